@@ -1,0 +1,93 @@
+"""Atomic writing: never leave a half-written file or output folder behind.
+
+I/O helpers only; no physics here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_path", "atomic_directory"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    Use for writers that need a file name (nibabel, pydicom, matplotlib). On any
+    exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a temporary sibling and rename it into place.
+
+    Parameters
+    ----------
+    out : path
+        Final folder. If it exists and ``overwrite`` is false, :class:`InputError`
+        is raised before anything is written.
+    overwrite : bool
+        Replace an existing ``out`` (the old folder is removed only after the new
+        one is complete).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to write into. On any exception it is removed and
+        ``out`` is left as it was (absent, or the previous contents).
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out}: output folder exists (use --overwrite to replace it)")
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.rmdir(old)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

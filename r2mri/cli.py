@@ -1,0 +1,59 @@
+"""``r2mri`` command line: a thin shell over the Python API.
+
+Each sub-command lives in ``r2mri/commands/<name>.py`` and exposes
+``add_parser(subparsers)`` (which sets ``func`` to its ``run(args) -> int``).
+Errors in user input print one line ``r2mri: error: <what and where>`` on stderr
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._version import __version__
+from .errors import InputError
+
+__all__ = ["main", "build_parser"]
+
+#: Sub-commands, in the order ``r2mri --help`` lists them.
+COMMANDS = ("demo", "analyze", "load", "fit", "phantom")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="r2mri",
+        description="Liver iron concentration (LIC) from multi-echo spin-echo MRI.",
+    )
+    parser.add_argument("--version", action="version", version=f"r2mri {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"r2mri.commands.{name}")
+        except ModuleNotFoundError as exc:  # command not built yet in this checkout
+            if exc.name == f"r2mri.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"r2mri: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("r2mri: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
