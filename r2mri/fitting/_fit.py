@@ -1,0 +1,368 @@
+"""Public entry point of the voxel-wise fitter: validation, noise, chunking, threads."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import InputError
+from ..image import MultiEchoImage
+from ..status import FitStatus
+from . import _kernels as K
+
+__all__ = ["fit", "FitResult", "MODELS"]
+
+#: Model names accepted by :func:`fit` (``"auto"`` resolves to one of the others).
+MODELS = ("auto", "loglinear", "monoexp", "monoexp_offset", "biexp", "ncchi", "truncated")
+
+_MODEL_ID = {
+    "loglinear": K.LOGLIN,
+    "monoexp": K.MONO,
+    "monoexp_offset": K.OFFSET,
+    "biexp": K.BIEXP,
+    "ncchi": K.NCCHI,
+    "truncated": K.TRUNC,
+}
+
+#: Defaults of the ``**options`` of :func:`fit`.
+DEFAULT_OPTIONS: dict[str, Any] = {
+    # Truncation / noise-floor threshold in units of sigma. [D] domain.md section 3:
+    # "needing k echoes with signal >= 2 sigma"; a design choice, not a published value.
+    "k_sigma": 2.0,
+    # Box bounds on every rate (s^-1). A design choice wide enough for liver at 1.5 T
+    # and 3 T (domain.md: up to ~300 s^-1 at 1.5 T, x1.5 at 3 T); not a physical limit.
+    "r2_bounds_per_s": (0.0, 1000.0),
+    "max_iter": None,  # None: 100, or 200 for biexp
+    "xtol": 1e-10,  # relative parameter-step tolerance of Levenberg-Marquardt
+    "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
+}
+
+
+@dataclass
+class FitResult:
+    """Maps produced by :func:`fit` (float32, spatial shape of the input, NaN outside the mask).
+
+    Attributes
+    ----------
+    r2_per_s : ndarray float32
+        R2 in s^-1 (for ``biexp``: the amplitude-weighted mean rate, i.e. the initial
+        slope ``-d ln S / dt`` at ``t = 0``).
+    s0 : ndarray float32
+        Signal amplitude at ``TE = 0`` (``biexp``: sum of both amplitudes).
+    offset : ndarray float32 or None
+        Constant term ``C`` (``monoexp_offset`` only, else ``None``).
+    r2_std_per_s : ndarray float32
+        Standard error of ``r2_per_s`` from the covariance of the fit (see docs/fitting.md).
+    residual_rms : ndarray float32
+        Root-mean-square residual over the echoes used.
+    r_squared : ndarray float32
+        Coefficient of determination over the echoes used.
+    status : ndarray uint8
+        :class:`r2mri.FitStatus` codes; ``MASKED`` (255) outside the mask.
+    model : str
+        The model actually used (``"ncchi"`` when ``"auto"`` was asked and sigma known).
+    options : dict
+        JSON-serialisable settings that reproduce the maps.
+    extra : dict of str -> ndarray
+        Further maps: ``n_iterations``; for ``biexp`` also ``fast_fraction``,
+        ``r2_slow_per_s``, ``r2_fast_per_s``.
+    """
+
+    r2_per_s: np.ndarray
+    s0: np.ndarray
+    offset: np.ndarray | None
+    r2_std_per_s: np.ndarray
+    residual_rms: np.ndarray
+    r_squared: np.ndarray
+    status: np.ndarray
+    model: str
+    options: dict[str, Any]
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape of the maps."""
+        return tuple(self.r2_per_s.shape)
+
+    def status_counts(self) -> dict[str, int]:
+        """Number of voxels per status name (``{'ok': 120, 'masked': 4, ...}``)."""
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {FitStatus.describe(int(c)): int(n) for c, n in zip(codes, counts)}
+
+
+def _check_echo_times(te, n_echoes: int) -> np.ndarray:
+    try:
+        te = np.asarray(te, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"echo_times_s: not a numeric sequence: {te!r}") from None
+    if te.ndim != 1:
+        raise InputError(f"echo_times_s: expected a 1-D sequence, got shape {te.shape}")
+    if te.size != n_echoes:
+        raise InputError(f"echo_times_s: {te.size} echo times for {n_echoes} echoes in the data")
+    if not np.all(np.isfinite(te)):
+        raise InputError(f"echo_times_s: non-finite echo time in {te.tolist()}")
+    if np.any(te < 0):
+        raise InputError(f"echo_times_s: negative echo time in {te.tolist()}")
+    d = np.diff(te)
+    if np.any(d == 0):
+        raise InputError(f"echo_times_s: duplicate echo times in {te.tolist()}")
+    if np.any(d < 0):
+        raise InputError(f"echo_times_s: not sorted ascending: {te.tolist()}")
+    if np.max(te) > 10.0:
+        warnings.warn(f"echo_times_s: largest echo time {te.max()} s; were milliseconds given?",
+                      RuntimeWarning, stacklevel=3)
+    return te
+
+
+def _resolve_input(img_or_array, echo_times_s):
+    if isinstance(img_or_array, MultiEchoImage):
+        if echo_times_s is not None:
+            raise InputError("echo_times_s: must not be given with a MultiEchoImage "
+                             "(it carries its own echo times)")
+        data, te = img_or_array.data, img_or_array.echo_times_s
+    else:
+        data = np.asarray(img_or_array)
+        if data.dtype.kind not in "fiub" or data.ndim == 0:
+            raise InputError(f"img_or_array: expected a real numeric array shaped (..., echo), "
+                             f"got dtype {data.dtype} and shape {data.shape}")
+        if echo_times_s is None:
+            raise InputError("echo_times_s: required when img_or_array is an array")
+        te = echo_times_s
+    if data.shape[-1] < 2:
+        raise InputError(f"img_or_array: at least 2 echoes needed, got {data.shape[-1]} "
+                         f"(shape {data.shape})")
+    if any(s == 0 for s in data.shape):
+        raise InputError(f"img_or_array: empty array of shape {data.shape}")
+    return data, _check_echo_times(te, data.shape[-1])
+
+
+def _resolve_noise(data, te, model, noise_sigma, coils, n_echoes):
+    """Decide sigma, coils and the model 'auto' stands for; return (model, sigma, coils, info)."""
+    info: dict[str, Any] = {"noise_method": None, "noise_estimate": None, "auto_rule": None}
+    if noise_sigma is not None:
+        sigma = float(noise_sigma)
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
+        info["noise_method"] = "given"
+    else:
+        sigma = None
+    if coils is not None:
+        if isinstance(coils, bool) or int(coils) != coils or coils < 1:
+            raise InputError(f"coils: must be an integer >= 1, got {coils!r}")
+        coils = int(coils)
+    needs_sigma = model in ("ncchi", "truncated", "auto")
+    if sigma is None and needs_sigma:
+        from ..noise import estimate_noise
+
+        try:
+            est = estimate_noise(data, echo_times_s=te)
+        except InputError as exc:
+            if model != "auto":
+                raise InputError(f"noise_sigma: not given and could not be estimated for model "
+                                 f"{model!r} ({exc})") from None
+            est = None
+        if est is not None:
+            sigma = est.sigma
+            info["noise_method"] = est.method
+            info["noise_estimate"] = est.to_dict()
+            if coils is None:
+                coils = est.coils
+    if model == "auto":
+        if sigma is not None:
+            model = "ncchi"
+            info["auto_rule"] = ("ncchi: noise-corrected model, sigma "
+                                 + ("given" if info["noise_method"] == "given"
+                                    else f"estimated ({info['noise_method']})"))
+        else:
+            model = "monoexp_offset" if n_echoes >= 4 else "monoexp"
+            info["auto_rule"] = (f"{model}: sigma could not be estimated, so the noise-corrected "
+                                 "model was not possible")
+            warnings.warn(f"fit: model 'auto' fell back to {model!r}: {info['auto_rule']}",
+                          RuntimeWarning, stacklevel=3)
+    if coils is None:
+        coils = 1
+    return model, sigma, coils, info
+
+
+def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
+        noise_sigma: float | None = None, coils: int | None = None,
+        threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None, **options) -> FitResult:
+    """Fit a signal-decay model voxel by voxel and return R2 maps.
+
+    Parameters
+    ----------
+    img_or_array : MultiEchoImage or array_like, shape (..., echo)
+        Magnitude data: a :class:`r2mri.MultiEchoImage`, or a numeric array (a 1-D
+        curve, or 2-D/3-D/4-D with echoes last); float32, float64 or integer.
+    echo_times_s : array_like, shape (echo,), optional
+        Echo times in seconds, strictly ascending (required for arrays; must be omitted
+        for a MultiEchoImage).
+    model : str
+        One of :data:`MODELS`: ``"loglinear"``, ``"monoexp"``, ``"monoexp_offset"``,
+        ``"biexp"``, ``"ncchi"``, ``"truncated"`` or ``"auto"`` (``ncchi`` with sigma
+        estimated from the background when not given; ``monoexp_offset`` when sigma
+        cannot be estimated). See docs/fitting.md.
+    mask : array_like of bool, optional
+        Spatial mask of the voxels to fit (others get NaN and status MASKED).
+    noise_sigma : float, keyword-only, optional
+        Noise standard deviation per channel (signal units). Used by ``ncchi``,
+        ``truncated`` and the noise-floor status of every model.
+    coils : int, keyword-only, optional
+        Effective receiver channels of the magnitude noise (1 = Rician).
+    threads : int, keyword-only, optional
+        Threads for the numba kernel (default: numba's default, all cores); restored
+        afterwards. Results do not depend on it.
+    progress : callable, keyword-only, optional
+        ``progress(done_voxels, total_voxels)``, called after each chunk.
+    **options
+        ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
+        biexp), ``xtol`` (1e-10), ``chunk_voxels`` (65536).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    InputError
+        Bad shapes, fewer than 2 echoes, unsorted/duplicate/non-finite echo times, a
+        mask of the wrong shape, an unknown model or option.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import r2mri
+    >>> te = np.array([0.006, 0.009, 0.012, 0.015, 0.018])
+    >>> curve = 1000.0 * np.exp(-50.0 * te)
+    >>> res = r2mri.fit(curve, te, model="monoexp")
+    >>> round(float(res.r2_per_s), 6), res.model
+    (50.0, 'monoexp')
+    """
+    if model not in MODELS:
+        raise InputError(f"model: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise InputError(f"options: unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
+    opts = {**DEFAULT_OPTIONS, **options}
+    data, te = _resolve_input(img_or_array, echo_times_s)
+    n_echoes = data.shape[-1]
+    spatial = data.shape[:-1]
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != spatial:
+            raise InputError(f"mask: shape {mask.shape} does not match the spatial shape {spatial}")
+        mask = mask.astype(bool, copy=False)
+    if threads is not None:
+        if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+            raise InputError(f"threads: must be an integer >= 1, got {threads!r}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress: must be callable(done, total), got {progress!r}")
+    lo, hi = (float(v) for v in opts["r2_bounds_per_s"])
+    if not (0.0 <= lo < hi and math.isfinite(hi)):
+        raise InputError(f"r2_bounds_per_s: need 0 <= low < high < inf, got {opts['r2_bounds_per_s']!r}")
+    k_sigma = float(opts["k_sigma"])
+    if not (math.isfinite(k_sigma) and k_sigma >= 0):
+        raise InputError(f"k_sigma: must be a finite number >= 0, got {opts['k_sigma']!r}")
+    chunk = int(opts["chunk_voxels"])
+    if chunk < 1:
+        raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
+
+    model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
+    model_id = _MODEL_ID[model_used]
+    npar = K.N_PARAMS[model_id]
+    if n_echoes < npar:
+        raise InputError(f"model: {model_used!r} has {npar} parameters and needs at least {npar} "
+                         f"echoes, the data have {n_echoes}")
+    max_iter = opts["max_iter"] if opts["max_iter"] is not None else (200 if model_used == "biexp" else 100)
+    max_iter = int(max_iter)
+    xtol = float(opts["xtol"])
+
+    flat = data.reshape(-1, n_echoes)
+    nvox = flat.shape[0]
+    mask_flat = None if mask is None else mask.reshape(-1)
+    total = nvox if mask_flat is None else int(np.count_nonzero(mask_flat))
+    names = ["s0", "r2", "offset", "r2_std", "rms", "rsq", "frac", "r2slow", "r2fast", "niter"]
+    maps = {nm: np.full(nvox, np.nan, dtype=np.float32) for nm in names}
+    status = np.full(nvox, int(FitStatus.MASKED), dtype=np.uint8)
+    te64 = np.ascontiguousarray(te, dtype=np.float64)
+    sigma_k = float(sigma) if sigma is not None else 0.0
+
+    import numba
+
+    prev_threads = numba.get_num_threads()
+    used_threads = prev_threads
+    if threads is not None:
+        used_threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
+    done = 0
+    try:
+        numba.set_num_threads(used_threads)
+        for start in range(0, nvox, chunk):
+            stop = min(nvox, start + chunk)
+            if mask_flat is None:
+                idx = None
+                y = flat[start:stop]
+            else:
+                idx = np.flatnonzero(mask_flat[start:stop])
+                if idx.size == 0:
+                    continue
+                idx += start
+                y = flat[idx]
+            y = np.ascontiguousarray(y, dtype=np.float64)
+            n = y.shape[0]
+            out = np.empty((n, K.NOUT), dtype=np.float64)
+            st = np.empty(n, dtype=np.uint8)
+            K._fit_chunk(y, te64, np.int64(model_id), sigma_k, np.int64(coils), k_sigma, lo, hi,
+                         np.int64(max_iter), xtol, out, st)
+            where = slice(start, stop) if idx is None else idx
+            for c, nm in enumerate(names):
+                maps[nm][where] = out[:, c]
+            status[where] = st
+            done += n
+            if progress is not None:
+                progress(done, total)
+    finally:
+        numba.set_num_threads(prev_threads)
+
+    def shaped(a):
+        return a.reshape(spatial)
+
+    extra = {"n_iterations": shaped(maps["niter"])}
+    if model_used == "biexp":
+        extra.update(fast_fraction=shaped(maps["frac"]), r2_slow_per_s=shaped(maps["r2slow"]),
+                     r2_fast_per_s=shaped(maps["r2fast"]))
+    settings = {
+        "model_requested": model,
+        "model": model_used,
+        "noise_sigma": None if sigma is None else float(sigma),
+        "coils": int(coils),
+        **info,
+        "echo_times_s": [float(v) for v in te],
+        "k_sigma": k_sigma,
+        "r2_bounds_per_s": [lo, hi],
+        "max_iter": max_iter,
+        "xtol": xtol,
+        "chunk_voxels": chunk,
+        "threads": int(used_threads),
+        "n_voxels_fitted": int(total),
+        "masked": mask is not None,
+        "input_dtype": str(data.dtype),
+        "r2mri_version": __version__,
+    }
+    return FitResult(
+        r2_per_s=shaped(maps["r2"]),
+        s0=shaped(maps["s0"]),
+        offset=shaped(maps["offset"]) if model_used == "monoexp_offset" else None,
+        r2_std_per_s=shaped(maps["r2_std"]),
+        residual_rms=shaped(maps["rms"]),
+        r_squared=shaped(maps["rsq"]),
+        status=status.reshape(spatial),
+        model=model_used,
+        options=settings,
+        extra=extra,
+    )
