@@ -1,0 +1,13 @@
+"""Report writers: report.json, report.pdf/png, NIfTI maps + settings.json, DICOM.
+
+:func:`write_outputs` writes everything into one output folder atomically (a
+temporary sibling renamed into place; on any error the folder is not created or
+left as it was). :func:`report_dict` gives the report.json content as a dict.
+"""
+
+from __future__ import annotations
+
+from ._json import SCHEMA_VERSION, report_dict
+from ._write import write_outputs
+
+__all__ = ["write_outputs", "report_dict", "SCHEMA_VERSION"]

@@ -1,0 +1,359 @@
+"""report.json: the versioned, machine-readable report (schema in docs/report.md).
+
+The dictionary is built from an :class:`r2mri.analyze.AnalysisResult`. Every
+float that is not finite becomes ``null`` and the reason is recorded under
+``null_reasons`` (JSON has no NaN; a script must never meet one).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import platform
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+
+__all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
+
+#: Version of the report.json layout. Bump the minor number when keys are added,
+#: the major number when a key changes meaning or disappears.
+SCHEMA_VERSION = "1.0"
+
+DISCLAIMER = (
+    "Research use only. r2mri is not a medical device and is not cleared for clinical use; "
+    "results must be reviewed by a qualified reader."
+)
+
+#: 1 mg Fe/g = 1000/55.845 umol Fe/g (Fe molar mass 55.845 g/mol; domain.md section 4).
+_UMOL_PER_MG_FALLBACK = 1000.0 / 55.845
+
+
+# ----------------------------------------------------------------------------- helpers
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars/arrays, tuples and objects with ``to_dict`` to JSON types."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    return str(value)
+
+
+def _scrub(value: Any, path: str, reasons: dict[str, str], default_reason: str) -> Any:
+    """Replace non-finite floats by None, recording ``path -> reason``."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        reasons.setdefault(path, default_reason)
+        return None
+    if isinstance(value, dict):
+        return {k: _scrub(v, f"{path}.{k}" if path else k, reasons, default_reason) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, f"{path}[{i}]", reasons, default_reason) for i, v in enumerate(value)]
+    return value
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    """First of ``names`` found on ``obj`` (attribute or mapping key); dotted paths allowed."""
+    for name in names:
+        cur = obj
+        ok = True
+        for part in name.split("."):
+            if cur is None:
+                ok = False
+                break
+            if isinstance(cur, dict):
+                if part in cur:
+                    cur = cur[part]
+                else:
+                    ok = False
+                    break
+            elif hasattr(cur, part):
+                cur = getattr(cur, part)
+            else:
+                ok = False
+                break
+        if ok and cur is not None:
+            return cur
+    return default
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _stats_dict(statistics: Any) -> dict:
+    if statistics is None:
+        return {}
+    if isinstance(statistics, dict):
+        return statistics
+    if hasattr(statistics, "to_dict"):
+        return _plain(statistics.to_dict())
+    return {}
+
+
+# ----------------------------------------------------------------------------- blocks
+def _input_block(result: Any) -> dict:
+    img = result.image
+    meta = img.metadata or {}
+    files = [str(f) for f in (result.inputs or [])]
+    series = meta.get("series")
+    if series is None:
+        uids = meta.get("series_instance_uids") or (
+            [meta["series_instance_uid"]] if meta.get("series_instance_uid") else []
+        )
+        series = [{"series_instance_uid": u} for u in uids]
+    block = {
+        "files": files,
+        "format": result.input_format,
+        "series": _plain(series),
+        "echo_times_ms": [float(t) for t in img.echo_times_ms],
+        "echo_files": [str(f) for f in meta.get("echo_files", [])] or None,
+        "study_instance_uid": meta.get("study_instance_uid"),
+        "patient_id": meta.get("patient_id"),
+        "patient_name": None if meta.get("patient_name") is None else str(meta.get("patient_name")),
+        "study_date": meta.get("study_date"),
+        "study_description": meta.get("study_description"),
+        "series_description": meta.get("series_description"),
+        "accession_number": meta.get("accession_number"),
+        "shape": list(img.shape),
+        "voxel_size_mm": [float(v) for v in img.voxel_size_mm],
+    }
+    return block
+
+
+def _acquisition_block(result: Any) -> dict:
+    img = result.image
+    meta = img.metadata or {}
+    tr_s = _float(meta.get("repetition_time_s"))
+    return {
+        "field_strength_t": _float(img.field_strength_t),
+        "echo_times_ms": [float(t) for t in img.echo_times_ms],
+        "repetition_time_ms": None if tr_s is None else tr_s * 1e3,
+        "manufacturer": img.manufacturer,
+        "sequence": img.sequence,
+        "echo_train_length": img.echo_train_length,
+        "flip_angle_deg": _float(meta.get("flip_angle_deg")),
+    }
+
+
+def _model_block(result: Any) -> dict:
+    fit = result.fit
+    options = _plain(getattr(fit, "options", {}) or {})
+    return {
+        "name": str(getattr(fit, "model", "unknown")),
+        "requested": result.settings.get("model") if result.settings else None,
+        "options": options,
+    }
+
+
+def _calibration_block(result: Any) -> dict:
+    cal = result.calibration
+    lic_range = _get(cal, "lic_range_mg_per_g", "range_lic_mg_per_g", "calibrated_range", "range")
+    r2_range = _get(cal, "r2_range_per_s", "range_r2_per_s", "quantity_range")
+    block = {
+        "name": _get(cal, "name"),
+        "citation": _get(cal, "citation"),
+        "doi": _get(cal, "doi"),
+        "verified": bool(_get(cal, "verified", default=False)),
+        "derived": bool(_get(cal, "derived", "is_bridge", default=False)),
+        "range": {
+            "lic_mg_per_g": None if lic_range is None else [_float(v) for v in lic_range],
+            "r2_per_s": None if r2_range is None else [_float(v) for v in r2_range],
+        },
+        "quantity": _get(cal, "quantity"),
+        "field_strength_t": _float(_get(cal, "field_strength_t")),
+        "sequence": _get(cal, "sequence"),
+        "model_family": _get(cal, "model_family", "fitting_model"),
+        "formula": _get(cal, "formula", "formula_text", "kind"),
+        "notes": _get(cal, "notes", "note", "description"),
+    }
+    return block
+
+
+def _roi_block(result: Any, stats: dict) -> dict:
+    roi = result.roi
+    mask = np.asarray(_get(roi, "mask"), dtype=bool)
+    voxel_ml = float(np.prod(result.image.voxel_size_mm)) / 1000.0
+    n = int(mask.sum())
+    sroi = stats.get("roi", {}) if isinstance(stats.get("roi"), dict) else {}
+    removed = _get(roi, "removed", "removed_per_rule", "n_removed", default=None)
+    return {
+        "n_voxels": int(sroi.get("n_voxels", n)),
+        "volume_ml": float(sroi.get("volume_ml", n * voxel_ml)),
+        "method": _get(roi, "method", default=None),
+        "automatic": bool(_get(roi, "automatic", default=False)),
+        "removed_voxels": _plain(removed),
+        "n_slices": int(np.count_nonzero(mask.any(axis=(0, 1)))),
+    }
+
+
+def _pick(d: dict, *keys: str) -> Any:
+    for key in keys:
+        cur: Any = d
+        for part in key.split("."):
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def report_dict(result: Any) -> dict:
+    """The report.json content of an analysis (JSON types only, never NaN).
+
+    Parameters
+    ----------
+    result : r2mri.analyze.AnalysisResult
+        Output of :func:`r2mri.analyze`.
+
+    Returns
+    -------
+    dict
+        Layout documented in ``docs/report.md``; ``schema_version`` names it.
+        Values that could not be computed are ``None`` with the reason in
+        ``null_reasons`` (keyed by dotted path).
+
+    Examples
+    --------
+    >>> import r2mri, r2mri.phantom
+    >>> from r2mri.report import report_dict
+    >>> ph = r2mri.phantom.generate(shape=(24, 24, 2), seed=1)  # doctest: +SKIP
+    >>> rep = report_dict(r2mri.analyze(ph.image))  # doctest: +SKIP
+    >>> rep["schema_version"]  # doctest: +SKIP
+    '1.0'
+    """
+    stats = _stats_dict(result.statistics)
+    reasons: dict[str, str] = {}
+    factor = _float(_get(stats, "umol_per_mg")) or _UMOL_PER_MG_FALLBACK
+
+    r2 = dict(_pick(stats, "r2_per_s") or {})
+    lic = dict(_pick(stats, "lic_mg_per_g") or {})
+    for key in ("mean", "median", "sd"):
+        r2.setdefault(key, None)
+        lic.setdefault(key, None)
+    lic.setdefault("of_mean_r2", None)
+    lic.setdefault("ci95", None)
+    umol = dict(_pick(stats, "lic_umol_per_g") or {})
+    for key in ("of_mean_r2", "mean", "median"):
+        if umol.get(key) is None and _float(lic.get(key)) is not None:
+            umol[key] = float(lic[key]) * factor
+    if umol.get("ci95") is None and isinstance(lic.get("ci95"), (list, tuple)):
+        umol["ci95"] = [None if _float(v) is None else float(v) * factor for v in lic["ci95"]]
+
+    category = _pick(stats, "category")
+    if isinstance(category, str):
+        category = {"label": category}
+
+    qc_stats = dict(_pick(stats, "qc") or {})
+    noise = result.noise
+    fit_status = np.asarray(result.fit.status)
+    roi_mask = np.asarray(_get(result.roi, "mask"), dtype=bool)
+    qc = {
+        "protocol_findings": [_plain(f) for f in (result.findings or [])],
+        "forced": bool(result.settings.get("force", False)) if result.settings else False,
+        "noise_sigma": _float(_get(noise, "sigma")) if noise is not None else _float(
+            (getattr(result.fit, "options", {}) or {}).get("noise_sigma")
+        ),
+        "noise_coils": _get(noise, "coils") if noise is not None else (
+            (getattr(result.fit, "options", {}) or {}).get("coils")
+        ),
+        "noise_method": _get(noise, "method") if noise is not None else None,
+        "fraction_at_noise_floor": qc_stats.get("fraction_at_noise_floor"),
+        "fit_failures": qc_stats.get("fit_failures"),
+        "extrapolated_fraction": qc_stats.get("extrapolated_fraction"),
+    }
+    for key, value in qc_stats.items():
+        qc.setdefault(key, value)
+    if qc["fraction_at_noise_floor"] is None:
+        from ..status import FitStatus
+
+        fitted = fit_status != FitStatus.MASKED
+        if fitted.any():
+            qc["fraction_at_noise_floor"] = float(
+                np.mean(fit_status[fitted] == FitStatus.BELOW_NOISE)
+            )
+    if qc["fit_failures"] is None:
+        qc["fit_failures"] = _fit_failures(fit_status)
+
+    rep = {
+        "schema_version": SCHEMA_VERSION,
+        "software": {
+            "name": "r2mri",
+            "version": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "disclaimer": DISCLAIMER,
+        "input": _input_block(result),
+        "acquisition": _acquisition_block(result),
+        "model": _model_block(result),
+        "calibration": _calibration_block(result),
+        "roi": _roi_block(result, stats),
+        "r2_per_s": r2,
+        "lic_mg_per_g": lic,
+        "lic_umol_per_g": umol,
+        "category": category,
+        "per_slice": _pick(stats, "per_slice"),
+        "qc": qc,
+        "warnings": [str(w) for w in (result.warnings or [])],
+        "timings_s": result.timings_s,
+    }
+    rep = _plain(rep)
+    for key, value in stats.items():  # further statistics blocks, kept verbatim
+        if key not in rep and key not in ("umol_per_mg",):
+            rep[key] = _plain(value)
+    rep = _scrub(rep, "", reasons, "not computable (no valid voxels in the ROI)")
+    explicit = _pick(stats, "null_reasons") or {}
+    reasons.update({k: str(v) for k, v in explicit.items()})
+    rep["null_reasons"] = reasons
+    if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
+        reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
+    return rep
+
+
+def _fit_failures(status: np.ndarray) -> dict:
+    from ..status import FitStatus
+
+    fitted = status != FitStatus.MASKED
+    n = int(fitted.sum())
+    by = {}
+    for code in FitStatus:
+        if code in (FitStatus.OK, FitStatus.MASKED):
+            continue
+        count = int(np.sum(status == code))
+        if count:
+            by[code.name.lower()] = count
+    failed = int(np.sum(np.isin(status, [FitStatus.NOT_CONVERGED, FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT])))
+    return {"n": failed, "fraction": (failed / n) if n else None, "by_status": by, "n_fitted": n}
+
+
+def dumps(rep: dict) -> str:
+    """Serialise a report dict (strict JSON: raises if a NaN slipped through)."""
+    return json.dumps(rep, indent=2, allow_nan=False, ensure_ascii=False) + "\n"

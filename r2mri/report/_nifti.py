@@ -1,0 +1,94 @@
+"""NIfTI maps with BIDS-style names, their JSON sidecars, and settings.json.
+
+File names (BIDS derivatives style; LIC has no BIDS suffix, so it is a ``desc-``):
+
+===========================  =========  =====================================
+file                         unit       content
+===========================  =========  =====================================
+``R2map.nii.gz``             1/s        fitted R2
+``T2map.nii.gz``             s          1 / R2
+``S0map.nii.gz``             a.u.       fitted signal at TE = 0
+``desc-R2std_R2map.nii.gz``  1/s        standard error of R2 (fit covariance)
+``desc-LIC_map.nii.gz``      mg/g       LIC, mg Fe per g dry tissue
+``desc-fitstatus_dseg``      code       r2mri.FitStatus per voxel (uint8)
+``desc-liver_mask.nii.gz``   0/1        the liver ROI the statistics used
+===========================  =========  =====================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_path, atomic_write_text
+
+__all__ = ["write_nifti_maps", "MAP_FILES"]
+
+#: name -> (unit, description)
+MAP_FILES = {
+    "R2map": ("1/s", "Transverse relaxation rate R2 from the voxel-wise fit"),
+    "T2map": ("s", "Transverse relaxation time T2 = 1/R2"),
+    "S0map": ("arbitrary", "Fitted signal at echo time 0"),
+    "desc-R2std_R2map": ("1/s", "Standard error of R2 from the fit covariance"),
+    "desc-LIC_map": ("mg/g", "Liver iron concentration, mg Fe per g dry tissue"),
+    "desc-fitstatus_dseg": ("", "Fit status code per voxel (r2mri.FitStatus: 0 ok, 1 not converged, "
+                            "2 bound hit, 3 below noise, 4 too few echoes, 5 bad input, 255 masked)"),
+    "desc-liver_mask": ("", "Liver ROI used for the statistics (1 inside)"),
+}
+
+
+def _save(arr: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(arr, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp) if str(tmp).endswith(".nii.gz") else tmp)
+
+
+def write_nifti_maps(result: Any, folder: Path, rep: dict) -> list[Path]:
+    """Write the maps of ``result`` into ``folder``; return the paths written."""
+    fit = result.fit
+    affine = result.image.affine
+    r2 = np.asarray(fit.r2_per_s, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t2 = np.where(r2 > 0, 1.0 / r2, np.nan).astype(np.float32)
+    arrays = {
+        "R2map": r2,
+        "T2map": t2,
+        "S0map": np.asarray(fit.s0, dtype=np.float32),
+        "desc-R2std_R2map": np.asarray(fit.r2_std_per_s, dtype=np.float32),
+        "desc-LIC_map": np.asarray(result.lic_mg_per_g, dtype=np.float32),
+        "desc-fitstatus_dseg": np.asarray(fit.status, dtype=np.uint8),
+        "desc-liver_mask": np.asarray(result.roi.mask, dtype=np.uint8),
+    }
+    written = []
+    for name, arr in arrays.items():
+        path = folder / f"{name}.nii.gz"
+        _save(arr, affine, path)
+        unit, desc = MAP_FILES[name]
+        side = {"Description": desc, "Units": unit, "Model": rep.get("model", {}).get("name"),
+                "Calibration": rep.get("calibration", {}).get("name") if name == "desc-LIC_map" else None,
+                "Sources": [str(f) for f in rep.get("input", {}).get("files", [])],
+                "SoftwareVersion": rep.get("software", {}).get("version")}
+        atomic_write_text(folder / f"{name}.json",
+                          json.dumps({k: v for k, v in side.items() if v not in (None, "")}, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+def write_settings(result: Any, folder: Path, rep: dict) -> Path:
+    """settings.json: the arguments that reproduce the run, and the resolved values."""
+    settings = dict(result.settings or {})
+    settings = {
+        "r2mri_version": rep.get("software", {}).get("version"),
+        "schema_version": rep.get("schema_version"),
+        "how_to_rerun": "r2mri.analyze(settings['inputs'], **settings['options'])",
+        **settings,
+    }
+    return atomic_write_text(folder / "settings.json", json.dumps(settings, indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,375 @@
+"""report.pdf / report.png: the one-page report a radiologist reads.
+
+Drawn with matplotlib's Agg backend (no display needed). The page shows the
+header (patient/study/series when present), the headline LIC with its category,
+the LIC map over the first-echo image on the liver slices, the LIC histogram with
+the clinical thresholds, a representative decay curve with its fit, the statistics
+table, QC and calibration notes and the research-use disclaimer.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["render_page", "write_page"]
+
+_A4_IN = (8.27, 11.69)
+#: Clinical thresholds in mg Fe/g dry weight (St Pierre 2005; domain.md section 4),
+#: used only when the statistics do not carry their own list.
+_THRESHOLDS_FALLBACK = (1.8, 3.2, 7.0, 15.0)
+
+
+def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not np.isfinite(v):
+        return "n/a"
+    text = f"{v:.{digits}f}"
+    return f"{text} {unit}".rstrip()
+
+
+def _display_orient(affine: np.ndarray):
+    """Callable reorienting (x, y, z) arrays to L-P-S so that ``a[:, :, k].T`` is radiological."""
+    import nibabel.orientations as nio
+
+    src = nio.io_orientation(affine)
+    dst = nio.axcodes2ornt(("L", "P", "S"))
+    trans = nio.ornt_transform(src, dst)
+    return lambda arr: nio.apply_orientation(arr, trans)
+
+
+def _thresholds(rep: dict) -> list[float]:
+    cat = rep.get("category") or {}
+    thr = cat.get("thresholds_mg_per_g") if isinstance(cat, dict) else None
+    if isinstance(thr, dict):
+        thr = list(thr.values())
+    if thr:
+        out = []
+        for t in thr:
+            if isinstance(t, (list, tuple)):
+                out.extend(float(v) for v in t if v is not None)
+            elif isinstance(t, dict):
+                for k in ("upper", "lower", "value", "mg_per_g"):
+                    if t.get(k) is not None:
+                        out.append(float(t[k]))
+                        break
+            elif t is not None:
+                out.append(float(t))
+        vals = sorted({v for v in out if np.isfinite(v) and v > 0})
+        if vals:
+            return vals
+    return list(_THRESHOLDS_FALLBACK)
+
+
+def _category_label(rep: dict) -> str:
+    cat = rep.get("category")
+    if isinstance(cat, dict):
+        return str(cat.get("label") or cat.get("name") or cat.get("description") or "")
+    return "" if cat is None else str(cat)
+
+
+def _liver_slices(roi: np.ndarray, n_max: int = 4) -> list[int]:
+    counts = roi.sum(axis=(0, 1))
+    idx = np.flatnonzero(counts)
+    if idx.size == 0:
+        return [roi.shape[2] // 2]
+    if idx.size > n_max:
+        idx = np.sort(idx[np.argsort(counts[idx])[::-1][:n_max]])
+    return [int(i) for i in idx]
+
+
+def _representative_voxel(result: Any, roi: np.ndarray) -> tuple[int, int, int] | None:
+    r2 = np.asarray(result.fit.r2_per_s, dtype=float)
+    ok = roi & np.isfinite(r2)
+    if not ok.any():
+        return None
+    med = np.median(r2[ok])
+    idx = np.argwhere(ok)
+    k = int(np.argmin(np.abs(r2[ok] - med)))
+    return tuple(int(v) for v in idx[k])  # type: ignore[return-value]
+
+
+def _model_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray, rep: dict):
+    """Model signal at ``t_s`` for one voxel; (expected magnitude, underlying decay or None)."""
+    fit = result.fit
+    s0 = float(np.asarray(fit.s0)[vox])
+    r2 = float(np.asarray(fit.r2_per_s)[vox])
+    offset = getattr(fit, "offset", None)
+    c = 0.0
+    if offset is not None:
+        c = float(np.asarray(offset)[vox])
+        if not np.isfinite(c):
+            c = 0.0
+    decay = s0 * np.exp(-r2 * t_s) + c
+    sigma = rep.get("qc", {}).get("noise_sigma")
+    coils = rep.get("qc", {}).get("noise_coils") or 1
+    model = str(getattr(fit, "model", "")).lower()
+    if sigma and any(k in model for k in ("ncchi", "rician", "noise", "auto")):
+        try:
+            from ..noise import ncchi_mean
+
+            expected = np.asarray(ncchi_mean(s0 * np.exp(-r2 * t_s), float(sigma), int(coils)), dtype=float)
+            return expected, decay
+        except Exception:  # noqa: BLE001 - the plot falls back to the plain decay
+            pass
+    return decay, None
+
+
+def _table(ax, rows: list[tuple[str, str]], title: str, *, fontsize: float = 7.5) -> None:
+    ax.axis("off")
+    ax.set_title(title, loc="left", fontsize=9, fontweight="bold", pad=2)
+    tab = ax.table(cellText=[list(r) for r in rows], colWidths=[0.58, 0.42], loc="upper left",
+                   cellLoc="left", edges="horizontal")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(fontsize)
+    tab.scale(1.0, 1.12)
+    for (r, c), cell in tab.get_celld().items():
+        cell.set_edgecolor("#bbbbbb")
+        cell.set_linewidth(0.4)
+
+
+def render_page(result: Any, rep: dict):
+    """Draw the report page; return the matplotlib Figure (A4 portrait).
+
+    Parameters
+    ----------
+    result : r2mri.analyze.AnalysisResult
+    rep : dict
+        The report dictionary from :func:`r2mri.report.report_dict`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
+
+    fig = Figure(figsize=_A4_IN, dpi=100)
+    gs = GridSpec(
+        6, 4, figure=fig, left=0.06, right=0.95, top=0.975, bottom=0.035,
+        height_ratios=[0.55, 0.62, 2.0, 1.55, 1.9, 0.32], hspace=0.42, wspace=0.45,
+    )
+    inp = rep.get("input", {})
+    acq = rep.get("acquisition", {})
+    cal = rep.get("calibration", {})
+    lic = rep.get("lic_mg_per_g", {})
+    umol = rep.get("lic_umol_per_g", {})
+    r2s = rep.get("r2_per_s", {})
+    roi_b = rep.get("roi", {})
+    qc = rep.get("qc", {})
+
+    # --- header -------------------------------------------------------------
+    ax = fig.add_subplot(gs[0, :])
+    ax.axis("off")
+    ax.text(0, 1, "Liver iron concentration (LIC) from MRI R2", fontsize=14, fontweight="bold", va="top")
+    ident = []
+    for label, key in (("Patient", "patient_name"), ("ID", "patient_id"), ("Study date", "study_date"),
+                       ("Accession", "accession_number")):
+        if inp.get(key):
+            ident.append(f"{label}: {inp[key]}")
+    series = inp.get("series_description") or inp.get("study_description")
+    if series:
+        ident.append(f"Series: {series}")
+    if not ident:
+        src = inp.get("files") or []
+        ident.append("Input: " + (Path(src[0]).name + (f" (+{len(src) - 1})" if len(src) > 1 else "")
+                                  if src else "in-memory image"))
+    ax.text(0, 0.52, "   ".join(ident), fontsize=8, va="top")
+    field = acq.get("field_strength_t")
+    te = acq.get("echo_times_ms") or []
+    tr = acq.get("repetition_time_ms")
+    acq_line = (
+        f"{_fmt(field, 1, 'T') if field else 'field n/a'}   {acq.get('manufacturer') or ''}   "
+        f"sequence {acq.get('sequence') or 'n/a'}   TE {', '.join(f'{t:g}' for t in te)} ms"
+        + (f"   TR {tr:g} ms" if tr else "")
+    )
+    ax.text(0, 0.14, acq_line, fontsize=8, va="top", color="#333333")
+    ax.text(1, 1, f"r2mri {rep.get('software', {}).get('version', '')}\n{rep.get('created_utc', '')}",
+            fontsize=7, va="top", ha="right", color="#555555")
+
+    # --- headline -------------------------------------------------------------
+    ax = fig.add_subplot(gs[1, :])
+    ax.axis("off")
+    ax.add_patch(matplotlib.patches.FancyBboxPatch((0, 0), 1, 1, boxstyle="round,pad=0.01",
+                                                   transform=ax.transAxes, facecolor="#eef3fa",
+                                                   edgecolor="#4a6fa5", linewidth=1))
+    head = lic.get("of_mean_r2")
+    ci = lic.get("ci95") or [None, None]
+    ax.text(0.02, 0.72, f"LIC {_fmt(head, 1)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
+            va="center", color="#12365f")
+    ax.text(0.02, 0.24,
+            f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 1)} \u2013 "
+            f"{_fmt(ci[1], 1)} mg/g     (LIC of the mean liver R2 = {_fmt(r2s.get('mean'), 1)} s\u207b\u00b9)",
+            fontsize=8.5, va="center")
+    label = _category_label(rep)
+    ax.text(0.98, 0.72, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
+            ha="right", color="#8a1c1c", linespacing=1.1)
+    ax.text(0.98, 0.24, f"calibration: {cal.get('name') or 'n/a'}", fontsize=8, va="center", ha="right")
+
+    # --- LIC maps -------------------------------------------------------------
+    img = result.image
+    roi = np.asarray(result.roi.mask, dtype=bool)
+    orient = _display_orient(img.affine)
+    first = orient(np.asarray(img.data[..., 0], dtype=float))
+    licm = orient(np.asarray(result.lic_mg_per_g, dtype=float))
+    roi_d = orient(roi.astype(np.uint8)).astype(bool)
+    slices = _liver_slices(roi_d)
+    vals = licm[roi_d & np.isfinite(licm)]
+    vmax = float(max(15.0, np.percentile(vals, 99))) if vals.size else 15.0
+    sub = gs[2, :].subgridspec(1, len(slices) + 1, width_ratios=[1] * len(slices) + [0.06], wspace=0.05)
+    gray_hi = float(np.percentile(first[np.isfinite(first)], 99.5)) if np.isfinite(first).any() else 1.0
+    im = None
+    for i, k in enumerate(slices):
+        axm = fig.add_subplot(sub[0, i])
+        axm.imshow(first[:, :, k].T, cmap="gray", vmin=0, vmax=gray_hi, interpolation="nearest")
+        over = np.where(roi_d[:, :, k], licm[:, :, k], np.nan).T
+        im = axm.imshow(over, cmap="inferno", vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
+        axm.set_xticks([])
+        axm.set_yticks([])
+        axm.set_title(f"slice {k + 1}/{licm.shape[2]}", fontsize=7.5, pad=2)
+        if i == 0:
+            axm.text(0.02, 0.98, "R", color="w", fontsize=7, va="top", transform=axm.transAxes)
+            axm.text(0.98, 0.98, "L", color="w", fontsize=7, va="top", ha="right", transform=axm.transAxes)
+    if im is not None:
+        cax = fig.add_subplot(sub[0, -1])
+        cb = fig.colorbar(im, cax=cax)
+        cb.set_label("LIC (mg Fe/g dw)", fontsize=7.5)
+        cb.ax.tick_params(labelsize=7)
+
+    # --- histogram -----------------------------------------------------------
+    axh = fig.add_subplot(gs[3, :2])
+    if vals.size:
+        hi = float(np.percentile(vals, 99.5))
+        bins = np.linspace(0, max(hi * 1.05, 2.0), 40)
+        axh.hist(np.clip(vals, 0, bins[-1]), bins=bins, color="#4a6fa5", edgecolor="white", linewidth=0.3)
+    for t in _thresholds(rep):
+        axh.axvline(t, color="#8a1c1c", lw=0.8, ls="--")
+        axh.text(t, 1.0, f" {t:g}", color="#8a1c1c", fontsize=6.5, va="top", ha="left",
+                 transform=axh.get_xaxis_transform())
+    if head is not None:
+        axh.axvline(float(head), color="k", lw=1.4)
+    axh.set_xlabel("voxel LIC (mg Fe/g dw); black: headline, red: thresholds", fontsize=7.5)
+    axh.set_ylabel("voxels", fontsize=7.5)
+    axh.tick_params(labelsize=7)
+    axh.set_title("LIC distribution in the liver ROI", fontsize=8.5, loc="left")
+
+    # --- decay curve -----------------------------------------------------------
+    axd = fig.add_subplot(gs[3, 2:])
+    vox = _representative_voxel(result, roi)
+    if vox is not None:
+        t_s = img.echo_times_s
+        sig = np.asarray(img.data[vox], dtype=float)
+        tt = np.linspace(0, float(t_s[-1]) * 1.1, 200)
+        expected, decay = _model_curve(result, vox, tt, rep)
+        axd.plot(t_s * 1e3, sig, "o", color="#12365f", ms=4, label="signal")
+        axd.plot(tt * 1e3, expected, "-", color="#c0392b", lw=1.2, label=f"fit ({rep.get('model', {}).get('name')})")
+        if decay is not None:
+            axd.plot(tt * 1e3, decay, ":", color="#c0392b", lw=1, label="noise-free decay")
+        sigma = qc.get("noise_sigma")
+        if sigma:
+            axd.axhline(float(sigma), color="#777777", lw=0.7, ls="--", label="noise \u03c3")
+        r2v = float(np.asarray(result.fit.r2_per_s)[vox])
+        axd.set_title(f"Median-R2 voxel {tuple(v + 1 for v in vox)}: R2 = {r2v:.1f} s\u207b\u00b9",
+                      fontsize=8.5, loc="left")
+        axd.legend(fontsize=6.5, frameon=False)
+        axd.set_ylim(bottom=0)
+    axd.set_xlabel("echo time (ms)", fontsize=7.5)
+    axd.set_ylabel("signal (a.u.)", fontsize=7.5)
+    axd.tick_params(labelsize=7)
+
+    # --- statistics table ---------------------------------------------------------
+    frac = lic.get("fraction_above") or rep.get("fraction_above") or {}
+    rows = [
+        ("LIC of mean R2 (headline)", f"{_fmt(head, 2)} mg/g"),
+        ("  95 % CI", f"{_fmt(ci[0], 2)} \u2013 {_fmt(ci[1], 2)}"),
+        ("LIC voxel mean / median", f"{_fmt(lic.get('mean'), 2)} / {_fmt(lic.get('median'), 2)}"),
+        ("LIC voxel SD / IQR", f"{_fmt(lic.get('sd'), 2)} / {_fmt(_iqr(lic), 2)}"),
+        ("R2 mean / median (s\u207b\u00b9)", f"{_fmt(r2s.get('mean'), 1)} / {_fmt(r2s.get('median'), 1)}"),
+        ("R2 SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
+        ("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"),
+    ]
+    if isinstance(frac, dict):
+        for k, v in list(frac.items())[:4]:
+            rows.append((f"fraction of ROI > {k} mg/g", _fmt(None if v is None else 100 * float(v), 1, "%")))
+    _table(fig.add_subplot(gs[4, :2]), rows, "Statistics")
+
+    # --- QC and calibration notes -----------------------------------------------------
+    axq = fig.add_subplot(gs[4, 2:])
+    axq.axis("off")
+    axq.set_title("QC and calibration", loc="left", fontsize=9, fontweight="bold", pad=2)
+    fails = qc.get("fit_failures")
+    fail_txt = _fmt(100 * fails["fraction"], 1, "%") if isinstance(fails, dict) and fails.get("fraction") is not None else (
+        _fmt(fails) if not isinstance(fails, dict) else "n/a")
+    lr = (cal.get("range") or {}).get("lic_mg_per_g")
+    notes = [
+        f"Model: {rep.get('model', {}).get('name')}; noise \u03c3 {_fmt(qc.get('noise_sigma'), 2)}"
+        f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
+        f"At noise floor: {_fmt(_pct(qc.get('fraction_at_noise_floor')), 1, '%')}; fit failures: {fail_txt}; "
+        f"extrapolated: {_fmt(_pct(qc.get('extrapolated_fraction')), 1, '%')}",
+        f"Calibration: {cal.get('name')} ({'verified' if cal.get('verified') else 'NOT verified'}"
+        f"{', derived, not biopsy-validated' if cal.get('derived') else ''}); range "
+        f"{_fmt(lr[0], 1) if lr else 'n/a'}\u2013{_fmt(lr[1], 1) if lr else 'n/a'} mg/g",
+        f"{cal.get('citation') or ''}",
+        f"ROI: {roi_b.get('method') or 'n/a'}{' (automatic proposal: check it)' if roi_b.get('automatic') else ''}",
+    ]
+    findings = qc.get("protocol_findings") or []
+    for f in findings[:3]:
+        if isinstance(f, dict):
+            notes.append(f"Protocol {f.get('severity')}: {f.get('message')}")
+    for w in (rep.get("warnings") or [])[:4]:
+        notes.append(f"Warning: {w}")
+    wrapped = []
+    for n in notes:
+        if n:
+            wrapped.extend(textwrap.wrap(n, 68, subsequent_indent="   ", break_on_hyphens=False))
+    axq.text(0, 0.97, "\n".join(wrapped[:17]), fontsize=7, va="top", transform=axq.transAxes, linespacing=1.3)
+
+    # --- disclaimer ------------------------------------------------------------------
+    ax = fig.add_subplot(gs[5, :])
+    ax.axis("off")
+    ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
+            color="#8a1c1c", wrap=True)
+    return fig
+
+
+def _pct(v: Any) -> float | None:
+    return None if v is None else 100.0 * float(v)
+
+
+def _iqr(block: dict) -> Any:
+    if block.get("iqr") is not None:
+        iqr = block["iqr"]
+        if isinstance(iqr, (list, tuple)) and len(iqr) == 2 and None not in iqr:
+            return float(iqr[1]) - float(iqr[0])
+        return iqr
+    q1, q3 = block.get("p25"), block.get("p75")
+    if q1 is not None and q3 is not None:
+        return float(q3) - float(q1)
+    return None
+
+
+def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path, *, dpi: int = 150) -> np.ndarray:
+    """Write the page as PDF and PNG; return the PNG's RGB pixels (for a DICOM SC)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from .._atomic import atomic_path
+
+    fig = render_page(result, rep)
+    canvas = FigureCanvasAgg(fig)
+    with atomic_path(pdf_path) as tmp:
+        with PdfPages(tmp, metadata={"Title": "r2mri liver iron report", "Creator": "r2mri"}) as pdf:
+            pdf.savefig(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return rgb

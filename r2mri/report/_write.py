@@ -1,0 +1,90 @@
+"""write_outputs: every output file of an analysis, into one folder, atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_directory, atomic_write_text
+from ..errors import InputError
+from ._json import dumps, report_dict
+
+__all__ = ["write_outputs"]
+
+
+def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = False,
+                  dicom: bool | None = None) -> dict[str, Path]:
+    """Write report.json, report.pdf/png, NIfTI maps, settings.json (and DICOM) to ``out``.
+
+    Parameters
+    ----------
+    result : r2mri.analyze.AnalysisResult
+        Output of :func:`r2mri.analyze`.
+    out : path
+        Output folder; built in a temporary sibling and renamed into place, so on
+        any error it is not created (or an existing one is left as it was).
+    overwrite : bool
+        Replace an existing ``out``; without it an existing ``out`` raises
+        :class:`r2mri.InputError` before anything is written.
+    dicom : bool or None
+        Also write DICOM objects (Parametric Maps of R2 and LIC, SEG of the ROI,
+        TID 1500 SR, Secondary Capture of the report page) into ``out/dicom``.
+        ``None``: only when the input was DICOM. ``True`` with non-DICOM input
+        raises :class:`r2mri.InputError` (there is no source study to reference).
+
+    Returns
+    -------
+    dict
+        Output kind -> final path (``"report_json"``, ``"report_pdf"``, ...).
+
+    Examples
+    --------
+    >>> import r2mri, r2mri.phantom
+    >>> from r2mri.report import write_outputs
+    >>> res = r2mri.analyze(r2mri.phantom.generate(seed=0).image)  # doctest: +SKIP
+    >>> sorted(write_outputs(res, "out"))[:2]  # doctest: +SKIP
+    ['R2map', 'S0map']
+    """
+    has_dicom = bool(getattr(result.image, "source_datasets", None))
+    if dicom is None:
+        dicom = has_dicom
+    if dicom and not has_dicom:
+        raise InputError(
+            "--dicom: the input was not DICOM, so there is no source study to reference (use --no-dicom)"
+        )
+    rep = report_dict(result)
+    out = Path(out)
+    rel: dict[str, Path] = {}
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        from ._nifti import write_nifti_maps, write_settings
+        from ._page import write_page
+
+        atomic_write_text(tmp / "report.json", dumps(rep))
+        rel["report_json"] = Path("report.json")
+        rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
+        rel["report_pdf"] = Path("report.pdf")
+        rel["report_png"] = Path("report.png")
+        for p in write_nifti_maps(result, tmp, rep):
+            rel[p.name[: -len(".nii.gz")]] = Path(p.name)
+        write_settings(result, tmp, rep)
+        rel["settings"] = Path("settings.json")
+        if dicom:
+            from ._dicom import write_dicom
+
+            for key, p in write_dicom(result, rep, tmp / "dicom", page_rgb=rgb).items():
+                rel[key] = p.relative_to(tmp)
+        _apply_umask(tmp)
+    return {k: out / v for k, v in rel.items()}
+
+
+def _apply_umask(folder: Path) -> None:
+    """Give the folder the permissions a plain ``mkdir``/``open`` would have.
+
+    The atomic helpers create private temporaries (``mkdtemp``/``mkstemp``: 0700/0600);
+    a report folder should be readable like any other output.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
