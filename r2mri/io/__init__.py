@@ -1,0 +1,225 @@
+"""Loading multi-echo MRI (DICOM, Enhanced MR, NIfTI + BIDS sidecars) and masks.
+
+Public API: :func:`load`, :func:`load_mask`, :class:`Finding`, :func:`check_protocol`.
+See ``docs/loading.md`` for what loads, the series-selection rule and the findings.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+from ..image import MultiEchoImage
+from ._mask import load_mask
+from .protocol import Finding, check_protocol
+
+__all__ = ["load", "load_mask", "Finding", "check_protocol", "list_datasets"]
+
+PathLike = str | os.PathLike
+
+
+def _as_paths(path_or_paths) -> list[Path]:
+    if isinstance(path_or_paths, (str, os.PathLike)):
+        items = [path_or_paths]
+    else:
+        try:
+            items = list(path_or_paths)
+        except TypeError:
+            raise InputError(f"path_or_paths: expected a path or a list of paths, got {path_or_paths!r}") from None
+    if not items:
+        raise InputError("path_or_paths: no path given")
+    out = []
+    for p in items:
+        if not isinstance(p, (str, os.PathLike)):
+            raise InputError(f"path_or_paths: not a path: {p!r}")
+        out.append(Path(p))
+    return out
+
+
+def _series_list(series) -> list[str] | None:
+    if series is None:
+        return None
+    if isinstance(series, str):
+        return [series]
+    try:
+        out = [str(s) for s in series]
+    except TypeError:
+        raise InputError(f"series: expected a SeriesInstanceUID or a list of them, got {series!r}") from None
+    if not out:
+        raise InputError("series: empty list")
+    return out
+
+
+def list_datasets(path_or_paths) -> dict:
+    """Describe every DICOM series and candidate multi-echo dataset under the paths.
+
+    Parameters
+    ----------
+    path_or_paths : path or list of paths
+        DICOM files and/or folders (searched recursively).
+
+    Returns
+    -------
+    dict
+        ``series``: one dict per series (uid, number, description, echo times,
+        frames); ``candidates``: candidate datasets, best first (the one :func:`load`
+        picks without ``series=``); ``skipped_files``: non-image files ignored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> list_datasets(tempfile.mkdtemp())  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    r2mri.errors.InputError: no DICOM image found in ...
+    """
+    from . import _dicom
+
+    paths = _as_paths(path_or_paths)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+        frames, skipped = _dicom.discover(paths)
+    if not frames:
+        raise InputError(f"no DICOM image found in {', '.join(map(str, paths))}")
+    cands, _ = _dicom.candidates(frames)
+    series = []
+    for uid, fs in _dicom.by_series(frames).items():
+        series.append({
+            "series_instance_uid": uid,
+            "series_number": fs[0].series_number,
+            "series_description": fs[0].series_description,
+            "echo_times_ms": sorted({f.te_ms for f in fs if f.te_ms is not None}),
+            "n_frames": len(fs),
+            "matrix": [fs[0].rows, fs[0].cols],
+        })
+    series.sort(key=lambda s: (s["series_number"] if s["series_number"] is not None else -1, s["series_instance_uid"]))
+    return {"series": series, "candidates": [c.summary() for c in cands], "skipped_files": skipped}
+
+
+def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=None) -> MultiEchoImage:
+    """Load a multi-echo magnitude dataset from DICOM or NIfTI.
+
+    Parameters
+    ----------
+    path_or_paths : path or list of paths
+        A folder (searched recursively for DICOM; non-DICOM files are skipped), DICOM
+        files, one 4-D NIfTI, or one 3-D NIfTI per echo (BIDS JSON sidecars beside
+        them give ``EchoTime`` in seconds).
+    echo_times_ms : sequence of float, optional
+        Echo times in **milliseconds**, one per echo. Required for NIfTI without
+        sidecars; for DICOM it replaces the header echo times (echoes ordered by
+        header EchoTime, or EchoNumbers when EchoTime is absent).
+    series : str or list of str, optional
+        SeriesInstanceUID(s) forming the dataset: one multi-echo series, or the
+        single-echo series of a per-TE protocol (FerriScan). Default: the best
+        candidate by the rule in ``docs/loading.md`` (spin echo first, then most
+        echoes, most slices, highest series number).
+
+    Returns
+    -------
+    MultiEchoImage
+        ``data`` (x = column, y = row, z = slice along the normal, echo) float32
+        real-world values; ``echo_times_s`` ascending; RAS+ ``affine``.
+
+    Raises
+    ------
+    InputError
+        Nothing loadable, unreadable/corrupt files, geometry or frame of reference
+        differing between echoes, missing or duplicated slices, echo count mismatch.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib, numpy as np, nibabel as nib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> nib.save(nib.Nifti1Image(np.ones((4, 4, 2, 3), np.float32), np.eye(4)), d / "me.nii.gz")
+    >>> _ = (d / "me.json").write_text(json.dumps({"EchoTime": [0.006, 0.009, 0.012]}))
+    >>> img = load(d / "me.nii.gz")
+    >>> img.shape, img.echo_times_ms.round(3).tolist()
+    ((4, 4, 2), [6.0, 9.0, 12.0])
+    """
+    with warnings.catch_warnings():
+        # pydicom warns on values outside the standard (e.g. UIDs with a leading-zero
+        # component, as in real Siemens data); they are not errors for us.
+        warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+        return _load(path_or_paths, echo_times_ms, series)
+
+
+def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
+    from . import _dicom
+    from ._nifti import is_nifti, load_nifti
+
+    paths = _as_paths(path_or_paths)
+    wanted = _series_list(series)
+    nifti = [is_nifti(p) for p in paths]
+    if any(nifti):
+        if not all(nifti):
+            raise InputError("path_or_paths: mix of NIfTI and other paths; pass one kind")
+        if wanted is not None:
+            raise InputError("series: only applies to DICOM input")
+        return load_nifti(paths, echo_times_ms)
+
+    source = ", ".join(str(p) for p in paths)
+    frames, skipped = _dicom.discover(paths)
+    if not frames:
+        raise InputError(f"no DICOM image found in {source} ({len(skipped)} non-image files skipped)")
+    by_series = _dicom.by_series(frames)
+    cands, why = _dicom.candidates(frames)
+    if wanted is not None:
+        missing = [u for u in wanted if u not in by_series]
+        if missing:
+            avail = ", ".join(sorted(by_series))
+            raise InputError(f"series: {missing[0]} not found in {source} (series present: {avail})")
+        chosen = [f for u in wanted for f in by_series[u]]
+        if len(wanted) == 1:
+            kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
+        else:
+            kind = "per-te-series"
+            first = by_series[wanted[0]]
+            for u in wanted[1:]:
+                d = _dicom._series_difference(first, by_series[u])
+                if d:
+                    raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
+        img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
+    else:
+        if not cands:
+            if echo_times_ms is not None and len(by_series) == 1:
+                # one series whose echoes lack EchoTime: echo_times_ms names them
+                uid = next(iter(by_series))
+                img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
+                cands_summary: list = []
+                img.metadata["candidates"] = cands_summary
+                img.metadata["skipped_files"] = skipped
+                return img
+            if why:
+                raise InputError(f"no multi-echo dataset in {source}: {why}")
+            raise InputError(
+                f"no multi-echo dataset in {source}: {len(by_series)} series, each with a single "
+                f"echo time and no per-TE series sharing one geometry"
+            )
+        best = cands[0]
+        dup = _duplicate_te_series(best)
+        if dup:
+            raise InputError(
+                f"{source}: series {dup[0]} and {dup[1]} have the same echo time and geometry; "
+                f"choose the series with series=[...]"
+            )
+        img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+    img.metadata["candidates"] = [c.summary() for c in cands]
+    img.metadata["skipped_files"] = skipped
+    return img
+
+
+def _duplicate_te_series(cand) -> tuple[str, str] | None:
+    if cand.kind != "per-te-series":
+        return None
+    from ._dicom import _echo_key, by_series
+
+    seen: dict = {}
+    for uid, fs in by_series(cand.frames).items():
+        k = _echo_key(fs[0])
+        if k in seen:
+            return seen[k], uid
+        seen[k] = uid
+    return None

@@ -1,0 +1,750 @@
+"""DICOM discovery, grouping into multi-echo datasets, slice sorting and pixel reading.
+
+Everything is reduced to *frames*: one 2-D image with its geometry, echo time and
+acquisition parameters. A classic MR Image Storage file is one frame; an Enhanced MR
+multi-frame file gives one frame per item of its Per-frame Functional Groups
+(see :mod:`r2mri.io._enhanced`). Frames are grouped by series, series into candidate
+datasets, and the chosen dataset is assembled into ``(x, y, z, echo)``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from ..errors import InputError
+from ..image import MultiEchoImage
+from ._geometry import (
+    MM_ATOL,
+    MM_RTOL,
+    ORIENTATION_ATOL,
+    affine_from_dicom,
+    close_mm,
+    slice_normal,
+)
+
+#: DICOM Media Storage Directory (DICOMDIR) SOP Class UID, DICOM PS3.4 Annex B.5.
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: Enhanced MR Image Storage SOP Class UID, DICOM PS3.4 Annex B.5.
+ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
+
+#: Philips private MR scale slope / intercept ("SS", "SI"), creator "Philips MR Imaging DD 001",
+#: element (2005,xx0E) / (2005,xx0D). Floating value FP = (PV * RS + RI) / (RS * SS):
+#: Chenevert TL et al., "Errors in quantitative image analysis due to platform-dependent
+#: image scaling", Transl Oncol 2014;7(1):65-71, doi 10.1593/tlo.13811 (formula as also
+#: implemented in dcm2niix, nii_dicom.c "philipsPrecise").
+PHILIPS_CREATOR = "Philips MR Imaging DD 001"
+PHILIPS_SCALE_SLOPE_ELEMENT = 0x0E
+PHILIPS_SCALE_INTERCEPT_ELEMENT = 0x0D
+
+#: Complex-component markers in ImageType value 3 / FrameType that are not magnitude.
+_NON_MAGNITUDE = {"P", "PHASE", "R", "REAL", "I", "IMAGINARY", "MIXED"}
+
+
+@dataclass
+class Frame:
+    """One 2-D image of the input (internal)."""
+
+    path: str
+    frame_index: int | None  # 0-based frame of a multi-frame file, else None
+    header: Any  # pydicom Dataset without pixel data
+    series_uid: str
+    study_uid: str | None
+    for_uid: str | None
+    series_number: int | None
+    series_description: str
+    te_ms: float | None
+    echo_number: int | None
+    position: np.ndarray
+    row_cos: np.ndarray
+    col_cos: np.ndarray
+    pixel_spacing: tuple[float, float]
+    rows: int
+    cols: int
+    slice_thickness: float | None
+    rescale_slope: float
+    rescale_intercept: float
+    params: dict = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return self.path if self.frame_index is None else f"{self.path} (frame {self.frame_index + 1})"
+
+    @property
+    def normal(self) -> np.ndarray:
+        return slice_normal(self.row_cos, self.col_cos)
+
+
+# ----------------------------------------------------------------------------- reading
+def _read(path: str, *, pixels: bool):
+    with warnings.catch_warnings():
+        # e.g. "Invalid value for VR UI" on UIDs with a leading-zero component
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, stop_before_pixels=not pixels)
+
+
+def _iter_files(paths: Sequence[Path]) -> tuple[list[tuple[str, bool]], list[str]]:
+    """(file, explicit) pairs from files and recursively walked folders."""
+    out: list[tuple[str, bool]] = []
+    missing = []
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    out.append((os.path.join(root, f), False))
+        elif p.is_file():
+            out.append((str(p), True))
+        else:
+            missing.append(str(p))
+    return out, missing
+
+
+def _num(value, cast=float):
+    if value is None or value == "":
+        return None
+    try:
+        v = cast(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if cast is float and not np.isfinite(v):
+        return None
+    return v
+
+
+def _vec(value, n: int, what: str, where: str) -> np.ndarray:
+    try:
+        arr = np.array([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {what} is not numeric ({value!r})") from None
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise InputError(f"{where}: {what} must have {n} finite values, got {value!r}")
+    return arr
+
+
+def find_attr(ds, keyword: str, frame_index: int | None = None):
+    """Value of ``keyword`` at top level, else in the per-frame / shared functional groups
+    (one or two sequence levels deep), else ``None``."""
+    if keyword in ds:
+        v = ds.get(keyword)
+        if v is not None and v != "":
+            return v
+    groups = []
+    if frame_index is not None:
+        pf = ds.get("PerFrameFunctionalGroupsSequence")
+        if pf is not None and frame_index < len(pf):
+            groups.append(pf[frame_index])
+    sh = ds.get("SharedFunctionalGroupsSequence")
+    if sh:
+        groups.append(sh[0])
+    for g in groups:
+        for elem in g:
+            if elem.VR != "SQ":
+                continue
+            for item in elem.value:
+                if keyword in item:
+                    v = item.get(keyword)
+                    if v is not None and v != "":
+                        return v
+                for sub in item:
+                    if sub.VR == "SQ":
+                        for it2 in sub.value:
+                            if keyword in it2:
+                                v = it2.get(keyword)
+                                if v is not None and v != "":
+                                    return v
+    return None
+
+
+def _philips_scale(ds) -> tuple[float | None, float | None]:
+    try:
+        block = ds.private_block(0x2005, PHILIPS_CREATOR)
+    except (KeyError, ValueError):
+        return None, None
+    out = []
+    for el in (PHILIPS_SCALE_SLOPE_ELEMENT, PHILIPS_SCALE_INTERCEPT_ELEMENT):
+        try:
+            v = block[el].value
+            if isinstance(v, (bytes, bytearray)):
+                v = np.frombuffer(bytes(v)[:4], "<f4")[0] if len(v) >= 4 else None
+            elif isinstance(v, (list, tuple, pydicom.multival.MultiValue)):
+                v = v[0] if len(v) else None
+            out.append(_num(v))
+        except (KeyError, TypeError, ValueError, IndexError):
+            out.append(None)
+    return out[0], out[1]
+
+
+def _sequence_name(scanning_sequence, echo_pulse_sequence) -> str | None:
+    """"SE" / "GRE" from ScanningSequence (0018,0020) or EchoPulseSequence (0018,9008)."""
+    if scanning_sequence is not None:
+        vals = scanning_sequence if isinstance(scanning_sequence, (list, tuple, pydicom.multival.MultiValue)) else [scanning_sequence]
+        vals = {str(v).upper() for v in vals}
+        if "SE" in vals:
+            return "SE"
+        if "GR" in vals:
+            return "GRE"
+    if echo_pulse_sequence is not None:
+        v = str(echo_pulse_sequence).upper()
+        if v == "SPIN":
+            return "SE"
+        if v == "GRADIENT":
+            return "GRE"
+    return None
+
+
+def _frame_params(ds, fi: int | None) -> dict:
+    """Acquisition parameters compared between series by the protocol check."""
+    tr = _num(find_attr(ds, "RepetitionTime", fi))
+    fa = _num(find_attr(ds, "FlipAngle", fi))
+    bs = _num(ds.get("BitsStored"), int)
+    pr = _num(ds.get("PixelRepresentation"), int) or 0
+    acq = find_attr(ds, "AcquisitionMatrix", fi)
+    try:
+        acq = [int(v) for v in acq] if acq is not None else None
+    except (TypeError, ValueError):
+        acq = None
+    ss, si = _philips_scale(ds)
+    etl = _num(find_attr(ds, "EchoTrainLength", fi), int)
+    coil = find_attr(ds, "ReceiveCoilName", fi)
+    return {
+        "repetition_time_ms": tr,
+        "flip_angle_deg": fa,
+        "echo_train_length": etl,
+        "receive_coil": str(coil) if coil is not None else None,
+        "transmit_coil": (str(find_attr(ds, "TransmitCoilName", fi)) if find_attr(ds, "TransmitCoilName", fi) is not None else None),
+        "acquisition_matrix": acq,
+        "bits_stored": bs,
+        "pixel_representation": pr,
+        "philips_scale_slope": ss,
+        "philips_scale_intercept": si,
+        "field_strength_t": _num(ds.get("MagneticFieldStrength")),
+        "manufacturer": str(ds.get("Manufacturer")) if ds.get("Manufacturer") else None,
+        "sequence": _sequence_name(find_attr(ds, "ScanningSequence", fi), find_attr(ds, "EchoPulseSequence", fi)),
+        "pixel_bandwidth_hz": _num(find_attr(ds, "PixelBandwidth", fi)),
+    }
+
+
+def _is_magnitude(image_type) -> bool:
+    try:
+        vals = [str(v).upper() for v in image_type]
+    except TypeError:
+        return True
+    return not (len(vals) > 2 and vals[2] in _NON_MAGNITUDE)
+
+
+def frames_from_dataset(ds, path: str) -> list[Frame]:
+    """All magnitude frames of one header (classic or Enhanced MR); [] if not an image."""
+    from ._enhanced import enhanced_frames
+
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        return enhanced_frames(ds, path)
+    if "Rows" not in ds or "Columns" not in ds:
+        return []
+    if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+        return []
+    if not _is_magnitude(ds.get("ImageType", [])):
+        return []
+    return [classic_frame(ds, path)]
+
+
+def classic_frame(ds, path: str) -> Frame:
+    where = path
+    rows = _num(ds.get("Rows"), int)
+    cols = _num(ds.get("Columns"), int)
+    if not rows or not cols or rows < 1 or cols < 1:
+        raise InputError(f"{where}: invalid matrix Rows={ds.get('Rows')!r} Columns={ds.get('Columns')!r}")
+    iop = _vec(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", where)
+    ipp = _vec(ds.ImagePositionPatient, 3, "ImagePositionPatient", where)
+    if "PixelSpacing" not in ds:
+        raise InputError(f"{where}: PixelSpacing is missing")
+    ps = _vec(ds.PixelSpacing, 2, "PixelSpacing", where)
+    if np.any(ps <= 0):
+        raise InputError(f"{where}: PixelSpacing must be positive, got {ps.tolist()}")
+    return _make_frame(ds, path, None, rows, cols, iop, ipp, ps,
+                       te=_num(ds.get("EchoTime")),
+                       echo_number=ds.get("EchoNumbers"),
+                       thickness=_num(ds.get("SliceThickness")),
+                       slope=ds.get("RescaleSlope"), intercept=ds.get("RescaleIntercept"))
+
+
+def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thickness, slope, intercept) -> Frame:
+    where = path if fi is None else f"{path} (frame {fi + 1})"
+    row_cos, col_cos = iop[:3], iop[3:]
+    for v, name in ((row_cos, "row"), (col_cos, "column")):
+        if abs(np.linalg.norm(v) - 1.0) > 1e-2:
+            raise InputError(f"{where}: ImageOrientationPatient {name} direction is not a unit vector")
+    if abs(float(np.dot(row_cos, col_cos))) > 1e-2:
+        raise InputError(f"{where}: ImageOrientationPatient directions are not orthogonal")
+    row_cos = row_cos / np.linalg.norm(row_cos)
+    col_cos = col_cos / np.linalg.norm(col_cos)
+    if te is not None and te < 0:
+        raise InputError(f"{where}: negative EchoTime {te}")
+    en = echo_number
+    if isinstance(en, (list, tuple, pydicom.multival.MultiValue)):
+        en = en[0] if len(en) else None
+    en = _num(en, int)
+    rs = _num(slope)
+    ri = _num(intercept)
+    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
+    if not series_uid:
+        raise InputError(f"{where}: SeriesInstanceUID is missing")
+    return Frame(
+        path=path,
+        frame_index=fi,
+        header=ds,
+        series_uid=series_uid,
+        study_uid=str(ds.get("StudyInstanceUID")) if ds.get("StudyInstanceUID") else None,
+        for_uid=str(ds.get("FrameOfReferenceUID")) if ds.get("FrameOfReferenceUID") else None,
+        series_number=_num(ds.get("SeriesNumber"), int),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        te_ms=te,
+        echo_number=en,
+        position=ipp,
+        row_cos=row_cos,
+        col_cos=col_cos,
+        pixel_spacing=(float(ps[0]), float(ps[1])),
+        rows=int(rows),
+        cols=int(cols),
+        slice_thickness=thickness,
+        rescale_slope=1.0 if rs is None else rs,
+        rescale_intercept=0.0 if ri is None else ri,
+        params=_frame_params(ds, fi),
+    )
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
+    """Read headers of every file under ``paths``.
+
+    Non-DICOM files met while walking a folder (``VERSION``, text, DICOMDIR, SR,
+    presentation states) are skipped and listed; an explicitly named file that is
+    not readable DICOM, and any corrupt DICOM file, raises InputError.
+    """
+    files, missing = _iter_files(paths)
+    if missing:
+        raise InputError(f"{missing[0]}: no such file or folder")
+    frames: list[Frame] = []
+    skipped: list[str] = []
+    for path, explicit in files:
+        try:
+            ds = _read(path, pixels=False)
+        except InvalidDicomError:
+            if explicit:
+                raise InputError(f"{path}: not a DICOM file (no DICM preamble)") from None
+            skipped.append(path)
+            continue
+        except InputError:
+            raise
+        except Exception as exc:  # truncated / corrupt header: pydicom raises many types
+            raise InputError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from None
+        try:
+            sop = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if hasattr(ds, "file_meta") else ""
+            if sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+                skipped.append(path)
+                continue
+            new = frames_from_dataset(ds, path)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: malformed DICOM header ({type(exc).__name__}: {exc})") from None
+        if not new:
+            skipped.append(path)
+        frames.extend(new)
+    return frames, skipped
+
+
+# ----------------------------------------------------------------------------- grouping
+def _echo_key(f: Frame):
+    if f.te_ms is not None:
+        return ("te", round(f.te_ms, 3))
+    if f.echo_number is not None:
+        return ("echo", f.echo_number)
+    return ("none", 0)
+
+
+def geometry_difference(a: Frame, b: Frame) -> str | None:
+    """Why frames ``a`` and ``b`` cannot share one voxel grid (ignoring position), or None."""
+    if (a.rows, a.cols) != (b.rows, b.cols):
+        return f"matrix {a.rows}x{a.cols} vs {b.rows}x{b.cols}"
+    if not close_mm(a.pixel_spacing, b.pixel_spacing):
+        return f"pixel spacing {list(a.pixel_spacing)} vs {list(b.pixel_spacing)} mm"
+    if not (np.allclose(a.row_cos, b.row_cos, atol=ORIENTATION_ATOL) and np.allclose(a.col_cos, b.col_cos, atol=ORIENTATION_ATOL)):
+        return (f"orientation {np.round(np.r_[a.row_cos, a.col_cos], 5).tolist()} vs "
+                f"{np.round(np.r_[b.row_cos, b.col_cos], 5).tolist()}")
+    return None
+
+
+def _positions(frames: list[Frame]) -> np.ndarray:
+    n = frames[0].normal
+    return np.sort(np.array([float(np.dot(f.position, n)) for f in frames]))
+
+
+def _series_difference(fa: list[Frame], fb: list[Frame]) -> str | None:
+    d = geometry_difference(fa[0], fb[0])
+    if d:
+        return d
+    pa, pb = _positions(fa), _positions(fb)
+    if pa.shape != pb.shape or not np.allclose(pa, pb, rtol=0, atol=max(MM_ATOL, 0.05)):
+        return f"slice positions {np.round(pa, 2).tolist()} vs {np.round(pb, 2).tolist()} mm"
+    a, b = fa[0].for_uid, fb[0].for_uid
+    if a and b and a != b:
+        return f"frame of reference {a} vs {b}"
+    return None
+
+
+@dataclass
+class Candidate:
+    kind: str  # "multi-echo", "per-te-series", "enhanced"
+    series_uids: list[str]
+    frames: list[Frame]
+
+    def summary(self) -> dict:
+        keys = sorted({_echo_key(f) for f in self.frames})
+        tes = sorted({f.te_ms for f in self.frames if f.te_ms is not None})
+        f0 = self.frames[0]
+        n_slices = len({round(float(np.dot(f.position, f0.normal)), 2) for f in self.frames})
+        nums = [f.series_number for f in self.frames if f.series_number is not None]
+        return {
+            "kind": self.kind,
+            "series_instance_uids": list(self.series_uids),
+            "series_descriptions": sorted({f.series_description for f in self.frames}),
+            "series_numbers": sorted(set(nums)),
+            "n_echoes": len(keys),
+            "echo_times_ms": tes,
+            "n_slices": n_slices,
+            "matrix": [f0.rows, f0.cols],
+            "sequence": f0.params.get("sequence"),
+        }
+
+    def rank(self):
+        s = self.summary()
+        return (s["sequence"] == "SE", s["n_echoes"], s["n_slices"], max(s["series_numbers"] or [-1]))
+
+
+def by_series(frames: list[Frame]) -> dict[str, list[Frame]]:
+    out: dict[str, list[Frame]] = {}
+    for f in frames:
+        out.setdefault(f.series_uid, []).append(f)
+    return out
+
+
+def candidates(frames: list[Frame]) -> tuple[list[Candidate], str | None]:
+    """Candidate datasets, and (when there is none) why per-TE series did not group."""
+    series = by_series(frames)
+    cands: list[Candidate] = []
+    singles: list[tuple[str, list[Frame]]] = []
+    for uid, fs in series.items():
+        keys = {_echo_key(f) for f in fs}
+        if len(keys) >= 2:
+            kind = "enhanced" if fs[0].frame_index is not None else "multi-echo"
+            cands.append(Candidate(kind, [uid], fs))
+        else:
+            singles.append((uid, fs))
+    singles.sort(key=lambda t: (t[1][0].series_number if t[1][0].series_number is not None else -1, t[0]))
+    groups: list[list[tuple[str, list[Frame]]]] = []
+    why = None
+    for uid, fs in singles:
+        for g in groups:
+            if g[0][1][0].study_uid != fs[0].study_uid:
+                continue
+            d = _series_difference(g[0][1], fs)
+            if d is None:
+                g.append((uid, fs))
+                break
+            if why is None and _echo_key(g[0][1][0]) != _echo_key(fs[0]):
+                why = (f"series {g[0][0]} and {uid} have different echo times but differ in {d}")
+        else:
+            groups.append([(uid, fs)])
+    for g in groups:
+        keys = {_echo_key(fs[0]) for _, fs in g}
+        if len(keys) >= 2:
+            cands.append(Candidate("per-te-series", [u for u, _ in g], [f for _, fs in g for f in fs]))
+    cands.sort(key=lambda c: c.rank(), reverse=True)
+    return cands, why
+
+
+# ----------------------------------------------------------------------------- assembly
+def _uniform_step(positions: np.ndarray, where: str) -> float:
+    d = np.diff(positions)
+    if d.size == 0:
+        return 0.0
+    med = float(np.median(d))
+    if np.any(d > 1.5 * med):
+        k = int(np.argmax(d))
+        raise InputError(
+            f"{where}: missing slice(s): gap of {d[k]:.3g} mm between slices at {positions[k]:.2f} "
+            f"and {positions[k + 1]:.2f} mm where the spacing is {med:.3g} mm"
+        )
+    if not np.allclose(d, med, rtol=1e-2, atol=MM_ATOL):
+        raise InputError(f"{where}: irregular slice spacing {np.round(d, 3).tolist()} mm")
+    return med
+
+
+def _series_label(frames: list[Frame]) -> str:
+    f = frames[0]
+    num = f"#{f.series_number} " if f.series_number is not None else ""
+    desc = f" '{f.series_description}'" if f.series_description else ""
+    return f"series {num}{f.series_uid}{desc}"
+
+
+def _stored_max(bits_stored, pixel_representation) -> float | None:
+    if not bits_stored or bits_stored < 1 or bits_stored > 32:
+        return None
+    return float(2 ** (bits_stored - 1) - 1) if pixel_representation else float(2**bits_stored - 1)
+
+
+def _pixels(frame: Frame, cache: dict) -> np.ndarray:
+    """Stored (raw) 2-D pixel values of ``frame``, shape (rows, cols)."""
+    key = frame.path
+    if key not in cache:
+        try:
+            ds = _read(frame.path, pixels=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arr = ds.pixel_array
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"{frame.path}: corrupt or truncated pixel data ({type(exc).__name__}: {exc})"
+            ) from None
+        cache.clear()  # keep at most one file (multi-frame files can be big)
+        cache[key] = np.asarray(arr)
+    arr = cache[key]
+    if frame.frame_index is not None:
+        if arr.ndim == 2 and frame.frame_index == 0:
+            pass
+        elif arr.ndim != 3 or frame.frame_index >= arr.shape[0]:
+            raise InputError(f"{frame.where}: pixel data holds {arr.shape} but frame {frame.frame_index + 1} is described")
+        else:
+            arr = arr[frame.frame_index]
+    if arr.shape != (frame.rows, frame.cols):
+        raise InputError(f"{frame.where}: pixel data shape {arr.shape} != Rows x Columns {(frame.rows, frame.cols)}")
+    return arr
+
+
+def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str) -> MultiEchoImage:
+    """Build the MultiEchoImage from the frames of one dataset."""
+    echoes: dict = {}
+    for f in frames:
+        echoes.setdefault(_echo_key(f), []).append(f)
+    keys = sorted(echoes, key=lambda k: (k[0] != "te", k[1]))
+    if echo_times_ms is not None:
+        te_user = np.asarray(echo_times_ms, dtype=float).reshape(-1)
+        if te_user.size != len(keys):
+            raise InputError(
+                f"echo_times_ms: {te_user.size} values given but {source} holds {len(keys)} echoes"
+            )
+        te_ms = te_user
+    else:
+        if any(k[0] != "te" for k in keys):
+            raise InputError(f"{_series_label(frames)}: EchoTime is missing; pass echo_times_ms")
+        te_ms = np.array([k[1] for k in keys], dtype=float)
+    order = np.argsort(te_ms, kind="stable")
+    if np.any(np.diff(te_ms[order]) <= 0):
+        raise InputError(f"echo_times_ms: echo times must be distinct, got {te_ms.tolist()}")
+    keys = [keys[i] for i in order]
+    te_ms = te_ms[order]
+    if len(keys) < 2:
+        raise InputError(f"{source}: only one echo time ({te_ms.tolist()} ms); need a multi-echo dataset")
+
+    ref = echoes[keys[0]][0]
+    normal = ref.normal
+    sorted_echoes: list[list[Frame]] = []
+    ref_pos = None
+    for k, te in zip(keys, te_ms):
+        fs = echoes[k]
+        label = f"{_series_label(fs)} echo {te:g} ms"
+        for f in fs:
+            d = geometry_difference(ref, f)
+            if d:
+                raise InputError(f"{f.where}: geometry differs from {ref.where}: {d}")
+            if ref.for_uid and f.for_uid and f.for_uid != ref.for_uid:
+                raise InputError(
+                    f"{f.where}: frame of reference {f.for_uid} differs from {ref.for_uid} ({ref.where})"
+                )
+        pos = np.array([float(np.dot(f.position, normal)) for f in fs])
+        idx = np.argsort(pos, kind="stable")
+        fs = [fs[i] for i in idx]
+        pos = pos[idx]
+        dup = np.where(np.diff(pos) <= MM_ATOL)[0]
+        if dup.size:
+            i = int(dup[0])
+            raise InputError(
+                f"{label}: duplicated slice at {pos[i]:.2f} mm ({fs[i].where} and {fs[i + 1].where})"
+            )
+        if ref_pos is None:
+            ref_pos = pos
+            _uniform_step(pos, label)
+        elif pos.shape != ref_pos.shape:
+            raise InputError(
+                f"{label}: {pos.size} slices but the first echo ({ref_pos.size} slices) "
+                f"has slices at {np.round(ref_pos, 2).tolist()} mm: missing or extra slices"
+            )
+        elif not np.allclose(pos, ref_pos, rtol=MM_RTOL, atol=max(MM_ATOL, 0.05)):
+            raise InputError(
+                f"{label}: slice positions {np.round(pos, 2).tolist()} mm differ from the first "
+                f"echo's {np.round(ref_pos, 2).tolist()} mm"
+            )
+        sorted_echoes.append(fs)
+
+    first = sorted_echoes[0]
+    nz = len(first)
+    if nz > 1:
+        step = (first[-1].position - first[0].position) / (nz - 1)
+    else:
+        thick = ref.slice_thickness
+        sbs = _num(ref.header.get("SpacingBetweenSlices"))
+        dz = sbs or thick or 1.0
+        step = normal * dz
+    affine = affine_from_dicom(ref.row_cos, ref.col_cos, ref.pixel_spacing, first[0].position, step)
+
+    # Philips: when the private scale slope differs between echoes, the display values
+    # (PV*RS+RI) are not comparable; convert every echo to the floating value FP.
+    ss = [f.params.get("philips_scale_slope") for fs in sorted_echoes for f in fs]
+    use_fp = False
+    if any(v is not None for v in ss):
+        per_echo = [
+            {(f.params.get("philips_scale_slope"), f.rescale_slope) for f in fs} for fs in sorted_echoes
+        ]
+        flat = set().union(*per_echo)
+        if len(flat) > 1 and all(v is not None and v != 0 for v in ss) and all(f.rescale_slope != 0 for fs in sorted_echoes for f in fs):
+            use_fp = True
+
+    data = np.empty((ref.cols, ref.rows, nz, len(sorted_echoes)), dtype=np.float32)
+    cache: dict = {}
+    clipped = []
+    max_stored = []
+    for e, fs in enumerate(sorted_echoes):
+        n_clip = 0
+        mx = None
+        for z, f in enumerate(fs):
+            raw = _pixels(f, cache)
+            smax = _stored_max(f.params.get("bits_stored"), f.params.get("pixel_representation"))
+            if smax is not None:
+                n_clip += int(np.count_nonzero(raw >= smax))
+                mx = smax
+            val = raw.astype(np.float64) * f.rescale_slope + f.rescale_intercept
+            if use_fp:
+                val = val / (f.rescale_slope * f.params["philips_scale_slope"])
+            data[:, :, z, e] = val.T
+        clipped.append(n_clip)
+        max_stored.append(mx)
+    if not np.all(np.isfinite(data)):
+        raise InputError(f"{source}: pixel data contain non-finite values after rescaling")
+
+    meta = _metadata(sorted_echoes, te_ms, kind, source)
+    meta["clipped_voxels_per_echo"] = clipped
+    meta["max_stored_value_per_echo"] = max_stored
+    meta["philips_floating_point_values"] = use_fp
+    meta["echo_times_overridden"] = echo_times_ms is not None
+    p = ref.params
+    series_in_one = len({f.series_uid for f in frames}) == 1
+    etl = p.get("echo_train_length")
+    seq = p.get("sequence")
+    if seq == "SE" and ((etl is not None and etl > 1) or series_in_one):
+        seq = "SE-CPMG"
+    if kind == "enhanced":
+        src = [_strip(first[0].header)]
+    else:
+        src = [_strip(f.header) for f in first]
+    return MultiEchoImage(
+        data=data,
+        echo_times_s=te_ms * 1e-3,
+        affine=affine,
+        field_strength_t=p.get("field_strength_t"),
+        manufacturer=p.get("manufacturer"),
+        sequence=seq,
+        echo_train_length=etl,
+        metadata=meta,
+        source_datasets=src,
+    )
+
+
+def _strip(ds):
+    if "PixelData" in ds:
+        ds = ds.copy()
+        del ds.PixelData
+    return ds
+
+
+def _s(v):
+    return None if v is None or v == "" else str(v)
+
+
+def _metadata(sorted_echoes: list[list[Frame]], te_ms: np.ndarray, kind: str, source: str) -> dict:
+    ref = sorted_echoes[0][0]
+    h = ref.header
+    series: dict[str, dict] = {}
+    for te, fs in zip(te_ms, sorted_echoes):
+        for f in fs:
+            s = series.setdefault(f.series_uid, {
+                "series_instance_uid": f.series_uid,
+                "series_number": f.series_number,
+                "series_description": f.series_description,
+                "echo_times_ms": [],
+                "files": [],
+                "rows": f.rows,
+                "columns": f.cols,
+                "pixel_spacing_mm": list(f.pixel_spacing),
+                "slice_thickness_mm": f.slice_thickness,
+                "rescale_slopes": [],
+                "rescale_intercepts": [],
+                "philips_scale_slopes": [],
+                **{k: v for k, v in f.params.items() if k not in ("philips_scale_slope", "philips_scale_intercept")},
+            })
+            if float(te) not in s["echo_times_ms"]:
+                s["echo_times_ms"].append(float(te))
+            if f.path not in s["files"]:
+                s["files"].append(f.path)
+            for key, v in (("rescale_slopes", f.rescale_slope), ("rescale_intercepts", f.rescale_intercept),
+                           ("philips_scale_slopes", f.params.get("philips_scale_slope"))):
+                if v is not None and v not in s[key]:
+                    s[key].append(v)
+    nz = len(sorted_echoes[0])
+    spacing = None
+    if nz > 1:
+        n = ref.normal
+        spacing = abs(float(np.dot(sorted_echoes[0][-1].position - sorted_echoes[0][0].position, n)) / (nz - 1))
+    gap = None
+    if spacing is not None and ref.slice_thickness is not None:
+        gap = spacing - ref.slice_thickness
+    return {
+        "source": source,
+        "format": "dicom",
+        "dataset_kind": kind,
+        "study_instance_uid": ref.study_uid,
+        "frame_of_reference_uid": ref.for_uid,
+        "series_instance_uids": [fs[0].series_uid for fs in sorted_echoes],
+        "series_descriptions": [fs[0].series_description for fs in sorted_echoes],
+        "series_numbers": [fs[0].series_number for fs in sorted_echoes],
+        "echo_files": [list(dict.fromkeys(f.path for f in fs)) for fs in sorted_echoes],
+        "echo_times_ms": [float(t) for t in te_ms],
+        "repetition_time_s": (ref.params["repetition_time_ms"] * 1e-3) if ref.params.get("repetition_time_ms") is not None else None,
+        "flip_angle_deg": ref.params.get("flip_angle_deg"),
+        "patient_id": _s(h.get("PatientID")),
+        "patient_name": _s(h.get("PatientName")),
+        "patient_birth_date": _s(h.get("PatientBirthDate")),
+        "patient_sex": _s(h.get("PatientSex")),
+        "study_date": _s(h.get("StudyDate")),
+        "study_time": _s(h.get("StudyTime")),
+        "study_description": _s(h.get("StudyDescription")),
+        "accession_number": _s(h.get("AccessionNumber")),
+        "institution_name": _s(h.get("InstitutionName")),
+        "manufacturer_model_name": _s(h.get("ManufacturerModelName")),
+        "software_versions": _s(h.get("SoftwareVersions")) if not isinstance(h.get("SoftwareVersions"), (list, pydicom.multival.MultiValue)) else "\\".join(map(str, h.get("SoftwareVersions"))),
+        "pixel_spacing_mm": list(ref.pixel_spacing),
+        "slice_thickness_mm": ref.slice_thickness,
+        "slice_spacing_mm": spacing,
+        "slice_gap_mm": gap,
+        "matrix": [ref.rows, ref.cols],
+        "n_slices": nz,
+        "series": list(series.values()),
+    }

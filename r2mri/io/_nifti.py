@@ -1,0 +1,208 @@
+"""NIfTI multi-echo input: a 4-D file, or one 3-D file per echo, with BIDS JSON sidecars.
+
+BIDS sidecar ``EchoTime`` is in **seconds** (BIDS specification, "Magnetic
+Resonance Imaging" > "Sequence Specifics"; dcm2niix writes it so). A 4-D file's
+sidecar may carry a list (one per volume).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import nibabel as nib
+import numpy as np
+
+from ..errors import InputError
+from ..image import MultiEchoImage
+
+
+def is_nifti(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".nii") or name.endswith(".nii.gz")
+
+
+def sidecar_path(path: Path) -> Path:
+    name = path.name
+    stem = name[:-7] if name.lower().endswith(".nii.gz") else name[:-4]
+    return path.with_name(stem + ".json")
+
+
+def _sidecar(path: Path) -> dict:
+    sc = sidecar_path(path)
+    if not sc.is_file():
+        return {}
+    try:
+        meta = json.loads(sc.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{sc}: unreadable JSON sidecar ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{sc}: JSON sidecar must be an object")
+    return meta
+
+
+def _load(path: Path):
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.get_fdata(dtype=np.float32))
+    except Exception as exc:  # nibabel raises many types on corrupt files
+        raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+    affine = img.affine
+    if affine is None or not np.all(np.isfinite(affine)):
+        raise InputError(f"{path}: NIfTI has no valid affine")
+    return data, np.asarray(affine, float)
+
+
+def _sidecar_te_s(meta: dict, path: Path):
+    te = meta.get("EchoTime")
+    if te is None:
+        return None
+    try:
+        arr = np.asarray(te, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{sidecar_path(path)}: EchoTime is not numeric ({te!r})") from None
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise InputError(f"{sidecar_path(path)}: EchoTime is not numeric ({te!r})")
+    return arr
+
+
+def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
+    """Load one 4-D NIfTI or several 3-D NIfTI files (one per echo)."""
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
+    if len(paths) == 1:
+        data, affine = _load(paths[0])
+        meta = _sidecar(paths[0])
+        if data.ndim == 3:
+            data = data[..., None]
+        if data.ndim != 4:
+            raise InputError(f"{paths[0]}: expected a 4-D (x, y, z, echo) NIfTI, got shape {data.shape}")
+        te_s = _sidecar_te_s(meta, paths[0])
+        files = [[str(paths[0])]] * data.shape[3]
+        metas = [meta]
+        src = [str(paths[0])]
+    else:
+        vols, tes, metas = [], [], []
+        affine = None
+        for p in paths:
+            d, a = _load(p)
+            if d.ndim == 4 and d.shape[3] == 1:
+                d = d[..., 0]
+            if d.ndim == 2:
+                d = d[..., None]
+            if d.ndim != 3:
+                raise InputError(f"{p}: expected a 3-D volume per echo, got shape {d.shape}")
+            if vols and d.shape != vols[0].shape:
+                raise InputError(f"{p}: shape {d.shape} differs from {paths[0]} {vols[0].shape}")
+            if affine is not None and not np.allclose(a, affine, rtol=1e-4, atol=1e-3):
+                raise InputError(f"{p}: affine differs from {paths[0]} (different grid)")
+            affine = a if affine is None else affine
+            m = _sidecar(p)
+            t = _sidecar_te_s(m, p)
+            if t is not None and t.size != 1:
+                raise InputError(f"{sidecar_path(p)}: {t.size} EchoTime values for a 3-D volume")
+            vols.append(d)
+            tes.append(None if t is None else float(t[0]))
+            metas.append(m)
+        if echo_times_ms is None and any(t is None for t in tes):
+            k = tes.index(None)
+            raise InputError(f"{paths[k]}: no echo time (no JSON sidecar with EchoTime); pass echo_times_ms")
+        data = np.stack(vols, axis=-1)
+        te_s = None if echo_times_ms is not None else np.asarray(tes, float)
+        files = [[str(p)] for p in paths]
+        src = [str(p) for p in paths]
+        meta = metas[0]
+    n = data.shape[3]
+    if echo_times_ms is not None:
+        te_s = np.asarray(echo_times_ms, dtype=float).reshape(-1) * 1e-3
+        if te_s.size != n:
+            raise InputError(f"echo_times_ms: {te_s.size} values given but {src[0]} holds {n} echoes")
+    elif te_s is None:
+        raise InputError(f"{paths[0]}: no echo times (no JSON sidecar with EchoTime); pass echo_times_ms")
+    elif te_s.size != n:
+        raise InputError(
+            f"{sidecar_path(paths[0])}: sidecar lists {te_s.size} EchoTime values but the image has {n} echoes"
+        )
+    if n < 2:
+        raise InputError(f"{paths[0]}: only one echo; need a multi-echo dataset")
+    order = np.argsort(te_s, kind="stable")
+    if np.any(np.diff(te_s[order]) <= 0):
+        raise InputError(f"{src[0]}: echo times must be distinct, got {(te_s * 1e3).tolist()} ms")
+    data = data[..., order]
+    te_s = te_s[order]
+    files = [files[i] for i in order]
+    if not np.all(np.isfinite(data)):
+        raise InputError(f"{src[0]}: image contains NaN or inf")
+
+    def g(key, cast=None):
+        v = meta.get(key)
+        if v is None or cast is None:
+            return v
+        try:
+            return cast(v)
+        except (TypeError, ValueError):
+            return None
+
+    seq = meta.get("ScanningSequence")
+    seq_s = None
+    if seq is not None:
+        s = str(seq).upper()
+        seq_s = "SE" if "SE" in s else ("GRE" if "GR" in s else None)
+    etl = g("EchoTrainLength", int)
+    if seq_s == "SE" and etl is not None and etl > 1:
+        seq_s = "SE-CPMG"
+    tr = g("RepetitionTime", float)
+    pixdim = np.linalg.norm(affine[:3, :3], axis=0)
+    md = {
+        "source": ", ".join(src),
+        "format": "nifti",
+        "dataset_kind": "nifti-4d" if len(paths) == 1 else "nifti-per-echo",
+        "echo_files": files,
+        "echo_times_ms": (te_s * 1e3).tolist(),
+        "echo_times_overridden": echo_times_ms is not None,
+        "repetition_time_s": tr,
+        "flip_angle_deg": g("FlipAngle", float),
+        "series_instance_uids": [m.get("SeriesInstanceUID") for m in metas] if len(paths) > 1 else [meta.get("SeriesInstanceUID")] * n,
+        "series_descriptions": [m.get("SeriesDescription") for m in metas] if len(paths) > 1 else [meta.get("SeriesDescription")] * n,
+        "study_instance_uid": meta.get("StudyInstanceUID"),
+        "patient_id": meta.get("PatientID"),
+        "patient_name": meta.get("PatientName"),
+        "study_date": meta.get("AcquisitionDateTime", meta.get("StudyDate")),
+        "accession_number": meta.get("AccessionNumber"),
+        "pixel_spacing_mm": [float(pixdim[1]), float(pixdim[0])],
+        "slice_thickness_mm": g("SliceThickness", float),
+        "slice_spacing_mm": float(pixdim[2]),
+        "matrix": [int(data.shape[1]), int(data.shape[0])],
+        "n_slices": int(data.shape[2]),
+        "series": [
+            {
+                "series_instance_uid": m.get("SeriesInstanceUID"),
+                "series_description": m.get("SeriesDescription"),
+                "repetition_time_ms": (float(m["RepetitionTime"]) * 1e3) if isinstance(m.get("RepetitionTime"), (int, float)) else None,
+                "flip_angle_deg": m.get("FlipAngle"),
+                "echo_train_length": m.get("EchoTrainLength"),
+                "receive_coil": m.get("ReceiveCoilName"),
+                "field_strength_t": m.get("MagneticFieldStrength"),
+                "philips_scale_slopes": [m["PhilipsScaleSlope"]] if "PhilipsScaleSlope" in m else [],
+                "rescale_slopes": [m["PhilipsRescaleSlope"]] if "PhilipsRescaleSlope" in m else [],
+                "files": [str(p)],
+            }
+            for m, p in zip(metas, paths)
+        ],
+        "sidecar": meta,
+    }
+    fs = g("MagneticFieldStrength", float)
+    return MultiEchoImage(
+        data=data,
+        echo_times_s=te_s,
+        affine=affine,
+        field_strength_t=fs,
+        manufacturer=meta.get("Manufacturer"),
+        sequence=seq_s,
+        echo_train_length=etl,
+        metadata=md,
+        source_datasets=None,
+    )

@@ -1,0 +1,277 @@
+"""Protocol findings: acquisition features that would give a wrong or non-comparable LIC.
+
+Every finding has a severity:
+
+- ``"error"``: the decay curve itself is unreliable (fewer than 3 echoes; TR, flip
+  angle, field strength or unreconciled scaling differing between the per-TE series).
+  The dataset still loads, but analysis refuses it unless forced.
+- ``"warning"``: the R2 is measurable but may not be comparable with the 1.5 T
+  single-echo spin-echo calibration (CPMG echo train, gradient echo, 3 T, echo times
+  other than FerriScan's, clipped voxels, receive coil differing...).
+- ``"info"``: worth printing in the report (FerriScan echo times matched, rescale
+  factors applied per file, user-supplied echo times...).
+
+The full table of codes is in ``docs/loading.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Finding", "check_protocol", "SEVERITIES", "FERRISCAN_ECHO_TIMES_MS"]
+
+SEVERITIES = ("error", "warning", "info")
+
+#: FerriScan 1.5 T single-echo spin-echo echo times, ms. Status [R] in
+#: ../shared/domain.md section 2 (widely cited; primary protocol text not public).
+FERRISCAN_ECHO_TIMES_MS = (6.0, 9.0, 12.0, 15.0, 18.0)
+#: FerriScan TR, ms. Status [R], same source as above.
+FERRISCAN_TR_MS = 1000.0
+#: Echo times count as "the FerriScan set" when each is within this many ms
+#: (our tolerance, not a published value: scanners round TE to 0.1-0.5 ms).
+ECHO_TIME_TOL_MS = 0.5
+#: Fewest echoes for a fit with any quality measure (a mono-exponential with offset has
+#: 3 parameters): our rule, see docs/loading.md.
+MIN_ECHOES = 3
+#: Field strengths with (at least partly) published R2 behaviour, tesla
+#: (domain.md sections 2 and 4: 1.5 T calibrations, 3 T field-scaling bridge).
+KNOWN_FIELDS_T = (1.5, 3.0)
+FIELD_TOL_T = 0.1  # our tolerance (1.494 T Siemens Avanto etc. still count as 1.5 T)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One protocol finding.
+
+    Parameters
+    ----------
+    severity : {"error", "warning", "info"}
+    code : str
+        Stable kebab-case identifier (table in ``docs/loading.md``).
+    message : str
+        One line for humans.
+    details : dict
+        JSON-serialisable specifics (values compared, series involved).
+
+    Examples
+    --------
+    >>> Finding("warning", "cpmg-echo-train", "echo train length 32").to_dict()["code"]
+    'cpmg-echo-train'
+    """
+
+    severity: str
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity: expected one of {SEVERITIES}, got {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form ``{"severity", "code", "message", "details"}``."""
+        return {"severity": self.severity, "code": self.code, "message": self.message,
+                "details": _jsonable(self.details)}
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.code}: {self.message}"
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _distinct(series: list[dict], key: str, *, rtol: float = 0.0, atol: float = 0.0):
+    """{series uid: value} when the values of ``key`` differ between series, else None."""
+    vals = {}
+    for s in series:
+        v = s.get(key)
+        if v is None:
+            continue
+        vals[str(s.get("series_instance_uid"))] = v
+    if len(vals) < 2:
+        return None
+    items = list(vals.values())
+    first = items[0]
+    for v in items[1:]:
+        if isinstance(first, (int, float)) and isinstance(v, (int, float)):
+            if not np.isclose(v, first, rtol=rtol, atol=atol):
+                return vals
+        elif v != first:
+            return vals
+    return None
+
+
+def check_protocol(img) -> list[Finding]:
+    """Check a loaded acquisition against the FerriScan-style protocol.
+
+    Parameters
+    ----------
+    img : MultiEchoImage
+        As returned by :func:`r2mri.load` (metadata keys are used when present;
+        images from other sources are checked on what they carry).
+
+    Returns
+    -------
+    list of Finding
+        Errors first, then warnings, then info.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from r2mri import MultiEchoImage
+    >>> img = MultiEchoImage(np.ones((2, 2, 1, 5)), np.array([6, 9, 12, 15, 18]) * 1e-3,
+    ...                      field_strength_t=1.5, sequence="SE", echo_train_length=1)
+    >>> [f.code for f in check_protocol(img)]
+    ['ferriscan-echo-times']
+    """
+    out: list[Finding] = []
+    meta = img.metadata or {}
+    te_ms = np.asarray(img.echo_times_s, float) * 1e3
+    te_list = [round(float(t), 3) for t in te_ms]
+    n = int(te_ms.size)
+
+    if n < MIN_ECHOES:
+        out.append(Finding("error", "too-few-echoes",
+                           f"{n} echoes; at least {MIN_ECHOES} are needed for a fit with quality measures",
+                           {"n_echoes": n, "echo_times_ms": te_list}))
+
+    # field strength
+    b0 = img.field_strength_t
+    series = [s for s in meta.get("series", []) if isinstance(s, dict)]
+    if b0 is None:
+        out.append(Finding("warning", "field-strength-missing",
+                           "magnetic field strength not recorded; calibration applicability cannot be checked"))
+    elif abs(b0 - 3.0) <= FIELD_TOL_T:
+        out.append(Finding("warning", "field-strength-3t",
+                           f"{b0:g} T: no published biopsy-validated spin-echo R2-LIC calibration at 3 T; "
+                           "the 1.5 T curve needs a site calibration or the labelled field-scaling bridge",
+                           {"field_strength_t": b0}))
+    elif abs(b0 - 1.5) > FIELD_TOL_T:
+        out.append(Finding("warning", "field-strength-unsupported",
+                           f"{b0:g} T is neither 1.5 T nor 3 T; no R2-LIC calibration applies",
+                           {"field_strength_t": b0}))
+    d = _distinct(series, "field_strength_t", atol=1e-3)
+    if d:
+        out.append(Finding("error", "field-strength-differs",
+                           f"field strength differs between series: {sorted(set(d.values()))} T", {"per_series": d}))
+
+    # sequence
+    seq = img.sequence
+    etl = img.echo_train_length
+    if seq == "GRE":
+        out.append(Finding("warning", "not-spin-echo",
+                           "gradient-echo acquisition: the decay rate is R2*, not the spin-echo R2 of the St Pierre calibration",
+                           {"sequence": seq}))
+    elif seq is None:
+        out.append(Finding("info", "sequence-unknown", "sequence type (spin/gradient echo) not recorded"))
+    if (etl is not None and etl > 1) or seq == "SE-CPMG":
+        out.append(Finding("warning", "cpmg-echo-train",
+                           f"multi-echo spin-echo train (echo train length {etl}): stimulated echoes make its R2 "
+                           "differ from single-echo spin-echo R2; not comparable with single-echo calibrations",
+                           {"echo_train_length": etl, "sequence": seq}))
+
+    # echo times vs FerriScan (1.5 T)
+    if b0 is not None and abs(b0 - 1.5) <= FIELD_TOL_T:
+        ref = np.asarray(FERRISCAN_ECHO_TIMES_MS)
+        if n == ref.size and np.all(np.abs(te_ms - ref) <= ECHO_TIME_TOL_MS):
+            out.append(Finding("info", "ferriscan-echo-times", "echo times match the FerriScan set 6/9/12/15/18 ms",
+                               {"echo_times_ms": te_list}))
+        else:
+            out.append(Finding("warning", "echo-times-not-ferriscan",
+                               f"echo times {te_list} ms differ from the FerriScan set "
+                               f"{list(FERRISCAN_ECHO_TIMES_MS)} ms the St Pierre calibration was built with",
+                               {"echo_times_ms": te_list, "expected_ms": list(FERRISCAN_ECHO_TIMES_MS)}))
+        tr_s = meta.get("repetition_time_s")
+        if isinstance(tr_s, (int, float)) and abs(tr_s * 1e3 - FERRISCAN_TR_MS) > 1.0:
+            out.append(Finding("info", "repetition-time-not-ferriscan",
+                               f"TR {tr_s * 1e3:g} ms differs from the FerriScan {FERRISCAN_TR_MS:g} ms",
+                               {"repetition_time_ms": tr_s * 1e3}))
+    elif b0 is None and n == len(FERRISCAN_ECHO_TIMES_MS) and np.all(
+        np.abs(te_ms - np.asarray(FERRISCAN_ECHO_TIMES_MS)) <= ECHO_TIME_TOL_MS
+    ):
+        out.append(Finding("info", "ferriscan-echo-times", "echo times match the FerriScan set 6/9/12/15/18 ms",
+                           {"echo_times_ms": te_list}))
+
+    # parameters differing between series (per-TE protocols)
+    checks = [
+        ("repetition_time_ms", "repetition-time-differs", "error", "TR", "ms", 1e-3, 0.0,
+         "changes T1 weighting per echo and corrupts the decay curve"),
+        ("flip_angle_deg", "flip-angle-differs", "error", "flip angle", "deg", 0.0, 0.5,
+         "changes signal scale per echo and corrupts the decay curve"),
+        ("receive_coil", "receive-coil-differs", "warning", "receive coil", "", 0, 0,
+         "coil sensitivity and gain may differ per echo"),
+        ("transmit_coil", "transmit-coil-differs", "warning", "transmit coil", "", 0, 0,
+         "B1 may differ per echo"),
+        ("acquisition_matrix", "acquisition-matrix-differs", "warning", "acquisition matrix", "", 0, 0,
+         "resolution and partial-volume differ per echo"),
+        ("pixel_bandwidth_hz", "pixel-bandwidth-differs", "warning", "pixel bandwidth", "Hz", 1e-3, 0.0,
+         "noise level differs per echo"),
+        ("echo_train_length", "echo-train-length-differs", "warning", "echo train length", "", 0, 0,
+         "series were acquired with different sequences"),
+        ("bits_stored", "bits-stored-differs", "info", "BitsStored", "", 0, 0, "stored dynamic range differs"),
+    ]
+    for key, code, sev, label, unit, rtol, atol, why in checks:
+        d = _distinct(series, key, rtol=rtol, atol=atol)
+        if d:
+            vals = sorted({str(v) for v in d.values()})
+            out.append(Finding(sev, code, f"{label} differs between series ({', '.join(vals)} {unit}): {why}".replace(" )", ")"),
+                               {"per_series": d}))
+
+    # scaling
+    slopes = {str(s.get("series_instance_uid")): s.get("rescale_slopes") or [] for s in series}
+    inters = {str(s.get("series_instance_uid")): s.get("rescale_intercepts") or [] for s in series}
+    all_pairs = {(tuple(slopes[k]), tuple(inters.get(k, []))) for k in slopes}
+    if len(all_pairs) > 1 or any(len(v) > 1 for v in slopes.values()):
+        out.append(Finding("info", "rescale-differs",
+                           "RescaleSlope/Intercept differ between files; applied per file before fitting",
+                           {"rescale_slopes": slopes, "rescale_intercepts": inters}))
+    ss = {str(s.get("series_instance_uid")): s.get("philips_scale_slopes") or [] for s in series}
+    has = {k: v for k, v in ss.items() if v}
+    if has:
+        distinct = {v for vals in has.values() for v in vals}
+        if len(has) < len(ss) and len(ss) > 1:
+            out.append(Finding("error", "philips-scale-incomplete",
+                               "Philips private scale slope present in some series only; echoes are not on one intensity scale",
+                               {"philips_scale_slopes": ss}))
+        elif len(distinct) > 1:
+            if meta.get("philips_floating_point_values"):
+                out.append(Finding("warning", "philips-scale-differs",
+                                   "Philips private scale slope differs between echoes; all echoes converted to "
+                                   "floating-point values FP = (PV*RS+RI)/(RS*SS) (Chenevert et al. 2014)",
+                                   {"philips_scale_slopes": ss}))
+            else:
+                out.append(Finding("error", "philips-scale-differs",
+                                   "Philips private scale slope differs between echoes and was not reconciled",
+                                   {"philips_scale_slopes": ss}))
+
+    # clipping
+    clipped = meta.get("clipped_voxels_per_echo")
+    if clipped and any(c for c in clipped):
+        n_vox = int(np.prod(img.shape))
+        worst = int(max(clipped))
+        out.append(Finding("warning", "clipped-voxels",
+                           f"{worst} voxels ({100.0 * worst / n_vox:.2g} %) at the maximum stored value "
+                           f"{meta.get('max_stored_value_per_echo', [None])[int(np.argmax(clipped))]} in the worst echo; "
+                           "exclude them from fitting",
+                           {"clipped_voxels_per_echo": list(clipped), "voxels_per_echo": n_vox,
+                            "max_stored_value_per_echo": meta.get("max_stored_value_per_echo")}))
+
+    if meta.get("echo_times_overridden"):
+        out.append(Finding("info", "echo-times-from-user", f"echo times {te_list} ms given by the user",
+                           {"echo_times_ms": te_list}))
+
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    out.sort(key=lambda f: order[f.severity])
+    return out
