@@ -1,0 +1,181 @@
+"""End to end: ``r2mri analyze`` on a FerriScan-protocol DICOM phantom.
+
+The phantom (``r2mri.phantom.generate()``, the FerriScan 1.5 T default: 256 x 256
+x 11, five single-echo spin-echo series TE 6..18 ms) is written as DICOM once. Then
+each measurement is a fresh Python process:
+
+- ``cli``: ``python -m r2mri analyze <dicom> --out <dir>``, wall time of the whole
+  process and its peak resident memory (``ru_maxrss`` from ``os.wait4``);
+- ``stages``: a driver that imports r2mri, calls :func:`r2mri.analyze` (its own
+  ``timings_s`` give load / noise / fit / statistics) and
+  :func:`r2mri.report.write_outputs` (timed as outputs).
+
+Both run with the warm numba cache (the package's normal cache, warmed by a first
+run) and with a cold cache (``NUMBA_CACHE_DIR`` pointed at an empty folder, so
+every kernel compiles in that process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ._common import PY, REPO, md_table, python_env, r2mri_available
+
+_STAGES = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import r2mri
+from r2mri.report import write_outputs
+t_import = time.perf_counter() - t0
+res = r2mri.analyze(sys.argv[1])
+t1 = time.perf_counter()
+write_outputs(res, sys.argv[2], overwrite=True)
+t_out = time.perf_counter() - t1
+out = {"import": t_import, **{k: float(v) for k, v in res.timings_s.items()},
+       "outputs": t_out, "process_total": time.perf_counter() - t0}
+try:
+    out["headline_lic"] = res.headline_lic_mg_per_g
+except Exception as exc:
+    out["headline_lic_error"] = repr(exc)
+print("STAGES " + json.dumps(out))
+"""
+
+
+def _run_child(cmd: list[str], env: dict[str, str], timeout: float = 600) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, env=env)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
+    # communicate() reaped the child; RUSAGE_CHILDREN maxrss is the max over children,
+    # so each measurement is taken in its own helper process (see _measure).
+    return {"returncode": proc.returncode, "wall_s": wall, "stdout": stdout[-2000:],
+            "stderr": stderr[-2000:]}
+
+
+_WRAP = r"""
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t0
+import resource
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"returncode": p.returncode, "wall_s": wall, "peak_rss_mb": ru.ru_maxrss / 1024,
+                  "stdout": p.stdout[-3000:], "stderr": p.stderr[-3000:]}))
+"""
+
+
+def _measure(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``cmd`` under a tiny wrapper process, so ru_maxrss is that command's alone."""
+    r = _run_child([PY, "-c", _WRAP] + cmd, env)
+    try:
+        return json.loads(r["stdout"].strip().splitlines()[-1])
+    except Exception:  # noqa: BLE001
+        return {"returncode": r["returncode"], "error": r["stderr"][-500:]}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    ok, why = r2mri_available("analyze", "phantom", "load")
+    if not ok:
+        return {"skipped": f"r2mri.analyze / phantom / load not importable: {why}"}
+    import r2mri
+    import r2mri.phantom as ph
+
+    work = Path(tempfile.mkdtemp(prefix="r2mri-bench-e2e-"))
+    res: dict[str, Any] = {}
+    try:
+        overrides = {"matrix": (64, 64), "n_slices": 3} if quick else {}
+        t0 = time.perf_counter()
+        phantom = ph.generate(seed=0, **overrides)
+        ph.write(phantom, work / "dicom", format="dicom")
+        res["phantom"] = {"spec": "default (FerriScan 1.5 T)", "overrides": overrides,
+                          "shape": list(phantom.image.shape),
+                          "echo_times_s": list(map(float, phantom.image.echo_times_s)),
+                          "truth_lic_of_mean_r2": phantom.summary.get("lic_of_mean_r2_mg_per_g"),
+                          "write_s": time.perf_counter() - t0,
+                          "n_files": sum(1 for _ in (work / "dicom").rglob("*") if _.is_file())}
+        env_warm = python_env()
+        cold_dir = work / "numba-cold"
+        reps = 1 if quick else 3
+        dicom = str(work / "dicom")
+        cli = [PY, "-m", "r2mri", "analyze", dicom, "--out"]
+        stages = [PY, "-c", _STAGES, dicom]
+        # warm the normal cache once (compiles anything not cached yet)
+        _measure(stages + [str(work / "out-warmup")], env_warm)
+        runs: dict[str, list] = {"cli_warm": [], "stages_warm": [], "cli_cold": [],
+                                 "stages_cold": []}
+        for i in range(reps):
+            runs["cli_warm"].append(_measure(cli + [str(work / f"cli-w{i}")], env_warm))
+            runs["stages_warm"].append(_measure(stages + [str(work / f"st-w{i}")], env_warm))
+        n_cold = 1
+        for i in range(n_cold):
+            for kind, cmd in (("cli_cold", cli), ("stages_cold", stages)):
+                shutil.rmtree(cold_dir, ignore_errors=True)
+                cold_dir.mkdir()
+                env_cold = dict(env_warm, NUMBA_CACHE_DIR=str(cold_dir))
+                runs[kind].append(_measure(cmd + [str(work / f"{kind}{i}")], env_cold))
+        for kind, rs in runs.items():
+            for r in rs:
+                for line in r.get("stdout", "").splitlines():
+                    if line.startswith("STAGES "):
+                        r["stages"] = json.loads(line[7:])
+                r.pop("stdout", None)
+                if r.get("returncode") == 0:
+                    r.pop("stderr", None)
+        res["runs"] = runs
+        summ = {}
+        for kind, rs in runs.items():
+            good = [r for r in rs if r.get("returncode") == 0]
+            if not good:
+                summ[kind] = {"error": (rs[0].get("stderr") or rs[0].get("error") or "")[-400:]
+                              if rs else "not run"}
+                continue
+            best = min(good, key=lambda r: r["wall_s"])
+            summ[kind] = {"wall_s": best["wall_s"], "peak_rss_mb": best["peak_rss_mb"],
+                          "n_runs": len(good), "stages": best.get("stages")}
+        res["summary"] = summ
+        res["target_s"] = 3.0
+        w = summ.get("cli_warm", {})
+        if "wall_s" in w:
+            res["target_met_cli_warm"] = w["wall_s"] < 3.0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def tables(res: dict[str, Any]) -> str:
+    if "skipped" in res or "error" in res:
+        return "not measured: " + str(res.get("skipped") or res.get("error"))
+    p = res["phantom"]
+    out = [f"Phantom: {p['spec']} {p['overrides'] or ''}, shape {p['shape']}, "
+           f"{len(p['echo_times_s'])} echoes, {p['n_files']} DICOM files; truth LIC(mean R2) "
+           f"{p['truth_lic_of_mean_r2']}."]
+    rows = []
+    keys = ["import", "load", "noise", "fit", "statistics", "outputs"]
+    for kind, s in res["summary"].items():
+        if "error" in s:
+            rows.append([kind, "failed: " + s["error"].strip().splitlines()[-1][:120]] +
+                        ["-"] * (len(keys) + 1))
+            continue
+        st = s.get("stages") or {}
+        rows.append([kind, s["wall_s"]] + [st.get(k) for k in keys] + [s["peak_rss_mb"]])
+    out.append("\n" + md_table(["run", "process wall s"] + [f"{k} s" for k in keys] +
+                               ["peak RSS MB"], rows))
+    out.append("\n`cli_*`: the whole `python -m r2mri analyze` process; `stages_*`: the same "
+               "through the Python API, split by stage (`analyze().timings_s` plus "
+               "`write_outputs`). Warm: numba cache already filled; cold: empty "
+               f"`NUMBA_CACHE_DIR`. Target: under {res['target_s']:g} s with a warm cache"
+               + (f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."
+                  if "target_met_cli_warm" in res else "."))
+    return "\n".join(out)

@@ -1,0 +1,229 @@
+"""Scaling: voxels/s against volume size, echo count and threads; peak memory vs size.
+
+Peak memory is the growth of the resident set during the fit: the kernel's peak
+counter (VmHWM) is reset through ``/proc/self/clear_refs`` just before the call and
+read after it, minus the resident set before the call (input already in memory).
+Where ``clear_refs`` is not writable the numpy-side peak from :mod:`tracemalloc`
+is reported instead (it misses allocations made inside numba kernels; said so).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import FERRISCAN_SHAPE, FERRISCAN_TE_S, decay_volume, md_table, r2mri_available
+
+
+def _kw(model: str, sigma: float) -> dict[str, Any]:
+    kw: dict[str, Any] = {"model": model}
+    if model in ("ncchi", "truncated", "auto"):
+        kw.update(noise_sigma=sigma, coils=1)
+    return kw
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure_memory(call) -> dict[str, Any]:
+    gc.collect()
+    if _reset_peak() and _status_kb("VmRSS") is not None:
+        rss0 = _status_kb("VmRSS")
+        call()
+        hwm = _status_kb("VmHWM")
+        return {"method": "VmHWM after clear_refs minus VmRSS before",
+                "peak_extra_mb": (hwm - rss0) / 1024.0, "rss_before_mb": rss0 / 1024.0}
+    tracemalloc.start()
+    call()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"method": "tracemalloc peak (numpy allocations only)", "peak_extra_mb": peak / 2**20}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    ok, why = r2mri_available("fit")
+    if not ok:
+        return {"error": f"r2mri.fit not importable: {why}"}
+    import r2mri
+
+    te5 = FERRISCAN_TE_S
+    res: dict[str, Any] = {"size": {}, "echoes": {}, "threads": {}, "memory": {}}
+
+    # --- volume size -----------------------------------------------------------
+    sizes = [10**3, 10**4, 10**5] if quick else [10**3, 10**4, 10**5, 10**6, 10**7]
+    size_models = ["monoexp", "ncchi"] if quick else ["loglinear", "monoexp", "ncchi"]
+    res["size_models"] = size_models
+    for n in sizes:
+        data, _, sigma = decay_volume((n,), te5, seed=2)
+        data = data.reshape(n, 1, 1, te5.size)
+        for m in size_models:
+            kw = _kw(m, sigma)
+            r2mri.fit(data[:8], echo_times_s=te5, **kw)  # warm
+            reps = 3 if n <= 10**5 else 1
+            times = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                r2mri.fit(data, echo_times_s=te5, **kw)
+                times.append(time.perf_counter() - t0)
+            res["size"].setdefault(m, []).append(
+                {"n_voxels": n, "time_s": min(times), "voxels_per_s": n / min(times)})
+        mem = _measure_memory(lambda: r2mri.fit(data, echo_times_s=te5, model="monoexp"))
+        mem.update({"n_voxels": n, "input_mb": data.nbytes / 2**20, "model": "monoexp"})
+        res["memory"][str(n)] = mem
+        del data
+        gc.collect()
+
+    # --- echo count ----------------------------------------------------------------
+    n_echo_vox = 20_000 if quick else 200_000
+    counts = [3, 5, 8, 16, 32] if quick else [3, 4, 5, 8, 12, 16, 24, 32]
+    echo_models = ["monoexp", "ncchi"] if quick else \
+        ["loglinear", "monoexp", "monoexp_offset", "ncchi", "biexp"]
+    res["echo_setup"] = {"n_voxels": n_echo_vox, "te_first_s": 0.006, "te_spacing_s": 0.003,
+                         "models": echo_models}
+    for k in counts:
+        te = 0.006 + 0.003 * np.arange(k)
+        data, _, sigma = decay_volume((n_echo_vox,), te, seed=3)
+        data = data.reshape(n_echo_vox, 1, 1, k)
+        for m in echo_models:
+            if m == "biexp" and k < 5:
+                continue  # four parameters need at least five echoes
+            kw = _kw(m, sigma)
+            try:
+                r2mri.fit(data[:8], echo_times_s=te, **kw)
+                t0 = time.perf_counter()
+                r2mri.fit(data, echo_times_s=te, **kw)
+                dt = time.perf_counter() - t0
+                res["echoes"].setdefault(m, []).append(
+                    {"n_echoes": k, "time_s": dt, "voxels_per_s": n_echo_vox / dt})
+            except Exception as exc:  # noqa: BLE001
+                res["echoes"].setdefault(m, []).append(
+                    {"n_echoes": k, "error": f"{type(exc).__name__}: {exc}"})
+
+    # --- threads ---------------------------------------------------------------------
+    shape = (64, 64, 11) if quick else FERRISCAN_SHAPE
+    data, _, sigma = decay_volume(shape, te5, seed=4)
+    nvox = int(np.prod(shape))
+    thread_models = ["monoexp", "ncchi"] if quick else \
+        ["loglinear", "monoexp", "monoexp_offset", "ncchi", "biexp"]
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    res["thread_setup"] = {"shape": list(shape), "cores_available": ncpu}
+    for m in thread_models:
+        kw = _kw(m, sigma)
+        for th in range(1, max(1, ncpu) + 1):
+            try:
+                r2mri.fit(data[:4, :4, :1], echo_times_s=te5, threads=th, **kw)
+                times = []
+                for _ in range(1 if quick else 2):
+                    t0 = time.perf_counter()
+                    r2mri.fit(data, echo_times_s=te5, threads=th, **kw)
+                    times.append(time.perf_counter() - t0)
+                res["threads"].setdefault(m, []).append(
+                    {"threads": th, "time_s": min(times), "voxels_per_s": nvox / min(times)})
+            except Exception as exc:  # noqa: BLE001
+                res["threads"].setdefault(m, []).append(
+                    {"threads": th, "error": f"{type(exc).__name__}: {exc}"})
+    return res
+
+
+def plots(res: dict[str, Any], out: Path) -> list[str]:
+    if "error" in res:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    ax = axes[0]
+    for m, rows in res["size"].items():
+        ax.loglog([r["n_voxels"] for r in rows], [r["voxels_per_s"] for r in rows], "o-", label=m)
+    ax.set(xlabel="voxels (5 echoes)", ylabel="voxels/s", title="volume size")
+    ax.legend()
+    ax = axes[1]
+    for m, rows in res["echoes"].items():
+        rows = [r for r in rows if "voxels_per_s" in r]
+        ax.semilogy([r["n_echoes"] for r in rows], [r["voxels_per_s"] for r in rows], "o-", label=m)
+    ax.set(xlabel="echoes", ylabel="voxels/s",
+           title=f"echo count ({res['echo_setup']['n_voxels']:,} voxels)")
+    ax.legend()
+    ax = axes[2]
+    for m, rows in res["threads"].items():
+        rows = [r for r in rows if "voxels_per_s" in r]
+        ax.plot([r["threads"] for r in rows], [r["voxels_per_s"] for r in rows], "o-", label=m)
+    ax.set(xlabel="threads", ylabel="voxels/s", yscale="log",
+           title=f"threads ({np.prod(res['thread_setup']['shape']):,} voxels)")
+    ax.set_xticks(sorted({r["threads"] for rows in res["threads"].values() for r in rows}))
+    ax.legend()
+    ax = axes[3]
+    mem = sorted(res["memory"].values(), key=lambda r: r["n_voxels"])
+    ax.loglog([r["n_voxels"] for r in mem], [max(r["peak_extra_mb"], 1e-2) for r in mem],
+              "o-", label="peak extra during fit")
+    ax.loglog([r["n_voxels"] for r in mem], [r["input_mb"] for r in mem], "s--", label="input")
+    ax.set(xlabel="voxels (5 echoes)", ylabel="MB", title="memory (monoexp)")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "scaling.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return [path.name]
+
+
+def tables(res: dict[str, Any]) -> str:
+    if "error" in res:
+        return f"not measured: {res['error']}"
+    out = []
+    sizes = sorted({r["n_voxels"] for rows in res["size"].values() for r in rows})
+    rows = []
+    for n in sizes:
+        row: list[Any] = [f"{n:,}"]
+        for m in res["size_models"]:
+            hit = [r for r in res["size"].get(m, []) if r["n_voxels"] == n]
+            row.append(hit[0]["voxels_per_s"] if hit else None)
+        mem = res["memory"].get(str(n), {})
+        row += [mem.get("input_mb"), mem.get("peak_extra_mb")]
+        rows.append(row)
+    out.append(md_table(["voxels"] + [f"{m} voxels/s" for m in res["size_models"]] +
+                        ["input MB", "peak extra MB (monoexp)"], rows))
+    meth = next(iter(res["memory"].values()), {}).get("method", "")
+    out.append(f"\nMemory method: {meth}.")
+    models = list(res["echoes"])
+    counts = sorted({r["n_echoes"] for rows in res["echoes"].values() for r in rows})
+    rows = []
+    for k in counts:
+        row = [k]
+        for m in models:
+            hit = [r for r in res["echoes"][m] if r["n_echoes"] == k and "voxels_per_s" in r]
+            row.append(hit[0]["voxels_per_s"] if hit else None)
+        rows.append(row)
+    out.append(f"\nEcho count ({res['echo_setup']['n_voxels']:,} voxels, TE = 6 ms + 3 ms k), "
+               "voxels/s:\n\n" + md_table(["echoes"] + models, rows))
+    rows = []
+    for m, rs in res["threads"].items():
+        d = {r["threads"]: r.get("voxels_per_s") for r in rs}
+        speedup = (d.get(2) / d[1]) if d.get(2) and d.get(1) else None
+        rows.append([m, d.get(1), d.get(2), speedup])
+    out.append(f"\nThreads ({res['thread_setup']['shape']} voxels, "
+               f"{res['thread_setup']['cores_available']} cores available), voxels/s:\n\n" +
+               md_table(["model", "1 thread", "2 threads", "speed-up"], rows))
+    return "\n".join(out)

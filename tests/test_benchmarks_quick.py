@@ -1,0 +1,55 @@
+"""The benchmark harness runs end to end in quick mode and writes its tables.
+
+Not a timing test: it asserts only that every section ran (or recorded why it
+could not) and that the JSON and Markdown outputs carry the expected keys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+run = pytest.importorskip("benchmarks.run")
+
+SECTIONS = ["speed", "scaling", "end_to_end", "accuracy", "mrbias"]
+
+
+def test_quick_mode_writes_tables(tmp_path):
+    t0 = time.perf_counter()
+    assert run.main(["--quick", "--out", str(tmp_path)]) == 0
+    elapsed = time.perf_counter() - t0
+
+    md = (tmp_path / "tables.md").read_text()
+    assert "Mode: quick" in md
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["mode"] == "quick"
+    assert set(summary["sections"]) == set(SECTIONS)
+    for name in SECTIONS:
+        payload = json.loads((tmp_path / f"{name}.json").read_text())
+        assert payload["section"] == name
+        m = payload["machine"]
+        assert m["nproc"] >= 1 and m["cpu_model"] and m["date_utc"] and m["versions"]["numpy"]
+        res = payload["result"]
+        assert "section_time_s" in res
+        assert "traceback" not in res, f"{name} crashed:\n{res.get('traceback')}"
+        assert f"## {run.TITLES[name]}" in md
+
+    speed = json.loads((tmp_path / "speed.json").read_text())["result"]
+    assert speed["data"]["n_voxels"] > 0
+    base = speed["baselines"]
+    assert base["curve_fit_loop"]["voxels_per_s"] > 0
+    assert base["curve_fit_loop"]["sampled_and_scaled"] is True
+    assert base["numpy_loglinear"]["voxels_per_s"] > 0
+    if "r2mri_error" not in speed:
+        assert speed["r2mri"]["monoexp"]["voxels_per_s"] > 0
+        assert speed["ratios"]["monoexp"]["curve_fit_loop"] > 0
+
+    mrb = json.loads((tmp_path / "mrbias.json").read_text())["result"]
+    assert "skipped" in mrb or len(mrb["rois"]) == 14
+
+    acc = json.loads((tmp_path / "accuracy.json").read_text())["result"]
+    assert "error" in acc or acc["r2"]["cells"]
+    # generous: the quick mode is sized for < 60 s; on a loaded CI box allow slack
+    assert elapsed < 180, f"quick mode took {elapsed:.0f} s"
