@@ -1,0 +1,73 @@
+"""Receive coils and noise: complex Gaussian noise per channel, root-sum-of-squares.
+
+Each of ``n`` channels sees ``S(x) c_k(x)`` plus complex white Gaussian noise with
+standard deviation ``sigma`` in the real and in the imaginary part, independent
+between channels, voxels and echoes. The magnitude image is the root-sum-of-squares
+``M = sqrt(sum_k |S c_k + n_k|^2)``, which is non-central chi distributed with 2n
+degrees of freedom, scale ``sigma`` and non-centrality ``A = S sqrt(sum_k |c_k|^2)``
+[1]_ [2]_.
+
+The sensitivities are normalised so that ``sqrt(sum_k |c_k|^2)`` equals the
+receive shading map that is folded into the truth S0: the noise-free RSS image is
+therefore exactly ``S0 x decay`` and the truth S0 is the non-centrality at TE = 0.
+
+References
+----------
+.. [1] Constantinides CD, Atalar E, McVeigh ER. Signal-to-noise measurements in
+   magnitude images from NMR phased arrays. Magn Reson Med 1997;38:852-857.
+.. [2] Feng Y, He T, Gatehouse PD, et al. Improved MRI R2* relaxometry of iron-loaded
+   liver with noise correction. Magn Reson Med 2013;70:1765-1774.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["coil_maps", "rss_noisy"]
+
+# Illustrative coil geometry: loops on an ellipse 40 mm outside the body outline,
+# Gaussian sensitivity fall-off of 120 mm, phase turning with the viewing angle.
+_COIL_RING_MM = (205.0, 160.0)
+_COIL_WIDTH_MM = 120.0
+
+
+def coil_maps(x_mm, y_mm, n_coils: int, shading_exponent: float, body: np.ndarray):
+    """Complex sensitivities (n, x, y) and the RSS shading map (x, y).
+
+    ``shading = rss_raw ** shading_exponent``, scaled to mean 1 over ``body``
+    (a boolean (x, y) map); 0 gives a flat receive profile.
+    """
+    X, Y = np.meshgrid(np.asarray(x_mm), np.asarray(y_mm), indexing="ij")
+    raw = np.empty((n_coils,) + X.shape, dtype=np.complex128)
+    for k in range(n_coils):
+        phi = 2.0 * np.pi * (k + 0.5) / n_coils
+        cx, cy = _COIL_RING_MM[0] * np.cos(phi), _COIL_RING_MM[1] * np.sin(phi)
+        d2 = (X - cx) ** 2 + (Y - cy) ** 2
+        phase = np.arctan2(Y - cy, X - cx) + phi
+        raw[k] = np.exp(-d2 / (2.0 * _COIL_WIDTH_MM**2)) * np.exp(1j * phase)
+    rss_raw = np.sqrt(np.sum(np.abs(raw) ** 2, axis=0))
+    shading = rss_raw**shading_exponent
+    ref = shading[body].mean() if body.any() else shading.mean()
+    shading = shading / ref
+    sens = raw / rss_raw * shading
+    return sens, shading
+
+
+def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """RSS magnitude of ``signal`` (x, y, z, echo) seen by coils ``sens`` (n, x, y) plus noise.
+
+    Noise is drawn coil by coil, real part then imaginary part, each as one
+    ``standard_normal`` block of the image's shape (float64), so a given generator
+    state always gives the same image.
+    """
+    acc = np.zeros(signal.shape, dtype=np.float64)
+    for c in sens:
+        cc = c[:, :, None, None]
+        re = signal * cc.real
+        re += sigma * rng.standard_normal(signal.shape)
+        acc += re * re
+        im = signal * cc.imag
+        im += sigma * rng.standard_normal(signal.shape)
+        acc += im * im
+        del re, im
+    return np.sqrt(acc)
