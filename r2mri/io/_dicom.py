@@ -649,7 +649,9 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
     series_in_one = len({f.series_uid for f in frames}) == 1
     etl = p.get("echo_train_length")
     seq = p.get("sequence")
-    if seq == "SE" and ((etl is not None and etl > 1) or series_in_one):
+    # a spin-echo train: EchoTrainLength > 1, or (when ETL is not recorded) several
+    # echo times inside one series
+    if seq == "SE" and ((etl is not None and etl > 1) or (etl is None and series_in_one)):
         seq = "SE-CPMG"
     if kind == "enhanced":
         src = [_strip(first[0].header)]

@@ -178,7 +178,8 @@ def check_protocol(img) -> list[Finding]:
         out.append(Finding("info", "sequence-unknown", "sequence type (spin/gradient echo) not recorded"))
     if (etl is not None and etl > 1) or seq == "SE-CPMG":
         out.append(Finding("warning", "cpmg-echo-train",
-                           f"multi-echo spin-echo train (echo train length {etl}): stimulated echoes make its R2 "
+                           f"multi-echo spin-echo train (echo train length {etl if etl is not None else 'not recorded'}): "
+                           "stimulated echoes make its R2 "
                            "differ from single-echo spin-echo R2; not comparable with single-echo calibrations",
                            {"echo_train_length": etl, "sequence": seq}))
 
