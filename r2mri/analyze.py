@@ -236,26 +236,29 @@ def analyze(
 
     # 2. protocol and calibration checks (fail before the expensive fit) ---------
     findings = _check_protocol(img, force, warnings)
-    cal_ref = os.fspath(calibration_file) if calibration_file is not None else (calibration or "st-pierre-2005")
+    if calibration_file is not None:
+        cal_ref: Any = Path(calibration_file)
+    elif calibration is not None:
+        cal_ref = calibration
+    else:
+        cal_ref = _cal.DEFAULT_CALIBRATION
     cal = _cal.get_calibration(cal_ref)
-    _cal.check_applicable(cal, img)
-    if getattr(cal, "derived", False):
-        warnings.append(
-            f"calibration {cal.name}: derived by field scaling, not biopsy-validated"
-        )
-    if not getattr(cal, "verified", True):
-        warnings.append(f"calibration {cal.name}: coefficients not verified against the primary source")
+    warnings.extend(_cal.check_applicability(cal, img))
     roi_mask_in = _load_mask(mask, img)
 
     # 3. noise and fit -------------------------------------------------------------
     t1 = time.perf_counter()
     noise = None
+    sigma: float | None
     if noise_sigma is None:
         from .noise import estimate_noise
 
-        noise = estimate_noise(img, coils=coils) if coils is not None else estimate_noise(img)
-        sigma = float(noise.sigma)
-        n_coils = int(coils if coils is not None else getattr(noise, "coils", 1) or 1)
+        try:
+            noise = estimate_noise(img)
+        except InputError as exc:
+            warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
+        sigma = None if noise is None else float(noise.sigma)
+        n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
     else:
         if not np.isfinite(noise_sigma) or noise_sigma <= 0:
             raise InputError(f"noise_sigma: must be a positive number, got {noise_sigma}")
@@ -276,11 +279,12 @@ def analyze(
 
     # 4. calibration, ROI, statistics ----------------------------------------------
     t1 = time.perf_counter()
-    lic = np.asarray(_cal.lic_from_r2(fit.r2_per_s, cal), dtype=np.float32)
+    calibrated = _cal.calibrate(fit.r2_per_s, cal)
+    lic = np.asarray(calibrated.lic_mg_per_g, dtype=np.float32)
     roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **(roi_options or {}))
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
-    stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    stats = _stats.liver_statistics(fit, roi, cal, image=img, calibrated=calibrated)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
     timings["statistics"] = time.perf_counter() - t1
@@ -293,7 +297,7 @@ def analyze(
                 None if mask is None else "<array>"
             ),
             "model": model,
-            "calibration": None if calibration_file is not None else cal_ref,
+            "calibration": None if calibration_file is not None else cal.name,
             "calibration_file": None if calibration_file is None else os.fspath(Path(calibration_file).resolve()),
             "field_strength_t": field_strength_t,
             "echo_times_ms": None if echo_times_ms is None else [float(t) for t in echo_times_ms],
@@ -303,7 +307,12 @@ def analyze(
             "roi_options": dict(roi_options or {}),
             "threads": threads,
         },
-        "resolved": {"noise_sigma": sigma, "coils": n_coils, "model": str(getattr(fit, "model", model))},
+        "resolved": {
+            "noise_sigma": sigma,
+            "coils": n_coils,
+            "model": str(getattr(fit, "model", model)),
+            "calibration": cal.name,
+        },
     }
     return AnalysisResult(
         image=img,

@@ -69,9 +69,9 @@ def fake_result(shape=(32, 28, 3), lic_value=5.0, *, metadata=None, source_datas
         "qc": {"extrapolated_fraction": 0.0, "fraction_at_noise_floor": 0.0},
         "bad": float("nan"),
     }
-    cal = SimpleNamespace(name="st-pierre-2005", citation="St Pierre TG et al. Blood 2005;105:855",
-                          doi="10.1182/blood-2004-01-0177", verified=False, derived=False,
-                          lic_range_mg_per_g=(0.3, 42.7))
+    from r2mri.calibration import get_calibration
+
+    cal = get_calibration("st-pierre-2005")
     roi = SimpleNamespace(mask=liver, method="user mask", automatic=False, removed={})
     return AnalysisResult(
         image=img, fit=fit, lic_mg_per_g=lic_map, roi=roi, statistics=stats, calibration=cal,

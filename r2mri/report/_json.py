@@ -171,26 +171,55 @@ def _model_block(result: Any) -> dict:
 
 def _calibration_block(result: Any) -> dict:
     cal = result.calibration
-    lic_range = _get(cal, "lic_range_mg_per_g", "range_lic_mg_per_g", "calibrated_range", "range")
-    r2_range = _get(cal, "r2_range_per_s", "range_r2_per_s", "quantity_range")
+    full = _plain(cal.to_dict()) if hasattr(cal, "to_dict") else {}
+    rng = full.get("range") if isinstance(full.get("range"), dict) else {}
+    lo = _get(cal, "lic_min_mg_per_g", default=rng.get("lic_min_mg_per_g"))
+    hi = _get(cal, "lic_max_mg_per_g", default=rng.get("lic_max_mg_per_g"))
+    if lo is None and hi is None:
+        pair = _get(cal, "lic_range_mg_per_g")
+        if pair is not None:
+            lo, hi = pair
+    citation = _get(cal, "citation")
     block = {
         "name": _get(cal, "name"),
-        "citation": _get(cal, "citation"),
-        "doi": _get(cal, "doi"),
+        "label": full.get("label") or _get(cal, "title", "name"),
+        "citation": _plain(citation),
+        "citation_text": _citation_text(citation),
         "verified": bool(_get(cal, "verified", default=False)),
-        "derived": bool(_get(cal, "derived", "is_bridge", default=False)),
+        "derived": bool(_get(cal, "derived", default=False)),
         "range": {
-            "lic_mg_per_g": None if lic_range is None else [_float(v) for v in lic_range],
-            "r2_per_s": None if r2_range is None else [_float(v) for v in r2_range],
+            "lic_min_mg_per_g": _float(lo),
+            "lic_max_mg_per_g": _float(hi),
+            "rate_min_per_s": _float(rng.get("rate_min_per_s")),
+            "rate_max_per_s": _float(rng.get("rate_max_per_s")),
         },
-        "quantity": _get(cal, "quantity"),
-        "field_strength_t": _float(_get(cal, "field_strength_t")),
-        "sequence": _get(cal, "sequence"),
-        "model_family": _get(cal, "model_family", "fitting_model"),
-        "formula": _get(cal, "formula", "formula_text", "kind"),
-        "notes": _get(cal, "notes", "note", "description"),
     }
+    for key, value in full.items():
+        block.setdefault(key, value)
     return block
+
+
+def _citation_text(citation: Any) -> str | None:
+    """One-line citation "Authors. Title. Journal Year;Location. doi:..." from a dict."""
+    if citation is None:
+        return None
+    if isinstance(citation, str):
+        return citation
+    if not isinstance(citation, dict):
+        return str(citation)
+    parts = []
+    if citation.get("authors"):
+        parts.append(str(citation["authors"]).rstrip("."))
+    if citation.get("title"):
+        parts.append(str(citation["title"]).rstrip("."))
+    journal = " ".join(str(citation[k]) for k in ("journal", "year") if citation.get(k))
+    if citation.get("location"):
+        journal += f";{citation['location']}"
+    if journal:
+        parts.append(journal)
+    if citation.get("doi"):
+        parts.append(f"doi:{citation['doi']}")
+    return ". ".join(parts) or None
 
 
 def _roi_block(result: Any, stats: dict) -> dict:

@@ -307,7 +307,8 @@ def render_page(result: Any, rep: dict):
     fails = qc.get("fit_failures")
     fail_txt = _fmt(100 * fails["fraction"], 1, "%") if isinstance(fails, dict) and fails.get("fraction") is not None else (
         _fmt(fails) if not isinstance(fails, dict) else "n/a")
-    lr = (cal.get("range") or {}).get("lic_mg_per_g")
+    rng = cal.get("range") or {}
+    lr = (rng.get("lic_min_mg_per_g"), rng.get("lic_max_mg_per_g"))
     notes = [
         f"Model: {rep.get('model', {}).get('name')}; noise \u03c3 {_fmt(qc.get('noise_sigma'), 2)}"
         f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
@@ -315,8 +316,8 @@ def render_page(result: Any, rep: dict):
         f"extrapolated: {_fmt(_pct(qc.get('extrapolated_fraction')), 1, '%')}",
         f"Calibration: {cal.get('name')} ({'verified' if cal.get('verified') else 'NOT verified'}"
         f"{', derived, not biopsy-validated' if cal.get('derived') else ''}); range "
-        f"{_fmt(lr[0], 1) if lr else 'n/a'}\u2013{_fmt(lr[1], 1) if lr else 'n/a'} mg/g",
-        f"{cal.get('citation') or ''}",
+        f"{_fmt(lr[0], 1)}\u2013{_fmt(lr[1], 1)} mg/g",
+        f"{cal.get('citation_text') or ''}",
         f"ROI: {roi_b.get('method') or 'n/a'}{' (automatic proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
     findings = qc.get("protocol_findings") or []

@@ -1,0 +1,130 @@
+"""``r2mri analyze INPUT... -o OUT``: measure liver iron and write the report folder.
+
+A thin shell over :func:`r2mri.analyze` and :func:`r2mri.report.write_outputs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+__all__ = ["add_parser", "run"]
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number list: {text!r}") from None
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "analyze",
+        help="fit R2, calibrate to LIC and write the liver iron report",
+        description=(
+            "Fit R2 voxel by voxel, convert to liver iron concentration with a published "
+            "calibration, summarise the liver ROI and write report.json, report.pdf/png, "
+            "NIfTI maps, settings.json (and DICOM objects) into OUT, atomically."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM folder(s)/files or NIfTI file(s), one per echo or 4-D")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT", help="output folder (must not exist)")
+    p.add_argument("--mask", metavar="M", help="liver mask (NIfTI or DICOM SEG); default: automatic liver ROI proposal")
+    p.add_argument("--model", default="auto", help="decay model (default auto: noise-corrected when sigma is known)")
+    p.add_argument("--calibration", default=None, help="calibration curve name (default st-pierre-2005 at 1.5 T)")
+    p.add_argument("--calibration-file", metavar="FILE", help="site-validated calibration curve (TOML); overrides --calibration")
+    p.add_argument("--field-strength", type=float, metavar="T", help="main field in tesla when the input does not say")
+    p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms (e.g. 6 9 12 15 18)")
+    p.add_argument("--noise-sigma", type=float, metavar="X", help="channel noise sigma in signal units (default: estimated)")
+    p.add_argument("--coils", type=int, metavar="N", help="receiver channels combined by root-sum-of-squares")
+    p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
+                   help="also write DICOM PM/SEG/SR/SC (default: on when the input is DICOM)")
+    p.add_argument("--threads", type=int, metavar="N", help="threads for the fit (default: all)")
+    p.set_defaults(func=run)
+    return p
+
+
+class _TqdmProgress:
+    """``progress(done, total)`` callback drawing a tqdm bar on stderr (hidden when not a TTY)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="vox", unit_scale=True, desc="fit", file=sys.stderr,
+                            disable=None, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def headline_lines(rep: dict) -> list[str]:
+    """A few human lines with the headline of a report dict."""
+    lic = rep.get("lic_mg_per_g", {})
+    umol = rep.get("lic_umol_per_g", {})
+    ci = lic.get("ci95") or [None, None]
+    cat = rep.get("category") or {}
+    label = cat.get("label") if isinstance(cat, dict) else cat
+
+    def f(v, d=2):
+        return "n/a" if v is None else f"{float(v):.{d}f}"
+
+    lines = [
+        f"LIC {f(lic.get('of_mean_r2'))} mg Fe/g dry weight ({f(umol.get('of_mean_r2'), 0)} umol/g), "
+        f"95 % CI {f(ci[0])}-{f(ci[1])}; LIC of the mean liver R2 = {f(rep.get('r2_per_s', {}).get('mean'), 1)} 1/s",
+        f"category: {label or 'n/a'}",
+        f"voxel LIC mean {f(lic.get('mean'))}, median {f(lic.get('median'))} mg/g; "
+        f"ROI {rep.get('roi', {}).get('n_voxels')} voxels ({f(rep.get('roi', {}).get('volume_ml'), 1)} ml); "
+        f"model {rep.get('model', {}).get('name')}; calibration {rep.get('calibration', {}).get('name')}",
+    ]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analyze import analyze
+    from ..report import report_dict, write_outputs
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out}: output folder exists (use --overwrite to replace it)")
+    te = None
+    if args.echo_times_ms:
+        te = [t for group in args.echo_times_ms for t in group]
+    progress = _TqdmProgress()
+    try:
+        result = analyze(
+            args.inputs if len(args.inputs) > 1 else args.inputs[0],
+            mask=args.mask,
+            model=args.model,
+            calibration=args.calibration,
+            calibration_file=args.calibration_file,
+            field_strength_t=args.field_strength,
+            echo_times_ms=te,
+            noise_sigma=args.noise_sigma,
+            coils=args.coils,
+            force=args.force,
+            threads=args.threads,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
+    rep = report_dict(result)
+    for line in headline_lines(rep):
+        print(line)
+    for w in rep.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"outputs written to {os.fspath(out)}/")
+    return 0

@@ -1,0 +1,56 @@
+"""NIfTI maps: BIDS-style names, units in the sidecars, values equal to the maps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _report_fake import fake_result  # noqa: E402
+
+from r2mri.report import write_outputs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    res = fake_result()
+    out = tmp_path_factory.mktemp("nii") / "out"
+    write_outputs(res, out)
+    return res, out
+
+
+@pytest.mark.parametrize(
+    "name, unit",
+    [("R2map", "1/s"), ("T2map", "s"), ("S0map", "arbitrary"), ("desc-R2std_R2map", "1/s"),
+     ("desc-LIC_map", "mg/g"), ("desc-liver_mask", ""), ("desc-fitstatus_dseg", "")],
+)
+def test_maps_and_sidecars(out, name, unit):
+    res, folder = out
+    img = nib.load(folder / f"{name}.nii.gz")
+    np.testing.assert_allclose(img.affine, res.image.affine)
+    side = json.loads((folder / f"{name}.json").read_text())
+    assert side.get("Units", "") == unit
+    data = np.asarray(img.dataobj)
+    expected = {
+        "R2map": res.fit.r2_per_s,
+        "T2map": 1.0 / res.fit.r2_per_s,
+        "S0map": res.fit.s0,
+        "desc-R2std_R2map": res.fit.r2_std_per_s,
+        "desc-LIC_map": res.lic_mg_per_g,
+        "desc-liver_mask": res.roi.mask.astype(np.uint8),
+        "desc-fitstatus_dseg": res.fit.status,
+    }[name]
+    np.testing.assert_allclose(data, expected, rtol=1e-6, equal_nan=True)
+
+
+def test_settings_json_holds_the_run(out):
+    res, folder = out
+    s = json.loads((folder / "settings.json").read_text())
+    assert s["options"] == res.settings["options"]
+    assert s["r2mri_version"]
+    assert "how_to_rerun" in s
