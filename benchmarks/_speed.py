@@ -112,7 +112,13 @@ def run(quick: bool) -> dict[str, Any]:
             def _go():
                 holder["fit"] = r2mri.fit(data, echo_times_s=te, **kw)
 
-            best, times = best_time(_go, repeats)
+            t0 = time.perf_counter()
+            _go()
+            times = [time.perf_counter() - t0]
+            # slow models (> 10 s a run) are timed once, to keep the full run in budget
+            if times[0] < 10.0 and repeats > 1:
+                times += best_time(_go, repeats - 1)[1]
+            best = min(times)
             fit = holder["fit"]
             est = np.asarray(fit.r2_per_s, dtype=np.float64).reshape(-1)
             status = np.asarray(fit.status).reshape(-1)
