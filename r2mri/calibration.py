@@ -51,6 +51,7 @@ __all__ = [
     "r2_from_lic",
     "calibrate",
     "check_applicability",
+    "check_applicable",
     "default_calibration",
     "lic_category",
     "t2star_ms_from_r2star_per_s",
@@ -837,3 +838,7 @@ def default_calibration(image: Any = None, *, field_strength_t: float | None = N
             "--calibration-file (site-validated) or --calibration st-pierre-2005-3t-scaled (derived bridge)"
         )
     return "hernando-2022-r2star-1.5t" if kind == "GRE" else DEFAULT_CALIBRATION
+
+
+#: Alias of :func:`check_applicability` (the name ``r2mri.analyze`` calls).
+check_applicable = check_applicability
