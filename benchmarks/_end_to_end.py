@@ -97,8 +97,11 @@ def run(quick: bool) -> dict[str, Any]:
     try:
         overrides = {"matrix": (64, 64), "n_slices": 3} if quick else {}
         t0 = time.perf_counter()
-        phantom = ph.generate(seed=0, **overrides)
-        ph.write(phantom, work / "dicom", format="dicom")
+        try:
+            phantom = ph.generate(seed=0, **overrides)
+            ph.write(phantom, work / "dicom", format="dicom")
+        except Exception as exc:  # noqa: BLE001 - the DICOM writer lands in parallel
+            return {"skipped": f"phantom DICOM writer not usable: {type(exc).__name__}: {exc}"}
         res["phantom"] = {"spec": "default (FerriScan 1.5 T)", "overrides": overrides,
                           "shape": list(phantom.image.shape),
                           "echo_times_s": list(map(float, phantom.image.echo_times_s)),
