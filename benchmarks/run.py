@@ -80,18 +80,37 @@ def run_sections(out: Path, quick: bool, only: list[str] | None = None) -> dict[
             body = f"table error: {type(exc).__name__}: {exc}"
         md.append(f"\n## {TITLES[name]}\n\n{body}\n")
         for p in pngs:
-            md.append(f"![{p}]({p})\n")
+            md.append(f"![{p}]({{IMG}}{p})\n")
         md.append(f"_Section run time {res['section_time_s']:.1f} s._")
         print(f"[benchmarks] {name} done in {res['section_time_s']:.1f} s", flush=True)
     total = time.perf_counter() - t_all
     md.append(f"\nTotal run time {total:.1f} s.")
-    (out / "tables.md").write_text("\n".join(md) + "\n")
+    text = "\n".join(md) + "\n"
+    (out / "tables.md").write_text(text.replace("{IMG}", ""))
+    if out.resolve() == RESULTS.resolve() and not quick and not only:
+        _update_readme(text.replace("{IMG}", "results/"))
     write_json(out / "summary.json", {"mode": mode, "machine": machine, "total_time_s": total,
                                       "sections": {k: {"time_s": v.get("section_time_s"),
                                                        "error": v.get("error"),
                                                        "skipped": v.get("skipped")}
                                                    for k, v in results.items()}})
     return results
+
+
+README = Path(__file__).resolve().parent / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _update_readme(tables_md: str) -> None:
+    """Replace the measured part of benchmarks/README.md with the tables just written."""
+    if not README.exists():
+        return
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        return
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(head + BEGIN + "\n" + tables_md.replace("\n## ", "\n### ") + END + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
