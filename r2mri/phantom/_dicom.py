@@ -1,0 +1,464 @@
+"""DICOM writers for phantoms: FerriScan series, one multi-echo series, Enhanced MR.
+
+Geometry: axial slices, ImageOrientationPatient (1,0,0,0,1,0) (rows run to the
+patient's left, columns to posterior), ImagePositionPatient of the first pixel of
+each slice, PixelSpacing, SliceThickness and SpacingBetweenSlices (thickness +
+gap). Pixel (row r, column c) of slice k is ``image.data[c, r, k]``.
+
+Pixels are stored as unsigned 16-bit integers with RescaleSlope/RescaleIntercept
+(real value = slope x stored + intercept); the slope puts the largest value at
+``_STORED_TOP`` so the quantisation step (slope / 2 at most) stays far below the
+noise sigma. UIDs derive from the spec name, the seed and the form (pydicom
+``generate_uid`` with entropy sources), and no dates or times are written, so the
+same phantom always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from .._version import __version__
+
+__all__ = ["write_dicom"]
+
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"  # DICOM PS3.4 Annex B.5
+ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"  # DICOM PS3.4 Annex B.5
+_STORED_TOP = 32000.0
+# Fixed, obviously synthetic date and time (Enhanced MR requires them; a wall-clock
+# time would break "same seed, same bytes").
+SYNTHETIC_DATE = "20000101"
+SYNTHETIC_TIME = "000000"  # largest stored value (of 65535): headroom, never looks saturated
+
+
+def _ds_str(v: float) -> str:
+    """Decimal String (at most 16 characters) that round-trips as closely as possible."""
+    for p in range(12, 3, -1):
+        s = f"{v:.{p}g}"
+        if len(s) <= 16:
+            return s
+    return f"{v:.4g}"
+
+
+def _uid(phantom, form: str, *parts) -> str:
+    return generate_uid(entropy_srcs=["r2mri-phantom", phantom.spec.name, str(phantom.seed), form,
+                                      *[str(p) for p in parts]])
+
+
+def _slope(values: np.ndarray) -> str:
+    top = float(np.max(values)) if values.size else 0.0
+    return _ds_str(top / _STORED_TOP if top > 0 else 1.0)
+
+
+def _quantise(values: np.ndarray, slope: str) -> np.ndarray:
+    s = float(slope)
+    return np.clip(np.rint(values / s), 0, 65535).astype(np.uint16)
+
+
+def _file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_instance
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = generate_uid(entropy_srcs=["r2mri", __version__])
+    meta.ImplementationVersionName = f"R2MRI_{__version__}"[:16]
+    return meta
+
+
+def _common(phantom, form: str) -> Dataset:
+    """Patient, study, frame-of-reference, equipment and acquisition attributes."""
+    sp = phantom.spec
+    img = phantom.image
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Phantom^r2mri"
+    ds.PatientID = f"R2MRI-{sp.name}"[:64]
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = _uid(phantom, form, "study")
+    ds.StudyDate = SYNTHETIC_DATE
+    ds.StudyTime = SYNTHETIC_TIME
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = "1"
+    ds.AccessionNumber = ""
+    ds.StudyDescription = "r2mri digital liver phantom"
+    ds.Modality = "MR"
+    ds.PatientPosition = "HFS"
+    ds.FrameOfReferenceUID = _uid(phantom, form, "for")
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = img.manufacturer or "r2mri-phantom"
+    ds.ManufacturerModelName = "digital liver phantom"
+    ds.SoftwareVersions = f"r2mri {__version__}"
+    ds.DeviceSerialNumber = "0"
+    ds.InstitutionName = "r2mri"
+    ds.StationName = "PHANTOM"
+    ds.BodyPartExamined = "ABDOMEN"
+    ds.MagneticFieldStrength = _ds_str(float(img.field_strength_t))
+    from ._writers import _larmor_mhz
+
+    ds.ImagingFrequency = _ds_str(_larmor_mhz(img.field_strength_t))
+    ds.ImagedNucleus = "1H"
+    return ds
+
+
+def _classic_image(phantom, form: str, base: Dataset) -> Dataset:
+    sp = phantom.spec
+    ds = Dataset()
+    ds.update(base)
+    seq = sp.sequence
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.ScanningSequence = "GR" if seq == "GRE" else "SE"
+    ds.SequenceVariant = "SP" if seq == "GRE" else "NONE"
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = "2D"
+    ds.SequenceName = {"SE": "se2d1", "SE-CPMG": f"se2d{len(sp.echo_times_ms)}", "GRE": f"fl2d{len(sp.echo_times_ms)}"}[seq]
+    ds.AngioFlag = "N"
+    ds.RepetitionTime = _ds_str(sp.repetition_time_ms)
+    ds.EchoTrainLength = sp.echo_train_length
+    ds.NumberOfAverages = "1"
+    ds.FlipAngle = _ds_str(sp.excitation_flip_deg)
+    ds.ReceiveCoilName = f"R2MRI {int(sp.coils)}CH"[:16]
+    ds.TransmitCoilName = "Body"
+    ds.PixelSpacing = [_ds_str(sp.pixel_mm), _ds_str(sp.pixel_mm)]
+    ds.SliceThickness = _ds_str(sp.slice_thickness_mm)
+    ds.SpacingBetweenSlices = _ds_str(sp.slice_spacing_mm)
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.AcquisitionMatrix = [0, int(sp.matrix[0]), int(sp.matrix[1]), 0]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = int(sp.matrix[1])
+    ds.Columns = int(sp.matrix[0])
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "0"
+    ds.RescaleType = "US"
+    ds.SOPClassUID = MR_IMAGE_STORAGE
+    return ds
+
+
+def _slice_positions(phantom) -> np.ndarray:
+    """LPS position (mm) of the first pixel of each slice, shape (z, 3)."""
+    aff = phantom.image.affine
+    nz = phantom.image.shape[2]
+    ras = np.array([aff[:3, :3] @ [0, 0, k] + aff[:3, 3] for k in range(nz)])
+    return ras * np.array([-1.0, -1.0, 1.0])
+
+
+def _fix_binary_floats(ds: Dataset) -> None:
+    """Turn decimal strings put into FD/FL attributes into floats (recursively)."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _fix_binary_floats(item)
+        elif elem.VR in ("FD", "FL") and isinstance(elem.value, str):
+            elem.value = float(elem.value)
+        elif elem.VR in ("FD", "FL") and isinstance(elem.value, (list, tuple)):
+            elem.value = [float(v) for v in elem.value]
+
+
+def _write_ds(ds: Dataset, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _fix_binary_floats(ds)
+    ds.save_as(str(path), enforce_file_format=True)
+
+
+def _names(phantom, n: int, shuffle: bool, default) -> list[str]:
+    if not shuffle:
+        return [default(i) for i in range(n)]
+    rng = np.random.default_rng([int(phantom.seed), 4242])
+    tokens = rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
+    names = [f"{int(t):016x}" for t in tokens]
+    if len(set(names)) != n:  # pragma: no cover - 64-bit collision
+        names = [f"{nm}{i}" for i, nm in enumerate(names)]
+    return names
+
+
+def _write_classic(phantom, root: Path, *, multiecho: bool, per_series_rescale: bool, shuffle: bool) -> None:
+    img = phantom.image
+    sp = phantom.spec
+    form = "dicom-multiecho" if multiecho else "dicom"
+    base = _common(phantom, form)
+    data = img.data
+    nz, ne = img.shape[2], img.n_echoes
+    pos = _slice_positions(phantom)
+    shared = _slope(data)
+    jobs = []  # (dataset, default relative path)
+    for e in range(ne):
+        te_ms = float(img.echo_times_ms[e])
+        if multiecho:
+            series_uid = _uid(phantom, form, "series")
+            series_number = 1
+            desc = f"{sp.description} (multi-echo)"
+        else:
+            series_uid = _uid(phantom, form, "series", e)
+            series_number = e + 1
+            desc = f"{sp.description} TE {te_ms:g} ms"
+        slope = _slope(data[..., e]) if per_series_rescale and not multiecho else shared
+        for k in range(nz):
+            ds = _classic_image(phantom, form, base)
+            ds.SeriesInstanceUID = series_uid
+            ds.SeriesNumber = series_number
+            ds.SeriesDescription = desc[:64]
+            ds.ProtocolName = sp.name[:64]
+            inst = (e * nz + k + 1) if multiecho else (k + 1)
+            ds.InstanceNumber = inst
+            ds.AcquisitionNumber = 1
+            ds.SOPInstanceUID = _uid(phantom, form, "image", e, k)
+            ds.EchoTime = _ds_str(te_ms)
+            ds.EchoNumbers = (e + 1) if multiecho else 1
+            ds.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
+            ds.SliceLocation = _ds_str(pos[k][2])
+            ds.RescaleSlope = slope
+            stored = _quantise(data[:, :, k, e].T, slope)
+            ds.SmallestImagePixelValue = int(stored.min())
+            ds.LargestImagePixelValue = int(stored.max())
+            centre = 0.5 * float(stored.max()) * float(slope)
+            ds.WindowCenter = _ds_str(centre)
+            ds.WindowWidth = _ds_str(max(2.0 * centre, 1.0))
+            ds.PixelData = np.ascontiguousarray(stored).tobytes()
+            ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
+            if multiecho:
+                rel = f"IM{inst:04d}.dcm"
+            else:
+                rel = f"TE{te_ms:g}".replace(".", "p") + f"/IM{k + 1:04d}.dcm"
+            jobs.append((ds, rel))
+    names = _names(phantom, len(jobs), shuffle, lambda i: jobs[i][1])
+    for (ds, _), name in zip(jobs, names):
+        _write_ds(ds, root / name)
+
+
+def _enhanced(phantom, root: Path) -> None:
+    img = phantom.image
+    sp = phantom.spec
+    form = "dicom-enhanced"
+    ds = _common(phantom, form)
+    nz, ne = img.shape[2], img.n_echoes
+    pos = _slice_positions(phantom)
+    slope = _slope(img.data)
+    seq = sp.sequence
+    ds.SOPClassUID = ENHANCED_MR_IMAGE_STORAGE
+    ds.SOPInstanceUID = _uid(phantom, form, "image")
+    ds.SeriesInstanceUID = _uid(phantom, form, "series")
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = f"{sp.description} (enhanced)"[:64]
+    ds.ProtocolName = sp.name[:64]
+    ds.InstanceNumber = 1
+    ds.ContentDate = SYNTHETIC_DATE
+    ds.ContentTime = SYNTHETIC_TIME
+    ds.AcquisitionNumber = 1
+    ds.AcquisitionDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
+    ds.AcquisitionDuration = float(sp.repetition_time_ms * sp.matrix[1] / 1000.0 * (1 if seq != "SE" else ne))
+    # Enhanced MR Image module (C.8.13.1)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "T2", "NONE"]
+    ds.PixelPresentation = "MONOCHROME"
+    ds.VolumetricProperties = "VOLUME"
+    ds.VolumeBasedCalculationTechnique = "NONE"
+    ds.ComplexImageComponent = "MAGNITUDE"
+    ds.AcquisitionContrast = "T2" if seq != "GRE" else "T2_STAR"
+    ds.BurnedInAnnotation = "NO"
+    ds.LossyImageCompression = "00"
+    ds.ContentQualification = "RESEARCH"
+    ds.ResonantNucleus = "1H"
+    ds.KSpaceFiltering = "NONE"
+    ds.ApplicableSafetyStandardAgency = "IEC"
+    ds.MagneticFieldStrength = _ds_str(float(img.field_strength_t))
+    ds.PresentationLUTShape = "IDENTITY"
+    # MR Pulse Sequence module (C.8.13.4)
+    ds.PulseSequenceName = {"SE": "SE", "SE-CPMG": "MESE", "GRE": "MEGRE"}[seq]
+    ds.MRAcquisitionType = "2D"
+    ds.EchoPulseSequence = "GRADIENT" if seq == "GRE" else "SPIN"
+    ds.MultipleSpinEcho = "YES" if seq == "SE-CPMG" else "NO"
+    ds.MultiPlanarExcitation = "YES"
+    ds.PhaseContrast = "NO"
+    ds.TimeOfFlightContrast = "NO"
+    ds.SteadyStatePulseSequence = "NONE"
+    ds.EchoPlanarPulseSequence = "NO"
+    ds.SaturationRecovery = "NO"
+    ds.SpectrallySelectedSuppression = "NONE"
+    ds.OversamplingPhase = "NONE"
+    ds.GeometryOfKSpaceTraversal = "RECTILINEAR"
+    ds.RectilinearPhaseEncodeReordering = "LINEAR"
+    ds.SegmentedKSpaceTraversal = "SINGLE"
+    ds.NumberOfKSpaceTrajectories = 1
+    # Image pixel / multi-frame
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = int(sp.matrix[1])
+    ds.Columns = int(sp.matrix[0])
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.NumberOfFrames = nz * ne
+    # Multi-frame Dimension module (C.7.6.17): stack position, then effective echo time
+    dim_uid = _uid(phantom, form, "dimensions")
+    ds.DimensionOrganizationSequence = Sequence([Dataset()])
+    ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = dim_uid
+    ds.DimensionOrganizationType = "3D_TEMPORAL" if False else "3D"
+    dims = []
+    for pointer, group, label in (
+        (0x00209057, 0x00209111, "Stack Position"),  # In-Stack Position Number in Frame Content
+        (0x00189082, 0x00189114, "Effective Echo Time"),  # Effective Echo Time in MR Echo
+    ):
+        d = Dataset()
+        d.DimensionOrganizationUID = dim_uid
+        d.DimensionIndexPointer = pointer
+        d.FunctionalGroupPointer = group
+        d.DimensionDescriptionLabel = label
+        dims.append(d)
+    ds.DimensionIndexSequence = Sequence(dims)
+    ds.AcquisitionContextSequence = Sequence([])
+    # Shared functional groups
+    shared = Dataset()
+    pm = Dataset()
+    pm.PixelSpacing = [_ds_str(sp.pixel_mm), _ds_str(sp.pixel_mm)]
+    pm.SliceThickness = _ds_str(sp.slice_thickness_mm)
+    pm.SpacingBetweenSlices = _ds_str(sp.slice_spacing_mm)
+    shared.PixelMeasuresSequence = Sequence([pm])
+    po = Dataset()
+    po.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    shared.PlaneOrientationSequence = Sequence([po])
+    pvt = Dataset()
+    pvt.RescaleIntercept = "0"
+    pvt.RescaleSlope = slope
+    pvt.RescaleType = "US"
+    shared.PixelValueTransformationSequence = Sequence([pvt])
+    voi = Dataset()
+    voi.WindowCenter = _ds_str(0.5 * float(np.max(img.data)))
+    voi.WindowWidth = _ds_str(max(float(np.max(img.data)), 1.0))
+    shared.FrameVOILUTSequence = Sequence([voi])
+    timing = Dataset()
+    timing.RepetitionTime = float(sp.repetition_time_ms)
+    timing.FlipAngle = float(sp.excitation_flip_deg)
+    timing.EchoTrainLength = sp.echo_train_length
+    timing.RFEchoTrainLength = sp.echo_train_length if seq != "GRE" else 0
+    timing.GradientEchoTrainLength = sp.echo_train_length if seq == "GRE" else 0
+    sar = Dataset()
+    sar.SpecificAbsorptionRateDefinition = "IEC_WHOLE_BODY"
+    sar.SpecificAbsorptionRateValue = 0.0  # simulated: no RF was deposited
+    timing.SpecificAbsorptionRateSequence = Sequence([sar])
+    modes = []
+    for kind in ("STATIC FIELD", "RF", "GRADIENT"):
+        m = Dataset()
+        m.OperatingModeType = kind
+        m.OperatingMode = "IEC_NORMAL"
+        modes.append(m)
+    timing.OperatingModeSequence = Sequence(modes)
+    shared.MRTimingAndRelatedParametersSequence = Sequence([timing])
+    fov = Dataset()
+    fov.InPlanePhaseEncodingDirection = "ROW"
+    fov.MRAcquisitionFrequencyEncodingSteps = int(sp.matrix[0])
+    fov.MRAcquisitionPhaseEncodingStepsInPlane = int(sp.matrix[1])
+    fov.PercentSampling = 100.0
+    fov.PercentPhaseFieldOfView = 100.0
+    shared.MRFOVGeometrySequence = Sequence([fov])
+    mod = Dataset()
+    mod.InversionRecovery = "NO"
+    mod.FlowCompensation = "NONE"
+    mod.Spoiling = "RF" if seq == "GRE" else "NONE"
+    mod.T2Preparation = "NO"
+    mod.SpectrallySelectedExcitation = "NONE"
+    mod.SpatialPresaturation = "NONE"
+    mod.PartialFourier = "NO"
+    mod.ParallelAcquisition = "NO"
+    shared.MRModifierSequence = Sequence([mod])
+    imod = Dataset()
+    imod.PixelBandwidth = 250.0
+    imod.MagnetizationTransfer = "NONE"
+    imod.BloodSignalNulling = "NO"
+    imod.Tagging = "NONE"
+    imod.TransmitterFrequency = float(ds.ImagingFrequency)
+    shared.MRImagingModifierSequence = Sequence([imod])
+    rc = Dataset()
+    rc.ReceiveCoilName = f"R2MRI {int(sp.coils)}CH"[:16]
+    rc.ReceiveCoilManufacturerName = "r2mri"
+    rc.ReceiveCoilType = "MULTICOIL" if sp.coils > 1 else "SURFACE"
+    rc.QuadratureReceiveCoil = "NO"
+    el = []
+    for c in range(int(sp.coils)) if sp.coils > 1 else []:
+        e = Dataset()
+        e.MultiCoilElementName = f"C{c + 1}"
+        e.MultiCoilElementUsed = "YES"
+        el.append(e)
+    if el:
+        rc.MultiCoilDefinitionSequence = Sequence(el)
+        rc.MultiCoilConfiguration = "RSS"
+    shared.MRReceiveCoilSequence = Sequence([rc])
+    tc = Dataset()
+    tc.TransmitCoilName = "Body"
+    tc.TransmitCoilManufacturerName = "r2mri"
+    tc.TransmitCoilType = "BODY"
+    shared.MRTransmitCoilSequence = Sequence([tc])
+    av = Dataset()
+    av.NumberOfAverages = "1"
+    shared.MRAveragesSequence = Sequence([av])
+    fa = Dataset()
+    fa.AnatomicRegionSequence = Sequence([_code("10200004", "SCT", "Liver")])
+    fa.FrameLaterality = "U"
+    shared.FrameAnatomySequence = Sequence([fa])
+    del ds.ImagingFrequency, ds.ImagedNucleus  # classic-only; in MR Imaging Modifier / ResonantNucleus here
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    # Per-frame functional groups: frames ordered echo-major, slice-minor
+    frames = []
+    stack_id = "1"
+    pixels = np.empty((ne * nz, int(sp.matrix[1]), int(sp.matrix[0])), dtype=np.uint16)
+    for e in range(ne):
+        te_ms = float(img.echo_times_ms[e])
+        for k in range(nz):
+            f = Dataset()
+            fc = Dataset()
+            fc.StackID = stack_id
+            fc.InStackPositionNumber = k + 1
+            fc.TemporalPositionIndex = e + 1
+            fc.DimensionIndexValues = [k + 1, e + 1]
+            fc.FrameAcquisitionNumber = 1
+            fc.FrameReferenceDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
+            fc.FrameAcquisitionDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
+            fc.FrameAcquisitionDuration = float(sp.repetition_time_ms)
+            f.FrameContentSequence = Sequence([fc])
+            pp = Dataset()
+            pp.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
+            f.PlanePositionSequence = Sequence([pp])
+            me = Dataset()
+            me.EffectiveEchoTime = float(te_ms)
+            f.MREchoSequence = Sequence([me])
+            ft = Dataset()
+            ft.FrameType = ["ORIGINAL", "PRIMARY", "T2", "NONE"]
+            ft.PixelPresentation = "MONOCHROME"
+            ft.VolumetricProperties = "VOLUME"
+            ft.VolumeBasedCalculationTechnique = "NONE"
+            ft.ComplexImageComponent = "MAGNITUDE"
+            ft.AcquisitionContrast = ds.AcquisitionContrast
+            f.MRImageFrameTypeSequence = Sequence([ft])
+            frames.append(f)
+            pixels[e * nz + k] = _quantise(img.data[:, :, k, e].T, slope)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = pixels.tobytes()
+    ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
+    _write_ds(ds, root / "IM0001.dcm")
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    c = Dataset()
+    c.CodeValue = value
+    c.CodingSchemeDesignator = scheme
+    c.CodeMeaning = meaning
+    return c
+
+
+def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = False, shuffle_files: bool = False) -> None:
+    """Write the phantom image as DICOM under ``root`` in the given form."""
+    if form == "dicom":
+        _write_classic(phantom, root, multiecho=False, per_series_rescale=per_series_rescale, shuffle=shuffle_files)
+    elif form == "dicom-multiecho":
+        _write_classic(phantom, root, multiecho=True, per_series_rescale=False, shuffle=shuffle_files)
+    elif form == "dicom-enhanced":
+        _enhanced(phantom, root)
+    else:  # pragma: no cover - checked by write()
+        raise ValueError(form)
