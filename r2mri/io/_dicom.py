@@ -32,6 +32,8 @@ from ._geometry import (
 
 #: DICOM Media Storage Directory (DICOMDIR) SOP Class UID, DICOM PS3.4 Annex B.5.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: MR Image Storage SOP Class UID, DICOM PS3.4 Annex B.5.
+MR_IMAGE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4"
 #: Enhanced MR Image Storage SOP Class UID, DICOM PS3.4 Annex B.5.
 ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
 
@@ -246,10 +248,16 @@ def frames_from_dataset(ds, path: str) -> list[Frame]:
 
     if "PerFrameFunctionalGroupsSequence" in ds:
         return enhanced_frames(ds, path)
-    if "Rows" not in ds or "Columns" not in ds:
-        return []
-    if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
-        return []
+    required = ("Rows", "Columns", "ImagePositionPatient", "ImageOrientationPatient")
+    meta = getattr(ds, "file_meta", None)
+    sop = {str(ds.get("SOPClassUID", "")), str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""}
+    if MR_IMAGE_SOP_CLASS in sop:
+        # an MR image must carry its geometry: a missing tag means a damaged header
+        missing = [k for k in required + ("PixelSpacing",) if k not in ds]
+        if missing:
+            raise InputError(f"{path}: MR image header lacks {', '.join(missing)} (truncated or damaged file?)")
+    elif any(k not in ds for k in required):
+        return []  # secondary capture, SR, presentation state...
     if not _is_magnitude(ds.get("ImageType", [])):
         return []
     return [classic_frame(ds, path)]
@@ -475,7 +483,7 @@ def _uniform_step(positions: np.ndarray, where: str) -> float:
     d = np.diff(positions)
     if d.size == 0:
         return 0.0
-    med = float(np.median(d))
+    med = float(np.min(d))  # slices can only go missing, so the smallest step is the spacing
     if np.any(d > 1.5 * med):
         k = int(np.argmax(d))
         raise InputError(

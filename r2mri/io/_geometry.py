@@ -1,10 +1,14 @@
 """Voxel grids: DICOM patient coordinates to the RAS+ affine, and grid matching.
 
-Array convention (the one nibabel's DICOM wrappers and ``nibabel.nicom`` use, so a
-NIfTI written from ``img.data`` with ``img.affine`` lands where the DICOM was):
+Array convention: the one dcm2niix writes (NIfTI ``i`` runs along a DICOM row, i.e.
+indexes columns), so a NIfTI written from ``img.data`` with ``img.affine`` lands where
+the DICOM was and an axial slice shows with x = left-right in every NIfTI viewer:
 
 - ``data[i, j, k]`` is column ``i``, row ``j`` of slice ``k``; i.e. the 2-D DICOM
-  ``pixel_array`` (rows, columns) is **transposed** into (x, y).
+  ``pixel_array`` (rows, columns) is **transposed** into (x, y). (dcm2niix also
+  reverses the row order by default; we do not, the affine carries it either way.
+  ``nibabel.nicom`` keeps (row, column) order instead; the tests check that its
+  affine and ours put every voxel at the same world position after swapping i/j.)
 - In DICOM LPS millimetres the voxel centre of ``(i, j, k)`` is
   ``IPP_0 + i * dc * F_row + j * dr * F_col + k * s`` where ``F_row`` is
   ImageOrientationPatient[:3] (direction of increasing column index), ``F_col`` is
