@@ -136,7 +136,9 @@ def _input_block(result: Any) -> dict:
         "patient_name": None if meta.get("patient_name") is None else str(meta.get("patient_name")),
         "study_date": meta.get("study_date"),
         "study_description": meta.get("study_description"),
-        "series_description": meta.get("series_description"),
+        "series_description": meta.get("series_description") or (
+            (meta.get("series_descriptions") or [None])[0]
+        ),
         "accession_number": meta.get("accession_number"),
         "shape": list(img.shape),
         "voxel_size_mm": [float(v) for v in img.voxel_size_mm],
@@ -225,18 +227,20 @@ def _citation_text(citation: Any) -> str | None:
 def _roi_block(result: Any, stats: dict) -> dict:
     roi = result.roi
     mask = np.asarray(_get(roi, "mask"), dtype=bool)
-    voxel_ml = float(np.prod(result.image.voxel_size_mm)) / 1000.0
     n = int(mask.sum())
-    sroi = stats.get("roi", {}) if isinstance(stats.get("roi"), dict) else {}
-    removed = _get(roi, "removed", "removed_per_rule", "n_removed", default=None)
-    return {
-        "n_voxels": int(sroi.get("n_voxels", n)),
-        "volume_ml": float(sroi.get("volume_ml", n * voxel_ml)),
-        "method": _get(roi, "method", default=None),
-        "automatic": bool(_get(roi, "automatic", default=False)),
-        "removed_voxels": _plain(removed),
-        "n_slices": int(np.count_nonzero(mask.any(axis=(0, 1)))),
-    }
+    block = _plain(roi.to_dict()) if hasattr(roi, "to_dict") else {}
+    if block.get("n_voxels") is None:
+        block["n_voxels"] = n
+    if block.get("volume_ml") is None:
+        block["volume_ml"] = n * float(np.prod(result.image.voxel_size_mm)) / 1000.0
+    block.setdefault("method", _get(roi, "method"))
+    block.setdefault("automatic", bool(_get(roi, "automatic", default=False)))
+    block.setdefault("removed", _plain(_get(roi, "removed", default={})))
+    block["n_slices"] = int(np.count_nonzero(mask.any(axis=(0, 1))))
+    sroi = stats.get("roi") if isinstance(stats.get("roi"), dict) else {}
+    for key, value in sroi.items():
+        block.setdefault(key, value)
+    return block
 
 
 def _pick(d: dict, *keys: str) -> Any:
