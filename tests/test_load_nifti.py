@@ -1,0 +1,98 @@
+"""NIfTI loading: 4-D + sidecar, per-echo files + sidecars, echo_times_ms, errors."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import r2mri
+from r2mri import InputError
+
+import dicom_fixtures as fx
+
+
+def test_4d_with_sidecar(tmp_path):
+    paths, truth = fx.write_nifti_4d(tmp_path)
+    img = r2mri.load(paths[0])
+    np.testing.assert_array_equal(img.data, truth["data"])
+    np.testing.assert_allclose(img.affine, truth["affine"], atol=1e-5)
+    np.testing.assert_allclose(img.echo_times_ms, [6, 9, 12, 15, 18], atol=1e-9)
+    assert img.field_strength_t == 1.5 and img.manufacturer == "TESTCO"
+    assert img.sequence == "SE" and img.echo_train_length == 1
+    assert img.metadata["repetition_time_s"] == 1.0
+    assert img.metadata["format"] == "nifti" and img.source_datasets is None
+    assert [f.code for f in img.protocol_report()] == ["ferriscan-echo-times"]
+
+
+def test_4d_sidecar_unsorted_echoes_are_sorted(tmp_path):
+    paths, truth = fx.write_nifti_4d(tmp_path, echo_times_ms=(12, 6, 9))
+    img = r2mri.load(paths[0])
+    np.testing.assert_allclose(img.echo_times_ms, [6, 9, 12], atol=1e-9)
+    np.testing.assert_array_equal(img.data, truth["data"][..., [1, 2, 0]])
+
+
+def test_per_echo_files_sorted_by_sidecar_echo_time(tmp_path):
+    paths, truth = fx.write_nifti_per_echo(tmp_path, echo_times_ms=(9, 6, 12))
+    img = r2mri.load(paths)
+    np.testing.assert_allclose(img.echo_times_ms, [6, 9, 12], atol=1e-9)
+    np.testing.assert_array_equal(img.data, truth["data"][..., [1, 0, 2]])
+    assert img.metadata["echo_files"] == [[str(paths[1])], [str(paths[0])], [str(paths[2])]]
+
+
+def test_echo_times_from_caller(tmp_path):
+    paths, truth = fx.write_nifti_4d(tmp_path, sidecar=False, echo_times_ms=(6, 9, 12))
+    with pytest.raises(InputError, match="no echo times"):
+        r2mri.load(paths[0])
+    img = r2mri.load(paths[0], echo_times_ms=[6, 9, 12])
+    np.testing.assert_allclose(img.echo_times_s, [0.006, 0.009, 0.012])
+    assert img.field_strength_t is None
+    assert "echo-times-from-user" in {f.code for f in img.protocol_report()}
+    with pytest.raises(InputError, match="echo_times_ms: 2 values given"):
+        r2mri.load(paths[0], echo_times_ms=[6, 9])
+
+
+def test_per_echo_without_sidecar_needs_echo_times(tmp_path):
+    paths, truth = fx.write_nifti_per_echo(tmp_path, sidecar=False, echo_times_ms=(6, 9, 12))
+    with pytest.raises(InputError, match="no echo time"):
+        r2mri.load(paths)
+    img = r2mri.load(paths, echo_times_ms=(6, 9, 12))
+    np.testing.assert_array_equal(img.data, truth["data"])
+
+
+def test_sidecar_and_image_disagree_on_echo_count(tmp_path):
+    paths, _ = fx.write_nifti_4d(tmp_path, echo_times_ms=(6, 9, 12))
+    (tmp_path / "sub-01_MESE.json").write_text(json.dumps({"EchoTime": [0.006, 0.009]}))
+    with pytest.raises(InputError, match="sidecar lists 2 EchoTime values but the image has 3 echoes"):
+        r2mri.load(paths[0])
+
+
+def test_per_echo_grid_mismatch(tmp_path):
+    paths, _ = fx.write_nifti_per_echo(tmp_path, echo_times_ms=(6, 9))
+    img = nib.load(paths[1])
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine @ np.diag([1, 1, 2, 1])), paths[1])
+    with pytest.raises(InputError, match="affine differs"):
+        r2mri.load(paths)
+
+
+def test_bad_nifti_inputs(tmp_path):
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"not a nifti")
+    with pytest.raises(InputError, match="unreadable NIfTI"):
+        r2mri.load(bad, echo_times_ms=[1, 2])
+    paths, _ = fx.write_nifti_4d(tmp_path / "a", echo_times_ms=(6, 9))
+    (tmp_path / "a" / "sub-01_MESE.json").write_text("{not json")
+    with pytest.raises(InputError, match="unreadable JSON sidecar"):
+        r2mri.load(paths[0])
+    with pytest.raises(InputError, match="mix of NIfTI"):
+        r2mri.load([paths[0], tmp_path])
+    one = tmp_path / "one.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((2, 2, 2), np.float32), np.eye(4)), one)
+    with pytest.raises(InputError, match="only one echo"):
+        r2mri.load(one, echo_times_ms=[5])
+    nan = tmp_path / "nan.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((2, 2, 1, 2), np.nan, np.float32), np.eye(4)), nan)
+    with pytest.raises(InputError, match="NaN"):
+        r2mri.load(nan, echo_times_ms=[5, 10])
