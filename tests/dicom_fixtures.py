@@ -67,6 +67,13 @@ def base_dataset(*, rows: int, cols: int, study_uid: str, series_uid: str, for_u
     ds.PatientID = "P-001"
     ds.PatientName = "TEST^LIVER"
     ds.StudyDate = "20260101"
+    ds.StudyTime = "120000"
+    ds.StudyID = "1"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.ReferringPhysicianName = ""
+    ds.ManufacturerModelName = "TEST"
+    ds.SoftwareVersions = "1"
     ds.AccessionNumber = "ACC42"
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
