@@ -226,7 +226,7 @@ def _write_classic(phantom, root: Path, *, multiecho: bool, per_series_rescale: 
             if multiecho:
                 rel = f"IM{inst:04d}.dcm"
             else:
-                rel = f"TE{te_ms:g}".replace(".", "p") + f"/IM{k + 1:04d}.dcm"
+                rel = f"S{e + 1:02d}_TE{te_ms:g}".replace(".", "p") + f"/IM{k + 1:04d}.dcm"
             jobs.append((ds, rel))
     names = _names(phantom, len(jobs), shuffle, lambda i: jobs[i][1])
     for (ds, _), name in zip(jobs, names):

@@ -56,18 +56,21 @@ def coil_maps(x_mm, y_mm, n_coils: int, shading_exponent: float, body: np.ndarra
 def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """RSS magnitude of ``signal`` (x, y, z, echo) seen by coils ``sens`` (n, x, y) plus noise.
 
-    Noise is drawn coil by coil, real part then imaginary part, each as one
-    ``standard_normal`` block of the image's shape (float64), so a given generator
-    state always gives the same image.
+    Noise is drawn coil by coil, real part then imaginary part, each as one float32
+    ``standard_normal`` block of the image's shape, so a given generator state always
+    gives the same image. Returns float32.
     """
-    acc = np.zeros(signal.shape, dtype=np.float64)
+    shape = signal.shape
+    sig = signal.astype(np.float32)
+    acc = np.zeros(shape, dtype=np.float32)
+    buf = np.empty(shape, dtype=np.float32)
+    s32 = np.float32(sigma)
     for c in sens:
-        cc = c[:, :, None, None]
-        re = signal * cc.real
-        re += sigma * rng.standard_normal(signal.shape)
-        acc += re * re
-        im = signal * cc.imag
-        im += sigma * rng.standard_normal(signal.shape)
-        acc += im * im
-        del re, im
-    return np.sqrt(acc)
+        for part in (c.real, c.imag):
+            rng.standard_normal(shape, dtype=np.float32, out=buf)
+            buf *= s32
+            buf += sig * part.astype(np.float32)[:, :, None, None]
+            buf *= buf
+            acc += buf
+    np.sqrt(acc, out=acc)
+    return acc

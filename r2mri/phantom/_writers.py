@@ -12,7 +12,7 @@ Layout of ``out_dir`` (built in a temporary sibling and renamed into place):
   - ``nifti-per-echo``: ``phantom_echo-<n>_MESE.nii.gz`` + ``.json`` per echo
     (dcm2niix / BIDS multi-echo style, ``EchoTime`` in seconds);
   - ``dicom``: the FerriScan protocol, one single-echo series per TE
-    (``dicom/TE<ms>/IM0001.dcm``... or one flat folder of shuffled names);
+    (``dicom/S01_TE6/IM0001.dcm``... or one flat folder of shuffled names);
   - ``dicom-multiecho``: one MR Image Storage series holding every echo;
   - ``dicom-enhanced``: one Enhanced MR Image Storage multi-frame object.
 
