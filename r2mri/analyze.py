@@ -284,7 +284,7 @@ def analyze(
     roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **(roi_options or {}))
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
-    stats = _stats.liver_statistics(fit, roi, cal, image=img, calibrated=calibrated)
+    stats = _stats.liver_statistics(fit, roi, cal, image=img)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
     timings["statistics"] = time.perf_counter() - t1

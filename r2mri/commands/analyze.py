@@ -83,13 +83,18 @@ def headline_lines(rep: dict) -> list[str]:
 
     lines = [
         f"LIC {f(lic.get('of_mean_r2'))} mg Fe/g dry weight ({f(umol.get('of_mean_r2'), 0)} umol/g), "
-        f"95 % CI {f(ci[0])}-{f(ci[1])}; LIC of the mean liver R2 = {f(rep.get('r2_per_s', {}).get('mean'), 1)} 1/s",
+        f"95 % CI {f(ci[0])}-{f(ci[1])}; LIC of the mean liver R2 = {f(_head_r2(rep), 1)} 1/s",
         f"category: {label or 'n/a'}",
         f"voxel LIC mean {f(lic.get('mean'))}, median {f(lic.get('median'))} mg/g; "
         f"ROI {rep.get('roi', {}).get('n_voxels')} voxels ({f(rep.get('roi', {}).get('volume_ml'), 1)} ml); "
         f"model {rep.get('model', {}).get('name')}; calibration {rep.get('calibration', {}).get('name')}",
     ]
     return lines
+
+
+def _head_r2(rep: dict):
+    r2 = rep.get("r2_per_s", {})
+    return r2.get("headline_mean", r2.get("mean"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -202,7 +202,7 @@ def _calibration_block(result: Any) -> dict:
 
 
 def _citation_text(citation: Any) -> str | None:
-    """One-line citation "Authors. Title. Journal Year;Location. doi:..." from a dict."""
+    """Short one-line citation "First author et al. Title. Journal. doi:..." from a dict."""
     if citation is None:
         return None
     if isinstance(citation, str):
@@ -210,18 +210,21 @@ def _citation_text(citation: Any) -> str | None:
     if not isinstance(citation, dict):
         return str(citation)
     parts = []
-    if citation.get("authors"):
-        parts.append(str(citation["authors"]).rstrip("."))
+    authors = str(citation.get("authors") or "").strip()
+    if authors:
+        names = [a.strip() for a in authors.split(",") if a.strip()]
+        parts.append(names[0] + (" et al." if len(names) > 2 else (" and " + names[1] if len(names) == 2 else "")))
     if citation.get("title"):
         parts.append(str(citation["title"]).rstrip("."))
-    journal = " ".join(str(citation[k]) for k in ("journal", "year") if citation.get(k))
-    if citation.get("location"):
-        journal += f";{citation['location']}"
+    journal = str(citation.get("journal") or "")
+    year = citation.get("year")
+    if year is not None and str(year) not in journal:
+        journal = f"{journal} {year}".strip()
     if journal:
         parts.append(journal)
     if citation.get("doi"):
         parts.append(f"doi:{citation['doi']}")
-    return ". ".join(parts) or None
+    return ". ".join(p.rstrip(".") for p in parts) or None
 
 
 def _roi_block(result: Any, stats: dict) -> dict:
@@ -332,7 +335,7 @@ def report_dict(result: Any) -> dict:
                 np.mean(fit_status[fitted] == FitStatus.BELOW_NOISE)
             )
     if qc["fit_failures"] is None:
-        qc["fit_failures"] = _fit_failures(fit_status)
+        qc["fit_failures"] = _fit_failures(fit_status, result.roi, qc_stats)
 
     rep = {
         "schema_version": SCHEMA_VERSION,
@@ -371,20 +374,32 @@ def report_dict(result: Any) -> dict:
     return rep
 
 
-def _fit_failures(status: np.ndarray) -> dict:
+def _fit_failures(status: np.ndarray, roi: Any, qc_stats: dict) -> dict:
+    """Failed fits in the liver candidate region (the ROI before its exclusion rules)."""
     from ..status import FitStatus
 
-    fitted = status != FitStatus.MASKED
-    n = int(fitted.sum())
+    failed_codes = [FitStatus.NOT_CONVERGED, FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT]
+    removed = int((_get(roi, "removed", default={}) or {}).get("fit_failed", 0))
+    in_roi = int(qc_stats.get("fit_failures_in_roi", 0) or 0)
+    candidate = _get(roi, "candidate")
+    region = np.asarray(candidate, dtype=bool) if candidate is not None else np.asarray(_get(roi, "mask"), dtype=bool)
+    n_candidate = int(_get(roi, "n_candidate", default=int(region.sum())) or 0)
     by = {}
-    for code in FitStatus:
-        if code in (FitStatus.OK, FitStatus.MASKED):
-            continue
-        count = int(np.sum(status == code))
+    for code in failed_codes + [FitStatus.BOUND_HIT, FitStatus.BELOW_NOISE]:
+        count = int(np.sum(status[region] == code))
         if count:
             by[code.name.lower()] = count
-    failed = int(np.sum(np.isin(status, [FitStatus.NOT_CONVERGED, FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT])))
-    return {"n": failed, "fraction": (failed / n) if n else None, "by_status": by, "n_fitted": n}
+    n = removed + in_roi
+    return {
+        "n": n,
+        "fraction": (n / n_candidate) if n_candidate else None,
+        "n_removed_from_roi": removed,
+        "n_in_roi": in_roi,
+        "n_candidate": n_candidate,
+        "by_status_in_candidate": by,
+        "definition": "voxels of the liver candidate region whose fit did not converge, had too few "
+                      "echoes or bad input (removed from the ROI before the statistics)",
+    }
 
 
 def dumps(rep: dict) -> str:

@@ -154,7 +154,7 @@ def render_page(result: Any, rep: dict):
     fig = Figure(figsize=_A4_IN, dpi=100)
     gs = GridSpec(
         6, 4, figure=fig, left=0.06, right=0.95, top=0.975, bottom=0.035,
-        height_ratios=[0.55, 0.62, 2.0, 1.55, 1.9, 0.32], hspace=0.42, wspace=0.45,
+        height_ratios=[0.55, 0.62, 1.55, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
     )
     inp = rep.get("input", {})
     acq = rep.get("acquisition", {})
@@ -205,8 +205,8 @@ def render_page(result: Any, rep: dict):
     ax.text(0.02, 0.72, f"LIC {_fmt(head, 1)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
             va="center", color="#12365f")
     ax.text(0.02, 0.24,
-            f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 1)} \u2013 "
-            f"{_fmt(ci[1], 1)} mg/g     (LIC of the mean liver R2 = {_fmt(r2s.get('mean'), 1)} s\u207b\u00b9)",
+            f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 2)} \u2013 "
+            f"{_fmt(ci[1], 2)} mg/g     (LIC of the mean liver R2 = {_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     label = _category_label(rep)
     ax.text(0.98, 0.72, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
@@ -291,7 +291,8 @@ def render_page(result: Any, rep: dict):
         ("  95 % CI", f"{_fmt(ci[0], 2)} \u2013 {_fmt(ci[1], 2)}"),
         ("LIC voxel mean / median", f"{_fmt(lic.get('mean'), 2)} / {_fmt(lic.get('median'), 2)}"),
         ("LIC voxel SD / IQR", f"{_fmt(lic.get('sd'), 2)} / {_fmt(_iqr(lic), 2)}"),
-        ("R2 mean / median (s\u207b\u00b9)", f"{_fmt(r2s.get('mean'), 1)} / {_fmt(r2s.get('median'), 1)}"),
+        ("mean liver R2, headline (s\u207b\u00b9)", _fmt(r2s.get("headline_mean", r2s.get("mean")), 1)),
+        ("R2 voxel mean / median (s\u207b\u00b9)", f"{_fmt(r2s.get('mean'), 1)} / {_fmt(r2s.get('median'), 1)}"),
         ("R2 SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
         ("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"),
     ]
