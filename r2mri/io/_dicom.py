@@ -273,6 +273,7 @@ def classic_frame(ds, path: str) -> Frame:
     ipp = _vec(ds.ImagePositionPatient, 3, "ImagePositionPatient", where)
     if "PixelSpacing" not in ds:
         raise InputError(f"{where}: PixelSpacing is missing")
+    _check_pixel_format(ds, where)
     ps = _vec(ds.PixelSpacing, 2, "PixelSpacing", where)
     if np.any(ps <= 0):
         raise InputError(f"{where}: PixelSpacing must be positive, got {ps.tolist()}")
@@ -281,6 +282,40 @@ def classic_frame(ds, path: str) -> Frame:
                        echo_number=ds.get("EchoNumbers"),
                        thickness=_num(ds.get("SliceThickness")),
                        slope=ds.get("RescaleSlope"), intercept=ds.get("RescaleIntercept"))
+
+
+def _check_pixel_format(ds, where: str) -> None:
+    """Image Pixel module sanity (DICOM PS3.3 C.7.6.3): one grey sample, BitsStored <= BitsAllocated,
+    HighBit = BitsStored - 1 (required for MR, PS3.3 C.8.3.1.1)."""
+    spp = _num(ds.get("SamplesPerPixel"), int)
+    if spp is not None and spp != 1:
+        raise InputError(f"{where}: SamplesPerPixel {spp}; expected 1 (greyscale magnitude)")
+    pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").upper()
+    if pi not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputError(f"{where}: PhotometricInterpretation {pi}; expected MONOCHROME2")
+    ba = _num(ds.get("BitsAllocated"), int)
+    bs = _num(ds.get("BitsStored"), int)
+    hb = _num(ds.get("HighBit"), int)
+    if ba is not None and ba not in (8, 16, 32):
+        raise InputError(f"{where}: BitsAllocated {ba}; expected 8, 16 or 32")
+    if bs is not None and (bs < 1 or (ba is not None and bs > ba)):
+        raise InputError(f"{where}: BitsStored {bs} inconsistent with BitsAllocated {ba}")
+    if hb is not None and bs is not None and hb != bs - 1:
+        raise InputError(f"{where}: HighBit {hb} != BitsStored - 1 ({bs - 1})")
+
+
+def _rescale_value(value, name: str, where: str, default: float) -> float:
+    if value is None or value == "":
+        return default
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if len(value) == 1 else None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {name} is not a number ({value!r})") from None
+    if not np.isfinite(v) or (name == "RescaleSlope" and v == 0):
+        raise InputError(f"{where}: invalid {name} {v}")
+    return v
 
 
 def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thickness, slope, intercept) -> Frame:
@@ -299,8 +334,8 @@ def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thic
     if isinstance(en, (list, tuple, pydicom.multival.MultiValue)):
         en = en[0] if len(en) else None
     en = _num(en, int)
-    rs = _num(slope)
-    ri = _num(intercept)
+    rs = _rescale_value(slope, "RescaleSlope", where, 1.0)
+    ri = _rescale_value(intercept, "RescaleIntercept", where, 0.0)
     series_uid = str(ds.get("SeriesInstanceUID", "") or "")
     if not series_uid:
         raise InputError(f"{where}: SeriesInstanceUID is missing")
@@ -322,8 +357,8 @@ def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thic
         rows=int(rows),
         cols=int(cols),
         slice_thickness=thickness,
-        rescale_slope=1.0 if rs is None else rs,
-        rescale_intercept=0.0 if ri is None else ri,
+        rescale_slope=rs,
+        rescale_intercept=ri,
         params=_frame_params(ds, fi),
     )
 
@@ -639,10 +674,11 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
             if smax is not None:
                 n_clip += int(np.count_nonzero(raw >= smax))
                 mx = smax
-            val = raw.astype(np.float64) * f.rescale_slope + f.rescale_intercept
-            if use_fp:
-                val = val / (f.rescale_slope * f.params["philips_scale_slope"])
-            data[:, :, z, e] = val.T
+            with np.errstate(over="ignore", invalid="ignore"):
+                val = raw.astype(np.float64) * f.rescale_slope + f.rescale_intercept
+                if use_fp:
+                    val = val / (f.rescale_slope * f.params["philips_scale_slope"])
+                data[:, :, z, e] = val.T
         clipped.append(n_clip)
         max_stored.append(mx)
     if not np.all(np.isfinite(data)):

@@ -21,6 +21,9 @@ def enhanced_frames(ds, path: str) -> list[Frame]:
     cols = _num(ds.get("Columns"), int)
     if not rows or not cols or rows < 1 or cols < 1:
         raise InputError(f"{path}: invalid matrix Rows={ds.get('Rows')!r} Columns={ds.get('Columns')!r}")
+    from ._dicom import _check_pixel_format
+
+    _check_pixel_format(ds, path)
     per_frame = ds.PerFrameFunctionalGroupsSequence
     n = _num(ds.get("NumberOfFrames"), int)
     if n is None or n < 1:
