@@ -43,6 +43,7 @@ def _read_csvs(folder: Path):
             summary[row["RoiLabel"]] = {
                 "t2_reference_ms": float(row["T2_reference"]),
                 "mrbias_t2_ms": float(row["T2 (mean)"]) if row["T2 (mean)"] else None,
+                "mrbias_t2_sd_ms": float(row["T2 (std.dev.)"]) if row["T2 (std.dev.)"] else None,
                 "mrbias_clipped": row["Clipped"] == "True",
                 "preprocessing": row["Preprocessing"], "model": row["ModelName"],
             }
@@ -97,6 +98,21 @@ def _preprocess(stack, clip, te_ms, mask):
     include = ~clipped & ~np.isclose(te_ms, 10.0)
     avg = vox.mean(axis=0)
     return avg / np.nanmax(avg), include, vox, bool(np.any(clipped))
+
+
+def _fit_full(curves: np.ndarray, te_ms: np.ndarray) -> dict[str, np.ndarray]:
+    """r2mri monoexp_offset on curves (n, echo): T2 and its standard error in ms, offset."""
+    import r2mri
+
+    arr = np.asarray(curves, dtype=np.float32).reshape(-1, 1, 1, te_ms.size)
+    fit = r2mri.fit(arr, echo_times_s=te_ms / 1000.0, model="monoexp_offset")
+    r2 = np.asarray(fit.r2_per_s, dtype=np.float64).reshape(-1)
+    sd = np.asarray(fit.r2_std_per_s, dtype=np.float64).reshape(-1)
+    off = fit.offset
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"t2_ms": 1000.0 / r2, "t2_se_ms": 1000.0 * sd / r2**2,
+                "offset": None if off is None else np.asarray(off, dtype=np.float64).reshape(-1),
+                "status": np.asarray(fit.status).reshape(-1)}
 
 
 def _fit_t2_ms(curves: np.ndarray, te_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +177,7 @@ def run(quick: bool, folder: Path | None = None) -> dict[str, Any]:
         c, s = curves[label], summary.get(label, {})
         row: dict[str, Any] = {"t2_reference_ms": s.get("t2_reference_ms"),
                                "mrbias_t2_ms": s.get("mrbias_t2_ms"),
+                               "mrbias_t2_sd_ms": s.get("mrbias_t2_sd_ms"),
                                "n_included_echoes_csv": int(np.sum(c["included"]))}
         inc_csv = c["included"]
         if inc_csv.sum() >= 4:
@@ -173,8 +190,11 @@ def run(quick: bool, folder: Path | None = None) -> dict[str, Any]:
                     "n_included_echoes_own_clip_rule": int(inc_own.sum()), "clipped": clipped,
                     "own_clip_rule_same_echoes": bool(np.array_equal(inc_own, inc_csv))})
         if ok and inc_csv.sum() >= 4:
-            t2, st = _fit_t2_ms(c["signal"][inc_csv][None, :], c["te_ms"][inc_csv])
-            row["r2mri_csv_t2_ms"], row["r2mri_csv_status"] = float(t2[0]), int(st[0])
+            f = _fit_full(c["signal"][inc_csv][None, :], c["te_ms"][inc_csv])
+            row["r2mri_csv_t2_ms"], row["r2mri_csv_status"] = float(f["t2_ms"][0]), \
+                int(f["status"][0])
+            row["r2mri_csv_t2_se_ms"] = float(f["t2_se_ms"][0])
+            row["r2mri_csv_offset"] = None if f["offset"] is None else float(f["offset"][0])
         if ok and inc.sum() >= 4:
             t2, st = _fit_t2_ms(y[inc][None, :], te_ms[inc])
             row["r2mri_dicom_avg_t2_ms"], row["r2mri_dicom_avg_status"] = float(t2[0]), int(st[0])
@@ -202,18 +222,24 @@ def tables(res: dict[str, Any]) -> str:
     out = []
     if not res.get("r2mri_available"):
         out.append(f"r2mri.fit not available: {res.get('r2mri_error')}\n")
-    header = ["ROI", "T2 ref ms", "MR-BIAS T2", "replica (scipy)", "r2mri, MR-BIAS curve",
-              "r2mri vs MR-BIAS %", "r2mri, DICOM ROI avg", "r2mri, voxel median",
+    header = ["ROI", "T2 ref ms", "MR-BIAS T2", "MR-BIAS SD", "replica (scipy)", "r2mri, MR-BIAS curve",
+              "r2mri SE", "r2mri offset", "r2mri vs MR-BIAS %", "r2mri, DICOM ROI avg", "r2mri, voxel median",
               "echoes used", "own clip rule agrees"]
     rows = []
     for label, r in res["rois"].items():
         rows.append([label.replace("t2_roi_", ""), r["t2_reference_ms"], r["mrbias_t2_ms"],
+                     r["mrbias_t2_sd_ms"],
                      r.get("scipy_replica_csv_t2_ms"), r.get("r2mri_csv_t2_ms"),
+                     r.get("r2mri_csv_t2_se_ms"), r.get("r2mri_csv_offset"),
                      r.get("r2mri_vs_mrbias_csv_pct"), r.get("r2mri_dicom_avg_t2_ms"),
                      r.get("r2mri_dicom_voxel_median_t2_ms"),
                      r["n_included_echoes"], "yes" if r["own_clip_rule_same_echoes"] else
                      f"no ({r['n_included_echoes_own_clip_rule']})"])
     out.append(md_table(header, rows))
+    out.append("\nT2 in ms; MR-BIAS SD = its reported T2 (std.dev.); SE = r2mri's standard error of T2 (from `r2_std_per_s`); offset in "
+               "units of the normalised curve. MR-BIAS bounds the offset at >= 0 and r2mri does "
+               "not, so where the best unconstrained offset is negative (few late echoes left "
+               "after clipping) the two differ, within r2mri's SE.")
     out.append(f"\nDICOM ROI: disc of radius {res['roi_radius_px']} px about each centroid "
                "(the CSV gives only centroids; the radius is the one whose averaged, normalised "
                f"curve best matches MR-BIAS's: RMS mismatch "
