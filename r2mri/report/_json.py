@@ -166,7 +166,7 @@ def _model_block(result: Any) -> dict:
     options = _plain(getattr(fit, "options", {}) or {})
     return {
         "name": str(getattr(fit, "model", "unknown")),
-        "requested": result.settings.get("model") if result.settings else None,
+        "requested": ((result.settings or {}).get("options") or {}).get("model"),
         "options": options,
     }
 
@@ -312,7 +312,7 @@ def report_dict(result: Any) -> dict:
     roi_mask = np.asarray(_get(result.roi, "mask"), dtype=bool)
     qc = {
         "protocol_findings": [_plain(f) for f in (result.findings or [])],
-        "forced": bool(result.settings.get("force", False)) if result.settings else False,
+        "forced": bool(((result.settings or {}).get("options") or {}).get("force", False)),
         "noise_sigma": _float(_get(noise, "sigma")) if noise is not None else _float(
             (getattr(result.fit, "options", {}) or {}).get("noise_sigma")
         ),
