@@ -7,9 +7,10 @@ between channels, voxels and echoes. The magnitude image is the root-sum-of-squa
 degrees of freedom, scale ``sigma`` and non-centrality ``A = S sqrt(sum_k |c_k|^2)``
 [1]_ [2]_.
 
-The sensitivities are normalised so that ``sqrt(sum_k |c_k|^2)`` equals the
-receive shading map that is folded into the truth S0: the noise-free RSS image is
-therefore exactly ``S0 x decay`` and the truth S0 is the non-centrality at TE = 0.
+The sensitivities are normalised to ``sqrt(sum_k |c_k|^2) = 1`` and the receive
+shading (the raw RSS profile to the power ``coil_shading``) is folded into the
+truth S0 instead: the noise-free RSS image is therefore exactly ``S0 x decay`` and
+the truth S0 is the non-centrality at TE = 0.
 
 References
 ----------
@@ -32,7 +33,7 @@ _COIL_WIDTH_MM = 120.0
 
 
 def coil_maps(x_mm, y_mm, n_coils: int, shading_exponent: float, body: np.ndarray):
-    """Complex sensitivities (n, x, y) and the RSS shading map (x, y).
+    """Complex sensitivities (n, x, y) of unit RSS, and the receive shading map (x, y).
 
     ``shading = rss_raw ** shading_exponent``, scaled to mean 1 over ``body``
     (a boolean (x, y) map); 0 gives a flat receive profile.
@@ -49,7 +50,7 @@ def coil_maps(x_mm, y_mm, n_coils: int, shading_exponent: float, body: np.ndarra
     shading = rss_raw**shading_exponent
     ref = shading[body].mean() if body.any() else shading.mean()
     shading = shading / ref
-    sens = raw / rss_raw * shading
+    sens = raw / rss_raw  # unit root-sum-of-squares: the shading lives in the truth S0
     return sens, shading
 
 
