@@ -39,9 +39,11 @@ ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
 
 #: Philips private MR scale slope / intercept ("SS", "SI"), creator "Philips MR Imaging DD 001",
 #: element (2005,xx0E) / (2005,xx0D). Floating value FP = (PV * RS + RI) / (RS * SS):
-#: Chenevert TL et al., "Errors in quantitative image analysis due to platform-dependent
-#: image scaling", Transl Oncol 2014;7(1):65-71, doi 10.1593/tlo.13811 (formula as also
-#: implemented in dcm2niix, nii_dicom.c "philipsPrecise").
+#: confirmed in dcm2niix (nii_dicom.c, PhilipsPreciseVal) and in the Philips PAR/REC
+#: header text ("FP = DV / (RS * SS)", quoted on discuss.afni.nimh.nih.gov/t/1541).
+#: Literature: Chenevert TL et al., "Errors in quantitative image analysis due to
+#: platform-dependent image scaling", Transl Oncol 2014;7(1):65-71 [R: citation from
+#: memory, the paper's text was not at hand].
 PHILIPS_CREATOR = "Philips MR Imaging DD 001"
 PHILIPS_SCALE_SLOPE_ELEMENT = 0x0E
 PHILIPS_SCALE_INTERCEPT_ELEMENT = 0x0D

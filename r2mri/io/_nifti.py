@@ -193,6 +193,9 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
             for m, p in zip(metas, paths)
         ],
         "sidecar": meta,
+        # dcm2niix writes Philips data as FP when UsePhilipsFloatNotDisplayScaling is 1
+        "philips_floating_point_values": bool(metas) and all(
+            m.get("UsePhilipsFloatNotDisplayScaling") == 1 for m in metas),
     }
     fs = g("MagneticFieldStrength", float)
     return MultiEchoImage(

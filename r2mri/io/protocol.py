@@ -250,7 +250,7 @@ def check_protocol(img) -> list[Finding]:
             if meta.get("philips_floating_point_values"):
                 out.append(Finding("warning", "philips-scale-differs",
                                    "Philips private scale slope differs between echoes; all echoes converted to "
-                                   "floating-point values FP = (PV*RS+RI)/(RS*SS) (Chenevert et al. 2014)",
+                                   "floating-point values FP = (PV*RS+RI)/(RS*SS) (as dcm2niix does)",
                                    {"philips_scale_slopes": ss}))
             else:
                 out.append(Finding("error", "philips-scale-differs",
