@@ -56,7 +56,7 @@ def _slope(values: np.ndarray) -> str:
 
 def _quantise(values: np.ndarray, slope: str) -> np.ndarray:
     s = float(slope)
-    return np.clip(np.rint(values / s), 0, 65535).astype(np.uint16)
+    return np.clip(np.rint(np.asarray(values, dtype=np.float64) / s), 0, 65535).astype(np.uint16)
 
 
 def _file_meta(sop_class: str, sop_instance: str) -> FileMetaDataset:
