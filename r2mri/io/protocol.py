@@ -176,7 +176,7 @@ def check_protocol(img) -> list[Finding]:
                            {"sequence": seq}))
     elif seq is None:
         out.append(Finding("info", "sequence-unknown", "sequence type (spin/gradient echo) not recorded"))
-    if (etl is not None and etl > 1) or seq == "SE-CPMG":
+    if seq != "GRE" and ((etl is not None and etl > 1) or seq == "SE-CPMG"):
         out.append(Finding("warning", "cpmg-echo-train",
                            f"multi-echo spin-echo train (echo train length {etl if etl is not None else 'not recorded'}): "
                            "stimulated echoes make its R2 "
