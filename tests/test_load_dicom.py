@@ -203,6 +203,11 @@ def test_no_dicom_found(tmp_path):
         r2mri.load(tmp_path)
     with pytest.raises(InputError, match="not a DICOM file"):
         r2mri.load(tmp_path / "VERSION")
+    # in a list of files (a shell glob) non-DICOM files are skipped like in a folder
+    paths, truth = fx.write_multiecho_series(tmp_path / "d")
+    img = r2mri.load([tmp_path / "VERSION"] + paths)
+    _assert_matches(img, truth)
+    assert img.metadata["skipped_files"] == [str(tmp_path / "VERSION")]
     with pytest.raises(InputError, match="no such file"):
         r2mri.load(tmp_path / "absent")
 

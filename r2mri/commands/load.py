@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..io import list_datasets, load
-from ..io._nifti import is_nifti
+from ..io import load
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,12 +37,12 @@ def _fmt_list(values, fmt="{:g}") -> str:
 
 def run(args) -> int:
     paths = list(args.paths)
-    found = None
-    if not any(is_nifti(Path(p)) for p in paths):
-        found = list_datasets(paths)
     img = load(paths, echo_times_ms=args.echo_times_ms, series=args.series)
     findings = img.protocol_report()
     meta = img.metadata
+    found = None
+    if "series_found" in meta:
+        found = {"series": meta["series_found"], "skipped_files": meta.get("skipped_files", [])}
     summary = {
         "source": meta.get("source"),
         "dataset_kind": meta.get("dataset_kind"),

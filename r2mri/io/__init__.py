@@ -84,6 +84,12 @@ def list_datasets(path_or_paths) -> dict:
     if not frames:
         raise InputError(f"no DICOM image found in {', '.join(map(str, paths))}")
     cands, _ = _dicom.candidates(frames)
+    return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped}
+
+
+def _series_found(frames) -> list[dict]:
+    from . import _dicom
+
     series = []
     for uid, fs in _dicom.by_series(frames).items():
         series.append({
@@ -95,7 +101,7 @@ def list_datasets(path_or_paths) -> dict:
             "matrix": [fs[0].rows, fs[0].cols],
         })
     series.sort(key=lambda s: (s["series_number"] if s["series_number"] is not None else -1, s["series_instance_uid"]))
-    return {"series": series, "candidates": [c.summary() for c in cands], "skipped_files": skipped}
+    return series
 
 
 def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=None) -> MultiEchoImage:
@@ -190,6 +196,7 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
                 cands_summary: list = []
                 img.metadata["candidates"] = cands_summary
+                img.metadata["series_found"] = _series_found(frames)
                 img.metadata["skipped_files"] = skipped
                 return img
             if why:
@@ -207,6 +214,7 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
             )
         img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
     img.metadata["candidates"] = [c.summary() for c in cands]
+    img.metadata["series_found"] = _series_found(frames)
     img.metadata["skipped_files"] = skipped
     return img
 

@@ -368,20 +368,21 @@ def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thic
 def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
     """Read headers of every file under ``paths``.
 
-    Non-DICOM files met while walking a folder (``VERSION``, text, DICOMDIR, SR,
-    presentation states) are skipped and listed; an explicitly named file that is
-    not readable DICOM, and any corrupt DICOM file, raises InputError.
+    Non-DICOM files (``VERSION``, text, DICOMDIR, SR, presentation states) are skipped
+    and listed, whether met in a folder or in a list of files (a shell glob); a single
+    named file that is not DICOM, and any corrupt DICOM file, raises InputError.
     """
     files, missing = _iter_files(paths)
     if missing:
         raise InputError(f"{missing[0]}: no such file or folder")
     frames: list[Frame] = []
     skipped: list[str] = []
+    single = len(files) == 1
     for path, explicit in files:
         try:
             ds = _read(path, pixels=False)
         except InvalidDicomError:
-            if explicit:
+            if explicit and single:
                 raise InputError(f"{path}: not a DICOM file (no DICM preamble)") from None
             skipped.append(path)
             continue
@@ -549,6 +550,7 @@ def _pixels(frame: Frame, cache: dict) -> np.ndarray:
     """Stored (raw) 2-D pixel values of ``frame``, shape (rows, cols)."""
     key = frame.path
     if key not in cache:
+        ds = None
         try:
             ds = _read(frame.path, pixels=True)
             with warnings.catch_warnings():
@@ -557,8 +559,11 @@ def _pixels(frame: Frame, cache: dict) -> np.ndarray:
         except InputError:
             raise
         except Exception as exc:
+            ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            ts_txt = f", transfer syntax {ts.name if hasattr(ts, 'name') else ts}" if ts else ""
             raise InputError(
-                f"{frame.path}: corrupt or truncated pixel data ({type(exc).__name__}: {exc})"
+                f"{frame.path}: cannot read pixel data (corrupt, truncated or undecodable{ts_txt}; "
+                f"{type(exc).__name__}: {exc})"
             ) from None
         cache.clear()  # keep at most one file (multi-frame files can be big)
         cache[key] = np.asarray(arr)
