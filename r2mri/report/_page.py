@@ -173,24 +173,27 @@ def render_page(result: Any, rep: dict):
     for label, key in (("Patient", "patient_name"), ("ID", "patient_id"), ("Study date", "study_date"),
                        ("Accession", "accession_number")):
         if inp.get(key):
-            ident.append(f"{label}: {inp[key]}")
+            value = str(inp[key])
+            if key == "patient_name":
+                value = ", ".join(p for p in value.split("^") if p)  # DICOM PN Family^Given
+            ident.append(f"{label}: {value}")
     series = inp.get("series_description") or inp.get("study_description")
-    if series:
-        ident.append(f"Series: {series}")
-    if not ident:
-        src = inp.get("files") or []
-        ident.append("Input: " + (Path(src[0]).name + (f" (+{len(src) - 1})" if len(src) > 1 else "")
-                                  if src else "in-memory image"))
-    ax.text(0, 0.52, "   ".join(ident), fontsize=8, va="top")
+    src = inp.get("files") or []
+    source = ("Input: " + Path(src[0]).name + (f" (+{len(src) - 1})" if len(src) > 1 else "")) if src else (
+        "Input: in-memory image")
+    line2 = f"Series: {series}" if series else source
     field = acq.get("field_strength_t")
     te = acq.get("echo_times_ms") or []
     tr = acq.get("repetition_time_ms")
     acq_line = (
-        f"{_fmt(field, 1, 'T') if field else 'field n/a'}   {acq.get('manufacturer') or ''}   "
-        f"sequence {acq.get('sequence') or 'n/a'}   TE {', '.join(f'{t:g}' for t in te)} ms"
-        + (f"   TR {tr:g} ms" if tr else "")
+        f"{_fmt(field, 1, 'T') if field else 'field n/a'} | {acq.get('manufacturer') or 'manufacturer n/a'} | "
+        f"sequence {acq.get('sequence') or 'n/a'} | TE {', '.join(f'{t:g}' for t in te)} ms"
+        + (f" | TR {tr:g} ms" if tr else "")
     )
-    ax.text(0, 0.14, acq_line, fontsize=8, va="top", color="#333333")
+    lines = [ln for ln in (" | ".join(ident), line2, acq_line) if ln]
+    for i, ln in enumerate(lines[:3]):
+        ax.text(0, 0.62 - 0.26 * i, textwrap.shorten(ln, 118, placeholder=" ..."), fontsize=8, va="top",
+                color="#000000" if i == 0 else "#333333")
     ax.text(1, 1, f"r2mri {rep.get('software', {}).get('version', '')}\n{rep.get('created_utc', '')}",
             fontsize=7, va="top", ha="right", color="#555555")
 
