@@ -42,6 +42,14 @@ def test_per_echo_files_sorted_by_sidecar_echo_time(tmp_path):
     assert img.metadata["echo_files"] == [[str(paths[1])], [str(paths[0])], [str(paths[2])]]
 
 
+def test_glob_with_sidecars_and_folder_hint(tmp_path):
+    paths, truth = fx.write_nifti_per_echo(tmp_path, echo_times_ms=(6, 9, 12))
+    img = r2mri.load(sorted(tmp_path.iterdir()))  # .nii.gz and .json, like a shell glob
+    np.testing.assert_array_equal(img.data, truth["data"])
+    with pytest.raises(InputError, match="NIfTI files are there"):
+        r2mri.load(tmp_path)
+
+
 def test_echo_times_from_caller(tmp_path):
     paths, truth = fx.write_nifti_4d(tmp_path, sidecar=False, echo_times_ms=(6, 9, 12))
     with pytest.raises(InputError, match="no echo times"):

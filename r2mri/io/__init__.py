@@ -160,6 +160,9 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
     wanted = _series_list(series)
     nifti = [is_nifti(p) for p in paths]
     if any(nifti):
+        # a glob like sub-01_* also lists the JSON sidecars: they are read beside each NIfTI
+        paths = [p for p in paths if is_nifti(p) or p.suffix.lower() != ".json"]
+        nifti = [is_nifti(p) for p in paths]
         if not all(nifti):
             raise InputError("path_or_paths: mix of NIfTI and other paths; pass one kind")
         if wanted is not None:
@@ -169,7 +172,10 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
     source = ", ".join(str(p) for p in paths)
     frames, skipped = _dicom.discover(paths)
     if not frames:
-        raise InputError(f"no DICOM image found in {source} ({len(skipped)} non-image files skipped)")
+        hint = ""
+        if any(is_nifti(Path(f)) for f in skipped):
+            hint = "; NIfTI files are there: pass them as paths (with their JSON sidecars beside them)"
+        raise InputError(f"no DICOM image found in {source} ({len(skipped)} non-image files skipped){hint}")
     by_series = _dicom.by_series(frames)
     cands, why = _dicom.candidates(frames)
     if wanted is not None:
