@@ -12,6 +12,7 @@ from scipy.special import gammaln, hyp1f1
 from r2mri import InputError
 from r2mri.calibration import lic_from_r2, r2_from_lic
 from r2mri.phantom import LABELS, PhantomSpec, generate, list_specs
+from r2mri.phantom._iron import TISSUES
 from r2mri.phantom.epg import epg_cpmg
 
 # Small grids keep every test fast; the anatomy is defined in mm, so it is the same body.
@@ -91,7 +92,8 @@ def test_biexponential_and_cpmg_models():
     assert cp.image.sequence == "SE-CPMG" and cp.image.echo_train_length == 10
     liver = cp.truth.liver_mask
     te = cp.image.echo_times_s
-    epg = epg_cpmg(cp.truth.r2_per_s[liver][:1], te[0], te.size, refocusing_flip_deg=150.0, t1_s=0.6)[0]
+    t1_liver = TISSUES[LABELS["liver"]][3]
+    epg = epg_cpmg(cp.truth.r2_per_s[liver][:1], te[0], te.size, refocusing_flip_deg=150.0, t1_s=t1_liver)[0]
     np.testing.assert_allclose(cp.image.data[liver][0], cp.truth.s0[liver][0] * epg, rtol=2e-7)
     assert not np.allclose(epg, np.exp(-cp.truth.r2_per_s[liver][0] * te), rtol=1e-2)
     cp180 = generate("cpmg-1.5t-lic3.2", **SMALL, snr=math.inf, refocusing_flip_deg=180.0)

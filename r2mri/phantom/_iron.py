@@ -16,26 +16,31 @@ from ._anatomy import LABELS
 
 __all__ = ["TISSUES", "lic_map", "tissue_maps"]
 
-# Non-liver tissue properties: relative proton density (apparent, including T1
-# weighting at TR ~ 1 s), R2 (s^-1), R2* (s^-1) and T1 (s).
-# ILLUSTRATIVE, UNVERIFIED: round numbers of the order reported for abdominal
-# tissues at 1.5 T (e.g. de Bazelaire et al., Radiology 2004;230:652; Stanisz et
-# al., Magn Reson Med 2005;54:507 for 3 T), NOT checked against those texts. They
-# only shape the anatomy around the liver; the liver truth comes from the LIC map
-# and the calibration. The same values are used at 3 T. The liver's own T1 (used
-# only by the EPG simulation of CPMG trains) is illustrative too, and iron's
-# shortening of T1 is ignored.
-#                      pd    R2     R2*    T1
-TISSUES = {
-    LABELS["air"]: (0.0, 0.0, 0.0, 1.0),
-    LABELS["subcutaneous_fat"]: (1.3, 10.0, 40.0, 0.30),
-    LABELS["muscle"]: (0.6, 25.0, 35.0, 1.00),
-    LABELS["soft_tissue"]: (0.8, 12.5, 25.0, 1.00),
-    LABELS["liver"]: (1.0, np.nan, np.nan, 0.60),  # R2/R2* from the LIC map
-    LABELS["vessel"]: (0.9, 4.0, 10.0, 1.40),  # blood; flow effects not modelled
-    LABELS["spleen"]: (1.0, 12.5, 20.0, 1.10),
-    LABELS["bone"]: (0.4, 20.0, 150.0, 0.50),
+# Non-liver tissue properties: relative proton density (apparent, T1 weighting at
+# TR ~ 1 s folded in), T2 (ms), R2* (s^-1) and T1 (ms).
+# T1 and T2 of fat (subcutaneous), muscle (paravertebral), spleen, bone (L4 marrow),
+# other viscera (kidney cortex as stand-in) and the liver's T1 are the in-vivo 3.0 T
+# means of de Bazelaire CMJ, Duhamel GD, Rofsky NM, Alsop DC. Radiology
+# 2004;230:652-659, doi:10.1148/radiol.2303021331 [C: values as quoted in the
+# abstract]. They are used at 1.5 T too, where T2s are somewhat longer: at 1.5 T they
+# are ILLUSTRATIVE. Proton densities, all R2* values and blood (T2 250 ms, T1 1400 ms;
+# flow effects not modelled) are ILLUSTRATIVE, UNVERIFIED. These tissues only shape
+# the anatomy around the liver; the liver truth comes from the LIC map and the
+# calibration. The liver T1 is used only by the EPG simulation of CPMG trains;
+# iron's shortening of T1 is ignored.
+#                                  pd   T2 ms  R2*   T1 ms
+_TABLE = {
+    LABELS["subcutaneous_fat"]: (1.3, 68.0, 40.0, 382.0),
+    LABELS["muscle"]: (0.6, 29.0, 40.0, 898.0),
+    LABELS["soft_tissue"]: (0.8, 76.0, 25.0, 1142.0),
+    LABELS["liver"]: (1.0, np.nan, np.nan, 809.0),  # R2/R2* from the LIC map
+    LABELS["vessel"]: (0.9, 250.0, 10.0, 1400.0),
+    LABELS["spleen"]: (1.0, 61.0, 20.0, 1328.0),
+    LABELS["bone"]: (0.4, 49.0, 150.0, 586.0),
 }
+#: label -> (relative proton density, R2 s^-1, R2* s^-1, T1 s); air carries no signal.
+TISSUES = {LABELS["air"]: (0.0, 0.0, 0.0, 1.0)}
+TISSUES.update({lab: (pd, 1000.0 / t2, r2s, t1 / 1000.0) for lab, (pd, t2, r2s, t1) in _TABLE.items()})
 
 
 def lic_map(labels: np.ndarray, x_mm, y_mm, z_mm, spec) -> np.ndarray:
