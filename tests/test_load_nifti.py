@@ -104,3 +104,14 @@ def test_bad_nifti_inputs(tmp_path):
     nib.save(nib.Nifti1Image(np.full((2, 2, 1, 2), np.nan, np.float32), np.eye(4)), nan)
     with pytest.raises(InputError, match="NaN"):
         r2mri.load(nan, echo_times_ms=[5, 10])
+
+
+def test_per_echo_sidecars_with_different_tr_flagged(tmp_path):
+    paths, _ = fx.write_nifti_per_echo(tmp_path, echo_times_ms=(6, 9, 12))
+    sc = tmp_path / "sub-01_echo-2_MESE.json"
+    meta = json.loads(sc.read_text())
+    meta["RepetitionTime"] = 1.2
+    sc.write_text(json.dumps(meta))
+    f = {x.code: x for x in r2mri.load(paths).protocol_report()}
+    assert f["repetition-time-differs"].severity == "error"
+    assert sorted(f["repetition-time-differs"].details["per_series"].values()) == [1000.0, 1000.0, 1200.0]

@@ -92,14 +92,23 @@ def _jsonable(v):
     return v
 
 
+def _series_key(s: dict, i: int) -> str:
+    """SeriesInstanceUID, else the first file (NIfTI sidecars often lack the UID)."""
+    uid = s.get("series_instance_uid")
+    if uid:
+        return str(uid)
+    files = s.get("files") or []
+    return str(files[0]) if files else f"series {i + 1}"
+
+
 def _distinct(series: list[dict], key: str, *, rtol: float = 0.0, atol: float = 0.0):
     """{series uid: value} when the values of ``key`` differ between series, else None."""
     vals = {}
-    for s in series:
+    for i, s in enumerate(series):
         v = s.get(key)
         if v is None:
             continue
-        vals[str(s.get("series_instance_uid"))] = v
+        vals[_series_key(s, i)] = v
     if len(vals) < 2:
         return None
     items = list(vals.values())
@@ -231,14 +240,14 @@ def check_protocol(img) -> list[Finding]:
                                {"per_series": d}))
 
     # scaling
-    slopes = {str(s.get("series_instance_uid")): s.get("rescale_slopes") or [] for s in series}
-    inters = {str(s.get("series_instance_uid")): s.get("rescale_intercepts") or [] for s in series}
+    slopes = {_series_key(s, i): s.get("rescale_slopes") or [] for i, s in enumerate(series)}
+    inters = {_series_key(s, i): s.get("rescale_intercepts") or [] for i, s in enumerate(series)}
     all_pairs = {(tuple(slopes[k]), tuple(inters.get(k, []))) for k in slopes}
     if len(all_pairs) > 1 or any(len(v) > 1 for v in slopes.values()):
         out.append(Finding("info", "rescale-differs",
                            "RescaleSlope/Intercept differ between files; applied per file before fitting",
                            {"rescale_slopes": slopes, "rescale_intercepts": inters}))
-    ss = {str(s.get("series_instance_uid")): s.get("philips_scale_slopes") or [] for s in series}
+    ss = {_series_key(s, i): s.get("philips_scale_slopes") or [] for i, s in enumerate(series)}
     has = {k: v for k, v in ss.items() if v}
     if has:
         distinct = {v for vals in has.values() for v in vals}
