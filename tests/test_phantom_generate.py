@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import gammaln, hyp1f1
 
 from r2mri import InputError
@@ -223,3 +225,30 @@ def test_default_ferriscan_phantom_is_fast():
     assert ph.image.voxel_size_mm == pytest.approx((1.5, 1.5, 7.5))
     # ~0.6 s measured on one free core; 6 s leaves room for the shared 2-core CI box.
     assert dt < 6.0, dt
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    nx=st.integers(8, 40),
+    ny=st.integers(8, 40),
+    nz=st.integers(1, 4),
+    pixel=st.floats(6.0, 20.0),
+    thick=st.floats(1.0, 10.0),
+    gap=st.floats(0.0, 5.0),
+    coils=st.integers(1, 8),
+)
+def test_any_geometry_gives_a_consistent_image(nx, ny, nz, pixel, thick, gap, coils):
+    ph = generate(matrix=(nx, ny), pixel_mm=pixel, n_slices=nz, slice_thickness_mm=thick,
+                  slice_gap_mm=gap, coils=coils, snr=math.inf)
+    img = ph.image
+    assert img.shape == (nx, ny, nz) and img.data.dtype == np.float32
+    assert img.voxel_size_mm == pytest.approx((pixel, pixel, thick + gap))
+    for arr in (ph.truth.r2_per_s, ph.truth.s0, ph.truth.labels, ph.truth.liver_mask):
+        assert arr.shape == (nx, ny, nz)
+    # Noise-free: air is exactly 0, tissue positive and decaying (all rates > 0).
+    air = ph.truth.labels == 0
+    assert np.all(img.data[air] == 0)
+    assert np.all(img.data[~air] > 0) and np.all(np.diff(img.data[~air], axis=-1) < 0)
+    # The image centre is the slab centre: affine maps the centre voxel to (0, 0, 0) mm.
+    centre = img.affine @ np.array([(nx - 1) / 2, (ny - 1) / 2, (nz - 1) / 2, 1.0])
+    np.testing.assert_allclose(centre[:3], 0.0, atol=1e-9)

@@ -161,7 +161,7 @@ def test_dciodvfy_reports_no_errors(tmp_path, ph, fmt):
     assert not errors, errors
 
 
-@pytest.mark.parametrize("fmt", ["nifti", "dicom-enhanced"])
+@pytest.mark.parametrize("fmt", ["nifti", "nifti-per-echo", "dicom", "dicom-multiecho", "dicom-enhanced"])
 def test_same_seed_same_bytes(tmp_path, fmt):
     a = write(generate(**SMALL, seed=9), tmp_path / "a", format=fmt)
     b = write(generate(**SMALL, seed=9), tmp_path / "b", format=fmt)
@@ -197,5 +197,7 @@ def test_cli(tmp_path, capsys):
     truth = json.loads((tmp_path / "o" / "truth.json").read_text())
     assert truth["seed"] == 3 and truth["snr"] == 25 and truth["lic_of_mean_r2_mg_per_g"] == pytest.approx(15.0)
     assert len(list((tmp_path / "o" / "dicom").rglob("*.dcm"))) == 10
+    rc = main(["phantom", str(spec), "-o", str(tmp_path / "q"), "--snr", "inf", "--zero-background"])
+    assert rc == 0 and json.loads((tmp_path / "q" / "truth.json").read_text())["noise_sigma"] == 0.0
     assert main(["phantom", "nope", "-o", str(tmp_path / "z")]) == 2
     assert "r2mri: error:" in capsys.readouterr().err
