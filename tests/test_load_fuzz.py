@@ -92,7 +92,7 @@ def _load_expect_input_error_or_image(folder: Path):
     return img
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     which=st.integers(0, 5),
     action=st.sampled_from(["delete", "alter", "truncate", "flip"]),
