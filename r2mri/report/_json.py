@@ -277,12 +277,14 @@ def report_dict(result: Any) -> dict:
 
     Examples
     --------
-    >>> import r2mri, r2mri.phantom
+    >>> import numpy as np, r2mri
+    >>> from r2mri import phantom
     >>> from r2mri.report import report_dict
-    >>> ph = r2mri.phantom.generate(shape=(24, 24, 2), seed=1)  # doctest: +SKIP
-    >>> rep = report_dict(r2mri.analyze(ph.image))  # doctest: +SKIP
-    >>> rep["schema_version"]  # doctest: +SKIP
-    '1.0'
+    >>> ph = phantom.generate(lic=2.5, matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0)
+    >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
+    >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
+    >>> rep["schema_version"], rep["calibration"]["name"], rep["category"]["name"]
+    ('1.0', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}

@@ -40,11 +40,16 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
 
     Examples
     --------
-    >>> import r2mri, r2mri.phantom
+    >>> import tempfile, pathlib, numpy as np, r2mri
+    >>> from r2mri import phantom
     >>> from r2mri.report import write_outputs
-    >>> res = r2mri.analyze(r2mri.phantom.generate(seed=0).image)  # doctest: +SKIP
-    >>> sorted(write_outputs(res, "out"))[:2]  # doctest: +SKIP
-    ['R2map', 'S0map']
+    >>> ph = phantom.generate(lic=7.0, matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0)
+    >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
+    >>> res = r2mri.analyze(ph.image, mask=outline)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+    >>> paths = write_outputs(res, out)
+    >>> sorted(p.name for p in out.iterdir() if p.suffix != ".json")[:4]
+    ['R2map.nii.gz', 'S0map.nii.gz', 'T2map.nii.gz', 'desc-LIC_map.nii.gz']
     """
     has_dicom = bool(getattr(result.image, "source_datasets", None))
     if dicom is None:
