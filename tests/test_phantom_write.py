@@ -183,6 +183,8 @@ def test_write_errors(tmp_path, ph):
         write(ph, tmp_path / "p", format="analyze")
     with pytest.raises(InputError, match="DICOM"):
         write(ph, tmp_path / "p", shuffle_files=True)
+    with pytest.raises(InputError, match="per_series_rescale"):
+        write(ph, tmp_path / "p", format="dicom-enhanced", per_series_rescale=True)
     assert not (tmp_path / "p").exists()
 
 

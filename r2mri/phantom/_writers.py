@@ -169,8 +169,10 @@ def write(
     """
     if format not in FORMATS:
         raise InputError(f"format: must be one of {', '.join(FORMATS)}, got {format!r}")
-    if (per_series_rescale or shuffle_files) and not format.startswith("dicom"):
-        raise InputError(f"per_series_rescale/shuffle_files: only apply to DICOM formats, not {format!r}")
+    if shuffle_files and not format.startswith("dicom"):
+        raise InputError(f"shuffle_files: only applies to DICOM formats, not {format!r}")
+    if per_series_rescale and format != "dicom":
+        raise InputError(f"per_series_rescale: only applies to format 'dicom' (one series per TE), not {format!r}")
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         _write_truth(phantom, tmp)
         if format == "nifti":
