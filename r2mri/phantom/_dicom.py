@@ -255,7 +255,8 @@ def _enhanced(phantom, root: Path) -> None:
     ds.AcquisitionDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
     ds.AcquisitionDuration = float(sp.repetition_time_ms * sp.matrix[1] / 1000.0 * (1 if seq != "SE" else ne))
     # Enhanced MR Image module (C.8.13.1)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "T2", "NONE"]
+    flavor = "T2_STAR" if seq == "GRE" else "T2"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", flavor, "NONE"]
     ds.PixelPresentation = "MONOCHROME"
     ds.VolumetricProperties = "VOLUME"
     ds.VolumeBasedCalculationTechnique = "NONE"
@@ -300,7 +301,7 @@ def _enhanced(phantom, root: Path) -> None:
     dim_uid = _uid(phantom, form, "dimensions")
     ds.DimensionOrganizationSequence = Sequence([Dataset()])
     ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = dim_uid
-    ds.DimensionOrganizationType = "3D_TEMPORAL" if False else "3D"
+    ds.DimensionOrganizationType = "3D"
     dims = []
     for pointer, group, label in (
         (0x00209057, 0x00209111, "Stack Position"),  # In-Stack Position Number in Frame Content
@@ -415,7 +416,6 @@ def _enhanced(phantom, root: Path) -> None:
             fc = Dataset()
             fc.StackID = stack_id
             fc.InStackPositionNumber = k + 1
-            fc.TemporalPositionIndex = e + 1
             fc.DimensionIndexValues = [k + 1, e + 1]
             fc.FrameAcquisitionNumber = 1
             fc.FrameReferenceDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
@@ -429,7 +429,7 @@ def _enhanced(phantom, root: Path) -> None:
             me.EffectiveEchoTime = float(te_ms)
             f.MREchoSequence = Sequence([me])
             ft = Dataset()
-            ft.FrameType = ["ORIGINAL", "PRIMARY", "T2", "NONE"]
+            ft.FrameType = ["ORIGINAL", "PRIMARY", flavor, "NONE"]
             ft.PixelPresentation = "MONOCHROME"
             ft.VolumetricProperties = "VOLUME"
             ft.VolumeBasedCalculationTechnique = "NONE"
