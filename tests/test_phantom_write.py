@@ -153,7 +153,9 @@ def test_dicom_multiecho_and_enhanced(tmp_path, ph):
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed")
 @pytest.mark.parametrize("fmt", ["dicom", "dicom-multiecho", "dicom-enhanced"])
-def test_dciodvfy_reports_no_errors(tmp_path, ph, fmt):
+@pytest.mark.parametrize("name", [None, "cpmg-1.5t-lic3.2", "gre-1.5t-lic3.2"])
+def test_dciodvfy_reports_no_errors(tmp_path, name, fmt):
+    ph = generate(name, **SMALL)
     out = write(ph, tmp_path / fmt, format=fmt)
     f = sorted((out / "dicom").rglob("*.dcm"))[0]
     res = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True, timeout=60)

@@ -274,7 +274,8 @@ def _enhanced(phantom, root: Path) -> None:
     ds.PulseSequenceName = {"SE": "SE", "SE-CPMG": "MESE", "GRE": "MEGRE"}[seq]
     ds.MRAcquisitionType = "2D"
     ds.EchoPulseSequence = "GRADIENT" if seq == "GRE" else "SPIN"
-    ds.MultipleSpinEcho = "YES" if seq == "SE-CPMG" else "NO"
+    if seq != "GRE":  # type 1C: only for spin-echo pulse sequences
+        ds.MultipleSpinEcho = "YES" if seq == "SE-CPMG" else "NO"
     ds.MultiPlanarExcitation = "YES"
     ds.PhaseContrast = "NO"
     ds.TimeOfFlightContrast = "NO"
