@@ -22,7 +22,7 @@ Rician case) [1]_, [2]_. With true amplitude ``A`` and ``x = A**2 / (2 sigma**2)
 Evaluation of ``1F1(-1/2; n; -x)`` (all references to Abramowitz & Stegun, *Handbook of
 Mathematical Functions*, 1964):
 
-- ``n = 1`` and ``x < X_ASYMPTOTIC``: closed form with modified Bessel functions,
+- ``n = 1`` and ``x < X_BESSEL_MAX``: closed form with modified Bessel functions,
   ``1F1(-1/2; 1; -x) = exp(-x/2) [(1 + x) I0(x/2) + x I1(x/2)]`` and, for the
   derivative, ``1F1(1/2; 2; -x) = exp(-x/2) [I0(x/2) + I1(x/2)]``; the exponentially
   scaled ``I0``, ``I1`` come from the polynomial approximations A&S 9.8.1-9.8.4
@@ -35,7 +35,7 @@ Mathematical Functions*, 1964):
 - ``x >= X_ASYMPTOTIC``: the asymptotic expansion A&S 13.5.1 (the ``exp(-x)`` term is
   below double precision there), ``E[M] = A sum_s (-1/2)_s (1/2 - n)_s / (s! x^s)`` and
   ``dE[M]/dA = sum_s (1/2)_s (1/2 - n)_s / (s! x^s)``, summed until the terms fall
-  below 1e-17 of the sum.
+  below 1e-16 of the sum.
 
 References
 ----------
@@ -66,12 +66,17 @@ __all__ = ["ncchi_mean", "estimate_noise", "NoiseEstimate"]
 #: ratio of successive terms is about max(s, n) / x, and the smallest term is about
 #: exp(-x); 50 + 4 (n - 1) keeps n / x < 1/4 for every n.
 X_ASYMPTOTIC = 50.0
+#: For n = 1 the Bessel form is used below this x (cheaper than the asymptotic sum
+#: between 50 and 150, where that sum needs 10-25 terms).
+X_BESSEL_MAX = 150.0
 
 _SQRT2 = math.sqrt(2.0)
+# 1 / (s + 1) for the asymptotic sums (multiplication instead of division in the kernel)
+_RECIP = 1.0 / np.arange(1.0, 61.0)
 
 
 # --- exponentially scaled modified Bessel functions, Abramowitz & Stegun 9.8.1-9.8.4 ---
-@njit
+@njit(error_model="numpy")
 def _i0e_i1e(v):
     """``exp(-v) I0(v)`` and ``exp(-v) I1(v)`` for ``v >= 0`` (A&S 9.8.1-9.8.4)."""
     if v <= 3.75:
@@ -96,7 +101,7 @@ def _i0e_i1e(v):
     return i0 * s, i1 * s
 
 
-@njit
+@njit(error_model="numpy")
 def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     """``E[M]`` and ``dE[M]/dA`` of a non-central chi magnitude (numba twin of ``ncchi_mean``).
 
@@ -106,6 +111,14 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     if a < 0.0:
         a = -a
     x = a * a / (2.0 * sigma * sigma)
+    if n == 1 and x < X_BESSEL_MAX:
+        # 1F1(-1/2;1;-x) = e^{-x/2}[(1+x) I0(x/2) + x I1(x/2)];
+        # 1F1(1/2;2;-x) = e^{-x/2}[I0(x/2) + I1(x/2)]
+        i0, i1 = _i0e_i1e(0.5 * x)
+        mean = sigma * 1.2533141373155003 * ((1.0 + x) * i0 + x * i1)  # sqrt(pi/2)
+        # dE/dA = sigma c_1 (1/2) 1F1(1/2;2;-x) A / sigma^2 with c_1 = sqrt(pi/2)
+        deriv = 1.2533141373155003 * 0.5 * (i0 + i1) * a / sigma
+        return mean, deriv
     if x >= X_ASYMPTOTIC + 4.0 * (n - 1):
         # A&S 13.5.1 for 1F1(-1/2; n; -x) and 1F1(1/2; n+1; -x), prefactors simplified
         inv_x = 1.0 / x
@@ -115,23 +128,14 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
         sum_m = 1.0
         sum_d = 1.0
         for s in range(60):
-            c = (b + s) * inv_x / (s + 1.0)
+            c = (b + s) * inv_x * _RECIP[s]
             term_m *= (s - 0.5) * c
             term_d *= (s + 0.5) * c
             sum_m += term_m
             sum_d += term_d
-            if abs(term_m) < 1e-17 * sum_m and abs(term_d) < 1e-17 * sum_d:
+            if abs(term_m) < 1e-16 * sum_m and abs(term_d) < 1e-16 * sum_d:
                 break
         return a * sum_m, sum_d
-    if n == 1:
-        # 1F1(-1/2;1;-x) = e^{-x/2}[(1+x) I0(x/2) + x I1(x/2)];
-        # 1F1(1/2;2;-x) = e^{-x/2}[I0(x/2) + I1(x/2)]
-        i0, i1 = _i0e_i1e(0.5 * x)
-        c = sigma * 1.2533141373155003  # sqrt(pi/2)
-        mean = c * ((1.0 + x) * i0 + x * i1)
-        # dE/dA = sigma c_1 (1/2) 1F1(1/2;2;-x) A / sigma^2 with c_1 = sqrt(pi/2)
-        deriv = 1.2533141373155003 * 0.5 * (i0 + i1) * a / sigma
-        return mean, deriv
     # Kummer (A&S 13.1.27) + positive series (A&S 13.1.2):
     # 1F1(-1/2; n; -x) = e^{-x} sum_k (n+1/2)_k / ((n)_k k!) x^k
     # 1F1(1/2; n+1; -x) = e^{-x} sum_k (n+1/2)_k / ((n+1)_k k!) x^k
@@ -155,14 +159,14 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     return mean, deriv
 
 
-@njit
+@njit(error_model="numpy")
 def _ncchi_mean_array(a, sigma, n, out):
     lg = math.lgamma(n + 0.5) - math.lgamma(n)
     for i in range(a.size):
         out[i] = _ncchi_mean_deriv(a[i], sigma, n, lg)[0]
 
 
-@njit
+@njit(error_model="numpy")
 def _ncchi_deriv_array(a, sigma, n, out):
     lg = math.lgamma(n + 0.5) - math.lgamma(n)
     for i in range(a.size):

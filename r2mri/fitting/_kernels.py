@@ -33,15 +33,16 @@ NOUT = 10
 S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_TOO_FEW, S_BAD = 0, 1, 2, 3, 4, 5
 
 _BLOCK = 128
+_NGRID = 16  # rate grid points for the biexp start
 
 
-@njit
-def _loglin(y, t, w, sigma2n, out2):
+@njit(error_model="numpy")
+def _loglin(y, t, w, sigma2n, out2, ly):
     """Weighted log-linear fit ln y = ln S0 - R2 t, weights y^2 (the variance of ln y is
     sigma^2 / y^2). With ``sigma2n = 2 n sigma^2 > 0`` the second-moment corrected
     amplitude sqrt(y^2 - 2 n sigma^2) is used (E[M^2] = A^2 + 2 n sigma^2). Echoes with
-    ``w == 0`` or no positive amplitude are skipped. Writes (S0, R2) to ``out2``;
-    returns the number of echoes used (the fit is valid when >= 2)."""
+    ``w == 0`` or no positive amplitude are skipped. Writes (S0, R2, ln S0) to ``out2``
+    and the log amplitudes to ``ly``; returns the number of echoes used (>= 2: valid)."""
     sw = 0.0
     st = 0.0
     stt = 0.0
@@ -55,6 +56,7 @@ def _loglin(y, t, w, sigma2n, out2):
         if q <= 0.0:
             continue
         l = 0.5 * math.log(q)
+        ly[k] = l
         tk = t[k]
         sw += q
         st += q * tk
@@ -69,43 +71,65 @@ def _loglin(y, t, w, sigma2n, out2):
     icpt = (stt * sl - st * stl) / det
     out2[0] = math.exp(min(icpt, 700.0))
     out2[1] = -slope
+    out2[2] = icpt
     return cnt
 
 
-@njit
-def _model(model, t, p, sigma, coils, lg, f, J, amp):
+@njit(error_model="numpy")
+def _model(model, t, uniform, p, sigma, coils, lg, f, J, amp):
     """Model values ``f`` and Jacobian ``J`` (df/dp) at parameters ``p``.
-    ``amp`` receives the noise-free amplitude (used by the ncchi covariance)."""
-    for k in range(t.size):
-        tk = t[k]
-        if model == BIEXP:
-            e1 = math.exp(-p[1] * tk)
-            e2 = math.exp(-p[3] * tk)
+    ``amp`` receives the noise-free amplitude (used by the ncchi covariance).
+    With ``uniform`` (equally spaced echo times) e^{-R t_k} is built from two
+    exponentials by repeated multiplication (relative error ~ k * 1e-16)."""
+    m = t.size
+    dt = t[1] - t[0]
+    if model == BIEXP:
+        e1 = math.exp(-p[1] * t[0])
+        e2 = math.exp(-p[3] * t[0])
+        q1 = math.exp(-p[1] * dt)
+        q2 = math.exp(-p[3] * dt)
+        for k in range(m):
+            tk = t[k]
+            if k > 0:
+                if uniform:
+                    e1 *= q1
+                    e2 *= q2
+                else:
+                    e1 = math.exp(-p[1] * tk)
+                    e2 = math.exp(-p[3] * tk)
             f[k] = p[0] * e1 + p[2] * e2
             J[k, 0] = e1
             J[k, 1] = -tk * p[0] * e1
             J[k, 2] = e2
             J[k, 3] = -tk * p[2] * e2
             amp[k] = f[k]
-        else:
-            e = math.exp(-p[1] * tk)
-            a = p[0] * e
-            amp[k] = a
-            if model == NCCHI:
-                mean, dmean = _ncchi_mean_deriv(a, sigma, coils, lg)
-                f[k] = mean
-                J[k, 0] = dmean * e
-                J[k, 1] = -tk * a * dmean
+        return
+    e = math.exp(-p[1] * t[0])
+    q = math.exp(-p[1] * dt)
+    for k in range(m):
+        tk = t[k]
+        if k > 0:
+            if uniform:
+                e *= q
             else:
-                f[k] = a
-                J[k, 0] = e
-                J[k, 1] = -tk * a
-                if model == OFFSET:
-                    f[k] += p[2]
-                    J[k, 2] = 1.0
+                e = math.exp(-p[1] * tk)
+        a = p[0] * e
+        amp[k] = a
+        if model == NCCHI:
+            mean, dmean = _ncchi_mean_deriv(a, sigma, coils, lg)
+            f[k] = mean
+            J[k, 0] = dmean * e
+            J[k, 1] = -tk * a * dmean
+        else:
+            f[k] = a
+            J[k, 0] = e
+            J[k, 1] = -tk * a
+            if model == OFFSET:
+                f[k] += p[2]
+                J[k, 2] = 1.0
 
 
-@njit
+@njit(error_model="numpy")
 def _cost(y, f, w):
     c = 0.0
     for k in range(y.size):
@@ -114,7 +138,7 @@ def _cost(y, f, w):
     return c
 
 
-@njit
+@njit(error_model="numpy")
 def _normal(J, y, f, w, npar, A, g):
     for i in range(npar):
         g[i] = 0.0
@@ -134,7 +158,7 @@ def _normal(J, y, f, w, npar, A, g):
             A[i, j] = A[j, i]
 
 
-@njit
+@njit(error_model="numpy")
 def _chol_solve(M, b, npar, L, x):
     """Solve M x = b for symmetric positive definite M (npar <= 4); False if not SPD."""
     for i in range(npar):
@@ -164,7 +188,7 @@ def _chol_solve(M, b, npar, L, x):
     return True
 
 
-@njit
+@njit(error_model="numpy")
 def _clip(model, p, npar, r2_lo, r2_hi):
     for i in range(npar):
         if model == OFFSET and i == 2:
@@ -179,9 +203,147 @@ def _clip(model, p, npar, r2_lo, r2_hi):
                 p[i] = r2_hi
 
 
-@njit
-def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol,
-               w, f, J, fn, Jn, amp, p, pn, A, g, M, L, dx, out):
+
+@njit(error_model="numpy")
+def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg):
+    """One pass over the echoes for a 2-parameter model (S0, R2): cost and the
+    normal equations (J^T J, J^T r) as scalars, no arrays touched but the inputs."""
+    cost = 0.0
+    a00 = 0.0
+    a01 = 0.0
+    a11 = 0.0
+    g0 = 0.0
+    g1 = 0.0
+    e = math.exp(-r2 * t[0])
+    q = math.exp(-r2 * (t[1] - t[0]))
+    for k in range(y.size):
+        tk = t[k]
+        if k > 0:
+            if uniform:
+                e *= q
+            else:
+                e = math.exp(-r2 * tk)
+        if w[k] == 0.0:
+            continue
+        a = s0 * e
+        if model == NCCHI:
+            fm, d = _ncchi_mean_deriv(a, sigma, coils, lg)
+            j0 = d * e
+            j1 = -tk * a * d
+        else:
+            fm = a
+            j0 = e
+            j1 = -tk * a
+        r = y[k] - fm
+        cost += r * r
+        a00 += j0 * j0
+        a01 += j0 * j1
+        a11 += j1 * j1
+        g0 += j0 * r
+        g1 += j1 * r
+    return cost, a00, a01, a11, g0, g1
+
+
+@njit(error_model="numpy")
+def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol):
+    """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place.
+    Returns (converged, iterations)."""
+    s0 = p[0]
+    r2 = p[1]
+    cost, a00, a01, a11, g0, g1 = _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg)
+    lam = 1e-3
+    n_iter = 0
+    converged = False
+    while n_iter < max_iter:
+        n_iter += 1
+        dmax = max(a00, a11)
+        improved = False
+        n0 = s0
+        n1 = r2
+        c_n = cost
+        b00 = a00
+        b01 = a01
+        b11 = a11
+        h0 = g0
+        h1 = g1
+        # active set: a parameter on its bound with the gradient pointing outwards stays
+        fix0 = s0 <= 0.0 and g0 <= 0.0
+        fix1 = (r2 <= r2_lo and g1 <= 0.0) or (r2 >= r2_hi and g1 >= 0.0)
+        while lam <= 1e16:
+            m00 = a00 + lam * max(a00, 1e-15 * dmax)
+            m11 = a11 + lam * max(a11, 1e-15 * dmax)
+            if fix0 and fix1:
+                break
+            elif fix1:
+                n0 = s0 + g0 / m00
+                n1 = r2
+            elif fix0:
+                n0 = s0
+                n1 = r2 + g1 / m11
+            else:
+                det = m00 * m11 - a01 * a01
+                if not det > 0.0:
+                    lam *= 10.0
+                    continue
+                n0 = s0 + (m11 * g0 - a01 * g1) / det
+                n1 = r2 + (m00 * g1 - a01 * g0) / det
+            if not (math.isfinite(n0) and math.isfinite(n1)):
+                lam *= 10.0
+                continue
+            if n0 < 0.0:
+                n0 = 0.0
+            if n1 < r2_lo:
+                n1 = r2_lo
+            elif n1 > r2_hi:
+                n1 = r2_hi
+            c_n, b00, b01, b11, h0, h1 = _pass2(model, y, t, w, uniform, n0, n1, sigma, coils, lg)
+            if c_n < cost:
+                improved = True
+                break
+            if c_n == cost:
+                break  # the step changes nothing: at the minimum to precision
+            lam *= 10.0
+        if not improved:
+            converged = True
+            break
+        small = (abs(n0 - s0) <= xtol * (abs(s0) + 1e-12)
+                 and abs(n1 - r2) <= xtol * (abs(r2) + 1e-12))
+        tiny = cost - c_n <= ftol * cost
+        s0 = n0
+        r2 = n1
+        cost = c_n
+        a00 = b00
+        a01 = b01
+        a11 = b11
+        g0 = h0
+        g1 = h1
+        lam = max(lam * 0.1, 1e-12)
+        if small or tiny or cost == 0.0:
+            converged = True
+            break
+    p[0] = s0
+    p[1] = r2
+    return converged, n_iter
+
+
+@njit(error_model="numpy", inline="always")
+def _fit_voxel(y, t, uniform, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
+               vecm, Jm, vec4, mat4, grid, Eg, Gg, yE, out):
+    w = vecm[0]
+    f = vecm[1]
+    fn = vecm[2]
+    amp = vecm[3]
+    J = Jm[0]
+    Jn = Jm[1]
+    p = vec4[0]
+    pn = vec4[1]
+    g = vec4[2]
+    dx = vec4[3]
+    gr = vec4[4]
+    act = vec4[5]
+    A = mat4[0]
+    M = mat4[1]
+    L = mat4[2]
     m = y.size
     for c in range(out.size):
         out[c] = np.nan
@@ -224,9 +386,9 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
         return S_TOO_FEW
     # --- initial values: weighted log-linear (second-moment corrected for ncchi)
     sigma2n = 2.0 * coils * sigma * sigma if model == NCCHI else 0.0
-    ok = _loglin(y, t, w, sigma2n, pn)
+    ok = _loglin(y, t, w, sigma2n, pn, fn)
     if ok < 2 and sigma2n > 0.0:
-        ok = _loglin(y, t, w, 0.0, pn)
+        ok = _loglin(y, t, w, 0.0, pn, fn)
     if ok < 2:
         # fewer than 2 positive echoes: start flat at the largest value
         ymax = 0.0
@@ -236,11 +398,40 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
         pn[1] = r2_lo
     s0i = pn[0]
     r2i = pn[1]
+    log_s0i = pn[2]
     if model == BIEXP:
         p[0] = 0.5 * s0i
         p[1] = 0.5 * r2i
         p[2] = 0.5 * s0i
         p[3] = 2.0 * r2i
+        # better start: best pair of rates on a geometric grid, amplitudes >= 0 by
+        # linear least squares (Gram matrix Gg of the grid exponentials Eg, per block)
+        ng = grid.size
+        yy = 0.0
+        for k in range(m):
+            yy += y[k] * y[k]
+        for a in range(ng):
+            s = 0.0
+            for k in range(m):
+                s += y[k] * Eg[a, k]
+            yE[a] = s
+        best = yy
+        for a in range(ng):
+            for b in range(a + 1, ng):
+                det = Gg[a, a] * Gg[b, b] - Gg[a, b] * Gg[a, b]
+                if not det > 0.0:
+                    continue
+                c1 = (Gg[b, b] * yE[a] - Gg[a, b] * yE[b]) / det
+                c2 = (Gg[a, a] * yE[b] - Gg[a, b] * yE[a]) / det
+                if c1 <= 0.0 or c2 <= 0.0:
+                    continue
+                rss = yy - c1 * yE[a] - c2 * yE[b]
+                if rss < best:
+                    best = rss
+                    p[0] = c1
+                    p[1] = grid[a]
+                    p[2] = c2
+                    p[3] = grid[b]
     else:
         p[0] = s0i
         p[1] = r2i
@@ -252,9 +443,13 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
     converged = True
     # residual variance source: 0 = residuals, 1 = known sigma (trunc), 2 = ncchi sandwich
     if model == LOGLIN:
-        _model(MONO, t, p, sigma, coils, lg, f, J, amp)
+        _model(MONO, t, uniform, p, sigma, coils, lg, f, J, amp)
+    elif npar == 2:
+        converged, n_iter = _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi,
+                                 max_iter, xtol, ftol)
+        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
     else:
-        _model(model, t, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
         cost = _cost(y, f, w)
         lam = 1e-3
         converged = False
@@ -264,23 +459,41 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
             dmax = 0.0
             for i in range(npar):
                 dmax = max(dmax, A[i, i])
+            # active set: parameters on a bound whose gradient points outwards, and
+            # parameters without influence (a vanished component's rate), stay fixed
+            for i in range(npar):
+                fixed = A[i, i] <= 1e-30 * dmax
+                if not (model == OFFSET and i == 2):
+                    if i % 2 == 0:
+                        fixed = fixed or (p[i] <= 0.0 and g[i] <= 0.0)
+                    else:
+                        fixed = fixed or (p[i] <= r2_lo and g[i] <= 0.0) or (p[i] >= r2_hi and g[i] >= 0.0)
+                        if model == BIEXP and p[i - 1] <= 0.0:
+                            fixed = True
+                gr[i] = 0.0 if fixed else g[i]
+                act[i] = 1.0 if fixed else 0.0
             improved = False
             while lam <= 1e16:
                 for i in range(npar):
                     for j in range(npar):
-                        M[i, j] = A[i, j]
-                    M[i, i] += lam * max(A[i, i], 1e-15 * dmax)
-                if not _chol_solve(M, g, npar, L, dx):
+                        M[i, j] = 0.0 if (act[i] > 0.0 or act[j] > 0.0) else A[i, j]
+                    if act[i] > 0.0:
+                        M[i, i] = 1.0
+                    else:
+                        M[i, i] += lam * max(A[i, i], 1e-15 * dmax)
+                if not _chol_solve(M, gr, npar, L, dx):
                     lam *= 10.0
                     continue
                 for i in range(npar):
                     pn[i] = p[i] + dx[i]
                 _clip(model, pn, npar, r2_lo, r2_hi)
-                _model(model, t, pn, sigma, coils, lg, fn, Jn, amp)
+                _model(model, t, uniform, pn, sigma, coils, lg, fn, Jn, amp)
                 cost_n = _cost(y, fn, w)
-                if cost_n <= cost:
+                if cost_n < cost:
                     improved = True
                     break
+                if cost_n == cost:
+                    break  # the step changes nothing: at the minimum to precision
                 lam *= 10.0
             if not improved:
                 converged = True  # no reduction possible: at the minimum to precision
@@ -294,14 +507,14 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
                 f[k] = fn[k]
                 for i in range(npar):
                     J[k, i] = Jn[k, i]
-            tiny_decrease = cost - cost_n <= 1e-15 * cost
+            tiny_decrease = cost - cost_n <= ftol * cost
             cost = cost_n
             lam = max(lam * 0.1, 1e-12)
             if small or tiny_decrease or cost == 0.0:
                 converged = True
                 break
         # final state (f, J, amp) at p
-        _model(model, t, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
     # --- derived maps
     if model == BIEXP and p[1] > p[3]:  # order rates: component 1 slow, 2 fast
         tmp = p[0]
@@ -310,7 +523,7 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
         tmp = p[1]
         p[1] = p[3]
         p[3] = tmp
-        _model(model, t, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
     if model == BIEXP:
         s0 = p[0] + p[2]
         r2 = (p[0] * p[1] + p[2] * p[3]) / s0 if s0 > 0.0 else p[3]
@@ -348,7 +561,7 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
         for k in range(m):
             if w[k] > 0.0:
                 q = y[k] * y[k]
-                d = math.log(y[k]) - (math.log(s0) - r2 * t[k])
+                d = fn[k] - (log_s0i + r2i * (-t[k]))
                 sw += q
                 st += q * t[k]
                 stt += q * t[k] * t[k]
@@ -415,29 +628,39 @@ def _fit_voxel(y, t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, x
     return S_OK
 
 
-@njit(parallel=True)
-def _fit_chunk(y, t, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, out, status):
+@njit(parallel=True, error_model="numpy")
+def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
+               out, status):
     """Fit every row of ``y`` (nvox, m) float64; write ``out`` (nvox, NOUT), ``status``."""
     nvox, m = y.shape
     lg = math.lgamma(coils + 0.5) - math.lgamma(coils)
     nblock = (nvox + _BLOCK - 1) // _BLOCK
     for b in prange(nblock):
-        w = np.empty(m)
-        f = np.empty(m)
-        fn = np.empty(m)
-        amp = np.empty(m)
-        J = np.zeros((m, 4))
-        Jn = np.zeros((m, 4))
-        p = np.zeros(4)
-        pn = np.zeros(4)
-        A = np.zeros((4, 4))
-        M = np.zeros((4, 4))
-        L = np.zeros((4, 4))
-        g = np.zeros(4)
-        dx = np.zeros(4)
+        vecm = np.zeros((4, m))
+        Jm = np.zeros((2, m, 4))
+        vec4 = np.zeros((6, 4))
+        mat4 = np.zeros((3, 4, 4))
+        # rate grid for the biexp start: _NGRID geometric steps over the rate bounds
+        grid = np.empty(_NGRID)
+        glo = max(r2_lo, 1.0)
+        for a in range(_NGRID):
+            grid[a] = glo * (r2_hi / glo) ** (a / (_NGRID - 1.0))
+        Eg = np.empty((_NGRID, m))
+        Gg = np.empty((_NGRID, _NGRID))
+        yE = np.empty(_NGRID)
+        if model == BIEXP:
+            for a in range(_NGRID):
+                for k in range(m):
+                    Eg[a, k] = math.exp(-grid[a] * t[k])
+            for ga in range(_NGRID):
+                for gb in range(_NGRID):
+                    acc = 0.0
+                    for k in range(m):
+                        acc += Eg[ga, k] * Eg[gb, k]
+                    Gg[ga, gb] = acc
         start = b * _BLOCK
         stop = min(nvox, start + _BLOCK)
         for i in range(start, stop):
-            status[i] = _fit_voxel(y[i], t, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi,
-                                   max_iter, xtol, w, f, J, fn, Jn, amp, p, pn, A, g, M, L,
-                                   dx, out[i])
+            status[i] = _fit_voxel(y[i], t, uniform, model, sigma, coils, lg, k_sigma, r2_lo,
+                                   r2_hi, max_iter, xtol, ftol, vecm, Jm, vec4, mat4, grid, Eg,
+                                   Gg, yE, out[i])
