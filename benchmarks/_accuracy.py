@@ -214,7 +214,7 @@ def run_lic_pipeline(quick: bool) -> dict[str, Any]:
 
     seeds = range(2) if quick else range(10)
     lic_grid = [1.0, 7.0, 30.0] if quick else LIC_GRID
-    geom = {"matrix": (64, 64), "n_slices": 3, "lic_cv": 0.10}
+    geom = {"matrix": (64, 64), "pixel_mm": 6.0, "n_slices": 3, "lic_cv": 0.10}
     out: dict[str, Any] = {"phantom": dict(geom, spec="ferriscan-1.5t default"),
                            "n_seeds": len(list(seeds)), "model": "auto (sigma estimated)",
                            "rows": [], "failures": []}

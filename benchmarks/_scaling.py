@@ -84,14 +84,20 @@ def run(quick: bool) -> dict[str, Any]:
             reps = 3 if n <= 10**5 else 1
             times = []
             for _ in range(reps):
+                if m == "monoexp" and not times:
+                    # the first monoexp run also measures the fit's peak memory
+                    t0 = time.perf_counter()
+                    mem = _measure_memory(lambda: r2mri.fit(data, echo_times_s=te5, **kw))
+                    times.append(time.perf_counter() - t0)
+                    mem.update({"n_voxels": n, "input_mb": data.nbytes / 2**20,
+                                "model": "monoexp"})
+                    res["memory"][str(n)] = mem
+                    continue
                 t0 = time.perf_counter()
                 r2mri.fit(data, echo_times_s=te5, **kw)
                 times.append(time.perf_counter() - t0)
             res["size"].setdefault(m, []).append(
                 {"n_voxels": n, "time_s": min(times), "voxels_per_s": n / min(times)})
-        mem = _measure_memory(lambda: r2mri.fit(data, echo_times_s=te5, model="monoexp"))
-        mem.update({"n_voxels": n, "input_mb": data.nbytes / 2**20, "model": "monoexp"})
-        res["memory"][str(n)] = mem
         del data
         gc.collect()
 
@@ -111,12 +117,15 @@ def run(quick: bool) -> dict[str, Any]:
                 continue  # four parameters need at least five echoes
             kw = _kw(m, sigma)
             try:
+                # the slow bi-exponential runs on a fifth of the voxels (rate per voxel)
+                sub = data[: n_echo_vox // 5] if m == "biexp" else data
                 r2mri.fit(data[:8], echo_times_s=te, **kw)
                 t0 = time.perf_counter()
-                r2mri.fit(data, echo_times_s=te, **kw)
+                r2mri.fit(sub, echo_times_s=te, **kw)
                 dt = time.perf_counter() - t0
                 res["echoes"].setdefault(m, []).append(
-                    {"n_echoes": k, "time_s": dt, "voxels_per_s": n_echo_vox / dt})
+                    {"n_echoes": k, "n_voxels": sub.shape[0], "time_s": dt,
+                     "voxels_per_s": sub.shape[0] / dt})
             except Exception as exc:  # noqa: BLE001
                 res["echoes"].setdefault(m, []).append(
                     {"n_echoes": k, "error": f"{type(exc).__name__}: {exc}"})
@@ -131,18 +140,22 @@ def run(quick: bool) -> dict[str, Any]:
     res["thread_setup"] = {"shape": list(shape), "cores_available": ncpu}
     for m in thread_models:
         kw = _kw(m, sigma)
+        # the slow bi-exponential runs on a quarter of the volume (rate per voxel)
+        sub = data[:, : max(1, shape[1] // 4)] if m == "biexp" else data
+        nsub = int(np.prod(sub.shape[:3]))
         for th in range(1, max(1, ncpu) + 1):
             try:
                 r2mri.fit(data[:4, :4, :1], echo_times_s=te5, threads=th, **kw)
                 times = []
                 for _ in range(1 if quick else 2):
                     t0 = time.perf_counter()
-                    r2mri.fit(data, echo_times_s=te5, threads=th, **kw)
+                    r2mri.fit(sub, echo_times_s=te5, threads=th, **kw)
                     times.append(time.perf_counter() - t0)
                     if times[-1] > 5.0:
                         break
                 res["threads"].setdefault(m, []).append(
-                    {"threads": th, "time_s": min(times), "voxels_per_s": nvox / min(times)})
+                    {"threads": th, "n_voxels": nsub, "time_s": min(times),
+                     "voxels_per_s": nsub / min(times)})
             except Exception as exc:  # noqa: BLE001
                 res["threads"].setdefault(m, []).append(
                     {"threads": th, "error": f"{type(exc).__name__}: {exc}"})
@@ -218,14 +231,15 @@ def tables(res: dict[str, Any]) -> str:
             hit = [r for r in res["echoes"][m] if r["n_echoes"] == k and "voxels_per_s" in r]
             row.append(hit[0]["voxels_per_s"] if hit else None)
         rows.append(row)
-    out.append(f"\nEcho count ({res['echo_setup']['n_voxels']:,} voxels, TE = 6 ms + 3 ms k), "
-               "voxels/s:\n\n" + md_table(["echoes"] + models, rows))
+    out.append(f"\nEcho count ({res['echo_setup']['n_voxels']:,} voxels; biexp on a fifth of "
+               "them), TE = 6 ms + 3 ms k, voxels/s:\n\n" + md_table(["echoes"] + models, rows))
     rows = []
     for m, rs in res["threads"].items():
         d = {r["threads"]: r.get("voxels_per_s") for r in rs}
         speedup = (d.get(2) / d[1]) if d.get(2) and d.get(1) else None
         rows.append([m, d.get(1), d.get(2), speedup])
-    out.append(f"\nThreads ({res['thread_setup']['shape']} voxels, "
-               f"{res['thread_setup']['cores_available']} cores available), voxels/s:\n\n" +
+    out.append(f"\nThreads ({res['thread_setup']['shape']} voxels; biexp on a quarter), "
+               f"voxels/s, "
+               f"{res['thread_setup']['cores_available']} cores available:\n\n" +
                md_table(["model", "1 thread", "2 threads", "speed-up"], rows))
     return "\n".join(out)
