@@ -87,6 +87,26 @@ class AnalysisResult:
         return report_dict(self)
 
 
+class _TqdmProgress:
+    """``progress(done, total)`` callback drawing a tqdm bar on stderr (hidden when not a TTY)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="vox", unit_scale=True, desc="R2 fit", file=sys.stderr,
+                            disable=None, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _as_paths(inputs: Any) -> list[str]:
     if isinstance(inputs, (str, os.PathLike)):
         return [os.fspath(inputs)]
@@ -178,7 +198,8 @@ def analyze(
     threads : int or None
         Threads for the voxel-wise fit (``None``: numba's default).
     progress : callable, bool or None
-        Progress reporting for the fit, passed to :func:`r2mri.fit`.
+        ``progress(done_voxels, total_voxels)`` called by the fit after each chunk
+        (:func:`r2mri.fit`); ``True`` draws a tqdm bar on stderr.
 
     Returns
     -------
@@ -273,16 +294,23 @@ def analyze(
         sigma = float(noise_sigma)
         n_coils = int(coils or 1)
     timings["noise"] = time.perf_counter() - t1
+    own_bar = _TqdmProgress() if progress is True else None
+    if progress is False:
+        progress = None
     t1 = time.perf_counter()
-    fit = _fit(
-        img,
-        model=model,
-        mask=None,
-        noise_sigma=sigma,
-        coils=n_coils,
-        threads=threads,
-        progress=progress,
-    )
+    try:
+        fit = _fit(
+            img,
+            model=model,
+            mask=None,
+            noise_sigma=sigma,
+            coils=n_coils,
+            threads=threads,
+            progress=own_bar if own_bar is not None else progress,
+        )
+    finally:
+        if own_bar is not None:
+            own_bar.close()
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------

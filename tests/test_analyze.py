@@ -183,3 +183,39 @@ def test_dicom_r2_map_reads_back(dicom_run):
     # the map's plane positions are the source images' positions
     src_pos = sorted(float(d.ImagePositionPatient[2]) for d in res.image.source_datasets)
     np.testing.assert_allclose(sorted(p[2] for p in pos), src_pos, atol=1e-3)
+
+
+def test_progress_callback_reaches_total(ph7):
+    calls = []
+    r2mri.analyze(ph7.image, mask=_outline(ph7), progress=lambda done, total: calls.append((done, total)))
+    assert calls, "progress never called"
+    done, total = calls[-1]
+    assert done == total == int(np.prod(ph7.image.shape))
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+
+
+def test_site_calibration_file(ph7, tmp_path):
+    """A user curve file (here: the St Pierre curve re-declared for 3 T) is used and named in the report."""
+    from r2mri._resources import calibration_dir
+
+    text = (calibration_dir() / "st-pierre-2005.toml").read_text()
+    text = text.replace('name = "st-pierre-2005"', 'name = "site-3t-test"').replace(
+        "field_strength_t = 1.5", "field_strength_t = 3.0")
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    img = dataclasses.replace(ph7.image, field_strength_t=3.0)
+    res = r2mri.analyze(img, mask=_outline(ph7), calibration_file=path)
+    rep = report_dict(res)
+    assert rep["calibration"]["name"] == "site-3t-test"
+    assert res.settings["options"]["calibration_file"] == str(path.resolve())
+    # same coefficients as St Pierre at 1.5 T: same headline as the 1.5 T run
+    assert rep["lic_mg_per_g"]["of_mean_r2"] == pytest.approx(
+        report_dict(r2mri.analyze(ph7.image, mask=_outline(ph7)))["lic_mg_per_g"]["of_mean_r2"], rel=1e-9)
+
+
+def test_analyze_callable_after_submodule_import():
+    import importlib
+
+    mod = importlib.import_module("r2mri.analyze")
+    assert callable(r2mri.analyze) and callable(mod)
+    assert hasattr(mod, "AnalysisResult")

@@ -51,25 +51,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-class _TqdmProgress:
-    """``progress(done, total)`` callback drawing a tqdm bar on stderr (hidden when not a TTY)."""
-
-    def __init__(self) -> None:
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="vox", unit_scale=True, desc="fit", file=sys.stderr,
-                            disable=None, leave=False)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def headline_lines(rep: dict) -> list[str]:
     """A few human lines with the headline of a report dict."""
     lic = rep.get("lic_mg_per_g", {})
@@ -107,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     te = None
     if args.echo_times_ms:
         te = [t for group in args.echo_times_ms for t in group]
+    from ..analyze import _TqdmProgress
+
     progress = _TqdmProgress()
     try:
         result = analyze(
