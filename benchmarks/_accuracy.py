@@ -212,8 +212,8 @@ def run_lic_pipeline(quick: bool) -> dict[str, Any]:
     import r2mri.phantom as ph
     from r2mri.report._json import report_dict
 
-    seeds = range(2) if quick else range(10)
-    lic_grid = [1.0, 7.0, 30.0] if quick else LIC_GRID
+    seeds = range(2) if quick else range(8)
+    lic_grid = [1.0, 7.0, 30.0] if quick else [0.5, 1.0, 3.2, 7.0, 15.0, 25.0, 40.0]
     geom = {"matrix": (64, 64), "pixel_mm": 6.0, "n_slices": 3, "lic_cv": 0.10}
     out: dict[str, Any] = {"phantom": dict(geom, spec="ferriscan-1.5t default"),
                            "n_seeds": len(list(seeds)), "model": "auto (sigma estimated)",
@@ -260,9 +260,16 @@ def run(quick: bool) -> dict[str, Any]:
     ok, why = r2mri_available("fit")
     if not ok:
         return {"error": f"r2mri.fit not importable: {why}"}
+    import time
+
+    t0 = time.perf_counter()
     res: dict[str, Any] = {"r2": run_r2(quick)}
+    res["r2"]["time_s"] = time.perf_counter() - t0
     ok, why = r2mri_available("lic_from_r2", "r2_from_lic")
+    t0 = time.perf_counter()
     res["lic"] = run_lic(quick) if ok else {"error": f"calibration not importable: {why}"}
+    res["lic"]["time_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     ok, why = r2mri_available("analyze", "phantom")
     if ok:
         try:
@@ -272,6 +279,7 @@ def run(quick: bool) -> dict[str, Any]:
             ok, why = False, f"{type(exc).__name__}: {exc}"
     res["lic_pipeline"] = run_lic_pipeline(quick) if ok else \
         {"error": f"analyze/phantom/stats not importable: {why}"}
+    res["lic_pipeline"]["time_s"] = time.perf_counter() - t0
     return res
 
 
