@@ -139,6 +139,7 @@ def test_truth_json_matches_the_arrays():
     assert ph.image.metadata["noise_sigma"] == s["noise_sigma"]
     assert ph.image.metadata["repetition_time_s"] == 1.0
     assert ph.image.manufacturer == "r2mri-phantom" and ph.image.field_strength_t == 1.5
+    assert repr(ph).startswith("Phantom('heterogeneous-1.5t', shape=(96, 96, 3), echoes=5, 1.5 T SE")
 
 
 def test_iron_texture_gradient_and_focal_regions():

@@ -62,7 +62,7 @@ class Truth:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(repr=False)
 class Phantom:
     """A generated phantom: the image, its exact truth, the noise-free signal and the spec."""
 
@@ -71,6 +71,16 @@ class Phantom:
     noise_free: np.ndarray
     spec: PhantomSpec
     seed: int
+
+    def __repr__(self) -> str:
+        s = self.truth.summary
+        lic = s.get("lic_of_mean_r2_mg_per_g")
+        lic_txt = f"{lic:.3g}" if lic is not None else "n/a"
+        return (
+            f"Phantom({self.spec.name!r}, shape={self.image.shape}, echoes={self.image.n_echoes}, "
+            f"{self.spec.field_strength_t:g} T {self.spec.sequence}, lic_of_mean_r2={lic_txt} mg/g, "
+            f"snr={self.spec.snr:g}, coils={self.spec.coils}, seed={self.seed})"
+        )
 
     @property
     def summary(self) -> dict[str, Any]:
