@@ -99,3 +99,13 @@ def test_cli_version_and_error_line(tmp_path):
 def test_lazy_attributes_unknown_name():
     with pytest.raises(AttributeError):
         r2mri.does_not_exist  # noqa: B018
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    # mkdtemp/mkstemp create 0700/0600; finished outputs must look like mkdir/open made them.
+    umask = os.umask(0)
+    os.umask(umask)
+    with atomic_directory(tmp_path / "out") as tmp:
+        atomic_write_text(tmp / "a.txt", "x")
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "out" / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
