@@ -221,7 +221,8 @@ def tables(res: dict[str, Any]) -> str:
     out.append(md_table(["voxels"] + [f"{m} voxels/s" for m in res["size_models"]] +
                         ["input MB", "peak extra MB (monoexp)"], rows))
     meth = next(iter(res["memory"].values()), {}).get("method", "")
-    out.append(f"\nMemory method: {meth}.")
+    out.append(f"\nMemory method: {meth}; 0 means below what the resident-set counter resolves "
+               "(the pages were already mapped).")
     models = list(res["echoes"])
     counts = sorted({r["n_echoes"] for rows in res["echoes"].values() for r in rows})
     rows = []

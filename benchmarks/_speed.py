@@ -242,3 +242,42 @@ def tables(res: dict[str, Any]) -> str:
                    f"{fp['worst_warm_first_call_s']:.3f} s (target < 1 s); "
                    f"`import r2mri` + numpy: {fp['warm_cache_runs'][-1]['import_s']:.3f} s.")
     return "\n".join(out)
+
+
+def plots(res: dict[str, Any], out) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, vals, colours = [], [], []
+    for m, e in res.get("r2mri", {}).items():
+        if "voxels_per_s" in e:
+            names.append(f"r2mri {m}")
+            vals.append(e["voxels_per_s"])
+            colours.append("tab:blue")
+    for n, b in res["baselines"].items():
+        if "voxels_per_s" in b:
+            names.append(n + (" (sampled)" if b.get("sampled_and_scaled") else ""))
+            vals.append(b["voxels_per_s"])
+            colours.append("tab:grey")
+    if not vals:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(vals) + 1.2))
+    y = range(len(vals))
+    ax.barh(list(y), vals, color=colours)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    for target, label in ((2_000_000, "monoexp/ncchi target"), (200_000, "biexp target")):
+        ax.axvline(target, color="k", ls="--", lw=0.8)
+        ax.text(target, -0.6, label, fontsize=7, ha="center")
+    d = res["data"]
+    ax.set(xlabel="voxels/s (log)", title=f"{d['n_voxels']:,} voxels x {len(d['echo_times_s'])} "
+           "echoes, same process")
+    fig.tight_layout()
+    from pathlib import Path
+    path = Path(out) / "speed.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return [path.name]
