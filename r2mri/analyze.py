@@ -175,7 +175,9 @@ def analyze(
         an image already in memory (e.g. ``r2mri.phantom.generate().image``).
     mask : path, ndarray of bool, or None
         Liver mask (NIfTI or DICOM SEG, or an array of the image's spatial shape).
-        ``None``: automatic liver ROI proposal (marked as such in the report).
+        Only its voxels are fitted (the maps are NaN elsewhere). ``None``: every
+        voxel is fitted and the liver ROI is an automatic proposal (marked as such
+        in the report).
     model : str
         Decay model for :func:`r2mri.fit` (``"auto"`` picks the noise-corrected model).
     calibration : str or None
@@ -302,7 +304,9 @@ def analyze(
         fit = _fit(
             img,
             model=model,
-            mask=None,
+            # With a user mask only its voxels are fitted (the ROI rules and statistics
+            # use nothing outside it); without one the automatic ROI needs every voxel.
+            mask=roi_mask_in,
             noise_sigma=sigma,
             coils=n_coils,
             threads=threads,

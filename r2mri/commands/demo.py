@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     # scan); vessel exclusion, edge erosion and failed fits are left to r2mri.roi.
     labels = ph.truth.labels
     outline = (labels == phantom.LABELS["liver"]) | (labels == phantom.LABELS["vessel"])
-    result = analyze(img, mask=outline)
+    print("  fitting R2 voxel by voxel (the first run after installing compiles the numba kernels, "
+          "which can take a minute; they are cached for later runs) ...", flush=True)
+    result = analyze(img, mask=outline, progress=True)
     rep = report_dict(result)
     lic = rep["lic_mg_per_g"]
     head = lic.get("of_mean_r2")
