@@ -24,10 +24,12 @@ and taken in log. The region starts as 3x3 voxels around the seed and is then, u
 stops changing, the set of tissue voxels connected to it (6-connectivity in 3-D) whose
 log R2 and high-passed log S0 (log S0 minus its 30 mm Gaussian tissue mean, which takes
 out receive-coil shading) lie within ``grow_k`` (3) robust SDs of the region's medians
-(at least 0.15 and 0.25), and whose log S0 step to an in-plane neighbour does not
+(at least 0.15 and 0.25, at most 0.4 and 0.5), and whose log S0 step to an in-plane neighbour does not
 exceed max(0.2, median + 6 robust SDs of the region's steps) (organ edges stop it).
 Holes are then filled slice by slice (vessels and noise-floor voxels come back and are
-judged by the rules below, not by the growing).
+judged by the rules below, not by the growing). Among the grown regions the one with the
+largest (voxels on the patient's right) x (grown / filled voxels) wins: the second factor
+rejects rings such as subcutaneous fat, which would fill to the whole body.
 
 Exclusion rules (in this order; ``LiverROI.removed`` counts each)
 -----------------------------------------------------------------
@@ -38,14 +40,21 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    BAD_INPUT or MASKED. BELOW_NOISE and BOUND_HIT voxels are *kept* (and counted by the
    statistics): they are real high-iron liver whose raw signal the headline estimator
    uses; dropping them would select on noise and bias the mean R2 low at high iron.
-3. ``vessels``: voxels "far from the parenchyma": with ``R`` the 3x3 in-plane median of
-   the R2 map and ``s`` the log S0 map similarly smoothed, a voxel is a vessel when
-   ``|R - median(R)| > vessel_k * 1.4826 * MAD(R)`` or the same for ``s`` (medians and
-   MADs over the voxels left after rules 1-2; 1.4826 MAD is the SD of a normal
-   distribution; ``vessel_k = 4`` keeps 99.994 % of a normal parenchyma). The smoothing
-   makes the rule act on the tissue, not on one voxel's noise (a rule on raw noisy R2
-   would select on noise and bias the mean). Vessel voxels are then dilated in-plane by
-   ``vessel_margin_mm`` (default: one voxel) to drop partial-volume rims.
+3. ``vessels``: voxels "far from the parenchyma". (a) R2, low side only (blood, cysts
+   and bile have low R2; high R2 inside the liver is iron and stays): a voxel is a vessel
+   when ``R2 - median(R2) < -vessel_k * sqrt(se^2 + het^2)``, with ``se`` the voxel's own
+   fit standard error (``fit.r2_std_per_s``) and ``het`` = 1.4826 MAD of the 3x3 in-plane
+   median-filtered R2 over the ROI (the parenchyma's spatial spread; 1.4826 MAD is the
+   SD of a normal distribution). Scaling by each voxel's own uncertainty is what keeps
+   the rule from selecting on noise: per-voxel R2 noise grows with R2 (about 25 % at
+   40 mg/g, SNR 50) and with receive-coil shading, and a global threshold would cut the
+   noisy low tail in dark regions and bias the mean up. ``vessel_k = 4`` removes a
+   fraction 3e-5 of normal parenchyma voxels. (b) S0, both sides: the 3x3 median of log
+   S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
+   not a selection on R2 noise). Medians and MADs are over the voxels left after rules
+   1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
+   voxel) to drop partial-volume rims. Even a few vessel voxels matter at high iron: in
+   a tile of the headline estimator blood's slow decay dominates the late echoes.
 """
 
 from __future__ import annotations
@@ -75,6 +84,11 @@ _MAD_TO_SD = 1.4826  # 1 / Phi^-1(3/4): MAD of a normal distribution times this 
 # matter when the region's own robust SD is smaller than band / grow_k.
 _BAND_FLOOR_R2 = 0.15
 _BAND_FLOOR_S0 = 0.25
+# Largest half-widths [D]: 0.4 (R2 within a factor 1.5) and 0.5 (S0 within a factor
+# 1.65), so a region that has swallowed two tissues cannot widen its band to all of the
+# body; the liver's own smoothed spread is below 0.1 in log R2 even at 40 mg/g, SNR 50.
+_BAND_CAP_R2 = 0.4
+_BAND_CAP_S0 = 0.5
 # Scale of receive-coil shading removed from log S0 before growing (mm) [D]: larger than
 # organ boundaries are sharp, smaller than the body; 30 mm.
 _SHADING_MM = 30.0
@@ -198,9 +212,9 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
     for _ in range(max_iter):
         med, sd = _robust(steps[region])
         ok = allowed_tissue & (steps <= max(_EDGE_FLOOR, med + 2 * k * sd))
-        for f, floor in ((logr, _BAND_FLOOR_R2), (logs, _BAND_FLOOR_S0)):
+        for f, floor, cap in ((logr, _BAND_FLOOR_R2, _BAND_CAP_R2), (logs, _BAND_FLOOR_S0, _BAND_CAP_S0)):
             med, sd = _robust(f[region])
-            ok &= np.abs(f - med) <= max(k * sd, floor)
+            ok &= np.abs(f - med) <= min(max(k * sd, floor), cap)
         labels, _ = ndimage.label(ok, structure=structure)
         hit = np.unique(labels[region & ok])
         hit = hit[hit > 0]
@@ -386,12 +400,17 @@ def liver_roi(
             start = np.zeros(shape, dtype=bool)
             start[max(sd[0] - 1, 0):sd[0] + 2, max(sd[1] - 1, 0):sd[1] + 2, sd[2]] = True
             region = _grow(start, tissue, logr, logs, grow_k, steps)
-            score = float(np.count_nonzero(region & right)) if automatic else float(np.count_nonzero(region))
+            filled = region.copy()
+            for k in range(shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
+                filled[:, :, k] = ndimage.binary_fill_holes(region[:, :, k])
+            # organs are compact; a ring (subcutaneous fat, muscle wall) encloses the body
+            # and would fill to all of it: weight by the fraction of the filled region grown
+            compact = np.count_nonzero(region) / max(np.count_nonzero(filled), 1)
+            base = np.count_nonzero(region & right) if automatic else np.count_nonzero(region)
+            score = float(base) * compact
             if score > best_score:
-                best, best_score = region, score
+                best, best_score = filled, score
         cand = best if best is not None else np.zeros(shape, dtype=bool)
-        for k in range(shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
-            cand[:, :, k] = ndimage.binary_fill_holes(cand[:, :, k])
         if automatic:
             warnings.append("liver ROI: automatic proposal (largest homogeneous region grown from the "
                             "patient's right side); check it or give a mask")
@@ -418,21 +437,26 @@ def liver_roi(
     removed["fit_failed"] = int(np.count_nonzero(kept)) - int(np.count_nonzero(after))
     kept = after
 
-    # rule 3: vessels, on 3x3 in-plane median-filtered maps
+    # rule 3: vessels
     n_before = int(np.count_nonzero(kept))
     if n_before >= 10:
+        # (a) R2, low side, each voxel against its own fit uncertainty plus the
+        #     parenchyma's spatial spread: z = (R2 - median) / sqrt(se^2 + het^2)
+        r2_std = getattr(fit, "r2_std_per_s", None)
+        se = np.zeros(shape) if r2_std is None else np.asarray(r2_std, dtype=np.float64)
+        if se.shape != shape:
+            raise InputError(f"fit.r2_std_per_s: shape {se.shape} does not match the image grid {shape}")
+        se = np.where(np.isfinite(se) & (se > 0), se, 0.0)
         rs = _smooth(np.where(good, r2, np.nan), good)
+        med = float(np.median(r2[kept]))
+        _, het = _robust(rs[kept])
+        scale = np.sqrt(se**2 + het**2)
+        vessel = good & (scale > 0) & (r2 - med < -vessel_k * np.where(scale > 0, scale, 1.0))
+        # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good)
-        vessel = np.zeros(shape, dtype=bool)
-        for f in (rs, ls):
-            med, sd = _robust(f[kept])
-            if sd > 0:
-                vessel |= np.abs(f - med) > vessel_k * sd
-        # thin vessels vanish in a 3x3 median: also the raw R2, low side only (blood and
-        # cysts have low R2; the high tail of noisy high-iron R2 is never cut)
-        med, sd = _robust(r2[kept])
-        if sd > 0:
-            vessel |= good & (r2 < med - vessel_k * sd)
+        med_s, sd_s = _robust(ls[kept])
+        if sd_s > 0:
+            vessel |= np.abs(ls - med_s) > vessel_k * sd_s
         vessel &= cand
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
         options["vessel_margin_mm"] = margin
