@@ -57,6 +57,8 @@ class AnalysisResult:
         ``"dicom"``, ``"nifti"`` or ``"memory"``.
     timings_s : dict
         Wall-clock seconds per stage.
+    input_mask : ndarray of bool or None
+        The user's mask as given (before the ROI rules), ``None`` without one.
     """
 
     image: MultiEchoImage
@@ -72,6 +74,7 @@ class AnalysisResult:
     inputs: list = field(default_factory=list)
     input_format: str = "memory"
     timings_s: dict = field(default_factory=dict)
+    input_mask: np.ndarray | None = None
 
     @property
     def headline_lic_mg_per_g(self) -> float | None:
@@ -368,6 +371,7 @@ def analyze(
         inputs=paths,
         input_format=input_format,
         timings_s=timings,
+        input_mask=roi_mask_in,
     )
 
 

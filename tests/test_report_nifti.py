@@ -54,3 +54,15 @@ def test_settings_json_holds_the_run(out):
     assert s["options"] == res.settings["options"]
     assert s["r2mri_version"]
     assert "how_to_rerun" in s
+
+
+def test_array_mask_is_saved_for_settings(tmp_path):
+    res = fake_result()
+    res.input_mask = res.roi.mask.copy()
+    res.settings = {"inputs": [], "options": {"mask": "<array>", "model": "auto"}}
+    write_outputs(res, tmp_path / "o")
+    s = json.loads((tmp_path / "o" / "settings.json").read_text())
+    assert s["options"]["mask"] == "desc-inputmask_mask.nii.gz"
+    saved = np.asarray(nib.load(tmp_path / "o" / s["options"]["mask"]).dataobj).astype(bool)
+    np.testing.assert_array_equal(saved, res.input_mask)
+    assert "inputs_note" in s

@@ -83,8 +83,21 @@ def write_nifti_maps(result: Any, folder: Path, rep: dict) -> list[Path]:
 
 
 def write_settings(result: Any, folder: Path, rep: dict) -> Path:
-    """settings.json: the arguments that reproduce the run, and the resolved values."""
-    settings = dict(result.settings or {})
+    """settings.json: the arguments that reproduce the run, and the resolved values.
+
+    A mask given as an array is saved as ``desc-inputmask_mask.nii.gz`` and named in
+    ``options.mask`` (a path relative to the output folder).
+    """
+    settings = json.loads(json.dumps(result.settings or {}))
+    options = settings.setdefault("options", {})
+    user_mask = getattr(result, "input_mask", None)
+    if options.get("mask") == "<array>" and user_mask is not None:
+        _save(np.asarray(user_mask, dtype=np.uint8), result.image.affine, folder / "desc-inputmask_mask.nii.gz")
+        options["mask"] = "desc-inputmask_mask.nii.gz"
+        settings["mask_note"] = "options.mask is relative to this folder (the mask was given as an array)"
+    if not settings.get("inputs"):
+        settings["inputs_note"] = ("the image was given in memory: settings.json reproduces the options, "
+                                   "not the image")
     settings = {
         "r2mri_version": rep.get("software", {}).get("version"),
         "schema_version": rep.get("schema_version"),
