@@ -127,3 +127,26 @@ def test_failed_write_leaves_no_folder(fake, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_outputs(fake, tmp_path / "o")
     assert list(tmp_path.iterdir()) == []
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+                  st.text(max_size=5))
+_tree = st.recursive(_leaf, lambda kids: st.one_of(st.lists(kids, max_size=4),
+                                                   st.dictionaries(st.text(min_size=1, max_size=4), kids, max_size=4)),
+                     max_leaves=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(extra=st.dictionaries(st.sampled_from(["percentiles", "headline", "more", "x"]), _tree, max_size=3))
+def test_any_statistics_block_serialises_without_nan(extra):
+    """Whatever the statistics add (NaN, inf, nesting), report.json stays strict JSON with reasons for nulls."""
+    res = fake_result(shape=(12, 10, 2))
+    res.statistics = {**res.statistics, **extra}
+    rep = report_dict(res)
+    text = dumps(rep)  # allow_nan=False: raises on any NaN/inf left
+    back = json.loads(text)
+    for path in back["null_reasons"]:
+        assert isinstance(path, str) and path

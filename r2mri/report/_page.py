@@ -236,7 +236,7 @@ def render_page(result: Any, rep: dict):
         im = axm.imshow(over, cmap="inferno", vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
         axm.set_xticks([])
         axm.set_yticks([])
-        axm.set_title(f"slice {k + 1}/{licm.shape[2]}", fontsize=7.5, pad=2)
+        axm.set_title(_slice_title(rep, img, k, licm.shape[2]), fontsize=7.5, pad=2)
         if i == 0:
             axm.text(0.02, 0.98, "R", color="w", fontsize=7, va="top", transform=axm.transAxes)
             axm.text(0.98, 0.98, "L", color="w", fontsize=7, va="top", ha="right", transform=axm.transAxes)
@@ -342,6 +342,21 @@ def render_page(result: Any, rep: dict):
     ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
             color="#8a1c1c", wrap=True)
     return fig
+
+
+def _slice_title(rep: dict, img: Any, k_display: int, n: int) -> str:
+    """"slice k/n: LIC x mg/g" with the per-slice LIC of mean R2 from the statistics."""
+    # the display reorientation may flip the slice axis; map back to the stored index
+    import nibabel.orientations as nio
+
+    ornt = nio.ornt_transform(nio.io_orientation(img.affine), nio.axcodes2ornt(("L", "P", "S")))
+    src_axis = int(np.flatnonzero(ornt[:, 0] == 2)[0])
+    k = k_display if ornt[src_axis, 1] > 0 else n - 1 - k_display
+    title = f"slice {k + 1}/{n}"
+    for entry in rep.get("per_slice") or []:
+        if isinstance(entry, dict) and entry.get("slice") == k and entry.get("lic_of_mean_r2") is not None:
+            title += f": LIC {float(entry['lic_of_mean_r2']):.1f} mg/g"
+    return title
 
 
 def _pct(v: Any) -> float | None:
