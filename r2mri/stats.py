@@ -346,6 +346,7 @@ def liver_statistics(
     image: Any = None,
     noise_sigma: float | None = None,
     coils: int | None = None,
+    estimator: str = "auto",
     tile: "int | str" = "adaptive",
     n_bootstrap: int = 2000,
     seed: int = 0,
@@ -364,6 +365,11 @@ def liver_statistics(
         The magnitude images; needed for the tile-pooled headline estimator.
     noise_sigma, coils : optional
         Override the fit's noise parameters.
+    estimator : {"auto", "tile-ncchi", "voxel-mean"}, default "auto"
+        Mean liver R2 for the headline: ``"tile-ncchi"`` (needs ``image`` and the noise
+        sigma; raises without them), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
+        high at high iron), ``"auto"`` (the first when possible, else the second with a
+        warning).
     tile : int or "adaptive", default "adaptive"
         Tiles of the pooled estimator (:func:`pooled_mean_r2`).
     n_bootstrap : int, default 2000
@@ -411,7 +417,13 @@ def liver_statistics(
     sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
     rng = np.random.default_rng(seed)
     pooled = None
-    if image is not None and sigma is not None:
+    if estimator not in ("auto", "tile-ncchi", "voxel-mean"):
+        raise InputError(f"estimator: expected 'auto', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
+    if estimator == "tile-ncchi" and (image is None or sigma is None):
+        raise InputError("estimator: 'tile-ncchi' needs the magnitude images (image=) and the noise sigma")
+    if estimator == "voxel-mean":
+        pass
+    elif image is not None and sigma is not None:
         try:
             pooled = pooled_mean_r2(image, valid, noise_sigma=sigma, coils=n_coils, tile=tile)
         except InputError as exc:
@@ -509,6 +521,7 @@ def liver_statistics(
         "clipped_fraction": cm.clipped_fraction,
         "fraction_at_noise_floor": below / n,
         "fraction_bound_hit": bound / n,
+        "fit_failures": failed_in_roi + int(removed.get("fit_failed", 0)),
         "fit_failures_in_roi": failed_in_roi,
         "fit_failures_removed": int(removed.get("fit_failed", 0)),
         "headline_extrapolated": bool(head.extrapolated[0]),
@@ -549,6 +562,7 @@ def liver_statistics(
         "fraction_above": fraction_above,
         "per_slice": per_slice,
         "qc": qc,
+        "umol_per_mg": _cal.UMOL_PER_MG,
     }
     lic_block["fraction_above"] = fraction_above
     return LiverStatistics(lic_head, mean_r2, (lic_lo, lic_hi), estimator, category, blocks, warnings)

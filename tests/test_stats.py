@@ -66,6 +66,7 @@ def test_blocks_on_a_known_map_voxel_mean_fallback():
     assert [p["lic_mean_voxel"] for p in d["per_slice"]] == pytest.approx([1.0, 9.0], rel=1e-12)
     assert d["qc"]["fraction_at_noise_floor"] == pytest.approx(3 / 200)
     assert d["qc"]["extrapolated_fraction"] == 0.0
+    assert d["qc"]["fit_failures"] == 0 and d["umol_per_mg"] == UMOL_PER_MG
     assert d["category"]["name"] == s.category.name == "target-range"  # LIC(mean R2) ~ 4.2
     assert d["category"]["thresholds_mg_per_g"] == [1.8, 3.2, 7.0, 15.0] and "St Pierre" in d["category"]["source"]
     # the CI holds the headline and is monotone-mapped
@@ -98,6 +99,10 @@ def test_bad_input():
         liver_statistics(fit, np.ones((4, 4, 2), bool))
     with pytest.raises(InputError, match="no voxel"):
         liver_statistics(fit, np.zeros((4, 4, 1), bool))
+    with pytest.raises(InputError, match="estimator: 'tile-ncchi' needs"):
+        liver_statistics(fit, np.ones((4, 4, 1), bool), estimator="tile-ncchi")
+    with pytest.raises(InputError, match="estimator"):
+        liver_statistics(fit, np.ones((4, 4, 1), bool), estimator="mode")
     img = MultiEchoImage(np.ones((4, 4, 1, 5)), TE)
     with pytest.raises(InputError, match="noise_sigma"):
         pooled_mean_r2(img, np.ones((4, 4, 1), bool), noise_sigma=0.0)
