@@ -38,8 +38,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     # and 3 T (domain.md: up to ~300 s^-1 at 1.5 T, x1.5 at 3 T); not a physical limit.
     "r2_bounds_per_s": (0.0, 1000.0),
     "max_iter": None,  # None: 100, or 200 for biexp
-    "xtol": 1e-8,  # relative parameter-step tolerance of Levenberg-Marquardt
-    "ftol": 1e-12,  # relative cost-decrease tolerance of Levenberg-Marquardt
+    "xtol": 1e-6,  # relative parameter-step tolerance of Levenberg-Marquardt
+    "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt
     "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
 }
 
@@ -223,7 +223,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         ``progress(done_voxels, total_voxels)``, called after each chunk.
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
-        biexp), ``xtol`` (1e-8), ``ftol`` (1e-12), ``chunk_voxels`` (65536).
+        biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536).
 
     Returns
     -------

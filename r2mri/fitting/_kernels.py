@@ -33,7 +33,7 @@ NOUT = 10
 S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_TOO_FEW, S_BAD = 0, 1, 2, 3, 4, 5
 
 _BLOCK = 128
-_NGRID = 16  # rate grid points for the biexp start
+_NGRID = 20  # rate grid points for the biexp start
 
 
 @njit(error_model="numpy")
@@ -327,23 +327,21 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
 
 
 @njit(error_model="numpy", inline="always")
-def _fit_voxel(y, t, uniform, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
-               vecm, Jm, vec4, mat4, grid, Eg, Gg, yE, out):
-    w = vecm[0]
-    f = vecm[1]
-    fn = vecm[2]
-    amp = vecm[3]
-    J = Jm[0]
-    Jn = Jm[1]
-    p = vec4[0]
-    pn = vec4[1]
-    g = vec4[2]
-    dx = vec4[3]
-    gr = vec4[4]
-    act = vec4[5]
-    A = mat4[0]
-    M = mat4[1]
-    L = mat4[2]
+def _fit_voxel(y, t, cfg, w, f, fn, amp, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid, Eg, Gg,
+               yE, out):
+    """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
+    ``cfg`` holds the scalar settings (see ``_fit_block``)."""
+    model = int(cfg[0])
+    uniform = cfg[1] > 0.0
+    sigma = cfg[2]
+    coils = int(cfg[3])
+    lg = cfg[4]
+    k_sigma = cfg[5]
+    r2_lo = cfg[6]
+    r2_hi = cfg[7]
+    max_iter = int(cfg[8])
+    xtol = cfg[9]
+    ftol = cfg[10]
     m = y.size
     for c in range(out.size):
         out[c] = np.nan
@@ -628,39 +626,82 @@ def _fit_voxel(y, t, uniform, model, sigma, coils, lg, k_sigma, r2_lo, r2_hi, ma
     return S_OK
 
 
+@njit(error_model="numpy", inline="always")
+def _fit_block(y, t, cfg, start, stop, out, status):
+    """Fit rows ``start:stop`` with one set of work arrays (allocated once per block)."""
+    m = y.shape[1]
+    model = int(cfg[0])
+    r2_lo = cfg[6]
+    r2_hi = cfg[7]
+    yv = np.zeros(m)
+    ov = np.zeros(NOUT)
+    w = np.zeros(m)
+    f = np.zeros(m)
+    fn = np.zeros(m)
+    amp = np.zeros(m)
+    J = np.zeros((m, 4))
+    Jn = np.zeros((m, 4))
+    p = np.zeros(4)
+    pn = np.zeros(4)
+    g = np.zeros(4)
+    dx = np.zeros(4)
+    gr = np.zeros(4)
+    act = np.zeros(4)
+    A = np.zeros((4, 4))
+    M = np.zeros((4, 4))
+    L = np.zeros((4, 4))
+    # rate grid for the biexp start: _NGRID geometric steps over the rate bounds,
+    # [D] from 0.1/TE_last (slower looks constant) to 7/TE_first (faster has decayed
+    # below 0.1 % at the first echo), inside the rate bounds
+    grid = np.empty(_NGRID)
+    glo = max(r2_lo, 0.1 / t[m - 1], 0.1)
+    ghi = min(r2_hi, 7.0 / t[0]) if t[0] > 0.0 else r2_hi
+    if not ghi > 2.0 * glo:
+        glo = max(r2_lo, 0.1)
+        ghi = r2_hi
+    for a in range(_NGRID):
+        grid[a] = glo * (ghi / glo) ** (a / (_NGRID - 1.0))
+    Eg = np.empty((_NGRID, m))
+    Gg = np.empty((_NGRID, _NGRID))
+    yE = np.empty(_NGRID)
+    if model == BIEXP:
+        for a in range(_NGRID):
+            for k in range(m):
+                Eg[a, k] = math.exp(-grid[a] * t[k])
+        for ga in range(_NGRID):
+            for gb in range(_NGRID):
+                acc = 0.0
+                for k in range(m):
+                    acc += Eg[ga, k] * Eg[gb, k]
+                Gg[ga, gb] = acc
+    for i in range(start, stop):
+        for k in range(m):
+            yv[k] = y[i, k]
+        status[i] = _fit_voxel(yv, t, cfg, w, f, fn, amp, J, Jn, p, pn, g, dx, gr, act, A, M, L,
+                               grid, Eg, Gg, yE, ov)
+        for c in range(NOUT):
+            out[i, c] = ov[c]
+
+
 @njit(parallel=True, error_model="numpy")
 def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
                out, status):
     """Fit every row of ``y`` (nvox, m) float64; write ``out`` (nvox, NOUT), ``status``."""
-    nvox, m = y.shape
-    lg = math.lgamma(coils + 0.5) - math.lgamma(coils)
+    nvox = y.shape[0]
+    cfg = np.empty(11)
+    cfg[0] = model
+    cfg[1] = 1.0 if uniform else 0.0
+    cfg[2] = sigma
+    cfg[3] = coils
+    cfg[4] = math.lgamma(coils + 0.5) - math.lgamma(coils)
+    cfg[5] = k_sigma
+    cfg[6] = r2_lo
+    cfg[7] = r2_hi
+    cfg[8] = max_iter
+    cfg[9] = xtol
+    cfg[10] = ftol
     nblock = (nvox + _BLOCK - 1) // _BLOCK
     for b in prange(nblock):
-        vecm = np.zeros((4, m))
-        Jm = np.zeros((2, m, 4))
-        vec4 = np.zeros((6, 4))
-        mat4 = np.zeros((3, 4, 4))
-        # rate grid for the biexp start: _NGRID geometric steps over the rate bounds
-        grid = np.empty(_NGRID)
-        glo = max(r2_lo, 1.0)
-        for a in range(_NGRID):
-            grid[a] = glo * (r2_hi / glo) ** (a / (_NGRID - 1.0))
-        Eg = np.empty((_NGRID, m))
-        Gg = np.empty((_NGRID, _NGRID))
-        yE = np.empty(_NGRID)
-        if model == BIEXP:
-            for a in range(_NGRID):
-                for k in range(m):
-                    Eg[a, k] = math.exp(-grid[a] * t[k])
-            for ga in range(_NGRID):
-                for gb in range(_NGRID):
-                    acc = 0.0
-                    for k in range(m):
-                        acc += Eg[ga, k] * Eg[gb, k]
-                    Gg[ga, gb] = acc
         start = b * _BLOCK
         stop = min(nvox, start + _BLOCK)
-        for i in range(start, stop):
-            status[i] = _fit_voxel(y[i], t, uniform, model, sigma, coils, lg, k_sigma, r2_lo,
-                                   r2_hi, max_iter, xtol, ftol, vecm, Jm, vec4, mat4, grid, Eg,
-                                   Gg, yE, out[i])
+        _fit_block(y, t, cfg, start, stop, out, status)

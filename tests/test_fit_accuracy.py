@@ -1,0 +1,226 @@
+"""Accuracy of r2mri.fit against known truth and against scipy.optimize.least_squares.
+
+Tolerances are derived in the comment beside each assertion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import least_squares
+
+import r2mri
+from r2mri.noise import ncchi_mean
+
+FERRISCAN_TE_S = np.array([6.0, 9.0, 12.0, 15.0, 18.0]) * 1e-3  # domain.md section 2
+TE_SETS = {
+    "3 echoes 6-18 ms": np.array([6.0, 12.0, 18.0]) * 1e-3,
+    "FerriScan 5 echoes": FERRISCAN_TE_S,
+    "8 echoes non-uniform": np.array([2.0, 3.0, 5.0, 8.0, 12.0, 17.0, 23.0, 30.0]) * 1e-3,
+    "32 echoes 10-320 ms": np.arange(1, 33) * 10e-3,  # the MR-BIAS Siemens series
+}
+R2_VALUES = np.array([5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 400.0])
+S0 = 1000.0
+
+
+def _curves(te, r2, c=0.0):
+    return S0 * np.exp(-np.outer(r2, te)) + c
+
+
+# --- noise-free curves: every model recovers R2 to 1e-4 relative (issue 2) ---------------
+# Data are float64; the kernels stop at a relative parameter step of 1e-6 (xtol) with
+# quadratic convergence on zero-residual problems (remaining error ~ step^2 = 1e-12), so
+# 1e-4 leaves a wide margin.
+
+
+@pytest.mark.parametrize("te_name", list(TE_SETS))
+@pytest.mark.parametrize("model", ["loglinear", "monoexp", "monoexp_offset", "truncated"])
+def test_noise_free_recovers_r2(model, te_name):
+    te = TE_SETS[te_name]
+    c = 20.0 if model == "monoexp_offset" else 0.0
+    y = _curves(te, R2_VALUES, c)
+    kw = {}
+    if model == "truncated":
+        # sigma far below the signal: truncation keeps every echo above 2 sigma where the
+        # signal exists; the model is still checked on the kept echoes.
+        kw = dict(noise_sigma=1e-9)
+    if model == "monoexp_offset" and te.size < 4:
+        pytest.skip("3 parameters on 3 echoes: exactly determined, covered by 5+ echoes")
+    res = r2mri.fit(y, te, model=model, **kw)
+    np.testing.assert_allclose(res.r2_per_s, R2_VALUES, rtol=1e-4, err_msg=f"{model} {te_name}")
+    assert np.all(res.status == r2mri.FitStatus.OK), res.status
+
+
+@pytest.mark.parametrize("te_name", list(TE_SETS))
+def test_noise_free_ncchi_on_expected_magnitude(te_name):
+    # Noise-free input for the noise-corrected model is the expected magnitude E[M]
+    # itself (Rician, n = 1, and 4 channels) at sigma = S0/200 (SNR 200 at TE 0).
+    te = TE_SETS[te_name]
+    sigma = S0 / 200.0
+    for coils in (1, 4):
+        y = ncchi_mean(_curves(te, R2_VALUES), sigma, coils)
+        res = r2mri.fit(y, te, model="ncchi", noise_sigma=sigma, coils=coils)
+        # rates whose second echo is above 2 sigma are identifiable (BELOW_NOISE otherwise)
+        ok = res.status == r2mri.FitStatus.OK
+        assert ok.sum() >= 3
+        np.testing.assert_allclose(res.r2_per_s[ok], R2_VALUES[ok], rtol=1e-4,
+                                   err_msg=f"coils={coils} {te_name}")
+
+
+def test_noise_free_biexp_recovers_components():
+    # Bi-exponential truth, 60 % slow (R2) + 40 % fast (3 R2), on echo sets dense enough
+    # for 4 parameters; reported r2_per_s is the amplitude-weighted (initial-slope) rate.
+    for te in (TE_SETS["8 echoes non-uniform"], TE_SETS["32 echoes 10-320 ms"],
+               np.linspace(2e-3, 40e-3, 16)):
+        # well posed: the fast component still holds >= 5 % of the signal at the first
+        # echo, e^(-3 R2 TE_1) >= 0.05, i.e. R2 <= ln(20) / (3 TE_1) ~ 1 / TE_1
+        r2 = np.array([20.0, 50.0, 100.0, 200.0])
+        r2 = r2[r2 <= 1.0 / te[0]]
+        y = 600.0 * np.exp(-np.outer(r2, te)) + 400.0 * np.exp(-np.outer(3 * r2, te))
+        res = r2mri.fit(y, te, model="biexp", r2_bounds_per_s=(0.0, 2000.0))
+        np.testing.assert_allclose(res.extra["r2_slow_per_s"], r2, rtol=1e-4)
+        np.testing.assert_allclose(res.extra["r2_fast_per_s"], 3 * r2, rtol=1e-4)
+        np.testing.assert_allclose(res.extra["fast_fraction"], 0.4, rtol=1e-4)
+        np.testing.assert_allclose(res.r2_per_s, 0.6 * r2 + 0.4 * 3 * r2, rtol=1e-4)
+
+
+def test_noise_free_biexp_on_monoexponential_data():
+    # Degenerate case: the weighted rate of a bi-exponential fit to a mono-exponential
+    # curve is the mono-exponential rate.
+    te = FERRISCAN_TE_S
+    res = r2mri.fit(_curves(te, R2_VALUES[1:7]), te, model="biexp")
+    np.testing.assert_allclose(res.r2_per_s, R2_VALUES[1:7], rtol=1e-4)
+
+
+# --- noisy curves: agreement with scipy.optimize.least_squares ---------------------------
+
+
+def _rician(rng, a, sigma):
+    return np.hypot(a + rng.normal(0, sigma, a.shape), rng.normal(0, sigma, a.shape))
+
+
+def _model_fn(model, te, sigma=None):
+    if model in ("monoexp", "truncated"):
+        return lambda p: p[0] * np.exp(-p[1] * te)
+    if model == "monoexp_offset":
+        return lambda p: p[0] * np.exp(-p[1] * te) + p[2]
+    if model == "ncchi":
+        return lambda p: ncchi_mean(p[0] * np.exp(-p[1] * te), sigma, 1)
+    if model == "biexp":
+        return lambda p: p[0] * np.exp(-p[1] * te) + p[2] * np.exp(-p[3] * te)
+    raise AssertionError(model)
+
+
+@pytest.mark.parametrize("model", ["monoexp", "monoexp_offset", "ncchi", "truncated", "biexp"])
+def test_agrees_with_scipy_least_squares(model):
+    # 10,000 random noisy curves are fitted by r2mri; scipy's reference (a Python loop)
+    # runs on a random subsample of 150 to keep the suite within its time budget.
+    # Well posed: status OK and the R2 standard error below 10 % of R2 (the minimum is
+    # then a well-defined quadratic bowl). r2mri stops at a relative step of 1e-6 (error
+    # ~ rho/(1-rho) * 1e-6 for a linear rate rho < 0.5 of Gauss-Newton on small
+    # residuals) or a relative cost decrease of 1e-10 (error ~ 1e-5 standard errors);
+    # scipy runs with xtol=ftol=gtol=1e-14. So 1e-5 relative is an order above both.
+    rng = np.random.default_rng(7)
+    n = 10_000
+    te = FERRISCAN_TE_S if model != "biexp" else np.linspace(3e-3, 48e-3, 16)
+    r2 = rng.uniform(20.0, 300.0 if model != "biexp" else 200.0, n)  # biexp fast rate 3*R2
+    sigma = 10.0
+    if model == "biexp":
+        a = 700.0 * np.exp(-np.outer(r2 / 2, te)) + 300.0 * np.exp(-np.outer(3 * r2, te))
+        sigma = 2.0
+    else:
+        a = _curves(te, r2, 30.0 if model == "monoexp_offset" else 0.0)
+    if model == "monoexp_offset":
+        sigma = 2.0  # 3 parameters on 5 echoes: well posed only at higher SNR
+    y = _rician(rng, a, sigma)
+    kw = dict(noise_sigma=sigma) if model in ("ncchi", "truncated") else {}
+    res = r2mri.fit(y, te, model=model, **kw)
+    assert np.all(np.isfinite(res.r2_per_s))
+    good = (res.status == r2mri.FitStatus.OK) & (res.r2_std_per_s < 0.1 * res.r2_per_s)
+    assert good.sum() >= 1000, res.status_counts()  # enough well-posed curves to sample
+    idx = rng.choice(np.flatnonzero(good), 150, replace=False)
+    lo, hi = res.options["r2_bounds_per_s"]
+    for i in idx:
+        yi, tei = y[i], te
+        if model == "truncated":
+            keep = np.cumprod(yi > 2.0 * sigma).astype(bool)
+            yi, tei = yi[keep], te[keep]
+        fn = _model_fn(model, tei, sigma)
+        if model == "biexp":
+            x0 = [res.s0[i] * 0.7, r2[i] / 2, res.s0[i] * 0.3, 3 * r2[i]]
+            bounds = ([0, lo, 0, lo], [np.inf, hi, np.inf, hi])
+        elif model == "monoexp_offset":
+            x0 = [S0, r2[i], 30.0]
+            bounds = ([0, lo, -np.inf], [np.inf, hi, np.inf])
+        else:
+            x0 = [S0, r2[i]]
+            bounds = ([0, lo], [np.inf, hi])
+        ref = least_squares(lambda p: fn(p) - yi, x0, bounds=bounds, x_scale="jac",
+                            xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=10_000)
+        p = ref.x
+        assert ref.status > 0
+        ref_r2 = (p[0] * p[1] + p[2] * p[3]) / (p[0] + p[2]) if model == "biexp" else p[1]
+        assert abs(res.r2_per_s[i] / ref_r2 - 1) < 1e-5, (i, res.r2_per_s[i], ref_r2)
+
+
+# --- Rician bias and standard error at SNR 50, FerriScan echo times -----------------------
+
+
+@pytest.fixture(scope="module")
+def rician_snr50():
+    rng = np.random.default_rng(2024)
+    r2_true = np.array([20.0, 50.0, 100.0, 150.0, 200.0, 250.0, 300.0])
+    n = 4000
+    sigma = S0 / 50.0  # SNR 50 at TE = 0
+    a = S0 * np.exp(-r2_true[:, None, None] * FERRISCAN_TE_S)  # (7, 1, 5)
+    y = _rician(rng, np.broadcast_to(a, (7, n, 5)).copy(), sigma)
+    return r2_true, sigma, y
+
+
+@pytest.mark.parametrize("model", ["ncchi", "auto"])
+def test_rician_median_bias_below_one_percent(rician_snr50, model):
+    # Issue 2: median R2 bias of ncchi and auto < 1 % for R2 = 20..300 s^-1 at SNR 50.
+    # 4000 curves per rate: the median's sampling error is 1.25 * sd / sqrt(4000), at
+    # most 0.2 % of R2 (sd up to ~10 % at 300 s^-1), so the 1 % limit is meaningful.
+    r2_true, sigma, y = rician_snr50
+    kw = dict(noise_sigma=sigma) if model == "ncchi" else {}
+    if model == "auto":
+        # give 'auto' a background to estimate sigma from: 60x60 pure-noise voxels
+        rng = np.random.default_rng(5)
+        bg = _rician(rng, np.zeros((3600, 5)), sigma)
+        data = np.concatenate([y.reshape(-1, 5), bg])
+        res = r2mri.fit(data, FERRISCAN_TE_S, model="auto")
+        assert res.model == "ncchi"
+        assert abs(res.options["noise_sigma"] / sigma - 1) < 0.05
+        r2 = res.r2_per_s[: y.shape[0] * y.shape[1]].reshape(y.shape[:2])
+    else:
+        r2 = r2mri.fit(y, FERRISCAN_TE_S, model=model, **kw).r2_per_s
+    bias = np.median(r2, axis=1) / r2_true - 1
+    assert np.all(np.abs(bias) < 0.01), dict(zip(r2_true, np.round(bias * 100, 2)))
+
+
+@pytest.mark.parametrize("model", ["ncchi", "monoexp"])
+def test_r2_std_matches_empirical_spread(rician_snr50, model):
+    # Issue 2: r2_std_per_s within 20 % of the empirical spread (SNR 50, FerriScan TEs).
+    # ncchi uses the known sigma (sandwich covariance with the non-central chi variance);
+    # monoexp the residual variance, whose per-voxel value scatters (chi^2 with 3 dof),
+    # so its root-mean-square over voxels is compared. The empirical SD from 4000 curves
+    # has a sampling error of 1/sqrt(2*4000) = 1.1 %. monoexp is checked where its Gaussian
+    # noise assumption holds (R2 <= 100: every echo above ~5 sigma).
+    r2_true, sigma, y = rician_snr50
+    kw = dict(noise_sigma=sigma) if model == "ncchi" else {}
+    res = r2mri.fit(y, FERRISCAN_TE_S, model=model, **kw)
+    rows = range(len(r2_true)) if model == "ncchi" else range(3)
+    for j in rows:
+        if model == "ncchi":
+            # At R2 >= 250 s^-1 only two echoes are above the noise floor and the estimate
+            # has heavy tails; the standard error describes its core, so the spread is
+            # measured robustly as IQR / 1.349 (equal to the SD for a Gaussian; sampling
+            # error ~2 % with 4000 curves).
+            q25, q75 = np.percentile(res.r2_per_s[j], [25, 75])
+            emp = (q75 - q25) / 1.349
+            pred = np.median(res.r2_std_per_s[j])
+        else:
+            emp = np.std(res.r2_per_s[j])
+            pred = np.sqrt(np.mean(res.r2_std_per_s[j] ** 2))
+        assert abs(pred / emp - 1) < 0.2, (r2_true[j], pred, emp)
