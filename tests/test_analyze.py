@@ -219,3 +219,14 @@ def test_analyze_callable_after_submodule_import():
     mod = importlib.import_module("r2mri.analyze")
     assert callable(r2mri.analyze) and callable(mod)
     assert hasattr(mod, "AnalysisResult")
+
+
+def test_dicom_input_block(dicom_run):
+    res, paths = dicom_run
+    rep = json.loads(paths["report_json"].read_text())
+    assert rep["input"]["format"] == "dicom"
+    assert rep["input"]["echo_times_ms"] == [6.0, 9.0, 12.0, 15.0, 18.0]
+    assert rep["input"]["study_instance_uid"] == res.image.source_datasets[0].StudyInstanceUID
+    files = rep["input"]["echo_files"]
+    assert len(files) == 5 and all(isinstance(f, str) for group in files for f in group)
+    assert rep["input"]["patient_id"] == str(res.image.source_datasets[0].PatientID)

@@ -115,6 +115,11 @@ def _stats_dict(statistics: Any) -> dict:
 
 
 # ----------------------------------------------------------------------------- blocks
+def _te_ms(img: Any) -> list[float]:
+    """Echo times in ms, rounded to 1 ns (undoes the s -> ms float noise, e.g. 9.000000000000002)."""
+    return [round(float(t), 6) for t in img.echo_times_ms]
+
+
 def _input_block(result: Any) -> dict:
     img = result.image
     meta = img.metadata or {}
@@ -129,8 +134,8 @@ def _input_block(result: Any) -> dict:
         "files": files,
         "format": result.input_format,
         "series": _plain(series),
-        "echo_times_ms": [float(t) for t in img.echo_times_ms],
-        "echo_files": [str(f) for f in meta.get("echo_files", [])] or None,
+        "echo_times_ms": _te_ms(img),
+        "echo_files": _plain(meta.get("echo_files")) or None,
         "study_instance_uid": meta.get("study_instance_uid"),
         "patient_id": meta.get("patient_id"),
         "patient_name": None if meta.get("patient_name") is None else str(meta.get("patient_name")),
@@ -152,7 +157,7 @@ def _acquisition_block(result: Any) -> dict:
     tr_s = _float(meta.get("repetition_time_s"))
     return {
         "field_strength_t": _float(img.field_strength_t),
-        "echo_times_ms": [float(t) for t in img.echo_times_ms],
+        "echo_times_ms": _te_ms(img),
         "repetition_time_ms": None if tr_s is None else tr_s * 1e3,
         "manufacturer": img.manufacturer,
         "sequence": img.sequence,
