@@ -6,6 +6,7 @@ A thin shell over :func:`r2mri.analyze` and :func:`r2mri.report.write_outputs`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -80,7 +81,7 @@ def _head_r2(rep: dict):
 
 def run(args: argparse.Namespace) -> int:
     from ..analyze import analyze
-    from ..report import report_dict, write_outputs
+    from ..report import write_outputs
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -108,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
-    write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
-    rep = report_dict(result)
+    paths = write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
+    rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)
     for w in rep.get("warnings", []):
