@@ -296,7 +296,8 @@ def _chi_upper(n: float, p: float = 1e-3) -> float:
 def _background_estimate(flat: np.ndarray, min_voxels: int):
     """Moment estimate from voxels whose every echo is consistent with pure noise.
 
-    [D] Iteration: seed with the 10 % of voxels with the lowest maximum over echoes;
+    [D] Iteration: seed with the 10 % (at least ``min_voxels``) of voxels with the lowest
+    maximum over echoes;
     from their values take sigma and n by the moments of pure noise (E[M^2] = 2 n
     sigma^2, E[M]^2 / E[M^2] = Gamma(n+1/2)^2 / (n Gamma(n)^2)); then keep the voxels
     whose every echo lies below the 99.9th percentile of that noise distribution, and
@@ -308,7 +309,7 @@ def _background_estimate(flat: np.ndarray, min_voxels: int):
     if positive.sum() < min_voxels:
         return None
     vmax_p = vmax[positive]
-    thr = np.quantile(vmax_p, 0.10)
+    thr = np.quantile(vmax_p, min(1.0, max(0.10, min_voxels / vmax_p.size)))
     sigma = n = None
     sel = None
     for _ in range(30):
