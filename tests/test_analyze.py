@@ -230,3 +230,17 @@ def test_dicom_input_block(dicom_run):
     files = rep["input"]["echo_files"]
     assert len(files) == 5 and all(isinstance(f, str) for group in files for f in group)
     assert rep["input"]["patient_id"] == str(res.image.source_datasets[0].PatientID)
+
+
+def test_dicom_outputs_pass_dciodvfy(dicom_run):
+    """dicom3tools' validator finds no errors in any DICOM output (skipped when not installed)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (dicom3tools) not installed")
+    _, paths = dicom_run
+    for key in ("pm_r2", "pm_lic", "seg_liver_roi", "sr_report", "sc_report"):
+        proc = subprocess.run(["dciodvfy", str(paths[key])], capture_output=True, text=True)
+        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
+        assert not errors, (key, errors)

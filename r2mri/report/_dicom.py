@@ -235,6 +235,20 @@ def _secondary_capture(src, rgb, series_number):
     ) if hasattr(hd.sc.SCImage, "from_ref_dataset") else None
 
 
+def _declare_private_scheme(ds: Any) -> None:
+    """Declare the private coding scheme 99R2MRI (Coding Scheme Identification Sequence)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    item = Dataset()
+    item.CodingSchemeDesignator = "99R2MRI"
+    item.CodingSchemeName = "r2mri private concepts (no standard code for liver iron concentration)"
+    item.CodingSchemeResponsibleOrganization = "r2mri developers"
+    existing = list(getattr(ds, "CodingSchemeIdentificationSequence", []) or [])
+    if not any(getattr(x, "CodingSchemeDesignator", None) == "99R2MRI" for x in existing):
+        ds.CodingSchemeIdentificationSequence = Sequence(existing + [item])
+
+
 def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | None = None) -> dict[str, Path]:
     """Write the DICOM objects of ``result`` into ``folder``; return kind -> path."""
     src = _source_series(result.image)
@@ -258,6 +272,13 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
         sc = _secondary_capture(src, page_rgb, base + 5)
         if sc is not None:
             objs["sc_report"] = sc
+    body_part = str(getattr(src[0], "BodyPartExamined", "") or "ABDOMEN")  # a liver analysis
+    for key, ds in objs.items():
+        if key in ("pm_r2", "pm_lic", "sc_report") and not getattr(ds, "BodyPartExamined", None):
+            # General Series: without it dciodvfy cannot tell that Laterality (2C) is not needed
+            ds.BodyPartExamined = body_part
+        if key in ("pm_lic", "sr_report"):
+            _declare_private_scheme(ds)
     paths = {}
     for key, ds in objs.items():
         path = folder / f"{key}.dcm"
