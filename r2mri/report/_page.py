@@ -154,7 +154,7 @@ def render_page(result: Any, rep: dict):
     fig = Figure(figsize=_A4_IN, dpi=100)
     gs = GridSpec(
         6, 4, figure=fig, left=0.06, right=0.95, top=0.975, bottom=0.035,
-        height_ratios=[0.55, 0.62, 1.55, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
+        height_ratios=[0.55, 0.72, 1.5, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
     )
     inp = rep.get("input", {})
     acq = rep.get("acquisition", {})
@@ -205,16 +205,20 @@ def render_page(result: Any, rep: dict):
                                                    edgecolor="#4a6fa5", linewidth=1))
     head = lic.get("of_mean_r2")
     ci = lic.get("ci95") or [None, None]
-    ax.text(0.02, 0.72, f"LIC {_fmt(head, 1)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
+    ax.text(0.02, 0.76, f"LIC {_fmt(head, 1)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
             va="center", color="#12365f")
-    ax.text(0.02, 0.24,
+    ax.text(0.02, 0.42,
             f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 2)} \u2013 "
-            f"{_fmt(ci[1], 2)} mg/g     (LIC of the mean liver R2 = {_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
+            f"{_fmt(ci[1], 2)} mg/g     (LIC of the mean liver R2 = "
+            f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     label = _category_label(rep)
-    ax.text(0.98, 0.72, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
+    ax.text(0.98, 0.76, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
-    ax.text(0.98, 0.24, f"calibration: {cal.get('name') or 'n/a'}", fontsize=8, va="center", ha="right")
+    cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}"
+    derived = bool(cal.get("derived"))
+    ax.text(0.02, 0.13, textwrap.shorten(cal_txt, 125, placeholder=" ..."), fontsize=7.5, va="center",
+            color="#8a1c1c" if derived else "#333333", fontweight="bold" if derived else "normal")
 
     # --- LIC maps -------------------------------------------------------------
     img = result.image
@@ -333,8 +337,11 @@ def render_page(result: Any, rep: dict):
     wrapped = []
     for n in notes:
         if n:
-            wrapped.extend(textwrap.wrap(n, 68, subsequent_indent="   ", break_on_hyphens=False))
-    axq.text(0, 0.97, "\n".join(wrapped[:17]), fontsize=7, va="top", transform=axq.transAxes, linespacing=1.3)
+            wrapped.extend(textwrap.wrap(n, 68 if len(notes) < 8 else 76, subsequent_indent="   ", break_on_hyphens=False))
+    if len(wrapped) > 24:
+        wrapped = wrapped[:23] + ["   ... (all warnings are in report.json)"]
+    size = 7.0 if len(wrapped) <= 17 else 6.2
+    axq.text(0, 0.97, "\n".join(wrapped), fontsize=size, va="top", transform=axq.transAxes, linespacing=1.25)
 
     # --- disclaimer ------------------------------------------------------------------
     ax = fig.add_subplot(gs[5, :])
