@@ -161,3 +161,19 @@ def test_demo_fresh_process(tmp_path):
     true_head = float(line.split("LIC of the mean liver R2 ")[1].split()[0])
     assert abs(head - true_head) / true_head < 0.03
     assert (tmp_path / "demo" / "report.pdf").is_file()
+
+
+def test_pdf_text_carries_the_headline(good_run):
+    """The page's text (pdftotext) shows the headline of report.json, its category and the disclaimer."""
+    import shutil
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    out, _ = good_run
+    rep = json.loads((out / "report.json").read_text())
+    text = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert f"LIC {rep['lic_mg_per_g']['of_mean_r2']:.1f} mg Fe/g dry weight" in text
+    assert rep["category"]["label"].split(" (")[0] in text
+    assert "Research use only" in text
+    assert f"{rep['roi']['n_voxels']} / {rep['roi']['volume_ml']:.1f} ml" in text
