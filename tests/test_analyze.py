@@ -168,7 +168,6 @@ def test_dicom_outputs_reference_the_source_study(dicom_run):
 
 
 def test_dicom_r2_map_reads_back(dicom_run):
-    import highdicom as hd
     import pydicom
 
     res, paths = dicom_run

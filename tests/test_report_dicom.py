@@ -25,7 +25,6 @@ def out(tmp_path_factory):
 
 def _volume(ds):
     """(x, y, z) array from a multi-frame object, frames sorted by position along the normal."""
-    import highdicom as hd
 
     frames = ds.pixel_array
     if frames.ndim == 2:
