@@ -446,12 +446,14 @@ def liver_roi(
         se = np.zeros(shape) if r2_std is None else np.asarray(r2_std, dtype=np.float64)
         if se.shape != shape:
             raise InputError(f"fit.r2_std_per_s: shape {se.shape} does not match the image grid {shape}")
-        se = np.where(np.isfinite(se) & (se > 0), se, 0.0)
+        # a voxel without a finite SE (noise floor, bound hit) is no evidence of a vessel
+        se = np.where(np.isfinite(se), np.abs(se), np.inf)
         rs = _smooth(np.where(good, r2, np.nan), good)
         med = float(np.median(r2[kept]))
         _, het = _robust(rs[kept])
         scale = np.sqrt(se**2 + het**2)
-        vessel = good & (scale > 0) & (r2 - med < -vessel_k * np.where(scale > 0, scale, 1.0))
+        with np.errstate(invalid="ignore"):
+            vessel = good & (scale > 0) & np.isfinite(scale) & (r2 - med < -vessel_k * scale)
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good)
         med_s, sd_s = _robust(ls[kept])

@@ -533,7 +533,9 @@ def liver_statistics(
         warnings.append(f"qc: {100 * qc['fraction_at_noise_floor']:.1f} % of ROI voxels at the noise floor "
                         "(their voxel R2 is a lower bound; the headline uses their pooled signal)")
     if cm.extrapolated_fraction > 0.05:
-        warnings.append(f"qc: {100 * cm.extrapolated_fraction:.1f} % of ROI voxels outside the calibrated range")
+        warnings.append(f"qc: {100 * cm.extrapolated_fraction:.1f} % of ROI voxel LIC values outside the calibrated "
+                        f"range of {cal.name} (voxel values are noisy; the headline is "
+                        f"{'outside' if head.extrapolated[0] else 'inside'} it)")
     headline = {
         "lic_mg_per_g": lic_head,
         "lic_umol_per_g": lic_head * _cal.UMOL_PER_MG,

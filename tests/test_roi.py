@@ -71,6 +71,18 @@ def test_failed_fits_removed_noise_floor_kept():
     assert roi.mask[1, 0, 0] and roi.mask[1, 1, 0] and not roi.mask[0, 0, 0] and not roi.mask[2, 2, 0]
 
 
+def test_voxel_without_finite_se_is_not_called_a_vessel():
+    # a noise-floor voxel reports no finite SE: its low R2 is no evidence of blood
+    rng = np.random.default_rng(1)
+    shape = (20, 20, 1)
+    r2 = 200 * np.exp(0.05 * rng.standard_normal(shape))
+    std = np.full(shape, 10.0)
+    r2[10, 10] = 20.0
+    std[10, 10] = np.inf
+    roi = liver_roi(_image(shape), _fit(r2, r2_std=std), mask=np.ones(shape, bool), erode_mm=0)
+    assert roi.mask[10, 10, 0]
+
+
 @pytest.mark.parametrize("r2_liver, rel_noise", [(25.0, 0.03), (280.0, 0.25)])
 def test_vessel_rule_removes_thin_and_wide_vessels(r2_liver, rel_noise):
     """A 1-voxel and a 4-voxel wide vessel (R2 4 /s, blood) inside a noisy parenchyma."""
