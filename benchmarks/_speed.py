@@ -235,6 +235,12 @@ def tables(res: dict[str, Any]) -> str:
                "volume):\n\n" + md_table(["baseline", "voxels/s", "voxels timed",
                                          "volume time s (scaled)", "failed fraction",
                                          "median R2 error"], brows))
+    keys = ("max_iter", "xtol", "ftol", "r2_bounds_per_s", "k_sigma", "chunk_voxels", "threads")
+    for model in ("monoexp", "ncchi", "biexp"):
+        opts = res["r2mri"].get(model, {}).get("options")
+        if isinstance(opts, dict):
+            shown = ", ".join(f"{k}={opts[k]}" for k in keys if k in opts)
+            out.append(f"\nr2mri `{model}` settings (from `FitResult.options`): {shown}.")
     fp = res.get("fresh_process_first_call")
     if fp and "worst_warm_first_call_s" in fp:
         out.append(f"\nFirst `r2mri.fit` in a fresh process, warm numba cache (worst of "
