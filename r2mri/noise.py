@@ -75,6 +75,19 @@ _SQRT2 = math.sqrt(2.0)
 _RECIP = 1.0 / np.arange(1.0, 61.0)
 
 
+def _asymptotic_coefficients(n: int, terms: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Coefficients of A&S 13.5.1 for E[M]/A and dE[M]/dA: (-1/2)_s (1/2-n)_s / s! and
+    (1/2)_s (1/2-n)_s / s! (exact products, no fitted constants)."""
+    cm, cd = [1.0], [1.0]
+    for s in range(terms - 1):
+        cm.append(cm[-1] * (s - 0.5) * (s + 0.5 - n) / (s + 1))
+        cd.append(cd[-1] * (s + 0.5) * (s + 0.5 - n) / (s + 1))
+    return tuple(cm), tuple(cd)
+
+
+_ASYM1_M, _ASYM1_D = _asymptotic_coefficients(1, 9)
+
+
 # --- exponentially scaled modified Bessel functions, Abramowitz & Stegun 9.8.1-9.8.4 ---
 @njit(error_model="numpy")
 def _i0e_i1e(v):
@@ -111,7 +124,18 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     if a < 0.0:
         a = -a
     x = a * a / (2.0 * sigma * sigma)
-    if n == 1 and x < X_BESSEL_MAX:
+    if n == 1 and x >= X_BESSEL_MAX:
+        # A&S 13.5.1 with n = 1, fixed 9 terms in Horner form (coefficients _ASYM1_*
+        # computed exactly from the Pochhammer symbols below); the first omitted term is
+        # < 1e-16 relative at x >= 150.
+        u = 1.0 / x
+        sm = _ASYM1_M[8]
+        sd = _ASYM1_D[8]
+        for s in range(7, -1, -1):
+            sm = sm * u + _ASYM1_M[s]
+            sd = sd * u + _ASYM1_D[s]
+        return a * sm, sd
+    if n == 1:
         # 1F1(-1/2;1;-x) = e^{-x/2}[(1+x) I0(x/2) + x I1(x/2)];
         # 1F1(1/2;2;-x) = e^{-x/2}[I0(x/2) + I1(x/2)]
         i0, i1 = _i0e_i1e(0.5 * x)

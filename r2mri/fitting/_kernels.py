@@ -205,9 +205,10 @@ def _clip(model, p, npar, r2_lo, r2_hi):
 
 
 @njit(error_model="numpy")
-def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg):
-    """One pass over the echoes for a 2-parameter model (S0, R2): cost and the
-    normal equations (J^T J, J^T r) as scalars, no arrays touched but the inputs."""
+def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
+    """One pass over the echoes for a 2-parameter model (S0, R2): cost and the normal
+    equations (J^T J, J^T r) as scalars; model values, Jacobian and noise-free amplitude
+    per echo into ``fo``, ``Jo``, ``ampo`` (zeros for echoes with weight 0)."""
     cost = 0.0
     a00 = 0.0
     a01 = 0.0
@@ -224,6 +225,10 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg):
             else:
                 e = math.exp(-r2 * tk)
         if w[k] == 0.0:
+            fo[k] = 0.0
+            Jo[k, 0] = 0.0
+            Jo[k, 1] = 0.0
+            ampo[k] = 0.0
             continue
         a = s0 * e
         if model == NCCHI:
@@ -234,6 +239,10 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg):
             fm = a
             j0 = e
             j1 = -tk * a
+        fo[k] = fm
+        Jo[k, 0] = j0
+        Jo[k, 1] = j1
+        ampo[k] = a
         r = y[k] - fm
         cost += r * r
         a00 += j0 * j0
@@ -245,12 +254,19 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg):
 
 
 @njit(error_model="numpy")
-def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol):
-    """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place.
-    Returns (converged, iterations)."""
+def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol,
+         f, J, amp, fn, Jn, ampn):
+    """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place
+    and leaves ``f``, ``J``, ``amp`` at the solution. Returns (converged, iterations).
+
+    Besides the step and cost tests, it stops when the step sequence predicts the
+    remaining error: with a contraction rate rho = step_k / step_(k-1) < 0.5, the
+    distance to the limit is at most step_k rho / (1 - rho) (linear convergence bound)."""
     s0 = p[0]
     r2 = p[1]
-    cost, a00, a01, a11, g0, g1 = _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg)
+    prev_rel = 0.0
+    cost, a00, a01, a11, g0, g1 = _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg,
+                                         f, J, amp)
     lam = 1e-3
     n_iter = 0
     converged = False
@@ -296,7 +312,8 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
                 n1 = r2_lo
             elif n1 > r2_hi:
                 n1 = r2_hi
-            c_n, b00, b01, b11, h0, h1 = _pass2(model, y, t, w, uniform, n0, n1, sigma, coils, lg)
+            c_n, b00, b01, b11, h0, h1 = _pass2(model, y, t, w, uniform, n0, n1, sigma, coils,
+                                                lg, fn, Jn, ampn)
             if c_n < cost:
                 improved = True
                 break
@@ -306,9 +323,19 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
         if not improved:
             converged = True
             break
-        small = (abs(n0 - s0) <= xtol * (abs(s0) + 1e-12)
-                 and abs(n1 - r2) <= xtol * (abs(r2) + 1e-12))
+        rel = max(abs(n0 - s0) / (abs(s0) + 1e-12), abs(n1 - r2) / (abs(r2) + 1e-12))
+        small = rel <= xtol
+        if prev_rel > 0.0:
+            rho = rel / prev_rel
+            if rho < 0.5 and rel * rho / (1.0 - rho) <= xtol:
+                small = True
+        prev_rel = rel
         tiny = cost - c_n <= ftol * cost
+        for k in range(y.size):
+            f[k] = fn[k]
+            J[k, 0] = Jn[k, 0]
+            J[k, 1] = Jn[k, 1]
+            amp[k] = ampn[k]
         s0 = n0
         r2 = n1
         cost = c_n
@@ -327,8 +354,8 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
 
 
 @njit(error_model="numpy", inline="always")
-def _fit_voxel(y, t, cfg, w, f, fn, amp, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid, Eg, Gg,
-               yE, out):
+def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid, Eg,
+               Gg, yE, out):
     """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
     ``cfg`` holds the scalar settings (see ``_fit_block``)."""
     model = int(cfg[0])
@@ -444,8 +471,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, J, Jn, p, pn, g, dx, gr, act, A, M, L, 
         _model(MONO, t, uniform, p, sigma, coils, lg, f, J, amp)
     elif npar == 2:
         converged, n_iter = _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi,
-                                 max_iter, xtol, ftol)
-        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
+                                 max_iter, xtol, ftol, f, J, amp, fn, Jn, ampn)
     else:
         _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
         cost = _cost(y, f, w)
@@ -639,6 +665,7 @@ def _fit_block(y, t, cfg, start, stop, out, status):
     f = np.zeros(m)
     fn = np.zeros(m)
     amp = np.zeros(m)
+    ampn = np.zeros(m)
     J = np.zeros((m, 4))
     Jn = np.zeros((m, 4))
     p = np.zeros(4)
@@ -677,7 +704,7 @@ def _fit_block(y, t, cfg, start, stop, out, status):
     for i in range(start, stop):
         for k in range(m):
             yv[k] = y[i, k]
-        status[i] = _fit_voxel(yv, t, cfg, w, f, fn, amp, J, Jn, p, pn, g, dx, gr, act, A, M, L,
+        status[i] = _fit_voxel(yv, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L,
                                grid, Eg, Gg, yE, ov)
         for c in range(NOUT):
             out[i, c] = ov[c]
