@@ -221,15 +221,15 @@ def _structured_report(src, seg, rep, series_number):
     return sr, missing
 
 
-def _secondary_capture(src, rgb, series_number):
+def _secondary_capture(src, rgb, series_number, orientation=("L", "P")):
     import highdicom as hd
 
     ref = src[0]
     return hd.sc.SCImage.from_ref_dataset(
         ref_dataset=ref, pixel_array=np.ascontiguousarray(rgb, dtype=np.uint8), photometric_interpretation="RGB",
-        # The page's map panels are axial, radiological (columns toward patient Left,
-        # rows toward Posterior), which is what PatientOrientation ("L", "P") says.
-        bits_allocated=8, coordinate_system="PATIENT", patient_orientation=("L", "P"), series_instance_uid=hd.UID(), series_number=series_number,
+        # The page's map panels are shown radiologically (see _page.display_plane);
+        # PatientOrientation says so (axial: columns toward Left, rows toward Posterior).
+        bits_allocated=8, coordinate_system="PATIENT", patient_orientation=orientation, series_instance_uid=hd.UID(), series_number=series_number,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="r2mri",
         series_description="r2mri LIC report page",
     ) if hasattr(hd.sc.SCImage, "from_ref_dataset") else None
@@ -269,7 +269,9 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
     sr, _missing = _structured_report(src, objs["seg_liver_roi"], rep, base + 4)
     objs["sr_report"] = sr
     if page_rgb is not None:
-        sc = _secondary_capture(src, page_rgb, base + 5)
+        from ._page import display_plane
+
+        sc = _secondary_capture(src, page_rgb, base + 5, display_plane(result.image.affine)["patient_orientation"])
         if sc is not None:
             objs["sc_report"] = sc
     body_part = str(getattr(src[0], "BodyPartExamined", "") or "ABDOMEN")  # a liver analysis

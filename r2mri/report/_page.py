@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["render_page", "write_page"]
+__all__ = ["render_page", "write_page", "display_plane"]
 
 _A4_IN = (8.27, 11.69)
 #: Clinical thresholds in mg Fe/g dry weight (St Pierre 2005; domain.md section 4),
@@ -36,14 +36,39 @@ def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
-def _display_orient(affine: np.ndarray):
-    """Callable reorienting (x, y, z) arrays to L-P-S so that ``a[:, :, k].T`` is radiological."""
-    import nibabel.orientations as nio
+def display_plane(affine: np.ndarray) -> dict:
+    """How to show slice ``k`` (array axis 2) of a map in radiological convention.
 
-    src = nio.io_orientation(affine)
-    dst = nio.axcodes2ornt(("L", "P", "S"))
-    trans = nio.ornt_transform(src, dst)
-    return lambda arr: nio.apply_orientation(arr, trans)
+    Returns ``plane`` ("axial", "coronal", "sagittal"), a function ``frame(arr2d)``
+    turning ``arr[:, :, k]`` into the displayed ``[row, col]`` image, the side labels
+    (left, right edge) and the DICOM PatientOrientation of the displayed image
+    (direction of increasing column, of increasing row). Axial and coronal images
+    show the patient's right on the left; rows run toward posterior (axial) or feet.
+    """
+    lps = np.diag([-1.0, -1.0, 1.0]) @ np.asarray(affine, dtype=float)[:3, :3]
+    d = [lps[:, 0], lps[:, 1]]
+    normal = np.cross(d[0], d[1])
+    ax_n = int(np.argmax(np.abs(normal)))
+    if ax_n == 2:
+        plane, (ci, cs), (ri, rs), labels, po = "axial", (0, 1), (1, 1), ("R", "L"), ("L", "P")
+    elif ax_n == 1:
+        plane, (ci, cs), (ri, rs), labels, po = "coronal", (0, 1), (2, -1), ("R", "L"), ("L", "F")
+    else:
+        plane, (ci, cs), (ri, rs), labels, po = "sagittal", (1, 1), (2, -1), ("A", "P"), ("P", "F")
+    c_axis = 0 if abs(d[0][ci]) >= abs(d[1][ci]) else 1
+    r_axis = 1 - c_axis
+    flip_c = np.sign(d[c_axis][ci]) != cs
+    flip_r = np.sign(d[r_axis][ri]) != rs
+
+    def frame(arr2d: np.ndarray) -> np.ndarray:
+        out = arr2d.T if c_axis == 0 else arr2d
+        if flip_c:
+            out = out[:, ::-1]
+        if flip_r:
+            out = out[::-1, :]
+        return out
+
+    return {"plane": plane, "frame": frame, "labels": labels, "patient_orientation": po}
 
 
 def _thresholds(rep: dict) -> list[float]:
@@ -223,10 +248,11 @@ def render_page(result: Any, rep: dict):
     # --- LIC maps -------------------------------------------------------------
     img = result.image
     roi = np.asarray(result.roi.mask, dtype=bool)
-    orient = _display_orient(img.affine)
-    first = orient(np.asarray(img.data[..., 0], dtype=float))
-    licm = orient(np.asarray(result.lic_mg_per_g, dtype=float))
-    roi_d = orient(roi.astype(np.uint8)).astype(bool)
+    disp = display_plane(img.affine)
+    frame = disp["frame"]
+    first = np.asarray(img.data[..., 0], dtype=float)
+    licm = np.asarray(result.lic_mg_per_g, dtype=float)
+    roi_d = roi
     slices = _liver_slices(roi_d)
     vals = licm[roi_d & np.isfinite(licm)]
     vmax = float(max(15.0, np.percentile(vals, 99))) if vals.size else 15.0
@@ -235,15 +261,16 @@ def render_page(result: Any, rep: dict):
     im = None
     for i, k in enumerate(slices):
         axm = fig.add_subplot(sub[0, i])
-        axm.imshow(first[:, :, k].T, cmap="gray", vmin=0, vmax=gray_hi, interpolation="nearest")
-        over = np.where(roi_d[:, :, k], licm[:, :, k], np.nan).T
+        axm.imshow(frame(first[:, :, k]), cmap="gray", vmin=0, vmax=gray_hi, interpolation="nearest")
+        over = frame(np.where(roi_d[:, :, k], licm[:, :, k], np.nan))
         im = axm.imshow(over, cmap="inferno", vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
         axm.set_xticks([])
         axm.set_yticks([])
-        axm.set_title(_slice_title(rep, img, k, licm.shape[2]), fontsize=7.5, pad=2)
+        axm.set_title(_slice_title(rep, k, licm.shape[2]), fontsize=7.5, pad=2)
         if i == 0:
-            axm.text(0.02, 0.98, "R", color="w", fontsize=7, va="top", transform=axm.transAxes)
-            axm.text(0.98, 0.98, "L", color="w", fontsize=7, va="top", ha="right", transform=axm.transAxes)
+            left, right = disp["labels"]
+            axm.text(0.02, 0.98, left, color="w", fontsize=7, va="top", transform=axm.transAxes)
+            axm.text(0.98, 0.98, right, color="w", fontsize=7, va="top", ha="right", transform=axm.transAxes)
     if im is not None:
         cax = fig.add_subplot(sub[0, -1])
         cb = fig.colorbar(im, cax=cax)
@@ -351,14 +378,8 @@ def render_page(result: Any, rep: dict):
     return fig
 
 
-def _slice_title(rep: dict, img: Any, k_display: int, n: int) -> str:
+def _slice_title(rep: dict, k: int, n: int) -> str:
     """"slice k/n: LIC x mg/g" with the per-slice LIC of mean R2 from the statistics."""
-    # the display reorientation may flip the slice axis; map back to the stored index
-    import nibabel.orientations as nio
-
-    ornt = nio.ornt_transform(nio.io_orientation(img.affine), nio.axcodes2ornt(("L", "P", "S")))
-    src_axis = int(np.flatnonzero(ornt[:, 0] == 2)[0])
-    k = k_display if ornt[src_axis, 1] > 0 else n - 1 - k_display
     title = f"slice {k + 1}/{n}"
     for entry in rep.get("per_slice") or []:
         if isinstance(entry, dict) and entry.get("slice") == k and entry.get("lic_of_mean_r2") is not None:
