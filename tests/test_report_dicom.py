@@ -127,3 +127,14 @@ def test_sr_leaves_out_values_that_are_not_finite(tmp_path):
     assert all(np.isfinite(m.value) for m in ms)
     assert not any(m.name.value == "LIC-DW" and m.derivation is not None and m.derivation.meaning == "Median"
                    for m in ms)
+
+
+def test_unusable_source_headers_give_one_line_input_error(tmp_path):
+    from r2mri import InputError
+
+    res = fake_dicom_result()
+    for ds in res.image.source_datasets:
+        del ds.StudyInstanceUID  # highdicom cannot reference a study without it
+    with pytest.raises(InputError, match="--no-dicom"):
+        write_outputs(res, tmp_path / "o")
+    assert not (tmp_path / "o").exists()

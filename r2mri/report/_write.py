@@ -77,7 +77,18 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
         if dicom:
             from ._dicom import write_dicom
 
-            for key, p in write_dicom(result, rep, tmp / "dicom", page_rgb=rgb).items():
+            try:
+                written = write_dicom(result, rep, tmp / "dicom", page_rgb=rgb)
+            except InputError:
+                raise
+            except (ValueError, KeyError, AttributeError, TypeError) as exc:
+                # highdicom refuses headers it cannot derive from (odd geometry, missing
+                # modules...): say so in one line; the other outputs need --no-dicom.
+                raise InputError(
+                    f"--dicom: cannot derive DICOM objects from the source headers "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); use --no-dicom"
+                ) from exc
+            for key, p in written.items():
                 rel[key] = p.relative_to(tmp)
         _apply_umask(tmp)
     return {k: out / v for k, v in rel.items()}
