@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--calibration", default=None, help="calibration curve name (default st-pierre-2005 at 1.5 T)")
     p.add_argument("--calibration-file", metavar="FILE", help="site-validated calibration curve (TOML); overrides --calibration")
     p.add_argument("--field-strength", type=float, metavar="T", help="main field in tesla when the input does not say")
-    p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms (e.g. 6 9 12 15 18)")
+    p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms when the input has none: 6,9,12,15,18 (or space-separated after INPUT)")
     p.add_argument("--noise-sigma", type=float, metavar="X", help="channel noise sigma in signal units (default: estimated)")
     p.add_argument("--coils", type=int, metavar="N", help="receiver channels combined by root-sum-of-squares")
     p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings)")
