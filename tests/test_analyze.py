@@ -243,3 +243,10 @@ def test_dicom_outputs_pass_dciodvfy(dicom_run):
         proc = subprocess.run(["dciodvfy", str(paths[key])], capture_output=True, text=True)
         errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
         assert not errors, (key, errors)
+
+
+def test_our_seg_reads_back_through_load_mask(dicom_run):
+    """The SEG written for the ROI is a valid --mask input: r2mri.load_mask gives the ROI voxel for voxel."""
+    res, paths = dicom_run
+    mask = r2mri.load_mask(str(paths["seg_liver_roi"]), like=res.image)
+    np.testing.assert_array_equal(np.asarray(mask, bool), res.roi.mask)
