@@ -71,6 +71,9 @@ X_ASYMPTOTIC = 50.0
 X_BESSEL_MAX = 150.0
 
 _SQRT2 = math.sqrt(2.0)
+#: LLVM fast-math flags for the kernels: fused multiply-add and reassociation only
+#: (no "nnan"/"ninf": the kernels test for NaN and inf).
+_FM = {"contract", "reassoc", "nsz", "arcp"}
 # 1 / (s + 1) for the asymptotic sums (multiplication instead of division in the kernel)
 _RECIP = 1.0 / np.arange(1.0, 61.0)
 
@@ -89,7 +92,7 @@ _ASYM1_M, _ASYM1_D = _asymptotic_coefficients(1, 9)
 
 
 # --- exponentially scaled modified Bessel functions, Abramowitz & Stegun 9.8.1-9.8.4 ---
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _i0e_i1e(v):
     """``exp(-v) I0(v)`` and ``exp(-v) I1(v)`` for ``v >= 0`` (A&S 9.8.1-9.8.4)."""
     if v <= 3.75:
@@ -114,7 +117,7 @@ def _i0e_i1e(v):
     return i0 * s, i1 * s
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     """``E[M]`` and ``dE[M]/dA`` of a non-central chi magnitude (numba twin of ``ncchi_mean``).
 
@@ -183,14 +186,14 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     return mean, deriv
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_mean_array(a, sigma, n, out):
     lg = math.lgamma(n + 0.5) - math.lgamma(n)
     for i in range(a.size):
         out[i] = _ncchi_mean_deriv(a[i], sigma, n, lg)[0]
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_deriv_array(a, sigma, n, out):
     lg = math.lgamma(n + 0.5) - math.lgamma(n)
     for i in range(a.size):

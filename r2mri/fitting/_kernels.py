@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
-from ..noise import _ncchi_mean_deriv
+from ..noise import _FM, _ncchi_mean_deriv
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
@@ -36,7 +36,7 @@ _BLOCK = 128
 _NGRID = 20  # rate grid points for the biexp start
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _loglin(y, t, w, sigma2n, out2, ly):
     """Weighted log-linear fit ln y = ln S0 - R2 t, weights y^2 (the variance of ln y is
     sigma^2 / y^2). With ``sigma2n = 2 n sigma^2 > 0`` the second-moment corrected
@@ -75,7 +75,7 @@ def _loglin(y, t, w, sigma2n, out2, ly):
     return cnt
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _model(model, t, uniform, p, sigma, coils, lg, f, J, amp):
     """Model values ``f`` and Jacobian ``J`` (df/dp) at parameters ``p``.
     ``amp`` receives the noise-free amplitude (used by the ncchi covariance).
@@ -129,7 +129,7 @@ def _model(model, t, uniform, p, sigma, coils, lg, f, J, amp):
                 J[k, 2] = 1.0
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _cost(y, f, w):
     c = 0.0
     for k in range(y.size):
@@ -138,7 +138,7 @@ def _cost(y, f, w):
     return c
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _normal(J, y, f, w, npar, A, g):
     for i in range(npar):
         g[i] = 0.0
@@ -158,7 +158,7 @@ def _normal(J, y, f, w, npar, A, g):
             A[i, j] = A[j, i]
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _chol_solve(M, b, npar, L, x):
     """Solve M x = b for symmetric positive definite M (npar <= 4); False if not SPD."""
     for i in range(npar):
@@ -188,7 +188,7 @@ def _chol_solve(M, b, npar, L, x):
     return True
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _clip(model, p, npar, r2_lo, r2_hi):
     for i in range(npar):
         if model == OFFSET and i == 2:
@@ -204,7 +204,7 @@ def _clip(model, p, npar, r2_lo, r2_hi):
 
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
     """One pass over the echoes for a 2-parameter model (S0, R2): cost and the normal
     equations (J^T J, J^T r) as scalars; model values, Jacobian and noise-free amplitude
@@ -253,7 +253,7 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
     return cost, a00, a01, a11, g0, g1
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_FM)
 def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol,
          f, J, amp, fn, Jn, ampn):
     """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place
@@ -353,7 +353,7 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
     return converged, n_iter
 
 
-@njit(error_model="numpy", inline="always")
+@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid, Eg,
                Gg, yE, out):
     """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
@@ -593,6 +593,36 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
         det = sw * stt - st * st
         if used > 2.0 and det > 0.0:
             out[O_R2STD] = math.sqrt(rl / (used - 2.0) * sw / det)
+    elif npar == 2:
+        # closed-form 2x2: z = (J^T J)^-1 e_R2 = (-a01, a00) / det
+        a00 = 0.0
+        a01 = 0.0
+        a11 = 0.0
+        for k in range(m):
+            if w[k] > 0.0:
+                a00 += J[k, 0] * J[k, 0]
+                a01 += J[k, 0] * J[k, 1]
+                a11 += J[k, 1] * J[k, 1]
+        det = a00 * a11 - a01 * a01
+        if det > 0.0:
+            z0 = -a01 / det
+            z1 = a00 / det
+            var = np.nan
+            if model == NCCHI:
+                # sandwich (J^T J)^-1 J^T V J (J^T J)^-1 with V_k = Var M_k of the
+                # non-central chi magnitude: A_k^2 + 2 n sigma^2 - E[M_k]^2
+                var = 0.0
+                for k in range(m):
+                    if w[k] > 0.0:
+                        vk = max(amp[k] * amp[k] + 2.0 * coils * sigma * sigma - f[k] * f[k], 0.0)
+                        jz = J[k, 0] * z0 + J[k, 1] * z1
+                        var += vk * jz * jz
+            elif model == TRUNC and sigma > 0.0:
+                var = sigma * sigma * z1
+            elif used > 2.0:
+                var = rss / (used - 2.0) * z1
+            if var >= 0.0:
+                out[O_R2STD] = math.sqrt(var)
     else:
         _normal(J, y, f, w, npar, A, g)
         for i in range(npar):
@@ -652,7 +682,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
     return S_OK
 
 
-@njit(error_model="numpy", inline="always")
+@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _fit_block(y, t, cfg, start, stop, out, status):
     """Fit rows ``start:stop`` with one set of work arrays (allocated once per block)."""
     m = y.shape[1]
@@ -710,7 +740,7 @@ def _fit_block(y, t, cfg, start, stop, out, status):
             out[i, c] = ov[c]
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(parallel=True, error_model="numpy", fastmath=_FM)
 def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
                out, status):
     """Fit every row of ``y`` (nvox, m) float64; write ``out`` (nvox, NOUT), ``status``."""
