@@ -78,6 +78,7 @@ def test_analyze_prints_the_headline(files, tmp_path, capsys):
     rep = json.loads((tmp_path / "o" / "report.json").read_text())
     assert f"LIC {rep['lic_mg_per_g']['of_mean_r2']:.2f} mg Fe/g" in out
     assert rep["qc"]["noise_sigma"] == 19.4
+    assert rep["qc"]["noise_method"] == "given"
     assert len(rep["input"]["files"]) == 5
 
 

@@ -326,7 +326,9 @@ def report_dict(result: Any) -> dict:
         "noise_coils": _get(noise, "coils") if noise is not None else (
             (getattr(result.fit, "options", {}) or {}).get("coils")
         ),
-        "noise_method": _get(noise, "method") if noise is not None else None,
+        "noise_method": _get(noise, "method") if noise is not None else (
+            "given" if ((result.settings or {}).get("options") or {}).get("noise_sigma") is not None else None
+        ),
         "fraction_at_noise_floor": qc_stats.get("fraction_at_noise_floor"),
         "fit_failures": qc_stats.get("fit_failures"),
         "extrapolated_fraction": qc_stats.get("extrapolated_fraction"),
