@@ -14,7 +14,7 @@ Candidate (``LiverROI.method``)
     box the user gives.
 ``"automatic"``
     A *proposal*, marked ``automatic=True`` in every output: regions are grown from the
-    five most homogeneous, well separated tissue voxels on the patient's right half of
+    eight most homogeneous tissue voxels (at least 40 mm apart) on the patient's right half of
     the body (RAS +x) and the one with most voxels on that side is kept. It assumes an
     axial slab through the liver and must be checked by a reader.
 
@@ -24,12 +24,15 @@ and taken in log. The region starts as 3x3 voxels around the seed and is then, u
 stops changing, the set of tissue voxels connected to it (6-connectivity in 3-D) whose
 log R2 and high-passed log S0 (log S0 minus its 30 mm Gaussian tissue mean, which takes
 out receive-coil shading) lie within ``grow_k`` (3) robust SDs of the region's medians
-(at least 0.15 and 0.25, at most 0.4 and 0.5), and whose log S0 step to an in-plane neighbour does not
-exceed max(0.2, median + 6 robust SDs of the region's steps) (organ edges stop it).
+(at least 0.15 and 0.25, at most 0.3 and 0.4), and whose log S0 step to an in-plane
+neighbour does not exceed max(0.2, median + 6 robust SDs of the region's steps) (organ
+edges stop it).
 Holes are then filled slice by slice (vessels and noise-floor voxels come back and are
 judged by the rules below, not by the growing). Among the grown regions the one with the
-largest (voxels on the patient's right) x (grown / filled voxels) wins: the second factor
-rejects rings such as subcutaneous fat, which would fill to the whole body.
+largest (voxels on the patient's right) x (grown / filled voxels) x (fraction within 0.15
+of the region's median log R2) wins: the second factor rejects rings such as
+subcutaneous fat, which would fill to the whole body, the third regions that merged two
+tissues.
 
 Exclusion rules (in this order; ``LiverROI.removed`` counts each)
 -----------------------------------------------------------------
@@ -87,14 +90,19 @@ _BAND_FLOOR_S0 = 0.25
 # Largest half-widths [D]: 0.4 (R2 within a factor 1.5) and 0.5 (S0 within a factor
 # 1.65), so a region that has swallowed two tissues cannot widen its band to all of the
 # body; the liver's own smoothed spread is below 0.1 in log R2 even at 40 mg/g, SNR 50.
-_BAND_CAP_R2 = 0.4
-_BAND_CAP_S0 = 0.5
+_BAND_CAP_R2 = 0.3
+_BAND_CAP_S0 = 0.4
 # Scale of receive-coil shading removed from log S0 before growing (mm) [D]: larger than
 # organ boundaries are sharp, smaller than the body; 30 mm.
 _SHADING_MM = 30.0
 # Smallest log-S0 step between in-plane neighbours that counts as an organ edge [D]:
 # 0.2 (an 22 % jump); coil shading changes S0 by a few % per voxel, liver/muscle by ~50 %.
 _EDGE_FLOOR = 0.2
+# Automatic/box seeds: the _N_SEEDS most homogeneous tissue voxels at least
+# _SEED_SPACING_MM apart in-plane, so that a noisy (high-iron) liver, which is never the
+# most homogeneous tissue, still gets a seed [D].
+_N_SEEDS = 8
+_SEED_SPACING_MM = 40.0
 
 
 @dataclass
@@ -201,8 +209,8 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
           k: float, steps: np.ndarray, max_iter: int = 100) -> np.ndarray:
     """Band region growing: iterate (robust band of the region) -> (connected component).
 
-    ``steps`` (in-plane steps of the smoothed log S0) bar growth across organ edges:
-    a voxel whose step exceeds max(_EDGE_FLOOR, median + 2 k SD of the region's steps)
+    ``steps`` (in-plane steps of the smoothed log S0) bar growth across organ
+    edges: a voxel whose step exceeds max(floor, median + 2 k SD of the region's steps)
     is not entered.
     """
     structure = ndimage.generate_binary_structure(3, 1)
@@ -210,8 +218,10 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
     if not region.any():
         return region
     for _ in range(max_iter):
-        med, sd = _robust(steps[region])
-        ok = allowed_tissue & (steps <= max(_EDGE_FLOOR, med + 2 * k * sd))
+        ok = allowed_tissue.copy()
+        for st, floor in zip(steps, (_EDGE_FLOOR,)):
+            med, sd = _robust(st[region])
+            ok &= st <= max(floor, med + 2 * k * sd)
         for f, floor, cap in ((logr, _BAND_FLOOR_R2, _BAND_CAP_R2), (logs, _BAND_FLOOR_S0, _BAND_CAP_S0)):
             med, sd = _robust(f[region])
             ok &= np.abs(f - med) <= min(max(k * sd, floor), cap)
@@ -353,7 +363,7 @@ def liver_roi(
         # the band compares S0 with its tissue neighbourhood instead: log S0 minus its
         # Gaussian-weighted tissue mean (sigma _SHADING_MM in-plane), a high-pass that
         # keeps organ contrast (liver vs muscle) and drops the shading.
-        steps = _inplane_steps(logs)
+        steps = (_inplane_steps(logs),)
         sig_vox = (_SHADING_MM / dx, _SHADING_MM / dy, 0.0)
         wsum = ndimage.gaussian_filter(tissue.astype(float), sig_vox, mode="constant")
         lsum = ndimage.gaussian_filter(np.where(tissue, logs, 0.0), sig_vox, mode="constant")
@@ -390,8 +400,9 @@ def liver_roi(
                 if taken[v]:
                     continue
                 seeds.append(tuple(int(x) for x in v))
-                taken[max(v[0] - 8, 0):v[0] + 9, max(v[1] - 8, 0):v[1] + 9, :] = True
-                if len(seeds) == 5:
+                ri, rj = int(np.ceil(_SEED_SPACING_MM / dx)), int(np.ceil(_SEED_SPACING_MM / dy))
+                taken[max(v[0] - ri, 0):v[0] + ri + 1, max(v[1] - rj, 0):v[1] + rj + 1, :] = True
+                if len(seeds) == _N_SEEDS:
                     break
         best, best_score = None, -1.0
         rx = _ras_x(shape, image.affine)
@@ -406,8 +417,13 @@ def liver_roi(
             # organs are compact; a ring (subcutaneous fat, muscle wall) encloses the body
             # and would fill to all of it: weight by the fraction of the filled region grown
             compact = np.count_nonzero(region) / max(np.count_nonzero(filled), 1)
+            # one tissue: the fraction of the region within the band floor of its own
+            # median log R2 (a region that merged two tissues has two modes)
+            core = 0.0
+            if region.any():
+                core = float(np.mean(np.abs(logr[region] - np.median(logr[region])) <= _BAND_FLOOR_R2))
             base = np.count_nonzero(region & right) if automatic else np.count_nonzero(region)
-            score = float(base) * compact
+            score = float(base) * compact * core
             if score > best_score:
                 best, best_score = filled, score
         cand = best if best is not None else np.zeros(shape, dtype=bool)

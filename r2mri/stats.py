@@ -448,9 +448,13 @@ def liver_statistics(
             se_meas = float("nan")
         units, weights = r2v, np.ones(n)
     if n_bootstrap > 0 and units.size > 1:
-        idx = rng.integers(0, units.size, size=(int(n_bootstrap), units.size))
-        wb = weights[idx]
-        boot = np.sum(wb * units[idx], axis=1) / np.sum(wb, axis=1)
+        boot = np.empty(int(n_bootstrap))
+        chunk = max(1, int(2_000_000 // units.size))  # bounded memory (~16 MB per array)
+        for start in range(0, int(n_bootstrap), chunk):
+            stop = min(start + chunk, int(n_bootstrap))
+            idx = rng.integers(0, units.size, size=(stop - start, units.size))
+            wb = weights[idx]
+            boot[start:stop] = np.sum(wb * units[idx], axis=1) / np.sum(wb, axis=1)
         b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         se_boot = float(np.std(boot, ddof=1))
     else:
