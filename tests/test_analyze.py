@@ -250,3 +250,18 @@ def test_our_seg_reads_back_through_load_mask(dicom_run):
     res, paths = dicom_run
     mask = r2mri.load_mask(str(paths["seg_liver_roi"]), like=res.image)
     np.testing.assert_array_equal(np.asarray(mask, bool), res.roi.mask)
+
+
+def test_progress_true_draws_a_tqdm_bar_on_a_terminal(ph7, monkeypatch):
+    import io
+
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    err = FakeTTY()
+    monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.setenv("COLUMNS", "100")
+    r2mri.analyze(ph7.image, mask=_outline(ph7), progress=True)
+    text = err.getvalue()
+    assert "R2 fit" in text and "vox" in text  # drawn on stderr, cleared when done (leave=False)
