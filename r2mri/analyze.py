@@ -79,9 +79,10 @@ class AnalysisResult:
     @property
     def headline_lic_mg_per_g(self) -> float | None:
         """LIC of the mean liver R2 (the FerriScan convention), mg Fe/g dry tissue."""
-        from .report._json import report_dict
-
-        return report_dict(self)["lic_mg_per_g"]["of_mean_r2"]
+        value = getattr(self.statistics, "headline_lic_mg_per_g", None)
+        if value is None and isinstance(self.statistics, dict):
+            value = (self.statistics.get("lic_mg_per_g") or {}).get("of_mean_r2")
+        return float(value) if value is not None and np.isfinite(value) else None
 
     def report(self) -> dict:
         """The report.json dictionary (see :func:`r2mri.report.report_dict`)."""
