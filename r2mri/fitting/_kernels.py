@@ -204,7 +204,7 @@ def _clip(model, p, npar, r2_lo, r2_hi):
 
 
 
-@njit(error_model="numpy", fastmath=_FM)
+@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
     """One pass over the echoes for a 2-parameter model (S0, R2): cost and the normal
     equations (J^T J, J^T r) as scalars; model values, Jacobian and noise-free amplitude
@@ -253,7 +253,7 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
     return cost, a00, a01, a11, g0, g1
 
 
-@njit(error_model="numpy", fastmath=_FM)
+@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol,
          f, J, amp, fn, Jn, ampn):
     """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place
