@@ -280,6 +280,7 @@ def analyze(
     cal = _cal.get_calibration(cal_ref)
     warnings.extend(_cal.check_applicability(cal, img))
     roi_mask_in = _load_mask(mask, img)
+    _check_roi_options(roi_options, _roi.liver_roi)
 
     # 3. noise and fit -------------------------------------------------------------
     t1 = time.perf_counter()
@@ -374,6 +375,19 @@ def analyze(
         timings_s=timings,
         input_mask=roi_mask_in,
     )
+
+
+def _check_roi_options(options: dict | None, func: Callable) -> None:
+    """Refuse unknown ROI options by name (instead of a TypeError deep in the call)."""
+    import inspect
+
+    if not options:
+        return
+    params = inspect.signature(func).parameters
+    allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "mask"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InputError(f"roi_options: unknown option(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
 
 
 def _where(paths: list[str]) -> str:

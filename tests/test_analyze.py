@@ -265,3 +265,11 @@ def test_progress_true_draws_a_tqdm_bar_on_a_terminal(ph7, monkeypatch):
     r2mri.analyze(ph7.image, mask=_outline(ph7), progress=True)
     text = err.getvalue()
     assert "R2 fit" in text and "vox" in text  # drawn on stderr, cleared when done (leave=False)
+
+
+def test_roi_options_pass_through_and_unknown_ones_are_named(ph7):
+    res = r2mri.analyze(ph7.image, mask=_outline(ph7), roi_options={"erode_mm": 0.0})
+    assert res.roi.removed["edge_erosion"] == 0
+    assert res.settings["options"]["roi_options"] == {"erode_mm": 0.0}
+    with pytest.raises(InputError, match="erode_cm"):
+        r2mri.analyze(ph7.image, mask=_outline(ph7), roi_options={"erode_cm": 1})
