@@ -150,3 +150,13 @@ def test_any_statistics_block_serialises_without_nan(extra):
     back = json.loads(text)
     for path in back["null_reasons"]:
         assert isinstance(path, str) and path
+
+
+def test_overwrite_replaces_the_folder(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "stale.txt").write_text("old run")
+    res = fake_result(shape=(12, 10, 2))
+    write_outputs(res, out, overwrite=True)
+    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "report.json").read_text())["schema_version"] == SCHEMA_VERSION
