@@ -61,11 +61,11 @@ from .image import MultiEchoImage
 
 __all__ = ["ncchi_mean", "estimate_noise", "NoiseEstimate"]
 
-#: Switch point for n > 1: x >= 30 + n. [D] Numerically, the smallest term of A&S 13.5.1
-#: is then below 1e-19 for every n in 2..32 and is reached within 120 terms (checked
+#: Switch point for n > 1: x >= 22 + n. [D] Numerically, the smallest term of A&S 13.5.1
+#: is then below 1e-15 for every n in 2..32 and is reached within 120 terms (checked
 #: against scipy.special.hyp1f1 in tests/test_noise.py); the convergent series below it
 #: needs ~x + 10 sqrt(x) terms, so a low switch point keeps n > 1 fast.
-X_ASYMPTOTIC_N = 30.0
+X_ASYMPTOTIC_N = 22.0
 #: For n = 1 the Bessel form is used below this x (cheaper than the asymptotic sum
 #: between 50 and 150, where that sum needs 10-25 terms).
 X_BESSEL_MAX = 150.0
@@ -74,8 +74,8 @@ _SQRT2 = math.sqrt(2.0)
 #: LLVM fast-math flags for the kernels: fused multiply-add and reassociation only
 #: (no "nnan"/"ninf": the kernels test for NaN and inf).
 _FM = {"contract", "reassoc", "nsz", "arcp"}
-# 1 / (s + 1) for the asymptotic sums (multiplication instead of division in the kernel)
-_RECIP = 1.0 / np.arange(1.0, 121.0)
+# 1 / (s + 1) for the series and asymptotic sums (multiplication instead of division)
+_RECIP = 1.0 / np.arange(1.0, 513.0)
 
 
 def _asymptotic_coefficients(n: int, terms: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -176,8 +176,15 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     sum_d = 1.0
     k = 0
     while True:
-        term_m *= (n + 0.5 + k) * x / ((n + k) * (k + 1.0))
-        term_d *= (n + 0.5 + k) * x / ((n + 1.0 + k) * (k + 1.0))
+        c = (n + 0.5 + k) * x
+        if n + k + 1 < _RECIP.size:  # reciprocal table: multiplications, no divisions
+            c *= _RECIP[k]
+            term_m *= c * _RECIP[n + k - 1]
+            term_d *= c * _RECIP[n + k]
+        else:
+            c /= k + 1.0
+            term_m *= c / (n + k)
+            term_d *= c / (n + 1.0 + k)
         sum_m += term_m
         sum_d += term_d
         k += 1
