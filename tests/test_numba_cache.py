@@ -135,3 +135,15 @@ def test_nothing_writable_disables_cache(tmp_path):
             assert not _cache_files(root)
     finally:
         _restore_writable(*env_roots)
+
+
+def test_kernel_cache_key_tracks_noise_source():
+    # numba keys cached kernels on the hash of their own file; the kernels inline the
+    # noise functions of r2mri/noise.py, so _kernels.py records noise.py's hash to make
+    # any change there invalidate the cached kernels.
+    import hashlib
+
+    from r2mri.fitting import _kernels
+
+    digest = hashlib.sha256((REPO / "r2mri" / "noise.py").read_bytes()).hexdigest()
+    assert _kernels._NOISE_PY_SHA256 == digest, "update _NOISE_PY_SHA256 in r2mri/fitting/_kernels.py"
