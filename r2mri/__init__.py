@@ -11,7 +11,7 @@ Public API (imported lazily so ``import r2mri`` stays fast):
 - :func:`load`, :func:`load_mask` (``r2mri.io``)
 - :func:`fit`, :func:`estimate_noise` (``r2mri.fitting``, ``r2mri.noise``)
 - :func:`lic_from_r2`, :func:`r2_from_lic` (``r2mri.calibration``)
-- :func:`analyze` (``r2mri.analyze``), :mod:`r2mri.phantom`
+- :func:`analyze` (``r2mri.analysis``), :mod:`r2mri.phantom`
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ __all__ = [
     "lic_from_r2",
     "r2_from_lic",
     "analyze",
+    "AnalysisResult",
+    "NoiseEstimate",
     "phantom",
 ]
 
@@ -51,7 +53,9 @@ _LAZY = {
     "estimate_noise": ("r2mri.noise", "estimate_noise"),
     "lic_from_r2": ("r2mri.calibration", "lic_from_r2"),
     "r2_from_lic": ("r2mri.calibration", "r2_from_lic"),
-    "analyze": ("r2mri.analyze", "analyze"),
+    "analyze": ("r2mri.analysis", "analyze"),
+    "AnalysisResult": ("r2mri.analysis", "AnalysisResult"),
+    "NoiseEstimate": ("r2mri.noise", "NoiseEstimate"),
     "phantom": ("r2mri.phantom", None),
 }
 

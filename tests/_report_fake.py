@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from r2mri.analyze import AnalysisResult
+from r2mri.analysis import AnalysisResult
 from r2mri.image import MultiEchoImage
 from r2mri.status import FitStatus
 

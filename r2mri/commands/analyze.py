@@ -80,7 +80,7 @@ def _head_r2(rep: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analyze import analyze
+    from ..analysis import analyze
     from ..report import write_outputs
 
     out = Path(args.out)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     te = None
     if args.echo_times_ms:
         te = [t for group in args.echo_times_ms for t in group]
-    from ..analyze import _TqdmProgress
+    from ..analysis import _TqdmProgress
 
     progress = _TqdmProgress()
     try:

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import phantom
-    from ..analyze import analyze
+    from ..analysis import analyze
     from ..report import report_dict, write_outputs
     from .analyze import headline_lines
 

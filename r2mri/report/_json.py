@@ -1,6 +1,6 @@
 """report.json: the versioned, machine-readable report (schema in docs/report.md).
 
-The dictionary is built from an :class:`r2mri.analyze.AnalysisResult`. Every
+The dictionary is built from an :class:`r2mri.analysis.AnalysisResult`. Every
 float that is not finite becomes ``null`` and the reason is recorded under
 ``null_reasons`` (JSON has no NaN; a script must never meet one).
 """
@@ -270,7 +270,7 @@ def report_dict(result: Any) -> dict:
 
     Parameters
     ----------
-    result : r2mri.analyze.AnalysisResult
+    result : r2mri.analysis.AnalysisResult
         Output of :func:`r2mri.analyze`.
 
     Returns

@@ -166,7 +166,7 @@ def render_page(result: Any, rep: dict):
 
     Parameters
     ----------
-    result : r2mri.analyze.AnalysisResult
+    result : r2mri.analysis.AnalysisResult
     rep : dict
         The report dictionary from :func:`r2mri.report.report_dict`.
     """

@@ -19,7 +19,7 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
 
     Parameters
     ----------
-    result : r2mri.analyze.AnalysisResult
+    result : r2mri.analysis.AnalysisResult
         Output of :func:`r2mri.analyze`.
     out : path
         Output folder; built in a temporary sibling and renamed into place, so on

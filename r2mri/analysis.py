@@ -1,0 +1,395 @@
+"""The whole chain in one call: input -> R2 map -> LIC map -> liver ROI -> statistics.
+
+:func:`analyze` glues the stages (``r2mri.io``, ``r2mri.fitting``, ``r2mri.noise``,
+``r2mri.calibration``, ``r2mri.roi``, ``r2mri.stats``) and returns an
+:class:`AnalysisResult`; :func:`r2mri.report.write_outputs` turns that into files.
+No physics here: every formula lives in the stage that owns it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, ProtocolError
+from .image import MultiEchoImage
+
+__all__ = ["analyze", "AnalysisResult"]
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one analysis produced; the reports are written from this.
+
+    Attributes
+    ----------
+    image : MultiEchoImage
+        The analysed image (after echo-time / field-strength overrides).
+    fit : r2mri.fitting.FitResult
+        Voxel-wise maps: ``r2_per_s``, ``s0``, ``r2_std_per_s``, ``status``...
+    lic_mg_per_g : ndarray, shape (x, y, z)
+        LIC map from the calibration (mg Fe/g dry tissue), NaN where R2 is NaN.
+    roi : r2mri.roi.LiverROI
+        The liver ROI actually used (``mask``, ``method``, voxels removed per rule).
+    statistics : r2mri.stats.LiverStatistics
+        Headline and distribution statistics (``to_dict()`` gives the report blocks).
+    calibration : r2mri.calibration.Calibration
+        The calibration curve used.
+    findings : list
+        Protocol findings (``r2mri.io.protocol.Finding``) of the acquisition.
+    noise : NoiseEstimate or None
+        The noise estimate used by the fit (``None`` when the user gave sigma).
+    warnings : list of str
+        Everything a reader should know (forced protocol errors, extrapolation...).
+    settings : dict
+        JSON-serialisable arguments that reproduce the run
+        (``analyze(settings["inputs"], **settings["options"])``).
+    inputs : list of str
+        Input paths (empty for an in-memory image).
+    input_format : str
+        ``"dicom"``, ``"nifti"`` or ``"memory"``.
+    timings_s : dict
+        Wall-clock seconds per stage.
+    input_mask : ndarray of bool or None
+        The user's mask as given (before the ROI rules), ``None`` without one.
+    """
+
+    image: MultiEchoImage
+    fit: Any
+    lic_mg_per_g: np.ndarray
+    roi: Any
+    statistics: Any
+    calibration: Any
+    findings: list = field(default_factory=list)
+    noise: Any = None
+    warnings: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
+    input_format: str = "memory"
+    timings_s: dict = field(default_factory=dict)
+    input_mask: np.ndarray | None = None
+
+    @property
+    def headline_lic_mg_per_g(self) -> float | None:
+        """LIC of the mean liver R2 (the FerriScan convention), mg Fe/g dry tissue."""
+        value = getattr(self.statistics, "headline_lic_mg_per_g", None)
+        if value is None and isinstance(self.statistics, dict):
+            value = (self.statistics.get("lic_mg_per_g") or {}).get("of_mean_r2")
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    def report(self) -> dict:
+        """The report.json dictionary (see :func:`r2mri.report.report_dict`)."""
+        from .report._json import report_dict
+
+        return report_dict(self)
+
+
+class _TqdmProgress:
+    """``progress(done, total)`` callback drawing a tqdm bar on stderr (hidden when not a TTY)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="vox", unit_scale=True, desc="R2 fit", file=sys.stderr,
+                            disable=None, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _as_paths(inputs: Any) -> list[str]:
+    if isinstance(inputs, (str, os.PathLike)):
+        return [os.fspath(inputs)]
+    try:
+        paths = [os.fspath(p) for p in inputs]
+    except TypeError:
+        raise InputError(
+            f"inputs: expected a path, a list of paths or a MultiEchoImage, got {type(inputs).__name__}"
+        ) from None
+    if not paths:
+        raise InputError("inputs: no input given")
+    return paths
+
+
+def _load_mask(mask: Any, img: MultiEchoImage) -> np.ndarray | None:
+    if mask is None:
+        return None
+    if isinstance(mask, (str, os.PathLike)):
+        from .io import load_mask
+
+        return np.asarray(load_mask(mask, like=img), dtype=bool)
+    arr = np.asarray(mask)
+    if arr.shape != img.shape:
+        raise InputError(f"mask: shape {arr.shape} does not match the image's spatial shape {img.shape}")
+    return arr.astype(bool)
+
+
+def _check_protocol(img: MultiEchoImage, force: bool, warnings: list) -> list:
+    from .io.protocol import check_protocol
+
+    findings = list(check_protocol(img))
+    errors = [f for f in findings if getattr(f, "severity", None) == "error"]
+    if errors:
+        text = "; ".join(f"{f.code}: {f.message}" for f in errors)
+        if not force:
+            raise ProtocolError(f"protocol error ({text}); use --force / force=True to analyse anyway")
+        warnings.append(f"protocol errors overridden with force: {text}")
+    for f in findings:
+        if getattr(f, "severity", None) == "warning":
+            warnings.append(f"protocol: {f.code}: {f.message}")
+    return findings
+
+
+def analyze(
+    inputs: Any,
+    *,
+    mask: Any = None,
+    model: str = "auto",
+    calibration: str | None = None,
+    calibration_file: str | os.PathLike | None = None,
+    field_strength_t: float | None = None,
+    echo_times_ms: Sequence[float] | None = None,
+    noise_sigma: float | None = None,
+    coils: int | None = None,
+    force: bool = False,
+    roi_options: dict | None = None,
+    threads: int | None = None,
+    progress: Callable | bool | None = None,
+) -> AnalysisResult:
+    """Measure liver iron: fit R2, calibrate to LIC, pick the liver ROI, summarise.
+
+    Parameters
+    ----------
+    inputs : path, list of paths, or MultiEchoImage
+        DICOM folder(s)/files or NIfTI file(s) understood by :func:`r2mri.load`, or
+        an image already in memory (e.g. ``r2mri.phantom.generate().image``).
+    mask : path, ndarray of bool, or None
+        Liver mask (NIfTI or DICOM SEG, or an array of the image's spatial shape).
+        Only its voxels are fitted (the maps are NaN elsewhere). ``None``: every
+        voxel is fitted and the liver ROI is an automatic proposal (marked as such
+        in the report).
+    model : str
+        Decay model for :func:`r2mri.fit` (``"auto"`` picks the noise-corrected model).
+    calibration : str or None
+        Calibration name (:func:`r2mri.calibration.list_calibrations`); ``None``
+        means ``"st-pierre-2005"`` (1.5 T spin-echo R2).
+    calibration_file : path or None
+        A site-validated calibration curve file (overrides ``calibration``).
+    field_strength_t : float or None
+        Main field in tesla when the input does not say (or to override it).
+    echo_times_ms : sequence of float or None
+        Echo times in **milliseconds** when the input does not carry them.
+    noise_sigma : float or None
+        Per-channel noise sigma in signal units; ``None`` estimates it.
+    coils : int or None
+        Receiver channels combined by root-sum-of-squares (noise model).
+    force : bool
+        Analyse despite error-level protocol findings (they become warnings).
+    roi_options : dict or None
+        Keyword options for :func:`r2mri.roi.liver_roi` (erosion margin, seed...).
+    threads : int or None
+        Threads for the voxel-wise fit (``None``: numba's default).
+    progress : callable, bool or None
+        ``progress(done_voxels, total_voxels)`` called by the fit after each chunk
+        (:func:`r2mri.fit`); ``True`` draws a tqdm bar on stderr.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    r2mri.InputError
+        No echo times, a mask that does not match, an empty ROI after exclusions.
+    r2mri.ProtocolError
+        Error-level protocol findings and ``force`` is false.
+    r2mri.CalibrationError
+        The calibration does not apply to this field strength / sequence.
+
+    Examples
+    --------
+    A small FerriScan phantom (known truth) with the reader's liver outline as mask:
+
+    >>> import numpy as np, r2mri
+    >>> from r2mri import phantom
+    >>> ph = phantom.generate(lic=7.0, matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0)
+    >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
+    >>> res = r2mri.analyze(ph.image, mask=outline)
+    >>> res.fit.model, res.calibration.name
+    ('ncchi', 'st-pierre-2005')
+    >>> abs(res.headline_lic_mg_per_g / ph.summary["lic_of_mean_r2_mg_per_g"] - 1) < 0.05
+    True
+    """
+    from . import calibration as _cal
+    from . import roi as _roi
+    from . import stats as _stats
+    from .fitting import fit as _fit
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+
+    # 1. input ------------------------------------------------------------------
+    if isinstance(inputs, MultiEchoImage):
+        paths: list[str] = []
+        img = inputs
+        if echo_times_ms is not None:
+            te = np.asarray(echo_times_ms, dtype=float).reshape(-1)
+            if te.size != img.n_echoes:
+                raise InputError(
+                    f"echo_times_ms: {te.size} echo times given for {img.n_echoes} echoes"
+                )
+            img = replace(img, echo_times_s=te / 1e3)
+        input_format = "memory"
+    else:
+        from .io import load
+
+        paths = _as_paths(inputs)
+        img = load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms)
+        input_format = "dicom" if img.source_datasets else "nifti"
+    if img.n_echoes < 2:
+        raise InputError(f"{_where(paths)}: {img.n_echoes} echo(es); R2 needs at least 2 echo times")
+    if field_strength_t is not None:
+        if not np.isfinite(field_strength_t) or field_strength_t <= 0:
+            raise InputError(f"field_strength_t: must be a positive number of tesla, got {field_strength_t}")
+        img = replace(img, field_strength_t=float(field_strength_t))
+    timings["load"] = time.perf_counter() - t0
+
+    # 2. protocol and calibration checks (fail before the expensive fit) ---------
+    findings = _check_protocol(img, force, warnings)
+    if calibration_file is not None:
+        cal_ref: Any = Path(calibration_file)
+    elif calibration is not None:
+        cal_ref = calibration
+    else:
+        cal_ref = _cal.DEFAULT_CALIBRATION
+    cal = _cal.get_calibration(cal_ref)
+    warnings.extend(_cal.check_applicability(cal, img))
+    roi_mask_in = _load_mask(mask, img)
+    _check_roi_options(roi_options, _roi.liver_roi)
+
+    # 3. noise and fit -------------------------------------------------------------
+    t1 = time.perf_counter()
+    noise = None
+    sigma: float | None
+    if noise_sigma is None:
+        from .noise import estimate_noise
+
+        try:
+            noise = estimate_noise(img)
+        except InputError as exc:
+            warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
+        sigma = None if noise is None else float(noise.sigma)
+        n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
+    else:
+        if not np.isfinite(noise_sigma) or noise_sigma <= 0:
+            raise InputError(f"noise_sigma: must be a positive number, got {noise_sigma}")
+        sigma = float(noise_sigma)
+        n_coils = int(coils or 1)
+    timings["noise"] = time.perf_counter() - t1
+    own_bar = _TqdmProgress() if progress is True else None
+    if progress is False:
+        progress = None
+    t1 = time.perf_counter()
+    try:
+        fit = _fit(
+            img,
+            model=model,
+            # With a user mask only its voxels are fitted (the ROI rules and statistics
+            # use nothing outside it); without one the automatic ROI needs every voxel.
+            mask=roi_mask_in,
+            noise_sigma=sigma,
+            coils=n_coils,
+            threads=threads,
+            progress=own_bar if own_bar is not None else progress,
+        )
+    finally:
+        if own_bar is not None:
+            own_bar.close()
+    timings["fit"] = time.perf_counter() - t1
+
+    # 4. calibration, ROI, statistics ----------------------------------------------
+    t1 = time.perf_counter()
+    calibrated = _cal.calibrate(fit.r2_per_s, cal)
+    lic = np.asarray(calibrated.lic_mg_per_g, dtype=np.float32)
+    roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **(roi_options or {}))
+    if int(np.count_nonzero(roi.mask)) == 0:
+        raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
+    stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
+    warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
+    timings["statistics"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+
+    settings = {
+        "inputs": paths,
+        "options": {
+            "mask": os.fspath(mask) if isinstance(mask, (str, os.PathLike)) else (
+                None if mask is None else "<array>"
+            ),
+            "model": model,
+            "calibration": None if calibration_file is not None else cal.name,
+            "calibration_file": None if calibration_file is None else os.fspath(Path(calibration_file).resolve()),
+            "field_strength_t": field_strength_t,
+            "echo_times_ms": None if echo_times_ms is None else [float(t) for t in echo_times_ms],
+            "noise_sigma": noise_sigma,
+            "coils": coils,
+            "force": bool(force),
+            "roi_options": dict(roi_options or {}),
+            "threads": threads,
+        },
+        "resolved": {
+            "noise_sigma": sigma,
+            "coils": n_coils,
+            "model": str(getattr(fit, "model", model)),
+            "calibration": cal.name,
+        },
+    }
+    return AnalysisResult(
+        image=img,
+        fit=fit,
+        lic_mg_per_g=lic,
+        roi=roi,
+        statistics=stats,
+        calibration=cal,
+        findings=findings,
+        noise=noise,
+        warnings=warnings,
+        settings=settings,
+        inputs=paths,
+        input_format=input_format,
+        timings_s=timings,
+        input_mask=roi_mask_in,
+    )
+
+
+def _check_roi_options(options: dict | None, func: Callable) -> None:
+    """Refuse unknown ROI options by name (instead of a TypeError deep in the call)."""
+    import inspect
+
+    if not options:
+        return
+    params = inspect.signature(func).parameters
+    allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "mask"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InputError(f"roi_options: unknown option(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+
+
+def _where(paths: list[str]) -> str:
+    if not paths:
+        return "image"
+    return paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
