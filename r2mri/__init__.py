@@ -42,6 +42,8 @@ __all__ = [
     "AnalysisResult",
     "NoiseEstimate",
     "phantom",
+    "report",
+    "calibration",
 ]
 
 # name -> (module, attribute); attribute None means the module itself.
@@ -57,6 +59,8 @@ _LAZY = {
     "AnalysisResult": ("r2mri.analysis", "AnalysisResult"),
     "NoiseEstimate": ("r2mri.noise", "NoiseEstimate"),
     "phantom": ("r2mri.phantom", None),
+    "report": ("r2mri.report", None),
+    "calibration": ("r2mri.calibration", None),
 }
 
 
