@@ -147,9 +147,12 @@ def test_automatic_proposal_recovers_liver(lic):
     truth = liver_with_vessels(ph)
     cand = roi.candidate
     dice = 2 * np.count_nonzero(cand & truth) / (np.count_nonzero(cand) + np.count_nonzero(truth))
-    # measured Dice of the candidate vs liver+vessels: 0.94-0.98 over 0.5-40 mg/g and
-    # two noise seeds (edge voxels and a few neighbouring soft-tissue voxels differ);
-    # the final ROI was 100 % liver in all. 0.9 leaves room for other noise draws.
+    # measured Dice of the candidate vs liver+vessels: 0.937-0.982 over 0.5-40 mg/g and
+    # noise seeds 0-9 (edge voxels and a few neighbouring soft-tissue voxels differ);
+    # the final ROI was >= 99.9 % liver in all. 0.9 leaves room for other noise draws.
+    # It used to fail intermittently at 0.5 (Dice 0.886): a seed on the liver's
+    # partial-volume rim grew liver + a one-voxel rim of its neighbours, scoring within
+    # 1 % of the liver alone; such re-growths of an organ are now duplicates (roi.py).
     assert dice >= 0.9, dice
     purity = np.count_nonzero(roi.mask & (lab == LABEL_LIVER)) / roi.n_voxels
     assert purity >= 0.995, purity
@@ -171,3 +174,58 @@ def test_seed_and_bbox_on_phantom():
     roi_b = liver_roi(ph.image, fit, bbox=box)
     assert roi_b.method == "bounding box"
     assert np.count_nonzero(roi_b.mask & liver) / roi_b.n_voxels >= 0.99
+
+
+# ------------------------------------------------------- shipped specs, automatic ROI
+_SHIPPED = ["ferriscan-1.5t-lic0.5", "ferriscan-1.5t-lic1.8", "ferriscan-1.5t-lic3.2", "ferriscan-1.5t-lic7",
+            "ferriscan-1.5t-lic15", "ferriscan-1.5t-lic40", "heterogeneous-1.5t"]
+
+
+@pytest.mark.parametrize("name", _SHIPPED)
+def test_automatic_proposal_on_shipped_specs(name):
+    """The shipped phantoms (4 coils, shading, vessels) at half resolution, same field of view.
+
+    Regression: at 40 mg/g the liver was never seeded (a noisy liver is the least
+    homogeneous tissue and seeds near fat blocked it) and soft tissue + spleen was
+    returned (Dice 0.23, LIC 2.99 instead of 40) without a warning. Measured at
+    128 x 128 (3 mm): candidate Dice vs liver + vessels 0.970 (heterogeneous) to 0.990,
+    final ROI 100 % liver; at full size (256, 1.5 mm) 0.971-0.996 and 100 %.
+    0.93 leaves room for other noise draws and is far above any wrong organ (<= 0.6).
+    """
+    from r2mri.fitting import fit
+    from r2mri.phantom import generate
+
+    ph = generate(name, matrix=(128, 128), pixel_mm=3.0, seed=3)
+    s = ph.truth.summary
+    res = fit(ph.image, model="auto", noise_sigma=s["noise_sigma"], coils=s["coils"])
+    roi = liver_roi(ph.image, res)
+    lab = ph.truth.labels
+    truth = liver_with_vessels(ph)
+    cand = roi.candidate
+    dice = 2 * np.count_nonzero(cand & truth) / (np.count_nonzero(cand) + np.count_nonzero(truth))
+    assert dice >= 0.93, dice
+    assert np.count_nonzero(roi.mask & (lab == LABEL_LIVER)) / roi.n_voxels >= 0.95
+    # a plausible liver: no self-check warning, only the "automatic proposal" note
+    assert len(roi.warnings) == 1, roi.warnings
+    checks = roi.options["automatic_checks"]
+    assert checks["right_fraction"] > 0.75 and 0.2 < checks["body_fraction"] < 0.35
+
+
+def test_automatic_proposal_warns_when_the_liver_is_not_found():
+    """Self-check: with the liver removed from the fit (or the image mirrored) the
+    proposal must say loudly that its region is implausible, not return it silently."""
+    ph, fit = fitted_phantom(3.2)
+    liver = liver_with_vessels(ph)
+    status = np.where(liver, FitStatus.MASKED, fit.status).astype(np.uint8)
+    no_liver = SimpleNamespace(r2_per_s=np.where(liver, np.nan, fit.r2_per_s),
+                               s0=np.where(liver, np.nan, fit.s0), status=status,
+                               r2_std_per_s=fit.r2_std_per_s)
+    roi = liver_roi(ph.image, no_liver)
+    assert any("WARNING" in w and "right-sided" in w for w in roi.warnings), roi.warnings
+    # mirrored left-right (RAS x flipped): the liver is now on the patient's left
+    ph5, fit5 = fitted_phantom(0.5)
+    affine = ph5.image.affine.copy()
+    affine[0, :] *= -1
+    img = MultiEchoImage(ph5.image.data, ph5.image.echo_times_s, affine, metadata=ph5.image.metadata)
+    roi = liver_roi(img, fit5)
+    assert any("WARNING" in w and "right-sided" in w for w in roi.warnings), roi.warnings
