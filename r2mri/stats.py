@@ -450,11 +450,11 @@ def liver_statistics(
     if n_bootstrap > 0 and units.size > 1:
         boot = np.empty(int(n_bootstrap))
         chunk = max(1, int(2_000_000 // units.size))  # bounded memory (~16 MB per array)
+        wu = weights * units  # the same products as weights[idx] * units[idx], formed once
         for start in range(0, int(n_bootstrap), chunk):
             stop = min(start + chunk, int(n_bootstrap))
             idx = rng.integers(0, units.size, size=(stop - start, units.size))
-            wb = weights[idx]
-            boot[start:stop] = np.sum(wb * units[idx], axis=1) / np.sum(wb, axis=1)
+            boot[start:stop] = np.sum(wu[idx], axis=1) / np.sum(weights[idx], axis=1)
         b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         se_boot = float(np.std(boot, ddof=1))
     else:

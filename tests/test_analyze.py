@@ -275,3 +275,39 @@ def test_roi_options_pass_through_and_unknown_ones_are_named(ph7):
     assert res.settings["options"]["roi_options"] == {"erode_mm": 0.0}
     with pytest.raises(InputError, match="erode_cm"):
         r2mri.analyze(ph7.image, mask=_outline(ph7), roi_options={"erode_cm": 1})
+
+
+# --------------------------------------------------------------------------- air not fitted
+def test_air_around_body_is_outside_air_only(ph7):
+    from r2mri.analysis import air_around_body
+
+    air = air_around_body(ph7.image.data, ph7.summary["noise_sigma"], ph7.summary.get("coils", 4))
+    labels = ph7.truth.labels
+    assert not air[labels != P.LABELS["air"]].any()  # never a voxel of the body
+    assert air[labels == P.LABELS["air"]].mean() > 0.95  # the air around it, nearly all
+    # no noise sigma: nothing is air
+    assert not air_around_body(ph7.image.data, float("nan"), 4).any()
+
+
+def test_automatic_analysis_skips_the_air_within_the_headline_uncertainty(ph7):
+    from r2mri import roi as R
+    from r2mri import stats as S
+    from r2mri.status import FitStatus
+
+    res = r2mri.analyze(ph7.image)
+    air = ph7.truth.labels == P.LABELS["air"]
+    n_air = res.settings["resolved"]["voxels_not_fitted_air"]
+    assert n_air > 0.95 * air.sum()
+    skipped = res.fit.status == FitStatus.MASKED
+    assert int(skipped.sum()) == n_air and not skipped[~air].any()
+    assert np.isnan(res.fit.r2_per_s[skipped]).all()
+    # the same chain fitting every voxel (the behaviour before the air was skipped)
+    full = r2mri.fit(ph7.image, noise_sigma=res.noise.sigma, coils=res.noise.coils)
+    inside = ~skipped
+    np.testing.assert_array_equal(full.r2_per_s[inside], res.fit.r2_per_s[inside])
+    roi = R.liver_roi(ph7.image, full)
+    st = S.liver_statistics(full, roi, res.calibration, image=ph7.image)
+    lo, hi = res.statistics.ci95_lic_mg_per_g
+    half = (hi - lo) / 2
+    assert abs(st.headline_lic_mg_per_g - res.statistics.headline_lic_mg_per_g) < 0.25 * half
+    assert abs(roi.n_voxels - res.roi.n_voxels) <= 0.02 * roi.n_voxels

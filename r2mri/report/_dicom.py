@@ -30,7 +30,7 @@ from .._atomic import atomic_path
 from .._version import __version__
 from ..errors import InputError
 
-__all__ = ["write_dicom", "CODES"]
+__all__ = ["write_dicom", "write_dicom_page", "CODES"]
 
 
 def _codes() -> dict:
@@ -250,10 +250,14 @@ def _declare_private_scheme(ds: Any) -> None:
 
 
 def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | None = None) -> dict[str, Path]:
-    """Write the DICOM objects of ``result`` into ``folder``; return kind -> path."""
+    """Write the DICOM objects of ``result`` into ``folder``; return kind -> path.
+
+    Without ``page_rgb`` the Secondary Capture is left out; :func:`write_dicom_page`
+    writes it later (the page can be drawn while the other objects are encoded).
+    """
     src = _source_series(result.image)
     folder.mkdir(parents=True, exist_ok=True)
-    base = int(getattr(src[0], "SeriesNumber", 0) or 0) * 100 + 90
+    base = _base_series_number(src)
     objs: dict[str, Any] = {}
     objs["pm_r2"] = _parametric_map(
         src, result.fit.r2_per_s, result.image, label="R2", explanation="R2 relaxation rate (1/s)",
@@ -268,12 +272,30 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
     objs["seg_liver_roi"] = _segmentation(src, result.roi.mask, result.image, rep, base + 3)
     sr, _missing = _structured_report(src, objs["seg_liver_roi"], rep, base + 4)
     objs["sr_report"] = sr
+    paths = _save_all(objs, src, folder)
     if page_rgb is not None:
-        from ._page import display_plane
+        paths.update(write_dicom_page(result, rep, folder, page_rgb))
+    return paths
 
-        sc = _secondary_capture(src, page_rgb, base + 5, display_plane(result.image.affine)["patient_orientation"])
-        if sc is not None:
-            objs["sc_report"] = sc
+
+def write_dicom_page(result: Any, rep: dict, folder: Path, page_rgb: np.ndarray) -> dict[str, Path]:
+    """Write the Secondary Capture of the report page (``sc_report.dcm``); kind -> path."""
+    from ._page import display_plane
+
+    src = _source_series(result.image)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = _base_series_number(src)
+    sc = _secondary_capture(src, page_rgb, base + 5, display_plane(result.image.affine)["patient_orientation"])
+    if sc is None:
+        return {}
+    return _save_all({"sc_report": sc}, src, folder)
+
+
+def _base_series_number(src: list) -> int:
+    return int(getattr(src[0], "SeriesNumber", 0) or 0) * 100 + 90
+
+
+def _save_all(objs: dict[str, Any], src: list, folder: Path) -> dict[str, Path]:
     body_part = str(getattr(src[0], "BodyPartExamined", "") or "ABDOMEN")  # a liver analysis
     for key, ds in objs.items():
         if key in ("pm_r2", "pm_lic", "sc_report") and not getattr(ds, "BodyPartExamined", None):

@@ -417,7 +417,10 @@ def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path, *, dpi: i
             pdf.savefig(fig)
     fig.set_dpi(dpi)
     canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    rgba = np.asarray(canvas.buffer_rgba())
+    # the PNG is the pixels just drawn (what fig.savefig(png) would draw a second time)
+    from matplotlib import image as mimage
+
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    return rgb
+        mimage.imsave(tmp, rgba, format="png", origin="upper", dpi=dpi)
+    return rgba[..., :3].copy()

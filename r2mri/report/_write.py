@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,34 +63,28 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
     out = Path(out)
     rel: dict[str, Path] = {}
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        from ._nifti import write_nifti_maps, write_settings
         from ._page import write_page
 
         atomic_write_text(tmp / "report.json", dumps(rep))
         rel["report_json"] = Path("report.json")
-        rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
+        # The NIfTI maps and the DICOM objects (all but the page's Secondary Capture) are
+        # written by a worker thread while this one draws the page: gzip and much of the
+        # encoding release the GIL, and the two sets of files share nothing.
+        worker = _Worker(_write_maps_and_dicom, result, rep, tmp, bool(dicom))
+        worker.start()
+        try:
+            rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
+        finally:
+            worker.join()
         rel["report_pdf"] = Path("report.pdf")
         rel["report_png"] = Path("report.png")
-        for p in write_nifti_maps(result, tmp, rep):
-            rel[p.name[: -len(".nii.gz")]] = Path(p.name)
-        write_settings(result, tmp, rep)
-        rel["settings"] = Path("settings.json")
+        written = worker.result()
         if dicom:
-            from ._dicom import write_dicom
+            from ._dicom import write_dicom_page
 
-            try:
-                written = write_dicom(result, rep, tmp / "dicom", page_rgb=rgb)
-            except InputError:
-                raise
-            except (ValueError, KeyError, AttributeError, TypeError) as exc:
-                # highdicom refuses headers it cannot derive from (odd geometry, missing
-                # modules...): say so in one line; the other outputs need --no-dicom.
-                raise InputError(
-                    f"--dicom: cannot derive DICOM objects from the source headers "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); use --no-dicom"
-                ) from exc
-            for key, p in written.items():
-                rel[key] = p.relative_to(tmp)
+            written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
+        for key, p in written.items():
+            rel[key] = p.relative_to(tmp)
         _apply_umask(tmp)
     return {k: out / v for k, v in rel.items()}
 
@@ -104,3 +99,54 @@ def _apply_umask(folder: Path) -> None:
     os.umask(umask)
     for path in [folder, *folder.rglob("*")]:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _dicom_errors(func, *args):
+    """Call a DICOM writer; header problems become one-line :class:`InputError`."""
+    try:
+        return func(*args)
+    except InputError:
+        raise
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:
+        # highdicom refuses headers it cannot derive from (odd geometry, missing
+        # modules...): say so in one line; the other outputs need --no-dicom.
+        raise InputError(
+            f"--dicom: cannot derive DICOM objects from the source headers "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); use --no-dicom"
+        ) from exc
+
+
+def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dict[str, Path]:
+    """NIfTI maps, settings.json and (without the page capture) the DICOM objects."""
+    from ._nifti import write_nifti_maps, write_settings
+
+    written: dict[str, Path] = {}
+    for p in write_nifti_maps(result, tmp, rep):
+        written[p.name[: -len(".nii.gz")]] = p
+    written["settings"] = write_settings(result, tmp, rep)
+    if dicom:
+        from ._dicom import write_dicom
+
+        written.update(_dicom_errors(write_dicom, result, rep, tmp / "dicom"))
+    return written
+
+
+class _Worker(threading.Thread):
+    """A thread that keeps its function's return value or exception for :meth:`result`."""
+
+    def __init__(self, func, *args) -> None:
+        super().__init__(name="r2mri-report-writer", daemon=True)
+        self._func, self._args = func, args
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._value = self._func(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
