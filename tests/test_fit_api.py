@@ -190,3 +190,23 @@ def test_biexp_extra_maps():
     assert set(res.extra) >= {"fast_fraction", "r2_slow_per_s", "r2_fast_per_s", "n_iterations"}
     assert res.extra["fast_fraction"][0] == pytest.approx(0.4, rel=1e-4)
     assert res.s0[0] == pytest.approx(1000.0, rel=1e-4)
+
+
+def test_zeroed_background_says_the_channel_count_was_assumed():
+    # A scanner-zeroed background leaves sigma to the tissue residuals, and the channel
+    # count cannot be recovered from them: the fit must say that n = 1 was assumed.
+    import warnings
+
+    import r2mri
+
+    ph = r2mri.phantom.generate("ferriscan-1.5t-lic3.2", zero_background=True, matrix=(96, 96),
+                                pixel_mm=4.0, n_slices=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = r2mri.fit(ph.image, mask=ph.truth.liver_mask)
+    assert res.model == "ncchi"
+    assert res.options.get("coils_assumed") is True
+    assert "channel count unknown" in res.options["auto_rule"]
+    assert any("channel count is unknown" in str(w.message) for w in caught)
+    given = r2mri.fit(ph.image, mask=ph.truth.liver_mask, coils=4)
+    assert not given.options.get("coils_assumed")
