@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,12 @@ from ..errors import InputError
 from ._json import dumps, report_dict
 
 __all__ = ["write_outputs"]
+
+#: Write the NIfTI maps and DICOM objects in a forked child process while this one draws
+#: the report page (POSIX only; the two sets of files share nothing). The page and the
+#: DICOM encoding are both single-threaded Python, so a second process, not a thread
+#: (which measured slower: they contend for the GIL), is what uses the second core.
+PARALLEL = True
 
 
 def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = False,
@@ -67,22 +73,24 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
 
         atomic_write_text(tmp / "report.json", dumps(rep))
         rel["report_json"] = Path("report.json")
-        # The NIfTI maps and the DICOM objects (all but the page's Secondary Capture) are
-        # written by a worker thread while this one draws the page: gzip and much of the
-        # encoding release the GIL, and the two sets of files share nothing.
-        worker = _Worker(_write_maps_and_dicom, result, rep, tmp, bool(dicom))
-        worker.start()
-        try:
+        job = _ChildWriter.start(result, rep, tmp, bool(dicom)) if PARALLEL and hasattr(os, "fork") else None
+        if job is None:
+            written = {}
             rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
-        finally:
-            worker.join()
+            written.update(_write_maps_and_dicom(result, rep, tmp, bool(dicom)))
+            if dicom:
+                from ._dicom import write_dicom_page
+
+                written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
+        else:
+            try:
+                rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
+            except BaseException:
+                job.abort()
+                raise
+            written = job.finish(rgb if dicom else None)
         rel["report_pdf"] = Path("report.pdf")
         rel["report_png"] = Path("report.png")
-        written = worker.result()
-        if dicom:
-            from ._dicom import write_dicom_page
-
-            written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
         for key, p in written.items():
             rel[key] = p.relative_to(tmp)
         _apply_umask(tmp)
@@ -117,7 +125,7 @@ def _dicom_errors(func, *args):
 
 
 def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dict[str, Path]:
-    """NIfTI maps, settings.json and (without the page capture) the DICOM objects."""
+    """NIfTI maps, settings.json and (all but the page's Secondary Capture) the DICOM objects."""
     from ._nifti import write_nifti_maps, write_settings
 
     written: dict[str, Path] = {}
@@ -131,22 +139,78 @@ def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dic
     return written
 
 
-class _Worker(threading.Thread):
-    """A thread that keeps its function's return value or exception for :meth:`result`."""
+class _ChildWriter:
+    """A forked child writing :func:`_write_maps_and_dicom` (then the page's DICOM capture
+    from the pixels the parent sends) into the same temporary folder."""
 
-    def __init__(self, func, *args) -> None:
-        super().__init__(name="r2mri-report-writer", daemon=True)
-        self._func, self._args = func, args
-        self._value: Any = None
-        self._error: BaseException | None = None
+    def __init__(self, pid: int, to_child: int, from_child: int, tmp: Path) -> None:
+        self.pid, self.to_child, self.from_child, self.tmp = pid, to_child, from_child, tmp
 
-    def run(self) -> None:
+    @classmethod
+    def start(cls, result: Any, rep: dict, tmp: Path, dicom: bool) -> "_ChildWriter | None":
+        r_rgb, w_rgb = os.pipe()
+        r_res, w_res = os.pipe()
         try:
-            self._value = self._func(*self._args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self._error = exc
+            pid = os.fork()
+        except OSError:
+            for fd in (r_rgb, w_rgb, r_res, w_res):
+                os.close(fd)
+            return None
+        if pid == 0:  # child: never returns
+            try:
+                os.close(w_rgb)
+                os.close(r_res)
+                try:
+                    written = _write_maps_and_dicom(result, rep, tmp, dicom)
+                    with os.fdopen(r_rgb, "rb") as f:
+                        rgb = pickle.load(f)
+                    if rgb is not None:
+                        from ._dicom import write_dicom_page
 
-    def result(self) -> Any:
-        if self._error is not None:
-            raise self._error
-        return self._value
+                        written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
+                    msg: tuple = ("ok", {k: os.fspath(v) for k, v in written.items()})
+                except InputError as exc:
+                    msg = ("InputError", str(exc))
+                except BaseException as exc:  # noqa: BLE001 - reported by the parent
+                    msg = ("error", f"{type(exc).__name__}: {exc}")
+                with os.fdopen(w_res, "wb") as f:
+                    pickle.dump(msg, f)
+            finally:
+                os._exit(0)
+        os.close(r_rgb)
+        os.close(w_res)
+        return cls(pid, w_rgb, r_res, tmp)
+
+    def _collect(self) -> tuple:
+        with os.fdopen(self.from_child, "rb") as f:
+            try:
+                msg = pickle.load(f)
+            except EOFError:
+                msg = ("error", "the report writer process ended without a result")
+        os.waitpid(self.pid, 0)
+        return msg
+
+    def finish(self, rgb) -> dict[str, Path]:
+        """Send the page pixels (or None), wait for the child, return kind -> path."""
+        try:
+            with os.fdopen(self.to_child, "wb") as f:
+                pickle.dump(rgb, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except BrokenPipeError:  # the child stopped early: its message says why
+            pass
+        kind, value = self._collect()
+        if kind == "InputError":
+            raise InputError(value)
+        if kind != "ok":
+            raise RuntimeError(f"writing the NIfTI/DICOM outputs failed: {value}")
+        return {k: Path(v) for k, v in value.items()}
+
+    def abort(self) -> None:
+        """The page failed: let the child finish (it must not outlive the folder), drop its result."""
+        try:
+            os.close(self.to_child)
+        except OSError:
+            pass
+        try:
+            self._collect()
+        except Exception:  # noqa: BLE001 - the page's error is the one to report
+            pass
