@@ -422,5 +422,5 @@ def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path, *, dpi: i
     from matplotlib import image as mimage
 
     with atomic_path(png_path) as tmp:
-        mimage.imsave(tmp, rgba, format="png", origin="upper", dpi=dpi)
+        mimage.imsave(tmp, rgba, format="png", origin="upper", dpi=dpi, pil_kwargs={"compress_level": 3})
     return rgba[..., :3].copy()
