@@ -295,6 +295,14 @@ def analyze(
             warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
         sigma = None if noise is None else float(noise.sigma)
         n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
+        if noise is not None and noise.method == "residual" and coils is None:
+            # see r2mri.fitting._fit._resolve_noise: the channel count cannot be recovered
+            # from tissue residuals; 1 is assumed and R2 is underestimated at high iron on
+            # root-sum-of-squares multi-channel data.
+            warnings.append("noise: background zero-filled by the scanner, so sigma comes from tissue "
+                            "residuals and the receiver channel count is unknown (1 assumed); for "
+                            "root-sum-of-squares multi-channel images pass --coils N, or the LIC is "
+                            "underestimated at high iron")
     else:
         if not np.isfinite(noise_sigma) or noise_sigma <= 0:
             raise InputError(f"noise_sigma: must be a positive number, got {noise_sigma}")

@@ -311,3 +311,15 @@ def test_automatic_analysis_skips_the_air_within_the_headline_uncertainty(ph7):
     half = (hi - lo) / 2
     assert abs(st.headline_lic_mg_per_g - res.statistics.headline_lic_mg_per_g) < 0.25 * half
     assert abs(roi.n_voxels - res.roi.n_voxels) <= 0.02 * roi.n_voxels
+
+
+def test_zero_filled_background_warns_about_the_channel_count():
+    # With the air zeroed the channel count cannot be estimated: the report must say so.
+    import r2mri
+
+    ph = r2mri.phantom.generate("ferriscan-1.5t-lic3.2", zero_background=True, matrix=(96, 96),
+                                pixel_mm=4.0, n_slices=3)
+    res = r2mri.analyze(ph.image, mask=ph.truth.liver_mask)
+    assert any("channel count is unknown" in w for w in res.warnings)
+    res4 = r2mri.analyze(ph.image, mask=ph.truth.liver_mask, coils=4)
+    assert not any("channel count is unknown" in w for w in res4.warnings)
