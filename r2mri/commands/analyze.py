@@ -48,6 +48,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
                    help="also write DICOM PM/SEG/SR/SC (default: on when the input is DICOM)")
     p.add_argument("--threads", type=int, metavar="N", help="threads for the fit (default: all)")
+    roi = p.add_argument_group("liver ROI without a mask (semi-automatic; see docs/statistics.md)")
+    roi.add_argument("--roi-seed", type=int, nargs=3, metavar=("I", "J", "K"),
+                     help="voxel index (0-based, as in the NIfTI maps) inside the liver parenchyma")
+    roi.add_argument("--roi-bbox", type=int, nargs=6, metavar=("I0", "I1", "J0", "J1", "K0", "K1"),
+                     help="index box holding the liver (start inclusive, end exclusive)")
+    roi.add_argument("--erode-mm", type=float, metavar="MM",
+                     help="in-plane margin removed from the ROI edge (default 5 mm; 0 disables)")
     p.set_defaults(func=run)
     return p
 
@@ -91,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
         te = [t for group in args.echo_times_ms for t in group]
     from ..analysis import _TqdmProgress
 
+    roi_options = {}
+    if args.roi_seed is not None:
+        roi_options["seed"] = tuple(args.roi_seed)
+    if args.roi_bbox is not None:
+        b = args.roi_bbox
+        roi_options["bbox"] = ((b[0], b[1]), (b[2], b[3]), (b[4], b[5]))
+    if args.erode_mm is not None:
+        roi_options["erode_mm"] = args.erode_mm
     progress = _TqdmProgress()
     try:
         result = analyze(
@@ -105,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             coils=args.coils,
             force=args.force,
             threads=args.threads,
+            roi_options=roi_options or None,
             progress=progress,
         )
     finally:
