@@ -82,55 +82,51 @@ def _biexp(t, a, ra, b, rb):
     return a * np.exp(-ra * t) + b * np.exp(-rb * t)
 
 
-def curve_fit_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """R2 per voxel from :func:`scipy.optimize.curve_fit` (mono-exponential)."""
-    from scipy.optimize import curve_fit
-
+def _per_voxel(signal: np.ndarray, fit_one) -> np.ndarray:
+    """Loop ``fit_one(y) -> R2`` over voxels as lab scripts do; a failed voxel is NaN."""
     out = np.full(signal.shape[0], np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, y in enumerate(np.asarray(signal, dtype=np.float64)):
             try:
-                p, _ = curve_fit(_mono, te, y, p0=_start_values(y, te), maxfev=600)
-                out[i] = p[1]
+                out[i] = fit_one(y)
             except Exception:  # noqa: BLE001 - a failed voxel is NaN, as in lab scripts
                 pass
     return out
+
+
+def curve_fit_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """R2 per voxel from :func:`scipy.optimize.curve_fit` (mono-exponential)."""
+    from scipy.optimize import curve_fit
+
+    def one(y):
+        return curve_fit(_mono, te, y, p0=_start_values(y, te), maxfev=600)[0][1]
+
+    return _per_voxel(signal, one)
 
 
 def curve_fit_offset_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
     """R2 per voxel from curve_fit on S0 exp(-R2 t) + C."""
     from scipy.optimize import curve_fit
 
-    out = np.full(signal.shape[0], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, y in enumerate(np.asarray(signal, dtype=np.float64)):
-            try:
-                s0, r0 = _start_values(y, te)
-                p, _ = curve_fit(_mono_offset, te, y, p0=(s0, r0, 0.0), maxfev=800)
-                out[i] = p[1]
-            except Exception:  # noqa: BLE001
-                pass
-    return out
+    def one(y):
+        s0, r0 = _start_values(y, te)
+        return curve_fit(_mono_offset, te, y, p0=(s0, r0, 0.0), maxfev=800)[0][1]
+
+    return _per_voxel(signal, one)
 
 
 def curve_fit_biexp_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
     """Amplitude-weighted mean rate per voxel from a bounded bi-exponential curve_fit."""
     from scipy.optimize import curve_fit
 
-    out = np.full(signal.shape[0], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, y in enumerate(np.asarray(signal, dtype=np.float64)):
-            try:
-                s0, r0 = _start_values(y, te)
-                p, _ = curve_fit(_biexp, te, y, p0=(0.5 * s0, 2 * r0, 0.5 * s0, 0.5 * r0),
-                                 bounds=(0, np.inf), method="trf")
-                out[i] = (p[0] * p[1] + p[2] * p[3]) / max(p[0] + p[2], 1e-30)
-            except Exception:  # noqa: BLE001
-                pass
-    return out
+    def one(y):
+        s0, r0 = _start_values(y, te)
+        p, _ = curve_fit(_biexp, te, y, p0=(0.5 * s0, 2 * r0, 0.5 * s0, 0.5 * r0),
+                         bounds=(0, np.inf), method="trf")
+        return (p[0] * p[1] + p[2] * p[3]) / max(p[0] + p[2], 1e-30)
+
+    return _per_voxel(signal, one)
 
 
 def lmfit_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
@@ -138,17 +134,12 @@ def lmfit_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
     import lmfit
 
     model = lmfit.Model(_mono, independent_vars=["t"])
-    out = np.full(signal.shape[0], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i, y in enumerate(np.asarray(signal, dtype=np.float64)):
-            s0, r0 = _start_values(y, te)
-            try:
-                res = model.fit(y, t=te, s0=s0, r2=r0)
-                out[i] = res.params["r2"].value
-            except Exception:  # noqa: BLE001
-                pass
-    return out
+
+    def one(y):
+        s0, r0 = _start_values(y, te)
+        return model.fit(y, t=te, s0=s0, r2=r0).params["r2"].value
+
+    return _per_voxel(signal, one)
 
 
 def numpy_loglinear(signal: np.ndarray, te: np.ndarray) -> np.ndarray:

@@ -35,6 +35,18 @@ SYNTHETIC_DATE = "20000101"
 SYNTHETIC_TIME = "000000"  # largest stored value (of 65535): headroom, never looks saturated
 
 
+
+def _image_pixel_module(ds, sp) -> None:
+    """Image Pixel module of the phantom's unsigned 16-bit greyscale frames (columns = x)."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = int(sp.matrix[1])
+    ds.Columns = int(sp.matrix[0])
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+
 def _ds_str(v: float) -> str:
     """Decimal String (at most 16 characters) that round-trips as closely as possible."""
     for p in range(12, 3, -1):
@@ -128,14 +140,7 @@ def _classic_image(phantom, form: str, base: Dataset) -> Dataset:
     ds.SpacingBetweenSlices = _ds_str(sp.slice_spacing_mm)
     ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     ds.AcquisitionMatrix = [0, int(sp.matrix[0]), int(sp.matrix[1]), 0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = int(sp.matrix[1])
-    ds.Columns = int(sp.matrix[0])
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    _image_pixel_module(ds, sp)
     ds.RescaleIntercept = "0"
     ds.RescaleType = "US"
     ds.SOPClassUID = MR_IMAGE_STORAGE
@@ -289,14 +294,7 @@ def _enhanced(phantom, root: Path) -> None:
     ds.SegmentedKSpaceTraversal = "SINGLE"
     ds.NumberOfKSpaceTrajectories = 1
     # Image pixel / multi-frame
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = int(sp.matrix[1])
-    ds.Columns = int(sp.matrix[0])
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    _image_pixel_module(ds, sp)
     ds.NumberOfFrames = nz * ne
     # Multi-frame Dimension module (C.7.6.17): stack position, then effective echo time
     dim_uid = _uid(phantom, form, "dimensions")
