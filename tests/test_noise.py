@@ -34,7 +34,7 @@ AMPLITUDES = np.concatenate([np.linspace(0.0, 20.0, 401), np.geomspace(20.0, 500
 
 @pytest.mark.parametrize("coils", [1, 2, 3, 4, 8, 16, 32])
 def test_ncchi_mean_matches_scipy_hyp1f1(coils):
-    # n = 1 uses the Abramowitz & Stegun 9.8.1-9.8.4 polynomials below x = 150: their
+    # n = 1 uses the Abramowitz & Stegun 9.8.1-9.8.4 polynomials below x = 20: their
     # stated absolute errors (<= 2.2e-7 on scaled Bessel values >= ~0.4 where used
     # above v = 3.75, <= 1.6e-7 on I0 >= 1 below) bound the relative error of E[M] by
     # ~6e-7; the tolerance is 1e-6. Elsewhere (series / asymptotic expansion summed to

@@ -25,7 +25,7 @@ from ..noise import _FM, _ncchi_mean_deriv
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "11e5f1260fe68464d8d9336425dbfbcfdd0d7a1f26319c9c3664dad91c574f5b"
+_NOISE_PY_SHA256 = "ba8f354a793dca5f872628009b1fa53ba4c8bc3095810406baf610442f26d0ba"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
