@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -34,12 +33,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from ._resources import calibration_dir
+from ._toml import read_toml
 from .errors import CalibrationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "Calibration",
@@ -528,15 +524,7 @@ def _from_document(doc: Mapping[str, Any], source: str) -> Calibration:
 
 
 def _load_file(path: Path) -> Calibration:
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise CalibrationError(f"calibration file {path}: not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationError(f"calibration file {path}: not valid TOML ({exc})") from None
-    except OSError as exc:
-        raise CalibrationError(f"calibration file {path}: cannot be read ({exc.strerror})") from None
+    doc = read_toml(path, what="calibration file", error=CalibrationError)
     return _from_document(doc, str(path))
 
 

@@ -8,12 +8,12 @@ silently falls back to a default.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .._resources import phantom_specs_dir
+from .._toml import read_toml
 from ..errors import InputError
 
 __all__ = ["PhantomSpec", "list_specs", "resolve_spec"]
@@ -198,13 +198,7 @@ def spec_from_dict(data: dict[str, Any], *, source: str) -> PhantomSpec:
 def load_spec_file(path: str | Path) -> PhantomSpec:
     """Read one phantom TOML file."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: phantom spec file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, what="phantom spec file")
     data.setdefault("name", path.stem)
     return spec_from_dict(data, source=str(path))
 
