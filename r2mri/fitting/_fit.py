@@ -38,8 +38,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     # and 3 T (domain.md: up to ~300 s^-1 at 1.5 T, x1.5 at 3 T); not a physical limit.
     "r2_bounds_per_s": (0.0, 1000.0),
     "max_iter": None,  # None: 100, or 200 for biexp
-    "xtol": 1e-6,  # relative parameter-step tolerance of Levenberg-Marquardt
-    "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt
+    "xtol": 1e-6,  # relative parameter-step tolerance (Levenberg-Marquardt and Newton)
+    "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt (not Newton)
     "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
 }
 
