@@ -309,8 +309,14 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     mask_flat = None if mask is None else mask.reshape(-1)
     total = nvox if mask_flat is None else int(np.count_nonzero(mask_flat))
     names = ["s0", "r2", "offset", "r2_std", "rms", "rsq", "frac", "r2slow", "r2fast", "niter"]
-    maps = {nm: np.full(nvox, np.nan, dtype=np.float32) for nm in names}
-    status = np.full(nvox, int(FitStatus.MASKED), dtype=np.uint8)
+    # the kernel writes every fitted voxel's maps in place (float32, one row per map);
+    # only voxels outside the mask need their NaN / MASKED fill here
+    out = np.empty((K.NOUT, nvox), dtype=np.float32)
+    status = np.empty(nvox, dtype=np.uint8)
+    if mask_flat is not None:
+        out[:, ~mask_flat] = np.nan
+        status[~mask_flat] = int(FitStatus.MASKED)
+    no_index = np.empty(0, dtype=np.int64)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     sigma_k = float(sigma) if sigma is not None else 0.0
     steps = np.diff(te64)
@@ -328,7 +334,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         for start in range(0, nvox, chunk):
             stop = min(nvox, start + chunk)
             if mask_flat is None:
-                idx = None
+                idx = no_index
                 y = flat[start:stop]
             else:
                 idx = np.flatnonzero(mask_flat[start:stop])
@@ -338,19 +344,15 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
                 y = flat[idx]
             y = np.ascontiguousarray(y, dtype=np.float64)
             n = y.shape[0]
-            out = np.empty((n, K.NOUT), dtype=np.float64)
-            st = np.empty(n, dtype=np.uint8)
             K._fit_chunk(y, te64, uniform, np.int64(model_id), sigma_k, np.int64(coils), k_sigma,
-                         lo, hi, np.int64(max_iter), xtol, ftol, out, st)
-            where = slice(start, stop) if idx is None else idx
-            for c, nm in enumerate(names):
-                maps[nm][where] = out[:, c]
-            status[where] = st
+                         lo, hi, np.int64(max_iter), xtol, ftol, idx, np.int64(start), out, status)
             done += n
             if progress is not None:
                 progress(done, total)
     finally:
         numba.set_num_threads(prev_threads)
+
+    maps = dict(zip(names, out))
 
     def shaped(a):
         return a.reshape(spatial)

@@ -796,8 +796,10 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _fit_block(y, t, cfg, start, stop, out, status):
-    """Fit rows ``start:stop`` with one set of work arrays (allocated once per block)."""
+def _fit_block(y, t, cfg, start, stop, dest, offset, out, status):
+    """Fit rows ``start:stop`` with one set of work arrays (allocated once per block);
+    row ``i`` goes to column ``dest[i]`` of ``out`` (or ``offset + i`` when ``dest`` is
+    empty)."""
     m = y.shape[1]
     model = int(cfg[0])
     r2_lo = cfg[6]
@@ -847,16 +849,20 @@ def _fit_block(y, t, cfg, start, stop, out, status):
     for i in range(start, stop):
         for k in range(m):
             yv[k] = y[i, k]
-        status[i] = _fit_voxel(yv, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L,
+        j = dest[i] if dest.size > 0 else offset + i
+        status[j] = _fit_voxel(yv, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L,
                                grid, Eg, Gg, yE, ov)
         for c in range(NOUT):
-            out[i, c] = ov[c]
+            out[c, j] = ov[c]
 
 
 @njit(parallel=True, error_model="numpy", fastmath=_FM)
 def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
-               out, status):
-    """Fit every row of ``y`` (nvox, m) float64; write ``out`` (nvox, NOUT), ``status``."""
+               dest, offset, out, status):
+    """Fit every row ``i`` of ``y`` (nvox, m) float64 into column ``j`` of the float32 maps
+    ``out`` (NOUT, n_total) and of ``status`` (n_total,) uint8, with ``j = dest[i]`` (int64
+    voxel indices), or ``j = offset + i`` when ``dest`` is empty. Writing the caller's
+    maps in place saves a scatter per map and chunk."""
     nvox = y.shape[0]
     cfg = np.empty(11)
     cfg[0] = model
@@ -874,4 +880,4 @@ def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_it
     for b in prange(nblock):
         start = b * _BLOCK
         stop = min(nvox, start + _BLOCK)
-        _fit_block(y, t, cfg, start, stop, out, status)
+        _fit_block(y, t, cfg, start, stop, dest, offset, out, status)
