@@ -207,10 +207,32 @@ def _maps(fit: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.
     return r2, s0, status
 
 
-def _smooth(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """3x3 in-plane median of ``values``; invalid voxels are filled with the valid median first."""
+_WHOLE = (slice(None), slice(None), slice(None))
+
+
+def _box(mask: np.ndarray, margin: int = 1) -> tuple[slice, slice, slice]:
+    """Bounding box of a non-empty ``mask``, grown by ``margin`` voxels in-plane (inside the grid).
+
+    An in-plane neighbourhood operation of radius ``<= margin`` gives the same numbers
+    on the voxels of ``mask`` whether it runs on the box or on the whole grid: all the
+    voxels it reads are in the box, and at a box edge that is not a grid edge the
+    box holds ``margin`` voxels outside ``mask``.
+    """
+    box = []
+    for axis, grow in ((0, margin), (1, margin), (2, 0)):
+        idx = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(idx[0]) - grow, 0), min(int(idx[-1]) + 1 + grow, mask.shape[axis])))
+    return tuple(box)  # type: ignore[return-value]
+
+
+def _smooth(values: np.ndarray, valid: np.ndarray, box: tuple[slice, ...] = _WHOLE) -> np.ndarray:
+    """3x3 in-plane median of ``values`` in ``box``; invalid voxels are filled with the valid median first.
+
+    The fill value is the median over all valid voxels; the result (of the box's shape)
+    equals the whole-grid filter on voxels one voxel inside the box or on a grid edge.
+    """
     fill = float(np.median(values[valid])) if valid.any() else 0.0
-    filled = np.where(valid, values, fill)
+    filled = np.where(valid[box], values[box], fill)
     return ndimage.median_filter(filled, size=(3, 3, 1), mode="nearest")
 
 
@@ -336,7 +358,7 @@ def _plausibility(best: dict[str, Any], others: list[dict[str, Any]], cand: np.n
 
 
 def _ras_x(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
-    i, j, k = np.indices(shape)
+    i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
     return affine[0, 0] * i + affine[0, 1] * j + affine[0, 2] * k + affine[0, 3]
 
 
@@ -457,13 +479,16 @@ def liver_roi(
         lsum = ndimage.gaussian_filter(np.where(tissue, logs, 0.0), sig_vox, mode="constant")
         logs = logs - np.where(wsum > 1e-6, lsum / np.maximum(wsum, 1e-6), 0.0)
         options["grow_k"] = float(grow_k)
+        # the patient's right half of the tissue (RAS +x)
+        rx = _ras_x(shape, image.affine)
+        right = rx > float(np.median(rx[tissue])) if tissue.any() else np.ones(shape, bool)
         if seed is not None:
             sd = tuple(int(v) for v in seed)
             if len(sd) != 3 or any(not 0 <= v < s for v, s in zip(sd, shape)):
                 raise InputError(f"seed: expected a voxel index (i, j, k) inside {shape}, got {tuple(seed)}")
             if not tissue[sd]:
                 raise InputError(f"seed: voxel {sd} is not in fitted tissue (failed fit, masked or air)")
-            seeds = [sd]
+            seeds = np.array([np.ravel_multi_index(sd, shape)])
             method, automatic = "seed", False
             options["seed"] = list(sd)
         else:
@@ -472,8 +497,7 @@ def liver_roi(
             hom = _homogeneity(logr, logs, 5)
             pool = tissue & (ndimage.binary_erosion(tissue, np.ones((5, 5, 1), bool)))
             if bbox is None:
-                rx = _ras_x(shape, image.affine)
-                pool &= rx > float(np.median(rx[tissue]))
+                pool &= right
                 method, automatic = "automatic", True
             else:
                 method, automatic = "bounding box", False
@@ -483,25 +507,39 @@ def liver_roi(
                 raise InputError("liver ROI: no fitted tissue to start from (give a mask)")
             order = np.argsort(np.where(pool, hom, np.inf), axis=None, kind="stable")
             seeds = order[: int(np.count_nonzero(pool))]
-        rx = _ras_x(shape, image.affine)
-        right = rx > float(np.median(rx[tissue])) if tissue.any() else np.ones(shape, bool)
         ri, rj = int(np.ceil(_SEED_SPACING_MM / dx)), int(np.ceil(_SEED_SPACING_MM / dy))
-        taken = np.zeros(shape, dtype=bool)  # near an earlier seed (in-plane, all slices)
-        covered = np.zeros(shape, dtype=bool)  # inside a region already grown
+        # a region grows inside the connected tissue its start touches: each growth runs on
+        # the box of those components (one voxel of margin for hole filling and dilation),
+        # which gives the same region as the whole grid at a fraction of the cost
+        components, _ = ndimage.label(tissue, structure=ndimage.generate_binary_structure(3, 1))
+        component_boxes = ndimage.find_objects(components)
+        # inside or next to a region already grown, or near an earlier seed (in-plane, all slices)
+        blocked = np.zeros(shape, dtype=bool)
         found: list[dict[str, Any]] = []
-        for flat in seeds:
-            sd = np.unravel_index(flat, shape) if not isinstance(flat, tuple) else flat
-            sd = tuple(int(x) for x in sd)
-            if covered[sd] or taken[sd]:
-                continue
-            taken[max(sd[0] - ri, 0):sd[0] + ri + 1, max(sd[1] - rj, 0):sd[1] + rj + 1, :] = True
+        n_tried = 0
+        while len(found) < _N_SEEDS:
+            # the next seed in order that is not blocked (one vectorised look-up per region)
+            free = np.flatnonzero(~blocked.reshape(-1)[seeds[n_tried:]])
+            if free.size == 0:
+                break
+            n_tried += int(free[0]) + 1
+            sd = tuple(int(x) for x in np.unravel_index(seeds[n_tried - 1], shape))
+            blocked[max(sd[0] - ri, 0):sd[0] + ri + 1, max(sd[1] - rj, 0):sd[1] + rj + 1, :] = True
             start = np.zeros(shape, dtype=bool)
             start[max(sd[0] - 1, 0):sd[0] + 2, max(sd[1] - 1, 0):sd[1] + 2, sd[2]] = True
-            region = _grow(start, tissue, logr, logs, grow_k, steps)
-            filled = region.copy()
-            for k in range(shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
-                filled[:, :, k] = ndimage.binary_fill_holes(region[:, :, k])
-            desc = _describe(region, filled, start & tissue, logr, logs, right, automatic, grow_k)
+            start &= tissue
+            reach = np.zeros(shape, dtype=bool)
+            for label in np.unique(components[start]):
+                reach[component_boxes[label - 1]] = True
+            gbox = _box(reach)
+            region_c = _grow(start[gbox], tissue[gbox], logr[gbox], logs[gbox], grow_k, (steps[0][gbox],))
+            filled_c = region_c.copy()
+            for k in range(filled_c.shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
+                filled_c[:, :, k] = ndimage.binary_fill_holes(region_c[:, :, k])
+            desc = _describe(region_c, filled_c, start[gbox], logr[gbox], logs[gbox], right[gbox], automatic, grow_k)
+            region, filled = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+            region[gbox], filled[gbox] = region_c, filled_c
+            desc["filled"] = filled
             # the same organ grown again from a later (less homogeneous) seed, typically one
             # on its partial-volume rim, which then comes along: keep the first growth only
             # (an organ's extent is its filled region, a ring's only its grown voxels: a
@@ -515,9 +553,8 @@ def liver_roi(
             # dilation: noisy voxels the band left out at its edge); a drifted region does
             # not cover: the organ it swallowed must still get a seed of its own
             if not desc.get("drifted", False):
-                covered |= desc["extent"] | ndimage.binary_dilation(region, structure=np.ones((3, 3, 1), bool))
-            if len(found) == _N_SEEDS:
-                break
+                blocked |= desc["extent"]
+                blocked[gbox] |= ndimage.binary_dilation(region_c, structure=np.ones((3, 3, 1), bool))
         if found:
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
@@ -538,15 +575,18 @@ def liver_roi(
 
     removed: dict[str, int] = {}
     # rule 1: in-plane erosion by erode_mm
+    # rules 1 and 3 look at most one voxel around the candidate (the vessel margin only
+    # grows vessels, which lie in the candidate): they run on its box, same numbers
+    cbox = _box(cand)
     kept = cand.copy()
     if erode_mm > 0:
-        for k in range(shape[2]):
-            sl = cand[:, :, k]
+        for k in range(cbox[2].start, cbox[2].stop):
+            sl = cand[cbox[0], cbox[1], k]
             if sl.any():
                 # centre-to-nearest-outside-centre distance minus half a voxel = distance
                 # from the voxel centre to the candidate's edge
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
-                kept[:, :, k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
+                kept[cbox[0], cbox[1], k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
     removed["edge_erosion"] = n_candidate - int(np.count_nonzero(kept))
 
     # rule 2: failed fits
@@ -565,19 +605,20 @@ def liver_roi(
         if se.shape != shape:
             raise InputError(f"fit.r2_std_per_s: shape {se.shape} does not match the image grid {shape}")
         # a voxel without a finite SE (noise floor, bound hit) is no evidence of a vessel
-        se = np.where(np.isfinite(se), np.abs(se), np.inf)
-        rs = _smooth(np.where(good, r2, np.nan), good)
-        med = float(np.median(r2[kept]))
-        _, het = _robust(rs[kept])
+        se = np.where(np.isfinite(se[cbox]), np.abs(se[cbox]), np.inf)
+        good_c, kept_c, r2_c = good[cbox], kept[cbox], r2[cbox]
+        rs = _smooth(np.where(good, r2, np.nan), good, cbox)
+        med = float(np.median(r2_c[kept_c]))
+        _, het = _robust(rs[kept_c])
         scale = np.sqrt(se**2 + het**2)
         with np.errstate(invalid="ignore"):
-            vessel = good & (scale > 0) & np.isfinite(scale) & (r2 - med < -vessel_k * scale)
+            vessel = good_c & (scale > 0) & np.isfinite(scale) & (r2_c - med < -vessel_k * scale)
         # (b) S0, both sides, on the 3x3 median of log S0
-        ls = _smooth(np.log(np.where(good, s0, 1.0)), good)
-        med_s, sd_s = _robust(ls[kept])
+        ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
+        med_s, sd_s = _robust(ls[kept_c])
         if sd_s > 0:
             vessel |= np.abs(ls - med_s) > vessel_k * sd_s
-        vessel &= cand
+        vessel &= cand[cbox]
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
         options["vessel_margin_mm"] = margin
         if margin > 0 and vessel.any():
@@ -585,7 +626,7 @@ def liver_roi(
             ii, jj = np.mgrid[-ri:ri + 1, -rj:rj + 1]
             disk = (ii * dx) ** 2 + (jj * dy) ** 2 <= margin**2 + 1e-9
             vessel = ndimage.binary_dilation(vessel, structure=disk[:, :, None])
-        kept = kept & ~vessel
+        kept[cbox] &= ~vessel
     removed["vessels"] = n_before - int(np.count_nonzero(kept))
     if not kept.any():
         warnings.append("liver ROI: empty after the exclusion rules")

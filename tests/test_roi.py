@@ -229,3 +229,52 @@ def test_automatic_proposal_warns_when_the_liver_is_not_found():
     img = MultiEchoImage(ph5.image.data, ph5.image.echo_times_s, affine, metadata=ph5.image.metadata)
     roi = liver_roi(img, fit5)
     assert any("WARNING" in w and "right-sided" in w for w in roi.warnings), roi.warnings
+
+
+# ----------------------------------------------- boxes: the same ROI as on the whole grid
+def _whole_grid(mask, margin=1):
+    return tuple(slice(0, n) for n in mask.shape)
+
+
+def _assert_same_roi(a, b):
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.candidate, b.candidate)
+    assert a.to_dict() == b.to_dict()
+
+
+def _edge_case():
+    """The lic 3.2 phantom cut so that its liver touches three sides of the grid."""
+    ph, fit = fitted_phantom(3.2)
+    ii, jj, _ = np.nonzero(liver_with_vessels(ph))
+    cut = (slice(int(ii.min()), None), slice(None, int(jj.max()) + 1), slice(0, 6))
+    img = MultiEchoImage(ph.image.data[cut], ph.image.echo_times_s, ph.image.affine, metadata=ph.image.metadata)
+    maps = SimpleNamespace(r2_per_s=fit.r2_per_s[cut], s0=fit.s0[cut], status=fit.status[cut],
+                           r2_std_per_s=fit.r2_std_per_s[cut])
+    return img, maps, liver_with_vessels(ph)[cut]
+
+
+@pytest.mark.parametrize("case", ["lic0.5", "lic40", "edge"])
+def test_boxed_rules_give_the_whole_grid_roi(case, monkeypatch):
+    """liver_roi runs its growing and rules on bounding boxes (r2mri.roi._box); with the
+    box forced to the whole grid every mode must give exactly the same ROI, including a
+    liver that touches the grid's edges (where the box is clipped)."""
+    import r2mri.roi as roi_module
+
+    if case == "edge":
+        img, fit, outline = _edge_case()
+        assert outline[0].any() and outline[:, -1].any() and outline[..., -1].any()
+    else:
+        ph, fit = fitted_phantom(0.5 if case == "lic0.5" else 40.0)
+        img, outline = ph.image, liver_with_vessels(ph)
+    ii, jj, kk = np.nonzero(outline)
+    mid = len(ii) // 2
+    modes = [{}, {"mask": outline}, {"mask": outline, "erode_mm": 0.0, "vessel_margin_mm": 8.0},
+             {"bbox": [(int(ii.min()), int(ii.max()) + 1), (int(jj.min()), int(jj.max()) + 1),
+                       (int(kk.min()), int(kk.max()) + 1)]}]
+    boxed = [liver_roi(img, fit, **kw) for kw in modes]
+    seed = next((int(i), int(j), int(k)) for i, j, k in zip(ii[mid:], jj[mid:], kk[mid:])
+                if boxed[0].candidate[i, j, k] and fit.status[i, j, k] == FitStatus.OK)
+    boxed.append(liver_roi(img, fit, seed=seed))
+    monkeypatch.setattr(roi_module, "_box", _whole_grid)
+    whole = [liver_roi(img, fit, **kw) for kw in modes] + [liver_roi(img, fit, seed=seed)]
+    for a, b in zip(boxed, whole):
+        _assert_same_roi(a, b)
