@@ -9,26 +9,29 @@ and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
+from typing import NoReturn, Sequence
 
 from ._version import __version__
 from .errors import InputError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "entry_point"]
 
 #: Sub-commands, in the order ``r2mri --help`` lists them.
 COMMANDS = ("demo", "analyze", "load", "fit", "phantom")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The ``r2mri`` parser with the sub-commands ``commands`` (default: all of them)."""
     parser = argparse.ArgumentParser(
         prog="r2mri",
         description="Liver iron concentration (LIC) from multi-echo spin-echo MRI.",
     )
     parser.add_argument("--version", action="version", version=f"r2mri {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in commands:
         try:
             module = importlib.import_module(f"r2mri.commands.{name}")
         except ModuleNotFoundError as exc:  # command not built yet in this checkout
@@ -40,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `r2mri COMMAND ...` needs only that command's parser; importing every command
+    # module would import what the others need (r2mri.phantom: nibabel, scipy.ndimage...)
+    parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else COMMANDS)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -61,5 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def entry_point() -> NoReturn:
+    """Run :func:`main` as the ``r2mri`` program and exit with its status.
+
+    The outputs are complete (written, closed and renamed into place) when
+    :func:`main` returns. Before exiting, every object is moved to the garbage
+    collector's permanent generation (:func:`gc.freeze`), so the interpreter's final
+    collection does not traverse the millions of objects numba, matplotlib and pydicom
+    leave behind (0.6 s of a 5 s ``r2mri analyze`` run); the operating system frees the
+    memory. Atexit handlers and module teardown still run as usual.
+    """
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry_point()

@@ -96,6 +96,28 @@ def test_cli_version_and_error_line(tmp_path):
     assert res.stdout.strip() == f"r2mri {r2mri.__version__}"
 
 
+def test_cli_imports_only_the_command_it_runs():
+    """`r2mri analyze ...` builds the analyze parser only: the other commands' modules (and
+    what they import, e.g. r2mri.phantom) stay out of the process; `r2mri --help` lists all."""
+    code = ("import sys\nfrom r2mri.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('r2mri.commands.', 'r2mri.phantom'))))")
+    one = subprocess.run([sys.executable, "-c", code, "analyze", "--help"], capture_output=True, text=True)
+    assert one.returncode == 0 and "--roi-seed" in one.stdout, one.stderr
+    assert one.stdout.strip().splitlines()[-1] == "['r2mri.commands.analyze']"
+    every = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True)
+    for name in ("demo", "analyze", "load", "fit", "phantom"):
+        assert f"r2mri.commands.{name}" in every.stdout.splitlines()[-1]
+
+
+def test_cli_entry_point_exit_status(tmp_path):
+    """python -m r2mri exits with main()'s status (2 and one error line for bad input)."""
+    res = subprocess.run([sys.executable, "-m", "r2mri", "analyze", str(tmp_path / "missing"), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.startswith("r2mri: error: ") and len(res.stderr.strip().splitlines()) == 1
+
+
 def test_lazy_attributes_unknown_name():
     with pytest.raises(AttributeError):
         r2mri.does_not_exist  # noqa: B018
