@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import nibabel as nib
 import numpy as np
 
 from ..errors import InputError
@@ -43,6 +42,8 @@ def _sidecar(path: Path) -> dict:
 
 
 def _load(path: Path):
+    import nibabel as nib  # here, not at module level: DICOM loading never needs it
+
     try:
         img = nib.load(str(path))
         data = np.asarray(img.get_fdata(dtype=np.float32))
