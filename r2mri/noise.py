@@ -13,29 +13,30 @@ Rician case) [1]_, [2]_. With true amplitude ``A`` and ``x = A**2 / (2 sigma**2)
 ``Gamma(n + 1/2) = (2n-1)!! sqrt(pi) / 2**n``). This module provides
 
 - :func:`ncchi_mean` -- ``E[M]`` in numpy (the reference for users and tests);
-- ``_ncchi_mean_deriv`` -- the numba twin used inside the fitting kernels, returning
-  ``E[M]`` and ``dE[M]/dA`` (``d/dz 1F1(a; b; z) = a/b 1F1(a+1; b+1; z)``,
-  Abramowitz & Stegun 13.4.8);
+- ``_ncchi_mean_deriv`` -- its numba twin, returning ``E[M]`` and ``dE[M]/dA``
+  (``d/dz 1F1(a; b; z) = a/b 1F1(a+1; b+1; z)``, Abramowitz & Stegun 13.4.8), and
+  ``_ncchi_eval``, the fast interpolated form the fitting kernels use;
 - :func:`estimate_noise` -- ``sigma`` and the effective channel count by maximum
   likelihood on the air around the body, with a fallback for zero-filled backgrounds.
 
 Evaluation of ``1F1(-1/2; n; -x)`` (all references to Abramowitz & Stegun, *Handbook of
 Mathematical Functions*, 1964):
 
-- ``n = 1`` and ``x < X_BESSEL_MAX``: closed form with modified Bessel functions,
-  ``1F1(-1/2; 1; -x) = exp(-x/2) [(1 + x) I0(x/2) + x I1(x/2)]`` and, for the
-  derivative, ``1F1(1/2; 2; -x) = exp(-x/2) [I0(x/2) + I1(x/2)]``; the exponentially
-  scaled ``I0``, ``I1`` come from the polynomial approximations A&S 9.8.1-9.8.4
-  (absolute errors 1.6e-7, 8e-9 (on I1/x), 1.9e-7, 2.2e-7 as stated there). Relative
-  accuracy of ``E[M]`` is therefore about 5e-7 in this range (tested against
-  ``scipy.special.hyp1f1``).
-- ``n > 1`` and ``x < X_ASYMPTOTIC_N + n``: Kummer's transformation (A&S 13.1.27)
+- ``x < X_ASYMPTOTIC_N + n`` (``n = 1``: ``x < X_ASYMPTOTIC_1``): Kummer's
+  transformation (A&S 13.1.27)
   ``1F1(a; b; -x) = exp(-x) 1F1(b - a; b; x)`` turns the alternating series into one
   with positive terms (A&S 13.1.2), summed to double precision.
-- larger ``x`` (``n = 1``: ``x >= X_BESSEL_MAX``): the asymptotic expansion A&S 13.5.1 (the ``exp(-x)`` term is
+- larger ``x``: the asymptotic expansion A&S 13.5.1 (the ``exp(-x)`` term is
   below double precision there), ``E[M] = A sum_s (-1/2)_s (1/2 - n)_s / (s! x^s)`` and
   ``dE[M]/dA = sum_s (1/2)_s (1/2 - n)_s / (s! x^s)``, summed until the terms fall
-  below 1e-16 of the sum.
+  below 1e-16 of the sum (``n = 1``: a fixed 9 terms).
+
+Inside the fitting kernels ``E[M]`` is evaluated for every echo of every iteration of
+every voxel, so there it is a cubic Hermite interpolant (:func:`ncchi_table`) of these
+exact values on a grid of ``nu = A / sigma`` (``TABLE_STEPS_PER_UNIT`` nodes per unit,
+up to ``TABLE_NU_MAX``; above it the expansion); its errors are stated and tested in
+tests/test_noise.py, and the Jacobian is the interpolant's own derivative, so the
+fitted function is smooth and consistent with its Jacobian.
 
 References
 ----------
@@ -48,6 +49,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -66,11 +68,18 @@ __all__ = ["ncchi_mean", "estimate_noise", "NoiseEstimate"]
 #: against scipy.special.hyp1f1 in tests/test_noise.py); the convergent series below it
 #: needs ~x + 10 sqrt(x) terms, so a low switch point keeps n > 1 fast.
 X_ASYMPTOTIC_N = 22.0
-#: For n = 1 the Bessel form is used below this x. [D] Above it the fixed 9-term
-#: asymptotic sum (A&S 13.5.1) is both cheaper (no square root) and more accurate than
-#: the A&S 9.8.3/9.8.4 polynomials: relative error vs mpmath hyp1f1 at x = 20 is 1.4e-10
-#: (E[M]) and 2.7e-9 (dE/dA), falling to 1e-16 at x = 150 (the earlier switch point).
-X_BESSEL_MAX = 20.0
+#: For n = 1 the fixed 9-term asymptotic sum (A&S 13.5.1) is used from this x on. [D]
+#: Its relative error vs mpmath hyp1f1 is 1.4e-10 (E[M]) and 2.7e-9 (dE/dA) at x = 20,
+#: falling to 1e-16 at x = 150; below 150 the convergent series is summed instead
+#: (~x + 10 sqrt(x) terms; the kernels read E[M] from a table there, so cost is moot).
+X_ASYMPTOTIC_1 = 150.0
+#: Interpolation grid of the kernels' E[M] table: nodes per unit of nu = A / sigma, and
+#: the largest tabulated nu (x = nu^2 / 2 = 162: above it the 9-term sum for n = 1 and
+#: the expansion for n <= 140 are exact to double precision and cheap). [D] A design choice: the cubic
+#: Hermite error bound h^4 / 384 max|d^4 E/d nu^4| is then ~1e-11 relative;
+#: 18 * 128 intervals of 4 coefficients = 74 kB per channel count.
+TABLE_STEPS_PER_UNIT = 128
+TABLE_NU_MAX = 18.0
 
 _SQRT2 = math.sqrt(2.0)
 #: LLVM fast-math flags for the kernels: fused multiply-add and reassociation only
@@ -93,32 +102,6 @@ def _asymptotic_coefficients(n: int, terms: int) -> tuple[tuple[float, ...], tup
 _ASYM1_M, _ASYM1_D = _asymptotic_coefficients(1, 9)
 
 
-# --- exponentially scaled modified Bessel functions, Abramowitz & Stegun 9.8.1-9.8.4 ---
-@njit(error_model="numpy", fastmath=_FM)
-def _i0e_i1e(v):
-    """``exp(-v) I0(v)`` and ``exp(-v) I1(v)`` for ``v >= 0`` (A&S 9.8.1-9.8.4)."""
-    if v <= 3.75:
-        t = v / 3.75
-        t2 = t * t
-        # A&S 9.8.1, |error| < 1.6e-7
-        i0 = 1.0 + t2 * (3.5156229 + t2 * (3.0899424 + t2 * (1.2067492 + t2 * (
-            0.2659732 + t2 * (0.0360768 + t2 * 0.0045813)))))
-        # A&S 9.8.2 (for I1(v)/v), |error| < 8e-9
-        i1 = v * (0.5 + t2 * (0.87890594 + t2 * (0.51498869 + t2 * (0.15084934 + t2 * (
-            0.02658733 + t2 * (0.00301532 + t2 * 0.00032411))))))
-        ev = math.exp(-v)
-        return i0 * ev, i1 * ev
-    u = 3.75 / v
-    s = 1.0 / math.sqrt(v)
-    # A&S 9.8.3, |error| < 1.9e-7
-    i0 = 0.39894228 + u * (0.01328592 + u * (0.00225319 + u * (-0.00157565 + u * (
-        0.00916281 + u * (-0.02057706 + u * (0.02635537 + u * (-0.01647633 + u * 0.00392377)))))))
-    # A&S 9.8.4, |error| < 2.2e-7
-    i1 = 0.39894228 + u * (-0.03988024 + u * (-0.00362018 + u * (0.00163801 + u * (
-        -0.01031555 + u * (0.02282967 + u * (-0.02895312 + u * (0.01787654 + u * -0.00420059)))))))
-    return i0 * s, i1 * s
-
-
 @njit(error_model="numpy", fastmath=_FM)
 def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     """``E[M]`` and ``dE[M]/dA`` of a non-central chi magnitude (numba twin of ``ncchi_mean``).
@@ -129,10 +112,10 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
     if a < 0.0:
         a = -a
     x = a * a / (2.0 * sigma * sigma)
-    if n == 1 and x >= X_BESSEL_MAX:
+    if n == 1 and x >= X_ASYMPTOTIC_1:
         # A&S 13.5.1 with n = 1, fixed 9 terms in Horner form (coefficients _ASYM1_*
-        # computed exactly from the Pochhammer symbols below); relative error < 3e-9 at
-        # x >= 20 (see X_BESSEL_MAX), < 1e-16 at x >= 150.
+        # computed exactly from the Pochhammer symbols); relative error < 1e-16 at
+        # x >= 150 (see X_ASYMPTOTIC_1).
         u = 1.0 / x
         sm = _ASYM1_M[8]
         sd = _ASYM1_D[8]
@@ -140,15 +123,7 @@ def _ncchi_mean_deriv(a, sigma, n, lgamma_ratio):
             sm = sm * u + _ASYM1_M[s]
             sd = sd * u + _ASYM1_D[s]
         return a * sm, sd
-    if n == 1:
-        # 1F1(-1/2;1;-x) = e^{-x/2}[(1+x) I0(x/2) + x I1(x/2)];
-        # 1F1(1/2;2;-x) = e^{-x/2}[I0(x/2) + I1(x/2)]
-        i0, i1 = _i0e_i1e(0.5 * x)
-        mean = sigma * 1.2533141373155003 * ((1.0 + x) * i0 + x * i1)  # sqrt(pi/2)
-        # dE/dA = sigma c_1 (1/2) 1F1(1/2;2;-x) A / sigma^2 with c_1 = sqrt(pi/2)
-        deriv = 1.2533141373155003 * 0.5 * (i0 + i1) * a / sigma
-        return mean, deriv
-    if x >= X_ASYMPTOTIC_N + n:
+    if n > 1 and x >= X_ASYMPTOTIC_N + n:
         # A&S 13.5.1 for 1F1(-1/2; n; -x) and 1F1(1/2; n+1; -x), prefactors simplified
         inv_x = 1.0 / x
         b = 0.5 - n
@@ -213,6 +188,48 @@ def _ncchi_deriv_array(a, sigma, n, out):
         out[i] = _ncchi_mean_deriv(a[i], sigma, n, lg)[1]
 
 
+@functools.lru_cache(maxsize=16)
+def ncchi_table(coils: int) -> np.ndarray:
+    """Cubic Hermite table of ``E[M] / sigma`` against ``nu = A / sigma`` (for the kernels).
+
+    Row ``i`` holds the coefficients ``c0..c3`` of ``c0 + c1 u + c2 u^2 + c3 u^3`` on
+    ``nu = (i + u) h``, ``0 <= u < 1``, ``h = 1 / TABLE_STEPS_PER_UNIT``, from the exact
+    values and derivatives at the nodes (:func:`_ncchi_mean_deriv`). Read-only, cached
+    per channel count.
+    """
+    h = 1.0 / TABLE_STEPS_PER_UNIT
+    nodes = np.arange(int(round(TABLE_NU_MAX * TABLE_STEPS_PER_UNIT)) + 1) * h
+    f = np.empty_like(nodes)
+    d = np.empty_like(nodes)
+    _ncchi_mean_array(nodes, 1.0, np.int64(coils), f)
+    _ncchi_deriv_array(nodes, 1.0, np.int64(coils), d)  # dE/dA = d(E/sigma)/d(nu)
+    f0, f1, d0, d1 = f[:-1], f[1:], h * d[:-1], h * d[1:]
+    tab = np.stack([f0, d0, 3.0 * (f1 - f0) - 2.0 * d0 - d1, 2.0 * (f0 - f1) + d0 + d1], axis=1)
+    tab.setflags(write=False)
+    return tab
+
+
+@njit(error_model="numpy", fastmath=_FM)
+def _ncchi_eval(a, sigma, n, lgamma_ratio, tab):
+    """``E[M]`` and ``dE[M]/dA`` as :func:`_ncchi_mean_deriv` computes them, from the
+    interpolation table ``tab = ncchi_table(n)`` below ``nu = TABLE_NU_MAX`` (the
+    derivative is the interpolant's, so value and Jacobian are consistent)."""
+    if a < 0.0:
+        a = -a
+    s = a / sigma * TABLE_STEPS_PER_UNIT
+    if s < tab.shape[0]:
+        i = int(s)
+        u = s - i
+        c0 = tab[i, 0]
+        c1 = tab[i, 1]
+        c2 = tab[i, 2]
+        c3 = tab[i, 3]
+        mean = sigma * (c0 + u * (c1 + u * (c2 + u * c3)))
+        deriv = (c1 + u * (2.0 * c2 + u * 3.0 * c3)) * TABLE_STEPS_PER_UNIT
+        return mean, deriv
+    return _ncchi_mean_deriv(a, sigma, n, lgamma_ratio)
+
+
 def _check_sigma_coils(sigma: float, coils: int) -> tuple[float, int]:
     sigma = float(sigma)
     if not (np.isfinite(sigma) and sigma > 0):
@@ -239,9 +256,8 @@ def ncchi_mean(amplitude, sigma: float, coils: int = 1, *, derivative: bool = Fa
     Returns
     -------
     ndarray of float64, shape of ``amplitude``
-        ``sigma sqrt(2) Gamma(n+1/2)/Gamma(n) 1F1(-1/2; n; -A^2/(2 sigma^2))``. Relative
-        accuracy about 5e-7 for ``n = 1`` at ``A < 10 sigma`` (A&S 9.8 polynomials),
-        about 1e-13 elsewhere.
+        ``sigma sqrt(2) Gamma(n+1/2)/Gamma(n) 1F1(-1/2; n; -A^2/(2 sigma^2))``, to a
+        relative accuracy of about 1e-13.
 
     Examples
     --------

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy.special import gammaln, hyp1f1
 
 from r2mri import InputError
+import r2mri.noise as noise_mod
 from r2mri.noise import NoiseEstimate, estimate_noise, ncchi_mean
 
 TE = np.array([6.0, 9.0, 12.0, 15.0, 18.0]) * 1e-3
@@ -34,19 +35,40 @@ AMPLITUDES = np.concatenate([np.linspace(0.0, 20.0, 401), np.geomspace(20.0, 500
 
 @pytest.mark.parametrize("coils", [1, 2, 3, 4, 8, 16, 32])
 def test_ncchi_mean_matches_scipy_hyp1f1(coils):
-    # n = 1 uses the Abramowitz & Stegun 9.8.1-9.8.4 polynomials below x = 20: their
-    # stated absolute errors (<= 2.2e-7 on scaled Bessel values >= ~0.4 where used
-    # above v = 3.75, <= 1.6e-7 on I0 >= 1 below) bound the relative error of E[M] by
-    # ~6e-7; the tolerance is 1e-6. Elsewhere (series / asymptotic expansion summed to
-    # 1e-16) rounding dominates: 1e-12. scipy's hyp1f1 agrees with mpmath to < 1e-12 here.
+    # Series / asymptotic expansion summed to 1e-16, so rounding dominates: 1e-12.
+    # scipy's hyp1f1 agrees with mpmath to < 1e-12 here.
     sigma = 1.7
     a = AMPLITUDES * sigma
-    tol = 1e-6 if coils == 1 else 1e-12
+    tol = 1e-12
     ref = np.array([_reference_mean(v, sigma, coils) for v in a])
     np.testing.assert_allclose(ncchi_mean(a, sigma, coils), ref, rtol=tol)
     refd = np.array([_reference_deriv(v, sigma, coils) for v in a])
     np.testing.assert_allclose(ncchi_mean(a, sigma, coils, derivative=True), refd, rtol=tol,
                                atol=1e-300)
+
+
+@pytest.mark.parametrize("coils", [1, 2, 4, 8, 32, 64])
+def test_kernel_table_matches_the_exact_mean(coils):
+    # The fitting kernels read E[M] from a cubic Hermite table (r2mri.noise.ncchi_table)
+    # built on exact node values and derivatives, h = 1/128 in nu = A / sigma. Error
+    # bounds (cubic Hermite): h^4/384 M for E/sigma and sqrt(3)/216 h^3 M for dE/dA,
+    # M = max|d^4 (E/sigma) / d nu^4| = 0.47 for n = 1 (mpmath, nu <= 18; smaller for
+    # larger n): 4.6e-12 (relative: E >= 1.25 sigma, so 3.7e-12) and 1.8e-9 (absolute;
+    # dE/dA runs from 0 at A = 0 to 1). Tolerances 1e-11 and 5e-9. Above the table the
+    # kernels use the exact expansion (compared too, nu up to 40).
+    tab = noise_mod.ncchi_table(coils)
+    lg = math.lgamma(coils + 0.5) - math.lgamma(coils)
+    rng = np.random.default_rng(coils)
+    sigma = 2.5
+    nu = np.concatenate([rng.uniform(0.0, 19.0, 3000), np.linspace(0.0, 0.1, 11),
+                         np.linspace(17.9, 18.1, 21), rng.uniform(19.0, 40.0, 200)])
+    a = nu * sigma
+    got = np.array([noise_mod._ncchi_eval(v, sigma, np.int64(coils), lg, tab) for v in a])
+    ref_m = ncchi_mean(a, sigma, coils)
+    ref_d = ncchi_mean(a, sigma, coils, derivative=True)
+    np.testing.assert_allclose(got[:, 0], ref_m, rtol=1e-11)
+    np.testing.assert_allclose(got[:, 1], ref_d, rtol=0, atol=5e-9)
+    assert not tab.flags.writeable
 
 
 def test_ncchi_mean_limits_and_monte_carlo():

@@ -12,6 +12,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import InputError
 from ..image import MultiEchoImage
+from ..noise import ncchi_table
 from ..status import FitStatus
 from . import _kernels as K
 
@@ -317,6 +318,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         out[:, ~mask_flat] = np.nan
         status[~mask_flat] = int(FitStatus.MASKED)
     no_index = np.empty(0, dtype=np.int64)
+    # E[M] interpolation table of the noise-corrected model (a dummy for other models)
+    tab = ncchi_table(int(coils)) if model_used == "ncchi" else np.zeros((1, 4))
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     sigma_k = float(sigma) if sigma is not None else 0.0
     steps = np.diff(te64)
@@ -344,8 +347,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
                 y = flat[idx]
             y = np.ascontiguousarray(y, dtype=np.float64)
             n = y.shape[0]
-            K._fit_chunk(y, te64, uniform, np.int64(model_id), sigma_k, np.int64(coils), k_sigma,
-                         lo, hi, np.int64(max_iter), xtol, ftol, idx, np.int64(start), out, status)
+            K._fit_chunk(y, te64, uniform, np.int64(model_id), sigma_k, np.int64(coils), tab,
+                         k_sigma, lo, hi, np.int64(max_iter), xtol, ftol, idx, np.int64(start), out,
+                         status)
             done += n
             if progress is not None:
                 progress(done, total)

@@ -20,13 +20,13 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
-from ..noise import _FM, _ncchi_mean_deriv
+from ..noise import _FM, _ncchi_eval
 
 #: sha256 of r2mri/noise.py, whose numba functions are compiled into these kernels.
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "ba8f354a793dca5f872628009b1fa53ba4c8bc3095810406baf610442f26d0ba"
+_NOISE_PY_SHA256 = "b7d87c6bf9a72632aef0f998f25fe85ae37d24bed0ea9ff3a5e96e5e49169432"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
@@ -83,7 +83,7 @@ def _loglin(y, t, w, sigma2n, out2, ly):
 
 
 @njit(error_model="numpy", fastmath=_FM)
-def _model(model, t, uniform, p, sigma, coils, lg, f, J, amp):
+def _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp):
     """Model values ``f`` and Jacobian ``J`` (df/dp) at parameters ``p``.
     ``amp`` receives the noise-free amplitude (used by the ncchi covariance).
     With ``uniform`` (equally spaced echo times) e^{-R t_k} is built from two
@@ -123,7 +123,7 @@ def _model(model, t, uniform, p, sigma, coils, lg, f, J, amp):
         a = p[0] * e
         amp[k] = a
         if model == NCCHI:
-            mean, dmean = _ncchi_mean_deriv(a, sigma, coils, lg)
+            mean, dmean = _ncchi_eval(a, sigma, coils, lg, tab)
             f[k] = mean
             J[k, 0] = dmean * e
             J[k, 1] = -tk * a * dmean
@@ -212,7 +212,7 @@ def _clip(model, p, npar, r2_lo, r2_hi):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
+def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo):
     """One pass over the echoes for a 2-parameter model (S0, R2): cost and the normal
     equations (J^T J, J^T r) as scalars; model values, Jacobian and noise-free amplitude
     per echo into ``fo``, ``Jo``, ``ampo`` (zeros for echoes with weight 0)."""
@@ -239,7 +239,7 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, fo, Jo, ampo):
             continue
         a = s0 * e
         if model == NCCHI:
-            fm, d = _ncchi_mean_deriv(a, sigma, coils, lg)
+            fm, d = _ncchi_eval(a, sigma, coils, lg, tab)
             j0 = d * e
             j1 = -tk * a * d
         else:
@@ -356,7 +356,7 @@ def _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, e):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, xtol, ftol,
+def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_iter, xtol, ftol,
          f, J, amp, fn, Jn, ampn):
     """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place
     and leaves ``f``, ``J``, ``amp`` at the solution. Returns (converged, iterations).
@@ -368,7 +368,7 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
     r2 = p[1]
     prev_rel = 0.0
     cost, a00, a01, a11, g0, g1 = _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg,
-                                         f, J, amp)
+                                         tab, f, J, amp)
     lam = 1e-3
     n_iter = 0
     converged = False
@@ -415,7 +415,7 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
             elif n1 > r2_hi:
                 n1 = r2_hi
             c_n, b00, b01, b11, h0, h1 = _pass2(model, y, t, w, uniform, n0, n1, sigma, coils,
-                                                lg, fn, Jn, ampn)
+                                                lg, tab, fn, Jn, ampn)
             if c_n < cost:
                 improved = True
                 break
@@ -456,8 +456,8 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi, max_iter, x
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid, Eg,
-               Gg, yE, out):
+def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid,
+               Eg, Gg, yE, out):
     """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
     ``cfg`` holds the scalar settings (see ``_fit_block``)."""
     model = int(cfg[0])
@@ -570,7 +570,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
     converged = True
     # residual variance source: 0 = residuals, 1 = known sigma (trunc), 2 = ncchi sandwich
     if model == LOGLIN:
-        _model(MONO, t, uniform, p, sigma, coils, lg, f, J, amp)
+        _model(MONO, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
     elif model == MONO or model == TRUNC:
         converged, n_iter = _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, amp)
         for k in range(m):
@@ -580,10 +580,10 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
             J[k, 1] = -t[k] * a
             amp[k] = a
     elif npar == 2:
-        converged, n_iter = _lm2(model, y, t, w, uniform, p, sigma, coils, lg, r2_lo, r2_hi,
+        converged, n_iter = _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi,
                                  max_iter, xtol, ftol, f, J, amp, fn, Jn, ampn)
     else:
-        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
         cost = _cost(y, f, w)
         lam = 1e-3
         converged = False
@@ -621,7 +621,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
                 for i in range(npar):
                     pn[i] = p[i] + dx[i]
                 _clip(model, pn, npar, r2_lo, r2_hi)
-                _model(model, t, uniform, pn, sigma, coils, lg, fn, Jn, amp)
+                _model(model, t, uniform, pn, sigma, coils, lg, tab, fn, Jn, amp)
                 cost_n = _cost(y, fn, w)
                 if cost_n < cost:
                     improved = True
@@ -651,7 +651,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
                 converged = True
                 break
         # final state (f, J, amp) at p
-        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
     # --- derived maps
     if model == BIEXP and p[1] > p[3]:  # order rates: component 1 slow, 2 fast
         tmp = p[0]
@@ -660,7 +660,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
         tmp = p[1]
         p[1] = p[3]
         p[3] = tmp
-        _model(model, t, uniform, p, sigma, coils, lg, f, J, amp)
+        _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
     if model == BIEXP:
         s0 = p[0] + p[2]
         r2 = (p[0] * p[1] + p[2] * p[3]) / s0 if s0 > 0.0 else p[3]
@@ -796,7 +796,7 @@ def _fit_voxel(y, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, 
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _fit_block(y, t, cfg, start, stop, dest, offset, out, status):
+def _fit_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     """Fit rows ``start:stop`` with one set of work arrays (allocated once per block);
     row ``i`` goes to column ``dest[i]`` of ``out`` (or ``offset + i`` when ``dest`` is
     empty)."""
@@ -850,19 +850,20 @@ def _fit_block(y, t, cfg, start, stop, dest, offset, out, status):
         for k in range(m):
             yv[k] = y[i, k]
         j = dest[i] if dest.size > 0 else offset + i
-        status[j] = _fit_voxel(yv, t, cfg, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L,
-                               grid, Eg, Gg, yE, ov)
+        status[j] = _fit_voxel(yv, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A,
+                               M, L, grid, Eg, Gg, yE, ov)
         for c in range(NOUT):
             out[c, j] = ov[c]
 
 
 @njit(parallel=True, error_model="numpy", fastmath=_FM)
-def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol,
-               dest, offset, out, status):
+def _fit_chunk(y, t, uniform, model, sigma, coils, tab, k_sigma, r2_lo, r2_hi, max_iter, xtol,
+               ftol, dest, offset, out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) float64 into column ``j`` of the float32 maps
     ``out`` (NOUT, n_total) and of ``status`` (n_total,) uint8, with ``j = dest[i]`` (int64
     voxel indices), or ``j = offset + i`` when ``dest`` is empty. Writing the caller's
-    maps in place saves a scatter per map and chunk."""
+    maps in place saves a scatter per map and chunk. ``tab`` is ``noise.ncchi_table(coils)``
+    for ``ncchi`` (any (k, 4) float64 array otherwise)."""
     nvox = y.shape[0]
     cfg = np.empty(11)
     cfg[0] = model
@@ -880,4 +881,4 @@ def _fit_chunk(y, t, uniform, model, sigma, coils, k_sigma, r2_lo, r2_hi, max_it
     for b in prange(nblock):
         start = b * _BLOCK
         stop = min(nvox, start + _BLOCK)
-        _fit_block(y, t, cfg, start, stop, dest, offset, out, status)
+        _fit_block(y, t, cfg, tab, start, stop, dest, offset, out, status)
