@@ -9,7 +9,9 @@ sample's time (reported as such).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import subprocess
 import time
 from typing import Any
@@ -21,17 +23,19 @@ from ._common import (FERRISCAN_SHAPE, FERRISCAN_TE_S, PY, REPO, best_time, deca
                       md_table, python_env, r2mri_available)
 
 MODELS = ["loglinear", "monoexp", "monoexp_offset", "ncchi", "truncated", "biexp", "auto"]
-#: the curve_fit baseline fitting the same equation as each r2mri model
+#: the curve_fit baseline fitting the same equation as each r2mri model (truncated:
+#: mono-exponential on the echoes it keeps; auto resolves to ncchi here)
 LIKE_FOR_LIKE = {
     "monoexp": "curve_fit_loop",
-    "ncchi": "curve_fit_loop",
+    "ncchi": "curve_fit_ncchi_loop",
     "truncated": "curve_fit_loop",
-    "auto": "curve_fit_loop",
+    "auto": "curve_fit_ncchi_loop",
     "loglinear": "numpy_loglinear",
     "monoexp_offset": "curve_fit_offset_loop",
     "biexp": "curve_fit_biexp_loop",
 }
-TARGETS = {  # issue 2: voxels/s and ratio to the curve_fit loop
+TARGETS = {  # issue 2: voxels/s and ratio to the curve_fit loop (judged against both the
+    # mono-exponential curve_fit loop and the like-for-like one; the table shows both)
     "monoexp": (2_000_000, 1000), "ncchi": (2_000_000, 1000), "biexp": (200_000, None),
 }
 
@@ -47,6 +51,7 @@ def run(quick: bool) -> dict[str, Any]:
     shape = (64, 64, 11) if quick else FERRISCAN_SHAPE
     repeats = 1 if quick else 3
     sample = {"curve_fit_loop": 100 if quick else 2000,
+              "curve_fit_ncchi_loop": 50 if quick else 1000,
               "curve_fit_offset_loop": 50 if quick else 1000,
               "curve_fit_biexp_loop": 20 if quick else 300,
               "lmfit_loop": 50 if quick else 500,
@@ -77,6 +82,8 @@ def run(quick: bool) -> dict[str, Any]:
         if slow:
             idx = rng.choice(n_vox, size=sample[name], replace=False)
             sub = flat[idx]
+            if "sigma" in inspect.signature(func).parameters:
+                func = functools.partial(func, sigma=float(sigma))
             func(sub[:5], te)  # import and first-call costs out of the timing
             t0 = time.perf_counter()
             est = func(sub, te)
@@ -150,10 +157,14 @@ def run(quick: bool) -> dict[str, Any]:
         if model in TARGETS:
             vps, ratio = TARGETS[model]
             cf = ratios.get("curve_fit_loop")
+            own = ratios.get(LIKE_FOR_LIKE[model])
             entry["target"] = {
                 "voxels_per_s": vps, "ratio_curve_fit": ratio,
                 "met_voxels_per_s": entry["voxels_per_s"] >= vps,
+                # against the mono-exponential curve_fit loop (the issue's wording)
                 "met_ratio": None if ratio is None or cf is None else cf >= ratio,
+                # against curve_fit fitting the same model (differs for ncchi only)
+                "met_ratio_like_for_like": None if ratio is None or own is None else own >= ratio,
             }
     if not quick:
         result["fresh_process_first_call"] = _fresh_process_first_call()
@@ -222,7 +233,11 @@ def tables(res: dict[str, Any]) -> str:
         if tgt:
             tstr = ("met" if tgt["met_voxels_per_s"] else "MISSED") + f" ({tgt['voxels_per_s']:,}/s"
             if tgt["ratio_curve_fit"]:
-                tstr += f", {tgt['ratio_curve_fit']}x: " + ("met" if tgt["met_ratio"] else "MISSED")
+                tstr += f", {tgt['ratio_curve_fit']}x curve_fit_loop: " + \
+                    ("met" if tgt["met_ratio"] else "MISSED")
+                if LIKE_FOR_LIKE.get(model) != "curve_fit_loop":
+                    tstr += ", same-model curve_fit: " + \
+                        ("met" if tgt.get("met_ratio_like_for_like") else "MISSED")
             tstr += ")"
         rows.append([model, e["voxels_per_s"], r.get(LIKE_FOR_LIKE.get(model, ""), None)] +
                     [r.get(n) for n in base_names] + [e["median_rel_error"], tstr])

@@ -7,6 +7,9 @@ start values, iteration limits and tolerances of each, as the README reports the
 - ``curve_fit_loop``: :func:`scipy.optimize.curve_fit` called once per voxel, the
   pattern of ukat, qMRLab-style scripts and most lab code (Levenberg-Marquardt,
   default tolerances).
+- ``curve_fit_ncchi_loop``: the same loop fitting the noise-corrected (Rician mean)
+  model with ``scipy.special.i0e``/``i1e``, what a lab script would write to fit what
+  r2mri's ``ncchi`` fits (single-channel data, sigma known).
 - ``lmfit_loop``: :class:`lmfit.Model` fitted once per voxel (what MR-BIAS uses).
 - ``numpy_loglinear``: vectorised unweighted log-linear least squares (closed form).
 - ``qmrpy_loop``: the peer package qmrpy's ``T2Mono.fit_image`` (scipy
@@ -23,6 +26,7 @@ import numpy as np
 __all__ = [
     "SETTINGS",
     "curve_fit_loop",
+    "curve_fit_ncchi_loop",
     "curve_fit_offset_loop",
     "curve_fit_biexp_loop",
     "lmfit_loop",
@@ -37,6 +41,11 @@ SETTINGS = {
         "scipy.optimize.curve_fit per voxel, model S0*exp(-R2*t), method 'lm' (default, "
         "unbounded), ftol=xtol=1.49e-8 (defaults), maxfev=600 (default 200*(n+1)), "
         "p0 = (S(TE1)*exp(R2_0*TE1), R2_0) with R2_0 from the first and last echo"
+    ),
+    "curve_fit_ncchi_loop": (
+        "as curve_fit_loop with the Rician mean of S0*exp(-R2*t) (1 channel, sigma known): "
+        "sigma*sqrt(pi/2)*[(1+2v)*i0e(v)+2v*i1e(v)], v = A^2/(4 sigma^2) (scipy.special), "
+        "analytic Jacobian not given (finite differences, curve_fit's default)"
     ),
     "curve_fit_offset_loop": (
         "as curve_fit_loop with model S0*exp(-R2*t)+C, p0 C=0, maxfev=800"
@@ -101,6 +110,29 @@ def curve_fit_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
 
     def one(y):
         return curve_fit(_mono, te, y, p0=_start_values(y, te), maxfev=600)[0][1]
+
+    return _per_voxel(signal, one)
+
+
+def curve_fit_ncchi_loop(signal: np.ndarray, te: np.ndarray, sigma: float) -> np.ndarray:
+    """R2 per voxel from curve_fit on the Rician mean of ``S0 exp(-R2 t)`` (1 channel).
+
+    ``E[M] = sigma sqrt(pi/2) [(1 + 2v) I0(v) + 2v I1(v)] exp(-v)``, ``v = A^2/(4 sigma^2)``
+    (Gudbjartsson & Patz 1995, MRM 34:910, eq. 6, written with ``L_1/2``), evaluated
+    with the exponentially scaled Bessel functions of scipy.special.
+    """
+    from scipy.optimize import curve_fit
+    from scipy.special import i0e, i1e
+
+    c = sigma * np.sqrt(np.pi / 2.0)
+
+    def rician_mean(t, s0, r2):
+        a = s0 * np.exp(-r2 * t)
+        v = a * a / (4.0 * sigma * sigma)
+        return c * ((1.0 + 2.0 * v) * i0e(v) + 2.0 * v * i1e(v))
+
+    def one(y):
+        return curve_fit(rician_mean, te, y, p0=_start_values(y, te), maxfev=600)[0][1]
 
     return _per_voxel(signal, one)
 
@@ -175,9 +207,11 @@ def qmrpy_loop(signal: np.ndarray, te: np.ndarray) -> np.ndarray:
         return 1000.0 / t2_ms
 
 
-#: name -> (function, is_slow: run on a random voxel sample and scale)
+#: name -> (function, is_slow: run on a random voxel sample and scale); functions with a
+#: ``sigma`` parameter are given the data's noise level
 BASELINES: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], bool]] = {
     "curve_fit_loop": (curve_fit_loop, True),
+    "curve_fit_ncchi_loop": (curve_fit_ncchi_loop, True),
     "curve_fit_offset_loop": (curve_fit_offset_loop, True),
     "curve_fit_biexp_loop": (curve_fit_biexp_loop, True),
     "lmfit_loop": (lmfit_loop, True),
