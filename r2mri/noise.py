@@ -211,9 +211,12 @@ def ncchi_table(coils: int) -> np.ndarray:
 
 @njit(error_model="numpy", fastmath=_FM)
 def _ncchi_eval(a, sigma, n, lgamma_ratio, tab):
-    """``E[M]`` and ``dE[M]/dA`` as :func:`_ncchi_mean_deriv` computes them, from the
-    interpolation table ``tab = ncchi_table(n)`` below ``nu = TABLE_NU_MAX`` (the
-    derivative is the interpolant's, so value and Jacobian are consistent)."""
+    """``E[M]``, ``dE[M]/dA`` and ``d2E[M]/dA2`` from the interpolation table
+    ``tab = ncchi_table(n)`` below ``nu = TABLE_NU_MAX`` (the derivatives are those of
+    the interpolant, so value, Jacobian and Hessian are consistent; the second one is
+    piecewise linear). Above the table, :func:`_ncchi_mean_deriv` and a second
+    derivative of 0: there ``|d2E/dA2| < 1 / (2 nu^3 sigma) < 1e-4 / sigma`` (A&S 13.5.1,
+    leading term), negligible next to ``(dE/dA)^2 ~ 1`` in a Newton step."""
     if a < 0.0:
         a = -a
     s = a / sigma * TABLE_STEPS_PER_UNIT
@@ -226,8 +229,10 @@ def _ncchi_eval(a, sigma, n, lgamma_ratio, tab):
         c3 = tab[i, 3]
         mean = sigma * (c0 + u * (c1 + u * (c2 + u * c3)))
         deriv = (c1 + u * (2.0 * c2 + u * 3.0 * c3)) * TABLE_STEPS_PER_UNIT
-        return mean, deriv
-    return _ncchi_mean_deriv(a, sigma, n, lgamma_ratio)
+        deriv2 = (2.0 * c2 + 6.0 * u * c3) * (TABLE_STEPS_PER_UNIT * TABLE_STEPS_PER_UNIT / sigma)
+        return mean, deriv, deriv2
+    mean, deriv = _ncchi_mean_deriv(a, sigma, n, lgamma_ratio)
+    return mean, deriv, 0.0
 
 
 def _check_sigma_coils(sigma: float, coils: int) -> tuple[float, int]:

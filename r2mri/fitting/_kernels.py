@@ -26,7 +26,7 @@ from ..noise import _FM, _ncchi_eval
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "b7d87c6bf9a72632aef0f998f25fe85ae37d24bed0ea9ff3a5e96e5e49169432"
+_NOISE_PY_SHA256 = "8bdea6896ced93125227ca5b46d1da82c0e064c103fa9218269aeecadefa1519"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
@@ -123,7 +123,7 @@ def _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp):
         a = p[0] * e
         amp[k] = a
         if model == NCCHI:
-            mean, dmean = _ncchi_eval(a, sigma, coils, lg, tab)
+            mean, dmean, _ = _ncchi_eval(a, sigma, coils, lg, tab)
             f[k] = mean
             J[k, 0] = dmean * e
             J[k, 1] = -tk * a * dmean
@@ -212,16 +212,21 @@ def _clip(model, p, npar, r2_lo, r2_hi):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo):
-    """One pass over the echoes for a 2-parameter model (S0, R2): cost and the normal
-    equations (J^T J, J^T r) as scalars; model values, Jacobian and noise-free amplitude
-    per echo into ``fo``, ``Jo``, ``ampo`` (zeros for echoes with weight 0)."""
+def _pass2(y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo):
+    """One pass over the echoes for ``ncchi`` (parameters S0, R2): cost, the normal
+    equations (J^T J, J^T r) and the second-order term sum_k r_k Hess(f_k) as scalars;
+    model values, Jacobian and noise-free amplitude per echo into ``fo``, ``Jo``,
+    ``ampo`` (zeros for echoes with weight 0). With f = E(A), A = S0 e, e = exp(-R2 t):
+    d2f/dS0^2 = E'' e^2, d2f/dS0 dR2 = -t e (E' + A E''), d2f/dR2^2 = t^2 A (E' + A E'')."""
     cost = 0.0
     a00 = 0.0
     a01 = 0.0
     a11 = 0.0
     g0 = 0.0
     g1 = 0.0
+    h00 = 0.0
+    h01 = 0.0
+    h11 = 0.0
     e = math.exp(-r2 * t[0])
     q = math.exp(-r2 * (t[1] - t[0]))
     for k in range(y.size):
@@ -238,14 +243,9 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo)
             ampo[k] = 0.0
             continue
         a = s0 * e
-        if model == NCCHI:
-            fm, d = _ncchi_eval(a, sigma, coils, lg, tab)
-            j0 = d * e
-            j1 = -tk * a * d
-        else:
-            fm = a
-            j0 = e
-            j1 = -tk * a
+        fm, d, d2 = _ncchi_eval(a, sigma, coils, lg, tab)
+        j0 = d * e
+        j1 = -tk * a * d
         fo[k] = fm
         Jo[k, 0] = j0
         Jo[k, 1] = j1
@@ -257,7 +257,11 @@ def _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo)
         a11 += j1 * j1
         g0 += j0 * r
         g1 += j1 * r
-    return cost, a00, a01, a11, g0, g1
+        c = r * (d + a * d2)
+        h00 += r * d2 * e * e
+        h01 -= tk * e * c
+        h11 += tk * tk * a * c
+    return cost, a00, a01, a11, g0, g1, h00, h01, h11
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
@@ -356,25 +360,39 @@ def _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, e):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_iter, xtol, ftol,
+def _lm2(y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_iter, xtol, ftol,
          f, J, amp, fn, Jn, ampn):
-    """Levenberg-Marquardt for (S0, R2) with scalar 2x2 algebra; updates ``p`` in place
-    and leaves ``f``, ``J``, ``amp`` at the solution. Returns (converged, iterations).
+    """Damped Newton (Levenberg-Marquardt form) for ``ncchi``'s (S0, R2) with scalar 2x2
+    algebra; updates ``p`` in place and leaves ``f``, ``J``, ``amp`` at the solution.
+    Returns (converged, iterations).
 
-    Besides the step and cost tests, it stops when the step sequence predicts the
-    remaining error: with a contraction rate rho = step_k / step_(k-1) < 0.5, the
-    distance to the limit is at most step_k rho / (1 - rho) (linear convergence bound)."""
+    The damped matrix is the full Hessian of the cost, J^T J - sum_k r_k Hess(f_k), when
+    it is positive definite, else J^T J (Gauss-Newton): Gauss-Newton alone converges only
+    linearly where residuals are not small against the model's curvature (the noise
+    floor at high R2: a tail of 6-11 iterations); with the Hessian the convergence is
+    quadratic, and the minimiser is the same. A step is kept only if it lowers the cost
+    (else the damping grows x10). Besides the step and cost tests, it stops when the
+    step sequence predicts the remaining error: with a contraction rate
+    rho = step_k / step_(k-1) < 0.5, the distance to the limit is at most
+    step_k rho / (1 - rho)."""
     s0 = p[0]
     r2 = p[1]
     prev_rel = 0.0
-    cost, a00, a01, a11, g0, g1 = _pass2(model, y, t, w, uniform, s0, r2, sigma, coils, lg,
-                                         tab, f, J, amp)
+    cost, a00, a01, a11, g0, g1, s00, s01, s11 = _pass2(y, t, w, uniform, s0, r2, sigma, coils,
+                                                        lg, tab, f, J, amp)
     lam = 1e-3
     n_iter = 0
     converged = False
     while n_iter < max_iter:
         n_iter += 1
-        dmax = max(a00, a11)
+        q00 = a00 - s00
+        q01 = a01 - s01
+        q11 = a11 - s11
+        if not (q00 > 0.0 and q11 > 0.0 and q00 * q11 - q01 * q01 > 0.0):
+            q00 = a00
+            q01 = a01
+            q11 = a11
+        dmax = max(q00, q11)
         improved = False
         n0 = s0
         n1 = r2
@@ -382,14 +400,17 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_it
         b00 = a00
         b01 = a01
         b11 = a11
-        h0 = g0
-        h1 = g1
+        k0 = g0
+        k1 = g1
+        t00 = s00
+        t01 = s01
+        t11 = s11
         # active set: a parameter on its bound with the gradient pointing outwards stays
         fix0 = s0 <= 0.0 and g0 <= 0.0
         fix1 = (r2 <= r2_lo and g1 <= 0.0) or (r2 >= r2_hi and g1 >= 0.0)
         while lam <= 1e16:
-            m00 = a00 + lam * max(a00, 1e-15 * dmax)
-            m11 = a11 + lam * max(a11, 1e-15 * dmax)
+            m00 = q00 + lam * max(q00, 1e-15 * dmax)
+            m11 = q11 + lam * max(q11, 1e-15 * dmax)
             if fix0 and fix1:
                 break
             elif fix1:
@@ -399,12 +420,12 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_it
                 n0 = s0
                 n1 = r2 + g1 / m11
             else:
-                det = m00 * m11 - a01 * a01
+                det = m00 * m11 - q01 * q01
                 if not det > 0.0:
                     lam *= 10.0
                     continue
-                n0 = s0 + (m11 * g0 - a01 * g1) / det
-                n1 = r2 + (m00 * g1 - a01 * g0) / det
+                n0 = s0 + (m11 * g0 - q01 * g1) / det
+                n1 = r2 + (m00 * g1 - q01 * g0) / det
             if not (math.isfinite(n0) and math.isfinite(n1)):
                 lam *= 10.0
                 continue
@@ -414,8 +435,8 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_it
                 n1 = r2_lo
             elif n1 > r2_hi:
                 n1 = r2_hi
-            c_n, b00, b01, b11, h0, h1 = _pass2(model, y, t, w, uniform, n0, n1, sigma, coils,
-                                                lg, tab, fn, Jn, ampn)
+            c_n, b00, b01, b11, k0, k1, t00, t01, t11 = _pass2(y, t, w, uniform, n0, n1, sigma,
+                                                               coils, lg, tab, fn, Jn, ampn)
             if c_n < cost:
                 improved = True
                 break
@@ -444,8 +465,11 @@ def _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_it
         a00 = b00
         a01 = b01
         a11 = b11
-        g0 = h0
-        g1 = h1
+        g0 = k0
+        g1 = k1
+        s00 = t00
+        s01 = t01
+        s11 = t11
         lam = max(lam * 0.1, 1e-12)
         if small or tiny or cost == 0.0:
             converged = True
@@ -580,7 +604,7 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
             J[k, 1] = -t[k] * a
             amp[k] = a
     elif npar == 2:
-        converged, n_iter = _lm2(model, y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi,
+        converged, n_iter = _lm2(y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi,
                                  max_iter, xtol, ftol, f, J, amp, fn, Jn, ampn)
     else:
         _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
