@@ -60,7 +60,8 @@ def _run_child(cmd: list[str], env: dict[str, str], timeout: float = 600) -> dic
     wall = time.perf_counter() - t0
     # communicate() reaped the child; RUSAGE_CHILDREN maxrss is the max over children,
     # so each measurement is taken in its own helper process (see _measure).
-    return {"returncode": proc.returncode, "wall_s": wall, "stdout": stdout[-2000:],
+    # the whole stdout: it is the wrapper's one JSON line (which bounds what it quotes)
+    return {"returncode": proc.returncode, "wall_s": wall, "stdout": stdout,
             "stderr": stderr[-2000:]}
 
 
@@ -140,7 +141,7 @@ def run(quick: bool) -> dict[str, Any]:
         res["runs"] = runs
         summ = {}
         for kind, rs in runs.items():
-            good = [r for r in rs if r.get("returncode") == 0]
+            good = [r for r in rs if r.get("returncode") == 0 and "wall_s" in r]
             if not rs:
                 continue
             if not good:
