@@ -235,6 +235,29 @@ def _ncchi_eval(a, sigma, n, lgamma_ratio, tab):
     return mean, deriv, 0.0
 
 
+@njit(error_model="numpy", fastmath=_FM)
+def _ncchi_eval_array(a, sigma, n, lgamma_ratio, tab, mean, deriv):
+    for i in range(a.size):
+        mean[i], deriv[i], _ = _ncchi_eval(a[i], sigma, n, lgamma_ratio, tab)
+
+
+def ncchi_mean_interpolated(amplitude, sigma: float, coils: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``E[M]`` and ``dE[M]/dA`` as the fitting kernels evaluate them (the interpolation
+    table of :func:`ncchi_table`; see the module notes for its error), for numpy code
+    that must fit the same function as the kernels, fast (e.g. the pooled tile fit).
+
+    Returns two float64 arrays shaped like ``amplitude``.
+    """
+    sigma, coils = _check_sigma_coils(sigma, coils)
+    a = np.asarray(amplitude, dtype=np.float64)
+    flat = np.ascontiguousarray(a.reshape(-1))
+    mean = np.empty_like(flat)
+    deriv = np.empty_like(flat)
+    _ncchi_eval_array(flat, sigma, np.int64(coils), math.lgamma(coils + 0.5) - math.lgamma(coils),
+                      ncchi_table(coils), mean, deriv)
+    return mean.reshape(a.shape), deriv.reshape(a.shape)
+
+
 def _check_sigma_coils(sigma: float, coils: int) -> tuple[float, int]:
     sigma = float(sigma)
     if not (np.isfinite(sigma) and sigma > 0):
