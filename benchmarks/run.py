@@ -14,6 +14,7 @@ the full mode (< 15 min on 2 cores) writes the committed results in
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import traceback
 from pathlib import Path
@@ -43,15 +44,17 @@ TITLES = {
 
 
 def run_sections(out: Path, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
-    """Run the selected sections into ``out``; return {section: result dict}."""
+    """Run the selected sections into ``out``; return {section: result dict}.
+
+    ``tables.md``, ``summary.json`` (and, for the committed full results, the README)
+    are rebuilt from every section's JSON in ``out`` of the same mode, so ``--only``
+    re-measures one section without dropping the others; each section states when, on
+    which commit and at which load it was measured.
+    """
     out.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     mode = "quick" if quick else "full"
     results: dict[str, Any] = {}
-    md = [f"<!-- written by `python -m benchmarks{' --quick' if quick else ''}`; do not edit -->",
-          f"Mode: {mode}. Machine: {machine['cpu_model']}, nproc {machine['nproc']}, "
-          f"{machine['mem_total_gb']} GB; {machine['date_utc']}; git {machine['git_commit']}; "
-          "versions " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
     t_all = time.perf_counter()
     for name, mod in SECTIONS.items():
         if only and name not in only:
@@ -70,30 +73,55 @@ def run_sections(out: Path, quick: bool, only: list[str] | None = None) -> dict[
             except Exception as exc:  # noqa: BLE001
                 res["plot_error"] = f"{type(exc).__name__}: {exc}"
         res["plots"] = pngs
-        payload = {"section": name, "mode": mode, "machine": machine, "result": res}
-        write_json(out / f"{name}.json", payload)
+        write_json(out / f"{name}.json", {"section": name, "mode": mode, "machine": machine, "result": res})
         results[name] = res
+        print(f"[benchmarks] {name} done in {res['section_time_s']:.1f} s", flush=True)
+    total = time.perf_counter() - t_all
+
+    # every section of this mode found in `out`: the ones just run and earlier ones
+    sections: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for name in SECTIONS:
+        path = out / f"{name}.json"
+        if name in results:
+            sections[name] = (results[name], machine)
+        elif path.exists():
+            try:
+                payload = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if payload.get("mode") == mode and isinstance(payload.get("result"), dict):
+                sections[name] = (payload["result"], payload.get("machine", {}))
+    md = [f"<!-- written by `python -m benchmarks{' --quick' if quick else ''}`; do not edit -->",
+          f"Mode: {mode}. Machine: {machine['cpu_model']}, nproc {machine['nproc']}, "
+          f"{machine['mem_total_gb']} GB; versions " +
+          ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + "."]
+    for name, (res, mach) in sections.items():
+        mod = SECTIONS[name]
         try:
             body = mod.tables(res) if "error" not in res or name in ("scaling", "accuracy") \
                 else f"error: {res['error']}"
         except Exception as exc:  # noqa: BLE001
             body = f"table error: {type(exc).__name__}: {exc}"
-        md.append(f"\n## {TITLES[name]}\n\n{body}\n")
-        for p in pngs:
+        load = (mach.get("loadavg_at_start") or [None])[0]
+        when = (f"Measured {mach.get('date_utc', '?')} on git {mach.get('git_commit', '?')}"
+                + (f", load average {load:.2f} at the start" if isinstance(load, (int, float)) else "")
+                + ".")
+        md.append(f"\n## {TITLES[name]}\n\n{when}\n\n{body}\n")
+        for p in res.get("plots", []):
             md.append(f"![{p}]({{IMG}}{p})\n")
-        md.append(f"_Section run time {res['section_time_s']:.1f} s._")
-        print(f"[benchmarks] {name} done in {res['section_time_s']:.1f} s", flush=True)
-    total = time.perf_counter() - t_all
-    md.append(f"\nTotal run time {total:.1f} s.")
+        md.append(f"_Section run time {res.get('section_time_s', float('nan')):.1f} s._")
     text = "\n".join(md) + "\n"
     (out / "tables.md").write_text(text.replace("{IMG}", ""))
-    if out.resolve() == RESULTS.resolve() and not quick and not only:
+    if out.resolve() == RESULTS.resolve() and not quick:
         _update_readme(text.replace("{IMG}", "results/"))
-    write_json(out / "summary.json", {"mode": mode, "machine": machine, "total_time_s": total,
+    write_json(out / "summary.json", {"mode": mode, "machine": machine, "last_run_time_s": total,
+                                      "last_run_sections": list(results),
                                       "sections": {k: {"time_s": v.get("section_time_s"),
+                                                       "measured_utc": m.get("date_utc"),
+                                                       "git_commit": m.get("git_commit"),
                                                        "error": v.get("error"),
                                                        "skipped": v.get("skipped")}
-                                                   for k, v in results.items()}})
+                                                   for k, (v, m) in sections.items()}})
     return results
 
 

@@ -54,3 +54,17 @@ def test_quick_mode_writes_tables(tmp_path):
     # sized for < 60 s with a warm numba cache; no timing assertion (a cold cache adds
     # the kernel compile, a loaded machine anything), only a record for the log
     print(f"benchmarks quick mode: {elapsed:.0f} s")
+
+
+def test_only_one_section_keeps_the_others_in_the_tables(tmp_path):
+    # a section measured earlier stays in tables.md/summary.json when another is re-run
+    # with --only; each section says when and on which commit it was measured
+    assert run.main(["--quick", "--out", str(tmp_path), "--only", "mrbias"]) == 0
+    first = json.loads((tmp_path / "mrbias.json").read_text())["machine"]["date_utc"]
+    assert run.main(["--quick", "--out", str(tmp_path), "--only", "accuracy"]) == 0
+    md = (tmp_path / "tables.md").read_text()
+    assert f"## {run.TITLES['mrbias']}" in md and f"## {run.TITLES['accuracy']}" in md
+    assert f"Measured {first}" in md
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["sections"]) == {"mrbias", "accuracy"}
+    assert summary["last_run_sections"] == ["accuracy"]
