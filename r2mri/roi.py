@@ -75,8 +75,10 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    noisy low tail in dark regions and bias the mean up. ``vessel_k = 4`` removes a
    fraction 3e-5 of normal parenchyma voxels. (b) S0, both sides: the 3x3 median of log
    S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
-   not a selection on R2 noise). Medians and MADs are over the voxels left after rules
-   1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
+   not a selection on R2 noise). (a2) The test of (a) on the 3x3 median R2, with the
+   noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
+   without that noise: vessel cores that the voxel test misses at low SNR (10). Medians
+   and MADs are over the voxels left after rules 1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
    voxel) to drop partial-volume rims. Even a few vessel voxels matter at high iron: in
    a tile of the headline estimator blood's slow decay dominates the late echoes.
 """
@@ -613,6 +615,22 @@ def liver_roi(
         scale = np.sqrt(se**2 + het**2)
         with np.errstate(invalid="ignore"):
             vessel = good_c & (scale > 0) & np.isfinite(scale) & (r2_c - med < -vessel_k * scale)
+        # (a2) the same test on the 3x3 median R2, for vessels the voxel test cannot see
+        #      at low SNR: a vessel core is a run of low voxels, and the median of 9
+        #      values of SD se has a variance of only about pi/(2*9) se^2 (the large-
+        #      sample variance of a median, pi/2 sigma^2/n), while an isolated noisy
+        #      liver voxel does not move its neighbourhood's median. The parenchyma's
+        #      spread is het with that noise removed (at SNR 10 the noise was most of it).
+        #      Measured on the low-SNR phantom (SNR 10, 8 coils, LIC 7): 2,490 vessel
+        #      voxels (3.3 %) stayed in the ROI and the headline read 6.42 mg/g (95 %
+        #      interval 6.30-6.55); with this rule <= 1 stays and it reads 7.04 (seed 0)
+        #      and 7.00 (seed 1). At SNR 50 it changes the headline by <= 0.05 %.
+        finite_se = se[kept_c][np.isfinite(se[kept_c])]
+        noise_var = np.pi / 18.0 * float(np.median(finite_se**2)) if finite_se.size else 0.0
+        het_par = float(np.sqrt(max(het**2 - noise_var, 0.0)))
+        with np.errstate(invalid="ignore"):
+            scale_s = np.sqrt(np.pi / 18.0 * se**2 + het_par**2)
+            vessel |= good_c & np.isfinite(scale_s) & (scale_s > 0) & (rs - med < -vessel_k * scale_s)
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
         med_s, sd_s = _robust(ls[kept_c])
