@@ -174,7 +174,7 @@ def test_pdf_text_carries_the_headline(good_run):
     rep = json.loads((out / "report.json").read_text())
     text = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
-    assert f"LIC {rep['lic_mg_per_g']['of_mean_r2']:.1f} mg Fe/g dry weight" in text
+    assert f"LIC {rep['lic_mg_per_g']['of_mean_r2']:.2f} mg Fe/g dry weight" in text
     assert rep["category"]["label"].split(" (")[0] in text
     assert "Research use only" in text
     assert f"{rep['roi']['n_voxels']} / {rep['roi']['volume_ml']:.1f} ml" in text

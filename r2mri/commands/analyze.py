@@ -72,7 +72,7 @@ def headline_lines(rep: dict) -> list[str]:
 
     lines = [
         f"LIC {f(lic.get('of_mean_r2'))} mg Fe/g dry weight ({f(umol.get('of_mean_r2'), 0)} umol/g), "
-        f"95 % CI {f(ci[0])}-{f(ci[1])}; LIC of the mean liver R2 = {f(_head_r2(rep), 1)} 1/s",
+        f"95 % CI {f(ci[0])}-{f(ci[1])}; from the mean liver R2 = {f(_head_r2(rep), 1)} 1/s",
         f"category: {label or 'n/a'}",
         f"voxel LIC mean {f(lic.get('mean'))}, median {f(lic.get('median'))} mg/g; "
         f"ROI {rep.get('roi', {}).get('n_voxels')} voxels ({f(rep.get('roi', {}).get('volume_ml'), 1)} ml); "

@@ -230,11 +230,11 @@ def render_page(result: Any, rep: dict):
                                                    edgecolor="#4a6fa5", linewidth=1))
     head = lic.get("of_mean_r2")
     ci = lic.get("ci95") or [None, None]
-    ax.text(0.02, 0.76, f"LIC {_fmt(head, 1)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
+    ax.text(0.02, 0.76, f"LIC {_fmt(head, 2)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
             va="center", color="#12365f")
     ax.text(0.02, 0.42,
             f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 2)} \u2013 "
-            f"{_fmt(ci[1], 2)} mg/g     (LIC of the mean liver R2 = "
+            f"{_fmt(ci[1], 2)} mg/g     (from the mean liver R2 = "
             f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     label = _category_label(rep)
@@ -340,8 +340,12 @@ def render_page(result: Any, rep: dict):
     axq.axis("off")
     axq.set_title("QC and calibration", loc="left", fontsize=9, fontweight="bold", pad=2)
     fails = qc.get("fit_failures")
-    fail_txt = _fmt(100 * fails["fraction"], 1, "%") if isinstance(fails, dict) and fails.get("fraction") is not None else (
-        _fmt(fails) if not isinstance(fails, dict) else "n/a")
+    if isinstance(fails, dict):
+        fail_txt = _fmt(100 * fails["fraction"], 1, "%") if fails.get("fraction") is not None else "n/a"
+    elif isinstance(fails, (int, np.integer)):
+        fail_txt = f"{int(fails)} voxels"  # a count, not a measurement
+    else:
+        fail_txt = _fmt(fails)
     rng = cal.get("range") or {}
     lr = (rng.get("lic_min_mg_per_g"), rng.get("lic_max_mg_per_g"))
     notes = [
@@ -355,16 +359,20 @@ def render_page(result: Any, rep: dict):
         f"{cal.get('citation_text') or ''}",
         f"ROI: {roi_b.get('method') or 'n/a'}{' (automatic proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
-    findings = qc.get("protocol_findings") or []
-    for f in findings[:3]:
-        if isinstance(f, dict):
-            notes.append(f"Protocol {f.get('severity')}: {f.get('message')}")
-    for w in (rep.get("warnings") or [])[:4]:
+    # the analysis's own warnings first (clipped or extrapolated LIC, an ROI that is
+    # probably not the liver...), then the protocol findings; report.json repeats each
+    # finding among its warnings ("protocol: <message>"), which is shown once here
+    findings = [f for f in (qc.get("protocol_findings") or []) if isinstance(f, dict)]
+    shown = {str(f.get("message")) for f in findings[:3]}
+    own = [w for w in (rep.get("warnings") or []) if not any(m and m in str(w) for m in shown)]
+    for w in own[:4]:
         notes.append(f"Warning: {w}")
+    for f in findings[:3]:
+        notes.append(f"Protocol {f.get('severity')}: {f.get('message')}")
     wrapped = []
     for n in notes:
         if n:
-            wrapped.extend(textwrap.wrap(n, 68 if len(notes) < 8 else 76, subsequent_indent="   ", break_on_hyphens=False))
+            wrapped.extend(textwrap.wrap(n, 62 if len(notes) < 8 else 70, subsequent_indent="   ", break_on_hyphens=False))
     if len(wrapped) > 24:
         wrapped = wrapped[:23] + ["   ... (all warnings are in report.json)"]
     size = 7.0 if len(wrapped) <= 17 else 6.2
