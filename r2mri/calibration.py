@@ -752,43 +752,45 @@ def check_applicability(
             echo_train_length = getattr(image, "echo_train_length", None)
     where = f"calibration {cal.name}"
     warnings: list[str] = []
+    problems: list[str] = []  # every reason the curve does not apply, reported at once
+    kind = _sequence_kind(sequence)
+    train = int(echo_train_length) if echo_train_length is not None else None
+    cpmg = cal.echo_train == "single" and (kind == "SE-CPMG" or (train is not None and train > 1 and kind != "GRE"))
     if field_strength_t is None:
         warnings.append(f"{where}: field strength of the acquisition unknown; assumed {cal.field_strength_t:g} T as the curve")
     else:
         b0 = float(field_strength_t)
         if abs(b0 - cal.field_strength_t) > FIELD_TOLERANCE_T:
             hint = ""
-            if cal.name == DEFAULT_CALIBRATION and abs(b0 - 3.0) <= FIELD_TOLERANCE_T + 0.15:
+            if cpmg:
+                hint = ""  # the 3 T bridge is single-echo too: the CPMG problem's advice covers it
+            elif cal.name == DEFAULT_CALIBRATION and abs(b0 - 3.0) <= FIELD_TOLERANCE_T + 0.15:
                 hint = (
                     "; no biopsy-validated 3 T R2 curve is published: use a site-validated "
                     "--calibration-file or the derived bridge 'st-pierre-2005-3t-scaled'"
                 )
             else:
                 hint = "; choose a curve for this field or a site-validated --calibration-file"
-            raise CalibrationError(
-                f"{where}: derived at {cal.field_strength_t:g} T, the acquisition is at {b0:g} T{hint}"
-            )
-    kind = _sequence_kind(sequence)
+            problems.append(f"derived at {cal.field_strength_t:g} T, the acquisition is at {b0:g} T{hint}")
     if kind is None:
         warnings.append(f"{where}: sequence of the acquisition unknown; assumed {cal.sequence} as the curve")
     elif kind == "GRE" and cal.sequence == "SE":
-        raise CalibrationError(
-            f"{where}: a spin-echo R2 curve cannot calibrate gradient-echo data (sequence {sequence!r} gives R2*); "
+        problems.append(
+            f"a spin-echo R2 curve cannot calibrate gradient-echo data (sequence {sequence!r} gives R2*); "
             "use an R2* curve such as 'hernando-2022-r2star-1.5t'"
         )
     elif kind in ("SE", "SE-CPMG") and cal.sequence == "GRE":
-        raise CalibrationError(
-            f"{where}: an {cal.quantity} gradient-echo curve cannot calibrate spin-echo R2 (sequence {sequence!r})"
-        )
+        problems.append(f"an {cal.quantity} gradient-echo curve cannot calibrate spin-echo R2 (sequence {sequence!r})")
     elif kind not in ("SE", "SE-CPMG", "GRE"):
         warnings.append(f"{where}: sequence {sequence!r} not recognised; assumed {cal.sequence} as the curve")
-    train = int(echo_train_length) if echo_train_length is not None else None
-    if cal.echo_train == "single" and (kind == "SE-CPMG" or (train is not None and train > 1 and kind != "GRE")):
-        raise CalibrationError(
-            f"{where}: derived from single-echo spin-echo R2, but this is a multi-echo spin-echo (CPMG) train"
+    if cpmg:
+        problems.append(
+            "derived from single-echo spin-echo R2, but this is a multi-echo spin-echo (CPMG) train"
             f"{'' if train is None else f' (echo_train_length={train})'} whose stimulated echoes bias R2; "
             "use a site-validated --calibration-file for this protocol"
         )
+    if problems:
+        raise CalibrationError(f"{where}: " + "; and ".join(problems))
     if cal.echo_train == "single" and kind in ("SE", None) and train is None:
         warnings.append(f"{where}: echo train length unknown; assumed single-echo spin echo as the curve")
     if cal.derived:

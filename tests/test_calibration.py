@@ -279,3 +279,16 @@ def test_unknown_name_and_missing_file(tmp_path):
         get_calibration("nope")
     with pytest.raises(CalibrationError, match="not found"):
         get_calibration(tmp_path / "missing.toml")
+
+
+def test_every_reason_a_curve_does_not_apply_is_named_at_once():
+    # a 3 T CPMG train (the MR-BIAS Siemens series) fails the 1.5 T single-echo curve for
+    # two reasons; naming only the field sent users to the 3 T bridge, which then
+    # refused the echo train
+    from r2mri.calibration import check_applicability
+
+    with pytest.raises(CalibrationError) as err:
+        check_applicability("st-pierre-2005", field_strength_t=3.0, sequence="SE", echo_train_length=32)
+    msg = str(err.value)
+    assert "at 3 T" in msg and "CPMG" in msg and "3t-scaled" not in msg
+    assert "\n" not in msg

@@ -43,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms when the input has none: 6,9,12,15,18 (or space-separated after INPUT)")
     p.add_argument("--noise-sigma", type=float, metavar="X", help="channel noise sigma in signal units (default: estimated)")
     p.add_argument("--coils", type=int, metavar="N", help="receiver channels combined by root-sum-of-squares")
-    p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings)")
+    p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings); a calibration curve that does not apply to the acquisition (field, sequence, echo train) is still refused: choose another with --calibration or --calibration-file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
                    help="also write DICOM PM/SEG/SR/SC (default: on when the input is DICOM)")
