@@ -138,10 +138,11 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
     Examples
     --------
     >>> import json, tempfile, pathlib, numpy as np, nibabel as nib
+    >>> import r2mri
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> nib.save(nib.Nifti1Image(np.ones((4, 4, 2, 3), np.float32), np.eye(4)), d / "me.nii.gz")
     >>> _ = (d / "me.json").write_text(json.dumps({"EchoTime": [0.006, 0.009, 0.012]}))
-    >>> img = load(d / "me.nii.gz")
+    >>> img = r2mri.load(d / "me.nii.gz")
     >>> img.shape, img.echo_times_ms.round(3).tolist()
     ((4, 4, 2), [6.0, 9.0, 12.0])
     """

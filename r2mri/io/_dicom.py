@@ -595,7 +595,7 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         te_ms = te_user
     else:
         if any(k[0] != "te" for k in keys):
-            raise InputError(f"{_series_label(frames)}: EchoTime is missing; pass echo_times_ms")
+            raise InputError(f"{_series_label(frames)}: EchoTime is missing; pass echo_times_ms= (command line: --echo-times-ms)")
         te_ms = np.array([k[1] for k in keys], dtype=float)
     order = np.argsort(te_ms, kind="stable")
     if np.any(np.diff(te_ms[order]) <= 0):

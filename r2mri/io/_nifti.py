@@ -110,7 +110,7 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
             metas.append(m)
         if echo_times_ms is None and any(t is None for t in tes):
             k = tes.index(None)
-            raise InputError(f"{paths[k]}: no echo time (no JSON sidecar with EchoTime); pass echo_times_ms")
+            raise InputError(f"{paths[k]}: no echo time (no JSON sidecar with EchoTime); pass echo_times_ms= (command line: --echo-times-ms)")
         data = np.stack(vols, axis=-1)
         te_s = None if echo_times_ms is not None else np.asarray(tes, float)
         files = [[str(p)] for p in paths]
@@ -122,7 +122,7 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
         if te_s.size != n:
             raise InputError(f"echo_times_ms: {te_s.size} values given but {src[0]} holds {n} echoes")
     elif te_s is None:
-        raise InputError(f"{paths[0]}: no echo times (no JSON sidecar with EchoTime); pass echo_times_ms")
+        raise InputError(f"{paths[0]}: no echo times (no JSON sidecar with EchoTime); pass echo_times_ms= (command line: --echo-times-ms)")
     elif te_s.size != n:
         raise InputError(
             f"{sidecar_path(paths[0])}: sidecar lists {te_s.size} EchoTime values but the image has {n} echoes"

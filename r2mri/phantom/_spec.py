@@ -229,14 +229,16 @@ def resolve_spec(spec: "str | Path | PhantomSpec | None", overrides: dict[str, A
     elif isinstance(spec, (str, Path)):
         text = str(spec)
         named = phantom_specs_dir() / f"{text}.toml"
-        if named.is_file():
+        if text == PhantomSpec.name:  # the built-in default, as the demo and reports name it
+            base = PhantomSpec()
+        elif named.is_file():
             base = load_spec_file(named)
         elif Path(text).is_file():
             base = load_spec_file(text)
         else:
             raise InputError(
                 f"spec: {text!r} is neither a shipped phantom name nor a TOML file "
-                f"(names: {', '.join(list_specs())})"
+                f"(names: {PhantomSpec.name} (the default), {', '.join(list_specs())})"
             )
     else:
         raise InputError(f"spec: expected a name, a path, a PhantomSpec or None, got {type(spec).__name__}")
