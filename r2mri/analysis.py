@@ -338,6 +338,10 @@ def analyze(
     finally:
         if own_bar is not None:
             own_bar.close()
+    if noise is not None and fit.options.get("noise_method") == "given":
+        # the fit was handed analyze's estimate: say where it came from, as the QC block does
+        fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
+        fit.options["noise_estimate"] = noise.to_dict()
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------
