@@ -264,6 +264,11 @@ def render_page(result: Any, rep: dict):
         axm.imshow(frame(first[:, :, k]), cmap="gray", vmin=0, vmax=gray_hi, interpolation="nearest")
         over = frame(np.where(roi_d[:, :, k], licm[:, :, k], np.nan))
         im = axm.imshow(over, cmap="inferno", vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
+        # the ROI's outline, so the reader sees the region checked also where its LIC
+        # colour is dark (low iron) against dark tissue
+        roi_k = frame(roi_d[:, :, k].astype(float))
+        if roi_k.any():
+            axm.contour(roi_k, levels=[0.5], colors="#4fc3f7", linewidths=0.5)
         axm.set_xticks([])
         axm.set_yticks([])
         axm.set_title(_slice_title(rep, k, licm.shape[2]), fontsize=7.5, pad=2)
