@@ -21,6 +21,8 @@ SEG says which voxels the statistics used.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +251,20 @@ def _declare_private_scheme(ds: Any) -> None:
         ds.CodingSchemeIdentificationSequence = Sequence(existing + [item])
 
 
+def _source_uid_warnings_off(func):
+    """Silence pydicom's "Invalid value for VR UI" while ``func`` runs: the outputs must
+    reference the source study's UIDs as they are, and real scanners write some that the
+    standard does not allow (a leading zero in a component, as in the MR-BIAS Siemens
+    series); the loader accepts them silently too."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Invalid value for VR UI", module=r"pydicom(\..*)?$")
+            return func(*args, **kwargs)
+    return wrapper
+
+
+@_source_uid_warnings_off
 def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | None = None) -> dict[str, Path]:
     """Write the DICOM objects of ``result`` into ``folder``; return kind -> path.
 
@@ -278,6 +294,7 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
     return paths
 
 
+@_source_uid_warnings_off
 def write_dicom_page(result: Any, rep: dict, folder: Path, page_rgb: np.ndarray) -> dict[str, Path]:
     """Write the Secondary Capture of the report page (``sc_report.dcm``); kind -> path."""
     from ._page import display_plane
