@@ -192,7 +192,11 @@ def test_write_errors(tmp_path, ph):
 
 def test_cli(tmp_path, capsys):
     assert main(["phantom", "--list"]) == 0
-    assert "ferriscan-1.5t-lic15" in capsys.readouterr().out.split()
+    listed = capsys.readouterr().out.split()
+    assert "ferriscan-1.5t-lic15" in listed and listed[0] == "ferriscan-1.5t"  # the default first
+    # no NAME: the default phantom (what `r2mri demo` analyses)
+    assert main(["phantom", "-o", str(tmp_path / "d"), "--snr", "inf"]) == 0
+    assert json.loads((tmp_path / "d" / "truth.json").read_text())["spec_name"] == "ferriscan-1.5t"
     spec = tmp_path / "tiny.toml"
     spec.write_text("lic_mg_per_g = 1.8\nmatrix = [32, 32]\npixel_mm = 12.0\nn_slices = 2\n")
     rc = main(["phantom", str(spec), "-o", str(tmp_path / "o"), "--format", "dicom", "--seed", "3",

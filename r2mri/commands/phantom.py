@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "into DIR, atomically."
         ),
     )
-    p.add_argument("spec", nargs="?", metavar="NAME|SPEC", help="shipped phantom name or path to a phantom TOML")
+    p.add_argument("spec", nargs="?", metavar="NAME|SPEC", help="shipped phantom name or path to a phantom TOML (default: ferriscan-1.5t, FerriScan protocol, LIC 3.2)")
     p.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", help="output folder (must not exist)")
     p.add_argument("--format", default="nifti", choices=FORMATS, help="image container (default nifti)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed (default 0)")
@@ -53,12 +53,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..phantom import generate, list_specs, write
 
+    from ..phantom._spec import PhantomSpec
+
     if args.list:
+        print(PhantomSpec.name)  # the default (no NAME given)
         for name in list_specs():
             print(name)
         return 0
-    if not args.spec:
-        raise InputError("phantom: give a phantom NAME or SPEC file (see r2mri phantom --list)")
     if not args.out:
         raise InputError("-o/--output: an output folder is required")
     overrides = {}
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["coils"] = args.coils
     if args.zero_background:
         overrides["zero_background"] = True
-    ph = generate(args.spec, seed=args.seed, **overrides)
+    ph = generate(args.spec or None, seed=args.seed, **overrides)  # no name: the default
     out = write(ph, args.out, format=args.format, overwrite=args.overwrite,
                 per_series_rescale=args.per_series_rescale, shuffle_files=args.shuffle_files)
     s = ph.summary
