@@ -58,6 +58,17 @@ class AnalysisResult:
         Wall-clock seconds per stage.
     input_mask : ndarray of bool or None
         The user's mask as given (before the ROI rules), ``None`` without one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import r2mri
+    >>> from r2mri import phantom
+    >>> ph = phantom.generate(lic=7.0, matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0)
+    >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
+    >>> res = r2mri.analyze(ph.image, mask=outline)
+    >>> round(res.headline_lic_mg_per_g, 1), res.fit.model, res.roi.method
+    (7.0, 'ncchi', 'user mask')
     """
 
     image: MultiEchoImage

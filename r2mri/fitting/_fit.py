@@ -73,6 +73,15 @@ class FitResult:
     extra : dict of str -> ndarray
         Further maps: ``n_iterations``; for ``biexp`` also ``fast_fraction``,
         ``r2_slow_per_s``, ``r2_fast_per_s``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import r2mri
+    >>> te = np.array([0.006, 0.009, 0.012, 0.015, 0.018])
+    >>> res = r2mri.fit(1000.0 * np.exp(-np.outer([40.0, 80.0], te)), te, model="monoexp")
+    >>> res.shape, res.r2_per_s.round(3).tolist(), res.status_counts()
+    ((2,), [40.0, 80.0], {'ok': 2})
     """
 
     r2_per_s: np.ndarray
