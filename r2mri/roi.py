@@ -91,6 +91,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
+from ._numba_setup import njit
 from .errors import InputError
 from .status import FitStatus
 
@@ -235,7 +236,70 @@ def _smooth(values: np.ndarray, valid: np.ndarray, box: tuple[slice, ...] = _WHO
     """
     fill = float(np.median(values[valid])) if valid.any() else 0.0
     filled = np.where(valid[box], values[box], fill)
+    if filled.ndim == 3 and filled.dtype == np.float64 and np.isfinite(filled).all():
+        return _median3x3_inplane(filled)
     return ndimage.median_filter(filled, size=(3, 3, 1), mode="nearest")
+
+
+@njit
+def _median3x3_inplane(a):
+    """``ndimage.median_filter(a, size=(3, 3, 1), mode="nearest")`` for a finite float64
+    (x, y, z) array, exactly (a median picks one of the nine values), ~20x faster:
+    the median-of-9 sorting network of Paeth (Graphics Gems, 1990) as given by
+    Devillard ("Fast median search: an ANSI C implementation", 1998, ``opt_med9``),
+    19 compare-exchanges per voxel instead of scipy's generic rank selection."""
+    nx, ny, nz = a.shape
+    out = np.empty_like(a)
+    for k in range(nz):
+        for i in range(nx):
+            i0 = i - 1 if i > 0 else 0
+            i2 = i + 1 if i < nx - 1 else nx - 1
+            for j in range(ny):
+                j0 = j - 1 if j > 0 else 0
+                j2 = j + 1 if j < ny - 1 else ny - 1
+                p0, p1, p2 = a[i0, j0, k], a[i0, j, k], a[i0, j2, k]
+                p3, p4, p5 = a[i, j0, k], a[i, j, k], a[i, j2, k]
+                p6, p7, p8 = a[i2, j0, k], a[i2, j, k], a[i2, j2, k]
+                if p1 > p2:
+                    p1, p2 = p2, p1
+                if p4 > p5:
+                    p4, p5 = p5, p4
+                if p7 > p8:
+                    p7, p8 = p8, p7
+                if p0 > p1:
+                    p0, p1 = p1, p0
+                if p3 > p4:
+                    p3, p4 = p4, p3
+                if p6 > p7:
+                    p6, p7 = p7, p6
+                if p1 > p2:
+                    p1, p2 = p2, p1
+                if p4 > p5:
+                    p4, p5 = p5, p4
+                if p7 > p8:
+                    p7, p8 = p8, p7
+                if p0 > p3:
+                    p0, p3 = p3, p0
+                if p5 > p8:
+                    p5, p8 = p8, p5
+                if p4 > p7:
+                    p4, p7 = p7, p4
+                if p3 > p6:
+                    p3, p6 = p6, p3
+                if p1 > p4:
+                    p1, p4 = p4, p1
+                if p2 > p5:
+                    p2, p5 = p5, p2
+                if p4 > p7:
+                    p4, p7 = p7, p4
+                if p4 > p2:
+                    p4, p2 = p2, p4
+                if p6 > p4:
+                    p6, p4 = p4, p6
+                if p4 > p2:
+                    p4, p2 = p2, p4
+                out[i, j, k] = p4
+    return out
 
 
 def _robust(values: np.ndarray) -> tuple[float, float]:

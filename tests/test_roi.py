@@ -297,3 +297,19 @@ def test_low_snr_vessels_leave_the_automatic_roi(seed):
     lo, hi = res.statistics.ci95_lic_mg_per_g
     truth = ph.summary["lic_of_mean_r2_mg_per_g"]
     assert lo <= truth <= hi, (lo, res.statistics.headline_lic_mg_per_g, hi)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 2), (5, 1, 3), (2, 2, 1), (7, 9, 1), (64, 48, 3)])
+def test_inplane_median_matches_scipy_exactly(shape):
+    """The numba 3x3 in-plane median (a sorting network) returns exactly what
+    scipy.ndimage.median_filter(size=(3, 3, 1), mode="nearest") returns, ties included."""
+    from scipy import ndimage
+
+    from r2mri.roi import _median3x3_inplane
+
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    a = rng.standard_normal(shape)
+    a[rng.random(shape) < 0.3] = 0.25  # ties
+    a[rng.random(shape) < 0.1] = -1e300  # extremes
+    ref = ndimage.median_filter(a, size=(3, 3, 1), mode="nearest")
+    assert np.array_equal(_median3x3_inplane(a), ref)
