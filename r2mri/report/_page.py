@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["render_page", "write_page", "display_plane"]
+__all__ = ["render_page", "write_page", "write_png", "display_plane"]
 
 _A4_IN = (8.27, 11.69)
 #: Clinical thresholds in mg Fe/g dry weight (St Pierre 2005; domain.md section 4),
@@ -416,8 +416,9 @@ def _iqr(block: dict) -> Any:
     return None
 
 
-def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path, *, dpi: int = 150) -> np.ndarray:
-    """Write the page as PDF and PNG; return the PNG's RGB pixels (for a DICOM SC)."""
+def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path | None, *, dpi: int = 150) -> np.ndarray:
+    """Write the page as PDF (and PNG, unless ``png_path`` is None); return its RGB pixels
+    at ``dpi`` (for the PNG, see :func:`write_png`, and the DICOM Secondary Capture)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -436,10 +437,21 @@ def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path, *, dpi: i
     # hinting of every glyph of a text-heavy page)
     with rc_context({"text.hinting": "none"}):
         canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
     # the PNG is the pixels just drawn (what fig.savefig(png) would draw a second time)
-    from matplotlib import image as mimage
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    if png_path is not None:
+        write_png(rgb, png_path, dpi=dpi)
+    return rgb
 
-    with atomic_path(png_path) as tmp:
-        mimage.imsave(tmp, rgba, format="png", origin="upper", dpi=dpi, pil_kwargs={"compress_level": 3})
-    return rgba[..., :3].copy()
+
+def write_png(rgb: np.ndarray, path: Path, *, dpi: int = 150) -> None:
+    """Write the page pixels (rows, cols, 3) uint8 as an 8-bit RGB PNG, atomically.
+
+    [D] zlib level 3: 0.05 s for an A4 page at 150 dpi, 540 kB (level 6: 0.09 s, +4 %).
+    """
+    from PIL import Image
+
+    from .._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=3, dpi=(dpi, dpi))

@@ -84,11 +84,13 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
                 written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
         else:
             try:
-                rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
+                # the child encodes report.png from these pixels (with the DICOM capture):
+                # it has the shorter list of the two processes
+                rgb = write_page(result, rep, tmp / "report.pdf", None)
             except BaseException:
                 job.abort()
                 raise
-            written = job.finish(rgb if dicom else None)
+            written = job.finish(rgb)
         rel["report_pdf"] = Path("report.pdf")
         rel["report_png"] = Path("report.png")
         for key, p in written.items():
@@ -140,8 +142,8 @@ def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dic
 
 
 class _ChildWriter:
-    """A forked child writing :func:`_write_maps_and_dicom` (then the page's DICOM capture
-    from the pixels the parent sends) into the same temporary folder."""
+    """A forked child writing :func:`_write_maps_and_dicom` (then report.png and the page's
+    DICOM capture from the pixels the parent sends) into the same temporary folder."""
 
     def __init__(self, pid: int, to_child: int, from_child: int, tmp: Path) -> None:
         self.pid, self.to_child, self.from_child, self.tmp = pid, to_child, from_child, tmp
@@ -164,7 +166,12 @@ class _ChildWriter:
                     written = _write_maps_and_dicom(result, rep, tmp, dicom)
                     with os.fdopen(r_rgb, "rb") as f:
                         rgb = pickle.load(f)
-                    if rgb is not None:
+                    if rgb is None:
+                        raise RuntimeError("no page pixels from the parent process")
+                    from ._page import write_png
+
+                    write_png(rgb, tmp / "report.png")
+                    if dicom:
                         from ._dicom import write_dicom_page
 
                         written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
@@ -191,7 +198,8 @@ class _ChildWriter:
         return msg
 
     def finish(self, rgb) -> dict[str, Path]:
-        """Send the page pixels (or None), wait for the child, return kind -> path."""
+        """Send the page pixels (for report.png and the DICOM capture), wait for the
+        child, return kind -> path."""
         try:
             with os.fdopen(self.to_child, "wb") as f:
                 pickle.dump(rgb, f, protocol=pickle.HIGHEST_PROTOCOL)
