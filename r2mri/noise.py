@@ -524,7 +524,60 @@ def _edge_connected(low: np.ndarray) -> np.ndarray:
     return keep[lab]
 
 
-def _background_estimate(data: np.ndarray, min_voxels: int):
+#: bits of the per-voxel codes of :func:`_voxel_sums`
+_FINITE, _NONNEG, _VALID, _SOME_ZERO, _ALL_ZERO = 1, 2, 4, 8, 16
+
+
+@njit(error_model="numpy")
+def _voxel_sums(flat):
+    """Per voxel (row of ``flat``, (N, m)): a code (bits: all echoes finite; finite and
+    >= 0; finite and all > 0, i.e. usable; finite with an exact zero; all zero), and for
+    usable voxels the sufficient statistics of the chi likelihood, ``sum M^2`` (else
+    inf) and ``sum ln M`` (else 0), in float64. One pass over the data instead of seven
+    numpy passes and a float64 copy (0.08 -> 0.01 s on a 256 x 256 x 11 x 5 series)."""
+    nvox, m = flat.shape
+    code = np.zeros(nvox, np.uint8)
+    q = np.full(nvox, np.inf)
+    s1 = np.zeros(nvox)
+    for i in range(nvox):
+        finite = True
+        nonneg = True
+        npos = 0
+        nzero = 0
+        for k in range(m):
+            v = float(flat[i, k])
+            if not math.isfinite(v):
+                finite = False
+            elif v > 0.0:
+                npos += 1
+            elif v == 0.0:
+                nzero += 1
+            else:
+                nonneg = False
+        if not finite:
+            continue
+        c = _FINITE
+        if nonneg:
+            c |= _NONNEG
+        if npos == m:
+            c |= _VALID
+            sq = 0.0
+            sl = 0.0
+            for k in range(m):
+                v = float(flat[i, k])
+                sq += v * v
+                sl += math.log(v)
+            q[i] = sq
+            s1[i] = sl
+        if nzero > 0:
+            c |= _SOME_ZERO
+            if nzero == m:
+                c |= _ALL_ZERO
+        code[i] = c
+    return code, q, s1
+
+
+def _background_estimate(data: np.ndarray, min_voxels: int, sums=None):
     """Maximum-likelihood noise estimate from the air surrounding the body.
 
     [D] Air is noise at every echo while tissue carries a decaying signal, so each voxel
@@ -538,26 +591,21 @@ def _background_estimate(data: np.ndarray, min_voxels: int):
     lowest ``Q`` (no spatial rule), fit, set ``T``, select, refit, until the selection no
     longer changes (or sigma changes by < 1e-6). The fit (:class:`_ChiFit`) is maximum
     likelihood over integer ``n`` with the truncation ``Q < T`` in the likelihood.
+    ``sums`` is :func:`_voxel_sums` of ``data`` (computed here when not given).
     Returns ``(sigma, n, n_continuous, margin, n_voxels, notes)`` or ``None``.
     """
     from scipy.special import gammainccinv
 
     spatial = data.shape[:-1]
     m = data.shape[-1]
-    flat = data.reshape(-1, m)
-    finite = np.all(np.isfinite(flat), axis=1)
-    valid = finite & np.all(flat > 0, axis=1)
+    if sums is None:
+        sums = _voxel_sums(np.ascontiguousarray(data.reshape(-1, m)))
+    code, q, s1 = sums
+    valid = (code & _VALID) > 0
     if valid.sum() < min_voxels:
         return None
-    # per-voxel sufficient statistics of the chi likelihood: sum M^2 and sum ln M
-    q = np.full(flat.shape[0], np.inf)
-    s1 = np.zeros(flat.shape[0])
-    fv = flat[valid].astype(np.float64)
-    q[valid] = np.einsum("ij,ij->i", fv, fv)
-    s1[valid] = np.log(fv).sum(axis=1)
-    del fv
     # exact zeros (zero-filled rims, clipped air) are never used but connect air to the edge
-    zero = finite & np.any(flat == 0, axis=1)
+    zero = (code & _SOME_ZERO) > 0
     qv = q[valid]
     seed_thr = np.quantile(qv, min(1.0, max(0.10, min_voxels / qv.size)))
     sel = valid & (q <= seed_thr)
@@ -702,10 +750,12 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
         sigma, n, n_cont, margin = _ChiFit.from_values(vals, data.shape[-1]).solve()
         return NoiseEstimate(sigma, n, n_cont, "background", int(mask.sum()), [],
                              sigma / (2.0 * math.sqrt(n * vals.size)), margin)
-    finite = np.all(np.isfinite(flat), axis=1) & np.all(flat >= 0, axis=1)
+    sums = _voxel_sums(np.ascontiguousarray(flat))
+    finite = (sums[0] & _NONNEG) > 0
     notes: list[str] = []
-    zero_frac = float(np.mean(np.all(flat[finite] == 0, axis=1))) if finite.any() else 1.0
-    bg = _background_estimate(data, min_voxels) if zero_frac < 0.05 else None
+    n_finite = int(np.count_nonzero(finite))
+    zero_frac = float(np.count_nonzero(sums[0] & _ALL_ZERO)) / n_finite if n_finite else 1.0
+    bg = _background_estimate(data, min_voxels, sums) if zero_frac < 0.05 else None
     if bg is not None:
         sigma, n, n_cont, margin, nvox, bg_notes = bg
         notes.extend(bg_notes)

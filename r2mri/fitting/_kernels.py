@@ -26,7 +26,7 @@ from ..noise import _FM, _ncchi_eval
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "afb5ed90e238bff367d9e511234b7a8d798d826f2084c3ebffd151321eebf01e"
+_NOISE_PY_SHA256 = "d46f12b73804b809d3a355e5140c92421152d5f5241f625d4454ab2372ed019c"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
