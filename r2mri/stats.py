@@ -85,47 +85,57 @@ def _tile_fit(y: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils:
         m, d = ncchi_mean_interpolated(a, sigma, coils)
         return a, e, m, d
 
-    def weights(a, m):
+    def weights(a, m, kk):
         var = (a * a + 2 * coils * sigma**2 - m * m) / kk
         return 1.0 / np.maximum(var, 1e-6 * sigma**2 / kk)
 
     a, e, m, d = model(s0, r2)
-    w = weights(a, m)
+    w = weights(a, m, kk)
     cost = np.sum(w * (y - m) ** 2, axis=1)
     active = np.ones(nt, dtype=bool)
     for _ in range(max_iter):
-        if not active.any():
+        # only the tiles still iterating are computed (each tile's arithmetic is its own,
+        # so the results are those of iterating every tile: most converge in a few steps)
+        act = np.flatnonzero(active)
+        if act.size == 0:
             break
-        j0 = d * e  # dm/dS0
-        j1 = -d * a * te[None, :]  # dm/dR2
-        res = y - m
-        h00 = np.sum(w * j0 * j0, 1)
-        h01 = np.sum(w * j0 * j1, 1)
-        h11 = np.sum(w * j1 * j1, 1)
-        g0 = np.sum(w * j0 * res, 1)
-        g1 = np.sum(w * j1 * res, 1)
-        a00, a11 = h00 * (1 + lam), h11 * (1 + lam)
+        ya, wa, aa, ea, ma, da, la = y[act], w[act], a[act], e[act], m[act], d[act], lam[act]
+        s0a, r2a = s0[act], r2[act]
+        j0 = da * ea  # dm/dS0
+        j1 = -da * aa * te[None, :]  # dm/dR2
+        res = ya - ma
+        h00 = np.sum(wa * j0 * j0, 1)
+        h01 = np.sum(wa * j0 * j1, 1)
+        h11 = np.sum(wa * j1 * j1, 1)
+        g0 = np.sum(wa * j0 * res, 1)
+        g1 = np.sum(wa * j1 * res, 1)
+        a00, a11 = h00 * (1 + la), h11 * (1 + la)
         det = a00 * a11 - h01 * h01
         det = np.where(np.abs(det) > 0, det, np.inf)
         ds0 = (a11 * g0 - h01 * g1) / det
         dr2 = (a00 * g1 - h01 * g0) / det
-        s0_new = np.where(active, np.maximum(s0 + ds0, 1e-12), s0)
-        r2_new = np.where(active, np.clip(r2 + dr2, 0.0, 5000.0), r2)
+        s0_new = np.maximum(s0a + ds0, 1e-12)
+        r2_new = np.clip(r2a + dr2, 0.0, 5000.0)
         a_n, e_n, m_n, d_n = model(s0_new, r2_new)
-        cost_new = np.sum(w * (y - m_n) ** 2, axis=1)
-        better = active & (cost_new <= cost)
-        small = np.abs(r2_new - r2) <= 1e-7 * np.maximum(r2, 1.0)
-        s0 = np.where(better, s0_new, s0)
-        r2 = np.where(better, r2_new, r2)
-        lam = np.where(better, lam / 10.0, lam * 10.0)
-        a = np.where(better[:, None], a_n, a)
-        e = np.where(better[:, None], e_n, e)
-        m = np.where(better[:, None], m_n, m)
-        d = np.where(better[:, None], d_n, d)
+        cost_new = np.sum(wa * (ya - m_n) ** 2, axis=1)
+        better = cost_new <= cost[act]
+        small = np.abs(r2_new - r2a) <= 1e-7 * np.maximum(r2a, 1.0)
+        s0[act] = np.where(better, s0_new, s0a)
+        r2[act] = np.where(better, r2_new, r2a)
+        lam_a = np.where(better, la / 10.0, la * 10.0)
+        lam[act] = lam_a
+        bc = better[:, None]
+        aa = np.where(bc, a_n, aa)
+        ma = np.where(bc, m_n, ma)
+        a[act] = aa
+        e[act] = np.where(bc, e_n, ea)
+        m[act] = ma
+        d[act] = np.where(bc, d_n, da)
         # reweight at the new estimate (IRLS); the cost is re-evaluated with the new weights
-        w = weights(a, m)
-        cost = np.sum(w * (y - m) ** 2, axis=1)
-        active &= ~((better & small) | (lam > 1e10))
+        wa = weights(aa, ma, kk[act])
+        w[act] = wa
+        cost[act] = np.sum(wa * (ya - ma) ** 2, axis=1)
+        active[act] = ~((better & small) | (lam_a > 1e10))
     j0, j1 = d * e, -d * a * te[None, :]
     h00, h01, h11 = np.sum(w * j0 * j0, 1), np.sum(w * j0 * j1, 1), np.sum(w * j1 * j1, 1)
     det = h00 * h11 - h01 * h01
