@@ -207,6 +207,10 @@ def render_page(result: Any, rep: dict):
     source = ("Input: " + Path(src[0]).name + (f" (+{len(src) - 1})" if len(src) > 1 else "")) if src else (
         "Input: in-memory image")
     line2 = f"Series: {series}" if series else source
+    listed = [e for e in (inp.get("series") or []) if isinstance(e, dict)]
+    if series and len(listed) > 1:  # one series per echo (FerriScan): say that there are more
+        more = ", ".join(f"#{e.get('series_number')}" for e in listed[1:] if e.get("series_number") is not None)
+        line2 += f" (+{len(listed) - 1} more series" + (f": {more})" if more else ")")
     field = acq.get("field_strength_t")
     te = acq.get("echo_times_ms") or []
     tr = acq.get("repetition_time_ms")
