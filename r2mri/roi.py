@@ -343,12 +343,14 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
         for f, floor, cap in ((logr, _BAND_FLOOR_R2, _BAND_CAP_R2), (logs, _BAND_FLOOR_S0, _BAND_CAP_S0)):
             med, sd = _robust(f[region])
             ok &= np.abs(f - med) <= min(max(k * sd, floor), cap)
-        labels, _ = ndimage.label(ok, structure=structure)
-        hit = np.unique(labels[region & ok])
-        hit = hit[hit > 0]
-        if hit.size == 0:
+        labels, n_labels = ndimage.label(ok, structure=structure)
+        # the components the region touches, by a look-up table (np.isin sorts)
+        hit = np.zeros(n_labels + 1, dtype=bool)
+        hit[labels[region & ok]] = True
+        hit[0] = False
+        if not hit.any():
             return region
-        new = np.isin(labels, hit)
+        new = hit[labels]
         if np.array_equal(new, region):
             break
         region = new
