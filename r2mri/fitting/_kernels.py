@@ -10,6 +10,17 @@ weighted log-linear fit; the mono-exponential models (``monoexp``, ``truncated``
 variable projection and a safeguarded Newton iteration on the rate (:func:`_vp_mono`). Work arrays are allocated once per block of ``_BLOCK`` voxels
 (never per voxel); voxels are independent, so results do not depend on the number of
 threads or on the block a voxel falls in.
+
+The noise-corrected model ``ncchi`` (S0, R2 with f = E[M](S0 e^{-R2 t})) has its own
+block solver, :func:`_ncchi_block`: a damped Newton iteration with the full 2x2 Hessian
+that runs ``_LANES`` voxels side by side. Each lane is a small state machine that stops
+at every cost evaluation; one :func:`_ncchi_pass` then evaluates all lanes' points, with
+the echo loop outside and a branch-free loop over the lanes inside, which LLVM
+vectorises (one voxel alone is a chain of dependent exponentials, table look-ups and
+sums, bound by latency). A lane that has finished writes its maps and takes the next
+voxel of the block. Only the scalar sums of a pass are kept (cost, normal equations,
+second-order term and the sums of the sandwich covariance), no per-echo arrays. The
+arithmetic of each voxel is its own, so results do not depend on its lane-mates.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
-from ..noise import _FM, _ncchi_eval
+from ..noise import _ASYM1_D, _ASYM1_M, _FM, TABLE_STEPS_PER_UNIT, _ncchi_mean_deriv
 
 #: sha256 of r2mri/noise.py, whose numba functions are compiled into these kernels.
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
@@ -122,18 +133,12 @@ def _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp):
                 e = math.exp(-p[1] * tk)
         a = p[0] * e
         amp[k] = a
-        if model == NCCHI:
-            mean, dmean, _ = _ncchi_eval(a, sigma, coils, lg, tab)
-            f[k] = mean
-            J[k, 0] = dmean * e
-            J[k, 1] = -tk * a * dmean
-        else:
-            f[k] = a
-            J[k, 0] = e
-            J[k, 1] = -tk * a
-            if model == OFFSET:
-                f[k] += p[2]
-                J[k, 2] = 1.0
+        f[k] = a
+        J[k, 0] = e
+        J[k, 1] = -tk * a
+        if model == OFFSET:
+            f[k] += p[2]
+            J[k, 2] = 1.0
 
 
 @njit(error_model="numpy", fastmath=_FM)
@@ -209,59 +214,6 @@ def _clip(model, p, npar, r2_lo, r2_hi):
             elif p[i] > r2_hi:
                 p[i] = r2_hi
 
-
-
-@njit(error_model="numpy", fastmath=_FM, inline="always")
-def _pass2(y, t, w, uniform, s0, r2, sigma, coils, lg, tab, fo, Jo, ampo):
-    """One pass over the echoes for ``ncchi`` (parameters S0, R2): cost, the normal
-    equations (J^T J, J^T r) and the second-order term sum_k r_k Hess(f_k) as scalars;
-    model values, Jacobian and noise-free amplitude per echo into ``fo``, ``Jo``,
-    ``ampo`` (zeros for echoes with weight 0). With f = E(A), A = S0 e, e = exp(-R2 t):
-    d2f/dS0^2 = E'' e^2, d2f/dS0 dR2 = -t e (E' + A E''), d2f/dR2^2 = t^2 A (E' + A E'')."""
-    cost = 0.0
-    a00 = 0.0
-    a01 = 0.0
-    a11 = 0.0
-    g0 = 0.0
-    g1 = 0.0
-    h00 = 0.0
-    h01 = 0.0
-    h11 = 0.0
-    e = math.exp(-r2 * t[0])
-    q = math.exp(-r2 * (t[1] - t[0]))
-    for k in range(y.size):
-        tk = t[k]
-        if k > 0:
-            if uniform:
-                e *= q
-            else:
-                e = math.exp(-r2 * tk)
-        if w[k] == 0.0:
-            fo[k] = 0.0
-            Jo[k, 0] = 0.0
-            Jo[k, 1] = 0.0
-            ampo[k] = 0.0
-            continue
-        a = s0 * e
-        fm, d, d2 = _ncchi_eval(a, sigma, coils, lg, tab)
-        j0 = d * e
-        j1 = -tk * a * d
-        fo[k] = fm
-        Jo[k, 0] = j0
-        Jo[k, 1] = j1
-        ampo[k] = a
-        r = y[k] - fm
-        cost += r * r
-        a00 += j0 * j0
-        a01 += j0 * j1
-        a11 += j1 * j1
-        g0 += j0 * r
-        g1 += j1 * r
-        c = r * (d + a * d2)
-        h00 += r * d2 * e * e
-        h01 -= tk * e * c
-        h11 += tk * tk * a * c
-    return cost, a00, a01, a11, g0, g1, h00, h01, h11
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
@@ -360,130 +312,11 @@ def _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, e):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _lm2(y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi, max_iter, xtol, ftol,
-         f, J, amp, fn, Jn, ampn):
-    """Damped Newton (Levenberg-Marquardt form) for ``ncchi``'s (S0, R2) with scalar 2x2
-    algebra; updates ``p`` in place and leaves ``f``, ``J``, ``amp`` at the solution.
-    Returns (converged, iterations).
-
-    The damped matrix is the full Hessian of the cost, J^T J - sum_k r_k Hess(f_k), when
-    it is positive definite, else J^T J (Gauss-Newton): Gauss-Newton alone converges only
-    linearly where residuals are not small against the model's curvature (the noise
-    floor at high R2: a tail of 6-11 iterations); with the Hessian the convergence is
-    quadratic, and the minimiser is the same. A step is kept only if it lowers the cost
-    (else the damping grows x10). Besides the step and cost tests, it stops when the
-    step sequence predicts the remaining error: with a contraction rate
-    rho = step_k / step_(k-1) < 0.5, the distance to the limit is at most
-    step_k rho / (1 - rho)."""
-    s0 = p[0]
-    r2 = p[1]
-    prev_rel = 0.0
-    cost, a00, a01, a11, g0, g1, s00, s01, s11 = _pass2(y, t, w, uniform, s0, r2, sigma, coils,
-                                                        lg, tab, f, J, amp)
-    lam = 1e-3
-    n_iter = 0
-    converged = False
-    while n_iter < max_iter:
-        n_iter += 1
-        q00 = a00 - s00
-        q01 = a01 - s01
-        q11 = a11 - s11
-        if not (q00 > 0.0 and q11 > 0.0 and q00 * q11 - q01 * q01 > 0.0):
-            q00 = a00
-            q01 = a01
-            q11 = a11
-        dmax = max(q00, q11)
-        improved = False
-        n0 = s0
-        n1 = r2
-        c_n = cost
-        b00 = a00
-        b01 = a01
-        b11 = a11
-        k0 = g0
-        k1 = g1
-        t00 = s00
-        t01 = s01
-        t11 = s11
-        # active set: a parameter on its bound with the gradient pointing outwards stays
-        fix0 = s0 <= 0.0 and g0 <= 0.0
-        fix1 = (r2 <= r2_lo and g1 <= 0.0) or (r2 >= r2_hi and g1 >= 0.0)
-        while lam <= 1e16:
-            m00 = q00 + lam * max(q00, 1e-15 * dmax)
-            m11 = q11 + lam * max(q11, 1e-15 * dmax)
-            if fix0 and fix1:
-                break
-            elif fix1:
-                n0 = s0 + g0 / m00
-                n1 = r2
-            elif fix0:
-                n0 = s0
-                n1 = r2 + g1 / m11
-            else:
-                det = m00 * m11 - q01 * q01
-                if not det > 0.0:
-                    lam *= 10.0
-                    continue
-                n0 = s0 + (m11 * g0 - q01 * g1) / det
-                n1 = r2 + (m00 * g1 - q01 * g0) / det
-            if not (math.isfinite(n0) and math.isfinite(n1)):
-                lam *= 10.0
-                continue
-            if n0 < 0.0:
-                n0 = 0.0
-            if n1 < r2_lo:
-                n1 = r2_lo
-            elif n1 > r2_hi:
-                n1 = r2_hi
-            c_n, b00, b01, b11, k0, k1, t00, t01, t11 = _pass2(y, t, w, uniform, n0, n1, sigma,
-                                                               coils, lg, tab, fn, Jn, ampn)
-            if c_n < cost:
-                improved = True
-                break
-            if c_n == cost:
-                break  # the step changes nothing: at the minimum to precision
-            lam *= 10.0
-        if not improved:
-            converged = True
-            break
-        rel = max(abs(n0 - s0) / (abs(s0) + 1e-12), abs(n1 - r2) / (abs(r2) + 1e-12))
-        small = rel <= xtol
-        if prev_rel > 0.0:
-            rho = rel / prev_rel
-            if rho < 0.5 and rel * rho / (1.0 - rho) <= xtol:
-                small = True
-        prev_rel = rel
-        tiny = cost - c_n <= ftol * cost
-        for k in range(y.size):
-            f[k] = fn[k]
-            J[k, 0] = Jn[k, 0]
-            J[k, 1] = Jn[k, 1]
-            amp[k] = ampn[k]
-        s0 = n0
-        r2 = n1
-        cost = c_n
-        a00 = b00
-        a01 = b01
-        a11 = b11
-        g0 = k0
-        g1 = k1
-        s00 = t00
-        s01 = t01
-        s11 = t11
-        lam = max(lam * 0.1, 1e-12)
-        if small or tiny or cost == 0.0:
-            converged = True
-            break
-    p[0] = s0
-    p[1] = r2
-    return converged, n_iter
-
-
-@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid,
                Eg, Gg, yE, out):
     """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
-    ``cfg`` holds the scalar settings (see ``_fit_block``)."""
+    ``cfg`` holds the scalar settings (see ``_fit_block``). Every model but ``ncchi``
+    (fitted by :func:`_ncchi_block`)."""
     model = int(cfg[0])
     uniform = cfg[1] > 0.0
     sigma = cfg[2]
@@ -603,9 +436,6 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
             J[k, 0] = amp[k]
             J[k, 1] = -t[k] * a
             amp[k] = a
-    elif npar == 2:
-        converged, n_iter = _lm2(y, t, w, uniform, p, sigma, coils, lg, tab, r2_lo, r2_hi,
-                                 max_iter, xtol, ftol, f, J, amp, fn, Jn, ampn)
     else:
         _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
         cost = _cost(y, f, w)
@@ -745,16 +575,7 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
             z0 = -a01 / det
             z1 = a00 / det
             var = np.nan
-            if model == NCCHI:
-                # sandwich (J^T J)^-1 J^T V J (J^T J)^-1 with V_k = Var M_k of the
-                # non-central chi magnitude: A_k^2 + 2 n sigma^2 - E[M_k]^2
-                var = 0.0
-                for k in range(m):
-                    if w[k] > 0.0:
-                        vk = max(amp[k] * amp[k] + 2.0 * coils * sigma * sigma - f[k] * f[k], 0.0)
-                        jz = J[k, 0] * z0 + J[k, 1] * z1
-                        var += vk * jz * jz
-            elif model == TRUNC and sigma > 0.0:
+            if model == TRUNC and sigma > 0.0:
                 var = sigma * sigma * z1
             elif used > 2.0:
                 var = rss / (used - 2.0) * z1
@@ -773,28 +594,15 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
         else:
             g[1] = 1.0
         if _chol_solve(A, g, npar, L, dx):
-            var = np.nan
-            if model == NCCHI:
-                # sandwich (J^T J)^-1 J^T V J (J^T J)^-1 with V_k = Var M_k of the
-                # non-central chi magnitude: A_k^2 + 2 n sigma^2 - E[M_k]^2
-                var = 0.0
-                for k in range(m):
-                    vk = amp[k] * amp[k] + 2.0 * coils * sigma * sigma - f[k] * f[k]
-                    vk = max(vk, 0.0)
-                    jz = 0.0
-                    for i in range(npar):
-                        jz += J[k, i] * dx[i]
-                    var += w[k] * vk * jz * jz
-            else:
-                s2 = np.nan
-                if model == TRUNC and sigma > 0.0:
-                    s2 = sigma * sigma
-                elif used > npar:
-                    s2 = rss / (used - npar)
-                gz = 0.0
-                for i in range(npar):
-                    gz += g[i] * dx[i]
-                var = s2 * gz
+            s2 = np.nan
+            if model == TRUNC and sigma > 0.0:
+                s2 = sigma * sigma
+            elif used > npar:
+                s2 = rss / (used - npar)
+            gz = 0.0
+            for i in range(npar):
+                gz += g[i] * dx[i]
+            var = s2 * gz
             if var >= 0.0:
                 out[O_R2STD] = math.sqrt(var)
     # --- status
@@ -817,6 +625,409 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
         if p[i] <= r2_lo + rtol * (abs(r2_lo) + 1.0) or p[i] >= r2_hi * (1.0 - rtol):
             return S_BOUND_HIT
     return S_OK
+
+
+# --- ncchi: damped Newton on _LANES voxels in lock-step -------------------------------
+
+#: Voxels fitted side by side by the ``ncchi`` solver. [D] Two 8-double AVX-512 vectors
+#: per operation; one pass cost 27 ns per lane with 16 lanes, 34 ns with 8 (Zen 4,
+#: benchmark echo times, micro-benchmark of _ncchi_pass).
+_LANES = 16
+# Rows of the flat lane work array Z of _ncchi_pass (Z[row * _LANES + lane]; constant
+# row offsets let LLVM prove the rows independent and vectorise over the lanes):
+# point (S0, R2), e^{-R2 t_k}, e^{-R2 dt}, datum y_k, table position u and cubic
+# coefficients c0..c3, E and E' above the table (n > 1), then the _NSUM sums.
+_R_N0, _R_N1, _R_E, _R_Q, _R_Y, _R_U, _R_C0, _R_C1, _R_C2, _R_C3, _R_F, _R_D, _R_S = range(13)
+_NSUM = 12
+_NROW = _R_S + _NSUM
+# the 9-term asymptotic sums of noise._ncchi_mean_deriv for n = 1, as named constants
+_AM0, _AM1, _AM2, _AM3, _AM4, _AM5, _AM6, _AM7, _AM8 = _ASYM1_M
+_AD0, _AD1, _AD2, _AD3, _AD4, _AD5, _AD6, _AD7, _AD8 = _ASYM1_D
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
+    """One pass over the echoes for every lane ``l`` of the ``ncchi`` solver at the point
+    (S0, R2) = ``Z`` rows ``_R_N0``, ``_R_N1``, data ``Y[:, l]``: into rows ``_R_S + j``
+    the sums (j =) 0 cost sum r_k^2 (r = y - f); 1-3 J^T J (00, 01, 11); 4-5 J^T r;
+    6-8 sum_k r_k Hess(f_k) (00, 01, 11); 9-11 J^T V J (00, 01, 11), V_k = Var M_k.
+
+    With f = E(A), A = S0 e, e = exp(-R2 t): J = (E' e, -t A E'), d2f/dS0^2 = E'' e^2,
+    d2f/dS0 dR2 = -t e (E' + A E''), d2f/dR2^2 = t^2 A (E' + A E''); V_k = A^2 + 2 n
+    sigma^2 - E^2 (E[M^2] = A^2 + 2 n sigma^2), clipped at 0. ncchi weights every echo
+    (weights 1). E[M] is the interpolant of :func:`r2mri.noise._ncchi_eval`: the table
+    below ``TABLE_NU_MAX``, above it ``_ncchi_mean_deriv`` with E'' = 0 (for n = 1 its
+    9-term sum, inlined). Per echo, scalar loops over the lanes do the exponentials and
+    the table look-up; the arithmetic loop is branch-free (table and asymptotic values
+    both computed, then selected) and only touches ``Z``, so LLVM vectorises it."""
+    m = Y.shape[0]
+    nl = _LANES
+    ntab = tab.shape[0]
+    scale = TABLE_STEPS_PER_UNIT / sigma
+    scale2 = TABLE_STEPS_PER_UNIT * TABLE_STEPS_PER_UNIT / sigma
+    h2 = 2.0 * sigma * sigma
+    one = coils == 1
+    for j in range(_R_S * nl, _NROW * nl):
+        Z[j] = 0.0
+    for k in range(m):
+        tk = t[k]
+        if k == 0 or not uniform:
+            for l in range(nl):
+                Z[_R_E * nl + l] = math.exp(-Z[_R_N1 * nl + l] * tk)
+            if k == 0 and uniform and m > 1:
+                dt = t[1] - t[0]
+                for l in range(nl):
+                    Z[_R_Q * nl + l] = math.exp(-Z[_R_N1 * nl + l] * dt)
+        else:
+            for l in range(nl):
+                Z[_R_E * nl + l] *= Z[_R_Q * nl + l]
+        for l in range(nl):
+            Z[_R_Y * nl + l] = Y[k, l]
+            a = math.fabs(Z[_R_N0 * nl + l] * Z[_R_E * nl + l])
+            s = a * scale
+            inr = s < ntab
+            sc = s if inr else 0.0
+            i = int(sc)
+            Z[_R_U * nl + l] = sc - i
+            Z[_R_C0 * nl + l] = tab[i, 0]
+            Z[_R_C1 * nl + l] = tab[i, 1]
+            Z[_R_C2 * nl + l] = tab[i, 2]
+            Z[_R_C3 * nl + l] = tab[i, 3]
+            if not (inr or one):
+                Z[_R_F * nl + l], Z[_R_D * nl + l] = _ncchi_mean_deriv(a, sigma, coils, lg)
+        for l in range(nl):
+            e = Z[_R_E * nl + l]
+            a = math.fabs(Z[_R_N0 * nl + l] * e)
+            inr = a * scale < ntab
+            u = Z[_R_U * nl + l]
+            c0 = Z[_R_C0 * nl + l]
+            c1 = Z[_R_C1 * nl + l]
+            c2 = Z[_R_C2 * nl + l]
+            c3 = Z[_R_C3 * nl + l]
+            ux = h2 / (a * a)
+            sm = ((((((((_AM8 * ux + _AM7) * ux + _AM6) * ux + _AM5) * ux + _AM4) * ux + _AM3)
+                     * ux + _AM2) * ux + _AM1) * ux + _AM0)
+            sd = ((((((((_AD8 * ux + _AD7) * ux + _AD6) * ux + _AD5) * ux + _AD4) * ux + _AD3)
+                     * ux + _AD2) * ux + _AD1) * ux + _AD0)
+            fa = a * sm if one else Z[_R_F * nl + l]
+            da = sd if one else Z[_R_D * nl + l]
+            fm = sigma * (c0 + u * (c1 + u * (c2 + u * c3))) if inr else fa
+            d = (c1 + u * (2.0 * c2 + u * 3.0 * c3)) * TABLE_STEPS_PER_UNIT if inr else da
+            d2 = (2.0 * c2 + 6.0 * u * c3) * scale2 if inr else 0.0
+            j0 = d * e
+            j1 = -tk * a * d
+            r = Z[_R_Y * nl + l] - fm
+            Z[(_R_S + 0) * nl + l] += r * r
+            Z[(_R_S + 1) * nl + l] += j0 * j0
+            Z[(_R_S + 2) * nl + l] += j0 * j1
+            Z[(_R_S + 3) * nl + l] += j1 * j1
+            Z[(_R_S + 4) * nl + l] += j0 * r
+            Z[(_R_S + 5) * nl + l] += j1 * r
+            c = r * (d + a * d2)
+            Z[(_R_S + 6) * nl + l] += r * d2 * e * e
+            Z[(_R_S + 7) * nl + l] -= tk * e * c
+            Z[(_R_S + 8) * nl + l] += tk * tk * a * c
+            vk = a * a + s2n - fm * fm
+            vk = vk if vk > 0.0 else 0.0
+            Z[(_R_S + 9) * nl + l] += vk * j0 * j0
+            Z[(_R_S + 10) * nl + l] += vk * j0 * j1
+            Z[(_R_S + 11) * nl + l] += vk * j1 * j1
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_start(y, t, w, sigma, coils, k_sigma, r2_lo, r2_hi, ly, p3):
+    """Screening and start of one ``ncchi`` voxel, as in :func:`_fit_voxel` (``w``: ones).
+    Returns (status, below): status ``S_BAD`` / ``S_TOO_FEW`` if the voxel is not fitted,
+    else -1 with the clipped log-linear start (S0, R2) in ``p3[0:2]``."""
+    m = y.size
+    allzero = True
+    for k in range(m):
+        v = y[k]
+        if not math.isfinite(v) or v < 0.0:
+            return S_BAD, False
+        if v != 0.0:
+            allzero = False
+    if allzero:
+        return S_BAD, False
+    below = False
+    if sigma > 0.0:
+        thr = k_sigma * sigma
+        nabove = 0
+        for k in range(m):
+            if y[k] > thr:
+                nabove += 1
+            else:
+                break  # leading run of echoes above k sigma
+        below = nabove < 2
+    if m < 2:
+        return S_TOO_FEW, below
+    ok = _loglin(y, t, w, 2.0 * coils * sigma * sigma, p3, ly)
+    if ok < 2:
+        ok = _loglin(y, t, w, 0.0, p3, ly)
+    if ok < 2:
+        ymax = 0.0
+        for k in range(m):
+            ymax = max(ymax, y[k])
+        p3[0] = ymax
+        p3[1] = r2_lo
+    if p3[0] < 0.0:
+        p3[0] = 0.0
+    if p3[1] < r2_lo:
+        p3[1] = r2_lo
+    elif p3[1] > r2_hi:
+        p3[1] = r2_hi
+    return -1, below
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_propose(s0, r2, g0, g1, q00, q01, q11, dmax, fix0, fix1, lam, r2_lo, r2_hi):
+    """The inner loop of the damped Newton step of one lane, up to the next cost
+    evaluation: from damping ``lam`` on, the first step that is defined and finite
+    (else the damping grows x10), projected onto the bounds. Returns (found, n0, n1,
+    lam); not found (both parameters fixed, or the damping above 1e16): no reduction
+    possible."""
+    n0 = s0
+    n1 = r2
+    while lam <= 1e16:
+        m00 = q00 + lam * max(q00, 1e-15 * dmax)
+        m11 = q11 + lam * max(q11, 1e-15 * dmax)
+        if fix0 and fix1:
+            break
+        elif fix1:
+            n0 = s0 + g0 / m00
+            n1 = r2
+        elif fix0:
+            n0 = s0
+            n1 = r2 + g1 / m11
+        else:
+            det = m00 * m11 - q01 * q01
+            if not det > 0.0:
+                lam *= 10.0
+                continue
+            n0 = s0 + (m11 * g0 - q01 * g1) / det
+            n1 = r2 + (m00 * g1 - q01 * g0) / det
+        if not (math.isfinite(n0) and math.isfinite(n1)):
+            lam *= 10.0
+            continue
+        if n0 < 0.0:
+            n0 = 0.0
+        if n1 < r2_lo:
+            n1 = r2_lo
+        elif n1 > r2_hi:
+            n1 = r2_hi
+        return True, n0, n1, lam
+    return False, n0, n1, lam
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r2_hi, SC, out):
+    """Maps of one finished ``ncchi`` lane (as in :func:`_fit_voxel`) from the sums
+    ``SC[:, l]`` at its solution; returns the status. The sandwich variance of R2,
+    z^T J^T V J z with z = (J^T J)^-1 e_R2 = (-a01, a00) / det, from the sums of J^T V J."""
+    m = Y.shape[0]
+    for c in range(NOUT):
+        out[c] = np.nan
+    out[O_S0] = s0
+    out[O_R2] = r2
+    out[O_NITER] = n_iter
+    rss = SC[0, l]
+    used = float(m)
+    sy = 0.0
+    for k in range(m):
+        sy += Y[k, l]
+    ybar = sy / used
+    tss = 0.0
+    for k in range(m):
+        d = Y[k, l] - ybar
+        tss += d * d
+    out[O_RMS] = math.sqrt(rss / used)
+    out[O_RSQ] = 1.0 - rss / tss if tss > 0.0 else np.nan
+    a00 = SC[1, l]
+    a01 = SC[2, l]
+    a11 = SC[3, l]
+    det = a00 * a11 - a01 * a01
+    if det > 0.0:
+        z0 = -a01 / det
+        z1 = a00 / det
+        var = z0 * z0 * SC[9, l] + 2.0 * z0 * z1 * SC[10, l] + z1 * z1 * SC[11, l]
+        if var >= 0.0:
+            out[O_R2STD] = math.sqrt(var)
+    if below:
+        return S_BELOW_NOISE
+    if not converged:
+        return S_NOT_CONVERGED
+    if s0 <= 0.0:
+        return S_BOUND_HIT
+    rtol = 1e-9
+    if r2 <= r2_lo + rtol * (abs(r2_lo) + 1.0) or r2 >= r2_hi * (1.0 - rtol):
+        return S_BOUND_HIT
+    return S_OK
+
+
+# [D] compiled as a function of its own: inlined into the parallel loop of _fit_chunk
+# it doubled the cold compile time (~50 s -> ~100 s).
+@njit(error_model="numpy", fastmath=_FM)
+def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
+    """Fit rows ``start:stop`` with the ``ncchi`` model, ``_LANES`` voxels at a time (see
+    the module docstring); same arguments as :func:`_fit_block`.
+
+    Each lane runs the damped Newton iteration of one voxel: the full Hessian of the
+    cost, J^T J - sum_k r_k Hess(f_k), when it is positive definite, else J^T J
+    (Gauss-Newton alone converges only linearly where residuals are not small against
+    the model's curvature, the noise floor at high R2); Levenberg-Marquardt damping
+    (diagonal scaling), a step is kept only if it lowers the cost (else the damping
+    grows x10, after success it shrinks x0.1, at least 1e-12); parameters on a bound
+    with the gradient pointing outwards stay fixed. It stops when no step lowers the
+    cost, when the step is below ``xtol`` relative, when the cost decreases by at most
+    ``ftol`` relative, or when the step sequence predicts the remaining error: with a
+    contraction rate rho = step_k / step_(k-1) < 0.5, the distance to the limit is at
+    most step_k rho / (1 - rho) (<= ``xtol``). A lane's state machine stops at each cost
+    evaluation; all lanes then evaluate their points in one :func:`_ncchi_pass`. A
+    finished lane writes its maps and takes the next voxel of the block, so lanes
+    finish at different times without waiting for each other; each voxel's arithmetic
+    is its own, so results do not depend on its lane-mates."""
+    m = y.shape[1]
+    uniform = cfg[1] > 0.0
+    sigma = cfg[2]
+    coils = int(cfg[3])
+    lg = cfg[4]
+    k_sigma = cfg[5]
+    r2_lo = cfg[6]
+    r2_hi = cfg[7]
+    max_iter = int(cfg[8])
+    xtol = cfg[9]
+    ftol = cfg[10]
+    s2n = 2.0 * coils * sigma * sigma
+    nl = _LANES
+    Y = np.zeros((m, nl))
+    Z = np.zeros(_NROW * nl)  # trial point, its sums and the pass's work rows
+    SC = np.zeros((_NSUM, nl))  # sums at each lane's current point
+    s0 = np.zeros(nl)  # current point
+    r2 = np.zeros(nl)
+    lam = np.zeros(nl)
+    prev = np.zeros(nl)
+    q = np.zeros((4, nl))  # damped matrix q00, q01, q11 and its largest diagonal dmax
+    fix = np.zeros((2, nl), dtype=np.bool_)
+    below = np.zeros(nl, dtype=np.bool_)
+    niter = np.zeros(nl, dtype=np.int64)
+    col = np.zeros(nl, dtype=np.int64)
+    phase = np.zeros(nl, dtype=np.int64)  # 0 idle, 1 start point pending, 2 trial pending
+    yv = np.zeros(m)
+    w = np.ones(m)
+    ly = np.zeros(m)
+    p3 = np.zeros(3)
+    ov = np.zeros(NOUT)
+    nxt = start
+    while True:
+        busy = 0
+        for l in range(nl):
+            while phase[l] == 0 and nxt < stop:
+                i = nxt
+                nxt += 1
+                for k in range(m):
+                    yv[k] = y[i, k]
+                j = dest[i] if dest.size > 0 else offset + i
+                code, bel = _ncchi_start(yv, t, w, sigma, coils, k_sigma, r2_lo, r2_hi, ly, p3)
+                if code >= 0:
+                    status[j] = code
+                    for c in range(NOUT):
+                        out[c, j] = np.nan
+                    continue
+                for k in range(m):
+                    Y[k, l] = yv[k]
+                Z[_R_N0 * nl + l] = p3[0]
+                Z[_R_N1 * nl + l] = p3[1]
+                below[l] = bel
+                col[l] = j
+                phase[l] = 1
+            if phase[l] != 0:
+                busy += 1
+        if busy == 0:
+            break
+        _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n)
+        for l in range(nl):
+            if phase[l] == 0:
+                continue
+            # advance lane l to its next cost evaluation (or to its end)
+            done = False
+            converged = True
+            step = False  # True: begin a new iteration; False: retry with more damping
+            n0 = Z[_R_N0 * nl + l]
+            n1 = Z[_R_N1 * nl + l]
+            if phase[l] == 1:
+                for c in range(_NSUM):
+                    SC[c, l] = Z[(_R_S + c) * nl + l]
+                s0[l] = n0
+                r2[l] = n1
+                lam[l] = 1e-3
+                prev[l] = 0.0
+                niter[l] = 0
+                step = True
+            else:
+                c_n = Z[_R_S * nl + l]
+                cost = SC[0, l]
+                if c_n < cost:
+                    rel = max(abs(n0 - s0[l]) / (abs(s0[l]) + 1e-12),
+                              abs(n1 - r2[l]) / (abs(r2[l]) + 1e-12))
+                    small = rel <= xtol
+                    if prev[l] > 0.0:
+                        rho = rel / prev[l]
+                        if rho < 0.5 and rel * rho / (1.0 - rho) <= xtol:
+                            small = True
+                    prev[l] = rel
+                    tiny = cost - c_n <= ftol * cost
+                    for c in range(_NSUM):
+                        SC[c, l] = Z[(_R_S + c) * nl + l]
+                    s0[l] = n0
+                    r2[l] = n1
+                    lam[l] = max(lam[l] * 0.1, 1e-12)
+                    if small or tiny or c_n == 0.0:
+                        done = True
+                    else:
+                        step = True
+                elif c_n == cost:
+                    done = True  # the step changes nothing: at the minimum to precision
+                else:
+                    lam[l] *= 10.0
+            if not done and step:
+                if niter[l] >= max_iter:
+                    done = True
+                    converged = False
+                else:
+                    niter[l] += 1
+                    a00 = SC[1, l]
+                    a01 = SC[2, l]
+                    a11 = SC[3, l]
+                    q00 = a00 - SC[6, l]
+                    q01 = a01 - SC[7, l]
+                    q11 = a11 - SC[8, l]
+                    if not (q00 > 0.0 and q11 > 0.0 and q00 * q11 - q01 * q01 > 0.0):
+                        q00 = a00
+                        q01 = a01
+                        q11 = a11
+                    q[0, l] = q00
+                    q[1, l] = q01
+                    q[2, l] = q11
+                    q[3, l] = max(q00, q11)
+                    g0 = SC[4, l]
+                    g1 = SC[5, l]
+                    fix[0, l] = s0[l] <= 0.0 and g0 <= 0.0
+                    fix[1, l] = (r2[l] <= r2_lo and g1 <= 0.0) or (r2[l] >= r2_hi and g1 >= 0.0)
+            if not done:
+                found, Z[_R_N0 * nl + l], Z[_R_N1 * nl + l], lam[l] = _ncchi_propose(
+                    s0[l], r2[l], SC[4, l], SC[5, l], q[0, l], q[1, l], q[2, l], q[3, l],
+                    fix[0, l], fix[1, l], lam[l], r2_lo, r2_hi)
+                if found:
+                    phase[l] = 2
+                else:
+                    done = True  # no reduction possible: at the minimum to precision
+            if done:
+                j = col[l]
+                status[j] = _ncchi_finish(Y, l, s0[l], r2[l], niter[l], converged, below[l],
+                                          sigma, coils, r2_lo, r2_hi, SC, ov)
+                for c in range(NOUT):
+                    out[c, j] = ov[c]
+                phase[l] = 0
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
@@ -905,4 +1116,7 @@ def _fit_chunk(y, t, uniform, model, sigma, coils, tab, k_sigma, r2_lo, r2_hi, m
     for b in prange(nblock):
         start = b * _BLOCK
         stop = min(nvox, start + _BLOCK)
-        _fit_block(y, t, cfg, tab, start, stop, dest, offset, out, status)
+        if model == NCCHI:
+            _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status)
+        else:
+            _fit_block(y, t, cfg, tab, start, stop, dest, offset, out, status)
