@@ -734,49 +734,136 @@ def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
             Z[(_R_S + 11) * nl + l] += vk * j1 * j1
 
 
+# fdlibm's split of ln 2 (e_log.c): ln2_hi has 32 trailing zero bits, so e * ln2_hi is
+# exact for every double exponent e
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_SQRT2_D = math.sqrt(2.0)
+# 2 / (2j + 1): ln m = 2 atanh(s) = sum_j 2 s^(2j+1) / (2j + 1), s = (m - 1) / (m + 1)
+# (A&S 4.1.27); |s| <= (sqrt 2 - 1) / (sqrt 2 + 1) = 0.172, s^2 <= 0.0295, so the 12th
+# term is below 0.0295^12 / 25 = 2e-20 of the sum (12 terms: [D] double precision).
+_LC0, _LC1, _LC2, _LC3, _LC4, _LC5, _LC6, _LC7, _LC8, _LC9, _LC10, _LC11 = (
+    2.0 / (2 * _j + 1) for _j in range(12))
+
+
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _ncchi_start(y, t, w, sigma, coils, k_sigma, r2_lo, r2_hi, ly, p3):
-    """Screening and start of one ``ncchi`` voxel, as in :func:`_fit_voxel` (``w``: ones).
-    Returns (status, below): status ``S_BAD`` / ``S_TOO_FEW`` if the voxel is not fitted,
-    else -1 with the clipped log-linear start (S0, R2) in ``p3[0:2]``."""
-    m = y.size
-    allzero = True
+def _vlog(X, W, n):
+    """``W[i] = ln X[i]`` for ``i < n``, ``X[i]`` positive and normal, in a loop LLVM
+    vectorises (``math.log`` is a scalar library call): X = 2^e m with m in [1, 2) from
+    the bits, m halved (e + 1) above sqrt 2, then ln X = e ln 2 + 2 atanh((m-1)/(m+1)),
+    within 1 ulp of the library logarithm (tests/test_fit_accuracy.py)."""
+    Xi = X.view(np.int64)
+    Wi = W.view(np.int64)
+    for i in range(n):
+        b = Xi[i]
+        e = (b >> 52) - 1023
+        Wi[i] = (b & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000  # 2^0 m
+        mm = W[i]
+        big = mm > _SQRT2_D
+        mm = 0.5 * mm if big else mm
+        ef = float(e + 1) if big else float(e)
+        s = (mm - 1.0) / (mm + 1.0)
+        z = s * s
+        p = (((((((((((_LC11 * z + _LC10) * z + _LC9) * z + _LC8) * z + _LC7) * z + _LC6) * z
+                   + _LC5) * z + _LC4) * z + _LC3) * z + _LC2) * z + _LC1) * z + _LC0)
+        W[i] = ef * _LN2_HI + (ef * _LN2_LO + s * p)
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, below, P, Q, X, L,
+                  W, w, yv, ly, p3):
+    """Screening and start of the ``ncchi`` voxels ``start .. start + nb - 1`` (nb <=
+    ``_BLOCK``), as in :func:`_fit_voxel`: ``code[v]`` -1 (fit) or the status ``S_BAD`` /
+    ``S_TOO_FEW``, ``below[v]``, and the clipped start (S0, R2) in ``P[0, v]``, ``P[1, v]``:
+    the weighted log-linear fit of :func:`_loglin` on the second-moment corrected
+    amplitudes (echoes with y^2 <= 2 n sigma^2 left out), for the whole block at once:
+    logarithms by :func:`_vlog`, sums in loops over the voxels (flat work arrays ``Q``,
+    ``X``, ``L``, ``W`` with rows of ``_BLOCK``). Voxels with fewer than 2 usable echoes
+    take :func:`_loglin` and its fallbacks (``w``: ones; ``yv``, ``ly``, ``p3``: work)."""
+    m = y.shape[1]
+    nv = _BLOCK
+    for v in range(nv):
+        code[v] = S_BAD
+        below[v] = False
+        for k in range(m):
+            Q[k * nv + v] = 0.0
+            X[k * nv + v] = 1.0
+    for v in range(nb):
+        i = start + v
+        bad = False
+        allzero = True
+        for k in range(m):
+            x = y[i, k]
+            if not math.isfinite(x) or x < 0.0:
+                bad = True
+            if x != 0.0:
+                allzero = False
+        if bad or allzero:
+            continue
+        if sigma > 0.0:
+            thr = k_sigma * sigma
+            nabove = 0
+            for k in range(m):
+                if y[i, k] > thr:
+                    nabove += 1
+                else:
+                    break  # leading run of echoes above k sigma
+            below[v] = nabove < 2
+        if m < 2:
+            code[v] = S_TOO_FEW
+            continue
+        code[v] = -1
+        for k in range(m):
+            qk = y[i, k] * y[i, k] - s2n
+            Q[k * nv + v] = qk
+            X[k * nv + v] = qk if qk > 0.0 else 1.0
+    _vlog(X, L, m * nv)
+    for j in range(6 * nv):
+        W[j] = 0.0
     for k in range(m):
-        v = y[k]
-        if not math.isfinite(v) or v < 0.0:
-            return S_BAD, False
-        if v != 0.0:
-            allzero = False
-    if allzero:
-        return S_BAD, False
-    below = False
-    if sigma > 0.0:
-        thr = k_sigma * sigma
-        nabove = 0
-        for k in range(m):
-            if y[k] > thr:
-                nabove += 1
-            else:
-                break  # leading run of echoes above k sigma
-        below = nabove < 2
-    if m < 2:
-        return S_TOO_FEW, below
-    ok = _loglin(y, t, w, 2.0 * coils * sigma * sigma, p3, ly)
-    if ok < 2:
-        ok = _loglin(y, t, w, 0.0, p3, ly)
-    if ok < 2:
-        ymax = 0.0
-        for k in range(m):
-            ymax = max(ymax, y[k])
-        p3[0] = ymax
-        p3[1] = r2_lo
-    if p3[0] < 0.0:
-        p3[0] = 0.0
-    if p3[1] < r2_lo:
-        p3[1] = r2_lo
-    elif p3[1] > r2_hi:
-        p3[1] = r2_hi
-    return -1, below
+        tk = t[k]
+        for v in range(nv):
+            qk = Q[k * nv + v]
+            pos = qk > 0.0
+            q = qk if pos else 0.0
+            l = 0.5 * L[k * nv + v]
+            W[v] += q
+            W[nv + v] += q * tk
+            W[2 * nv + v] += q * tk * tk
+            W[3 * nv + v] += q * l
+            W[4 * nv + v] += q * tk * l
+            W[5 * nv + v] += 1.0 if pos else 0.0
+    for v in range(nb):
+        if code[v] != -1:
+            continue
+        sw = W[v]
+        st = W[nv + v]
+        stt = W[2 * nv + v]
+        sl = W[3 * nv + v]
+        stl = W[4 * nv + v]
+        det = sw * stt - st * st
+        if W[5 * nv + v] >= 2.0 and det > 0.0:
+            P[0, v] = math.exp(min((stt * sl - st * stl) / det, 700.0))
+            P[1, v] = -((sw * stl - st * sl) / det)
+        else:
+            i = start + v
+            for k in range(m):
+                yv[k] = y[i, k]
+            ok = _loglin(yv, t, w, 0.0, p3, ly)
+            if ok < 2:
+                ymax = 0.0
+                for k in range(m):
+                    ymax = max(ymax, yv[k])
+                p3[0] = ymax
+                p3[1] = r2_lo
+            P[0, v] = p3[0]
+            P[1, v] = p3[1]
+        if P[0, v] < 0.0:
+            P[0, v] = 0.0
+        if P[1, v] < r2_lo:
+            P[1, v] = r2_lo
+        elif P[1, v] > r2_hi:
+            P[1, v] = r2_hi
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
@@ -917,27 +1004,35 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     ly = np.zeros(m)
     p3 = np.zeros(3)
     ov = np.zeros(NOUT)
+    code = np.zeros(_BLOCK, dtype=np.int64)
+    bel = np.zeros(_BLOCK, dtype=np.bool_)
+    P = np.zeros((2, _BLOCK))
+    Q = np.zeros(m * _BLOCK)
+    X = np.zeros(m * _BLOCK)
+    L = np.zeros(m * _BLOCK)
+    W = np.zeros(6 * _BLOCK)
     nxt = start
     while True:
         busy = 0
         for l in range(nl):
             while phase[l] == 0 and nxt < stop:
+                if (nxt - start) % _BLOCK == 0:  # screen and start the next _BLOCK voxels
+                    _ncchi_starts(y, t, nxt, min(_BLOCK, stop - nxt), sigma, k_sigma, s2n,
+                                  r2_lo, r2_hi, code, bel, P, Q, X, L, W, w, yv, ly, p3)
                 i = nxt
+                v = (nxt - start) % _BLOCK
                 nxt += 1
-                for k in range(m):
-                    yv[k] = y[i, k]
                 j = dest[i] if dest.size > 0 else offset + i
-                code, bel = _ncchi_start(yv, t, w, sigma, coils, k_sigma, r2_lo, r2_hi, ly, p3)
-                if code >= 0:
-                    status[j] = code
+                if code[v] >= 0:
+                    status[j] = code[v]
                     for c in range(NOUT):
                         out[c, j] = np.nan
                     continue
                 for k in range(m):
-                    Y[k, l] = yv[k]
-                Z[_R_N0 * nl + l] = p3[0]
-                Z[_R_N1 * nl + l] = p3[1]
-                below[l] = bel
+                    Y[k, l] = y[i, k]
+                Z[_R_N0 * nl + l] = P[0, v]
+                Z[_R_N1 * nl + l] = P[1, v]
+                below[l] = bel[v]
                 col[l] = j
                 phase[l] = 1
             if phase[l] != 0:
