@@ -636,13 +636,51 @@ _LANES = 16
 # Rows of the flat lane work array Z of _ncchi_pass (Z[row * _LANES + lane]; constant
 # row offsets let LLVM prove the rows independent and vectorise over the lanes):
 # point (S0, R2), e^{-R2 t_k}, e^{-R2 dt}, datum y_k, table position u and cubic
-# coefficients c0..c3, E and E' above the table (n > 1), then the _NSUM sums.
-_R_N0, _R_N1, _R_E, _R_Q, _R_Y, _R_U, _R_C0, _R_C1, _R_C2, _R_C3, _R_F, _R_D, _R_S = range(13)
+# coefficients c0..c3, E and E' above the table (n > 1), scratch bits of _vexp, then
+# the _NSUM sums.
+_R_N0, _R_N1, _R_E, _R_Q, _R_Y, _R_U, _R_C0, _R_C1, _R_C2, _R_C3, _R_F, _R_D, _R_X, _R_S = range(14)
 _NSUM = 12
 _NROW = _R_S + _NSUM
 # the 9-term asymptotic sums of noise._ncchi_mean_deriv for n = 1, as named constants
 _AM0, _AM1, _AM2, _AM3, _AM4, _AM5, _AM6, _AM7, _AM8 = _ASYM1_M
 _AD0, _AD1, _AD2, _AD3, _AD4, _AD5, _AD6, _AD7, _AD8 = _ASYM1_D
+
+
+# fdlibm's split of ln 2 (e_log.c): ln2_hi has 32 trailing zero bits, so e * ln2_hi is
+# exact for every double exponent e
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+# exp(x) = 2^k exp(r), k = round(x / ln 2), r = x - k ln 2 (fdlibm's split of ln 2 above),
+# |r| <= ln 2 / 2; exp(r) by its Taylor series to r^13 / 13! (A&S 4.2.1): the first term
+# left out is < 0.347^14 / 14! = 4e-18 [D] (double precision).
+_INV_LN2 = 1.0 / math.log(2.0)
+_EC = tuple(1.0 / math.factorial(_j) for _j in range(14))
+(_EC0, _EC1, _EC2, _EC3, _EC4, _EC5, _EC6, _EC7, _EC8, _EC9, _EC10, _EC11, _EC12,
+ _EC13) = _EC
+
+
+# [D] its own function with contraction as the only fast-math flag: reassociation would
+# merge the two-part reduction x - k ln2_hi - k ln2_lo (25 ulp errors at x = -100).
+@njit(error_model="numpy", fastmath={"contract"})
+def _vexp(Z, tk, dst):
+    """``Z`` row ``dst`` = exp(-R2 tk) for every lane (R2 in row ``_R_N1``, >= 0) in a loop
+    LLVM vectorises (``math.exp`` is a scalar library call); 2^k is built in the bits of
+    row ``_R_X``. Arguments below -708 are raised to -708 (exp = 3e-308: the amplitude
+    is then 0 to the table's resolution). Within 2 ulp of the library exponential
+    (tests/test_fit_accuracy.py)."""
+    nl = _LANES
+    Zi = Z.view(np.int64)
+    for l in range(nl):
+        x = -Z[_R_N1 * nl + l] * tk
+        x = x if x > -708.0 else -708.0
+        k = math.floor(x * _INV_LN2 + 0.5)
+        kf = float(k)
+        r = (x - kf * _LN2_HI) - kf * _LN2_LO
+        p = (((((((((((((_EC13 * r + _EC12) * r + _EC11) * r + _EC10) * r + _EC9) * r + _EC8)
+                     * r + _EC7) * r + _EC6) * r + _EC5) * r + _EC4) * r + _EC3) * r + _EC2)
+              * r + _EC1) * r + _EC0)
+        Zi[_R_X * nl + l] = (k + 1023) << 52
+        Z[dst * nl + l] = p * Z[_R_X * nl + l]
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
@@ -672,12 +710,9 @@ def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
     for k in range(m):
         tk = t[k]
         if k == 0 or not uniform:
-            for l in range(nl):
-                Z[_R_E * nl + l] = math.exp(-Z[_R_N1 * nl + l] * tk)
+            _vexp(Z, tk, _R_E)
             if k == 0 and uniform and m > 1:
-                dt = t[1] - t[0]
-                for l in range(nl):
-                    Z[_R_Q * nl + l] = math.exp(-Z[_R_N1 * nl + l] * dt)
+                _vexp(Z, t[1] - t[0], _R_Q)
         else:
             for l in range(nl):
                 Z[_R_E * nl + l] *= Z[_R_Q * nl + l]
@@ -734,10 +769,6 @@ def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
             Z[(_R_S + 11) * nl + l] += vk * j1 * j1
 
 
-# fdlibm's split of ln 2 (e_log.c): ln2_hi has 32 trailing zero bits, so e * ln2_hi is
-# exact for every double exponent e
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
 _SQRT2_D = math.sqrt(2.0)
 # 2 / (2j + 1): ln m = 2 atanh(s) = sum_j 2 s^(2j+1) / (2j + 1), s = (m - 1) / (m + 1)
 # (A&S 4.1.27); |s| <= (sqrt 2 - 1) / (sqrt 2 + 1) = 0.172, s^2 <= 0.0295, so the 12th
