@@ -51,6 +51,10 @@ NOUT = 10
 S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_TOO_FEW, S_BAD = 0, 1, 2, 3, 4, 5
 
 _BLOCK = 128
+#: Voxels per block of the ncchi lane solver (a multiple of _BLOCK). [D] Its lanes run
+#: empty at the end of a block: 1024 instead of 128 voxels saved 8 % of its time on the
+#: benchmark volume, and a 65536-voxel chunk still splits into 64 blocks for the threads.
+_NCCHI_BLOCK = 1024
 _NGRID = 20  # rate grid points for the biexp start
 
 
@@ -1238,10 +1242,11 @@ def _fit_chunk(y, t, uniform, model, sigma, coils, tab, k_sigma, r2_lo, r2_hi, m
     cfg[8] = max_iter
     cfg[9] = xtol
     cfg[10] = ftol
-    nblock = (nvox + _BLOCK - 1) // _BLOCK
+    bsize = _NCCHI_BLOCK if model == NCCHI else _BLOCK
+    nblock = (nvox + bsize - 1) // bsize
     for b in prange(nblock):
-        start = b * _BLOCK
-        stop = min(nvox, start + _BLOCK)
+        start = b * bsize
+        stop = min(nvox, start + bsize)
         if model == NCCHI:
             _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status)
         else:
