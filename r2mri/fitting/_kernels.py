@@ -17,7 +17,10 @@ that runs ``_LANES`` voxels side by side. Each lane is a small state machine tha
 at every cost evaluation; one :func:`_ncchi_pass` then evaluates all lanes' points, with
 the echo loop outside and a branch-free loop over the lanes inside, which LLVM
 vectorises (one voxel alone is a chain of dependent exponentials, table look-ups and
-sums, bound by latency). A lane that has finished writes its maps and takes the next
+sums, bound by latency), and :func:`_ncchi_control` takes every lane's accept / reject
+/ stopping decision and next trial point in one branch-free loop. Exponentials and
+logarithms there come from :func:`_vexp` and :func:`_vlog` (vectorisable, within 2 ulp
+of the library functions), the log-linear starts of a block from one batch. A lane that has finished writes its maps and takes the next
 voxel of the block. Only the scalar sums of a pass are kept (cost, normal equations,
 second-order term and the sums of the sandwich covariance), no per-echo arrays. The
 arithmetic of each voxel is its own, so results do not depend on its lane-mates.
@@ -644,7 +647,14 @@ _LANES = 16
 # the _NSUM sums.
 _R_N0, _R_N1, _R_E, _R_Q, _R_Y, _R_U, _R_C0, _R_C1, _R_C2, _R_C3, _R_F, _R_D, _R_X, _R_S = range(14)
 _NSUM = 12
-_NROW = _R_S + _NSUM
+# then each lane's state (_ncchi_control): the sums at its current point, the point
+# (S0, R2), damping, previous relative step, iterations, phase (0 idle, 1 start point
+# pending, 2 trial point pending), the damped matrix q00, q01, q11 and its largest
+# diagonal, the fixed-parameter flags, and the done / converged / slow flags (0 or 1)
+_R_CS = _R_S + _NSUM
+(_R_S0, _R_R2, _R_LAM, _R_PREV, _R_NIT, _R_PH, _R_Q00, _R_Q01, _R_Q11, _R_DMAX, _R_FX0,
+ _R_FX1, _R_DONE, _R_CONV, _R_SLOW) = range(_R_CS + _NSUM, _R_CS + _NSUM + 15)
+_NROW = _R_CS + _NSUM + 15
 # the 9-term asymptotic sums of noise._ncchi_mean_deriv for n = 1, as named constants
 _AM0, _AM1, _AM2, _AM3, _AM4, _AM5, _AM6, _AM7, _AM8 = _ASYM1_M
 _AD0, _AD1, _AD2, _AD3, _AD4, _AD5, _AD6, _AD7, _AD8 = _ASYM1_D
@@ -709,7 +719,7 @@ def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
     scale2 = TABLE_STEPS_PER_UNIT * TABLE_STEPS_PER_UNIT / sigma
     h2 = 2.0 * sigma * sigma
     one = coils == 1
-    for j in range(_R_S * nl, _NROW * nl):
+    for j in range(_R_S * nl, (_R_S + _NSUM) * nl):
         Z[j] = 0.0
     for k in range(m):
         tk = t[k]
@@ -942,9 +952,9 @@ def _ncchi_propose(s0, r2, g0, g1, q00, q01, q11, dmax, fix0, fix1, lam, r2_lo, 
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
-def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r2_hi, SC, out):
-    """Maps of one finished ``ncchi`` lane (as in :func:`_fit_voxel`) from the sums
-    ``SC[:, l]`` at its solution; returns the status. The sandwich variance of R2,
+def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r2_hi, Z, out):
+    """Maps of one finished ``ncchi`` lane (as in :func:`_fit_voxel`) from the sums at
+    its solution (``Z`` rows ``_R_CS + j``); returns the status. The sandwich variance of R2,
     z^T J^T V J z with z = (J^T J)^-1 e_R2 = (-a01, a00) / det, from the sums of J^T V J."""
     m = Y.shape[0]
     for c in range(NOUT):
@@ -952,7 +962,7 @@ def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r
     out[O_S0] = s0
     out[O_R2] = r2
     out[O_NITER] = n_iter
-    rss = SC[0, l]
+    rss = Z[_R_CS * _LANES + l]
     used = float(m)
     sy = 0.0
     for k in range(m):
@@ -964,14 +974,14 @@ def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r
         tss += d * d
     out[O_RMS] = math.sqrt(rss / used)
     out[O_RSQ] = 1.0 - rss / tss if tss > 0.0 else np.nan
-    a00 = SC[1, l]
-    a01 = SC[2, l]
-    a11 = SC[3, l]
+    a00 = Z[(_R_CS + 1) * _LANES + l]
+    a01 = Z[(_R_CS + 2) * _LANES + l]
+    a11 = Z[(_R_CS + 3) * _LANES + l]
     det = a00 * a11 - a01 * a01
     if det > 0.0:
         z0 = -a01 / det
         z1 = a00 / det
-        var = z0 * z0 * SC[9, l] + 2.0 * z0 * z1 * SC[10, l] + z1 * z1 * SC[11, l]
+        var = z0 * z0 * Z[(_R_CS + 9) * _LANES + l] + 2.0 * z0 * z1 * Z[(_R_CS + 10) * _LANES + l] + z1 * z1 * Z[(_R_CS + 11) * _LANES + l]
         if var >= 0.0:
             out[O_R2STD] = math.sqrt(var)
     if below:
@@ -984,6 +994,111 @@ def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r
     if r2 <= r2_lo + rtol * (abs(r2_lo) + 1.0) or r2 >= r2_hi * (1.0 - rtol):
         return S_BOUND_HIT
     return S_OK
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _ncchi_control(Z, max_iter, xtol, ftol, r2_lo, r2_hi):
+    """Advance every busy lane to its next cost evaluation, after :func:`_ncchi_pass`, in
+    one branch-free loop over the lanes (LLVM vectorises it; every case is computed and
+    selected). The damped Newton logic of :func:`_ncchi_block`: a start point is taken;
+    a trial point is accepted if it lowers the cost (damping x0.1, at least 1e-12, and
+    the stopping tests), ends the fit if it leaves the cost unchanged, else the damping
+    grows x10; a new iteration (unless ``max_iter`` is reached) takes the damped matrix
+    (Hessian if positive definite, else J^T J) and the fixed-parameter flags; then the
+    next trial point, first try of :func:`_ncchi_propose`. Lanes whose first try fails
+    (singular or non-finite step, damping above 1e16) are flagged slow and finished by
+    :func:`_ncchi_propose` itself. Sets the done / converged flags."""
+    nl = _LANES
+    for l in range(nl):
+        ph = Z[_R_PH * nl + l]
+        busy = ph != 0.0
+        isinit = ph == 1.0
+        c_n = Z[_R_S * nl + l]
+        cost = Z[_R_CS * nl + l]
+        acc = ph == 2.0 and c_n < cost
+        same = ph == 2.0 and c_n == cost
+        rej = ph == 2.0 and not (c_n < cost) and not (c_n == cost)
+        n0 = Z[_R_N0 * nl + l]
+        n1 = Z[_R_N1 * nl + l]
+        s0 = Z[_R_S0 * nl + l]
+        r2 = Z[_R_R2 * nl + l]
+        prev = Z[_R_PREV * nl + l]
+        lam = Z[_R_LAM * nl + l]
+        nit = Z[_R_NIT * nl + l]
+        # accepted step: stopping tests (relative step, its predicted remainder, cost)
+        rel0 = math.fabs(n0 - s0) / (math.fabs(s0) + 1e-12)
+        rel1 = math.fabs(n1 - r2) / (math.fabs(r2) + 1e-12)
+        rel = rel0 if rel0 > rel1 else rel1
+        rho = rel / (prev if prev > 0.0 else 1.0)
+        small = rel <= xtol or (prev > 0.0 and rho < 0.5 and rel * rho / (1.0 - rho) <= xtol)
+        tiny = cost - c_n <= ftol * cost
+        take = isinit or acc
+        for j in range(_NSUM):
+            Z[(_R_CS + j) * nl + l] = Z[(_R_S + j) * nl + l] if take else Z[(_R_CS + j) * nl + l]
+        s0 = n0 if take else s0
+        r2 = n1 if take else r2
+        lam_acc = lam * 0.1
+        lam_acc = lam_acc if lam_acc > 1e-12 else 1e-12
+        lam = 1e-3 if isinit else (lam_acc if acc else (lam * 10.0 if rej else lam))
+        prev = 0.0 if isinit else (rel if acc else prev)
+        nit = 0.0 if isinit else nit
+        done = same or (acc and (small or tiny or c_n == 0.0))
+        step = take and not done
+        out_of_iter = step and nit >= max_iter
+        step = step and not out_of_iter
+        # a new iteration: damped matrix and fixed parameters at the (new) current point
+        nit = nit + 1.0 if step else nit
+        a00 = Z[(_R_CS + 1) * nl + l]
+        a01 = Z[(_R_CS + 2) * nl + l]
+        a11 = Z[(_R_CS + 3) * nl + l]
+        g0 = Z[(_R_CS + 4) * nl + l]
+        g1 = Z[(_R_CS + 5) * nl + l]
+        h00 = a00 - Z[(_R_CS + 6) * nl + l]
+        h01 = a01 - Z[(_R_CS + 7) * nl + l]
+        h11 = a11 - Z[(_R_CS + 8) * nl + l]
+        pd = h00 > 0.0 and h11 > 0.0 and h00 * h11 - h01 * h01 > 0.0
+        q00 = (h00 if pd else a00) if step else Z[_R_Q00 * nl + l]
+        q01 = (h01 if pd else a01) if step else Z[_R_Q01 * nl + l]
+        q11 = (h11 if pd else a11) if step else Z[_R_Q11 * nl + l]
+        dmax = (q00 if q00 > q11 else q11) if step else Z[_R_DMAX * nl + l]
+        fx0 = s0 <= 0.0 and g0 <= 0.0
+        fx1 = (r2 <= r2_lo and g1 <= 0.0) or (r2 >= r2_hi and g1 >= 0.0)
+        fix0 = fx0 if step else Z[_R_FX0 * nl + l] != 0.0
+        fix1 = fx1 if step else Z[_R_FX1 * nl + l] != 0.0
+        # first try of the next trial point (_ncchi_propose)
+        e00 = q00 if q00 > 1e-15 * dmax else 1e-15 * dmax
+        e11 = q11 if q11 > 1e-15 * dmax else 1e-15 * dmax
+        m00 = q00 + lam * e00
+        m11 = q11 + lam * e11
+        det = m00 * m11 - q01 * q01
+        free = not fix0 and not fix1
+        t0 = s0 + (m11 * g0 - q01 * g1) / det if free else (s0 + g0 / m00 if fix1 else s0)
+        t1 = r2 + (m00 * g1 - q01 * g0) / det if free else (r2 if fix1 else r2 + g1 / m11)
+        ok = lam <= 1e16 and not (fix0 and fix1) and (det > 0.0 or not free) and \
+            math.isfinite(t0) and math.isfinite(t1)
+        nodir = lam <= 1e16 and fix0 and fix1  # no free parameter: at the minimum
+        t0 = t0 if t0 > 0.0 else 0.0
+        t1 = t1 if t1 > r2_lo else r2_lo
+        t1 = t1 if t1 < r2_hi else r2_hi
+        done = busy and (done or out_of_iter or nodir)
+        slow = busy and not done and not ok
+        Z[_R_N0 * nl + l] = t0
+        Z[_R_N1 * nl + l] = t1
+        Z[_R_S0 * nl + l] = s0
+        Z[_R_R2 * nl + l] = r2
+        Z[_R_LAM * nl + l] = lam
+        Z[_R_PREV * nl + l] = prev
+        Z[_R_NIT * nl + l] = nit
+        Z[_R_Q00 * nl + l] = q00
+        Z[_R_Q01 * nl + l] = q01
+        Z[_R_Q11 * nl + l] = q11
+        Z[_R_DMAX * nl + l] = dmax
+        Z[_R_FX0 * nl + l] = 1.0 if fix0 else 0.0
+        Z[_R_FX1 * nl + l] = 1.0 if fix1 else 0.0
+        Z[_R_PH * nl + l] = 2.0 if busy else 0.0
+        Z[_R_DONE * nl + l] = 1.0 if done else 0.0
+        Z[_R_CONV * nl + l] = 0.0 if out_of_iter else 1.0
+        Z[_R_SLOW * nl + l] = 1.0 if slow else 0.0
 
 
 # [D] compiled as a function of its own: inlined into the parallel loop of _fit_chunk
@@ -1004,10 +1119,12 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     ``ftol`` relative, or when the step sequence predicts the remaining error: with a
     contraction rate rho = step_k / step_(k-1) < 0.5, the distance to the limit is at
     most step_k rho / (1 - rho) (<= ``xtol``). A lane's state machine stops at each cost
-    evaluation; all lanes then evaluate their points in one :func:`_ncchi_pass`. A
-    finished lane writes its maps and takes the next voxel of the block, so lanes
-    finish at different times without waiting for each other; each voxel's arithmetic
-    is its own, so results do not depend on its lane-mates."""
+    evaluation; all lanes then evaluate their points in one :func:`_ncchi_pass`, and
+    :func:`_ncchi_control` advances all of them in one branch-free loop (the rare
+    singular or non-finite steps by :func:`_ncchi_propose`). A finished lane writes its
+    maps and takes the next voxel of the block, so lanes finish at different times
+    without waiting for each other; each voxel's arithmetic is its own, so results do
+    not depend on its lane-mates. Starts: :func:`_ncchi_starts`, per ``_BLOCK`` voxels."""
     m = y.shape[1]
     uniform = cfg[1] > 0.0
     sigma = cfg[2]
@@ -1023,17 +1140,8 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     nl = _LANES
     Y = np.zeros((m, nl))
     Z = np.zeros(_NROW * nl)  # trial point, its sums and the pass's work rows
-    SC = np.zeros((_NSUM, nl))  # sums at each lane's current point
-    s0 = np.zeros(nl)  # current point
-    r2 = np.zeros(nl)
-    lam = np.zeros(nl)
-    prev = np.zeros(nl)
-    q = np.zeros((4, nl))  # damped matrix q00, q01, q11 and its largest diagonal dmax
-    fix = np.zeros((2, nl), dtype=np.bool_)
     below = np.zeros(nl, dtype=np.bool_)
-    niter = np.zeros(nl, dtype=np.int64)
     col = np.zeros(nl, dtype=np.int64)
-    phase = np.zeros(nl, dtype=np.int64)  # 0 idle, 1 start point pending, 2 trial pending
     yv = np.zeros(m)
     w = np.ones(m)
     ly = np.zeros(m)
@@ -1050,7 +1158,7 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     while True:
         busy = 0
         for l in range(nl):
-            while phase[l] == 0 and nxt < stop:
+            while Z[_R_PH * nl + l] == 0.0 and nxt < stop:
                 if (nxt - start) % _BLOCK == 0:  # screen and start the next _BLOCK voxels
                     _ncchi_starts(y, t, nxt, min(_BLOCK, stop - nxt), sigma, k_sigma, s2n,
                                   r2_lo, r2_hi, code, bel, P, Q, X, L, W, w, yv, ly, p3)
@@ -1069,95 +1177,30 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
                 Z[_R_N1 * nl + l] = P[1, v]
                 below[l] = bel[v]
                 col[l] = j
-                phase[l] = 1
-            if phase[l] != 0:
+                Z[_R_PH * nl + l] = 1.0
+            if Z[_R_PH * nl + l] != 0.0:
                 busy += 1
         if busy == 0:
             break
         _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n)
+        _ncchi_control(Z, max_iter, xtol, ftol, r2_lo, r2_hi)
         for l in range(nl):
-            if phase[l] == 0:
-                continue
-            # advance lane l to its next cost evaluation (or to its end)
-            done = False
-            converged = True
-            step = False  # True: begin a new iteration; False: retry with more damping
-            n0 = Z[_R_N0 * nl + l]
-            n1 = Z[_R_N1 * nl + l]
-            if phase[l] == 1:
-                for c in range(_NSUM):
-                    SC[c, l] = Z[(_R_S + c) * nl + l]
-                s0[l] = n0
-                r2[l] = n1
-                lam[l] = 1e-3
-                prev[l] = 0.0
-                niter[l] = 0
-                step = True
-            else:
-                c_n = Z[_R_S * nl + l]
-                cost = SC[0, l]
-                if c_n < cost:
-                    rel = max(abs(n0 - s0[l]) / (abs(s0[l]) + 1e-12),
-                              abs(n1 - r2[l]) / (abs(r2[l]) + 1e-12))
-                    small = rel <= xtol
-                    if prev[l] > 0.0:
-                        rho = rel / prev[l]
-                        if rho < 0.5 and rel * rho / (1.0 - rho) <= xtol:
-                            small = True
-                    prev[l] = rel
-                    tiny = cost - c_n <= ftol * cost
-                    for c in range(_NSUM):
-                        SC[c, l] = Z[(_R_S + c) * nl + l]
-                    s0[l] = n0
-                    r2[l] = n1
-                    lam[l] = max(lam[l] * 0.1, 1e-12)
-                    if small or tiny or c_n == 0.0:
-                        done = True
-                    else:
-                        step = True
-                elif c_n == cost:
-                    done = True  # the step changes nothing: at the minimum to precision
-                else:
-                    lam[l] *= 10.0
-            if not done and step:
-                if niter[l] >= max_iter:
-                    done = True
-                    converged = False
-                else:
-                    niter[l] += 1
-                    a00 = SC[1, l]
-                    a01 = SC[2, l]
-                    a11 = SC[3, l]
-                    q00 = a00 - SC[6, l]
-                    q01 = a01 - SC[7, l]
-                    q11 = a11 - SC[8, l]
-                    if not (q00 > 0.0 and q11 > 0.0 and q00 * q11 - q01 * q01 > 0.0):
-                        q00 = a00
-                        q01 = a01
-                        q11 = a11
-                    q[0, l] = q00
-                    q[1, l] = q01
-                    q[2, l] = q11
-                    q[3, l] = max(q00, q11)
-                    g0 = SC[4, l]
-                    g1 = SC[5, l]
-                    fix[0, l] = s0[l] <= 0.0 and g0 <= 0.0
-                    fix[1, l] = (r2[l] <= r2_lo and g1 <= 0.0) or (r2[l] >= r2_hi and g1 >= 0.0)
-            if not done:
-                found, Z[_R_N0 * nl + l], Z[_R_N1 * nl + l], lam[l] = _ncchi_propose(
-                    s0[l], r2[l], SC[4, l], SC[5, l], q[0, l], q[1, l], q[2, l], q[3, l],
-                    fix[0, l], fix[1, l], lam[l], r2_lo, r2_hi)
-                if found:
-                    phase[l] = 2
-                else:
-                    done = True  # no reduction possible: at the minimum to precision
+            done = Z[_R_DONE * nl + l] != 0.0
+            if Z[_R_SLOW * nl + l] != 0.0:
+                found, Z[_R_N0 * nl + l], Z[_R_N1 * nl + l], Z[_R_LAM * nl + l] = _ncchi_propose(
+                    Z[_R_S0 * nl + l], Z[_R_R2 * nl + l], Z[(_R_CS + 4) * nl + l],
+                    Z[(_R_CS + 5) * nl + l], Z[_R_Q00 * nl + l], Z[_R_Q01 * nl + l],
+                    Z[_R_Q11 * nl + l], Z[_R_DMAX * nl + l], Z[_R_FX0 * nl + l] != 0.0,
+                    Z[_R_FX1 * nl + l] != 0.0, Z[_R_LAM * nl + l], r2_lo, r2_hi)
+                done = not found  # no reduction possible: at the minimum to precision
             if done:
                 j = col[l]
-                status[j] = _ncchi_finish(Y, l, s0[l], r2[l], niter[l], converged, below[l],
-                                          sigma, coils, r2_lo, r2_hi, SC, ov)
+                status[j] = _ncchi_finish(Y, l, Z[_R_S0 * nl + l], Z[_R_R2 * nl + l],
+                                          Z[_R_NIT * nl + l], Z[_R_CONV * nl + l] != 0.0,
+                                          below[l], sigma, coils, r2_lo, r2_hi, Z, ov)
                 for c in range(NOUT):
                     out[c, j] = ov[c]
-                phase[l] = 0
+                Z[_R_PH * nl + l] = 0.0
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
