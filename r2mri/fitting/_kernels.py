@@ -20,10 +20,11 @@ vectorises (one voxel alone is a chain of dependent exponentials, table look-ups
 sums, bound by latency), and :func:`_ncchi_control` takes every lane's accept / reject
 / stopping decision and next trial point in one branch-free loop. Exponentials and
 logarithms there come from :func:`_vexp` and :func:`_vlog` (vectorisable, within 2 ulp
-of the library functions), the log-linear starts of a block from one batch. A lane that has finished writes its maps and takes the next
-voxel of the block. Only the scalar sums of a pass are kept (cost, normal equations,
-second-order term and the sums of the sandwich covariance), no per-echo arrays. The
-arithmetic of each voxel is its own, so results do not depend on its lane-mates.
+of the library functions), the log-linear starts of a block from one batch. A lane that
+has finished writes its maps and takes the next voxel of the block. Only the scalar
+sums of a pass are kept (cost, normal equations, second-order term and the sums of the
+sandwich covariance), no per-echo arrays. The arithmetic of each voxel is its own, so
+results do not depend on its lane-mates (nor on threads or chunks).
 """
 
 from __future__ import annotations
@@ -981,7 +982,8 @@ def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r
     if det > 0.0:
         z0 = -a01 / det
         z1 = a00 / det
-        var = z0 * z0 * Z[(_R_CS + 9) * _LANES + l] + 2.0 * z0 * z1 * Z[(_R_CS + 10) * _LANES + l] + z1 * z1 * Z[(_R_CS + 11) * _LANES + l]
+        var = (z0 * z0 * Z[(_R_CS + 9) * _LANES + l] + 2.0 * z0 * z1 * Z[(_R_CS + 10) * _LANES + l]
+               + z1 * z1 * Z[(_R_CS + 11) * _LANES + l])
         if var >= 0.0:
             out[O_R2STD] = math.sqrt(var)
     if below:
