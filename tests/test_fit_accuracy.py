@@ -259,3 +259,133 @@ def test_r2_std_matches_empirical_spread(rician_snr50, model):
             emp = np.std(res.r2_per_s[j])
             pred = np.sqrt(np.mean(res.r2_std_per_s[j] ** 2))
         assert abs(pred / emp - 1) < 0.2, (r2_true[j], pred, emp)
+
+
+# --- ncchi lane solver: voxels fitted side by side, each on its own ----------------------
+
+
+def _ncchi_mixed_batch(te, coils, rng):
+    # Rician / non-central chi curves over the whole rate range (some hit the upper rate
+    # bound of 300 below), pure-noise voxels (below the noise floor), and the input-check
+    # cases (NaN, negative, all zero, a single non-zero echo).
+    sigma = 5.0
+    r2 = np.concatenate([rng.uniform(5.0, 900.0, 50), [1e4, 1e4]])
+    a = _curves(te, r2)
+    y = np.sqrt(sum((a / np.sqrt(coils) + rng.normal(0, sigma, a.shape)) ** 2
+                    + rng.normal(0, sigma, a.shape) ** 2 for _ in range(coils)))
+    special = np.abs(rng.normal(0, sigma, (6, te.size)))
+    special[1, 2] = np.nan
+    special[2, 0] = -1.0
+    special[3] = 0.0
+    special[4] = 0.0
+    special[4, 0] = 50.0
+    return np.concatenate([y[:20], special, y[20:]]), sigma
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+@pytest.mark.parametrize("te_name", ["FerriScan 5 echoes", "8 echoes non-uniform"])
+@pytest.mark.parametrize("max_iter", [100, 2])
+def test_ncchi_lanes_do_not_depend_on_the_batch(coils, te_name, max_iter):
+    # ncchi fits _LANES voxels in lock-step, a finished lane taking the next voxel. Every
+    # voxel must get exactly the result it gets when fitted alone (one busy lane): lanes
+    # partially filled at the end of a block, lanes finishing at different iterations
+    # (max_iter = 2: converged and not-converged lane-mates), voxels rejected before the
+    # fit between fitted ones, and bound hits. Equality is exact (same arithmetic).
+    te = TE_SETS[te_name]
+    y, sigma = _ncchi_mixed_batch(te, coils, np.random.default_rng(coils))
+    kw = dict(model="ncchi", noise_sigma=sigma, coils=coils, max_iter=max_iter,
+              r2_bounds_per_s=(0.0, 300.0))
+    res = r2mri.fit(y, te, threads=1, **kw)
+    n_st = {s: int(np.sum(res.status == s)) for s in r2mri.FitStatus}
+    fs = r2mri.FitStatus
+    assert n_st[fs.OK] > 0 and n_st[fs.BAD_INPUT] >= 3, n_st
+    if max_iter == 2:
+        assert n_st[fs.NOT_CONVERGED] > 0, n_st
+    else:
+        assert n_st[fs.BOUND_HIT] > 0 and n_st[fs.BELOW_NOISE] > 0, n_st
+    for i in range(y.shape[0]):
+        one = r2mri.fit(y[i:i + 1], te, threads=1, **kw)
+        assert one.status[0] == res.status[i], i
+        for name in ("s0", "r2_per_s", "r2_std_per_s", "residual_rms", "r_squared"):
+            np.testing.assert_array_equal(getattr(one, name)[0], getattr(res, name)[i],
+                                          err_msg=f"{name} voxel {i}")
+        np.testing.assert_array_equal(one.extra["n_iterations"][0],
+                                      res.extra["n_iterations"][i])
+
+
+@pytest.mark.parametrize("coils", [2, 8, 32])
+def test_ncchi_agrees_with_scipy_for_coils_and_non_uniform_te(coils):
+    # As test_agrees_with_scipy_least_squares (same 1e-5 reasoning) for non-central chi
+    # noise of several channel counts (the E[M] table is per channel count; above it the
+    # expansion of _ncchi_mean_deriv) and non-uniform echo times (one exponential per echo).
+    rng = np.random.default_rng(11)
+    te = TE_SETS["8 echoes non-uniform"]
+    n = 400
+    r2 = rng.uniform(20.0, 300.0, n)
+    sigma = 10.0 / np.sqrt(coils)
+    a = _curves(te, r2)
+    y = np.sqrt(sum((a / np.sqrt(coils) + rng.normal(0, sigma, a.shape)) ** 2
+                    + rng.normal(0, sigma, a.shape) ** 2 for _ in range(coils)))
+    res = r2mri.fit(y, te, model="ncchi", noise_sigma=sigma, coils=coils)
+    good = (res.status == r2mri.FitStatus.OK) & (res.r2_std_per_s < 0.1 * res.r2_per_s)
+    assert good.sum() >= 100, res.status_counts()
+    lo, hi = res.options["r2_bounds_per_s"]
+    for i in rng.choice(np.flatnonzero(good), 30, replace=False):
+        ref = least_squares(lambda p: ncchi_mean(p[0] * np.exp(-p[1] * te), sigma, coils) - y[i],
+                            [S0, r2[i]], bounds=([0, lo], [np.inf, hi]), x_scale="jac",
+                            xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=10_000)
+        assert ref.status > 0
+        assert abs(res.r2_per_s[i] / ref.x[1] - 1) < 1e-5, (i, res.r2_per_s[i], ref.x[1])
+
+
+def test_vectorised_log_of_the_ncchi_start_matches_the_library_log():
+    # The ncchi start takes its logarithms from _vlog (vectorisable); within 2 ulp of
+    # numpy's log over the whole normal range, including the branch points 1, sqrt 2, 2.
+    from r2mri.fitting import _kernels as K
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 5000)), rng.uniform(0.5, 2.0, 5000),
+                        [1.0, 2.0, 0.5, np.sqrt(2.0), np.nextafter(np.sqrt(2.0), 2.0),
+                         np.nextafter(1.0, 0.0), np.nextafter(1.0, 2.0), 2.2250738585072014e-308,
+                         1.7976931348623157e308]])
+    w = np.empty_like(x)
+    K._vlog(x, w, x.size)
+    ref = np.log(x)
+    assert np.all(np.abs(w - ref) <= 2 * np.spacing(np.abs(ref)) + 1e-300)
+
+
+def test_vectorised_exp_of_the_ncchi_pass_matches_the_library_exp():
+    # The ncchi pass takes e^{-R2 t} from _vexp (vectorisable): within 2 ulp of numpy's
+    # exp for arguments down to -708 (below, it returns exp(-708)).
+    from r2mri.fitting import _kernels as K
+
+    rng = np.random.default_rng(4)
+    nl = K._LANES
+    rates = np.concatenate([rng.uniform(0.0, 1000.0, 4000), np.exp(rng.uniform(-20, 8, 4000)),
+                            [0.0, 1e-300, 707.9, 708.0, 709.0, 1e5]])
+    for tk in (1e-3, 6e-3, 1.0):
+        for i in range(0, rates.size, nl):
+            z = np.zeros(K._NROW * nl)
+            r = np.resize(rates[i:i + nl], nl)
+            z[K._R_N1 * nl:(K._R_N1 + 1) * nl] = r
+            K._vexp(z, tk, K._R_E)
+            got = z[K._R_E * nl:(K._R_E + 1) * nl]
+            ref = np.exp(np.maximum(-r * tk, -708.0))
+            assert np.all(np.abs(got - ref) <= 2 * np.spacing(ref)), (tk, r, got - ref)
+
+
+def test_ncchi_lanes_with_a_mask_match_the_unmasked_fit():
+    # With a mask the kernel writes voxel i to column dest[i]; the lane solver must put
+    # every result in its own voxel (lanes refilled out of order of completion).
+    te = TE_SETS["FerriScan 5 echoes"]
+    y, sigma = _ncchi_mixed_batch(te, 1, np.random.default_rng(5))
+    y = np.concatenate([y] * 40)  # 2320 voxels: several lane-solver blocks
+    mask = np.random.default_rng(6).random(y.shape[0]) < 0.6
+    kw = dict(model="ncchi", noise_sigma=sigma, r2_bounds_per_s=(0.0, 300.0), chunk_voxels=1500)
+    full = r2mri.fit(y, te, **kw)
+    part = r2mri.fit(y, te, mask=mask, **kw)
+    for name in ("s0", "r2_per_s", "r2_std_per_s", "residual_rms", "r_squared"):
+        np.testing.assert_array_equal(getattr(part, name)[mask], getattr(full, name)[mask])
+        assert np.all(np.isnan(getattr(part, name)[~mask]))
+    np.testing.assert_array_equal(part.status[mask], full.status[mask])
+    assert np.all(part.status[~mask] == r2mri.FitStatus.MASKED)
