@@ -84,13 +84,13 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
                 written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
         else:
             try:
-                # the child encodes report.png from these pixels (with the DICOM capture):
-                # it has the shorter list of the two processes
-                rgb = write_page(result, rep, tmp / "report.pdf", None)
+                # the raster is drawn first and sent to the child, which encodes
+                # report.png and the DICOM capture from it while this process draws the PDF
+                write_page(result, rep, tmp / "report.pdf", None, on_pixels=job.send)
             except BaseException:
                 job.abort()
                 raise
-            written = job.finish(rgb)
+            written = job.finish()
         rel["report_pdf"] = Path("report.pdf")
         rel["report_png"] = Path("report.png")
         for key, p in written.items():
@@ -197,14 +197,21 @@ class _ChildWriter:
         os.waitpid(self.pid, 0)
         return msg
 
-    def finish(self, rgb) -> dict[str, Path]:
-        """Send the page pixels (for report.png and the DICOM capture), wait for the
-        child, return kind -> path."""
+    def send(self, rgb) -> None:
+        """Send the page pixels (for report.png and the DICOM capture) to the child."""
+        if self.to_child is None:
+            return
         try:
             with os.fdopen(self.to_child, "wb") as f:
                 pickle.dump(rgb, f, protocol=pickle.HIGHEST_PROTOCOL)
         except BrokenPipeError:  # the child stopped early: its message says why
             pass
+        self.to_child = None
+
+    def finish(self) -> dict[str, Path]:
+        """Wait for the child (the pixels sent); return kind -> path."""
+        if self.to_child is not None:
+            self.send(None)  # never sent: the child reports that it had no pixels
         kind, value = self._collect()
         if kind == "InputError":
             raise InputError(value)
@@ -214,10 +221,12 @@ class _ChildWriter:
 
     def abort(self) -> None:
         """The page failed: let the child finish (it must not outlive the folder), drop its result."""
-        try:
-            os.close(self.to_child)
-        except OSError:
-            pass
+        if self.to_child is not None:
+            try:
+                os.close(self.to_child)
+            except OSError:
+                pass
+            self.to_child = None
         try:
             self._collect()
         except Exception:  # noqa: BLE001 - the page's error is the one to report
