@@ -48,6 +48,34 @@ print("STAGES " + json.dumps(out))
 """
 
 
+#: A fixed single-threaded workload (Python loop, numpy sort, json) timed in a fresh
+#: process before and after the runs: this shared VM's speed drifts by tens of percent
+#: over an hour, and the probe lets runs of different times be compared.
+_PROBE = r"""
+import json, time
+import numpy as np
+t = time.perf_counter()
+s = 0
+for i in range(3_000_000):
+    s += i * i
+a = np.random.default_rng(0).random(2_000_000)
+for _ in range(20):
+    a.sort()
+    a = a[::-1].copy()
+json.loads(json.dumps({str(i): [i] * 5 for i in range(200_000)}))
+print(time.perf_counter() - t)
+"""
+
+
+def _cpu_probe(env: dict[str, str]) -> float | None:
+    """Seconds for :data:`_PROBE` in a fresh process (None if it failed)."""
+    p = subprocess.run([PY, "-c", _PROBE], capture_output=True, text=True, env=env, timeout=300)
+    try:
+        return float(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
 def _run_child(cmd: list[str], env: dict[str, str], timeout: float = 600) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -119,6 +147,7 @@ def run(quick: bool) -> dict[str, Any]:
         if not quick:  # the quick smoke run publishes nothing, so it skips the warm-up
             _measure(stages + [str(work / "out-warmup")], env_warm)
         runs: dict[str, list] = {"cli_warm": [], "stages_warm": [], "stages_cold": []}
+        probe = [_cpu_probe(env_warm)]
         for i in range(reps):
             if not quick:  # the quick smoke run exercises the API path only
                 runs["cli_warm"].append(_measure(cli + [str(work / f"cli-w{i}")], env_warm))
@@ -138,6 +167,8 @@ def run(quick: bool) -> dict[str, Any]:
                 r.pop("stdout", None)
                 if r.get("returncode") == 0:
                     r.pop("stderr", None)
+        probe.append(_cpu_probe(env_warm))
+        res["cpu_probe_s"] = probe
         res["runs"] = runs
         summ = {}
         for kind, rs in runs.items():
@@ -190,4 +221,9 @@ def tables(res: dict[str, Any]) -> str:
                f"`NUMBA_CACHE_DIR`. Target: under {res['target_s']:g} s with a warm cache"
                + (f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."
                   if "target_met_cli_warm" in res else "."))
+    probe = [p for p in res.get("cpu_probe_s") or [] if p is not None]
+    if probe:
+        out.append("\nMachine speed at the time (a fixed single-threaded workload in a fresh "
+                   "process, before and after the runs; lower is faster; this VM has taken "
+                   f"1.17 to 1.69 s on the same day): {' / '.join(f'{p:.2f}' for p in probe)} s.")
     return "\n".join(out)
