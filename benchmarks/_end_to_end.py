@@ -139,7 +139,9 @@ def run(quick: bool) -> dict[str, Any]:
                           "n_files": sum(1 for _ in (work / "dicom").rglob("*") if _.is_file())}
         env_warm = python_env()
         cold_dir = work / "numba-cold"
-        reps = 1 if quick else 2
+        # [D] five warm runs each, reported as best (the usual estimate of a program's own
+        # cost on a machine with other load, as timeit does) and median
+        reps = 1 if quick else 5
         dicom = str(work / "dicom")
         cli = [PY, "-m", "r2mri", "analyze", dicom, "--out"]
         stages = [PY, "-c", _STAGES, dicom]
@@ -180,8 +182,10 @@ def run(quick: bool) -> dict[str, Any]:
                               if rs else "not run"}
                 continue
             best = min(good, key=lambda r: r["wall_s"])
-            summ[kind] = {"wall_s": best["wall_s"], "peak_rss_mb": best["peak_rss_mb"],
-                          "n_runs": len(good), "stages": best.get("stages")}
+            walls = sorted(r["wall_s"] for r in good)
+            summ[kind] = {"wall_s": best["wall_s"], "median_wall_s": walls[len(walls) // 2],
+                          "peak_rss_mb": best["peak_rss_mb"], "n_runs": len(good),
+                          "stages": best.get("stages")}
         res["summary"] = summ
         res["target_s"] = 3.0
         w = summ.get("cli_warm", {})
@@ -205,19 +209,20 @@ def tables(res: dict[str, Any]) -> str:
     for kind, s in res["summary"].items():
         if "error" in s:
             rows.append([kind, "failed: " + s["error"].strip().splitlines()[-1][:120]] +
-                        ["-"] * (len(keys) + 1))
+                        ["-"] * (len(keys) + 3))
             continue
         st = dict(s.get("stages") or {})
         if "total" in st:
             st["analyze_other"] = st["total"] - sum(st.get(k, 0.0) for k in
                                                     ("load", "noise", "fit", "statistics"))
-        rows.append([kind, s["wall_s"]] + [st.get(k) for k in keys] + [s["peak_rss_mb"]])
-    out.append("\n" + md_table(["run", "process wall s"] + [f"{k} s" for k in keys] +
-                               ["peak RSS MB"], rows))
+        rows.append([kind, s["wall_s"], s.get("median_wall_s"), s.get("n_runs")]
+                    + [st.get(k) for k in keys] + [s["peak_rss_mb"]])
+    out.append("\n" + md_table(["run", "process wall s (best)", "median s", "runs"]
+                               + [f"{k} s" for k in keys] + ["peak RSS MB"], rows))
     out.append("\n`cli_*`: the whole `python -m r2mri analyze` process; `stages_*`: the same "
                "through the Python API, split by stage (`analyze().timings_s` plus "
                "`write_outputs`); analyze_other = `timings_s['total']` minus its named stages "
-               "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit). Warm: numba cache already filled; cold: empty "
+               "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit); the stage split is that of the best run. Warm: numba cache already filled; cold: empty "
                f"`NUMBA_CACHE_DIR`. Target: under {res['target_s']:g} s with a warm cache"
                + (f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."
                   if "target_met_cli_warm" in res else "."))
