@@ -366,7 +366,7 @@ def render_page(result: Any, rep: dict):
         f"{', derived, not biopsy-validated' if cal.get('derived') else ''}); range "
         f"{_fmt(lr[0], 1)}\u2013{_fmt(lr[1], 1)} mg/g",
         f"{cal.get('citation_text') or ''}",
-        f"ROI: {roi_b.get('method') or 'n/a'}{' (automatic proposal: check it)' if roi_b.get('automatic') else ''}",
+        f"ROI: {roi_b.get('method') or 'n/a'}{' (a proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
     # the analysis's own warnings first (clipped or extrapolated LIC, an ROI that is
     # probably not the liver...), then the protocol findings; report.json repeats each
