@@ -66,3 +66,22 @@ def test_array_mask_is_saved_for_settings(tmp_path):
     saved = np.asarray(nib.load(tmp_path / "o" / s["options"]["mask"]).dataobj).astype(bool)
     np.testing.assert_array_equal(saved, res.input_mask)
     assert "inputs_note" in s
+
+
+def test_write_outputs_leaves_the_callers_garbage_collector_as_it_was(tmp_path):
+    """write_outputs keeps the collector off pre-existing objects while it writes, and
+    gives them back: nothing stays frozen, and a caller's own freeze is left alone."""
+    import gc
+
+    gc.unfreeze()
+    write_outputs(fake_result(), tmp_path / "a")
+    assert gc.get_freeze_count() == 0
+    keep = [object() for _ in range(10)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        write_outputs(fake_result(), tmp_path / "b")
+        # nothing frozen on top of the caller's (frozen objects may be freed meanwhile)
+        assert gc.get_freeze_count() <= frozen and keep
+    finally:
+        gc.unfreeze()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import pickle
 from pathlib import Path
@@ -68,7 +70,7 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
     rep = report_dict(result)
     out = Path(out)
     rel: dict[str, Path] = {}
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with _collector_paused_on_old_objects(), atomic_directory(out, overwrite=overwrite) as tmp:
         from ._page import write_page
 
         atomic_write_text(tmp / "report.json", dumps(rep))
@@ -97,6 +99,29 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
             rel[key] = p.relative_to(tmp)
         _apply_umask(tmp)
     return {k: out / v for k, v in rel.items()}
+
+
+@contextlib.contextmanager
+def _collector_paused_on_old_objects():
+    """While the outputs are written, keep the garbage collector off the objects that
+    existed before (the caller's, numba's, scipy's: millions in a typical process), and
+    put them back afterwards.
+
+    [D] Drawing the page allocates enough for two full collections, each walking every
+    object of the process: 0.28 s of a 1.6 s ``write_outputs`` (measured with
+    ``gc.callbacks`` after :func:`r2mri.analyze`). ``gc.freeze()`` moves the existing
+    objects out of the collector's generations and ``gc.unfreeze()`` moves them back;
+    new objects are collected as usual. A caller that froze objects itself keeps its
+    own arrangement (nothing is done then).
+    """
+    if gc.get_freeze_count() > 0:
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _apply_umask(folder: Path) -> None:
