@@ -320,22 +320,22 @@ def _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, e):
 
 
 @njit(error_model="numpy", fastmath=_FM, inline="always")
+def _settings(cfg):
+    """The scalar settings :func:`_fit_chunk` packs into ``cfg`` (after the model id in
+    ``cfg[0]``): uniform echo spacing, sigma, coils, lgamma(n + 1/2) - lgamma(n), k_sigma,
+    the rate bounds, max_iter, xtol, ftol."""
+    return (cfg[1] > 0.0, cfg[2], int(cfg[3]), cfg[4], cfg[5], cfg[6], cfg[7], int(cfg[8]),
+            cfg[9], cfg[10])
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
 def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid,
                Eg, Gg, yE, out):
     """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
-    ``cfg`` holds the scalar settings (see ``_fit_block``). Every model but ``ncchi``
+    ``cfg`` holds the scalar settings (see :func:`_settings`). Every model but ``ncchi``
     (fitted by :func:`_ncchi_block`)."""
     model = int(cfg[0])
-    uniform = cfg[1] > 0.0
-    sigma = cfg[2]
-    coils = int(cfg[3])
-    lg = cfg[4]
-    k_sigma = cfg[5]
-    r2_lo = cfg[6]
-    r2_hi = cfg[7]
-    max_iter = int(cfg[8])
-    xtol = cfg[9]
-    ftol = cfg[10]
+    uniform, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
     m = y.size
     for c in range(out.size):
         out[c] = np.nan
@@ -1128,16 +1128,7 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     without waiting for each other; each voxel's arithmetic is its own, so results do
     not depend on its lane-mates. Starts: :func:`_ncchi_starts`, per ``_BLOCK`` voxels."""
     m = y.shape[1]
-    uniform = cfg[1] > 0.0
-    sigma = cfg[2]
-    coils = int(cfg[3])
-    lg = cfg[4]
-    k_sigma = cfg[5]
-    r2_lo = cfg[6]
-    r2_hi = cfg[7]
-    max_iter = int(cfg[8])
-    xtol = cfg[9]
-    ftol = cfg[10]
+    uniform, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
     s2n = 2.0 * coils * sigma * sigma
     nl = _LANES
     Y = np.zeros((m, nl))
