@@ -327,34 +327,143 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
           k: float, steps: np.ndarray, max_iter: int = 100) -> np.ndarray:
     """Band region growing: iterate (robust band of the region) -> (connected component).
 
-    ``steps`` (in-plane steps of the smoothed log S0) bar growth across organ
-    edges: a voxel whose step exceeds max(floor, median + 2 k SD of the region's steps)
-    is not entered.
+    Each round keeps the ``allowed_tissue`` voxels within the band of the region's
+    medians (``logr``, ``logs``: ``min(max(k SD, floor), cap)``) whose in-plane step
+    ``steps`` (of the smoothed log S0) is at most max(floor, median + 2 k SD of the
+    region's steps), which bars growth across organ edges; the new region is every
+    face-connected component of those voxels that the region touches. It stops when
+    the region no longer changes, after ``max_iter`` rounds, or (keeping the region)
+    when no component is touched.
+
+    The rounds run in :func:`_grow_kernel` (numba): medians by selection and a flood
+    fill instead of ``np.median`` and ``ndimage.label``, the same region to the voxel
+    (tested against that reference); 0.18 -> 0.12 s for the five growths of a
+    FerriScan phantom.
     """
-    structure = ndimage.generate_binary_structure(3, 1)
     region = seed_region & allowed_tissue
     if not region.any():
         return region
+    return _grow_kernel(
+        np.ascontiguousarray(region), np.ascontiguousarray(allowed_tissue),
+        np.ascontiguousarray(logr, dtype=np.float64), np.ascontiguousarray(logs, dtype=np.float64),
+        np.ascontiguousarray(steps, dtype=np.float64), float(k), _EDGE_FLOOR, _BAND_FLOOR_R2, _BAND_CAP_R2,
+        _BAND_FLOOR_S0, _BAND_CAP_S0, _MAD_TO_SD, int(max_iter),
+    )
+
+
+@njit
+def _median_of(values, n):
+    """Median of ``values[:n]``, as ``np.median`` gives it: the
+    middle value, or the mean of the two middle values for even ``n``."""
+    part = np.partition(values[:n], n // 2)
+    hi = part[n // 2]
+    if n % 2 == 1:
+        return hi
+    lo = part[0]  # the largest of the lower half is the other middle value
+    for i in range(1, n // 2):
+        if part[i] > lo:
+            lo = part[i]
+    return (lo + hi) / 2.0
+
+
+@njit
+def _robust_kernel(values, n, scratch, mad_to_sd):
+    """(median, MAD-based SD) of ``values[:n]``, as :func:`_robust`."""
+    med = _median_of(values, n)
+    for i in range(n):
+        scratch[i] = abs(values[i] - med)
+    return med, mad_to_sd * _median_of(scratch, n)
+
+
+@njit
+def _grow_kernel(region, allowed, logr, logs, steps, k, edge_floor, floor_r2, cap_r2, floor_s0, cap_s0,
+                 mad_to_sd, max_iter):
+    """The rounds of :func:`_grow` on C-contiguous (x, y, z) arrays; returns the region."""
+    nx, ny, nz = region.shape
+    size = region.size
+    reg = region.ravel().copy()
+    alw = allowed.ravel()
+    fr, fs, fst = logr.ravel(), logs.ravel(), steps.ravel()
+    vr = np.empty(size)
+    vs = np.empty(size)
+    vst = np.empty(size)
+    scratch = np.empty(size)
+    ok = np.empty(size, dtype=np.bool_)
+    new = np.empty(size, dtype=np.bool_)
+    queue = np.empty(size, dtype=np.int64)
+    sx, sy = ny * nz, nz
     for _ in range(max_iter):
-        ok = allowed_tissue.copy()
-        for st, floor in zip(steps, (_EDGE_FLOOR,)):
-            med, sd = _robust(st[region])
-            ok &= st <= max(floor, med + 2 * k * sd)
-        for f, floor, cap in ((logr, _BAND_FLOOR_R2, _BAND_CAP_R2), (logs, _BAND_FLOOR_S0, _BAND_CAP_S0)):
-            med, sd = _robust(f[region])
-            ok &= np.abs(f - med) <= min(max(k * sd, floor), cap)
-        labels, n_labels = ndimage.label(ok, structure=structure)
-        # the components the region touches, by a look-up table (np.isin sorts)
-        hit = np.zeros(n_labels + 1, dtype=bool)
-        hit[labels[region & ok]] = True
-        hit[0] = False
-        if not hit.any():
-            return region
-        new = hit[labels]
-        if np.array_equal(new, region):
+        n = 0
+        for i in range(size):
+            if reg[i]:
+                vr[n] = fr[i]
+                vs[n] = fs[i]
+                vst[n] = fst[i]
+                n += 1
+        med, sd = _robust_kernel(vst, n, scratch, mad_to_sd)
+        lim_st = max(edge_floor, med + 2 * k * sd)
+        med_r, sd_r = _robust_kernel(vr, n, scratch, mad_to_sd)
+        lim_r = min(max(k * sd_r, floor_r2), cap_r2)
+        med_s, sd_s = _robust_kernel(vs, n, scratch, mad_to_sd)
+        lim_s = min(max(k * sd_s, floor_s0), cap_s0)
+        for i in range(size):
+            ok[i] = alw[i] and fst[i] <= lim_st and abs(fr[i] - med_r) <= lim_r and abs(fs[i] - med_s) <= lim_s
+        # flood fill of ok from the region's ok voxels (6-connectivity) = the
+        # components of ok that the region touches
+        head = 0
+        tail = 0
+        for i in range(size):
+            new[i] = False
+        for i in range(size):
+            if reg[i] and ok[i]:
+                new[i] = True
+                queue[tail] = i
+                tail += 1
+        if tail == 0:
+            break  # no component touched: the region stays
+        while head < tail:
+            i = queue[head]
+            head += 1
+            x = i // sx
+            y = (i // sy) % ny
+            z = i % nz
+            for d in range(6):
+                if d == 0:
+                    if x == 0:
+                        continue
+                    j = i - sx
+                elif d == 1:
+                    if x == nx - 1:
+                        continue
+                    j = i + sx
+                elif d == 2:
+                    if y == 0:
+                        continue
+                    j = i - sy
+                elif d == 3:
+                    if y == ny - 1:
+                        continue
+                    j = i + sy
+                elif d == 4:
+                    if z == 0:
+                        continue
+                    j = i - 1
+                else:
+                    if z == nz - 1:
+                        continue
+                    j = i + 1
+                if ok[j] and not new[j]:
+                    new[j] = True
+                    queue[tail] = j
+                    tail += 1
+        same = True
+        for i in range(size):
+            if new[i] != reg[i]:
+                same = False
+            reg[i] = new[i]
+        if same:
             break
-        region = new
-    return region
+    return reg.reshape((nx, ny, nz))
 
 
 def _concurrently(*calls):
@@ -620,7 +729,7 @@ def liver_roi(
             for label in np.unique(components[start]):
                 reach[component_boxes[label - 1]] = True
             gbox = _box(reach)
-            region_c = _grow(start[gbox], tissue[gbox], logr[gbox], logs[gbox], grow_k, (steps[0][gbox],))
+            region_c = _grow(start[gbox], tissue[gbox], logr[gbox], logs[gbox], grow_k, steps[0][gbox])
             filled_c = region_c.copy()
             for k in range(filled_c.shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
                 filled_c[:, :, k] = ndimage.binary_fill_holes(region_c[:, :, k])
