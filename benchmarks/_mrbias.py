@@ -236,16 +236,21 @@ def tables(res: dict[str, Any]) -> str:
                      r["n_included_echoes"], "yes" if r["own_clip_rule_same_echoes"] else
                      f"no ({r['n_included_echoes_own_clip_rule']})"])
     out.append(md_table(header, rows))
+    # the per-radius tables are keyed by the radius: an int when just measured, a string
+    # once read back from the section's JSON (tables.md is rebuilt from it by --only)
+    radius = res["roi_radius_px"]
+    mismatch = {int(k): v for k, v in res["roi_radius_rms_mismatch"].items()}
+    same_echoes = {int(k): v for k, v in res["roi_radius_same_echo_selection"].items()}
     out.append("\nT2 in ms; MR-BIAS SD = its reported T2 (std.dev.); SE = r2mri's standard error of T2 (from `r2_std_per_s`); offset in "
                "units of the normalised curve. MR-BIAS bounds the offset at >= 0 and r2mri does "
                "not, so where the best unconstrained offset is negative (few late echoes left "
                "after clipping) the two differ, within r2mri's SE.")
-    out.append(f"\nDICOM ROI: disc of radius {res['roi_radius_px']} px about each centroid "
+    out.append(f"\nDICOM ROI: disc of radius {radius} px about each centroid "
                "(the CSV gives only centroids; the radius is the one whose averaged, normalised "
                f"curve best matches MR-BIAS's: RMS mismatch "
-               f"{res['roi_radius_rms_mismatch'][res['roi_radius_px']]:.4f}). Echoes used are "
+               f"{mismatch[int(radius)]:.4f}). Echoes used are "
                "MR-BIAS's own selection (10 ms and clipped echoes out); the last column says "
                "whether the clip rule re-applied to this disc selects the same echoes "
-               f"({res['roi_radius_same_echo_selection'][res['roi_radius_px']]} of "
+               f"({same_echoes[int(radius)]} of "
                f"{len(res['rois'])} ROIs).")
     return "\n".join(out)
