@@ -9,7 +9,6 @@ and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import sys
 from typing import NoReturn, Sequence
@@ -71,15 +70,22 @@ def entry_point() -> NoReturn:
     """Run :func:`main` as the ``r2mri`` program and exit with its status.
 
     The outputs are complete (written, closed and renamed into place) when
-    :func:`main` returns. Before exiting, every object is moved to the garbage
-    collector's permanent generation (:func:`gc.freeze`), so the interpreter's final
-    collection does not traverse the millions of objects numba, matplotlib and pydicom
-    leave behind (0.6 s of a 5 s ``r2mri analyze`` run); the operating system frees the
-    memory. Atexit handlers and module teardown still run as usual.
+    :func:`main` returns, so the process then ends at once (:func:`os._exit`, after
+    flushing stdout and stderr): the interpreter's teardown (module cleanup, a final
+    collection over the millions of objects numba, matplotlib and pydicom leave behind,
+    and atexit handlers that only reset library state: logging, llvmlite, numba, tqdm)
+    took 0.05-0.08 s of a 3 s ``r2mri analyze`` run (0.6 s before :func:`gc.freeze` was
+    used); the operating system frees the memory.
     """
+    import os
+
     status = main()
-    gc.freeze()
-    sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or the reader left: nothing to keep
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
