@@ -175,14 +175,42 @@ def _load(paths: list[str], echo_times_ms, replies) -> None:
                     time.perf_counter() - t0, blob))
 
 
+class _SharedPickler(pickle.Pickler):
+    """Pickles ``shared`` (an array the writer inherited at its fork) as a reference."""
+
+    def __init__(self, file, shared: Any) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared = shared
+
+    def persistent_id(self, obj: Any):
+        return "shared" if obj is self._shared else None
+
+
+class _SharedUnpickler(pickle.Unpickler):
+    def __init__(self, file, shared: Any) -> None:
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid: Any):
+        if pid != "shared":
+            raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+        return self._shared
+
+
 class Writer(_Forked):
     """Writes the outputs in a helper that prepares the output stage during the analysis."""
 
+    def __init__(self, pid: int, to_child, from_child, shared: Any) -> None:
+        super().__init__(pid, to_child, from_child)
+        self._shared = shared
+
     @classmethod
-    def start(cls, datasets_pickle: bytes | None) -> "Writer | None":
+    def start(cls, datasets_pickle: bytes | None, shared: Any = None) -> "Writer | None":
         """Fork the writer (after the analysis modules are imported: it inherits them);
-        ``datasets_pickle``: the input's DICOM headers from :class:`Loader`."""
-        return cls._fork(lambda req, rep: _write(datasets_pickle, req, rep))
+        ``datasets_pickle``: the input's DICOM headers from :class:`Loader`; ``shared``:
+        an object of the result that the writer then has already (the image data, 15 MB
+        for a FerriScan study), which is not sent again."""
+        return cls._fork(lambda req, rep: _write(datasets_pickle, shared, req, rep), shared)
 
     def write(self, result: Any, out: str | os.PathLike, *, overwrite: bool, dicom: bool | None,
               datasets_pickle: bytes | None) -> dict[str, Path]:
@@ -190,7 +218,7 @@ class Writer(_Forked):
         job = {"result": result, "out": os.fspath(out), "overwrite": overwrite, "dicom": dicom}
         self._busy = True
         try:
-            pickle.dump(job, self._to, protocol=pickle.HIGHEST_PROTOCOL)
+            _SharedPickler(self._to, self._shared).dump(job)
             self._to.close()
         except BrokenPipeError:
             pass
@@ -227,7 +255,7 @@ def warm_numba() -> None:
     ncchi_mean(np.zeros(1), 1.0, 1)
 
 
-def _write(datasets_pickle: bytes | None, requests, replies) -> None:
+def _write(datasets_pickle: bytes | None, shared: Any, requests, replies) -> None:
     """The writer's life: prepare (until the result arrives), write, report."""
 
     def job_waiting() -> bool:  # the result (or the end of the pipe) is there
@@ -241,7 +269,7 @@ def _write(datasets_pickle: bytes | None, requests, replies) -> None:
         pass
     gc.freeze()  # what was just imported is long-lived: keep the collector off it
     try:
-        job = pickle.load(requests)
+        job = _SharedUnpickler(requests, shared).load()
     except EOFError:  # the analysis ended without a result (its error is reported there)
         return
     try:

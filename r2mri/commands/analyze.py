@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 nonlocal writer
                 warm_numba()
                 got = loader.receive()
-                writer = Writer.start(loader.datasets_pickle)
+                writer = Writer.start(loader.datasets_pickle, shared=got[0].data)
                 return got
 
             inputs = LoadedElsewhere(tuple(os.fspath(p) for p in args.inputs), receive)
