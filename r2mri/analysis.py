@@ -106,8 +106,16 @@ class _TqdmProgress:
 
     def __init__(self) -> None:
         self.bar = None
+        # tqdm draws nothing when stderr is not a terminal (disable=None): then it is not
+        # imported at all (0.04 s of every scripted run)
+        try:
+            self.shown = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
+        if not self.shown:
+            return
         if self.bar is None:
             from tqdm import tqdm
 
