@@ -149,16 +149,32 @@ def _model_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray, rep: d
 
 
 def _table(ax, rows: list[tuple[str, str]], title: str, *, fontsize: float = 7.5) -> None:
+    """Two-column table of ``rows`` (label, value) under ``title``, ruled between rows.
+
+    Each cell is one text at a fixed offset (in points) below the axes top, so rows and
+    rules line up at any resolution (PDF and raster). [D] A matplotlib ``Table`` looked
+    the same but measured every cell's text to lay itself out: 35 ms of the raster draw
+    and as much of the PDF, against ~10 ms for placed texts.
+    """
+    from matplotlib.transforms import ScaledTranslation
+
     ax.axis("off")
     ax.set_title(title, loc="left", fontsize=9, fontweight="bold", pad=2)
-    tab = ax.table(cellText=[list(r) for r in rows], colWidths=[0.58, 0.42], loc="upper left",
-                   cellLoc="left", edges="horizontal")
-    tab.auto_set_font_size(False)
-    tab.set_fontsize(fontsize)
-    tab.scale(1.0, 1.12)
-    for (r, c), cell in tab.get_celld().items():
-        cell.set_edgecolor("#bbbbbb")
-        cell.set_linewidth(0.4)
+    # the former table's geometry: rows 1.79 font sizes apart from 3.4 pt below the axes
+    # top; rules from 0.02 to 1.02 of the axes width, labels at 0.078, values at 0.642
+    pitch_pt, first_pt = 1.79 * fontsize, 3.4
+    x_rule, x_label, x_value = (0.02, 1.02), 0.078, 0.642
+
+    def at(y_pt: float):
+        return ax.transAxes + ScaledTranslation(0, -(first_pt + y_pt) / 72.0, ax.figure.dpi_scale_trans)
+
+    for i, (label, value) in enumerate(rows):
+        mid = (i + 0.5) * pitch_pt
+        ax.text(x_label, 1.0, label, fontsize=fontsize, va="center_baseline", transform=at(mid))
+        ax.text(x_value, 1.0, value, fontsize=fontsize, va="center_baseline", transform=at(mid))
+    for i in range(len(rows) + 1):
+        ax.plot(x_rule, [1.0, 1.0], color="#bbbbbb", lw=0.4, transform=at(i * pitch_pt), clip_on=False,
+                solid_capstyle="butt")
 
 
 def render_page(result: Any, rep: dict):
