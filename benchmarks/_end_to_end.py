@@ -5,7 +5,10 @@ x 11, five single-echo spin-echo series TE 6..18 ms) is written as DICOM once. T
 each measurement is a fresh Python process:
 
 - ``cli``: ``python -m r2mri analyze <dicom> --out <dir>``, wall time of the whole
-  process and its peak resident memory (``ru_maxrss`` from ``os.wait4``);
+  process (it loads the input and writes the outputs in helper processes, see
+  docs/architecture.md), the peak resident memory of its largest process
+  (``ru_maxrss`` of the reaped children) and the peak proportional set size of its
+  whole process tree (``/proc/<pid>/smaps_rollup``, sampled every 20 ms, Linux);
 - ``stages``: a driver that imports r2mri, calls :func:`r2mri.analyze` (its own
   ``timings_s`` give load / noise / fit / statistics) and
   :func:`r2mri.report.write_outputs` (timed as outputs).
@@ -94,14 +97,43 @@ def _run_child(cmd: list[str], env: dict[str, str], timeout: float = 600) -> dic
 
 
 _WRAP = r"""
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys, threading, time
 t0 = time.perf_counter()
-p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+peak = [None]
+
+def tree(pid):
+    out = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for c in f.read().split():
+                out += tree(int(c))
+    except OSError:
+        pass
+    return out
+
+def sample():  # Linux: the process tree's proportional set size, every 20 ms
+    while p.poll() is None:
+        total = 0
+        for pid in tree(p.pid):
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    total += sum(int(l.split()[1]) for l in f if l.startswith("Pss:"))
+            except (OSError, ValueError):
+                pass
+        if total:
+            peak[0] = max(peak[0] or 0, total)
+        time.sleep(0.02)
+
+if os.path.exists(f"/proc/{p.pid}/smaps_rollup"):
+    threading.Thread(target=sample, daemon=True).start()
+out, err = p.communicate()
 wall = time.perf_counter() - t0
 import resource
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"returncode": p.returncode, "wall_s": wall, "peak_rss_mb": ru.ru_maxrss / 1024,
-                  "stdout": p.stdout[-3000:], "stderr": p.stderr[-3000:]}))
+                  "peak_tree_pss_mb": None if peak[0] is None else peak[0] / 1024,
+                  "stdout": out[-3000:], "stderr": err[-3000:]}))
 """
 
 
@@ -139,9 +171,10 @@ def run(quick: bool) -> dict[str, Any]:
                           "n_files": sum(1 for _ in (work / "dicom").rglob("*") if _.is_file())}
         env_warm = python_env()
         cold_dir = work / "numba-cold"
-        # [D] five warm runs each, reported as best (the usual estimate of a program's own
-        # cost on a machine with other load, as timeit does) and median
-        reps = 1 if quick else 5
+        # [D] seven warm runs of the command (the target) and five of the stage split,
+        # reported as best (the usual estimate of a program's own cost on a machine with
+        # other load, as timeit does) and median; the target is judged on the median
+        reps = 1 if quick else 7
         dicom = str(work / "dicom")
         cli = [PY, "-m", "r2mri", "analyze", dicom, "--out"]
         stages = [PY, "-c", _STAGES, dicom]
@@ -153,7 +186,8 @@ def run(quick: bool) -> dict[str, Any]:
         for i in range(reps):
             if not quick:  # the quick smoke run exercises the API path only
                 runs["cli_warm"].append(_measure(cli + [str(work / f"cli-w{i}")], env_warm))
-            runs["stages_warm"].append(_measure(stages + [str(work / f"st-w{i}")], env_warm))
+            if i < 5:
+                runs["stages_warm"].append(_measure(stages + [str(work / f"st-w{i}")], env_warm))
         n_cold = 0 if quick else 1  # a cold cache compiles every kernel: full mode only
         for i in range(n_cold):
             for kind, cmd in (("stages_cold", stages),):  # cold: the split shows the compile
@@ -183,14 +217,17 @@ def run(quick: bool) -> dict[str, Any]:
                 continue
             best = min(good, key=lambda r: r["wall_s"])
             walls = sorted(r["wall_s"] for r in good)
+            pss = [r["peak_tree_pss_mb"] for r in good if r.get("peak_tree_pss_mb")]
             summ[kind] = {"wall_s": best["wall_s"], "median_wall_s": walls[len(walls) // 2],
                           "peak_rss_mb": best["peak_rss_mb"], "n_runs": len(good),
+                          "peak_tree_pss_mb": max(pss) if pss else None,
                           "stages": best.get("stages")}
         res["summary"] = summ
         res["target_s"] = 3.0
         w = summ.get("cli_warm", {})
         if "wall_s" in w:
-            res["target_met_cli_warm"] = w["wall_s"] < 3.0
+            res["target_met_cli_warm"] = w["median_wall_s"] < 3.0
+            res["target_judged_on"] = "median"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
@@ -216,15 +253,19 @@ def tables(res: dict[str, Any]) -> str:
             st["analyze_other"] = st["total"] - sum(st.get(k, 0.0) for k in
                                                     ("load", "noise", "fit", "statistics"))
         rows.append([kind, s["wall_s"], s.get("median_wall_s"), s.get("n_runs")]
-                    + [st.get(k) for k in keys] + [s["peak_rss_mb"]])
+                    + [st.get(k) for k in keys] + [s["peak_rss_mb"], s.get("peak_tree_pss_mb")])
     out.append("\n" + md_table(["run", "process wall s (best)", "median s", "runs"]
-                               + [f"{k} s" for k in keys] + ["peak RSS MB"], rows))
+                               + [f"{k} s" for k in keys] + ["peak RSS MB", "peak tree PSS MB"], rows))
     out.append("\n`cli_*`: the whole `python -m r2mri analyze` process; `stages_*`: the same "
                "through the Python API, split by stage (`analyze().timings_s` plus "
                "`write_outputs`); analyze_other = `timings_s['total']` minus its named stages "
                "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit); the stage split is that of the best run. Warm: numba cache already filled; cold: empty "
-               f"`NUMBA_CACHE_DIR`. Target: under {res['target_s']:g} s with a warm cache"
-               + (f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."
+               f"`NUMBA_CACHE_DIR`. Peak RSS: the largest single process; peak tree PSS: "
+               "the memory of the command's whole process tree (the CLI loads the input and "
+               "writes the outputs in helper processes, see docs/architecture.md), sampled "
+               f"every 20 ms. Target: under {res['target_s']:g} s with a warm cache"
+               + (f", judged on the {res.get('target_judged_on', 'best')} of the `cli_warm` runs"
+                  f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."
                   if "target_met_cli_warm" in res else "."))
     probe = [p for p in res.get("cpu_probe_s") or [] if p is not None]
     if probe:
