@@ -270,6 +270,6 @@ def tables(res: dict[str, Any]) -> str:
     probe = [p for p in res.get("cpu_probe_s") or [] if p is not None]
     if probe:
         out.append("\nMachine speed at the time (a fixed single-threaded workload in a fresh "
-                   "process, before and after the runs; lower is faster; this VM has taken "
-                   f"1.17 to 1.69 s on the same day): {' / '.join(f'{p:.2f}' for p in probe)} s.")
+                   "process, before and after the runs; lower is faster; on 2026-11-22 this VM took "
+                   f"1.02 to 1.94 s at different hours): {' / '.join(f'{p:.2f}' for p in probe)} s.")
     return "\n".join(out)
