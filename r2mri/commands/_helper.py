@@ -11,9 +11,9 @@ imports numba, scipy.ndimage and the  :class:`Loader` (forked first, while this
 analysis modules                      process is small and has no threads):
                                       imports pydicom, loads the input
                                       (r2mri.load), sends the image, exits
-receives the image; forks the         :class:`Writer` (inherits the imports and
-:class:`Writer`                       the input's DICOM headers): imports and
-                                      warms the output stage
+sets numba up (:func:`warm_numba`),   :class:`Writer` (inherits the imports, numba
+receives the image, forks the         and the input's DICOM headers): imports and
+:class:`Writer`                       warms the output stage
                                       (``report._write._prepare_output_stage``)
 analysis (noise, fit, ROI, stats),
 sends the result, waits               writes the outputs (``write_outputs``, which
@@ -26,8 +26,9 @@ before writing, so this process never imports pydicom. The results are those of
 :func:`r2mri.analyze` and :func:`r2mri.report.write_outputs` called in one process
 (tested).
 
-Where ``fork`` is missing or fails, ``start`` returns ``None`` and the command does
-that part itself; a helper that dies without an answer (killed) also leaves the work
+:func:`analyze_and_write` is the whole sequence, as the command runs it. Where
+``fork`` is missing or fails, ``start`` returns ``None`` and the command does that part
+itself; a helper that dies without an answer (killed) also leaves the work
 to this process.
 """
 
@@ -46,10 +47,56 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InputError
 
-__all__ = ["Loader", "Writer"]
+__all__ = ["analyze_and_write", "Loader", "Writer"]
 
 #: Use the helpers at all (tests switch them off to compare).
 ENABLED = True
+
+
+def analyze_and_write(inputs: Sequence[str], out: str | os.PathLike, *, overwrite: bool = False,
+                      dicom: bool | None = None, echo_times_ms: Sequence[float] | None = None,
+                      **analyze_options: Any) -> dict[str, Path]:
+    """:func:`r2mri.analyze` of ``inputs`` and :func:`r2mri.report.write_outputs` into
+    ``out``, as ``r2mri analyze`` runs them: with the loader and writer processes (in
+    this process where they cannot be forked), and the collector kept off long-lived
+    objects (:func:`gc.freeze`: a one-shot program's choice; the Python API leaves the
+    caller's collector alone). Returns what :func:`write_outputs` returns."""
+    from ..analysis import LoadedElsewhere, analyze
+    from ..report import write_outputs
+
+    paths_in = [os.fspath(p) for p in inputs]
+    loader = Loader.start(paths_in, echo_times_ms)
+    writer = None
+
+    def receive():  # called by analyze once it has imported its modules
+        nonlocal writer
+        warm_numba()
+        # the modules just imported are long-lived: every full collection would walk
+        # their objects (0.03-0.1 s of gen-2 collections per run, measured)
+        gc.freeze()
+        got = loader.receive()
+        writer = Writer.start(loader.datasets_pickle, shared=got[0].data)
+        return got
+
+    try:
+        if loader is not None:
+            source: Any = LoadedElsewhere(tuple(paths_in), receive)
+        else:
+            source = paths_in if len(paths_in) > 1 else paths_in[0]
+        gc.freeze()
+        result = analyze(source, echo_times_ms=echo_times_ms, **analyze_options)
+        gc.freeze()  # the analysis's objects too, before the output stage allocates
+        if writer is not None:
+            return writer.write(result, out, overwrite=overwrite, dicom=dicom,
+                                datasets_pickle=loader.datasets_pickle)
+        if loader is not None:
+            return write_here(result, out, overwrite=overwrite, dicom=dicom,
+                              datasets_pickle=loader.datasets_pickle)
+        return write_outputs(result, out, overwrite=overwrite, dicom=dicom)
+    finally:
+        for helper in (loader, writer):
+            if helper is not None:
+                helper.close()
 
 
 def _error_message(exc: BaseException) -> tuple:

@@ -87,9 +87,8 @@ def _head_r2(rep: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    import gc
-
-    from ._helper import Loader, Writer, warm_numba, write_here
+    from ..analysis import _TqdmProgress
+    from ._helper import analyze_and_write
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -97,74 +96,36 @@ def run(args: argparse.Namespace) -> int:
     te = None
     if args.echo_times_ms:
         te = [t for group in args.echo_times_ms for t in group]
-    # forked first, while this process is small and has no threads: the loader reads the
-    # input while this process imports the analysis; the writer is forked once those
-    # imports are done (it inherits them) and prepares the output stage during the
-    # analysis (see _helper.py)
-    loader = Loader.start(args.inputs, te)
-    writer = None
+    roi_options = {}
+    if args.roi_seed is not None:
+        roi_options["seed"] = tuple(args.roi_seed)
+    if args.roi_bbox is not None:
+        b = args.roi_bbox
+        roi_options["bbox"] = ((b[0], b[1]), (b[2], b[3]), (b[4], b[5]))
+    if args.erode_mm is not None:
+        roi_options["erode_mm"] = args.erode_mm
+    progress = _TqdmProgress()
     try:
-        from ..analysis import LoadedElsewhere, _TqdmProgress, analyze
-        from ..report import write_outputs
-
-        # Move the objects of the (many) modules just imported, and later the analysis's,
-        # to the collector's permanent generation: every full collection otherwise walks
-        # the millions of long-lived numba/scipy/pydicom/matplotlib objects, 0.27 s of
-        # gen-2 collections in a 3.8 s run. New cycles are still collected. (A one-shot
-        # program's choice; the Python API leaves the caller's collector alone.)
-        gc.freeze()
-
-        roi_options = {}
-        if args.roi_seed is not None:
-            roi_options["seed"] = tuple(args.roi_seed)
-        if args.roi_bbox is not None:
-            b = args.roi_bbox
-            roi_options["bbox"] = ((b[0], b[1]), (b[2], b[3]), (b[4], b[5]))
-        if args.erode_mm is not None:
-            roi_options["erode_mm"] = args.erode_mm
-        if loader is not None:
-            def receive():
-                # called by analyze once it has imported its modules
-                nonlocal writer
-                warm_numba()
-                got = loader.receive()
-                writer = Writer.start(loader.datasets_pickle, shared=got[0].data)
-                return got
-
-            inputs = LoadedElsewhere(tuple(os.fspath(p) for p in args.inputs), receive)
-        else:
-            inputs = args.inputs if len(args.inputs) > 1 else args.inputs[0]
-        progress = _TqdmProgress()
-        try:
-            result = analyze(
-                inputs,
-                mask=args.mask,
-                model=args.model,
-                calibration=args.calibration,
-                calibration_file=args.calibration_file,
-                field_strength_t=args.field_strength,
-                echo_times_ms=te,
-                noise_sigma=args.noise_sigma,
-                coils=args.coils,
-                force=args.force,
-                threads=args.threads,
-                roi_options=roi_options or None,
-                progress=progress,
-            )
-        finally:
-            progress.close()
-        gc.freeze()  # the analysis's objects too, before the output stage allocates
-        kw = {"overwrite": args.overwrite, "dicom": args.dicom}
-        if writer is not None:
-            paths = writer.write(result, out, datasets_pickle=loader.datasets_pickle, **kw)
-        elif loader is not None:
-            paths = write_here(result, out, datasets_pickle=loader.datasets_pickle, **kw)
-        else:
-            paths = write_outputs(result, out, **kw)
+        paths = analyze_and_write(
+            args.inputs,
+            out,
+            overwrite=args.overwrite,
+            dicom=args.dicom,
+            mask=args.mask,
+            model=args.model,
+            calibration=args.calibration,
+            calibration_file=args.calibration_file,
+            field_strength_t=args.field_strength,
+            echo_times_ms=te,
+            noise_sigma=args.noise_sigma,
+            coils=args.coils,
+            force=args.force,
+            threads=args.threads,
+            roi_options=roi_options or None,
+            progress=progress,
+        )
     finally:
-        for helper in (loader, writer):
-            if helper is not None:
-                helper.close()
+        progress.close()
     rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)
