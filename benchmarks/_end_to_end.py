@@ -178,6 +178,13 @@ def run(quick: bool) -> dict[str, Any]:
         dicom = str(work / "dicom")
         cli = [PY, "-m", "r2mri", "analyze", dicom, "--out"]
         stages = [PY, "-c", _STAGES, dicom]
+        # a warm start also has the package's bytecode, as `pip install` leaves it: a
+        # checkout run with PYTHONDONTWRITEBYTECODE=1 (as on the benchmark machine)
+        # would compile all 49 modules from source in every process (0.08 s of CPU)
+        if not quick:
+            import compileall
+
+            compileall.compile_dir(str(REPO / "r2mri"), quiet=1)
         # warm the normal cache once (compiles anything not cached yet)
         if not quick:  # the quick smoke run publishes nothing, so it skips the warm-up
             _measure(stages + [str(work / "out-warmup")], env_warm)
@@ -259,7 +266,7 @@ def tables(res: dict[str, Any]) -> str:
     out.append("\n`cli_*`: the whole `python -m r2mri analyze` process; `stages_*`: the same "
                "through the Python API, split by stage (`analyze().timings_s` plus "
                "`write_outputs`); analyze_other = `timings_s['total']` minus its named stages "
-               "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit); the stage split is that of the best run. Warm: numba cache already filled; cold: empty "
+               "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit); the stage split is that of the best run. Warm: numba cache already filled and the package's bytecode compiled (as after `pip install`); cold: empty "
                f"`NUMBA_CACHE_DIR`. Peak RSS: the largest single process; peak tree PSS: "
                "the memory of the command's whole process tree (the CLI loads the input and "
                "writes the outputs in helper processes, see docs/architecture.md), sampled "
