@@ -63,6 +63,17 @@ _NGRID = 20  # rate grid points for the biexp start
 
 
 @njit(error_model="numpy", fastmath=_FM)
+def _flat_start(y, m, r2_lo, p):
+    """Start values when fewer than 2 echoes are positive (no log-linear fit): flat at
+    the largest of ``y[:m]``, R2 at its lower bound."""
+    ymax = 0.0
+    for k in range(m):
+        ymax = max(ymax, y[k])
+    p[0] = ymax
+    p[1] = r2_lo
+
+
+@njit(error_model="numpy", fastmath=_FM)
 def _loglin(y, t, w, sigma2n, out2, ly):
     """Weighted log-linear fit ln y = ln S0 - R2 t, weights y^2 (the variance of ln y is
     sigma^2 / y^2). With ``sigma2n = 2 n sigma^2 > 0`` the second-moment corrected
@@ -382,12 +393,7 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
     if ok < 2 and sigma2n > 0.0:
         ok = _loglin(y, t, w, 0.0, pn, fn)
     if ok < 2:
-        # fewer than 2 positive echoes: start flat at the largest value
-        ymax = 0.0
-        for k in range(m):
-            ymax = max(ymax, y[k])
-        pn[0] = ymax
-        pn[1] = r2_lo
+        _flat_start(y, m, r2_lo, pn)
     s0i = pn[0]
     r2i = pn[1]
     log_s0i = pn[2]
@@ -897,11 +903,7 @@ def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, belo
                 yv[k] = y[i, k]
             ok = _loglin(yv, t, w, 0.0, p3, ly)
             if ok < 2:
-                ymax = 0.0
-                for k in range(m):
-                    ymax = max(ymax, yv[k])
-                p3[0] = ymax
-                p3[1] = r2_lo
+                _flat_start(yv, m, r2_lo, p3)
             P[0, v] = p3[0]
             P[1, v] = p3[1]
         if P[0, v] < 0.0:
