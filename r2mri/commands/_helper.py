@@ -45,6 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .._fork import fork_with_pipes
 from ..errors import InputError
 
 __all__ = ["analyze_and_write", "Loader", "Writer"]
@@ -124,27 +125,19 @@ class _Forked:
     def _fork(cls, body: Callable[[Any, Any], None], *args: Any):
         if not (ENABLED and hasattr(os, "fork")):
             return None
-        r_req, w_req = os.pipe()
-        r_rep, w_rep = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (r_req, w_req, r_rep, w_rep):
-                os.close(fd)
+        forked = fork_with_pipes()
+        if forked is None:
             return None
+        pid, r_fd, w_fd = forked
         if pid == 0:  # the helper: never returns
             try:
-                os.close(w_req)
-                os.close(r_rep)
-                with os.fdopen(r_req, "rb") as requests, os.fdopen(w_rep, "wb") as replies:
+                with os.fdopen(r_fd, "rb") as requests, os.fdopen(w_fd, "wb") as replies:
                     body(requests, replies)
             except BaseException:  # noqa: BLE001 - the parent sees the pipe close
                 pass
             finally:
                 os._exit(0)
-        os.close(r_req)
-        os.close(w_rep)
-        return cls(pid, os.fdopen(w_req, "wb"), os.fdopen(r_rep, "rb"), *args)
+        return cls(pid, os.fdopen(w_fd, "wb"), os.fdopen(r_fd, "rb"), *args)
 
     def _reply(self) -> tuple:
         try:

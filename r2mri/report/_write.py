@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._atomic import atomic_directory, atomic_write_text
+from .._fork import fork_with_pipes
 from ..errors import InputError
 from ._json import dumps, report_dict
 
@@ -185,23 +186,17 @@ class _ChildWriter:
 
     @classmethod
     def start(cls, result: Any, rep: dict, tmp: Path, dicom: bool) -> "_ChildWriter | None":
-        r_rgb, w_rgb = os.pipe()
-        r_res, w_res = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (r_rgb, w_rgb, r_res, w_res):
-                os.close(fd)
+        forked = fork_with_pipes()
+        if forked is None:
             return None
-        if pid == 0:  # child: never returns
+        pid, r_fd, w_fd = forked
+        if pid == 0:  # child: never returns; reads the pixels from r_fd, answers on w_fd
             try:
-                os.close(w_rgb)
-                os.close(r_res)
                 # the pixels are read by a thread while the maps are written: the pipe
                 # holds 64 kB, so a parent sending 6.5 MB would otherwise wait for the
                 # maps to finish before it could go on to the PDF (seen: the PDF 0.3 s late)
                 received: list = []
-                reader = threading.Thread(target=_receive, args=(r_rgb, received), daemon=True)
+                reader = threading.Thread(target=_receive, args=(r_fd, received), daemon=True)
                 reader.start()
                 try:
                     written = _write_maps_and_dicom(result, rep, tmp, dicom)
@@ -221,13 +216,11 @@ class _ChildWriter:
                     msg = ("InputError", str(exc))
                 except BaseException as exc:  # noqa: BLE001 - reported by the parent
                     msg = ("error", f"{type(exc).__name__}: {exc}")
-                with os.fdopen(w_res, "wb") as f:
+                with os.fdopen(w_fd, "wb") as f:
                     pickle.dump(msg, f)
             finally:
                 os._exit(0)
-        os.close(r_rgb)
-        os.close(w_res)
-        return cls(pid, w_rgb, r_res, tmp)
+        return cls(pid, w_fd, r_fd, tmp)
 
     def _collect(self) -> tuple:
         with os.fdopen(self.from_child, "rb") as f:
