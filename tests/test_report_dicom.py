@@ -146,10 +146,8 @@ def test_writer_process_gives_the_same_outputs(tmp_path, monkeypatch):
     from r2mri.report import _write
 
     res = fake_dicom_result()
-    monkeypatch.setattr(_write, "PARALLEL", False)
     seq = write_outputs(res, tmp_path / "seq")
-    monkeypatch.setattr(_write, "PARALLEL", True)
-    par = write_outputs(res, tmp_path / "par")
+    par = write_outputs(res, tmp_path / "par", parallel=True)
     assert list(seq) == list(par)
     names = sorted(str(p.relative_to(tmp_path / "seq")) for p in (tmp_path / "seq").rglob("*"))
     assert names == sorted(str(p.relative_to(tmp_path / "par")) for p in (tmp_path / "par").rglob("*"))
@@ -167,10 +165,9 @@ def test_page_failure_stops_the_writer_process_and_leaves_no_folder(tmp_path, mo
     def boom(*args, **kwargs):
         raise RuntimeError("page failed")
 
-    monkeypatch.setattr(_write, "PARALLEL", True)
     monkeypatch.setattr(_page, "write_page", boom)
     with pytest.raises(RuntimeError, match="page failed"):
-        write_outputs(fake_dicom_result(), tmp_path / "o")
+        write_outputs(fake_dicom_result(), tmp_path / "o", parallel=True)
     assert not (tmp_path / "o").exists()
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the child was waited for

@@ -93,7 +93,7 @@ def analyze_and_write(inputs: Sequence[str], out: str | os.PathLike, *, overwrit
         if loader is not None:
             return write_here(result, out, overwrite=overwrite, dicom=dicom,
                               datasets_pickle=loader.datasets_pickle)
-        return write_outputs(result, out, overwrite=overwrite, dicom=dicom)
+        return write_outputs(result, out, overwrite=overwrite, dicom=dicom, parallel=True)
     finally:
         for helper in (loader, writer):
             if helper is not None:
@@ -278,7 +278,7 @@ def write_here(result: Any, out: str | os.PathLike, *, overwrite: bool, dicom: b
 
     if datasets_pickle is not None:
         result.image = replace(result.image, source_datasets=pickle.loads(datasets_pickle))
-    return write_outputs(result, out, overwrite=overwrite, dicom=dicom)
+    return write_outputs(result, out, overwrite=overwrite, dicom=dicom, parallel=True)
 
 
 def warm_numba() -> None:

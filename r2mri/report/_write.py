@@ -17,15 +17,8 @@ from ._json import dumps, report_dict
 
 __all__ = ["write_outputs"]
 
-#: Write the NIfTI maps and DICOM objects in a forked child process while this one draws
-#: the report page (POSIX only; the two sets of files share nothing). The page and the
-#: DICOM encoding are both single-threaded Python, so a second process, not a thread
-#: (which measured slower: they contend for the GIL), is what uses the second core.
-PARALLEL = True
-
-
 def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = False,
-                  dicom: bool | None = None) -> dict[str, Path]:
+                  dicom: bool | None = None, parallel: bool = False) -> dict[str, Path]:
     """Write report.json, report.pdf/png, NIfTI maps, settings.json (and DICOM) to ``out``.
 
     Parameters
@@ -43,6 +36,13 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
         TID 1500 SR, Secondary Capture of the report page) into ``out/dicom``.
         ``None``: only when the input was DICOM. ``True`` with non-DICOM input
         raises :class:`r2mri.InputError` (there is no source study to reference).
+    parallel : bool
+        Opt-in (POSIX only): write the NIfTI maps and DICOM objects in a forked child
+        process while this one draws the report page. Off by default: the library runs
+        in the caller's process, because forking a multi-threaded host (a DICOM node, a
+        Dask worker, a web service, a notebook) can deadlock the child. Only a
+        single-threaded caller that owns its process (the ``r2mri`` command) should
+        ask for it. The outputs are the same either way.
 
     Returns
     -------
@@ -77,7 +77,7 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
 
         atomic_write_text(tmp / "report.json", dumps(rep))
         rel["report_json"] = Path("report.json")
-        job = _ChildWriter.start(result, rep, tmp, bool(dicom)) if PARALLEL and hasattr(os, "fork") else None
+        job = _ChildWriter.start(result, rep, tmp, bool(dicom)) if parallel and hasattr(os, "fork") else None
         if job is None:
             written = {}
             rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
