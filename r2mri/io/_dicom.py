@@ -29,6 +29,8 @@ from ._geometry import (
     close_mm,
     slice_normal,
 )
+from ._headers import header_params
+from ._headers import review as review_headers
 
 #: DICOM Media Storage Directory (DICOMDIR) SOP Class UID, DICOM PS3.4 Annex B.5.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -186,24 +188,6 @@ def _philips_scale(ds) -> tuple[float | None, float | None]:
     return out[0], out[1]
 
 
-def _sequence_name(scanning_sequence, echo_pulse_sequence) -> str | None:
-    """"SE" / "GRE" from ScanningSequence (0018,0020) or EchoPulseSequence (0018,9008)."""
-    if scanning_sequence is not None:
-        vals = scanning_sequence if isinstance(scanning_sequence, (list, tuple, pydicom.multival.MultiValue)) else [scanning_sequence]
-        vals = {str(v).upper() for v in vals}
-        if "SE" in vals:
-            return "SE"
-        if "GR" in vals:
-            return "GRE"
-    if echo_pulse_sequence is not None:
-        v = str(echo_pulse_sequence).upper()
-        if v == "SPIN":
-            return "SE"
-        if v == "GRADIENT":
-            return "GRE"
-    return None
-
-
 def _frame_params(ds, fi: int | None) -> dict:
     """Acquisition parameters compared between series by the protocol check."""
     tr = _num(find_attr(ds, "RepetitionTime", fi))
@@ -229,10 +213,11 @@ def _frame_params(ds, fi: int | None) -> dict:
         "pixel_representation": pr,
         "philips_scale_slope": ss,
         "philips_scale_intercept": si,
-        "field_strength_t": _num(ds.get("MagneticFieldStrength")),
         "manufacturer": str(ds.get("Manufacturer")) if ds.get("Manufacturer") else None,
-        "sequence": _sequence_name(find_attr(ds, "ScanningSequence", fi), find_attr(ds, "EchoPulseSequence", fi)),
         "pixel_bandwidth_hz": _num(find_attr(ds, "PixelBandwidth", fi)),
+        # field strength (checked against the imaging frequency), spin/gradient echo (every
+        # header field that names it), 2D/3D: see r2mri.io._headers
+        **header_params(ds, fi, find_attr),
     }
 
 
@@ -697,13 +682,11 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
     meta["philips_floating_point_values"] = use_fp
     meta["echo_times_overridden"] = echo_times_ms is not None
     p = ref.params
-    series_in_one = len({f.series_uid for f in frames}) == 1
-    etl = p.get("echo_train_length")
-    seq = p.get("sequence")
-    # a spin-echo train: EchoTrainLength > 1, or (when ETL is not recorded) several
-    # echo times inside one series
-    if seq == "SE" and ((etl is not None and etl > 1) or (etl is None and series_in_one)):
-        seq = "SE-CPMG"
+    # headers reconciled with each other and with the frames (echo train from the data)
+    rev = review_headers(sorted_echoes)
+    meta["header_findings"] = rev["findings"]
+    etl = rev["echo_train_length"]
+    seq = rev["sequence"]
     if kind == "enhanced":
         src = [_strip(first[0].header)]
     else:

@@ -231,6 +231,10 @@ def check_protocol(img) -> list[Finding]:
         ("echo_train_length", "echo-train-length-differs", "warning", "echo train length", "", 0, 0,
          "series were acquired with different sequences"),
         ("bits_stored", "bits-stored-differs", "info", "BitsStored", "", 0, 0, "stored dynamic range differs"),
+        ("sequence", "sequence-differs", "error", "sequence", "", 0, 0,
+         "spin- and gradient-echo images do not make one decay curve"),
+        ("mr_acquisition_type", "acquisition-type-differs", "warning", "MRAcquisitionType", "", 0, 0,
+         "2D and 3D echoes have different slice profiles"),
     ]
     for key, code, sev, label, unit, rtol, atol, why in checks:
         d = _distinct(series, key, rtol=rtol, atol=atol)
@@ -277,6 +281,11 @@ def check_protocol(img) -> list[Finding]:
                            "exclude them from fitting",
                            {"clipped_voxels_per_echo": list(clipped), "voxels_per_echo": n_vox,
                             "max_stored_value_per_echo": meta.get("max_stored_value_per_echo")}))
+
+    # headers that contradict each other or the data (r2mri.io._headers, docs/loading.md)
+    for h in meta.get("header_findings") or []:
+        if isinstance(h, dict) and h.get("severity") in SEVERITIES:
+            out.append(Finding(h["severity"], str(h.get("code")), str(h.get("message")), dict(h.get("details") or {})))
 
     if meta.get("echo_times_overridden"):
         out.append(Finding("info", "echo-times-from-user", f"echo times {te_list} ms given by the user",
