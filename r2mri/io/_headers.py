@@ -15,8 +15,9 @@ Rules in short:
   (0018,0084) / TransmitterFrequency (0018,9098) divided by the proton gyromagnetic
   ratio;
 - spin or gradient echo: ScanningSequence (0018,0020), EchoPulseSequence (0018,9008),
-  PulseSequenceName (0018,9005), SequenceName (0018,0024, Siemens grammar), GE
-  (0019,xx9C) and Philips (2001,xx20) private names must agree, else no guess;
+  PulseSequenceName (0018,9005), SequenceName (0018,0024, Siemens grammar), the Siemens
+  CSA tSequenceFileName, GE (0019,xx9C) and Philips (2001,xx20) private names must
+  agree, else no guess;
 - echo train: several echo times at one slice position of one series make a
   multi-echo train, whatever EchoTrainLength (0018,0091) says;
 - 2D/3D: MRAcquisitionType (0018,0023) against the Siemens SequenceName.
@@ -54,6 +55,12 @@ GAUSS_TO_TESLA = 1e-4
 #: (2001,xx20) "Scanning Technique Description MR").
 GE_ACQ_CREATOR, GE_PSD_ELEMENT = "GEMS_ACQU_01", (0x0019, 0x9C)
 PHILIPS_IMAGING_CREATOR, PHILIPS_TECHNIQUE_ELEMENT = "Philips Imaging DD 001", (0x2001, 0x20)
+
+#: Siemens CSA Series Header Info (0029,xx20), creator "SIEMENS CSA HEADER" (pydicom's private
+#: dictionary); its ASCII protocol block holds ``tSequenceFileName = ""%SiemensSeq%\\se_mc""``
+#: (the key dcm2niix reads as the pulse sequence; seen in nibabel's Siemens test file).
+SIEMENS_CSA_CREATOR, SIEMENS_CSA_SERIES_ELEMENT = "SIEMENS CSA HEADER", (0x0029, 0x20)
+_SEQUENCE_FILE = re.compile(rb'tSequenceFileName\s*=\s*""([^"\r\n]{1,128})""')
 
 #: Substrings of free-text sequence names that mean a gradient echo (GE fgre/spgr/
 #: fiesta, Philips FFE/T1FFE, Siemens FLASH/FISP, "MEGRE"); checked before spin tokens.
@@ -157,11 +164,11 @@ def reconcile_field(header_t: float | None, frequency_mhz: float | None,
 
 # ----------------------------------------------------------------------------- sequence type
 def name_kind(name: Any) -> str | None:
-    """"SE", "GRE", "SE+GRE" (hybrid, e.g. GRASE) or None for a free-text sequence name.
+    r""""SE", "GRE", "SE+GRE" (hybrid, e.g. GRASE) or None for a free-text sequence name.
 
     Examples
     --------
-    >>> [name_kind(n) for n in ("fse-xl", "T1FFE", "GRASE", "MESE", "epi", "%SiemensSeq%\\\\se_mc")]
+    >>> [name_kind(n) for n in ("fse-xl", "T1FFE", "GRASE", "MESE", "epi", "%SiemensSeq%\\se_mc")]
     ['SE', 'GRE', 'SE+GRE', 'SE', None, 'SE']
     """
     if name is None:
@@ -190,6 +197,21 @@ def siemens_name(name: Any) -> tuple[str | None, str | None]:
     if not m:
         return None, None
     return _SIEMENS_FAMILIES.get(m.group(1)), f"{m.group(2)}D"
+
+
+def siemens_file_kind(name: Any) -> str | None:
+    r"""Kind named by a Siemens tSequenceFileName ("%SiemensSeq%\\se_mc" -> "SE").
+
+    Examples
+    --------
+    >>> [siemens_file_kind(n) for n in ("%SiemensSeq%\\se_mc", "%SiemensSeq%\\fl3d_vibe", "%SiemensSeq%\\ep2d_diff")]
+    ['SE', 'GRE', None]
+    """
+    if name is None:
+        return None
+    base = re.split(r"[\\/]", str(name))[-1].lower()
+    m = re.match(r"[a-z]+", base)
+    return _SIEMENS_FAMILIES.get(m.group(0)) if m else None
 
 
 def scanning_sequence_kind(scanning_sequence: Any) -> str | None:
@@ -255,9 +277,19 @@ def _private(ds, creator: str, group_element: tuple[int, int]) -> Any:
         v = ds.private_block(group, creator)[element].value
     except (KeyError, ValueError, TypeError):
         return None
-    if isinstance(v, bytes):
+    if isinstance(v, bytes) and group != 0x0029:  # CSA headers stay binary
         v = v.decode("latin-1", "replace").strip("\x00 ")
-    return v if v not in (None, "") else None
+    return v if v not in (None, "", b"") else None
+
+
+def _siemens_sequence_file(ds) -> str | None:
+    raw = _private(ds, SIEMENS_CSA_CREATOR, SIEMENS_CSA_SERIES_ELEMENT)
+    if isinstance(raw, str):
+        raw = raw.encode("latin-1", "replace")
+    if not isinstance(raw, (bytes, bytearray)):
+        return None
+    m = _SEQUENCE_FILE.search(raw)
+    return m.group(1).decode("latin-1").strip() if m else None
 
 
 def header_params(ds, fi: int | None, find) -> dict[str, Any]:
@@ -283,6 +315,7 @@ def header_params(ds, fi: int | None, find) -> dict[str, Any]:
         "SequenceName": find(ds, "SequenceName", fi),
         "GE (0019,xx9C)": _private(ds, GE_ACQ_CREATOR, GE_PSD_ELEMENT),
         "Philips (2001,xx20)": _private(ds, PHILIPS_IMAGING_CREATOR, PHILIPS_TECHNIQUE_ELEMENT),
+        "Siemens tSequenceFileName": _siemens_sequence_file(ds),
     }
     sk, dim = siemens_name(names["SequenceName"])
     votes = {
@@ -292,6 +325,7 @@ def header_params(ds, fi: int | None, find) -> dict[str, Any]:
         "SequenceName": sk,
         "GE (0019,xx9C)": name_kind(names["GE (0019,xx9C)"]),
         "Philips (2001,xx20)": name_kind(names["Philips (2001,xx20)"]),
+        "Siemens tSequenceFileName": siemens_file_kind(names["Siemens tSequenceFileName"]),
     }
     votes = {k: v for k, v in votes.items() if v}
     seq, _ = resolve_sequence(votes)
