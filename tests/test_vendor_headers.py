@@ -343,3 +343,25 @@ def test_every_header_rule_is_documented():
     doc = (REPO / "docs" / "loading.md").read_text()
     for code in (*_headers.CODES, "sequence-differs", "acquisition-type-differs"):
         assert re.search(rf"`{re.escape(code)}`", doc), code
+
+
+@pytest.mark.parametrize("edit, field_t, code", [
+    ({"MagneticFieldStrength": 15000}, 1.5, "field-strength-in-gauss"),
+    ({"MagneticFieldStrength": None}, 1.5, "field-strength-from-frequency"),
+    ({"MagneticFieldStrength": 3.0}, 1.5, "field-strength-contradicts"),
+])
+def test_nifti_sidecar_field_strength_against_imaging_frequency(tmp_path, edit, field_t, code):
+    """dcm2niix copies both fields into the BIDS sidecar: the same rule applies."""
+    import json
+
+    out = write(generate(seed=2, **SMALL), tmp_path / "n", format="nifti")
+    sidecar = out / "phantom_MESE.json"
+    meta = json.loads(sidecar.read_text())
+    assert meta["ImagingFrequency"] == pytest.approx(LARMOR_1P5_MHZ, abs=1e-6)
+    for k, v in edit.items():
+        meta.pop(k) if v is None else meta.__setitem__(k, v)
+    sidecar.write_text(json.dumps(meta))
+    img = r2mri.load(out / "phantom_MESE.nii.gz")
+    assert img.field_strength_t == field_t
+    assert [h["code"] for h in img.metadata["header_findings"]] == [code]
+    assert code in _findings(img)

@@ -448,6 +448,24 @@ def review(sorted_echoes: list[list]) -> dict[str, Any]:
             "findings": _merge(raw)}
 
 
+def sidecar_field(metas: list[dict], labels: list[str]) -> tuple[list[float | None], list[dict]]:
+    """Field strength per JSON sidecar (dcm2niix copies MagneticFieldStrength and
+    ImagingFrequency from the DICOM header, lies included) and the merged findings."""
+    fields, raw = [], []
+    for m, label in zip(metas, labels):
+        def num(key):
+            try:
+                v = float(m.get(key))
+            except (TypeError, ValueError):
+                return None
+            return v if np.isfinite(v) else None
+        b, f = reconcile_field(num("MagneticFieldStrength"), num("ImagingFrequency"), m.get("ImagedNucleus"))
+        fields.append(b)
+        if f is not None:
+            raw.append((label, f))
+    return fields, _merge(raw)
+
+
 def _label(f) -> str:
     num = f"#{f.series_number} " if f.series_number is not None else ""
     desc = f" '{f.series_description}'" if f.series_description else ""
