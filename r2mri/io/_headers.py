@@ -424,7 +424,7 @@ def review(sorted_echoes: list[list]) -> dict[str, Any]:
     for f in frames:
         firsts.setdefault(f.series_uid, f)
     per_pos = echoes_per_position(frames)
-    raw: list[tuple[str, dict]] = []
+    raw: list[tuple[str, str, dict]] = []
     etls = []
     for uid, f in firsts.items():
         p = f.params
@@ -434,7 +434,7 @@ def review(sorted_echoes: list[list]) -> dict[str, Any]:
         af = acquisition_findings(p.get("mr_acquisition_type"), p.get("sequence_name_dim"))
         etl, ef = echo_train(p.get("echo_train_length"), per_pos.get(uid, 1))
         etls.append(etl)
-        raw += [(label, x) for x in (ff, sf, af, ef) if x is not None]
+        raw += [(label, uid, x) for x in (ff, sf, af, ef) if x is not None]
     ref = sorted_echoes[0][0].params
     seq = ref.get("sequence")
     etl = etls[0] if etls else ref.get("echo_train_length")
@@ -462,29 +462,31 @@ def sidecar_field(metas: list[dict], labels: list[str]) -> tuple[list[float | No
         b, f = reconcile_field(num("MagneticFieldStrength"), num("ImagingFrequency"), m.get("ImagedNucleus"))
         fields.append(b)
         if f is not None:
-            raw.append((label, f))
+            raw.append((label, label, f))
     return fields, _merge(raw)
 
 
 def _label(f) -> str:
-    num = f"#{f.series_number} " if f.series_number is not None else ""
+    """"series #5 'T2 MSE'" (the UID only when the series has no number)."""
+    ident = f"#{f.series_number}" if f.series_number is not None else f.series_uid
     desc = f" '{f.series_description}'" if f.series_description else ""
-    return f"series {num}{f.series_uid}{desc}".strip()
+    return f"series {ident}{desc}"
 
 
 def _finding(severity: str, code: str, message: str, details: dict) -> dict:
     return {"severity": severity, "code": code, "message": message, "details": details}
 
 
-def _merge(raw: list[tuple[str, dict]]) -> list[dict]:
-    """One finding per code: the first series' message, the others counted, details per series."""
+def _merge(raw: list[tuple[str, str, dict]]) -> list[dict]:
+    """One finding per code from (label, key, finding) triples: the first series' message,
+    the others counted, details per series (by SeriesInstanceUID, or file for NIfTI)."""
     out: dict[str, dict] = {}
-    for label, f in raw:
+    for label, key, f in raw:
         g = out.get(f["code"])
         if g is None:
             g = out[f["code"]] = {**f, "details": {"per_series": {}}, "_labels": []}
         g["_labels"].append(label)
-        g["details"]["per_series"][label] = f["details"]
+        g["details"]["per_series"][key] = f["details"]
     merged = []
     for g in out.values():
         labels = g.pop("_labels")
