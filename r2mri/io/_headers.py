@@ -437,9 +437,8 @@ def review(sorted_echoes: list[list]) -> dict[str, Any]:
         raw += [(label, uid, x) for x in (ff, sf, af, ef) if x is not None]
     ref = sorted_echoes[0][0].params
     seq = ref.get("sequence")
-    etl = etls[0] if etls else ref.get("echo_train_length")
-    if any(e is not None for e in etls):
-        etl = max(e for e in etls if e is not None)
+    known = [e for e in etls if e is not None]
+    etl = max(known) if known else None  # the longest train of any series decides
     in_one = max(per_pos.values(), default=1) >= 2
     # a spin-echo train: EchoTrainLength > 1, or several echoes at a slice position in one series
     if seq == "SE" and ((etl is not None and etl > 1) or in_one):
