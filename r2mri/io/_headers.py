@@ -272,11 +272,18 @@ _KIND_WORDS = {"SE": "spin echo", "GRE": "gradient echo", "SE+GRE": "spin and gr
 
 
 def _private(ds, creator: str, group_element: tuple[int, int]) -> Any:
+    """Value of a private element by creator (DICOM PS3.5 7.8.1: the creator at
+    (gggg,00bb) reserves (gggg,bbxx)); a plain key scan, as pydicom's ``private_block``
+    slices the whole dataset on every miss (1 ms a call on a small header)."""
     group, element = group_element
-    try:
-        v = ds.private_block(group, creator)[element].value
-    except (KeyError, ValueError, TypeError):
-        return None
+    keys = ds.keys()
+    v = None
+    for block in range(0x10, 0x100):
+        tag = (group << 16) | block
+        if tag in keys and str(ds[tag].value).strip() == creator:
+            elem = ds.get((group << 16) | (block << 8) | element)
+            v = None if elem is None else elem.value
+            break
     if isinstance(v, bytes) and group != 0x0029:  # CSA headers stay binary
         v = v.decode("latin-1", "replace").strip("\x00 ")
     return v if v not in (None, "", b"") else None
