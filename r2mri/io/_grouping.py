@@ -118,7 +118,8 @@ def _slice_differences(fa: list["Frame"], fb: list["Frame"]) -> list[Reason]:
     out = []
     dup = np.unique(np.round(pb[np.where(np.diff(pb) <= MM_ATOL)[0]], 2))
     if dup.size:
-        out.append(("duplicated-slice", f"duplicated slice at {_fmt_mm(dup)} mm", None, None))
+        out.append(("duplicated-slice", f"duplicated slice at {_fmt_mm(dup)} mm ({pb.size} images at "
+                                        f"{np.unique(np.round(pb, 2)).size} positions)", None, None))
     ua = pa[np.r_[True, np.diff(pa) > MM_ATOL]] if pa.size else pa
     ub = pb[np.r_[True, np.diff(pb) > MM_ATOL]] if pb.size else pb
     in_a = np.array([np.any(np.abs(ua - p) <= POSITION_ATOL_MM) for p in ub], dtype=bool)
