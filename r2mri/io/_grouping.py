@@ -122,8 +122,8 @@ def _slice_differences(fa: list["Frame"], fb: list["Frame"]) -> list[Reason]:
                                         f"{np.unique(np.round(pb, 2)).size} positions)", None, None))
     ua = pa[np.r_[True, np.diff(pa) > MM_ATOL]] if pa.size else pa
     ub = pb[np.r_[True, np.diff(pb) > MM_ATOL]] if pb.size else pb
-    in_a = np.array([np.any(np.abs(ua - p) <= POSITION_ATOL_MM) for p in ub], dtype=bool)
-    in_b = np.array([np.any(np.abs(ub - p) <= POSITION_ATOL_MM) for p in ua], dtype=bool)
+    near = np.abs(ub[:, None] - ua[None, :]) <= POSITION_ATOL_MM  # (slices of b, slices of a)
+    in_a, in_b = near.any(axis=1), near.any(axis=0)
     if in_a.all() and in_b.all():
         if not dup.size and pa.size == pb.size:
             shift = float(np.max(np.linalg.norm(xa - xb, axis=1)))
