@@ -66,7 +66,8 @@ def list_datasets(path_or_paths) -> dict:
     dict
         ``series``: one dict per series (uid, number, description, echo times,
         frames); ``candidates``: candidate datasets, best first (the one :func:`load`
-        picks without ``series=``); ``skipped_files``: non-image files ignored.
+        picks without ``series=``), each with the series of its acquisition it leaves
+        out (``series_left_out``); ``skipped_files``: non-image files ignored.
 
     Examples
     --------
@@ -117,11 +118,13 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
         Echo times in **milliseconds**, one per echo. Required for NIfTI without
         sidecars; for DICOM it replaces the header echo times (echoes ordered by
         header EchoTime, or EchoNumbers when EchoTime is absent).
-    series : str or list of str, optional
-        SeriesInstanceUID(s) forming the dataset: one multi-echo series, or the
-        single-echo series of a per-TE protocol (FerriScan). Default: the best
-        candidate by the rule in ``docs/loading.md`` (spin echo first, then most
-        echoes, most slices, highest series number).
+    series : str, int or list of them, optional
+        The series forming the dataset, as SeriesInstanceUIDs or series numbers: one
+        multi-echo series, or the single-echo series of a per-TE protocol (FerriScan).
+        Default: the best candidate by the rule in ``docs/loading.md`` (spin echo
+        first, then most echoes, most slices, highest series number); series of its
+        acquisition that it leaves out are listed in ``metadata["series_left_out"]``
+        and make the error finding ``series-left-out``.
 
     Returns
     -------
