@@ -157,7 +157,8 @@ class LoadedElsewhere:
     ``receive()`` returns ``(image, input_format, seconds the load took there)``, the
     image being what :func:`load_input` gives for ``paths`` (with the same
     ``echo_times_ms`` and ``series``), possibly without ``source_datasets``
-    (``input_format`` then still says ``"dicom"``), or raises the :class:`r2mri.InputError` the load raised.
+    (``input_format`` then still says ``"dicom"``), or raises the
+    :class:`r2mri.InputError` the load raised.
     """
 
     paths: tuple[str, ...]
