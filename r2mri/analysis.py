@@ -143,11 +143,11 @@ def _as_paths(inputs: Any) -> list[str]:
     return paths
 
 
-def load_input(paths: list[str], echo_times_ms: Sequence[float] | None) -> MultiEchoImage:
+def load_input(paths: list[str], echo_times_ms: Sequence[float] | None, series: Any = None) -> MultiEchoImage:
     """The image :func:`analyze` analyses for input ``paths`` (:func:`r2mri.load`)."""
     from .io import load
 
-    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms)
+    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms, series=series)
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,9 @@ class LoadedElsewhere:
 
     ``receive()`` returns ``(image, input_format, seconds the load took there)``, the
     image being what :func:`load_input` gives for ``paths`` (with the same
-    ``echo_times_ms``), possibly without ``source_datasets`` (``input_format`` then still
-    says ``"dicom"``), or raises the :class:`r2mri.InputError` the load raised.
+    ``echo_times_ms`` and ``series``), possibly without ``source_datasets``
+    (``input_format`` then still says ``"dicom"``), or raises the
+    :class:`r2mri.InputError` the load raised.
     """
 
     paths: tuple[str, ...]
@@ -205,6 +206,7 @@ def analyze(
     noise_sigma: float | None = None,
     coils: int | None = None,
     force: bool = False,
+    series: Any = None,
     roi_options: dict | None = None,
     threads: int | None = None,
     progress: Callable | bool | None = None,
@@ -239,6 +241,10 @@ def analyze(
         Receiver channels combined by root-sum-of-squares (noise model).
     force : bool
         Analyse despite error-level protocol findings (they become warnings).
+    series : str, int or list, optional
+        DICOM only: the series forming the dataset, as SeriesInstanceUIDs or series
+        numbers (:func:`r2mri.load`). Default: the loader's choice, which is refused
+        (``series-left-out``) when it leaves series of the acquisition out.
     roi_options : dict or None
         Keyword options for :func:`r2mri.roi.liver_roi` (erosion margin, seed...).
     threads : int or None
@@ -285,6 +291,8 @@ def analyze(
 
     # 1. input ------------------------------------------------------------------
     if isinstance(inputs, MultiEchoImage):
+        if series is not None:
+            raise InputError("series: applies to DICOM paths, not to an image in memory")
         paths: list[str] = []
         img = inputs
         if echo_times_ms is not None:
@@ -300,7 +308,7 @@ def analyze(
         img, input_format, timings["load_in_helper"] = inputs.receive()
     else:
         paths = _as_paths(inputs)
-        img = load_input(paths, echo_times_ms)
+        img = load_input(paths, echo_times_ms, series)
         input_format = "dicom" if img.source_datasets else "nifti"
     if img.n_echoes < 2:
         raise InputError(f"{_where(paths)}: {img.n_echoes} echo(es); R2 needs at least 2 echo times")
@@ -412,6 +420,7 @@ def analyze(
             "noise_sigma": noise_sigma,
             "coils": coils,
             "force": bool(force),
+            "series": _series_setting(series),
             "roi_options": dict(roi_options or {}),
             "threads": threads,
         },
@@ -509,6 +518,15 @@ def _check_roi_options(options: dict | None, func: Callable) -> None:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise InputError(f"roi_options: unknown option(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+
+
+def _series_setting(series: Any) -> list[str] | None:
+    """``series`` as JSON (a list of strings) for ``settings``."""
+    if series is None:
+        return None
+    if isinstance(series, (str, int)):
+        return [str(series)]
+    return [str(s) for s in series]
 
 
 def _where(paths: list[str]) -> str:

@@ -56,7 +56,7 @@ ENABLED = True
 
 def analyze_and_write(inputs: Sequence[str], out: str | os.PathLike, *, overwrite: bool = False,
                       dicom: bool | None = None, echo_times_ms: Sequence[float] | None = None,
-                      **analyze_options: Any) -> dict[str, Path]:
+                      series: Any = None, **analyze_options: Any) -> dict[str, Path]:
     """:func:`r2mri.analyze` of ``inputs`` and :func:`r2mri.report.write_outputs` into
     ``out``, as ``r2mri analyze`` runs them: with the loader and writer processes (in
     this process where they cannot be forked), and the collector kept off long-lived
@@ -66,7 +66,7 @@ def analyze_and_write(inputs: Sequence[str], out: str | os.PathLike, *, overwrit
     from ..report import write_outputs
 
     paths_in = [os.fspath(p) for p in inputs]
-    loader = Loader.start(paths_in, echo_times_ms)
+    loader = Loader.start(paths_in, echo_times_ms, series)
     writer = None
 
     def receive():  # called by analyze once it has imported its modules
@@ -85,7 +85,7 @@ def analyze_and_write(inputs: Sequence[str], out: str | os.PathLike, *, overwrit
         else:
             source = paths_in if len(paths_in) > 1 else paths_in[0]
         gc.freeze()
-        result = analyze(source, echo_times_ms=echo_times_ms, **analyze_options)
+        result = analyze(source, echo_times_ms=echo_times_ms, series=series, **analyze_options)
         gc.freeze()  # the analysis's objects too, before the output stage allocates
         if writer is not None:
             return writer.write(result, out, overwrite=overwrite, dicom=dicom,
@@ -168,17 +168,18 @@ def _send(replies, msg: tuple) -> None:
 class Loader(_Forked):
     """Loads the input in a helper forked before the analysis imports anything."""
 
-    def __init__(self, pid: int, to_child, from_child, paths: list[str], echo_times_ms) -> None:
+    def __init__(self, pid: int, to_child, from_child, paths: list[str], echo_times_ms, series=None) -> None:
         super().__init__(pid, to_child, from_child)
-        self._paths, self._echo_times_ms = paths, echo_times_ms
+        self._paths, self._echo_times_ms, self._series = paths, echo_times_ms, series
         #: the input's DICOM headers, pickled (None for NIfTI): for the :class:`Writer`
         self.datasets_pickle: bytes | None = None
 
     @classmethod
-    def start(cls, paths: Sequence[str], echo_times_ms: Sequence[float] | None) -> "Loader | None":
+    def start(cls, paths: Sequence[str], echo_times_ms: Sequence[float] | None,
+              series: Any = None) -> "Loader | None":
         """Fork the loader, which starts loading ``paths`` at once; ``None`` if no fork."""
         paths = [os.fspath(p) for p in paths]
-        return cls._fork(lambda _req, rep: _load(paths, echo_times_ms, rep), paths, echo_times_ms)
+        return cls._fork(lambda _req, rep: _load(paths, echo_times_ms, series, rep), paths, echo_times_ms, series)
 
     def receive(self):
         """``(image, input_format, load seconds)`` (see
@@ -189,7 +190,7 @@ class Loader(_Forked):
             from ..analysis import load_input
 
             t0 = time.perf_counter()
-            img = load_input(self._paths, self._echo_times_ms)
+            img = load_input(self._paths, self._echo_times_ms, self._series)
             datasets = img.source_datasets
             if datasets:
                 self.datasets_pickle = pickle.dumps(datasets, protocol=pickle.HIGHEST_PROTOCOL)
@@ -200,12 +201,12 @@ class Loader(_Forked):
         return img, input_format, seconds
 
 
-def _load(paths: list[str], echo_times_ms, replies) -> None:
+def _load(paths: list[str], echo_times_ms, series, replies) -> None:
     from ..analysis import load_input
 
     t0 = time.perf_counter()
     try:
-        img = load_input(paths, echo_times_ms)
+        img = load_input(paths, echo_times_ms, series)
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         _send(replies, _error_message(exc))
         return
