@@ -89,6 +89,8 @@ def reference_headers(datasets: list) -> list:
         ref.filename = getattr(ds, "filename", None)
         for keyword in TYPE2_READ_BY_HIGHDICOM:
             if keyword not in ref or not _valid(keyword, ref.get(keyword)):
+                if keyword in ref:
+                    del ref[keyword]  # a new element: the old one is shared with the source
                 setattr(ref, keyword, None)
         out.append(ref)
     return out
