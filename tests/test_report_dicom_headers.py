@@ -97,7 +97,8 @@ def test_a_missing_attribute_costs_no_dicom_output(analysed, tmp_path, keyword):
 
 def test_invalid_type2_values_are_written_empty_and_the_source_is_untouched(analysed, tmp_path):
     """What anonymisers write (a date "ANON", a sex "U", ISO dates and times, an over-long
-    accession number) is not valid for the VR: written empty, the source left as it was."""
+    accession number) is not valid for the VR: written empty, the source left as it was.
+    An invalid Type 3 attribute (an age without its unit letter) is left out."""
     res, rep = analysed
     bad = {"PatientBirthDate": "ANON", "PatientSex": "U", "StudyDate": "2026-01-01", "StudyTime": "12:00:00",
            "AccessionNumber": "X" * 20}
@@ -107,12 +108,14 @@ def test_invalid_type2_values_are_written_empty_and_the_source_is_untouched(anal
         for ds in sources:
             for kw, value in bad.items():
                 setattr(ds, kw, value)
+            ds.PatientAge = "45"  # Patient Study module, Type 3; AS wants "045Y"
         paths = write_dicom(_with_sources(res, sources), rep, tmp_path, page_rgb=PAGE_RGB)
     _assert_conformant(paths)
     for key in KINDS:
         ds = pydicom.dcmread(paths[key])
         for kw in bad:
             assert ds[kw].value in ("", None), (key, kw)
+        assert "PatientAge" not in ds, key
     assert str(sources[0].PatientBirthDate) == "ANON"
 
 

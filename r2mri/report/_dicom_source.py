@@ -10,7 +10,7 @@ cost the analysis its DICOM outputs: :func:`reference_headers` gives highdicom
 header-only copies in which each such attribute that is missing or not valid for its
 VR is present and empty, as PS3.3 allows for Type 2 ("required, may be empty"). The
 caller's datasets are never changed. Type 3 attributes are copied only when present
-(highdicom's module copy skips absent ones).
+(highdicom's module copy skips absent ones) and valid for their VR.
 
 What the outputs cannot do without (the Type 1 UIDs that tie them to the source study,
 series, instances and frame of reference) is checked by :func:`source_series`, which
@@ -76,8 +76,11 @@ def reference_headers(datasets: list) -> list:
 
     A missing attribute of :data:`TYPE2_READ_BY_HIGHDICOM`, or one whose value is not
     valid for its VR (a date ``ANON``, a sex ``U``, an accession number longer than 16
-    characters), is written empty. Elements are shared with the source (no pixel data,
-    no deep copy); the source datasets themselves are not changed.
+    characters), is written empty. Of the other attributes of the Patient and Study
+    modules, which highdicom copies when present, an invalid Type 2 one is emptied and
+    an invalid Type 3 one left out (an age ``45`` without its unit letter). Elements are
+    shared with the source (no pixel data, no deep copy); the source datasets themselves
+    are not changed.
     """
     from pydicom.dataset import Dataset
 
@@ -89,32 +92,71 @@ def reference_headers(datasets: list) -> list:
         ref.filename = getattr(ds, "filename", None)
         for keyword in TYPE2_READ_BY_HIGHDICOM:
             if keyword not in ref or not _valid(keyword, ref.get(keyword)):
-                if keyword in ref:
-                    del ref[keyword]  # a new element: the old one is shared with the source
-                setattr(ref, keyword, None)
+                _empty(ref, keyword)
+        for keyword, kind in _patient_study_attributes(str(ref.get("SOPClassUID", ""))):
+            if keyword in ref and keyword not in TYPE2_READ_BY_HIGHDICOM and kind in ("2", "3"):
+                elem = ref[keyword]
+                if elem.VR != "SQ" and not _vr_valid(elem.VR, elem.value):
+                    if kind == "2":
+                        _empty(ref, keyword)
+                    else:
+                        del ref[keyword]
         out.append(ref)
     return out
 
 
+def _empty(ref: Any, keyword: str) -> None:
+    if keyword in ref:
+        del ref[keyword]  # a new element: the old one is shared with the source
+    setattr(ref, keyword, None)
+
+
+def _patient_study_attributes(sop_class_uid: str) -> list[tuple[str, str]]:
+    """(keyword, type) of the root attributes of the Patient and Study modules of the IOD
+    (highdicom's tables of the standard; empty for a SOP class they do not know)."""
+    try:
+        from highdicom._standard_utils import (get_iod_module_map, get_module_attribute_map,
+                                               get_sop_class_iod_map)
+
+        modules = get_iod_module_map()[get_sop_class_iod_map()[sop_class_uid]]
+        attributes = get_module_attribute_map()
+    except (ImportError, KeyError):  # private helpers of highdicom 0.28: a later one may move them
+        return []
+    return [(str(a["keyword"]), str(a["type"])) for m in modules if m["ie"] in ("Patient", "Study")
+            for a in attributes[m["key"]] if not a["path"]]
+
+
+def _vr_valid(vr: str, value: Any) -> bool:
+    from pydicom import config
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import validate_value
+
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    try:
+        for v in values:
+            validate_value(vr, v, config.RAISE)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
 def _valid(keyword: str, value: Any) -> bool:
     """True when highdicom can take ``value`` for ``keyword`` and it is valid for its VR."""
-    from pydicom import config
-    from pydicom.valuerep import DA, TM, validate_value
+    from pydicom.valuerep import DA, TM
 
     if value is None or value == "":
         return True
     vr = _VR[keyword]
+    if not _vr_valid(vr, value):
+        return False
     try:
-        validate_value(vr, value, config.RAISE)
         if vr == "DA":
             DA(str(value))
         elif vr == "TM":
             TM(str(value))
-        elif keyword == "PatientSex":
-            return str(value) in ("M", "F", "O")
     except (ValueError, TypeError, OverflowError):
         return False
-    return True
+    return keyword != "PatientSex" or str(value) in ("M", "F", "O")
 
 
 def _float(value: Any) -> float:
