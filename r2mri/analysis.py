@@ -334,6 +334,12 @@ def analyze(
             noise = estimate_noise(img)
         except InputError as exc:
             warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
+        if noise is not None and noise.method == "noise-free":
+            warnings.append(f"noise: {noise.notes[0]}; the fit chooses its own model")
+            noise = None
+        if noise is not None and noise.method == "tissue":
+            warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
+                            f"(sigma {noise.sigma:.4g}, coils {noise.coils})")
         sigma = None if noise is None else float(noise.sigma)
         n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
         if noise is not None and noise.method == "residual" and coils is None:
