@@ -389,6 +389,8 @@ def analyze(
         # the fit was handed analyze's estimate: say where it came from, as the QC block does
         fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
         fit.options["noise_estimate"] = noise.to_dict()
+        if noise.method == "tissue":
+            fit.options["noise_fallback"] = noise.notes[0]
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------

@@ -159,3 +159,24 @@ def test_background_check_rates():
         assert "not pure noise" in str(exc) and "pass noise_sigma" in str(exc)
     else:
         assert est.method == "tissue" and not est.background_check["passed"]
+
+
+def test_analyze_reports_the_tissue_fallback():
+    # The same LIC 30 block as an image: analyze says why sigma came from the tissue, in
+    # its warnings and in report.json (model options and warnings).
+    import dataclasses
+
+    from r2mri.report._json import report_dict
+
+    ph, block = _interior_block(30.0)
+    img = dataclasses.replace(ph.image, data=np.ascontiguousarray(ph.image.data[block]),
+                              source_datasets=None)
+    res = r2mri.analyze(img, mask=np.ones(img.shape, bool))
+    assert any("no background of pure noise" in w for w in res.warnings)
+    assert res.noise.method == "tissue" and "von Neumann" in res.fit.options["noise_fallback"]
+    rep = report_dict(res)
+    text = str(rep)
+    assert "noise_fallback" in text and "no background of pure noise" in text
+    # headline LIC of the mean R2 within the 5 % asked of R2 (LIC is linear-ish in R2 here)
+    lic = res.statistics.to_dict()["lic_mg_per_g"]["of_mean_r2"]
+    assert lic == pytest.approx(30.0, rel=0.05)
