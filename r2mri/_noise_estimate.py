@@ -427,7 +427,9 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
     Raises
     ------
     InputError
-        When neither background voxels nor bright tissue voxels suffice.
+        When neither background voxels nor bright tissue voxels suffice
+        (``NoBackgroundError``, a subclass, when there is no air and the tissue cannot
+        tell the noise).
 
     Notes
     -----
@@ -442,11 +444,19 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
     air and inflated sigma by 40 % on the SNR-10 phantom. ``sigma_se`` is the sampling
     standard error of ``sigma``; ``coils_log_lr`` how strongly ``coils`` beats the next
     best integer. With ``mask`` the same fit runs on the given voxels.
-    Scanners often set the background to exactly zero; zeros are never used. If fewer
-    than ``min_voxels`` non-zero background voxels exist (or if ``mask`` is absent and
-    the automatic background holds mostly exact zeros), method ``"residual"`` is used:
-    the pooled residual variance of mono-exponential fits in the brightest tissue
-    voxels (Gaussian regime), an upper estimate when tissue is not mono-exponential.
+    The automatic background must behave like pure noise (:func:`r2mri._noise_check.background_check`:
+    independent echoes, no decay; result in ``background_check``). Data that
+    mono-exponential fits reproduce to rounding are method ``"noise-free"`` (sigma 0).
+    Arrays without air, or whose background candidate fails the check, get method
+    ``"tissue"``: sigma and coils from noise-corrected fits of the voxels themselves
+    (:mod:`r2mri.fitting._tissue_noise`), or an ``InputError`` asking for
+    ``noise_sigma`` when the tissue cannot pin the noise floor (docs/fitting.md, "Arrays
+    without air").
+    Scanners often set the background to exactly zero; zeros are never used. If the
+    automatic background holds mostly exact zeros (>= 5 % of the voxels), method
+    ``"residual"`` is used: the pooled residual variance of mono-exponential fits in
+    the brightest tissue voxels (Gaussian regime), an upper estimate when tissue is not
+    mono-exponential.
 
     Examples
     --------
