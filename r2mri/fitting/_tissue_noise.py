@@ -19,6 +19,10 @@ Two cases (docs/fitting.md, "Arrays without air"):
   each voxel's fit absorbs, so that in the Gaussian regime the minimiser is the unbiased
   ``sigma^2 = RSS / (N (m - 2))`` [D]. ``n`` matters only where echoes approach the
   floor; it is the integer with the smallest profiled criterion.
+- **undetermined** (``estimate_noise`` then raises ``InputError`` asking for
+  ``noise_sigma`` and ``coils``): the tissue SNR (median fitted ``S0 / sigma``) is below
+  :data:`MIN_TISSUE_SNR`, or the median R2 moves by more than
+  :data:`MAX_R2_HALF_WIDTH` over the plausible channel counts and ``sigma +- 3 SE``.
 """
 
 from __future__ import annotations
