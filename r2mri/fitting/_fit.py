@@ -255,8 +255,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     model : str
         One of :data:`MODELS`: ``"loglinear"``, ``"monoexp"``, ``"monoexp_offset"``,
         ``"biexp"``, ``"ncchi"``, ``"truncated"`` or ``"auto"`` (``ncchi`` with sigma
-        estimated from the background when not given; ``monoexp_offset`` when sigma
-        cannot be estimated). See docs/fitting.md.
+        estimated from the background when not given, or from the tissue when the
+        array has no air; ``monoexp`` for noise-free data; ``monoexp_offset`` when sigma
+        cannot be estimated otherwise). See docs/fitting.md.
     mask : array_like of bool, optional
         Spatial mask of the voxels to fit (others get NaN and status MASKED).
     noise_sigma : float, keyword-only, optional
@@ -281,7 +282,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     ------
     InputError
         Bad shapes, fewer than 2 echoes, unsorted/duplicate/non-finite echo times, a
-        mask of the wrong shape, an unknown model or option.
+        mask of the wrong shape, an unknown model or option; sigma not given for an
+        array without air whose tissue cannot pin the noise floor (``noise_sigma``
+        needed, docs/fitting.md "Arrays without air").
 
     Examples
     --------
