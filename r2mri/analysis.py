@@ -328,10 +328,14 @@ def analyze(
     noise = None
     sigma: float | None
     if noise_sigma is None:
+        from ._noise_estimate import NoBackgroundError
         from .noise import estimate_noise
 
         try:
             noise = estimate_noise(img)
+        except NoBackgroundError as exc:
+            # no air, and the tissue cannot pin the noise floor: never guess (issue 12)
+            raise InputError(f"{_where(paths)}: {str(exc).removeprefix('img_or_array: ')}") from None
         except InputError as exc:
             warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
         if noise is not None and noise.method == "noise-free":

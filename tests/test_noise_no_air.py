@@ -188,3 +188,13 @@ def test_analyze_reports_the_tissue_fallback():
     # headline LIC of the mean R2 within the 5 % asked of R2 (LIC is linear-ish in R2 here)
     lic = res.statistics.to_dict()["lic_mg_per_g"]["of_mean_r2"]
     assert lic == pytest.approx(30.0, rel=0.05)
+
+
+def test_analyze_refuses_when_the_tissue_cannot_pin_the_noise():
+    import dataclasses
+
+    ph, block = _interior_block(7.0, half=6)
+    img = dataclasses.replace(ph.image, data=np.ascontiguousarray(ph.image.data[block]),
+                              source_datasets=None)
+    with pytest.raises(InputError, match=r"^image: cannot estimate noise .*pass noise_sigma"):
+        r2mri.analyze(img, mask=np.ones(img.shape, bool))
