@@ -336,12 +336,22 @@ def analyze(
     noise = None
     sigma: float | None
     if noise_sigma is None:
+        from ._noise_estimate import NoBackgroundError
         from .noise import estimate_noise
 
         try:
             noise = estimate_noise(img)
+        except NoBackgroundError as exc:
+            # no air, and the tissue cannot pin the noise floor: never guess (issue 12)
+            raise InputError(f"{_where(paths)}: {str(exc).removeprefix('img_or_array: ')}") from None
         except InputError as exc:
             warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
+        if noise is not None and noise.method == "noise-free":
+            warnings.append(f"noise: {noise.notes[0]}; the fit chooses its own model")
+            noise = None
+        if noise is not None and noise.method == "tissue":
+            warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
+                            f"(sigma {noise.sigma:.4g}, coils {noise.coils})")
         sigma = None if noise is None else float(noise.sigma)
         n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
         if noise is not None and noise.method == "residual" and coils is None:
@@ -391,6 +401,8 @@ def analyze(
         # the fit was handed analyze's estimate: say where it came from, as the QC block does
         fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
         fit.options["noise_estimate"] = noise.to_dict()
+        if noise.method == "tissue":
+            fit.options["noise_fallback"] = noise.notes[0]
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------
