@@ -182,6 +182,11 @@ class JobQueue:
                 self._write("UPDATE jobs SET state = 'queued', updated = ? WHERE id = ?", (time.time(), job.id))
         return back
 
+    def restart_stable_clocks(self, now: float | None = None) -> None:
+        """Count the stable wait of every ``received`` job from ``now``."""
+        now = time.time() if now is None else now
+        self._write("UPDATE jobs SET last_instance = ? WHERE state = 'received'", (now,))
+
     # -- what each destination got -------------------------------------------------
     def record_sent(self, job_id: int, destination: str, sop_instance_uid: str, status: str) -> None:
         self._write("INSERT OR REPLACE INTO sent VALUES (?, ?, ?, ?, ?)",
