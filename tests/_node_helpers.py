@@ -73,7 +73,8 @@ def send_files(port: int, files, *, called: str = "R2MRI", calling: str = "SENDE
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
     classes = set()
     for f in files:
-        classes.add(str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID))
+        ds = pydicom.dcmread(f, stop_before_pixels=True)
+        classes.add(str(ds.get("SOPClassUID") or ds.file_meta.MediaStorageSOPClassUID))
     for c in sorted(classes):
         ae.add_requested_context(c)
     assoc = ae.associate("127.0.0.1", port, ae_title=called)
