@@ -18,7 +18,8 @@ from ._json import dumps, report_dict
 __all__ = ["write_outputs"]
 
 def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = False,
-                  dicom: bool | None = None, parallel: bool = False) -> dict[str, Path]:
+                  dicom: bool | None = None, parallel: bool = False,
+                  uid_seed: str | None = None) -> dict[str, Path]:
     """Write report.json, report.pdf/png, NIfTI maps, settings.json (and DICOM) to ``out``.
 
     Parameters
@@ -43,6 +44,15 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
         Dask worker, a web service, a notebook) can deadlock the child. Only a
         single-threaded caller that owns its process (the ``r2mri`` command) should
         ask for it. The outputs are the same either way.
+    uid_seed : str or None
+        With DICOM outputs: derive every UID r2mri generates (the series and SOP
+        instance UIDs of each object, and the SR's observer and tracking UIDs) from
+        this string, ``pydicom.uid.generate_uid(entropy_srcs=[uid_seed, role])``, so
+        writing the same result again with the same seed gives the same UIDs: a
+        re-send after a crash replaces the objects in a PACS instead of duplicating
+        them. Pick a seed unique to the analysis (for example the source series UID
+        with the r2mri version and the analysis options). ``None`` (default): new
+        random UIDs on every call.
 
     Returns
     -------
@@ -77,15 +87,15 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
 
         atomic_write_text(tmp / "report.json", dumps(rep))
         rel["report_json"] = Path("report.json")
-        job = _ChildWriter.start(result, rep, tmp, bool(dicom)) if parallel and hasattr(os, "fork") else None
+        job = _ChildWriter.start(result, rep, tmp, bool(dicom), uid_seed) if parallel and hasattr(os, "fork") else None
         if job is None:
             written = {}
             rgb = write_page(result, rep, tmp / "report.pdf", tmp / "report.png")
-            written.update(_write_maps_and_dicom(result, rep, tmp, bool(dicom)))
+            written.update(_write_maps_and_dicom(result, rep, tmp, bool(dicom), uid_seed))
             if dicom:
                 from ._dicom import write_dicom_page
 
-                written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
+                written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb, uid_seed=uid_seed))
         else:
             try:
                 # the raster is drawn first and sent to the child, which encodes
@@ -138,10 +148,10 @@ def _apply_umask(folder: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def _dicom_errors(func, *args):
+def _dicom_errors(func, *args, uid_seed=None):
     """Call a DICOM writer; header problems become one-line :class:`InputError`."""
     try:
-        return func(*args)
+        return func(*args, uid_seed=uid_seed)
     except InputError:
         raise
     except (ValueError, KeyError, AttributeError, TypeError) as exc:
@@ -153,7 +163,8 @@ def _dicom_errors(func, *args):
         ) from exc
 
 
-def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dict[str, Path]:
+def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool,
+                          uid_seed: str | None = None) -> dict[str, Path]:
     """NIfTI maps, settings.json and (all but the page's Secondary Capture) the DICOM objects."""
     from ._nifti import write_nifti_maps, write_settings
 
@@ -164,7 +175,7 @@ def _write_maps_and_dicom(result: Any, rep: dict, tmp: Path, dicom: bool) -> dic
     if dicom:
         from ._dicom import write_dicom
 
-        written.update(_dicom_errors(write_dicom, result, rep, tmp / "dicom"))
+        written.update(_dicom_errors(write_dicom, result, rep, tmp / "dicom", uid_seed=uid_seed))
     return written
 
 
@@ -185,7 +196,8 @@ class _ChildWriter:
         self.pid, self.to_child, self.from_child, self.tmp = pid, to_child, from_child, tmp
 
     @classmethod
-    def start(cls, result: Any, rep: dict, tmp: Path, dicom: bool) -> "_ChildWriter | None":
+    def start(cls, result: Any, rep: dict, tmp: Path, dicom: bool,
+              uid_seed: str | None = None) -> "_ChildWriter | None":
         forked = fork_with_pipes()
         if forked is None:
             return None
@@ -199,7 +211,7 @@ class _ChildWriter:
                 reader = threading.Thread(target=_receive, args=(r_fd, received), daemon=True)
                 reader.start()
                 try:
-                    written = _write_maps_and_dicom(result, rep, tmp, dicom)
+                    written = _write_maps_and_dicom(result, rep, tmp, dicom, uid_seed)
                     reader.join()
                     rgb = received[0] if received else None
                     if rgb is None:
@@ -210,7 +222,8 @@ class _ChildWriter:
                     if dicom:
                         from ._dicom import write_dicom_page
 
-                        written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb))
+                        written.update(_dicom_errors(write_dicom_page, result, rep, tmp / "dicom", rgb,
+                                                     uid_seed=uid_seed))
                     msg: tuple = ("ok", {k: os.fspath(v) for k, v in written.items()})
                 except InputError as exc:
                     msg = ("InputError", str(exc))
