@@ -273,7 +273,9 @@ def sr_headline_lic(ds) -> float | None:
         for item in items:
             name = getattr(item, "ConceptNameCodeSequence", [None])[0]
             if name is not None and name.CodeValue == "LIC-MEANR2" and "MeasuredValueSequence" in item:
-                return float(item.MeasuredValueSequence[0].NumericValue)
+                value = item.MeasuredValueSequence[0]
+                if value.MeasurementUnitsCodeSequence[0].CodeValue == "mg/g":
+                    return float(value.NumericValue)
             if "ContentSequence" in item:
                 found = walk(item.ContentSequence)
                 if found is not None:

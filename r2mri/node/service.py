@@ -63,6 +63,9 @@ class Node:
         self._ssl_client = make_ssl_context(self.cfg, server=False)
         self.pool = WorkerPool(self.cfg.workers)
         self.server = start_scp(self.cfg, self.spool)
+        # a sender cut off by a crash retries once the node listens again: give it a
+        # full stable window from now, or its partial study would be analysed at once
+        self.queue.restart_stable_clocks()
         log_event("listening", port=self.server.server_address[1], worker_pids=self.pool.pids)
         self._thread = threading.Thread(target=self._loop, name="r2mri-scheduler", daemon=True)
         self._thread.start()
@@ -151,8 +154,7 @@ class Node:
         level = logging.WARNING if result["outcome"] == "failed" else logging.INFO
         log_event("state", level, job=job_id, study_uid=job.study_uid, state="sending", outcome=result["outcome"],
                   analysis_s=seconds, headline_lic_mg_per_g=result["headline_lic_mg_per_g"],
-                  error=result["error"], files=len(result["files"]), notes=result["notes"][:5],
-                  deterministic_uids=result.get("uid_seed_used"))
+                  error=result["error"], files=len(result["files"]), notes=result["notes"][:5])
 
     def _send_job(self, job_id: int) -> None:
         from .scu import send_files

@@ -120,9 +120,6 @@ class Spool:
                     done["queued"].append(job.id)
             done["requeued"] = [j.id for j in self.queue.recover()]
             receiving = {j.study_uid for j in self.queue.jobs(("received",))}
-            # a sender cut off by the crash retries after the restart: give it a full
-            # stable window from now, or the partial study would be analysed at once
-            self.queue.restart_stable_clocks()
             for folder in sorted((self.root / "incoming").iterdir()):
                 files = list(folder.glob("*.dcm"))
                 if not files:

@@ -8,7 +8,6 @@ worker imports r2mri, highdicom and matplotlib and loads the fit kernels once
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from pathlib import Path
@@ -104,16 +103,15 @@ def analyse_study(input_dir: str, out_dir: str, notice_dir: str, options: dict, 
         if not images:
             raise r2mri.InputError("no usable MR image instance in the study (" + "; ".join(notes[:3]) + ")")
         result = r2mri.analyze([str(p) for p in images], **options)
-        kwargs: dict[str, Any] = {"dicom": True, "overwrite": True}
-        if "uid_seed" in inspect.signature(write_outputs).parameters:
-            kwargs["uid_seed"] = uid_seed
-        paths = write_outputs(result, out_dir, **kwargs)
+        # every generated UID derives from the seed (study UID, r2mri version, options):
+        # a study analysed again after a crash gets the same result UIDs, so a
+        # destination that already has some of them replaces rather than duplicates
+        paths = write_outputs(result, out_dir, dicom=True, overwrite=True, uid_seed=uid_seed)
         files = [str(paths[k]) for k in ("pm_r2", "pm_lic", "seg_liver_roi", "sr_report", "sc_report", "pdf_report")
                  if k in paths]
         head = report_dict(result)["lic_mg_per_g"]["of_mean_r2"]
         return {"outcome": "ok", "files": files, "error": None, "notes": notes[:20],
-                "seconds": time.monotonic() - t0, "headline_lic_mg_per_g": head,
-                "uid_seed_used": "uid_seed" in kwargs}
+                "seconds": time.monotonic() - t0, "headline_lic_mg_per_g": head}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a notice
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
         files = []
