@@ -301,3 +301,69 @@ def test_queue_command_lists_jobs_without_phi(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["job"] == j and row["state"] == "received" and row["study_uid"] == "1.2.3"
     assert main(["queue", "--spool", str(tmp_path / "nothing")]) == 2
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+def _make_pki(folder):
+    """A CA, a node certificate and a client certificate (PEM files), made for the test."""
+    crypto = pytest.importorskip("cryptography")
+    del crypto
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("r2mri test CA")).issuer_name(name("r2mri test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    paths = {"ca": folder / "ca.pem"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for who, serial in (("node", 2), ("client", 3)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(name(who)).issuer_name(ca.subject)
+                .public_key(key.public_key()).serial_number(serial).not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        paths[f"{who}_cert"] = folder / f"{who}.pem"
+        paths[f"{who}_key"] = folder / f"{who}.key"
+        paths[f"{who}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[f"{who}_key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    return paths
+
+
+def test_tls_mutual_authentication(tmp_path):
+    import ssl
+
+    from r2mri.node.config import NodeConfig
+    from r2mri.node.scp import make_ssl_context, start_scp
+
+    pki = _make_pki(tmp_path)
+    toml = tmp_path / "node.toml"
+    toml.write_text(f'[node]\nport = {free_port()}\nspool = "spool"\nmin_free_mb = 1\n'
+                    f'[tls]\ncert = "node.pem"\nkey = "node.key"\nca = "ca.pem"\n')
+    cfg = load_config(toml)
+    spool = Spool(cfg.spool)
+    server = start_scp(cfg, spool)
+    try:
+        client = make_ssl_context(NodeConfig(tls_cert=str(pki["client_cert"]), tls_key=str(pki["client_key"]),
+                                             tls_ca=str(pki["ca"])).validate(), server=False)
+        assert echo(cfg.port, tls=(client, "localhost"))
+        assert not echo(cfg.port)  # plain TCP: no association
+        stranger = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki["ca"]))
+        stranger.check_hostname = False
+        assert not echo(cfg.port, tls=(stranger, "localhost"))  # no client certificate
+    finally:
+        server.shutdown()
+        spool.queue.close()
