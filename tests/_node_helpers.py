@@ -199,6 +199,10 @@ class Orthanc:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Orthanc":
+        lua = Path(__file__).resolve().parents[1] / "docs" / "node.md"
+        script = lua.read_text().split("```lua\n", 1)[1].split("```", 1)[0]  # the documented script
+        (self.folder / "r2mri.lua").write_text(script)
+        self.config["LuaScripts"] = [str(self.folder / "r2mri.lua")]
         cfg = self.folder / "orthanc.json"
         cfg.write_text(json.dumps(self.config, indent=1))
         self.proc = subprocess.Popen([ORTHANC, str(cfg)], stdout=subprocess.DEVNULL,

@@ -72,15 +72,15 @@ def _job(node, study_uid, state=None):
 def test_orthanc_round_trip_same_study_lic_matches_truth(env):
     o, node = env.orthanc, env.node
     files, truth, study_uid = phantom_study(env.base / "s-round", seed=101)
-    o.upload(files)
+    o.upload(files)  # Orthanc's OnStableStudy script (docs/node.md) sends it to the node
     sid = o.study_id(study_uid)
-    o.send_to_node(sid)
-    res = _check_results_once(o, study_uid, truth)
+    res = _check_results_once(o, study_uid, truth, settle_s=2.5)  # > StableAge: a loop would show
     # same study in Orthanc: the results sit next to the 10 MR instances
     assert sum(i["sop_class"] == MR for i in o.instances(study_uid)) == len(files)
     assert o.study_id(study_uid) == sid and len(res) == 5
     job = wait_for(lambda: _job(node, study_uid, "done"), 30, "job done")[0]
     assert job["attempts"] == 1 and job["error"] is None
+    assert len(_job(node, study_uid)) == 1  # the results arriving did not send the study back
     # the log says what happened, and never who the patient is
     text = node.log.read_text()
     assert study_uid in text and '"state": "done"' in text
@@ -91,8 +91,7 @@ def test_orthanc_round_trip_same_study_lic_matches_truth(env):
 def test_kill9_while_analysing_then_restart(env):
     o, node = env.orthanc, env.node
     files, truth, study_uid = phantom_study(env.base / "s-kill-a", seed=102)
-    o.upload(files)
-    o.send_to_node(o.study_id(study_uid))
+    o.upload(files)  # routed to the node by Orthanc's OnStableStudy script
     wait_for(lambda: _job(node, study_uid, "analysing"), 60, "the job to be analysing", interval_s=0.05)
     node.kill9()
     assert _job(node, study_uid, "analysing")  # the crash left it there
