@@ -37,7 +37,7 @@ def safe_name(uid: str) -> str:
     Examples
     --------
     >>> safe_name("1.2.840.1"), safe_name("../etc")[:8]
-    ('1.2.840.1', 'h-3ed2a8')
+    ('1.2.840.1', 'h-f7f912')
     """
     uid = str(uid).strip().rstrip("\x00")
     if _UID.match(uid) and ".." not in uid:
