@@ -367,3 +367,37 @@ def test_tls_mutual_authentication(tmp_path):
     finally:
         server.shutdown()
         spool.queue.close()
+
+
+def test_failure_notice_is_a_valid_sr_in_the_study(tmp_path):
+    from _tools import dciodvfy
+
+    from r2mri.node.notice import write_failure_notice
+
+    files, _, study_uid = phantom_study(tmp_path / "ph", seed=8)
+    src = pydicom.dcmread(files[0])
+    path = write_failure_notice(src, "ProtocolError: too few echoes", tmp_path / "n", f"{study_uid}|v|x")
+    again = write_failure_notice(src, "ProtocolError: too few echoes", tmp_path / "m", f"{study_uid}|v|x")
+    ds, ds2 = pydicom.dcmread(path), pydicom.dcmread(again)
+    assert ds.StudyInstanceUID == study_uid and ds.PatientID == src.PatientID  # same study, same patient
+    assert (ds.SOPInstanceUID, ds.SeriesInstanceUID) == (ds2.SOPInstanceUID, ds2.SeriesInstanceUID)  # from the seed
+    assert ds.ContentSequence[0].TextValue.endswith("no liver iron concentration: ProtocolError: too few echoes")
+    errors, _ = dciodvfy(path)
+    assert errors == []
+
+
+def test_scp_maximum_associations(scp, tmp_path):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    cfg, _ = scp(max_associations=1)
+    ae = AE("SENDER")
+    ae.add_requested_context(Verification)
+    first = ae.associate("127.0.0.1", cfg.port, ae_title="R2MRI")
+    try:
+        assert first.is_established
+        second = ae.associate("127.0.0.1", cfg.port, ae_title="R2MRI")
+        assert second.is_rejected  # 'local limit exceeded'
+    finally:
+        first.release()
+    assert echo(cfg.port)  # the slot is free again
