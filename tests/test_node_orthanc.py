@@ -160,18 +160,27 @@ def test_faults_keep_the_node_serving(env):
         pass
     assert echo(node.port)
     # a study with no usable series: one MR instance whose pixel data is cut short,
-    # plus a non-image object -> failed, and a failure notice in the study
+    # plus a non-image object (a Secondary Capture from another vendor) -> failed,
+    # and a failure notice in the study
     ds = pydicom.dcmread(files[1])
     ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
     bad = env.base / "bad.dcm"
     ds.save_as(bad)
-    assert send_files(node.port, [bad]) == [0]
+    other = pydicom.dcmread(files[2])
+    other.SOPClassUID = other.file_meta.MediaStorageSOPClassUID = SC
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    other.Manufacturer, other.Modality = "OtherVendor", "OT"
+    sc = env.base / "other.dcm"
+    other.save_as(sc)
+    assert send_files(node.port, [bad, sc]) == [0, 0]
     notice = wait_for(lambda: o.results(study_uid), 60, "the failure notice in Orthanc")
     assert [r["sop_class"] for r in notice] == [CSR]
     text = pydicom.dcmread(__import__("io").BytesIO(o.file(notice[0]["id"]))).ContentSequence[0].TextValue
     assert "produced no liver iron concentration" in text and "no usable MR image" in text
     job = wait_for(lambda: _job(node, study_uid, "failed"), 30, "job failed")[0]
     assert "no usable MR image" in job["error"]
+    notes = [r.get("notes") for r in node.records() if r.get("job") == job["id"] and r.get("state") == "sending"]
+    assert any("truncated pixel data" in n for n in notes[0]) and any(f"SOP class {SC} ignored" in n for n in notes[0])
     assert echo(node.port)
 
 
