@@ -401,3 +401,31 @@ def test_scp_maximum_associations(scp, tmp_path):
     finally:
         first.release()
     assert echo(cfg.port)  # the slot is free again
+
+
+def test_worker_pool_reports_a_dead_worker_and_replaces_it(tmp_path):
+    import os
+    import signal
+
+    from r2mri.node.worker import WorkerPool
+
+    pool = WorkerPool(1)
+    try:
+        pid = pool.pids[0]
+        empty = tmp_path / "in"
+        empty.mkdir()
+        task = dict(input_dir=str(empty), out_dir=str(tmp_path / "out"), notice_dir=str(tmp_path / "n"),
+                    options={}, uid_seed="s")
+        assert pool.submit(7, task) and pool.idle == 0
+        os.kill(pid, signal.SIGKILL)
+        from _node_helpers import wait_for
+
+        done = wait_for(lambda: pool.poll(), 30, "the pool to notice")
+        assert done == [(7, None)] and pool.idle == 1 and pool.pids[0] != pid
+        # the replacement works: an empty study fails with a reason (no notice: nothing to reference)
+        assert pool.submit(8, task)
+        (job, result), = wait_for(lambda: pool.poll(), 120, "the analysis")
+        assert job == 8 and result["outcome"] == "failed" and "no usable MR image" in result["error"]
+        assert result["files"] == []
+    finally:
+        pool.stop()

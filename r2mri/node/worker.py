@@ -176,8 +176,11 @@ class WorkerPool:
     def submit(self, job_id: int, task: dict) -> bool:
         for slot in self._slots:
             if slot["job"] is None:
-                slot["conn"].send(task)
                 slot["job"] = job_id
+                try:
+                    slot["conn"].send(task)
+                except (OSError, ValueError):  # the worker is gone: poll() reports the job
+                    pass
                 return True
         return False
 
