@@ -429,3 +429,35 @@ def test_worker_pool_reports_a_dead_worker_and_replaces_it(tmp_path):
         assert result["files"] == []
     finally:
         pool.stop()
+
+
+def test_node_records_refusals_and_still_sends_the_other_objects(tmp_path):
+    """An in-process node whose destination accepts only SEG and SR: the job ends
+    ``done``, the SEG and SR arrive, the two Parametric Maps and the page are recorded as
+    refused (and counted by ``r2mri queue``)."""
+    from pynetdicom import AE, evt
+
+    from _node_helpers import SEG, SR3D, wait_for
+    from r2mri.node.service import Node
+
+    got = []
+    ae = AE("PICKY")
+    for sop_class in (SEG, SR3D):
+        ae.add_supported_context(sop_class)
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             evt_handlers=[(evt.EVT_C_STORE, lambda e: got.append(str(e.request.AffectedSOPClassUID)) or 0)])
+    cfg = load_config(None, dict(port=free_port(), spool=tmp_path / "spool", destinations=[f"PICKY@127.0.0.1:{port}"],
+                                 stable_seconds=0.5, min_free_mb=1))
+    node = Node(cfg).start()
+    try:
+        files, truth, study_uid = phantom_study(tmp_path / "ph", seed=9, phi=False)
+        assert send_files(node.port, files) == [0] * len(files)
+        job = wait_for(lambda: [j for j in node.queue.jobs(("done", "failed"))], 180, "the job to end")[0]
+        assert job.state == "done" and abs(job.headline_lic - truth) / truth < 0.03
+        assert sorted(got) == sorted([SEG, SR3D])
+        refused = list(node.queue.refusals(job.id))
+        assert len(refused) == 3 and all("not accepted" in status for _, _, status in refused)
+    finally:
+        node.stop()
+        server.shutdown()
