@@ -194,7 +194,10 @@ class Orthanc:
             "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "StableAge": 1,
             "DicomModalities": {"r2mri": ["R2MRI", "127.0.0.1", node_port]},
             "Plugins": [], "DicomScuTimeout": 10, "DicomAssociationCloseDelay": 0, "SaveJobs": False,
-            "HttpBindAddress": "127.0.0.1", "DicomBindAddress": "127.0.0.1",  # ignored by old versions
+            # Orthanc 1.10 listens on every interface and cannot be bound to 127.0.0.1:
+            # HTTP answers only local clients (RemoteAccessAllowed false), and DICOM
+            # accepts only the node (AE R2MRI from 127.0.0.1, the modality entry)
+            "DicomAlwaysAllowStore": False, "DicomAlwaysAllowEcho": False, "DicomCheckModalityHost": True,
         }
         self.proc: subprocess.Popen | None = None
 
