@@ -364,6 +364,14 @@ def test_tls_mutual_authentication(tmp_path):
         stranger = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki["ca"]))
         stranger.check_hostname = False
         assert not echo(cfg.port, tls=(stranger, "localhost"))  # no client certificate
+        # the node's SCU side: the context it sends with (its own certificate) stores over TLS
+        from r2mri.node.scu import send_files as scu_send
+
+        files, _, study_uid = phantom_study(tmp_path / "ph", seed=10, phi=False)
+        out = scu_send(parse_destination(f"R2MRI@127.0.0.1:{cfg.port}"), files[:2], calling_aet="PEER",
+                       ssl_context=make_ssl_context(cfg, server=False))
+        assert out.error is None and len(out.stored) == 2
+        assert len(list(spool.study_dir(study_uid).iterdir())) == 2
     finally:
         server.shutdown()
         spool.queue.close()

@@ -72,7 +72,7 @@ def send_files(dest: Destination, files: Iterable[str | Path], *, calling_aet: s
             if t not in wanted:
                 wanted.append(t)
     contexts = [build_context(sop_class, ts) for sop_class, ts in syntaxes.items()]
-    tls = (ssl_context, "") if ssl_context is not None else None
+    tls = (ssl_context, dest.host) if ssl_context is not None else None
     try:
         assoc = ae.associate(dest.host, dest.port, contexts=contexts, ae_title=dest.aet, tls_args=tls)
     except OSError as exc:  # e.g. TLS handshake refused
@@ -122,7 +122,7 @@ def echo(dest: Destination, *, calling_aet: str = "R2MRI-ECHO", timeout_s: float
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     ae.add_requested_context(Verification)
-    tls = (ssl_context, "") if ssl_context is not None else None
+    tls = (ssl_context, dest.host) if ssl_context is not None else None
     try:
         assoc = ae.associate(dest.host, dest.port, ae_title=dest.aet, tls_args=tls)
     except OSError:
