@@ -469,3 +469,31 @@ def test_node_records_refusals_and_still_sends_the_other_objects(tmp_path):
     finally:
         node.stop()
         server.shutdown()
+
+
+def test_scp_timeouts_close_silent_peers(scp, tmp_path):
+    """A peer that connects and says nothing (no A-ASSOCIATE-RQ) and an association left
+    idle are both dropped after the configured timeouts, and the node keeps serving."""
+    import socket
+
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    cfg, _ = scp(acse_timeout_s=1, network_timeout_s=1, dimse_timeout_s=1)
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", cfg.port), timeout=15) as sock:
+        assert sock.recv(1024) == b""  # closed by the node, not by our 15 s timeout
+    silent = time.monotonic() - t0
+    assert 0.5 < silent < 10, silent
+
+    ae = AE("SENDER")
+    ae.add_requested_context(Verification)
+    ae.network_timeout = 30  # the node, not this side, must end the idle association
+    assoc = ae.associate("127.0.0.1", cfg.port, ae_title="R2MRI")
+    assert assoc.is_established
+    t0 = time.monotonic()
+    while assoc.is_established and time.monotonic() - t0 < 15:
+        time.sleep(0.1)
+    idle = time.monotonic() - t0
+    assert not assoc.is_established and 0.5 < idle < 10, idle
+    assert echo(cfg.port)  # still serving
