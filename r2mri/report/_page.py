@@ -186,9 +186,9 @@ def render_page(result: Any, rep: dict):
     rep : dict
         The report dictionary from :func:`r2mri.report.report_dict`.
     """
+    # [D] no matplotlib.use(): the figure is drawn by canvases made here (Agg, PDF), so
+    # the host's backend (a notebook's, say) and its open figures are left alone
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
     from matplotlib.gridspec import GridSpec
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import pickle
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from .._atomic import atomic_directory, atomic_write_text
+from .._atomic import atomic_directory, atomic_write_text, current_umask
 from .._fork import fork_with_pipes
 from ..errors import InputError
 from ._json import dumps, report_dict
@@ -72,7 +70,7 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
     rep = report_dict(result)
     out = Path(out)
     rel: dict[str, Path] = {}
-    with _collector_paused_on_old_objects(), atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, overwrite=overwrite) as tmp:
         from ._page import write_page
 
         atomic_write_text(tmp / "report.json", dumps(rep))
@@ -103,37 +101,13 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
     return {k: out / v for k, v in rel.items()}
 
 
-@contextlib.contextmanager
-def _collector_paused_on_old_objects():
-    """While the outputs are written, keep the garbage collector off the objects that
-    existed before (the caller's, numba's, scipy's: millions in a typical process), and
-    put them back afterwards.
-
-    [D] Drawing the page allocates enough for two full collections, each walking every
-    object of the process: 0.28 s of a 1.6 s ``write_outputs`` (measured with
-    ``gc.callbacks`` after :func:`r2mri.analyze`). ``gc.freeze()`` moves the existing
-    objects out of the collector's generations and ``gc.unfreeze()`` moves them back;
-    new objects are collected as usual. A caller that froze objects itself keeps its
-    own arrangement (nothing is done then).
-    """
-    if gc.get_freeze_count() > 0:
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def _apply_umask(folder: Path) -> None:
     """Give the folder the permissions a plain ``mkdir``/``open`` would have.
 
     The atomic helpers create private temporaries (``mkdtemp``/``mkstemp``: 0700/0600);
     a report folder should be readable like any other output.
     """
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     for path in [folder, *folder.rglob("*")]:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
