@@ -188,3 +188,48 @@ def test_the_public_api_never_forks_nor_changes_process_state(busy_host, tmp_pat
     truth = ph.summary["lic_of_mean_r2_mg_per_g"]
     assert abs(rep["lic_mg_per_g"]["of_mean_r2"] - truth) / truth < 0.03
     assert (tmp_path / "out" / "dicom").is_dir()  # the DICOM writers ran too
+
+
+@pytest.fixture(scope="module")
+def dicom_input(tmp_path_factory):
+    ph = P.generate(lic=7.0, seed=3, **SMALL)
+    return ph, P.write(ph, tmp_path_factory.mktemp("guest") / "dicom", format="dicom")
+
+
+def test_the_command_analyses_and_writes_in_its_own_process(dicom_input, tmp_path, monkeypatch, capsys):
+    """``r2mri analyze`` is analyze + write_outputs in one process (no helper process):
+    the DICOM outputs are written, the headline is within 3 % of the truth, and the
+    collector is frozen by the command (a program's choice), once, before the outputs."""
+    from r2mri.cli import main
+    from r2mri.commands import analyze as command
+
+    ph, src = dicom_input
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("the command forked"))
+    frozen = []
+    monkeypatch.setattr(command, "_keep_collector_off_old_objects", lambda: frozen.append(True))
+    assert main(["analyze", str(src), "-o", str(tmp_path / "o")]) == 0
+    assert frozen == [True]
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    truth = ph.summary["lic_of_mean_r2_mg_per_g"]
+    assert abs(rep["lic_mg_per_g"]["of_mean_r2"] - truth) / truth < 0.03
+    assert {p.name for p in (tmp_path / "o" / "dicom").iterdir()} >= {"pm_r2.dcm", "sc_report.dcm"}
+    assert f"LIC {rep['lic_mg_per_g']['of_mean_r2']:.2f} mg Fe/g" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["unreadable input", "unknown calibration"])
+def test_the_command_fails_in_one_line_and_writes_nothing(case, dicom_input, tmp_path, capsys):
+    from r2mri.cli import main
+
+    if case == "unreadable input":
+        src = tmp_path / "bad"
+        src.mkdir()
+        (src / "x.dcm").write_bytes(b"not a dicom file")
+        argv = ["analyze", str(src)]
+    else:
+        src = dicom_input[1]
+        argv = ["analyze", str(src), "--calibration", "no-such-curve"]
+    assert main(argv + ["-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("r2mri: error: "), err
+    assert not (tmp_path / "o").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o")]
