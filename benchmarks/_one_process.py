@@ -8,7 +8,7 @@ only if they save at least 1 s on the median of 7 runs. This script measures tha
 FerriScan DICOM phantom (``r2mri.phantom.generate()``: 256 x 256 x 11, five single-echo
 series), warm numba cache and compiled bytecode, each run a fresh process:
 
-- ``helpers``: the tree at ``--ref`` (default 9e1c4f5, the last commit with the helpers),
+- ``helpers``: the tree at ``--ref`` (default 443c2bb, the last commit with the helpers),
   extracted with ``git archive`` into a temporary folder;
 - ``one process``: this tree (``analyze`` then ``write_outputs`` in the process);
 - ``one process, no gc.freeze``: this tree with the command's ``gc.freeze()`` left out;
@@ -78,7 +78,7 @@ def _run(tree: Path, variant: str, dicom: Path, out: Path) -> float | None:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=9)
-    ap.add_argument("--ref", default="9e1c4f5")
+    ap.add_argument("--ref", default="443c2bb")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = ap.parse_args(argv)
     import r2mri.phantom as ph
