@@ -16,7 +16,8 @@ series), warm numba cache and compiled bytecode, each run a fresh process:
 
 The variants run in rotating order within each round, so that every variant sees the
 same minutes of this shared machine; the load average is printed per round. The
-result is printed as JSON (medians, best, every wall time, loads).
+result is printed as JSON (medians, best, every wall time and the CPU time of each
+run's whole process tree, loads). POSIX only (``resource``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import resource
 import tarfile
 import tempfile
 import time
@@ -62,17 +64,20 @@ def _extract(rev: str, dest: Path) -> Path:
     return dest
 
 
-def _run(tree: Path, variant: str, dicom: Path, out: Path) -> float | None:
+def _run(tree: Path, variant: str, dicom: Path, out: Path) -> tuple[float, float] | None:
+    """(wall s, CPU s of the whole process tree: user + system of the reaped children)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([PY, "-c", _DRIVER, variant, str(dicom), str(out)], cwd=str(tree), env=env,
                        capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     shutil.rmtree(out, ignore_errors=True)
     if p.returncode != 0:
         print(f"{variant}: exit {p.returncode}: {p.stderr.strip()[-500:]}", flush=True)
         return None
-    return wall
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,21 +98,24 @@ def main(argv: list[str] | None = None) -> dict:
         for v in args.variants:  # fills each tree's numba cache and the page cache
             _run(trees.get(v, REPO), v, dicom, work / "warm")
         walls: dict[str, list[float]] = {v: [] for v in args.variants}
+        cpus: dict[str, list[float]] = {v: [] for v in args.variants}
         loads = []
         start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         for i in range(args.reps):
             k = i % len(args.variants)
             for v in args.variants[k:] + args.variants[:k]:
-                w = _run(trees.get(v, REPO), v, dicom, work / "out")
-                if w is not None:
-                    walls[v].append(w)
+                got = _run(trees.get(v, REPO), v, dicom, work / "out")
+                if got is not None:
+                    walls[v].append(got[0])
+                    cpus[v].append(got[1])
             loads.append(os.getloadavg())
             print(i, {v: round(ws[-1], 2) for v, ws in walls.items() if ws},
                   "load %.2f %.2f %.2f" % loads[-1], flush=True)
         res = {"start": start, "end": time.strftime("%H:%M UTC", time.gmtime()), "ref": args.ref,
-               "summary": {v: {"median_s": statistics.median(ws), "best_s": min(ws), "n": len(ws)}
+               "summary": {v: {"median_s": statistics.median(ws), "best_s": min(ws), "n": len(ws),
+                               "median_cpu_s": statistics.median(cpus[v])}
                            for v, ws in walls.items() if ws},
-               "walls_s": walls, "loadavg_per_round": loads}
+               "walls_s": walls, "cpu_s": cpus, "loadavg_per_round": loads}
         print(json.dumps(res, indent=1))
         return res
     finally:
