@@ -150,21 +150,6 @@ def load_input(paths: list[str], echo_times_ms: Sequence[float] | None, series: 
     return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms, series=series)
 
 
-@dataclass(frozen=True)
-class LoadedElsewhere:
-    """Input paths whose image another process loads (``r2mri analyze``; not public API).
-
-    ``receive()`` returns ``(image, input_format, seconds the load took there)``, the
-    image being what :func:`load_input` gives for ``paths`` (with the same
-    ``echo_times_ms`` and ``series``), possibly without ``source_datasets``
-    (``input_format`` then still says ``"dicom"``), or raises the
-    :class:`r2mri.InputError` the load raised.
-    """
-
-    paths: tuple[str, ...]
-    receive: Callable[[], tuple[MultiEchoImage, str, float]]
-
-
 def _load_mask(mask: Any, img: MultiEchoImage) -> np.ndarray | None:
     if mask is None:
         return None
@@ -303,9 +288,6 @@ def analyze(
                 )
             img = replace(img, echo_times_s=te / 1e3)
         input_format = "memory"
-    elif isinstance(inputs, LoadedElsewhere):
-        paths = list(inputs.paths)
-        img, input_format, timings["load_in_helper"] = inputs.receive()
     else:
         paths = _as_paths(inputs)
         img = load_input(paths, echo_times_ms, series)

@@ -98,8 +98,8 @@ def _head_r2(rep: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import _TqdmProgress
-    from ._helper import analyze_and_write
+    from ..analysis import _TqdmProgress, analyze
+    from ..report import write_outputs
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -117,11 +117,8 @@ def run(args: argparse.Namespace) -> int:
         roi_options["erode_mm"] = args.erode_mm
     progress = _TqdmProgress()
     try:
-        paths = analyze_and_write(
+        result = analyze(
             args.inputs,
-            out,
-            overwrite=args.overwrite,
-            dicom=args.dicom,
             mask=args.mask,
             model=args.model,
             calibration=args.calibration,
@@ -138,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         progress.close()
+    _keep_collector_off_old_objects()
+    paths = write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
     rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)
@@ -145,3 +144,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(f"outputs written to {os.fspath(out)}/")
     return 0
+
+
+def _keep_collector_off_old_objects() -> None:
+    """Move every object alive now out of the collector's reach (:func:`gc.freeze`).
+
+    [D] A program's choice, not the library's (the Python API leaves the caller's
+    collector alone): this process exists for one analysis, and the objects the
+    imports and the analysis left (millions: numba, scipy, pydicom) live until it ends.
+    Drawing the page allocates enough for full collections, each walking all of them
+    (see benchmarks/README.md, "One process").
+    """
+    import gc
+
+    gc.freeze()
