@@ -217,7 +217,7 @@ class Deidentifier:
         if meta is not None and "MediaStorageSOPInstanceUID" in meta:
             meta.MediaStorageSOPInstanceUID = self.uid(meta.MediaStorageSOPInstanceUID)
         pseudonym = self.pseudonym(subject)
-        ds.PatientName = pseudonym
+        ds.PatientName = pseudonym + "^"  # PN: the pseudonym as the family name component
         ds.PatientID = pseudonym
         self.mark(ds)
         return ds
@@ -253,7 +253,8 @@ class Deidentifier:
         from pydicom.sequence import Sequence
 
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = "r2mri: " + self.describe()["profile"]
+        # LO: at most 64 characters
+        ds.DeidentificationMethod = "r2mri: PS3.15 basic profile, " + ("modified dates" if self.shift_dates else "full dates")
         items = []
         for value, meaning in (_CODE_BASIC, _CODE_MODIFIED_DATES if self.shift_dates else _CODE_FULL_DATES):
             item = Dataset()
