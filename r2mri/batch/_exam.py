@@ -87,7 +87,7 @@ def fingerprint(paths: list[str], mask: str | None = None) -> str:
 def _record(task: ExamTask) -> dict:
     """What must match for an existing folder to be reused (batch.json minus ``seconds``)."""
     exam = task.exam
-    return {
+    record = {
         "input_fingerprint": fingerprint(list(exam.inputs), exam.mask),
         "settings": {
             "options": task.options,
@@ -96,6 +96,7 @@ def _record(task: ExamTask) -> dict:
         },
         "r2mri_version": __version__,
     }
+    return json.loads(json.dumps(record))  # as batch.json stores it (tuples become lists)
 
 
 def _input_label(task: ExamTask) -> str:

@@ -40,6 +40,10 @@ def warm_worker(numba_threads: int | None = None, numba_cache_dir: str | None = 
             os.environ["NUMBA_NUM_THREADS"] = str(int(numba_threads))
         if numba_cache_dir and not os.environ.get("NUMBA_CACHE_DIR"):
             os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir)
+    elif numba_threads:  # numba came first (imported by the main module): use fewer of its threads
+        import numba
+
+        numba.set_num_threads(min(int(numba_threads), numba.config.NUMBA_NUM_THREADS))
     import numpy as np
 
     from ..analysis import analyze
