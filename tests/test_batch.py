@@ -148,3 +148,27 @@ def test_dask_local_cluster_gives_the_same_table_as_the_pool(cohort, pool_run):
     assert (res.n_ran, res.n_failed) == (7, 1)
     assert _table(dask_out) == [
         {k: v for k, v in row.items() if k != "seconds"} for row in batch.read_cohort(out / "cohort.csv")]
+
+
+def test_cli_exit_1_when_an_exam_failed(cohort, tmp_path, capsys):
+    root, _ = cohort
+    out = tmp_path / "o"
+    assert main(["batch", str(root / "bids" / "sub-C"), "-o", str(out), "--jobs", "1"]) == 1
+    (row,) = batch.read_cohort(out / "cohort.csv")
+    assert row["status"] == "failed" and "no echo times" in row["error"]
+    assert "0 analysed, 0 up to date (reused), 1 failed" in capsys.readouterr().out
+
+
+def test_dask_worker_plugin_sets_numba_threads_and_a_node_local_cache_before_numba(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from r2mri.batch._dask import NumbaSetup; NumbaSetup(3).setup(None); "
+            "import numba; print(os.environ['NUMBA_NUM_THREADS'], numba.config.NUMBA_NUM_THREADS, "
+            "os.environ['NUMBA_CACHE_DIR'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR")}
+    env["TMPDIR"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    threads, numba_threads, cache = out.split()
+    assert (threads, numba_threads) == ("3", "3")
+    assert cache.startswith(str(tmp_path)) and "r2mri-numba-" in cache
