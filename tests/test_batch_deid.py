@@ -9,6 +9,7 @@ import subprocess
 import pydicom
 import pytest
 
+import r2mri
 import r2mri.batch as batch
 from r2mri.batch._deid import Deidentifier
 
@@ -74,6 +75,9 @@ def test_subjects_are_keyed_pseudonyms_and_dicom_says_identity_removed(deid_run)
     shift = d.offset_days("PAT-A")
     assert 1 <= shift <= 365 and rows[d.pseudonym("PAT-A")]["study_date"] == d.shift_date("2023-01-10", "PAT-A")
     assert rows[d.pseudonym("PAT-A")]["input"].startswith("deidentified:")
+    # de-identifying the headers does not change the measurement
+    single = r2mri.analyze(sorted(str(p) for p in (root / "dicom").rglob("x*")))
+    assert rows[d.pseudonym("PAT-A")]["lic_mg_per_g"] == pytest.approx(single.headline_lic_mg_per_g, rel=1e-12)
     assert Deidentifier(b"another key, also long enough").pseudonym("PAT-A") != d.pseudonym("PAT-A")
     dcm = sorted((out / d.pseudonym("PAT-A")).rglob("*.dcm"))
     assert len(dcm) >= 4
