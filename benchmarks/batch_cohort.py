@@ -61,7 +61,8 @@ def write_exams(root: Path, n: int, matrix: int, slices: int) -> list[Path]:
             ds.PatientID = f"BENCH{i:02d}"
             ds.StudyInstanceUID = study
             ds.SeriesInstanceUID = generate_uid(entropy_srcs=["bench", str(i), str(ds.SeriesNumber)])
-            ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench", str(i), str(ds.SeriesNumber), str(ds.InstanceNumber)])
+            ds.SOPInstanceUID = generate_uid(
+                entropy_srcs=["bench", str(i), str(ds.SeriesNumber), str(ds.InstanceNumber)])
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             out = dest / f.relative_to(tmp / "dicom")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         loop = " ; ".join(f"{' '.join(r2)} analyze {e} -o {work / 'loop' / e.name}" for e in exams)
         wall, procs, code = _timed(loop, shell=True)
-        results["shell_loop"] = {"seconds": wall, "exit": code, "peak_rss_largest_mb": max(p["rss"] for p in procs) / 2**20}
+        results["shell_loop"] = {"seconds": wall, "exit": code,
+                                 "peak_rss_largest_mb": max(p["rss"] for p in procs) / 2**20}
         wall, procs, code = _timed(r2 + ["batch", str(work / "exams"), "-o", str(work / "pool"), "--jobs", "2"])
         w = _workers(procs, "spawn_main")
         results["batch_jobs2"] = {"seconds": wall, "exit": code, "n_workers": len(w),

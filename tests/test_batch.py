@@ -117,7 +117,8 @@ def test_changed_settings_rerun_the_exam(cohort, pool_run, tmp_path):
     assert res.n_ran == 1
     again = batch.run([bids], tmp_path / "o", jobs=1, dicom=False, progress=False, roi_options={"erode_mm": 0.0})
     assert again.n_ran == 1 and again.rows[0]["lic_mg_per_g"] != res.rows[0]["lic_mg_per_g"]
-    forced = batch.run([bids], tmp_path / "o", jobs=1, dicom=False, progress=False, roi_options={"erode_mm": 0.0}, force_rerun=True)
+    forced = batch.run([bids], tmp_path / "o", jobs=1, dicom=False, progress=False, roi_options={"erode_mm": 0.0},
+                       force_rerun=True)
     assert forced.n_ran == 1 and forced.rows[0]["lic_mg_per_g"] == again.rows[0]["lic_mg_per_g"]
 
 

@@ -49,7 +49,8 @@ class NumbaSetup(_Plugin):
             return  # too late to change numba's thread pool or cache in this process
         os.environ["NUMBA_NUM_THREADS"] = str(self.numba_threads)
         uid = os.getuid() if hasattr(os, "getuid") else "user"
-        os.environ.setdefault("NUMBA_CACHE_DIR", self.cache_dir or os.path.join(tempfile.gettempdir(), f"r2mri-numba-{uid}"))
+        node_local = self.cache_dir or os.path.join(tempfile.gettempdir(), f"r2mri-numba-{uid}")
+        os.environ.setdefault("NUMBA_CACHE_DIR", node_local)
 
 
 def run_dask(tasks: list, on_result: Callable[[int, dict], None], *, local_workers: int | None = None,

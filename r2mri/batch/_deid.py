@@ -103,7 +103,8 @@ class Deidentifier:
     (True, False)
     >>> d.pseudonym("PAT001")[:4], len(d.pseudonym("PAT001"))
     ('sub-', 16)
-    >>> Deidentifier(b"0123456789abcdef-a-secret-key", shift_dates=True).shift_date("2024-03-01", "PAT001") < "2024-03-01"
+    >>> shifted = Deidentifier(b"0123456789abcdef-a-secret-key", shift_dates=True)
+    >>> shifted.shift_date("2024-03-01", "PAT001") < "2024-03-01"
     True
     """
 
@@ -254,7 +255,8 @@ class Deidentifier:
 
         ds.PatientIdentityRemoved = "YES"
         # LO: at most 64 characters
-        ds.DeidentificationMethod = "r2mri: PS3.15 basic profile, " + ("modified dates" if self.shift_dates else "full dates")
+        dates = "modified dates" if self.shift_dates else "full dates"
+        ds.DeidentificationMethod = f"r2mri: PS3.15 basic profile, {dates}"
         items = []
         for value, meaning in (_CODE_BASIC, _CODE_MODIFIED_DATES if self.shift_dates else _CODE_FULL_DATES):
             item = Dataset()

@@ -37,7 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force-rerun", action="store_true", help="analyse every exam again, even when up to date")
     p.add_argument("--deidentify", metavar="KEYFILE",
                    help="no patient name, ID, birth date or accession number in outputs; keyed pseudonyms")
-    p.add_argument("--shift-dates", action="store_true", help="with --deidentify: shift dates per subject by a keyed offset")
+    p.add_argument("--shift-dates", action="store_true",
+                   help="with --deidentify: shift dates per subject by a keyed offset")
     p.add_argument("--dry-run", action="store_true", help="list the exams found and what was skipped; run nothing")
     a = p.add_argument_group("analyze options (for every exam; manifest columns override per row)")
     a.add_argument("--model", default=None, help="decay model (default auto)")
