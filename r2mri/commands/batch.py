@@ -12,9 +12,14 @@ import os
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    from .analyze import _float_list
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number list: {text!r}") from None
 
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "batch",
         help="analyse a cohort (DICOM tree, BIDS-like NIfTI tree or manifest) into one table",
