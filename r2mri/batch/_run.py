@@ -146,7 +146,7 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
     []
     """
     from ._discover import discover
-    from ._exam import ExamTask, clear_partial, reused
+    from ._exam import ExamTask, clear_partial
 
     unknown = sorted(set(analyze_options) - set(ANALYZE_OPTIONS))
     if unknown:
@@ -198,30 +198,8 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
             result.n_reused += 1
         bar(res["row"], res["ran"])
 
-    todo = []
     try:
-        for i, task in enumerate(tasks):  # up-to-date exams need no worker at all
-            found = reused(task)
-            if found is None:
-                todo.append(i)
-            else:
-                on_result(i, found)
-        todo_tasks = [tasks[i] for i in todo]
-
-        def on_todo(k: int, res: dict) -> None:
-            on_result(todo[k], res)
-
-        if not todo_tasks:
-            pass
-        elif dask_local is not None or dask_scheduler is not None:
-            from ._dask import run_dask
-
-            run_dask(todo_tasks, on_todo, local_workers=dask_local, scheduler=dask_scheduler)
-        else:
-            from ._pool import run_local
-
-            n = min(int(jobs or os.cpu_count() or 1), len(todo_tasks))
-            run_local(todo_tasks, n, on_todo)
+        _execute(tasks, on_result, jobs=jobs, dask_local=dask_local, dask_scheduler=dask_scheduler)
     finally:
         bar.close()
     from ._cohort import _sort_key, write_cohort
@@ -229,3 +207,31 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
     result.rows = sorted((r for r in rows if r is not None), key=_sort_key)
     write_cohort(out, result.rows)
     return result
+
+
+def _execute(tasks: list, on_result, *, jobs: int | None, dask_local: int | None, dask_scheduler: str | None) -> None:
+    """Reuse the up-to-date exams here; run the others on the chosen executor."""
+    from ._exam import reused
+
+    todo = []
+    for i, task in enumerate(tasks):  # up-to-date exams need no worker at all
+        found = reused(task)
+        if found is None:
+            todo.append(i)
+        else:
+            on_result(i, found)
+    if not todo:
+        return
+    todo_tasks = [tasks[i] for i in todo]
+
+    def on_todo(k: int, res: dict) -> None:
+        on_result(todo[k], res)
+
+    if dask_local is not None or dask_scheduler is not None:
+        from ._dask import run_dask
+
+        run_dask(todo_tasks, on_todo, local_workers=dask_local, scheduler=dask_scheduler)
+    else:
+        from ._pool import run_local
+
+        run_local(todo_tasks, min(int(jobs or os.cpu_count() or 1), len(todo_tasks)), on_todo)
