@@ -1,0 +1,64 @@
+"""One page per patient: LIC over time with 95 % CIs on the clinical category bands."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from .._atomic import atomic_path
+
+__all__ = ["write_patient_page"]
+
+#: Band colours, lowest band first (light, print-friendly; no clinical meaning of their own).
+_BAND_COLOURS = ("#e8f5e9", "#fffde7", "#e3f2fd", "#fff3e0", "#ffebee")
+_A4_LANDSCAPE_IN = (11.69, 8.27)
+
+
+def write_patient_page(trend, png: str | Path, pdf: str | Path) -> None:
+    """Draw ``trend`` (a :class:`~r2mri.trend.PatientTrend`) to a PNG and a PDF page."""
+    import textwrap
+
+    from matplotlib.figure import Figure
+
+    data = trend.plot_data()
+    dates = [_dt.date.fromisoformat(d) for d in data["dates"]]
+    lic = data["lic_mg_per_g"]
+    fig = Figure(figsize=_A4_LANDSCAPE_IN, dpi=100)
+    ax = fig.add_axes((0.08, 0.36, 0.7, 0.54))
+    top = max([v for v in data["ci_high"] + lic if v is not None] + [1.0]) * 1.15
+    for colour, band in zip(_BAND_COLOURS, data["bands"]):
+        lo = band["lower_mg_per_g"] or 0.0
+        hi = band["upper_mg_per_g"] if band["upper_mg_per_g"] is not None else max(top, lo * 1.2)
+        if lo >= top:
+            continue
+        ax.axhspan(lo, min(hi, top), color=colour, zorder=0)
+        ax.text(1.01, (lo + min(hi, top)) / 2, band["label"], transform=ax.get_yaxis_transform(),
+                fontsize=7, va="center", wrap=True)
+    if dates:
+        lows = [v - lo if lo is not None else 0.0 for v, lo in zip(lic, data["ci_low"])]
+        highs = [hi - v if hi is not None else 0.0 for v, hi in zip(lic, data["ci_high"])]
+        ax.errorbar(dates, lic, yerr=[lows, highs], fmt="o-", color="#1a237e", capsize=4, zorder=3,
+                    label="LIC of the mean liver R2, 95 % CI")
+        for d, v in zip(dates, lic):
+            ax.annotate(f"{v:.1f}", (d, v), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        for c, d0, d1, v0, v1 in zip(trend.changes, dates, dates[1:], lic, lic[1:]):
+            mark = "*" if c.exceeds_variability else ""
+            ax.annotate(f"{c.delta_mg_per_g:+.1f}{mark}", (d0 + (d1 - d0) / 2, (v0 + v1) / 2),
+                        textcoords="offset points", xytext=(0, -14), fontsize=8, ha="center", color="#424242")
+        ax.legend(loc="upper right", fontsize=8)
+        fig.autofmt_xdate()
+    ax.set_ylim(0, top)
+    ax.set_ylabel("LIC (mg Fe/g dry tissue)")
+    ax.set_title(f"Liver iron over time: {trend.subject}", fontsize=13, loc="left")
+    lines = ["Changes between consecutive exams (* exceeds the measurement variability of the two exams' 95 % CIs):"]
+    for c in trend.changes:
+        ci = "" if c.delta_ci95 is None else f" (95 % CI {c.delta_ci95[0]:+.2f} to {c.delta_ci95[1]:+.2f})"
+        lines.append(f"  {c.from_exam} -> {c.to_exam}: {c.delta_mg_per_g:+.2f} mg/g in {c.days} days{ci}"
+                     f"{' *' if c.exceeds_variability else ''}; {c.category_from} -> {c.category_to}")
+    lines.extend(f"Warning: {w}" for w in trend.warnings)
+    lines.append("Research use only; not a medical device. Measurement CIs exclude scan-rescan variability.")
+    text = "\n".join(textwrap.shorten(ln, 170, placeholder=" ...") for ln in lines[:18])
+    fig.text(0.08, 0.27, text, fontsize=7.5, va="top", family="monospace")
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt)
