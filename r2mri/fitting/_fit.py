@@ -19,7 +19,8 @@ from . import _kernels as K
 __all__ = ["fit", "FitResult", "MODELS"]
 
 #: Model names accepted by :func:`fit` (``"auto"`` resolves to one of the others).
-MODELS = ("auto", "loglinear", "monoexp", "monoexp_offset", "biexp", "ncchi", "truncated")
+MODELS = ("auto", "loglinear", "monoexp", "monoexp_offset", "biexp", "ncchi", "truncated",
+          "fatwater")
 
 _MODEL_ID = {
     "loglinear": K.LOGLIN,
@@ -42,6 +43,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "xtol": 1e-6,  # relative parameter-step tolerance (Levenberg-Marquardt and Newton)
     "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt (not Newton)
     "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
+    # model="fatwater" only (r2mri.fatwater): main field in tesla (default: the
+    # MultiEchoImage's) and the name or TOML path of the multi-peak fat spectrum.
+    "field_strength_t": None,
+    "fat_spectrum": "liver-fat-6peak",
 }
 
 
@@ -235,7 +240,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         One of :data:`MODELS`: ``"loglinear"``, ``"monoexp"``, ``"monoexp_offset"``,
         ``"biexp"``, ``"ncchi"``, ``"truncated"`` or ``"auto"`` (``ncchi`` with sigma
         estimated from the background when not given; ``monoexp_offset`` when sigma
-        cannot be estimated). See docs/fitting.md.
+        cannot be estimated). See docs/fitting.md. ``"fatwater"``: R2* of gradient-echo
+        data with a multi-peak fat spectrum (W, F, R2*; PDFF, water and fat maps in
+        ``FitResult.extra``; needs the field strength), see docs/fatwater.md.
     mask : array_like of bool, optional
         Spatial mask of the voxels to fit (others get NaN and status MASKED).
     noise_sigma : float, keyword-only, optional
@@ -250,7 +257,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         ``progress(done_voxels, total_voxels)``, called after each chunk.
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
-        biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536).
+        biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
+        ``field_strength_t`` and ``fat_spectrum`` for ``"fatwater"``.
 
     Returns
     -------
@@ -301,6 +309,17 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if chunk < 1:
         raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
 
+    if model == "fatwater":  # its own kernel and outputs (r2mri.fatwater); no noise model yet
+        from ..fatwater.fit import fit_fatwater_maps
+
+        b0 = opts["field_strength_t"]
+        if b0 is None and isinstance(img_or_array, MultiEchoImage):
+            b0 = img_or_array.field_strength_t
+        return fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
+                                 max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
+                                 xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
+                                 chunk_voxels=chunk, threads=threads, progress=progress,
+                                 spectrum=opts["fat_spectrum"])
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]
