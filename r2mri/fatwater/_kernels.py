@@ -32,6 +32,9 @@ NOUT = 9
 # r2mri.status.FitStatus codes, duplicated as ints for numba
 S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BAD = 0, 1, 2, 5
 
+# swap rules (see the module docstring and docs/fatwater.md)
+RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
+
 _BLOCK = 128
 _LAMBDA0 = 1e-3  # initial Marquardt damping (design choice)
 _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) minimum
@@ -206,7 +209,7 @@ def _start(y, t, lo, hi, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt, p, q, o):
+def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt, p, q, o):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
     _start(y, t, lo, hi, q)
@@ -221,6 +224,12 @@ def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, p
     q[2] = r0
     cf, convf, itf = _lm(y, t, cr, ci, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt)
     fat_start = cf < cw
+    if rule == RULE_LIVER:
+        # keep the solution with PDFF <= 50 % when exactly one of the two has it
+        w_low = p[1] <= p[0]
+        f_low = q[1] <= q[0]
+        if w_low != f_low:
+            fat_start = f_low
     if fat_start:
         for i in range(3):
             p[i] = q[i]
@@ -262,7 +271,7 @@ def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, p
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, dest, offset, out, status):
+def fit_chunk(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
     nvox, m = y.shape
@@ -294,7 +303,7 @@ def fit_chunk(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, dest, offset, out, sta
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt,
+            st = _fit_voxel(yi, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
                             p, q, o)
             for r in range(NOUT):
                 out[r, j] = o[r]

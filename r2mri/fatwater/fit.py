@@ -21,12 +21,17 @@ __all__ = ["fit_fatwater_maps", "N_PARAMS"]
 #: Parameters of the magnitude fat-water model (W, F, R2*).
 N_PARAMS = 3
 
+#: Water/fat swap rules of the magnitude fit (docs/fatwater.md): both fit from a water-
+#: and a fat-dominant start; "min_residual" keeps the lower residual, "liver" keeps the
+#: solution with PDFF <= 50 % when exactly one start gives it (else the lower residual).
+SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
+
 
 def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None, *,
                       field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
                       threads: int | None, progress: Callable[[int, int], Any] | None,
-                      spectrum: str = DEFAULT_SPECTRUM):
+                      spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver"):
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
@@ -39,6 +44,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     if field_strength_t is None:
         raise InputError("field_strength_t: the fat-water model needs the main field in tesla "
                          "(pass field_strength_t=1.5 or 3.0, or a MultiEchoImage that carries it)")
+    if swap_rule not in SWAP_RULES:
+        raise InputError(f"swap_rule: unknown rule {swap_rule!r}; choose one of {', '.join(SWAP_RULES)}")
     spec = load_fat_spectrum(spectrum)
     n_echoes = data.shape[-1]
     if n_echoes < N_PARAMS:
@@ -79,7 +86,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
                 idx += start
                 y = flat[idx]
             y = np.ascontiguousarray(y, dtype=np.float64)
-            K.fit_chunk(y, te64, cr, ci, lo, hi, np.int64(max_iter), float(xtol), float(ftol), idx,
+            K.fit_chunk(y, te64, cr, ci, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
+                        np.int64(SWAP_RULES[swap_rule]), idx,
                         np.int64(start), out, status)
             done += y.shape[0]
             if progress is not None:
@@ -95,7 +103,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "model_requested": "fatwater",
         "model": "fatwater",
         "fit": "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)",
-        "swap_rule": "fit from water- and fat-dominant starts, keep the lower residual",
+        "swap_rule": swap_rule,
         "field_strength_t": float(field_strength_t),
         "fat_spectrum": spec.name,
         "fat_spectrum_verified": spec.verified,

@@ -44,9 +44,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt (not Newton)
     "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
     # model="fatwater" only (r2mri.fatwater): main field in tesla (default: the
-    # MultiEchoImage's) and the name or TOML path of the multi-peak fat spectrum.
+    # MultiEchoImage's), the name or TOML path of the multi-peak fat spectrum and the
+    # water/fat swap rule ("liver": PDFF <= 50 % preferred, or "min_residual").
     "field_strength_t": None,
     "fat_spectrum": "liver-fat-6peak",
+    "swap_rule": "liver",
 }
 
 
@@ -258,7 +260,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
-        ``field_strength_t`` and ``fat_spectrum`` for ``"fatwater"``.
+        ``field_strength_t``, ``fat_spectrum`` and ``swap_rule`` for ``"fatwater"``.
 
     Returns
     -------
@@ -319,7 +321,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
                                  max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
                                  xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
                                  chunk_voxels=chunk, threads=threads, progress=progress,
-                                 spectrum=opts["fat_spectrum"])
+                                 spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"])
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]
