@@ -38,6 +38,17 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import r2mri
+    >>> from r2mri.fatwater import load_fat_spectrum, magnitude_signal
+    >>> te = 0.0012 + 0.001 * np.arange(6)  # 6 echoes, 1.5 T
+    >>> y = magnitude_signal(load_fat_spectrum().basis(te, 1.5), te, 80.0, 20.0, 150.0)
+    >>> res = r2mri.fit(y, te, model="fatwater", field_strength_t=1.5)
+    >>> round(float(res.r2_per_s), 3), round(float(res.extra["pdff_percent"]), 3)
+    (150.0, 20.0)
     """
     from ..fitting._fit import FitResult
 
