@@ -31,7 +31,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
                       field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
                       threads: int | None, progress: Callable[[int, int], Any] | None,
-                      spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver"):
+                      spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver",
+                      noise_sigma: float | None = None):
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
@@ -120,6 +121,10 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "fat_spectrum_verified": spec.verified,
         "fat_spectrum_doi": spec.citation.get("doi"),
         "noise_floor_handling": None,
+        # same keys as the other models (callers read them); sigma is recorded, not used yet
+        "noise_sigma": None if noise_sigma is None else float(noise_sigma),
+        "noise_method": None if noise_sigma is None else "given (not used by this model yet)",
+        "coils": None,
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
         "max_iter": int(max_iter),

@@ -321,7 +321,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
                                  max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
                                  xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
                                  chunk_voxels=chunk, threads=threads, progress=progress,
-                                 spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"])
+                                 spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
+                                 noise_sigma=noise_sigma)
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]
