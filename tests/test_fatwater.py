@@ -16,7 +16,8 @@ SPEC = load_fat_spectrum()
 # typical vendor trains (issue 15): 6 echoes, TE1 1.2 ms, spacing 1 ms; and 12 echoes
 TE6 = 0.0012 + 0.001 * np.arange(6)
 TE12 = 0.0012 + 0.001 * np.arange(12)
-TRAINS = [(1.5, TE6), (3.0, TE6), (1.5, TE12), (3.0, TE12)]
+TE_IRREGULAR = np.array([1.1, 2.3, 3.2, 4.6, 5.5, 7.0, 8.2]) * 1e-3  # not equally spaced
+TRAINS = [(1.5, TE6), (3.0, TE6), (1.5, TE12), (3.0, TE12), (3.0, TE_IRREGULAR)]
 R2S = np.array([30.0, 60.0, 100.0, 200.0, 400.0, 800.0])
 PDFFS = np.array([0.0, 0.05, 0.10, 0.20, 0.30, 0.45])
 
@@ -71,7 +72,7 @@ def test_jacobian_matches_finite_differences():
         np.testing.assert_allclose(J[:, i], num, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("field_t,te", TRAINS, ids=["1.5T-6", "3T-6", "1.5T-12", "3T-12"])
+@pytest.mark.parametrize("field_t,te", TRAINS, ids=["1.5T-6", "3T-6", "1.5T-12", "3T-12", "3T-irregular"])
 def test_noise_free_is_exact(field_t, te):
     r2, pdff = _grid()
     y = magnitude_signal(SPEC.basis(te, field_t), te, 1000.0 * (1 - pdff), 1000.0 * pdff, r2)

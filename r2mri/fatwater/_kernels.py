@@ -41,25 +41,34 @@ _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) m
 
 
 @njit(error_model="numpy")
-def _cost(y, t, cr, ci, p):
+def _cost(y, t, cr, ci, p, uniform):
+    """Residual sum of squares at ``p``. With ``uniform`` (equally spaced echoes)
+    exp(-R2* t_k) is built by repeated multiplication (relative error ~ k * 1e-16)."""
     c = 0.0
+    e = math.exp(-p[2] * t[0])
+    q = math.exp(-p[2] * (t[1] - t[0]))
     for k in range(y.size):
+        if k > 0:
+            e = e * q if uniform else math.exp(-p[2] * t[k])
         re = p[0] + p[1] * cr[k]
         im = p[1] * ci[k]
-        r = y[k] - math.sqrt(re * re + im * im) * math.exp(-p[2] * t[k])
+        r = y[k] - math.sqrt(re * re + im * im) * e
         c += r * r
     return c
 
 
 @njit(error_model="numpy")
-def _jac(y, t, cr, ci, p, J, res):
+def _jac(y, t, cr, ci, p, uniform, J, res):
     """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the cost."""
     c = 0.0
+    e = math.exp(-p[2] * t[0])
+    q = math.exp(-p[2] * (t[1] - t[0]))
     for k in range(y.size):
+        if k > 0:
+            e = e * q if uniform else math.exp(-p[2] * t[k])
         re = p[0] + p[1] * cr[k]
         im = p[1] * ci[k]
         g = math.sqrt(re * re + im * im)
-        e = math.exp(-p[2] * t[k])
         s = g * e
         if g > 0.0:
             J[k, 0] = e * re / g
@@ -127,11 +136,11 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy")
-def _lm(y, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
+def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
     (cost, converged, iterations)."""
     m = y.size
-    cost = _jac(y, t, cr, ci, p, J, res)
+    cost = _jac(y, t, cr, ci, p, uniform, J, res)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
@@ -162,7 +171,7 @@ def _lm(y, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
             pt[0] = max(pt[0], 0.0)
             pt[1] = max(pt[1], 0.0)
             pt[2] = min(max(pt[2], lo), hi)
-            ct = _cost(y, t, cr, ci, pt)
+            ct = _cost(y, t, cr, ci, pt, uniform)
             if ct < cost:
                 accepted = True
                 break
@@ -175,7 +184,7 @@ def _lm(y, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
-        cost = _jac(y, t, cr, ci, p, J, res)
+        cost = _jac(y, t, cr, ci, p, uniform, J, res)
         lam = max(lam * 0.1, 1e-12)
         if small or flat:
             return cost, True, n_iter
@@ -209,7 +218,8 @@ def _start(y, t, lo, hi, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt, p, q, o):
+def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
+               p, q, o):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
     _start(y, t, lo, hi, q)
@@ -218,11 +228,13 @@ def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g
     p[0] = 0.9 * amp
     p[1] = 0.1 * amp
     p[2] = r0
-    cw, convw, itw = _lm(y, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt)
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+                         d, pt)
     q[0] = 0.1 * amp
     q[1] = 0.9 * amp
     q[2] = r0
-    cf, convf, itf = _lm(y, t, cr, ci, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt)
+    cf, convf, itf = _lm(y, t, cr, ci, uniform, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+                         d, pt)
     fat_start = cf < cw
     if rule == RULE_LIVER:
         # keep the solution with PDFF <= 50 % when exactly one of the two has it
@@ -239,7 +251,7 @@ def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g
         cost = cw
         conv = convw
     # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3)
-    _jac(y, t, cr, ci, p, J, res)
+    _jac(y, t, cr, ci, p, uniform, J, res)
     _normal(J, res, m, A, g)
     r2std = np.nan
     if m > 3:
@@ -271,7 +283,8 @@ def _fit_voxel(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out, status):
+def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out,
+              status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
     nvox, m = y.shape
@@ -303,8 +316,8 @@ def fit_chunk(y, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, dest, offset, ou
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
-                            p, q, o)
+            st = _fit_voxel(yi, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
+                            M, g, d, pt, p, q, o)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

@@ -68,6 +68,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     ci = np.ascontiguousarray(basis.imag)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     lo, hi = (float(v) for v in r2_bounds_per_s)
+    steps = np.diff(te64)
+    uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
     spatial = data.shape[:-1]
     flat = data.reshape(-1, n_echoes)
     nvox = flat.shape[0]
@@ -98,7 +100,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
                 idx += start
                 y = flat[idx]
             y = np.ascontiguousarray(y, dtype=np.float64)
-            K.fit_chunk(y, te64, cr, ci, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
+            K.fit_chunk(y, te64, cr, ci, uniform, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
                         np.int64(SWAP_RULES[swap_rule]), idx,
                         np.int64(start), out, status)
             done += y.shape[0]
