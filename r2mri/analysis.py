@@ -270,6 +270,9 @@ def analyze(
     from . import stats as _stats
     from .fitting import fit as _fit
 
+    if model == "fatwater":  # R2* would meet R2 curves, protocol checks and labels (issue 15)
+        raise InputError("model: 'fatwater' (R2* with fat) is not wired into analyze yet; "
+                         "use r2mri.fit(..., model='fatwater') (docs/fatwater.md)")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     warnings: list[str] = []

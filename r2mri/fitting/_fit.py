@@ -19,7 +19,8 @@ from . import _kernels as K
 __all__ = ["fit", "FitResult", "MODELS"]
 
 #: Model names accepted by :func:`fit` (``"auto"`` resolves to one of the others).
-MODELS = ("auto", "loglinear", "monoexp", "monoexp_offset", "biexp", "ncchi", "truncated")
+MODELS = ("auto", "loglinear", "monoexp", "monoexp_offset", "biexp", "ncchi", "truncated",
+          "fatwater")
 
 _MODEL_ID = {
     "loglinear": K.LOGLIN,
@@ -42,6 +43,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "xtol": 1e-6,  # relative parameter-step tolerance (Levenberg-Marquardt and Newton)
     "ftol": 1e-10,  # relative cost-decrease tolerance of Levenberg-Marquardt (not Newton)
     "chunk_voxels": 65536,  # voxels per kernel call (memory: chunk * echoes * 8 bytes)
+    # model="fatwater" only (r2mri.fatwater): main field in tesla (default: the
+    # MultiEchoImage's), the name or TOML path of the multi-peak fat spectrum and the
+    # water/fat swap rule ("liver": PDFF <= 50 % preferred, or "min_residual").
+    "field_strength_t": None,
+    "fat_spectrum": "liver-fat-6peak",
+    "swap_rule": "liver",
 }
 
 
@@ -257,7 +264,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         ``"biexp"``, ``"ncchi"``, ``"truncated"`` or ``"auto"`` (``ncchi`` with sigma
         estimated from the background when not given, or from the tissue when the
         array has no air; ``monoexp`` for noise-free data; ``monoexp_offset`` when sigma
-        cannot be estimated otherwise). See docs/fitting.md.
+        cannot be estimated otherwise). See docs/fitting.md. ``"fatwater"``: R2* of gradient-echo
+        data with a multi-peak fat spectrum (W, F, R2*; PDFF, water and fat maps in
+        ``FitResult.extra``; needs the field strength), see docs/fatwater.md.
     mask : array_like of bool, optional
         Spatial mask of the voxels to fit (others get NaN and status MASKED).
     noise_sigma : float, keyword-only, optional
@@ -272,7 +281,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         ``progress(done_voxels, total_voxels)``, called after each chunk.
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
-        biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536).
+        biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
+        ``field_strength_t``, ``fat_spectrum`` and ``swap_rule`` for ``"fatwater"``.
 
     Returns
     -------
@@ -325,6 +335,18 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if chunk < 1:
         raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
 
+    if model == "fatwater":  # its own kernel and outputs (r2mri.fatwater); no noise model yet
+        from ..fatwater.fit import fit_fatwater_maps
+
+        b0 = opts["field_strength_t"]
+        if b0 is None and isinstance(img_or_array, MultiEchoImage):
+            b0 = img_or_array.field_strength_t
+        return fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
+                                 max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
+                                 xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
+                                 chunk_voxels=chunk, threads=threads, progress=progress,
+                                 spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
+                                 noise_sigma=noise_sigma)
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]

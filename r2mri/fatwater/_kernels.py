@@ -1,0 +1,323 @@
+"""numba kernels of the magnitude fat-water fit (private).
+
+Per voxel, three parameters p = (W, F, R2*) of ``S_k = |W + F c_k| exp(-R2* t_k)``
+(``c_k = cr_k + i ci_k``, the fat basis) are fitted by a projected Levenberg-Marquardt
+iteration (Marquardt 1963, diagonal scaling) with bounds W >= 0, F >= 0,
+R2* in [lo, hi]: a parameter on a bound whose gradient points out of the box is held
+fixed for that step (active set), the others take the reduced step.
+
+Water/fat swap rule (magnitude data cannot tell water from fat with a single-peak
+spectrum; a multi-peak spectrum breaks the symmetry only weakly): every voxel is fitted
+twice, from a water-dominant start (W, F) = (0.9, 0.1) A and a fat-dominant start
+(0.1, 0.9) A, A and R2* from a log-linear fit of the magnitude; the solution with the
+lower residual sum of squares wins (a tie keeps the water-dominant one).
+
+Work arrays are allocated once per block of ``_BLOCK`` voxels, never per voxel; voxels
+are independent, so results do not depend on threads or chunking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from .._numba_setup import njit
+
+# output rows
+O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_FATSTART = range(9)
+NOUT = 9
+
+# r2mri.status.FitStatus codes, duplicated as ints for numba
+S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BAD = 0, 1, 2, 5
+
+# swap rules (see the module docstring and docs/fatwater.md)
+RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
+
+_BLOCK = 128
+_LAMBDA0 = 1e-3  # initial Marquardt damping (design choice)
+_LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) minimum
+
+
+@njit(error_model="numpy")
+def _cost(y, t, cr, ci, p, uniform):
+    """Residual sum of squares at ``p``. With ``uniform`` (equally spaced echoes)
+    exp(-R2* t_k) is built by repeated multiplication (relative error ~ k * 1e-16)."""
+    c = 0.0
+    e = math.exp(-p[2] * t[0])
+    q = math.exp(-p[2] * (t[1] - t[0]))
+    for k in range(y.size):
+        if k > 0:
+            e = e * q if uniform else math.exp(-p[2] * t[k])
+        re = p[0] + p[1] * cr[k]
+        im = p[1] * ci[k]
+        r = y[k] - math.sqrt(re * re + im * im) * e
+        c += r * r
+    return c
+
+
+@njit(error_model="numpy")
+def _jac(y, t, cr, ci, p, uniform, J, res):
+    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the cost."""
+    c = 0.0
+    e = math.exp(-p[2] * t[0])
+    q = math.exp(-p[2] * (t[1] - t[0]))
+    for k in range(y.size):
+        if k > 0:
+            e = e * q if uniform else math.exp(-p[2] * t[k])
+        re = p[0] + p[1] * cr[k]
+        im = p[1] * ci[k]
+        g = math.sqrt(re * re + im * im)
+        s = g * e
+        if g > 0.0:
+            J[k, 0] = e * re / g
+            J[k, 1] = e * (re * cr[k] + im * ci[k]) / g
+        else:  # |W + F c| = 0: one-sided derivatives
+            J[k, 0] = e
+            J[k, 1] = e * math.sqrt(cr[k] * cr[k] + ci[k] * ci[k])
+        J[k, 2] = -t[k] * s
+        res[k] = y[k] - s
+        c += res[k] * res[k]
+    return c
+
+
+@njit(error_model="numpy")
+def _solve3(M, b, x):
+    """Solve the 3x3 symmetric positive definite system M x = b (Cholesky); False if not SPD."""
+    l00 = M[0, 0]
+    if not l00 > 0.0:
+        return False
+    l00 = math.sqrt(l00)
+    l10 = M[1, 0] / l00
+    l20 = M[2, 0] / l00
+    d1 = M[1, 1] - l10 * l10
+    if not d1 > 0.0:
+        return False
+    l11 = math.sqrt(d1)
+    l21 = (M[2, 1] - l20 * l10) / l11
+    d2 = M[2, 2] - l20 * l20 - l21 * l21
+    if not d2 > 0.0:
+        return False
+    l22 = math.sqrt(d2)
+    z0 = b[0] / l00
+    z1 = (b[1] - l10 * z0) / l11
+    z2 = (b[2] - l20 * z0 - l21 * z1) / l22
+    x[2] = z2 / l22
+    x[1] = (z1 - l21 * x[2]) / l11
+    x[0] = (z0 - l10 * x[1] - l20 * x[2]) / l00
+    return math.isfinite(x[0]) and math.isfinite(x[1]) and math.isfinite(x[2])
+
+
+@njit(error_model="numpy")
+def _normal(J, res, m, A, g):
+    for i in range(3):
+        g[i] = 0.0
+        for j in range(3):
+            A[i, j] = 0.0
+    for k in range(m):
+        for i in range(3):
+            g[i] += J[k, i] * res[k]
+            for j in range(i + 1):
+                A[i, j] += J[k, i] * J[k, j]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            A[i, j] = A[j, i]
+
+
+@njit(error_model="numpy")
+def _freeze(M, d, i):
+    """Hold parameter ``i`` fixed in the step system M x = d."""
+    for j in range(3):
+        M[i, j] = 0.0
+        M[j, i] = 0.0
+    M[i, i] = 1.0
+    d[i] = 0.0
+
+
+@njit(error_model="numpy")
+def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
+    """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
+    (cost, converged, iterations)."""
+    m = y.size
+    cost = _jac(y, t, cr, ci, p, uniform, J, res)
+    lam = _LAMBDA0
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        _normal(J, res, m, A, g)
+        # active set: a parameter on a bound with the descent direction g pointing out
+        free0 = not (p[0] <= 0.0 and g[0] <= 0.0)
+        free1 = not (p[1] <= 0.0 and g[1] <= 0.0)
+        free2 = not ((p[2] <= lo and g[2] <= 0.0) or (p[2] >= hi and g[2] >= 0.0))
+        accepted = False
+        while lam <= _LAMBDA_MAX:
+            for i in range(3):
+                for j in range(3):
+                    M[i, j] = A[i, j]
+                M[i, i] = A[i, i] * (1.0 + lam) + 1e-300
+                d[i] = g[i]
+            if not free0:
+                _freeze(M, d, 0)
+            if not free1:
+                _freeze(M, d, 1)
+            if not free2:
+                _freeze(M, d, 2)
+            if not _solve3(M, d, pt):
+                lam *= 10.0
+                continue
+            for i in range(3):
+                pt[i] += p[i]
+            pt[0] = max(pt[0], 0.0)
+            pt[1] = max(pt[1], 0.0)
+            pt[2] = min(max(pt[2], lo), hi)
+            ct = _cost(y, t, cr, ci, pt, uniform)
+            if ct < cost:
+                accepted = True
+                break
+            lam *= 10.0
+        if not accepted:
+            return cost, True, n_iter  # no descent step left: a (constrained) minimum
+        amp_scale = abs(pt[0]) + abs(pt[1])
+        small = (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
+                 and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3))
+        flat = cost - ct <= ftol * cost
+        for i in range(3):
+            p[i] = pt[i]
+        cost = _jac(y, t, cr, ci, p, uniform, J, res)
+        lam = max(lam * 0.1, 1e-12)
+        if small or flat:
+            return cost, True, n_iter
+    return cost, False, n_iter
+
+
+@njit(error_model="numpy")
+def _start(y, t, lo, hi, p):
+    """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2)."""
+    sw = st = stt = sl = stl = 0.0
+    for k in range(y.size):
+        if y[k] <= 0.0:
+            continue
+        q = y[k] * y[k]
+        l = math.log(y[k])
+        sw += q
+        st += q * t[k]
+        stt += q * t[k] * t[k]
+        sl += q * l
+        stl += q * t[k] * l
+    det = sw * stt - st * st
+    if det > 0.0:
+        r = -(sw * stl - st * sl) / det
+        icpt = (stt * sl - st * stl) / det
+    else:
+        r = lo
+        icpt = math.log(max(y.max(), 1e-300))
+    r = min(max(r, lo), hi)
+    p[0] = math.exp(min(icpt, 700.0))
+    p[2] = r
+
+
+@njit(error_model="numpy")
+def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
+               p, q, o):
+    """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
+    m = y.size
+    _start(y, t, lo, hi, q)
+    amp = q[0]
+    r0 = q[2]
+    p[0] = 0.9 * amp
+    p[1] = 0.1 * amp
+    p[2] = r0
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+                         d, pt)
+    q[0] = 0.1 * amp
+    q[1] = 0.9 * amp
+    q[2] = r0
+    cf, convf, itf = _lm(y, t, cr, ci, uniform, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+                         d, pt)
+    fat_start = cf < cw
+    if rule == RULE_LIVER:
+        # keep the solution with PDFF <= 50 % when exactly one of the two has it
+        w_low = p[1] <= p[0]
+        f_low = q[1] <= q[0]
+        if w_low != f_low:
+            fat_start = f_low
+    if fat_start:
+        for i in range(3):
+            p[i] = q[i]
+        cost = cf
+        conv = convf
+    else:
+        cost = cw
+        conv = convw
+    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3)
+    _jac(y, t, cr, ci, p, uniform, J, res)
+    _normal(J, res, m, A, g)
+    r2std = np.nan
+    if m > 3:
+        d[0] = 0.0
+        d[1] = 0.0
+        d[2] = 1.0
+        if _solve3(A, d, pt):
+            r2std = math.sqrt(max(pt[2], 0.0) * cost / (m - 3))
+    mean = 0.0
+    for k in range(m):
+        mean += y[k]
+    mean /= m
+    ss = 0.0
+    for k in range(m):
+        ss += (y[k] - mean) ** 2
+    tot = p[0] + p[1]
+    o[O_W] = p[0]
+    o[O_F] = p[1]
+    o[O_R2] = p[2]
+    o[O_R2STD] = r2std
+    o[O_RMS] = math.sqrt(cost / m)
+    o[O_RSQ] = 1.0 - cost / ss if ss > 0.0 else np.nan
+    o[O_PDFF] = 100.0 * p[1] / tot if tot > 0.0 else np.nan
+    o[O_NITER] = itw + itf
+    o[O_FATSTART] = 1.0 if fat_start else 0.0
+    if p[2] <= lo or p[2] >= hi:
+        return S_BOUND_HIT
+    return S_OK if conv else S_NOT_CONVERGED
+
+
+@njit(parallel=True, error_model="numpy")
+def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out,
+              status):
+    """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
+    and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
+    nvox, m = y.shape
+    nblock = (nvox + _BLOCK - 1) // _BLOCK
+    for b in prange(nblock):
+        J = np.empty((m, 3))
+        res = np.empty(m)
+        A = np.empty((3, 3))
+        M = np.empty((3, 3))
+        g = np.empty(3)
+        d = np.empty(3)
+        pt = np.empty(3)
+        p = np.empty(3)
+        q = np.empty(3)
+        o = np.empty(NOUT)
+        for i in range(b * _BLOCK, min(nvox, (b + 1) * _BLOCK)):
+            j = dest[i] if dest.size > 0 else offset + i
+            yi = y[i]
+            bad = False
+            allzero = True
+            for k in range(m):
+                v = yi[k]
+                if not (math.isfinite(v) and v >= 0.0):
+                    bad = True
+                if v != 0.0:
+                    allzero = False
+            if bad or allzero:
+                for r in range(NOUT):
+                    out[r, j] = np.nan
+                status[j] = S_BAD
+                continue
+            st = _fit_voxel(yi, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
+                            M, g, d, pt, p, q, o)
+            for r in range(NOUT):
+                out[r, j] = o[r]
+            status[j] = st
