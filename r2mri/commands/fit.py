@@ -32,7 +32,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="DICOM folder(s)/files or NIfTI file(s)")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must not exist)")
-    p.add_argument("--model", default="auto", choices=MODELS, help="decay model (default: auto)")
+    # 'fatwater' fits R2* (with fat): this command's maps are named and labelled R2, so it
+    # is offered here only once R2*/PDFF outputs exist (issue 15); r2mri.fit has it.
+    p.add_argument("--model", default="auto", choices=[m for m in MODELS if m != "fatwater"],
+                   help="decay model (default: auto)")
     p.add_argument("--noise-sigma", type=float, metavar="SIGMA",
                    help="noise SD per channel in signal units (default: estimated)")
     p.add_argument("--coils", type=int, metavar="N", help="effective receiver channels (1 = Rician)")
