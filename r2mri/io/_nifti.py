@@ -48,7 +48,8 @@ def _load(path: Path):
         img = nib.load(str(path))
         data = np.asarray(img.get_fdata(dtype=np.float32))
     except Exception as exc:  # nibabel raises many types on corrupt files
-        raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())  # nibabel's messages can span lines; ours are one line
+        raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {detail})") from None
     affine = img.affine
     if affine is None or not np.all(np.isfinite(affine)):
         raise InputError(f"{path}: NIfTI has no valid affine")
