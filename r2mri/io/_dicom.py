@@ -668,8 +668,14 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         if len(flat) > 1 and all(v is not None and v != 0 for v in ss) and all(f.rescale_slope != 0 for fs in sorted_echoes for f in fs):
             use_fp = True
 
-    data = np.empty((ref.cols, ref.rows, nz, len(sorted_echoes)), dtype=np.float32)
     cache: dict = {}
+    _pixels(first[0], cache)  # Rows x Columns must match the stored pixels before the volume is allocated
+    shape = (ref.cols, ref.rows, nz, len(sorted_echoes))
+    try:
+        data = np.empty(shape, dtype=np.float32)
+    except MemoryError:
+        raise InputError(f"{source}: a {' x '.join(map(str, shape))} image ({np.prod(shape, dtype=float) * 4 / 2**30:.1f} "
+                         f"GiB as float32) does not fit in memory") from None
     clipped = []
     max_stored = []
     for e, fs in enumerate(sorted_echoes):
