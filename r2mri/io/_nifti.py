@@ -7,6 +7,8 @@ sidecar may carry a list (one per volume).
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from pathlib import Path
 from typing import Sequence
@@ -46,7 +48,10 @@ def _load(path: Path):
 
     try:
         img = nib.load(str(path))
+        _check_size(path, img)
         data = np.asarray(img.get_fdata(dtype=np.float32))
+    except InputError:
+        raise
     except Exception as exc:  # nibabel raises many types on corrupt files
         detail = " ".join(str(exc).split())  # nibabel's messages can span lines; ours are one line
         raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {detail})") from None
@@ -54,6 +59,21 @@ def _load(path: Path):
     if affine is None or not np.all(np.isfinite(affine)):
         raise InputError(f"{path}: NIfTI has no valid affine")
     return data, np.asarray(affine, float)
+
+
+def _check_size(path: Path, img) -> None:
+    """The file must hold the voxel data its header describes; checked before nibabel allocates
+    the array, so a damaged dimension cannot claim gigabytes of memory for a small file."""
+    offset = int(getattr(img.dataobj, "offset", 0) or 0)
+    need = offset + int(np.prod(img.shape, dtype=object)) * img.get_data_dtype().itemsize
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path) as f:  # streams: bounded memory, multi-member files counted whole
+            have = f.seek(0, io.SEEK_END)
+    else:
+        have = path.stat().st_size
+    if have < need:
+        raise InputError(f"{path}: header describes {'x'.join(map(str, img.shape))} voxels ({need} bytes with the "
+                         f"header) but the file holds {have} bytes (truncated or damaged)")
 
 
 def _sidecar_te_s(meta: dict, path: Path):
