@@ -220,6 +220,11 @@ def _dicom_header_op(rng, raw: bytes, op: str) -> bytes:
             ds.NumberOfFrames = "4096"
     elif op == "pixels":
         _pixel_op(rng, ds)
+    elif op == "philips":  # Philips private scale slope / intercept, any VR and value
+        block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
+        for element in (0x0E, 0x0D):
+            vr = str(rng.choice(["FL", "FL", "DS", "OB", "LO", "FD"]))
+            block.add_new(element, vr, _random_value(rng, vr))
     elif op == "transfer_syntax":
         ds.file_meta.TransferSyntaxUID = str(rng.choice(_TRANSFER_SYNTAXES))
         return _write_raw_meta(ds, raw)
@@ -287,8 +292,27 @@ def _bytes_op(rng, raw: bytes, op: str, start: int) -> bytes:
     return bytes(buf)
 
 
-DICOM_OPS = ["delete", "alter", "wrong_vr", "huge_dims", "pixels", "truncate", "flip", "transfer_syntax", "file"]
-_DICOM_P = np.array([16, 18, 12, 6, 12, 10, 12, 6, 8], float)
+DICOM_OPS = ["delete", "alter", "wrong_vr", "huge_dims", "pixels", "truncate", "flip", "transfer_syntax", "file",
+             "philips", "swap"]
+_DICOM_P = np.array([16, 18, 12, 6, 12, 10, 12, 6, 8, 4, 8], float)
+#: Tags whose value "swap" copies from one file to another (mixes up series, echoes, slices).
+_SWAP_TAGS = ["SeriesInstanceUID", "EchoTime", "EchoNumbers", "ImagePositionPatient", "ImageOrientationPatient",
+              "FrameOfReferenceUID", "PixelSpacing", "Rows", "StudyInstanceUID", "RescaleSlope", "SOPInstanceUID",
+              "SliceThickness", "RepetitionTime", "SeriesNumber", "PixelData"]
+
+
+def _swap_op(rng, files: dict[str, bytes], names: list[str]) -> None:
+    """Copy one tag's value from one file into another (a header that contradicts its neighbours)."""
+    if len(names) < 2:
+        return
+    a, b = rng.choice(len(names), size=2, replace=False)
+    src, dst = _read_ds(files[names[int(a)]]), _read_ds(files[names[int(b)]])
+    kw = str(rng.choice(_SWAP_TAGS))
+    if kw in src:
+        setattr(dst, kw, src[kw].value)
+    elif kw in dst:
+        delattr(dst, kw)
+    files[names[int(b)]] = _write_ds(dst)
 
 
 def _file_op(rng, files: dict[str, bytes], target: str) -> None:
@@ -316,6 +340,11 @@ def mutate_dicom(rng, files: dict[str, bytes], ops: list[str]) -> None:
         target = names[int(rng.integers(len(names)))]
         if op == "file":
             _file_op(rng, files, target)
+        elif op == "swap":
+            try:
+                _swap_op(rng, files, names)
+            except Exception:  # noqa: BLE001 - an earlier mutation left a file pydicom cannot rewrite
+                files[target] = _bytes_op(rng, files[target], "flip", 132)
         elif op in ("truncate", "flip"):
             files[target] = _bytes_op(rng, files[target], op, 132)
         else:
@@ -347,9 +376,9 @@ def _nifti_field_value(rng, name: str, fmt: str, old):
         pool = [0, 1, -1, 2, 3, 4, 5, 7, 8, 9, 100, 32767, -32768]
         lim = {"h": 2**15, "b": 2**7, "i": 2**31}[fmt]
         return int(np.clip(int(rng.choice(pool)), -lim, lim - 1))
-    if rng.random() < 0.2:
-        return float(old) * float(rng.choice([-1.0, 2.0, 1e6]))
-    return float(rng.choice(_FLOATS))
+    v = float(old) * float(rng.choice([-1.0, 2.0, 1e6])) if rng.random() < 0.2 else float(rng.choice(_FLOATS))
+    with np.errstate(over="ignore"):
+        return float(np.float32(v))  # beyond float32 range: inf
 
 
 def _nifti_header_op(rng, hdr: bytearray, huge: bool) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import multiprocessing as mp
 import os
 import re
@@ -122,6 +123,7 @@ def _worker(conn, seed: int, mem_mb: int, timeout_s: float, workdir: str) -> Non
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _alarm)
     warnings.simplefilter("ignore")  # pydicom's value warnings on mutated headers would flood the log
+    logging.getLogger("nibabel").setLevel(logging.CRITICAL)  # "sizeof_hdr should be 348" and the like
     seeds = fc.make_seeds()
     folder = Path(tempfile.mkdtemp(prefix="case-", dir=workdir))
     conn.send({"ready": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
