@@ -220,6 +220,8 @@ def _dicom_header_op(rng, raw: bytes, op: str) -> bytes:
             ds.NumberOfFrames = "4096"
     elif op == "pixels":
         _pixel_op(rng, ds)
+    elif op == "geometry":  # plausible numbers, wrong geometry: moved, tilted, scaled, far away
+        _geometry_op(rng, ds)
     elif op == "philips":  # Philips private scale slope / intercept, any VR and value
         block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
         for element in (0x0E, 0x0D):
@@ -231,6 +233,30 @@ def _dicom_header_op(rng, raw: bytes, op: str) -> bytes:
     else:  # pragma: no cover
         raise ValueError(op)
     return _write_ds(ds)
+
+
+def _geometry_op(rng, ds) -> None:
+    targets = [d for c, t in _all_elements(ds) if t in (0x00200032, 0x00200037, 0x00280030, 0x00180050, 0x00180088)
+               for d in [(c, t)]]
+    if not targets:
+        return
+    container, tag = targets[int(rng.integers(len(targets)))]
+    try:
+        vals = np.array([float(v) for v in container[tag].value], float)
+    except (TypeError, ValueError):
+        vals = np.atleast_1d(np.array(float(container[tag].value)))
+    how = int(rng.integers(5))
+    if how == 0:
+        vals = vals + rng.normal(0, float(rng.choice([0.001, 0.05, 1.0, 100.0])), size=vals.shape)
+    elif how == 1:
+        vals = vals * float(rng.choice([1e-9, 1e-3, 0.5, 2.0, 1e6, 1e300]))
+    elif how == 2:
+        vals = vals + float(rng.choice([1e15, 1e307, -1e307]))
+    elif how == 3:
+        vals = rng.permutation(vals)
+    else:
+        vals = -vals
+    container[tag].value = [f"{v:.10g}"[:16] for v in vals] if container[tag].VR == "DS" else vals.tolist()
 
 
 def _write_raw_meta(ds, raw: bytes) -> bytes:
@@ -293,8 +319,8 @@ def _bytes_op(rng, raw: bytes, op: str, start: int) -> bytes:
 
 
 DICOM_OPS = ["delete", "alter", "wrong_vr", "huge_dims", "pixels", "truncate", "flip", "transfer_syntax", "file",
-             "philips", "swap"]
-_DICOM_P = np.array([16, 18, 12, 6, 12, 10, 12, 6, 8, 4, 8], float)
+             "philips", "swap", "geometry"]
+_DICOM_P = np.array([16, 18, 12, 6, 12, 10, 12, 6, 8, 4, 8, 10], float)
 #: Tags whose value "swap" copies from one file to another (mixes up series, echoes, slices).
 _SWAP_TAGS = ["SeriesInstanceUID", "EchoTime", "EchoNumbers", "ImagePositionPatient", "ImageOrientationPatient",
               "FrameOfReferenceUID", "PixelSpacing", "Rows", "StudyInstanceUID", "RescaleSlope", "SOPInstanceUID",
@@ -451,7 +477,10 @@ def mutate_nifti(rng, files: dict[str, bytes], ops: list[str]) -> None:
             elif choice == 1:
                 files[target] = b""
             elif choice == 2 and gz:  # gzip name, uncompressed bytes
-                files[target] = gzip.decompress(files[target])
+                try:
+                    files[target] = gzip.decompress(files[target])
+                except (OSError, EOFError, zlib.error):  # an earlier mutation broke the stream
+                    files[target] = b""
             else:
                 files[target[:-3] if gz else target + ".gz"] = files.pop(target)
             continue
