@@ -50,9 +50,26 @@ _SEED_FORMATS = {
 
 Seeds = dict[str, dict[str, bytes]]
 
+#: Distinctive patient identifiers written into every seed (DICOM header, NIfTI sidecar):
+#: no loader message may contain them (a case whose message does is a ``phi_leak``).
+PATIENT = {"PatientName": "Fuzzpatient^Zelda", "PatientID": "PID-7391-FUZZ", "PatientBirthDate": "19230417"}
+PHI_STRINGS = ("Fuzzpatient", "Zelda", "PID-7391-FUZZ", "19230417", "1923-04-17")
+
+
+def _with_patient(rel: str, raw: bytes) -> bytes:
+    if rel.endswith(".dcm"):
+        ds = _read_ds(raw)
+        for k, v in PATIENT.items():
+            setattr(ds, k, v)
+        return _write_ds(ds)
+    if rel.endswith(".json"):
+        return json.dumps({**json.loads(raw), **PATIENT}, indent=1).encode()
+    return raw
+
 
 def make_seeds() -> Seeds:
-    """{kind: {relative path: bytes}} of the valid inputs (8 x 8 x 2 voxels, 3 echoes)."""
+    """{kind: {relative path: bytes}} of the valid inputs (8 x 8 x 2 voxels, 3 echoes), carrying
+    :data:`PATIENT`."""
     import nibabel as nib
 
     from r2mri.phantom import generate, write
@@ -67,7 +84,7 @@ def make_seeds() -> Seeds:
                 rel = p.relative_to(out).as_posix()
                 if not p.is_file() or rel.startswith("truth"):
                     continue
-                files[rel] = p.read_bytes()
+                files[rel] = _with_patient(rel, p.read_bytes())
             if kind == "nifti-raw":  # the same image as an uncompressed .nii
                 (gz,) = [r for r in files if r.endswith(".nii.gz")]
                 img = nib.load(str(out / gz))

@@ -14,7 +14,8 @@ Exception`` in the loader can swallow it); the parent kills a worker that does n
 answer within the timeout plus a grace period (a hang in C code) and starts a new one.
 Outcomes: ``loaded`` (finite data, >= 2 echoes), ``input_error`` (one-line message),
 ``bad_load`` (loaded but non-finite or < 2 echoes), ``multiline`` (an InputError of
-several lines), ``other`` (any other exception), ``timeout``, ``killed`` (no answer
+several lines), ``phi_leak`` (an InputError quoting the seeds' patient name, ID or birth
+date, :data:`benchmarks._fuzz_cases.PATIENT`), ``other`` (any other exception), ``timeout``, ``killed`` (no answer
 in time) and ``crash`` (the worker died). The counts, the InputError message classes
 (paths, numbers and quoted values blanked), the slowest cases and the peak resident
 memory go to ``results/fuzz.json`` (rewritten every 30 s, ``complete`` false until
@@ -102,6 +103,8 @@ def run_case(seeds, seed: int, index: int, folder: Path, timeout_s: float | None
         res["outcome"] = "input_error" if msg and "\n" not in msg else "multiline"
         res["message"] = msg.replace(str(folder), "<case>")
         res["class"] = message_class(msg, str(folder))
+        if any(v.lower() in msg.lower() for v in fc.PHI_STRINGS):
+            res["outcome"] = "phi_leak"
     except _Timeout:
         res["outcome"] = "timeout"
         res["where"] = traceback.format_exc(limit=-4)
@@ -212,7 +215,7 @@ class _Tally:
         o = self.outcomes
         return (f"[fuzz] {self.done:,}/{self.n_cases:,} cases in {el / 60:.1f} min, {rate:.1f}/s, ETA {eta:.0f} min; "
                 f"loaded {o['loaded']:,}, InputError {o['input_error']:,}, other {o['other']}, "
-                f"bad_load {o['bad_load']}, multiline {o['multiline']}, timeout {o['timeout']}, killed {o['killed']}, "
+                f"bad_load {o['bad_load']}, multiline {o['multiline']}, phi_leak {o['phi_leak']}, timeout {o['timeout']}, killed {o['killed']}, "
                 f"crash {o['crash']}, harness_error {o['harness_error']}; peak RSS {self.peak_rss_mb:.0f} MB")
 
 
@@ -300,8 +303,8 @@ def tables(res: dict) -> str:
     o = res["outcomes"]
     total = res["cases_run"]
     rows = ["| outcome | cases | share |", "|---|---|---|"]
-    for key in ("loaded", "input_error", "other", "bad_load", "multiline", "timeout", "killed", "crash",
-                "harness_error"):
+    for key in ("loaded", "input_error", "other", "bad_load", "multiline", "phi_leak", "timeout", "killed",
+                "crash", "harness_error"):
         n = o.get(key, 0)
         rows.append(f"| {key} | {n:,} | {100 * n / total if total else 0:.2f} % |")
     kinds = ["| input | cases | loaded | InputError | other |", "|---|---|---|---|---|"]
@@ -402,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.resolve() == (RESULTS / "fuzz.json").resolve():
         _update_readme(summary, args.machine)
     log(f"[fuzz] wrote {args.out}")
-    bad = sum(summary["outcomes"].get(k, 0) for k in ("other", "bad_load", "multiline", "timeout", "killed", "crash"))
+    bad = sum(summary["outcomes"].get(k, 0) for k in ("other", "bad_load", "multiline", "phi_leak", "timeout", "killed",
+                                                      "crash"))
     return 1 if bad else 0
 
 
