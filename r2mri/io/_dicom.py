@@ -651,7 +651,7 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         step = (first[-1].position - first[0].position) / (nz - 1)
     else:
         thick = ref.slice_thickness
-        sbs = _num(ref.header.get("SpacingBetweenSlices"))
+        sbs = _num(_text(ref.header, "SpacingBetweenSlices"))
         dz = sbs or thick or 1.0
         step = normal * dz
     affine = affine_from_dicom(ref.row_cos, ref.col_cos, ref.pixel_spacing, first[0].position, step)
@@ -738,6 +738,18 @@ def _s(v):
     return None if v is None or v == "" else str(v)
 
 
+def _text(ds, keyword: str) -> str | None:
+    """Header value as text; None when absent, empty or undecodable (pydicom decodes an element
+    at its first access, so a damaged one that nothing needed raises only here: it is not kept)."""
+    try:
+        v = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - e.g. NotImplementedError for an unknown VR
+        return None
+    if isinstance(v, (list, pydicom.multival.MultiValue)):
+        return "\\".join(map(str, v)) or None
+    return _s(v)
+
+
 def _metadata(sorted_echoes: list[list[Frame]], te_ms: np.ndarray, kind: str, source: str) -> dict:
     ref = sorted_echoes[0][0]
     h = ref.header
@@ -788,17 +800,17 @@ def _metadata(sorted_echoes: list[list[Frame]], te_ms: np.ndarray, kind: str, so
         "echo_times_ms": [float(t) for t in te_ms],
         "repetition_time_s": (ref.params["repetition_time_ms"] * 1e-3) if ref.params.get("repetition_time_ms") is not None else None,
         "flip_angle_deg": ref.params.get("flip_angle_deg"),
-        "patient_id": _s(h.get("PatientID")),
-        "patient_name": _s(h.get("PatientName")),
-        "patient_birth_date": _s(h.get("PatientBirthDate")),
-        "patient_sex": _s(h.get("PatientSex")),
-        "study_date": _s(h.get("StudyDate")),
-        "study_time": _s(h.get("StudyTime")),
-        "study_description": _s(h.get("StudyDescription")),
-        "accession_number": _s(h.get("AccessionNumber")),
-        "institution_name": _s(h.get("InstitutionName")),
-        "manufacturer_model_name": _s(h.get("ManufacturerModelName")),
-        "software_versions": _s(h.get("SoftwareVersions")) if not isinstance(h.get("SoftwareVersions"), (list, pydicom.multival.MultiValue)) else "\\".join(map(str, h.get("SoftwareVersions"))),
+        "patient_id": _text(h, "PatientID"),
+        "patient_name": _text(h, "PatientName"),
+        "patient_birth_date": _text(h, "PatientBirthDate"),
+        "patient_sex": _text(h, "PatientSex"),
+        "study_date": _text(h, "StudyDate"),
+        "study_time": _text(h, "StudyTime"),
+        "study_description": _text(h, "StudyDescription"),
+        "accession_number": _text(h, "AccessionNumber"),
+        "institution_name": _text(h, "InstitutionName"),
+        "manufacturer_model_name": _text(h, "ManufacturerModelName"),
+        "software_versions": _text(h, "SoftwareVersions"),
         "pixel_spacing_mm": list(ref.pixel_spacing),
         "slice_thickness_mm": ref.slice_thickness,
         "slice_spacing_mm": spacing,
