@@ -388,6 +388,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
             continue
         except InputError:
             raise
+        except PermissionError as exc:
+            raise InputError(f"{path}: cannot read the file: {exc.strerror}") from None
         except Exception as exc:  # truncated / corrupt header: pydicom raises many types
             raise InputError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from None
         try:

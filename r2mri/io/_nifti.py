@@ -47,6 +47,11 @@ def _load(path: Path):
     import nibabel as nib  # here, not at module level: DICOM loading never needs it
 
     try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:  # permission denied, a folder named .nii...
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
         img = nib.load(str(path))
         _check_size(path, img)
         data = np.asarray(img.get_fdata(dtype=np.float32))
