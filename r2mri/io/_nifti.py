@@ -169,9 +169,10 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
         if v is None or cast is None:
             return v
         try:
-            return cast(v)
-        except (TypeError, ValueError):
+            out = cast(v)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from "1e400"
             return None
+        return out if cast is not float or np.isfinite(out) else None
 
     seq = meta.get("ScanningSequence")
     seq_s = None
