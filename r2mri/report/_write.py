@@ -214,6 +214,8 @@ class _ChildWriter:
                     msg: tuple = ("ok", {k: os.fspath(v) for k, v in written.items()})
                 except InputError as exc:
                     msg = ("InputError", str(exc))
+                except OSError as exc:  # disk full...: the parent's atomic_directory words it
+                    msg = ("OSError", (exc.errno, exc.strerror, exc.filename))
                 except BaseException as exc:  # noqa: BLE001 - reported by the parent
                     msg = ("error", f"{type(exc).__name__}: {exc}")
                 with os.fdopen(w_fd, "wb") as f:
@@ -249,6 +251,8 @@ class _ChildWriter:
         kind, value = self._collect()
         if kind == "InputError":
             raise InputError(value)
+        if kind == "OSError":
+            raise OSError(*value)
         if kind != "ok":
             raise RuntimeError(f"writing the NIfTI/DICOM outputs failed: {value}")
         return {k: Path(v) for k, v in value.items()}
