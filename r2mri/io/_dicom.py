@@ -733,7 +733,22 @@ def _strip(ds):
     if "PixelData" in ds:
         ds = ds.copy()
         del ds.PixelData
+    _drop_undecodable(ds)
     return ds
+
+
+def _drop_undecodable(ds, depth: int = 0) -> None:
+    """Remove elements pydicom cannot decode (a damaged VR) from a kept header, so that the
+    writers of the DICOM outputs, which copy patient and study attributes, never meet them."""
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]  # decodes the raw element
+        except Exception:  # noqa: BLE001 - e.g. NotImplementedError: unknown VR
+            del ds[tag]
+            continue
+        if elem.VR == "SQ" and depth < 4 and elem.value is not None:
+            for item in elem.value:
+                _drop_undecodable(item, depth + 1)
 
 
 def _s(v):
