@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m benchmarks.fuzz --n 1000                       # measure the rate
     nohup python -m benchmarks.fuzz --n 100000 --log /tmp/fuzz.log &   # the full run
     python -m benchmarks.fuzz --case 4711 --keep /tmp/case   # replay one case in this process
+    python -m benchmarks.fuzz --recheck                      # replay the recorded failures after fixes
 
 Each case (see :mod:`benchmarks._fuzz_cases`) is written into a scratch folder and
 passed to :func:`r2mri.load` in one of ``--workers`` worker processes. A worker
@@ -330,7 +331,24 @@ def tables(res: dict) -> str:
         f"({res['worker_rss_after_start_mb']:.0f} MB after start-up).",
         "", *kinds, "", *classes,
         *([f"", f"... and {more} rarer classes (all in `results/fuzz.json`)."] if more > 0 else []),
+        *_failure_table(res),
     ])
+
+
+def _failure_table(res: dict) -> list[str]:
+    fails = res.get("failures") or []
+    if not fails:
+        return []
+    recheck = {r["index"]: r for r in (res.get("recheck") or {}).get("cases", [])}
+    head = "now (replayed on git " + res["recheck"]["git_commit"] + ")" if recheck else "now"
+    lines = ["", f"Cases that did not load or raise a clean InputError ({len(fails)}), and what they give "
+                 "after the loader fixes:", "", f"| case | input | mutations | outcome | message | {head} |",
+             "|---|---|---|---|---|---|"]
+    for f in fails:
+        msg = (f.get("message") or "").replace("|", "/")[:110]
+        now = recheck.get(f["index"], {}).get("now", "not replayed")
+        lines.append(f"| {f['index']} | {f['kind']} | {', '.join(f['ops'])} | {f['outcome']} | {msg} | {now} |")
+    return lines
 
 
 def _update_readme(res: dict, machine: dict) -> None:
@@ -346,6 +364,34 @@ def _update_readme(res: dict, machine: dict) -> None:
             f"nproc {machine.get('nproc')}.")
     README.write_text(head + BEGIN + "\n<!-- written by `python -m benchmarks.fuzz`; do not edit -->\n" + when
                       + "\n\n" + tables(res) + "\n" + END + tail)
+
+
+def _recheck(args) -> int:
+    """Replay the failures recorded in ``args.out`` on the current code; record what they give now."""
+    import datetime as dt
+    import json
+
+    payload = json.loads(args.out.read_text())
+    res = payload["result"]
+    signal.signal(signal.SIGALRM, _alarm)
+    warnings.simplefilter("ignore")
+    seeds = fc.make_seeds()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="r2mri-recheck-") as tmp:
+        for f in res["failures"]:
+            folder = Path(tmp) / str(f["index"])
+            folder.mkdir()
+            now = run_case(seeds, res["seed"], f["index"], folder, args.timeout_s)
+            rows.append({"index": f["index"], "kind": f["kind"], "ops": f["ops"], "before": f["outcome"],
+                         "before_message": f.get("message"), "now": now["outcome"], "now_message": now.get("message")})
+    res["recheck"] = {"git_commit": machine_info()["git_commit"],
+                      "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "cases": rows}
+    write_json(args.out, payload)
+    if args.out.resolve() == (RESULTS / "fuzz.json").resolve():
+        _update_readme(res, payload["machine"])
+    for r in rows:
+        print(f"case {r['index']}: {r['before']} -> {r['now']}")
+    return 1 if any(r["now"] not in ("loaded", "input_error") for r in rows) else 0
 
 
 def _replay(args) -> int:
@@ -379,7 +425,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="UTC time HH:MM after which no new case starts (the result says how many ran)")
     ap.add_argument("--case", type=int, nargs="+", default=None, help="replay these cases in this process")
     ap.add_argument("--keep", type=Path, default=None, help="with --case: write the case files here")
+    ap.add_argument("--recheck", action="store_true",
+                    help="replay the failures recorded in --out on the current code and record the outcome")
     args = ap.parse_args(argv)
+    if args.recheck:
+        return _recheck(args)
     if args.case:
         return _replay(args)
     args.deadline_epoch = None
