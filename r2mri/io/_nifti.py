@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import struct
 from pathlib import Path
 from typing import Sequence
 
@@ -72,7 +73,15 @@ def _check_size(path: Path, img) -> None:
     offset = int(getattr(img.dataobj, "offset", 0) or 0)
     need = offset + int(np.prod(img.shape, dtype=object)) * img.get_data_dtype().itemsize
     if path.name.lower().endswith(".gz"):
-        with gzip.open(path) as f:  # streams: bounded memory, multi-member files counted whole
+        # fast path: a gzip member ends with its uncompressed size mod 2**32 (RFC 1952, ISIZE),
+        # the whole size for the usual single-member file; else count by decompressing
+        # (bounded memory; multi-member files are counted whole)
+        with open(path, "rb") as f:
+            f.seek(max(path.stat().st_size - 4, 0))
+            tail = f.read(4)
+        if len(tail) == 4 and need < 2**32 and struct.unpack("<I", tail)[0] >= need:
+            return
+        with gzip.open(path) as f:
             have = f.seek(0, io.SEEK_END)
     else:
         have = path.stat().st_size
