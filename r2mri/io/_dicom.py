@@ -737,17 +737,20 @@ def _strip(ds):
     return ds
 
 
+_KNOWN_VRS = frozenset(v.value for v in pydicom.valuerep.VR)
+
+
 def _drop_undecodable(ds, depth: int = 0) -> None:
-    """Remove elements pydicom cannot decode (a damaged VR) from a kept header, so that the
-    writers of the DICOM outputs, which copy patient and study attributes, never meet them."""
+    """Remove elements with an unknown VR (a damaged file) from a kept header: pydicom raises
+    NotImplementedError when one is first read, and the writers of the DICOM outputs copy
+    patient and study attributes. Checked on the raw elements, without decoding any value."""
     for tag in list(ds.keys()):
-        try:
-            elem = ds[tag]  # decodes the raw element
-        except Exception:  # noqa: BLE001 - e.g. NotImplementedError: unknown VR
+        elem = ds.get_item(tag)  # raw (undecoded) unless something read it already
+        vr = getattr(elem, "VR", None)
+        if vr is not None and str(vr) not in _KNOWN_VRS:
             del ds[tag]
-            continue
-        if elem.VR == "SQ" and depth < 4 and elem.value is not None:
-            for item in elem.value:
+        elif vr == "SQ" and depth < 4 and not isinstance(elem, pydicom.dataelem.RawDataElement):
+            for item in elem.value or []:
                 _drop_undecodable(item, depth + 1)
 
 
