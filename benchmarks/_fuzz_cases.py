@@ -253,8 +253,8 @@ def _dicom_header_op(rng, raw: bytes, op: str) -> bytes:
 
 
 def _geometry_op(rng, ds) -> None:
-    targets = [d for c, t in _all_elements(ds) if t in (0x00200032, 0x00200037, 0x00280030, 0x00180050, 0x00180088)
-               for d in [(c, t)]]
+    geometry_tags = (0x00200032, 0x00200037, 0x00280030, 0x00180050, 0x00180088)  # IPP, IOP, spacing, thickness
+    targets = [(c, t) for c, t in _all_elements(ds) if t in geometry_tags]
     if not targets:
         return
     container, tag = targets[int(rng.integers(len(targets)))]
