@@ -5,8 +5,8 @@ x 11, five single-echo spin-echo series TE 6..18 ms) is written as DICOM once. T
 each measurement is a fresh Python process:
 
 - ``cli``: ``python -m r2mri analyze <dicom> --out <dir>``, wall time of the whole
-  process (it loads the input and writes the outputs in helper processes, see
-  docs/architecture.md), the peak resident memory of its largest process
+  process (one process since issue 12 item 5; it used to load the input and write the
+  outputs in helper processes, see docs/architecture.md), the peak resident memory of its largest process
   (``ru_maxrss`` of the reaped children) and the peak proportional set size of its
   whole process tree (``/proc/<pid>/smaps_rollup``, sampled every 20 ms, Linux);
 - ``stages``: a driver that imports r2mri, calls :func:`r2mri.analyze` (its own
@@ -268,8 +268,8 @@ def tables(res: dict[str, Any]) -> str:
                "`write_outputs`); analyze_other = `timings_s['total']` minus its named stages "
                "(protocol checks, ROI, calibration...); process_total = import to end of outputs, inside the process (the rest of the wall time is interpreter start-up and exit); the stage split is that of the best run. Warm: numba cache already filled and the package's bytecode compiled (as after `pip install`); cold: empty "
                f"`NUMBA_CACHE_DIR`. Peak RSS: the largest single process; peak tree PSS: "
-               "the memory of the command's whole process tree (the CLI loads the input and "
-               "writes the outputs in helper processes, see docs/architecture.md), sampled "
+               "the memory of the command's whole process tree (one process since issue 12 item 5; "
+               "before, the CLI loaded the input and wrote the outputs in helper processes), sampled "
                f"every 20 ms. Target: under {res['target_s']:g} s with a warm cache"
                + (f", judged on the {res.get('target_judged_on', 'best')} of the `cli_warm` runs"
                   f" - {'met' if res['target_met_cli_warm'] else 'MISSED'}."

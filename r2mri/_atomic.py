@@ -9,12 +9,36 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
 from .errors import InputError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_path", "atomic_directory"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_path", "atomic_directory", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's file mode creation mask, read without changing it.
+
+    ``os.umask`` can only be read by setting it (``os.umask(0)`` then back), and in
+    between a file created by another thread of the process would get mode 0666: a
+    library must not do that in a multi-threaded host. Linux reports the mask in
+    ``/proc/self/status``; elsewhere a probe folder created with mode 0777 shows it.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    probe = Path(tempfile.gettempdir()) / f".r2mri-umask-{os.getpid()}-{threading.get_ident()}"
+    os.mkdir(probe, 0o777)
+    try:
+        return 0o777 & ~os.stat(probe).st_mode
+    finally:
+        os.rmdir(probe)
 
 
 @contextlib.contextmanager
@@ -30,9 +54,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp creates 0600
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:
@@ -90,9 +112,7 @@ def atomic_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iter
         raise InputError(f"{out}: cannot create the output folder: {why}") from None
     try:
         # mkdtemp creates 0700; give the finished folder the mode a plain mkdir would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))

@@ -143,25 +143,11 @@ def _as_paths(inputs: Any) -> list[str]:
     return paths
 
 
-def load_input(paths: list[str], echo_times_ms: Sequence[float] | None) -> MultiEchoImage:
+def load_input(paths: list[str], echo_times_ms: Sequence[float] | None, series: Any = None) -> MultiEchoImage:
     """The image :func:`analyze` analyses for input ``paths`` (:func:`r2mri.load`)."""
     from .io import load
 
-    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms)
-
-
-@dataclass(frozen=True)
-class LoadedElsewhere:
-    """Input paths whose image another process loads (``r2mri analyze``; not public API).
-
-    ``receive()`` returns ``(image, input_format, seconds the load took there)``, the
-    image being what :func:`load_input` gives for ``paths`` (with the same
-    ``echo_times_ms``), possibly without ``source_datasets`` (``input_format`` then still
-    says ``"dicom"``), or raises the :class:`r2mri.InputError` the load raised.
-    """
-
-    paths: tuple[str, ...]
-    receive: Callable[[], tuple[MultiEchoImage, str, float]]
+    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms, series=series)
 
 
 def _load_mask(mask: Any, img: MultiEchoImage) -> np.ndarray | None:
@@ -210,6 +196,7 @@ def analyze(
     noise_sigma: float | None = None,
     coils: int | None = None,
     force: bool = False,
+    series: Any = None,
     roi_options: dict | None = None,
     threads: int | None = None,
     progress: Callable | bool | None = None,
@@ -244,6 +231,10 @@ def analyze(
         Receiver channels combined by root-sum-of-squares (noise model).
     force : bool
         Analyse despite error-level protocol findings (they become warnings).
+    series : str, int or list, optional
+        DICOM only: the series forming the dataset, as SeriesInstanceUIDs or series
+        numbers (:func:`r2mri.load`). Default: the loader's choice, which is refused
+        (``series-left-out``) when it leaves series of the acquisition out.
     roi_options : dict or None
         Keyword options for :func:`r2mri.roi.liver_roi` (erosion margin, seed...).
     threads : int or None
@@ -290,6 +281,8 @@ def analyze(
 
     # 1. input ------------------------------------------------------------------
     if isinstance(inputs, MultiEchoImage):
+        if series is not None:
+            raise InputError("series: applies to DICOM paths, not to an image in memory")
         paths: list[str] = []
         img = inputs
         if echo_times_ms is not None:
@@ -300,12 +293,9 @@ def analyze(
                 )
             img = replace(img, echo_times_s=te / 1e3)
         input_format = "memory"
-    elif isinstance(inputs, LoadedElsewhere):
-        paths = list(inputs.paths)
-        img, input_format, timings["load_in_helper"] = inputs.receive()
     else:
         paths = _as_paths(inputs)
-        img = load_input(paths, echo_times_ms)
+        img = load_input(paths, echo_times_ms, series)
         input_format = "dicom" if img.source_datasets else "nifti"
     if img.n_echoes < 2:
         raise InputError(f"{_where(paths)}: {img.n_echoes} echo(es); R2 needs at least 2 echo times")
@@ -336,12 +326,22 @@ def analyze(
     noise = None
     sigma: float | None
     if noise_sigma is None:
+        from ._noise_estimate import NoBackgroundError
         from .noise import estimate_noise
 
         try:
             noise = estimate_noise(img)
+        except NoBackgroundError as exc:
+            # no air, and the tissue cannot pin the noise floor: never guess (issue 12)
+            raise InputError(f"{_where(paths)}: {str(exc).removeprefix('img_or_array: ')}") from None
         except InputError as exc:
             warnings.append(f"noise: sigma could not be estimated ({exc}); the fit chooses its own model")
+        if noise is not None and noise.method == "noise-free":
+            warnings.append(f"noise: {noise.notes[0]}; the fit chooses its own model")
+            noise = None
+        if noise is not None and noise.method == "tissue":
+            warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
+                            f"(sigma {noise.sigma:.4g}, coils {noise.coils})")
         sigma = None if noise is None else float(noise.sigma)
         n_coils = coils if coils is not None else (None if noise is None else int(noise.coils))
         if noise is not None and noise.method == "residual" and coils is None:
@@ -391,6 +391,8 @@ def analyze(
         # the fit was handed analyze's estimate: say where it came from, as the QC block does
         fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
         fit.options["noise_estimate"] = noise.to_dict()
+        if noise.method == "tissue":
+            fit.options["noise_fallback"] = noise.notes[0]
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------
@@ -420,6 +422,7 @@ def analyze(
             "noise_sigma": noise_sigma,
             "coils": coils,
             "force": bool(force),
+            "series": _series_setting(series),
             "roi_options": dict(roi_options or {}),
             "threads": threads,
         },
@@ -517,6 +520,15 @@ def _check_roi_options(options: dict | None, func: Callable) -> None:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise InputError(f"roi_options: unknown option(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+
+
+def _series_setting(series: Any) -> list[str] | None:
+    """``series`` as JSON (a list of strings) for ``settings``."""
+    if series is None:
+        return None
+    if isinstance(series, (str, int)):
+        return [str(series)]
+    return [str(s) for s in series]
 
 
 def _where(paths: list[str]) -> str:

@@ -510,7 +510,9 @@ def _concurrently(*calls):
 
     For scipy.ndimage filters, which release the GIL while they run: on two cores
     the two shading filters of the ROI take 0.09 instead of 0.18 s, with the same
-    numbers (each call is computed exactly as it would be alone).
+    numbers (each call is computed exactly as it would be alone). The threads end with
+    the call (the ``with`` block joins them): the library leaves no thread behind in its
+    caller's process (docs/architecture.md).
     """
     if len(calls) < 2 or (os.cpu_count() or 1) < 2:
         return [f(*a, **k) for f, a, k in calls]

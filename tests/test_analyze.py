@@ -235,11 +235,11 @@ def test_dicom_input_block(dicom_run):
 
 def test_dicom_outputs_pass_dciodvfy(dicom_run):
     """dicom3tools' validator finds no errors in any DICOM output (skipped when not installed)."""
-    import shutil
     import subprocess
 
-    if shutil.which("dciodvfy") is None:
-        pytest.skip("dciodvfy (dicom3tools) not installed")
+    from _tools import need_tool
+
+    need_tool("dciodvfy")
     _, paths = dicom_run
     for key in ("pm_r2", "pm_lic", "seg_liver_roi", "sr_report", "sc_report"):
         proc = subprocess.run(["dciodvfy", str(paths[key])], capture_output=True, text=True)

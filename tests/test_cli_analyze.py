@@ -84,12 +84,10 @@ def test_analyze_prints_the_headline(files, tmp_path, capsys):
 
 def test_pdf_renders(good_run, tmp_path):
     """The PDF page rasterises (pdftoppm) to a non-blank A4 page."""
-    import shutil
-
+    from _tools import need_tool
     from PIL import Image
 
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) not installed")
+    need_tool("pdftoppm")
     out, _ = good_run
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-singlefile", str(out / "report.pdf"), str(tmp_path / "p")],
                    check=True)
@@ -166,10 +164,9 @@ def test_demo_fresh_process(tmp_path):
 
 def test_pdf_text_carries_the_headline(good_run):
     """The page's text (pdftotext) shows the headline of report.json, its category and the disclaimer."""
-    import shutil
+    from _tools import need_tool
 
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) not installed")
+    need_tool("pdftotext")
     out, _ = good_run
     rep = json.loads((out / "report.json").read_text())
     text = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True,

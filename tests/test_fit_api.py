@@ -176,11 +176,19 @@ def test_auto_uses_ncchi_with_estimated_sigma_and_falls_back():
     assert res.model == "ncchi" and res.options["noise_method"] == "background"
     # sigma from 15*30*2*5 = 4500 noise values: relative SE ~ 1/sqrt(2*4500) = 1 %; 5 % = 5 SE
     assert res.options["noise_sigma"] == pytest.approx(sigma, rel=0.05)
-    # a single curve has no background and too few voxels: documented fallback with a warning
+    # a single noise-free curve: no noise to correct, the plain model is exact (issue 12)
+    single = r2mri.fit(1000.0 * np.exp(-50.0 * TE), TE)
+    assert single.model == "monoexp" and single.options["noise_method"] == "noise-free"
+    assert single.r2_per_s == pytest.approx(50.0, rel=1e-6)
+    # a single noisy curve: no background, too few voxels for the tissue estimate: ask
+    with pytest.raises(InputError, match="noise_sigma"):
+        r2mri.fit(1000.0 * np.exp(-50.0 * TE) + rng.normal(0, 5, TE.size), TE)
+    # zero-filled background and too few bright voxels: documented fallback with a warning
+    few = np.zeros((10, 10, 1, TE.size))
+    few[0, 0, 0] = 1000.0 * np.exp(-50.0 * TE) + rng.normal(0, 5, TE.size)
     with pytest.warns(RuntimeWarning, match="fell back"):
-        single = r2mri.fit(1000.0 * np.exp(-50.0 * TE), TE)
-    assert single.model == "monoexp_offset"
-    assert single.r2_per_s == pytest.approx(50.0, rel=1e-4)
+        fallback = r2mri.fit(few, TE, mask=few[..., 0] > 0)
+    assert fallback.model == "monoexp_offset"
 
 
 def test_biexp_extra_maps():

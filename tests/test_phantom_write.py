@@ -8,7 +8,6 @@ times, geometry and identifiers read back with nibabel/pydicom and through
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -151,10 +150,12 @@ def test_dicom_multiecho_and_enhanced(tmp_path, ph):
     assert np.max(np.abs(back.data - ph.image.data)) <= _tol(_slope_of(out / "dicom"), ph.image.data)
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed")
 @pytest.mark.parametrize("fmt", ["dicom", "dicom-multiecho", "dicom-enhanced"])
 @pytest.mark.parametrize("name", [None, "cpmg-1.5t-lic3.2", "gre-1.5t-lic3.2"])
 def test_dciodvfy_reports_no_errors(tmp_path, name, fmt):
+    from _tools import need_tool
+
+    need_tool("dciodvfy")
     ph = generate(name, **SMALL)
     out = write(ph, tmp_path / fmt, format=fmt)
     f = sorted((out / "dicom").rglob("*.dcm"))[0]

@@ -31,14 +31,17 @@ def test_ferriscan_protocol_is_clean(tmp_path):
 def test_tr_and_flip_differences_are_errors(tmp_path):
     _, truth = fx.write_per_te_series(tmp_path, n_slices=1, tr_ms=[1000, 1000, 1200, 1000, 1000],
                                       flip_deg=[90, 90, 90, 90, 80])
-    f = {x.code: x for x in r2mri.load(tmp_path).protocol_report()}
+    # the automatic grouping leaves the two series out (an error, tests/test_load_grouping.py);
+    # chosen explicitly, they load and the differences are error findings
+    assert _codes(r2mri.load(tmp_path))["series-left-out"] == "error"
+    f = {x.code: x for x in r2mri.load(tmp_path, series=truth["series_uids"]).protocol_report()}
     assert f["repetition-time-differs"].severity == "error"
     per = f["repetition-time-differs"].details["per_series"]
     assert per[truth["series_uids"][2]] == 1200.0 and per[truth["series_uids"][0]] == 1000.0
     assert f["flip-angle-differs"].severity == "error"
     assert f["flip-angle-differs"].details["per_series"][truth["series_uids"][4]] == 80.0
     # errors are listed first
-    sev = [x.severity for x in r2mri.load(tmp_path).protocol_report()]
+    sev = [x.severity for x in r2mri.load(tmp_path, series=truth["series_uids"]).protocol_report()]
     assert sev == sorted(sev, key=["error", "warning", "info"].index)
 
 
@@ -136,6 +139,10 @@ def test_cli_load_summary_and_exit_codes(tmp_path, capsys):
 
     fx.write_per_te_series(tmp_path / "tr", n_slices=1, tr_ms=[1000, 900, 1000, 1000, 1000])
     assert main(["load", str(tmp_path / "tr"), "--json"]) == 1
+    js = json.loads(capsys.readouterr().out)
+    assert js["findings"][0]["code"] == "series-left-out"  # the TR 900 ms series (TE 9 ms)
+    assert js["echo_times_ms"] == [6, 12, 15, 18]
+    assert main(["load", str(tmp_path / "tr"), "--json", "--series", "10,11,12", "--series", "13,14"]) == 1
     js = json.loads(capsys.readouterr().out)
     assert js["findings"][0]["code"] == "repetition-time-differs"
     assert js["echo_times_ms"] == [6, 9, 12, 15, 18]

@@ -135,39 +135,65 @@ def test_unusable_source_headers_give_one_line_input_error(tmp_path):
     res = fake_dicom_result()
     for ds in res.image.source_datasets:
         del ds.StudyInstanceUID  # highdicom cannot reference a study without it
-    with pytest.raises(InputError, match="--no-dicom"):
+    with pytest.raises(InputError, match=r"no StudyInstanceUID \(Type 1\).*--no-dicom"):
         write_outputs(res, tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 
-def test_writer_process_gives_the_same_outputs(tmp_path, monkeypatch):
-    import nibabel as nib
-
-    from r2mri.report import _write
-
-    res = fake_dicom_result()
-    seq = write_outputs(res, tmp_path / "seq")
-    par = write_outputs(res, tmp_path / "par", parallel=True)
-    assert list(seq) == list(par)
-    names = sorted(str(p.relative_to(tmp_path / "seq")) for p in (tmp_path / "seq").rglob("*"))
-    assert names == sorted(str(p.relative_to(tmp_path / "par")) for p in (tmp_path / "par").rglob("*"))
-    for key, p in seq.items():
-        if p.name.endswith(".nii.gz"):
-            np.testing.assert_array_equal(np.asanyarray(nib.load(p).dataobj), np.asanyarray(nib.load(par[key]).dataobj))
-    assert pydicom.dcmread(par["sc_report"]).pixel_array.shape == pydicom.dcmread(seq["sc_report"]).pixel_array.shape
-
-
-def test_page_failure_stops_the_writer_process_and_leaves_no_folder(tmp_path, monkeypatch):
-    import os
-
-    from r2mri.report import _page, _write
+def test_page_failure_leaves_no_folder(tmp_path, monkeypatch):
+    from r2mri.report import _page
 
     def boom(*args, **kwargs):
         raise RuntimeError("page failed")
 
     monkeypatch.setattr(_page, "write_page", boom)
     with pytest.raises(RuntimeError, match="page failed"):
-        write_outputs(fake_dicom_result(), tmp_path / "o", parallel=True)
+        write_outputs(fake_dicom_result(), tmp_path / "o")
     assert not (tmp_path / "o").exists()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # the child was waited for
+    assert not list(tmp_path.iterdir())  # nor its temporary sibling
+
+
+def _generated_uids(folder):
+    """Every UI value of the DICOM outputs in ``folder`` that r2mri or highdicom generated
+    (the source's study, series, instance and frame of reference UIDs and the class /
+    transfer syntax UIDs left out), keyed by (file, attribute path)."""
+    found = {}
+    for f in sorted(Path(folder).glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+
+        def walk(d, path):
+            for el in d:
+                if el.VR == "UI":
+                    found[(f.name, path + el.keyword)] = str(el.value)
+                elif el.VR == "SQ":
+                    for i, item in enumerate(el.value):
+                        walk(item, f"{path}{el.keyword}[{i}].")
+
+        walk(ds, "")
+    return found
+
+
+def test_uid_seed_gives_the_same_uids_again_and_another_seed_other_ones(tmp_path, out):
+    """write_outputs(uid_seed=...): a re-write has the
+    same UIDs, so a PACS replaces the objects; another seed or no seed gives new ones."""
+    from r2mri.report._dicom import write_dicom
+    from r2mri.report._json import report_dict
+
+    res, folder, _ = out
+    first = write_outputs(res, tmp_path / "a", uid_seed="study-1/run-1")
+    again = write_outputs(res, tmp_path / "b", uid_seed="study-1/run-1")
+    write_dicom(res, report_dict(res), tmp_path / "c", page_rgb=np.zeros((8, 6, 3), np.uint8),
+                uid_seed="study-1/run-2")
+    a = _generated_uids(first["sr_report"].parent)
+    assert a == _generated_uids(again["sr_report"].parent)
+    source = {str(ds.get(k)) for ds in res.image.source_datasets
+              for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")}
+    generated = {k: v for k, v in a.items()
+                 if v not in source and not k[1].endswith(("ClassUID", "TransferSyntaxUID", "ImplementationClassUID"))}
+    # each object's series, SOP instance, dimension organization; the SR's observer and tracking UIDs
+    assert len(set(generated.values())) >= 5 * 2 + 2 + 2
+    for other in (_generated_uids(tmp_path / "c"), _generated_uids(folder / "dicom")):
+        assert all(other[k] != v for k, v in generated.items()), "a generated UID repeated across seeds"
+    seq = pydicom.dcmread(first["pm_r2"])
+    assert seq.SOPInstanceUID == pydicom.dcmread(again["pm_r2"]).SOPInstanceUID
+    assert seq.SOPInstanceUID.startswith("1.2.826.0.1.3680043.8.498.")  # pydicom's root, as generate_uid gives

@@ -69,19 +69,26 @@ def test_array_mask_is_saved_for_settings(tmp_path):
 
 
 def test_write_outputs_leaves_the_callers_garbage_collector_as_it_was(tmp_path):
-    """write_outputs keeps the collector off pre-existing objects while it writes, and
-    gives them back: nothing stays frozen, and a caller's own freeze is left alone."""
+    """write_outputs neither freezes nor unfreezes: a caller's own frozen objects stay
+    frozen, and nothing is frozen for a caller that froze nothing."""
     import gc
 
+    frozen_before = gc.get_freeze_count()
     gc.unfreeze()
-    write_outputs(fake_result(), tmp_path / "a")
-    assert gc.get_freeze_count() == 0
-    keep = [object() for _ in range(10)]
-    gc.freeze()
     try:
+        write_outputs(fake_result(), tmp_path / "a")
+        assert gc.get_freeze_count() == 0
+        keep = [[] for _ in range(10)]  # tracked by the collector
+        gc.freeze()
         frozen = gc.get_freeze_count()
         write_outputs(fake_result(), tmp_path / "b")
-        # nothing frozen on top of the caller's (frozen objects may be freed meanwhile)
-        assert gc.get_freeze_count() <= frozen and keep
+        # nothing frozen on top (the count only drops, as frozen objects are freed), and
+        # the caller's objects still frozen (gc.get_objects lists the collected generations)
+        assert 0 < gc.get_freeze_count() <= frozen
+        ids = {id(o) for o in keep}
+        assert not any(id(o) in ids for o in gc.get_objects())
+        assert gc.isenabled()
     finally:
         gc.unfreeze()
+        if frozen_before:
+            gc.freeze()

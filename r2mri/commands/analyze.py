@@ -23,6 +23,13 @@ def _float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"not a number list: {text!r}") from None
 
 
+def _series_items(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"no series given: {text!r}")
+    return items
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "analyze",
@@ -43,6 +50,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms when the input has none: 6,9,12,15,18 (or space-separated after INPUT)")
     p.add_argument("--noise-sigma", type=float, metavar="X", help="channel noise sigma in signal units (default: estimated)")
     p.add_argument("--coils", type=int, metavar="N", help="receiver channels combined by root-sum-of-squares")
+    p.add_argument("--series", action="append", type=_series_items, metavar="N[,N...]",
+                   help="DICOM: the series forming the dataset, by series number or SeriesInstanceUID "
+                        "(comma-separated or repeated); default: the loader's choice, refused when it "
+                        "leaves series of the acquisition out")
     p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings); a calibration curve that does not apply to the acquisition (field, sequence, echo train) is still refused: choose another with --calibration or --calibration-file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
@@ -87,8 +98,8 @@ def _head_r2(rep: dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import _TqdmProgress
-    from ._helper import analyze_and_write
+    from ..analysis import _TqdmProgress, analyze
+    from ..report import write_outputs
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -108,11 +119,8 @@ def run(args: argparse.Namespace) -> int:
         roi_options["erode_mm"] = args.erode_mm
     progress = _TqdmProgress()
     try:
-        paths = analyze_and_write(
+        result = analyze(
             args.inputs,
-            out,
-            overwrite=args.overwrite,
-            dicom=args.dicom,
             mask=args.mask,
             model=args.model,
             calibration=args.calibration,
@@ -122,12 +130,15 @@ def run(args: argparse.Namespace) -> int:
             noise_sigma=args.noise_sigma,
             coils=args.coils,
             force=args.force,
+            series=[s for group in args.series for s in group] if args.series else None,
             threads=args.threads,
             roi_options=roi_options or None,
             progress=progress,
         )
     finally:
         progress.close()
+    _keep_collector_off_old_objects()
+    paths = write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
     rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)
@@ -135,3 +146,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(f"outputs written to {os.fspath(out)}/")
     return 0
+
+
+def _keep_collector_off_old_objects() -> None:
+    """Move every object alive now out of the collector's reach (:func:`gc.freeze`).
+
+    [D] A program's choice, not the library's (the Python API leaves the caller's
+    collector alone): this process exists for one analysis, and the objects the
+    imports and the analysis left (millions: numba, scipy, pydicom) live until it ends.
+    Drawing the page allocates enough for full collections, each walking all of them
+    (see benchmarks/README.md, "One process").
+    """
+    import gc
+
+    gc.freeze()

@@ -24,8 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="DICOM folder(s)/files, or NIfTI file(s)")
     p.add_argument("--echo-times-ms", type=float, nargs="+", metavar="TE",
                    help="echo times in ms, one per echo (NIfTI without sidecars, or to override DICOM)")
-    p.add_argument("--series", action="append", metavar="UID",
-                   help="SeriesInstanceUID to use (repeat for the series of a per-TE protocol)")
+    p.add_argument("--series", action="append", metavar="N[,N...]",
+                   help="series to use, by series number or SeriesInstanceUID (comma-separated or "
+                        "repeated for the series of a per-TE protocol)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
     return p
@@ -37,7 +38,8 @@ def _fmt_list(values, fmt="{:g}") -> str:
 
 def run(args) -> int:
     paths = list(args.paths)
-    img = load(paths, echo_times_ms=args.echo_times_ms, series=args.series)
+    series = [s.strip() for group in args.series for s in group.split(",") if s.strip()] if args.series else None
+    img = load(paths, echo_times_ms=args.echo_times_ms, series=series)
     findings = img.protocol_report()
     meta = img.metadata
     found = None

@@ -154,7 +154,8 @@ def _resolve_input(img_or_array, echo_times_s):
 
 def _resolve_noise(data, te, model, noise_sigma, coils, n_echoes):
     """Decide sigma, coils and the model 'auto' stands for; return (model, sigma, coils, info)."""
-    info: dict[str, Any] = {"noise_method": None, "noise_estimate": None, "auto_rule": None}
+    info: dict[str, Any] = {"noise_method": None, "noise_estimate": None, "auto_rule": None,
+                            "noise_fallback": None}
     if noise_sigma is not None:
         sigma = float(noise_sigma)
         if not (math.isfinite(sigma) and sigma > 0):
@@ -168,25 +169,45 @@ def _resolve_noise(data, te, model, noise_sigma, coils, n_echoes):
         coils = int(coils)
     coils_given = coils is not None
     needs_sigma = model in ("ncchi", "truncated", "auto")
+    noise_free = False
     if sigma is None and needs_sigma:
+        from .._noise_estimate import NoBackgroundError
         from ..noise import estimate_noise
 
         try:
-            est = estimate_noise(data, echo_times_s=te)
+            est = estimate_noise(data.reshape(1, -1) if data.ndim == 1 else data, echo_times_s=te)
+        except NoBackgroundError as exc:
+            # no air and the tissue cannot tell the noise: never guess (issue 12)
+            raise InputError(f"noise_sigma: not given and {exc}") from None
         except InputError as exc:
             if model != "auto":
                 raise InputError(f"noise_sigma: not given and could not be estimated for model "
                                  f"{model!r} ({exc})") from None
             est = None
         if est is not None:
-            sigma = est.sigma
             info["noise_method"] = est.method
             info["noise_estimate"] = est.to_dict()
-            if coils is None:
-                coils = est.coils
+            noise_free = est.method == "noise-free"
+            if noise_free and model != "auto":
+                raise InputError(f"model: {model!r} needs a noise sigma > 0, but the data are noise-free "
+                                 f"({est.notes[0]}); use model 'monoexp' or give noise_sigma")
+            if not noise_free:
+                sigma = est.sigma
+                if coils is None:
+                    coils = est.coils
+            if est.method == "tissue":
+                info["noise_fallback"] = est.notes[0]
+                warnings.warn(f"fit: no background of pure noise; {est.notes[0]} (sigma {sigma:.4g}, "
+                              f"coils {est.coils}); pass noise_sigma and coils if known",
+                              RuntimeWarning, stacklevel=3)
     coils_unknown = not coils_given and info["noise_method"] == "residual"
     if model == "auto":
-        if sigma is not None:
+        if noise_free:
+            model = "monoexp"
+            info["noise_fallback"] = info["noise_estimate"]["notes"][0]
+            info["auto_rule"] = ("monoexp: the data are noise-free (mono-exponential fits exact to "
+                                 "rounding), so no noise correction is needed")
+        elif sigma is not None:
             model = "ncchi"
             info["auto_rule"] = ("ncchi: noise-corrected model, sigma "
                                  + ("given" if info["noise_method"] == "given"
@@ -234,8 +255,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     model : str
         One of :data:`MODELS`: ``"loglinear"``, ``"monoexp"``, ``"monoexp_offset"``,
         ``"biexp"``, ``"ncchi"``, ``"truncated"`` or ``"auto"`` (``ncchi`` with sigma
-        estimated from the background when not given; ``monoexp_offset`` when sigma
-        cannot be estimated). See docs/fitting.md.
+        estimated from the background when not given, or from the tissue when the
+        array has no air; ``monoexp`` for noise-free data; ``monoexp_offset`` when sigma
+        cannot be estimated otherwise). See docs/fitting.md.
     mask : array_like of bool, optional
         Spatial mask of the voxels to fit (others get NaN and status MASKED).
     noise_sigma : float, keyword-only, optional
@@ -260,7 +282,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     ------
     InputError
         Bad shapes, fewer than 2 echoes, unsorted/duplicate/non-finite echo times, a
-        mask of the wrong shape, an unknown model or option.
+        mask of the wrong shape, an unknown model or option; sigma not given for an
+        array without air whose tissue cannot pin the noise floor (``noise_sigma``
+        needed, docs/fitting.md "Arrays without air").
 
     Examples
     --------

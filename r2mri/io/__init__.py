@@ -42,12 +42,12 @@ def _as_paths(path_or_paths) -> list[Path]:
 def _series_list(series) -> list[str] | None:
     if series is None:
         return None
-    if isinstance(series, str):
-        return [series]
+    if isinstance(series, (str, int)) and not isinstance(series, bool):
+        return [str(series)]
     try:
         out = [str(s) for s in series]
     except TypeError:
-        raise InputError(f"series: expected a SeriesInstanceUID or a list of them, got {series!r}") from None
+        raise InputError(f"series: expected SeriesInstanceUIDs or series numbers, got {series!r}") from None
     if not out:
         raise InputError("series: empty list")
     return out
@@ -66,7 +66,8 @@ def list_datasets(path_or_paths) -> dict:
     dict
         ``series``: one dict per series (uid, number, description, echo times,
         frames); ``candidates``: candidate datasets, best first (the one :func:`load`
-        picks without ``series=``); ``skipped_files``: non-image files ignored.
+        picks without ``series=``), each with the series of its acquisition it leaves
+        out (``series_left_out``); ``skipped_files``: non-image files ignored.
 
     Examples
     --------
@@ -75,7 +76,7 @@ def list_datasets(path_or_paths) -> dict:
     Traceback (most recent call last):
     r2mri.errors.InputError: no DICOM image found in ...
     """
-    from . import _dicom
+    from . import _dicom, _grouping
 
     paths = _as_paths(path_or_paths)
     with warnings.catch_warnings():
@@ -83,15 +84,15 @@ def list_datasets(path_or_paths) -> dict:
         frames, skipped = _dicom.discover(paths)
     if not frames:
         raise InputError(f"no DICOM image found in {', '.join(map(str, paths))}")
-    cands, _ = _dicom.candidates(frames)
+    cands, _ = _grouping.candidates(frames)
     return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped}
 
 
 def _series_found(frames) -> list[dict]:
-    from . import _dicom
+    from ._grouping import by_series
 
     series = []
-    for uid, fs in _dicom.by_series(frames).items():
+    for uid, fs in by_series(frames).items():
         series.append({
             "series_instance_uid": uid,
             "series_number": fs[0].series_number,
@@ -117,11 +118,13 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
         Echo times in **milliseconds**, one per echo. Required for NIfTI without
         sidecars; for DICOM it replaces the header echo times (echoes ordered by
         header EchoTime, or EchoNumbers when EchoTime is absent).
-    series : str or list of str, optional
-        SeriesInstanceUID(s) forming the dataset: one multi-echo series, or the
-        single-echo series of a per-TE protocol (FerriScan). Default: the best
-        candidate by the rule in ``docs/loading.md`` (spin echo first, then most
-        echoes, most slices, highest series number).
+    series : str, int or list of them, optional
+        The series forming the dataset, as SeriesInstanceUIDs or series numbers: one
+        multi-echo series, or the single-echo series of a per-TE protocol (FerriScan).
+        Default: the best candidate by the rule in ``docs/loading.md`` (spin echo
+        first, then most echoes, most slices, highest series number); series of its
+        acquisition that it leaves out are listed in ``metadata["series_left_out"]``
+        and make the error finding ``series-left-out``.
 
     Returns
     -------
@@ -154,7 +157,7 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
 
 
 def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
-    from . import _dicom
+    from . import _dicom, _grouping
     from ._nifti import is_nifti, load_nifti
 
     paths = _as_paths(path_or_paths)
@@ -177,13 +180,11 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
         if any(is_nifti(Path(f)) for f in skipped):
             hint = "; NIfTI files are there: pass them as paths (with their JSON sidecars beside them)"
         raise InputError(f"no DICOM image found in {source} ({len(skipped)} non-image files skipped){hint}")
-    by_series = _dicom.by_series(frames)
-    cands, why = _dicom.candidates(frames)
+    by_series = _grouping.by_series(frames)
+    cands, why = _grouping.candidates(frames)
+    left_out: list[dict] = []
     if wanted is not None:
-        missing = [u for u in wanted if u not in by_series]
-        if missing:
-            avail = ", ".join(sorted(by_series))
-            raise InputError(f"series: {missing[0]} not found in {source} (series present: {avail})")
+        wanted = _grouping.resolve_series(wanted, by_series, source)
         chosen = [f for u in wanted for f in by_series[u]]
         if len(wanted) == 1:
             kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
@@ -191,7 +192,9 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
             kind = "per-te-series"
             first = by_series[wanted[0]]
             for u in wanted[1:]:
-                d = _dicom._series_difference(first, by_series[u])
+                # the user's choice: only what prevents one voxel grid refuses it (TR, flip
+                # angle and field differences become protocol findings)
+                d = _grouping.series_difference(first, by_series[u], contrast=False)
                 if d:
                     raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
         img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
@@ -205,6 +208,7 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 img.metadata["candidates"] = cands_summary
                 img.metadata["series_found"] = _series_found(frames)
                 img.metadata["skipped_files"] = skipped
+                img.metadata["series_left_out"] = []
                 return img
             if why:
                 raise InputError(f"no multi-echo dataset in {source}: {why}")
@@ -213,28 +217,17 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 f"echo time and no per-TE series sharing one geometry"
             )
         best = cands[0]
-        dup = _duplicate_te_series(best)
+        dup = _grouping.duplicate_te_series(best)
         if dup:
             raise InputError(
                 f"{source}: series {dup[0]} and {dup[1]} have the same echo time and geometry; "
                 f"choose the series with series=[...]"
             )
         img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+        left_out = best.left_out
     img.metadata["candidates"] = [c.summary() for c in cands]
     img.metadata["series_found"] = _series_found(frames)
     img.metadata["skipped_files"] = skipped
+    # series of the chosen acquisition not in the dataset: an error finding (protocol.py)
+    img.metadata["series_left_out"] = [dict(s) for s in left_out]
     return img
-
-
-def _duplicate_te_series(cand) -> tuple[str, str] | None:
-    if cand.kind != "per-te-series":
-        return None
-    from ._dicom import _echo_key, by_series
-
-    seen: dict = {}
-    for uid, fs in by_series(cand.frames).items():
-        k = _echo_key(fs[0])
-        if k in seen:
-            return seen[k], uid
-        seen[k] = uid
-    return None

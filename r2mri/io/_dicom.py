@@ -1,10 +1,11 @@
-"""DICOM discovery, grouping into multi-echo datasets, slice sorting and pixel reading.
+"""DICOM discovery, slice sorting, assembly and pixel reading.
 
 Everything is reduced to *frames*: one 2-D image with its geometry, echo time and
 acquisition parameters. A classic MR Image Storage file is one frame; an Enhanced MR
 multi-frame file gives one frame per item of its Per-frame Functional Groups
 (see :mod:`r2mri.io._enhanced`). Frames are grouped by series, series into candidate
-datasets, and the chosen dataset is assembled into ``(x, y, z, echo)``.
+datasets (:mod:`r2mri.io._grouping`), and the chosen dataset is assembled into
+``(x, y, z, echo)``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from ..image import MultiEchoImage
 from ._geometry import (
     MM_ATOL,
     MM_RTOL,
-    ORIENTATION_ATOL,
     affine_from_dicom,
-    close_mm,
     slice_normal,
 )
+from ._grouping import echo_key as _echo_key
+from ._grouping import geometry_difference
+from ._headers import header_params
+from ._headers import review as review_headers
 
 #: DICOM Media Storage Directory (DICOMDIR) SOP Class UID, DICOM PS3.4 Annex B.5.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -186,24 +189,6 @@ def _philips_scale(ds) -> tuple[float | None, float | None]:
     return out[0], out[1]
 
 
-def _sequence_name(scanning_sequence, echo_pulse_sequence) -> str | None:
-    """"SE" / "GRE" from ScanningSequence (0018,0020) or EchoPulseSequence (0018,9008)."""
-    if scanning_sequence is not None:
-        vals = scanning_sequence if isinstance(scanning_sequence, (list, tuple, pydicom.multival.MultiValue)) else [scanning_sequence]
-        vals = {str(v).upper() for v in vals}
-        if "SE" in vals:
-            return "SE"
-        if "GR" in vals:
-            return "GRE"
-    if echo_pulse_sequence is not None:
-        v = str(echo_pulse_sequence).upper()
-        if v == "SPIN":
-            return "SE"
-        if v == "GRADIENT":
-            return "GRE"
-    return None
-
-
 def _frame_params(ds, fi: int | None) -> dict:
     """Acquisition parameters compared between series by the protocol check."""
     tr = _num(find_attr(ds, "RepetitionTime", fi))
@@ -229,10 +214,11 @@ def _frame_params(ds, fi: int | None) -> dict:
         "pixel_representation": pr,
         "philips_scale_slope": ss,
         "philips_scale_intercept": si,
-        "field_strength_t": _num(ds.get("MagneticFieldStrength")),
         "manufacturer": str(ds.get("Manufacturer")) if ds.get("Manufacturer") else None,
-        "sequence": _sequence_name(find_attr(ds, "ScanningSequence", fi), find_attr(ds, "EchoPulseSequence", fi)),
         "pixel_bandwidth_hz": _num(find_attr(ds, "PixelBandwidth", fi)),
+        # field strength (checked against the imaging frequency), spin/gradient echo (every
+        # header field that names it), 2D/3D: see r2mri.io._headers
+        **header_params(ds, fi, find_attr),
     }
 
 
@@ -408,116 +394,6 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
     return frames, skipped
 
 
-# ----------------------------------------------------------------------------- grouping
-def _echo_key(f: Frame):
-    if f.te_ms is not None:
-        return ("te", round(f.te_ms, 3))
-    if f.echo_number is not None:
-        return ("echo", f.echo_number)
-    return ("none", 0)
-
-
-def geometry_difference(a: Frame, b: Frame) -> str | None:
-    """Why frames ``a`` and ``b`` cannot share one voxel grid (ignoring position), or None."""
-    if (a.rows, a.cols) != (b.rows, b.cols):
-        return f"matrix {a.rows}x{a.cols} vs {b.rows}x{b.cols}"
-    if not close_mm(a.pixel_spacing, b.pixel_spacing):
-        return f"pixel spacing {list(a.pixel_spacing)} vs {list(b.pixel_spacing)} mm"
-    if not (np.allclose(a.row_cos, b.row_cos, atol=ORIENTATION_ATOL) and np.allclose(a.col_cos, b.col_cos, atol=ORIENTATION_ATOL)):
-        return (f"orientation {np.round(np.r_[a.row_cos, a.col_cos], 5).tolist()} vs "
-                f"{np.round(np.r_[b.row_cos, b.col_cos], 5).tolist()}")
-    return None
-
-
-def _positions(frames: list[Frame]) -> np.ndarray:
-    n = frames[0].normal
-    return np.sort(np.array([float(np.dot(f.position, n)) for f in frames]))
-
-
-def _series_difference(fa: list[Frame], fb: list[Frame]) -> str | None:
-    d = geometry_difference(fa[0], fb[0])
-    if d:
-        return d
-    pa, pb = _positions(fa), _positions(fb)
-    if pa.shape != pb.shape or not np.allclose(pa, pb, rtol=0, atol=max(MM_ATOL, 0.05)):
-        return f"slice positions {np.round(pa, 2).tolist()} vs {np.round(pb, 2).tolist()} mm"
-    a, b = fa[0].for_uid, fb[0].for_uid
-    if a and b and a != b:
-        return f"frame of reference {a} vs {b}"
-    return None
-
-
-@dataclass
-class Candidate:
-    kind: str  # "multi-echo", "per-te-series", "enhanced"
-    series_uids: list[str]
-    frames: list[Frame]
-
-    def summary(self) -> dict:
-        keys = sorted({_echo_key(f) for f in self.frames})
-        tes = sorted({f.te_ms for f in self.frames if f.te_ms is not None})
-        f0 = self.frames[0]
-        n_slices = len({round(float(np.dot(f.position, f0.normal)), 2) for f in self.frames})
-        nums = [f.series_number for f in self.frames if f.series_number is not None]
-        return {
-            "kind": self.kind,
-            "series_instance_uids": list(self.series_uids),
-            "series_descriptions": sorted({f.series_description for f in self.frames}),
-            "series_numbers": sorted(set(nums)),
-            "n_echoes": len(keys),
-            "echo_times_ms": tes,
-            "n_slices": n_slices,
-            "matrix": [f0.rows, f0.cols],
-            "sequence": f0.params.get("sequence"),
-        }
-
-    def rank(self):
-        s = self.summary()
-        return (s["sequence"] == "SE", s["n_echoes"], s["n_slices"], max(s["series_numbers"] or [-1]))
-
-
-def by_series(frames: list[Frame]) -> dict[str, list[Frame]]:
-    out: dict[str, list[Frame]] = {}
-    for f in frames:
-        out.setdefault(f.series_uid, []).append(f)
-    return out
-
-
-def candidates(frames: list[Frame]) -> tuple[list[Candidate], str | None]:
-    """Candidate datasets, and (when there is none) why per-TE series did not group."""
-    series = by_series(frames)
-    cands: list[Candidate] = []
-    singles: list[tuple[str, list[Frame]]] = []
-    for uid, fs in series.items():
-        keys = {_echo_key(f) for f in fs}
-        if len(keys) >= 2:
-            kind = "enhanced" if fs[0].frame_index is not None else "multi-echo"
-            cands.append(Candidate(kind, [uid], fs))
-        else:
-            singles.append((uid, fs))
-    singles.sort(key=lambda t: (t[1][0].series_number if t[1][0].series_number is not None else -1, t[0]))
-    groups: list[list[tuple[str, list[Frame]]]] = []
-    why = None
-    for uid, fs in singles:
-        for g in groups:
-            if g[0][1][0].study_uid != fs[0].study_uid:
-                continue
-            d = _series_difference(g[0][1], fs)
-            if d is None:
-                g.append((uid, fs))
-                break
-            if why is None and _echo_key(g[0][1][0]) != _echo_key(fs[0]):
-                why = (f"series {g[0][0]} and {uid} have different echo times but differ in {d}")
-        else:
-            groups.append([(uid, fs)])
-    for g in groups:
-        keys = {_echo_key(fs[0]) for _, fs in g}
-        if len(keys) >= 2:
-            cands.append(Candidate("per-te-series", [u for u, _ in g], [f for _, fs in g for f in fs]))
-    cands.sort(key=lambda c: c.rank(), reverse=True)
-    return cands, why
-
-
 # ----------------------------------------------------------------------------- assembly
 def _uniform_step(positions: np.ndarray, where: str) -> float:
     d = np.diff(positions)
@@ -645,6 +521,11 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
                 f"{label}: slice positions {np.round(pos, 2).tolist()} mm differ from the first "
                 f"echo's {np.round(ref_pos, 2).tolist()} mm"
             )
+        else:  # same slices along the normal: the in-plane origin must agree too
+            shift = max(float(np.linalg.norm(f.position - g.position)) for f, g in zip(fs, sorted_echoes[0]))
+            if shift > max(MM_ATOL, 0.05):
+                raise InputError(f"{label}: in-plane position (field-of-view offset) differs by "
+                                 f"{shift:.2f} mm from the first echo's")
         sorted_echoes.append(fs)
 
     first = sorted_echoes[0]
@@ -705,13 +586,11 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
     meta["philips_floating_point_values"] = use_fp
     meta["echo_times_overridden"] = echo_times_ms is not None
     p = ref.params
-    series_in_one = len({f.series_uid for f in frames}) == 1
-    etl = p.get("echo_train_length")
-    seq = p.get("sequence")
-    # a spin-echo train: EchoTrainLength > 1, or (when ETL is not recorded) several
-    # echo times inside one series
-    if seq == "SE" and ((etl is not None and etl > 1) or (etl is None and series_in_one)):
-        seq = "SE-CPMG"
+    # headers reconciled with each other and with the frames (echo train from the data)
+    rev = review_headers(sorted_echoes)
+    meta["header_findings"] = rev["findings"]
+    etl = rev["echo_train_length"]
+    seq = rev["sequence"]
     if kind == "enhanced":
         src = [_strip(first[0].header)]
     else:

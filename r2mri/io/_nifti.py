@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import MultiEchoImage
+from ._headers import sidecar_field
 
 
 def is_nifti(path: Path) -> bool:
@@ -234,7 +235,11 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
         "philips_floating_point_values": bool(metas) and all(
             m.get("UsePhilipsFloatNotDisplayScaling") == 1 for m in metas),
     }
-    fs = g("MagneticFieldStrength", float)
+    # MagneticFieldStrength checked against ImagingFrequency per sidecar (r2mri.io._headers)
+    fields, md["header_findings"] = sidecar_field(metas or [meta], [str(p) for p in paths])
+    for s_, b in zip(md["series"], fields):
+        s_["field_strength_t"] = b
+    fs = fields[0]
     return MultiEchoImage(
         data=data,
         echo_times_s=te_s,

@@ -122,6 +122,23 @@ def _distinct(series: list[dict], key: str, *, rtol: float = 0.0, atol: float = 
     return None
 
 
+def _left_out_finding(left: list[dict], te_list: list[float]) -> Finding:
+    """``series-left-out``: series of the acquisition the automatic grouping did not use
+    (``img.metadata["series_left_out"]``, from :func:`r2mri.io._grouping.left_out`)."""
+    parts = []
+    for s in left:
+        te = s.get("echo_time_ms")
+        te_txt = f", TE {te:g} ms" if isinstance(te, (int, float)) else ""
+        why = "; ".join(str(r.get("text")) for r in s.get("reasons") or [])
+        parts.append(f"{s.get('label')}{te_txt}: {why}")
+    n = len(left)
+    msg = (f"{n} series of this acquisition (same study, frame of reference and sequence) "
+           f"left out of the dataset, which holds {len(te_list)} echoes {te_list} ms; "
+           f"compared with {left[0].get('compared_with')}: {' | '.join(parts)}; "
+           "choose the series explicitly with series= (command line --series N,N,...)")
+    return Finding("error", "series-left-out", msg, {"series": left})
+
+
 def check_protocol(img) -> list[Finding]:
     """Check a loaded acquisition against the FerriScan-style protocol.
 
@@ -231,6 +248,10 @@ def check_protocol(img) -> list[Finding]:
         ("echo_train_length", "echo-train-length-differs", "warning", "echo train length", "", 0, 0,
          "series were acquired with different sequences"),
         ("bits_stored", "bits-stored-differs", "info", "BitsStored", "", 0, 0, "stored dynamic range differs"),
+        ("sequence", "sequence-differs", "error", "sequence", "", 0, 0,
+         "spin- and gradient-echo images do not make one decay curve"),
+        ("mr_acquisition_type", "acquisition-type-differs", "warning", "MRAcquisitionType", "", 0, 0,
+         "2D and 3D echoes have different slice profiles"),
     ]
     for key, code, sev, label, unit, rtol, atol, why in checks:
         d = _distinct(series, key, rtol=rtol, atol=atol)
@@ -277,6 +298,15 @@ def check_protocol(img) -> list[Finding]:
                            "exclude them from fitting",
                            {"clipped_voxels_per_echo": list(clipped), "voxels_per_echo": n_vox,
                             "max_stored_value_per_echo": meta.get("max_stored_value_per_echo")}))
+
+    # headers that contradict each other or the data (r2mri.io._headers, docs/loading.md)
+    for h in meta.get("header_findings") or []:
+        if isinstance(h, dict) and h.get("severity") in SEVERITIES:
+            out.append(Finding(h["severity"], str(h.get("code")), str(h.get("message")), dict(h.get("details") or {})))
+
+    left = [s for s in meta.get("series_left_out") or [] if isinstance(s, dict)]
+    if left:
+        out.append(_left_out_finding(left, te_list))
 
     if meta.get("echo_times_overridden"):
         out.append(Finding("info", "echo-times-from-user", f"echo times {te_list} ms given by the user",

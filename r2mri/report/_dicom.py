@@ -9,14 +9,16 @@ file                   content
                        the private concept ``(LIC-DW, 99R2MRI, ...)`` because no standard
                        DICOM code for liver iron concentration was found
 ``seg_liver_roi.dcm``  Segmentation (binary) of the liver ROI used for the statistics
-``sr_report.dcm``      Comprehensive 3D SR, TID 1500 measurement report: LIC of the mean
-                       liver R2, mean/median LIC and R2, ROI volume (never NaN: a value
-                       that could not be computed is left out and named in the report)
+``sr_report.dcm``      Comprehensive 3D SR, TID 1500 measurement report (see ``_sr.py``)
 ``sc_report.dcm``      Secondary Capture (RGB) of the report page, for PACS viewers
 =====================  =====================================================================
 
 Outside the map's computed voxels (NaN in the maps) the Parametric Maps hold 0; the
-SEG says which voxels the statistics used.
+SEG says which voxels the statistics used. Every object names r2mri in its
+ContributingEquipmentSequence (purpose "Processing Equipment", with the r2mri version),
+as the IHE AI Results profile asks of result objects. Missing or invalid Type 2
+attributes of the source are written empty (``_dicom_source.py``). With a ``uid_seed``
+every UID r2mri generates is derived from it, so writing again replaces, not duplicates.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._version import __version__
-from ..errors import InputError
+from ._dicom_source import reference_headers, source_series
 
-__all__ = ["write_dicom", "write_dicom_page", "CODES"]
+__all__ = ["write_dicom", "write_dicom_page", "CODES", "PRIVATE_SCHEME"]
+
+#: Designator of r2mri's private coding scheme ("99" prefix: PS3.16 8.2 private schemes).
+PRIVATE_SCHEME = "99R2MRI"
 
 
 def _codes() -> dict:
@@ -43,9 +48,16 @@ def _codes() -> dict:
         "r2": Code("126394", "DCM", "R2"),
         # No standard DICOM / SNOMED concept for "liver iron concentration" could be
         # confirmed, so r2mri uses clearly private "99" coding-scheme concepts.
-        "lic": Code("LIC-DW", "99R2MRI", "Liver iron concentration, dry weight"),
-        "lic_of_mean_r2": Code("LIC-MEANR2", "99R2MRI", "Liver iron concentration of the mean liver R2"),
-        "category": Code("LIC-CATEGORY", "99R2MRI", "Liver iron concentration category"),
+        "lic": Code("LIC-DW", PRIVATE_SCHEME, "Liver iron concentration, dry weight"),
+        "lic_of_mean_r2": Code("LIC-MEANR2", PRIVATE_SCHEME, "Liver iron concentration of the mean liver R2"),
+        "lic_ci95_low": Code("LIC-CI95-LOW", PRIVATE_SCHEME, "Lower limit of the 95 % interval of the LIC"),
+        "lic_ci95_high": Code("LIC-CI95-HIGH", PRIVATE_SCHEME, "Upper limit of the 95 % interval of the LIC"),
+        "category": Code("LIC-CATEGORY", PRIVATE_SCHEME, "Liver iron concentration category"),
+        "calibration": Code("CALIBRATION", PRIVATE_SCHEME, "R2 to LIC calibration"),
+        "calibration_status": Code("CALIB-STATUS", PRIVATE_SCHEME, "Calibration status"),
+        "calibration_citation": Code("CALIB-CITATION", PRIVATE_SCHEME, "Calibration source"),
+        "model": Code("DECAY-MODEL", PRIVATE_SCHEME, "Signal decay model of the R2 fit"),
+        "qc_warning": Code("QC-WARNING", PRIVATE_SCHEME, "Quality control warning"),
         # UCUM units (https://ucum.org): "/s" per second, "mg/g", "umol/g", "mL".
         "per_s": Code("/s", "UCUM", "per second"),
         "mg_per_g": Code("mg/g", "UCUM", "milligram per gram"),
@@ -57,25 +69,29 @@ def _codes() -> dict:
 CODES = _codes()
 
 
-def _source_series(image: Any) -> list:
-    """Datasets of the first echo's series, sorted along the slice normal."""
-    datasets = [ds for ds in (image.source_datasets or []) if hasattr(ds, "SOPInstanceUID")]
-    if not datasets:
-        raise InputError("--dicom: no source DICOM datasets kept with the image (input was not DICOM?)")
-    first_te = None
-    tes = [float(getattr(ds, "EchoTime", np.nan) or np.nan) for ds in datasets]
-    if np.isfinite(tes).any():
-        first_te = np.nanmin(tes)
-    pick = [ds for ds, te in zip(datasets, tes) if first_te is None or not np.isfinite(te) or abs(te - first_te) < 1e-3]
-    series = pick[0].SeriesInstanceUID
-    pick = [ds for ds in pick if ds.SeriesInstanceUID == series]
-    # one dataset per SOP instance
-    seen, unique = set(), []
-    for ds in pick:
-        if ds.SOPInstanceUID not in seen:
-            seen.add(ds.SOPInstanceUID)
-            unique.append(ds)
-    return unique
+def _uid(seed: str | None, role: str) -> str:
+    """A new UID; with ``seed`` the same one for the same (seed, role), every time."""
+    from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
+
+    if seed is None:
+        return generate_uid()
+    return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=[seed, role])
+
+
+def _equipment() -> list:
+    """ContributingEquipmentSequence item naming r2mri (IHE AI Results: the result's producer).
+
+    Purpose DCM 109102 "Processing Equipment" (CID 7005): CID 7005 has no "Processing
+    Algorithm" concept; 109103 is "Modifying Equipment" (pydicom's DICOM code tables).
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    return [hd.ContributingEquipment(
+        manufacturer="r2mri", purpose_of_reference=codes.DCM.ProcessingEquipment,
+        manufacturer_model_name="r2mri", software_versions=__version__,
+        contribution_description="R2 and LIC maps, liver ROI and LIC report computed by r2mri",
+    )]
 
 
 def _geometry(image: Any):
@@ -109,7 +125,7 @@ def _frames(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(arr, (2, 1, 0)))
 
 
-def _parametric_map(src, values, image, *, label, explanation, unit, quantity, series_number, description):
+def _parametric_map(src, values, image, *, label, explanation, unit, quantity, series_number, description, uids):
     import highdicom as hd
 
     vals = np.asarray(values, dtype=np.float32)
@@ -124,18 +140,18 @@ def _parametric_map(src, values, image, *, label, explanation, unit, quantity, s
     orientation, measures, positions = _geometry(image)
     center, width = (lo + hi) / 2.0, max(hi - lo, 1e-3)
     return hd.pm.ParametricMap(
-        source_images=src, pixel_array=_frames(vals), series_instance_uid=hd.UID(), series_number=series_number,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="r2mri",
+        source_images=src, pixel_array=_frames(vals), series_instance_uid=uids("series"),
+        series_number=series_number, sop_instance_uid=uids("sop"), instance_number=1, manufacturer="r2mri",
         manufacturer_model_name="r2mri", software_versions=__version__, device_serial_number="0",
         contains_recognizable_visual_features=False, real_world_value_mappings=[rwvm],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=center, window_width=width)],
         content_description=description[:64],
         content_label=label.upper()[:16].replace(" ", "_"), pixel_measures=measures,
-        plane_orientation=orientation, plane_positions=positions,
+        plane_orientation=orientation, plane_positions=positions, contributing_equipment=_equipment(),
     )
 
 
-def _segmentation(src, mask, image, rep, series_number):
+def _segmentation(src, mask, image, rep, series_number, uids):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -153,101 +169,39 @@ def _segmentation(src, mask, image, rep, series_number):
     return hd.seg.Segmentation(
         source_images=src, pixel_array=_frames(np.asarray(mask, dtype=np.uint8)),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[desc],
-        series_instance_uid=hd.UID(), series_number=series_number, sop_instance_uid=hd.UID(),
+        series_instance_uid=uids("series"), series_number=series_number, sop_instance_uid=uids("sop"),
         instance_number=1, manufacturer="r2mri", manufacturer_model_name="r2mri",
         software_versions=__version__, device_serial_number="0", pixel_measures=measures,
         plane_orientation=orientation, plane_positions=positions, omit_empty_frames=False,
-        content_description="Liver ROI used for LIC statistics",
+        content_description="Liver ROI used for LIC statistics", contributing_equipment=_equipment(),
     )
 
 
-def _measurements(rep: dict) -> tuple[list, list[str]]:
-    """TID 300 measurements for every finite headline value; names of those left out."""
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    lic = rep.get("lic_mg_per_g", {})
-    umol = rep.get("lic_umol_per_g", {})
-    r2 = rep.get("r2_per_s", {})
-    algo = hd.sr.AlgorithmIdentification(name="r2mri", version=__version__)
-    wanted = [
-        ("lic_mg_per_g.of_mean_r2", CODES["lic_of_mean_r2"], lic.get("of_mean_r2"), CODES["mg_per_g"], None),
-        ("lic_umol_per_g.of_mean_r2", CODES["lic_of_mean_r2"], umol.get("of_mean_r2"), CODES["umol_per_g"], None),
-        ("lic_mg_per_g.mean", CODES["lic"], lic.get("mean"), CODES["mg_per_g"], codes.SCT.Mean),
-        ("lic_mg_per_g.median", CODES["lic"], lic.get("median"), CODES["mg_per_g"], codes.SCT.Median),
-        ("r2_per_s.mean", CODES["r2"], r2.get("mean"), CODES["per_s"], codes.SCT.Mean),
-        ("r2_per_s.median", CODES["r2"], r2.get("median"), CODES["per_s"], codes.SCT.Median),
-        ("roi.volume_ml", codes.SCT.Volume, rep.get("roi", {}).get("volume_ml"), CODES["ml"], None),
-    ]
-    out, missing = [], []
-    for key, name, value, unit, derivation in wanted:
-        if value is None or not np.isfinite(float(value)):
-            missing.append(key)
-            continue
-        out.append(hd.sr.Measurement(name=name, value=float(value), unit=unit, derivation=derivation,
-                                     algorithm_id=algo))
-    return out, missing
-
-
-def _structured_report(src, seg, rep, series_number):
-    import highdicom as hd
-    from pydicom.sr.codedict import codes
-
-    measurements, missing = _measurements(rep)
-    if not measurements:
-        raise InputError("--dicom: no finite headline value to put in the SR")
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name="r2mri", model_name="r2mri " + __version__),
-    )
-    context = hd.sr.ObservationContext(observer_device_context=observer)
-    group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="Liver ROI"),
-        referenced_segment=hd.sr.ReferencedSegment(
-            sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=1,
-            source_series=hd.sr.SourceSeriesForSegmentation(src[0].SeriesInstanceUID),
-        ),
-        finding_type=codes.SCT.Liver,
-        finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Liver)],
-        measurements=measurements,
-    )
-    procedure = getattr(codes.SCT, "MagneticResonanceImaging", codes.SCT.ImagingProcedure)
-    report = hd.sr.MeasurementReport(observation_context=context, procedure_reported=procedure,
-                                     imaging_measurements=[group])
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=list(src) + [seg], content=report, series_instance_uid=hd.UID(), series_number=series_number,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="r2mri",
-        series_description="r2mri LIC measurement report", is_complete=True,
-    )
-    return sr, missing
-
-
-def _secondary_capture(src, rgb, series_number, orientation=("L", "P")):
+def _secondary_capture(src, rgb, series_number, orientation, uids):
     import highdicom as hd
 
-    ref = src[0]
     return hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=ref, pixel_array=np.ascontiguousarray(rgb, dtype=np.uint8), photometric_interpretation="RGB",
+        ref_dataset=src[0], pixel_array=np.ascontiguousarray(rgb, dtype=np.uint8),
+        photometric_interpretation="RGB", bits_allocated=8, coordinate_system="PATIENT",
         # The page's map panels are shown radiologically (see _page.display_plane);
         # PatientOrientation says so (axial: columns toward Left, rows toward Posterior).
-        bits_allocated=8, coordinate_system="PATIENT", patient_orientation=orientation, series_instance_uid=hd.UID(), series_number=series_number,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="r2mri",
-        series_description="r2mri LIC report page",
-    ) if hasattr(hd.sc.SCImage, "from_ref_dataset") else None
+        patient_orientation=orientation, series_instance_uid=uids("series"), series_number=series_number,
+        sop_instance_uid=uids("sop"), instance_number=1, manufacturer="r2mri",
+        series_description="r2mri LIC report page", contributing_equipment=_equipment(),
+    )
 
 
-def _declare_private_scheme(ds: Any) -> None:
+def declare_private_scheme(ds: Any) -> None:
     """Declare the private coding scheme 99R2MRI (Coding Scheme Identification Sequence)."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
     item = Dataset()
-    item.CodingSchemeDesignator = "99R2MRI"
+    item.CodingSchemeDesignator = PRIVATE_SCHEME
     item.CodingSchemeName = "r2mri private concepts (no standard code for liver iron concentration)"
     item.CodingSchemeResponsibleOrganization = "r2mri developers"
     existing = list(getattr(ds, "CodingSchemeIdentificationSequence", []) or [])
-    if not any(getattr(x, "CodingSchemeDesignator", None) == "99R2MRI" for x in existing):
+    if not any(getattr(x, "CodingSchemeDesignator", None) == PRIVATE_SCHEME for x in existing):
         ds.CodingSchemeIdentificationSequence = Sequence(existing + [item])
 
 
@@ -264,62 +218,94 @@ def _source_uid_warnings_off(func):
     return wrapper
 
 
+def _roles(seed: str | None, key: str):
+    """UID factory of one output object: ``uids("series")``, ``uids("sop")``..."""
+    return lambda role: _uid(seed, f"{key}/{role}")
+
+
 @_source_uid_warnings_off
-def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | None = None) -> dict[str, Path]:
+def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | None = None,
+                uid_seed: str | None = None) -> dict[str, Path]:
     """Write the DICOM objects of ``result`` into ``folder``; return kind -> path.
 
     Without ``page_rgb`` the Secondary Capture is left out; :func:`write_dicom_page`
-    writes it later (the page can be drawn while the other objects are encoded).
+    writes it later (the page can be drawn while the other objects are encoded). With
+    ``uid_seed`` every generated UID is derived from it (see ``write_outputs``).
     """
-    src = _source_series(result.image)
+    from ._sr import structured_report
+
+    src = reference_headers(source_series(result.image))
     folder.mkdir(parents=True, exist_ok=True)
     base = _base_series_number(src)
     objs: dict[str, Any] = {}
     objs["pm_r2"] = _parametric_map(
         src, result.fit.r2_per_s, result.image, label="R2", explanation="R2 relaxation rate (1/s)",
         unit=CODES["per_s"], quantity=CODES["r2"], series_number=base + 1,
-        description=f"R2 map, model {rep.get('model', {}).get('name')}",
+        description=f"R2 map, model {rep.get('model', {}).get('name')}", uids=_roles(uid_seed, "pm_r2"),
     )
     objs["pm_lic"] = _parametric_map(
         src, result.lic_mg_per_g, result.image, label="LIC", explanation="LIC mg Fe/g dry tissue",
         unit=CODES["mg_per_g"], quantity=CODES["lic"], series_number=base + 2,
         description=f"LIC map, calibration {rep.get('calibration', {}).get('name')}",
+        uids=_roles(uid_seed, "pm_lic"),
     )
-    objs["seg_liver_roi"] = _segmentation(src, result.roi.mask, result.image, rep, base + 3)
-    sr, _missing = _structured_report(src, objs["seg_liver_roi"], rep, base + 4)
-    objs["sr_report"] = sr
-    paths = _save_all(objs, src, folder)
+    objs["seg_liver_roi"] = _segmentation(src, result.roi.mask, result.image, rep, base + 3,
+                                          _roles(uid_seed, "seg_liver_roi"))
+    objs["sr_report"] = structured_report(src, objs["seg_liver_roi"], rep, base + 4,
+                                          _roles(uid_seed, "sr_report"), _equipment())
+    paths = _save_all(objs, src, folder, uid_seed)
     if page_rgb is not None:
-        paths.update(write_dicom_page(result, rep, folder, page_rgb))
+        paths.update(write_dicom_page(result, rep, folder, page_rgb, uid_seed=uid_seed))
     return paths
 
 
 @_source_uid_warnings_off
-def write_dicom_page(result: Any, rep: dict, folder: Path, page_rgb: np.ndarray) -> dict[str, Path]:
+def write_dicom_page(result: Any, rep: dict, folder: Path, page_rgb: np.ndarray, *,
+                     uid_seed: str | None = None) -> dict[str, Path]:
     """Write the Secondary Capture of the report page (``sc_report.dcm``); kind -> path."""
     from ._page import display_plane
 
-    src = _source_series(result.image)
+    src = reference_headers(source_series(result.image)[:1])
     folder.mkdir(parents=True, exist_ok=True)
-    base = _base_series_number(src)
-    sc = _secondary_capture(src, page_rgb, base + 5, display_plane(result.image.affine)["patient_orientation"])
-    if sc is None:
-        return {}
-    return _save_all({"sc_report": sc}, src, folder)
+    sc = _secondary_capture(src, page_rgb, _base_series_number(src) + 5,
+                            display_plane(result.image.affine)["patient_orientation"],
+                            _roles(uid_seed, "sc_report"))
+    return _save_all({"sc_report": sc}, src, folder, uid_seed)
 
 
 def _base_series_number(src: list) -> int:
-    return int(getattr(src[0], "SeriesNumber", 0) or 0) * 100 + 90
+    try:
+        return int(src[0].get("SeriesNumber") or 0) * 100 + 90
+    except (TypeError, ValueError):
+        return 90
 
 
-def _save_all(objs: dict[str, Any], src: list, folder: Path) -> dict[str, Path]:
-    body_part = str(getattr(src[0], "BodyPartExamined", "") or "ABDOMEN")  # a liver analysis
+def _body_part(src: list) -> str:
+    """The source's BodyPartExamined when valid (CS), else ABDOMEN (a liver analysis)."""
+    from pydicom import config
+    from pydicom.valuerep import validate_value
+
+    value = src[0].get("BodyPartExamined")
+    try:
+        validate_value("CS", value, config.RAISE)
+    except ValueError:
+        value = None
+    return str(value or "ABDOMEN")
+
+
+def _save_all(objs: dict[str, Any], src: list, folder: Path, uid_seed: str | None) -> dict[str, Path]:
     for key, ds in objs.items():
-        if key in ("pm_r2", "pm_lic", "sc_report") and not getattr(ds, "BodyPartExamined", None):
+        if key in ("pm_r2", "pm_lic", "sc_report"):
             # General Series: without it dciodvfy cannot tell that Laterality (2C) is not needed
-            ds.BodyPartExamined = body_part
+            ds.BodyPartExamined = _body_part(src)
         if key in ("pm_lic", "sr_report"):
-            _declare_private_scheme(ds)
+            declare_private_scheme(ds)
+        if uid_seed is not None and "DimensionOrganizationSequence" in ds:
+            # highdicom draws this one itself: derive it too, so that a re-write is byte-equal
+            uid = _uid(uid_seed, f"{key}/dimension-organization")
+            ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = uid
+            for item in ds.DimensionIndexSequence:
+                item.DimensionOrganizationUID = uid
     paths = {}
     for key, ds in objs.items():
         path = folder / f"{key}.dcm"

@@ -186,9 +186,9 @@ def render_page(result: Any, rep: dict):
     rep : dict
         The report dictionary from :func:`r2mri.report.report_dict`.
     """
+    # [D] no matplotlib.use(): the figure is drawn by canvases made here (Agg, PDF), so
+    # the host's backend (a notebook's, say) and its open figures are left alone
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
     from matplotlib.gridspec import GridSpec
 
@@ -436,14 +436,9 @@ def _iqr(block: dict) -> Any:
     return None
 
 
-def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path | None, *, dpi: int = 150,
-               on_pixels: Any = None) -> np.ndarray:
+def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path | None, *, dpi: int = 150) -> np.ndarray:
     """Write the page as PDF (and PNG, unless ``png_path`` is None); return its RGB pixels
-    at ``dpi`` (for the PNG, see :func:`write_png`, and the DICOM Secondary Capture).
-
-    The raster is drawn first and handed to ``on_pixels(rgb)`` (when given) before the
-    PDF is drawn, so that a caller can encode the PNG and the DICOM capture elsewhere
-    while the PDF is being written."""
+    at ``dpi`` (for the PNG, see :func:`write_png`, and the DICOM Secondary Capture)."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -460,8 +455,6 @@ def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path | None, *,
         canvas.draw()
     # the PNG is the pixels just drawn (what fig.savefig(png) would draw a second time)
     rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
-    if on_pixels is not None:
-        on_pixels(rgb)
     if png_path is not None:
         write_png(rgb, png_path, dpi=dpi)
     fig.set_dpi(vector_dpi)  # the PDF's embedded images at the figure's own resolution

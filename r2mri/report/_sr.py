@@ -1,0 +1,172 @@
+"""The TID 1500 measurement report (``sr_report.dcm``, Comprehensive 3D SR).
+
+One volumetric ROI measurement group (TID 1411) references the liver ROI of the SEG
+and holds what a PACS user or an auditor needs to trust the headline:
+
+===============================  ======================================================
+content item                     value (report.json key)
+===============================  ======================================================
+NUM ``LIC-MEANR2`` mg/g, umol/g  headline LIC of the mean liver R2 (``lic_mg_per_g.of_mean_r2``)
+NUM ``LIC-CI95-LOW/-HIGH`` mg/g  its 95 % interval (``lic_mg_per_g.ci95``)
+NUM DCM 126394 "R2" ``/s``       mean liver R2 the headline is computed from
+                                 (``r2_per_s.headline_mean``; method = its estimator),
+                                 voxel mean and median R2 (methods ``voxel-mean``,
+                                 derivation Median)
+NUM ``LIC-DW`` mg/g              voxel mean and median LIC
+NUM SCT Volume ``mL``            ROI volume (``roi.volume_ml``)
+CODE ``LIC-CATEGORY``            clinical category (``category.name`` / ``.label``)
+TEXT ``CALIBRATION``,            calibration name, status (verified against the primary
+``CALIB-STATUS``,                text? derived here?) and citation
+``CALIB-CITATION``
+TEXT ``DECAY-MODEL``             decay model used (``model.name``)
+TEXT ``QC-WARNING``              one item per entry of ``warnings``
+===============================  ======================================================
+
+Every concept of scheme ``99R2MRI`` is private (no standard code for liver iron
+concentration exists); the scheme is declared in CodingSchemeIdentificationSequence.
+A value that could not be computed (null in report.json) is left out, never NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import InputError
+from ._dicom import CODES, PRIVATE_SCHEME
+
+__all__ = ["structured_report", "calibration_status", "CATEGORY_CODES"]
+
+#: Code values (at most 16 characters, SH) of the clinical categories of
+#: :data:`r2mri.calibration.CATEGORIES`, scheme 99R2MRI.
+CATEGORY_CODES = {
+    "normal": "LIC-NORMAL",
+    "mildly-raised": "LIC-MILD",
+    "target-range": "LIC-TARGET",
+    "increased-risk": "LIC-HIGH",
+    "greatly-increased-risk": "LIC-VERY-HIGH",
+}
+
+#: Meanings of the R2 estimators named in ``r2_per_s.estimator`` (methods, scheme 99R2MRI).
+_ESTIMATORS = {
+    "tile-ncchi": "Tile-pooled noise-corrected mean of the liver ROI",
+    "voxel-mean": "Mean of the voxel values in the liver ROI",
+}
+
+
+def calibration_status(cal: dict) -> str:
+    """One line saying whether the calibration was verified and whether it was derived here."""
+    verified = "yes" if cal.get("verified") else "no"
+    derived = "yes (not biopsy-validated)" if cal.get("derived") else "no"
+    return f"formula verified against the primary text: {verified}; derived by r2mri: {derived}"
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _code(value: str, meaning: str):
+    from pydicom.sr.coding import Code
+
+    meaning = str(meaning)
+    return Code(str(value)[:16], PRIVATE_SCHEME, meaning if len(meaning) <= 64 else meaning[:61] + "...")
+
+
+def _measurements(rep: dict) -> list:
+    """TID 300 measurements for every finite value of the table above."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    lic, umol, r2 = rep.get("lic_mg_per_g") or {}, rep.get("lic_umol_per_g") or {}, rep.get("r2_per_s") or {}
+    ci = lic.get("ci95") if isinstance(lic.get("ci95"), (list, tuple)) and len(lic["ci95"]) == 2 else (None, None)
+    estimator = str(r2.get("estimator") or "voxel-mean")
+    voxel_mean = _code("voxel-mean", _ESTIMATORS["voxel-mean"])
+    wanted = [
+        (CODES["lic_of_mean_r2"], lic.get("of_mean_r2"), CODES["mg_per_g"], None, None),
+        (CODES["lic_of_mean_r2"], umol.get("of_mean_r2"), CODES["umol_per_g"], None, None),
+        (CODES["lic_ci95_low"], ci[0], CODES["mg_per_g"], None, None),
+        (CODES["lic_ci95_high"], ci[1], CODES["mg_per_g"], None, None),
+    ]
+    if estimator != "voxel-mean":  # else the headline mean is the voxel mean below
+        wanted.append((CODES["r2"], r2.get("headline_mean"), CODES["per_s"], codes.SCT.Mean,
+                       _code(estimator, _ESTIMATORS.get(estimator, estimator))))
+    wanted += [
+        (CODES["r2"], r2.get("mean"), CODES["per_s"], codes.SCT.Mean, voxel_mean),
+        (CODES["r2"], r2.get("median"), CODES["per_s"], codes.SCT.Median, None),
+        (CODES["lic"], lic.get("mean"), CODES["mg_per_g"], codes.SCT.Mean, voxel_mean),
+        (CODES["lic"], lic.get("median"), CODES["mg_per_g"], codes.SCT.Median, None),
+        (codes.SCT.Volume, (rep.get("roi") or {}).get("volume_ml"), CODES["ml"], None, None),
+    ]
+    algo = hd.sr.AlgorithmIdentification(name="r2mri", version=__version__)
+    return [hd.sr.Measurement(name=name, value=v, unit=unit, derivation=derivation, method=method,
+                              algorithm_id=algo)
+            for name, value, unit, derivation, method in wanted
+            if (v := _finite(value)) is not None]
+
+
+def _category(rep: dict) -> list:
+    import highdicom as hd
+
+    cat = rep.get("category") or {}
+    name = cat.get("name")
+    if not name:
+        return []
+    value = _code(CATEGORY_CODES.get(str(name), str(name)), cat.get("label") or name)
+    return [hd.sr.QualitativeEvaluation(name=CODES["category"], value=value)]
+
+
+def _text_items(rep: dict) -> list:
+    """TEXT qualitative evaluations (TID 1411): calibration, model, QC warnings."""
+    from highdicom.sr import RelationshipTypeValues, TextContentItem
+
+    cal = rep.get("calibration") or {}
+    texts = [
+        (CODES["calibration"], cal.get("name")),
+        (CODES["calibration_status"], calibration_status(cal) if cal else None),
+        (CODES["calibration_citation"], cal.get("citation_text")),
+        (CODES["model"], (rep.get("model") or {}).get("name")),
+    ] + [(CODES["qc_warning"], w) for w in rep.get("warnings") or []]
+    return [TextContentItem(name=name, value=str(value), relationship_type=RelationshipTypeValues.CONTAINS)
+            for name, value in texts if value not in (None, "")]
+
+
+def structured_report(src: list, seg: Any, rep: dict, series_number: int, uids: Callable[[str], str],
+                      equipment: list) -> Any:
+    """The Comprehensive 3D SR of ``rep`` referencing the SEG ``seg`` and the images ``src``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    measurements = _measurements(rep)
+    if not measurements:
+        raise InputError("--dicom: no finite headline value to put in the SR")
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=uids("observer-device"), name="r2mri", model_name="r2mri " + __version__),
+    )
+    group = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uids("tracking"), identifier="Liver ROI"),
+        referenced_segment=hd.sr.ReferencedSegment(
+            sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=1,
+            source_series=hd.sr.SourceSeriesForSegmentation(src[0].SeriesInstanceUID),
+        ),
+        finding_type=codes.SCT.Liver,
+        finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Liver)],
+        measurements=measurements,
+        qualitative_evaluations=_category(rep) or None,
+    )
+    group[0].ContentSequence.extend(_text_items(rep))
+    procedure = getattr(codes.SCT, "MagneticResonanceImaging", codes.SCT.ImagingProcedure)
+    report = hd.sr.MeasurementReport(observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+                                     procedure_reported=procedure, imaging_measurements=[group])
+    return hd.sr.Comprehensive3DSR(
+        evidence=list(src) + [seg], content=report, series_instance_uid=uids("series"),
+        series_number=series_number, sop_instance_uid=uids("sop"), instance_number=1, manufacturer="r2mri",
+        series_description="r2mri LIC measurement report", is_complete=True, contributing_equipment=equipment,
+    )
