@@ -98,11 +98,18 @@ def atomic_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iter
         ``out`` is left as it was (absent, or the previous contents).
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
     if out.exists() and not overwrite:
         raise InputError(f"{out}: output folder exists (use --overwrite to replace it)")
     parent = out.parent if str(out.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as exc:
+        bad = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{bad} is a file, not a folder" if bad is not None else exc.strerror or str(exc)
+        raise InputError(f"{out}: cannot create the output folder: {why}") from None
     try:
         # mkdtemp creates 0700; give the finished folder the mode a plain mkdir would.
         os.chmod(tmp, 0o777 & ~current_umask())
@@ -115,6 +122,21 @@ def atomic_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iter
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+    except OSError as exc:  # disk full, file too large, permission denied...: one line, no folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(out, tmp, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_error(out: Path, tmp: Path, exc: OSError) -> InputError:
+    """``OUT: cannot write NAME: <reason> (no output written)``, NAME relative to the folder."""
+    name = exc.filename
+    if name:
+        try:
+            name = os.fspath(Path(name).relative_to(tmp))
+        except ValueError:
+            name = os.fspath(name)
+    what = f"cannot write {name}" if name else "cannot write the outputs"
+    return InputError(f"{out}: {what}: {exc.strerror or exc} (no output written)")

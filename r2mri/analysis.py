@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError, ProtocolError
+from .errors import CalibrationError, InputError, ProtocolError
 from .image import MultiEchoImage
 
 __all__ = ["analyze", "AnalysisResult", "air_around_body"]
@@ -156,7 +156,10 @@ def _load_mask(mask: Any, img: MultiEchoImage) -> np.ndarray | None:
     if isinstance(mask, (str, os.PathLike)):
         from .io import load_mask
 
-        return np.asarray(load_mask(mask, like=img), dtype=bool)
+        arr = np.asarray(load_mask(mask, like=img), dtype=bool)
+        if not arr.any():
+            raise InputError(f"{mask}: the liver mask is empty (no voxel inside)")
+        return arr
     arr = np.asarray(mask)
     if arr.shape != img.shape:
         raise InputError(f"mask: shape {arr.shape} does not match the image's spatial shape {img.shape}")
@@ -171,7 +174,9 @@ def _check_protocol(img: MultiEchoImage, force: bool, warnings: list) -> list:
     if errors:
         text = "; ".join(f"{f.code}: {f.message}" for f in errors)
         if not force:
-            raise ProtocolError(f"protocol error ({text}); use --force / force=True to analyse anyway")
+            src = img.metadata.get("source") if isinstance(img.metadata, dict) else None
+            raise ProtocolError(f"{src + ': ' if src else ''}protocol error ({text}); "
+                                f"use --force / force=True to analyse anyway")
         warnings.append(f"protocol errors overridden with force: {text}")
     for f in findings:
         if getattr(f, "severity", None) == "warning":
@@ -312,7 +317,10 @@ def analyze(
     else:
         cal_ref = _cal.DEFAULT_CALIBRATION
     cal = _cal.get_calibration(cal_ref)
-    warnings.extend(_cal.check_applicability(cal, img))
+    try:
+        warnings.extend(_cal.check_applicability(cal, img))
+    except CalibrationError as exc:  # name the input the curve does not fit
+        raise CalibrationError(f"{_where(paths)}: {exc}") from None
     roi_mask_in = _load_mask(mask, img)
     _check_roi_options(roi_options, _roi.liver_roi)
 

@@ -174,3 +174,70 @@ def test_known_mutations_give_input_error(valid_series, tmp_path):
         _mutate_dataset(work / names[0], action, tag, vi)
         with pytest.raises(InputError):
             r2mri.load(work)
+
+
+# --------------------------------------------------------------------- the benchmark's cases
+fuzz_cases = pytest.importorskip("benchmarks._fuzz_cases")
+
+#: The first cases of ``python -m benchmarks.fuzz`` (seed 0), run here in process; the
+#: benchmark runs 100,000 in memory-limited worker processes (benchmarks/README.md).
+N_BENCHMARK_CASES = 300
+
+
+@pytest.fixture(scope="module")
+def fuzz_seeds():
+    return fuzz_cases.make_seeds()
+
+
+def test_benchmark_fuzz_cases_load_or_raise_input_error(fuzz_seeds, tmp_path):
+    outcomes = {"loaded": 0, "input_error": 0}
+    for index in range(N_BENCHMARK_CASES):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        paths, desc = fuzz_cases.write_case(fuzz_seeds, 0, index, folder)
+        try:
+            img = r2mri.load(paths[0] if len(paths) == 1 else paths)
+        except InputError as exc:
+            msg = str(exc)
+            assert msg and "\n" not in msg, f"case {desc}: {msg!r}"
+            assert not any(v.lower() in msg.lower() for v in fuzz_cases.PHI_STRINGS), f"case {desc}: PHI in {msg!r}"
+            outcomes["input_error"] += 1
+        except Exception as exc:  # noqa: BLE001 - reported with the case that raised it
+            pytest.fail(f"case {desc}: {type(exc).__name__}: {exc}")
+        else:
+            assert img.n_echoes >= 2 and np.all(np.isfinite(img.data)), desc
+            outcomes["loaded"] += 1
+        shutil.rmtree(folder)
+    # both outcomes are common: the mutations neither always break nor never break the input
+    assert outcomes["loaded"] > N_BENCHMARK_CASES // 10 and outcomes["input_error"] > N_BENCHMARK_CASES // 3, outcomes
+
+
+def test_huge_matrix_claim_is_input_error_not_memory_error(valid_series, tmp_path):
+    """Rows = Columns = 65535 on every file with 24 bytes of pixels: 96 GiB claimed (fuzz run)."""
+    root, names, _ = valid_series
+    work = tmp_path / "me"
+    shutil.copytree(root / "me", work)
+    for name in names:
+        ds = pydicom.dcmread(work / name)
+        ds.Rows = ds.Columns = 65535
+        ds.save_as(work / name)
+    with pytest.raises(InputError, match="cannot read pixel data"):
+        r2mri.load(work)
+
+
+def test_nifti_dims_larger_than_the_file(tmp_path):
+    """A damaged dim[] claiming 1 GB in an 864-byte .nii.gz: InputError before any allocation."""
+    import gzip
+    import struct
+
+    (path,), _ = fx.write_nifti_4d(tmp_path, shape=(4, 4, 2))
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    struct.pack_into("<h", raw, 42, 32767)  # dim[1]
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(InputError, match=r"header describes 32767x4x2x5 voxels .* but the file holds \d+ bytes"):
+        r2mri.load(path)
+    struct.pack_into("<h", raw, 42, 4)  # the right header, 7 bytes of data cut off
+    path.write_bytes(gzip.compress(bytes(raw[:-7])))
+    with pytest.raises(InputError) as info:
+        r2mri.load(path)
+    assert "\n" not in str(info.value) and "truncated or damaged" in str(info.value)

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_outputs
 
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
     if out.exists() and not args.overwrite:
         raise InputError(f"{out}: output folder exists (use --overwrite to replace it)")
     te = None

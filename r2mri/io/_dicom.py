@@ -374,6 +374,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
             continue
         except InputError:
             raise
+        except PermissionError as exc:
+            raise InputError(f"{path}: cannot read the file: {exc.strerror}") from None
         except Exception as exc:  # truncated / corrupt header: pydicom raises many types
             raise InputError(f"{path}: unreadable DICOM file ({type(exc).__name__}: {exc})") from None
         try:
@@ -532,7 +534,7 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         step = (first[-1].position - first[0].position) / (nz - 1)
     else:
         thick = ref.slice_thickness
-        sbs = _num(ref.header.get("SpacingBetweenSlices"))
+        sbs = _num(_text(ref.header, "SpacingBetweenSlices"))
         dz = sbs or thick or 1.0
         step = normal * dz
     affine = affine_from_dicom(ref.row_cos, ref.col_cos, ref.pixel_spacing, first[0].position, step)
@@ -549,8 +551,14 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         if len(flat) > 1 and all(v is not None and v != 0 for v in ss) and all(f.rescale_slope != 0 for fs in sorted_echoes for f in fs):
             use_fp = True
 
-    data = np.empty((ref.cols, ref.rows, nz, len(sorted_echoes)), dtype=np.float32)
     cache: dict = {}
+    _pixels(first[0], cache)  # Rows x Columns must match the stored pixels before the volume is allocated
+    shape = (ref.cols, ref.rows, nz, len(sorted_echoes))
+    try:
+        data = np.empty(shape, dtype=np.float32)
+    except MemoryError:
+        raise InputError(f"{source}: a {' x '.join(map(str, shape))} image ({np.prod(shape, dtype=float) * 4 / 2**30:.1f} "
+                         f"GiB as float32) does not fit in memory") from None
     clipped = []
     max_stored = []
     for e, fs in enumerate(sorted_echoes):
@@ -604,11 +612,41 @@ def _strip(ds):
     if "PixelData" in ds:
         ds = ds.copy()
         del ds.PixelData
+    _drop_undecodable(ds)
     return ds
+
+
+_KNOWN_VRS = frozenset(v.value for v in pydicom.valuerep.VR)
+
+
+def _drop_undecodable(ds, depth: int = 0) -> None:
+    """Remove elements with an unknown VR (a damaged file) from a kept header: pydicom raises
+    NotImplementedError when one is first read, and the writers of the DICOM outputs copy
+    patient and study attributes. Checked on the raw elements, without decoding any value."""
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag)  # raw (undecoded) unless something read it already
+        vr = getattr(elem, "VR", None)
+        if vr is not None and str(vr) not in _KNOWN_VRS:
+            del ds[tag]
+        elif vr == "SQ" and depth < 4 and not isinstance(elem, pydicom.dataelem.RawDataElement):
+            for item in elem.value or []:
+                _drop_undecodable(item, depth + 1)
 
 
 def _s(v):
     return None if v is None or v == "" else str(v)
+
+
+def _text(ds, keyword: str) -> str | None:
+    """Header value as text; None when absent, empty or undecodable (pydicom decodes an element
+    at its first access, so a damaged one that nothing needed raises only here: it is not kept)."""
+    try:
+        v = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - e.g. NotImplementedError for an unknown VR
+        return None
+    if isinstance(v, (list, pydicom.multival.MultiValue)):
+        return "\\".join(map(str, v)) or None
+    return _s(v)
 
 
 def _metadata(sorted_echoes: list[list[Frame]], te_ms: np.ndarray, kind: str, source: str) -> dict:
@@ -661,17 +699,17 @@ def _metadata(sorted_echoes: list[list[Frame]], te_ms: np.ndarray, kind: str, so
         "echo_times_ms": [float(t) for t in te_ms],
         "repetition_time_s": (ref.params["repetition_time_ms"] * 1e-3) if ref.params.get("repetition_time_ms") is not None else None,
         "flip_angle_deg": ref.params.get("flip_angle_deg"),
-        "patient_id": _s(h.get("PatientID")),
-        "patient_name": _s(h.get("PatientName")),
-        "patient_birth_date": _s(h.get("PatientBirthDate")),
-        "patient_sex": _s(h.get("PatientSex")),
-        "study_date": _s(h.get("StudyDate")),
-        "study_time": _s(h.get("StudyTime")),
-        "study_description": _s(h.get("StudyDescription")),
-        "accession_number": _s(h.get("AccessionNumber")),
-        "institution_name": _s(h.get("InstitutionName")),
-        "manufacturer_model_name": _s(h.get("ManufacturerModelName")),
-        "software_versions": _s(h.get("SoftwareVersions")) if not isinstance(h.get("SoftwareVersions"), (list, pydicom.multival.MultiValue)) else "\\".join(map(str, h.get("SoftwareVersions"))),
+        "patient_id": _text(h, "PatientID"),
+        "patient_name": _text(h, "PatientName"),
+        "patient_birth_date": _text(h, "PatientBirthDate"),
+        "patient_sex": _text(h, "PatientSex"),
+        "study_date": _text(h, "StudyDate"),
+        "study_time": _text(h, "StudyTime"),
+        "study_description": _text(h, "StudyDescription"),
+        "accession_number": _text(h, "AccessionNumber"),
+        "institution_name": _text(h, "InstitutionName"),
+        "manufacturer_model_name": _text(h, "ManufacturerModelName"),
+        "software_versions": _text(h, "SoftwareVersions"),
         "pixel_spacing_mm": list(ref.pixel_spacing),
         "slice_thickness_mm": ref.slice_thickness,
         "slice_spacing_mm": spacing,

@@ -7,7 +7,10 @@ sidecar may carry a list (one per volume).
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import struct
 from pathlib import Path
 from typing import Sequence
 
@@ -46,14 +49,46 @@ def _load(path: Path):
     import nibabel as nib  # here, not at module level: DICOM loading never needs it
 
     try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:  # permission denied, a folder named .nii...
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
         img = nib.load(str(path))
+        _check_size(path, img)
         data = np.asarray(img.get_fdata(dtype=np.float32))
+    except InputError:
+        raise
     except Exception as exc:  # nibabel raises many types on corrupt files
-        raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())  # nibabel's messages can span lines; ours are one line
+        raise InputError(f"{path}: unreadable NIfTI ({type(exc).__name__}: {detail})") from None
     affine = img.affine
     if affine is None or not np.all(np.isfinite(affine)):
         raise InputError(f"{path}: NIfTI has no valid affine")
     return data, np.asarray(affine, float)
+
+
+def _check_size(path: Path, img) -> None:
+    """The file must hold the voxel data its header describes; checked before nibabel allocates
+    the array, so a damaged dimension cannot claim gigabytes of memory for a small file."""
+    offset = int(getattr(img.dataobj, "offset", 0) or 0)
+    need = offset + int(np.prod(img.shape, dtype=object)) * img.get_data_dtype().itemsize
+    if path.name.lower().endswith(".gz"):
+        # fast path: a gzip member ends with its uncompressed size mod 2**32 (RFC 1952, ISIZE),
+        # the whole size for the usual single-member file; else count by decompressing
+        # (bounded memory; multi-member files are counted whole)
+        with open(path, "rb") as f:
+            f.seek(max(path.stat().st_size - 4, 0))
+            tail = f.read(4)
+        if len(tail) == 4 and need < 2**32 and struct.unpack("<I", tail)[0] >= need:
+            return
+        with gzip.open(path) as f:
+            have = f.seek(0, io.SEEK_END)
+    else:
+        have = path.stat().st_size
+    if have < need:
+        raise InputError(f"{path}: header describes {'x'.join(map(str, img.shape))} voxels ({need} bytes with the "
+                         f"header) but the file holds {have} bytes (truncated or damaged)")
 
 
 def _sidecar_te_s(meta: dict, path: Path):
@@ -144,9 +179,10 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
         if v is None or cast is None:
             return v
         try:
-            return cast(v)
-        except (TypeError, ValueError):
+            out = cast(v)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from "1e400"
             return None
+        return out if cast is not float or np.isfinite(out) else None
 
     seq = meta.get("ScanningSequence")
     seq_s = None
