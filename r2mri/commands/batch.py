@@ -9,14 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from .analyze import _float_list  # the same echo-time list syntax as `r2mri analyze`
+
 __all__ = ["add_parser", "run"]
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number list: {text!r}") from None
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

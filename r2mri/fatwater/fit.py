@@ -12,6 +12,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import InputError
+from ..fitting._fit import voxel_chunks
 from ..status import FitStatus
 from . import _kernels as K
 from .spectrum import DEFAULT_SPECTRUM, load_fat_spectrum
@@ -80,7 +81,6 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     if mask_flat is not None:
         out[:, ~mask_flat] = np.nan
         status[~mask_flat] = int(FitStatus.MASKED)
-    no_index = np.empty(0, dtype=np.int64)
 
     import numba
 
@@ -89,17 +89,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     done = 0
     try:
         numba.set_num_threads(used_threads)
-        for start in range(0, nvox, chunk_voxels):
-            stop = min(nvox, start + chunk_voxels)
-            if mask_flat is None:
-                idx, y = no_index, flat[start:stop]
-            else:
-                idx = np.flatnonzero(mask_flat[start:stop])
-                if idx.size == 0:
-                    continue
-                idx += start
-                y = flat[idx]
-            y = np.ascontiguousarray(y, dtype=np.float64)
+        for start, idx, y in voxel_chunks(flat, mask_flat, chunk_voxels):
             K.fit_chunk(y, te64, cr, ci, uniform, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
                         np.int64(SWAP_RULES[swap_rule]), idx,
                         np.int64(start), out, status)

@@ -245,6 +245,25 @@ def _resolve_noise(data, te, model, noise_sigma, coils, n_echoes):
     return model, sigma, coils, info
 
 
+
+def voxel_chunks(flat: np.ndarray, mask_flat: np.ndarray | None, chunk: int):
+    """Yield ``(start, idx, y)`` per block of ``chunk`` voxels of ``flat`` (voxel, echo):
+    ``y`` the block's (masked) curves as contiguous float64, ``idx`` their flat voxel
+    indices (empty when there is no mask: the block is ``start .. start + len(y)``);
+    blocks without a masked voxel are left out. The kernels write results by these."""
+    no_index = np.empty(0, dtype=np.int64)
+    for start in range(0, flat.shape[0], chunk):
+        stop = min(flat.shape[0], start + chunk)
+        if mask_flat is None:
+            idx, y = no_index, flat[start:stop]
+        else:
+            idx = np.flatnonzero(mask_flat[start:stop])
+            if idx.size == 0:
+                continue
+            idx += start
+            y = flat[idx]
+        yield start, idx, np.ascontiguousarray(y, dtype=np.float64)
+
 def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         noise_sigma: float | None = None, coils: int | None = None,
         threads: int | None = None,
@@ -372,7 +391,6 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if mask_flat is not None:
         out[:, ~mask_flat] = np.nan
         status[~mask_flat] = int(FitStatus.MASKED)
-    no_index = np.empty(0, dtype=np.int64)
     # E[M] interpolation table of the noise-corrected model (a dummy for other models)
     tab = ncchi_table(int(coils)) if model_used == "ncchi" else np.zeros((1, 4))
     te64 = np.ascontiguousarray(te, dtype=np.float64)
@@ -389,18 +407,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     done = 0
     try:
         numba.set_num_threads(used_threads)
-        for start in range(0, nvox, chunk):
-            stop = min(nvox, start + chunk)
-            if mask_flat is None:
-                idx = no_index
-                y = flat[start:stop]
-            else:
-                idx = np.flatnonzero(mask_flat[start:stop])
-                if idx.size == 0:
-                    continue
-                idx += start
-                y = flat[idx]
-            y = np.ascontiguousarray(y, dtype=np.float64)
+        for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
             n = y.shape[0]
             K._fit_chunk(y, te64, uniform, np.int64(model_id), sigma_k, np.int64(coils), tab,
                          k_sigma, lo, hi, np.int64(max_iter), xtol, ftol, idx, np.int64(start), out,
