@@ -12,7 +12,8 @@ writable location before any kernel is compiled:
 4. ``<tempdir>/r2mri-numba-<uid>`` if writable;
 5. otherwise caching is disabled (kernels compile on every process start).
 
-Kernels must be declared with :func:`njit` from this module.
+Kernels must be declared with :func:`njit` from this module, which also lists them
+(:func:`kernels`) so that ``r2mri warmup`` can report what it compiled.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["njit", "CACHE_ENABLED", "CACHE_DIR"]
+__all__ = ["njit", "kernels", "CACHE_ENABLED", "CACHE_DIR"]
 
 
 def _writable(directory: Path) -> bool:
@@ -66,8 +67,31 @@ if CACHE_ENABLED and CACHE_DIR is not None:
     numba.config.CACHE_DIR = CACHE_DIR
 
 
+_KERNELS: list = []  # every dispatcher made by njit below, in definition order
+
+
 def njit(*args, **kwargs):
-    """``numba.njit`` with the cache setting decided above (``cache=`` is forced)."""
+    """``numba.njit`` with the cache setting decided above (``cache=`` is forced); the
+    dispatcher is recorded for :func:`kernels`."""
     kwargs["cache"] = CACHE_ENABLED
     kwargs.setdefault("nogil", True)
-    return numba.njit(*args, **kwargs)
+    if args and callable(args[0]):  # bare @njit
+        dispatcher = numba.njit(**kwargs)(args[0])
+        _KERNELS.append(dispatcher)
+        return dispatcher
+
+    def decorate(func):
+        dispatcher = numba.njit(*args, **kwargs)(func)
+        _KERNELS.append(dispatcher)
+        return dispatcher
+
+    return decorate
+
+
+def kernels() -> list:
+    """The numba dispatchers of every r2mri module imported so far (definition order).
+
+    Each has ``signatures`` (compiled or loaded in this process) and ``stats``
+    (``cache_hits`` / ``cache_misses`` per signature, ``cache_path``).
+    """
+    return list(_KERNELS)

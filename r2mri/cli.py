@@ -19,7 +19,7 @@ from .errors import InputError
 __all__ = ["main", "build_parser", "entry_point"]
 
 #: Sub-commands, in the order ``r2mri --help`` lists them.
-COMMANDS = ("demo", "analyze", "load", "fit", "phantom", "serve", "queue", "batch", "trend")
+COMMANDS = ("demo", "analyze", "load", "fit", "phantom", "serve", "queue", "batch", "trend", "warmup")
 
 
 def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:

@@ -397,6 +397,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     sigma_k = float(sigma) if sigma is not None else 0.0
     steps = np.diff(te64)
     uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
+    cfg = K.settings(model_id, uniform, sigma_k, coils, k_sigma, lo, hi, max_iter, xtol, ftol)
 
     import numba
 
@@ -409,9 +410,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         numba.set_num_threads(used_threads)
         for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
             n = y.shape[0]
-            K._fit_chunk(y, te64, uniform, np.int64(model_id), sigma_k, np.int64(coils), tab,
-                         k_sigma, lo, hi, np.int64(max_iter), xtol, ftol, idx, np.int64(start), out,
-                         status)
+            K.fit_chunk(y, te64, cfg, tab, idx, np.int64(start), out, status)
             done += n
             if progress is not None:
                 progress(done, total)
