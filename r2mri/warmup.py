@@ -67,7 +67,9 @@ def _fit_every_model() -> None:
     r2 = np.linspace(20.0, 300.0, 16).reshape(4, 4, 1, 1)
     data = (1000.0 * np.exp(-r2 * _TE_S) + 5.0).astype(np.float32) * np.ones((1, 1, 2, 1), np.float32)
     for model in MODELS:
-        if model != "auto":
+        if model == "fatwater":  # gradient-echo R2* with fat: needs the field strength
+            fit(data, _TE_S, model=model, field_strength_t=1.5)
+        elif model != "auto":
             fit(data, _TE_S, model=model, noise_sigma=5.0, coils=1)
 
 
