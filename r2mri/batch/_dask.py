@@ -78,7 +78,7 @@ def run_dask(tasks: list, on_result: Callable[[int, dict], None], *, local_worke
 
         raise InputError("Dask is not installed: pip install 'r2mri[dask]'") from None
     from ._exam import run_exam
-    from ._pool import threads_per_worker, warm_worker
+    from ._pool import threads_per_worker, warm_worker_quietly
 
     if (local_workers is None) == (scheduler is None):
         raise ValueError("run_dask: give exactly one of local_workers and scheduler")
@@ -97,7 +97,7 @@ def run_dask(tasks: list, on_result: Callable[[int, dict], None], *, local_worke
     try:
         if cluster is None:  # local workers got their environment from their nannies
             client.register_plugin(NumbaSetup(threads))
-        client.run(warm_worker, threads, None)
+        client.run(warm_worker_quietly, threads, None)
         futures = {client.submit(run_exam, task, pure=False, retries=retries, key=f"r2mri-exam-{i}-{os.getpid()}"): i
                    for i, task in enumerate(tasks)}
         for fut in as_completed(list(futures)):

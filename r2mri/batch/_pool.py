@@ -51,14 +51,20 @@ def warm_worker(numba_threads: int | None = None, numba_cache_dir: str | None = 
     from ..report import _page  # noqa: F401  - matplotlib and the page layout
     from ..report import _write  # noqa: F401
 
-    ph = generate(lic=5.0, matrix=(16, 16), pixel_mm=16.0, n_slices=1, seed=0)
+    # big enough for air around the body: the noise is estimated from it, as in an exam
+    ph = generate(lic=5.0, matrix=(48, 48), pixel_mm=8.0, n_slices=1, seed=0)
     analyze(ph.image, mask=np.asarray(ph.truth.liver_mask))
 
 
 def _init(numba_threads: int, numba_cache_dir: str | None) -> None:
+    warm_worker_quietly(numba_threads, numba_cache_dir)
+
+
+def warm_worker_quietly(numba_threads: int, numba_cache_dir: str | None) -> None:
+    """:func:`warm_worker`, whose failure only costs time: the exams report real errors."""
     try:
         warm_worker(numba_threads, numba_cache_dir)
-    except Exception:  # noqa: BLE001 - a failed warm-up only costs time; the exam reports real errors
+    except Exception:  # noqa: BLE001
         pass
 
 
