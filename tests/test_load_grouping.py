@@ -229,7 +229,7 @@ def test_cli_load_and_analyze(study, tmp_path, capsys):
     o = tmp_path / "o"
     assert main(["analyze", str(d), "--mask", mask, "-o", str(o)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("r2mri: error: protocol error (series-left-out: "), lines
+    assert len(lines) == 1 and lines[0].startswith(f"r2mri: error: {d}: protocol error (series-left-out: "), lines
     assert "pixel spacing [8.5, 8.5] mm (dataset: [8.0, 8.0] mm)" in lines[0]
     assert not o.exists() and not list(tmp_path.glob(".o*"))
 
