@@ -280,7 +280,7 @@ def _check_pixel_format(ds, where: str) -> None:
         raise InputError(f"{where}: SamplesPerPixel {spp}; expected 1 (greyscale magnitude)")
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").upper()
     if pi not in ("MONOCHROME1", "MONOCHROME2"):
-        raise InputError(f"{where}: PhotometricInterpretation {pi}; expected MONOCHROME2")
+        raise InputError(f"{where}: PhotometricInterpretation {pi!r}; expected MONOCHROME2")  # repr: one line (fuzz case 90967)
     ba = _num(ds.get("BitsAllocated"), int)
     bs = _num(ds.get("BitsStored"), int)
     hb = _num(ds.get("HighBit"), int)
@@ -624,7 +624,11 @@ def _drop_undecodable(ds, depth: int = 0) -> None:
     NotImplementedError when one is first read, and the writers of the DICOM outputs copy
     patient and study attributes. Checked on the raw elements, without decoding any value."""
     for tag in list(ds.keys()):
-        elem = ds.get_item(tag)  # raw (undecoded) unless something read it already
+        try:
+            elem = ds.get_item(tag)  # raw (undecoded) unless something read it already
+        except NotImplementedError:  # get_item decodes a deferred value: unknown VR (fuzz case 87219)
+            del ds[tag]
+            continue
         vr = getattr(elem, "VR", None)
         if vr is not None and str(vr) not in _KNOWN_VRS:
             del ds[tag]
