@@ -67,6 +67,10 @@ def _with_patient(rel: str, raw: bytes) -> bytes:
     return raw
 
 
+#: shape (x, y, z, echo) of every valid input
+VALID_SHAPE = (8, 8, 2, 3)
+
+
 def make_seeds() -> Seeds:
     """{kind: {relative path: bytes}} of the valid inputs (8 x 8 x 2 voxels, 3 echoes), carrying
     :data:`PATIENT`."""

@@ -14,7 +14,8 @@ wall-clock timer (``--timeout-s``, raised as a ``BaseException`` so no ``except
 Exception`` in the loader can swallow it); the parent kills a worker that does not
 answer within the timeout plus a grace period (a hang in C code) and starts a new one.
 Outcomes: ``loaded`` (finite data, >= 2 echoes), ``input_error`` (one-line message),
-``bad_load`` (loaded but non-finite or < 2 echoes), ``multiline`` (an InputError of
+``bad_load`` (loaded but non-finite or < 2 echoes), ``subset`` (loaded with fewer
+echoes or slices than the valid input and no error finding: a silent subset), ``multiline`` (an InputError of
 several lines), ``phi_leak`` (an InputError quoting the seeds' patient name, ID or birth
 date, :data:`benchmarks._fuzz_cases.PATIENT`), ``other`` (any other exception), ``timeout``, ``killed`` (no answer
 in time) and ``crash`` (the worker died). The counts, the InputError message classes
@@ -74,6 +75,17 @@ def message_class(message: str, folder: str = "") -> str:
     return re.sub(r"\s+", " ", s).strip()[:160]
 
 
+def _silent_subset(img) -> bool:
+    """Fewer echoes or slices than the valid input, and no error finding says so."""
+    import numpy as np
+
+    from r2mri.io.protocol import check_protocol
+
+    if img.n_echoes >= fc.VALID_SHAPE[3] and img.data[..., 0].size >= np.prod(fc.VALID_SHAPE[:3]):
+        return False
+    return not any(f.severity == "error" for f in check_protocol(img))
+
+
 def run_case(seeds, seed: int, index: int, folder: Path, timeout_s: float | None) -> dict[str, Any]:
     """Write case ``index`` into ``folder``, load it, classify the outcome."""
     import numpy as np
@@ -99,6 +111,9 @@ def run_case(seeds, seed: int, index: int, folder: Path, timeout_s: float | None
         res["outcome"] = "loaded" if ok else "bad_load"
         if not ok:
             res["message"] = f"shape {img.data.shape}, finite {bool(np.all(np.isfinite(img.data)))}"
+        elif _silent_subset(img):
+            res["outcome"] = "subset"
+            res["message"] = f"shape {img.data.shape} of {fc.VALID_SHAPE} with no error finding"
     except r2mri.InputError as exc:
         msg = str(exc)
         res["outcome"] = "input_error" if msg and "\n" not in msg else "multiline"

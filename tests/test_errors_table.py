@@ -333,6 +333,12 @@ def b_disk_full(data, tmp):
     pass
 
 
+def b_cut_to_preamble(data, tmp):
+    d = _copy_dicom(data, tmp)
+    f = d / "S02_TE9" / "IM0001.dcm"
+    f.write_bytes(bytes(60))  # a transfer cut inside the preamble: was skipped as "not DICOM"
+
+
 def b_permission_output(data, tmp):
     (tmp / "readonly").mkdir()
     os.chmod(tmp / "readonly", 0o555)
@@ -355,7 +361,7 @@ BUILDERS = {
     "E33": b_calibration_cpmg, "E34": b_calibration_unknown, "E35": b_calibration_file_missing,
     "E36": b_calibration_file_bad, "E37": b_too_few_echoes, "E38": b_out_exists, "E39": b_out_is_file,
     "E40": b_out_under_file, "E41": b_dicom_from_nifti, "E42": b_disk_full, "E43": b_permission_output,
-    "E44": b_permission_input,
+    "E44": b_permission_input, "E45": b_cut_to_preamble,
 }
 #: Rows run in a child process, and how the child is limited.
 DISK_FULL = {"E42"}

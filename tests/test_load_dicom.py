@@ -328,3 +328,36 @@ def test_phase_images_ignored(tmp_path):
     ds.save_as(tmp_path / "m" / "phase.dcm")
     img = r2mri.load(tmp_path)
     _assert_matches(img, truth)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 60, 128, 130, 132, 140])
+def test_a_series_whose_only_file_is_cut_short_is_refused_not_skipped(tmp_path, cut):
+    # one slice per TE series: skipping the cut file would load 4 echoes of 5 silently
+    paths, _ = fx.write_per_te_series(tmp_path, n_slices=1)
+    paths[3].write_bytes(paths[3].read_bytes()[:cut])
+    with pytest.raises(InputError, match=str(paths[3].name) + ".*(damaged|truncated|unreadable)"):
+        r2mri.load(tmp_path)
+
+
+def test_non_dicom_files_beside_a_series_are_still_skipped(tmp_path):
+    paths, truth = fx.write_per_te_series(tmp_path / "d", n_slices=1)
+    extra = {"VERSION": b"1\n", "notes.dcm": b"not an image\n", ".gitkeep": b"",
+             "thumb.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256))}
+    for name, raw in extra.items():
+        (tmp_path / "d" / name).write_bytes(raw)
+    img = r2mri.load(tmp_path)
+    np.testing.assert_array_equal(img.data, truth["data"].astype(np.float32))
+    assert img.n_echoes == 5
+    assert sorted(img.metadata["skipped_files"]) == sorted(str(tmp_path / "d" / n) for n in extra)
+
+
+def test_pixel_data_longer_than_the_header_describes_is_refused(tmp_path):
+    # Rows lowered by one: pydicom would drop the excess bytes and load a smaller image
+    # in every file alike, so that no geometry check between files can see it
+    paths, _ = fx.write_multiecho_series(tmp_path / "m")
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        ds.Rows = ds.Rows - 1
+        ds.save_as(p)
+    with pytest.raises(InputError, match="pixel data holds .* bytes but"):
+        r2mri.load(tmp_path)

@@ -32,6 +32,7 @@ from ._grouping import echo_key as _echo_key
 from ._grouping import geometry_difference
 from ._headers import header_params
 from ._headers import review as review_headers
+from ._sniff import damaged_dicom_reason
 
 #: DICOM Media Storage Directory (DICOMDIR) SOP Class UID, DICOM PS3.4 Annex B.5.
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -245,6 +246,8 @@ def frames_from_dataset(ds, path: str) -> list[Frame]:
         if missing:
             raise InputError(f"{path}: MR image header lacks {', '.join(missing)} (truncated or damaged file?)")
     elif any(k not in ds for k in required):
+        if not any(sop):  # a DICM prefix and no SOP class at all: cut right after the prefix
+            raise InputError(f"{path}: damaged DICOM file (no SOP Class UID: empty or truncated header)")
         return []  # secondary capture, SR, presentation state...
     if not _is_magnitude(ds.get("ImageType", [])):
         return []
@@ -356,7 +359,9 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
 
     Non-DICOM files (``VERSION``, text, DICOMDIR, SR, presentation states) are skipped
     and listed, whether met in a folder or in a list of files (a shell glob); a single
-    named file that is not DICOM, and any corrupt DICOM file, raises InputError.
+    named file that is not DICOM, any corrupt DICOM file, and a file that looks like a
+    damaged one (empty, cut inside the preamble: :func:`._sniff.damaged_dicom_reason`)
+    raises InputError.
     """
     files, missing = _iter_files(paths)
     if missing:
@@ -370,6 +375,10 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
         except InvalidDicomError:
             if explicit and single:
                 raise InputError(f"{path}: not a DICOM file (no DICM preamble)") from None
+            damaged = damaged_dicom_reason(path)
+            if damaged:  # skipping it could drop a whole series without a word
+                raise InputError(f"{path}: damaged DICOM file ({damaged}); "
+                                 "remove it or name the files to load") from None
             skipped.append(path)
             continue
         except InputError:
@@ -424,6 +433,23 @@ def _stored_max(bits_stored, pixel_representation) -> float | None:
     return float(2 ** (bits_stored - 1) - 1) if pixel_representation else float(2**bits_stored - 1)
 
 
+def _check_native_length(ds, path: str) -> None:
+    """Refuse uncompressed pixel data longer than the header describes: pydicom would drop
+    the excess with a warning, so a wrong Rows / Columns / NumberOfFrames (a header that
+    does not match its data) would load as a smaller image (fuzz case 2873)."""
+    from pydicom.pixels.utils import get_expected_length
+
+    meta = getattr(ds, "file_meta", None)
+    ts = getattr(meta, "TransferSyntaxUID", None)
+    if ts is None or getattr(ts, "is_compressed", True) or "PixelData" not in ds:
+        return
+    expected = get_expected_length(ds, unit="bytes")
+    actual = len(ds.PixelData)
+    if actual > expected + (expected % 2):  # one pad byte to an even length is allowed
+        raise InputError(f"{path}: pixel data holds {actual} bytes but Rows x Columns x frames x "
+                         f"BitsAllocated describe {expected}: the header does not match the data")
+
+
 def _pixels(frame: Frame, cache: dict) -> np.ndarray:
     """Stored (raw) 2-D pixel values of ``frame``, shape (rows, cols)."""
     key = frame.path
@@ -431,6 +457,7 @@ def _pixels(frame: Frame, cache: dict) -> np.ndarray:
         ds = None
         try:
             ds = _read(frame.path, pixels=True)
+            _check_native_length(ds, frame.path)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 arr = ds.pixel_array
