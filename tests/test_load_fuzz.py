@@ -89,6 +89,12 @@ def _load_expect_input_error_or_image(folder: Path):
         return None
     assert np.all(np.isfinite(img.data))
     assert img.n_echoes >= 2
+    # both valid inputs hold 3 echoes of 2 slices of 12 voxels: fewer is a subset, which
+    # only an error finding may excuse (never a silent subset)
+    if img.n_echoes < 3 or img.data[..., 0].size < 24:
+        from r2mri.io.protocol import check_protocol
+
+        assert any(f.severity == "error" for f in check_protocol(img)), img.data.shape
     return img
 
 

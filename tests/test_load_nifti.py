@@ -115,3 +115,34 @@ def test_per_echo_sidecars_with_different_tr_flagged(tmp_path):
     f = {x.code: x for x in r2mri.load(paths).protocol_report()}
     assert f["repetition-time-differs"].severity == "error"
     assert sorted(f["repetition-time-differs"].details["per_series"].values()) == [1000.0, 1000.0, 1200.0]
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_header_describing_fewer_voxels_than_the_file_holds_is_refused(tmp_path, suffix):
+    # nibabel reads the first voxels only: a lowered dimension would load a crop (fuzz 4256)
+    paths, _ = fx.write_nifti_4d(tmp_path)
+    img = nib.load(paths[0])
+    data = np.asarray(img.dataobj)
+    out = tmp_path / f"me{suffix}"
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), out)
+    raw = bytearray(out.read_bytes() if suffix == ".nii" else __import__("gzip").decompress(out.read_bytes()))
+    dim1 = np.frombuffer(bytes(raw[42:44]), "<i2")[0]
+    raw[42:44] = np.int16(dim1 - 1).tobytes()  # dim[1] of the NIfTI-1 header
+    out.write_bytes(bytes(raw) if suffix == ".nii" else __import__("gzip").compress(bytes(raw)))
+    (tmp_path / "me.json").write_text(paths[0].with_name(paths[0].name.split(".")[0] + ".json").read_text())
+    with pytest.raises(InputError, match="but the file holds .* bytes: the header does not match"):
+        r2mri.load(out)
+
+
+def test_malformed_sidecar_values_count_as_absent(tmp_path):
+    # a list where a number belongs crashed the protocol checks (fuzz 4461)
+    paths, truth = fx.write_nifti_4d(tmp_path)
+    side = paths[0].with_name(paths[0].name.split(".")[0] + ".json")
+    meta = json.loads(side.read_text())
+    meta.update(PhilipsScaleSlope=[1.0, 2.0], FlipAngle={"x": 1}, EchoTrainLength="many")
+    side.write_text(json.dumps(meta))
+    img = r2mri.load(paths[0])
+    np.testing.assert_array_equal(img.data, truth["data"])
+    img.protocol_report()
+    s = img.metadata["series"][0]
+    assert s["philips_scale_slopes"] == [] and s["flip_angle_deg"] is None and s["echo_train_length"] is None

@@ -80,7 +80,7 @@ def _check_size(path: Path, img) -> None:
         with open(path, "rb") as f:
             f.seek(max(path.stat().st_size - 4, 0))
             tail = f.read(4)
-        if len(tail) == 4 and need < 2**32 and struct.unpack("<I", tail)[0] >= need:
+        if len(tail) == 4 and need < 2**32 and struct.unpack("<I", tail)[0] == need:
             return
         with gzip.open(path) as f:
             have = f.seek(0, io.SEEK_END)
@@ -89,6 +89,25 @@ def _check_size(path: Path, img) -> None:
     if have < need:
         raise InputError(f"{path}: header describes {'x'.join(map(str, img.shape))} voxels ({need} bytes with the "
                          f"header) but the file holds {have} bytes (truncated or damaged)")
+    if have > need:  # nibabel would read the first voxels only: a wrong dimension loads a crop
+        raise InputError(f"{path}: header describes {'x'.join(map(str, img.shape))} voxels ({need} bytes with the "
+                         f"header) but the file holds {have} bytes: the header does not match the data")
+
+
+def _sidecar_value(meta: dict, key: str, cast=None):
+    """``meta[key]`` cast to ``cast`` (float: finite only), ``None`` when absent or malformed."""
+    v = meta.get(key)
+    if v is None or cast is None:
+        return v
+    if cast is str:
+        return v if isinstance(v, str) else None
+    if isinstance(v, (list, dict, bool)):
+        return None
+    try:
+        out = cast(v)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from "1e400"
+        return None
+    return out if cast is not float or np.isfinite(out) else None
 
 
 def _sidecar_te_s(meta: dict, path: Path):
@@ -174,15 +193,8 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
     if not np.all(np.isfinite(data)):
         raise InputError(f"{src[0]}: image contains NaN or inf")
 
-    def g(key, cast=None):
-        v = meta.get(key)
-        if v is None or cast is None:
-            return v
-        try:
-            out = cast(v)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from "1e400"
-            return None
-        return out if cast is not float or np.isfinite(out) else None
+    def g(key, cast=None, m=None):
+        return _sidecar_value(meta if m is None else m, key, cast)
 
     seq = meta.get("ScanningSequence")
     seq_s = None
@@ -219,13 +231,14 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
             {
                 "series_instance_uid": m.get("SeriesInstanceUID"),
                 "series_description": m.get("SeriesDescription"),
-                "repetition_time_ms": (float(m["RepetitionTime"]) * 1e3) if isinstance(m.get("RepetitionTime"), (int, float)) else None,
-                "flip_angle_deg": m.get("FlipAngle"),
-                "echo_train_length": m.get("EchoTrainLength"),
-                "receive_coil": m.get("ReceiveCoilName"),
-                "field_strength_t": m.get("MagneticFieldStrength"),
-                "philips_scale_slopes": [m["PhilipsScaleSlope"]] if "PhilipsScaleSlope" in m else [],
-                "rescale_slopes": [m["PhilipsRescaleSlope"]] if "PhilipsRescaleSlope" in m else [],
+                "repetition_time_ms": (g("RepetitionTime", float, m) * 1e3) if g("RepetitionTime", float, m) is not None else None,
+                "flip_angle_deg": g("FlipAngle", float, m),
+                "echo_train_length": g("EchoTrainLength", int, m),
+                "receive_coil": g("ReceiveCoilName", str, m),
+                "field_strength_t": g("MagneticFieldStrength", float, m),
+                # a malformed value (list, text) counts as absent, as a missing DICOM tag does
+                "philips_scale_slopes": [v] if (v := g("PhilipsScaleSlope", float, m)) is not None else [],
+                "rescale_slopes": [v] if (v := g("PhilipsRescaleSlope", float, m)) is not None else [],
                 "files": [str(p)],
             }
             for m, p in zip(metas, paths)
