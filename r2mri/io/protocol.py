@@ -6,8 +6,9 @@ Every finding has a severity:
   angle, field strength or unreconciled scaling differing between the per-TE series).
   The dataset still loads, but analysis refuses it unless forced.
 - ``"warning"``: the R2 is measurable but may not be comparable with the 1.5 T
-  single-echo spin-echo calibration (CPMG echo train, gradient echo, 3 T, echo times
-  other than FerriScan's, clipped voxels, receive coil differing...).
+  single-echo spin-echo calibration (CPMG echo train, 3 T, echo times other than
+  FerriScan's, clipped voxels, receive coil differing...). Gradient-echo (R2*) data are
+  judged by :mod:`r2mri.io._protocol_gre` instead of the FerriScan TE/TR rules.
 - ``"info"``: worth printing in the report (FerriScan echo times matched, rescale
   factors applied per file, user-supplied echo times...).
 
