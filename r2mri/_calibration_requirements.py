@@ -171,9 +171,11 @@ def choose_calibration(image: Any = None, fit_model: str | None = None, *,
                        field_strength_t: float | None = None, sequence: str | None = None) -> str:
     """The shipped curve :func:`r2mri.analyze` uses when none is named.
 
-    Spin echo (or unknown sequence) at 1.5 T (or unknown field) -> ``st-pierre-2005``;
-    gradient echo at 1.5 T -> ``hernando-2022-r2star-1.5t``; anything else raises with
-    the options named: a derived 3 T bridge is never picked silently.
+    Spin echo or unknown sequence -> ``st-pierre-2005`` (at another field than 1.5 T
+    :func:`r2mri.calibration.check_applicability` then refuses it naming the SE options);
+    gradient echo at 1.5 T (or unknown field) -> ``hernando-2022-r2star-1.5t``; gradient
+    echo at another field raises with the options named: a derived 3 T bridge is never
+    picked silently.
 
     Raises
     ------
@@ -193,12 +195,12 @@ def choose_calibration(image: Any = None, fit_model: str | None = None, *,
     b0 = field_strength_t if field_strength_t is not None else getattr(image, "field_strength_t", None)
     seq = sequence if sequence is not None else getattr(image, "sequence", None)
     gre = _cal._sequence_kind(seq) == "GRE" or fit_model == "fatwater"
+    if not gre:
+        return _cal.DEFAULT_CALIBRATION
     if b0 is not None and abs(float(b0) - 1.5) > _cal.FIELD_TOLERANCE_T:
-        if gre:
-            near3 = abs(float(b0) - 3.0) <= _cal.FIELD_TOLERANCE_T
-            raise CalibrationError(
-                f"calibration: no shipped validated R2* curve for {float(b0):g} T; pass --calibration-file "
-                "(site-validated)" + (f" or --calibration {GRE_3T_BRIDGE} (field-scaling bridge, derived, not "
-                                      "biopsy-validated)" if near3 else ""))
-        return _cal.default_calibration(field_strength_t=b0, sequence="SE")  # raises with the SE options
-    return "hernando-2022-r2star-1.5t" if gre else _cal.DEFAULT_CALIBRATION
+        near3 = abs(float(b0) - 3.0) <= _cal.FIELD_TOLERANCE_T
+        raise CalibrationError(
+            f"calibration: no shipped validated R2* curve for {float(b0):g} T; pass --calibration-file "
+            "(site-validated)" + (f" or --calibration {GRE_3T_BRIDGE} (field-scaling bridge, derived, not "
+                                  "biopsy-validated)" if near3 else ""))
+    return "hernando-2022-r2star-1.5t"

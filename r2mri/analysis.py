@@ -323,9 +323,12 @@ def analyze(
             cal_ref: Any = Path(calibration_file)
         elif calibration is not None:
             cal_ref = calibration
-        else:  # from the data: SE -> St Pierre, GRE 1.5 T -> Hernando, else refuse naming the options
+        else:  # from the data: SE -> St Pierre, GRE 1.5 T -> Hernando, GRE 3 T refused naming the options
             cal_ref = choose_calibration(img, model_used)
-        cal = _cal.get_calibration(cal_ref)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{_where(paths)}: {exc}") from None
+    cal = _cal.get_calibration(cal_ref)  # its own errors name the curve or file
+    try:
         warnings.extend(_cal.check_applicability(cal, img))
         warnings.extend(check_requirements(cal, img, model_used, force=force))
     except CalibrationError as exc:  # name the input the curve does not fit

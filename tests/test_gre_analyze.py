@@ -113,8 +113,10 @@ def test_default_curve_from_the_data():
     assert choose_calibration(img(1.494, "GRE"), "fatwater") == "hernando-2022-r2star-1.5t"
     with pytest.raises(CalibrationError, match=r"2.89 T.*--calibration-file.*hernando-2022-r2star-3t-scaled"):
         choose_calibration(img(2.89, "GRE"), "fatwater")
+    # spin echo at 3 T: St Pierre, which check_applicability then refuses naming the SE bridge
+    assert choose_calibration(img(3.0, "SE"), "ncchi") == "st-pierre-2005"
     with pytest.raises(CalibrationError, match="st-pierre-2005-3t-scaled"):
-        choose_calibration(img(3.0, "SE"), "ncchi")
+        check_applicability("st-pierre-2005", img(3.0, "SE"))
     with pytest.raises(CalibrationError, match="hernando-2022-r2star-3t-scaled"):
         default_calibration(field_strength_t=3.0, sequence="GRE")
 
