@@ -243,9 +243,13 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
 
     y = tile_mean(data[ii, jj, kk, :].astype(np.float64))
     extra = getattr(fit, "extra", None) or {}
-    start = np.stack([np.nan_to_num(np.asarray(extra.get("water"), dtype=np.float64)[ii, jj, kk]),
-                      np.nan_to_num(np.asarray(extra.get("fat"), dtype=np.float64)[ii, jj, kk]),
-                      np.nan_to_num(np.asarray(fit.r2_per_s, dtype=np.float64)[ii, jj, kk])], axis=1)
+    r2v = np.nan_to_num(np.asarray(fit.r2_per_s, dtype=np.float64)[ii, jj, kk])
+    if extra.get("water") is not None and extra.get("fat") is not None:
+        start = np.stack([np.nan_to_num(np.asarray(extra["water"], dtype=np.float64)[ii, jj, kk]),
+                          np.nan_to_num(np.asarray(extra["fat"], dtype=np.float64)[ii, jj, kk]), r2v], axis=1)
+    else:  # no water/fat maps: 90 % water at the first echo's amplitude, back-extrapolated
+        amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
+        start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
     p0 = tile_mean(start)
     p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * _R2_MAX)
     tot = p0[:, 0] + p0[:, 1]

@@ -291,3 +291,17 @@ def test_gre_phase_availability():
     assert _codes(img)["gre-phase"].details == {"phase": False}
     img.phase_rad = np.zeros(img.data.shape, np.float32)  # grephantom's loader adds the field
     assert _codes(img)["gre-phase"].details == {"phase": True}
+
+
+def test_pooled_headline_without_water_fat_maps_starts_from_the_data():
+    # a fat-water fit result without extra water/fat maps (other fitter versions) still pools
+    mask = np.ones((16, 16, 1), bool)
+    m = np.broadcast_to(_liver_signal(1.5, TE_15, 15.0, 200.0), mask.shape + (TE_15.size,))
+    img = r2mri.MultiEchoImage(_noisy(m, 7), TE_15, field_strength_t=1.5, sequence="GRE")
+    fit = r2mri.fit(img, model="fatwater", threads=1)
+    full = _gre.pooled_mean_r2star(img, fit, mask, noise_sigma=SIGMA)
+    fit.extra = {"pdff_percent": fit.extra["pdff_percent"]}
+    bare = _gre.pooled_mean_r2star(img, fit, mask, noise_sigma=SIGMA)
+    # same global minimum from another start: equal to the fit's tolerance
+    assert bare.mean_r2_per_s == pytest.approx(full.mean_r2_per_s, rel=1e-5)
+    assert full.mean_r2_per_s == pytest.approx(200.0, abs=5 * full.se_r2_per_s)
