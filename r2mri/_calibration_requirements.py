@@ -145,9 +145,10 @@ def check_requirements(cal: Any, image: Any, fit_model: str, *, force: bool = Fa
         problems.append(f"built on fat-corrected R2* ({built.get('fitting_model', NOT_STATED)}), but the rate comes "
                         f"from model {fit_model!r} without fat (biased in a fatty liver); use model 'fatwater'")
     elif fit_model == "fatwater" and fat is not True:
-        state = "without fat correction" if fat is False else "with fat correction not stated in its sources"
-        warnings.append(f"{where}: built {state}; the fat-water R2* given to it equals a plain R2* only in a "
-                        "fat-free liver")
+        state = ("was built on R2* without fat correction" if fat is False else
+                 "does not say (in r2mri's sources) whether its R2* was fat-corrected")
+        warnings.append(f"{where}: {state}; it is given a fat-water R2*, which equals a plain R2* only in a "
+                        "fat-free liver (docs/fatwater.md)")
     te_ms = np.asarray(getattr(image, "echo_times_s", []), dtype=np.float64) * 1e3
     lo, hi = built.get("echo_time_first_ms", NOT_STATED), built.get("echo_time_last_ms", NOT_STATED)
     if te_ms.size and isinstance(lo, float) and isinstance(hi, float):
