@@ -402,7 +402,7 @@ def analyze(
     finally:
         if own_bar is not None:
             own_bar.close()
-    if noise is not None and fit.options.get("noise_method") == "given":
+    if noise is not None and str(fit.options.get("noise_method") or "").startswith("given"):
         # the fit was handed analyze's estimate: say where it came from, as the QC block does
         fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
         fit.options["noise_estimate"] = noise.to_dict()
