@@ -3,7 +3,7 @@
 Hooked from :mod:`r2mri.analysis` (model choice) and :mod:`r2mri.stats` (headline and
 the ``pdff_percent`` block) when the fit is ``model == "fatwater"`` (issue 15).
 
-**Headline R2*** (``estimator = "tile-fatwater-ncchi"``): the tile-pooled idea of
+**Headline R2*** (``estimator = "tile-fw-ncchi"``): the tile-pooled idea of
 :mod:`r2mri.stats` applied to the fat-water model. The ROI is cut into in-plane tiles
 (default 4 x 4 voxels per slice; tiles less than half inside the ROI are not used, a
 spatial rule); the magnitude signal is averaged over each tile's ROI voxels echo by echo,
@@ -38,8 +38,9 @@ __all__ = ["resolve_model", "pooled_mean_r2star", "pooled_headline", "pdff_block
 #: voxels per tile lift a per-voxel SNR of 50 to 200 before the fit; measured in
 #: docs/fatwater.md "In analyze"].
 GRE_TILE = 4
-#: Name of the headline estimator for fat-water fits (report.json ``headline.estimator``).
-ESTIMATOR = "tile-fatwater-ncchi"
+#: Name of the headline estimator for fat-water fits (report.json ``headline.estimator``;
+#: at most 16 characters, the length of a DICOM SR code value).
+ESTIMATOR = "tile-fw-ncchi"
 
 _R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats)
 
@@ -186,7 +187,7 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     Returns
     -------
     r2mri.stats.PooledR2
-        With an extra attribute ``estimator = "tile-fatwater-ncchi"`` and
+        With an extra attribute ``estimator = "tile-fw-ncchi"`` and
         ``tile_pdff_percent``.
 
     Raises
