@@ -787,6 +787,9 @@ def check_applicability(
                     "; no biopsy-validated 3 T R2 curve is published: use a site-validated "
                     "--calibration-file or the derived bridge 'st-pierre-2005-3t-scaled'"
                 )
+            elif cal.sequence == "GRE" and abs(b0 - 3.0) <= FIELD_TOLERANCE_T + 0.15:
+                hint = ("; use a site-validated --calibration-file or the derived bridge "
+                        "'hernando-2022-r2star-3t-scaled'")
             else:
                 hint = "; choose a curve for this field or a site-validated --calibration-file"
             problems.append(f"derived at {cal.field_strength_t:g} T, the acquisition is at {b0:g} T{hint}")

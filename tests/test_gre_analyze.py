@@ -305,3 +305,8 @@ def test_pooled_headline_without_water_fat_maps_starts_from_the_data():
     # same global minimum from another start: equal to the fit's tolerance
     assert bare.mean_r2_per_s == pytest.approx(full.mean_r2_per_s, rel=1e-5)
     assert full.mean_r2_per_s == pytest.approx(200.0, abs=5 * full.se_r2_per_s)
+
+
+def test_a_1_5t_r2star_curve_at_3t_names_the_r2star_bridge():
+    with pytest.raises(CalibrationError, match=r"derived at 1.5 T, the acquisition is at 2.89 T.*hernando-2022-r2star-3t-scaled"):
+        check_applicability("hernando-2022-r2star-1.5t", field_strength_t=2.89, sequence="GRE")
