@@ -69,7 +69,8 @@ def parse_built_on(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     for key, types in _TYPES.items():
         if key not in table:
             if version >= 2:
-                raise CalibrationError(f"{where}: [built_on] misses {key!r} (use \"{NOT_STATED}\" if the source does not say)")
+                raise CalibrationError(f"{where}: [built_on] misses {key!r} "
+                                       f"(use \"{NOT_STATED}\" if the source does not say)")
             out[key] = NOT_STATED
             continue
         v = table[key]
@@ -84,7 +85,8 @@ def parse_built_on(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
         out[key] = float(v) if key.startswith("echo_time") else v
     unknown = sorted(set(table) - set(_TYPES) - {"notes"})
     if unknown:
-        raise CalibrationError(f"{where}: [built_on] unknown key(s) {', '.join(unknown)}; known: {', '.join(_TYPES)}, notes")
+        raise CalibrationError(f"{where}: [built_on] unknown key(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(_TYPES)}, notes")
     if "notes" in table:
         out["notes"] = str(table["notes"])
     lo, hi = out["echo_time_first_ms"], out["echo_time_last_ms"]

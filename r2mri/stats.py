@@ -590,7 +590,8 @@ def liver_statistics(
         "definition": (f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} by the tile-pooled "
                        f"noise-corrected estimator{' of the fat-water model' if estimator == _gre.ESTIMATOR else ''}"
                        if estimator != "voxel-mean" else
-                       f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} = mean of voxel {rate} (fallback)"),
+                       f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} = mean of voxel {rate} "
+                       "(fallback)"),
         "tiles": getattr(pooled, "tile", tile) if pooled is not None else None,
         "tile_sizes": ({str(s): int(np.sum(pooled.tile_size == s)) for s in np.unique(pooled.tile_size)}
                        if pooled is not None else None),

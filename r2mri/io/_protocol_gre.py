@@ -99,14 +99,16 @@ def _window_findings(te_ms: np.ndarray, b0: float, nominal: float) -> list:
     curve = get_calibration(_CURVE_BY_FIELD[nominal])
     r2_upper = float(curve.rate(LIC_UPPER_MG_PER_G).r2_per_s)
     normal = NORMAL_LIVER_R2STAR_PER_S[nominal]
-    details = {"r2star_window_per_s": [round(lo, 1), round(hi, 1)], "expected_r2star_per_s": [normal, round(r2_upper, 1)],
-               "assumed_snr": ASSUMED_SNR, "curve": curve.name, "echo_times_ms": [round(float(t), 3) for t in te_ms]}
+    details = {"r2star_window_per_s": [round(lo, 1), round(hi, 1)],
+               "expected_r2star_per_s": [normal, round(r2_upper, 1)], "assumed_snr": ASSUMED_SNR,
+               "curve": curve.name, "echo_times_ms": [round(float(t), 3) for t in te_ms]}
     if hi < r2_upper:
         lic_hi = float(curve.lic(hi).lic_mg_per_g)
         out.append(Finding("warning", "gre-first-echo-late",
-                           f"first echoes {te_ms[0]:.3g}-{te_ms[min(2, te_ms.size - 1)]:.3g} ms: at SNR {ASSUMED_SNR:g}, "
-                           f"R2* above {hi:.0f} s^-1 (LIC above {lic_hi:.1f} mg/g on {curve.name}) leaves fewer than 3 "
-                           f"echoes above 2 noise SDs; the R2* of LIC {LIC_UPPER_MG_PER_G:g} mg/g is {r2_upper:.0f} s^-1",
+                           f"first echoes {te_ms[0]:.3g}-{te_ms[min(2, te_ms.size - 1)]:.3g} ms: at SNR "
+                           f"{ASSUMED_SNR:g}, R2* above {hi:.0f} s^-1 (LIC above {lic_hi:.1f} mg/g on {curve.name}) "
+                           f"leaves fewer than 3 echoes above 2 noise SDs; the R2* of LIC {LIC_UPPER_MG_PER_G:g} "
+                           f"mg/g is {r2_upper:.0f} s^-1",
                            details))
     if lo > normal:
         decay = 100.0 * (1.0 - math.exp(-normal * span_s))
