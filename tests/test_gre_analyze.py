@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import r2mri
+import r2mri.stats
 from r2mri import _gre
 from r2mri._calibration_requirements import NOT_STATED, check_requirements, choose_calibration
 from r2mri.calibration import (check_applicability, default_calibration, get_calibration, lic_from_r2,
@@ -310,3 +311,20 @@ def test_pooled_headline_without_water_fat_maps_starts_from_the_data():
 def test_a_1_5t_r2star_curve_at_3t_names_the_r2star_bridge():
     with pytest.raises(CalibrationError, match=r"derived at 1.5 T, the acquisition is at 2.89 T.*hernando-2022-r2star-3t-scaled"):
         check_applicability("hernando-2022-r2star-1.5t", field_strength_t=2.89, sequence="GRE")
+
+
+def test_headline_ci95_covers_the_truth():
+    """40 seeded draws (1.5 T, PDFF 15 %, R2* 200 s^-1, 20 x 20 voxels): the headline's 95 %
+    interval holds the true LIC in >= 35 (binomial n 40, p 0.95: P(X < 35) = 1.4 %); measured
+    344/360 (95.6 %) over six field/PDFF/R2* cases in docs/fatwater.md."""
+    m = np.broadcast_to(_liver_signal(1.5, TE_15, 15.0, 200.0), (20, 20, 1, TE_15.size))
+    truth = lic_from_r2(200.0, "hernando-2022-r2star-1.5t")
+    hits = 0
+    for seed in range(40):
+        img = r2mri.MultiEchoImage(_noisy(m, 100 + seed), TE_15, field_strength_t=1.5, sequence="GRE")
+        fit = r2mri.fit(img, model="fatwater", noise_sigma=SIGMA, threads=1)
+        st = r2mri.stats.liver_statistics(fit, np.ones(img.shape, bool), "hernando-2022-r2star-1.5t", image=img,
+                                          n_bootstrap=300)
+        lo, hi = st.ci95_lic_mg_per_g
+        hits += lo <= truth <= hi
+    assert hits >= 35
