@@ -305,6 +305,23 @@ def b_calibration_file_bad(data, tmp):
     (tmp / "cal.toml").write_text('name = "site"\nslope = [1, 2\n')
 
 
+def b_gre_no_field(data, tmp):
+    _copy_nifti(data, tmp)
+    meta = json.loads((tmp / "me.json").read_text())
+    meta["ScanningSequence"] = "GR"
+    meta.pop("MagneticFieldStrength", None)
+    meta.pop("ImagingFrequency", None)
+    (tmp / "me.json").write_text(json.dumps(meta))
+
+
+def b_gre_3t_no_curve(data, tmp):
+    b_gre_no_field(data, tmp)
+
+
+def b_fatwater_on_se(data, tmp):
+    pass
+
+
 def b_too_few_echoes(data, tmp):
     echoes = sorted((data / "echoes").glob("*_echo-*_MESE.nii.gz"))[:2]
     for p in echoes:
@@ -343,23 +360,6 @@ def b_permission_input(data, tmp):
     os.chmod(p, 0o000)
 
 
-def b_gre_no_field(data, tmp):
-    _copy_nifti(data, tmp)
-    meta = json.loads((tmp / "me.json").read_text())
-    meta["ScanningSequence"] = "GR"
-    meta.pop("MagneticFieldStrength", None)
-    meta.pop("ImagingFrequency", None)
-    (tmp / "me.json").write_text(json.dumps(meta))
-
-
-def b_gre_3t_no_curve(data, tmp):
-    b_gre_no_field(data, tmp)
-
-
-def b_fatwater_on_se(data, tmp):
-    pass
-
-
 BUILDERS = {
     "E01": b_missing_input, "E02": b_empty_folder, "E03": b_text_file, "E04": b_truncated_dicom_header,
     "E05": b_truncated_pixels, "E06": b_truncated_nifti, "E07": b_not_gzip, "E08": b_nifti_folder,
@@ -371,8 +371,9 @@ BUILDERS = {
     "E29": b_mask_shape, "E30": b_mask_unreadable, "E31": b_mask_empty, "E32": b_calibration_3t,
     "E33": b_calibration_cpmg, "E34": b_calibration_unknown, "E35": b_calibration_file_missing,
     "E36": b_calibration_file_bad, "E37": b_too_few_echoes, "E38": b_out_exists, "E39": b_out_is_file,
+    "E46": b_gre_no_field, "E47": b_gre_3t_no_curve, "E48": b_fatwater_on_se,  # R2* path (issue 15)
     "E40": b_out_under_file, "E41": b_dicom_from_nifti, "E42": b_disk_full, "E43": b_permission_output,
-    "E44": b_permission_input, "E45": b_gre_no_field, "E46": b_gre_3t_no_curve, "E47": b_fatwater_on_se,
+    "E44": b_permission_input,
 }
 #: Rows run in a child process, and how the child is limited.
 DISK_FULL = {"E42"}
