@@ -400,7 +400,9 @@ def liver_statistics(
         Mean liver R2 for the headline: ``"tile-ncchi"`` (needs ``image`` and the noise
         sigma; raises without them), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
         high at high iron), ``"auto"`` (the first when possible, else the second with a
-        warning).
+        warning). For a fat-water fit (``fit.model == "fatwater"``) the tile-pooled
+        estimator fits the fat-water model to each tile (``"tile-fw-ncchi"``, r2mri/_gre.py)
+        and ``blocks["pdff_percent"]`` holds the ROI's PDFF.
     tile : int or "adaptive", default "adaptive"
         Tiles of the pooled estimator (:func:`pooled_mean_r2`).
     n_bootstrap : int, default 2000
