@@ -215,10 +215,14 @@ def analyze(
         sigma) is fitted and the liver ROI is an automatic proposal (marked as such
         in the report).
     model : str
-        Decay model for :func:`r2mri.fit` (``"auto"`` picks the noise-corrected model).
+        Decay model for :func:`r2mri.fit`. ``"auto"`` picks the noise-corrected model
+        for spin echo and ``"fatwater"`` (R2* with fat, needs the field strength) for
+        gradient-echo input; ``"fatwater"`` on spin-echo input is refused.
     calibration : str or None
-        Calibration name (:func:`r2mri.calibration.list_calibrations`); ``None``
-        means ``"st-pierre-2005"`` (1.5 T spin-echo R2).
+        Calibration name (:func:`r2mri.calibration.list_calibrations`); ``None`` picks
+        it from the data: spin echo -> ``"st-pierre-2005"`` (1.5 T), gradient echo at
+        1.5 T -> ``"hernando-2022-r2star-1.5t"``; other fields are refused with the
+        options named (derived 3 T bridges are never picked silently).
     calibration_file : path or None
         A site-validated calibration curve file (overrides ``calibration``).
     field_strength_t : float or None
@@ -230,7 +234,9 @@ def analyze(
     coils : int or None
         Receiver channels combined by root-sum-of-squares (noise model).
     force : bool
-        Analyse despite error-level protocol findings (they become warnings).
+        Analyse despite error-level protocol findings and a curve's unmet fat-correction
+        or echo-time requirements (they become warnings; field strength and sequence
+        family are never overridden).
     series : str, int or list, optional
         DICOM only: the series forming the dataset, as SeriesInstanceUIDs or series
         numbers (:func:`r2mri.load`). Default: the loader's choice, which is refused
@@ -275,9 +281,6 @@ def analyze(
     from . import stats as _stats
     from .fitting import fit as _fit
 
-    if model == "fatwater":  # R2* would meet R2 curves, protocol checks and labels (issue 15)
-        raise InputError("model: 'fatwater' (R2* with fat) is not wired into analyze yet; "
-                         "use r2mri.fit(..., model='fatwater') (docs/fatwater.md)")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -308,17 +311,26 @@ def analyze(
         img = replace(img, field_strength_t=float(field_strength_t))
     timings["load"] = time.perf_counter() - t0
 
-    # 2. protocol and calibration checks (fail before the expensive fit) ---------
+    # 2. model, protocol and calibration checks (fail before the expensive fit) ----
+    from . import _gre
+    from ._calibration_requirements import check_requirements, choose_calibration
+
+    model_used, model_warnings = _gre.resolve_model(img, model, _where(paths))  # GRE -> fatwater
+    warnings.extend(model_warnings)
     findings = _check_protocol(img, force, warnings)
-    if calibration_file is not None:
-        cal_ref: Any = Path(calibration_file)
-    elif calibration is not None:
-        cal_ref = calibration
-    else:
-        cal_ref = _cal.DEFAULT_CALIBRATION
-    cal = _cal.get_calibration(cal_ref)
+    try:
+        if calibration_file is not None:
+            cal_ref: Any = Path(calibration_file)
+        elif calibration is not None:
+            cal_ref = calibration
+        else:  # from the data: SE -> St Pierre, GRE 1.5 T -> Hernando, GRE 3 T refused naming the options
+            cal_ref = choose_calibration(img, model_used)
+    except CalibrationError as exc:
+        raise CalibrationError(f"{_where(paths)}: {exc}") from None
+    cal = _cal.get_calibration(cal_ref)  # its own errors name the curve or file
     try:
         warnings.extend(_cal.check_applicability(cal, img))
+        warnings.extend(check_requirements(cal, img, model_used, force=force))
     except CalibrationError as exc:  # name the input the curve does not fit
         raise CalibrationError(f"{_where(paths)}: {exc}") from None
     roi_mask_in = _load_mask(mask, img)
@@ -380,7 +392,7 @@ def analyze(
     try:
         fit = _fit(
             img,
-            model=model,
+            model=model_used,
             mask=fit_mask,
             noise_sigma=sigma,
             coils=n_coils,
@@ -390,12 +402,14 @@ def analyze(
     finally:
         if own_bar is not None:
             own_bar.close()
-    if noise is not None and fit.options.get("noise_method") == "given":
+    if noise is not None and str(fit.options.get("noise_method") or "").startswith("given"):
         # the fit was handed analyze's estimate: say where it came from, as the QC block does
         fit.options["noise_method"] = f"estimated by analyze ({noise.method})"
         fit.options["noise_estimate"] = noise.to_dict()
         if noise.method == "tissue":
             fit.options["noise_fallback"] = noise.notes[0]
+    if fit.model == "fatwater" and fit.options.get("coils") is None:
+        fit.options["coils"] = n_coils  # the pooled headline's noise model (r2mri._gre)
     timings["fit"] = time.perf_counter() - t1
 
     # 4. calibration, ROI, statistics ----------------------------------------------

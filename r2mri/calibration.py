@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ._calibration_requirements import parse_built_on
 from ._resources import calibration_dir
 from ._toml import read_toml
 from .errors import CalibrationError
@@ -218,6 +219,9 @@ class Calibration:
     rate_divisor : float
         Field scaling: the rate is divided by this before the formula (1.0 = none;
         1.47 for the 3 T bridge ``st-pierre-2005-3t-scaled``).
+    rate_offset_per_s : float
+        Field scaling offset: ``x = (rate - rate_offset_per_s) / rate_divisor`` (0.0 =
+        none; -11 s^-1 for the 3 T R2* bridge, Storey et al. JMRI 2007).
     lic_min_mg_per_g, lic_max_mg_per_g : float or None
         Calibrated (validated) LIC range; ``None`` where the source states none.
     citation : dict
@@ -228,6 +232,11 @@ class Calibration:
         ``True`` for curves derived here (not biopsy-validated), e.g. the 3 T bridge.
     source : str
         File the curve was read from.
+    built_on : dict
+        What the calibration study measured (``[built_on]``: ``fat_corrected``,
+        ``fitting_model``, ``echo_time_first_ms``, ``echo_time_last_ms``,
+        ``reference_standard``; ``"not stated"`` where its sources do not say), checked
+        by :func:`r2mri._calibration_requirements.check_requirements`.
     """
 
     name: str
@@ -247,20 +256,22 @@ class Calibration:
     verified: bool = False
     derived: bool = False
     source: str = ""
+    built_on: Mapping[str, Any] = field(default_factory=dict)
+    rate_offset_per_s: float = 0.0
 
     # ---- domain -------------------------------------------------------------------
     @property
     def rate_domain_per_s(self) -> tuple[float, float]:
         """Rates (s^-1, before scaling) where the formula is real and LIC >= 0."""
-        k, d = self.coefficients, self.rate_divisor
+        k, d, o = self.coefficients, self.rate_divisor, self.rate_offset_per_s
         if self.kind == "st-pierre":
             # base a - sqrt(b - c x) >= 0  <=>  x >= (b - a^2)/c ; sqrt real <=> x <= b/c
             lo = max((k["b"] - k["a"] ** 2) / k["c"], 0.0)
-            return (lo * d, k["b"] / k["c"] * d)
+            return (max(lo * d + o, 0.0), k["b"] / k["c"] * d + o)
         if self.kind == "linear":
             lo = max(-k["intercept"] / k["slope"], 0.0)
-            return (lo * d, math.inf)
-        return (0.0, math.inf)  # power: any non-negative rate
+            return (max(lo * d + o, 0.0), math.inf)
+        return (max(o, 0.0), math.inf)  # power: any non-negative rate
 
     @property
     def lic_domain_mg_per_g(self) -> tuple[float, float]:
@@ -282,7 +293,7 @@ class Calibration:
     def _forward(self, rate: np.ndarray) -> np.ndarray:
         """LIC from a rate already inside the domain (no clipping here)."""
         k = self.coefficients
-        x = rate / self.rate_divisor
+        x = (rate - self.rate_offset_per_s) / self.rate_divisor
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.quantity == "T2*":
                 x = 1000.0 / x  # T2* in ms from R2* in s^-1
@@ -306,7 +317,7 @@ class Calibration:
                 x = np.power(lic / k["coefficient"], 1.0 / k["exponent"])
             if self.quantity == "T2*":
                 x = 1000.0 / x  # R2* in s^-1 from T2* in ms
-        return x * self.rate_divisor
+        return x * self.rate_divisor + self.rate_offset_per_s
 
     # ---- public, flagged ------------------------------------------------------------
     def lic(self, r2_per_s: Any) -> "CalibratedMap":
@@ -372,6 +383,8 @@ class Calibration:
             "model_family": self.model_family,
             "formula": {"kind": self.kind, **dict(self.coefficients)},
             "rate_divisor": self.rate_divisor,
+            "rate_offset_per_s": self.rate_offset_per_s,
+            "built_on": dict(self.built_on),
             "field_scaling": dict(self.field_scaling) if self.field_scaling else None,
             "range": {
                 "lic_min_mg_per_g": self.lic_min_mg_per_g,
@@ -436,8 +449,8 @@ def _req(doc: Mapping[str, Any], key: str, types: tuple, where: str) -> Any:
 def _from_document(doc: Mapping[str, Any], source: str) -> Calibration:
     where = f"calibration file {source}"
     version = doc.get("schema_version", 1)
-    if version != 1:
-        raise CalibrationError(f"{where}: schema_version {version!r} not supported (expected 1)")
+    if version not in (1, 2):  # 2 adds [built_on] (r2mri._calibration_requirements)
+        raise CalibrationError(f"{where}: schema_version {version!r} not supported (expected 1 or 2)")
     name = _req(doc, "name", (str,), where)
     quantity = _req(doc, "quantity", (str,), where)
     if quantity not in _QUANTITIES:
@@ -481,13 +494,16 @@ def _from_document(doc: Mapping[str, Any], source: str) -> Calibration:
                 f"(exponent {'< 0 for T2*' if quantity == 'T2*' else '> 0 for a rate'})"
             )
     scaling = doc.get("field_scaling")
-    divisor = 1.0
+    divisor, offset = 1.0, 0.0
     if scaling is not None:
         if not isinstance(scaling, dict):
             raise CalibrationError(f"{where}: [field_scaling] must be a table")
         divisor = float(_req(scaling, "rate_divisor", (int, float), where + " [field_scaling]"))
         if not divisor > 0:
             raise CalibrationError(f"{where}: field_scaling.rate_divisor must be > 0")
+        offset = float(scaling.get("rate_offset_per_s", 0.0))
+        if not math.isfinite(offset):
+            raise CalibrationError(f"{where}: field_scaling.rate_offset_per_s must be finite")
     rng = doc.get("range", {}) or {}
     lo = rng.get("lic_min_mg_per_g")
     hi = rng.get("lic_max_mg_per_g")
@@ -520,6 +536,8 @@ def _from_document(doc: Mapping[str, Any], source: str) -> Calibration:
         verified=verified,
         derived=derived,
         source=source,
+        built_on=parse_built_on(doc, where),
+        rate_offset_per_s=offset,
     )
 
 
@@ -769,6 +787,9 @@ def check_applicability(
                     "; no biopsy-validated 3 T R2 curve is published: use a site-validated "
                     "--calibration-file or the derived bridge 'st-pierre-2005-3t-scaled'"
                 )
+            elif cal.sequence == "GRE" and abs(b0 - 3.0) <= FIELD_TOLERANCE_T + 0.15:
+                hint = ("; use a site-validated --calibration-file or the derived bridge "
+                        "'hernando-2022-r2star-3t-scaled'")
             else:
                 hint = "; choose a curve for this field or a site-validated --calibration-file"
             problems.append(f"derived at {cal.field_strength_t:g} T, the acquisition is at {b0:g} T{hint}")
@@ -823,6 +844,10 @@ def default_calibration(image: Any = None, *, field_strength_t: float | None = N
         sequence = sequence if sequence is not None else getattr(image, "sequence", None)
     kind = _sequence_kind(sequence)
     if field_strength_t is not None and abs(float(field_strength_t) - 1.5) > FIELD_TOLERANCE_T:
+        if kind == "GRE":  # R2*: the options differ (issue 15)
+            from ._calibration_requirements import choose_calibration
+
+            return choose_calibration(field_strength_t=field_strength_t, sequence="GRE")  # raises
         raise CalibrationError(
             f"calibration: no shipped biopsy-validated curve for {float(field_strength_t):g} T; pass "
             "--calibration-file (site-validated) or --calibration st-pierre-2005-3t-scaled (derived bridge)"

@@ -47,6 +47,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _gre
 from . import calibration as _cal
 from ._numba_setup import njit
 from .errors import InputError
@@ -399,7 +400,9 @@ def liver_statistics(
         Mean liver R2 for the headline: ``"tile-ncchi"`` (needs ``image`` and the noise
         sigma; raises without them), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
         high at high iron), ``"auto"`` (the first when possible, else the second with a
-        warning).
+        warning). For a fat-water fit (``fit.model == "fatwater"``) the tile-pooled
+        estimator fits the fat-water model to each tile (``"tile-fw-ncchi"``, r2mri/_gre.py)
+        and ``blocks["pdff_percent"]`` holds the ROI's PDFF.
     tile : int or "adaptive", default "adaptive"
         Tiles of the pooled estimator (:func:`pooled_mean_r2`).
     n_bootstrap : int, default 2000
@@ -455,7 +458,7 @@ def liver_statistics(
         pass
     elif image is not None and sigma is not None:
         try:
-            pooled = pooled_mean_r2(image, valid, noise_sigma=sigma, coils=n_coils, tile=tile)
+            pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile)  # fat-water: R2* (issue 15)
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
     elif image is None:
@@ -463,7 +466,7 @@ def liver_statistics(
     else:
         warnings.append("headline: noise sigma unknown; used the mean of voxel R2 (biased high at high iron)")
     if pooled is not None:
-        estimator = "tile-ncchi"
+        estimator = getattr(pooled, "estimator", "tile-ncchi")
         mean_r2, se_meas = pooled.mean_r2_per_s, pooled.se_r2_per_s
         units, weights = pooled.tile_r2_per_s, pooled.tile_voxels.astype(np.float64)
     else:
@@ -579,16 +582,19 @@ def liver_statistics(
         warnings.append(f"qc: {100 * cm.extrapolated_fraction:.1f} % of ROI voxel LIC values outside the calibrated "
                         f"range of {cal.name} (voxel values are noisy; the headline is "
                         f"{'outside' if head.extrapolated[0] else 'inside'} it)")
+    rate = "R2" if cal.sequence == "SE" else "R2*"
     headline = {
         "lic_mg_per_g": lic_head,
         "lic_umol_per_g": lic_head * _cal.UMOL_PER_MG,
         "r2_per_s": mean_r2,
         "ci95_lic_mg_per_g": [lic_lo, lic_hi],
         "estimator": estimator,
-        "definition": ("LIC of the mean liver R2 (FerriScan convention); mean R2 by the tile-pooled "
-                       "noise-corrected estimator" if estimator == "tile-ncchi" else
-                       "LIC of the mean liver R2 (FerriScan convention); mean R2 = mean of voxel R2 (fallback)"),
-        "tiles": tile if pooled is not None else None,
+        "definition": (f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} by the tile-pooled "
+                       f"noise-corrected estimator{' of the fat-water model' if estimator == _gre.ESTIMATOR else ''}"
+                       if estimator != "voxel-mean" else
+                       f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} = mean of voxel {rate} "
+                       "(fallback)"),
+        "tiles": getattr(pooled, "tile", tile) if pooled is not None else None,
         "tile_sizes": ({str(s): int(np.sum(pooled.tile_size == s)) for s in np.unique(pooled.tile_size)}
                        if pooled is not None else None),
         "n_tiles": pooled.n_tiles if pooled is not None else None,
@@ -610,4 +616,6 @@ def liver_statistics(
         "umol_per_mg": _cal.UMOL_PER_MG,
     }
     lic_block["fraction_above"] = fraction_above
+    if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)
+        blocks["pdff_percent"] = _gre.pdff_block(fit, valid)
     return LiverStatistics(lic_head, mean_r2, (lic_lo, lic_hi), estimator, category, blocks, warnings)

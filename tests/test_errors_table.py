@@ -305,6 +305,23 @@ def b_calibration_file_bad(data, tmp):
     (tmp / "cal.toml").write_text('name = "site"\nslope = [1, 2\n')
 
 
+def b_gre_no_field(data, tmp):
+    _copy_nifti(data, tmp)
+    meta = json.loads((tmp / "me.json").read_text())
+    meta["ScanningSequence"] = "GR"
+    meta.pop("MagneticFieldStrength", None)
+    meta.pop("ImagingFrequency", None)
+    (tmp / "me.json").write_text(json.dumps(meta))
+
+
+def b_gre_3t_no_curve(data, tmp):
+    b_gre_no_field(data, tmp)
+
+
+def b_fatwater_on_se(data, tmp):
+    pass
+
+
 def b_too_few_echoes(data, tmp):
     echoes = sorted((data / "echoes").glob("*_echo-*_MESE.nii.gz"))[:2]
     for p in echoes:
@@ -360,6 +377,7 @@ BUILDERS = {
     "E29": b_mask_shape, "E30": b_mask_unreadable, "E31": b_mask_empty, "E32": b_calibration_3t,
     "E33": b_calibration_cpmg, "E34": b_calibration_unknown, "E35": b_calibration_file_missing,
     "E36": b_calibration_file_bad, "E37": b_too_few_echoes, "E38": b_out_exists, "E39": b_out_is_file,
+    "E46": b_gre_no_field, "E47": b_gre_3t_no_curve, "E48": b_fatwater_on_se,  # R2* path (issue 15)
     "E40": b_out_under_file, "E41": b_dicom_from_nifti, "E42": b_disk_full, "E43": b_permission_output,
     "E44": b_permission_input, "E45": b_cut_to_preamble,
 }

@@ -197,11 +197,3 @@ def test_bad_voxels_and_bounds():
     assert res.status.tolist() == [r2mri.FitStatus.BOUND_HIT, r2mri.FitStatus.BAD_INPUT,
                                    r2mri.FitStatus.BAD_INPUT]
     assert res.r2_per_s[0] == pytest.approx(50.0) and np.isnan(res.r2_per_s[1])
-
-
-def test_analyze_refuses_fatwater_until_wired():
-    y = magnitude_signal(SPEC.basis(TE6, 1.5), TE6, 90.0, 10.0, 100.0)
-    img = r2mri.MultiEchoImage(data=np.broadcast_to(y, (4, 4, 1, 6)).copy(), echo_times_s=TE6,
-                               field_strength_t=1.5)
-    with pytest.raises(InputError, match="model: 'fatwater' .* not wired into analyze"):
-        r2mri.analyze(img, model="fatwater")

@@ -43,8 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM folder(s)/files or NIfTI file(s), one per echo or 4-D")
     p.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT", help="output folder (must not exist)")
     p.add_argument("--mask", metavar="M", help="liver mask (NIfTI or DICOM SEG); default: automatic liver ROI proposal")
-    p.add_argument("--model", default="auto", help="decay model (default auto: noise-corrected when sigma is known)")
-    p.add_argument("--calibration", default=None, help="calibration curve name (default st-pierre-2005 at 1.5 T)")
+    p.add_argument("--model", default="auto", help="decay model (default auto: noise-corrected for spin echo when sigma is known; fatwater, R2* with fat, for gradient echo)")
+    p.add_argument("--calibration", default=None, help="calibration curve name (default from the data: st-pierre-2005 for 1.5 T spin echo, hernando-2022-r2star-1.5t for 1.5 T gradient echo; other fields must choose)")
     p.add_argument("--calibration-file", metavar="FILE", help="site-validated calibration curve (TOML); overrides --calibration")
     p.add_argument("--field-strength", type=float, metavar="T", help="main field in tesla when the input does not say")
     p.add_argument("--echo-times-ms", type=_float_list, nargs="+", metavar="TE", help="echo times in ms when the input has none: 6,9,12,15,18 (or space-separated after INPUT)")
@@ -54,7 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="DICOM: the series forming the dataset, by series number or SeriesInstanceUID "
                         "(comma-separated or repeated); default: the loader's choice, refused when it "
                         "leaves series of the acquisition out")
-    p.add_argument("--force", action="store_true", help="analyse despite protocol errors (reported as warnings); a calibration curve that does not apply to the acquisition (field, sequence, echo train) is still refused: choose another with --calibration or --calibration-file")
+    p.add_argument("--force", action="store_true", help="analyse despite protocol errors and a curve's unmet fat-correction or echo-time requirements (reported as warnings); a calibration curve for another field, sequence or echo train is still refused: choose another with --calibration or --calibration-file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
                    help="also write DICOM PM/SEG/SR/SC (default: on when the input is DICOM)")

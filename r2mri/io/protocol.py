@@ -6,8 +6,9 @@ Every finding has a severity:
   angle, field strength or unreconciled scaling differing between the per-TE series).
   The dataset still loads, but analysis refuses it unless forced.
 - ``"warning"``: the R2 is measurable but may not be comparable with the 1.5 T
-  single-echo spin-echo calibration (CPMG echo train, gradient echo, 3 T, echo times
-  other than FerriScan's, clipped voxels, receive coil differing...).
+  single-echo spin-echo calibration (CPMG echo train, 3 T, echo times other than
+  FerriScan's, clipped voxels, receive coil differing...). Gradient-echo (R2*) data are
+  judged by :mod:`r2mri.io._protocol_gre` instead of the FerriScan TE/TR rules.
 - ``"info"``: worth printing in the report (FerriScan echo times matched, rescale
   factors applied per file, user-supplied echo times...).
 
@@ -181,6 +182,9 @@ def check_protocol(img) -> list[Finding]:
                            "magnetic field strength not recorded; calibration applicability cannot be checked"))
     elif abs(b0 - 3.0) <= FIELD_TOL_T:
         out.append(Finding("warning", "field-strength-3t",
+                           f"{b0:g} T: no biopsy-validated R2*-LIC calibration at 3 T ships with r2mri; use a "
+                           "site-validated --calibration-file or the derived bridge 'hernando-2022-r2star-3t-scaled'"
+                           if img.sequence == "GRE" else
                            f"{b0:g} T: no published biopsy-validated spin-echo R2-LIC calibration at 3 T; "
                            "the 1.5 T curve needs a site calibration or the labelled field-scaling bridge",
                            {"field_strength_t": b0}))
@@ -196,10 +200,13 @@ def check_protocol(img) -> list[Finding]:
     # sequence
     seq = img.sequence
     etl = img.echo_train_length
-    if seq == "GRE":
-        out.append(Finding("warning", "not-spin-echo",
-                           "gradient-echo acquisition: the decay rate is R2*, not the spin-echo R2 of the St Pierre calibration",
-                           {"sequence": seq}))
+    if seq == "GRE":  # R2* path: judged on what the fat-water fit needs (issue 15), not on FerriScan
+        from ._protocol_gre import gre_findings
+
+        out.append(Finding("info", "not-spin-echo",
+                           "gradient-echo acquisition: the decay rate is R2* (fat-water model, R2* calibrations), "
+                           "not the spin-echo R2 of the St Pierre calibration", {"sequence": seq}))
+        out.extend(gre_findings(img))
     elif seq is None:
         out.append(Finding("info", "sequence-unknown", "sequence type (spin/gradient echo) not recorded"))
     if seq != "GRE" and ((etl is not None and etl > 1) or seq == "SE-CPMG"):
@@ -209,8 +216,10 @@ def check_protocol(img) -> list[Finding]:
                            "differ from single-echo spin-echo R2; not comparable with single-echo calibrations",
                            {"echo_train_length": etl, "sequence": seq}))
 
-    # echo times vs FerriScan (1.5 T)
-    if b0 is not None and abs(b0 - 1.5) <= FIELD_TOL_T:
+    # echo times vs FerriScan (1.5 T; spin echo or unknown sequence only)
+    if seq == "GRE":
+        pass
+    elif b0 is not None and abs(b0 - 1.5) <= FIELD_TOL_T:
         ref = np.asarray(FERRISCAN_ECHO_TIMES_MS)
         if n == ref.size and np.all(np.abs(te_ms - ref) <= ECHO_TIME_TOL_MS):
             out.append(Finding("info", "ferriscan-echo-times", "echo times match the FerriScan set 6/9/12/15/18 ms",

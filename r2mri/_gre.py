@@ -1,0 +1,319 @@
+"""Gradient-echo (R2*) path of :func:`r2mri.analyze`: model choice, headline R2*, PDFF block.
+
+Hooked from :mod:`r2mri.analysis` (model choice) and :mod:`r2mri.stats` (headline and
+the ``pdff_percent`` block) when the fit is ``model == "fatwater"`` (issue 15).
+
+**Headline R2*** (``estimator = "tile-fw-ncchi"``): the tile-pooled idea of
+:mod:`r2mri.stats` applied to the fat-water model. The ROI is cut into in-plane tiles
+(default 4 x 4 voxels per slice; tiles less than half inside the ROI are not used, a
+spatial rule); the magnitude signal is averaged over each tile's ROI voxels echo by echo,
+and W, F and R2* of the tile are fitted to that mean curve with the noise floor modelled::
+
+    E[M](t) = ncchi_mean(|W + F c(t)| exp(-R2* t), sigma, coils)
+
+(``c`` the fat basis of :class:`r2mri.fatwater.FatSpectrum`, ``ncchi_mean`` of
+:mod:`r2mri.noise`; iteratively reweighted Levenberg-Marquardt with the variance
+``(A^2 + 2 n sigma^2 - E[M]^2) / k`` of a k-voxel mean). Averaging k voxels cuts the
+noise by sqrt(k) before the non-linear fit, which removes the bias of the voxel fits at
+low SNR; the noise floor is modelled, not subtracted. Each tile is fitted from the tile
+mean of the voxel fit (W, F, R2*) and from its water/fat swap; the solution kept follows
+the voxel fit's "liver" swap rule (PDFF <= 50 % when exactly one start gives it, else the
+lower cost). Mean liver R2* = voxel-count-weighted mean of the tile R2*; its measurement
+SE combines the tiles' covariance SEs (as :func:`r2mri.stats.pooled_mean_r2`).
+Measured accuracy: docs/fatwater.md "In analyze".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .status import FitStatus
+
+__all__ = ["resolve_model", "pooled_mean_r2star", "pooled_headline", "pdff_block", "GRE_TILE", "ESTIMATOR"]
+
+#: In-plane tile edge (voxels) of the pooled fat-water headline [D, design choice: 16
+#: voxels per tile lift a per-voxel SNR of 50 to 200 before the fit; measured in
+#: docs/fatwater.md "In analyze"].
+GRE_TILE = 4
+#: Name of the headline estimator for fat-water fits (report.json ``headline.estimator``;
+#: at most 16 characters, the length of a DICOM SR code value).
+ESTIMATOR = "tile-fw-ncchi"
+
+_R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats)
+
+
+# --------------------------------------------------------------------------- model choice
+def resolve_model(img: Any, model: str, where: str) -> tuple[str, list[str]]:
+    """The model :func:`r2mri.analyze` fits, and warnings about the choice.
+
+    ``"auto"`` on gradient-echo input (``img.sequence`` of the GRE family) is
+    ``"fatwater"``, which needs the field strength; ``"fatwater"`` on spin-echo input is
+    refused (a spin echo refocuses the fat-water phase the model relies on); another
+    model on gradient-echo input is fitted as asked, with a warning (a plain exponential
+    R2* is biased by liver fat, docs/fatwater.md).
+
+    Raises
+    ------
+    InputError
+        GRE input without a field strength under ``"auto"``/``"fatwater"``, or
+        ``"fatwater"`` on spin-echo input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from r2mri import MultiEchoImage
+    >>> img = MultiEchoImage(np.ones((1, 1, 1, 6)), np.arange(1, 7) / 1e3, field_strength_t=1.5, sequence="GRE")
+    >>> resolve_model(img, "auto", "image")
+    ('fatwater', [])
+    """
+    from .calibration import _sequence_kind
+
+    kind = _sequence_kind(getattr(img, "sequence", None))
+    b0 = getattr(img, "field_strength_t", None)
+    if model == "fatwater" and kind in ("SE", "SE-CPMG"):
+        raise InputError(f"{where}: model 'fatwater' needs gradient-echo data, the sequence is "
+                         f"{img.sequence!r} (spin echo); use model 'auto'")
+    if kind == "GRE" and model == "auto":
+        model = "fatwater"
+    if model == "fatwater" and b0 is None:
+        raise InputError(f"{where}: the fat-water R2* model (gradient-echo input) needs the main field "
+                         "strength, which the input does not record; pass field_strength_t= "
+                         "(command line --field-strength 1.5 or 3)")
+    warnings = []
+    if kind == "GRE" and model != "fatwater":
+        warnings.append(f"model: {model!r} on gradient-echo data fits R2* without fat; in a fatty liver "
+                        "this R2* is biased (docs/fatwater.md); model 'fatwater' models the fat")
+    return model, warnings
+
+
+# --------------------------------------------------------------------------- tile fit
+def _model(p: np.ndarray, te: np.ndarray, cr: np.ndarray, ci: np.ndarray, sigma: float, coils: int):
+    """Amplitude, E[M] and Jacobian of E[M] over (W, F, R2*) for tiles ``p`` (nt, 3)."""
+    from .noise import ncchi_mean_interpolated
+
+    w, f, r = p[:, 0:1], p[:, 1:2], p[:, 2:3]
+    zr = w + f * cr[None, :]
+    zi = f * ci[None, :]
+    g = np.maximum(np.hypot(zr, zi), 1e-300)
+    e = np.exp(-r * te[None, :])
+    a = g * e
+    m, d = ncchi_mean_interpolated(a, sigma, coils)
+    jac = np.stack([e * zr / g, e * (zr * cr + zi * ci) / g, -te[None, :] * a], axis=-1)
+    return a, m, d[..., None] * jac
+
+
+def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: float, coils: int,
+               max_iter: int = 80):
+    """Weighted LM of the tile means ``y`` (nt, ne) from ``p0``; returns (p, cost, se_r2, ok)."""
+    p = p0.astype(np.float64).copy()
+    nt = p.shape[0]
+    kk = k[:, None].astype(np.float64)
+    floor_var = 1e-6 * sigma**2
+
+    def weights(a, m, kk):
+        return 1.0 / np.maximum((a * a + 2 * coils * sigma**2 - m * m) / kk, floor_var / kk)
+
+    a, m, jac = _model(p, te, cr, ci, sigma, coils)
+    w = weights(a, m, kk)
+    cost = np.sum(w * (y - m) ** 2, axis=1)
+    lam = np.full(nt, 1e-3)
+    active = np.ones(nt, dtype=bool)
+    eye = np.eye(3)
+    for _ in range(max_iter):
+        act = np.flatnonzero(active)
+        if act.size == 0:
+            break
+        ja, wa, ya, ma = jac[act], w[act], y[act], m[act]
+        h = np.einsum("tei,te,tej->tij", ja, wa, ja)
+        g = np.einsum("tei,te,te->ti", ja, wa, ya - ma)
+        damp = h + lam[act, None, None] * (h * eye[None])
+        damp += 1e-12 * np.trace(h, axis1=1, axis2=2)[:, None, None] * eye[None]
+        try:
+            step = np.linalg.solve(damp, g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.zeros_like(g)
+        pn = p[act] + step
+        pn[:, 0:2] = np.maximum(pn[:, 0:2], 0.0)
+        pn[:, 2] = np.clip(pn[:, 2], 0.0, _R2_MAX)
+        an, mn, jn = _model(pn, te, cr, ci, sigma, coils)
+        cn = np.sum(wa * (ya - mn) ** 2, axis=1)
+        better = cn <= cost[act]
+        amp = p[act, 0] + p[act, 1]
+        tol = 1e-7 * np.stack([amp, amp, np.maximum(p[act, 2], 1.0)], axis=1) + 1e-300
+        small = np.all(np.abs(pn - p[act]) <= tol, axis=1)
+        bc = better[:, None]
+        p[act] = np.where(bc, pn, p[act])
+        a[act] = np.where(bc, an, a[act])
+        m[act] = np.where(bc, mn, ma)
+        jac[act] = np.where(better[:, None, None], jn, ja)
+        lam_a = np.where(better, lam[act] / 10.0, lam[act] * 10.0)
+        lam[act] = lam_a
+        w[act] = weights(a[act], m[act], kk[act])  # IRLS: reweight at the new estimate
+        cost[act] = np.sum(w[act] * (ya - m[act]) ** 2, axis=1)
+        active[act] = ~((better & small) | (lam_a > 1e10))
+    h = np.einsum("tei,te,tej->tij", jac, w, jac)
+    se = np.full(nt, np.inf)
+    good = np.all(np.isfinite(h), axis=(1, 2)) & (np.abs(np.linalg.det(h)) > 0)
+    if good.any():
+        cov = np.linalg.inv(h[good])
+        se[good] = np.sqrt(np.maximum(cov[:, 2, 2], 0.0))
+    ok = np.all(np.isfinite(p), axis=1) & np.isfinite(se) & (p[:, 2] > 0) & (p[:, 2] < _R2_MAX)
+    return p, cost, se, ok
+
+
+def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
+                       tile: int = GRE_TILE):
+    """Mean R2* of a region by the tile-pooled noise-corrected fat-water fit.
+
+    Parameters
+    ----------
+    image : MultiEchoImage
+        Magnitude data (x, y, z, echo) and echo times.
+    fit : FitResult
+        The voxel-wise fat-water fit (``model == "fatwater"``): its ``extra`` water/fat
+        maps and R2* start the tile fits; its options give the field and spectrum.
+    mask : ndarray of bool, shape (x, y, z)
+        The region (voxels of the liver ROI with a finite R2*).
+    noise_sigma : float
+        Noise SD per real/imaginary part of one channel.
+    coils : int
+        Channels combined by root-sum-of-squares.
+    tile : int
+        In-plane tile edge in voxels.
+
+    Returns
+    -------
+    r2mri.stats.PooledR2
+        With an extra attribute ``estimator = "tile-fw-ncchi"`` and
+        ``tile_pdff_percent``.
+
+    Raises
+    ------
+    InputError
+        No tile with at least half its voxels in ``mask``; bad sigma or tile.
+
+    Examples
+    --------
+    >>> import numpy as np, r2mri
+    >>> from r2mri.fatwater import load_fat_spectrum, magnitude_signal
+    >>> te = 0.0012 + 0.001 * np.arange(6)
+    >>> y = magnitude_signal(load_fat_spectrum().basis(te, 1.5), te, 80.0, 20.0, 150.0)
+    >>> img = r2mri.MultiEchoImage(np.broadcast_to(y, (8, 8, 1, 6)).copy(), te, field_strength_t=1.5)
+    >>> res = r2mri.fit(img, model="fatwater")
+    >>> p = pooled_mean_r2star(img, res, np.ones((8, 8, 1), bool), noise_sigma=0.01)
+    >>> round(p.mean_r2_per_s, 2), p.n_tiles
+    (150.0, 4)
+    """
+    from .fatwater import load_fat_spectrum
+    from .stats import PooledR2, _tile_ids
+
+    if not (np.isfinite(noise_sigma) and noise_sigma > 0):
+        raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise InputError(f"tile: must be a positive integer, got {tile!r}")
+    opts = getattr(fit, "options", None) or {}
+    b0 = opts.get("field_strength_t", getattr(image, "field_strength_t", None))
+    if b0 is None:
+        raise InputError("fit: the fat-water fit records no field strength")
+    spec = load_fat_spectrum(opts.get("fat_spectrum") or "liver-fat-6peak")
+    te = np.asarray(image.echo_times_s, dtype=np.float64)
+    basis = spec.basis(te, float(b0))
+    cr, ci = np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag)
+    m = np.asarray(mask, dtype=bool)
+    data = np.asarray(image.data)
+    if m.shape != data.shape[:3]:
+        raise InputError(f"mask: shape {m.shape} does not match the image grid {data.shape[:3]}")
+    ii, jj, kk = np.nonzero(m)
+    tid, per_slice = _tile_ids(ii, jj, kk, m.shape, int(tile))
+    counts = np.bincount(tid)
+    use = counts[tid] >= max(1, (tile * tile + 1) // 2)  # spatial rule, never the signal
+    if not use.any():
+        raise InputError(f"mask: no {tile}x{tile} tile has at least half its voxels in the ROI")
+    ii, jj, kk, tid = ii[use], jj[use], kk[use], tid[use]
+    tids, inv = np.unique(tid, return_inverse=True)
+    nt = tids.size
+    k = np.bincount(inv, minlength=nt).astype(np.float64)
+
+    def tile_mean(values):
+        s = np.zeros((nt,) + values.shape[1:])
+        np.add.at(s, inv, values)
+        return s / k.reshape((nt,) + (1,) * (values.ndim - 1))
+
+    y = tile_mean(data[ii, jj, kk, :].astype(np.float64))
+    extra = getattr(fit, "extra", None) or {}
+    r2v = np.nan_to_num(np.asarray(fit.r2_per_s, dtype=np.float64)[ii, jj, kk])
+    if extra.get("water") is not None and extra.get("fat") is not None:
+        start = np.stack([np.nan_to_num(np.asarray(extra["water"], dtype=np.float64)[ii, jj, kk]),
+                          np.nan_to_num(np.asarray(extra["fat"], dtype=np.float64)[ii, jj, kk]), r2v], axis=1)
+    else:  # no water/fat maps: 90 % water at the first echo's amplitude, back-extrapolated
+        amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
+        start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
+    p0 = tile_mean(start)
+    p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * _R2_MAX)
+    tot = p0[:, 0] + p0[:, 1]
+    low = ~(tot > 0)
+    p0[low, 0] = y[low, 0]  # no usable voxel start: all water at the first echo's amplitude
+    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils)),
+            _fit_tiles(y, k, p0[:, [1, 0, 2]], te, cr, ci, float(noise_sigma), int(coils))]
+    (pa, ca, sa, oka), (pb, cb, sb, okb) = fits
+    pdff_a = pa[:, 1] / np.maximum(pa[:, 0] + pa[:, 1], 1e-300)
+    pdff_b = pb[:, 1] / np.maximum(pb[:, 0] + pb[:, 1], 1e-300)
+    liver_a, liver_b = (pdff_a <= 0.5) & oka, (pdff_b <= 0.5) & okb
+    take_b = np.where(liver_a != liver_b, liver_b, (cb < ca) & okb | ~oka)
+    p = np.where(take_b[:, None], pb, pa)
+    se = np.where(take_b, sb, sa)
+    ok = np.where(take_b, okb, oka)
+    if not ok.any():
+        raise InputError("mask: no tile of the ROI could be fitted")
+    r2, se, kt = p[ok, 2], se[ok], k[ok]
+    pooled = PooledR2(float(np.sum(kt * r2) / np.sum(kt)), float(np.sqrt(np.sum((kt * se) ** 2)) / np.sum(kt)),
+                      r2, se, kt.astype(int), (tids // per_slice)[ok].astype(int), int(kt.sum()), int(r2.size),
+                      np.full(int(r2.size), int(tile)))
+    pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
+    pooled.tile = int(tile)  # type: ignore[attr-defined]
+    pooled.tile_pdff_percent = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)  # type: ignore[attr-defined]
+    return pooled
+
+
+def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils: int, tile: Any):
+    """The tile-pooled mean rate for :func:`r2mri.stats.liver_statistics`: the fat-water
+    pooled fit for ``fit.model == "fatwater"``, else :func:`r2mri.stats.pooled_mean_r2`."""
+    if getattr(fit, "model", None) == "fatwater":
+        return pooled_mean_r2star(image, fit, valid, noise_sigma=sigma, coils=coils,
+                                  tile=tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool)
+                                  else GRE_TILE)
+    from .stats import pooled_mean_r2
+
+    return pooled_mean_r2(image, valid, noise_sigma=sigma, coils=coils, tile=tile)
+
+
+# --------------------------------------------------------------------------- PDFF block
+def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
+    """``{"mean", "median", "sd", "n_voxels"}`` of the PDFF (%) over ``valid`` voxels with a
+    usable fat-water fit (status OK, finite PDFF); ``None`` for other models.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> pd = np.array([[[5.0], [7.0]]])
+    >>> fit = SimpleNamespace(model="fatwater", extra={"pdff_percent": pd}, status=np.zeros(pd.shape, np.uint8))
+    >>> pdff_block(fit, np.ones(pd.shape, bool))
+    {'mean': 6.0, 'median': 6.0, 'sd': 1.4142135623730951, 'n_voxels': 2}
+    """
+    if getattr(fit, "model", None) != "fatwater":
+        return None
+    pdff = (getattr(fit, "extra", None) or {}).get("pdff_percent")
+    if pdff is None:
+        return None
+    pdff = np.asarray(pdff, dtype=np.float64)
+    status = np.asarray(getattr(fit, "status", np.zeros(pdff.shape, np.uint8)))
+    use = np.asarray(valid, dtype=bool) & np.isfinite(pdff) & (status == FitStatus.OK)
+    v = pdff[use]
+    if v.size == 0:
+        return {"mean": None, "median": None, "sd": None, "n_voxels": 0}
+    return {"mean": float(np.mean(v)), "median": float(np.median(v)),
+            "sd": float(np.std(v, ddof=1)) if v.size > 1 else 0.0, "n_voxels": int(v.size)}
