@@ -181,3 +181,13 @@ def test_page_fit_curve_is_the_fat_water_model_through_the_data():
     assert envelope[0] == pytest.approx((w + f) * np.exp(-res.fit.r2_per_s[vox] * res.image.echo_times_s[0]))
     assert pdff == pytest.approx(float(res.fit.extra["pdff_percent"][vox]))
     assert not np.allclose(model, envelope, rtol=0.01)  # fat modulates the decay at these echoes
+
+
+def test_cli_headline_names_r2star_and_the_pdff():
+    from r2mri.commands.analyze import headline_lines
+
+    rep = report_dict(fake_gre_result())
+    lines = headline_lines(rep)
+    assert f"from the mean liver R2* = {rep['r2_per_s']['mean']:.1f} 1/s" in lines[0]
+    assert f"liver PDFF mean {rep['pdff_percent']['mean']:.1f} %" in lines[2]
+    assert "from the mean liver R2 = " in headline_lines(report_dict(fake_dicom_result()))[0]
