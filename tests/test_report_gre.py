@@ -191,3 +191,18 @@ def test_cli_headline_names_r2star_and_the_pdff():
     assert f"from the mean liver R2* = {rep['r2_per_s']['mean']:.1f} 1/s" in lines[0]
     assert f"liver PDFF mean {rep['pdff_percent']['mean']:.1f} %" in lines[2]
     assert "from the mean liver R2 = " in headline_lines(report_dict(fake_dicom_result()))[0]
+
+
+def test_gre_fitted_without_fat_is_still_r2star_without_pdff_outputs(tmp_path):
+    """A plain exponential on gradient-echo data measures R2*: R2* names, no PDFF anywhere."""
+    res = fake_gre_dicom_result()
+    res.fit.model, res.fit.extra = "monoexp", {}
+    del res.statistics["pdff_percent"]
+    paths = write_outputs(res, tmp_path / "o")
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["quantity"] == "R2*" and "pdff_percent" not in rep
+    assert "R2starmap" in paths and "R2map" not in paths and "desc-PDFF_map" not in paths
+    assert "pm_r2star" in paths and "pm_pdff" not in paths and "pm_r2" not in paths
+    q = pydicom.dcmread(paths["pm_r2star"]).SharedFunctionalGroupsSequence[0] \
+        .RealWorldValueMappingSequence[0].QuantityDefinitionSequence[0].ConceptCodeSequence[0]
+    assert q.CodeValue == "126395"
