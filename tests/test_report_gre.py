@@ -206,3 +206,8 @@ def test_gre_fitted_without_fat_is_still_r2star_without_pdff_outputs(tmp_path):
     q = pydicom.dcmread(paths["pm_r2star"]).SharedFunctionalGroupsSequence[0] \
         .RealWorldValueMappingSequence[0].QuantityDefinitionSequence[0].ConceptCodeSequence[0]
     assert q.CodeValue == "126395"
+
+
+def test_citation_of_an_open_author_list_reads_first_author_et_al(gre):
+    _, _, _, rep = gre
+    assert rep["calibration"]["citation_text"].startswith("Hernando D et al. Multicenter Reproducibility")

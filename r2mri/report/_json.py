@@ -225,7 +225,10 @@ def _citation_text(citation: Any) -> str | None:
     authors = str(citation.get("authors") or "").strip()
     if authors:
         names = [a.strip() for a in authors.split(",") if a.strip()]
-        parts.append(names[0] + (" et al." if len(names) > 2 else (" and " + names[1] if len(names) == 2 else "")))
+        if len(names) == 2 and names[1].rstrip(".").lower() == "et al":  # "Hernando D, et al."
+            parts.append(names[0] + " et al.")
+        else:
+            parts.append(names[0] + (" et al." if len(names) > 2 else (" and " + names[1] if len(names) == 2 else "")))
     if citation.get("title"):
         parts.append(str(citation["title"]).rstrip("."))
     journal = str(citation.get("journal") or "")
