@@ -397,16 +397,6 @@ def report_dict(result: Any) -> dict:
     return rep
 
 
-def _pdff_block(stats: dict, reasons: dict[str, str]) -> dict:
-    """``pdff_percent`` (mean, median, sd of voxel PDFF in the ROI, %; n_voxels) from the statistics."""
-    block = dict(_pick(stats, "pdff_percent") or {})
-    for key in _PDFF_KEYS:
-        block.setdefault(key, None)
-        if block[key] is None:
-            reasons.setdefault(f"pdff_percent.{key}", "the statistics did not provide the liver PDFF")
-    return block
-
-
 def _fit_failures(status: np.ndarray, roi: Any, qc_stats: dict) -> dict:
     """Failed fits in the liver candidate region (the ROI before its exclusion rules)."""
     from ..status import FitStatus
@@ -438,3 +428,13 @@ def _fit_failures(status: np.ndarray, roi: Any, qc_stats: dict) -> dict:
 def dumps(rep: dict) -> str:
     """Serialise a report dict (strict JSON: raises if a NaN slipped through)."""
     return json.dumps(rep, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _pdff_block(stats: dict, reasons: dict[str, str]) -> dict:
+    """``pdff_percent`` (mean, median, sd of voxel PDFF in the ROI, %; n_voxels) from the statistics."""
+    block = dict(_pick(stats, "pdff_percent") or {})
+    for key in _PDFF_KEYS:
+        block.setdefault(key, None)
+        if block[key] is None:
+            reasons.setdefault(f"pdff_percent.{key}", "the statistics did not provide the liver PDFF")
+    return block

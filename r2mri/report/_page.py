@@ -150,6 +150,68 @@ def _model_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray, rep: d
     return decay, None
 
 
+def _decay_panel(axd, result: Any, rep: dict, roi: np.ndarray, labels: Any) -> None:
+    """The measured signal of the ROI's median-rate voxel with the fitted model curve."""
+    img = result.image
+    q = labels.quantity
+    vox = _representative_voxel(result, roi)
+    if vox is not None:
+        t_s = img.echo_times_s
+        sig = np.asarray(img.data[vox], dtype=float)
+        tt = np.linspace(0, float(t_s[-1]) * 1.1, 400 if labels.fatwater else 200)
+        axd.plot(t_s * 1e3, sig, "o", color="#12365f", ms=4, label="signal")
+        r2v = float(np.asarray(result.fit.r2_per_s)[vox])
+        title = f"Median-{q} voxel {tuple(v + 1 for v in vox)}: {q} = {r2v:.1f} s\u207b\u00b9"
+        curves = _fatwater_curve(result, vox, tt) if labels.fatwater else None
+        if curves is not None:
+            model, envelope, pdff = curves
+            axd.plot(tt * 1e3, model, "-", color="#c0392b", lw=1.2, label="fit (fat-water, multi-peak fat)")
+            axd.plot(tt * 1e3, envelope, ":", color="#c0392b", lw=1, label=f"(W + F) exp(-{q} t)")
+            title += f", PDFF {pdff:.1f} %"
+        else:
+            expected, decay = _model_curve(result, vox, tt, rep)
+            axd.plot(tt * 1e3, expected, "-", color="#c0392b", lw=1.2,
+                     label=f"fit ({rep.get('model', {}).get('name')})")
+            if decay is not None:
+                axd.plot(tt * 1e3, decay, ":", color="#c0392b", lw=1, label="noise-free decay")
+        sigma = (rep.get("qc") or {}).get("noise_sigma")
+        if sigma:
+            axd.axhline(float(sigma), color="#777777", lw=0.7, ls="--", label="noise \u03c3")
+        axd.set_title(title, fontsize=8.5, loc="left")
+        axd.legend(fontsize=6.5, frameon=False)
+        axd.set_ylim(bottom=0)
+    axd.set_xlabel("echo time (ms)", fontsize=7.5)
+    axd.set_ylabel("signal (a.u.)", fontsize=7.5)
+    axd.tick_params(labelsize=7)
+
+
+def _fatwater_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray):
+    """(model magnitude, (W + F) exp(-R2* t), PDFF %) at ``t_s`` for one voxel of a fat-water
+    fit, from :func:`r2mri.fatwater.magnitude_signal` and the fitted W, F, R2*; None when the
+    fit lacks W, F or the field strength."""
+    from ..errors import InputError
+    from ..fatwater import DEFAULT_SPECTRUM, load_fat_spectrum, magnitude_signal
+
+    fit = result.fit
+    extra = getattr(fit, "extra", None) or {}
+    options = getattr(fit, "options", None) or {}
+    field = options.get("field_strength_t") or getattr(result.image, "field_strength_t", None)
+    if extra.get("water") is None or extra.get("fat") is None or not field:
+        return None
+    w, f = float(np.asarray(extra["water"])[vox]), float(np.asarray(extra["fat"])[vox])
+    r2 = float(np.asarray(fit.r2_per_s)[vox])
+    if not all(np.isfinite(v) for v in (w, f, r2)):
+        return None
+    try:  # the fit records the spectrum's name; a spectrum given as a file may not load by name
+        spec = load_fat_spectrum(options.get("fat_spectrum") or DEFAULT_SPECTRUM)
+    except InputError:
+        return None
+    model = magnitude_signal(spec.basis(t_s, float(field)), t_s, w, f, r2)
+    pdff = extra.get("pdff_percent")
+    pdff_v = float(np.asarray(pdff)[vox]) if pdff is not None else 100.0 * f / (w + f)
+    return model, (w + f) * np.exp(-r2 * t_s), pdff_v
+
+
 def _table(ax, rows: list[tuple[str, str]], title: str, *, fontsize: float = 7.5) -> None:
     """Two-column table of ``rows`` (label, value) under ``title``, ruled between rows.
 
@@ -402,68 +464,6 @@ def render_page(result: Any, rep: dict):
     ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
             color="#8a1c1c", wrap=True)
     return fig
-
-
-def _decay_panel(axd, result: Any, rep: dict, roi: np.ndarray, labels: Any) -> None:
-    """The measured signal of the ROI's median-rate voxel with the fitted model curve."""
-    img = result.image
-    q = labels.quantity
-    vox = _representative_voxel(result, roi)
-    if vox is not None:
-        t_s = img.echo_times_s
-        sig = np.asarray(img.data[vox], dtype=float)
-        tt = np.linspace(0, float(t_s[-1]) * 1.1, 400 if labels.fatwater else 200)
-        axd.plot(t_s * 1e3, sig, "o", color="#12365f", ms=4, label="signal")
-        r2v = float(np.asarray(result.fit.r2_per_s)[vox])
-        title = f"Median-{q} voxel {tuple(v + 1 for v in vox)}: {q} = {r2v:.1f} s\u207b\u00b9"
-        curves = _fatwater_curve(result, vox, tt) if labels.fatwater else None
-        if curves is not None:
-            model, envelope, pdff = curves
-            axd.plot(tt * 1e3, model, "-", color="#c0392b", lw=1.2, label="fit (fat-water, multi-peak fat)")
-            axd.plot(tt * 1e3, envelope, ":", color="#c0392b", lw=1, label=f"(W + F) exp(-{q} t)")
-            title += f", PDFF {pdff:.1f} %"
-        else:
-            expected, decay = _model_curve(result, vox, tt, rep)
-            axd.plot(tt * 1e3, expected, "-", color="#c0392b", lw=1.2,
-                     label=f"fit ({rep.get('model', {}).get('name')})")
-            if decay is not None:
-                axd.plot(tt * 1e3, decay, ":", color="#c0392b", lw=1, label="noise-free decay")
-        sigma = (rep.get("qc") or {}).get("noise_sigma")
-        if sigma:
-            axd.axhline(float(sigma), color="#777777", lw=0.7, ls="--", label="noise \u03c3")
-        axd.set_title(title, fontsize=8.5, loc="left")
-        axd.legend(fontsize=6.5, frameon=False)
-        axd.set_ylim(bottom=0)
-    axd.set_xlabel("echo time (ms)", fontsize=7.5)
-    axd.set_ylabel("signal (a.u.)", fontsize=7.5)
-    axd.tick_params(labelsize=7)
-
-
-def _fatwater_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray):
-    """(model magnitude, (W + F) exp(-R2* t), PDFF %) at ``t_s`` for one voxel of a fat-water
-    fit, from :func:`r2mri.fatwater.magnitude_signal` and the fitted W, F, R2*; None when the
-    fit lacks W, F or the field strength."""
-    from ..errors import InputError
-    from ..fatwater import DEFAULT_SPECTRUM, load_fat_spectrum, magnitude_signal
-
-    fit = result.fit
-    extra = getattr(fit, "extra", None) or {}
-    options = getattr(fit, "options", None) or {}
-    field = options.get("field_strength_t") or getattr(result.image, "field_strength_t", None)
-    if extra.get("water") is None or extra.get("fat") is None or not field:
-        return None
-    w, f = float(np.asarray(extra["water"])[vox]), float(np.asarray(extra["fat"])[vox])
-    r2 = float(np.asarray(fit.r2_per_s)[vox])
-    if not all(np.isfinite(v) for v in (w, f, r2)):
-        return None
-    try:  # the fit records the spectrum's name; a spectrum given as a file may not load by name
-        spec = load_fat_spectrum(options.get("fat_spectrum") or DEFAULT_SPECTRUM)
-    except InputError:
-        return None
-    model = magnitude_signal(spec.basis(t_s, float(field)), t_s, w, f, r2)
-    pdff = extra.get("pdff_percent")
-    pdff_v = float(np.asarray(pdff)[vox]) if pdff is not None else 100.0 * f / (w + f)
-    return model, (w + f) * np.exp(-r2 * t_s), pdff_v
 
 
 def _slice_title(rep: dict, k: int, n: int) -> str:
