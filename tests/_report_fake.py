@@ -201,7 +201,7 @@ def fake_gre_result(shape=(32, 28, 3), lic_value=5.0, pdff_percent=12.0, *, fiel
     stats = {
         "r2_per_s": {"mean": float(r2v.mean()), "median": float(np.median(r2v)), "sd": float(r2v.std(ddof=1)),
                      # the GRE headline estimator of analyze (r2mri/_gre.py, issue 15)
-                     "estimator": "tile-fatwater-ncchi", "headline_mean": float(r2v.mean()) * 1.001},
+                     "estimator": "tile-fw-ncchi", "headline_mean": float(r2v.mean()) * 1.001},
         "lic_mg_per_g": {"of_mean_r2": head, "mean": float(licv.mean()), "median": float(np.median(licv)),
                          "sd": float(licv.std(ddof=1)), "ci95": [head * 0.97, head * 1.03],
                          "fraction_above": {"1.8": 1.0, "3.2": 1.0, "7": 0.0, "15": 0.0}},

@@ -136,7 +136,7 @@ def test_sr_measures_r2star_and_pdff(gre):
     (group,) = hd.sr.srread(paths["sr_report"]).content.get_volumetric_roi_measurement_groups()
     num = {(m.name.value, m.unit.value, None if m.derivation is None else m.derivation.meaning,
             None if m.method is None else m.method.value): m.value for m in group.get_measurements()}
-    headline = ("126395", "/s", "Mean", "tile-fw-ncchi")  # the GRE estimator's code value fits SH (16)
+    headline = ("126395", "/s", "Mean", "tile-fw-ncchi")  # the GRE headline estimator of analyze
     assert num.pop(headline) == pytest.approx(rep["r2_per_s"]["headline_mean"], rel=1e-9)
     num = {k[:3]: v for k, v in num.items()}
     assert num[("126395", "/s", "Mean")] == pytest.approx(rep["r2_per_s"]["mean"], rel=1e-9)

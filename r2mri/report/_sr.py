@@ -58,13 +58,10 @@ CATEGORY_CODES = {
 #: Meanings of the R2 estimators named in ``r2_per_s.estimator`` (methods, scheme 99R2MRI).
 _ESTIMATORS = {
     "tile-ncchi": "Tile-pooled noise-corrected mean of the liver ROI",
-    # the GRE headline of r2mri/_gre.py (issue 15): the same pooling, fat-water model
-    "tile-fatwater-ncchi": "Tile-pooled noise-corrected fat-water fit of the liver ROI",
+    # the GRE headline of analyze (issue 15): the same pooling with the fat-water model
+    "tile-fw-ncchi": "Tile-pooled noise-corrected fat-water fit of the liver ROI",
     "voxel-mean": "Mean of the voxel values in the liver ROI",
 }
-
-#: Code values (SH, at most 16 characters) of estimators whose names are longer.
-_ESTIMATOR_CODES = {"tile-fatwater-ncchi": "tile-fw-ncchi"}
 
 
 def calibration_status(cal: dict) -> str:
@@ -107,7 +104,7 @@ def _measurements(rep: dict) -> list:
     ]
     if estimator != "voxel-mean":  # else the headline mean is the voxel mean below
         wanted.append((qc["rate"], r2.get("headline_mean"), CODES["per_s"], codes.SCT.Mean,
-                       _code(_ESTIMATOR_CODES.get(estimator, estimator), _ESTIMATORS.get(estimator, estimator))))
+                       _code(estimator, _ESTIMATORS.get(estimator, estimator))))
     wanted += [
         (qc["rate"], r2.get("mean"), CODES["per_s"], codes.SCT.Mean, voxel_mean),
         (qc["rate"], r2.get("median"), CODES["per_s"], codes.SCT.Median, None),
