@@ -145,3 +145,79 @@ def fake_dicom_result(**kw):
     res.image.source_datasets = fake_source_datasets(res.image)
     res.input_format = "dicom"
     return res
+
+
+# ----------------------------------------------------------------------------- GRE
+#: 6 echoes, TE1 1.2 ms, spacing 1 ms (the 1.5 T train of tests/test_fatwater.py)
+TE_GRE_S = 0.0012 + 0.001 * np.arange(6)
+
+
+def fake_gre_result(shape=(32, 28, 3), lic_value=5.0, pdff_percent=12.0, *, field_strength_t=1.5,
+                    with_field_map=False):
+    """A fat-water (R2*) AnalysisResult as ``analyze`` will give for GRE input (issue 15).
+
+    Exact maps: R2* from the LIC through the Hernando 2022 1.5 T line (LIC = -0.16 +
+    0.02603 R2*, calibration/hernando-2022-r2star-1.5t.toml), PDFF varying across the
+    liver about ``pdff_percent``, the magnitude data from
+    :func:`r2mri.fatwater.magnitude_signal` with W + F = 1000, so the fit is the truth.
+    """
+    from r2mri.calibration import get_calibration
+    from r2mri.fatwater import load_fat_spectrum, magnitude_signal
+
+    res = fake_result(shape, lic_value)
+    nx, ny, nz = shape
+    liver = np.asarray(res.roi.mask)
+    body = np.asarray(res.fit.status) != FitStatus.MASKED
+    cal = get_calibration("hernando-2022-r2star-1.5t")
+    x, y = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    lic = np.where(liver, lic_value * (1 + 0.2 * (x[..., None] - nx * 0.38) / nx), 1.0)
+    r2s = np.where(body, (lic + 0.16) / 0.02603, np.nan).astype(np.float32)
+    pdff = np.where(body, np.where(liver, pdff_percent * (1 + 0.3 * (y[..., None] - ny / 2) / ny), 2.0),
+                    np.nan).astype(np.float32)
+    water = np.where(body, 1000.0 * (1 - pdff / 100), np.nan).astype(np.float32)
+    fat = np.where(body, 1000.0 * pdff / 100, np.nan).astype(np.float32)
+    basis = load_fat_spectrum().basis(TE_GRE_S, field_strength_t)
+    sig = magnitude_signal(basis, TE_GRE_S, np.nan_to_num(water), np.nan_to_num(fat), np.nan_to_num(r2s))
+    data = np.where(body[..., None], sig, 3.0).astype(np.float32)
+    img = MultiEchoImage(data, TE_GRE_S, res.image.affine, field_strength_t=field_strength_t,
+                         manufacturer="TESTCO", sequence="GRE", echo_train_length=6,
+                         metadata={"repetition_time_s": 0.012, "flip_angle_deg": 5.0})
+    extra = {"pdff_percent": pdff, "water": water, "fat": fat,
+             "fat_start_chosen": np.zeros(shape, np.uint8)}
+    if with_field_map:
+        extra["field_map_hz"] = np.where(body, 10.0 * (x[..., None] / nx - 0.5), np.nan).astype(np.float32)
+    fit = SimpleNamespace(
+        r2_per_s=r2s, s0=(water + fat).astype(np.float32), offset=None,
+        r2_std_per_s=np.where(body, 2.0, np.nan).astype(np.float32),
+        residual_rms=np.where(body, 0.0, np.nan).astype(np.float32),
+        r_squared=np.where(body, 1.0, np.nan).astype(np.float32), status=res.fit.status, model="fatwater",
+        options={"model": "fatwater", "field_strength_t": field_strength_t, "fat_spectrum": "liver-fat-6peak",
+                 "swap_rule": "liver", "echo_times_s": TE_GRE_S.tolist()},
+        extra=extra,
+    )
+    lic_map = cal.lic(r2s).lic_mg_per_g.astype(np.float32)
+    r2v, licv, pdv = r2s[liver].astype(float), lic_map[liver].astype(float), pdff[liver].astype(float)
+    head = float(cal.lic(r2v.mean() * 1.001).lic_mg_per_g)
+    stats = {
+        "r2_per_s": {"mean": float(r2v.mean()), "median": float(np.median(r2v)), "sd": float(r2v.std(ddof=1)),
+                     # the GRE headline estimator of analyze (r2mri/_gre.py, issue 15)
+                     "estimator": "tile-fw-ncchi", "headline_mean": float(r2v.mean()) * 1.001},
+        "lic_mg_per_g": {"of_mean_r2": head, "mean": float(licv.mean()), "median": float(np.median(licv)),
+                         "sd": float(licv.std(ddof=1)), "ci95": [head * 0.97, head * 1.03],
+                         "fraction_above": {"1.8": 1.0, "3.2": 1.0, "7": 0.0, "15": 0.0}},
+        "pdff_percent": {"mean": float(pdv.mean()), "median": float(np.median(pdv)), "sd": float(pdv.std(ddof=1)),
+                         "n_voxels": int(liver.sum())},
+        "category": {"label": "3.2-7 mg/g: target range in chelated patients",
+                     "thresholds_mg_per_g": [1.8, 3.2, 7.0, 15.0], "source": "St Pierre 2005"},
+        "qc": {"extrapolated_fraction": 0.0, "fraction_at_noise_floor": 0.0},
+    }
+    res.image, res.fit, res.lic_mg_per_g, res.statistics, res.calibration = img, fit, lic_map, stats, cal
+    res.settings = {"inputs": [], "options": {"model": "auto"}}
+    return res
+
+
+def fake_gre_dicom_result(**kw):
+    res = fake_gre_result(**kw)
+    res.image.source_datasets = fake_source_datasets(res.image)
+    res.input_format = "dicom"
+    return res

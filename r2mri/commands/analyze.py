@@ -83,12 +83,16 @@ def headline_lines(rep: dict) -> list[str]:
 
     lines = [
         f"LIC {f(lic.get('of_mean_r2'))} mg Fe/g dry weight ({f(umol.get('of_mean_r2'), 0)} umol/g), "
-        f"95 % CI {f(ci[0])}-{f(ci[1])}; from the mean liver R2 = {f(_head_r2(rep), 1)} 1/s",
+        f"95 % CI {f(ci[0])}-{f(ci[1])}; from the mean liver {rep.get('quantity') or 'R2'} = "
+        f"{f(_head_r2(rep), 1)} 1/s",
         f"category: {label or 'n/a'}",
         f"voxel LIC mean {f(lic.get('mean'))}, median {f(lic.get('median'))} mg/g; "
         f"ROI {rep.get('roi', {}).get('n_voxels')} voxels ({f(rep.get('roi', {}).get('volume_ml'), 1)} ml); "
         f"model {rep.get('model', {}).get('name')}; calibration {rep.get('calibration', {}).get('name')}",
     ]
+    pdff = rep.get("pdff_percent")
+    if isinstance(pdff, dict):
+        lines.insert(2, f"liver PDFF mean {f(pdff.get('mean'), 1)} %, median {f(pdff.get('median'), 1)} %")
     return lines
 
 

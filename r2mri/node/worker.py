@@ -107,8 +107,9 @@ def analyse_study(input_dir: str, out_dir: str, notice_dir: str, options: dict, 
         # a study analysed again after a crash gets the same result UIDs, so a
         # destination that already has some of them replaces rather than duplicates
         paths = write_outputs(result, out_dir, dicom=True, overwrite=True, uid_seed=uid_seed)
-        files = [str(paths[k]) for k in ("pm_r2", "pm_lic", "seg_liver_roi", "sr_report", "sc_report", "pdf_report")
-                 if k in paths]
+        # GRE results have pm_r2star (and pm_pdff) instead of pm_r2 (docs/report.md)
+        files = [str(paths[k]) for k in ("pm_r2", "pm_r2star", "pm_pdff", "pm_lic", "seg_liver_roi", "sr_report",
+                                         "sc_report", "pdf_report") if k in paths]
         head = report_dict(result)["lic_mg_per_g"]["of_mean_r2"]
         return {"outcome": "ok", "files": files, "error": None, "notes": notes[:20],
                 "seconds": time.monotonic() - t0, "headline_lic_mg_per_g": head}

@@ -13,6 +13,15 @@ file                   content
 ``sc_report.dcm``      Secondary Capture (RGB) of the report page, for PACS viewers
 =====================  =====================================================================
 
+Gradient-echo data (R2*, ``_labels.quantity_of``): ``pm_r2star.dcm`` instead of
+``pm_r2.dcm``, quantity DCM 126395 "R2*"; with a fat-water fit also ``pm_pdff.dcm``, the
+PDFF in percent (UCUM ``%``), quantity DCM 129100 "Fat fraction". Both codes were
+confirmed in the DICOM PS3.16 code tables shipped with pydicom 3.0
+(``pydicom.sr.codedict.codes.DCM.R2Star`` and ``.FatFraction``, members of CID 218
+"Quantitative Image Feature", CID 7180 "Abstract Multi-dimensional Image Model Component
+Semantics" and CID 7469); PS3.16 has no "proton density fat fraction" concept, so the
+PDFF map uses "Fat fraction" with its LUT explanation saying what it is.
+
 Outside the map's computed voxels (NaN in the maps) the Parametric Maps hold 0; the
 SEG says which voxels the statistics used. Every object names r2mri in its
 ContributingEquipmentSequence (purpose "Processing Equipment", with the r2mri version),
@@ -33,8 +42,9 @@ import numpy as np
 from .._atomic import atomic_path
 from .._version import __version__
 from ._dicom_source import reference_headers, source_series
+from ._labels import Labels, labels_of
 
-__all__ = ["write_dicom", "write_dicom_page", "CODES", "PRIVATE_SCHEME"]
+__all__ = ["write_dicom", "write_dicom_page", "CODES", "PRIVATE_SCHEME", "quantity_codes"]
 
 #: Designator of r2mri's private coding scheme ("99" prefix: PS3.16 8.2 private schemes).
 PRIVATE_SCHEME = "99R2MRI"
@@ -46,6 +56,15 @@ def _codes() -> dict:
     return {
         # DCM 126394 "R2": quantity code named in ../shared/domain.md section 6.
         "r2": Code("126394", "DCM", "R2"),
+        # DCM 126395 "R2*" and DCM 129100 "Fat fraction": PS3.16 (CID 7180), as shipped in
+        # pydicom 3.0's code tables (codes.DCM.R2Star, codes.DCM.FatFraction), checked.
+        "r2star": Code("126395", "DCM", "R2*"),
+        "fat_fraction": Code("129100", "DCM", "Fat fraction"),
+        # R2* counterparts of the private concepts whose meaning names R2
+        "lic_of_mean_r2star": Code("LIC-MEANR2STAR", PRIVATE_SCHEME,
+                                   "Liver iron concentration of the mean liver R2*"),
+        "calibration_r2star": Code("CALIB-R2STAR", PRIVATE_SCHEME, "R2* to LIC calibration"),
+        "model_r2star": Code("SIGNAL-MODEL", PRIVATE_SCHEME, "Signal model of the R2* fit"),
         # No standard DICOM / SNOMED concept for "liver iron concentration" could be
         # confirmed, so r2mri uses clearly private "99" coding-scheme concepts.
         "lic": Code("LIC-DW", PRIVATE_SCHEME, "Liver iron concentration, dry weight"),
@@ -63,10 +82,24 @@ def _codes() -> dict:
         "mg_per_g": Code("mg/g", "UCUM", "milligram per gram"),
         "umol_per_g": Code("umol/g", "UCUM", "micromole per gram"),
         "ml": Code("mL", "UCUM", "milliliter"),
+        "percent": Code("%", "UCUM", "percent"),
     }
 
 
 CODES = _codes()
+
+
+def quantity_codes(quantity: str) -> dict:
+    """The codes that name the rate: ``rate``, ``lic_of_mean``, ``calibration``, ``model``.
+
+    ``"R2"``: DCM 126394 and the original private concepts (SE reports are unchanged);
+    ``"R2*"``: DCM 126395 and the R2* private concepts.
+    """
+    if quantity == "R2*":
+        return {"rate": CODES["r2star"], "lic_of_mean": CODES["lic_of_mean_r2star"],
+                "calibration": CODES["calibration_r2star"], "model": CODES["model_r2star"]}
+    return {"rate": CODES["r2"], "lic_of_mean": CODES["lic_of_mean_r2"], "calibration": CODES["calibration"],
+            "model": CODES["model"]}
 
 
 def _uid(seed: str | None, role: str) -> str:
@@ -78,7 +111,7 @@ def _uid(seed: str | None, role: str) -> str:
     return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=[seed, role])
 
 
-def _equipment() -> list:
+def _equipment(description: str = "R2 and LIC maps, liver ROI and LIC report computed by r2mri") -> list:
     """ContributingEquipmentSequence item naming r2mri (IHE AI Results: the result's producer).
 
     Purpose DCM 109102 "Processing Equipment" (CID 7005): CID 7005 has no "Processing
@@ -90,8 +123,16 @@ def _equipment() -> list:
     return [hd.ContributingEquipment(
         manufacturer="r2mri", purpose_of_reference=codes.DCM.ProcessingEquipment,
         manufacturer_model_name="r2mri", software_versions=__version__,
-        contribution_description="R2 and LIC maps, liver ROI and LIC report computed by r2mri",
+        contribution_description=description,
     )]
+
+
+def _contribution(labels: Labels) -> str:
+    """ContributionDescription of r2mri's equipment item (names what r2mri computed)."""
+    if labels.quantity == "R2":
+        return "R2 and LIC maps, liver ROI and LIC report computed by r2mri"
+    fat = ", PDFF" if labels.fatwater else ""
+    return f"{labels.quantity}{fat} and LIC maps, liver ROI and LIC report computed by r2mri"
 
 
 def _geometry(image: Any):
@@ -125,7 +166,8 @@ def _frames(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(arr, (2, 1, 0)))
 
 
-def _parametric_map(src, values, image, *, label, explanation, unit, quantity, series_number, description, uids):
+def _parametric_map(src, values, image, *, label, explanation, unit, quantity, series_number, description, uids,
+                    equipment=None):
     import highdicom as hd
 
     vals = np.asarray(values, dtype=np.float32)
@@ -146,12 +188,14 @@ def _parametric_map(src, values, image, *, label, explanation, unit, quantity, s
         contains_recognizable_visual_features=False, real_world_value_mappings=[rwvm],
         voi_lut_transformations=[hd.VOILUTTransformation(window_center=center, window_width=width)],
         content_description=description[:64],
-        content_label=label.upper()[:16].replace(" ", "_"), pixel_measures=measures,
-        plane_orientation=orientation, plane_positions=positions, contributing_equipment=_equipment(),
+        # CS: upper case, digits, space, underscore ("R2*" -> "R2STAR")
+        content_label=label.upper().replace("*", "STAR")[:16].replace(" ", "_"), pixel_measures=measures,
+        plane_orientation=orientation, plane_positions=positions,
+        contributing_equipment=equipment if equipment is not None else _equipment(),
     )
 
 
-def _segmentation(src, mask, image, rep, series_number, uids):
+def _segmentation(src, mask, image, rep, series_number, uids, equipment=None):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -173,11 +217,12 @@ def _segmentation(src, mask, image, rep, series_number, uids):
         instance_number=1, manufacturer="r2mri", manufacturer_model_name="r2mri",
         software_versions=__version__, device_serial_number="0", pixel_measures=measures,
         plane_orientation=orientation, plane_positions=positions, omit_empty_frames=False,
-        content_description="Liver ROI used for LIC statistics", contributing_equipment=_equipment(),
+        content_description="Liver ROI used for LIC statistics",
+        contributing_equipment=equipment if equipment is not None else _equipment(),
     )
 
 
-def _secondary_capture(src, rgb, series_number, orientation, uids):
+def _secondary_capture(src, rgb, series_number, orientation, uids, equipment=None):
     import highdicom as hd
 
     return hd.sc.SCImage.from_ref_dataset(
@@ -187,7 +232,8 @@ def _secondary_capture(src, rgb, series_number, orientation, uids):
         # PatientOrientation says so (axial: columns toward Left, rows toward Posterior).
         patient_orientation=orientation, series_instance_uid=uids("series"), series_number=series_number,
         sop_instance_uid=uids("sop"), instance_number=1, manufacturer="r2mri",
-        series_description="r2mri LIC report page", contributing_equipment=_equipment(),
+        series_description="r2mri LIC report page",
+        contributing_equipment=equipment if equipment is not None else _equipment(),
     )
 
 
@@ -237,22 +283,34 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
     src = reference_headers(source_series(result.image))
     folder.mkdir(parents=True, exist_ok=True)
     base = _base_series_number(src)
+    labels = labels_of(result)
+    equipment = _equipment(_contribution(labels))
     objs: dict[str, Any] = {}
-    objs["pm_r2"] = _parametric_map(
-        src, result.fit.r2_per_s, result.image, label="R2", explanation="R2 relaxation rate (1/s)",
-        unit=CODES["per_s"], quantity=CODES["r2"], series_number=base + 1,
-        description=f"R2 map, model {rep.get('model', {}).get('name')}", uids=_roles(uid_seed, "pm_r2"),
+    q, key = labels.quantity, "pm_" + labels.ascii.lower()
+    objs[key] = _parametric_map(
+        src, result.fit.r2_per_s, result.image, label=q, explanation=f"{q} relaxation rate (1/s)",
+        unit=CODES["per_s"], quantity=quantity_codes(q)["rate"], series_number=base + 1,
+        description=f"{q} map, model {rep.get('model', {}).get('name')}", uids=_roles(uid_seed, key),
+        equipment=equipment,
     )
     objs["pm_lic"] = _parametric_map(
         src, result.lic_mg_per_g, result.image, label="LIC", explanation="LIC mg Fe/g dry tissue",
         unit=CODES["mg_per_g"], quantity=CODES["lic"], series_number=base + 2,
         description=f"LIC map, calibration {rep.get('calibration', {}).get('name')}",
-        uids=_roles(uid_seed, "pm_lic"),
+        uids=_roles(uid_seed, "pm_lic"), equipment=equipment,
     )
+    pdff = (getattr(result.fit, "extra", None) or {}).get("pdff_percent") if labels.fatwater else None
+    if pdff is not None:
+        objs["pm_pdff"] = _parametric_map(
+            src, pdff, result.image, label="PDFF",
+            explanation="Proton density fat fraction 100 F/(W+F) (%)",
+            unit=CODES["percent"], quantity=CODES["fat_fraction"], series_number=base + 6,
+            description="PDFF map (%), fat-water model", uids=_roles(uid_seed, "pm_pdff"), equipment=equipment,
+        )
     objs["seg_liver_roi"] = _segmentation(src, result.roi.mask, result.image, rep, base + 3,
-                                          _roles(uid_seed, "seg_liver_roi"))
+                                          _roles(uid_seed, "seg_liver_roi"), equipment)
     objs["sr_report"] = structured_report(src, objs["seg_liver_roi"], rep, base + 4,
-                                          _roles(uid_seed, "sr_report"), _equipment())
+                                          _roles(uid_seed, "sr_report"), equipment)
     paths = _save_all(objs, src, folder, uid_seed)
     if page_rgb is not None:
         paths.update(write_dicom_page(result, rep, folder, page_rgb, uid_seed=uid_seed))
@@ -269,7 +327,7 @@ def write_dicom_page(result: Any, rep: dict, folder: Path, page_rgb: np.ndarray,
     folder.mkdir(parents=True, exist_ok=True)
     sc = _secondary_capture(src, page_rgb, _base_series_number(src) + 5,
                             display_plane(result.image.affine)["patient_orientation"],
-                            _roles(uid_seed, "sc_report"))
+                            _roles(uid_seed, "sc_report"), _equipment(_contribution(labels_of(result))))
     return _save_all({"sc_report": sc}, src, folder, uid_seed)
 
 
@@ -295,7 +353,7 @@ def _body_part(src: list) -> str:
 
 def _save_all(objs: dict[str, Any], src: list, folder: Path, uid_seed: str | None) -> dict[str, Path]:
     for key, ds in objs.items():
-        if key in ("pm_r2", "pm_lic", "sc_report"):
+        if key.startswith("pm_") or key == "sc_report":
             # General Series: without it dciodvfy cannot tell that Laterality (2C) is not needed
             ds.BodyPartExamined = _body_part(src)
         if key in ("pm_lic", "sr_report"):

@@ -16,12 +16,19 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ._labels import labels_of
 
 __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 
 #: Version of the report.json layout. Bump the minor number when keys are added,
 #: the major number when a key changes meaning or disappears.
-SCHEMA_VERSION = "1.0"
+#: 1.1: top-level ``quantity`` ("R2" or "R2*": the rate that ``r2_per_s`` holds) and,
+#: for a fat-water fit, ``pdff_percent``; ``heterogeneity`` is reserved for the
+#: heterogeneity block (docs/report.md).
+SCHEMA_VERSION = "1.1"
+
+#: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
+_PDFF_KEYS = ("mean", "median", "sd", "n_voxels")
 
 DISCLAIMER = (
     "Research use only. r2mri is not a medical device and is not cleared for clinical use; "
@@ -218,7 +225,10 @@ def _citation_text(citation: Any) -> str | None:
     authors = str(citation.get("authors") or "").strip()
     if authors:
         names = [a.strip() for a in authors.split(",") if a.strip()]
-        parts.append(names[0] + (" et al." if len(names) > 2 else (" and " + names[1] if len(names) == 2 else "")))
+        if len(names) == 2 and names[1].rstrip(".").lower() == "et al":  # "Hernando D, et al."
+            parts.append(names[0] + " et al.")
+        else:
+            parts.append(names[0] + (" et al." if len(names) > 2 else (" and " + names[1] if len(names) == 2 else "")))
     if citation.get("title"):
         parts.append(str(citation["title"]).rstrip("."))
     journal = str(citation.get("journal") or "")
@@ -288,8 +298,8 @@ def report_dict(result: Any) -> dict:
     >>> ph = phantom.generate(lic=2.5, matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0)
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
-    >>> rep["schema_version"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.0', 'st-pierre-2005', 'mildly-raised')
+    >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
+    ('1.1', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
@@ -346,8 +356,10 @@ def report_dict(result: Any) -> dict:
     if qc["fit_failures"] is None:
         qc["fit_failures"] = _fit_failures(fit_status, result.roi, qc_stats)
 
+    labels = labels_of(result)
     rep = {
         "schema_version": SCHEMA_VERSION,
+        "quantity": labels.quantity,
         "software": {
             "name": "r2mri",
             "version": __version__,
@@ -370,6 +382,8 @@ def report_dict(result: Any) -> dict:
         "warnings": [str(w) for w in (result.warnings or [])],
         "timings_s": result.timings_s,
     }
+    if labels.fatwater:
+        rep["pdff_percent"] = _pdff_block(stats, reasons)
     rep = _plain(rep)
     for key, value in stats.items():  # further statistics blocks, kept verbatim
         if key not in rep and key not in ("umol_per_mg",):
@@ -414,3 +428,13 @@ def _fit_failures(status: np.ndarray, roi: Any, qc_stats: dict) -> dict:
 def dumps(rep: dict) -> str:
     """Serialise a report dict (strict JSON: raises if a NaN slipped through)."""
     return json.dumps(rep, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _pdff_block(stats: dict, reasons: dict[str, str]) -> dict:
+    """``pdff_percent`` (mean, median, sd of voxel PDFF in the ROI, %; n_voxels) from the statistics."""
+    block = dict(_pick(stats, "pdff_percent") or {})
+    for key in _PDFF_KEYS:
+        block.setdefault(key, None)
+        if block[key] is None:
+            reasons.setdefault(f"pdff_percent.{key}", "the statistics did not provide the liver PDFF")
+    return block

@@ -13,6 +13,19 @@ file                         unit       content
 ``desc-fitstatus_dseg``      code       r2mri.FitStatus per voxel (uint8)
 ``desc-liver_mask.nii.gz``   0/1        the liver ROI the statistics used
 ===========================  =========  =====================================
+
+Gradient-echo data (R2*, see ``_labels.quantity_of``): ``R2starmap``, ``T2starmap``,
+``desc-R2starstd_R2starmap`` instead of the R2 names (BIDS has the ``R2starmap`` and
+``T2starmap`` suffixes); with a fat-water fit also
+
+=================================  =====  ==============================================
+``desc-PDFF_map.nii.gz``           %      proton density fat fraction 100 F / (W + F)
+``desc-water_S0map.nii.gz``        a.u.   water signal at TE = 0 (W)
+``desc-fat_S0map.nii.gz``          a.u.   fat signal at TE = 0 (F; all peaks)
+``desc-fatwater_fieldmap.nii.gz``  Hz     B0 off-resonance, only when the fit made one
+=================================  =====  ==============================================
+
+``S0map`` is then W + F. BIDS has no suffix for PDFF, so it is a ``desc-`` like LIC.
 """
 
 from __future__ import annotations
@@ -24,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path, atomic_write_text
+from ._labels import Labels, labels_of
 
-__all__ = ["write_nifti_maps", "MAP_FILES"]
+__all__ = ["write_nifti_maps", "MAP_FILES", "map_files"]
 
 #: name -> (unit, description)
 MAP_FILES = {
@@ -38,6 +52,32 @@ MAP_FILES = {
                             "2 bound hit, 3 below noise, 4 too few echoes, 5 bad input, 255 masked)"),
     "desc-liver_mask": ("", "Liver ROI used for the statistics (1 inside)"),
 }
+
+#: The fat-water maps: name -> (``fit.extra`` key, unit, description).
+FATWATER_FILES = {
+    "desc-PDFF_map": ("pdff_percent", "%", "Proton density fat fraction 100 F / (W + F), percent, "
+                      "from the magnitude fat-water fit (multi-peak fat spectrum)"),
+    "desc-water_S0map": ("water", "arbitrary", "Water signal at echo time 0 (W) from the fat-water fit"),
+    "desc-fat_S0map": ("fat", "arbitrary", "Fat signal at echo time 0 (F, all spectral peaks) from the "
+                       "fat-water fit"),
+    "desc-fatwater_fieldmap": ("field_map_hz", "Hz", "B0 off-resonance frequency from the fat-water fit"),
+}
+
+
+def map_files(labels: Labels) -> dict[str, tuple[str, str]]:
+    """name -> (unit, description) of the rate maps for ``labels`` (R2 names are :data:`MAP_FILES`)."""
+    if labels.quantity == "R2":
+        return dict(MAP_FILES)
+    q, t = labels.quantity, labels.time
+    out = {
+        labels.rate_map: ("1/s", f"Transverse relaxation rate {q} from the voxel-wise fit"
+                          + (" (fat-water model: common R2* of water and fat)" if labels.fatwater else "")),
+        labels.time_map: ("s", f"Transverse relaxation time {t} = 1/{q}"),
+        "S0map": ("arbitrary", "Fitted signal at echo time 0" + (" (water + fat)" if labels.fatwater else "")),
+        labels.std_map: ("1/s", f"Standard error of {q} from the fit covariance"),
+    }
+    out.update({k: v for k, v in MAP_FILES.items() if k not in ("R2map", "T2map", "S0map", "desc-R2std_R2map")})
+    return out
 
 
 def _save(arr: np.ndarray, affine: np.ndarray, path: Path) -> None:
@@ -55,23 +95,31 @@ def write_nifti_maps(result: Any, folder: Path, rep: dict) -> list[Path]:
     """Write the maps of ``result`` into ``folder``; return the paths written."""
     fit = result.fit
     affine = result.image.affine
+    labels = labels_of(result)
+    files = map_files(labels)
     r2 = np.asarray(fit.r2_per_s, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
         t2 = np.where(r2 > 0, 1.0 / r2, np.nan).astype(np.float32)
     arrays = {
-        "R2map": r2,
-        "T2map": t2,
+        labels.rate_map: r2,
+        labels.time_map: t2,
         "S0map": np.asarray(fit.s0, dtype=np.float32),
-        "desc-R2std_R2map": np.asarray(fit.r2_std_per_s, dtype=np.float32),
+        labels.std_map: np.asarray(fit.r2_std_per_s, dtype=np.float32),
         "desc-LIC_map": np.asarray(result.lic_mg_per_g, dtype=np.float32),
         "desc-fitstatus_dseg": np.asarray(fit.status, dtype=np.uint8),
         "desc-liver_mask": np.asarray(result.roi.mask, dtype=np.uint8),
     }
+    extra = getattr(fit, "extra", None) or {}
+    if labels.fatwater:
+        for name, (key, unit, desc) in FATWATER_FILES.items():
+            if extra.get(key) is not None:
+                arrays[name] = np.asarray(extra[key], dtype=np.float32)
+                files[name] = (unit, desc)
     written = []
     for name, arr in arrays.items():
         path = folder / f"{name}.nii.gz"
         _save(arr, affine, path)
-        unit, desc = MAP_FILES[name]
+        unit, desc = files[name]
         side = {"Description": desc, "Units": unit, "Model": rep.get("model", {}).get("name"),
                 "Calibration": rep.get("calibration", {}).get("name") if name == "desc-LIC_map" else None,
                 "Sources": [str(f) for f in rep.get("input", {}).get("files", [])],

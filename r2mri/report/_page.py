@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._labels import labels_of
+
 __all__ = ["render_page", "write_page", "write_png", "display_plane"]
 
 _A4_IN = (8.27, 11.69)
@@ -148,6 +150,68 @@ def _model_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray, rep: d
     return decay, None
 
 
+def _decay_panel(axd, result: Any, rep: dict, roi: np.ndarray, labels: Any) -> None:
+    """The measured signal of the ROI's median-rate voxel with the fitted model curve."""
+    img = result.image
+    q = labels.quantity
+    vox = _representative_voxel(result, roi)
+    if vox is not None:
+        t_s = img.echo_times_s
+        sig = np.asarray(img.data[vox], dtype=float)
+        tt = np.linspace(0, float(t_s[-1]) * 1.1, 400 if labels.fatwater else 200)
+        axd.plot(t_s * 1e3, sig, "o", color="#12365f", ms=4, label="signal")
+        r2v = float(np.asarray(result.fit.r2_per_s)[vox])
+        title = f"Median-{q} voxel {tuple(v + 1 for v in vox)}: {q} = {r2v:.1f} s\u207b\u00b9"
+        curves = _fatwater_curve(result, vox, tt) if labels.fatwater else None
+        if curves is not None:
+            model, envelope, pdff = curves
+            axd.plot(tt * 1e3, model, "-", color="#c0392b", lw=1.2, label="fit (fat-water, multi-peak fat)")
+            axd.plot(tt * 1e3, envelope, ":", color="#c0392b", lw=1, label=f"(W + F) exp(-{q} t)")
+            title += f", PDFF {pdff:.1f} %"
+        else:
+            expected, decay = _model_curve(result, vox, tt, rep)
+            axd.plot(tt * 1e3, expected, "-", color="#c0392b", lw=1.2,
+                     label=f"fit ({rep.get('model', {}).get('name')})")
+            if decay is not None:
+                axd.plot(tt * 1e3, decay, ":", color="#c0392b", lw=1, label="noise-free decay")
+        sigma = (rep.get("qc") or {}).get("noise_sigma")
+        if sigma:
+            axd.axhline(float(sigma), color="#777777", lw=0.7, ls="--", label="noise \u03c3")
+        axd.set_title(title, fontsize=8.5, loc="left")
+        axd.legend(fontsize=6.5, frameon=False)
+        axd.set_ylim(bottom=0)
+    axd.set_xlabel("echo time (ms)", fontsize=7.5)
+    axd.set_ylabel("signal (a.u.)", fontsize=7.5)
+    axd.tick_params(labelsize=7)
+
+
+def _fatwater_curve(result: Any, vox: tuple[int, int, int], t_s: np.ndarray):
+    """(model magnitude, (W + F) exp(-R2* t), PDFF %) at ``t_s`` for one voxel of a fat-water
+    fit, from :func:`r2mri.fatwater.magnitude_signal` and the fitted W, F, R2*; None when the
+    fit lacks W, F or the field strength."""
+    from ..errors import InputError
+    from ..fatwater import DEFAULT_SPECTRUM, load_fat_spectrum, magnitude_signal
+
+    fit = result.fit
+    extra = getattr(fit, "extra", None) or {}
+    options = getattr(fit, "options", None) or {}
+    field = options.get("field_strength_t") or getattr(result.image, "field_strength_t", None)
+    if extra.get("water") is None or extra.get("fat") is None or not field:
+        return None
+    w, f = float(np.asarray(extra["water"])[vox]), float(np.asarray(extra["fat"])[vox])
+    r2 = float(np.asarray(fit.r2_per_s)[vox])
+    if not all(np.isfinite(v) for v in (w, f, r2)):
+        return None
+    try:  # the fit records the spectrum's name; a spectrum given as a file may not load by name
+        spec = load_fat_spectrum(options.get("fat_spectrum") or DEFAULT_SPECTRUM)
+    except InputError:
+        return None
+    model = magnitude_signal(spec.basis(t_s, float(field)), t_s, w, f, r2)
+    pdff = extra.get("pdff_percent")
+    pdff_v = float(np.asarray(pdff)[vox]) if pdff is not None else 100.0 * f / (w + f)
+    return model, (w + f) * np.exp(-r2 * t_s), pdff_v
+
+
 def _table(ax, rows: list[tuple[str, str]], title: str, *, fontsize: float = 7.5) -> None:
     """Two-column table of ``rows`` (label, value) under ``title``, ruled between rows.
 
@@ -192,10 +256,16 @@ def render_page(result: Any, rep: dict):
     from matplotlib.figure import Figure
     from matplotlib.gridspec import GridSpec
 
+    labels = labels_of(result)
+    q = labels.quantity
+    pdff = rep.get("pdff_percent") if labels.fatwater else None
+    pdff = pdff if isinstance(pdff, dict) else None
+    # the headline box: LIC, its interval and rate, (liver PDFF,) calibration
+    box_h, (y_lic, y_ci, y_pdff, y_cal) = (0.95, (0.81, 0.56, 0.33, 0.10)) if pdff else (0.72, (0.76, 0.42, 0, 0.13))
     fig = Figure(figsize=_A4_IN, dpi=100)
     gs = GridSpec(
         6, 4, figure=fig, left=0.075, right=0.95, top=0.975, bottom=0.035,
-        height_ratios=[0.55, 0.72, 1.5, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
+        height_ratios=[0.55, box_h, 1.5, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
     )
     inp = rep.get("input", {})
     acq = rep.get("acquisition", {})
@@ -209,7 +279,7 @@ def render_page(result: Any, rep: dict):
     # --- header -------------------------------------------------------------
     ax = fig.add_subplot(gs[0, :])
     ax.axis("off")
-    ax.text(0, 1, "Liver iron concentration (LIC) from MRI R2", fontsize=14, fontweight="bold", va="top")
+    ax.text(0, 1, f"Liver iron concentration (LIC) from MRI {q}", fontsize=14, fontweight="bold", va="top")
     ident = []
     for label, key in (("Patient", "patient_name"), ("ID", "patient_id"), ("Study date", "study_date"),
                        ("Accession", "accession_number")):
@@ -250,19 +320,23 @@ def render_page(result: Any, rep: dict):
                                                    edgecolor="#4a6fa5", linewidth=1))
     head = lic.get("of_mean_r2")
     ci = lic.get("ci95") or [None, None]
-    ax.text(0.02, 0.76, f"LIC {_fmt(head, 2)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
+    ax.text(0.02, y_lic, f"LIC {_fmt(head, 2)} mg Fe/g dry weight", fontsize=16, fontweight="bold",
             va="center", color="#12365f")
-    ax.text(0.02, 0.42,
+    ax.text(0.02, y_ci,
             f"= {_fmt(umol.get('of_mean_r2'), 0)} \u00b5mol Fe/g     95 % CI {_fmt(ci[0], 2)} \u2013 "
-            f"{_fmt(ci[1], 2)} mg/g     (from the mean liver R2 = "
+            f"{_fmt(ci[1], 2)} mg/g     (from the mean liver {q} = "
             f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
+    if pdff:
+        ax.text(0.02, y_pdff, f"Liver fat (PDFF) {_fmt(pdff.get('mean'), 1)} % mean, "
+                f"{_fmt(pdff.get('median'), 1)} % median (fat-water fit)",
+                fontsize=9, fontweight="bold", va="center", color="#12365f")
     label = _category_label(rep)
-    ax.text(0.98, 0.76, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
+    ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
     cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}"
     derived = bool(cal.get("derived"))
-    ax.text(0.02, 0.13, textwrap.shorten(cal_txt, 125, placeholder=" ..."), fontsize=7.5, va="center",
+    ax.text(0.02, y_cal, textwrap.shorten(cal_txt, 125, placeholder=" ..."), fontsize=7.5, va="center",
             color="#8a1c1c" if derived else "#333333", fontweight="bold" if derived else "normal")
 
     # --- LIC maps -------------------------------------------------------------
@@ -320,41 +394,22 @@ def render_page(result: Any, rep: dict):
     axh.set_title("LIC distribution in the liver ROI", fontsize=8.5, loc="left")
 
     # --- decay curve -----------------------------------------------------------
-    axd = fig.add_subplot(gs[3, 2:])
-    vox = _representative_voxel(result, roi)
-    if vox is not None:
-        t_s = img.echo_times_s
-        sig = np.asarray(img.data[vox], dtype=float)
-        tt = np.linspace(0, float(t_s[-1]) * 1.1, 200)
-        expected, decay = _model_curve(result, vox, tt, rep)
-        axd.plot(t_s * 1e3, sig, "o", color="#12365f", ms=4, label="signal")
-        axd.plot(tt * 1e3, expected, "-", color="#c0392b", lw=1.2, label=f"fit ({rep.get('model', {}).get('name')})")
-        if decay is not None:
-            axd.plot(tt * 1e3, decay, ":", color="#c0392b", lw=1, label="noise-free decay")
-        sigma = qc.get("noise_sigma")
-        if sigma:
-            axd.axhline(float(sigma), color="#777777", lw=0.7, ls="--", label="noise \u03c3")
-        r2v = float(np.asarray(result.fit.r2_per_s)[vox])
-        axd.set_title(f"Median-R2 voxel {tuple(v + 1 for v in vox)}: R2 = {r2v:.1f} s\u207b\u00b9",
-                      fontsize=8.5, loc="left")
-        axd.legend(fontsize=6.5, frameon=False)
-        axd.set_ylim(bottom=0)
-    axd.set_xlabel("echo time (ms)", fontsize=7.5)
-    axd.set_ylabel("signal (a.u.)", fontsize=7.5)
-    axd.tick_params(labelsize=7)
+    _decay_panel(fig.add_subplot(gs[3, 2:]), result, rep, roi, labels)
 
     # --- statistics table ---------------------------------------------------------
     frac = lic.get("fraction_above") or rep.get("fraction_above") or {}
     rows = [
-        ("LIC of mean R2 (headline)", f"{_fmt(head, 2)} mg/g"),
+        (f"LIC of mean {q} (headline)", f"{_fmt(head, 2)} mg/g"),
         ("  95 % CI", f"{_fmt(ci[0], 2)} \u2013 {_fmt(ci[1], 2)}"),
         ("LIC voxel mean / median", f"{_fmt(lic.get('mean'), 2)} / {_fmt(lic.get('median'), 2)}"),
         ("LIC voxel SD / IQR", f"{_fmt(lic.get('sd'), 2)} / {_fmt(_iqr(lic), 2)}"),
-        ("mean liver R2, headline (s\u207b\u00b9)", _fmt(r2s.get("headline_mean", r2s.get("mean")), 1)),
-        ("R2 voxel mean / median (s\u207b\u00b9)", f"{_fmt(r2s.get('mean'), 1)} / {_fmt(r2s.get('median'), 1)}"),
-        ("R2 SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
-        ("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"),
+        (f"mean liver {q}, headline (s\u207b\u00b9)", _fmt(r2s.get("headline_mean", r2s.get("mean")), 1)),
+        (f"{q} voxel mean / median (s\u207b\u00b9)", f"{_fmt(r2s.get('mean'), 1)} / {_fmt(r2s.get('median'), 1)}"),
+        (f"{q} SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
     ]
+    if pdff:
+        rows.append(("PDFF voxel mean / median (%)", f"{_fmt(pdff.get('mean'), 1)} / {_fmt(pdff.get('median'), 1)}"))
+    rows.append(("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"))
     if isinstance(frac, dict):
         for k, v in list(frac.items())[:4]:
             rows.append((f"fraction of ROI > {k} mg/g", _fmt(None if v is None else 100 * float(v), 1, "%")))

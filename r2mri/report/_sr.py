@@ -22,6 +22,12 @@ TEXT ``DECAY-MODEL``             decay model used (``model.name``)
 TEXT ``QC-WARNING``              one item per entry of ``warnings``
 ===============================  ======================================================
 
+For R2* (report.json ``quantity`` "R2*"): the rate is DCM 126395 "R2*", the headline
+concept ``LIC-MEANR2STAR``, the calibration ``CALIB-R2STAR`` and the model
+``SIGNAL-MODEL``; with a fat-water fit the liver PDFF is added as NUM DCM 129100
+"Fat fraction", UCUM ``%``, Mean (method ``voxel-mean``) and Median
+(``pdff_percent.mean``, ``.median``).
+
 Every concept of scheme ``99R2MRI`` is private (no standard code for liver iron
 concentration exists); the scheme is declared in CodingSchemeIdentificationSequence.
 A value that could not be computed (null in report.json) is left out, never NaN.
@@ -35,7 +41,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import InputError
-from ._dicom import CODES, PRIVATE_SCHEME
+from ._dicom import CODES, PRIVATE_SCHEME, quantity_codes
 
 __all__ = ["structured_report", "calibration_status", "CATEGORY_CODES"]
 
@@ -52,6 +58,8 @@ CATEGORY_CODES = {
 #: Meanings of the R2 estimators named in ``r2_per_s.estimator`` (methods, scheme 99R2MRI).
 _ESTIMATORS = {
     "tile-ncchi": "Tile-pooled noise-corrected mean of the liver ROI",
+    # the GRE headline of analyze (issue 15): the same pooling with the fat-water model
+    "tile-fw-ncchi": "Tile-pooled noise-corrected fat-water fit of the liver ROI",
     "voxel-mean": "Mean of the voxel values in the liver ROI",
 }
 
@@ -87,22 +95,29 @@ def _measurements(rep: dict) -> list:
     ci = lic.get("ci95") if isinstance(lic.get("ci95"), (list, tuple)) and len(lic["ci95"]) == 2 else (None, None)
     estimator = str(r2.get("estimator") or "voxel-mean")
     voxel_mean = _code("voxel-mean", _ESTIMATORS["voxel-mean"])
+    qc = quantity_codes(str(rep.get("quantity") or "R2"))
     wanted = [
-        (CODES["lic_of_mean_r2"], lic.get("of_mean_r2"), CODES["mg_per_g"], None, None),
-        (CODES["lic_of_mean_r2"], umol.get("of_mean_r2"), CODES["umol_per_g"], None, None),
+        (qc["lic_of_mean"], lic.get("of_mean_r2"), CODES["mg_per_g"], None, None),
+        (qc["lic_of_mean"], umol.get("of_mean_r2"), CODES["umol_per_g"], None, None),
         (CODES["lic_ci95_low"], ci[0], CODES["mg_per_g"], None, None),
         (CODES["lic_ci95_high"], ci[1], CODES["mg_per_g"], None, None),
     ]
     if estimator != "voxel-mean":  # else the headline mean is the voxel mean below
-        wanted.append((CODES["r2"], r2.get("headline_mean"), CODES["per_s"], codes.SCT.Mean,
+        wanted.append((qc["rate"], r2.get("headline_mean"), CODES["per_s"], codes.SCT.Mean,
                        _code(estimator, _ESTIMATORS.get(estimator, estimator))))
     wanted += [
-        (CODES["r2"], r2.get("mean"), CODES["per_s"], codes.SCT.Mean, voxel_mean),
-        (CODES["r2"], r2.get("median"), CODES["per_s"], codes.SCT.Median, None),
+        (qc["rate"], r2.get("mean"), CODES["per_s"], codes.SCT.Mean, voxel_mean),
+        (qc["rate"], r2.get("median"), CODES["per_s"], codes.SCT.Median, None),
         (CODES["lic"], lic.get("mean"), CODES["mg_per_g"], codes.SCT.Mean, voxel_mean),
         (CODES["lic"], lic.get("median"), CODES["mg_per_g"], codes.SCT.Median, None),
-        (codes.SCT.Volume, (rep.get("roi") or {}).get("volume_ml"), CODES["ml"], None, None),
     ]
+    pdff = rep.get("pdff_percent")
+    if isinstance(pdff, dict):
+        wanted += [
+            (CODES["fat_fraction"], pdff.get("mean"), CODES["percent"], codes.SCT.Mean, voxel_mean),
+            (CODES["fat_fraction"], pdff.get("median"), CODES["percent"], codes.SCT.Median, None),
+        ]
+    wanted.append((codes.SCT.Volume, (rep.get("roi") or {}).get("volume_ml"), CODES["ml"], None, None))
     algo = hd.sr.AlgorithmIdentification(name="r2mri", version=__version__)
     return [hd.sr.Measurement(name=name, value=v, unit=unit, derivation=derivation, method=method,
                               algorithm_id=algo)
@@ -126,11 +141,12 @@ def _text_items(rep: dict) -> list:
     from highdicom.sr import RelationshipTypeValues, TextContentItem
 
     cal = rep.get("calibration") or {}
+    qc = quantity_codes(str(rep.get("quantity") or "R2"))
     texts = [
-        (CODES["calibration"], cal.get("name")),
+        (qc["calibration"], cal.get("name")),
         (CODES["calibration_status"], calibration_status(cal) if cal else None),
         (CODES["calibration_citation"], cal.get("citation_text")),
-        (CODES["model"], (rep.get("model") or {}).get("name")),
+        (qc["model"], (rep.get("model") or {}).get("name")),
     ] + [(CODES["qc_warning"], w) for w in rep.get("warnings") or []]
     return [TextContentItem(name=name, value=str(value), relationship_type=RelationshipTypeValues.CONTAINS)
             for name, value in texts if value not in (None, "")]

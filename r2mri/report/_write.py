@@ -28,8 +28,9 @@ def write_outputs(result: Any, out: str | os.PathLike, *, overwrite: bool = Fals
         Replace an existing ``out``; without it an existing ``out`` raises
         :class:`r2mri.InputError` before anything is written.
     dicom : bool or None
-        Also write DICOM objects (Parametric Maps of R2 and LIC, SEG of the ROI,
-        TID 1500 SR, Secondary Capture of the report page) into ``out/dicom``.
+        Also write DICOM objects (Parametric Maps of R2 -- or R2* and PDFF for
+        gradient-echo results -- and LIC, SEG of the ROI, TID 1500 SR, Secondary
+        Capture of the report page) into ``out/dicom``.
         ``None``: only when the input was DICOM. ``True`` with non-DICOM input
         raises :class:`r2mri.InputError` (there is no source study to reference).
     uid_seed : str or None
