@@ -157,7 +157,7 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
 
 
 def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
-    from . import _dicom, _grouping
+    from . import _dicom, _grouping, _phase
     from ._nifti import is_nifti, load_nifti
 
     paths = _as_paths(path_or_paths)
@@ -174,7 +174,8 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
         return load_nifti(paths, echo_times_ms)
 
     source = ", ".join(str(p) for p in paths)
-    frames, skipped = _dicom.discover(paths)
+    cplx: list = []
+    frames, skipped = _dicom.discover(paths, complex_out=cplx)
     if not frames:
         hint = ""
         if any(is_nifti(Path(f)) for f in skipped):
@@ -198,12 +199,14 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 if d:
                     raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
         img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
+        _phase.attach_phase(img, chosen, cplx, echo_times_ms)
     else:
         if not cands:
             if echo_times_ms is not None and len(by_series) == 1:
                 # one series whose echoes lack EchoTime: echo_times_ms names them
                 uid = next(iter(by_series))
                 img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
+                _phase.attach_phase(img, by_series[uid], cplx, echo_times_ms)
                 cands_summary: list = []
                 img.metadata["candidates"] = cands_summary
                 img.metadata["series_found"] = _series_found(frames)
@@ -224,6 +227,7 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 f"choose the series with series=[...]"
             )
         img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+        _phase.attach_phase(img, best.frames, cplx, echo_times_ms)
         left_out = best.left_out
     img.metadata["candidates"] = [c.summary() for c in cands]
     img.metadata["series_found"] = _series_found(frames)

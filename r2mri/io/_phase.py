@@ -1,0 +1,213 @@
+"""Phase of a multi-echo acquisition: find the phase (or real/imaginary) series that
+belong to the loaded magnitude dataset, check them, and fill ``MultiEchoImage.phase_rad``.
+
+Rules (docs/loading.md, "Phase"):
+
+* Classic MR images whose ImageType value 3 is ``P``/``PHASE`` (phase) or
+  ``R``/``REAL`` and ``I``/``IMAGINARY`` are *complex-component* frames: they are never
+  analysed as magnitude and never make a series "left out".
+* Complex-component series *belong* to the magnitude dataset when they share its study
+  and frame of reference and at least one echo time. Belonging series must then match it
+  exactly: same matrix, pixel spacing, orientation, slice positions (all three
+  coordinates), TR, flip angle and field strength, one image per echo and slice, every
+  echo and slice covered. Otherwise the phase is not used and the warning finding
+  ``phase-not-paired`` says why (never a silent or partial pairing).
+* Phase series are preferred; else real + imaginary give ``atan2(I, R)``.
+* Units (from the rescaled range the header declares, BitsStored and
+  RescaleSlope/Intercept, not from the pixel values): a range within [-pi, pi] is radians
+  (as Philips writes phase, e.g. slope ~0.0015, intercept ~-3.14); exactly
+  -4096..4094/4095 is the Siemens convention, radians = value x pi / 4096 (see
+  :mod:`r2mri.phantom._dicom_phase` for the source). Anything else (e.g. milliradians or
+  a vendor scaling we have no source for) gives ``phase-not-paired``: units not recognised.
+
+Enhanced MR phase frames are not read yet (their magnitude frames load as before).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._grouping import CONTRAST_PARAMS, POSITION_ATOL_MM, by_series, echo_key, geometry_difference, series_label
+
+__all__ = ["complex_frames", "attach_phase", "COMPONENTS"]
+
+#: ImageType value 3 -> component letter.
+COMPONENTS = {"P": "P", "PHASE": "P", "R": "R", "REAL": "R", "I": "I", "IMAGINARY": "I"}
+#: The Siemens rescaled phase range -4096..4094 (or ..4095) maps to -pi..pi.
+SIEMENS_PHASE_HALF_RANGE = 4096.0
+_PI_TOL = 1e-3
+
+
+class _Unpaired(Exception):
+    """Why the complex-component series cannot pair (the finding's message)."""
+
+
+def complex_frames(ds, path: str) -> list:
+    """The frame of a classic phase/real/imaginary MR image (``params["complex_component"]``
+    is ``"P"``, ``"R"`` or ``"I"``), else []. A damaged header gives [] (the file is then
+    listed as skipped, as before): the phase is optional, the magnitude still loads."""
+    from ..errors import InputError
+    from ._dicom import classic_frame
+
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        return []
+    try:
+        vals = [str(v).upper() for v in ds.get("ImageType", [])]
+    except TypeError:
+        return []
+    comp = COMPONENTS.get(vals[2]) if len(vals) > 2 else None
+    if comp is None or any(k not in ds for k in ("Rows", "Columns", "ImagePositionPatient",
+                                                 "ImageOrientationPatient", "PixelSpacing")):
+        return []
+    try:
+        f = classic_frame(ds, path)
+    except InputError:
+        return []
+    f.params["complex_component"] = comp
+    return [f]
+
+
+def _layout(mag_frames: list, echo_times_ms) -> tuple[dict, list, np.ndarray]:
+    """Echo index per echo key and the slice positions along the normal, in the order of
+    :func:`r2mri.io._dicom.assemble` (echoes by header TE or by ``echo_times_ms``, slices
+    ascending along the normal)."""
+    echoes: dict = {}
+    for f in mag_frames:
+        echoes.setdefault(echo_key(f), []).append(f)
+    keys = sorted(echoes, key=lambda k: (k[0] != "te", k[1]))
+    if echo_times_ms is not None:
+        order = np.argsort(np.asarray(echo_times_ms, dtype=float).reshape(-1), kind="stable")
+    else:
+        order = np.argsort([k[1] for k in keys], kind="stable")
+    keys = [keys[i] for i in order]
+    ref = echoes[keys[0]][0]
+    first = sorted(echoes[keys[0]], key=lambda f: float(np.dot(f.position, ref.normal)))
+    return {k: e for e, k in enumerate(keys)}, first, ref.normal
+
+
+def _declared_range(f) -> tuple[float, float] | None:
+    bs = f.params.get("bits_stored")
+    if not bs:
+        return None
+    signed = bool(f.params.get("pixel_representation"))
+    lo, hi = (-(2.0 ** (bs - 1)), 2.0 ** (bs - 1) - 1) if signed else (0.0, 2.0**bs - 1)
+    a, b = lo * f.rescale_slope + f.rescale_intercept, hi * f.rescale_slope + f.rescale_intercept
+    return (min(a, b), max(a, b))
+
+
+def _units(f) -> tuple[str, float]:
+    """('radians' | 'siemens-4096', factor to radians) of a phase frame, or _Unpaired."""
+    rng = _declared_range(f)
+    if rng is None:
+        raise _Unpaired(f"{f.where}: BitsStored missing, the phase units cannot be known")
+    lo, hi = rng
+    if lo >= -np.pi - _PI_TOL and hi <= np.pi + _PI_TOL and hi - lo > np.pi:
+        return "radians", 1.0
+    if abs(lo + SIEMENS_PHASE_HALF_RANGE) < 1e-6 and SIEMENS_PHASE_HALF_RANGE - 2 <= hi <= SIEMENS_PHASE_HALF_RANGE:
+        return "siemens-4096", np.pi / SIEMENS_PHASE_HALF_RANGE
+    raise _Unpaired(f"{f.where}: phase units not recognised (rescaled range {lo:g}..{hi:g}; known: radians "
+                    f"within [-pi, pi], Siemens -4096..4095)")
+
+
+def _check_series(ref, fs: list, echo_index: dict) -> None:
+    lab = series_label(fs)
+    for f in fs:
+        d = geometry_difference(ref, f)
+        if d:
+            raise _Unpaired(f"series {lab}: {d} (magnitude: {series_label([ref])})")
+        if echo_key(f) not in echo_index:
+            raise _Unpaired(f"series {lab}: echo time {f.te_ms} ms is not an echo of the magnitude dataset")
+    for key, _code, label, unit, rtol, atol in CONTRAST_PARAMS:
+        va, vb = ref.params.get(key), fs[0].params.get(key)
+        if va is not None and vb is not None and not np.isclose(vb, va, rtol=rtol, atol=atol):
+            raise _Unpaired(f"series {lab}: {label} {vb:g} {unit} vs {va:g} {unit} in the magnitude")
+
+
+def _place(frames: list, echo_index: dict, first: list, normal: np.ndarray, shape: tuple) -> dict:
+    """(echo, slice) -> frame for every frame; _Unpaired on duplicates, strays or gaps."""
+    along = np.array([float(np.dot(f.position, normal)) for f in first])
+    slots: dict = {}
+    for f in frames:
+        z = int(np.argmin(np.abs(along - float(np.dot(f.position, normal)))))
+        if np.linalg.norm(f.position - first[z].position) > POSITION_ATOL_MM:
+            raise _Unpaired(f"{f.where}: slice position {np.round(f.position, 2).tolist()} mm is not a slice "
+                            f"of the magnitude dataset")
+        slot = (echo_index[echo_key(f)], z)
+        if slot in slots:
+            raise _Unpaired(f"{f.where} and {slots[slot].where}: two images for echo {slot[0] + 1}, slice {z + 1}")
+        slots[slot] = f
+    missing = shape[3] * shape[2] - len(slots)
+    if missing:
+        raise _Unpaired(f"{missing} of {shape[3] * shape[2]} echo/slice images have no phase "
+                        f"(series {', '.join(sorted({series_label([f]) for f in frames}))})")
+    return slots
+
+
+def _read_plane(f, cache: dict) -> np.ndarray:
+    from ._dicom import _pixels
+
+    return _pixels(f, cache).astype(np.float64) * f.rescale_slope + f.rescale_intercept
+
+
+def _phase_volume(comp: dict, echo_index, first, normal, shape) -> tuple[np.ndarray, str]:
+    """Phase (x, y, z, echo) float32 radians from P frames, else R + I frames."""
+    out = np.empty(shape, dtype=np.float32)
+    cache: dict = {}
+    if comp.get("P"):
+        slots = _place(comp["P"], echo_index, first, normal, shape)
+        units = {_units(f) for f in slots.values()}
+        if len(units) > 1:
+            raise _Unpaired(f"phase series mix units {sorted(u[0] for u in units)}")
+        name, factor = units.pop()
+        for (e, z), f in slots.items():
+            out[:, :, z, e] = np.clip(_read_plane(f, cache) * factor, -np.pi, np.pi).T
+        return out, f"phase series ({name})"
+    re_slots = _place(comp["R"], echo_index, first, normal, shape)
+    im_slots = _place(comp["I"], echo_index, first, normal, shape)
+    for slot, fr in re_slots.items():
+        re = _read_plane(fr, cache)
+        im = _read_plane(im_slots[slot], cache)
+        out[:, :, slot[1], slot[0]] = np.arctan2(im, re).T
+    return out, "real and imaginary series (atan2)"
+
+
+def attach_phase(img, mag_frames: list, cplx: list, echo_times_ms=None) -> None:
+    """Pair complex-component frames with the magnitude dataset of ``img`` (in place).
+
+    Sets ``img.phase_rad`` when a belonging phase (or real + imaginary) set passes every
+    check; records ``metadata["phase"]`` (source, series, units) and adds the findings
+    ``phase-paired`` (info) or ``phase-not-paired`` (warning) to ``header_findings``.
+    """
+    meta = img.metadata
+    ref = mag_frames[0]
+    echo_index, first, normal = _layout(mag_frames, echo_times_ms)
+    mine = [f for f in cplx if f.study_uid == ref.study_uid
+            and (not f.for_uid or not ref.for_uid or f.for_uid == ref.for_uid)]
+    groups = {u: fs for u, fs in by_series(mine).items() if any(echo_key(f) in echo_index for f in fs)}
+    meta["phase"] = {"available": False, "source": None, "series_instance_uids": sorted(groups)}
+    if not groups:
+        return
+    comp: dict = {"P": [], "R": [], "I": []}
+    for fs in groups.values():
+        comp[fs[0].params["complex_component"]].extend(fs)
+    findings = meta.setdefault("header_findings", [])
+    try:
+        if not comp["P"] and not (comp["R"] and comp["I"]):
+            raise _Unpaired("real or imaginary series without its partner")
+        used = [fs for fs in groups.values() if fs[0].params["complex_component"] in (("P",) if comp["P"] else ("R", "I"))]
+        for fs in used:
+            _check_series(ref, fs, echo_index)
+        phase, how = _phase_volume(comp, echo_index, first, normal, img.data.shape)
+    except _Unpaired as exc:
+        findings.append({"severity": "warning", "code": "phase-not-paired",
+                         "message": f"phase images found but not used: {exc}; the magnitude is analysed alone",
+                         "details": {"series": sorted(groups)}})
+        return
+    img.phase_rad = phase
+    img.__post_init__()  # validates the new field (shape, finite, radians)
+    uids = sorted(fs[0].series_uid for fs in used)
+    meta["phase"] = {"available": True, "source": how, "series_instance_uids": uids}
+    nums = ", ".join(f"#{fs[0].series_number}" for fs in sorted(used, key=lambda fs: fs[0].series_number or 0))
+    findings.append({"severity": "info", "code": "phase-paired",
+                     "message": f"phase from {how}: {len(used)} series ({nums})",
+                     "details": {"series": uids}})
