@@ -67,7 +67,9 @@ def list_datasets(path_or_paths) -> dict:
         ``series``: one dict per series (uid, number, description, echo times,
         frames); ``candidates``: candidate datasets, best first (the one :func:`load`
         picks without ``series=``), each with the series of its acquisition it leaves
-        out (``series_left_out``); ``skipped_files``: non-image files ignored.
+        out (``series_left_out``); ``skipped_files``: non-image files ignored;
+        ``complex_series``: phase / real / imaginary series (``complex_component`` P, R
+        or I), never candidates themselves; :func:`load` pairs them with the magnitude.
 
     Examples
     --------
@@ -81,11 +83,16 @@ def list_datasets(path_or_paths) -> dict:
     paths = _as_paths(path_or_paths)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
-        frames, skipped = _dicom.discover(paths)
+        cplx: list = []
+        frames, skipped = _dicom.discover(paths, complex_out=cplx)
     if not frames:
         raise InputError(f"no DICOM image found in {', '.join(map(str, paths))}")
     cands, _ = _grouping.candidates(frames)
-    return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped}
+    phase = _series_found(cplx)
+    for s, fs in zip(phase, [_grouping.by_series(cplx)[s["series_instance_uid"]] for s in phase]):
+        s["complex_component"] = fs[0].params["complex_component"]
+    return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped,
+            "complex_series": phase}
 
 
 def _series_found(frames) -> list[dict]:
@@ -176,6 +183,9 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
     source = ", ".join(str(p) for p in paths)
     cplx: list = []
     frames, skipped = _dicom.discover(paths, complex_out=cplx)
+    if not frames and cplx:
+        raise InputError(f"no magnitude image in {source}: only phase/real/imaginary images "
+                         f"({len(_grouping.by_series(cplx))} series), which are never analysed as magnitude")
     if not frames:
         hint = ""
         if any(is_nifti(Path(f)) for f in skipped):
