@@ -183,6 +183,14 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
     source = ", ".join(str(p) for p in paths)
     cplx: list = []
     frames, skipped = _dicom.discover(paths, complex_out=cplx)
+    if not frames and cplx and wanted is None:
+        img = _phase.load_real_imaginary(cplx, echo_times_ms, source)
+        if img is not None:
+            img.metadata["candidates"] = []
+            img.metadata["series_found"] = _series_found(cplx)
+            img.metadata["skipped_files"] = skipped
+            img.metadata["series_left_out"] = []
+            return img
     if not frames and cplx:
         raise InputError(f"no magnitude image in {source}: only phase/real/imaginary images "
                          f"({len(_grouping.by_series(cplx))} series), which are never analysed as magnitude")

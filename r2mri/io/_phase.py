@@ -211,3 +211,55 @@ def attach_phase(img, mag_frames: list, cplx: list, echo_times_ms=None) -> None:
     findings.append({"severity": "info", "code": "phase-paired",
                      "message": f"phase from {how}: {len(used)} series ({nums})",
                      "details": {"series": uids}})
+
+
+def load_real_imaginary(cplx: list, echo_times_ms, source: str):
+    """Magnitude and phase from real + imaginary series when there is no magnitude series.
+
+    The real series are grouped and chosen like magnitude series (:mod:`r2mri.io._grouping`),
+    assembled, and the imaginary images of the same study, frame of reference, echoes and
+    slices are placed beside them under the checks of :func:`attach_phase`. Returns the
+    :class:`~r2mri.MultiEchoImage` (``data = hypot(R, I)``, ``phase_rad = atan2(I, R)``),
+    or None when there is no real/imaginary pair to build from.
+    """
+    from ..errors import InputError
+    from . import _dicom, _grouping
+
+    re = [f for f in cplx if f.params["complex_component"] == "R"]
+    im = [f for f in cplx if f.params["complex_component"] == "I"]
+    if not re or not im:
+        return None
+    cands, _ = _grouping.candidates(re)
+    if not cands:
+        return None
+    best = cands[0]
+    img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+    ref = best.frames[0]
+    echo_index, first, normal = _layout(best.frames, echo_times_ms)
+    mine = [f for f in im if f.study_uid == ref.study_uid and (not f.for_uid or not ref.for_uid or f.for_uid == ref.for_uid)
+            and echo_key(f) in echo_index]
+    try:
+        if not mine:
+            raise _Unpaired("no imaginary series of the same study, frame of reference and echo times")
+        for fs in by_series(mine).values():
+            _check_series(ref, fs, echo_index)
+        slots = _place(mine, echo_index, first, normal, img.data.shape)
+    except _Unpaired as exc:
+        raise InputError(f"{source}: real series without a matching imaginary series ({exc}); "
+                         f"no magnitude series to analyse") from None
+    imag = np.empty(img.data.shape, dtype=np.float64)
+    cache: dict = {}
+    for (e, z), f in slots.items():
+        imag[:, :, z, e] = _read_plane(f, cache).T
+    real = img.data.astype(np.float64)
+    img.data = np.hypot(real, imag).astype(np.float32)
+    img.phase_rad = np.arctan2(imag, real).astype(np.float32)
+    img.__post_init__()
+    uids = sorted({f.series_uid for f in best.frames} | {f.series_uid for f in mine})
+    img.metadata["phase"] = {"available": True, "source": "real and imaginary series (magnitude = hypot, "
+                                                          "phase = atan2)", "series_instance_uids": uids}
+    img.metadata.setdefault("header_findings", []).append({
+        "severity": "info", "code": "magnitude-from-real-imaginary",
+        "message": f"no magnitude series: magnitude and phase computed from {len(uids)} real/imaginary series",
+        "details": {"series": uids}})
+    return img
