@@ -139,3 +139,27 @@ def test_spec_rules(bad, text):
     base.update(bad)
     with pytest.raises(InputError, match=text.replace("*", r"\*")):
         generate(**SMALL, **base)
+
+
+def _calibration_available(name: str) -> bool:
+    from r2mri.calibration import get_calibration
+
+    try:
+        get_calibration(name)
+    except InputError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _calibration_available("hernando-2022-r2star-3t-scaled"),
+                    reason="the 3 T R2* bridge calibration ships with the GRE analyze work (issue 15)")
+def test_3t_gre_fat_phantom():
+    ph = generate("gre-3t-fat15-lic3.2", **SMALL, snr=math.inf)
+    s = ph.summary
+    assert s["field_strength_t"] == 3.0 and s["lic_of_mean_r2_mg_per_g"] == pytest.approx(3.2)
+    # fat basis at 3 T: the main peak (-3.4 ppm) turns twice as fast as at 1.5 T
+    m = ph.truth.liver_mask
+    c = load_fat_spectrum().basis(ph.image.echo_times_s, 3.0)
+    ref = magnitude_signal(c, ph.image.echo_times_s, ph.truth.water[m], ph.truth.fat[m], ph.truth.r2_per_s[m])
+    np.testing.assert_allclose(ph.image.data[m], ref, rtol=1e-6)
+    assert np.nanmax(np.abs(ph.truth.field_hz)) == pytest.approx(120.0)
