@@ -214,3 +214,19 @@ def test_phase_needs_a_phase_image(tmp_path):
         write(plain, tmp_path / "x", format="dicom-multiecho", phase=True)
     with pytest.raises(InputError, match="phase: written for formats"):
         write(generate("gre-1.5t-fat15-lic3.2", **SMALL), tmp_path / "y", format="dicom-enhanced", phase=True)
+
+
+def test_phase_dicom_is_valid_and_reproducible(ph, written, tmp_path):
+    again = write(generate("gre-1.5t-fat15-lic3.2", **SMALL, seed=2), tmp_path / "again",
+                  format="dicom-multiecho", phase=True)
+    for p in sorted((written["multi"] / "dicom").glob("PH*.dcm")):
+        assert (again / "dicom" / p.name).read_bytes() == p.read_bytes()
+    from _tools import need_tool
+
+    need_tool("dciodvfy")
+    import subprocess
+
+    f = sorted((written["multi"] / "dicom").glob("PH*.dcm"))[0]
+    res = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True, timeout=60)
+    errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("Error")]
+    assert not errors, errors
