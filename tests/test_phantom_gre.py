@@ -163,3 +163,16 @@ def test_3t_gre_fat_phantom():
     ref = magnitude_signal(c, ph.image.echo_times_s, ph.truth.water[m], ph.truth.fat[m], ph.truth.r2_per_s[m])
     np.testing.assert_allclose(ph.image.data[m], ref, rtol=1e-6)
     assert np.nanmax(np.abs(ph.truth.field_hz)) == pytest.approx(120.0)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pdff_percent=0.0, lic=15.0), dict(pdff_percent=45.0, lic=0.5)])
+def test_noise_free_phantom_is_recovered_by_the_fatwater_fit(kw):
+    """The phantom and the fitter share one model: without noise the magnitude fat-water
+    fit returns the truth (to the fitter's convergence tolerance)."""
+    import r2mri
+
+    ph = generate(NAME, matrix=(32, 32), pixel_mm=12.0, n_slices=2, snr=math.inf, **kw)
+    m = ph.truth.liver_mask
+    res = r2mri.fit(ph.image, model="fatwater", mask=m)
+    np.testing.assert_allclose(res.r2_per_s[m], ph.truth.r2_per_s[m], rtol=1e-4)
+    np.testing.assert_allclose(res.extra["pdff_percent"][m], ph.truth.pdff_percent[m], atol=1e-3)
