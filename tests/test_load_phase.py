@@ -39,6 +39,7 @@ def written(ph, tmp_path_factory):
         "multi": write(ph, root / "multi", format="dicom-multiecho", phase=True),
         "multi-mag": write(ph, root / "multi-mag", format="dicom-multiecho"),
         "perte": write(ph, root / "perte", format="dicom", phase=True),
+        "enh": write(ph, root / "enh", format="dicom-enhanced", phase=True),
     }
 
 
@@ -50,7 +51,7 @@ def _codes(img) -> dict:
     return {f.code: f for f in img.protocol_report()}
 
 
-@pytest.mark.parametrize("form", ["multi", "perte"])
+@pytest.mark.parametrize("form", ["multi", "perte", "enh"])
 def test_round_trip_phase_within_quantisation(ph, written, form):
     img = r2mri.load(written[form])
     assert img.phase_rad is not None and img.phase_rad.dtype == np.float32
@@ -85,6 +86,11 @@ def test_phase_headers_follow_the_siemens_convention(written):
     assert list(ds.ImageType)[:3] == ["ORIGINAL", "PRIMARY", "P"]
     assert (ds.BitsStored, float(ds.RescaleSlope), float(ds.RescaleIntercept)) == (12, 2.0, -4096.0)
     assert int(ds.pixel_array.max()) <= 4095
+    enh = pydicom.dcmread(written["enh"] / "dicom" / "PH0001.dcm")
+    assert enh.ComplexImageComponent == "PHASE" and enh.BitsStored == 12
+    pvt = enh.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    assert (float(pvt.RescaleSlope), float(pvt.RescaleIntercept)) == (2.0, -4096.0)
+    assert enh.PerFrameFunctionalGroupsSequence[0].MRImageFrameTypeSequence[0].ComplexImageComponent == "PHASE"
 
 
 def test_phase_alone_is_never_magnitude(written, tmp_path):
@@ -213,7 +219,7 @@ def test_phase_needs_a_phase_image(tmp_path):
     with pytest.raises(InputError, match="no phase image"):
         write(plain, tmp_path / "x", format="dicom-multiecho", phase=True)
     with pytest.raises(InputError, match="phase: written for formats"):
-        write(generate("gre-1.5t-fat15-lic3.2", **SMALL), tmp_path / "y", format="dicom-enhanced", phase=True)
+        write(generate("gre-1.5t-fat15-lic3.2", **SMALL), tmp_path / "y", format="nifti-per-echo", phase=True)
 
 
 def test_phase_dicom_is_valid_and_reproducible(ph, written, tmp_path):
@@ -226,7 +232,8 @@ def test_phase_dicom_is_valid_and_reproducible(ph, written, tmp_path):
     need_tool("dciodvfy")
     import subprocess
 
-    f = sorted((written["multi"] / "dicom").glob("PH*.dcm"))[0]
-    res = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True, timeout=60)
-    errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("Error")]
-    assert not errors, errors
+    for form in ("multi", "enh"):
+        f = sorted((written[form] / "dicom").glob("PH*.dcm"))[0]
+        res = subprocess.run(["dciodvfy", str(f)], capture_output=True, text=True, timeout=60)
+        errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("Error")]
+        assert not errors, (form, errors)

@@ -394,12 +394,12 @@ def discover(paths: Sequence[Path], complex_out: list | None = None) -> tuple[li
                 skipped.append(path)
                 continue
             new = frames_from_dataset(ds, path)
-            if not new and complex_out is not None:
+            if complex_out is not None:
                 from ._phase import complex_frames
 
                 extra = complex_frames(ds, path)
-                if extra:
-                    complex_out.extend(extra)
+                complex_out.extend(extra)
+                if extra and not new:
                     continue
         except InputError:
             raise

@@ -16,7 +16,9 @@ from ..errors import InputError
 from ._dicom import Frame, _make_frame, _num, _vec, find_attr
 
 
-def enhanced_frames(ds, path: str) -> list[Frame]:
+def enhanced_frames(ds, path: str, components: tuple[str, ...] = ("MAGNITUDE",)) -> list[Frame]:
+    """Frames whose ComplexImageComponent is in ``components`` (a frame that does not say
+    counts as MAGNITUDE)."""
     rows = _num(ds.get("Rows"), int)
     cols = _num(ds.get("Columns"), int)
     if not rows or not cols or rows < 1 or cols < 1:
@@ -36,7 +38,7 @@ def enhanced_frames(ds, path: str) -> list[Frame]:
     for i in range(n):
         where = f"{path} (frame {i + 1})"
         comp = find_attr(ds, "ComplexImageComponent", i)
-        if comp is not None and str(comp).upper() not in ("MAGNITUDE",):
+        if str(comp).upper() not in components if comp is not None else "MAGNITUDE" not in components:
             continue
         ipp = find_attr(ds, "ImagePositionPatient", i)
         iop = find_attr(ds, "ImageOrientationPatient", i)

@@ -20,7 +20,9 @@ Rules (docs/loading.md, "Phase"):
   :mod:`r2mri.phantom._dicom_phase` for the source). Anything else (e.g. milliradians or
   a vendor scaling we have no source for) gives ``phase-not-paired``: units not recognised.
 
-Enhanced MR phase frames are not read yet (their magnitude frames load as before).
+Enhanced MR objects: frames whose ComplexImageComponent is PHASE, REAL or IMAGINARY are
+complex-component frames too (in a separate object, or beside magnitude frames in a MIXED
+one) and pair by the same rules.
 """
 
 from __future__ import annotations
@@ -43,14 +45,15 @@ class _Unpaired(Exception):
 
 
 def complex_frames(ds, path: str) -> list:
-    """The frame of a classic phase/real/imaginary MR image (``params["complex_component"]``
-    is ``"P"``, ``"R"`` or ``"I"``), else []. A damaged header gives [] (the file is then
-    listed as skipped, as before): the phase is optional, the magnitude still loads."""
+    """The frame of a classic phase/real/imaginary MR image, or the phase/real/imaginary
+    frames of an Enhanced MR object (``params["complex_component"]`` is ``"P"``, ``"R"`` or
+    ``"I"``), else []. A damaged header gives [] (the file is then listed as skipped, as
+    before): the phase is optional, the magnitude still loads."""
     from ..errors import InputError
     from ._dicom import classic_frame
 
     if "PerFrameFunctionalGroupsSequence" in ds:
-        return []
+        return _enhanced_complex_frames(ds, path)
     try:
         vals = [str(v).upper() for v in ds.get("ImageType", [])]
     except TypeError:
@@ -65,6 +68,29 @@ def complex_frames(ds, path: str) -> list:
         return []
     f.params["complex_component"] = comp
     return [f]
+
+
+#: Enhanced MR ComplexImageComponent -> component letter.
+_ENHANCED_COMPONENTS = {"PHASE": "P", "REAL": "R", "IMAGINARY": "I"}
+
+
+def _enhanced_complex_frames(ds, path: str) -> list:
+    """Phase/real/imaginary frames of an Enhanced MR object (a magnitude-only object: [])."""
+    from ..errors import InputError
+    from ._dicom import find_attr
+    from ._enhanced import enhanced_frames
+
+    top = str(ds.get("ComplexImageComponent", "") or "").upper()
+    if top == "MAGNITUDE":
+        return []
+    try:
+        frames = enhanced_frames(ds, path, components=tuple(_ENHANCED_COMPONENTS))
+    except InputError:
+        return []
+    for f in frames:
+        f.params["complex_component"] = _ENHANCED_COMPONENTS[
+            str(find_attr(ds, "ComplexImageComponent", f.frame_index)).upper()]
+    return frames
 
 
 def _layout(mag_frames: list, echo_times_ms) -> tuple[dict, list, np.ndarray]:

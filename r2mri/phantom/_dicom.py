@@ -266,20 +266,28 @@ def _classic_jobs(phantom, form: str, base: Dataset, *, multiecho: bool, per_ser
     return jobs
 
 
-def _enhanced(phantom, root: Path) -> None:
+def _enhanced(phantom, root: Path, *, phase: bool = False) -> None:
+    """One Enhanced MR object of every echo and slice: the magnitude, or (``phase``) a
+    second series of the same acquisition holding the phase (ComplexImageComponent PHASE,
+    Siemens scaling of :mod:`._dicom_phase`)."""
+    from . import _dicom_phase as ph
+
     img = phantom.image
     sp = phantom.spec
     form = "dicom-enhanced"
     ds = _common(phantom, form)
     nz, ne = img.shape[2], img.n_echoes
     pos = _slice_positions(phantom)
-    slope = _slope(img.data)
+    values = img.phase_rad if phase else img.data
+    slope = str(ph.PHASE_RESCALE_SLOPE) if phase else _slope(img.data)
+    component = "PHASE" if phase else "MAGNITUDE"
+    tag = "-phase" if phase else ""
     seq = sp.sequence
     ds.SOPClassUID = ENHANCED_MR_IMAGE_STORAGE
-    ds.SOPInstanceUID = _uid(phantom, form, "image")
-    ds.SeriesInstanceUID = _uid(phantom, form, "series")
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = f"{sp.description} (enhanced)"[:64]
+    ds.SOPInstanceUID = _uid(phantom, form, "image" + tag)
+    ds.SeriesInstanceUID = _uid(phantom, form, "series" + tag)
+    ds.SeriesNumber = 2 if phase else 1
+    ds.SeriesDescription = f"{sp.description} (enhanced{' phase' if phase else ''})"[:64]
     ds.ProtocolName = sp.name[:64]
     ds.InstanceNumber = 1
     ds.ContentDate = SYNTHETIC_DATE
@@ -293,7 +301,7 @@ def _enhanced(phantom, root: Path) -> None:
     ds.PixelPresentation = "MONOCHROME"
     ds.VolumetricProperties = "VOLUME"
     ds.VolumeBasedCalculationTechnique = "NONE"
-    ds.ComplexImageComponent = "MAGNITUDE"
+    ds.ComplexImageComponent = component
     ds.AcquisitionContrast = "T2" if seq != "GRE" else "T2_STAR"
     ds.BurnedInAnnotation = "NO"
     ds.LossyImageCompression = "00"
@@ -353,13 +361,13 @@ def _enhanced(phantom, root: Path) -> None:
     po.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     shared.PlaneOrientationSequence = Sequence([po])
     pvt = Dataset()
-    pvt.RescaleIntercept = "0"
+    pvt.RescaleIntercept = str(ph.PHASE_RESCALE_INTERCEPT) if phase else "0"
     pvt.RescaleSlope = slope
     pvt.RescaleType = "US"
     shared.PixelValueTransformationSequence = Sequence([pvt])
     voi = Dataset()
-    voi.WindowCenter = _ds_str(0.5 * float(np.max(img.data)))
-    voi.WindowWidth = _ds_str(max(float(np.max(img.data)), 1.0))
+    voi.WindowCenter = "0" if phase else _ds_str(0.5 * float(np.max(img.data)))
+    voi.WindowWidth = str(2 * ph.PHASE_STORED_LEVELS) if phase else _ds_str(max(float(np.max(img.data)), 1.0))
     shared.FrameVOILUTSequence = Sequence([voi])
     timing = Dataset()
     timing.RepetitionTime = float(sp.repetition_time_ms)
@@ -460,15 +468,18 @@ def _enhanced(phantom, root: Path) -> None:
             ft.PixelPresentation = "MONOCHROME"
             ft.VolumetricProperties = "VOLUME"
             ft.VolumeBasedCalculationTechnique = "NONE"
-            ft.ComplexImageComponent = "MAGNITUDE"
+            ft.ComplexImageComponent = component
             ft.AcquisitionContrast = ds.AcquisitionContrast
             f.MRImageFrameTypeSequence = Sequence([ft])
             frames.append(f)
-            pixels[e * nz + k] = _quantise(img.data[:, :, k, e].T, slope)
+            plane = values[:, :, k, e].T
+            pixels[e * nz + k] = ph.stored_from_phase(plane) if phase else _quantise(plane, slope)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    if phase:
+        ds.BitsStored, ds.HighBit = 12, 11
     ds.PixelData = pixels.tobytes()
     ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
-    _write_ds(ds, root / "IM0001.dcm")
+    _write_ds(ds, root / ("PH0001.dcm" if phase else "IM0001.dcm"))
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:
@@ -482,7 +493,7 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
 def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = False, shuffle_files: bool = False,
                 phase: bool = False) -> None:
     """Write the phantom image as DICOM under ``root`` in the given form (``phase``: add
-    a phase series per magnitude series, classic forms only)."""
+    a phase series per magnitude series)."""
     if form == "dicom":
         _write_classic(phantom, root, multiecho=False, per_series_rescale=per_series_rescale, shuffle=shuffle_files,
                        phase=phase)
@@ -490,5 +501,10 @@ def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = Fa
         _write_classic(phantom, root, multiecho=True, per_series_rescale=False, shuffle=shuffle_files, phase=phase)
     elif form == "dicom-enhanced":
         _enhanced(phantom, root)
+        if phase:
+            from ._dicom_phase import check_phase
+
+            check_phase(phantom.image)
+            _enhanced(phantom, root, phase=True)
     else:  # pragma: no cover - checked by write()
         raise ValueError(form)

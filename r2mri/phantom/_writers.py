@@ -167,7 +167,8 @@ def write(
     phase : bool, default False
         Also write the phase image (GRE phantoms with ``fat_water`` or a field map):
         ``dicom``/``dicom-multiecho`` add a phase series (ImageType
-        ``ORIGINAL\\PRIMARY\\P\\ND``, Siemens scaling) after each magnitude series;
+        ``ORIGINAL\\PRIMARY\\P\\ND``, Siemens scaling) after each magnitude series,
+        ``dicom-enhanced`` a second Enhanced MR series (ComplexImageComponent PHASE);
         ``nifti`` adds ``phantom_part-phase_MEGRE.nii.gz`` in radians.
 
     Returns
@@ -192,8 +193,8 @@ def write(
         from ._dicom_phase import check_phase
 
         check_phase(phantom.image)
-        if format not in ("nifti", "dicom", "dicom-multiecho"):
-            raise InputError(f"phase: written for formats nifti, dicom and dicom-multiecho, not {format!r}")
+        if format == "nifti-per-echo":
+            raise InputError(f"phase: written for formats nifti and dicom*, not {format!r}")
     if per_series_rescale and format != "dicom":
         raise InputError(f"per_series_rescale: only applies to format 'dicom' (one series per TE), not {format!r}")
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
