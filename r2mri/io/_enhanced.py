@@ -16,6 +16,21 @@ from ..errors import InputError
 from ._dicom import Frame, _make_frame, _num, _vec, find_attr
 
 
+def frame_component(ds, i: int):
+    """ComplexImageComponent of frame ``i``: its MR Image Frame Type (per-frame, then shared)
+    before the top-level value, which is MIXED when the frames differ (C.8.13.1)."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    shared = ds.get("SharedFunctionalGroupsSequence") or []
+    items = ([per_frame[i]] if i < len(per_frame) else []) + ([shared[0]] if shared else [])
+    for g in items:
+        for item in g.get("MRImageFrameTypeSequence") or []:
+            v = item.get("ComplexImageComponent")
+            if v:
+                return v
+    v = ds.get("ComplexImageComponent")
+    return v or None
+
+
 def enhanced_frames(ds, path: str, components: tuple[str, ...] = ("MAGNITUDE",)) -> list[Frame]:
     """Frames whose ComplexImageComponent is in ``components`` (a frame that does not say
     counts as MAGNITUDE)."""
@@ -37,7 +52,7 @@ def enhanced_frames(ds, path: str, components: tuple[str, ...] = ("MAGNITUDE",))
     frames = []
     for i in range(n):
         where = f"{path} (frame {i + 1})"
-        comp = find_attr(ds, "ComplexImageComponent", i)
+        comp = frame_component(ds, i)
         if str(comp).upper() not in components if comp is not None else "MAGNITUDE" not in components:
             continue
         ipp = find_attr(ds, "ImagePositionPatient", i)

@@ -15,8 +15,9 @@ Rules (docs/loading.md, "Phase"):
 * Phase series are preferred; else real + imaginary give ``atan2(I, R)``.
 * Units (from the rescaled range the header declares, BitsStored and
   RescaleSlope/Intercept, not from the pixel values): a range within [-pi, pi] is radians
-  (as Philips writes phase, e.g. slope ~0.0015, intercept ~-3.14); exactly
-  -4096..4094/4095 is the Siemens convention, radians = value x pi / 4096 (see
+  (as Philips writes phase, e.g. slope ~0.0015, intercept ~-3.14); RescaleSlope 2 with
+  RescaleIntercept -4096 (stored 0..4095, checked) is the Siemens convention,
+  radians = value x pi / 4096 (see
   :mod:`r2mri.phantom._dicom_phase` for the source). Anything else (e.g. milliradians or
   a vendor scaling we have no source for) gives ``phase-not-paired``: units not recognised.
 
@@ -77,8 +78,7 @@ _ENHANCED_COMPONENTS = {"PHASE": "P", "REAL": "R", "IMAGINARY": "I"}
 def _enhanced_complex_frames(ds, path: str) -> list:
     """Phase/real/imaginary frames of an Enhanced MR object (a magnitude-only object: [])."""
     from ..errors import InputError
-    from ._dicom import find_attr
-    from ._enhanced import enhanced_frames
+    from ._enhanced import enhanced_frames, frame_component
 
     top = str(ds.get("ComplexImageComponent", "") or "").upper()
     if top == "MAGNITUDE":
@@ -89,7 +89,7 @@ def _enhanced_complex_frames(ds, path: str) -> list:
         return []
     for f in frames:
         f.params["complex_component"] = _ENHANCED_COMPONENTS[
-            str(find_attr(ds, "ComplexImageComponent", f.frame_index)).upper()]
+            str(frame_component(ds, f.frame_index)).upper()]
     return frames
 
 
@@ -123,14 +123,16 @@ def _declared_range(f) -> tuple[float, float] | None:
 
 def _units(f) -> tuple[str, float]:
     """('radians' | 'siemens-4096', factor to radians) of a phase frame, or _Unpaired."""
+    if f.rescale_slope == 2.0 and f.rescale_intercept == -SIEMENS_PHASE_HALF_RANGE:
+        # Siemens slope and intercept, whatever BitsStored says (a MIXED Enhanced object has
+        # one BitsStored for magnitude and phase frames); stored values are checked <= 4095
+        return "siemens-4096", np.pi / SIEMENS_PHASE_HALF_RANGE
     rng = _declared_range(f)
     if rng is None:
         raise _Unpaired(f"{f.where}: BitsStored missing, the phase units cannot be known")
     lo, hi = rng
     if lo >= -np.pi - _PI_TOL and hi <= np.pi + _PI_TOL and hi - lo > np.pi:
         return "radians", 1.0
-    if abs(lo + SIEMENS_PHASE_HALF_RANGE) < 1e-6 and SIEMENS_PHASE_HALF_RANGE - 2 <= hi <= SIEMENS_PHASE_HALF_RANGE:
-        return "siemens-4096", np.pi / SIEMENS_PHASE_HALF_RANGE
     raise _Unpaired(f"{f.where}: phase units not recognised (rescaled range {lo:g}..{hi:g}; known: radians "
                     f"within [-pi, pi], Siemens -4096..4095)")
 
@@ -186,7 +188,10 @@ def _phase_volume(comp: dict, echo_index, first, normal, shape) -> tuple[np.ndar
             raise _Unpaired(f"phase series mix units {sorted(u[0] for u in units)}")
         name, factor = units.pop()
         for (e, z), f in slots.items():
-            out[:, :, z, e] = np.clip(_read_plane(f, cache) * factor, -np.pi, np.pi).T
+            plane = _read_plane(f, cache)
+            if name == "siemens-4096" and plane.max() > SIEMENS_PHASE_HALF_RANGE:
+                raise _Unpaired(f"{f.where}: stored phase above 4095 with the Siemens slope 2 and intercept -4096")
+            out[:, :, z, e] = np.clip(plane * factor, -np.pi, np.pi).T
         return out, f"phase series ({name})"
     re_slots = _place(comp["R"], echo_index, first, normal, shape)
     im_slots = _place(comp["I"], echo_index, first, normal, shape)
