@@ -263,3 +263,20 @@ def test_mixed_enhanced_object(ph, written, tmp_path):
     np.testing.assert_array_equal(img.data, ref.data)
     assert _wrapped(img.phase_rad, ph.image.phase_rad).max() <= HALF_STEP * (1 + 1e-5) + 1e-6
     assert "phase-paired" in _codes(img)
+
+
+def test_cli_phantom_with_fat_and_phase(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "cli"
+    assert main(["phantom", "gre-1.5t-fat15-lic3.2", "-o", str(out), "--format", "dicom-multiecho",
+                 "--phase", "--pdff", "30", "--lic", "7", "--b0-peak-hz", "-40", "--coils", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "liver PDFF 30 %" in text and "phase written" in text
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["mean_liver_pdff_percent"] == pytest.approx(30.0)
+    assert truth["lic_of_mean_r2_mg_per_g"] == pytest.approx(7.0)
+    assert min(truth["min_liver_field_hz"], truth["max_liver_field_hz"]) >= -40.0
+    assert {p.name for p in (out / "truth").iterdir()} >= {"pdff_percent.nii.gz", "water.nii.gz", "fat.nii.gz",
+                                                           "field_hz.nii.gz"}
+    assert len(list((out / "dicom").glob("PH*.dcm"))) == len(list((out / "dicom").glob("IM*.dcm")))
