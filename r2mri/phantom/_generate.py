@@ -157,21 +157,7 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     mean_s0 = float(ref.mean()) if ref.size else float(sp.intensity_scale)
     sigma = 0.0 if math.isinf(sp.snr) else mean_s0 / sp.snr
     gre = _gre_truth(labels, x, y, z, s0, sp) if sp.complex_signal else None
-    phase = None
-    if gre is not None:
-        csig = complex_signal(gre["water"], gre["fat"], rate, gre["field_hz"], sp)
-        signal = np.abs(csig)
-        if sigma > 0:
-            data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed))
-        else:
-            data, comb = signal.astype(np.float32), csig
-        phase = np.angle(comb).astype(np.float32)
-    else:
-        signal = s0[..., None] * decay(rate, t1, labels, sp)
-        if sigma > 0:
-            data = rss_noisy(signal, sens, sigma, np.random.default_rng(seed))
-        else:
-            data = signal.copy()
+    signal, data, phase = _acquire(sp, labels, rate, t1, s0, gre, sens, sigma, seed)
     if sp.zero_background:
         data[labels == LABELS["air"]] = 0.0
         if phase is not None:
@@ -261,6 +247,24 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     truth = Truth(r2_per_s=rate, lic_mg_per_g=lic, s0=s0, labels=labels, liver_mask=liver, summary=summary,
                   **({k: gre[k] for k in ("pdff_percent", "water", "fat", "field_hz")} if gre is not None else {}))
     return Phantom(image=image, truth=truth, noise_free=signal.astype(np.float32), spec=sp, seed=seed)
+
+
+def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int):
+    """(noise-free RSS signal, noisy RSS magnitude, phase or None): the real decay model
+    with RSS noise, or for complex GRE phantoms the complex water-fat signal with RSS
+    magnitude and the phase of the Roemer-combined channels."""
+    if gre is None:
+        signal = s0[..., None] * decay(rate, t1, labels, sp)
+        if sigma > 0:
+            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed)), None
+        return signal, signal.copy(), None
+    csig = complex_signal(gre["water"], gre["fat"], rate, gre["field_hz"], sp)
+    signal = np.abs(csig)
+    if sigma > 0:
+        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed))
+    else:
+        data, comb = signal.astype(np.float32), csig
+    return signal, data, np.angle(comb).astype(np.float32)
 
 
 PHASE_CONVENTION = (
