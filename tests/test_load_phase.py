@@ -280,3 +280,16 @@ def test_cli_phantom_with_fat_and_phase(tmp_path, capsys):
     assert {p.name for p in (out / "truth").iterdir()} >= {"pdff_percent.nii.gz", "water.nii.gz", "fat.nii.gz",
                                                            "field_hz.nii.gz"}
     assert len(list((out / "dicom").glob("PH*.dcm"))) == len(list((out / "dicom").glob("IM*.dcm")))
+
+
+def test_nifti_part_phase(ph, tmp_path):
+    import json
+
+    import nibabel as nib
+
+    out = write(ph, tmp_path / "nii", format="nifti", phase=True)
+    img = nib.load(out / "phantom_part-phase_MEGRE.nii.gz")
+    np.testing.assert_array_equal(np.asarray(img.dataobj), ph.image.phase_rad)  # float32, exact
+    np.testing.assert_allclose(img.affine, ph.image.affine)
+    side = json.loads((out / "phantom_part-phase_MEGRE.json").read_text())
+    assert side["Units"] == "rad" and side["EchoTime"] == pytest.approx(list(ph.image.echo_times_s))
