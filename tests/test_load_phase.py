@@ -293,3 +293,19 @@ def test_nifti_part_phase(ph, tmp_path):
     np.testing.assert_allclose(img.affine, ph.image.affine)
     side = json.loads((out / "phantom_part-phase_MEGRE.json").read_text())
     assert side["Units"] == "rad" and side["EchoTime"] == pytest.approx(list(ph.image.echo_times_s))
+
+
+def test_phase_of_another_acquisition_is_named_not_used(ph, written, tmp_path):
+    d = _copy(written, tmp_path, "other")
+    uid = generate_uid()
+    for p in sorted(d.glob("PH*.dcm")):
+        ds = pydicom.dcmread(p)
+        ds.SeriesInstanceUID, ds.SeriesNumber = uid, 40
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PixelSpacing = [str(float(v) * 1.5) for v in ds.PixelSpacing]
+        ds.save_as(d / f"X{p.name}")
+    img = r2mri.load(d)
+    assert _wrapped(img.phase_rad, ph.image.phase_rad).max() <= HALF_STEP * (1 + 1e-5) + 1e-6
+    f = _codes(img)["phase-paired"]
+    assert "#40" in f.message and "pixel spacing" in f.message and "phase-not-paired" not in _codes(img)

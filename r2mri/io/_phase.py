@@ -6,12 +6,15 @@ Rules (docs/loading.md, "Phase"):
 * Classic MR images whose ImageType value 3 is ``P``/``PHASE`` (phase) or
   ``R``/``REAL`` and ``I``/``IMAGINARY`` are *complex-component* frames: they are never
   analysed as magnitude and never make a series "left out".
-* Complex-component series *belong* to the magnitude dataset when they share its study
-  and frame of reference and at least one echo time. Belonging series must then match it
-  exactly: same matrix, pixel spacing, orientation, slice positions (all three
-  coordinates), TR, flip angle and field strength, one image per echo and slice, every
-  echo and slice covered. Otherwise the phase is not used and the warning finding
-  ``phase-not-paired`` says why (never a silent or partial pairing).
+* Complex-component series are *candidates* when they share the magnitude dataset's
+  study and frame of reference and at least one echo time. A candidate is usable when it
+  matches the dataset exactly: same matrix, pixel spacing, orientation, slice positions
+  (all three coordinates), TR, flip angle and field strength, only echoes of the dataset.
+  The usable series must give one image per echo and slice, every echo and slice covered.
+  Otherwise the phase is not used and the warning finding ``phase-not-paired`` says why,
+  with every candidate's reason (never a silent or partial pairing). Candidates that do
+  not match while others pair (another acquisition on the same frame of reference) are
+  named in the ``phase-paired`` finding.
 * Phase series are preferred; else real + imaginary give ``atan2(I, R)``.
 * Units (from the rescaled range the header declares, BitsStored and
   RescaleSlope/Intercept, not from the pixel values): a range within [-pi, pi] is radians
@@ -218,20 +221,27 @@ def attach_phase(img, mag_frames: list, cplx: list, echo_times_ms=None) -> None:
     meta["phase"] = {"available": False, "source": None, "series_instance_uids": sorted(groups)}
     if not groups:
         return
-    comp: dict = {"P": [], "R": [], "I": []}
-    for fs in groups.values():
-        comp[fs[0].params["complex_component"]].extend(fs)
     findings = meta.setdefault("header_findings", [])
+    ok, rejected = [], []
+    for fs in groups.values():  # another acquisition on the same frame of reference fails here
+        try:
+            _check_series(ref, fs, echo_index)
+            ok.append(fs)
+        except _Unpaired as exc:
+            rejected.append(str(exc))
+    comp: dict = {"P": [], "R": [], "I": []}
+    for fs in ok:
+        comp[fs[0].params["complex_component"]].extend(fs)
+    use = ("P",) if comp["P"] else ("R", "I")
+    used = [fs for fs in ok if fs[0].params["complex_component"] in use]
     try:
         if not comp["P"] and not (comp["R"] and comp["I"]):
-            raise _Unpaired("real or imaginary series without its partner")
-        used = [fs for fs in groups.values() if fs[0].params["complex_component"] in (("P",) if comp["P"] else ("R", "I"))]
-        for fs in used:
-            _check_series(ref, fs, echo_index)
+            raise _Unpaired("; ".join(rejected) if rejected else "real or imaginary series without its partner")
         phase, how = _phase_volume(comp, echo_index, first, normal, img.data.shape)
     except _Unpaired as exc:
+        why = str(exc) if not rejected or str(exc) == "; ".join(rejected) else f"{exc}; {'; '.join(rejected)}"
         findings.append({"severity": "warning", "code": "phase-not-paired",
-                         "message": f"phase images found but not used: {exc}; the magnitude is analysed alone",
+                         "message": f"phase images found but not used: {why}; the magnitude is analysed alone",
                          "details": {"series": sorted(groups)}})
         return
     img.phase_rad = phase
@@ -240,7 +250,8 @@ def attach_phase(img, mag_frames: list, cplx: list, echo_times_ms=None) -> None:
     meta["phase"] = {"available": True, "source": how, "series_instance_uids": uids}
     nums = ", ".join(f"#{fs[0].series_number}" for fs in sorted(used, key=lambda fs: fs[0].series_number or 0))
     findings.append({"severity": "info", "code": "phase-paired",
-                     "message": f"phase from {how}: {len(used)} series ({nums})",
+                     "message": f"phase from {how}: {len(used)} series ({nums})"
+                                + (f"; not used (another acquisition?): {'; '.join(rejected)}" if rejected else ""),
                      "details": {"series": uids}})
 
 
