@@ -88,13 +88,20 @@ class Phantom:
         return (
             f"Phantom({self.spec.name!r}, shape={self.image.shape}, echoes={self.image.n_echoes}, "
             f"{self.spec.field_strength_t:g} T {self.spec.sequence}, lic_of_mean_r2={lic_txt} mg/g, "
-            f"snr={self.spec.snr:g}, coils={self.spec.coils}, seed={self.seed})"
+            f"snr={self.spec.snr:g}, coils={self.spec.coils}, seed={self.seed}"
+            + (f", pdff={s['mean_liver_pdff_percent']:.3g}%" if s.get("fat_water") and _has_pdff(s) else "")
+            + (", phase" if self.image.phase_rad is not None else "") + ")"
         )
 
     @property
     def summary(self) -> dict[str, Any]:
         """``truth.json`` contents (same object as ``truth.summary``)."""
         return self.truth.summary
+
+
+def _has_pdff(summary: dict) -> bool:
+    """Whether the summary carries a liver PDFF (a liver exists)."""
+    return summary.get("mean_liver_pdff_percent") is not None
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -135,6 +142,9 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     ((48, 48, 3), 5)
     >>> round(ph.summary["lic_of_mean_r2_mg_per_g"], 3)
     7.0
+    >>> g = generate("gre-1.5t-fat15-lic3.2", matrix=(32, 32), pixel_mm=12.0, n_slices=2, pdff_percent=30)
+    >>> g.image.phase_rad.shape == g.image.data.shape, g.summary["mean_liver_pdff_percent"]
+    (True, 30.0)
     """
     if int(seed) != seed or seed < 0:
         from ..errors import InputError
