@@ -133,6 +133,7 @@ def test_plain_gre_phantom_is_unchanged():
     (dict(pdff_percent=100.0, fat_water=True), "pdff_percent"),
     (dict(field_strength_t=3.0), "must name an R2* calibration"),
     (dict(b0_peak_hz=5000.0), "b0_peak_hz"),
+    (dict(b0_peak_hz=20.0, decay="biexp", biexp_slow_fraction=0.2), "must be 'mono'"),
 ])
 def test_spec_rules(bad, text):
     base = dict(sequence="GRE", echo_times_ms=[1.2, 2.2, 3.2])

@@ -197,8 +197,9 @@ class PhantomSpec:
             raise bad("fat_water/pdff_percent/b0_peak_hz", f"apply to sequence 'GRE' only, not {self.sequence!r}")
         if self.pdff_percent and not self.fat_water:
             raise bad("pdff_percent", "needs fat_water = true (the water-only GRE model has no fat)")
-        if self.fat_water and self.decay != "mono":
-            raise bad("decay", "must be 'mono' with fat_water = true (one R2* for water and fat)")
+        if self.complex_signal and self.decay != "mono":
+            raise bad("decay", "must be 'mono' with fat_water = true or a field map (the complex GRE model "
+                               "has one R2* for water and fat)")
         if self.sequence == "GRE" and not self.calibration and abs(self.field_strength_t - 1.5) > 0.25:
             raise bad("calibration", f"must name an R2* calibration for GRE at {self.field_strength_t:g} T "
                                      "(the default wood-2005-r2star is a 1.5 T curve)")
