@@ -44,6 +44,11 @@ class MultiEchoImage:
         source files and anything else a report should show.
     source_datasets : list or None
         pydicom headers kept to write derived DICOM objects (``None`` for NIfTI).
+    phase_rad : ndarray or None
+        Phase of the same acquisition in **radians**, wrapped to [-pi, pi], ``float32``,
+        same shape as ``data`` (``None`` when only magnitude was given). Filled by the DICOM loader
+        when a phase (or real/imaginary) series pairs with the magnitude series, and
+        by GRE phantoms; used by complex fat-water fits.
 
     Examples
     --------
@@ -64,6 +69,7 @@ class MultiEchoImage:
     echo_train_length: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     source_datasets: list | None = None
+    phase_rad: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -85,6 +91,17 @@ class MultiEchoImage:
         affine = np.asarray(self.affine, dtype=np.float64)
         if affine.shape != (4, 4):
             raise InputError(f"affine: expected shape (4, 4), got {affine.shape}")
+        if self.phase_rad is not None:
+            phase = np.asarray(self.phase_rad)
+            if phase.shape != data.shape:
+                raise InputError(f"phase_rad: shape {phase.shape} differs from data shape {data.shape}")
+            if phase.dtype != np.float32:
+                phase = phase.astype(np.float32)
+            if not np.all(np.isfinite(phase)):
+                raise InputError("phase_rad: non-finite phase values")
+            if np.any(np.abs(phase) > np.float32(np.pi * (1.0 + 1e-6))):
+                raise InputError("phase_rad: values outside [-pi, pi]; expected wrapped phase in radians")
+            self.phase_rad = phase
         self.data = data
         self.echo_times_s = te
         self.affine = affine
@@ -130,6 +147,7 @@ class MultiEchoImage:
             data=self.data[..., idx],
             echo_times_s=self.echo_times_s[idx],
             metadata=meta,
+            phase_rad=None if self.phase_rad is None else self.phase_rad[..., idx],
         )
 
     def protocol_report(self) -> list:

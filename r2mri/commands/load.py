@@ -58,6 +58,7 @@ def run(args) -> int:
         "sequence": img.sequence,
         "echo_train_length": img.echo_train_length,
         "repetition_time_s": meta.get("repetition_time_s"),
+        "phase": getattr(img, "phase_rad", None) is not None,
         "findings": [f.to_dict() for f in findings],
     }
     if args.json:
@@ -80,6 +81,8 @@ def run(args) -> int:
         fs = img.field_strength_t
         out.append(f"field strength: {'unknown' if fs is None else f'{fs:g} T'}")
         out.append(f"sequence: {img.sequence or 'unknown'} (echo train length {img.echo_train_length})")
+        how = (meta.get("phase") or {}).get("source")
+        out.append(f"phase: {'yes' if summary['phase'] else 'no'}" + (f" ({how})" if summary["phase"] and how else ""))
         out.append(f"findings: {len(findings) or 'none'}")
         for f in findings:
             out.append(f"  {f}")

@@ -39,6 +39,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed (default 0)")
     p.add_argument("--snr", type=_snr, metavar="X", help="SNR: mean liver S0 / channel sigma (inf: no noise)")
     p.add_argument("--lic", type=float, metavar="X", help="liver iron concentration in mg Fe/g dry tissue")
+    p.add_argument("--pdff", type=float, metavar="PCT", help="GRE with fat_water: liver proton density fat fraction, percent")
+    p.add_argument("--b0-peak-hz", type=float, metavar="HZ", help="GRE: peak off-resonance of the smooth B0 field map, Hz")
+    p.add_argument("--phase", action="store_true",
+                   help="also write the phase image (GRE with fat or a field map): DICOM phase series, NIfTI part-phase")
     p.add_argument("--coils", type=int, metavar="N", help="receive channels (root-sum-of-squares)")
     p.add_argument("--zero-background", action="store_true", help="zero the air outside the body, as scanners do")
     p.add_argument("--per-series-rescale", action="store_true",
@@ -69,11 +73,16 @@ def run(args: argparse.Namespace) -> int:
         overrides["lic_mg_per_g"] = args.lic
     if args.coils is not None:
         overrides["coils"] = args.coils
+    if args.pdff is not None:
+        overrides["pdff_percent"] = args.pdff
+    if args.b0_peak_hz is not None:
+        overrides["b0_peak_hz"] = args.b0_peak_hz
     if args.zero_background:
         overrides["zero_background"] = True
     ph = generate(args.spec or None, seed=args.seed, **overrides)  # no name: the default
     out = write(ph, args.out, format=args.format, overwrite=args.overwrite,
-                per_series_rescale=args.per_series_rescale, shuffle_files=args.shuffle_files)
+                per_series_rescale=args.per_series_rescale, shuffle_files=args.shuffle_files,
+                phase=args.phase)
     s = ph.summary
     snr = s["snr"] if s["snr"] is not None else math.inf
     print(
@@ -81,5 +90,7 @@ def run(args: argparse.Namespace) -> int:
         f"LIC of mean {s['rate_quantity']} {s['lic_of_mean_r2_mg_per_g']:.3f} mg/g "
         f"(mean {s['rate_quantity']} {s['mean_liver_r2_per_s']:.2f} s^-1), SNR {snr:g}, "
         f"sigma {s['noise_sigma']:.4g}, {s['coils']} coils, seed {s['seed']}"
+        + (f", liver PDFF {s['mean_liver_pdff_percent']:.3g} %" if s.get("fat_water") else "")
+        + (", phase written" if args.phase else "")
     )
     return 0

@@ -67,7 +67,9 @@ def list_datasets(path_or_paths) -> dict:
         ``series``: one dict per series (uid, number, description, echo times,
         frames); ``candidates``: candidate datasets, best first (the one :func:`load`
         picks without ``series=``), each with the series of its acquisition it leaves
-        out (``series_left_out``); ``skipped_files``: non-image files ignored.
+        out (``series_left_out``); ``skipped_files``: non-image files ignored;
+        ``complex_series``: phase / real / imaginary series (``complex_component`` P, R
+        or I), never candidates themselves; :func:`load` pairs them with the magnitude.
 
     Examples
     --------
@@ -81,11 +83,16 @@ def list_datasets(path_or_paths) -> dict:
     paths = _as_paths(path_or_paths)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
-        frames, skipped = _dicom.discover(paths)
+        cplx: list = []
+        frames, skipped = _dicom.discover(paths, complex_out=cplx)
     if not frames:
         raise InputError(f"no DICOM image found in {', '.join(map(str, paths))}")
     cands, _ = _grouping.candidates(frames)
-    return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped}
+    phase = _series_found(cplx)
+    for s, fs in zip(phase, [_grouping.by_series(cplx)[s["series_instance_uid"]] for s in phase]):
+        s["complex_component"] = fs[0].params["complex_component"]
+    return {"series": _series_found(frames), "candidates": [c.summary() for c in cands], "skipped_files": skipped,
+            "complex_series": phase}
 
 
 def _series_found(frames) -> list[dict]:
@@ -157,7 +164,7 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
 
 
 def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
-    from . import _dicom, _grouping
+    from . import _dicom, _grouping, _phase
     from ._nifti import is_nifti, load_nifti
 
     paths = _as_paths(path_or_paths)
@@ -174,7 +181,19 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
         return load_nifti(paths, echo_times_ms)
 
     source = ", ".join(str(p) for p in paths)
-    frames, skipped = _dicom.discover(paths)
+    cplx: list = []
+    frames, skipped = _dicom.discover(paths, complex_out=cplx)
+    if not frames and cplx and wanted is None:
+        img = _phase.load_real_imaginary(cplx, echo_times_ms, source)
+        if img is not None:
+            img.metadata["candidates"] = []
+            img.metadata["series_found"] = _series_found(cplx)
+            img.metadata["skipped_files"] = skipped
+            img.metadata["series_left_out"] = []
+            return img
+    if not frames and cplx:
+        raise InputError(f"no magnitude image in {source}: only phase/real/imaginary images "
+                         f"({len(_grouping.by_series(cplx))} series), which are never analysed as magnitude")
     if not frames:
         hint = ""
         if any(is_nifti(Path(f)) for f in skipped):
@@ -198,12 +217,14 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 if d:
                     raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
         img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
+        _phase.attach_phase(img, chosen, cplx, echo_times_ms)
     else:
         if not cands:
             if echo_times_ms is not None and len(by_series) == 1:
                 # one series whose echoes lack EchoTime: echo_times_ms names them
                 uid = next(iter(by_series))
                 img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
+                _phase.attach_phase(img, by_series[uid], cplx, echo_times_ms)
                 cands_summary: list = []
                 img.metadata["candidates"] = cands_summary
                 img.metadata["series_found"] = _series_found(frames)
@@ -224,6 +245,7 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
                 f"choose the series with series=[...]"
             )
         img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+        _phase.attach_phase(img, best.frames, cplx, echo_times_ms)
         left_out = best.left_out
     img.metadata["candidates"] = [c.summary() for c in cands]
     img.metadata["series_found"] = _series_found(frames)

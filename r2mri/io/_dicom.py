@@ -354,14 +354,15 @@ def _make_frame(ds, path, fi, rows, cols, iop, ipp, ps, *, te, echo_number, thic
     )
 
 
-def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
+def discover(paths: Sequence[Path], complex_out: list | None = None) -> tuple[list[Frame], list[str]]:
     """Read headers of every file under ``paths``.
 
     Non-DICOM files (``VERSION``, text, DICOMDIR, SR, presentation states) are skipped
     and listed, whether met in a folder or in a list of files (a shell glob); a single
     named file that is not DICOM, any corrupt DICOM file, and a file that looks like a
     damaged one (empty, cut inside the preamble: :func:`._sniff.damaged_dicom_reason`)
-    raises InputError.
+    raises InputError. With ``complex_out``, phase/real/imaginary images are appended
+    there (:func:`r2mri.io._phase.complex_frames`) instead of being skipped.
     """
     files, missing = _iter_files(paths)
     if missing:
@@ -393,6 +394,13 @@ def discover(paths: Sequence[Path]) -> tuple[list[Frame], list[str]]:
                 skipped.append(path)
                 continue
             new = frames_from_dataset(ds, path)
+            if complex_out is not None:
+                from ._phase import complex_frames
+
+                extra = complex_frames(ds, path)
+                complex_out.extend(extra)
+                if extra and not new:
+                    continue
         except InputError:
             raise
         except Exception as exc:

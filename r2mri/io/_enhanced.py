@@ -16,7 +16,24 @@ from ..errors import InputError
 from ._dicom import Frame, _make_frame, _num, _vec, find_attr
 
 
-def enhanced_frames(ds, path: str) -> list[Frame]:
+def frame_component(ds, i: int):
+    """ComplexImageComponent of frame ``i``: its MR Image Frame Type (per-frame, then shared)
+    before the top-level value, which is MIXED when the frames differ (C.8.13.1)."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    shared = ds.get("SharedFunctionalGroupsSequence") or []
+    items = ([per_frame[i]] if i < len(per_frame) else []) + ([shared[0]] if shared else [])
+    for g in items:
+        for item in g.get("MRImageFrameTypeSequence") or []:
+            v = item.get("ComplexImageComponent")
+            if v:
+                return v
+    v = ds.get("ComplexImageComponent")
+    return v or None
+
+
+def enhanced_frames(ds, path: str, components: tuple[str, ...] = ("MAGNITUDE",)) -> list[Frame]:
+    """Frames whose ComplexImageComponent is in ``components`` (a frame that does not say
+    counts as MAGNITUDE)."""
     rows = _num(ds.get("Rows"), int)
     cols = _num(ds.get("Columns"), int)
     if not rows or not cols or rows < 1 or cols < 1:
@@ -35,8 +52,8 @@ def enhanced_frames(ds, path: str) -> list[Frame]:
     frames = []
     for i in range(n):
         where = f"{path} (frame {i + 1})"
-        comp = find_attr(ds, "ComplexImageComponent", i)
-        if comp is not None and str(comp).upper() not in ("MAGNITUDE",):
+        comp = frame_component(ds, i)
+        if str(comp).upper() not in components if comp is not None else "MAGNITUDE" not in components:
             continue
         ipp = find_attr(ds, "ImagePositionPatient", i)
         iop = find_attr(ds, "ImageOrientationPatient", i)

@@ -9,6 +9,10 @@ does not group with the chosen dataset is *left out*: :func:`left_out` names it 
 every reason, and the loader turns that into the error finding ``series-left-out``
 (``docs/loading.md``, "Series left out"), so a subset of the echoes is never analysed
 without the user choosing it.
+
+Phase, real and imaginary images never reach this module: the loader keeps them apart
+(:mod:`r2mri.io._phase`) and pairs them with the chosen magnitude dataset, so a phase
+series of the acquisition is used, never "left out".
 """
 
 from __future__ import annotations

@@ -184,26 +184,51 @@ def _names(phantom, n: int, shuffle: bool, default) -> list[str]:
     return names
 
 
-def _write_classic(phantom, root: Path, *, multiecho: bool, per_series_rescale: bool, shuffle: bool) -> None:
+def _write_classic(phantom, root: Path, *, multiecho: bool, per_series_rescale: bool, shuffle: bool,
+                   phase: bool = False) -> None:
     img = phantom.image
-    sp = phantom.spec
     form = "dicom-multiecho" if multiecho else "dicom"
     base = _common(phantom, form)
-    data = img.data
+    jobs = _classic_jobs(phantom, form, base, multiecho=multiecho, per_series_rescale=per_series_rescale,
+                         phase=False, numbering=2 if phase else 1)
+    if phase:
+        from ._dicom_phase import check_phase
+
+        check_phase(img)
+        jobs += _classic_jobs(phantom, form, base, multiecho=multiecho, per_series_rescale=False,
+                              phase=True, numbering=2)
+    names = _names(phantom, len(jobs), shuffle, lambda i: jobs[i][1])
+    for (ds, _), name in zip(jobs, names):
+        _write_ds(ds, root / name)
+
+
+def _classic_jobs(phantom, form: str, base: Dataset, *, multiecho: bool, per_series_rescale: bool,
+                  phase: bool, numbering: int) -> list:
+    """(dataset, default relative path) of every image of the magnitude or the phase series.
+
+    ``numbering`` 1: magnitude series 1..n as without phase; 2: magnitude series 1, 3, 5...
+    and each phase series the number after its magnitude series (as Siemens numbers them).
+    """
+    img = phantom.image
+    sp = phantom.spec
+    data = img.phase_rad if phase else img.data
     nz, ne = img.shape[2], img.n_echoes
     pos = _slice_positions(phantom)
-    shared = _slope(data)
+    shared = _slope(data) if not phase else None
+    tag = "-phase" if phase else ""
     jobs = []  # (dataset, default relative path)
     for e in range(ne):
         te_ms = float(img.echo_times_ms[e])
+        series_index = 0 if multiecho else e
+        series_number = numbering * series_index + 1 + (1 if phase else 0)
         if multiecho:
-            series_uid = _uid(phantom, form, "series")
-            series_number = 1
+            series_uid = _uid(phantom, form, "series" + tag)
             desc = f"{sp.description} (multi-echo)"
         else:
-            series_uid = _uid(phantom, form, "series", e)
-            series_number = e + 1
+            series_uid = _uid(phantom, form, "series" + tag, e) if phase else _uid(phantom, form, "series", e)
             desc = f"{sp.description} TE {te_ms:g} ms"
+        if phase:
+            desc += " phase"
         slope = _slope(data[..., e]) if per_series_rescale and not multiecho else shared
         for k in range(nz):
             ds = _classic_image(phantom, form, base)
@@ -214,44 +239,55 @@ def _write_classic(phantom, root: Path, *, multiecho: bool, per_series_rescale: 
             inst = (e * nz + k + 1) if multiecho else (k + 1)
             ds.InstanceNumber = inst
             ds.AcquisitionNumber = 1
-            ds.SOPInstanceUID = _uid(phantom, form, "image", e, k)
+            ds.SOPInstanceUID = _uid(phantom, form, "image" + tag, e, k)
             ds.EchoTime = _ds_str(te_ms)
             ds.EchoNumbers = (e + 1) if multiecho else 1
             ds.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
             ds.SliceLocation = _ds_str(pos[k][2])
-            ds.RescaleSlope = slope
-            stored = _quantise(data[:, :, k, e].T, slope)
-            ds.SmallestImagePixelValue = int(stored.min())
-            ds.LargestImagePixelValue = int(stored.max())
-            centre = 0.5 * float(stored.max()) * float(slope)
-            ds.WindowCenter = _ds_str(centre)
-            ds.WindowWidth = _ds_str(max(2.0 * centre, 1.0))
-            ds.PixelData = np.ascontiguousarray(stored).tobytes()
+            if phase:
+                from ._dicom_phase import set_phase_pixels
+
+                set_phase_pixels(ds, data[:, :, k, e].T)
+            else:
+                ds.RescaleSlope = slope
+                stored = _quantise(data[:, :, k, e].T, slope)
+                ds.SmallestImagePixelValue = int(stored.min())
+                ds.LargestImagePixelValue = int(stored.max())
+                centre = 0.5 * float(stored.max()) * float(slope)
+                ds.WindowCenter = _ds_str(centre)
+                ds.WindowWidth = _ds_str(max(2.0 * centre, 1.0))
+                ds.PixelData = np.ascontiguousarray(stored).tobytes()
             ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
             if multiecho:
-                rel = f"IM{inst:04d}.dcm"
+                rel = f"{'PH' if phase else 'IM'}{inst:04d}.dcm"
             else:
-                rel = f"S{e + 1:02d}_TE{te_ms:g}".replace(".", "p") + f"/IM{k + 1:04d}.dcm"
+                rel = f"S{e + 1:02d}_TE{te_ms:g}".replace(".", "p") + ("_P" if phase else "") + f"/IM{k + 1:04d}.dcm"
             jobs.append((ds, rel))
-    names = _names(phantom, len(jobs), shuffle, lambda i: jobs[i][1])
-    for (ds, _), name in zip(jobs, names):
-        _write_ds(ds, root / name)
+    return jobs
 
 
-def _enhanced(phantom, root: Path) -> None:
+def _enhanced(phantom, root: Path, *, phase: bool = False) -> None:
+    """One Enhanced MR object of every echo and slice: the magnitude, or (``phase``) a
+    second series of the same acquisition holding the phase (ComplexImageComponent PHASE,
+    Siemens scaling of :mod:`._dicom_phase`)."""
+    from . import _dicom_phase as ph
+
     img = phantom.image
     sp = phantom.spec
     form = "dicom-enhanced"
     ds = _common(phantom, form)
     nz, ne = img.shape[2], img.n_echoes
     pos = _slice_positions(phantom)
-    slope = _slope(img.data)
+    values = img.phase_rad if phase else img.data
+    slope = str(ph.PHASE_RESCALE_SLOPE) if phase else _slope(img.data)
+    component = "PHASE" if phase else "MAGNITUDE"
+    tag = "-phase" if phase else ""
     seq = sp.sequence
     ds.SOPClassUID = ENHANCED_MR_IMAGE_STORAGE
-    ds.SOPInstanceUID = _uid(phantom, form, "image")
-    ds.SeriesInstanceUID = _uid(phantom, form, "series")
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = f"{sp.description} (enhanced)"[:64]
+    ds.SOPInstanceUID = _uid(phantom, form, "image" + tag)
+    ds.SeriesInstanceUID = _uid(phantom, form, "series" + tag)
+    ds.SeriesNumber = 2 if phase else 1
+    ds.SeriesDescription = f"{sp.description} (enhanced{' phase' if phase else ''})"[:64]
     ds.ProtocolName = sp.name[:64]
     ds.InstanceNumber = 1
     ds.ContentDate = SYNTHETIC_DATE
@@ -265,7 +301,7 @@ def _enhanced(phantom, root: Path) -> None:
     ds.PixelPresentation = "MONOCHROME"
     ds.VolumetricProperties = "VOLUME"
     ds.VolumeBasedCalculationTechnique = "NONE"
-    ds.ComplexImageComponent = "MAGNITUDE"
+    ds.ComplexImageComponent = component
     ds.AcquisitionContrast = "T2" if seq != "GRE" else "T2_STAR"
     ds.BurnedInAnnotation = "NO"
     ds.LossyImageCompression = "00"
@@ -325,13 +361,13 @@ def _enhanced(phantom, root: Path) -> None:
     po.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     shared.PlaneOrientationSequence = Sequence([po])
     pvt = Dataset()
-    pvt.RescaleIntercept = "0"
+    pvt.RescaleIntercept = str(ph.PHASE_RESCALE_INTERCEPT) if phase else "0"
     pvt.RescaleSlope = slope
     pvt.RescaleType = "US"
     shared.PixelValueTransformationSequence = Sequence([pvt])
     voi = Dataset()
-    voi.WindowCenter = _ds_str(0.5 * float(np.max(img.data)))
-    voi.WindowWidth = _ds_str(max(float(np.max(img.data)), 1.0))
+    voi.WindowCenter = "0" if phase else _ds_str(0.5 * float(np.max(img.data)))
+    voi.WindowWidth = str(2 * ph.PHASE_STORED_LEVELS) if phase else _ds_str(max(float(np.max(img.data)), 1.0))
     shared.FrameVOILUTSequence = Sequence([voi])
     timing = Dataset()
     timing.RepetitionTime = float(sp.repetition_time_ms)
@@ -432,15 +468,18 @@ def _enhanced(phantom, root: Path) -> None:
             ft.PixelPresentation = "MONOCHROME"
             ft.VolumetricProperties = "VOLUME"
             ft.VolumeBasedCalculationTechnique = "NONE"
-            ft.ComplexImageComponent = "MAGNITUDE"
+            ft.ComplexImageComponent = component
             ft.AcquisitionContrast = ds.AcquisitionContrast
             f.MRImageFrameTypeSequence = Sequence([ft])
             frames.append(f)
-            pixels[e * nz + k] = _quantise(img.data[:, :, k, e].T, slope)
+            plane = values[:, :, k, e].T
+            pixels[e * nz + k] = ph.stored_from_phase(plane) if phase else _quantise(plane, slope)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    if phase:
+        ds.BitsStored, ds.HighBit = 12, 11
     ds.PixelData = pixels.tobytes()
     ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
-    _write_ds(ds, root / "IM0001.dcm")
+    _write_ds(ds, root / ("PH0001.dcm" if phase else "IM0001.dcm"))
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:
@@ -451,13 +490,21 @@ def _code(value: str, scheme: str, meaning: str) -> Dataset:
     return c
 
 
-def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = False, shuffle_files: bool = False) -> None:
-    """Write the phantom image as DICOM under ``root`` in the given form."""
+def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = False, shuffle_files: bool = False,
+                phase: bool = False) -> None:
+    """Write the phantom image as DICOM under ``root`` in the given form (``phase``: add
+    a phase series per magnitude series)."""
     if form == "dicom":
-        _write_classic(phantom, root, multiecho=False, per_series_rescale=per_series_rescale, shuffle=shuffle_files)
+        _write_classic(phantom, root, multiecho=False, per_series_rescale=per_series_rescale, shuffle=shuffle_files,
+                       phase=phase)
     elif form == "dicom-multiecho":
-        _write_classic(phantom, root, multiecho=True, per_series_rescale=False, shuffle=shuffle_files)
+        _write_classic(phantom, root, multiecho=True, per_series_rescale=False, shuffle=shuffle_files, phase=phase)
     elif form == "dicom-enhanced":
         _enhanced(phantom, root)
+        if phase:
+            from ._dicom_phase import check_phase
+
+            check_phase(phantom.image)
+            _enhanced(phantom, root, phase=True)
     else:  # pragma: no cover - checked by write()
         raise ValueError(form)

@@ -14,7 +14,8 @@ from ..calibration import lic_from_r2
 from ..image import MultiEchoImage
 from ._anatomy import LABELS, affine_ras, grid_mm, label_map
 from ._iron import lic_map, tissue_maps
-from ._noise import coil_maps, rss_noisy
+from ._gre import complex_signal, fat_fraction_map, field_map_hz
+from ._noise import coil_maps, rss_and_combined, rss_noisy
 from ._signal import decay
 from ._spec import PhantomSpec, resolve_spec
 
@@ -52,6 +53,10 @@ class Truth:
         Liver parenchyma, vessels excluded (``labels == LABELS["liver"]``).
     summary : dict
         The contents of ``truth.json``.
+    pdff_percent, water, fat, field_hz : ndarray float64 or None
+        Gradient echo with ``fat_water`` or a field map only (else None): signal fat
+        fraction ``100 F / (W + F)`` (NaN in air), water and fat signal at TE = 0 (RSS
+        scale, their sum is ``s0``), and the off-resonance in Hz (NaN in air).
     """
 
     r2_per_s: np.ndarray
@@ -60,6 +65,10 @@ class Truth:
     labels: np.ndarray
     liver_mask: np.ndarray
     summary: dict[str, Any] = field(default_factory=dict)
+    pdff_percent: np.ndarray | None = None
+    water: np.ndarray | None = None
+    fat: np.ndarray | None = None
+    field_hz: np.ndarray | None = None
 
 
 @dataclass(repr=False)
@@ -79,13 +88,20 @@ class Phantom:
         return (
             f"Phantom({self.spec.name!r}, shape={self.image.shape}, echoes={self.image.n_echoes}, "
             f"{self.spec.field_strength_t:g} T {self.spec.sequence}, lic_of_mean_r2={lic_txt} mg/g, "
-            f"snr={self.spec.snr:g}, coils={self.spec.coils}, seed={self.seed})"
+            f"snr={self.spec.snr:g}, coils={self.spec.coils}, seed={self.seed}"
+            + (f", pdff={s['mean_liver_pdff_percent']:.3g}%" if s.get("fat_water") and _has_pdff(s) else "")
+            + (", phase" if self.image.phase_rad is not None else "") + ")"
         )
 
     @property
     def summary(self) -> dict[str, Any]:
         """``truth.json`` contents (same object as ``truth.summary``)."""
         return self.truth.summary
+
+
+def _has_pdff(summary: dict) -> bool:
+    """Whether the summary carries a liver PDFF (a liver exists)."""
+    return summary.get("mean_liver_pdff_percent") is not None
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -126,6 +142,9 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     ((48, 48, 3), 5)
     >>> round(ph.summary["lic_of_mean_r2_mg_per_g"], 3)
     7.0
+    >>> g = generate("gre-1.5t-fat15-lic3.2", matrix=(32, 32), pixel_mm=12.0, n_slices=2, pdff_percent=30)
+    >>> g.image.phase_rad.shape == g.image.data.shape, g.summary["mean_liver_pdff_percent"]
+    (True, 30.0)
     """
     if int(seed) != seed or seed < 0:
         from ..errors import InputError
@@ -143,19 +162,16 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     body2d = (labels != LABELS["air"]).any(axis=2)
     sens, shading = coil_maps(x, y, int(sp.coils), sp.coil_shading, body2d)
     s0 = sp.intensity_scale * pd * shading[:, :, None]
-    amp = decay(rate, t1, labels, sp)
-    signal = s0[..., None] * amp
 
     ref = s0[liver] if liver.any() else s0[labels != LABELS["air"]]
     mean_s0 = float(ref.mean()) if ref.size else float(sp.intensity_scale)
     sigma = 0.0 if math.isinf(sp.snr) else mean_s0 / sp.snr
-    if sigma > 0:
-        rng = np.random.default_rng(seed)
-        data = rss_noisy(signal, sens, sigma, rng)
-    else:
-        data = signal.copy()
+    gre = _gre_truth(labels, x, y, z, s0, sp) if sp.complex_signal else None
+    signal, data, phase = _acquire(sp, labels, rate, t1, s0, gre, sens, sigma, seed)
     if sp.zero_background:
         data[labels == LABELS["air"]] = 0.0
+        if phase is not None:
+            phase[labels == LABELS["air"]] = 0.0
 
     te_s = np.asarray(sp.echo_times_s)
     affine = affine_ras(sp.matrix, sp.pixel_mm, sp.n_slices, spacing)
@@ -212,6 +228,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         },
         "spec": sp.to_dict(),
     }
+    if gre is not None:
+        summary.update(_gre_summary(gre, liver, sp))
     meta = {
         "repetition_time_s": sp.repetition_time_ms / 1000.0,
         "flip_angle_deg": float(sp.excitation_flip_deg),
@@ -234,6 +252,70 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         sequence=sp.sequence,
         echo_train_length=sp.echo_train_length,
         metadata=meta,
+        phase_rad=phase,
     )
-    truth = Truth(r2_per_s=rate, lic_mg_per_g=lic, s0=s0, labels=labels, liver_mask=liver, summary=summary)
+    truth = Truth(r2_per_s=rate, lic_mg_per_g=lic, s0=s0, labels=labels, liver_mask=liver, summary=summary,
+                  **({k: gre[k] for k in ("pdff_percent", "water", "fat", "field_hz")} if gre is not None else {}))
     return Phantom(image=image, truth=truth, noise_free=signal.astype(np.float32), spec=sp, seed=seed)
+
+
+def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int):
+    """(noise-free RSS signal, noisy RSS magnitude, phase or None): the real decay model
+    with RSS noise, or for complex GRE phantoms the complex water-fat signal with RSS
+    magnitude and the phase of the Roemer-combined channels."""
+    if gre is None:
+        signal = s0[..., None] * decay(rate, t1, labels, sp)
+        if sigma > 0:
+            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed)), None
+        return signal, signal.copy(), None
+    csig = complex_signal(gre["water"], gre["fat"], rate, gre["field_hz"], sp)
+    signal = np.abs(csig)
+    if sigma > 0:
+        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed))
+    else:
+        data, comb = signal.astype(np.float32), csig
+    return signal, data, np.angle(comb).astype(np.float32)
+
+
+PHASE_CONVENTION = (
+    "phase = arg of the sensitivity-weighted complex coil combination (Roemer 1990) of the "
+    "noisy channels, radians in [-pi, pi]; the noise-free phase is arg[(W + F c(t)) "
+    "exp(i 2 pi psi t)], advancing as +2 pi f t for a frequency f (fat peaks negative), no "
+    "initial phase"
+)
+
+
+def _gre_truth(labels, x, y, z, s0, sp) -> dict[str, np.ndarray]:
+    """Water, fat, PDFF and field-map truth of a complex GRE phantom."""
+    ff = fat_fraction_map(labels, sp)
+    air = labels == LABELS["air"]
+    pdff = 100.0 * ff
+    pdff[air] = np.nan
+    return {"water": s0 * (1.0 - ff), "fat": s0 * ff, "pdff_percent": pdff,
+            "field_hz": field_map_hz(labels, x, y, z, sp)}
+
+
+def _gre_summary(gre: dict, liver: np.ndarray, sp) -> dict[str, Any]:
+    """truth.json entries of a complex GRE phantom (liver PDFF, fat spectrum, field, phase)."""
+    from ..fatwater import load_fat_spectrum
+
+    n = int(liver.sum())
+    p = gre["pdff_percent"][liver]
+    f = gre["field_hz"][liver]
+    out: dict[str, Any] = {
+        "fat_water": bool(sp.fat_water),
+        "pdff_nominal_percent": float(sp.pdff_percent),
+        "mean_liver_pdff_percent": float(p.mean()) if n else None,
+        "median_liver_pdff_percent": float(np.median(p)) if n else None,
+        "b0_peak_hz": float(sp.b0_peak_hz),
+        "mean_liver_field_hz": float(f.mean()) if n else None,
+        "min_liver_field_hz": float(f.min()) if n else None,
+        "max_liver_field_hz": float(f.max()) if n else None,
+        "phase_convention": PHASE_CONVENTION,
+    }
+    if sp.fat_water:
+        fs = load_fat_spectrum(sp.fat_spectrum)
+        out["fat_spectrum"] = {"name": fs.name, "frequencies_ppm": list(fs.frequencies_ppm),
+                               "relative_amplitudes": list(fs.relative_amplitudes),
+                               "doi": fs.citation.get("doi"), "verified": fs.verified}
+    return out

@@ -66,6 +66,11 @@ class PhantomSpec:
     decay: str = "mono"
     biexp_slow_fraction: float = 0.0
     biexp_slow_r2_per_s: float = 20.0
+    # gradient echo: water and fat, B0 field (docs/phantoms.md, "Gradient echo with fat")
+    fat_water: bool = False
+    pdff_percent: float = 0.0
+    fat_spectrum: str = "liver-fat-6peak"
+    b0_peak_hz: float = 0.0
     # coils and noise
     snr: float = 50.0
     coils: int = 4
@@ -95,6 +100,11 @@ class PhantomSpec:
     def echo_train_length(self) -> int:
         """Echoes per excitation: 1 for single-echo SE series, else the number of echoes."""
         return 1 if self.sequence == "SE" else len(self.echo_times_ms)
+
+    @property
+    def complex_signal(self) -> bool:
+        """Whether the GRE signal is simulated complex (water + fat, field map) with a phase image."""
+        return self.sequence == "GRE" and (bool(self.fat_water) or self.b0_peak_hz != 0.0)
 
     @property
     def calibration_name(self) -> str:
@@ -164,6 +174,7 @@ class PhantomSpec:
             raise bad("refocusing_flip_deg/excitation_flip_deg", "must be in (0, 180] / (0, 90] degrees")
         if not (0 < self.b1_scale <= 2):
             raise bad("b1_scale", f"must be in (0, 2], got {self.b1_scale!r}")
+        self._validate_gre()
         for i, f in enumerate(self.focal):
             missing = {"center_mm", "radius_mm", "lic_mg_per_g"} - set(f)
             extra = set(f) - {"center_mm", "radius_mm", "lic_mg_per_g"}
@@ -171,6 +182,31 @@ class PhantomSpec:
                 raise bad(f"focal[{i}]", f"needs exactly center_mm, radius_mm, lic_mg_per_g (missing {sorted(missing)}, unknown {sorted(extra)})")
             if len(f["center_mm"]) != 3 or not f["radius_mm"] > 0 or not f["lic_mg_per_g"] > 0:
                 raise bad(f"focal[{i}]", "center_mm needs 3 numbers, radius_mm and lic_mg_per_g must be > 0")
+
+    def _validate_gre(self) -> None:
+        def bad(key: str, why: str) -> InputError:
+            return InputError(f"phantom spec {self.name!r}: {key} {why}")
+
+        if not isinstance(self.fat_water, bool):
+            raise bad("fat_water", f"must be true or false, got {self.fat_water!r}")
+        if not (math.isfinite(self.pdff_percent) and 0.0 <= self.pdff_percent < 100.0):
+            raise bad("pdff_percent", f"must be in [0, 100), got {self.pdff_percent!r}")
+        if not math.isfinite(self.b0_peak_hz) or abs(self.b0_peak_hz) > 1000.0:
+            raise bad("b0_peak_hz", f"must be a finite off-resonance within +-1000 Hz, got {self.b0_peak_hz!r}")
+        if self.sequence != "GRE" and (self.fat_water or self.pdff_percent or self.b0_peak_hz):
+            raise bad("fat_water/pdff_percent/b0_peak_hz", f"apply to sequence 'GRE' only, not {self.sequence!r}")
+        if self.pdff_percent and not self.fat_water:
+            raise bad("pdff_percent", "needs fat_water = true (the water-only GRE model has no fat)")
+        if self.complex_signal and self.decay != "mono":
+            raise bad("decay", "must be 'mono' with fat_water = true or a field map (the complex GRE model "
+                               "has one R2* for water and fat)")
+        if self.sequence == "GRE" and not self.calibration and abs(self.field_strength_t - 1.5) > 0.25:
+            raise bad("calibration", f"must name an R2* calibration for GRE at {self.field_strength_t:g} T "
+                                     "(the default wood-2005-r2star is a 1.5 T curve)")
+        if self.fat_water:
+            from ..fatwater import load_fat_spectrum
+
+            load_fat_spectrum(self.fat_spectrum)  # InputError naming the spectrum if unknown
 
 
 _FIELDS = {f.name for f in fields(PhantomSpec)}

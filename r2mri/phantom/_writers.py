@@ -3,7 +3,8 @@
 Layout of ``out_dir`` (built in a temporary sibling and renamed into place):
 
 * ``truth.json`` - the phantom summary (:attr:`Phantom.summary`);
-* ``truth/{r2_per_s,lic_mg_per_g,s0,labels,liver_mask}.nii.gz`` - truth maps on the
+* ``truth/{r2_per_s,lic_mg_per_g,s0,labels,liver_mask}.nii.gz`` (and for complex GRE
+  phantoms ``{pdff_percent,water,fat,field_hz}.nii.gz``) - truth maps on the
   image grid;
 * the image in the chosen ``format``:
 
@@ -98,17 +99,27 @@ def _write_truth(phantom, tmp: Path) -> None:
     _nifti(t.s0.astype(np.float32), aff, d / "s0.nii.gz")
     _nifti(t.labels.astype(np.uint8), aff, d / "labels.nii.gz")
     _nifti(t.liver_mask.astype(np.uint8), aff, d / "liver_mask.nii.gz")
+    for key in ("pdff_percent", "water", "fat", "field_hz"):  # complex GRE phantoms only
+        value = getattr(t, key, None)
+        if value is not None:
+            _nifti(value.astype(np.float32), aff, d / f"{key}.nii.gz")
     _write_json(tmp / "truth.json", phantom.summary)
 
 
-def _write_nifti(phantom, tmp: Path) -> list[Path]:
+def _write_nifti(phantom, tmp: Path, *, phase: bool = False) -> list[Path]:
     img = phantom.image
     name = f"phantom_{_suffix(phantom)}"
     _nifti(img.data, img.affine, tmp / f"{name}.nii.gz")
     side = _sidecar_common(phantom)
     side["EchoTime"] = [float(t) for t in img.echo_times_s]
     _write_json(tmp / f"{name}.json", side)
-    return [tmp / f"{name}.nii.gz"]
+    out = [tmp / f"{name}.nii.gz"]
+    if phase:  # BIDS "part-phase" entity; the phase in radians, as the sidecar says
+        pname = f"phantom_part-phase_{_suffix(phantom)}"
+        _nifti(img.phase_rad, img.affine, tmp / f"{pname}.nii.gz")
+        _write_json(tmp / f"{pname}.json", dict(side, Units="rad"))
+        out.append(tmp / f"{pname}.nii.gz")
+    return out
 
 
 def _write_nifti_per_echo(phantom, tmp: Path) -> list[Path]:
@@ -133,6 +144,7 @@ def write(
     overwrite: bool = False,
     per_series_rescale: bool = False,
     shuffle_files: bool = False,
+    phase: bool = False,
 ) -> Path:
     """Write a phantom's image, truth maps and ``truth.json`` into a new folder.
 
@@ -152,6 +164,12 @@ def write(
     shuffle_files : bool, default False
         DICOM only: write every file into one flat ``dicom/`` folder under
         seeded random names, as a PACS export would.
+    phase : bool, default False
+        Also write the phase image (GRE phantoms with ``fat_water`` or a field map):
+        ``dicom``/``dicom-multiecho`` add a phase series (ImageType
+        ``ORIGINAL\\PRIMARY\\P\\ND``, Siemens scaling) after each magnitude series,
+        ``dicom-enhanced`` a second Enhanced MR series (ComplexImageComponent PHASE);
+        ``nifti`` adds ``phantom_part-phase_MEGRE.nii.gz`` in radians.
 
     Returns
     -------
@@ -171,17 +189,23 @@ def write(
         raise InputError(f"format: must be one of {', '.join(FORMATS)}, got {format!r}")
     if shuffle_files and not format.startswith("dicom"):
         raise InputError(f"shuffle_files: only applies to DICOM formats, not {format!r}")
+    if phase:
+        from ._dicom_phase import check_phase
+
+        check_phase(phantom.image)
+        if format == "nifti-per-echo":
+            raise InputError(f"phase: written for formats nifti and dicom*, not {format!r}")
     if per_series_rescale and format != "dicom":
         raise InputError(f"per_series_rescale: only applies to format 'dicom' (one series per TE), not {format!r}")
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         _write_truth(phantom, tmp)
         if format == "nifti":
-            _write_nifti(phantom, tmp)
+            _write_nifti(phantom, tmp, phase=phase)
         elif format == "nifti-per-echo":
             _write_nifti_per_echo(phantom, tmp)
         else:
             from . import _dicom
 
             _dicom.write_dicom(phantom, tmp / "dicom", form=format, per_series_rescale=per_series_rescale,
-                               shuffle_files=shuffle_files)
+                               shuffle_files=shuffle_files, phase=phase)
     return Path(out_dir)
