@@ -162,6 +162,21 @@ def test_demo_fresh_process(tmp_path):
     assert (tmp_path / "demo" / "report.pdf").is_file()
 
 
+def test_demo_gre_runs_the_r2star_path(tmp_path, capsys):
+    """`r2mri demo --gre`: the fat-water R2* path end to end on the 1.5 T GRE phantom with
+    PDFF 15 %: headline within 3 % of truth (issue 15), PDFF within 1.5 points."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--gre", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["quantity"] == "R2*" and rep["calibration"]["name"] == "hernando-2022-r2star-1.5t"
+    line = [ln for ln in text.splitlines() if "truth: LIC" in ln][0]
+    true_head = float(line.split("LIC of the mean liver R2* ")[1].split()[0])
+    assert abs(rep["lic_mg_per_g"]["of_mean_r2"] - true_head) / true_head < 0.03
+    assert abs(rep["pdff_percent"]["median"] - 15.0) < 1.5
+    assert (out / "R2starmap.nii.gz").is_file() and (out / "desc-PDFF_map.nii.gz").is_file()
+
+
 def test_pdf_text_carries_the_headline(good_run):
     """The page's text (pdftotext) shows the headline of report.json, its category and the disclaimer."""
     from _tools import need_tool
