@@ -23,8 +23,8 @@ __all__ = ["COLUMNS", "row_from_report", "failed_row", "write_cohort", "read_coh
 COLUMNS = (
     "exam_id", "subject", "session", "study_date", "input", "status", "error",
     "field_strength_t", "sequence", "model", "calibration", "lic_mg_per_g", "lic_ci_low",
-    "lic_ci_high", "category", "mean_r2_per_s", "roi_volume_ml", "n_warnings", "seconds",
-    "r2mri_version",
+    "lic_ci_high", "category", "mean_r2_per_s", "quantity", "pdff_median_percent",
+    "roi_volume_ml", "n_warnings", "seconds", "r2mri_version",
 )
 
 
@@ -61,6 +61,9 @@ def row_from_report(exam: Any, rep: dict, *, input_label: str, seconds: float | 
         lic_ci_high=ci[1],
         category=cat.get("name") if isinstance(cat, dict) else cat,
         mean_r2_per_s=r2.get("headline_mean", r2.get("mean")),
+        # "R2*" for gradient echo: mean_r2_per_s then holds R2* (report.json 1.1 `quantity`)
+        quantity=rep.get("quantity", "R2"),
+        pdff_median_percent=(rep.get("pdff_percent") or {}).get("median"),
         roi_volume_ml=(rep.get("roi") or {}).get("volume_ml"),
         n_warnings=len(rep.get("warnings") or []),
         seconds=None if seconds is None else round(float(seconds), 3),
@@ -118,7 +121,7 @@ def read_cohort(path: str | os.PathLike) -> list[dict]:
     if path.suffix.lower() == ".json":
         return list(json.loads(path.read_text(encoding="utf-8"))["rows"])
     numeric = {"field_strength_t", "lic_mg_per_g", "lic_ci_low", "lic_ci_high", "mean_r2_per_s",
-               "roi_volume_ml", "seconds"}
+               "pdff_median_percent", "roi_volume_ml", "seconds"}
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for raw in csv.DictReader(fh):
