@@ -320,7 +320,8 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
                    "var(voxel R2) minus mean(fit SE^2); 95 % interval from the noise and a "
                    f"{100 * NOISE_VAR_REL_UNCERTAINTY:g} % uncertainty of the noise variance. Category "
                    "fractions: the true voxel R2 distribution deconvolved from the fit noise "
-                   "(Kiefer-Wolfowitz NPMLE, Gaussian noise of the fit SE), mapped to LIC by "
+                   "(Kiefer-Wolfowitz NPMLE; Gaussian noise of SD = the voxel's relative fit SE x true R2), mapped "
+                   "to LIC by "
                    f"{cal.name}"),
         "warning_rule": (f">= {100 * WARN_SHARE:g} % of the ROI outside the headline's category by more than "
                          f"{100 * WARN_MARGIN:g} % of its bound, or the R2 CV's 95 % interval above the CV at "
@@ -368,18 +369,15 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
     lic_grid = np.asarray(_cal.lic_from_r2(grid, cal), dtype=np.float64)
     fractions = category_fractions(lic_grid, mass)
     diff = _different_fraction(lic_grid, mass, head_cat)
-    reasons = []
-    if diff >= WARN_SHARE:
-        reasons.append(f"{100 * diff:.0f} % of the ROI lies clearly outside the headline's category "
-                       f"({head_cat.name})")
     level = warn_cv_level(cal)
     details["warn_cv_level"] = level
+    reasons = []
+    if diff >= WARN_SHARE:
+        reasons.append(f"{100 * diff:.0f} % of the ROI lies clearly outside {head_cat.name}")
     if ci[0] >= level:
-        reasons.append(f"voxel R2 CV {cv:.2f} after noise removal, 95 % interval {ci[0]:.2f}-{ci[1]:.2f}, "
-                       f"above {level:.2f}")
+        reasons.append(f"voxel R2 CV {cv:.3f} (95 % {ci[0]:.3f}-{ci[1]:.3f}) after noise removal, above {level:.3f}")
     warning = None
     if reasons:
-        parts = ", ".join(f"{k} {100 * f:.0f} %" for k, f in fractions.items() if f >= 0.005)
-        warning = ("heterogeneity: WARNING - the liver is heterogeneous (" + "; ".join(reasons) + "): the single "
-                   f"headline hides clinically different regions; ROI by category: {parts}")
+        warning = ("heterogeneity: WARNING - the single headline hides clinically different regions: "
+                   + "; ".join(reasons))
     return Heterogeneity(cv, cv_se, ci, fractions, diff, True, warning, details)
