@@ -102,6 +102,12 @@ WARN_SHARE = 0.10
 WARN_MARGIN = 0.15
 #: The band whose width sets the CV level of the warning (module docstring).
 _WARN_CV_BAND_MG_PER_G = (3.2, 7.0)
+#: Tile fallback (voxels too noisy): largest share of ROI voxels in outlying tiles and
+#: largest RMS relative SE of the tiles; model uncertainty of the tiles' noise variance
+#: [D: measured on 64 x 64 phantoms at 15-40 mg/g, SNR 20-50, docs/statistics.md].
+MAX_TILE_OUTLIER_FRACTION = 0.02
+MAX_TILE_REL_SE = 0.07
+TILE_NOISE_VAR_REL_UNCERTAINTY = 0.15
 _SE_GROUPS = 8
 _R2_BINS = 256
 _GRID = 160
@@ -298,9 +304,51 @@ def _cv_moments(r: np.ndarray, se: np.ndarray) -> tuple[float, float, float, flo
     return v, float(np.sqrt(var_v)), mean, float(se2.mean())
 
 
+def _tile_lower_bound(tiles: Any, level: float, details: dict) -> str | None:
+    """Noise-corrected spread of the tile-pooled R2 (a lower bound of the voxel CV) into
+    ``details``; the warning line when its 95 % interval lies above ``level``.
+
+    Tiles with an SE above ``SE_OUTLIER_FACTOR`` x the median are left out; the bound is
+    given only when they hold at most ``MAX_TILE_OUTLIER_FRACTION`` of the voxels and the
+    RMS relative SE of the tiles is at most ``MAX_TILE_REL_SE`` [D: measured, docs/statistics.md].
+    """
+    if tiles is None:
+        return None
+    r, se, k = (np.asarray(a, dtype=np.float64).ravel() for a in tiles)
+    good = np.isfinite(r) & np.isfinite(se) & (se > 0) & (r > 0)
+    if good.sum() < 20:
+        return None
+    ok = good & (se <= SE_OUTLIER_FACTOR * np.median(se[good]))
+    excluded = float(k[~ok].sum() / k.sum())
+    r, se, k = r[ok], se[ok], k[ok]
+    w = k / k.sum()
+    rel = float(np.sqrt(np.sum(w * (se / r) ** 2)))
+    details["tiles_excluded_voxel_fraction"] = excluded
+    details["tiles_rms_relative_se"] = rel
+    if excluded > MAX_TILE_OUTLIER_FRACTION or rel > MAX_TILE_REL_SE:
+        return None
+    mu = float(np.sum(w * r))
+    d2, se2 = (r - mu) ** 2, se * se
+    v = float(np.sum(w * d2) - np.sum(w * se2))
+    var_v = float(np.sum(w * w * (4.0 * np.maximum(d2 - se2, 0.0) * se2 + 2.0 * se2 * se2)))
+    var_v += (TILE_NOISE_VAR_REL_UNCERTAINTY * float(np.sum(w * se2))) ** 2
+    sv = np.sqrt(var_v)
+    lb = float(np.sqrt(max(v, 0.0)) / mu)
+    ci = [float(np.sqrt(max(v - _Z95 * sv, 0.0)) / mu), float(np.sqrt(max(v + _Z95 * sv, 0.0)) / mu)]
+    details["r2_cv_lower_bound_tiles"] = lb
+    details["r2_cv_lower_bound_tiles_ci95"] = ci
+    details["warn_cv_level"] = level
+    if ci[0] >= level:
+        return ("heterogeneity: WARNING - the single headline hides clinically different regions: R2 CV at "
+                f"least {lb:.3f} (95 % {ci[0]:.3f}-{ci[1]:.3f}) between the headline's tiles, above {level:.3f} "
+                "(the voxels are too noisy for more)")
+    return None
+
+
 def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
                         headline_lic_mg_per_g: float,
-                        calibration: "str | Any" = _cal.DEFAULT_CALIBRATION) -> Heterogeneity:
+                        calibration: "str | Any" = _cal.DEFAULT_CALIBRATION,
+                        tiles: Any = None) -> Heterogeneity:
     """Noise-corrected voxel R2 CV, deconvolved category fractions and the warning.
 
     Parameters
@@ -315,6 +363,10 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
     headline_lic_mg_per_g : float
         The headline LIC (its category is the reference of the warning).
     calibration : str or Calibration
+    tiles : tuple of arrays (r2_per_s, se_per_s, n_voxels), optional
+        The headline's tile-pooled fits (``r2mri.stats.PooledR2``). When the voxels are
+        too noisy, their noise-corrected spread is reported as a lower bound of the
+        voxel CV (``r2_cv_lower_bound_tiles``: texture finer than a tile is averaged out).
 
     Returns
     -------
@@ -351,7 +403,8 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
 
     def not_measurable(reason: str) -> Heterogeneity:
         details["note"] = reason
-        return Heterogeneity(None, None, None, None, None, False, None, details)
+        warning = _tile_lower_bound(tiles, warn_cv_level(cal), details)
+        return Heterogeneity(None, None, None, None, None, False, warning, details)
 
     if r2_se_per_s is None:
         return not_measurable("not measurable: the voxel fits carry no standard errors")

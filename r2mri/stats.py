@@ -369,13 +369,17 @@ def _resampled_ratios(idx, wu, w, out):
         out[r] = s1 / s2
 
 
-def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray, lic_head: float, cal: Any):
-    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE."""
+def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray, lic_head: float, cal: Any,
+                   pooled: Any = None):
+    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE
+    (and the headline's tiles, the fallback when the voxels are too noisy)."""
     from ._heterogeneity import liver_heterogeneity
 
     std = getattr(fit, "r2_std_per_s", None)
     se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
-    return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal)
+    tiles = (None if pooled is None else
+             (pooled.tile_r2_per_s, pooled.tile_se_r2_per_s, pooled.tile_voxels))
+    return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
 def liver_statistics(
@@ -608,7 +612,7 @@ def liver_statistics(
                         "and mean +- 1.96 measurement SE, mapped through the calibration"),
         "calibration": cal.name,
     }
-    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal)
+    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal, pooled)
     if het.warning:
         warnings.append(het.warning)
     blocks = {

@@ -118,6 +118,27 @@ def test_high_iron_at_low_snr_is_not_measurable_and_says_so():
     assert het["measurable"] is False and het["r2_cv_noise_corrected"] is None
     assert het["category_fractions"] is None and "not measurable" in het["note"]
     assert not any(w.startswith("heterogeneity") for w in s.warnings)
+    # the headline's tiles still bound the CV from below: ~0 for a uniform liver
+    assert het["r2_cv_lower_bound_tiles_ci95"][0] == 0.0 and het["r2_cv_lower_bound_tiles"] < 0.03
+
+
+def test_tiles_bound_the_cv_of_a_textured_liver_too_noisy_for_voxels():
+    """Log-normal LIC texture (CV 0.3) at 15 mg/g, SNR 50, one channel: the voxels are not
+    measurable; the tiles' noise-corrected CV is below the ROI truth (texture finer than
+    a tile is averaged out) but within 20 % of it (measured 0.160-0.161 vs 0.174-0.175),
+    and its interval lies above the warning level, so the report warns."""
+    ph, fit = fitted_phantom(15.0, 7, 1, lic_cv=0.3)
+    from r2mri.roi import liver_roi
+
+    roi = liver_roi(ph.image, fit, mask=liver_with_vessels(ph))
+    s = liver_statistics(fit, roi, image=ph.image, n_bootstrap=50)
+    het = s.to_dict()["heterogeneity"]
+    t = ph.truth.r2_per_s[roi.mask]
+    truth = t.std() / t.mean()
+    assert not het["measurable"]
+    lb, (lo, hi) = het["r2_cv_lower_bound_tiles"], het["r2_cv_lower_bound_tiles_ci95"]
+    assert 0.8 * truth < lb < truth and lo <= lb <= hi
+    assert het["warning"] and "between the headline's tiles" in het["warning"] and het["warning"] in s.warnings
 
 
 @functools.lru_cache(maxsize=None)
@@ -180,6 +201,8 @@ def test_report_json_and_page_rows():
     _heterogeneity_null_reasons(block, reasons)
     assert reasons["heterogeneity.r2_cv_noise_corrected"] == "not measurable: x"
     assert _heterogeneity_rows(block) == [("R2 CV, noise removed", "not measurable (noise)")]
+    block.update(r2_cv_lower_bound_tiles=0.16, r2_cv_lower_bound_tiles_ci95=[0.155, 0.165])
+    assert _heterogeneity_rows(block)[0][1] == "\u2265 0.160 (0.155\u20130.165), tiles"
     het = _heterogeneous(50)[3].to_dict()["heterogeneity"]
     rows = _heterogeneity_rows(het)
     assert rows[0][1].startswith(f"{het['r2_cv_noise_corrected']:.3f}")
