@@ -20,6 +20,7 @@ from r2mri._heterogeneity import category_fractions, liver_heterogeneity
 from r2mri.fitting import fit
 from r2mri.phantom import LABELS, generate
 from r2mri.roi import liver_roi
+from r2mri.stats import pooled_mean_r2
 
 
 def one(spec, seed: int, **kw) -> str:
@@ -29,13 +30,19 @@ def one(spec, seed: int, **kw) -> str:
     outline = np.isin(ph.truth.labels, [LABELS["liver"], LABELS["vessel"]])
     m = liver_roi(ph.image, res, mask=outline).mask
     t = ph.truth.r2_per_s[m]
+    p = pooled_mean_r2(ph.image, m, noise_sigma=ph.summary["noise_sigma"], coils=coils)
     h = liver_heterogeneity(res.r2_per_s[m], res.r2_std_per_s[m], res.status[m],
-                            headline_lic_mg_per_g=float(cal.lic_from_r2(t.mean())))
+                            headline_lic_mg_per_g=float(cal.lic_from_r2(t.mean())),
+                            tiles=(p.tile_r2_per_s, p.tile_se_r2_per_s, p.tile_voxels))
     truth = category_fractions(ph.truth.lic_mg_per_g[m])
     noisy = category_fractions(cal.lic_from_r2(res.r2_per_s[m].astype(float)))
     cv_t = t.std() / t.mean()
     if not h.measurable:
-        return f"{cv_t:.3f} | not measurable | - | - | {100 * max(abs(noisy[k] - truth[k]) for k in truth):.1f}"
+        lb = h.details.get("r2_cv_lower_bound_tiles")
+        bound = "not measurable" if lb is None else (
+            "tiles >= {:.3f} [{:.3f}-{:.3f}]".format(lb, *h.details["r2_cv_lower_bound_tiles_ci95"]))
+        return (f"{cv_t:.3f} | {bound} | {'yes' if h.warning else 'no'} | - | "
+                f"{100 * max(abs(noisy[k] - truth[k]) for k in truth):.1f}")
     err = max(abs(h.category_fractions[k] - truth[k]) for k in truth)
     lo, hi = h.r2_cv_ci95
     return (f"{cv_t:.3f} | {h.r2_cv_noise_corrected:.3f} [{lo:.3f}-{hi:.3f}] | {'yes' if h.warning else 'no'} | "
@@ -47,12 +54,12 @@ def main(argv=None) -> None:
     snrs = (20, 50) if quick else (20, 50, 100)
     seeds = (4,) if quick else (4, 5)
     cases = [(None, dict(lic_mg_per_g=v)) for v in ((1.0, 5.0) if quick else (1.0, 5.0, 10.0, 15.0, 30.0, 40.0))]
-    cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3)) for v in ((3.0,) if quick else (2.0, 3.0, 5.0, 10.0))]
-    cases += [("heterogeneous-1.5t", {})]
+    cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3)) for v in ((3.0,) if quick else (2.0, 3.0, 5.0, 10.0, 15.0, 30.0))]
+    cases += [("heterogeneous-1.5t", dict(lic_mg_per_g=v)) for v in ((5.0,) if quick else (5.0, 15.0, 25.0))]
     print("| phantom | SNR | seed | truth CV | CV [95 %] | warns | fractions: max error deconvolved | counting |")
     print("|---|---|---|---|---|---|---|---|")
     for spec, kw in cases:
-        name = spec or ", ".join(f"{k}={v:g}" for k, v in kw.items())
+        name = ", ".join(([spec] if spec else []) + [f"{k}={v:g}" for k, v in kw.items()])
         for snr in snrs:
             for seed in seeds:
                 print(f"| {name} | {snr} | {seed} | {one(spec, seed, snr=snr, **kw)} |", flush=True)
