@@ -202,7 +202,7 @@ def test_report_json_and_page_rows():
     assert reasons["heterogeneity.r2_cv_noise_corrected"] == "not measurable: x"
     assert _heterogeneity_rows(block) == [("R2 CV, noise removed", "not measurable (noise)")]
     block.update(r2_cv_lower_bound_tiles=0.16, r2_cv_lower_bound_tiles_ci95=[0.155, 0.165])
-    assert _heterogeneity_rows(block)[0][1] == "\u2265 0.160 (0.155\u20130.165), tiles"
+    assert _heterogeneity_rows(block) == [("R2 CV at least (tiles; 95 % CI)", "0.160 (0.155\u20130.165)")]
     het = _heterogeneous(50)[3].to_dict()["heterogeneity"]
     rows = _heterogeneity_rows(het)
     assert rows[0][1].startswith(f"{het['r2_cv_noise_corrected']:.3f}")

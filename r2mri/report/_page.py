@@ -422,8 +422,7 @@ def _heterogeneity_rows(het: Any) -> list[tuple[str, str]]:
         if lb is None:
             return [("R2 CV, noise removed", "not measurable (noise)")]
         ci = het.get("r2_cv_lower_bound_tiles_ci95") or [None, None]
-        return [("R2 CV, noise removed (95 % CI)",
-                 f"\u2265 {_fmt(lb, 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)}), tiles")]
+        return [("R2 CV at least (tiles; 95 % CI)", f"{_fmt(lb, 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
     ci = het.get("r2_cv_ci95") or [None, None]
     rows = [("R2 CV, noise removed (95 % CI)",
              f"{_fmt(het.get('r2_cv_noise_corrected'), 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
