@@ -50,16 +50,19 @@ the voxels read "mildly raised", at 7 mg/g 2.7 % read below 3.2 and 1.4 % above 
 deconvolved: 0.0 %, 0.0 % and 0.1 %). Instead the distribution ``G`` of the true voxel R2 is
 estimated by nonparametric maximum likelihood under the model
 ``r_i ~ N(t_i, s_i(t_i)^2)``, ``t_i ~ G`` (``s_i`` the voxel's SE carried to the true R2,
-:func:`deconvolved_r2_distribution`) (Kiefer J, Wolfowitz J, Ann Math Stat 1956;27:887-906, the "Kiefer-Wolfowitz
-NPMLE"; with heteroscedastic known errors as in Soloff JA, Guntuboyina A, Sen B,
-arXiv:2109.03466 [C: abstract read]) on a fixed grid of R2 by the fixed-support EM
-iteration (as in the R packages ssa::uni.npmle, ebTobit::EM [C: their docs]). The
+:func:`deconvolved_r2_distribution`): the "Kiefer-Wolfowitz NPMLE" (Kiefer and Wolfowitz,
+1956, as cited by Koenker R, Gu J, "REBayes: an R package for empirical Bayes mixture
+methods", cemmap working paper CWP37/17 [C: citation as read there; journal, volume and
+pages not checked]), with heteroscedastic known errors as in "Multivariate,
+heteroscedastic empirical Bayes via nonparametric maximum likelihood", arXiv:2109.03466
+[C: abstract read]; computed on a fixed grid of R2 by the fixed-support EM iteration (as
+in the R packages ssa::uni.npmle, ebTobit::EM [C: their docs]). The
 masses of ``G`` are mapped to LIC through the calibration and summed per category. To
 keep the cost bounded, voxels are grouped by SE and histogrammed in R2 before the EM.
 Accuracy against the truth of the ROI (largest error of any category, percentage points;
 64 x 64 phantoms, 1 channel, seeds 4 and 5; docs/statistics.md): homogeneous livers at
-1, 5, 10 mg/g <= 1.5 / 0.0 / 0.0 at SNR 20 / 50 / 100 (counting the noisy voxels: 29 /
-1.8 / 0.0); log-normal textures (CV 0.3 at 2-10 mg/g) and the heterogeneous phantom
+1, 5, 10 mg/g <= 0.1 / 0.0 / 0.0 at SNR 20 / 50 / 100 (10 mg/g not measurable at SNR 20;
+counting the noisy voxels: 21 / 1.8 / 0.0); log-normal textures (CV 0.3 at 2-10 mg/g) and the heterogeneous phantom
 <= 12.6 / 6.0 / 1.5 (counting: 19.3 / 5.4 / 1.4; the 6.0 is the 2 mg/g texture that
 straddles 1.8 mg/g, where counting did better). Deconvolution is ill-posed: at SNR 20
 read the fractions to about +-12 points.
