@@ -93,10 +93,12 @@ def test_warn_cv_level_is_the_cv_that_puts_the_share_outside_the_target_band():
 
 
 # --------------------------------------------------------------------------- phantoms
-@pytest.mark.parametrize("lic, snr", [(1.0, 20), (3.2, 20), (7.0, 50), (15.0, 100)])
-def test_no_warning_on_homogeneous_phantoms(lic, snr):
-    """Uniform livers, SNR 20-100, one channel; 3.2 and 7.0 sit on category thresholds."""
-    ph, fit = fitted_phantom(lic, 7, 1, snr=snr)
+@pytest.mark.parametrize("lic, snr, coils", [(1.0, 20, 1), (3.2, 20, 1), (7.0, 50, 1), (15.0, 100, 1),
+                                              (7.0, 20, 4)])
+def test_no_warning_on_homogeneous_phantoms(lic, snr, coils):
+    """Uniform livers, SNR 20-100, one channel (and four: non-central chi noise); 3.2,
+    7.0 and 15 sit on category thresholds."""
+    ph, fit = fitted_phantom(lic, 7, coils, snr=snr)
     from r2mri.roi import liver_roi
 
     roi = liver_roi(ph.image, fit, mask=liver_with_vessels(ph))
