@@ -56,6 +56,9 @@ def main(argv=None) -> None:
     cases = [(None, dict(lic_mg_per_g=v)) for v in ((1.0, 5.0) if quick else (1.0, 5.0, 10.0, 15.0, 30.0, 40.0))]
     cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3)) for v in ((3.0,) if quick else (2.0, 3.0, 5.0, 10.0, 15.0, 30.0))]
     cases += [("heterogeneous-1.5t", dict(lic_mg_per_g=v)) for v in ((5.0,) if quick else (5.0, 15.0, 25.0))]
+    if not quick:  # texture scale: correlation 0.5-8 voxels of 6 mm
+        cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3, lic_correlation_mm=c))
+                  for c in (3.0, 6.0, 12.0, 48.0) for v in (3.0, 15.0)]
     print("| phantom | SNR | seed | truth CV | CV [95 %] | warns | fractions: max error deconvolved | counting |")
     print("|---|---|---|---|---|---|---|---|")
     for spec, kw in cases:
