@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from r2mri import calibration as cal
-from r2mri._heterogeneity import category_fractions, liver_heterogeneity
+from r2mri._heterogeneity import category_fractions, liver_heterogeneity, tile_candidates
 from r2mri.fitting import fit
 from r2mri.phantom import LABELS, generate
 from r2mri.roi import liver_roi
@@ -30,17 +30,19 @@ def one(spec, seed: int, **kw) -> str:
     outline = np.isin(ph.truth.labels, [LABELS["liver"], LABELS["vessel"]])
     m = liver_roi(ph.image, res, mask=outline).mask
     t = ph.truth.r2_per_s[m]
-    p = pooled_mean_r2(ph.image, m, noise_sigma=ph.summary["noise_sigma"], coils=coils)
+    sigma = ph.summary["noise_sigma"]
+    p = pooled_mean_r2(ph.image, m, noise_sigma=sigma, coils=coils)
     h = liver_heterogeneity(res.r2_per_s[m], res.r2_std_per_s[m], res.status[m],
                             headline_lic_mg_per_g=float(cal.lic_from_r2(t.mean())),
-                            tiles=(p.tile_r2_per_s, p.tile_se_r2_per_s, p.tile_voxels))
+                            tiles=tile_candidates(ph.image, m, sigma, coils, p))
     truth = category_fractions(ph.truth.lic_mg_per_g[m])
     noisy = category_fractions(cal.lic_from_r2(res.r2_per_s[m].astype(float)))
     cv_t = t.std() / t.mean()
     if not h.measurable:
         lb = h.details.get("r2_cv_lower_bound_tiles")
         bound = "not measurable" if lb is None else (
-            "tiles >= {:.3f} [{:.3f}-{:.3f}]".format(lb, *h.details["r2_cv_lower_bound_tiles_ci95"]))
+            "tiles {} >= {:.3f} [{:.3f}-{:.3f}]".format(h.details["tiles_used"], lb,
+                                                        *h.details["r2_cv_lower_bound_tiles_ci95"]))
         return (f"{cv_t:.3f} | {bound} | {'yes' if h.warning else 'no'} | - | "
                 f"{100 * max(abs(noisy[k] - truth[k]) for k in truth):.1f}")
     err = max(abs(h.category_fractions[k] - truth[k]) for k in truth)

@@ -370,15 +370,15 @@ def _resampled_ratios(idx, wu, w, out):
 
 
 def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray, lic_head: float, cal: Any,
-                   pooled: Any = None):
-    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE
-    (and the headline's tiles, the fallback when the voxels are too noisy)."""
-    from ._heterogeneity import liver_heterogeneity
+                   pooled: Any = None, image: Any = None, sigma: float | None = None, coils: int = 1):
+    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE;
+    with the tile-ncchi headline (``pooled``), tile-pooled fits are the fallback when the
+    voxels are too noisy."""
+    from ._heterogeneity import liver_heterogeneity, tile_candidates
 
     std = getattr(fit, "r2_std_per_s", None)
     se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
-    tiles = (None if pooled is None else
-             (pooled.tile_r2_per_s, pooled.tile_se_r2_per_s, pooled.tile_voxels))
+    tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
     return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
@@ -612,7 +612,8 @@ def liver_statistics(
                         "and mean +- 1.96 measurement SE, mapped through the calibration"),
         "calibration": cal.name,
     }
-    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal, pooled)
+    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
+                         pooled if estimator == "tile-ncchi" else None, image, sigma, n_coils)
     if het.warning:
         warnings.append(het.warning)
     blocks = {
