@@ -56,7 +56,8 @@ def main(argv=None) -> None:
     snrs = (20, 50) if quick else (20, 50, 100)
     seeds = (4,) if quick else (4, 5)
     cases = [(None, dict(lic_mg_per_g=v)) for v in ((1.0, 5.0) if quick else (1.0, 5.0, 10.0, 15.0, 30.0, 40.0))]
-    cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3)) for v in ((3.0,) if quick else (2.0, 3.0, 5.0, 10.0, 15.0, 30.0))]
+    textures = (3.0,) if quick else (2.0, 3.0, 5.0, 10.0, 15.0, 30.0)
+    cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3)) for v in textures]
     cases += [("heterogeneous-1.5t", dict(lic_mg_per_g=v)) for v in ((5.0,) if quick else (5.0, 15.0, 25.0))]
     if not quick:  # texture scale: correlation 0.5-8 voxels of 6 mm
         cases += [(None, dict(lic_mg_per_g=v, lic_cv=0.3, lic_correlation_mm=c))

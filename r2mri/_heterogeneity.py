@@ -37,9 +37,10 @@ that it cannot be seen). Measured (64 x 64 phantoms, 1 channel): measurable up t
 (voxel-weighted, each tile's fit SE; ``r2mri.stats.pooled_mean_r2``), which averages
 the noise before the fit: the between-tile CV is a lower bound of the voxel CV (texture
 finer than a tile is averaged out). Tilings are tried finest first: 2 x 2, 3 x 3, then
-the headline's adaptive tiles; the first whose SEs pass the checks is used. It is given (``r2_cv_lower_bound_tiles``, 95 %
-interval with a 15 % model uncertainty of the tiles' noise variance [D: the tiles' SE
-was 5-12 % short on uniform phantoms]) when tiles with an SE over 5 x the median hold
+the headline's adaptive tiles; the first whose SEs pass the checks is used. It is given
+(``r2_cv_lower_bound_tiles``, 95 % interval with a 15 % model uncertainty of the tiles'
+noise variance [D: the tiles' SE was 5-12 % short on uniform phantoms]) when tiles with
+an SE over 5 x the median hold
 at most 2 % of the voxels and the tiles' RMS relative SE is at most 0.07 [D]; it warns
 when its interval lies above the CV level below. Measured (64 x 64 phantoms, 10-40 mg/g,
 SNR 20-100): 0.000-0.024 on uniform livers; 0.113-0.172 against a truth of 0.151-0.180
