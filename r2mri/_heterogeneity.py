@@ -40,9 +40,8 @@ finer than a tile is averaged out). Tilings are tried finest first: 2 x 2, 3 x 3
 the headline's adaptive tiles; the first whose SEs pass the checks is used. It is given
 (``r2_cv_lower_bound_tiles``, 95 % interval with a 15 % model uncertainty of the tiles'
 noise variance [D: the tiles' SE was 5-12 % short on uniform phantoms]) when tiles with
-an SE over 5 x the median hold
-at most 2 % of the voxels and the tiles' RMS relative SE is at most 0.07 [D]; it warns
-when its interval lies above the CV level below. Measured (64 x 64 phantoms, 10-40 mg/g,
+an SE over 5 x the median hold at most 2 % of the voxels and the tiles' RMS relative SE
+is at most 0.07 [D]; it warns when its interval lies above the CV level below. Measured (64 x 64 phantoms, 10-40 mg/g,
 SNR 20-100): 0.000-0.024 on uniform livers; 0.113-0.172 against a truth of 0.151-0.180
 on textured ones (20 mm texture; 2 x 2 tiles within 0.01 of the truth at SNR 50-100).
 
