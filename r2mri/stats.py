@@ -331,7 +331,8 @@ class LiverStatistics:
 
     def to_dict(self) -> dict[str, Any]:
         """report.json blocks: ``r2_per_s``, ``lic_mg_per_g``, ``lic_umol_per_g``,
-        ``category``, ``fraction_above``, ``per_slice``, ``headline``, ``qc``, ``warnings``."""
+        ``category``, ``fraction_above``, ``per_slice``, ``headline``, ``qc``,
+        ``heterogeneity`` (r2mri._heterogeneity), ``warnings``."""
         out = {k: v for k, v in self.blocks.items()}
         out["warnings"] = list(self.warnings)
         return out
@@ -367,6 +368,19 @@ def _resampled_ratios(idx, wu, w, out):
             s1 += wu[k]
             s2 += w[k]
         out[r] = s1 / s2
+
+
+def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray, lic_head: float, cal: Any,
+                   pooled: Any = None, image: Any = None, sigma: float | None = None, coils: int = 1):
+    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE;
+    with the tile-ncchi headline (``pooled``), tile-pooled fits are the fallback when the
+    voxels are too noisy."""
+    from ._heterogeneity import liver_heterogeneity, tile_candidates
+
+    std = getattr(fit, "r2_std_per_s", None)
+    se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
+    tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
+    return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
 def liver_statistics(
@@ -604,6 +618,10 @@ def liver_statistics(
                         "and mean +- 1.96 measurement SE, mapped through the calibration"),
         "calibration": cal.name,
     }
+    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
+                         pooled if estimator == "tile-ncchi" else None, image, sigma, n_coils)
+    if het.warning:
+        warnings.append(het.warning)
     blocks = {
         "headline": headline,
         "r2_per_s": r2_block,
@@ -614,6 +632,7 @@ def liver_statistics(
         "per_slice": per_slice,
         "qc": qc,
         "umol_per_mg": _cal.UMOL_PER_MG,
+        "heterogeneity": het.to_dict(),
     }
     lic_block["fraction_above"] = fraction_above
     if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._heterogeneity import category_fractions
 from .._version import __version__
 from ..calibration import lic_from_r2
 from ..image import MultiEchoImage
@@ -209,6 +210,10 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "mean_voxel_lic_mg_per_g": _finite_or_none(float(lic_liver.mean())) if n_liver else None,
         "median_voxel_lic_mg_per_g": _finite_or_none(float(np.median(lic_liver))) if n_liver else None,
         "sd_voxel_lic_mg_per_g": _finite_or_none(float(lic_liver.std(ddof=1))) if n_liver > 1 else None,
+        # heterogeneity truth (what r2mri._heterogeneity estimates): population CV of the
+        # rate and the share of liver voxels per clinical LIC category
+        "cv_liver_r2": _finite_or_none(float(r2_liver.std() / mean_r2)) if n_liver else None,
+        "liver_category_fractions": category_fractions(lic_liver) if n_liver else None,
         "mean_liver_s0": mean_s0,
         "noise_sigma": sigma,
         "coils": int(sp.coils),

@@ -391,10 +391,22 @@ def report_dict(result: Any) -> dict:
     rep = _scrub(rep, "", reasons, "not computable (no valid voxels in the ROI)")
     explicit = _pick(stats, "null_reasons") or {}
     reasons.update({k: str(v) for k, v in explicit.items()})
+    _heterogeneity_null_reasons(rep.get("heterogeneity"), reasons)
     rep["null_reasons"] = reasons
     if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
         reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
     return rep
+
+
+def _heterogeneity_null_reasons(block: Any, reasons: dict) -> None:
+    """Why the ``heterogeneity`` block has nulls (not measurable, or a CV at 0 without an SE)."""
+    if not isinstance(block, dict):
+        return
+    for key in ("r2_cv_noise_corrected", "r2_cv_se", "r2_cv_ci95", "category_fractions",
+                "different_category_fraction"):
+        why = block.get("note") or (block.get("r2_cv_se_note") if key == "r2_cv_se" else None)
+        if key in block and block[key] is None and why:
+            reasons.setdefault(f"heterogeneity.{key}", str(why))
 
 
 def _fit_failures(status: np.ndarray, roi: Any, qc_stats: dict) -> dict:

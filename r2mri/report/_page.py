@@ -413,6 +413,7 @@ def render_page(result: Any, rep: dict):
     if isinstance(frac, dict):
         for k, v in list(frac.items())[:4]:
             rows.append((f"fraction of ROI > {k} mg/g", _fmt(None if v is None else 100 * float(v), 1, "%")))
+    rows.extend(_heterogeneity_rows(rep.get("heterogeneity")))
     _table(fig.add_subplot(gs[4, :2]), rows, "Statistics")
 
     # --- QC and calibration notes -----------------------------------------------------
@@ -464,6 +465,27 @@ def render_page(result: Any, rep: dict):
     ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
             color="#8a1c1c", wrap=True)
     return fig
+
+
+def _heterogeneity_rows(het: Any) -> list[tuple[str, str]]:
+    """Two table rows: the noise-corrected R2 CV with its interval, and the deconvolved
+    ROI share per clinical category (report.json ``heterogeneity``)."""
+    if not isinstance(het, dict):
+        return []
+    if not het.get("measurable"):
+        lb = het.get("r2_cv_lower_bound_tiles")
+        if lb is None:
+            return [("R2 CV, noise removed", "not measurable (noise)")]
+        ci = het.get("r2_cv_lower_bound_tiles_ci95") or [None, None]
+        return [("R2 CV at least (tiles; 95 % CI)", f"{_fmt(lb, 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
+    ci = het.get("r2_cv_ci95") or [None, None]
+    rows = [("R2 CV, noise removed (95 % CI)",
+             f"{_fmt(het.get('r2_cv_noise_corrected'), 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
+    frac = het.get("category_fractions")
+    if isinstance(frac, dict) and frac:
+        rows.append(("ROI % in \u22641.8|3.2|7|15|>15 mg/g",
+                     " / ".join(_fmt(None if v is None else 100 * float(v), 0) for v in frac.values())))
+    return rows
 
 
 def _slice_title(rep: dict, k: int, n: int) -> str:
