@@ -413,7 +413,7 @@ def render_page(result: Any, rep: dict):
     if isinstance(frac, dict):
         for k, v in list(frac.items())[:4]:
             rows.append((f"fraction of ROI > {k} mg/g", _fmt(None if v is None else 100 * float(v), 1, "%")))
-    rows.extend(_heterogeneity_rows(rep.get("heterogeneity")))
+    rows.extend(_heterogeneity_rows(rep.get("heterogeneity"), q))
     _table(fig.add_subplot(gs[4, :2]), rows, "Statistics")
 
     # --- QC and calibration notes -----------------------------------------------------
@@ -467,19 +467,19 @@ def render_page(result: Any, rep: dict):
     return fig
 
 
-def _heterogeneity_rows(het: Any) -> list[tuple[str, str]]:
-    """Two table rows: the noise-corrected R2 CV with its interval, and the deconvolved
-    ROI share per clinical category (report.json ``heterogeneity``)."""
+def _heterogeneity_rows(het: Any, q: str = "R2") -> list[tuple[str, str]]:
+    """Two table rows: the noise-corrected ``q`` (R2 or R2*) CV with its interval, and the
+    deconvolved ROI share per clinical category (report.json ``heterogeneity``)."""
     if not isinstance(het, dict):
         return []
     if not het.get("measurable"):
         lb = het.get("r2_cv_lower_bound_tiles")
         if lb is None:
-            return [("R2 CV, noise removed", "not measurable (noise)")]
+            return [(f"{q} CV, noise removed", "not measurable (noise)")]
         ci = het.get("r2_cv_lower_bound_tiles_ci95") or [None, None]
-        return [("R2 CV at least (tiles; 95 % CI)", f"{_fmt(lb, 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
+        return [(f"{q} CV at least (tiles; 95 % CI)", f"{_fmt(lb, 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
     ci = het.get("r2_cv_ci95") or [None, None]
-    rows = [("R2 CV, noise removed (95 % CI)",
+    rows = [(f"{q} CV, noise removed (95 % CI)",
              f"{_fmt(het.get('r2_cv_noise_corrected'), 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
     frac = het.get("category_fractions")
     if isinstance(frac, dict) and frac:
