@@ -24,13 +24,18 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
+from ..noise import _ncchi_eval
+
+#: sha256 of r2mri/noise.py, whose numba functions are compiled into these kernels
+#: (numba keys its on-disk cache on this file only; see r2mri/fitting/_kernels.py).
+_NOISE_PY_SHA256 = "3aed52a7ee2a152563e25133f5699e539cd0ba08f94eaaf7c126e1cddc1f7aed"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_FATSTART = range(9)
 NOUT = 9
 
 # r2mri.status.FitStatus codes, duplicated as ints for numba
-S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BAD = 0, 1, 2, 5
+S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_BAD = 0, 1, 2, 3, 5
 
 # swap rules (see the module docstring and docs/fatwater.md)
 RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
@@ -41,9 +46,12 @@ _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) m
 
 
 @njit(error_model="numpy")
-def _cost(y, t, cr, ci, p, uniform):
+def _cost(y, t, cr, ci, p, uniform, nz):
     """Residual sum of squares at ``p``. With ``uniform`` (equally spaced echoes)
-    exp(-R2* t_k) is built by repeated multiplication (relative error ~ k * 1e-16)."""
+    exp(-R2* t_k) is built by repeated multiplication (relative error ~ k * 1e-16).
+    ``nz = (sigma, coils, lgamma ratio, E[M] table)``: with sigma > 0 the model is the
+    expected magnitude E[M](S) of a non-central chi (r2mri.noise), else S itself."""
+    sigma, coils, lg, tab = nz
     c = 0.0
     e = math.exp(-p[2] * t[0])
     q = math.exp(-p[2] * (t[1] - t[0]))
@@ -52,14 +60,19 @@ def _cost(y, t, cr, ci, p, uniform):
             e = e * q if uniform else math.exp(-p[2] * t[k])
         re = p[0] + p[1] * cr[k]
         im = p[1] * ci[k]
-        r = y[k] - math.sqrt(re * re + im * im) * e
+        s = math.sqrt(re * re + im * im) * e
+        if sigma > 0.0:
+            s = _ncchi_eval(s, sigma, coils, lg, tab)[0]
+        r = y[k] - s
         c += r * r
     return c
 
 
 @njit(error_model="numpy")
-def _jac(y, t, cr, ci, p, uniform, J, res):
-    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the cost."""
+def _jac(y, t, cr, ci, p, uniform, nz, J, res):
+    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the cost (``nz``:
+    see :func:`_cost`; the noise-corrected Jacobian is dE[M]/dS times that of S)."""
+    sigma, coils, lg, tab = nz
     c = 0.0
     e = math.exp(-p[2] * t[0])
     q = math.exp(-p[2] * (t[1] - t[0]))
@@ -77,6 +90,11 @@ def _jac(y, t, cr, ci, p, uniform, J, res):
             J[k, 0] = e
             J[k, 1] = e * math.sqrt(cr[k] * cr[k] + ci[k] * ci[k])
         J[k, 2] = -t[k] * s
+        if sigma > 0.0:
+            s, ds, _ = _ncchi_eval(s, sigma, coils, lg, tab)
+            J[k, 0] *= ds
+            J[k, 1] *= ds
+            J[k, 2] *= ds
         res[k] = y[k] - s
         c += res[k] * res[k]
     return c
@@ -136,11 +154,11 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy")
-def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
+def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
     (cost, converged, iterations)."""
     m = y.size
-    cost = _jac(y, t, cr, ci, p, uniform, J, res)
+    cost = _jac(y, t, cr, ci, p, uniform, nz, J, res)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
@@ -171,7 +189,7 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
             pt[0] = max(pt[0], 0.0)
             pt[1] = max(pt[1], 0.0)
             pt[2] = min(max(pt[2], lo), hi)
-            ct = _cost(y, t, cr, ci, pt, uniform)
+            ct = _cost(y, t, cr, ci, pt, uniform, nz)
             if ct < cost:
                 accepted = True
                 break
@@ -184,7 +202,7 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
-        cost = _jac(y, t, cr, ci, p, uniform, J, res)
+        cost = _jac(y, t, cr, ci, p, uniform, nz, J, res)
         lam = max(lam * 0.1, 1e-12)
         if small or flat:
             return cost, True, n_iter
@@ -192,14 +210,20 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
 
 
 @njit(error_model="numpy")
-def _start(y, t, lo, hi, p):
-    """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2)."""
+def _start(y, t, lo, hi, s2n, thr, p):
+    """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2). With noise
+    (``s2n = 2 n sigma^2 > 0``) the floor is removed from the second moment,
+    ``A_k ~ sqrt(y_k^2 - 2 n sigma^2)`` (E[M^2] = A^2 + 2 n sigma^2, r2mri.noise), and only
+    echoes above ``thr = k sigma`` are used (the first two at least)."""
     sw = st = stt = sl = stl = 0.0
+    used = 0
     for k in range(y.size):
-        if y[k] <= 0.0:
+        a2 = y[k] * y[k] - s2n
+        if a2 <= 0.0 or (y[k] <= thr and used >= 2):
             continue
-        q = y[k] * y[k]
-        l = math.log(y[k])
+        used += 1
+        q = a2
+        l = 0.5 * math.log(a2)
         sw += q
         st += q * t[k]
         stt += q * t[k] * t[k]
@@ -218,22 +242,25 @@ def _start(y, t, lo, hi, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
-               p, q, o):
+def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
+               M, g, d, pt, p, q, o):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
-    _start(y, t, lo, hi, q)
+    sigma = nz[0]
+    s2n = 2.0 * nz[1] * sigma * sigma
+    thr = k_sigma * sigma
+    _start(y, t, lo, hi, s2n, thr, q)
     amp = q[0]
     r0 = q[2]
     p[0] = 0.9 * amp
     p[1] = 0.1 * amp
     p[2] = r0
-    cw, convw, itw = _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
                          d, pt)
     q[0] = 0.1 * amp
     q[1] = 0.9 * amp
     q[2] = r0
-    cf, convf, itf = _lm(y, t, cr, ci, uniform, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+    cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
                          d, pt)
     fat_start = cf < cw
     if rule == RULE_LIVER:
@@ -251,7 +278,7 @@ def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res
         cost = cw
         conv = convw
     # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3)
-    _jac(y, t, cr, ci, p, uniform, J, res)
+    _jac(y, t, cr, ci, p, uniform, nz, J, res)
     _normal(J, res, m, A, g)
     r2std = np.nan
     if m > 3:
@@ -279,12 +306,19 @@ def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res
     o[O_FATSTART] = 1.0 if fat_start else 0.0
     if p[2] <= lo or p[2] >= hi:
         return S_BOUND_HIT
+    if sigma > 0.0:
+        nabove = 0
+        for k in range(m):
+            if y[k] > thr:
+                nabove += 1
+        if nabove < 3:  # fewer echoes above k sigma than parameters: R2* is a lower bound
+            return S_BELOW_NOISE
     return S_OK if conv else S_NOT_CONVERGED
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out,
-              status):
+def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, dest, offset,
+              out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
     nvox, m = y.shape
@@ -316,8 +350,8 @@ def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, o
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
-                            M, g, d, pt, p, q, o)
+            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule,
+                            J, res, A, M, g, d, pt, p, q, o)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

@@ -6,6 +6,8 @@ mask and the options); see docs/fatwater.md.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +15,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import InputError
 from ..fitting._fit import voxel_chunks
+from ..noise import ncchi_table
 from ..status import FitStatus
 from . import _kernels as K
 from .spectrum import DEFAULT_SPECTRUM, load_fat_spectrum
@@ -28,18 +31,31 @@ N_PARAMS = 3
 SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 
 
+#: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
+NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
+              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
+
+
 def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None, *,
                       field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
                       threads: int | None, progress: Callable[[int, int], Any] | None,
                       spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver",
-                      noise_sigma: float | None = None):
+                      noise_sigma: float | None = None, coils: int | None = None,
+                      noise_info: dict | None = None, k_sigma: float = 2.0, phase_rad=None):
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
     standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
+
+    Noise floor (docs/fatwater.md): with ``noise_sigma`` (given, or estimated from the
+    air by the caller) the fitted function is the expected magnitude of a non-central
+    chi with ``coils`` channels, ``E[M](|W + F c| e^{-R2* t})`` (:mod:`r2mri.noise`), so
+    echoes on the noise floor do not bias R2*; a voxel with fewer than 3 echoes above
+    ``k_sigma * sigma`` gets status ``BELOW_NOISE``. Without sigma the fit is Gaussian
+    and a warning names the voxels whose last echo is near the floor.
 
     Examples
     --------
@@ -82,6 +98,11 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         out[:, ~mask_flat] = np.nan
         status[~mask_flat] = int(FitStatus.MASKED)
 
+    sigma = 0.0 if noise_sigma is None else float(noise_sigma)
+    n_coils = 1 if coils is None else int(coils)
+    nz = (sigma, np.int64(n_coils), math.lgamma(n_coils + 0.5) - math.lgamma(n_coils),
+          ncchi_table(n_coils) if sigma > 0 else np.zeros((1, 4)))
+
     import numba
 
     prev_threads = numba.get_num_threads()
@@ -90,7 +111,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     try:
         numba.set_num_threads(used_threads)
         for start, idx, y in voxel_chunks(flat, mask_flat, chunk_voxels):
-            K.fit_chunk(y, te64, cr, ci, uniform, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
+            K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
+                        float(xtol), float(ftol),
                         np.int64(SWAP_RULES[swap_rule]), idx,
                         np.int64(start), out, status)
             done += y.shape[0]
@@ -103,6 +125,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         return out[row].reshape(spatial)
 
     water, fat = shaped(K.O_W), shaped(K.O_F)
+    if sigma == 0.0:
+        _warn_floor(out, status, te64[-1], k_sigma)
     settings = {
         "model_requested": "fatwater",
         "model": "fatwater",
@@ -112,11 +136,12 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "fat_spectrum": spec.name,
         "fat_spectrum_verified": spec.verified,
         "fat_spectrum_doi": spec.citation.get("doi"),
-        "noise_floor_handling": None,
-        # same keys as the other models (callers read them); sigma is recorded, not used yet
+        "noise_floor_handling": (NOISE_RULE if sigma > 0 else
+                                 "none: noise sigma unknown, Gaussian magnitude residuals"),
         "noise_sigma": None if noise_sigma is None else float(noise_sigma),
-        "noise_method": None if noise_sigma is None else "given (not used by this model yet)",
-        "coils": None,
+        "coils": int(n_coils),
+        **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
+        "k_sigma": float(k_sigma),
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
         "max_iter": int(max_iter),
@@ -140,3 +165,57 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
                      r2_std_per_s=shaped(K.O_R2STD), residual_rms=shaped(K.O_RMS),
                      r_squared=shaped(K.O_RSQ), status=status.reshape(spatial), model="fatwater",
                      options=settings, extra=extra)
+
+
+def _warn_floor(out, status, te_last_s, k_sigma):
+    """Without sigma: warn when fitted voxels have their last echo within ``k_sigma``
+    residual RMS of zero (the residual RMS of a Gaussian fit is close to sigma), i.e.
+    where the noise floor biases R2* low (docs/fatwater.md)."""
+    ok = status == 0
+    if not ok.any():
+        return
+    last = (out[K.O_W, ok] + out[K.O_F, ok]) * np.exp(-out[K.O_R2, ok] * te_last_s)
+    near = np.count_nonzero(last < k_sigma * out[K.O_RMS, ok])
+    if near:
+        warnings.warn(f"fit: fatwater without noise_sigma: in {near} of {int(ok.sum())} voxels the "
+                      f"last echo is within {k_sigma:g} x the residual RMS of zero, where the noise "
+                      "floor biases R2* low; pass noise_sigma (and coils) for the noise-corrected "
+                      "fit", RuntimeWarning, stacklevel=4)
+
+
+def resolve_noise(data: np.ndarray, te: np.ndarray, noise_sigma, coils):
+    """Sigma and coils of the fat-water fit: given, else estimated from the air of an image
+    (``r2mri.estimate_noise``, method ``"background"`` only), else none.
+
+    The tissue and residual fallbacks of :func:`r2mri.estimate_noise` fit mono-exponentials,
+    whose residuals on fatty liver hold the fat-water beat as well as noise (an
+    overestimate of sigma), so they are not used here. Returns ``(sigma or None,
+    coils or None, info)`` with ``info`` the ``noise_*`` option keys.
+    """
+    info = {"noise_method": None, "noise_estimate": None}
+    if coils is not None and (isinstance(coils, bool) or int(coils) != coils or coils < 1):
+        raise InputError(f"coils: must be an integer >= 1, got {coils!r}")
+    if noise_sigma is not None:
+        sigma = float(noise_sigma)
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
+        info["noise_method"] = "given"
+        return sigma, coils, info
+    if data.ndim < 3:  # a list of curves: no image plane, no air to find
+        info["noise_method"] = "none (no image plane to find air in)"
+        return None, coils, info
+    from ..noise import estimate_noise
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = estimate_noise(data, echo_times_s=te)
+    except InputError as exc:
+        info["noise_method"] = f"none (estimation failed: {exc})"
+        return None, coils, info
+    if est.method != "background":
+        info["noise_method"] = f"none (no air of pure noise; the {est.method!r} estimate is not used)"
+        return None, coils, info
+    info["noise_method"] = "background"
+    info["noise_estimate"] = est.to_dict()
+    return est.sigma, est.coils if coils is None else coils, info
