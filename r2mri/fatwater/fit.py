@@ -36,6 +36,12 @@ NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); si
               "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
 
 
+#: Complex-fit rule recorded in ``FitResult.options["fit_method"]`` (docs/fatwater.md).
+COMPLEX_RULE = ("complex, common R2*, field map psi: variable-projection grid over one period "
+                "1/dTE of psi, Levenberg-Marquardt on (W, F, R2*, phi0, psi), then an in-plane "
+                "median-filter step refits voxels more than |f_fat|/2 off the filtered field map")
+
+
 def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None, *,
                       field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
@@ -49,6 +55,11 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
+
+    With ``phase_rad`` (radians, shape of ``data``) the fit is complex with a field-map
+    term (:mod:`r2mri.fatwater.complex_fit`): ``extra`` then holds ``field_map_hz`` and
+    ``phase0_rad`` instead of ``fat_start_chosen``; ``options["fit"]`` is ``"complex"``
+    (else ``"magnitude"``).
 
     Noise floor (docs/fatwater.md): with ``noise_sigma`` (given, or estimated from the
     air by the caller) the fitted function is the expected magnitude of a non-central
@@ -80,64 +91,53 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     if n_echoes < N_PARAMS:
         raise InputError(f"model: 'fatwater' has {N_PARAMS} parameters and needs at least "
                          f"{N_PARAMS} echoes, the data have {n_echoes}")
+    phase = _check_phase(phase_rad, data.shape)
     basis = spec.basis(te, field_strength_t)
-    cr = np.ascontiguousarray(basis.real)
-    ci = np.ascontiguousarray(basis.imag)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     lo, hi = (float(v) for v in r2_bounds_per_s)
-    steps = np.diff(te64)
-    uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
     spatial = data.shape[:-1]
     flat = data.reshape(-1, n_echoes)
-    nvox = flat.shape[0]
     mask_flat = None if mask is None else mask.reshape(-1)
-    total = nvox if mask_flat is None else int(np.count_nonzero(mask_flat))
-    out = np.empty((K.NOUT, nvox), dtype=np.float32)
-    status = np.empty(nvox, dtype=np.uint8)
-    if mask_flat is not None:
-        out[:, ~mask_flat] = np.nan
-        status[~mask_flat] = int(FitStatus.MASKED)
-
+    total = flat.shape[0] if mask_flat is None else int(np.count_nonzero(mask_flat))
     sigma = 0.0 if noise_sigma is None else float(noise_sigma)
     n_coils = 1 if coils is None else int(coils)
-    nz = (sigma, np.int64(n_coils), math.lgamma(n_coils + 0.5) - math.lgamma(n_coils),
-          ncchi_table(n_coils) if sigma > 0 else np.zeros((1, 4)))
+    common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
+                  chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
+                  total=total)
 
     import numba
 
     prev_threads = numba.get_num_threads()
     used_threads = prev_threads if threads is None else min(int(threads), numba.config.NUMBA_NUM_THREADS)
-    done = 0
     try:
         numba.set_num_threads(used_threads)
-        for start, idx, y in voxel_chunks(flat, mask_flat, chunk_voxels):
-            K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
-                        float(xtol), float(ftol),
-                        np.int64(SWAP_RULES[swap_rule]), idx,
-                        np.int64(start), out, status)
-            done += y.shape[0]
-            if progress is not None:
-                progress(done, total)
+        if phase is None:
+            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma,
+                                         **common)
+        else:
+            from .complex_fit import fit_complex
+
+            main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
+            out, status, cinfo = fit_complex(flat, phase.reshape(-1, n_echoes), spatial, te64, basis,
+                                             mask_flat, main_fat_hz=main_hz, **common)
     finally:
         numba.set_num_threads(prev_threads)
+    if mask_flat is not None:
+        out[:, ~mask_flat] = np.nan
+        status[~mask_flat] = int(FitStatus.MASKED)
 
     def shaped(row):
-        return out[row].reshape(spatial)
+        return out[row].reshape(spatial).astype(np.float32, copy=False)
 
-    water, fat = shaped(K.O_W), shaped(K.O_F)
-    if sigma == 0.0:
-        _warn_floor(out, status, te64[-1], k_sigma)
     settings = {
         "model_requested": "fatwater",
         "model": "fatwater",
-        "fit": "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)",
+        "fit": "magnitude" if phase is None else "complex",
         "swap_rule": swap_rule,
         "field_strength_t": float(field_strength_t),
         "fat_spectrum": spec.name,
         "fat_spectrum_verified": spec.verified,
         "fat_spectrum_doi": spec.citation.get("doi"),
-        "noise_floor_handling": (NOISE_RULE if sigma > 0 else
-                                 "none: noise sigma unknown, Gaussian magnitude residuals"),
         "noise_sigma": None if noise_sigma is None else float(noise_sigma),
         "coils": int(n_coils),
         **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
@@ -154,17 +154,66 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "input_dtype": str(data.dtype),
         "r2mri_version": __version__,
     }
-    extra = {
-        "pdff_percent": shaped(K.O_PDFF),
-        "water": water,
-        "fat": fat,
-        "fat_start_chosen": shaped(K.O_FATSTART),
-        "n_iterations": shaped(K.O_NITER),
-    }
-    return FitResult(r2_per_s=shaped(K.O_R2), s0=water + fat, offset=None,
-                     r2_std_per_s=shaped(K.O_R2STD), residual_rms=shaped(K.O_RMS),
-                     r_squared=shaped(K.O_RSQ), status=status.reshape(spatial), model="fatwater",
+    if phase is None:
+        from . import _kernels as R
+        if sigma == 0.0:
+            _warn_floor(out, status, te64[-1], k_sigma)
+        settings["fit_method"] = "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)"
+        settings["noise_floor_handling"] = (NOISE_RULE if sigma > 0 else
+                                            "none: noise sigma unknown, Gaussian magnitude residuals")
+        extra = {"fat_start_chosen": shaped(R.O_FATSTART)}
+    else:
+        from . import _complex_kernels as R
+        settings["fit_method"] = COMPLEX_RULE
+        settings["noise_floor_handling"] = "not needed: complex data (Gaussian noise, no floor)"
+        settings.update(cinfo)
+        extra = {"field_map_hz": shaped(R.O_PSI), "phase0_rad": shaped(R.O_PHI)}
+    water, fat = shaped(R.O_W), shaped(R.O_F)
+    extra = {"pdff_percent": shaped(R.O_PDFF), "water": water, "fat": fat, **extra,
+             "n_iterations": shaped(R.O_NITER)}
+    return FitResult(r2_per_s=shaped(R.O_R2), s0=water + fat, offset=None,
+                     r2_std_per_s=shaped(R.O_R2STD), residual_rms=shaped(R.O_RMS),
+                     r_squared=shaped(R.O_RSQ), status=status.reshape(spatial), model="fatwater",
                      options=settings, extra=extra)
+
+
+def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
+                   xtol, ftol, chunk, rule, progress, total):
+    """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
+    nvox = flat.shape[0]
+    out = np.empty((K.NOUT, nvox), dtype=np.float32)
+    status = np.empty(nvox, dtype=np.uint8)
+    cr = np.ascontiguousarray(basis.real)
+    ci = np.ascontiguousarray(basis.imag)
+    steps = np.diff(te64)
+    uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
+    nz = (sigma, np.int64(n_coils), math.lgamma(n_coils + 0.5) - math.lgamma(n_coils),
+          ncchi_table(n_coils) if sigma > 0 else np.zeros((1, 4)))
+    done = 0
+    for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
+        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
+                    float(xtol), float(ftol), np.int64(rule), idx, np.int64(start), out, status)
+        done += y.shape[0]
+        if progress is not None:
+            progress(done, total)
+    return out, status
+
+
+def _check_phase(phase_rad, shape):
+    """Phase images (radians) of the complex fit, or None; same shape as the magnitude."""
+    if phase_rad is None:
+        return None
+    phase = np.asarray(phase_rad)
+    if phase.dtype.kind not in "fiu":
+        raise InputError(f"phase_rad: expected a real numeric array in radians, got dtype {phase.dtype}")
+    if phase.shape != tuple(shape):
+        raise InputError(f"phase_rad: shape {phase.shape} does not match the magnitude {tuple(shape)}")
+    phase = phase.astype(np.float64, copy=False)
+    finite = np.isfinite(phase)
+    if finite.any() and np.max(np.abs(phase[finite])) > 4 * math.pi:
+        raise InputError(f"phase_rad: values up to {np.max(np.abs(phase[finite])):.4g}; expected "
+                         "radians (|phase| <= 2 pi; raw DICOM phase must be scaled first)")
+    return phase
 
 
 def _warn_floor(out, status, te_last_s, k_sigma):
