@@ -241,7 +241,7 @@ def resolve_noise(data: np.ndarray, te: np.ndarray, noise_sigma, coils):
     overestimate of sigma), so they are not used here. Returns ``(sigma or None,
     coils or None, info)`` with ``info`` the ``noise_*`` option keys.
     """
-    info = {"noise_method": None, "noise_estimate": None}
+    info = {"noise_method": None, "noise_estimate": None, "noise_fallback": None}
     if coils is not None and (isinstance(coils, bool) or int(coils) != coils or coils < 1):
         raise InputError(f"coils: must be an integer >= 1, got {coils!r}")
     if noise_sigma is not None:
@@ -251,19 +251,22 @@ def resolve_noise(data: np.ndarray, te: np.ndarray, noise_sigma, coils):
         info["noise_method"] = "given"
         return sigma, coils, info
     if data.ndim < 3:  # a list of curves: no image plane, no air to find
-        info["noise_method"] = "none (no image plane to find air in)"
+        info["noise_method"] = "none"
+        info["noise_fallback"] = "a list of curves: no image plane to find air in"
         return None, coils, info
     from ..noise import estimate_noise
 
-    try:
+    try:  # without echo times only the background (air) method can succeed, and cheaply
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = estimate_noise(data, echo_times_s=te)
+            est = estimate_noise(data)
     except InputError as exc:
-        info["noise_method"] = f"none (estimation failed: {exc})"
+        info["noise_method"] = "none"
+        info["noise_fallback"] = str(exc)
         return None, coils, info
     if est.method != "background":
-        info["noise_method"] = f"none (no air of pure noise; the {est.method!r} estimate is not used)"
+        info["noise_method"] = "none"
+        info["noise_fallback"] = f"no air of pure noise; the {est.method!r} estimate is not used"
         return None, coils, info
     info["noise_method"] = "background"
     info["noise_estimate"] = est.to_dict()
