@@ -253,7 +253,9 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
         q[1] = p[1]
         q[2] = p[2]
         cf, convf, itf = cw, convw, 0
+        fat_fitted = False
     else:
+        fat_fitted = True
         q[0] = 0.1 * amp
         q[1] = 0.9 * amp
         q[2] = r0
@@ -274,8 +276,10 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
     else:
         cost = cw
         conv = convw
-    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3)
-    _jac(y, t, cr, ci, p, uniform, nz, J, res)
+    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3); J holds the
+    # Jacobian at the solution of the last fit, recomputed only if the other one was chosen
+    if fat_fitted and not fat_start:
+        _jac(y, t, cr, ci, p, uniform, nz, J, res)
     _normal(J, res, m, A, g)
     r2std = np.nan
     if m > 3:

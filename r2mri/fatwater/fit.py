@@ -177,6 +177,12 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
                      options=settings, extra=extra)
 
 
+#: Stand-in for the E[M] table without sigma: read-only like ``ncchi_table``, so both
+#: calls share one compiled specialisation of the kernel (issue 14: first-run time).
+_NO_TABLE = np.zeros((1, 4))
+_NO_TABLE.setflags(write=False)
+
+
 def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
                    xtol, ftol, chunk, rule, progress, total):
     """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
@@ -188,7 +194,7 @@ def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo,
     steps = np.diff(te64)
     uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
     nz = (sigma, np.int64(n_coils), math.lgamma(n_coils + 0.5) - math.lgamma(n_coils),
-          ncchi_table(n_coils) if sigma > 0 else np.zeros((1, 4)))
+          ncchi_table(n_coils) if sigma > 0 else _NO_TABLE)
     done = 0
     for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
         K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),

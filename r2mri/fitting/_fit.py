@@ -304,7 +304,10 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
-        ``field_strength_t``, ``fat_spectrum`` and ``swap_rule`` for ``"fatwater"``.
+        ``field_strength_t``, ``fat_spectrum``, ``swap_rule`` and ``phase_rad`` (phase
+        images in radians, same shape as the magnitude: complex fit with a field map;
+        default the MultiEchoImage's ``phase_rad`` if it has one) for ``"fatwater"``,
+        which uses ``noise_sigma``/``coils`` (given, or from the air) for its noise floor.
 
     Returns
     -------
