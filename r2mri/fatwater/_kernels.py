@@ -53,14 +53,21 @@ def _jac(y, t, cr, ci, p, uniform, nz, J, res):
     E[M] table)``: with sigma > 0 the model is the expected magnitude E[M](S) of a
     non-central chi (r2mri.noise) and its Jacobian dE[M]/dS times that of S."""
     sigma, coils, lg, tab = nz
-    c = 0.0
+    m = y.size
+    # three passes, so that the middle one has no loop-carried dependence (vectorisable):
+    # exp(-R2* t_k) into res, then S_k and J, then the residuals and their sum in order
     e = math.exp(-p[2] * t[0])
     q = math.exp(-p[2] * (t[1] - t[0]))
-    for k in range(y.size):
+    for k in range(m):
         if k > 0:
             e = e * q if uniform else math.exp(-p[2] * t[k])
-        re = p[0] + p[1] * cr[k]
-        im = p[1] * ci[k]
+        res[k] = e
+    w = p[0]
+    f = p[1]
+    for k in range(m):
+        e = res[k]
+        re = w + f * cr[k]
+        im = f * ci[k]
         g = math.sqrt(re * re + im * im)
         s = g * e
         if g > 0.0:
@@ -70,13 +77,18 @@ def _jac(y, t, cr, ci, p, uniform, nz, J, res):
             J[k, 0] = e
             J[k, 1] = e * math.sqrt(cr[k] * cr[k] + ci[k] * ci[k])
         J[k, 2] = -t[k] * s
+        res[k] = s
+    c = 0.0
+    for k in range(m):
+        s = res[k]
         if sigma > 0.0:
             s, ds, _ = _ncchi_eval(s, sigma, coils, lg, tab)
             J[k, 0] *= ds
             J[k, 1] *= ds
             J[k, 2] *= ds
-        res[k] = y[k] - s
-        c += res[k] * res[k]
+        r = y[k] - s
+        res[k] = r
+        c += r * r
     return c
 
 
