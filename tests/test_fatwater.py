@@ -164,6 +164,15 @@ def test_snr50_noise_floor_at_800_per_s(field_t, te, r2, pdff):
         assert np.median(plain.r2_per_s) < 0.93 * r2
 
 
+def test_noise_floor_below_noise_status():
+    """Fewer than 3 echoes above k_sigma * sigma (3 = the parameters): status BELOW_NOISE."""
+    c = SPEC.basis(TE12, 1.5)
+    y = magnitude_signal(c, TE12, np.array([90.0, 90.0]), 10.0, np.array([100.0, 900.0]))
+    res = r2mri.fit(y, TE12, model="fatwater", field_strength_t=1.5, noise_sigma=10.0)
+    assert res.status.tolist() == [r2mri.FitStatus.OK, r2mri.FitStatus.BELOW_NOISE]
+    assert res.options["k_sigma"] == 2.0 and np.all(np.isfinite(res.r2_per_s))
+
+
 def test_noise_floor_sigma_and_coils_from_the_air():
     """An image with air around the liver: sigma and coils come from the background (as for
     the SE models), and the noise-corrected fit of 4-coil root-sum-of-squares data is unbiased."""

@@ -317,15 +317,15 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
     o[O_PDFF] = 100.0 * p[1] / tot if tot > 0.0 else np.nan
     o[O_NITER] = itw + itf
     o[O_FATSTART] = 1.0 if fat_start else 0.0
-    if p[2] <= lo or p[2] >= hi:
-        return S_BOUND_HIT
-    if sigma > 0.0:
+    if sigma > 0.0:  # checked first, as in the spin-echo kernels
         nabove = 0
         for k in range(m):
             if y[k] > thr:
                 nabove += 1
         if nabove < 3:  # fewer echoes above k sigma than parameters: R2* is a lower bound
             return S_BELOW_NOISE
+    if p[2] <= lo or p[2] >= hi:
+        return S_BOUND_HIT
     return S_OK if conv else S_NOT_CONVERGED
 
 
