@@ -321,6 +321,8 @@ def test_complex_phase_from_image_and_errors():
     np.testing.assert_allclose(res.extra["field_map_hz"], psi, atol=1e-3)
     with pytest.raises(InputError, match="phase_rad: shape"):
         r2mri.fit(mag, TE6, model="fatwater", field_strength_t=1.5, phase_rad=ph[..., :5])
+    with pytest.raises(InputError, match="phase_rad: phase images are used by model 'fatwater' only"):
+        r2mri.fit(mag, TE6, model="monoexp", phase_rad=ph)
     with pytest.raises(InputError, match="phase_rad: values up to 4096"):
         r2mri.fit(mag, TE6, model="fatwater", field_strength_t=1.5, phase_rad=np.full(mag.shape, 4096.0))
 

@@ -377,6 +377,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
                                  spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
                                  noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
                                  phase_rad=phase)
+    if opts["phase_rad"] is not None:
+        raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]
