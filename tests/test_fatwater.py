@@ -343,3 +343,16 @@ def test_complex_detects_the_conjugate_phase_convention():
     # no fat at all: both conventions fit alike, the given one is kept
     mag0, ph0, _, _ = _complex_phantom(TE6, 1.5, 0.0, 150.0, 2.0, n=16, seed=5)
     assert r2mri.fit(mag0, TE6, phase_rad=-ph0, **kw).options["phase_convention"] == "as given"
+
+
+def test_kernel_cache_key_follows_noise_py():
+    """numba keys the on-disk cache of r2mri/fatwater/_kernels.py on that file only; it
+    compiles r2mri/noise.py's E[M] in, so it carries noise.py's hash (as fitting/_kernels)."""
+    import hashlib
+    from pathlib import Path
+
+    from r2mri.fatwater import _kernels
+
+    noise_py = Path(r2mri.__file__).resolve().parent / "noise.py"
+    assert _kernels._NOISE_PY_SHA256 == hashlib.sha256(noise_py.read_bytes()).hexdigest(), \
+        "update _NOISE_PY_SHA256 in r2mri/fatwater/_kernels.py"
