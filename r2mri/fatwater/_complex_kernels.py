@@ -41,17 +41,24 @@ _TWO_PI = 2.0 * math.pi
 
 
 @njit(error_model="numpy")
-def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, p):
+def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, p, tc, ts, zr, zi):
     """Variable-projection grid over psi at fixed R2* (module docstring); fills
-    p = (W, F, R2*, phi0, psi)."""
+    p = (W, F, R2*, phi0, psi). ``tc``, ``ts`` (n_grid, m): cos and sin of
+    2 pi d_j t_k for the grid offsets d_j (shared by the block); ``zr``, ``zi``: scratch."""
     m = yr.size
     g00 = g01 = g11 = yy = 0.0
     for k in range(m):
-        e2 = math.exp(-2.0 * r2 * t[k])
+        e = math.exp(-r2 * t[k])
+        e2 = e * e
         g00 += e2
         g01 += e2 * cr[k]
         g11 += e2 * (cr[k] * cr[k] + ci[k] * ci[k])
         yy += yr[k] * yr[k] + yi[k] * yi[k]
+        # z_k = e_k exp(-i 2 pi psi_c t_k) y_k: the part of conj(b_k) y_k shared by the grid
+        ang = _TWO_PI * psi_c * t[k]
+        ca, sa = math.cos(ang), math.sin(ang)
+        zr[k] = e * (ca * yr[k] + sa * yi[k])
+        zi[k] = e * (ca * yi[k] - sa * yr[k])
     det = g00 * g11 - g01 * g01
     if not det > 0.0:
         det = 1e-300
@@ -63,13 +70,9 @@ def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, p):
         psi = psi_c - psi_hw + 2.0 * psi_hw * (j + 0.5) / n_grid
         u0 = w0 = u1 = w1 = 0.0
         for k in range(m):
-            e = math.exp(-r2 * t[k])
-            ang = _TWO_PI * psi * t[k]
-            br = e * math.cos(ang)
-            bi = e * math.sin(ang)
-            # conj(b) y and conj(c b) y
-            pr = br * yr[k] + bi * yi[k]
-            pi_ = br * yi[k] - bi * yr[k]
+            # conj(b) y = exp(-i 2 pi d_j t_k) z_k, and conj(c b) y
+            pr = tc[j, k] * zr[k] + ts[j, k] * zi[k]
+            pi_ = tc[j, k] * zi[k] - ts[j, k] * zr[k]
             u0 += pr
             w0 += pi_
             u1 += cr[k] * pr + ci[k] * pi_
@@ -245,13 +248,13 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, 
 
 @njit(error_model="numpy")
 def _fit_voxel(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule,
-               mag, J, res, A, M, g, d, pt, p, o):
+               mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
     """Fit one voxel (grid start, then LM); write the maps to ``o`` (NOUT,)."""
     m = yr.size
     for k in range(m):
         mag[k] = math.sqrt(yr[k] * yr[k] + yi[k] * yi[k])
     _start(mag, t, lo, hi, 0.0, 0.0, p)
-    _grid_start(yr, yi, t, cr, ci, p[2], psi_c, psi_hw, n_grid, rule, p)
+    _grid_start(yr, yi, t, cr, ci, p[2], psi_c, psi_hw, n_grid, rule, p, tc, ts, zr, zi)
     cost, conv, n_iter = _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
                              d, pt)
     # covariance at the solution: s^2 (J^T J)^-1, s^2 = cost / (2m - 5)
@@ -308,6 +311,15 @@ def fit_chunk(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, 
         pt = np.empty(NP)
         p = np.empty(NP)
         o = np.empty(NOUT)
+        zr = np.empty(m)
+        zi = np.empty(m)
+        tc = np.empty((n_grid, m))
+        ts = np.empty((n_grid, m))
+        for j in range(n_grid):
+            dj = -psi_hw + 2.0 * psi_hw * (j + 0.5) / n_grid
+            for k in range(m):
+                tc[j, k] = math.cos(_TWO_PI * dj * t[k])
+                ts[j, k] = math.sin(_TWO_PI * dj * t[k])
         for i in range(b * _BLOCK, min(nvox, (b + 1) * _BLOCK)):
             j = dest[i] if dest.size > 0 else offset + i
             bad = not math.isfinite(psi_c[i])
@@ -323,7 +335,7 @@ def fit_chunk(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, 
                 status[j] = S_BAD
                 continue
             st = _fit_voxel(yr[i], yi[i], t, cr, ci, lo, hi, psi_c[i], psi_hw, n_grid, max_iter,
-                            xtol, ftol, rule, mag, J, res, A, M, g, d, pt, p, o)
+                            xtol, ftol, rule, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st
