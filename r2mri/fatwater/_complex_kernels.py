@@ -4,7 +4,8 @@ Per voxel, five real parameters p = (W, F, R2*, phi0, psi) of::
 
     S_k = (W + F c_k) exp(-R2* t_k) exp(i (phi0 + 2 pi psi t_k))
 
-(``c_k = cr_k + i ci_k`` the fat basis of :meth:`r2mri.fatwater.FatSpectrum.basis`;
+(``c_k = cr_k + i ci_k`` the fat basis of :meth:`r2mri.fatwater.FatSpectrum.basis`, fat at
+negative frequency in exp(+i 2 pi f t); conjugate data are handled by the driver;
 W, F >= 0 real: water and fat share the initial phase phi0; psi the off-resonance in Hz).
 
 Start (psi has local minima spaced by the fat shifts and is periodic with 1/dTE for
