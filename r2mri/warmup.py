@@ -68,7 +68,8 @@ def _fit_every_model() -> None:
     data = (1000.0 * np.exp(-r2 * _TE_S) + 5.0).astype(np.float32) * np.ones((1, 1, 2, 1), np.float32)
     for model in MODELS:
         if model == "fatwater":  # gradient-echo R2* with fat: needs the field strength
-            fit(data, _TE_S, model=model, field_strength_t=1.5)
+            fit(data, _TE_S, model=model, field_strength_t=1.5)  # magnitude (with or without sigma)
+            fit(data, _TE_S, model=model, field_strength_t=1.5, phase_rad=np.zeros(data.shape))  # complex
         elif model != "auto":
             fit(data, _TE_S, model=model, noise_sigma=5.0, coils=1)
 

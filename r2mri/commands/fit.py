@@ -3,7 +3,11 @@
 A thin shell over :func:`r2mri.fit`. Writes, atomically, into OUTDIR:
 ``R2map.nii.gz`` (1/s), ``S0map.nii.gz``, ``R2std.nii.gz`` (1/s), ``status.nii.gz``
 (uint8 :class:`r2mri.FitStatus` codes), model-specific maps (``offset``, biexp
-components) and ``settings.json`` (everything needed to reproduce the maps).
+components) and ``settings.json`` (everything needed to reproduce the maps). With
+``--model fatwater``: ``R2starmap.nii.gz`` (1/s), ``R2starstd.nii.gz``, ``PDFFmap.nii.gz``
+(%), ``water.nii.gz``, ``fat.nii.gz``, ``status.nii.gz``, and with phase images
+``fieldmap_hz.nii.gz`` and ``phase0_rad.nii.gz``; the field strength comes from the header
+or ``--field-strength``.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="DICOM folder(s)/files or NIfTI file(s)")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must not exist)")
-    # 'fatwater' fits R2* (with fat): this command's maps are named and labelled R2, so it
-    # is offered here only once R2*/PDFF outputs exist (issue 15); r2mri.fit has it.
-    p.add_argument("--model", default="auto", choices=[m for m in MODELS if m != "fatwater"],
-                   help="decay model (default: auto)")
+    p.add_argument("--model", default="auto", choices=list(MODELS),
+                   help="decay model (default: auto); 'fatwater': R2* with a multi-peak fat "
+                        "spectrum, writes R2starmap, PDFFmap, water, fat (docs/fatwater.md)")
+    p.add_argument("--field-strength", type=float, metavar="TESLA",
+                   help="main field in tesla for --model fatwater (default: from the header)")
     p.add_argument("--noise-sigma", type=float, metavar="SIGMA",
                    help="noise SD per channel in signal units (default: estimated)")
     p.add_argument("--coils", type=int, metavar="N", help="effective receiver channels (1 = Rician)")
@@ -113,9 +118,18 @@ def run(args) -> int:
             bar.n = done
             bar.refresh()
 
+    extra_opts = {}
+    if args.model == "fatwater":
+        b0 = args.field_strength if args.field_strength is not None else img.field_strength_t
+        if b0 is None:
+            raise InputError(f"{_input_name(args)}: --model fatwater needs the main field strength, "
+                             "not in the header; pass --field-strength 1.5 (or 3)")
+        extra_opts["field_strength_t"] = b0
+    elif args.field_strength is not None:
+        raise InputError("--field-strength: only used with --model fatwater")
     try:
         res = r2mri.fit(img, model=args.model, mask=mask, noise_sigma=args.noise_sigma,
-                        coils=args.coils, threads=args.threads, progress=progress)
+                        coils=args.coils, threads=args.threads, progress=progress, **extra_opts)
     finally:
         if bar is not None:
             bar.close()
@@ -123,34 +137,65 @@ def run(args) -> int:
     counts = res.status_counts()
     fitted = res.status != r2mri.FitStatus.MASKED
     ok = res.status == r2mri.FitStatus.OK
+    fatwater = res.model == "fatwater"
+    rate = "R2*" if fatwater else "R2"
+    maps = _fatwater_maps(res) if fatwater else _decay_maps(res)
     settings = {
         "command": "r2mri fit",
         "inputs": ["<synthetic>"] if args.synthetic else [str(p) for p in args.inputs],
         "mask": args.mask,
         "fit": res.options,
         "status_counts": counts,
-        "median_r2_per_s_ok_voxels": float(np.median(res.r2_per_s[ok])) if ok.any() else None,
-        "outputs": {"R2map.nii.gz": "R2 (1/s)", "S0map.nii.gz": "S0 (signal units)",
-                    "R2std.nii.gz": "standard error of R2 (1/s)",
-                    "status.nii.gz": "r2mri.FitStatus codes (uint8)"},
+        ("median_r2star_per_s_ok_voxels" if fatwater else "median_r2_per_s_ok_voxels"):
+            float(np.median(res.r2_per_s[ok])) if ok.any() else None,
+        "outputs": {name: label for name, (_, label) in maps.items()},
     }
+    if fatwater:
+        settings["median_pdff_percent_ok_voxels"] = (float(np.median(res.extra["pdff_percent"][ok]))
+                                                     if ok.any() else None)
     with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
-        _save_nifti(tmp / "R2map.nii.gz", res.r2_per_s, img.affine, "R2 1/s")
-        _save_nifti(tmp / "S0map.nii.gz", res.s0, img.affine)
-        _save_nifti(tmp / "R2std.nii.gz", res.r2_std_per_s, img.affine, "R2 standard error 1/s")
-        _save_nifti(tmp / "status.nii.gz", res.status, img.affine, "r2mri.FitStatus")
-        if res.offset is not None:
-            _save_nifti(tmp / "offset.nii.gz", res.offset, img.affine)
-            settings["outputs"]["offset.nii.gz"] = "constant offset (signal units)"
-        for name in ("fast_fraction", "r2_slow_per_s", "r2_fast_per_s"):
-            if name in res.extra:
-                _save_nifti(tmp / f"{name}.nii.gz", res.extra[name], img.affine)
-                settings["outputs"][f"{name}.nii.gz"] = name
+        for name, (data, label) in maps.items():
+            _save_nifti(tmp / name, data, img.affine, label)
         atomic_write_text(tmp / "settings.json", json.dumps(settings, indent=2) + "\n")
     sigma = res.options["noise_sigma"]
+    median = next(v for k, v in settings.items() if k.startswith("median_r2"))
     print(f"r2mri fit: model {res.model}"
+          + (f" ({res.options['fit']})" if fatwater else "")
           + (f", sigma {sigma:.4g} ({res.options['noise_method']})" if sigma else "")
           + f", {int(fitted.sum())} voxels fitted, {counts.get('ok', 0)} ok"
-          + (f", median R2 {settings['median_r2_per_s_ok_voxels']:.1f} 1/s" if ok.any() else "")
+          + (f", median {rate} {median:.1f} 1/s" if ok.any() else "")
+          + (f", median PDFF {settings['median_pdff_percent_ok_voxels']:.1f} %"
+             if fatwater and ok.any() else "")
           + f" -> {args.out}")
     return 0
+
+
+def _input_name(args) -> str:
+    return "<synthetic>" if args.synthetic else ", ".join(str(p) for p in args.inputs)
+
+
+def _decay_maps(res) -> dict:
+    """File name -> (map, label) of the spin-echo decay models."""
+    maps = {"R2map.nii.gz": (res.r2_per_s, "R2 1/s"), "S0map.nii.gz": (res.s0, "S0 signal units"),
+            "R2std.nii.gz": (res.r2_std_per_s, "R2 standard error 1/s"),
+            "status.nii.gz": (res.status, "r2mri.FitStatus codes uint8")}
+    if res.offset is not None:
+        maps["offset.nii.gz"] = (res.offset, "constant offset signal units")
+    for name in ("fast_fraction", "r2_slow_per_s", "r2_fast_per_s"):
+        if name in res.extra:
+            maps[f"{name}.nii.gz"] = (res.extra[name], name)
+    return maps
+
+
+def _fatwater_maps(res) -> dict:
+    """File name -> (map, label) of the fat-water model (R2*, not R2)."""
+    maps = {"R2starmap.nii.gz": (res.r2_per_s, "R2* 1/s"),
+            "R2starstd.nii.gz": (res.r2_std_per_s, "R2* standard error 1/s"),
+            "PDFFmap.nii.gz": (res.extra["pdff_percent"], "PDFF percent"),
+            "water.nii.gz": (res.extra["water"], "water signal at TE 0, signal units"),
+            "fat.nii.gz": (res.extra["fat"], "fat signal at TE 0, signal units"),
+            "status.nii.gz": (res.status, "r2mri.FitStatus codes uint8")}
+    if "field_map_hz" in res.extra:
+        maps["fieldmap_hz.nii.gz"] = (res.extra["field_map_hz"], "B0 off-resonance Hz")
+        maps["phase0_rad.nii.gz"] = (res.extra["phase0_rad"], "initial phase rad")
+    return maps

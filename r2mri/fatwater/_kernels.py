@@ -24,13 +24,18 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
+from ..noise import _ncchi_eval
+
+#: sha256 of r2mri/noise.py, whose numba functions are compiled into these kernels
+#: (numba keys its on-disk cache on this file only; see r2mri/fitting/_kernels.py).
+_NOISE_PY_SHA256 = "3aed52a7ee2a152563e25133f5699e539cd0ba08f94eaaf7c126e1cddc1f7aed"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_FATSTART = range(9)
 NOUT = 9
 
 # r2mri.status.FitStatus codes, duplicated as ints for numba
-S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BAD = 0, 1, 2, 5
+S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_BAD = 0, 1, 2, 3, 5
 
 # swap rules (see the module docstring and docs/fatwater.md)
 RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
@@ -41,33 +46,28 @@ _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) m
 
 
 @njit(error_model="numpy")
-def _cost(y, t, cr, ci, p, uniform):
-    """Residual sum of squares at ``p``. With ``uniform`` (equally spaced echoes)
-    exp(-R2* t_k) is built by repeated multiplication (relative error ~ k * 1e-16)."""
-    c = 0.0
+def _jac(y, t, cr, ci, p, uniform, nz, J, res):
+    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the residual sum of
+    squares. With ``uniform`` (equally spaced echoes) exp(-R2* t_k) is built by repeated
+    multiplication (relative error ~ k * 1e-16). ``nz = (sigma, coils, lgamma ratio,
+    E[M] table)``: with sigma > 0 the model is the expected magnitude E[M](S) of a
+    non-central chi (r2mri.noise) and its Jacobian dE[M]/dS times that of S."""
+    sigma, coils, lg, tab = nz
+    m = y.size
+    # three passes, so that the middle one has no loop-carried dependence (vectorisable):
+    # exp(-R2* t_k) into res, then S_k and J, then the residuals and their sum in order
     e = math.exp(-p[2] * t[0])
     q = math.exp(-p[2] * (t[1] - t[0]))
-    for k in range(y.size):
+    for k in range(m):
         if k > 0:
             e = e * q if uniform else math.exp(-p[2] * t[k])
-        re = p[0] + p[1] * cr[k]
-        im = p[1] * ci[k]
-        r = y[k] - math.sqrt(re * re + im * im) * e
-        c += r * r
-    return c
-
-
-@njit(error_model="numpy")
-def _jac(y, t, cr, ci, p, uniform, J, res):
-    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the cost."""
-    c = 0.0
-    e = math.exp(-p[2] * t[0])
-    q = math.exp(-p[2] * (t[1] - t[0]))
-    for k in range(y.size):
-        if k > 0:
-            e = e * q if uniform else math.exp(-p[2] * t[k])
-        re = p[0] + p[1] * cr[k]
-        im = p[1] * ci[k]
+        res[k] = e
+    w = p[0]
+    f = p[1]
+    for k in range(m):
+        e = res[k]
+        re = w + f * cr[k]
+        im = f * ci[k]
         g = math.sqrt(re * re + im * im)
         s = g * e
         if g > 0.0:
@@ -77,8 +77,18 @@ def _jac(y, t, cr, ci, p, uniform, J, res):
             J[k, 0] = e
             J[k, 1] = e * math.sqrt(cr[k] * cr[k] + ci[k] * ci[k])
         J[k, 2] = -t[k] * s
-        res[k] = y[k] - s
-        c += res[k] * res[k]
+        res[k] = s
+    c = 0.0
+    for k in range(m):
+        s = res[k]
+        if sigma > 0.0:
+            s, ds, _ = _ncchi_eval(s, sigma, coils, lg, tab)
+            J[k, 0] *= ds
+            J[k, 1] *= ds
+            J[k, 2] *= ds
+        r = y[k] - s
+        res[k] = r
+        c += r * r
     return c
 
 
@@ -136,11 +146,14 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy")
-def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
+def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt, Jt,
+        rt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
-    (cost, converged, iterations)."""
+    (cost, converged, iterations). A trial point's Jacobian is computed with its cost
+    (into ``Jt``, ``rt``), so an accepted step needs no second pass over the echoes;
+    on return ``J``, ``res`` hold the Jacobian and residuals at ``p``."""
     m = y.size
-    cost = _jac(y, t, cr, ci, p, uniform, J, res)
+    cost = _jac(y, t, cr, ci, p, uniform, nz, J, res)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
@@ -171,7 +184,7 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
             pt[0] = max(pt[0], 0.0)
             pt[1] = max(pt[1], 0.0)
             pt[2] = min(max(pt[2], lo), hi)
-            ct = _cost(y, t, cr, ci, pt, uniform)
+            ct = _jac(y, t, cr, ci, pt, uniform, nz, Jt, rt)
             if ct < cost:
                 accepted = True
                 break
@@ -184,7 +197,12 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
-        cost = _jac(y, t, cr, ci, p, uniform, J, res)
+        for k in range(m):
+            res[k] = rt[k]
+            J[k, 0] = Jt[k, 0]
+            J[k, 1] = Jt[k, 1]
+            J[k, 2] = Jt[k, 2]
+        cost = ct
         lam = max(lam * 0.1, 1e-12)
         if small or flat:
             return cost, True, n_iter
@@ -192,14 +210,20 @@ def _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
 
 
 @njit(error_model="numpy")
-def _start(y, t, lo, hi, p):
-    """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2)."""
+def _start(y, t, lo, hi, s2n, thr, p):
+    """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2). With noise
+    (``s2n = 2 n sigma^2 > 0``) the floor is removed from the second moment,
+    ``A_k ~ sqrt(y_k^2 - 2 n sigma^2)`` (E[M^2] = A^2 + 2 n sigma^2, r2mri.noise), and only
+    echoes above ``thr = k sigma`` are used (the first two at least)."""
     sw = st = stt = sl = stl = 0.0
+    used = 0
     for k in range(y.size):
-        if y[k] <= 0.0:
+        a2 = y[k] * y[k] - s2n
+        if a2 <= 0.0 or (y[k] <= thr and used >= 2):
             continue
-        q = y[k] * y[k]
-        l = math.log(y[k])
+        used += 1
+        q = a2
+        l = 0.5 * math.log(a2)
         sw += q
         st += q * t[k]
         stt += q * t[k] * t[k]
@@ -218,25 +242,39 @@ def _start(y, t, lo, hi, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A, M, g, d, pt,
-               p, q, o):
+def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
+               M, g, d, pt, p, q, o, Jt, rt):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
-    _start(y, t, lo, hi, q)
+    sigma = nz[0]
+    s2n = 2.0 * nz[1] * sigma * sigma
+    thr = k_sigma * sigma
+    _start(y, t, lo, hi, s2n, thr, q)
     amp = q[0]
     r0 = q[2]
     p[0] = 0.9 * amp
     p[1] = 0.1 * amp
     p[2] = r0
-    cw, convw, itw = _lm(y, t, cr, ci, uniform, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
-                         d, pt)
-    q[0] = 0.1 * amp
-    q[1] = 0.9 * amp
-    q[2] = r0
-    cf, convf, itf = _lm(y, t, cr, ci, uniform, q, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
-                         d, pt)
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+                         d, pt, Jt, rt)
+    if rule == RULE_LIVER and p[1] <= p[0]:
+        # the water start gave PDFF <= 50 %: the liver rule keeps it unless the fat start
+        # also ends at PDFF <= 50 % with a lower residual, which did not happen in 300,000
+        # test voxels (docs/fatwater.md, "Speed"), so the fat start is not fitted
+        q[0] = p[0]
+        q[1] = p[1]
+        q[2] = p[2]
+        cf, convf, itf = cw, convw, 0
+        fat_fitted = False
+    else:
+        fat_fitted = True
+        q[0] = 0.1 * amp
+        q[1] = 0.9 * amp
+        q[2] = r0
+        cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, max_iter, xtol, ftol, J, res, A,
+                             M, g, d, pt, Jt, rt)
     fat_start = cf < cw
-    if rule == RULE_LIVER:
+    if rule != RULE_MIN_RESIDUAL:
         # keep the solution with PDFF <= 50 % when exactly one of the two has it
         w_low = p[1] <= p[0]
         f_low = q[1] <= q[0]
@@ -250,8 +288,10 @@ def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res
     else:
         cost = cw
         conv = convw
-    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3)
-    _jac(y, t, cr, ci, p, uniform, J, res)
+    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3); J holds the
+    # Jacobian at the solution of the last fit, recomputed only if the other one was chosen
+    if fat_fitted and not fat_start:
+        _jac(y, t, cr, ci, p, uniform, nz, J, res)
     _normal(J, res, m, A, g)
     r2std = np.nan
     if m > 3:
@@ -277,14 +317,21 @@ def _fit_voxel(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res
     o[O_PDFF] = 100.0 * p[1] / tot if tot > 0.0 else np.nan
     o[O_NITER] = itw + itf
     o[O_FATSTART] = 1.0 if fat_start else 0.0
+    if sigma > 0.0:  # checked first, as in the spin-echo kernels
+        nabove = 0
+        for k in range(m):
+            if y[k] > thr:
+                nabove += 1
+        if nabove < 3:  # fewer echoes above k sigma than parameters: R2* is a lower bound
+            return S_BELOW_NOISE
     if p[2] <= lo or p[2] >= hi:
         return S_BOUND_HIT
     return S_OK if conv else S_NOT_CONVERGED
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, offset, out,
-              status):
+def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, dest, offset,
+              out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
     nvox, m = y.shape
@@ -292,6 +339,8 @@ def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, o
     for b in prange(nblock):
         J = np.empty((m, 3))
         res = np.empty(m)
+        Jt = np.empty((m, 3))
+        rt = np.empty(m)
         A = np.empty((3, 3))
         M = np.empty((3, 3))
         g = np.empty(3)
@@ -316,8 +365,8 @@ def fit_chunk(y, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, dest, o
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, uniform, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
-                            M, g, d, pt, p, q, o)
+            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule,
+                            J, res, A, M, g, d, pt, p, q, o, Jt, rt)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

@@ -6,6 +6,8 @@ mask and the options); see docs/fatwater.md.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -13,6 +15,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import InputError
 from ..fitting._fit import voxel_chunks
+from ..noise import ncchi_table
 from ..status import FitStatus
 from . import _kernels as K
 from .spectrum import DEFAULT_SPECTRUM, load_fat_spectrum
@@ -28,18 +31,42 @@ N_PARAMS = 3
 SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 
 
+#: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
+NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
+              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
+
+
+#: Complex-fit rule recorded in ``FitResult.options["fit_method"]`` (docs/fatwater.md).
+COMPLEX_RULE = ("complex, common R2*, field map psi: variable-projection grid over one period "
+                "1/dTE of psi, Levenberg-Marquardt on (W, F, R2*, phi0, psi), then an in-plane "
+                "median-filter step refits voxels more than |f_fat|/2 off the filtered field map")
+
+
 def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None, *,
                       field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
                       threads: int | None, progress: Callable[[int, int], Any] | None,
                       spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver",
-                      noise_sigma: float | None = None):
+                      noise_sigma: float | None = None, coils: int | None = None,
+                      noise_info: dict | None = None, k_sigma: float = 2.0, phase_rad=None):
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
     standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
+
+    With ``phase_rad`` (radians, shape of ``data``) the fit is complex with a field-map
+    term (:mod:`r2mri.fatwater.complex_fit`): ``extra`` then holds ``field_map_hz`` and
+    ``phase0_rad`` instead of ``fat_start_chosen``; ``options["fit"]`` is ``"complex"``
+    (else ``"magnitude"``).
+
+    Noise floor (docs/fatwater.md): with ``noise_sigma`` (given, or estimated from the
+    air by the caller) the fitted function is the expected magnitude of a non-central
+    chi with ``coils`` channels, ``E[M](|W + F c| e^{-R2* t})`` (:mod:`r2mri.noise`), so
+    echoes on the noise floor do not bias R2*; a voxel with fewer than 3 echoes above
+    ``k_sigma * sigma`` gets status ``BELOW_NOISE``. Without sigma the fit is Gaussian
+    and a warning names the voxels whose last echo is near the floor.
 
     Examples
     --------
@@ -64,59 +91,57 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     if n_echoes < N_PARAMS:
         raise InputError(f"model: 'fatwater' has {N_PARAMS} parameters and needs at least "
                          f"{N_PARAMS} echoes, the data have {n_echoes}")
+    phase = _check_phase(phase_rad, data.shape)
     basis = spec.basis(te, field_strength_t)
-    cr = np.ascontiguousarray(basis.real)
-    ci = np.ascontiguousarray(basis.imag)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     lo, hi = (float(v) for v in r2_bounds_per_s)
-    steps = np.diff(te64)
-    uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
     spatial = data.shape[:-1]
     flat = data.reshape(-1, n_echoes)
-    nvox = flat.shape[0]
     mask_flat = None if mask is None else mask.reshape(-1)
-    total = nvox if mask_flat is None else int(np.count_nonzero(mask_flat))
-    out = np.empty((K.NOUT, nvox), dtype=np.float32)
-    status = np.empty(nvox, dtype=np.uint8)
-    if mask_flat is not None:
-        out[:, ~mask_flat] = np.nan
-        status[~mask_flat] = int(FitStatus.MASKED)
+    total = flat.shape[0] if mask_flat is None else int(np.count_nonzero(mask_flat))
+    sigma = 0.0 if noise_sigma is None else float(noise_sigma)
+    n_coils = 1 if coils is None else int(coils)
+    common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
+                  chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
+                  total=total)
 
     import numba
 
     prev_threads = numba.get_num_threads()
     used_threads = prev_threads if threads is None else min(int(threads), numba.config.NUMBA_NUM_THREADS)
-    done = 0
     try:
         numba.set_num_threads(used_threads)
-        for start, idx, y in voxel_chunks(flat, mask_flat, chunk_voxels):
-            K.fit_chunk(y, te64, cr, ci, uniform, lo, hi, np.int64(max_iter), float(xtol), float(ftol),
-                        np.int64(SWAP_RULES[swap_rule]), idx,
-                        np.int64(start), out, status)
-            done += y.shape[0]
-            if progress is not None:
-                progress(done, total)
+        if phase is None:
+            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma,
+                                         **common)
+        else:
+            from .complex_fit import fit_complex
+
+            main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
+            out, status, cinfo = fit_complex(flat, phase.reshape(-1, n_echoes), spatial, te64, basis,
+                                             mask_flat, main_fat_hz=main_hz, **common)
     finally:
         numba.set_num_threads(prev_threads)
+    if mask_flat is not None:
+        out[:, ~mask_flat] = np.nan
+        status[~mask_flat] = int(FitStatus.MASKED)
 
     def shaped(row):
-        return out[row].reshape(spatial)
+        return out[row].reshape(spatial).astype(np.float32, copy=False)
 
-    water, fat = shaped(K.O_W), shaped(K.O_F)
     settings = {
         "model_requested": "fatwater",
         "model": "fatwater",
-        "fit": "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)",
+        "fit": "magnitude" if phase is None else "complex",
         "swap_rule": swap_rule,
         "field_strength_t": float(field_strength_t),
         "fat_spectrum": spec.name,
         "fat_spectrum_verified": spec.verified,
         "fat_spectrum_doi": spec.citation.get("doi"),
-        "noise_floor_handling": None,
-        # same keys as the other models (callers read them); sigma is recorded, not used yet
         "noise_sigma": None if noise_sigma is None else float(noise_sigma),
-        "noise_method": None if noise_sigma is None else "given (not used by this model yet)",
-        "coils": None,
+        "coils": int(n_coils),
+        **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
+        "k_sigma": float(k_sigma),
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
         "max_iter": int(max_iter),
@@ -129,14 +154,126 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "input_dtype": str(data.dtype),
         "r2mri_version": __version__,
     }
-    extra = {
-        "pdff_percent": shaped(K.O_PDFF),
-        "water": water,
-        "fat": fat,
-        "fat_start_chosen": shaped(K.O_FATSTART),
-        "n_iterations": shaped(K.O_NITER),
-    }
-    return FitResult(r2_per_s=shaped(K.O_R2), s0=water + fat, offset=None,
-                     r2_std_per_s=shaped(K.O_R2STD), residual_rms=shaped(K.O_RMS),
-                     r_squared=shaped(K.O_RSQ), status=status.reshape(spatial), model="fatwater",
+    if phase is None:
+        from . import _kernels as R
+        if sigma == 0.0:
+            _warn_floor(out, status, te64[-1], k_sigma)
+        settings["fit_method"] = "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)"
+        settings["noise_floor_handling"] = (NOISE_RULE if sigma > 0 else
+                                            "none: noise sigma unknown, Gaussian magnitude residuals")
+        extra = {"fat_start_chosen": shaped(R.O_FATSTART)}
+    else:
+        from . import _complex_kernels as R
+        settings["fit_method"] = COMPLEX_RULE
+        settings["noise_floor_handling"] = "not needed: complex data (Gaussian noise, no floor)"
+        settings.update(cinfo)
+        extra = {"field_map_hz": shaped(R.O_PSI), "phase0_rad": shaped(R.O_PHI)}
+    water, fat = shaped(R.O_W), shaped(R.O_F)
+    extra = {"pdff_percent": shaped(R.O_PDFF), "water": water, "fat": fat, **extra,
+             "n_iterations": shaped(R.O_NITER)}
+    return FitResult(r2_per_s=shaped(R.O_R2), s0=water + fat, offset=None,
+                     r2_std_per_s=shaped(R.O_R2STD), residual_rms=shaped(R.O_RMS),
+                     r_squared=shaped(R.O_RSQ), status=status.reshape(spatial), model="fatwater",
                      options=settings, extra=extra)
+
+
+#: Stand-in for the E[M] table without sigma: read-only like ``ncchi_table``, so both
+#: calls share one compiled specialisation of the kernel (issue 14: first-run time).
+_NO_TABLE = np.zeros((1, 4))
+_NO_TABLE.setflags(write=False)
+
+
+def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
+                   xtol, ftol, chunk, rule, progress, total):
+    """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
+    nvox = flat.shape[0]
+    out = np.empty((K.NOUT, nvox), dtype=np.float32)
+    status = np.empty(nvox, dtype=np.uint8)
+    cr = np.ascontiguousarray(basis.real)
+    ci = np.ascontiguousarray(basis.imag)
+    steps = np.diff(te64)
+    uniform = bool(np.all(np.abs(steps - steps[0]) <= 1e-9 * steps[0]))
+    nz = (sigma, np.int64(n_coils), math.lgamma(n_coils + 0.5) - math.lgamma(n_coils),
+          ncchi_table(n_coils) if sigma > 0 else _NO_TABLE)
+    done = 0
+    for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
+        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
+                    float(xtol), float(ftol), np.int64(rule), idx, np.int64(start), out, status)
+        done += y.shape[0]
+        if progress is not None:
+            progress(done, total)
+    return out, status
+
+
+def _check_phase(phase_rad, shape):
+    """Phase images (radians) of the complex fit, or None; same shape as the magnitude."""
+    if phase_rad is None:
+        return None
+    phase = np.asarray(phase_rad)
+    if phase.dtype.kind not in "fiu":
+        raise InputError(f"phase_rad: expected a real numeric array in radians, got dtype {phase.dtype}")
+    if phase.shape != tuple(shape):
+        raise InputError(f"phase_rad: shape {phase.shape} does not match the magnitude {tuple(shape)}")
+    phase = phase.astype(np.float64, copy=False)
+    finite = np.isfinite(phase)
+    if finite.any() and np.max(np.abs(phase[finite])) > 4 * math.pi:
+        raise InputError(f"phase_rad: values up to {np.max(np.abs(phase[finite])):.4g}; expected "
+                         "radians (|phase| <= 2 pi; raw DICOM phase must be scaled first)")
+    return phase
+
+
+def _warn_floor(out, status, te_last_s, k_sigma):
+    """Without sigma: warn when fitted voxels have their last echo within ``k_sigma``
+    residual RMS of zero (the residual RMS of a Gaussian fit is close to sigma), i.e.
+    where the noise floor biases R2* low (docs/fatwater.md)."""
+    ok = status == 0
+    if not ok.any():
+        return
+    last = (out[K.O_W, ok] + out[K.O_F, ok]) * np.exp(-out[K.O_R2, ok] * te_last_s)
+    near = np.count_nonzero(last < k_sigma * out[K.O_RMS, ok])
+    if near:
+        warnings.warn(f"fit: fatwater without noise_sigma: in {near} of {int(ok.sum())} voxels the "
+                      f"last echo is within {k_sigma:g} x the residual RMS of zero, where the noise "
+                      "floor biases R2* low; pass noise_sigma (and coils) for the noise-corrected "
+                      "fit", RuntimeWarning, stacklevel=4)
+
+
+def resolve_noise(data: np.ndarray, te: np.ndarray, noise_sigma, coils):
+    """Sigma and coils of the fat-water fit: given, else estimated from the air of an image
+    (``r2mri.estimate_noise``, method ``"background"`` only), else none.
+
+    The tissue and residual fallbacks of :func:`r2mri.estimate_noise` fit mono-exponentials,
+    whose residuals on fatty liver hold the fat-water beat as well as noise (an
+    overestimate of sigma), so they are not used here. Returns ``(sigma or None,
+    coils or None, info)`` with ``info`` the ``noise_*`` option keys.
+    """
+    info = {"noise_method": None, "noise_estimate": None, "noise_fallback": None}
+    if coils is not None and (isinstance(coils, bool) or int(coils) != coils or coils < 1):
+        raise InputError(f"coils: must be an integer >= 1, got {coils!r}")
+    if noise_sigma is not None:
+        sigma = float(noise_sigma)
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
+        info["noise_method"] = "given"
+        return sigma, coils, info
+    if data.ndim < 3:  # a list of curves: no image plane, no air to find
+        info["noise_method"] = "none"
+        info["noise_fallback"] = "a list of curves: no image plane to find air in"
+        return None, coils, info
+    from ..noise import estimate_noise
+
+    try:  # without echo times only the background (air) method can succeed, and cheaply
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = estimate_noise(data)
+    except InputError as exc:
+        info["noise_method"] = "none"
+        info["noise_fallback"] = str(exc)
+        return None, coils, info
+    if est.method != "background":
+        info["noise_method"] = "none"
+        info["noise_fallback"] = f"no air of pure noise; the {est.method!r} estimate is not used"
+        return None, coils, info
+    info["noise_method"] = "background"
+    info["noise_estimate"] = est.to_dict()
+    return est.sigma, est.coils if coils is None else coils, info

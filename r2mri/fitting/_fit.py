@@ -49,6 +49,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "field_strength_t": None,
     "fat_spectrum": "liver-fat-6peak",
     "swap_rule": "liver",
+    # model="fatwater" only: phase images (radians, shape of the magnitude) for the
+    # complex fit with a field map (default: the MultiEchoImage's phase_rad, if any).
+    "phase_rad": None,
 }
 
 
@@ -301,7 +304,10 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
-        ``field_strength_t``, ``fat_spectrum`` and ``swap_rule`` for ``"fatwater"``.
+        ``field_strength_t``, ``fat_spectrum``, ``swap_rule`` and ``phase_rad`` (phase
+        images in radians, same shape as the magnitude: complex fit with a field map;
+        default the MultiEchoImage's ``phase_rad`` if it has one) for ``"fatwater"``,
+        which uses ``noise_sigma``/``coils`` (given, or from the air) for its noise floor.
 
     Returns
     -------
@@ -354,18 +360,25 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if chunk < 1:
         raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
 
-    if model == "fatwater":  # its own kernel and outputs (r2mri.fatwater); no noise model yet
-        from ..fatwater.fit import fit_fatwater_maps
+    if model == "fatwater":  # its own kernels and outputs (r2mri.fatwater)
+        from ..fatwater.fit import fit_fatwater_maps, resolve_noise
 
         b0 = opts["field_strength_t"]
         if b0 is None and isinstance(img_or_array, MultiEchoImage):
             b0 = img_or_array.field_strength_t
+        phase = options.get("phase_rad")
+        if phase is None and isinstance(img_or_array, MultiEchoImage):
+            phase = getattr(img_or_array, "phase_rad", None)
+        sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
         return fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
                                  max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
                                  xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
                                  chunk_voxels=chunk, threads=threads, progress=progress,
                                  spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
-                                 noise_sigma=noise_sigma)
+                                 noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
+                                 phase_rad=phase)
+    if opts["phase_rad"] is not None:
+        raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]

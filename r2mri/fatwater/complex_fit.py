@@ -1,0 +1,137 @@
+"""Complex fat-water fit with a field-map term: driver over ``_complex_kernels`` (private).
+
+Called by :func:`r2mri.fatwater.fit.fit_fatwater_maps` when phase images are given;
+see docs/fatwater.md ("Complex fit"). Two passes:
+
+1. every voxel: R2* start from the magnitude, a variable-projection grid over one
+   period of the off-resonance psi (``1 / dTE``, dTE the smallest echo spacing), then
+   Levenberg-Marquardt on (W, F, R2*, phi0, psi);
+2. spatial step (inputs with an image plane, i.e. at least two spatial axes): the
+   field map is smooth, a water/fat swap shows as a jump of psi by about the main fat
+   frequency. The pass-1 field map is median-filtered in-plane (``SMOOTH_SIZE`` voxels,
+   per slice) and every voxel whose psi lies more than half the main fat frequency
+   (``|f_fat| / 2``) from the filtered map is refitted with its grid restricted to
+   filtered psi +- ``|f_fat| / 2``. This holds while most voxels of a neighbourhood
+   are right in pass 1 (a median).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..fitting._fit import voxel_chunks
+from . import _complex_kernels as CK
+from ._kernels import RULE_MIN_RESIDUAL
+
+#: In-plane size (voxels) of the median filter of the spatial step. [D] A design choice:
+#: 5 x 5 tolerates up to 12 swapped voxels of 25 in a neighbourhood.
+SMOOTH_SIZE = 5
+#: Grid points per width of a psi minimum (1 / echo-train span). [D] A design choice:
+#: 8 points keep the start inside the basin of the nearest minimum.
+GRID_PER_WIDTH = 8
+
+
+def psi_period_hz(te: np.ndarray) -> float:
+    """Period of the off-resonance ambiguity, ``1 / dTE`` with dTE the smallest spacing."""
+    return 1.0 / float(np.min(np.diff(te)))
+
+
+def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi, max_iter, xtol,
+                ftol, chunk, rule, main_fat_hz, progress, total):
+    """Both passes; returns ``(out (NOUT, n) float64, status (n,) uint8, info dict)``."""
+    nvox, m = flat_mag.shape
+    cr = np.ascontiguousarray(basis.real)
+    ci = np.ascontiguousarray(basis.imag)
+    period = psi_period_hz(te64)
+    span = float(te64[-1] - te64[0])
+    out = np.full((CK.NOUT, nvox), np.nan)
+    status = np.full(nvox, 255, dtype=np.uint8)
+
+    def run(sel_flat, centres, halfwidth, report):
+        n_grid = max(16, int(math.ceil(2.0 * halfwidth * span * GRID_PER_WIDTH)))
+        done = 0
+        for start, idx, y in voxel_chunks(np.arange(nvox, dtype=np.float64)[:, None], sel_flat,
+                                          chunk):
+            rows = idx if idx.size else np.arange(start, start + y.shape[0])
+            z = flat_mag[rows] * np.exp(1j * flat_phase[rows])
+            CK.fit_chunk(np.ascontiguousarray(z.real, dtype=np.float64),
+                         np.ascontiguousarray(z.imag, dtype=np.float64), te64, cr, ci, lo, hi,
+                         np.ascontiguousarray(centres[rows], dtype=np.float64), float(halfwidth),
+                         np.int64(n_grid), np.int64(max_iter), float(xtol), float(ftol),
+                         np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
+            done += rows.size
+            if report and progress is not None:
+                progress(done, total)
+        return n_grid
+
+    conj, conv_info = _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi,
+                                        max_iter, xtol, ftol, 0.5 * period, span)
+    if conj:  # fit the conjugate data; psi and phi0 are flipped back at the end
+        flat_phase = -flat_phase
+    n_grid = run(mask_flat, np.zeros(nvox), 0.5 * period, True)
+    info = {"psi_period_hz": period, "psi_grid_points": n_grid, "spatial_step": False,
+            "n_refit_spatial": 0, **conv_info}
+    if len(spatial) >= 2:
+        psi = out[CK.O_PSI].reshape(spatial)
+        fitted = (status == CK.S_OK).reshape(spatial) | (status == CK.S_NOT_CONVERGED).reshape(spatial)
+        smooth = _median_field(psi, fitted)
+        dev = (out[CK.O_PSI] - smooth.reshape(-1) + 0.5 * period) % period - 0.5 * period
+        half = 0.5 * abs(main_fat_hz)
+        redo = fitted.reshape(-1) & (np.abs(dev) > half)
+        info["spatial_step"] = True
+        info["n_refit_spatial"] = int(redo.sum())
+        if redo.any():
+            run(redo, smooth.reshape(-1), half, False)
+    if conj:
+        out[CK.O_PSI] = -out[CK.O_PSI]
+        out[CK.O_PHI] = -out[CK.O_PHI]
+    return out, status, info
+
+
+#: Voxels (the brightest, at most) used to decide the phase convention. [D] design choice.
+CONVENTION_VOXELS = 2000
+#: The conjugate convention is taken when its summed residual is below this fraction of
+#: the other's. [D] A design choice: with fat in the sample the wrong convention leaves
+#: the fat beat unexplained (residuals several times the noise); without fat both fit
+#: equally and the given convention is kept.
+CONVENTION_RATIO = 0.8
+
+
+def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, max_iter, xtol, ftol,
+                      halfwidth, span):
+    """Whether the phase images follow the conjugate sign convention (fat at positive
+    frequency in exp(+i 2 pi f t)): both conventions are fitted on the brightest
+    voxels and the one with the clearly lower summed residual wins."""
+    cand = np.flatnonzero(mask_flat) if mask_flat is not None else np.arange(flat_mag.shape[0])
+    cand = cand[np.all(np.isfinite(flat_mag[cand]) & np.isfinite(flat_phase[cand]), axis=1)]
+    if cand.size == 0:
+        return False, {"phase_convention": "as given (no voxel to test)"}
+    bright = cand[np.argsort(flat_mag[cand, 0])[::-1][:CONVENTION_VOXELS]]
+    n_grid = max(16, int(math.ceil(2.0 * halfwidth * span * GRID_PER_WIDTH)))
+    costs = []
+    for sign in (1.0, -1.0):
+        z = flat_mag[bright] * np.exp(1j * sign * flat_phase[bright])
+        out = np.full((CK.NOUT, bright.size), np.nan)
+        status = np.empty(bright.size, dtype=np.uint8)
+        CK.fit_chunk(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), te64,
+                     np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag), lo, hi,
+                     np.zeros(bright.size), float(halfwidth), np.int64(n_grid), np.int64(max_iter),
+                     float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
+                     np.empty(0, dtype=np.int64), np.int64(0), out, status)
+        costs.append(float(np.nansum(out[CK.O_COST])))
+    ratio = costs[1] / costs[0] if costs[0] > 0 else 1.0
+    conj = ratio < CONVENTION_RATIO
+    return conj, {"phase_convention": "conjugate (phase negated before fitting)" if conj else "as given",
+                  "phase_convention_residual_ratio": ratio, "phase_convention_voxels": int(bright.size)}
+
+
+def _median_field(psi: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """In-plane median filter of the field map (axes 0 and 1), per slice; voxels not
+    fitted take the median of the fitted ones before filtering."""
+    from scipy.ndimage import median_filter
+
+    filled = np.where(fitted, psi, np.nanmedian(psi[fitted]) if fitted.any() else 0.0)
+    size = (SMOOTH_SIZE, SMOOTH_SIZE) + (1,) * (psi.ndim - 2)
+    return median_filter(filled, size=size, mode="nearest")
