@@ -257,3 +257,16 @@ def test_bad_voxels_and_bounds():
     assert res.status.tolist() == [r2mri.FitStatus.BOUND_HIT, r2mri.FitStatus.BAD_INPUT,
                                    r2mri.FitStatus.BAD_INPUT]
     assert res.r2_per_s[0] == pytest.approx(50.0) and np.isnan(res.r2_per_s[1])
+
+
+def test_auto_on_a_gradient_echo_image_is_the_fat_water_model():
+    # r2mri.fit(model="auto") picks fatwater for GRE input as analyze does (issue 15)
+    c = SPEC.basis(TE6, 1.5)
+    y = _noisy(c, TE6, 85.0, 15.0, 200.0, 2.0, 64, seed=5).reshape(8, 8, 1, -1)
+    img = r2mri.MultiEchoImage(y, TE6, field_strength_t=1.5, sequence="GRE")
+    res = r2mri.fit(img, noise_sigma=2.0)
+    assert res.model == "fatwater" and "gradient-echo" in res.options["auto_rule"]
+    assert abs(np.median(res.r2_per_s) / 200.0 - 1) < 0.05
+    no_field = r2mri.MultiEchoImage(y, TE6, sequence="GRE")
+    with pytest.warns(UserWarning, match="without fat"):
+        assert r2mri.fit(no_field, noise_sigma=2.0).model != "fatwater"

@@ -267,6 +267,22 @@ def voxel_chunks(flat: np.ndarray, mask_flat: np.ndarray | None, chunk: int):
             y = flat[idx]
         yield start, idx, np.ascontiguousarray(y, dtype=np.float64)
 
+def _auto_for_sequence(img: MultiEchoImage, field_strength_t: float | None) -> tuple[str, str | None]:
+    """``"auto"`` on a gradient-echo image is the fat-water R2* model when the field is known
+    (as in :func:`r2mri.analyze`); without a field it stays the spin-echo choice, with a
+    warning that fat is not modelled."""
+    from ..calibration import _sequence_kind
+
+    if _sequence_kind(img.sequence) != "GRE":
+        return "auto", None
+    if (field_strength_t if field_strength_t is not None else img.field_strength_t) is None:
+        warnings.warn("fit: gradient-echo image without a field strength: model 'auto' fits R2* without "
+                      "fat (biased in a fatty liver); pass field_strength_t= for the fat-water model",
+                      UserWarning, stacklevel=3)
+        return "auto", None
+    return "fatwater", "fatwater: gradient-echo image (R2* with a multi-peak fat model, docs/fatwater.md)"
+
+
 def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         noise_sigma: float | None = None, coils: int | None = None,
         threads: int | None = None,
@@ -288,7 +304,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         array has no air; ``monoexp`` for noise-free data; ``monoexp_offset`` when sigma
         cannot be estimated otherwise). See docs/fitting.md. ``"fatwater"``: R2* of gradient-echo
         data with a multi-peak fat spectrum (W, F, R2*; PDFF, water and fat maps in
-        ``FitResult.extra``; needs the field strength), see docs/fatwater.md.
+        ``FitResult.extra``; needs the field strength), see docs/fatwater.md; ``"auto"``
+        on a gradient-echo MultiEchoImage with a known field strength is ``"fatwater"``
+        (``options["auto_rule"]`` says so).
     mask : array_like of bool, optional
         Spatial mask of the voxels to fit (others get NaN and status MASKED).
     noise_sigma : float, keyword-only, optional
@@ -360,6 +378,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if chunk < 1:
         raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
 
+    auto_rule = None
+    if model == "auto" and isinstance(img_or_array, MultiEchoImage):
+        model, auto_rule = _auto_for_sequence(img_or_array, opts["field_strength_t"])
     if model == "fatwater":  # its own kernels and outputs (r2mri.fatwater)
         from ..fatwater.fit import fit_fatwater_maps, resolve_noise
 
@@ -370,13 +391,16 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         if phase is None and isinstance(img_or_array, MultiEchoImage):
             phase = getattr(img_or_array, "phase_rad", None)
         sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
-        return fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
+        res = fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
                                  max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
                                  xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
                                  chunk_voxels=chunk, threads=threads, progress=progress,
                                  spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
                                  noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
                                  phase_rad=phase)
+        if auto_rule:
+            res.options["auto_rule"] = auto_rule
+        return res
     if opts["phase_rad"] is not None:
         raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
