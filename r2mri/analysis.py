@@ -354,6 +354,12 @@ def analyze(
         if noise is not None and noise.method == "noise-free":
             warnings.append(f"noise: {noise.notes[0]}; the fit chooses its own model")
             noise = None
+        if noise is not None and noise.method in ("tissue", "residual") and model_used == "fatwater":
+            # those estimates fit mono-exponentials: on fatty liver their residuals hold the
+            # fat-water beat too, an overestimate of sigma that biases the noise-corrected fit
+            raise InputError(f"{_where(paths)}: no background of pure noise in the image, and the tissue "
+                             "noise estimate is biased by fat for the fat-water fit; pass noise_sigma and "
+                             "coils (command line --noise-sigma, --coils)")
         if noise is not None and noise.method == "tissue":
             warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
                             f"(sigma {noise.sigma:.4g}, coils {noise.coils})")

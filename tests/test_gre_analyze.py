@@ -328,3 +328,14 @@ def test_headline_ci95_covers_the_truth():
         lo, hi = st.ci95_lic_mg_per_g
         hits += lo <= truth <= hi
     assert hits >= 35
+
+
+def test_gre_without_air_asks_for_sigma_instead_of_a_fat_biased_tissue_estimate():
+    # a liver block with no air: the tissue noise estimate fits mono-exponentials, whose
+    # residuals on fatty liver hold the fat-water beat (sigma overestimated)
+    img, liver = gre_image(1.5, TE_15, 30.0, 200.0, shape=(20, 20, 2), radius=40)
+    assert liver.all()
+    with pytest.raises(InputError, match="(noise_sigma|noise sigma)"):
+        r2mri.analyze(img, mask=liver, threads=1)
+    res = r2mri.analyze(img, mask=liver, threads=1, noise_sigma=SIGMA, coils=1)
+    assert res.fit.model == "fatwater"
