@@ -159,6 +159,9 @@ class PooledR2:
     n_voxels_used: int
     n_tiles: int
     tile_size: np.ndarray
+    #: flat index (into the mask) of each voxel used, and the tile it was pooled in
+    voxel_index: "np.ndarray | None" = None
+    voxel_tile: "np.ndarray | None" = None
 
 
 def _tile_ids(ii, jj, kk, shape, tile):
@@ -237,6 +240,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     sig = data[ii, jj, kk, :].astype(np.float64)
     te = image.echo_times_s
     pending = np.ones(ii.size, dtype=bool)  # voxels not yet assigned to an accepted tile
+    vtile = np.full(ii.size, -1, dtype=np.int64)
     acc_r2, acc_se, acc_k, acc_slice, acc_size = [], [], [], [], []
     for level_no, size in enumerate(lv):
         last = level_no == len(lv) - 1
@@ -264,6 +268,8 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
             accept = ~np.isin(parent, bad_parent)
         else:
             accept = ok
+        new_index = np.cumsum(accept) - 1 + sum(a.size for a in acc_r2)
+        vtile[sel[accept[inv]]] = new_index[inv[accept[inv]]]
         acc_r2.append(r2[accept])
         acc_se.append(se[accept])
         acc_k.append(k[accept])
@@ -281,7 +287,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     mean = float(np.sum(k * r2) / np.sum(k))
     se_mean = float(np.sqrt(np.sum((k * se) ** 2)) / np.sum(k))
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
-                    np.concatenate(acc_size).astype(int))
+                    np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile)
 
 
 # --------------------------------------------------------------------------- statistics
