@@ -47,8 +47,9 @@ __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
 # probabilists' Gauss-Hermite nodes and weights (9 points, exact for polynomials of degree 17)
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(9)
 _GH_W = _GH_W / _GH_W.sum()
-_CLIP = 3.0  # voxel R2 / tile R2 clipped to [0, 3] in the spread statistic (same in the simulation)
-_RHO_MAX = 0.6  # |rho| bound: relative SD 0.77 of R2 within a tile, above any texture of the grid
+_Z95 = 1.959963984540054  # Phi^-1(0.975)
+_DRHO = 0.02  # trial step in rho for the statistic's response (finite difference)
+_RHO_MAX = 0.3  # |rho| bound [D]: relative SD 0.55 of R2 within a tile, above any texture of the grid
 
 
 @dataclass
@@ -116,35 +117,30 @@ def _correct(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
     return r2_app + np.sign(rho) * (mu - r2_app)
 
 
-def _spread_stat(r2_vox, tile_of, r2_tile, n_tiles):
-    """Per tile: sum of squared deviations of clip(R2_voxel / R2_tile) from the tile mean, and dof."""
-    x = np.clip(r2_vox / r2_tile[tile_of], 0.0, _CLIP)
-    x = np.where(np.isfinite(x), x, _CLIP)  # a failed voxel fit counts as the clip (same in the simulation)
+def _echo_dispersion(y, tile_of, n_tiles):
+    """Per tile and echo: sum of squared deviations of M_i(t) / mean_tile M(t), and the dof."""
     n = np.bincount(tile_of, minlength=n_tiles).astype(np.float64)
-    s1 = np.bincount(tile_of, weights=x, minlength=n_tiles)
-    s2 = np.bincount(tile_of, weights=x * x, minlength=n_tiles)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ss = np.where(n > 0, s2 - s1 * s1 / np.maximum(n, 1), 0.0)
-    return np.maximum(ss, 0.0), np.maximum(n - 1, 0.0)
+    ne = y.shape[1]
+    ss = np.empty((n_tiles, ne))
+    for e in range(ne):
+        s1 = np.bincount(tile_of, weights=y[:, e], minlength=n_tiles)
+        mean = s1 / np.maximum(n, 1)
+        x = y[:, e] / np.where(mean > 0, mean, 1.0)[tile_of]
+        s1x = np.bincount(tile_of, weights=x, minlength=n_tiles)
+        s2x = np.bincount(tile_of, weights=x * x, minlength=n_tiles)
+        ss[:, e] = np.maximum(s2x - s1x * s1x / np.maximum(n, 1), 0.0)
+    return ss, np.maximum(n - 1, 0.0)
 
 
-def _pooled(ss, dof, sel):
-    """Pooled variance over the tiles ``sel`` and its standard error (tiles independent)."""
+def _pooled_echo(ss, dof, sel):
+    """Pooled within-tile variance per echo over the tiles ``sel``, and its standard error
+    (tiles independent; the SE of a ratio of sums from the tiles' residuals)."""
     d = dof[sel].sum()
     if d <= 0:
-        return 0.0, np.inf
-    v = ss[sel].sum() / d
-    # SE of a ratio of sums: the tiles' residuals ss_t - v dof_t
-    r = ss[sel] - v * dof[sel]
-    return float(v), float(np.sqrt(np.sum(r * r)) / d)
-
-
-def _voxel_fit(y, te, sigma, coils):
-    from .fitting import fit
-
-    res = fit(y.reshape(-1, 1, 1, te.size).astype(np.float64), echo_times_s=te, model="ncchi",
-              noise_sigma=sigma, coils=coils, threads=1)
-    return np.asarray(res.r2_per_s, dtype=np.float64).reshape(-1)
+        return np.zeros(ss.shape[1]), np.full(ss.shape[1], np.inf)
+    v = ss[sel].sum(axis=0) / d
+    r = ss[sel] - v[None, :] * dof[sel][:, None]
+    return v, np.sqrt(np.sum(r * r, axis=0)) / d
 
 
 def _ncchi_draw(amp, sigma, coils, rng):
@@ -157,7 +153,8 @@ def _ncchi_draw(amp, sigma, coils, rng):
 
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
-                              tile: "int | str" = "adaptive", seed: int = 0, replicates: int = 2):
+                              tile: "int | str" = "adaptive", seed: int = 0, replicates: int = 2,
+                              n_steps: int = 2):
     """Tile-pooled mean R2 corrected for the spread of R2 within the tiles.
 
     Parameters
@@ -213,56 +210,77 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     np.add.at(sums, tile_of, y)
     _r2, s0_app, _se, _ok = _tile_fit(sums / k[:, None], te, k, sigma, coils)
 
-    # ---- the spread statistic: observed and simulated (common random numbers) -----------
-    obs_ss, dof = _spread_stat(_voxel_fit(y, te, sigma, coils), tile_of, r2_app, nt)
+    # ---- the spread statistic: echo-wise dispersion, observed and simulated -------------
+    obs_ss, dof = _echo_dispersion(y, tile_of, nt)
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal((replicates, nvox))
+    z = rng.standard_normal((replicates, 2, nvox))
     noise_state = rng.bit_generator.state
 
-    def simulated(rho_by_tile):
-        rng.bit_generator.state = noise_state  # the same noise for every trial spread
-        ss_all = np.zeros(nt)
+    def simulated(mu, rho_by_tile, kappa_by_tile):
+        """Replicate-averaged echo dispersion of simulated voxels: rates mu_t g (relative
+        variance rho_t), amplitudes S0_t h (relative variance kappa_t), the known noise."""
+        rng.bit_generator.state = noise_state  # the same noise for every trial (common random numbers)
+        out = np.zeros((nt, te.size))
+        s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[tile_of]
+        q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[tile_of]
         for r in range(replicates):
-            s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[tile_of]
-            g = np.exp(np.sqrt(s2) * z[r] - s2 / 2)
-            amp = s0_app[tile_of, None] * np.exp(-(r2_app[tile_of] * g)[:, None] * te[None, :])
-            ss, _ = _spread_stat(_voxel_fit(_ncchi_draw(amp, sigma, coils, rng), te, sigma, coils),
-                                 tile_of, r2_app, nt)
-            ss_all += ss
-        return ss_all / replicates
+            g = np.exp(np.sqrt(s2) * z[r, 0] - s2 / 2)
+            h = np.exp(np.sqrt(q2) * z[r, 1] - q2 / 2)
+            amp = (s0_app[tile_of] * h)[:, None] * np.exp(-(mu[tile_of] * g)[:, None] * te[None, :])
+            out += _echo_dispersion(_ncchi_draw(amp, sigma, coils, rng), tile_of, nt)[0]
+        return out / replicates
 
-    sizes = np.unique(pooled.tile_size)
-    sim0 = simulated(np.zeros(nt))
-    trial = np.zeros(nt)
-    v_obs, se_obs, v0, se0 = {}, {}, {}, {}
-    for s in sizes:
-        sel = pooled.tile_size == s
-        v_obs[s], se_obs[s] = _pooled(obs_ss, dof, sel)
-        v0[s], se0[s] = _pooled(sim0, dof, sel)
-        trial[sel] = float(np.clip(max(v_obs[s] - v0[s], 0.02), 0.02, _RHO_MAX))
-    sim1 = simulated(trial)
-    rho, rho_se, gain = {}, {}, {}
-    rho_tile = np.zeros(nt)
-    for s in sizes:
-        sel = pooled.tile_size == s
-        v1, _ = _pooled(sim1, dof, sel)
-        t = float(trial[sel][0])
-        gm = (v1 - v0[s]) / t
-        gm = float(np.clip(gm, 0.05, 5.0))  # the statistic's response to the spread
-        est = (v_obs[s] - v0[s]) / gm
-        se = float(np.hypot(se_obs[s], se0[s])) / gm  # se0: SE of the replicate average
-        rho[int(s)] = float(np.clip(est, -_RHO_MAX, _RHO_MAX))
-        rho_se[int(s)] = se
-        gain[int(s)] = gm
-        rho_tile[sel] = rho[int(s)]
+    sizes = [int(v) for v in np.unique(pooled.tile_size)]
+    sel_of = {s: pooled.tile_size == s for s in sizes}
+    rho = {s: 0.0 for s in sizes}
+    kappa = {s: 0.0 for s in sizes}
+    rho_se, gain = {}, {}
+    mu = r2_app.copy()
+
+    def per_tile(d):
+        v = np.zeros(nt)
+        for s_ in sizes:
+            v[sel_of[s_]] = max(d[s_], 0.0)
+        return v
+
+    for _step in range(n_steps):
+        # Gauss-Newton step of the method of simulated moments in (rho, kappa), at the
+        # current rates: the echo-wise dispersions are linear in both near the estimate
+        ra, ka = per_tile(rho), per_tile(kappa)
+        sim_a = simulated(mu, ra, ka)
+        sim_r = simulated(mu, ra + _DRHO, ka)
+        sim_k = simulated(mu, ra, ka + _DRHO)
+        for s in sizes:
+            sel = sel_of[s]
+            v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
+            va, se_a = _pooled_echo(sim_a, dof, sel)
+            jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
+            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
+            w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
+            jac = np.stack([jr, jk], axis=1)
+            info = jac.T @ (w[:, None] * jac)
+            try:
+                cov = np.linalg.inv(info)
+            except np.linalg.LinAlgError:
+                cov = np.full((2, 2), np.inf)
+            step = cov @ (jac.T @ (w * (v_obs - va)))
+            if not np.all(np.isfinite(step)):
+                step = np.zeros(2)
+            rho[s] = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
+            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
+            rho_se[s] = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
+            gain[s] = float(jr[0])
+        for s in sizes:
+            sel = sel_of[s]
+            mu[sel] = _correct(r2_app[sel], s0_app[sel], k[sel], te, sigma, coils, rho[s])
 
     # ---- correct each tile, and the correction's error ---------------------------------
     corrected = r2_app.copy()
     shape_alt = r2_app.copy()
     hi = r2_app.copy()
     for s in sizes:
-        sel = pooled.tile_size == s
-        r, e = rho[int(s)], rho_se[int(s)]
+        sel = sel_of[s]
+        r, e = rho[s], rho_se[s]
         args = (r2_app[sel], s0_app[sel], k[sel], te, sigma, coils)
         corrected[sel] = _correct(*args, r)
         shape_alt[sel] = _correct(*args, r, shape="normal")
@@ -279,3 +297,31 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, int(replicates),
                              {"mean_r2_uncorrected_per_s": mean_app})
     return pooled, corr
+
+
+#: Estimators of the mean liver R2 that pool tiles (``liver_statistics(estimator=...)``).
+POOLED_ESTIMATORS = ("tile-mixture", "tile-ncchi")
+
+
+def headline_pooled(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int, tile: "int | str",
+                    seed: int, estimator: str):
+    """The pooled headline of ``liver_statistics``: ``(PooledR2, MixtureCorrection or None, name)``.
+
+    ``estimator="auto"`` or ``"tile-mixture"``: tiles corrected for their within-tile
+    spread (:func:`mixture_corrected_mean_r2`); ``"tile-ncchi"``: the tiles as fitted.
+    """
+    from .stats import pooled_mean_r2
+
+    if estimator == "tile-ncchi":
+        return pooled_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile), None, "tile-ncchi"
+    pooled, corr = mixture_corrected_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile,
+                                             seed=seed)
+    return pooled, corr, "tile-mixture"
+
+
+def widen_interval(lo: float, hi: float, mean: float, corr: "MixtureCorrection | None") -> tuple[float, float]:
+    """Add the correction's own standard error to each side of a 95 % interval, in quadrature."""
+    if corr is None or not np.isfinite(corr.se_r2_per_s) or corr.se_r2_per_s <= 0:
+        return lo, hi
+    extra = _Z95 * corr.se_r2_per_s
+    return mean - float(np.hypot(mean - lo, extra)), mean + float(np.hypot(hi - mean, extra))

@@ -47,6 +47,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _headline
 from . import calibration as _cal
 from ._numba_setup import njit
 from .errors import InputError
@@ -401,9 +402,11 @@ def liver_statistics(
         The magnitude images; needed for the tile-pooled headline estimator.
     noise_sigma, coils : optional
         Override the fit's noise parameters.
-    estimator : {"auto", "tile-ncchi", "voxel-mean"}, default "auto"
-        Mean liver R2 for the headline: ``"tile-ncchi"`` (needs ``image`` and the noise
-        sigma; raises without them), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
+    estimator : {"auto", "tile-mixture", "tile-ncchi", "voxel-mean"}, default "auto"
+        Mean liver R2 for the headline: ``"tile-mixture"`` (the tiles corrected for the
+        spread of R2 within them, :mod:`r2mri._headline`; needs ``image`` and the noise
+        sigma; raises without them), ``"tile-ncchi"`` (the tiles uncorrected: biased low
+        in heterogeneous livers), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
         high at high iron), ``"auto"`` (the first when possible, else the second with a
         warning).
     tile : int or "adaptive", default "adaptive"
@@ -452,16 +455,17 @@ def liver_statistics(
     # ---- headline --------------------------------------------------------------
     sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
     rng = np.random.default_rng(seed)
-    pooled = None
-    if estimator not in ("auto", "tile-ncchi", "voxel-mean"):
-        raise InputError(f"estimator: expected 'auto', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
-    if estimator == "tile-ncchi" and (image is None or sigma is None):
-        raise InputError("estimator: 'tile-ncchi' needs the magnitude images (image=) and the noise sigma")
+    pooled = mixture = None
+    if estimator not in ("auto", "tile-mixture", "tile-ncchi", "voxel-mean"):
+        raise InputError(f"estimator: expected 'auto', 'tile-mixture', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
+    if estimator in _headline.POOLED_ESTIMATORS and (image is None or sigma is None):
+        raise InputError(f"estimator: {estimator!r} needs the magnitude images (image=) and the noise sigma")
     if estimator == "voxel-mean":
         pass
     elif image is not None and sigma is not None:
         try:
-            pooled = pooled_mean_r2(image, valid, noise_sigma=sigma, coils=n_coils, tile=tile)
+            pooled, mixture, estimator = _headline.headline_pooled(
+                image, valid, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
     elif image is None:
@@ -469,7 +473,6 @@ def liver_statistics(
     else:
         warnings.append("headline: noise sigma unknown; used the mean of voxel R2 (biased high at high iron)")
     if pooled is not None:
-        estimator = "tile-ncchi"
         mean_r2, se_meas = pooled.mean_r2_per_s, pooled.se_r2_per_s
         units, weights = pooled.tile_r2_per_s, pooled.tile_voxels.astype(np.float64)
     else:
@@ -508,6 +511,7 @@ def liver_statistics(
     lo, hi = b_lo, b_hi
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
+    lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
     category = _cal.lic_category(lic_head)
@@ -592,7 +596,9 @@ def liver_statistics(
         "ci95_lic_mg_per_g": [lic_lo, lic_hi],
         "estimator": estimator,
         "definition": ("LIC of the mean liver R2 (FerriScan convention); mean R2 by the tile-pooled "
-                       "noise-corrected estimator" if estimator == "tile-ncchi" else
+                       "noise-corrected estimator" + (", corrected for the spread of R2 within tiles"
+                                                      if mixture is not None else "")
+                       if pooled is not None else
                        "LIC of the mean liver R2 (FerriScan convention); mean R2 = mean of voxel R2 (fallback)"),
         "tiles": tile if pooled is not None else None,
         "tile_sizes": ({str(s): int(np.sum(pooled.tile_size == s)) for s in np.unique(pooled.tile_size)}
@@ -601,7 +607,10 @@ def liver_statistics(
         "n_voxels_used": pooled.n_voxels_used if pooled is not None else n,
         "ci95_method": (f"union of the bootstrap percentile interval over "
                         f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
-                        "and mean +- 1.96 measurement SE, mapped through the calibration"),
+                        "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
+                                                             "own SE in quadrature" if mixture is not None else "")
+                        + ", mapped through the calibration"),
+        "mixture": mixture.to_dict() if mixture is not None else None,
         "calibration": cal.name,
     }
     blocks = {
