@@ -49,6 +49,7 @@ _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(9)
 _GH_W = _GH_W / _GH_W.sum()
 _Z95 = 1.959963984540054  # Phi^-1(0.975)
 _DRHO = 0.02  # trial step in rho for the statistic's response (finite difference)
+_MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 % of S0), at least 2
 _RHO_MAX = 0.3  # |rho| bound [D]: relative SD 0.55 of R2 within a tile, above any texture of the grid
 
 
@@ -257,6 +258,11 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
+            # echoes where the decay is within the cumulant regime (median mu t <= _MUT_MAX):
+            # later echoes weigh the slowest voxels, i.e. the tail's shape, not the spread
+            mut = np.median(mu[sel]) * te
+            use = mut <= max(_MUT_MAX, np.sort(mut)[1])
+            w = np.where(use, w, 0.0)
             jac = np.stack([jr, jk], axis=1)
             info = jac.T @ (w[:, None] * jac)
             try:
