@@ -94,12 +94,13 @@ def _mixture_nodes(rho: float, shape: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _invert_mixture(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal", n_iter=4):
-    """Tile rates ``mu`` whose mixture (relative spread ``rho >= 0``) the tile fit reads as ``r2_app``."""
+    """Tile rates ``mu`` (and amplitudes S0) whose mixture (relative spread ``rho >= 0``) the
+    tile fit reads as ``r2_app`` (and ``s0_app``)."""
     from .noise import ncchi_mean_interpolated
     from .stats import _tile_fit
 
     if rho <= 0:
-        return np.array(r2_app, dtype=np.float64)
+        return np.array(r2_app, dtype=np.float64), np.array(s0_app, dtype=np.float64)
     g, w = _mixture_nodes(rho, shape)
     mu, s0 = np.array(r2_app, dtype=np.float64), np.array(s0_app, dtype=np.float64)
     for _ in range(n_iter):
@@ -111,7 +112,7 @@ def _invert_mixture(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal",
         mu = np.where(ok, mu + (r2_app - r2_fit), mu)
         s0 = np.where(ok, s0 * s0_app / np.where(s0_fit > 0, s0_fit, 1.0), s0)
         mu = np.maximum(mu, 0.0)
-    return mu
+    return mu, s0
 
 
 def _correct(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
@@ -123,11 +124,13 @@ def _correct(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
     (bilinear in the logs; 100 x fewer fits on a full-size liver, changes < 0.05 %).
     """
     r2_app = np.asarray(r2_app, dtype=np.float64)
+    s0_app = np.asarray(s0_app, dtype=np.float64)
     if rho == 0 or r2_app.size == 0:
-        return r2_app.copy()
+        return r2_app.copy(), s0_app.copy()
+    sg = np.sign(rho)
     if r2_app.size <= _GRID_MIN:
-        mu = _invert_mixture(r2_app, s0_app, k, te, sigma, coils, abs(rho), shape)
-        return r2_app + np.sign(rho) * (mu - r2_app)
+        mu, s0 = _invert_mixture(r2_app, s0_app, k, te, sigma, coils, abs(rho), shape)
+        return r2_app + sg * (mu - r2_app), s0_app * (s0 / s0_app) ** sg
     from scipy.interpolate import RegularGridInterpolator
 
     lr, ls = np.log(np.maximum(r2_app, 1e-3)), np.log(np.maximum(s0_app, 1e-12))
@@ -135,9 +138,11 @@ def _correct(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
     gs = np.linspace(ls.min(), ls.max() + 1e-9, _GRID_S0)
     R, S = np.meshgrid(gr, gs, indexing="ij")
     r_app, s_app = np.exp(R.ravel()), np.exp(S.ravel())
-    mu = _invert_mixture(r_app, s_app, np.ones(r_app.size), te, sigma, coils, abs(rho), shape)
-    delta = RegularGridInterpolator((gr, gs), (mu - r_app).reshape(R.shape))(np.stack([lr, ls], axis=1))
-    return r2_app + np.sign(rho) * delta
+    mu, s0 = _invert_mixture(r_app, s_app, np.ones(r_app.size), te, sigma, coils, abs(rho), shape)
+    pts = np.stack([lr, ls], axis=1)
+    delta = RegularGridInterpolator((gr, gs), (mu - r_app).reshape(R.shape))(pts)
+    log_s0 = RegularGridInterpolator((gr, gs), np.log(s0 / s_app).reshape(R.shape))(pts)
+    return r2_app + sg * delta, s0_app * np.exp(sg * log_s0)
 
 
 def _echo_dispersion(y, tile_of, n_tiles):
@@ -244,9 +249,11 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     z = rng.standard_normal((replicates, 2, nvox))
     noise_state = rng.bit_generator.state
 
-    def simulated(mu, rho_by_tile, kappa_by_tile):
+    def simulated(mu, s0, rho_by_tile, kappa_by_tile):
         """Replicate-averaged echo dispersion of simulated voxels: rates mu_t g (relative
-        variance rho_t), amplitudes S0_t h (relative variance kappa_t), the known noise."""
+        variance rho_t), amplitudes s0_t h (relative variance kappa_t), the known noise.
+        The tiles' rates and amplitudes are the corrected ones: the apparent S0 of a
+        mixture is low, and a low S0 puts the simulated voxels nearer the noise floor."""
         rng.bit_generator.state = noise_state  # the same noise for every trial (common random numbers)
         out = np.zeros((nt, te.size))
         s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[tile_of]
@@ -254,7 +261,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         for r in range(replicates):
             g = np.exp(np.sqrt(s2) * z[r, 0] - s2 / 2)
             h = np.exp(np.sqrt(q2) * z[r, 1] - q2 / 2)
-            amp = (s0_app[tile_of] * h)[:, None] * np.exp(-(mu[tile_of] * g)[:, None] * te[None, :])
+            amp = (s0[tile_of] * h)[:, None] * np.exp(-(mu[tile_of] * g)[:, None] * te[None, :])
             out += _echo_dispersion(_ncchi_draw(amp, sigma, coils, rng), tile_of, nt)[0]
         return out / replicates
 
@@ -263,7 +270,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     rho = {s: 0.0 for s in sizes}
     kappa = {s: 0.0 for s in sizes}
     rho_se, gain = {}, {}
-    mu = r2_app.copy()
+    mu, s0_cur = r2_app.copy(), s0_app.copy()
 
     def per_tile(d):
         v = np.zeros(nt)
@@ -275,9 +282,9 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         # Gauss-Newton step of the method of simulated moments in (rho, kappa), at the
         # current rates: the echo-wise dispersions are linear in both near the estimate
         ra, ka = per_tile(rho), per_tile(kappa)
-        sim_a = simulated(mu, ra, ka)
-        sim_r = simulated(mu, ra + _DRHO, ka)
-        sim_k = simulated(mu, ra, ka + _DRHO)
+        sim_a = simulated(mu, s0_cur, ra, ka)
+        sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
+        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
         for s in sizes:
             sel = sel_of[s]
             v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
@@ -305,7 +312,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
             gain[s] = float(jr[0])
         for s in sizes:
             sel = sel_of[s]
-            mu[sel] = _correct(r2_app[sel], s0_app[sel], k[sel], te, sigma, coils, rho[s])
+            mu[sel], s0_cur[sel] = _correct(r2_app[sel], s0_app[sel], k[sel], te, sigma, coils, rho[s])
 
     # ---- correct each tile, and the correction's error ---------------------------------
     corrected = mu  # the last step's rates: the correction at the final rho
@@ -315,8 +322,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         sel = sel_of[s]
         r, e = rho[s], rho_se[s]
         args = (r2_app[sel], s0_app[sel], k[sel], te, sigma, coils)
-        shape_alt[sel] = _correct(*args, r, shape="normal")
-        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))
+        shape_alt[sel] = _correct(*args, r, shape="normal")[0]
+        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))[0]
     wsum = k.sum()
     mean = float(np.sum(k * corrected) / wsum)
     mean_app = float(np.sum(k * r2_app) / wsum)
