@@ -29,7 +29,8 @@ What (docs/statistics.md, section 2, "Heterogeneous livers"):
    homogeneous liver is not biased by clipping.
 4. The correction's own error is returned as a standard error for the interval: the
    sampling error of ``rho`` (tiles of the ROI and of the simulation) propagated through
-   the correction, and a shape term, half the difference between the log-normal and a
+   the correction (rho +- its SE, the larger change), and a shape term, half the
+   difference between the log-normal and a
    normal spread of the same variance.
 
 A first version measured the spread from the dispersion of the voxel-wise fitted R2:
@@ -57,7 +58,13 @@ _DRHO = 0.02  # trial step in rho for the statistic's response (finite differenc
 _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 % of S0), at least 2
 _GRID_MIN = 600  # tiles above which the correction is interpolated from a grid
 _GRID_R2, _GRID_S0 = 40, 10  # grid points in log R2 and log S0
-_RHO_MAX = 0.3  # |rho| bound [D]: relative SD 0.55 of R2 within a tile, above any texture of the grid
+_RHO_SE_MAX = 0.025  # [D] SE of rho above which a tile edge's spread counts as not measured: its 95 %
+# interval would be wider than +-0.05, the whole plausible range below
+_RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the issue-16 grid (SD 0.4 in log
+# LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
+_RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
+# largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
+# reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
 
 
 @dataclass
@@ -72,6 +79,11 @@ class MixtureCorrection:
     se_shape_r2_per_s: float
     replicates: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: tile edges whose spread could not be measured (SE of rho > _RHO_SE_MAX): not corrected
+    unidentified: list[int] = field(default_factory=list)
+    #: how far the interval's upper end must reach for those tiles (R2, s^-1)
+    upper_r2_per_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def se_r2_per_s(self) -> float:
@@ -86,6 +98,8 @@ class MixtureCorrection:
             "se_spread_r2_per_s": self.se_spread_r2_per_s,
             "se_shape_r2_per_s": self.se_shape_r2_per_s,
             "replicates": self.replicates,
+            "unidentified_tile_sizes": list(self.unidentified),
+            "upper_extension_r2_per_s": self.upper_r2_per_s,
         }
 
 
@@ -323,23 +337,45 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     corrected = mu  # the last step's rates: the correction at the final rho
     shape_alt = r2_app.copy()
     hi = r2_app.copy()
+    lo = r2_app.copy()
+    up = r2_app.copy()
+    unidentified = [s for s in sizes if not rho_se[s] <= _RHO_SE_MAX]
     for s in sizes:
         sel = sel_of[s]
         r, e = rho[s], rho_se[s]
         args = (r2_app[sel], s0_app[sel], k[sel], te, sigma, coils)
+        if s in unidentified:
+            # the spread is not measurable here: no correction, and the interval reaches up
+            # to the correction of the largest plausible spread
+            corrected[sel] = r2_app[sel]
+            shape_alt[sel] = hi[sel] = lo[sel] = r2_app[sel]
+            up[sel] = _correct(*args, _RHO_PLAUSIBLE)[0]
+            continue
+        up[sel] = corrected[sel]
         shape_alt[sel] = _correct(*args, r, shape="normal")[0]
         hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))[0]
+        lo[sel] = _correct(*args, float(np.clip(r - e, -_RHO_MAX, _RHO_MAX)))[0]
     wsum = k.sum()
     mean = float(np.sum(k * corrected) / wsum)
     mean_app = float(np.sum(k * r2_app) / wsum)
-    se_spread = abs(float(np.sum(k * hi) / wsum) - mean)
+    # both sides (one may sit on the rho bound): the larger change is the SE
+    se_spread = max(abs(float(np.sum(k * hi) / wsum) - mean), abs(float(np.sum(k * lo) / wsum) - mean))
     se_shape = abs(float(np.sum(k * shape_alt) / wsum) - mean) / 2
+    upper = float(np.sum(k * up) / wsum) - mean
     if not np.isfinite(mean):
         raise InputError("mask: the within-tile spread correction failed (non-finite mean R2)")
     pooled.tile_r2_per_s = corrected
     pooled.mean_r2_per_s = mean
+    warn = []
+    if unidentified:
+        frac = float(sum(k[sel_of[s]].sum() for s in unidentified) / wsum)
+        warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in unidentified)}-voxel tiles "
+                    f"({100 * frac:.0f} % of the ROI) could not be measured at this noise level; those tiles are "
+                    f"not corrected (a patchy liver reads low) and the interval's upper end includes the "
+                    f"correction of a relative spread of {_RHO_PLAUSIBLE:g}")
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, int(replicates),
-                             {"mean_r2_uncorrected_per_s": mean_app})
+                             {"mean_r2_uncorrected_per_s": mean_app}, [int(s) for s in unidentified],
+                             max(upper, 0.0), warn)
     return pooled, corr
 
 
@@ -364,8 +400,12 @@ def headline_pooled(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: 
 
 
 def widen_interval(lo: float, hi: float, mean: float, corr: "MixtureCorrection | None") -> tuple[float, float]:
-    """Add the correction's own standard error to each side of a 95 % interval, in quadrature."""
-    if corr is None or not np.isfinite(corr.se_r2_per_s) or corr.se_r2_per_s <= 0:
+    """Add the correction's own standard error to each side of a 95 % interval, in quadrature,
+    and the bound of the tiles whose spread was not measurable to the upper side."""
+    if corr is None:
         return lo, hi
-    extra = _Z95 * corr.se_r2_per_s
-    return mean - float(np.hypot(mean - lo, extra)), mean + float(np.hypot(hi - mean, extra))
+    if np.isfinite(corr.se_r2_per_s) and corr.se_r2_per_s > 0:
+        extra = _Z95 * corr.se_r2_per_s
+        lo, hi = mean - float(np.hypot(mean - lo, extra)), mean + float(np.hypot(hi - mean, extra))
+    # tiles whose spread was not measurable: a bound, added in full to the upper side
+    return lo, hi + corr.upper_r2_per_s

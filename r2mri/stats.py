@@ -512,6 +512,7 @@ def liver_statistics(
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
+    warnings.extend(mixture.warnings if mixture is not None else [])
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
     category = _cal.lic_category(lic_head)
