@@ -239,144 +239,185 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     >>> abs(p.mean_r2_per_s - 100.0) < 0.5
     True
     """
-    from .stats import _tile_fit, pooled_mean_r2
+    from .stats import pooled_mean_r2
 
     sigma, coils = float(noise_sigma), int(coils)
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
-    te = np.asarray(image.echo_times_s, dtype=np.float64)
-    data = np.asarray(image.data)
-    nvox = pooled.voxel_index.size
-    y = data.reshape(-1, te.size)[pooled.voxel_index].astype(np.float64)
-    tile_of = pooled.voxel_tile
-    if np.any(tile_of < 0):  # voxels of tiles that failed at the last level: not in the headline
-        keep = tile_of >= 0
-        y, tile_of = y[keep], tile_of[keep]
-        nvox = y.shape[0]
+    t = _tile_set(image, pooled, sigma, coils)
     if replicates is None:
-        replicates = 2 if nvox < 20_000 else 1
+        replicates = 2 if t.y.shape[0] < 20_000 else 1
     replicates = max(int(replicates), 1)
-    nt = pooled.n_tiles
-    k = pooled.tile_voxels.astype(np.float64)
-    r2_app = pooled.tile_r2_per_s
-    sums = np.zeros((nt, te.size))
-    np.add.at(sums, tile_of, y)
-    _r2, s0_app, _se, _ok = _tile_fit(sums / k[:, None], te, k, sigma, coils)
-
-    # ---- the spread statistic: echo-wise dispersion, observed and simulated -------------
-    obs_ss, dof = _echo_dispersion(y, tile_of, nt)
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((replicates, 2, nvox))
-    noise_state = rng.bit_generator.state
-
-    def simulated(mu, s0, rho_by_tile, kappa_by_tile):
-        """Replicate-averaged echo dispersion of simulated voxels: rates mu_t g (relative
-        variance rho_t), amplitudes s0_t h (relative variance kappa_t), the known noise.
-        The tiles' rates and amplitudes are the corrected ones: the apparent S0 of a
-        mixture is low, and a low S0 puts the simulated voxels nearer the noise floor."""
-        rng.bit_generator.state = noise_state  # the same noise for every trial (common random numbers)
-        out = np.zeros((nt, te.size))
-        s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[tile_of]
-        q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[tile_of]
-        for r in range(replicates):
-            g = np.exp(np.sqrt(s2) * z[r, 0] - s2 / 2)
-            h = np.exp(np.sqrt(q2) * z[r, 1] - q2 / 2)
-            amp = (s0[tile_of] * h)[:, None] * np.exp(-(mu[tile_of] * g)[:, None] * te[None, :])
-            out += _echo_dispersion(_ncchi_draw(amp, sigma, coils, rng), tile_of, nt)[0]
-        return out / replicates
-
-    sizes = [int(v) for v in np.unique(pooled.tile_size)]
-    sel_of = {s: pooled.tile_size == s for s in sizes}
-    rho = {s: 0.0 for s in sizes}
-    kappa = {s: 0.0 for s in sizes}
-    rho_se, gain = {}, {}
-    mu, s0_cur = r2_app.copy(), s0_app.copy()
-
-    def per_tile(d):
-        v = np.zeros(nt)
-        for s_ in sizes:
-            v[sel_of[s_]] = max(d[s_], 0.0)
-        return v
-
-    for _step in range(n_steps):
-        # Gauss-Newton step of the method of simulated moments in (rho, kappa), at the
-        # current rates: the echo-wise dispersions are linear in both near the estimate
-        ra, ka = per_tile(rho), per_tile(kappa)
-        sim_a = simulated(mu, s0_cur, ra, ka)
-        sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
-        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
-        for s in sizes:
-            sel = sel_of[s]
-            v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
-            va, se_a = _pooled_echo(sim_a, dof, sel)
-            jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
-            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
-            w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
-            # echoes where the decay is within the cumulant regime (median mu t <= _MUT_MAX):
-            # later echoes weigh the slowest voxels, i.e. the tail's shape, not the spread
-            mut = np.median(mu[sel]) * te
-            use = mut <= max(_MUT_MAX, np.sort(mut)[1])
-            w = np.where(use, w, 0.0)
-            jac = np.stack([jr, jk], axis=1)
-            info = jac.T @ (w[:, None] * jac)
-            try:
-                cov = np.linalg.inv(info)
-            except np.linalg.LinAlgError:
-                cov = np.full((2, 2), np.inf)
-            step = cov @ (jac.T @ (w * (v_obs - va)))
-            if not np.all(np.isfinite(step)):
-                step = np.zeros(2)
-            rho[s] = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
-            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
-            rho_se[s] = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
-            gain[s] = float(jr[0])
-        for s in sizes:
-            sel = sel_of[s]
-            mu[sel], s0_cur[sel] = _correct(r2_app[sel], s0_app[sel], k[sel], te, sigma, coils, rho[s])
-
-    # ---- correct each tile, and the correction's error ---------------------------------
-    corrected = mu  # the last step's rates: the correction at the final rho
-    shape_alt = r2_app.copy()
-    hi = r2_app.copy()
-    lo = r2_app.copy()
-    up = r2_app.copy()
-    unidentified = [s for s in sizes if not rho_se[s] <= _RHO_SE_MAX]
-    for s in sizes:
-        sel = sel_of[s]
-        r, e = rho[s], rho_se[s]
-        args = (r2_app[sel], s0_app[sel], k[sel], te, sigma, coils)
-        if s in unidentified:
-            # the spread is not measurable here: no correction, and the interval reaches up
-            # to the correction of the largest plausible spread
-            corrected[sel] = r2_app[sel]
-            shape_alt[sel] = hi[sel] = lo[sel] = r2_app[sel]
-            up[sel] = _correct(*args, _RHO_PLAUSIBLE)[0]
-            continue
-        up[sel] = corrected[sel]
-        shape_alt[sel] = _correct(*args, r, shape="normal")[0]
-        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))[0]
-        lo[sel] = _correct(*args, float(np.clip(r - e, -_RHO_MAX, _RHO_MAX)))[0]
-    wsum = k.sum()
-    mean = float(np.sum(k * corrected) / wsum)
-    mean_app = float(np.sum(k * r2_app) / wsum)
-    # both sides (one may sit on the rho bound): the larger change is the SE
-    se_spread = max(abs(float(np.sum(k * hi) / wsum) - mean), abs(float(np.sum(k * lo) / wsum) - mean))
-    se_shape = abs(float(np.sum(k * shape_alt) / wsum) - mean) / 2
-    upper = float(np.sum(k * up) / wsum) - mean
+    rho, rho_se, gain, mu = _estimate_spread(t, _simulator(t, seed, replicates), n_steps)
+    corrected, se_spread, se_shape, upper, unidentified = _correction_and_errors(t, rho, rho_se, mu)
+    wsum = t.k.sum()
+    mean = float(np.sum(t.k * corrected) / wsum)
+    mean_app = float(np.sum(t.k * t.r2_app) / wsum)
     if not np.isfinite(mean):
         raise InputError("mask: the within-tile spread correction failed (non-finite mean R2)")
     pooled.tile_r2_per_s = corrected
     pooled.mean_r2_per_s = mean
     warn = []
     if unidentified:
-        frac = float(sum(k[sel_of[s]].sum() for s in unidentified) / wsum)
+        frac = float(sum(t.k[t.sel_of[s]].sum() for s in unidentified) / wsum)
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in unidentified)}-voxel tiles "
                     f"({100 * frac:.0f} % of the ROI) could not be measured at this noise level; those tiles are "
                     f"not corrected (a patchy liver reads low) and the interval's upper end includes the "
                     f"correction of a relative spread of {_RHO_PLAUSIBLE:g}")
-    corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, int(replicates),
-                             {"mean_r2_uncorrected_per_s": mean_app}, [int(s) for s in unidentified],
-                             max(upper, 0.0), warn)
+    corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
+                             {"mean_r2_uncorrected_per_s": mean_app}, unidentified, max(upper, 0.0), warn)
     return pooled, corr
+
+
+@dataclass
+class _TileSet:
+    """The ROI voxels in their tiles, and the tiles' apparent fit."""
+
+    te: np.ndarray
+    sigma: float
+    coils: int
+    y: np.ndarray  # (voxel, echo) magnitudes of the voxels in accepted tiles
+    tile_of: np.ndarray  # tile index of each voxel
+    k: np.ndarray  # voxels per tile
+    r2_app: np.ndarray
+    s0_app: np.ndarray
+    sizes: list
+    sel_of: dict
+
+    @property
+    def nt(self) -> int:
+        return self.k.size
+
+
+def _tile_set(image, pooled, sigma, coils) -> _TileSet:
+    from .stats import _tile_fit
+
+    te = np.asarray(image.echo_times_s, dtype=np.float64)
+    y = np.asarray(image.data).reshape(-1, te.size)[pooled.voxel_index].astype(np.float64)
+    tile_of = pooled.voxel_tile
+    keep = tile_of >= 0  # voxels of tiles that failed at the last level are not in the headline
+    y, tile_of = y[keep], tile_of[keep]
+    k = pooled.tile_voxels.astype(np.float64)
+    sums = np.zeros((k.size, te.size))
+    np.add.at(sums, tile_of, y)
+    _r2, s0_app, _se, _ok = _tile_fit(sums / k[:, None], te, k, sigma, coils)
+    sizes = [int(v) for v in np.unique(pooled.tile_size)]
+    return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s, s0_app, sizes,
+                    {s: pooled.tile_size == s for s in sizes})
+
+
+def _simulator(t: _TileSet, seed: int, replicates: int):
+    """``simulated(mu, s0, rho_t, kappa_t)``: replicate-averaged echo dispersion of simulated
+    voxels, rates mu_t g (relative variance rho_t), amplitudes s0_t h (relative variance
+    kappa_t), the known noise; the same draws at every call (common random numbers)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((replicates, 2, t.y.shape[0]))
+    noise_state = rng.bit_generator.state
+
+    def simulated(mu, s0, rho_by_tile, kappa_by_tile):
+        rng.bit_generator.state = noise_state
+        out = np.zeros((t.nt, t.te.size))
+        s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[t.tile_of]
+        q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
+        for r in range(replicates):
+            g = np.exp(np.sqrt(s2) * z[r, 0] - s2 / 2)
+            h = np.exp(np.sqrt(q2) * z[r, 1] - q2 / 2)
+            amp = (s0[t.tile_of] * h)[:, None] * np.exp(-(mu[t.tile_of] * g)[:, None] * t.te[None, :])
+            out += _echo_dispersion(_ncchi_draw(amp, t.sigma, t.coils, rng), t.tile_of, t.nt)[0]
+        return out / replicates
+
+    return simulated
+
+
+def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
+    """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
+    tile edge; returns (step, SE of rho)."""
+    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
+    # echoes within the cumulant regime (median mu t <= _MUT_MAX, at least two): later
+    # echoes weigh the slowest voxels, i.e. the tail's shape, not the spread
+    mut = np.median(mu_t) * te
+    w = np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
+    jac = np.stack([jr, jk], axis=1)
+    try:
+        cov = np.linalg.inv(jac.T @ (w[:, None] * jac))
+    except np.linalg.LinAlgError:
+        cov = np.full((2, 2), np.inf)
+    step = cov @ (jac.T @ (w * (v_obs - va)))
+    if not np.all(np.isfinite(step)):
+        step = np.zeros(2)
+    se = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
+    return step, se
+
+
+def _estimate_spread(t: _TileSet, simulated, n_steps: int):
+    """The method of simulated moments for (rho, kappa) per tile edge; the tiles' rates are
+    re-corrected after each step (the simulation runs at the corrected rates and S0)."""
+    obs_ss, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
+    rho = {s: 0.0 for s in t.sizes}
+    kappa = {s: 0.0 for s in t.sizes}
+    rho_se, gain = {}, {}
+    mu, s0_cur = t.r2_app.copy(), t.s0_app.copy()
+
+    def per_tile(d):
+        v = np.zeros(t.nt)
+        for s_ in t.sizes:
+            v[t.sel_of[s_]] = max(d[s_], 0.0)
+        return v
+
+    for _step in range(n_steps):
+        ra, ka = per_tile(rho), per_tile(kappa)
+        sim_a = simulated(mu, s0_cur, ra, ka)
+        sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
+        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
+        for s in t.sizes:
+            sel = t.sel_of[s]
+            v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
+            va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
+            jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
+            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
+            step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te)
+            rho[s] = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
+            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
+            gain[s] = float(jr[0])
+        for s in t.sizes:
+            sel = t.sel_of[s]
+            mu[sel], s0_cur[sel] = _correct(t.r2_app[sel], t.s0_app[sel], t.k[sel], t.te, t.sigma, t.coils, rho[s])
+    return rho, rho_se, gain, mu
+
+
+def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
+    """Corrected tile rates, the correction's SE (spread, shape), the upper extension for
+    tile edges whose spread was not measurable, and those edges."""
+    corrected = mu.copy()  # the last step's rates: the correction at the final rho
+    shape_alt, hi, lo, up = (t.r2_app.copy() for _ in range(4))
+    unidentified = [s for s in t.sizes if not rho_se[s] <= _RHO_SE_MAX]
+    for s in t.sizes:
+        sel = t.sel_of[s]
+        r, e = rho[s], rho_se[s]
+        args = (t.r2_app[sel], t.s0_app[sel], t.k[sel], t.te, t.sigma, t.coils)
+        if s in unidentified:
+            # the spread is not measurable here: no correction, and the interval reaches up
+            # to the correction of the largest plausible spread
+            corrected[sel] = t.r2_app[sel]
+            up[sel] = _correct(*args, _RHO_PLAUSIBLE)[0]
+            continue
+        up[sel] = corrected[sel]
+        shape_alt[sel] = _correct(*args, r, shape="normal")[0]
+        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))[0]
+        lo[sel] = _correct(*args, float(np.clip(r - e, -_RHO_MAX, _RHO_MAX)))[0]
+    unchanged = np.zeros(t.nt, bool)
+    for s in unidentified:
+        unchanged |= t.sel_of[s]
+    shape_alt[unchanged] = hi[unchanged] = lo[unchanged] = t.r2_app[unchanged]
+    wsum = t.k.sum()
+
+    def mean_of(v):
+        return float(np.sum(t.k * v) / wsum)
+
+    mean = mean_of(corrected)
+    # both sides (one may sit on the rho bound): the larger change is the SE
+    se_spread = max(abs(mean_of(hi) - mean), abs(mean_of(lo) - mean))
+    se_shape = abs(mean_of(shape_alt) - mean) / 2
+    return corrected, se_spread, se_shape, mean_of(up) - mean, unidentified
 
 
 #: Estimators of the mean liver R2 that pool tiles (``liver_statistics(estimator=...)``).
