@@ -37,6 +37,10 @@ voxels; seeded, ``n_bootstrap`` resamples, percentile interval), which also carr
 spatial heterogeneity. The reported ``ci95`` is the union of the bootstrap percentile
 interval and ``mean +- 1.96 SE`` (never narrower than the measurement noise allows),
 mapped through the calibration curve (monotonic, so interval ends map to interval ends).
+
+**Heterogeneous livers**: the default (``estimator="auto"``) is ``"tile-mixture"``, the
+tiles above corrected for the spread of R2 inside them, with the correction's own error
+added to the interval (``r2mri/_headline.py``, docs/statistics.md).
 """
 
 from __future__ import annotations
