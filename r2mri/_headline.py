@@ -434,10 +434,14 @@ def headline_pooled(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: 
     from .stats import pooled_mean_r2
 
     if estimator == "tile-ncchi":
-        return pooled_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile), None, "tile-ncchi"
-    pooled, corr = mixture_corrected_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile,
-                                             seed=seed)
-    return pooled, corr, "tile-mixture"
+        pooled, corr, name = pooled_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile), None, \
+            "tile-ncchi"
+    else:
+        pooled, corr = mixture_corrected_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile,
+                                                 seed=seed)
+        name = "tile-mixture"
+    pooled.estimator = name  # type: ignore[attr-defined]  # as r2mri/_gre.py names its pooled result
+    return pooled, corr, name
 
 
 def widen_interval(lo: float, hi: float, mean: float, corr: "MixtureCorrection | None") -> tuple[float, float]:
