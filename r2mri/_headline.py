@@ -370,6 +370,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int):
         sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
         for s in t.sizes:
             sel = t.sel_of[s]
+            if dof[sel].sum() <= 0:  # single-voxel tiles: nothing was pooled, nothing to correct
+                rho_se[s], gain[s] = 0.0, 0.0
+                continue
             v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
             va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
