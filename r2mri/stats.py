@@ -37,6 +37,10 @@ voxels; seeded, ``n_bootstrap`` resamples, percentile interval), which also carr
 spatial heterogeneity. The reported ``ci95`` is the union of the bootstrap percentile
 interval and ``mean +- 1.96 SE`` (never narrower than the measurement noise allows),
 mapped through the calibration curve (monotonic, so interval ends map to interval ends).
+
+**Heterogeneous livers**: the default (``estimator="auto"``) is ``"tile-mixture"``, the
+tiles above corrected for the spread of R2 inside them, with the correction's own error
+added to the interval (``r2mri/_headline.py``, docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _gre
+from . import _gre, _headline
 from . import calibration as _cal
 from ._numba_setup import njit
 from .errors import InputError
@@ -160,6 +164,9 @@ class PooledR2:
     n_voxels_used: int
     n_tiles: int
     tile_size: np.ndarray
+    #: flat index (into the mask) of each voxel used, and the tile it was pooled in
+    voxel_index: "np.ndarray | None" = None
+    voxel_tile: "np.ndarray | None" = None
 
 
 def _tile_ids(ii, jj, kk, shape, tile):
@@ -238,6 +245,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     sig = data[ii, jj, kk, :].astype(np.float64)
     te = image.echo_times_s
     pending = np.ones(ii.size, dtype=bool)  # voxels not yet assigned to an accepted tile
+    vtile = np.full(ii.size, -1, dtype=np.int64)
     acc_r2, acc_se, acc_k, acc_slice, acc_size = [], [], [], [], []
     for level_no, size in enumerate(lv):
         last = level_no == len(lv) - 1
@@ -265,6 +273,8 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
             accept = ~np.isin(parent, bad_parent)
         else:
             accept = ok
+        new_index = np.cumsum(accept) - 1 + sum(a.size for a in acc_r2)
+        vtile[sel[accept[inv]]] = new_index[inv[accept[inv]]]
         acc_r2.append(r2[accept])
         acc_se.append(se[accept])
         acc_k.append(k[accept])
@@ -282,7 +292,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     mean = float(np.sum(k * r2) / np.sum(k))
     se_mean = float(np.sqrt(np.sum((k * se) ** 2)) / np.sum(k))
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
-                    np.concatenate(acc_size).astype(int))
+                    np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -410,9 +420,11 @@ def liver_statistics(
         The magnitude images; needed for the tile-pooled headline estimator.
     noise_sigma, coils : optional
         Override the fit's noise parameters.
-    estimator : {"auto", "tile-ncchi", "voxel-mean"}, default "auto"
-        Mean liver R2 for the headline: ``"tile-ncchi"`` (needs ``image`` and the noise
-        sigma; raises without them), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
+    estimator : {"auto", "tile-mixture", "tile-ncchi", "voxel-mean"}, default "auto"
+        Mean liver R2 for the headline: ``"tile-mixture"`` (the tiles corrected for the
+        spread of R2 within them, :mod:`r2mri._headline`; needs ``image`` and the noise
+        sigma; raises without them), ``"tile-ncchi"`` (the tiles uncorrected: biased low
+        in heterogeneous livers), ``"voxel-mean"`` (mean of the fit's voxel R2; biased
         high at high iron), ``"auto"`` (the first when possible, else the second with a
         warning). For a fat-water fit (``fit.model == "fatwater"``) the tile-pooled
         estimator fits the fat-water model to each tile (``"tile-fw-ncchi"``, r2mri/_gre.py)
@@ -463,16 +475,20 @@ def liver_statistics(
     # ---- headline --------------------------------------------------------------
     sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
     rng = np.random.default_rng(seed)
-    pooled = None
-    if estimator not in ("auto", "tile-ncchi", "voxel-mean"):
-        raise InputError(f"estimator: expected 'auto', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
-    if estimator == "tile-ncchi" and (image is None or sigma is None):
-        raise InputError("estimator: 'tile-ncchi' needs the magnitude images (image=) and the noise sigma")
+    pooled = mixture = None
+    if estimator not in ("auto", "tile-mixture", "tile-ncchi", "voxel-mean"):
+        raise InputError(f"estimator: expected 'auto', 'tile-mixture', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
+    if estimator in _headline.POOLED_ESTIMATORS and (image is None or sigma is None):
+        raise InputError(f"estimator: {estimator!r} needs the magnitude images (image=) and the noise sigma")
     if estimator == "voxel-mean":
         pass
     elif image is not None and sigma is not None:
         try:
-            pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile)  # fat-water: R2* (issue 15)
+            if getattr(fit, "model", None) == "fatwater":  # fat-water: R2* (issue 15)
+                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile)
+            else:
+                pooled, mixture, estimator = _headline.headline_pooled(
+                    image, valid, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
     elif image is None:
@@ -480,7 +496,7 @@ def liver_statistics(
     else:
         warnings.append("headline: noise sigma unknown; used the mean of voxel R2 (biased high at high iron)")
     if pooled is not None:
-        estimator = getattr(pooled, "estimator", "tile-ncchi")
+        estimator = getattr(pooled, "estimator", estimator)
         mean_r2, se_meas = pooled.mean_r2_per_s, pooled.se_r2_per_s
         units, weights = pooled.tile_r2_per_s, pooled.tile_voxels.astype(np.float64)
     else:
@@ -519,6 +535,8 @@ def liver_statistics(
     lo, hi = b_lo, b_hi
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
+    lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
+    warnings.extend(mixture.warnings if mixture is not None else [])
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
     category = _cal.lic_category(lic_head)
@@ -597,17 +615,18 @@ def liver_statistics(
                         f"range of {cal.name} (voxel values are noisy; the headline is "
                         f"{'outside' if head.extrapolated[0] else 'inside'} it)")
     rate = "R2" if cal.sequence == "SE" else "R2*"
+    conv = "FerriScan convention" if rate == "R2" else "the mean-rate convention of the R2 route"
     headline = {
         "lic_mg_per_g": lic_head,
         "lic_umol_per_g": lic_head * _cal.UMOL_PER_MG,
         "r2_per_s": mean_r2,
         "ci95_lic_mg_per_g": [lic_lo, lic_hi],
         "estimator": estimator,
-        "definition": (f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} by the tile-pooled "
+        "definition": (f"LIC of the mean liver {rate} ({conv}); mean {rate} by the tile-pooled "
                        f"noise-corrected estimator{' of the fat-water model' if estimator == _gre.ESTIMATOR else ''}"
-                       if estimator != "voxel-mean" else
-                       f"LIC of the mean liver {rate} (FerriScan convention); mean {rate} = mean of voxel {rate} "
-                       "(fallback)"),
+                       + (f", corrected for the spread of {rate} within tiles" if mixture is not None else "")
+                       if pooled is not None else
+                       f"LIC of the mean liver {rate} ({conv}); mean {rate} = mean of voxel {rate} (fallback)"),
         "tiles": getattr(pooled, "tile", tile) if pooled is not None else None,
         "tile_sizes": ({str(s): int(np.sum(pooled.tile_size == s)) for s in np.unique(pooled.tile_size)}
                        if pooled is not None else None),
@@ -615,11 +634,14 @@ def liver_statistics(
         "n_voxels_used": pooled.n_voxels_used if pooled is not None else n,
         "ci95_method": (f"union of the bootstrap percentile interval over "
                         f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
-                        "and mean +- 1.96 measurement SE, mapped through the calibration"),
+                        "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
+                                                             "own SE in quadrature" if mixture is not None else "")
+                        + ", mapped through the calibration"),
+        "mixture": mixture.to_dict() if mixture is not None else None,
         "calibration": cal.name,
     }
     het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
-                         pooled if estimator == "tile-ncchi" else None, image, sigma, n_coils)
+                         pooled if estimator in _headline.POOLED_ESTIMATORS else None, image, sigma, n_coils)
     if het.warning:
         warnings.append(het.warning)
     blocks = {

@@ -188,7 +188,7 @@ def test_shipped_specs_generate_with_their_nominal_lic():
     for name in names:
         ph = generate(name, matrix=(32, 32), pixel_mm=12.0, n_slices=2)
         s = ph.summary
-        if ph.spec.lic_cv == 0 and not ph.spec.focal and ph.spec.lic_lr_gradient == 0:
+        if ph.spec.texture_log_sd == 0 and not ph.spec.focal and ph.spec.lic_lr_gradient == 0:
             assert s["lic_of_mean_r2_mg_per_g"] == pytest.approx(ph.spec.lic_mg_per_g, rel=1e-9), name
         assert s["spec_name"] == name
 
@@ -263,3 +263,19 @@ def test_the_default_spec_can_be_named():
     named = phantom.generate("ferriscan-1.5t", matrix=(32, 32), n_slices=1)
     default = phantom.generate(matrix=(32, 32), n_slices=1)
     np.testing.assert_array_equal(named.image.data, default.image.data)
+
+
+def test_texture_given_as_log_sd_and_voxels():
+    """Issue 16: the texture's spread in log LIC is exact over the liver, its width in voxels
+    follows the pixel size, and the two ways of giving the spread agree."""
+    a = generate(**SMALL, snr=math.inf, lic_log_sd=0.3, lic_correlation_voxels=2.0, texture_seed=3)
+    lic = a.truth.lic_mg_per_g[a.truth.liver_mask]
+    assert np.log(lic).std() == pytest.approx(0.3, rel=1e-9)
+    assert a.summary["texture_log_sd"] == 0.3
+    assert a.summary["texture_scale_voxels"] == pytest.approx(2.0)
+    assert a.summary["mean_voxel_lic_mg_per_g"] == pytest.approx(a.spec.lic_mg_per_g, rel=1e-12)
+    cv = math.sqrt(math.expm1(0.3**2))
+    b = generate(**SMALL, snr=math.inf, lic_cv=cv, lic_correlation_mm=2.0 * a.spec.pixel_mm, texture_seed=3)
+    np.testing.assert_allclose(b.truth.lic_mg_per_g, a.truth.lic_mg_per_g, rtol=1e-12)
+    with pytest.raises(InputError, match="both set"):
+        generate(**SMALL, lic_log_sd=0.3, lic_cv=0.2)

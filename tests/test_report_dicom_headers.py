@@ -181,13 +181,13 @@ def test_sr_carries_the_report_values(stripped_run):
         assert key not in num, key  # every measurement is told apart by its name, unit, derivation, method
         num[key] = m.value
     lic, r2 = rep["lic_mg_per_g"], rep["r2_per_s"]
-    assert r2["estimator"] == "tile-ncchi"
+    assert r2["estimator"] == "tile-mixture"
     expected = {
         ("LIC-MEANR2", "mg/g", None, None): lic["of_mean_r2"],
         ("LIC-MEANR2", "umol/g", None, None): rep["lic_umol_per_g"]["of_mean_r2"],
         ("LIC-CI95-LOW", "mg/g", None, None): lic["ci95"][0],
         ("LIC-CI95-HIGH", "mg/g", None, None): lic["ci95"][1],
-        ("126394", "/s", "Mean", "tile-ncchi"): r2["headline_mean"],
+        ("126394", "/s", "Mean", "tile-mixture"): r2["headline_mean"],
         ("126394", "/s", "Mean", "voxel-mean"): r2["mean"],
         ("126394", "/s", "Median", None): r2["median"],
         ("LIC-DW", "mg/g", "Mean", "voxel-mean"): lic["mean"],

@@ -139,7 +139,7 @@ def test_ci_coverage_on_synthetic_rician_data():
         lo, hi = s.ci95_lic_mg_per_g
         hits += lo <= 15.0 <= hi
         biases.append(s.headline_lic_mg_per_g / 15.0 - 1)
-    assert s.estimator == "tile-ncchi"
+    assert s.estimator == "tile-mixture"
     assert hits / 40 >= 0.85, hits
     # mean relative bias over 40 draws: its SE is ~0.5 %/sqrt(40) ~ 0.08 %; 0.5 % bounds it
     assert abs(np.mean(biases)) < 0.005, np.mean(biases)
@@ -160,7 +160,7 @@ def test_headline_bias_on_phantoms(lic, spec):
     roi = liver_roi(ph.image, fit, mask=liver_with_vessels(ph))
     s = liver_statistics(fit, roi, image=ph.image)
     truth = ph.truth.summary["lic_of_mean_r2_mg_per_g"]
-    assert s.estimator == "tile-ncchi"
+    assert s.estimator == "tile-mixture"
     assert abs(s.headline_lic_mg_per_g / truth - 1) <= spec
     lo, hi = s.ci95_lic_mg_per_g
     half = (hi - lo) / 2

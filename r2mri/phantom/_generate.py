@@ -207,6 +207,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "median_liver_r2_per_s": _finite_or_none(float(np.median(r2_liver))) if n_liver else None,
         "sd_liver_r2_per_s": _finite_or_none(float(r2_liver.std(ddof=1))) if n_liver > 1 else None,
         "lic_of_mean_r2_mg_per_g": _finite_or_none(float(lic_from_r2(mean_r2, calibration=cal))) if n_liver else None,
+        "texture_log_sd": float(sp.texture_log_sd),
+        "texture_scale_voxels": float(sp.texture_scale_mm / sp.pixel_mm),
         "mean_voxel_lic_mg_per_g": _finite_or_none(float(lic_liver.mean())) if n_liver else None,
         "median_voxel_lic_mg_per_g": _finite_or_none(float(np.median(lic_liver))) if n_liver else None,
         "sd_voxel_lic_mg_per_g": _finite_or_none(float(lic_liver.std(ddof=1))) if n_liver > 1 else None,

@@ -47,8 +47,9 @@ def lic_map(labels: np.ndarray, x_mm, y_mm, z_mm, spec) -> np.ndarray:
     """LIC (mg/g) in liver parenchyma, NaN elsewhere.
 
     Construction, in this order: the uniform value ``lic_mg_per_g``; times a
-    smooth log-normal texture of coefficient of variation ``lic_cv`` (Gaussian
-    random field with correlation length ``lic_correlation_mm``, drawn from
+    smooth log-normal texture of SD ``lic_log_sd`` in log LIC (or coefficient of
+    variation ``lic_cv``) (Gaussian random field: white noise smoothed by a Gaussian of
+    SD ``lic_correlation_voxels`` voxels or ``lic_correlation_mm`` mm, drawn from
     ``texture_seed`` and rescaled so its liver mean is exactly 1); times a
     left-right ramp ``1 + lic_lr_gradient * (u - 1/2)`` with u from 0 at the
     liver's right edge to 1 at its left edge; focal spheres then set their own LIC.
@@ -58,18 +59,18 @@ def lic_map(labels: np.ndarray, x_mm, y_mm, z_mm, spec) -> np.ndarray:
     if not liver.any():
         return lic
     value = np.full(labels.shape, float(spec.lic_mg_per_g))
-    if spec.lic_cv > 0:
+    s = spec.texture_log_sd
+    if s > 0:
         rng = np.random.default_rng(spec.texture_seed)
         white = rng.standard_normal(labels.shape)
         dz = float(z_mm[1] - z_mm[0]) if len(z_mm) > 1 else spec.slice_spacing_mm
-        sig = (spec.lic_correlation_mm / spec.pixel_mm, spec.lic_correlation_mm / spec.pixel_mm,
-               spec.lic_correlation_mm / dz)
+        scale_mm = spec.texture_scale_mm
+        sig = (scale_mm / spec.pixel_mm, scale_mm / spec.pixel_mm, scale_mm / dz)
         field = gaussian_filter(white, sig, mode="reflect")
         f = field[liver]
         field = (field - f.mean()) / (f.std() if f.std() > 0 else 1.0)
-        # Log-normal with CV c has log-sd s = sqrt(ln(1 + c^2)) (moments of the
-        # log-normal distribution) [D].
-        s = np.sqrt(np.log1p(spec.lic_cv**2))
+        # s = lic_log_sd, or from lic_cv: a log-normal with CV c has log-sd
+        # sqrt(ln(1 + c^2)) (moments of the log-normal distribution) [D].
         w = np.exp(s * field)
         w /= w[liver].mean()
         value = value * w

@@ -57,7 +57,9 @@ class PhantomSpec:
     # iron
     lic_mg_per_g: float = 3.2
     lic_cv: float = 0.0
+    lic_log_sd: float = 0.0
     lic_correlation_mm: float = 20.0
+    lic_correlation_voxels: float = 0.0
     lic_lr_gradient: float = 0.0
     focal: tuple[dict, ...] = ()
     texture_seed: int = 0
@@ -90,6 +92,20 @@ class PhantomSpec:
     def slice_spacing_mm(self) -> float:
         """Centre-to-centre slice distance: thickness plus gap."""
         return float(self.slice_thickness_mm + self.slice_gap_mm)
+
+    @property
+    def texture_log_sd(self) -> float:
+        """SD of the texture in log LIC: ``lic_log_sd``, or ``sqrt(ln(1 + lic_cv^2))`` (log-normal moments)."""
+        import math as _m
+
+        return float(self.lic_log_sd) if self.lic_log_sd > 0 else _m.sqrt(_m.log1p(self.lic_cv**2))
+
+    @property
+    def texture_scale_mm(self) -> float:
+        """SD of the texture's Gaussian smoothing kernel, mm (in-plane): ``lic_correlation_voxels``
+        x ``pixel_mm`` when set, else ``lic_correlation_mm``."""
+        return float(self.lic_correlation_voxels * self.pixel_mm) if self.lic_correlation_voxels > 0 \
+            else float(self.lic_correlation_mm)
 
     @property
     def echo_times_s(self) -> tuple[float, ...]:
@@ -160,6 +176,12 @@ class PhantomSpec:
             raise bad("lic_mg_per_g", f"must be a positive number, got {self.lic_mg_per_g!r}")
         if not (0 <= self.lic_cv < 2):
             raise bad("lic_cv", f"must be in [0, 2), got {self.lic_cv!r}")
+        if not (0 <= self.lic_log_sd <= 1.5):
+            raise bad("lic_log_sd", f"must be in [0, 1.5], got {self.lic_log_sd!r}")
+        if self.lic_log_sd > 0 and self.lic_cv > 0:
+            raise bad("lic_log_sd", "and lic_cv both set: give the texture's spread one way")
+        if not (0 <= self.lic_correlation_voxels <= 64):
+            raise bad("lic_correlation_voxels", f"must be in [0, 64] (0: use lic_correlation_mm), got {self.lic_correlation_voxels!r}")
         if not (-1.9 < self.lic_lr_gradient < 1.9):
             raise bad("lic_lr_gradient", f"must be in (-1.9, 1.9), got {self.lic_lr_gradient!r}")
         if not (self.snr > 0):

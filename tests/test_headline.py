@@ -1,0 +1,118 @@
+"""Headline in heterogeneous livers (issue 16): the within-tile spread correction ``tile-mixture``.
+
+The full grid (texture SD 0-0.4 in log LIC, widths 1-8 voxels, LIC 1-30, SNR 20-100,
+1 and 8 channels) is in ``python -m benchmarks.hetero``; these are a few corners.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from r2mri import MultiEchoImage
+from r2mri._headline import mixture_corrected_mean_r2
+from r2mri.stats import liver_statistics, pooled_mean_r2
+
+TE = np.array([6, 9, 12, 15, 18]) / 1e3
+
+
+@functools.lru_cache(maxsize=None)
+def _textured(lic, sd, scale, snr=50.0, coils=1, seed=3):
+    """(phantom, voxel fit) of a 64 x 64 x 11 FerriScan phantom (6 mm, ~5,900 liver voxels)."""
+    from r2mri.fitting import fit
+    from r2mri.phantom import generate
+
+    ph = generate(matrix=(64, 64), pixel_mm=6.0, lic_mg_per_g=lic, lic_log_sd=sd, lic_correlation_voxels=scale,
+                  texture_seed=seed, snr=snr, coils=coils, seed=seed)
+    sigma = ph.summary["noise_sigma"]
+    return ph, fit(ph.image, model="ncchi", noise_sigma=sigma, coils=coils, mask=ph.truth.liver_mask, threads=1)
+
+
+def _headline(ph, f, estimator):
+    s = liver_statistics(f, ph.truth.liver_mask, image=ph.image, estimator=estimator, n_bootstrap=500)
+    return s, ph.summary["lic_of_mean_r2_mg_per_g"]
+
+
+def test_noise_free_lognormal_spread_is_undone():
+    """Tiles of 8 x 8 voxels whose R2 is log-normal (relative SD 0.3) about 150 /s, at SNR
+    1e4: the pooled fit reads the mixture about 5 % low; the correction, which assumes this
+    shape, recovers the mean R2 to the accuracy of its 9-node quadrature and the random
+    sample's own higher moments (< 0.3 %)."""
+    rng = np.random.default_rng(1)
+    shape = (32, 32, 2)
+    s2 = np.log1p(0.3**2)
+    r2 = 150.0 * np.exp(np.sqrt(s2) * rng.standard_normal(shape) - s2 / 2)
+    sigma = 0.1
+    amp = 1000.0 * np.exp(-r2[..., None] * TE)
+    noisy = np.sqrt((amp + sigma * rng.standard_normal(amp.shape)) ** 2 + (sigma * rng.standard_normal(amp.shape)) ** 2)
+    img = MultiEchoImage(noisy, TE)
+    mask = np.ones(shape, bool)
+    before = pooled_mean_r2(img, mask, noise_sigma=sigma, tile=8)
+    after, corr = mixture_corrected_mean_r2(img, mask, noise_sigma=sigma, tile=8)
+    truth = r2.mean()
+    assert before.mean_r2_per_s / truth - 1 < -0.03  # the defect: a mixture decays slower
+    assert after.mean_r2_per_s == pytest.approx(truth, rel=3e-3)
+    assert corr.rho[8] == pytest.approx(0.3**2, rel=0.15)
+
+
+def test_issue_phantom_sd03_scale4_snr50():
+    """The independent phantom of issue 16 (SD 0.3 in log LIC over 4 voxels, SNR 50, one
+    channel) at ~5 mg/g: headline within 2 % of the LIC of the mean liver R2 and the truth
+    inside the 95 % interval (one seed; the seed-to-seed SD is ~0.3 %)."""
+    ph, f = _textured(5.0, 0.3, 4.0)
+    s, truth = _headline(ph, f, "auto")
+    assert s.estimator == "tile-mixture"
+    assert abs(s.headline_lic_mg_per_g / truth - 1) <= 0.02
+    lo, hi = s.ci95_lic_mg_per_g
+    assert lo <= truth <= hi
+    mix = s.to_dict()["headline"]["mixture"]
+    assert mix["se_spread_r2_per_s"] >= 0 and "4" in mix["rho_by_tile_size"]
+
+
+def test_fine_texture_at_30_mg_per_g():
+    """The worst corner at SNR 50: SD 0.4 in log LIC changing from voxel to voxel at 30 mg/g.
+    The uncorrected tiles read > 5 % low (benchmarks/hetero.py: -13 % over 8 seeds); the
+    correction is within 4 %, and the truth within the 95 % interval (widened by the
+    correction's own error)."""
+    ph, f = _textured(30.0, 0.4, 1.0)
+    before, truth = _headline(ph, f, "tile-ncchi")
+    after, _ = _headline(ph, f, "tile-mixture")
+    assert before.headline_lic_mg_per_g / truth - 1 < -0.05
+    assert abs(after.headline_lic_mg_per_g / truth - 1) <= 0.04
+    lo, hi = after.ci95_lic_mg_per_g
+    assert lo <= truth <= hi
+
+
+@pytest.mark.parametrize("lic", [0.5, 15.0, 40.0])
+def test_homogeneous_liver_unchanged(lic):
+    """A uniform liver: the correction is within noise of zero, so the headline moves by less
+    than a quarter of the 95 % half-width (and <= 0.5 %) from the uncorrected tiles."""
+    ph, f = _textured(lic, 0.0, 1.0)
+    before, truth = _headline(ph, f, "tile-ncchi")
+    after, _ = _headline(ph, f, "tile-mixture")
+    lo, hi = after.ci95_lic_mg_per_g
+    shift = abs(after.headline_lic_mg_per_g - before.headline_lic_mg_per_g)
+    assert shift <= 0.25 * (hi - lo) / 2 and shift <= 0.005 * truth
+    assert lo <= truth <= hi
+
+
+def test_unmeasurable_spread_is_not_guessed():
+    """30 mg/g at SNR 20 on a small liver (~1,700 voxels, 8 x 8 tiles only): the spread
+    inside the tiles cannot be measured (SE of rho >> 0.025). The tiles are then left
+    uncorrected, a warning says so, and the interval's upper end reaches the correction
+    of a plausible spread, so it still holds the truth (the uncorrected tiles read low)."""
+    from r2mri.fitting import fit
+    from r2mri.phantom import generate
+
+    ph = generate(matrix=(64, 64), pixel_mm=6.0, n_slices=3, lic_mg_per_g=30.0, lic_log_sd=0.4,
+                  lic_correlation_voxels=4.0, texture_seed=0, snr=20.0, coils=1, seed=0)
+    f = fit(ph.image, model="ncchi", noise_sigma=ph.summary["noise_sigma"], coils=1, mask=ph.truth.liver_mask,
+            threads=1)
+    s, truth = _headline(ph, f, "auto")
+    mix = s.to_dict()["headline"]["mixture"]
+    assert mix["unidentified_tile_sizes"] == [8] and mix["upper_extension_r2_per_s"] > 0
+    assert any("could not be measured" in w for w in s.warnings)
+    lo, hi = s.ci95_lic_mg_per_g
+    assert lo <= truth <= hi
