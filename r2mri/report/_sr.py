@@ -58,6 +58,8 @@ CATEGORY_CODES = {
 #: Meanings of the R2 estimators named in ``r2_per_s.estimator`` (methods, scheme 99R2MRI).
 _ESTIMATORS = {
     "tile-ncchi": "Tile-pooled noise-corrected mean of the liver ROI",
+    # the SE default since issue 16: the tiles corrected for the spread of R2 within them
+    "tile-mixture": "Tile-pooled noise-corrected mean, within-tile spread corrected",
     # the GRE headline of analyze (issue 15): the same pooling with the fat-water model
     "tile-fw-ncchi": "Tile-pooled noise-corrected fat-water fit of the liver ROI",
     "voxel-mean": "Mean of the voxel values in the liver ROI",
