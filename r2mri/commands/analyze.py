@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         roi_options["bbox"] = ((b[0], b[1]), (b[2], b[3]), (b[4], b[5]))
     if args.erode_mm is not None:
         roi_options["erode_mm"] = args.erode_mm
+    if args.model in ("auto", "ncchi"):  # the fit kernel compiled here is ncchi's
+        from ._cold_start import compile_first_run_kernels
+
+        compile_first_run_kernels(("noise", "smooth", "stats") + (() if args.mask else ("grow",)),
+                                  announce=True)
     progress = _TqdmProgress()
     try:
         result = analyze(
