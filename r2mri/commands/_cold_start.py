@@ -24,17 +24,14 @@ __all__ = ["compile_first_run_kernels"]
 _CHILD_TIMEOUT_S = 120.0
 
 
-def compile_first_run_kernels(child_groups: tuple[str, ...], announce: bool = False) -> bool:
+def compile_first_run_kernels(child_groups: tuple[str, ...]) -> bool:
     """On a cold cache, compile ``child_groups`` (of :data:`r2mri._first_run.GROUPS`) in
-    a child and the fit kernel here; returns whether it did. ``announce``: say so in
-    one line on stderr first."""
+    a child and the fit kernel here; returns whether it did. Prints nothing (stderr
+    stays one line on errors)."""
     from .. import _first_run, _numba_setup
 
     if (os.cpu_count() or 1) < 2 or not _first_run.cache_is_cold():
         return False
-    if announce:
-        print("r2mri: first run with this numba cache: compiling the kernels (once, "
-              "~10 s) ...", file=sys.stderr, flush=True)
     env = dict(os.environ)
     if _numba_setup.CACHE_DIR is not None:  # the child must write where this process reads
         env["NUMBA_CACHE_DIR"] = _numba_setup.CACHE_DIR

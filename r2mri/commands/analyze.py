@@ -118,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
     if args.erode_mm is not None:
         roi_options["erode_mm"] = args.erode_mm
     if args.model in ("auto", "ncchi"):  # the fit kernel compiled here is ncchi's
+        # [D] before the input is read: a bad input on a cold cache reports its one
+        # line after the fit kernel's compilation (~8 s), once per install
         from ._cold_start import compile_first_run_kernels
 
-        compile_first_run_kernels(("noise", "smooth", "stats") + (() if args.mask else ("grow",)),
-                                  announce=True)
+        compile_first_run_kernels(("noise", "smooth", "stats") + (() if args.mask else ("grow",)))
     progress = _TqdmProgress()
     try:
         result = analyze(
