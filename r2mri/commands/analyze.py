@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         # line after the fit kernel's compilation (~8 s), once per install
         from ._cold_start import compile_first_run_kernels
 
-        compile_first_run_kernels(("noise", "smooth", "stats") + (() if args.mask else ("grow",)))
+        compile_first_run_kernels(("fit_control", "noise", "smooth", "stats")
+                                  + (() if args.mask else ("grow",)))
     progress = _TqdmProgress()
     try:
         result = analyze(
