@@ -71,13 +71,16 @@ def signatures(group: str) -> list[tuple[object, tuple]]:
     raise ValueError(f"unknown kernel group {group!r}; expected one of {GROUPS}")
 
 
-def compile_groups(groups) -> int:
-    """Compile (or load from the cache) every signature of ``groups``; returns how many."""
+def compile_groups(groups, done=None) -> int:
+    """Compile (or load from the cache) every signature of ``groups``, in order, calling
+    ``done(group)`` after each group; returns how many signatures."""
     n = 0
     for group in groups:
         for dispatcher, sig in signatures(group):
             dispatcher.compile(sig)
             n += 1
+        if done is not None:
+            done(group)
     return n
 
 
@@ -97,5 +100,9 @@ def cache_is_cold() -> bool:
     return not index.exists()
 
 
+def _report(group: str) -> None:
+    print(group, flush=True)  # the command waits for some groups before it goes on
+
+
 if __name__ == "__main__":  # pragma: no cover - run by r2mri/commands/_cold_start.py
-    compile_groups(sys.argv[1:])
+    compile_groups(sys.argv[1:], done=_report)

@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     outline = (labels == phantom.LABELS["liver"]) | (labels == phantom.LABELS["vessel"])
     print("  fitting R2 voxel by voxel (the first run after installing compiles the numba kernels, "
           "which takes ~10 s; they are cached for later runs) ...", flush=True)
-    from ._cold_start import compile_first_run_kernels
+    from ._cold_start import first_run_kernels
 
-    compile_first_run_kernels(("fit_control", "noise", "smooth", "stats"))
-    result = analyze(img, mask=outline, progress=True)
+    with first_run_kernels(("fit_control", "noise", "smooth", "stats"), before=("noise",)):
+        result = analyze(img, mask=outline, progress=True)
     rep = report_dict(result)
     lic = rep["lic_mg_per_g"]
     head = lic.get("of_mean_r2")
