@@ -26,7 +26,7 @@ _SCRIPT = textwrap.dedent(
     from r2mri.analysis import analyze
     from r2mri.commands._cold_start import first_run_kernels
     os.cpu_count = lambda: 2  # the step runs on machines with 2 or more cores
-    groups = ("fit_control", "noise", "smooth", "grow", "stats")
+    groups = ("fit_starts", "noise", "smooth", "grow", "stats")
     with first_run_kernels(groups, before=groups) as first:  # all of them, for the check
         before = {d.py_func.__qualname__: sum(d.stats.cache_misses.values())
                   for d in _numba_setup.kernels()}

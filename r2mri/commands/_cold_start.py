@@ -1,9 +1,10 @@
 """A first run's kernels compiled in two processes at once (``r2mri analyze`` / ``demo``).
 
 [D] On a cold numba cache (a fresh install, container or cluster node) the command
-starts one child, ``python -m r2mri._first_run GROUP...``, that compiles the noise,
-ROI and statistics kernels into the cache (in that order, reporting each group on its
-stdout) while this process compiles the fit kernel (:mod:`r2mri._first_run`). This
+starts one child, ``python -m r2mri._first_run GROUP...``, that compiles the fit
+kernel's start step, then the noise, ROI and statistics kernels into the cache (in
+that order, reporting each group on its stdout) while this process compiles the rest
+of the fit kernel (:mod:`r2mri._first_run`). This
 process goes on once the child has reported the groups the analysis needs before the
 fit (the noise estimate); the later ones are in the cache by the time the analysis
 reaches them (else it compiles them itself: time, never a number). The child is

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # [D] a cold numba cache: the kernels compile in two processes (_cold_start), and
     # before the input is read: a bad input on a cold cache reports its one line after
     # the fit kernel's compilation (~8 s), once per install
-    child_groups = ("fit_control", "noise", "smooth", "stats") + (() if args.mask else ("grow",))
+    child_groups = ("fit_starts", "noise", "smooth", "stats") + (() if args.mask else ("grow",))
     cold_start = contextlib.nullcontext()
     if args.model in ("auto", "ncchi"):  # the fit kernel compiled here is ncchi's
         from ._cold_start import first_run_kernels

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
           "which takes ~10 s; they are cached for later runs) ...", flush=True)
     from ._cold_start import first_run_kernels
 
-    with first_run_kernels(("fit_control", "noise", "smooth", "stats"), before=("noise",)):
+    with first_run_kernels(("fit_starts", "noise", "smooth", "stats"), before=("noise",)):
         result = analyze(img, mask=outline, progress=True)
     rep = report_dict(result)
     lic = rep["lic_mg_per_g"]
