@@ -61,7 +61,8 @@ def first_run_kernels(child_groups: tuple[str, ...], before: tuple[str, ...]):
     from .. import _first_run
 
     child = None
-    if (os.cpu_count() or 1) >= 2 and _first_run.cache_is_cold():
+    # a frozen application's executable is not a Python interpreter: no child there
+    if (os.cpu_count() or 1) >= 2 and not getattr(sys, "frozen", False) and _first_run.cache_is_cold():
         child = _start_child(child_groups)
     finished = False
     try:
