@@ -3,7 +3,7 @@
 A first run after an install compiles its kernels one after the other (issue 14). The
 ``r2mri analyze`` and ``r2mri demo`` commands (programs, not the library) compile them
 in two processes at once when the cache is cold (r2mri/commands/_cold_start.py): the
-fit kernel in the command's process, the other kernels in a child
+fit kernel in the command's process, its start step and the other kernels in a child
 (``python -m r2mri._first_run GROUP...``); each writes numba's cache, and the analysis
 then loads every kernel from it. This module only compiles: it never starts a process.
 
