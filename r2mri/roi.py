@@ -430,7 +430,10 @@ def _grow_kernel(region, allowed, logr, logs, steps, k, edge_floor, floor_r2, ca
     queue = np.empty(size, dtype=np.int64)
     sx, sy = ny * nz, nz
     for _ in range(max_iter):
-        n = 0
+        # [D] an int64 from the start: a literal 0 made numba compile _robust_kernel,
+        # _median_of and _select twice, for Literal[int](0) and for int64 (~1 s of a
+        # first run; issue 14)
+        n = np.int64(0)
         for i in range(size):
             if reg[i]:
                 vr[n] = fr[i]

@@ -57,12 +57,12 @@ def _fit_report(cache: Path, model: str, opt0: bool = False) -> dict:
 
 def test_monoexp_run_compiles_only_the_per_voxel_solver(tmp_path):
     # A monoexp fit in an empty cache compiles the per-voxel solver's kernels, and not
-    # the ncchi lane solver (nor its parallel wrapper); the rates are exact on these
+    # the ncchi lane solver (nor its helpers); the rates are exact on these
     # noise-free curves with a known offset floor well below the k_sigma threshold.
     out = _fit_report(tmp_path / "cache", "monoexp", opt0=True)
     kernels = out["kernels"]
     assert kernels["_fit_chunk_voxel"]["compiled"] == 1
-    assert "_fit_chunk_ncchi" not in kernels and "_ncchi_block" not in kernels, kernels
+    assert "_ncchi_block" not in kernels and "_ncchi_pass" not in kernels, kernels
     assert all(k["loaded"] == 0 for k in kernels.values()), kernels
 
 
@@ -74,7 +74,7 @@ def test_warmup_fills_the_cache_and_later_runs_compile_nothing(tmp_path):
     summary = proc.stdout.strip().splitlines()[-1]
     assert "0 already cached" in summary and f"cache: {cache}" in summary, proc.stdout
     lines = {ln.split(":")[0].strip().rsplit(".", 1)[-1]: ln for ln in proc.stdout.splitlines()}
-    for name in ("_fit_chunk_ncchi", "_fit_chunk_voxel", "_voxel_sums", "_grow_kernel",
+    for name in ("_ncchi_block", "_fit_chunk_voxel", "_voxel_sums", "_grow_kernel",
                  "_resampled_ratios", "_median3x3_inplane"):
         assert "compiled)" in lines.get(name, ""), (name, proc.stdout)
     written = sorted(p.name for p in cache.rglob("*.nbi"))

@@ -6,6 +6,7 @@ A thin shell over :func:`r2mri.analyze` and :func:`r2mri.report.write_outputs`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -121,28 +122,38 @@ def run(args: argparse.Namespace) -> int:
         roi_options["bbox"] = ((b[0], b[1]), (b[2], b[3]), (b[4], b[5]))
     if args.erode_mm is not None:
         roi_options["erode_mm"] = args.erode_mm
-    progress = _TqdmProgress()
-    try:
-        result = analyze(
-            args.inputs,
-            mask=args.mask,
-            model=args.model,
-            calibration=args.calibration,
-            calibration_file=args.calibration_file,
-            field_strength_t=args.field_strength,
-            echo_times_ms=te,
-            noise_sigma=args.noise_sigma,
-            coils=args.coils,
-            force=args.force,
-            series=[s for group in args.series for s in group] if args.series else None,
-            threads=args.threads,
-            roi_options=roi_options or None,
-            progress=progress,
-        )
-    finally:
-        progress.close()
-    _keep_collector_off_old_objects()
-    paths = write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
+    # [D] a cold numba cache: the kernels compile in two processes (_cold_start), and
+    # before the input is read: a bad input on a cold cache reports its one line after
+    # the fit kernel's compilation (~8 s), once per install
+    child_groups = ("fit_starts", "noise", "smooth", "stats") + (() if args.mask else ("grow",))
+    cold_start = contextlib.nullcontext()
+    if args.model in ("auto", "ncchi"):  # the fit kernel compiled here is ncchi's
+        from ._cold_start import first_run_kernels
+
+        cold_start = first_run_kernels(child_groups, before=("noise",))
+    with cold_start:
+        progress = _TqdmProgress()
+        try:
+            result = analyze(
+                args.inputs,
+                mask=args.mask,
+                model=args.model,
+                calibration=args.calibration,
+                calibration_file=args.calibration_file,
+                field_strength_t=args.field_strength,
+                echo_times_ms=te,
+                noise_sigma=args.noise_sigma,
+                coils=args.coils,
+                force=args.force,
+                series=[s for group in args.series for s in group] if args.series else None,
+                threads=args.threads,
+                roi_options=roi_options or None,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        _keep_collector_off_old_objects()
+        paths = write_outputs(result, out, overwrite=args.overwrite, dicom=args.dicom)
     rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)

@@ -15,6 +15,7 @@ from ..image import MultiEchoImage
 from ..noise import ncchi_table
 from ..status import FitStatus
 from . import _kernels as K
+from ._threads import run_chunks
 
 __all__ = ["fit", "FitResult", "MODELS"]
 
@@ -438,21 +439,11 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
 
     import numba
 
-    prev_threads = numba.get_num_threads()
-    used_threads = prev_threads
+    used_threads = numba.get_num_threads()
     if threads is not None:
         used_threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
-    done = 0
-    try:
-        numba.set_num_threads(used_threads)
-        for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
-            n = y.shape[0]
-            K.fit_chunk(y, te64, cfg, tab, idx, np.int64(start), out, status)
-            done += n
-            if progress is not None:
-                progress(done, total)
-    finally:
-        numba.set_num_threads(prev_threads)
+    run_chunks(voxel_chunks(flat, mask_flat, chunk), te64, cfg, tab, out, status, used_threads,
+               progress, total)
 
     maps = dict(zip(names, out))
 

@@ -1,10 +1,12 @@
 """numba kernels of the voxel-wise decay fitter (private).
 
-Two parallel kernels fit the models: :func:`_fit_chunk_ncchi` the noise-corrected
-``ncchi`` and :func:`_fit_chunk_voxel` all the others (the model is a run-time value
-in the settings array). Each has exactly one specialisation (all arrays float64, the
-settings packed by :func:`settings`), compiled on first use and cached, so a run
-compiles only the solver it uses (``r2mri warmup`` compiles both ahead of time).
+Two kernels fit the models: :func:`_ncchi_block` the noise-corrected ``ncchi`` (a
+serial kernel that releases the GIL; :mod:`r2mri.fitting._threads` runs it on Python
+threads: a numba parallel wrapper cost ~3.5 s more compile time for nothing) and the
+parallel :func:`_fit_chunk_voxel` all the others (the model is a run-time value in the
+settings array). Each has exactly one specialisation (all arrays float64, the settings
+packed by :func:`settings`), compiled on first use and cached, so a run compiles only
+the solver it uses (``r2mri warmup`` compiles both ahead of time).
 
 Each voxel is fitted by a projected Levenberg-Marquardt iteration (Marquardt 1963,
 diagonal scaling of the normal equations) for at most 4 parameters, started from a
@@ -57,10 +59,6 @@ NOUT = 10
 S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_TOO_FEW, S_BAD = 0, 1, 2, 3, 4, 5
 
 _BLOCK = 128
-#: Voxels per block of the ncchi lane solver (a multiple of _BLOCK). [D] Its lanes run
-#: empty at the end of a block: 1024 instead of 128 voxels saved 8 % of its time on the
-#: benchmark volume, and a 65536-voxel chunk still splits into 64 blocks for the threads.
-_NCCHI_BLOCK = 1024
 _NGRID = 20  # rate grid points for the biexp start
 
 
@@ -644,6 +642,12 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
 
 
 # --- ncchi: damped Newton on _LANES voxels in lock-step -------------------------------
+# [D] The solver's helpers (_ncchi_pass, _ncchi_control, _ncchi_starts, _vlog,
+# _ncchi_propose, _ncchi_finish) are numba functions of their own, not numba-inlined
+# (inline="always") into _ncchi_block: numba's IR inlining and typing of the one large
+# function cost ~2.3 s more of a first run's compile (10.2 -> 7.9 CPU s), and LLVM
+# inlines them after linking anyway (1-thread speed unchanged: ratio 0.98, 15 alternated
+# in-process runs at load 9; identical maps). Issue 14, benchmarks/README.md.
 
 #: Voxels fitted side by side by the ``ncchi`` solver. [D] Two 8-double AVX-512 vectors
 #: per operation; one pass cost 27 ns per lane with 16 lanes, 34 ns with 8 (Zen 4,
@@ -706,7 +710,7 @@ def _vexp(Z, tk, dst):
         Z[dst * nl + l] = p * Z[_R_X * nl + l]
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
     """One pass over the echoes for every lane ``l`` of the ``ncchi`` solver at the point
     (S0, R2) = ``Z`` rows ``_R_N0``, ``_R_N1``, data ``Y[:, l]``: into rows ``_R_S + j``
@@ -733,9 +737,13 @@ def _ncchi_pass(Y, t, uniform, Z, sigma, coils, lg, tab, s2n):
     for k in range(m):
         tk = t[k]
         if k == 0 or not uniform:
-            _vexp(Z, tk, _R_E)
             if k == 0 and uniform and m > 1:
-                _vexp(Z, t[1] - t[0], _R_Q)
+                # e^{-R2 dt} into row _R_Q through row _R_E: [D] one literal destination,
+                # so _vexp compiles once (a second literal cost ~0.25 s of a first run)
+                _vexp(Z, t[1] - t[0], _R_E)
+                for l in range(nl):
+                    Z[_R_Q * nl + l] = Z[_R_E * nl + l]
+            _vexp(Z, tk, _R_E)
         else:
             for l in range(nl):
                 Z[_R_E * nl + l] *= Z[_R_Q * nl + l]
@@ -800,7 +808,7 @@ _LC0, _LC1, _LC2, _LC3, _LC4, _LC5, _LC6, _LC7, _LC8, _LC9, _LC10, _LC11 = (
     2.0 / (2 * _j + 1) for _j in range(12))
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _vlog(X, W, n):
     """``W[i] = ln X[i]`` for ``i < n``, ``X[i]`` positive and normal, in a loop LLVM
     vectorises (``math.log`` is a scalar library call): X = 2^e m with m in [1, 2) from
@@ -823,7 +831,7 @@ def _vlog(X, W, n):
         W[i] = ef * _LN2_HI + (ef * _LN2_LO + s * p)
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, below, P, Q, X, L,
                   W, w, yv, ly, p3):
     """Screening and start of the ``ncchi`` voxels ``start .. start + nb - 1`` (nb <=
@@ -916,7 +924,7 @@ def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, belo
             P[1, v] = r2_hi
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_propose(s0, r2, g0, g1, q00, q01, q11, dmax, fix0, fix1, lam, r2_lo, r2_hi):
     """The inner loop of the damped Newton step of one lane, up to the next cost
     evaluation: from damping ``lam`` on, the first step that is defined and finite
@@ -956,7 +964,7 @@ def _ncchi_propose(s0, r2, g0, g1, q00, q01, q11, dmax, fix0, fix1, lam, r2_lo, 
     return False, n0, n1, lam
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r2_hi, Z, out):
     """Maps of one finished ``ncchi`` lane (as in :func:`_fit_voxel`) from the sums at
     its solution (``Z`` rows ``_R_CS + j``); returns the status. The sandwich variance of R2,
@@ -1002,7 +1010,7 @@ def _ncchi_finish(Y, l, s0, r2, n_iter, converged, below, sigma, coils, r2_lo, r
     return S_OK
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
+@njit(error_model="numpy", fastmath=_FM)
 def _ncchi_control(Z, max_iter, xtol, ftol, r2_lo, r2_hi):
     """Advance every busy lane to its next cost evaluation, after :func:`_ncchi_pass`, in
     one branch-free loop over the lanes (LLVM vectorises it; every case is computed and
@@ -1107,8 +1115,6 @@ def _ncchi_control(Z, max_iter, xtol, ftol, r2_lo, r2_hi):
         Z[_R_SLOW * nl + l] = 1.0 if slow else 0.0
 
 
-# [D] compiled as a function of its own: inlined into the parallel loop of the chunk kernel
-# it doubled the cold compile time (~50 s -> ~100 s).
 @njit(error_model="numpy", fastmath=_FM)
 def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     """Fit rows ``start:stop`` with the ``ncchi`` model, ``_LANES`` voxels at a time (see
@@ -1283,30 +1289,15 @@ def _fit_chunk_voxel(y, t, cfg, tab, dest, offset, out, status):
         _fit_block(y, t, cfg, tab, start, min(nvox, start + _BLOCK), dest, offset, out, status)
 
 
-@njit(parallel=True, error_model="numpy", fastmath=_FM)
-def _fit_chunk_ncchi(y, t, cfg, tab, dest, offset, out, status):
-    """The ``ncchi`` model, in parallel over blocks of ``_NCCHI_BLOCK`` voxels (see
-    :func:`fit_chunk`)."""
-    nvox = y.shape[0]
-    nblock = (nvox + _NCCHI_BLOCK - 1) // _NCCHI_BLOCK
-    for b in prange(nblock):
-        start = b * _NCCHI_BLOCK
-        _ncchi_block(y, t, cfg, tab, start, min(nvox, start + _NCCHI_BLOCK), dest, offset, out,
-                     status)
-
-
-def chunk_kernel(model):
-    """The parallel kernel that fits ``model`` (a model id): one per solver family, so a
-    run compiles only the solver it uses (``ncchi``: the lane solver; the others: the
-    per-voxel solvers)."""
-    return _fit_chunk_ncchi if model == NCCHI else _fit_chunk_voxel
-
-
 def fit_chunk(y, t, cfg, tab, dest, offset, out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) float64 into column ``j`` of the float32 maps
     ``out`` (NOUT, n_total) and of ``status`` (n_total,) uint8, with ``j = dest[i]`` (int64
     voxel indices), or ``j = offset + i`` (int64) when ``dest`` is empty. Writing the
     caller's maps in place saves a scatter per map and chunk. ``cfg`` comes from
     :func:`settings`; ``tab`` is ``noise.ncchi_table(coils)`` for ``ncchi`` (any (k, 4)
-    float64 array otherwise)."""
-    chunk_kernel(int(cfg[0]))(y, t, cfg, tab, dest, offset, out, status)
+    float64 array otherwise). The models but ``ncchi`` run on numba's threads; ``ncchi``
+    runs in the calling thread (:mod:`r2mri.fitting._threads` spreads it over threads)."""
+    if int(cfg[0]) == NCCHI:
+        _ncchi_block(y, t, cfg, tab, 0, y.shape[0], dest, offset, out, status)
+    else:
+        _fit_chunk_voxel(y, t, cfg, tab, dest, offset, out, status)
