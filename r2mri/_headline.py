@@ -62,6 +62,8 @@ _RHO_SE_MAX = 0.025  # [D] SE of rho above which a tile edge's spread counts as 
 # interval would be wider than +-0.05, the whole plausible range below
 _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the issue-16 grid (SD 0.4 in log
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
+_RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
+# noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -248,7 +250,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         replicates = 2 if t.y.shape[0] < 20_000 else 1
     replicates = max(int(replicates), 1)
     rho, rho_se, gain, mu = _estimate_spread(t, _simulator(t, seed, replicates), n_steps)
-    corrected, se_spread, se_shape, upper, unidentified = _correction_and_errors(t, rho, rho_se, mu)
+    corrected, se_spread, se_shape, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu)
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum)
@@ -263,6 +265,10 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                     f"({100 * frac:.0f} % of the ROI) could not be measured at this noise level; those tiles are "
                     f"not corrected (a patchy liver reads low) and the interval's upper end includes the "
                     f"correction of a relative spread of {_RHO_PLAUSIBLE:g}")
+    if misfit:
+        warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in misfit)}-voxel tiles came "
+                    f"out below zero by more than {_RHO_NEGATIVE_SE:g} standard errors (the mixture model does not "
+                    "describe these data); those tiles are not corrected and the interval includes the difference")
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app}, unidentified, max(upper, 0.0), warn)
     return pooled, corr
@@ -393,6 +399,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
     corrected = mu.copy()  # the last step's rates: the correction at the final rho
     shape_alt, hi, lo, up = (t.r2_app.copy() for _ in range(4))
     unidentified = [s for s in t.sizes if not rho_se[s] <= _RHO_SE_MAX]
+    misfit: list[int] = []
     for s in t.sizes:
         sel = t.sel_of[s]
         r, e = rho[s], rho_se[s]
@@ -402,6 +409,16 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
             # to the correction of the largest plausible spread
             corrected[sel] = t.r2_app[sel]
             up[sel] = _correct(*args, _RHO_PLAUSIBLE)[0]
+            continue
+        if r + _RHO_NEGATIVE_SE * e < 0:
+            # a spread (a variance) cannot be negative: this far below zero the mixture model
+            # does not describe the data (seen at SNR 10, 8 channels, outside the validated
+            # grid: -0.9 % with the mirrored correction). No correction, and the interval
+            # reaches to the mirrored one on both sides.
+            corrected[sel] = up[sel] = shape_alt[sel] = t.r2_app[sel]
+            lo[sel] = mu[sel]
+            hi[sel] = 2 * t.r2_app[sel] - mu[sel]
+            misfit.append(s)
             continue
         up[sel] = corrected[sel]
         shape_alt[sel] = _correct(*args, r, shape="normal")[0]
@@ -420,7 +437,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
     # both sides (one may sit on the rho bound): the larger change is the SE
     se_spread = max(abs(mean_of(hi) - mean), abs(mean_of(lo) - mean))
     se_shape = abs(mean_of(shape_alt) - mean) / 2
-    return corrected, se_spread, se_shape, mean_of(up) - mean, unidentified
+    return corrected, se_spread, se_shape, mean_of(up) - mean, unidentified, misfit
 
 
 #: Estimators of the mean liver R2 that pool tiles (``liver_statistics(estimator=...)``).
