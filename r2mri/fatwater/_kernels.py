@@ -46,16 +46,19 @@ _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) m
 
 
 @njit(error_model="numpy")
-def _jac(y, t, cr, ci, p, uniform, nz, J, res):
-    """Jacobian ``J`` (m, 3) and residuals ``res = y - S``; returns the residual sum of
-    squares. With ``uniform`` (equally spaced echoes) exp(-R2* t_k) is built by repeated
-    multiplication (relative error ~ k * 1e-16). ``nz = (sigma, coils, lgamma ratio,
-    E[M] table)``: with sigma > 0 the model is the expected magnitude E[M](S) of a
-    non-central chi (r2mri.noise) and its Jacobian dE[M]/dS times that of S."""
+def _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g):
+    """Normal equations at ``p``: ``A = J^T J`` (3, 3) and ``g = J^T (y - S)`` (3,), with
+    ``J`` the Jacobian of the model S; returns the residual sum of squares. ``J`` (m, 3)
+    and ``res`` (m,) are scratch. With ``uniform`` (equally spaced echoes) exp(-R2* t_k)
+    is built by repeated multiplication (relative error ~ k * 1e-16). ``nz = (sigma,
+    coils, lgamma ratio, E[M] table)``: with sigma > 0 the model is the expected
+    magnitude E[M](S) of a non-central chi (r2mri.noise) and its Jacobian dE[M]/dS times
+    that of S. The normal equations are summed here, with the cost, so that a trial step
+    needs no second pass over the echoes and no copy of its Jacobian when accepted."""
     sigma, coils, lg, tab = nz
     m = y.size
     # three passes, so that the middle one has no loop-carried dependence (vectorisable):
-    # exp(-R2* t_k) into res, then S_k and J, then the residuals and their sum in order
+    # exp(-R2* t_k) into res, then S_k and J (then E[M] with sigma), then the sums in order
     e = math.exp(-p[2] * t[0])
     q = math.exp(-p[2] * (t[1] - t[0]))
     for k in range(m):
@@ -68,27 +71,49 @@ def _jac(y, t, cr, ci, p, uniform, nz, J, res):
         e = res[k]
         re = w + f * cr[k]
         im = f * ci[k]
-        g = math.sqrt(re * re + im * im)
-        s = g * e
-        if g > 0.0:
-            J[k, 0] = e * re / g
-            J[k, 1] = e * (re * cr[k] + im * ci[k]) / g
+        g2 = re * re + im * im
+        s = math.sqrt(g2) * e
+        if g2 > 0.0:
+            h = e / math.sqrt(g2)
+            J[k, 0] = h * re
+            J[k, 1] = h * (re * cr[k] + im * ci[k])
         else:  # |W + F c| = 0: one-sided derivatives
             J[k, 0] = e
             J[k, 1] = e * math.sqrt(cr[k] * cr[k] + ci[k] * ci[k])
         J[k, 2] = -t[k] * s
         res[k] = s
-    c = 0.0
-    for k in range(m):
-        s = res[k]
-        if sigma > 0.0:
-            s, ds, _ = _ncchi_eval(s, sigma, coils, lg, tab)
+    if sigma > 0.0:
+        for k in range(m):
+            s, ds, _ = _ncchi_eval(res[k], sigma, coils, lg, tab)
+            res[k] = s
             J[k, 0] *= ds
             J[k, 1] *= ds
             J[k, 2] *= ds
-        r = y[k] - s
-        res[k] = r
+    c = g0 = g1 = gg2 = a00 = a10 = a11 = a20 = a21 = a22 = 0.0
+    for k in range(m):
+        j0 = J[k, 0]
+        j1 = J[k, 1]
+        j2 = J[k, 2]
+        r = y[k] - res[k]
         c += r * r
+        g0 += j0 * r
+        g1 += j1 * r
+        gg2 += j2 * r
+        a00 += j0 * j0
+        a10 += j1 * j0
+        a11 += j1 * j1
+        a20 += j2 * j0
+        a21 += j2 * j1
+        a22 += j2 * j2
+    g[0] = g0
+    g[1] = g1
+    g[2] = gg2
+    A[0, 0] = a00
+    A[1, 0] = A[0, 1] = a10
+    A[1, 1] = a11
+    A[2, 0] = A[0, 2] = a20
+    A[2, 1] = A[1, 2] = a21
+    A[2, 2] = a22
     return c
 
 
@@ -120,22 +145,6 @@ def _solve3(M, b, x):
 
 
 @njit(error_model="numpy")
-def _normal(J, res, m, A, g):
-    for i in range(3):
-        g[i] = 0.0
-        for j in range(3):
-            A[i, j] = 0.0
-    for k in range(m):
-        for i in range(3):
-            g[i] += J[k, i] * res[k]
-            for j in range(i + 1):
-                A[i, j] += J[k, i] * J[k, j]
-    for i in range(3):
-        for j in range(i + 1, 3):
-            A[i, j] = A[j, i]
-
-
-@njit(error_model="numpy")
 def _freeze(M, d, i):
     """Hold parameter ``i`` fixed in the step system M x = d."""
     for j in range(3):
@@ -146,19 +155,17 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy")
-def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt, Jt,
-        rt):
+def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt, At,
+        gt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
-    (cost, converged, iterations). A trial point's Jacobian is computed with its cost
-    (into ``Jt``, ``rt``), so an accepted step needs no second pass over the echoes;
-    on return ``J``, ``res`` hold the Jacobian and residuals at ``p``."""
-    m = y.size
-    cost = _jac(y, t, cr, ci, p, uniform, nz, J, res)
+    (cost, converged, iterations). A trial point's normal equations are summed with its
+    cost (into ``At``, ``gt``), so an accepted step needs no second pass over the echoes;
+    on return ``A``, ``g`` hold J^T J and J^T (y - S) at ``p``."""
+    cost = _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        _normal(J, res, m, A, g)
         # active set: a parameter on a bound with the descent direction g pointing out
         free0 = not (p[0] <= 0.0 and g[0] <= 0.0)
         free1 = not (p[1] <= 0.0 and g[1] <= 0.0)
@@ -184,7 +191,7 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M
             pt[0] = max(pt[0], 0.0)
             pt[1] = max(pt[1], 0.0)
             pt[2] = min(max(pt[2], lo), hi)
-            ct = _jac(y, t, cr, ci, pt, uniform, nz, Jt, rt)
+            ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
                 accepted = True
                 break
@@ -197,11 +204,9 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
-        for k in range(m):
-            res[k] = rt[k]
-            J[k, 0] = Jt[k, 0]
-            J[k, 1] = Jt[k, 1]
-            J[k, 2] = Jt[k, 2]
+            g[i] = gt[i]
+            for j in range(3):
+                A[i, j] = At[i, j]
         cost = ct
         lam = max(lam * 0.1, 1e-12)
         if small or flat:
@@ -243,7 +248,7 @@ def _start(y, t, lo, hi, s2n, thr, p):
 
 @njit(error_model="numpy")
 def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
-               M, g, d, pt, p, q, o, Jt, rt):
+               M, g, d, pt, p, q, o, At, gt):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
     sigma = nz[0]
@@ -256,7 +261,7 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
     p[1] = 0.1 * amp
     p[2] = r0
     cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
-                         d, pt, Jt, rt)
+                         d, pt, At, gt)
     if rule == RULE_LIVER and p[1] <= p[0]:
         # the water start gave PDFF <= 50 %: the liver rule keeps it unless the fat start
         # also ends at PDFF <= 50 % with a lower residual, which did not happen in 300,000
@@ -272,7 +277,7 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
         q[1] = 0.9 * amp
         q[2] = r0
         cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, max_iter, xtol, ftol, J, res, A,
-                             M, g, d, pt, Jt, rt)
+                             M, g, d, pt, At, gt)
     fat_start = cf < cw
     if rule != RULE_MIN_RESIDUAL:
         # keep the solution with PDFF <= 50 % when exactly one of the two has it
@@ -288,11 +293,10 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
     else:
         cost = cw
         conv = convw
-    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3); J holds the
-    # Jacobian at the solution of the last fit, recomputed only if the other one was chosen
+    # covariance at the chosen solution: s^2 (J^T J)^-1, s^2 = cost / (m - 3); A holds
+    # J^T J at the solution of the last fit, recomputed only if the other one was chosen
     if fat_fitted and not fat_start:
-        _jac(y, t, cr, ci, p, uniform, nz, J, res)
-    _normal(J, res, m, A, g)
+        _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g)
     r2std = np.nan
     if m > 3:
         d[0] = 0.0
@@ -339,9 +343,9 @@ def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, 
     for b in prange(nblock):
         J = np.empty((m, 3))
         res = np.empty(m)
-        Jt = np.empty((m, 3))
-        rt = np.empty(m)
         A = np.empty((3, 3))
+        At = np.empty((3, 3))
+        gt = np.empty(3)
         M = np.empty((3, 3))
         g = np.empty(3)
         d = np.empty(3)
@@ -366,7 +370,7 @@ def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, 
                 status[j] = S_BAD
                 continue
             st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule,
-                            J, res, A, M, g, d, pt, p, q, o, Jt, rt)
+                            J, res, A, M, g, d, pt, p, q, o, At, gt)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

@@ -227,12 +227,17 @@ def _warn_floor(out, status, te_last_s, k_sigma):
     residual RMS of zero (the residual RMS of a Gaussian fit is close to sigma), i.e.
     where the noise floor biases R2* low (docs/fatwater.md)."""
     ok = status == 0
-    if not ok.any():
+    n_ok = int(np.count_nonzero(ok))
+    if not n_ok:
         return
-    last = (out[K.O_W, ok] + out[K.O_F, ok]) * np.exp(-out[K.O_R2, ok] * te_last_s)
-    near = np.count_nonzero(last < k_sigma * out[K.O_RMS, ok])
+    # whole rows, in place (no gathers: this pass is serial, ~4 % of a 2-thread fit before)
+    last = np.exp(out[K.O_R2] * np.float32(-te_last_s))
+    last *= out[K.O_W] + out[K.O_F]
+    near = last < np.float32(k_sigma) * out[K.O_RMS]
+    near &= ok
+    near = int(np.count_nonzero(near))
     if near:
-        warnings.warn(f"fit: fatwater without noise_sigma: in {near} of {int(ok.sum())} voxels the "
+        warnings.warn(f"fit: fatwater without noise_sigma: in {near} of {n_ok} voxels the "
                       f"last echo is within {k_sigma:g} x the residual RMS of zero, where the noise "
                       "floor biases R2* low; pass noise_sigma (and coils) for the noise-corrected "
                       "fit", RuntimeWarning, stacklevel=4)
