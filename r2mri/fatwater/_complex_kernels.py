@@ -28,6 +28,7 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
+from ..fitting._kernels import _chol_solve  # the SE models' SPD solve, factored in place here
 from ._kernels import RULE_LIVER, S_BAD, S_BOUND_HIT, S_NOT_CONVERGED, S_OK, _start
 
 # output rows
@@ -142,37 +143,6 @@ def _model_jac(yr, yi, t, cr, ci, p, J, res, with_jac):
 
 
 @njit(error_model="numpy")
-def _chol_solve(M, b, x, n):
-    """Solve M x = b for an n x n symmetric positive definite M (Cholesky, in place in M)."""
-    for j in range(n):
-        s = M[j, j]
-        for k in range(j):
-            s -= M[j, k] * M[j, k]
-        if not s > 0.0:
-            return False
-        M[j, j] = math.sqrt(s)
-        for i in range(j + 1, n):
-            s = M[i, j]
-            for k in range(j):
-                s -= M[i, k] * M[j, k]
-            M[i, j] = s / M[j, j]
-    for i in range(n):
-        s = b[i]
-        for k in range(i):
-            s -= M[i, k] * x[k]
-        x[i] = s / M[i, i]
-    for i in range(n - 1, -1, -1):
-        s = x[i]
-        for k in range(i + 1, n):
-            s -= M[k, i] * x[k]
-        x[i] = s / M[i, i]
-    for i in range(n):
-        if not math.isfinite(x[i]):
-            return False
-    return True
-
-
-@njit(error_model="numpy")
 def _normal(J, res, A, g):
     n2 = res.size
     for i in range(NP):
@@ -217,7 +187,7 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, 
                         M[j, i] = 0.0
                     M[i, i] = 1.0
                     d[i] = 0.0
-            if not _chol_solve(M, d, pt, NP):
+            if not _chol_solve(M, d, NP, M, pt):
                 lam *= 10.0
                 continue
             for i in range(NP):
@@ -265,7 +235,7 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol,
         for j in range(NP):
             M[i, j] = A[i, j]
     r2std = np.nan
-    if 2 * m > NP and _chol_solve(M, d, pt, NP):
+    if 2 * m > NP and _chol_solve(M, d, NP, M, pt):
         r2std = math.sqrt(max(pt[2], 0.0) * cost / (2 * m - NP))
     mr = mi = 0.0
     for k in range(m):

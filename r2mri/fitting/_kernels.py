@@ -191,7 +191,10 @@ def _normal(J, y, f, w, npar, A, g):
 
 @njit(error_model="numpy", fastmath=_FM)
 def _chol_solve(M, b, npar, L, x):
-    """Solve M x = b for symmetric positive definite M (npar <= 4); False if not SPD."""
+    """Solve M x = b for symmetric positive definite M (lower triangle read); False if not SPD.
+
+    The Cholesky factor goes to ``L``, which may be ``M`` itself (each entry is read before it
+    is overwritten): the fat-water complex fit (5 parameters) solves in place."""
     for i in range(npar):
         for j in range(i + 1):
             s = M[i, j]
