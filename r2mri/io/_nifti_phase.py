@@ -59,6 +59,7 @@ _COMPLEX_TYPES = {"P": "phase", "PHASE": "phase", "R": "real", "REAL": "real", "
                   "IMAGINARY": "imaginary"}
 #: The Siemens rescaled phase range -4096..4095 maps to -pi..pi (see the module docstring).
 SIEMENS_HALF_RANGE = 4096.0
+SIEMENS_STORED_MAX = 4095  # 12-bit stored values 0..4095
 _PI_TOL = 1e-3  # float32 rounding of radians written by other software, as r2mri.io._phase
 _TE_ATOL_S = 1e-6
 _AFFINE_TOL = dict(rtol=1e-4, atol=1e-3)
@@ -202,7 +203,9 @@ def _magnitude_te_in_file_order(img, mags: list[Path], files: list[Path]) -> lis
 def _slope_inter(path: Path) -> tuple[float, float]:
     import nibabel as nib
 
-    slope, inter = nib.load(str(path)).header.get_slope_inter()
+    # nibabel moves scl_slope/scl_inter from the header into the array proxy when it loads
+    proxy = nib.load(str(path)).dataobj
+    slope, inter = getattr(proxy, "slope", None), getattr(proxy, "inter", None)
     slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
     inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
     return slope, inter
@@ -230,7 +233,7 @@ def phase_radians(values: np.ndarray, path, units: str | None, slope: float = 1.
         stored = (v - inter) / slope
         if u == "rad":
             raise InputError(f"{path}: sidecar Units rad, but scl_slope 2 / scl_inter -4096 give {span}, not radians")
-        if stored.min() < 0 or stored.max() > 2 * SIEMENS_HALF_RANGE - 1 or np.any(stored != np.rint(stored)):
+        if stored.min() < 0 or stored.max() > SIEMENS_STORED_MAX or np.any(stored != np.rint(stored)):
             raise InputError(f"{path}: scl_slope 2 / scl_inter -4096 (Siemens phase) but stored values "
                              f"{stored.min():g}..{stored.max():g} are not integers within 0..4095")
         return _clip(v * (np.pi / SIEMENS_HALF_RANGE)), ("Siemens 0..4095 stored, scl_slope 2, scl_inter -4096: "
