@@ -216,3 +216,13 @@ def test_cli_load_phase_options(nii, tmp_path, capsys):
     p = shutil.copy(nii / f"{PHASE}.nii.gz", tmp_path / "ph.nii.gz")
     assert main(["load", str(nii / f"{MAG}.nii.gz"), "--phase", str(p), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["phase"] is True
+
+
+def test_analyze_passes_phase_to_the_loader(ph, nii, tmp_path, capsys):
+    (tmp_path / "d").mkdir()
+    assert main(["analyze", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--phase",
+                 str(nii / f"{PHASE}.nii.gz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "phase: only applies to NIfTI input" in err[0]
+    with pytest.raises(InputError, match="phase: applies to NIfTI paths, not to an image in memory"):
+        r2mri.analyze(ph.image, phase=nii / f"{PHASE}.nii.gz")
