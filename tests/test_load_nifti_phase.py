@@ -122,7 +122,7 @@ def test_siemens_integer_phase(ph, nii, tmp_path, form):
 
 
 @pytest.mark.parametrize("case, match", [
-    ("unscaled-0-4095", "phase units cannot be known"),  # 0 may be -pi or 0 rad
+    ("unscaled-0-4095", "phase units cannot be known .* 0 may be -pi"),
     ("rad-but-integers", "Units rad but values"),
     ("philips-500", "phase units cannot be known"),
     ("degrees", "Units 'deg' not recognised"),

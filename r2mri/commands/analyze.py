@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ._phase_option import add_phase_options, phase_argument
+from .._cli_phase import add_phase_options, phase_argument
 
 __all__ = ["add_parser", "run"]
 

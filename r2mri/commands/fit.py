@@ -22,7 +22,7 @@ from .._atomic import atomic_directory, atomic_path, atomic_write_text
 from ..errors import InputError
 from ..fitting import MODELS
 from ..image import MultiEchoImage
-from ._phase_option import add_phase_options, phase_argument
+from .._cli_phase import add_phase_options, phase_argument
 
 #: Echo times of the built-in synthetic volume: the FerriScan protocol (domain.md section 2).
 _SYNTHETIC_TE_MS = (6.0, 9.0, 12.0, 15.0, 18.0)

@@ -12,7 +12,7 @@ import json
 import sys
 
 from ..io import load
-from ._phase_option import add_phase_options, phase_argument
+from .._cli_phase import add_phase_options, phase_argument
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

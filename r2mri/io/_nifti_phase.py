@@ -220,7 +220,7 @@ def phase_radians(values: np.ndarray, path, units: str | None, slope: float = 1.
     --------
     >>> import numpy as np
     >>> rad, rule = phase_radians(np.array([-4096.0, 0.0, 4094.0]), "ph.nii", None, 2.0, -4096.0)
-    >>> np.round(rad, 4).tolist(), rule
+    >>> [round(float(r), 4) for r in rad], rule
     ([-3.1416, 0.0, 3.1401], 'Siemens 0..4095 stored, scl_slope 2, scl_inter -4096: value x pi / 4096')
     """
     v = np.asarray(values, dtype=np.float64)
@@ -250,6 +250,9 @@ def phase_radians(values: np.ndarray, path, units: str | None, slope: float = 1.
     integer = bool(np.all(v == np.rint(v)))
     if integer and lo < 0 and lo >= -SIEMENS_HALF_RANGE and hi <= SIEMENS_HALF_RANGE - 1 and hi - lo > SIEMENS_HALF_RANGE:
         return _clip(v * (np.pi / SIEMENS_HALF_RANGE)), "Siemens rescaled range -4096..4095: value x pi / 4096"
+    if integer and lo >= 0 and hi <= SIEMENS_STORED_MAX:
+        span += (" unscaled: 0 may be -pi (Siemens stored values) or 0 rad; keep dcm2niix's scl_slope 2 and "
+                 "scl_inter -4096, or give radians with sidecar Units rad")
     raise InputError(f"{path}: phase units cannot be known ({span}, Units {units or 'absent'}); known: radians "
                      f"(sidecar Units rad, or values within [-pi, pi]), Siemens stored 0..4095 with scl_slope 2 and "
                      f"scl_inter -4096 (dcm2niix), integers -4096..4095")

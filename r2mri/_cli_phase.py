@@ -1,5 +1,7 @@
 """``--phase FILE...`` / ``--no-phase`` for the commands that load NIfTI input (load, fit,
-analyze): passed unchanged to ``r2mri.load(..., phase=)`` (docs/loading.md, "Phase from NIfTI")."""
+analyze): passed unchanged to ``r2mri.load(..., phase=)`` (docs/loading.md, "Phase from NIfTI").
+Outside ``r2mri.commands``: a command imports only its own module there.
+"""
 
 from __future__ import annotations
 
