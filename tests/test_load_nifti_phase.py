@@ -176,8 +176,13 @@ def test_phase_alone_is_never_magnitude(nii, tmp_path):
     new = _copy(nii, tmp_path, {PHASE: "gre_ph"})
     side = json.loads((tmp_path / "gre_ph.json").read_text())
     (tmp_path / "gre_ph.json").write_text(json.dumps(dict(side, ImageType=["ORIGINAL", "PRIMARY", "P", "ND"])))
-    with pytest.raises(InputError, match="a phase image .* never analysed as magnitude"):
+    with pytest.raises(InputError, match="only phase images .* never analysed as magnitude"):
         r2mri.load(new["gre_ph"])
+    # a part-mag file whose sidecar says phase: contradictory, refused
+    shutil.copy(tmp_path / "gre_ph.json", tmp_path / "sub-01_part-mag_MEGRE.json")
+    shutil.copy(new["gre_ph"], tmp_path / "sub-01_part-mag_MEGRE.nii.gz")
+    with pytest.raises(InputError, match="part-mag, but its sidecar ImageType says phase"):
+        r2mri.load(tmp_path / "sub-01_part-mag_MEGRE.nii.gz")
     assert main(["load", str(nii / f"{PHASE}.nii.gz")]) == 2
 
 
@@ -226,3 +231,22 @@ def test_analyze_passes_phase_to_the_loader(ph, nii, tmp_path, capsys):
     assert len(err) == 1 and "phase: only applies to NIfTI input" in err[0]
     with pytest.raises(InputError, match="phase: applies to NIfTI paths, not to an image in memory"):
         r2mri.analyze(ph.image, phase=nii / f"{PHASE}.nii.gz")
+
+
+def test_dcm2niix_folder_glob_pairs_by_image_type(ph, tmp_path):
+    """dcm2niix layout (checked with dcm2niix v1.0.20260724 on the phantom's DICOM): one file
+    per echo, phase files ``_e<n>_ph`` stored 0..4095 as int16 with scl_slope 2 / scl_inter
+    -4096 and sidecar ImageType [..., "P", ..., "PHASE"], a series number in the names."""
+    img0 = ph.image
+    stored = np.mod(np.rint(img0.phase_rad.astype(np.float64) * 2048 / np.pi) + 2048, 4096).astype(np.int16)
+    for k in range(img0.n_echoes):
+        side = {"EchoTime": float(img0.echo_times_s[k]), "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND", "MAGNITUDE"]}
+        _save(img0.data[..., k], img0.affine, tmp_path / f"1_gre_e{k + 1}.nii.gz", side)
+        side["ImageType"] = ["ORIGINAL", "PRIMARY", "P", "ND", "PHASE"]
+        _save(stored[..., k], img0.affine, tmp_path / f"2_gre_e{k + 1}_ph.nii.gz", side, 2.0, -4096.0)
+    img = r2mri.load(sorted(tmp_path.glob("*.nii.gz")))
+    np.testing.assert_array_equal(img.data, img0.data)
+    assert _wrapped(img.phase_rad, img0.phase_rad).max() <= HALF_STEP * (1 + 1e-5) + 1e-6
+    assert "phase files among the inputs" in img.metadata["phase"]["source"]
+    with pytest.raises(InputError, match="only phase images"):
+        r2mri.load(sorted(tmp_path.glob("2_*.nii.gz")))

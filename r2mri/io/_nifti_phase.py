@@ -13,10 +13,15 @@ Rules (docs/loading.md, "Phase from NIfTI"):
   pairs with the files of the same folder whose names are identical once the ``part``
   entity is removed: ``part-phase`` first, else ``part-real`` + ``part-imag``
   (phase = ``atan2(I, R)``). ``phase=`` names the phase file(s) explicitly (any name).
-* **Never magnitude.** A ``part-phase`` file alone, or a file whose sidecar ImageType value 3
-  is ``P``/``PHASE``/``R``/``REAL``/``I``/``IMAGINARY`` (as dcm2niix copies it from DICOM),
-  is never analysed as magnitude; ``part-real`` + ``part-imag`` without a magnitude give
-  magnitude ``hypot(R, I)`` and phase ``atan2(I, R)``, as for DICOM.
+  Among the input paths, a file without ``part`` whose sidecar ImageType value 3 is
+  ``P``/``PHASE`` (``R``/``REAL``, ``I``/``IMAGINARY``) is a phase (real, imaginary) file:
+  dcm2niix copies ImageType from the DICOM and names phase files ``..._ph`` (checked with
+  dcm2niix v1.0.20260724 on the phantom's Siemens-convention phase series), so a glob of
+  a dcm2niix folder pairs as a DICOM folder does.
+* **Never magnitude.** Phase (or only real, or only imaginary) files without a magnitude
+  file are never analysed as magnitude, nor is a ``part-mag`` file whose sidecar
+  ImageType says phase/real/imaginary; ``part-real`` + ``part-imag`` without a magnitude
+  give magnitude ``hypot(R, I)`` and phase ``atan2(I, R)``, as for DICOM.
 * **Same acquisition.** Shape, affine (rtol 1e-4, atol 1e-3 mm) and echo times (within
   1 us, from the phase's own sidecars) must match the magnitude, else one
   :class:`~r2mri.InputError` names the file and the mismatch (never a silent pairing).
@@ -63,6 +68,7 @@ SIEMENS_STORED_MAX = 4095  # 12-bit stored values 0..4095
 _PI_TOL = 1e-3  # float32 rounding of radians written by other software, as r2mri.io._phase
 _TE_ATOL_S = 1e-6
 _AFFINE_TOL = dict(rtol=1e-4, atol=1e-3)
+_NAMES = {"phase": "phase", "real": "real", "imag": "imaginary"}
 
 
 def part_of(path: Path) -> str | None:
@@ -76,14 +82,29 @@ def _without_part(name: str) -> str:
 
 
 def split_parts(paths: list[Path]) -> dict[str, list[Path]]:
-    """Paths by component: ``mag`` (``part-mag`` or no ``part``), ``phase``, ``real``, ``imag``."""
+    """Paths by component: ``mag``, ``phase``, ``real``, ``imag``, from the BIDS ``part``
+    entity, else from the sidecar ImageType value 3 (dcm2niix names phase files ``..._ph``
+    and copies ImageType ``P``), else magnitude. A ``part-mag`` file whose sidecar says
+    phase/real/imaginary refuses."""
     out: dict[str, list[Path]] = {"mag": [], "phase": [], "real": [], "imag": []}
     for p in paths:
-        label = part_of(p) or "mag"
+        label = part_of(p)
+        kind = _image_type_component(_sidecar_of(p))
+        if label is None:
+            label = {"phase": "phase", "real": "real", "imaginary": "imag"}.get(kind, "mag")
+        elif label == "mag" and kind:
+            raise InputError(f"{p}: BIDS part-mag, but its sidecar ImageType says {kind}: a {kind} image is never "
+                             f"analysed as magnitude")
         if label not in out:
             raise InputError(f"{p}: BIDS part-{label} is not a component r2mri knows (mag, phase, real, imag)")
         out[label].append(p)
     return out
+
+
+def _sidecar_of(path: Path) -> dict:
+    from ._nifti import _sidecar
+
+    return _sidecar(path)
 
 
 def _siblings(mags: list[Path], label: str) -> list[Path] | None:
@@ -100,17 +121,6 @@ def _siblings(mags: list[Path], label: str) -> list[Path] | None:
             return None
         out.append(found[0])
     return out
-
-
-def _refuse_complex_sidecar(paths: list[Path]) -> None:
-    from ._nifti import _sidecar, sidecar_path
-
-    for p in paths:
-        kind = _image_type_component(_sidecar(p))
-        if kind:
-            raise InputError(f"{p}: a {kind} image (sidecar {sidecar_path(p).name} ImageType), never analysed as "
-                             f"magnitude; pass the magnitude file (its phase pairs with it by the BIDS part entity "
-                             f"or phase=)")
 
 
 def _image_type_component(meta: dict) -> str | None:
@@ -138,9 +148,8 @@ def load_nifti_complex(paths: list[Path], echo_times_ms, phase) -> MultiEchoImag
         if parts["real"] and parts["imag"] and explicit is None:
             return _from_real_imaginary(parts["real"], parts["imag"], echo_times_ms)
         comp = next(k for k in ("phase", "real", "imag") if parts[k])
-        raise InputError(f"{parts[comp][0]}: only BIDS part-{comp} images, which are never analysed as magnitude; "
-                         f"pass the magnitude (part-mag) file")
-    _refuse_complex_sidecar(parts["mag"])
+        raise InputError(f"{parts[comp][0]}: only {_NAMES[comp]} images (BIDS part-{comp} or sidecar ImageType), which "
+                         f"are never analysed as magnitude; pass the magnitude file")
     img = load_nifti(parts["mag"], echo_times_ms)
     img.metadata["phase"] = {"available": False, "source": None, "files": []}
     if phase is False:
@@ -148,7 +157,7 @@ def load_nifti_complex(paths: list[Path], echo_times_ms, phase) -> MultiEchoImag
     if explicit is not None:
         _attach_phase(img, parts["mag"], explicit, echo_times_ms, "phase file given by the user")
     elif parts["phase"]:
-        _attach_phase(img, parts["mag"], parts["phase"], echo_times_ms, "BIDS part-phase")
+        _attach_phase(img, parts["mag"], parts["phase"], echo_times_ms, "phase files among the inputs")
     elif parts["real"] or parts["imag"]:
         if not (parts["real"] and parts["imag"]):
             raise InputError(f"{(parts['real'] or parts['imag'])[0]}: part-real and part-imag come in pairs; one is missing")
@@ -312,5 +321,6 @@ def _record(img: MultiEchoImage, files: list[Path], source: str) -> None:
     img.metadata["phase"] = {"available": True, "source": source, "files": names}
     img.metadata.setdefault("header_findings", []).append({
         "severity": "info", "code": "phase-paired",
-        "message": f"phase from {', '.join(Path(n).name for n in names)} ({source})",
+        "message": f"phase from {Path(names[0]).name}" + (f" and {len(names) - 1} more files" if len(names) > 1 else "")
+                   + f" ({source})",
         "details": {"files": names}})
