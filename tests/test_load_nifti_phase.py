@@ -178,6 +178,11 @@ def test_phase_alone_is_never_magnitude(nii, tmp_path):
     (tmp_path / "gre_ph.json").write_text(json.dumps(dict(side, ImageType=["ORIGINAL", "PRIMARY", "P", "ND"])))
     with pytest.raises(InputError, match="only phase images .* never analysed as magnitude"):
         r2mri.load(new["gre_ph"])
+    # the component dcm2niix appends when value 3 is a vendor term
+    (tmp_path / "gre_ph.json").write_text(json.dumps(dict(side, ImageType=["ORIGINAL", "PRIMARY", "OTHER", "PHASE"])))
+    with pytest.raises(InputError, match="only phase images"):
+        r2mri.load(new["gre_ph"])
+    (tmp_path / "gre_ph.json").write_text(json.dumps(dict(side, ImageType=["ORIGINAL", "PRIMARY", "P", "ND"])))
     # a part-mag file whose sidecar says phase: contradictory, refused
     shutil.copy(tmp_path / "gre_ph.json", tmp_path / "sub-01_part-mag_MEGRE.json")
     shutil.copy(new["gre_ph"], tmp_path / "sub-01_part-mag_MEGRE.nii.gz")

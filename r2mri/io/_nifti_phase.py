@@ -14,7 +14,8 @@ Rules (docs/loading.md, "Phase from NIfTI"):
   entity is removed: ``part-phase`` first, else ``part-real`` + ``part-imag``
   (phase = ``atan2(I, R)``). ``phase=`` names the phase file(s) explicitly (any name).
   Among the input paths, a file without ``part`` whose sidecar ImageType value 3 is
-  ``P``/``PHASE`` (``R``/``REAL``, ``I``/``IMAGINARY``) is a phase (real, imaginary) file:
+  ``P``/``PHASE`` (``R``/``REAL``, ``I``/``IMAGINARY``), or that holds the value ``PHASE``
+  (``REAL``, ``IMAGINARY``) anywhere, is a phase (real, imaginary) file:
   dcm2niix copies ImageType from the DICOM and names phase files ``..._ph`` (checked with
   dcm2niix v1.0.20260724 on the phantom's Siemens-convention phase series), so a glob of
   a dcm2niix folder pairs as a DICOM folder does.
@@ -124,10 +125,16 @@ def _siblings(mags: list[Path], label: str) -> list[Path] | None:
 
 
 def _image_type_component(meta: dict) -> str | None:
+    """"phase", "real", "imaginary" or None from a sidecar ImageType: value 3 (as in DICOM),
+    or any value PHASE / REAL / IMAGINARY (dcm2niix appends the component it detected, e.g.
+    ["ORIGINAL", "PRIMARY", "P", "ND", "PHASE"])."""
     vals = meta.get("ImageType")
-    if not isinstance(vals, list) or len(vals) < 3:
+    if not isinstance(vals, list):
         return None
-    return _COMPLEX_TYPES.get(str(vals[2]).upper())
+    vals = [str(v).upper() for v in vals]
+    if len(vals) > 2 and vals[2] in _COMPLEX_TYPES:
+        return _COMPLEX_TYPES[vals[2]]
+    return next((_COMPLEX_TYPES[v] for v in vals if v in ("PHASE", "REAL", "IMAGINARY")), None)
 
 
 def load_nifti_complex(paths: list[Path], echo_times_ms, phase) -> MultiEchoImage:
