@@ -91,6 +91,9 @@ def test_explicit_phase_file_without_sidecar(ph, nii, tmp_path):
     img = r2mri.load(nii / f"{MAG}.nii.gz", phase=p)  # echo times: the magnitude's
     np.testing.assert_array_equal(img.phase_rad, ph.image.phase_rad)
     assert "given by the user" in img.metadata["phase"]["source"]
+    q = _save(ph.image.phase_rad[..., :-1], ph.image.affine, tmp_path / "five_echoes.nii.gz", None)
+    with pytest.raises(InputError, match="five_echoes.nii.gz holds 5 echoes .* no sidecar EchoTime"):
+        r2mri.load(nii / f"{MAG}.nii.gz", phase=q)
 
 
 def test_per_echo_bids_files(ph, nii, tmp_path):

@@ -186,7 +186,12 @@ def _load_component(img: MultiEchoImage, mags: list[Path], files: list[Path], ec
         if any(te_known):
             raise InputError(f"{files[te_known.index(False)]}: no EchoTime in its sidecar while other phase files have one")
         te_ms = _magnitude_te_in_file_order(img, mags, files)
-    comp = load_nifti(files, te_ms)
+        try:
+            comp = load_nifti(files, te_ms)
+        except InputError as exc:
+            raise InputError(f"{exc} (the phase has no sidecar EchoTime: the magnitude's echo times were used)") from None
+    else:
+        comp = load_nifti(files, te_ms)
     where = comp.metadata["source"]
     if comp.data.shape != img.data.shape:
         raise InputError(f"{where}: shape {comp.data.shape} (x, y, z, echo) differs from the magnitude "
