@@ -7,7 +7,8 @@ components) and ``settings.json`` (everything needed to reproduce the maps). Wit
 ``--model fatwater``: ``R2starmap.nii.gz`` (1/s), ``R2starstd.nii.gz``, ``PDFFmap.nii.gz``
 (%), ``water.nii.gz``, ``fat.nii.gz``, ``status.nii.gz``, and with phase images
 ``fieldmap_hz.nii.gz`` and ``phase0_rad.nii.gz``; the field strength comes from the header
-or ``--field-strength``.
+or ``--field-strength``. NIfTI phase: BIDS ``part-phase`` files beside the magnitude, or
+``--phase FILE...`` (``--no-phase``: magnitude fit), passed to :func:`r2mri.load`.
 """
 
 from __future__ import annotations
