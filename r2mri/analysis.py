@@ -143,11 +143,12 @@ def _as_paths(inputs: Any) -> list[str]:
     return paths
 
 
-def load_input(paths: list[str], echo_times_ms: Sequence[float] | None, series: Any = None) -> MultiEchoImage:
+def load_input(paths: list[str], echo_times_ms: Sequence[float] | None, series: Any = None,
+               phase: Any = None) -> MultiEchoImage:
     """The image :func:`analyze` analyses for input ``paths`` (:func:`r2mri.load`)."""
     from .io import load
 
-    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms, series=series)
+    return load(paths if len(paths) > 1 else paths[0], echo_times_ms=echo_times_ms, series=series, phase=phase)
 
 
 def _load_mask(mask: Any, img: MultiEchoImage) -> np.ndarray | None:
@@ -197,6 +198,7 @@ def analyze(
     coils: int | None = None,
     force: bool = False,
     series: Any = None,
+    phase: Any = None,
     roi_options: dict | None = None,
     threads: int | None = None,
     progress: Callable | bool | None = None,
@@ -241,6 +243,9 @@ def analyze(
         DICOM only: the series forming the dataset, as SeriesInstanceUIDs or series
         numbers (:func:`r2mri.load`). Default: the loader's choice, which is refused
         (``series-left-out``) when it leaves series of the acquisition out.
+    phase : path, list of paths, False or None
+        NIfTI only: phase image(s) of the magnitude (:func:`r2mri.load`); ``None`` pairs
+        BIDS ``part-phase`` files by themselves, ``False`` analyses the magnitude alone.
     roi_options : dict or None
         Keyword options for :func:`r2mri.roi.liver_roi` (erosion margin, seed...).
     threads : int or None
@@ -289,6 +294,8 @@ def analyze(
     if isinstance(inputs, MultiEchoImage):
         if series is not None:
             raise InputError("series: applies to DICOM paths, not to an image in memory")
+        if phase is not None:
+            raise InputError("phase: applies to NIfTI paths, not to an image in memory (set its phase_rad)")
         paths: list[str] = []
         img = inputs
         if echo_times_ms is not None:
@@ -301,7 +308,7 @@ def analyze(
         input_format = "memory"
     else:
         paths = _as_paths(inputs)
-        img = load_input(paths, echo_times_ms, series)
+        img = load_input(paths, echo_times_ms, series, phase)
         input_format = "dicom" if img.source_datasets else "nifti"
     if img.n_echoes < 2:
         raise InputError(f"{_where(paths)}: {img.n_echoes} echo(es); R2 needs at least 2 echo times")
@@ -446,6 +453,8 @@ def analyze(
             "coils": coils,
             "force": bool(force),
             "series": _series_setting(series),
+            "phase": phase if isinstance(phase, bool) or phase is None else (
+                [os.fspath(p) for p in phase] if isinstance(phase, (list, tuple)) else os.fspath(phase)),
             "roi_options": dict(roi_options or {}),
             "threads": threads,
         },

@@ -356,6 +356,27 @@ def b_cut_to_preamble(data, tmp):
     f.write_bytes(bytes(60))  # a transfer cut inside the preamble: was skipped as "not DICOM"
 
 
+def _bids_pair(data, tmp, phase: np.ndarray | None) -> None:
+    """{tmp}/sub-01_part-mag_MESE.nii.gz (the valid input) and, given, a part-phase beside it."""
+    _copy_nifti(data, tmp, "sub-01_part-mag_MESE")
+    if phase is not None:
+        img = nib.load(_nii(data))
+        nib.save(nib.Nifti1Image(phase, img.affine), tmp / "sub-01_part-phase_MESE.nii.gz")
+        shutil.copy(data / "nifti" / "phantom_MESE.json", tmp / "sub-01_part-phase_MESE.json")
+
+
+def b_phase_alone(data, tmp):
+    _bids_pair(data, tmp, np.zeros((48, 48, 2, 5), np.float32))
+
+
+def b_phase_shape(data, tmp):
+    _bids_pair(data, tmp, np.zeros((47, 48, 2, 5), np.float32))
+
+
+def b_phase_units(data, tmp):
+    _bids_pair(data, tmp, np.linspace(-500, 500, 48 * 48 * 2 * 5).reshape(48, 48, 2, 5).round().astype(np.int16))
+
+
 def b_permission_output(data, tmp):
     (tmp / "readonly").mkdir()
     os.chmod(tmp / "readonly", 0o555)
@@ -380,6 +401,7 @@ BUILDERS = {
     "E46": b_gre_no_field, "E47": b_gre_3t_no_curve, "E48": b_fatwater_on_se,  # R2* path (issue 15)
     "E40": b_out_under_file, "E41": b_dicom_from_nifti, "E42": b_disk_full, "E43": b_permission_output,
     "E44": b_permission_input, "E45": b_cut_to_preamble,
+    "E60": b_phase_alone, "E61": b_phase_shape, "E62": b_phase_units,  # NIfTI phase (issue 15)
 }
 #: Rows run in a child process, and how the child is limited.
 DISK_FULL = {"E42"}

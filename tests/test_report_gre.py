@@ -114,6 +114,9 @@ def _volume(ds):
 @pytest.mark.parametrize("kind, code, unit, values", [
     ("pm_r2star", ("126395", "DCM", "R2*"), "/s", lambda r: r.fit.r2_per_s),
     ("pm_pdff", ("129100", "DCM", "Fat fraction"), "%", lambda r: r.fit.extra["pdff_percent"]),
+    ("pm_water", ("11713004", "SCT", "Water"), "[arb'U]", lambda r: r.fit.extra["water"]),
+    ("pm_fat", ("256674009", "SCT", "Fat"), "[arb'U]", lambda r: r.fit.extra["fat"]),
+    ("pm_fieldmap", ("110807", "DCM", "Field Map MR Signal Intensity"), "Hz", lambda r: r.fit.extra["field_map_hz"]),
 ])
 def test_parametric_maps_are_coded_r2star_and_fat_fraction(gre, kind, code, unit, values):
     res, folder, paths, _ = gre
@@ -153,7 +156,8 @@ def test_dicom_outputs_conform(gre):
     _, folder, _, _ = gre
     files = sorted((folder / "dicom").glob("*.dcm"))
     assert {f.name for f in files} == {"pm_r2star.dcm", "pm_pdff.dcm", "pm_lic.dcm", "seg_liver_roi.dcm",
-                                       "sr_report.dcm", "sc_report.dcm"}
+                                       "sr_report.dcm", "sc_report.dcm", "pm_water.dcm", "pm_fat.dcm",
+                                       "pm_fieldmap.dcm"}
     for f in files:
         errors, warns = dciodvfy(f)
         assert errors == [], (f.name, errors)
@@ -206,6 +210,7 @@ def test_gre_fitted_without_fat_is_still_r2star_without_pdff_outputs(tmp_path):
     assert rep["quantity"] == "R2*" and "pdff_percent" not in rep
     assert "R2starmap" in paths and "R2map" not in paths and "desc-PDFF_map" not in paths
     assert "pm_r2star" in paths and "pm_pdff" not in paths and "pm_r2" not in paths
+    assert not {"pm_water", "pm_fat", "pm_fieldmap"} & set(paths)
     q = pydicom.dcmread(paths["pm_r2star"]).SharedFunctionalGroupsSequence[0] \
         .RealWorldValueMappingSequence[0].QuantityDefinitionSequence[0].ConceptCodeSequence[0]
     assert q.CodeValue == "126395"
@@ -214,3 +219,13 @@ def test_gre_fitted_without_fat_is_still_r2star_without_pdff_outputs(tmp_path):
 def test_citation_of_an_open_author_list_reads_first_author_et_al(gre):
     _, _, _, rep = gre
     assert rep["calibration"]["citation_text"].startswith("Hernando D et al. Multicenter Reproducibility")
+
+
+def test_magnitude_fatwater_fit_has_water_and_fat_maps_but_no_field_map(tmp_path):
+    from r2mri.report._dicom_fatwater import fatwater_parametric_maps
+    from r2mri.report._dicom_source import reference_headers, source_series
+
+    res = fake_gre_dicom_result()  # no field_map_hz: a magnitude fit
+    objs = fatwater_parametric_maps(res, reference_headers(source_series(res.image)), 90, "seed", None)
+    assert set(objs) == {"pm_water", "pm_fat"}
+    assert [int(ds.SeriesNumber) for ds in objs.values()] == [97, 98]

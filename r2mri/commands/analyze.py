@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .._cli_phase import add_phase_options, phase_argument
 
 __all__ = ["add_parser", "run"]
 
@@ -55,6 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="DICOM: the series forming the dataset, by series number or SeriesInstanceUID "
                         "(comma-separated or repeated); default: the loader's choice, refused when it "
                         "leaves series of the acquisition out")
+    add_phase_options(p)
     p.add_argument("--force", action="store_true", help="analyse despite protocol errors and a curve's unmet fat-correction or echo-time requirements (reported as warnings); a calibration curve for another field, sequence or echo train is still refused: choose another with --calibration or --calibration-file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--dicom", dest="dicom", action=argparse.BooleanOptionalAction, default=None,
@@ -146,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
                 coils=args.coils,
                 force=args.force,
                 series=[s for group in args.series for s in group] if args.series else None,
+                phase=phase_argument(args),
                 threads=args.threads,
                 roi_options=roi_options or None,
                 progress=progress,

@@ -7,7 +7,8 @@ components) and ``settings.json`` (everything needed to reproduce the maps). Wit
 ``--model fatwater``: ``R2starmap.nii.gz`` (1/s), ``R2starstd.nii.gz``, ``PDFFmap.nii.gz``
 (%), ``water.nii.gz``, ``fat.nii.gz``, ``status.nii.gz``, and with phase images
 ``fieldmap_hz.nii.gz`` and ``phase0_rad.nii.gz``; the field strength comes from the header
-or ``--field-strength``.
+or ``--field-strength``. NIfTI phase: BIDS ``part-phase`` files beside the magnitude, or
+``--phase FILE...`` (``--no-phase``: magnitude fit), passed to :func:`r2mri.load`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .._atomic import atomic_directory, atomic_path, atomic_write_text
 from ..errors import InputError
 from ..fitting import MODELS
 from ..image import MultiEchoImage
+from .._cli_phase import add_phase_options, phase_argument
 
 #: Echo times of the built-in synthetic volume: the FerriScan protocol (domain.md section 2).
 _SYNTHETIC_TE_MS = (6.0, 9.0, 12.0, 15.0, 18.0)
@@ -48,6 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--echo-times-ms", type=float, nargs="+", metavar="TE",
                    help="echo times in ms (NIfTI without sidecars, or to override DICOM)")
     p.add_argument("--series", action="append", metavar="UID", help="SeriesInstanceUID(s) to use")
+    add_phase_options(p)
     p.add_argument("--mask", metavar="PATH", help="mask NIfTI/DICOM SEG of the voxels to fit")
     p.add_argument("--synthetic", action="store_true",
                    help="fit a small built-in synthetic volume instead of INPUT")
@@ -94,13 +97,14 @@ def run(args) -> int:
     import r2mri
 
     if args.synthetic:
-        if args.inputs:
+        if args.inputs or args.phase:
             raise InputError("INPUT: give either input paths or --synthetic, not both")
         img = synthetic_image()
     else:
         if not args.inputs:
             raise InputError("INPUT: no input given (or use --synthetic)")
-        img = r2mri.load(list(args.inputs), echo_times_ms=args.echo_times_ms, series=args.series)
+        img = r2mri.load(list(args.inputs), echo_times_ms=args.echo_times_ms, series=args.series,
+                         phase=phase_argument(args))
     mask = None
     if args.mask:
         mask = r2mri.load_mask(args.mask, like=img)

@@ -12,6 +12,7 @@ import json
 import sys
 
 from ..io import load
+from .._cli_phase import add_phase_options, phase_argument
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--series", action="append", metavar="N[,N...]",
                    help="series to use, by series number or SeriesInstanceUID (comma-separated or "
                         "repeated for the series of a per-TE protocol)")
+    add_phase_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
     return p
@@ -39,7 +41,7 @@ def _fmt_list(values, fmt="{:g}") -> str:
 def run(args) -> int:
     paths = list(args.paths)
     series = [s.strip() for group in args.series for s in group.split(",") if s.strip()] if args.series else None
-    img = load(paths, echo_times_ms=args.echo_times_ms, series=series)
+    img = load(paths, echo_times_ms=args.echo_times_ms, series=series, phase=phase_argument(args))
     findings = img.protocol_report()
     meta = img.metadata
     found = None

@@ -112,7 +112,7 @@ def _series_found(frames) -> list[dict]:
     return series
 
 
-def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=None) -> MultiEchoImage:
+def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=None, phase=None) -> MultiEchoImage:
     """Load a multi-echo magnitude dataset from DICOM or NIfTI.
 
     Parameters
@@ -132,6 +132,13 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
         first, then most echoes, most slices, highest series number); series of its
         acquisition that it leaves out are listed in ``metadata["series_left_out"]``
         and make the error finding ``series-left-out``.
+    phase : path, list of paths or False, optional
+        NIfTI only: the phase image(s) of the magnitude (radians, or the Siemens
+        integer range; rules in ``docs/loading.md``, "Phase from NIfTI"). Default: the
+        BIDS ``part-phase`` (else ``part-real`` + ``part-imag``) files beside the
+        magnitude with the same entities; ``False`` loads the magnitude alone. Shape,
+        affine and echo times must match the magnitude. DICOM phase series pair by
+        themselves (``docs/loading.md``, "Phase").
 
     Returns
     -------
@@ -160,12 +167,13 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
         # pydicom warns on values outside the standard (e.g. UIDs with a leading-zero
         # component, as in real Siemens data); they are not errors for us.
         warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
-        return _load(path_or_paths, echo_times_ms, series)
+        return _load(path_or_paths, echo_times_ms, series, phase)
 
 
-def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
+def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     from . import _dicom, _grouping, _phase
-    from ._nifti import is_nifti, load_nifti
+    from ._nifti import is_nifti
+    from ._nifti_phase import load_nifti_complex
 
     paths = _as_paths(path_or_paths)
     wanted = _series_list(series)
@@ -178,9 +186,11 @@ def _load(path_or_paths, echo_times_ms, series) -> MultiEchoImage:
             raise InputError("path_or_paths: mix of NIfTI and other paths; pass one kind")
         if wanted is not None:
             raise InputError("series: only applies to DICOM input")
-        return load_nifti(paths, echo_times_ms)
+        return load_nifti_complex(paths, echo_times_ms, phase)
 
     source = ", ".join(str(p) for p in paths)
+    if phase is not None and phase is not False:
+        raise InputError(f"phase: only applies to NIfTI input; DICOM phase series in {source} pair by themselves")
     cplx: list = []
     frames, skipped = _dicom.discover(paths, complex_out=cplx)
     if not frames and cplx and wanted is None:

@@ -20,7 +20,9 @@ confirmed in the DICOM PS3.16 code tables shipped with pydicom 3.0
 (``pydicom.sr.codedict.codes.DCM.R2Star`` and ``.FatFraction``, members of CID 218
 "Quantitative Image Feature", CID 7180 "Abstract Multi-dimensional Image Model Component
 Semantics" and CID 7469); PS3.16 has no "proton density fat fraction" concept, so the
-PDFF map uses "Fat fraction" with its LUT explanation saying what it is.
+PDFF map uses "Fat fraction" with its LUT explanation saying what it is. The water, fat
+and field maps of the fat-water fit: ``pm_water.dcm``, ``pm_fat.dcm``, ``pm_fieldmap.dcm``
+(``_dicom_fatwater.py``, with their codes' sources).
 
 Outside the map's computed voxels (NaN in the maps) the Parametric Maps hold 0; the
 SEG says which voxels the statistics used. Every object names r2mri in its
@@ -307,6 +309,10 @@ def write_dicom(result: Any, rep: dict, folder: Path, *, page_rgb: np.ndarray | 
             unit=CODES["percent"], quantity=CODES["fat_fraction"], series_number=base + 6,
             description="PDFF map (%), fat-water model", uids=_roles(uid_seed, "pm_pdff"), equipment=equipment,
         )
+    if pdff is not None:  # water, fat (and field map) signal maps: _dicom_fatwater.py
+        from ._dicom_fatwater import fatwater_parametric_maps
+
+        objs.update(fatwater_parametric_maps(result, src, base, uid_seed, equipment))
     objs["seg_liver_roi"] = _segmentation(src, result.roi.mask, result.image, rep, base + 3,
                                           _roles(uid_seed, "seg_liver_roi"), equipment)
     objs["sr_report"] = structured_report(src, objs["seg_liver_roi"], rep, base + 4,
