@@ -31,6 +31,13 @@ N_PARAMS = 3
 SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 
 
+#: Lower bound of the fat amplitude in the magnitude fit, as a fraction a of the water
+#: amplitude: F >= -a W (signed fat; PDFF >= -100 a / (1 - a) %). Design choice, measured
+#: (docs/fatwater.md "Fat bound"): with F >= 0 the estimator of F is truncated where the
+#: truth is at or near 0, and R2*, correlated with F at high R2*, is biased with it.
+FAT_FLOOR_FRACTION = 0.1
+
+
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
               "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
@@ -103,7 +110,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     n_coils = 1 if coils is None else int(coils)
     common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
                   chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
-                  total=total)
+                  total=total, fat_floor=float(FAT_FLOOR_FRACTION))
 
     import numba
 
@@ -184,7 +191,7 @@ _NO_TABLE.setflags(write=False)
 
 
 def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
-                   xtol, ftol, chunk, rule, progress, total):
+                   xtol, ftol, chunk, rule, progress, total, fat_floor):
     """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
     nvox = flat.shape[0]
     out = np.empty((K.NOUT, nvox), dtype=np.float32)
@@ -197,7 +204,7 @@ def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo,
           ncchi_table(n_coils) if sigma > 0 else _NO_TABLE)
     done = 0
     for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
-        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
+        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, fat_floor, np.int64(max_iter),
                     float(xtol), float(ftol), np.int64(rule), idx, np.int64(start), out, status)
         done += y.shape[0]
         if progress is not None:
