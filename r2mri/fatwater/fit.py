@@ -37,6 +37,11 @@ SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 #: truth is at or near 0, and R2*, correlated with F at high R2*, is biased with it.
 FAT_FLOOR_FRACTION = 0.1
 
+#: PDFF reporting rule recorded in ``FitResult.options["pdff_rule"]`` (docs/fatwater.md).
+PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fraction), so voxel "
+             "PDFF >= -100 a / (1 - a) %; not clipped at 0 (a clipped voxel map biases ROI means "
+             "high at low fat); water, fat and s0 = W + F are the fitted values")
+
 
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
@@ -59,7 +64,9 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
-    standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
+    standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat`` (the fat
+    amplitude is signed, F >= -FAT_FLOOR_FRACTION W, and PDFF is not clipped at 0:
+    ``options["pdff_rule"]``, docs/fatwater.md "Fat bound"),
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
 
@@ -149,6 +156,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "coils": int(n_coils),
         **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
         "k_sigma": float(k_sigma),
+        "fat_floor_fraction": float(FAT_FLOOR_FRACTION),
+        "pdff_rule": PDFF_RULE,
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
         "max_iter": int(max_iter),
