@@ -286,8 +286,8 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, 
     p[0] = 0.9 * amp
     p[1] = 0.1 * amp
     p[2] = r0
-    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g,
-                         d, pt, At, gt)
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J,
+                         res, A, M, g, d, pt, At, gt)
     if rule == RULE_LIVER and p[1] <= p[0]:
         # the water start gave PDFF <= 50 %: the liver rule keeps it unless the fat start
         # also ends at PDFF <= 50 % with a lower residual, which did not happen in 300,000
@@ -302,8 +302,8 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, 
         q[0] = 0.1 * amp
         q[1] = 0.9 * amp
         q[2] = r0
-        cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A,
-                             M, g, d, pt, At, gt)
+        cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, fat_floor, max_iter, xtol, ftol,
+                             J, res, A, M, g, d, pt, At, gt)
     fat_start = cf < cw
     if rule != RULE_MIN_RESIDUAL:
         # keep the solution with PDFF <= 50 % when exactly one of the two has it
@@ -395,8 +395,8 @@ def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, x
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol, ftol, rule,
-                            J, res, A, M, g, d, pt, p, q, o, At, gt)
+            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol,
+                            ftol, rule, J, res, A, M, g, d, pt, p, q, o, At, gt)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

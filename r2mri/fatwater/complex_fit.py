@@ -58,9 +58,9 @@ def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi
             z = flat_mag[rows] * np.exp(1j * flat_phase[rows])
             CK.fit_chunk(np.ascontiguousarray(z.real, dtype=np.float64),
                          np.ascontiguousarray(z.imag, dtype=np.float64), te64, cr, ci, lo, hi,
-                         float(fat_floor), np.ascontiguousarray(centres[rows], dtype=np.float64), float(halfwidth),
-                         np.int64(n_grid), np.int64(max_iter), float(xtol), float(ftol),
-                         np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
+                         float(fat_floor), np.ascontiguousarray(centres[rows], dtype=np.float64),
+                         float(halfwidth), np.int64(n_grid), np.int64(max_iter), float(xtol),
+                         float(ftol), np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
             done += rows.size
             if report and progress is not None:
                 progress(done, total)
@@ -117,8 +117,8 @@ def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, fat_
         status = np.empty(bright.size, dtype=np.uint8)
         CK.fit_chunk(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), te64,
                      np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag), lo, hi,
-                     float(fat_floor), np.zeros(bright.size), float(halfwidth), np.int64(n_grid), np.int64(max_iter),
-                     float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
+                     float(fat_floor), np.zeros(bright.size), float(halfwidth), np.int64(n_grid),
+                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
                      np.empty(0, dtype=np.int64), np.int64(0), out, status)
         costs.append(float(np.nansum(out[CK.O_COST])))
     ratio = costs[1] / costs[0] if costs[0] > 0 else 1.0
