@@ -18,7 +18,7 @@ machine) and keeps the ``speed`` block of an existing ``fatwater.json``.
    the ROI statistics of the PDFF (mean and median over status-OK voxels, as the report's
    ``pdff_percent`` block) of the signed voxel PDFF and, for comparison, of the voxel PDFF
    clipped at 0.
-2b. Fat bound (docs/fatwater.md "Fat bound"): the same grid for the lower bounds
+2b. Fat bound (docs/fatwater.md "Fat bound and PDFF rule"): the same grid for the lower bounds
    F >= -a W, a in ``FLOORS`` (a = 0 is the former F >= 0), and the complex fit at
    R2* 30-800 s^-1, PDFF 0-10 % with a = 0 and the shipped a.
 3. Complex fit: field-map error and swapped voxels on a smooth +-150 Hz field.

@@ -295,7 +295,7 @@ def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils
 def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
     """``{"mean", "median", "sd", "n_voxels"}`` of the PDFF (%) over ``valid`` voxels with a
     usable fat-water fit (status OK, finite PDFF); ``None`` for other models. The voxel
-    PDFF is signed (not clipped at 0: docs/fatwater.md "Fat bound"), so at PDFF near 0
+    PDFF is signed (not clipped at 0: docs/fatwater.md "Fat bound and PDFF rule"), so at PDFF near 0
     the ROI mean is not biased high by the noise; it can be slightly negative.
 
     Examples

@@ -273,7 +273,8 @@ def test_auto_on_a_gradient_echo_image_is_the_fat_water_model():
         assert r2mri.fit(no_field, noise_sigma=2.0).model != "fatwater"
 
 
-# Fat bound (docs/fatwater.md "Fat bound"): F >= -a W, a = FAT_FLOOR_FRACTION, PDFF signed.
+# Fat bound (docs/fatwater.md "Fat bound and PDFF rule"): F >= -a W, a = FAT_FLOOR_FRACTION,
+# PDFF signed.
 FAT_FLOOR = FAT_FLOOR_FRACTION
 
 

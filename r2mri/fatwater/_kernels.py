@@ -3,7 +3,8 @@
 Per voxel, three parameters p = (W, F, R2*) of ``S_k = |W + F c_k| exp(-R2* t_k)``
 (``c_k = cr_k + i ci_k``, the fat basis) are fitted by a projected Levenberg-Marquardt
 iteration (Marquardt 1963, diagonal scaling) with bounds W >= 0, F >= -a W (signed fat,
-``a = fat_floor``, r2mri.fatwater.fit.FAT_FLOOR_FRACTION; docs/fatwater.md "Fat bound"),
+``a = fat_floor``, r2mri.fatwater.fit.FAT_FLOOR_FRACTION; docs/fatwater.md "Fat bound and
+PDFF rule"),
 R2* in [lo, hi]: a parameter on a bound whose gradient points out of the box is held
 fixed for that step (active set), the others take the reduced step; on the oblique fat
 bound the step is taken with F + a W held (:func:`_shear`).
@@ -178,7 +179,7 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
     (cost, converged, iterations). A trial point's normal equations are summed with its
     cost (into ``At``, ``gt``), so an accepted step needs no second pass over the echoes;
     on return ``A``, ``g`` hold J^T J and J^T (y - S) at ``p``. Bounds: W >= 0,
-    F >= -fat_floor W (signed fat, docs/fatwater.md "Fat bound"), R2* in [lo, hi]."""
+    F >= -fat_floor W (signed fat, docs/fatwater.md "Fat bound and PDFF rule"), R2* in [lo, hi]."""
     cost = _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g)
     lam = _LAMBDA0
     n_iter = 0

@@ -33,8 +33,9 @@ SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 
 #: Lower bound of the fat amplitude in the magnitude fit, as a fraction a of the water
 #: amplitude: F >= -a W (signed fat; PDFF >= -100 a / (1 - a) %). Design choice, measured
-#: (docs/fatwater.md "Fat bound"): with F >= 0 the estimator of F is truncated where the
-#: truth is at or near 0, and R2*, correlated with F at high R2*, is biased with it.
+#: (docs/fatwater.md "Fat bound and PDFF rule"): with F >= 0 the estimator of F is
+#: truncated where the truth is at or near 0, and R2*, correlated with F at high R2*, is
+#: biased with it.
 FAT_FLOOR_FRACTION = 0.1
 
 #: PDFF reporting rule recorded in ``FitResult.options["pdff_rule"]`` (docs/fatwater.md).
@@ -66,7 +67,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
     standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat`` (the fat
     amplitude is signed, F >= -FAT_FLOOR_FRACTION W, and PDFF is not clipped at 0:
-    ``options["pdff_rule"]``, docs/fatwater.md "Fat bound"),
+    ``options["pdff_rule"]``, docs/fatwater.md "Fat bound and PDFF rule"),
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
 
