@@ -1,9 +1,10 @@
 """Fat-water R2* (issue 15): speed against a scipy ``least_squares`` loop, accuracy grid.
 
-Run: ``python -m benchmarks.fatwater [--quick] [--out DIR]`` (not part of
-``python -m benchmarks``). Writes ``fatwater.json`` into DIR (default
+Run: ``python -m benchmarks.fatwater [--quick] [--accuracy-only] [--out DIR]`` (not
+part of ``python -m benchmarks``). Writes ``fatwater.json`` into DIR (default
 ``benchmarks/results``) and prints the markdown tables quoted in benchmarks/README.md
-and docs/fatwater.md.
+and docs/fatwater.md. ``--accuracy-only`` skips the speed part (to be run on an idle
+machine) and keeps the ``speed`` block of an existing ``fatwater.json``.
 
 1. Speed: magnitude fat-water fit (``r2mri.fit(..., model="fatwater")``) of a
    256 x 256 x 32 x 12-echo volume (1.5 T, TE1 1.2 ms, spacing 1 ms; R2* log-uniform
@@ -13,7 +14,13 @@ and docs/fatwater.md.
    swap rule on a random sample of voxels (voxels/s = sample / its time). Wall and
    process CPU time, and the 1-minute load average, are recorded.
 2. Accuracy: median R2* and PDFF error at SNR 50 over R2* 30-800 s^-1 x PDFF 0-45 % for
-   1.5 T and 3 T, 6 and 12 echoes, with sigma given (noise-corrected) and without.
+   1.5 T and 3 T, 6 and 12 echoes, with sigma given (noise-corrected) and without; and
+   the ROI statistics of the PDFF (mean and median over status-OK voxels, as the report's
+   ``pdff_percent`` block) of the signed voxel PDFF and, for comparison, of the voxel PDFF
+   clipped at 0.
+2b. Fat bound (docs/fatwater.md "Fat bound and PDFF rule"): the same grid for the lower bounds
+   F >= -a W, a in ``FLOORS`` (a = 0 is the former F >= 0), and the complex fit at
+   R2* 30-800 s^-1, PDFF 0-10 % with a = 0 and the shipped a.
 3. Complex fit: field-map error and swapped voxels on a smooth +-150 Hz field.
 4. The plain exponential's R2* bias per PDFF (noise-free).
 """
@@ -31,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import r2mri
+from r2mri.fatwater import fit as fw_fit
 from r2mri.fatwater import load_fat_spectrum, magnitude_signal
 
 SPEC = load_fat_spectrum()
@@ -40,6 +48,7 @@ TRAINS = {"1.5T-6": (1.5, TE6), "1.5T-12": (1.5, TE12), "3T-6": (3.0, TE6), "3T-
 R2S = (30.0, 60.0, 100.0, 200.0, 400.0, 600.0, 800.0)
 PDFFS = (0.0, 0.05, 0.10, 0.20, 0.30, 0.45)
 SIGMA = 20.0  # S0 = 1000: SNR 50
+FLOORS = (0.0, 0.1, 0.25, 0.5)  # fat bound F >= -a W compared in fat_floor()
 
 
 def _volume(shape, te, field_t, seed):
@@ -125,23 +134,69 @@ def _noisy(c, te, pdff, r2, n, seed):
     return np.abs(z + 2.0 * (rng.standard_normal((n, te.size)) + 1j * rng.standard_normal((n, te.size))))
 
 
-def accuracy(quick: bool) -> dict:
+def _cell(fit, r2, pdff) -> dict:
+    """Median R2* and PDFF errors over all voxels; ROI PDFF statistics over status-OK
+    voxels (as r2mri._gre.pdff_block) of the signed voxel PDFF and of it clipped at 0."""
+    pd = fit.extra["pdff_percent"].astype(np.float64)
+    ok = pd[fit.status == 0]
+    clip = np.maximum(ok, 0.0)
+    t = 100 * pdff
+    return {"r2_bias_percent": float(100 * (np.median(fit.r2_per_s) / r2 - 1)),
+            "pdff_bias_points": float(np.median(pd) - t),
+            "roi_pdff_mean_bias": float(np.mean(ok) - t), "roi_pdff_median_bias": float(np.median(ok) - t),
+            "roi_pdff_clipped_mean_bias": float(np.mean(clip) - t),
+            "roi_pdff_clipped_median_bias": float(np.median(clip) - t),
+            "fraction_ok": float(np.mean(fit.status == 0)), "fraction_fat_negative": float(np.mean(fit.extra["fat"] < 0))}
+
+
+def accuracy(quick: bool, floor: float | None = None) -> dict:
     n = 300 if quick else 2000
     out = {}
-    for train, (b0, te) in TRAINS.items():
-        c = SPEC.basis(te, b0)
-        for r2 in R2S:
-            for pdff in PDFFS:
-                y = _noisy(c, te, pdff, r2, n, seed=int(r2 + 1000 * pdff + 10 * b0 + te.size))
-                row = {}
-                for name, kw in (("sigma_given", {"noise_sigma": 2.0}), ("no_sigma", {})):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        fit = r2mri.fit(y, te, model="fatwater", field_strength_t=b0, **kw)
-                    row[name] = {"r2_bias_percent": float(100 * (np.median(fit.r2_per_s) / r2 - 1)),
-                                 "pdff_bias_points": float(np.median(fit.extra["pdff_percent"]) - 100 * pdff)}
-                out[f"{train}|{r2:g}|{100 * pdff:g}"] = row
-    return {"n_voxels_per_case": n, "snr": 50, "cases": out}
+    saved = fw_fit.FAT_FLOOR_FRACTION
+    try:
+        if floor is not None:  # a private knob of the fit, for this comparison only
+            fw_fit.FAT_FLOOR_FRACTION = floor
+        for train, (b0, te) in TRAINS.items():
+            c = SPEC.basis(te, b0)
+            for r2 in R2S:
+                for pdff in PDFFS:
+                    y = _noisy(c, te, pdff, r2, n, seed=int(r2 + 1000 * pdff + 10 * b0 + te.size))
+                    row = {}
+                    for name, kw in (("sigma_given", {"noise_sigma": 2.0}), ("no_sigma", {})):
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            fit = r2mri.fit(y, te, model="fatwater", field_strength_t=b0, **kw)
+                        row[name] = _cell(fit, r2, pdff)
+                    out[f"{train}|{r2:g}|{100 * pdff:g}"] = row
+    finally:
+        fw_fit.FAT_FLOOR_FRACTION = saved
+    return {"n_voxels_per_case": n, "snr": 50, "fat_floor_fraction": fw_fit.FAT_FLOOR_FRACTION if floor is None
+            else floor, "cases": out}
+
+
+def fat_floor(quick: bool) -> dict:
+    """The magnitude grid for each fat bound in FLOORS; the complex fit at PDFF 0-10 %."""
+    res = {"magnitude": {f"{a:g}": accuracy(quick, a) for a in FLOORS}, "complex": {}}
+    n = 300 if quick else 2000
+    saved = fw_fit.FAT_FLOOR_FRACTION
+    try:
+        for a in (0.0, saved):
+            fw_fit.FAT_FLOOR_FRACTION = a
+            for train, (b0, te) in TRAINS.items():
+                c = SPEC.basis(te, b0)
+                for r2 in (30.0, 400.0, 800.0):
+                    for pdff in (0.0, 0.05, 0.10):
+                        rng = np.random.default_rng(int(r2 + 1000 * pdff + 10 * b0 + te.size))
+                        psi = rng.uniform(-50.0, 50.0, (n, 1))
+                        z = (100.0 * (1 - pdff) + 100.0 * pdff * c) * np.exp(-r2 * te) \
+                            * np.exp(1j * (0.3 + 2 * np.pi * psi * te))
+                        z = z + 2.0 * (rng.standard_normal(z.shape) + 1j * rng.standard_normal(z.shape))
+                        fit = r2mri.fit(np.abs(z), te, model="fatwater", field_strength_t=b0,
+                                        phase_rad=np.angle(z))
+                        res["complex"][f"{a:g}|{train}|{r2:g}|{100 * pdff:g}"] = _cell(fit, r2, pdff)
+    finally:
+        fw_fit.FAT_FLOOR_FRACTION = saved
+    return res
 
 
 def complex_fit(quick: bool) -> dict:
@@ -181,22 +236,57 @@ def monoexp_bias() -> dict:
     return {"pdff_percent": [100 * p for p in PDFFS], "r2_bias_percent": out}
 
 
+def _worst(cells, key):
+    return max((c[key] for c in cells), key=abs)
+
+
 def _tables(r: dict) -> str:
-    lines = ["| run | voxels/s (wall, 2 threads) | voxels/s per core (CPU) | load |", "|---|---|---|---|"]
-    for name, v in r["speed"]["runs"].items():
-        lines.append(f"| r2mri {name} | {v['voxels_per_s_wall']:,.0f} | {v['voxels_per_s_cpu_per_core']:,.0f} | {v['load_1min']:.1f} |")
-    s = r["speed"]["scipy_least_squares_loop"]
-    lines.append(f"| scipy least_squares loop ({s['sampled_voxels']} voxels) | {s['voxels_per_s_wall']:,.0f} | {s['voxels_per_s_cpu']:,.0f} | {s['load_1min']:.1f} |")
-    lines.append(f"\nratio (wall, Gaussian fit / scipy loop): {r['speed']['ratio_wall_gaussian_to_scipy']:,.0f}\n")
+    lines = []
+    if r.get("speed"):
+        lines += ["| run | voxels/s (wall, 2 threads) | voxels/s per core (CPU) | load |", "|---|---|---|---|"]
+        for name, v in r["speed"]["runs"].items():
+            lines.append(f"| r2mri {name} | {v['voxels_per_s_wall']:,.0f} | {v['voxels_per_s_cpu_per_core']:,.0f} | {v['load_1min']:.1f} |")
+        s = r["speed"]["scipy_least_squares_loop"]
+        lines.append(f"| scipy least_squares loop ({s['sampled_voxels']} voxels) | {s['voxels_per_s_wall']:,.0f} | {s['voxels_per_s_cpu']:,.0f} | {s['load_1min']:.1f} |")
+        lines.append(f"\nratio (wall, Gaussian fit / scipy loop): {r['speed']['ratio_wall_gaussian_to_scipy']:,.0f}\n")
     for key in ("sigma_given", "no_sigma"):
-        lines.append(f"\nR2* bias % / PDFF bias points, median, SNR 50 ({key}):\n")
+        lines.append(f"\nR2* bias % / PDFF bias points (median of all voxels) / ROI mean PDFF bias "
+                     f"(status OK), SNR 50 ({key}):\n")
         lines.append("| train | R2* | " + " | ".join(f"PDFF {100 * p:g}" for p in PDFFS) + " |")
         lines.append("|---|---|" + "---|" * len(PDFFS))
         for train in TRAINS:
             for r2 in R2S:
                 cells = [r["accuracy"]["cases"][f"{train}|{r2:g}|{100 * p:g}"][key] for p in PDFFS]
                 lines.append(f"| {train} | {r2:g} | " + " | ".join(
-                    f"{c['r2_bias_percent']:+.1f} / {c['pdff_bias_points']:+.2f}" for c in cells) + " |")
+                    f"{c['r2_bias_percent']:+.1f} / {c['pdff_bias_points']:+.2f} / {c['roi_pdff_mean_bias']:+.2f}"
+                    for c in cells) + " |")
+    if r.get("fat_floor"):
+        for key in ("sigma_given", "no_sigma"):
+            lines.append(f"\nFat bound F >= -a W ({key}): worst cell over PDFF 0-45 % per train "
+                         "(1.5T-6, 1.5T-12, 3T-6, 3T-12): R2* median %; ROI PDFF mean, median "
+                         "(signed); ROI PDFF mean (voxels clipped at 0)\n")
+            lines.append("| a | R2* | R2* bias % | ROI mean | ROI median | clipped mean |")
+            lines.append("|---|---|---|---|---|---|")
+            for a, acc in r["fat_floor"]["magnitude"].items():
+                for r2 in R2S:
+                    per = [[acc["cases"][f"{t}|{r2:g}|{100 * p:g}"][key] for p in PDFFS] for t in TRAINS]
+                    cols = [" ".join(f"{_worst(c, k):+.2f}" for c in per) for k in
+                            ("r2_bias_percent", "roi_pdff_mean_bias", "roi_pdff_median_bias",
+                             "roi_pdff_clipped_mean_bias")]
+                    lines.append(f"| {a} | {r2:g} | " + " | ".join(cols) + " |")
+        lines.append("\nComplex fit, fat bound a: R2* median % / ROI PDFF mean / median (PDFF 0, 5, 10 %)\n")
+        lines.append("| a | train | R2* | PDFF 0 | PDFF 5 | PDFF 10 |")
+        lines.append("|---|---|---|---|---|---|")
+        keys = sorted({k.rsplit("|", 1)[0] for k in r["fat_floor"]["complex"]},
+                      key=lambda k: (float(k.split("|")[0]), list(TRAINS).index(k.split("|")[1]), float(k.split("|")[2])))
+        for k in keys:
+            a, train, r2 = k.split("|")
+            cells = [r["fat_floor"]["complex"][f"{k}|{p:g}"] for p in (0, 5, 10)]
+            lines.append(f"| {a} | {train} | {r2} | " + " | ".join(
+                f"{c['r2_bias_percent']:+.1f} / {c['roi_pdff_mean_bias']:+.2f} / {c['roi_pdff_median_bias']:+.2f}"
+                for c in cells) + " |")
+    if not r.get("complex"):
+        return "\n".join(lines)
     lines.append("\nComplex fit (48 x 48, smooth field +-150 Hz):\n")
     lines.append("| case | median abs field error Hz | swapped | R2* bias % | PDFF bias | refit |")
     lines.append("|---|---|---|---|---|---|")
@@ -213,16 +303,25 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--accuracy-only", action="store_true",
+                    help="skip the speed part; keep the speed block of an existing fatwater.json")
     args = ap.parse_args(argv)
+    out = Path(args.out)
     r = {"machine": {"nproc": os.cpu_count(), "platform": platform.platform(),
                      "load_1min_start": os.getloadavg()[0]},
          "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": args.quick}
-    r["speed"] = speed(args.quick)
+    if args.accuracy_only:
+        old = json.loads((out / "fatwater.json").read_text()) if (out / "fatwater.json").exists() else {}
+        if old.get("speed"):
+            r["speed"] = old["speed"]
+            r["speed_run"] = {"date_utc": old.get("date_utc"), "machine": old.get("machine"), "quick": old.get("quick")}
+    else:
+        r["speed"] = speed(args.quick)
     r["accuracy"] = accuracy(args.quick)
+    r["fat_floor"] = fat_floor(args.quick)
     r["complex"] = complex_fit(args.quick)
     r["monoexp"] = monoexp_bias()
     r["machine"]["load_1min_end"] = os.getloadavg()[0]
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "fatwater.json").write_text(json.dumps(r, indent=1) + "\n")
     print(_tables(r))

@@ -252,6 +252,7 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
         amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
         start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
     p0 = tile_mean(start)
+    p0[:, :2] = np.maximum(p0[:, :2], 0.0)  # the voxel fit's fat is signed; the tile fit's is >= 0
     p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * _R2_MAX)
     tot = p0[:, 0] + p0[:, 1]
     low = ~(tot > 0)
@@ -293,7 +294,9 @@ def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils
 # --------------------------------------------------------------------------- PDFF block
 def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
     """``{"mean", "median", "sd", "n_voxels"}`` of the PDFF (%) over ``valid`` voxels with a
-    usable fat-water fit (status OK, finite PDFF); ``None`` for other models.
+    usable fat-water fit (status OK, finite PDFF); ``None`` for other models. The voxel
+    PDFF is signed (not clipped at 0: docs/fatwater.md "Fat bound and PDFF rule"), so at PDFF near 0
+    the ROI mean is not biased high by the noise; it can be slightly negative.
 
     Examples
     --------

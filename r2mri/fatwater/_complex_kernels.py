@@ -17,7 +17,8 @@ of common phase): with ``B = [b, c b]``, ``b_k = exp((-R2* + i 2 pi psi) t_k)``,
 ``(cos phi u + sin phi w)^T G^-1 (cos phi u + sin phi w)``, a 2x2 eigenproblem, and the
 cost is ``|y|^2 - lambda_max``. The grid point kept follows the swap rule (``liver``:
 lowest cost with F <= W when one exists; ``min_residual``: lowest cost). Then a projected
-Levenberg-Marquardt iteration refines all five parameters (W, F >= 0, R2* in [lo, hi]).
+Levenberg-Marquardt iteration refines all five parameters (W >= 0, F >= -a W with
+``a = fat_floor`` as in the magnitude fit, R2* in [lo, hi]).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from numba import prange
 
 from .._numba_setup import njit
 from ..fitting._kernels import _chol_solve  # the SE models' SPD solve, factored in place here
-from ._kernels import RULE_LIVER, S_BAD, S_BOUND_HIT, S_NOT_CONVERGED, S_OK, _start
+from ._kernels import RULE_LIVER, S_BAD, S_BOUND_HIT, S_NOT_CONVERGED, S_OK, _shear, _start
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_PSI, O_PHI, O_COST = range(11)
@@ -43,7 +44,7 @@ _TWO_PI = 2.0 * math.pi
 
 
 @njit(error_model="numpy")
-def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, p, tc, ts, zr, zi):
+def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, fat_floor, p, tc, ts, zr, zi):
     """Variable-projection grid over psi at fixed R2* (module docstring); fills
     p = (W, F, R2*, phi0, psi). ``tc``, ``ts`` (n_grid, m): cos and sin of
     2 pi d_j t_k for the grid offsets d_j (shared by the block); ``zr``, ``zi``: scratch."""
@@ -105,7 +106,7 @@ def _grid_start(yr, yi, t, cr, ci, r2, psi_c, psi_hw, n_grid, rule, p, tc, ts, z
         if take:
             best = cost
             p[0] = max(x0, 0.0)
-            p[1] = max(x1, 0.0)
+            p[1] = max(x1, -fat_floor * p[0])
             p[3] = phi
             p[4] = psi
     p[2] = r2
@@ -160,17 +161,20 @@ def _normal(J, res, A, g):
 
 
 @njit(error_model="numpy")
-def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
+def _lm(yr, yi, t, cr, ci, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g, d, pt):
     """Projected Levenberg-Marquardt on the five parameters from ``p`` (in place); as
-    :func:`r2mri.fatwater._kernels._lm` (active set on W, F >= 0 and R2* bounds)."""
+    :func:`r2mri.fatwater._kernels._lm` (active set on W >= 0, F >= -fat_floor W and the
+    R2* bounds; on the oblique fat bound the step holds F + fat_floor W)."""
     cost = _model_jac(yr, yi, t, cr, ci, p, J, res, True)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
         _normal(J, res, A, g)
-        free0 = not (p[0] <= 0.0 and g[0] <= 0.0)
-        free1 = not (p[1] <= 0.0 and g[1] <= 0.0)
+        fat_on = p[1] <= -fat_floor * p[0] and g[1] <= 0.0
+        gw = g[0] - fat_floor * g[1] if fat_on else g[0]
+        free0 = not (p[0] <= 0.0 and gw <= 0.0)
+        free1 = not fat_on
         free2 = not ((p[2] <= lo and g[2] <= 0.0) or (p[2] >= hi and g[2] >= 0.0))
         accepted = False
         ct = cost
@@ -178,8 +182,11 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, 
             for i in range(NP):
                 for j in range(NP):
                     M[i, j] = A[i, j]
-                M[i, i] = A[i, i] * (1.0 + lam) + 1e-300
                 d[i] = g[i]
+            if fat_on:
+                _shear(M, d, fat_floor)
+            for i in range(NP):
+                M[i, i] = M[i, i] * (1.0 + lam) + 1e-300
             for i, free in ((0, free0), (1, free1), (2, free2)):
                 if not free:
                     for j in range(NP):
@@ -190,10 +197,12 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, 
             if not _chol_solve(M, d, NP, M, pt):
                 lam *= 10.0
                 continue
+            if fat_on:
+                pt[1] -= fat_floor * pt[0]
             for i in range(NP):
                 pt[i] += p[i]
             pt[0] = max(pt[0], 0.0)
-            pt[1] = max(pt[1], 0.0)
+            pt[1] = max(pt[1], -fat_floor * pt[0])
             pt[2] = min(max(pt[2], lo), hi)
             ct = _model_jac(yr, yi, t, cr, ci, pt, J, res, False)
             if ct < cost:
@@ -218,15 +227,15 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, 
 
 
 @njit(error_model="numpy")
-def _fit_voxel(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule,
-               mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
+def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol,
+               rule, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
     """Fit one voxel (grid start, then LM); write the maps to ``o`` (NOUT,)."""
     m = yr.size
     for k in range(m):
         mag[k] = math.sqrt(yr[k] * yr[k] + yi[k] * yi[k])
     _start(mag, t, lo, hi, 0.0, 0.0, p)
-    _grid_start(yr, yi, t, cr, ci, p[2], psi_c, psi_hw, n_grid, rule, p, tc, ts, zr, zi)
-    cost, conv, n_iter = _lm(yr, yi, t, cr, ci, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
+    _grid_start(yr, yi, t, cr, ci, p[2], psi_c, psi_hw, n_grid, rule, fat_floor, p, tc, ts, zr, zi)
+    cost, conv, n_iter = _lm(yr, yi, t, cr, ci, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g,
                              d, pt)
     # covariance at the solution: s^2 (J^T J)^-1, s^2 = cost / (2m - 5)
     _normal(J, res, A, g)
@@ -264,8 +273,8 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol,
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule, dest,
-              offset, out, status):
+def fit_chunk(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule,
+              dest, offset, out, status):
     """Fit every row ``i`` of ``yr + i yi`` (nvox, m) into column ``j`` of ``out`` (NOUT, n)
     and ``status`` (n,), ``j = dest[i]`` or ``offset + i`` when ``dest`` is empty; the psi
     grid of row ``i`` is centred on ``psi_c[i]``."""
@@ -305,7 +314,7 @@ def fit_chunk(yr, yi, t, cr, ci, lo, hi, psi_c, psi_hw, n_grid, max_iter, xtol, 
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yr[i], yi[i], t, cr, ci, lo, hi, psi_c[i], psi_hw, n_grid, max_iter,
+            st = _fit_voxel(yr[i], yi[i], t, cr, ci, lo, hi, fat_floor, psi_c[i], psi_hw, n_grid, max_iter,
                             xtol, ftol, rule, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
             for r in range(NOUT):
                 out[r, j] = o[r]

@@ -2,9 +2,12 @@
 
 Per voxel, three parameters p = (W, F, R2*) of ``S_k = |W + F c_k| exp(-R2* t_k)``
 (``c_k = cr_k + i ci_k``, the fat basis) are fitted by a projected Levenberg-Marquardt
-iteration (Marquardt 1963, diagonal scaling) with bounds W >= 0, F >= 0,
+iteration (Marquardt 1963, diagonal scaling) with bounds W >= 0, F >= -a W (signed fat,
+``a = fat_floor``, r2mri.fatwater.fit.FAT_FLOOR_FRACTION; docs/fatwater.md "Fat bound and
+PDFF rule"),
 R2* in [lo, hi]: a parameter on a bound whose gradient points out of the box is held
-fixed for that step (active set), the others take the reduced step.
+fixed for that step (active set), the others take the reduced step; on the oblique fat
+bound the step is taken with F + a W held (:func:`_shear`).
 
 Water/fat swap rule (magnitude data cannot tell water from fat with a single-peak
 spectrum; a multi-peak spectrum breaks the symmetry only weakly): every voxel is fitted
@@ -155,41 +158,65 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy")
-def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g, d, pt, At,
-        gt):
+def _shear(M, d, a):
+    """Rewrite the step system M x = d (n x n, n = d.size; parameters 0 and 1 are W and F)
+    for the coordinates (W, u = F + a W, ...), in which the fat bound F >= -a W is u >= 0:
+    M <- T^T M T, d <- T^T d with T the map back (F = u - a W). A step x found in these
+    coordinates is mapped back by ``x[1] -= a x[0]``."""
+    m00 = M[0, 0] - 2.0 * a * M[1, 0] + a * a * M[1, 1]
+    for j in range(1, d.size):
+        v = M[0, j] - a * M[1, j]
+        M[0, j] = v
+        M[j, 0] = v
+    M[0, 0] = m00
+    d[0] = d[0] - a * d[1]
+
+
+@njit(error_model="numpy")
+def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g, d,
+        pt, At, gt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
     (cost, converged, iterations). A trial point's normal equations are summed with its
     cost (into ``At``, ``gt``), so an accepted step needs no second pass over the echoes;
-    on return ``A``, ``g`` hold J^T J and J^T (y - S) at ``p``."""
+    on return ``A``, ``g`` hold J^T J and J^T (y - S) at ``p``. Bounds: W >= 0,
+    F >= -fat_floor W (signed fat, docs/fatwater.md "Fat bound and PDFF rule"), R2* in [lo, hi]."""
     cost = _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g)
     lam = _LAMBDA0
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        # active set: a parameter on a bound with the descent direction g pointing out
-        free0 = not (p[0] <= 0.0 and g[0] <= 0.0)
-        free1 = not (p[1] <= 0.0 and g[1] <= 0.0)
+        # active set: a parameter on a bound with the descent direction g pointing out.
+        # The fat bound F >= -a W is oblique: on it, the step is taken in (W, u = F + a W,
+        # R2*) with u held (F follows W along the bound), where W's descent is g0 - a g1
+        fat_on = p[1] <= -fat_floor * p[0] and g[1] <= 0.0
+        gw = g[0] - fat_floor * g[1] if fat_on else g[0]
+        free0 = not (p[0] <= 0.0 and gw <= 0.0)
         free2 = not ((p[2] <= lo and g[2] <= 0.0) or (p[2] >= hi and g[2] >= 0.0))
         accepted = False
         while lam <= _LAMBDA_MAX:
             for i in range(3):
                 for j in range(3):
                     M[i, j] = A[i, j]
-                M[i, i] = A[i, i] * (1.0 + lam) + 1e-300
                 d[i] = g[i]
+            if fat_on:
+                _shear(M, d, fat_floor)
+            for i in range(3):
+                M[i, i] = M[i, i] * (1.0 + lam) + 1e-300
             if not free0:
                 _freeze(M, d, 0)
-            if not free1:
+            if fat_on:
                 _freeze(M, d, 1)
             if not free2:
                 _freeze(M, d, 2)
             if not _solve3(M, d, pt):
                 lam *= 10.0
                 continue
+            if fat_on:
+                pt[1] -= fat_floor * pt[0]
             for i in range(3):
                 pt[i] += p[i]
             pt[0] = max(pt[0], 0.0)
-            pt[1] = max(pt[1], 0.0)
+            pt[1] = max(pt[1], -fat_floor * pt[0])
             pt[2] = min(max(pt[2], lo), hi)
             ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
@@ -247,8 +274,8 @@ def _start(y, t, lo, hi, s2n, thr, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, J, res, A,
-               M, g, d, pt, p, q, o, At, gt):
+def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol, ftol, rule, J,
+               res, A, M, g, d, pt, p, q, o, At, gt):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
     sigma = nz[0]
@@ -260,8 +287,8 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
     p[0] = 0.9 * amp
     p[1] = 0.1 * amp
     p[2] = r0
-    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, max_iter, xtol, ftol, J, res, A, M, g,
-                         d, pt, At, gt)
+    cw, convw, itw = _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J,
+                         res, A, M, g, d, pt, At, gt)
     if rule == RULE_LIVER and p[1] <= p[0]:
         # the water start gave PDFF <= 50 %: the liver rule keeps it unless the fat start
         # also ends at PDFF <= 50 % with a lower residual, which did not happen in 300,000
@@ -276,8 +303,8 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
         q[0] = 0.1 * amp
         q[1] = 0.9 * amp
         q[2] = r0
-        cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, max_iter, xtol, ftol, J, res, A,
-                             M, g, d, pt, At, gt)
+        cf, convf, itf = _lm(y, t, cr, ci, uniform, nz, q, lo, hi, fat_floor, max_iter, xtol, ftol,
+                             J, res, A, M, g, d, pt, At, gt)
     fat_start = cf < cw
     if rule != RULE_MIN_RESIDUAL:
         # keep the solution with PDFF <= 50 % when exactly one of the two has it
@@ -334,8 +361,8 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol,
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule, dest, offset,
-              out, status):
+def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol, ftol, rule, dest,
+              offset, out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
     nvox, m = y.shape
@@ -369,8 +396,8 @@ def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, 
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, max_iter, xtol, ftol, rule,
-                            J, res, A, M, g, d, pt, p, q, o, At, gt)
+            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol,
+                            ftol, rule, J, res, A, M, g, d, pt, p, q, o, At, gt)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

@@ -39,7 +39,7 @@ def psi_period_hz(te: np.ndarray) -> float:
 
 
 def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi, max_iter, xtol,
-                ftol, chunk, rule, main_fat_hz, progress, total):
+                ftol, chunk, rule, main_fat_hz, progress, total, fat_floor):
     """Both passes; returns ``(out (NOUT, n) float64, status (n,) uint8, info dict)``."""
     nvox, m = flat_mag.shape
     cr = np.ascontiguousarray(basis.real)
@@ -58,16 +58,16 @@ def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi
             z = flat_mag[rows] * np.exp(1j * flat_phase[rows])
             CK.fit_chunk(np.ascontiguousarray(z.real, dtype=np.float64),
                          np.ascontiguousarray(z.imag, dtype=np.float64), te64, cr, ci, lo, hi,
-                         np.ascontiguousarray(centres[rows], dtype=np.float64), float(halfwidth),
-                         np.int64(n_grid), np.int64(max_iter), float(xtol), float(ftol),
-                         np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
+                         float(fat_floor), np.ascontiguousarray(centres[rows], dtype=np.float64),
+                         float(halfwidth), np.int64(n_grid), np.int64(max_iter), float(xtol),
+                         float(ftol), np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
             done += rows.size
             if report and progress is not None:
                 progress(done, total)
         return n_grid
 
     conj, conv_info = _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi,
-                                        max_iter, xtol, ftol, 0.5 * period, span)
+                                        fat_floor, max_iter, xtol, ftol, 0.5 * period, span)
     if conj:  # fit the conjugate data; psi and phi0 are flipped back at the end
         flat_phase = -flat_phase
     n_grid = run(mask_flat, np.zeros(nvox), 0.5 * period, True)
@@ -99,8 +99,8 @@ CONVENTION_VOXELS = 2000
 CONVENTION_RATIO = 0.8
 
 
-def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, max_iter, xtol, ftol,
-                      halfwidth, span):
+def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, fat_floor, max_iter,
+                      xtol, ftol, halfwidth, span):
     """Whether the phase images follow the conjugate sign convention (fat at positive
     frequency in exp(+i 2 pi f t)): both conventions are fitted on the brightest
     voxels and the one with the clearly lower summed residual wins."""
@@ -117,8 +117,8 @@ def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, max_
         status = np.empty(bright.size, dtype=np.uint8)
         CK.fit_chunk(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), te64,
                      np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag), lo, hi,
-                     np.zeros(bright.size), float(halfwidth), np.int64(n_grid), np.int64(max_iter),
-                     float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
+                     float(fat_floor), np.zeros(bright.size), float(halfwidth), np.int64(n_grid),
+                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
                      np.empty(0, dtype=np.int64), np.int64(0), out, status)
         costs.append(float(np.nansum(out[CK.O_COST])))
     ratio = costs[1] / costs[0] if costs[0] > 0 else 1.0

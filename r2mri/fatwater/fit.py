@@ -31,6 +31,19 @@ N_PARAMS = 3
 SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 
 
+#: Lower bound of the fat amplitude in the magnitude fit, as a fraction a of the water
+#: amplitude: F >= -a W (signed fat; PDFF >= -100 a / (1 - a) %). Design choice, measured
+#: (docs/fatwater.md "Fat bound and PDFF rule"): with F >= 0 the estimator of F is
+#: truncated where the truth is at or near 0, and R2*, correlated with F at high R2*, is
+#: biased with it.
+FAT_FLOOR_FRACTION = 0.1
+
+#: PDFF reporting rule recorded in ``FitResult.options["pdff_rule"]`` (docs/fatwater.md).
+PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fraction), so voxel "
+             "PDFF >= -100 a / (1 - a) %; not clipped at 0 (a clipped voxel map biases ROI means "
+             "high at low fat); water, fat and s0 = W + F are the fitted values")
+
+
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
               "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
@@ -52,7 +65,9 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     """Fit W, F and R2* in every voxel of ``data`` (..., echo); returns a ``FitResult``.
 
     ``FitResult.r2_per_s`` holds R2*, ``s0`` holds W + F, ``r2_std_per_s`` the R2*
-    standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat``,
+    standard error; ``extra`` holds ``pdff_percent``, ``water``, ``fat`` (the fat
+    amplitude is signed, F >= -FAT_FLOOR_FRACTION W, and PDFF is not clipped at 0:
+    ``options["pdff_rule"]``, docs/fatwater.md "Fat bound and PDFF rule"),
     ``fat_start_chosen`` (1 where the fat-dominant start won the swap rule) and
     ``n_iterations`` (both starts together).
 
@@ -103,7 +118,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     n_coils = 1 if coils is None else int(coils)
     common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
                   chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
-                  total=total)
+                  total=total, fat_floor=float(FAT_FLOOR_FRACTION))
 
     import numba
 
@@ -142,6 +157,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "coils": int(n_coils),
         **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
         "k_sigma": float(k_sigma),
+        "fat_floor_fraction": float(FAT_FLOOR_FRACTION),
+        "pdff_rule": PDFF_RULE,
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
         "max_iter": int(max_iter),
@@ -184,7 +201,7 @@ _NO_TABLE.setflags(write=False)
 
 
 def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
-                   xtol, ftol, chunk, rule, progress, total):
+                   xtol, ftol, chunk, rule, progress, total, fat_floor):
     """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
     nvox = flat.shape[0]
     out = np.empty((K.NOUT, nvox), dtype=np.float32)
@@ -197,7 +214,7 @@ def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo,
           ncchi_table(n_coils) if sigma > 0 else _NO_TABLE)
     done = 0
     for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
-        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, np.int64(max_iter),
+        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, fat_floor, np.int64(max_iter),
                     float(xtol), float(ftol), np.int64(rule), idx, np.int64(start), out, status)
         done += y.shape[0]
         if progress is not None:

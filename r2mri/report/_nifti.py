@@ -56,7 +56,8 @@ MAP_FILES = {
 #: The fat-water maps: name -> (``fit.extra`` key, unit, description).
 FATWATER_FILES = {
     "desc-PDFF_map": ("pdff_percent", "%", "Proton density fat fraction 100 F / (W + F), percent, "
-                      "from the magnitude fat-water fit (multi-peak fat spectrum)"),
+                      "from the magnitude fat-water fit (multi-peak fat spectrum); signed, not clipped "
+                      "at 0 (fit option pdff_rule)"),
     "desc-water_S0map": ("water", "arbitrary", "Water signal at echo time 0 (W) from the fat-water fit"),
     "desc-fat_S0map": ("fat", "arbitrary", "Fat signal at echo time 0 (F, all spectral peaks) from the "
                        "fat-water fit"),
