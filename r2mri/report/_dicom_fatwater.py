@@ -5,8 +5,8 @@ file                   content
 =====================  =====================================================================
 ``pm_water.dcm``       water signal at TE 0 (``fit.extra["water"]``), float32, unit UCUM
                        ``[arb'U]`` "arbitrary unit"; quantity SCT 11713004 "Water"
-``pm_fat.dcm``         fat signal at TE 0 (``fit.extra["fat"]``), same unit; quantity
-                       SCT 256674009 "Fat"
+``pm_fat.dcm``         fat signal at TE 0 (``fit.extra["fat"]``), same unit, signed (the fit
+                       bounds F >= -0.1 W); quantity SCT 256674009 "Fat"
 ``pm_fieldmap.dcm``    complex fits only: off-resonance (``fit.extra["field_map_hz"]``),
                        UCUM ``Hz`` "Hertz"; quantity DCM 110807 "Field Map MR Signal
                        Intensity"
@@ -54,7 +54,7 @@ def fatwater_parametric_maps(result: Any, src: list, base: int, uid_seed: str | 
     c = _codes()
     specs = [("pm_water", "water", "Water", "Water signal at TE 0 (arbitrary units)", c["arbitrary_unit"],
               c["water"], "Water signal map, fat-water model"),
-             ("pm_fat", "fat", "Fat", "Fat signal at TE 0 (arbitrary units)", c["arbitrary_unit"], c["fat"],
+             ("pm_fat", "fat", "Fat", "Fat signal at TE 0 (arbitrary units, signed)", c["arbitrary_unit"], c["fat"],
               "Fat signal map, fat-water model")]
     if "field_map_hz" in extra:
         specs.append(("pm_fieldmap", "field_map_hz", "B0 field map", "B0 off-resonance (Hz), complex fat-water fit",
