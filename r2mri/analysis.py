@@ -422,7 +422,7 @@ def analyze(
     t1 = time.perf_counter()
     calibrated = _cal.calibrate(fit.r2_per_s, cal)
     lic = np.asarray(calibrated.lic_mg_per_g, dtype=np.float32)
-    roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **(roi_options or {}))
+    roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **{"calibration": cal, **(roi_options or {})})
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
     stats = _stats.liver_statistics(fit, roi, cal, image=img)

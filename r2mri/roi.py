@@ -94,6 +94,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
+from ._roi_parenchyma import below_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
 
@@ -621,6 +622,7 @@ def liver_roi(
     vessel_k: float = 4.0,
     vessel_margin_mm: float | None = None,
     grow_k: float = 3.0,
+    calibration: Any = None,
 ) -> LiverROI:
     """Liver ROI from a mask, a seed, a bounding box or an automatic proposal.
 
@@ -645,6 +647,10 @@ def liver_roi(
         In-plane dilation of detected vessels; default one in-plane voxel.
     grow_k : float, default 3.0
         Half-width of the growing band in robust SDs (semi-/automatic only).
+    calibration : str, Path or Calibration, optional
+        The curve the ROI will be read with (default: the image's default curve). Its
+        lowest calibrated rate is the lowest R2 of parenchyma: low-R2 regions at or
+        above it are spared liver and stay (rule 3c, :mod:`r2mri._roi_parenchyma`).
 
     Returns
     -------
@@ -678,6 +684,9 @@ def liver_roi(
     dx, dy, _ = image.voxel_size_mm
     warnings: list[str] = []
     options: dict[str, Any] = {"erode_mm": float(erode_mm), "vessel_k": float(vessel_k)}
+    floor_r2, floor_source = parenchyma_r2_floor_per_s(calibration, image)
+    options["parenchyma_r2_min_per_s"] = floor_r2
+    options["parenchyma_r2_min_source"] = floor_source
 
     if mask is not None:
         cand = np.asarray(mask)
@@ -870,6 +879,16 @@ def liver_roi(
         with np.errstate(invalid="ignore"):
             scale_s = np.sqrt(np.pi / 18.0 * se**2 + het_par**2)
             vessel |= good_c & np.isfinite(scale_s) & (scale_s > 0) & (rs - med < -vessel_k * scale_s)
+        # (c) low R2 is not enough: spared parenchyma (R2 at or above the calibration's
+        #     lowest calibrated rate) stays, fluids (blood, bile, cysts) go (issue 16,
+        #     r2mri/_roi_parenchyma.py)
+        #     and (a3) R2 significantly below that lowest rate is fluid whatever the
+        #     liver's own spread (a heterogeneous liver widens het beyond the median)
+        if floor_r2 is not None:
+            fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k)
+            spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2) & ~fluid
+            vessel = (vessel & ~spared) | fluid
+            options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
         med_s, sd_s = _robust(ls[kept_c])
