@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import CalibrationError, InputError, ProtocolError
+from ._roi_sampling import widen_for_roi_sampling
 from .image import MultiEchoImage
 
 __all__ = ["analyze", "AnalysisResult", "air_around_body"]
@@ -426,6 +427,7 @@ def analyze(
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
     stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
     timings["statistics"] = time.perf_counter() - t1

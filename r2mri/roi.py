@@ -162,6 +162,11 @@ class LiverROI:
     options : dict
         The options used (JSON-serialisable).
     warnings : list of str
+    candidate : ndarray of bool or None
+        The candidate before the rules.
+    non_parenchyma : ndarray of bool or None
+        Candidate voxels called vessels, fluid or S0 outliers by rule 3 (before the
+        margin dilation): not liver parenchyma (the liver is ``candidate`` without them).
     """
 
     mask: np.ndarray
@@ -173,6 +178,7 @@ class LiverROI:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     candidate: np.ndarray | None = None
+    non_parenchyma: np.ndarray | None = None
 
     @property
     def n_voxels(self) -> int:
@@ -846,6 +852,7 @@ def liver_roi(
     kept = after
 
     # rule 3: vessels
+    non_parenchyma = np.zeros(shape, dtype=bool)
     n_before = int(np.count_nonzero(kept))
     if n_before >= 10:
         # (a) R2, low side, each voxel against its own fit uncertainty plus the
@@ -895,6 +902,7 @@ def liver_roi(
         if sd_s > 0:
             vessel |= np.abs(ls - med_s) > vessel_k * sd_s
         vessel &= cand[cbox]
+        non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
         options["vessel_margin_mm"] = margin
         if margin > 0 and vessel.any():
@@ -916,4 +924,5 @@ def liver_roi(
         options=options,
         warnings=warnings,
         candidate=cand,
+        non_parenchyma=non_parenchyma,
     )
