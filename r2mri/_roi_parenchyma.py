@@ -127,3 +127,62 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
         voxel = ok & np.isfinite(r2) & (r2 < floor_r2_per_s - k * se)
         median = ok & np.isfinite(r2_median3) & (r2_median3 < floor_r2_per_s - k * np.sqrt(np.pi / 18.0) * se)
     return voxel | median
+
+
+#: Largest extension accepted, as a fraction of the grown candidate [D: r2mri's own
+#: limit; the shipped heterogeneous phantoms needed <= 0.2, a leak into a neighbouring
+#: organ adds far more]. A larger one is refused and noted in ``roi.options``.
+MAX_EXTENSION_FRACTION = 0.25
+
+
+def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray, logs: np.ndarray,
+                         steps: np.ndarray, floor_r2_per_s: float, *, k: float, s0_band: tuple[float, float],
+                         r2_cap: float, edge_floor: float, mad_to_sd: float) -> tuple[np.ndarray, dict[str, Any]]:
+    """Add to a grown candidate the tissue connected to it that looks like liver in S0 and
+    has a parenchymal R2 (>= the floor), whatever its iron.
+
+    The growing band caps log R2 at +-0.3 around the region's median (so a region that
+    swallowed two tissues cannot widen to the body), which on a patchy liver leaves out
+    the patches of high or low iron at the liver's edge (holes inside are filled
+    back): on ``heterogeneous-coarse-1.5t`` (SD 0.4 in log LIC over 8 voxels) the
+    candidate missed 14,266 liver voxels of mean LIC 5.4 mg/g and the headline read
+    +9 %. Here the R2 band is replaced by the parenchymal floor, while the S0 band and
+    the S0-edge limit of the growing (module :mod:`r2mri.roi`) are kept, computed on the
+    candidate: one pass, the components of (candidate or allowed voxels) that touch the
+    candidate (6-connectivity), then holes filled slice by slice. An extension larger
+    than :data:`MAX_EXTENSION_FRACTION` of the candidate is refused (a leak).
+
+    Returns ``(candidate, info)``; ``info`` holds ``added`` (voxels) and ``accepted``.
+    """
+    grown = cand & tissue
+    info: dict[str, Any] = {"added": 0, "accepted": False}
+    if np.count_nonzero(grown) < 10:
+        return cand, info
+    vs, vst = logs[grown], steps[grown]
+    med_s = float(np.median(vs))
+    sd_s = mad_to_sd * float(np.median(np.abs(vs - med_s)))
+    lim_s = min(max(k * sd_s, s0_band[0]), s0_band[1])
+    med_st = float(np.median(vst))
+    sd_st = mad_to_sd * float(np.median(np.abs(vst - med_st)))
+    lim_st = max(edge_floor, med_st + 2 * k * sd_st)
+    vr = logr[grown]
+    med_r = float(np.median(vr))
+    lim_r = max(r2_cap, k * mad_to_sd * float(np.median(np.abs(vr - med_r))))
+    info["r2_band_log"] = lim_r
+    with np.errstate(invalid="ignore"):
+        ok = (tissue & (steps <= lim_st) & (np.abs(logs - med_s) <= lim_s) & (np.abs(logr - med_r) <= lim_r)
+              & (logr >= np.log(floor_r2_per_s)))
+    allowed = cand | ok
+    labels, _ = ndimage.label(allowed, structure=ndimage.generate_binary_structure(3, 1))
+    touched = np.unique(labels[cand])
+    touched = touched[touched > 0]
+    ext = np.isin(labels, touched)
+    for kk in range(ext.shape[2]):
+        if ext[:, :, kk].any():
+            ext[:, :, kk] = ndimage.binary_fill_holes(ext[:, :, kk])
+    added = int(np.count_nonzero(ext & ~cand))
+    info["added"] = added
+    if added > MAX_EXTENSION_FRACTION * np.count_nonzero(cand):
+        return cand, info
+    info["accepted"] = True
+    return ext | cand, info

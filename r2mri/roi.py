@@ -94,7 +94,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import below_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
+from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
 
@@ -815,6 +815,12 @@ def liver_roi(
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
+            if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
+                cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
+                                                 s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
+                                                 edge_floor=_EDGE_FLOOR,
+                                                 mad_to_sd=_MAD_TO_SD)
+                options["parenchyma_extension"] = ext
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
