@@ -47,6 +47,13 @@ its extent (filled voxels; grown voxels for a ring) lies in an earlier scored re
 partial-volume rim (grown from a later seed on the rim; scores within 1 %, Dice 0.94
 vs 0.89 at 6 mm pixels): the first growth, from the more homogeneous seed, is kept.
 
+Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
+band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
+come back as holes), so the chosen region is then extended, up to 3 rounds, into
+connected tissue with the region's S0 band and edge limit and a log R2 within
+max(0.3, grow_k robust SDs of the extended region) of its median, above the
+calibration's lowest calibrated R2; an extension of more than 25 % is refused (leak).
+
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
 the winning region must have >= 60 % of its voxels on the patient's right, cover
@@ -77,7 +84,11 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
    not a selection on R2 noise). (a2) The test of (a) on the 3x3 median R2, with the
    noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
-   without that noise: vessel cores that the voxel test misses at low SNR (10). Medians
+   without that noise: vessel cores that the voxel test misses at low SNR (10). (a3) R2
+   below the calibration's lowest calibrated R2 (parenchyma floor) by ``vessel_k`` SE
+   (voxel or 3x3 median): fluid, however wide the liver's spread. (c) Low-R2 regions
+   (in-plane connected) whose median R2 is at or above the floor are spared
+   parenchyma and stay (:mod:`r2mri._roi_parenchyma`, issue 16). Medians
    and MADs are over the voxels left after rules 1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
    voxel) to drop partial-volume rims. Even a few vessel voxels matter at high iron: in
    a tile of the headline estimator blood's slow decay dominates the late echoes.
@@ -691,7 +702,8 @@ def liver_roi(
     warnings: list[str] = []
     options: dict[str, Any] = {"erode_mm": float(erode_mm), "vessel_k": float(vessel_k)}
     floor_r2, floor_source = parenchyma_r2_floor_per_s(calibration, image)
-    options["parenchyma_r2_min_per_s"] = floor_r2
+    if floor_r2 is not None:
+        options["parenchyma_r2_min_per_s"] = floor_r2
     options["parenchyma_r2_min_source"] = floor_source
 
     if mask is not None:
