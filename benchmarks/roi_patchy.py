@@ -86,6 +86,7 @@ def _one(spec: str, texture_seed: int, noise_seed: int) -> dict:
     out["outline"] = row(roi_o, st_o)
     out["roi_cpu_s"] = {"before": cpu_before, "after": cpu_after}
     out["roi_sampling"] = res.statistics.blocks["headline"].get("roi_sampling")
+    out["parenchyma_extension"] = res.roi.options.get("parenchyma_extension")
     out["load_1min"] = os.getloadavg()[0]
     return out
 
