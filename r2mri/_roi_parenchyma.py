@@ -13,7 +13,7 @@ parenchyma has at least the R2 of the least-loaded livers of the calibration coh
 while blood, bile and cysts (fluids, T2 of hundreds of ms) lie far below it. The floor
 is the calibration's own calibrated range mapped to R2
 (:attr:`r2mri.calibration.Calibration.calibrated_rate_range_per_s`; for St Pierre
-2005, LIC >= 0.3 mg/g [C: St Pierre 2005 abstract] -> R2 >= 18 s^-1). No new constant:
+2005, LIC >= 0.3 mg/g [C: St Pierre 2005 abstract] -> R2 >= 18.0 s^-1). No new constant:
 a region of R2 below the range the calibration was built on would in any case be
 read by extrapolation.
 
@@ -51,7 +51,7 @@ def parenchyma_r2_floor_per_s(calibration: Any, image: Any) -> tuple[float | Non
     --------
     >>> floor, name = parenchyma_r2_floor_per_s("st-pierre-2005", None)
     >>> name, round(floor, 1)
-    ('st-pierre-2005', 18.1)
+    ('st-pierre-2005', 18.0)
     """
     from . import calibration as _cal
     from .errors import CalibrationError
@@ -89,7 +89,7 @@ def spared_parenchyma(low_r2: np.ndarray, r2: np.ndarray, floor_r2_per_s: float)
     >>> low = np.zeros((8, 8, 1), bool)
     >>> low[1:3, 1:3] = True; r2[1:3, 1:3] = 4.0      # blood
     >>> low[5:7, 5:7] = True; r2[5:7, 5:7] = 29.0     # spared liver, 0.8 mg/g
-    >>> keep = spared_parenchyma(low, r2, 18.1)
+    >>> keep = spared_parenchyma(low, r2, 18.0)
     >>> int(keep.sum()), bool(keep[5, 5, 0]), bool(keep[1, 1, 0])
     (4, True, False)
     """
@@ -122,8 +122,8 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
 
     Examples
     --------
-    >>> r2 = np.array([4.0, 12.0, 25.0]); se = np.array([2.0, 2.0, 2.0])
-    >>> below_parenchyma(r2, r2, se, 18.1, 4.0).tolist()
+    >>> r2 = np.array([4.0, 12.0, 25.0]); r2_med = np.array([4.0, 16.0, 25.0]); se = np.full(3, 2.0)
+    >>> below_parenchyma(r2, r2_med, se, 18.0, 4.0).tolist()   # limits 10.0 (voxel), 14.7 (median)
     [True, False, False]
     """
     with np.errstate(invalid="ignore"):
