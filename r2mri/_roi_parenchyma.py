@@ -44,8 +44,12 @@ def parenchyma_r2_floor_per_s(calibration: Any, image: Any) -> tuple[float | Non
 
     ``calibration`` as for :func:`r2mri.calibration.get_calibration`; ``None`` picks the
     default curve for the image (:func:`r2mri.calibration.default_calibration`). Returns
-    ``(floor, name)``, ``(None, reason)`` when no curve or no lower range is known (the
-    spared-parenchyma test is then off, as before issue 16).
+    ``(floor, name)``, ``(None, reason)`` when no curve or no lower range is known, or
+    the curve is not an R2 curve (the parenchyma rules are then off, as before issue
+    16). St Pierre 2005 gives 18.0 s^-1, below the 25-45 s^-1 of normal livers at
+    1.5 T (/work/shared/domain.md); a site curve whose range starts higher would put
+    the floor inside normal parenchyma: :func:`below_parenchyma` also asks for a voxel
+    below the liver's median, so that a uniform liver is not cut.
 
     Examples
     --------
@@ -60,6 +64,10 @@ def parenchyma_r2_floor_per_s(calibration: Any, image: Any) -> tuple[float | Non
         cal = _cal.get_calibration(calibration if calibration is not None else _cal.default_calibration(image))
     except CalibrationError as exc:
         return None, f"no calibration ({exc})"
+    if cal.quantity != "R2":
+        # an R2* curve's calibrated range can start above normal livers (wood-2005-r2star:
+        # 1.33 mg/g -> 44 s^-1, while normal R2* is lower): the floor would cut normal liver
+        return None, f"{cal.name}: floor used with spin-echo R2 curves only (quantity {cal.quantity})"
     lo, _ = cal.calibrated_rate_range_per_s
     if lo is None or not np.isfinite(lo) or lo <= 0:
         return None, f"{cal.name}: no lower calibrated range"
@@ -108,7 +116,7 @@ def spared_parenchyma(low_r2: np.ndarray, r2: np.ndarray, floor_r2_per_s: float)
 
 
 def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, floor_r2_per_s: float,
-                     k: float) -> np.ndarray:
+                     k: float, liver_median_r2: float = np.inf) -> np.ndarray:
     """Voxels whose R2 lies significantly below the lowest R2 of parenchyma: fluid.
 
     The voxel test ``R2 < floor - k se`` and the same on the 3x3 in-plane median
@@ -118,7 +126,10 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
     heterogeneous: on ``heterogeneous-coarse-1.5t`` (texture SD 0.4 in log LIC over
     8 voxels) the parenchyma's spread made ``4 x het`` larger than the median R2, and
     with the true outline all 2,864 vessel voxels stayed in the ROI. A voxel without a
-    finite SE is no evidence (noise floor, bound hit) and is not flagged.
+    finite SE is no evidence (noise floor, bound hit) and is not flagged. The limit is
+    the lower of the floor and ``liver_median_r2`` (the ROI's median R2): a liver whose
+    median sits below the floor (a site curve with a high calibrated minimum) loses only
+    its noise tail (``k`` = 4: 3e-5), not its low half.
 
     Examples
     --------
@@ -128,8 +139,10 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
     """
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(se)
-        voxel = ok & np.isfinite(r2) & (r2 < floor_r2_per_s - k * se)
-        median = ok & np.isfinite(r2_median3) & (r2_median3 < floor_r2_per_s - k * np.sqrt(np.pi / 18.0) * se)
+        lim_v = np.minimum(floor_r2_per_s, liver_median_r2) - k * se
+        lim_m = np.minimum(floor_r2_per_s, liver_median_r2) - k * np.sqrt(np.pi / 18.0) * se
+        voxel = ok & np.isfinite(r2) & (r2 < lim_v)
+        median = ok & np.isfinite(r2_median3) & (r2_median3 < lim_m)
     return voxel | median
 
 

@@ -910,7 +910,7 @@ def liver_roi(
         #     and (a3) R2 significantly below that lowest rate is fluid whatever the
         #     liver's own spread (a heterogeneous liver widens het beyond the median)
         if floor_r2 is not None:
-            fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k)
+            fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k, med)
             spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2) & ~fluid
             vessel = (vessel & ~spared) | fluid
             options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))

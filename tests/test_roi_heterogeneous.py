@@ -155,3 +155,25 @@ def test_focal_phantom_keeps_spared_and_overloaded_regions(focal_half_size):
     lo, hi = res.statistics.ci95_lic_mg_per_g
     truth = ph.summary["lic_of_mean_r2_mg_per_g"]
     assert lo <= truth <= hi, (lo, res.headline_lic_mg_per_g, hi, truth)
+
+
+def test_floor_never_cuts_a_uniform_liver_below_it():
+    """A liver whose R2 sits below the floor (a site curve with a high calibrated
+    minimum, or a liver below 0.3 mg/g) must not be called fluid: the fluid test's limit
+    is min(floor, the ROI's median) - 4 SE, so only the noise tail (3e-5) can go."""
+    rng = np.random.default_rng(13)
+    shape = (40, 40, 3)
+    se = np.full(shape, 0.5)
+    r2 = 15.0 + 0.5 * rng.standard_normal(shape)  # below the St Pierre floor of 18.0 /s
+    s0 = 1000 * (1 + 0.02 * rng.standard_normal(shape))
+    roi = liver_roi(_image(shape), _fit(r2, s0, se), mask=np.ones(shape, bool), erode_mm=0,
+                    calibration="st-pierre-2005")
+    # 4 SD one-sided on the voxel and on its 3x3 median (plus S0 outliers, each dilated
+    # to 3x3): expected ~1 voxel of 4800; allow 0.5 %
+    assert roi.removed["vessels"] <= 0.005 * r2.size, roi.removed
+
+
+def test_no_floor_for_r2star_curves():
+    # wood-2005-r2star starts at 1.33 mg/g (R2* 44 /s), above normal livers: off
+    floor, why = parenchyma_r2_floor_per_s("wood-2005-r2star", None)
+    assert floor is None and "R2 curves only" in why
