@@ -87,7 +87,9 @@ def roi_sampling_se_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.ndarr
     r2b = np.asarray(r2, np.float64)[bx, by]
     seb = np.full(r2b.shape, np.nan) if se is None else np.asarray(se, np.float64)[bx, by]
     sb, lb = roi[bx, by], liver[bx, by]
-    use = sb & np.isfinite(r2b) & np.isfinite(seb)  # voxels that estimate the covariance
+    # voxels that estimate the covariance (without a fit SE map: all finite ones, and
+    # the noise stays in C(0), which only widens the interval)
+    use = sb & np.isfinite(r2b) & (np.isfinite(seb) if se is not None else True)
     if np.count_nonzero(use) < 10:
         return out
     nx, ny, nz = r2b.shape
@@ -114,7 +116,7 @@ def roi_sampling_se_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.ndarr
         cov.append(c)
         xw.append(ww)
     # noise: white, at lag 0 only
-    noise_var = float(np.mean(seb[use] ** 2))
+    noise_var = float(np.mean(seb[use] ** 2)) if se is not None else 0.0
     c00 = max(float(cov[0][0, 0]) - noise_var, 0.0)
     cov[0][0, 0] = c00
     # truncate at the first in-plane radius where the radial mean covariance is <= 0
