@@ -147,9 +147,9 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
 
 
 #: Largest extension accepted, as a fraction of the grown candidate [D: r2mri's own
-#: limit; heterogeneous-coarse-1.5t (SD 0.4 over 8 voxels) needed up to 0.21, the
-#: others <= 0.06; a leak into muscle at 40 mg/g, seen before the R2 band was added,
-#: was 0.29]. A larger one is refused (the grown candidate is kept) and noted in
+#: limit; heterogeneous-coarse-1.5t (SD 0.4 over 8 voxels) needed up to 0.21 (its
+#: texture 6: 0.252, refused), the others <= 0.06; a leak into muscle at 40 mg/g, seen
+#: before the R2 band was added, was 0.29]. A larger one is refused (the grown candidate is kept) and noted in
 #: ``roi.options["parenchyma_extension"]``.
 MAX_EXTENSION_FRACTION = 0.25
 #: Rounds of the extension, each with the band re-estimated on the extended candidate
