@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import CalibrationError, InputError, ProtocolError
+from ._roi_sampling import widen_for_roi_sampling
 from .image import MultiEchoImage
 
 __all__ = ["analyze", "AnalysisResult", "air_around_body"]
@@ -429,10 +430,11 @@ def analyze(
     t1 = time.perf_counter()
     calibrated = _cal.calibrate(fit.r2_per_s, cal)
     lic = np.asarray(calibrated.lic_mg_per_g, dtype=np.float32)
-    roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **(roi_options or {}))
+    roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **{"calibration": cal, **(roi_options or {})})
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
     stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
     timings["statistics"] = time.perf_counter() - t1

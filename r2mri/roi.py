@@ -47,6 +47,13 @@ its extent (filled voxels; grown voxels for a ring) lies in an earlier scored re
 partial-volume rim (grown from a later seed on the rim; scores within 1 %, Dice 0.94
 vs 0.89 at 6 mm pixels): the first growth, from the more homogeneous seed, is kept.
 
+Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
+band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
+come back as holes), so the chosen region is then extended, up to 3 rounds, into
+connected tissue with the region's S0 band and edge limit and a log R2 within
+max(0.3, grow_k robust SDs of the extended region) of its median, above the
+calibration's lowest calibrated R2; an extension of more than 25 % is refused (leak).
+
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
 the winning region must have >= 60 % of its voxels on the patient's right, cover
@@ -77,7 +84,11 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
    not a selection on R2 noise). (a2) The test of (a) on the 3x3 median R2, with the
    noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
-   without that noise: vessel cores that the voxel test misses at low SNR (10). Medians
+   without that noise: vessel cores that the voxel test misses at low SNR (10). (a3) R2
+   below the calibration's lowest calibrated R2 (parenchyma floor) by ``vessel_k`` SE
+   (voxel or 3x3 median): fluid, however wide the liver's spread. (c) Low-R2 regions
+   (in-plane connected) whose median R2 is at or above the floor are spared
+   parenchyma and stay (:mod:`r2mri._roi_parenchyma`, issue 16). Medians
    and MADs are over the voxels left after rules 1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
    voxel) to drop partial-volume rims. Even a few vessel voxels matter at high iron: in
    a tile of the headline estimator blood's slow decay dominates the late echoes.
@@ -94,6 +105,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
+from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
 
@@ -161,6 +173,11 @@ class LiverROI:
     options : dict
         The options used (JSON-serialisable).
     warnings : list of str
+    candidate : ndarray of bool or None
+        The candidate before the rules.
+    non_parenchyma : ndarray of bool or None
+        Candidate voxels called vessels, fluid or S0 outliers by rule 3 (before the
+        margin dilation): not liver parenchyma (the liver is ``candidate`` without them).
     """
 
     mask: np.ndarray
@@ -172,6 +189,7 @@ class LiverROI:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     candidate: np.ndarray | None = None
+    non_parenchyma: np.ndarray | None = None
 
     @property
     def n_voxels(self) -> int:
@@ -621,6 +639,7 @@ def liver_roi(
     vessel_k: float = 4.0,
     vessel_margin_mm: float | None = None,
     grow_k: float = 3.0,
+    calibration: Any = None,
 ) -> LiverROI:
     """Liver ROI from a mask, a seed, a bounding box or an automatic proposal.
 
@@ -645,6 +664,10 @@ def liver_roi(
         In-plane dilation of detected vessels; default one in-plane voxel.
     grow_k : float, default 3.0
         Half-width of the growing band in robust SDs (semi-/automatic only).
+    calibration : str, Path or Calibration, optional
+        The curve the ROI will be read with (default: the image's default curve). Its
+        lowest calibrated rate is the lowest R2 of parenchyma: low-R2 regions at or
+        above it are spared liver and stay (rule 3c, :mod:`r2mri._roi_parenchyma`).
 
     Returns
     -------
@@ -678,6 +701,10 @@ def liver_roi(
     dx, dy, _ = image.voxel_size_mm
     warnings: list[str] = []
     options: dict[str, Any] = {"erode_mm": float(erode_mm), "vessel_k": float(vessel_k)}
+    floor_r2, floor_source = parenchyma_r2_floor_per_s(calibration, image)
+    if floor_r2 is not None:
+        options["parenchyma_r2_min_per_s"] = floor_r2
+    options["parenchyma_r2_min_source"] = floor_source
 
     if mask is not None:
         cand = np.asarray(mask)
@@ -800,6 +827,12 @@ def liver_roi(
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
+            if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
+                cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
+                                                 s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
+                                                 edge_floor=_EDGE_FLOOR,
+                                                 mad_to_sd=_MAD_TO_SD)
+                options["parenchyma_extension"] = ext
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
@@ -837,6 +870,7 @@ def liver_roi(
     kept = after
 
     # rule 3: vessels
+    non_parenchyma = np.zeros(shape, dtype=bool)
     n_before = int(np.count_nonzero(kept))
     if n_before >= 10:
         # (a) R2, low side, each voxel against its own fit uncertainty plus the
@@ -870,12 +904,23 @@ def liver_roi(
         with np.errstate(invalid="ignore"):
             scale_s = np.sqrt(np.pi / 18.0 * se**2 + het_par**2)
             vessel |= good_c & np.isfinite(scale_s) & (scale_s > 0) & (rs - med < -vessel_k * scale_s)
+        # (c) low R2 is not enough: spared parenchyma (R2 at or above the calibration's
+        #     lowest calibrated rate) stays, fluids (blood, bile, cysts) go (issue 16,
+        #     r2mri/_roi_parenchyma.py)
+        #     and (a3) R2 significantly below that lowest rate is fluid whatever the
+        #     liver's own spread (a heterogeneous liver widens het beyond the median)
+        if floor_r2 is not None:
+            fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k, med)
+            spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2) & ~fluid
+            vessel = (vessel & ~spared) | fluid
+            options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
         med_s, sd_s = _robust(ls[kept_c])
         if sd_s > 0:
             vessel |= np.abs(ls - med_s) > vessel_k * sd_s
         vessel &= cand[cbox]
+        non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
         options["vessel_margin_mm"] = margin
         if margin > 0 and vessel.any():
@@ -897,4 +942,5 @@ def liver_roi(
         options=options,
         warnings=warnings,
         candidate=cand,
+        non_parenchyma=non_parenchyma,
     )
