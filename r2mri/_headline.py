@@ -56,6 +56,7 @@ _GH_W = _GH_W / _GH_W.sum()
 _Z95 = 1.959963984540054  # Phi^-1(0.975)
 _DRHO = 0.02  # trial step in rho for the statistic's response (finite difference)
 _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 % of S0), at least 2
+_F_NODES = 3  # values of the (k - 1) / k factor at which the correction is computed (then interpolated)
 _GRID_MIN = 600  # tiles above which the correction is interpolated from a grid
 _GRID_R2, _GRID_S0 = 40, 10  # grid points in log R2 and log S0
 _RHO_SE_MAX = 0.025  # [D] SE of rho above which a tile edge's spread counts as not measured: its 95 %
@@ -137,7 +138,49 @@ def _invert_mixture(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal",
 
 
 def _correct(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
-    """Signed correction: mirrored for a negative (noise) estimate of rho.
+    """Signed correction of tiles of ``k`` voxels for a spread ``rho`` between voxels.
+
+    ``rho`` is the relative variance of R2 between voxels (what the dispersion statistic
+    estimates: the pooled sums of squares over ``k - 1`` degrees of freedom); the mixture
+    that a tile's pooled signal holds is its own ``k`` voxels, whose variance about their
+    own mean is on average ``(k - 1) / k`` of it (the population variance of a sample of
+    k). Correcting a 2 x 2 tile with the full ``rho`` over-corrects by a third (4/3; at
+    30 mg/g, SNR 1000, SD 0.4 in log LIC from voxel to voxel: +1.2 % instead of ~0).
+    The factor varies with ``k`` only through the tiles cut by the ROI's edge: the
+    correction is computed at ``_F_NODES`` values of the factor and interpolated
+    linearly (it is close to linear in the variance).
+    """
+    k = np.asarray(k, dtype=np.float64)
+    r2_app = np.asarray(r2_app, dtype=np.float64)
+    s0_app = np.asarray(s0_app, dtype=np.float64)
+    if rho == 0 or r2_app.size == 0:
+        return r2_app.copy(), s0_app.copy()
+    f = (np.maximum(k, 1.0) - 1.0) / np.maximum(k, 1.0)
+    uf = np.unique(f)
+    if uf.size <= _F_NODES:
+        mu, s0 = r2_app.copy(), s0_app.copy()
+        for fv in uf:
+            sel = f == fv
+            mu[sel], s0[sel] = _correct_uniform(r2_app[sel], s0_app[sel], k[sel], te, sigma, coils, rho * fv, shape)
+        return mu, s0
+    nodes = np.linspace(uf[0], uf[-1], _F_NODES)
+    d_r2, d_ls0 = [], []
+    for fv in nodes:
+        mu, s0 = _correct_uniform(r2_app, s0_app, k, te, sigma, coils, rho * fv, shape)
+        d_r2.append(mu - r2_app)
+        d_ls0.append(np.log(s0 / s0_app))
+    j = np.clip(np.searchsorted(nodes, f, side="right") - 1, 0, _F_NODES - 2)
+    a = (f - nodes[j]) / (nodes[j + 1] - nodes[j])
+    idx = np.arange(f.size)
+    d_r2, d_ls0 = np.array(d_r2), np.array(d_ls0)
+    dr = (1 - a) * d_r2[j, idx] + a * d_r2[j + 1, idx]
+    dl = (1 - a) * d_ls0[j, idx] + a * d_ls0[j + 1, idx]
+    return r2_app + dr, s0_app * np.exp(dl)
+
+
+def _correct_uniform(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal"):
+    """Signed correction for a within-tile mixture of relative variance ``rho``: mirrored
+    for a negative (noise) estimate of rho.
 
     The noise-free tile fit does not depend on the tile's voxel count (it scales every
     weight alike), so the correction is a smooth function of (R2, S0 / sigma) only: above
