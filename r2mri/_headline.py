@@ -56,6 +56,10 @@ _GH_W = _GH_W / _GH_W.sum()
 _Z95 = 1.959963984540054  # Phi^-1(0.975)
 _DRHO = 0.02  # trial step in rho for the statistic's response (finite difference)
 _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 % of S0), at least 2
+_SHAPE, _SHAPE_ALT = "gamma", "lognormal"  # [D] shape of the spread inside a tile, and the alternative
+# whose difference is the interval's shape term (see the module docstring)
+_MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
+_STEP_TOL = 0.1  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _F_NODES = 3  # values of the (k - 1) / k factor at which the correction is computed (then interpolated)
 _GRID_MIN = 600  # tiles above which the correction is interpolated from a grid
 _GRID_R2, _GRID_S0 = 40, 10  # grid points in log R2 and log S0
@@ -87,6 +91,8 @@ class MixtureCorrection:
     #: how far the interval's upper end must reach for those tiles (R2, s^-1)
     upper_r2_per_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: the headline with the other shape of the spread (log-normal) minus this one (R2, s^-1)
+    shape_difference_r2_per_s: float = 0.0
 
     @property
     def se_r2_per_s(self) -> float:
@@ -103,16 +109,13 @@ class MixtureCorrection:
             "replicates": self.replicates,
             "unidentified_tile_sizes": list(self.unidentified),
             "upper_extension_r2_per_s": self.upper_r2_per_s,
+            "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
         }
 
 
 def _mixture_nodes(rho: float, shape: str) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers g_q (mean 1, relative variance rho) and weights of the within-tile spread."""
-    if shape == "lognormal":
-        s2 = np.log1p(rho)
-        return np.exp(np.sqrt(s2) * _GH_X - s2 / 2), _GH_W
-    g = 1.0 + np.sqrt(rho) * _GH_X
-    return np.maximum(g, 0.0), _GH_W
+    return _draw_spread(rho, _GH_X, shape), _GH_W
 
 
 def _invert_mixture(r2_app, s0_app, k, te, sigma, coils, rho, shape="lognormal", n_iter=4):
@@ -246,7 +249,7 @@ def _ncchi_draw(amp, sigma, coils, rng):
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
                               tile: "int | str" = "adaptive", seed: int = 0, replicates: "int | None" = None,
-                              n_steps: int = 2):
+                              n_steps: int = 6):
     """Tile-pooled mean R2 corrected for the spread of R2 within the tiles.
 
     Parameters
@@ -292,8 +295,13 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     if replicates is None:
         replicates = 2 if t.y.shape[0] < 20_000 else 1
     replicates = max(int(replicates), 1)
-    rho, rho_se, gain, mu = _estimate_spread(t, _simulator(t, seed, replicates), n_steps)
-    corrected, se_spread, se_shape, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu)
+    rho, rho_se, gain, mu, state = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE), n_steps, _SHAPE)
+    # the shape is not identified by the data: one step of the same estimation with the other
+    # shape (log-normal) from this estimate; half the difference is the shape term
+    mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
+    corrected, se_spread, shape_diff, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu,
+                                                                                          mu_alt)
+    se_shape = abs(shape_diff) / 2
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum)
@@ -307,13 +315,14 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in unidentified)}-voxel tiles "
                     f"({100 * frac:.0f} % of the ROI) could not be measured at this noise level; those tiles are "
                     f"not corrected (a patchy liver reads low) and the interval's upper end includes the "
-                    f"correction of a relative spread of {_RHO_PLAUSIBLE:g}")
+                    f"correction of a relative spread of {_RHO_PLAUSIBLE:g} (or of the estimate, if larger)")
     if misfit:
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in misfit)}-voxel tiles came "
                     f"out below zero by more than {_RHO_NEGATIVE_SE:g} standard errors (the mixture model does not "
                     "describe these data); those tiles are not corrected and the interval includes the difference")
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
-                             {"mean_r2_uncorrected_per_s": mean_app}, unidentified, max(upper, 0.0), warn)
+                             {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff},
+                             unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
     return pooled, corr
 
 
@@ -354,7 +363,22 @@ def _tile_set(image, pooled, sigma, coils) -> _TileSet:
                     {s: pooled.tile_size == s for s in sizes})
 
 
-def _simulator(t: _TileSet, seed: int, replicates: int):
+def _draw_spread(rho, z, shape):
+    """Multipliers of mean 1 and relative variance ``rho >= 0`` from standard normals ``z``."""
+    rho = np.maximum(rho, 0.0)
+    if shape == "lognormal":
+        s2 = np.log1p(rho)
+        return np.exp(np.sqrt(s2) * z - s2 / 2)
+    if shape == "gamma":
+        # Wilson & Hilferty (PNAS 1931): a gamma variate of shape 1/rho (mean 1, variance
+        # rho) is close to the cube of a normal of mean 1 - rho/9 and variance rho/9;
+        # divided by that cube's exact mean, 1 - rho/9)^3 + 3 (1 - rho/9) rho/9
+        a, b2 = 1.0 - rho / 9.0, rho / 9.0
+        return np.maximum(a + np.sqrt(b2) * z, 0.0) ** 3 / (a**3 + 3.0 * a * b2)
+    return np.maximum(1.0 + np.sqrt(rho) * z, 0.0)
+
+
+def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
     """``simulated(mu, s0, rho_t, kappa_t)``: replicate-averaged echo dispersion of simulated
     voxels, rates mu_t g (relative variance rho_t), amplitudes s0_t h (relative variance
     kappa_t), the known noise; the same draws at every call (common random numbers)."""
@@ -365,10 +389,9 @@ def _simulator(t: _TileSet, seed: int, replicates: int):
     def simulated(mu, s0, rho_by_tile, kappa_by_tile):
         rng.bit_generator.state = noise_state
         out = np.zeros((t.nt, t.te.size))
-        s2 = np.log1p(np.maximum(rho_by_tile, 0.0))[t.tile_of]
         q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
         for r in range(replicates):
-            g = np.exp(np.sqrt(s2) * z[r, 0] - s2 / 2)
+            g = _draw_spread(rho_by_tile[t.tile_of], z[r, 0], shape)
             h = np.exp(np.sqrt(q2) * z[r, 1] - q2 / 2)
             amp = (s0[t.tile_of] * h)[:, None] * np.exp(-(mu[t.tile_of] * g)[:, None] * t.te[None, :])
             out += _echo_dispersion(_ncchi_draw(amp, t.sigma, t.coils, rng), t.tile_of, t.nt)[0]
@@ -397,14 +420,22 @@ def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
     return step, se
 
 
-def _estimate_spread(t: _TileSet, simulated, n_steps: int):
+def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None):
     """The method of simulated moments for (rho, kappa) per tile edge; the tiles' rates are
-    re-corrected after each step (the simulation runs at the corrected rates and S0)."""
+    re-corrected after each step (the simulation runs at the corrected rates and S0).
+
+    ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
+    other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
+    gain, mu, state)``."""
     obs_ss, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
-    rho = {s: 0.0 for s in t.sizes}
-    kappa = {s: 0.0 for s in t.sizes}
+    if start is None:
+        rho = {s: 0.0 for s in t.sizes}
+        kappa = {s: 0.0 for s in t.sizes}
+        mu, s0_cur = t.r2_app.copy(), t.s0_app.copy()
+    else:
+        rho, kappa = dict(start[0]), dict(start[1])
+        mu, s0_cur = start[2].copy(), start[3].copy()
     rho_se, gain = {}, {}
-    mu, s0_cur = t.r2_app.copy(), t.s0_app.copy()
 
     def per_tile(d):
         v = np.zeros(t.nt)
@@ -412,8 +443,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int):
             v[t.sel_of[s_]] = max(d[s_], 0.0)
         return v
 
-    for _step in range(n_steps):
+    for n_done in range(n_steps):
         ra, ka = per_tile(rho), per_tile(kappa)
+        moved = False
         sim_a = simulated(mu, s0_cur, ra, ka)
         sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
         sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
@@ -427,21 +459,29 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int):
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te)
-            rho[s] = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
+            new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
+            moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
+            rho[s] = new_rho
             kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
         for s in t.sizes:
             sel = t.sel_of[s]
-            mu[sel], s0_cur[sel] = _correct(t.r2_app[sel], t.s0_app[sel], t.k[sel], t.te, t.sigma, t.coils, rho[s])
-    return rho, rho_se, gain, mu
+            mu[sel], s0_cur[sel] = _correct(t.r2_app[sel], t.s0_app[sel], t.k[sel], t.te, t.sigma, t.coils, rho[s],
+                                            shape)
+        if n_done + 1 >= _MIN_STEPS and not moved:
+            break
+    return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
 
 
-def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
+def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     """Corrected tile rates, the correction's SE (spread, shape), the upper extension for
     tile edges whose spread was not measurable, and those edges."""
     corrected = mu.copy()  # the last step's rates: the correction at the final rho
     shape_alt, hi, lo, up = (t.r2_app.copy() for _ in range(4))
-    unidentified = [s for s in t.sizes if not rho_se[s] <= _RHO_SE_MAX]
+    # not measured: too noisy, or more than 2 SE above the largest plausible spread (at 30
+    # mg/g, SNR 15, one channel, outside the grid: rho 0.10 +- 0.02 would have read +340 %)
+    unidentified = [s for s in t.sizes
+                    if not (rho_se[s] <= _RHO_SE_MAX and rho[s] - _RHO_NEGATIVE_SE * rho_se[s] <= _RHO_PLAUSIBLE)]
     misfit: list[int] = []
     for s in t.sizes:
         sel = t.sel_of[s]
@@ -451,7 +491,9 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
             # the spread is not measurable here: no correction, and the interval reaches up
             # to the correction of the largest plausible spread
             corrected[sel] = t.r2_app[sel]
-            up[sel] = _correct(*args, _RHO_PLAUSIBLE)[0]
+            # measured but implausibly large: the interval reaches the estimate's correction
+            r_up = max(_RHO_PLAUSIBLE, min(r, _RHO_MAX)) if e <= _RHO_SE_MAX else _RHO_PLAUSIBLE
+            up[sel] = _correct(*args, r_up, _SHAPE)[0]
             continue
         if r + _RHO_NEGATIVE_SE * e < 0:
             # a spread (a variance) cannot be negative: this far below zero the mixture model
@@ -464,9 +506,9 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
             misfit.append(s)
             continue
         up[sel] = corrected[sel]
-        shape_alt[sel] = _correct(*args, r, shape="normal")[0]
-        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)))[0]
-        lo[sel] = _correct(*args, float(np.clip(r - e, -_RHO_MAX, _RHO_MAX)))[0]
+        shape_alt[sel] = mu_alt[sel]
+        hi[sel] = _correct(*args, float(np.clip(r + e, -_RHO_MAX, _RHO_MAX)), _SHAPE)[0]
+        lo[sel] = _correct(*args, float(np.clip(r - e, -_RHO_MAX, _RHO_MAX)), _SHAPE)[0]
     unchanged = np.zeros(t.nt, bool)
     for s in unidentified:
         unchanged |= t.sel_of[s]
@@ -479,8 +521,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu):
     mean = mean_of(corrected)
     # both sides (one may sit on the rho bound): the larger change is the SE
     se_spread = max(abs(mean_of(hi) - mean), abs(mean_of(lo) - mean))
-    se_shape = abs(mean_of(shape_alt) - mean) / 2
-    return corrected, se_spread, se_shape, mean_of(up) - mean, unidentified, misfit
+    return corrected, se_spread, mean_of(shape_alt) - mean, mean_of(up) - mean, unidentified, misfit
 
 
 #: Estimators of the mean liver R2 that pool tiles (``liver_statistics(estimator=...)``).
@@ -515,5 +556,9 @@ def widen_interval(lo: float, hi: float, mean: float, corr: "MixtureCorrection |
     if np.isfinite(corr.se_r2_per_s) and corr.se_r2_per_s > 0:
         extra = _Z95 * corr.se_r2_per_s
         lo, hi = mean - float(np.hypot(mean - lo, extra)), mean + float(np.hypot(hi - mean, extra))
+    # the other shape's headline lies inside the interval (its difference is not a random error)
+    d = corr.shape_difference_r2_per_s
+    if np.isfinite(d):
+        lo, hi = min(lo, mean + d), max(hi, mean + d)
     # tiles whose spread was not measurable: a bound, added in full to the upper side
     return lo, hi + corr.upper_r2_per_s
