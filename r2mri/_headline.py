@@ -390,9 +390,11 @@ def _draw_spread(rho, z, shape):
         s2 = np.log1p(rho)
         return np.exp(np.sqrt(s2) * z - s2 / 2)
     if shape == "gamma":
-        # Wilson & Hilferty (PNAS 1931): a gamma variate of shape 1/rho (mean 1, variance
-        # rho) is close to the cube of a normal of mean 1 - rho/9 and variance rho/9;
-        # divided by that cube's exact mean, 1 - rho/9)^3 + 3 (1 - rho/9) rho/9
+        # Wilson & Hilferty, "The distribution of chi-square", PNAS 17:684-688 (1931):
+        # (chi2_p / p)^(1/3) is close to normal, mean 1 - 2/(9p), variance 2/(9p); a gamma
+        # of shape 1/rho (mean 1, variance rho) is chi2_p / p with p = 2/rho, so it is
+        # close to the cube of a normal of mean 1 - rho/9 and variance rho/9. Divided by
+        # that cube's exact mean, (1 - rho/9)^3 + 3 (1 - rho/9) rho/9.
         a, b2 = 1.0 - rho / 9.0, rho / 9.0
         return np.maximum(a + np.sqrt(b2) * z, 0.0) ** 3 / (a**3 + 3.0 * a * b2)
     return np.maximum(1.0 + np.sqrt(rho) * z, 0.0)
