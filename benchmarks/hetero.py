@@ -157,6 +157,7 @@ def run(quick: bool, seeds: int) -> dict[str, Any]:
             e = np.asarray(rows[d]["err_pct"])
             cell["designs"][d] = {
                 "bias_pct": float(np.mean(e)), "sd_pct": float(np.std(e, ddof=1)) if e.size > 1 else 0.0,
+                "se_bias_pct": float(np.std(e, ddof=1) / np.sqrt(e.size)) if e.size > 1 else 0.0,
                 "coverage": float(np.mean(rows[d]["covered"])), "hits": int(np.sum(rows[d]["covered"])),
                 "half_width_pct": float(np.median(rows[d]["half_pct"])), "cpu_s": float(np.mean(rows[d]["cpu_s"])),
                 "err_pct": [float(v) for v in e]}
@@ -183,7 +184,11 @@ def summary(res: dict[str, Any]) -> str:
         hits = sum(c["designs"][d]["hits"] for c in cs)
         n = sum(len(c["designs"][d]["err_pct"]) for c in cs)
         within = sum(abs(x) <= 2.0 for x in b)
-        return (f"{max(b, key=abs):+.1f}", f"{within}/{len(cs)}", f"{100 * hits / n:.0f} %",
+        # outside 2 % by more than 2 SE of the cell's mean (8 seeds cannot show a 2 % bias
+        # in a cell whose seed SD is 8 %)
+        clear = sum(abs(c["designs"][d]["bias_pct"]) - 2.0 > 2.0 * c["designs"][d].get("se_bias_pct", 0.0)
+                    for c in cs)
+        return (f"{max(b, key=abs):+.1f}", f"{within}/{len(cs)}", f"{clear}", f"{100 * hits / n:.0f} %",
                 f"{np.median([c['designs'][d]['half_width_pct'] for c in cs]):.1f}",
                 f"{np.mean([c['designs'][d]['cpu_s'] for c in cs]):.3f}")
 
@@ -203,7 +208,7 @@ def summary(res: dict[str, Any]) -> str:
             if a:
                 rows.append([gname, d, *a])
     lines.append(md_table(["cells", "design", "worst mean bias %", "cells with |bias| <= 2 %",
-                           "95 % coverage (all seeds)", "median CI half-width %", "CPU s per run"], rows))
+                           "cells > 2 % by > 2 SE", "95 % coverage (all seeds)", "median CI half-width %", "CPU s per run"], rows))
     return "\n".join(lines)
 
 
@@ -215,10 +220,11 @@ def cell_table(res: dict[str, Any]) -> str:
         r = [c["sd_log_lic"], c["scale_voxels"], c["lic"], c["snr"], c["coils"], f"{c['truth_lic_mean']:.2f}"]
         for d in res["designs"]:
             x = c["designs"][d]
-            r.append(f"{x['bias_pct']:+.1f} ({x['sd_pct']:.1f}) {x['hits']}/{len(x['err_pct'])}")
+            r.append(f"{x['bias_pct']:+.1f} +- {x.get('se_bias_pct', 0.0):.1f} ({x['sd_pct']:.1f}) "
+                     f"{x['hits']}/{len(x['err_pct'])}")
         rows.append(r)
     return md_table(["SD log LIC", "scale vox", "LIC", "SNR", "coils", "truth LIC"] +
-                    [f"{d}: bias % (SD) covered" for d in res["designs"]], rows)
+                    [f"{d}: bias % +- SE (SD) covered" for d in res["designs"]], rows)
 
 
 def main(argv=None) -> int:
