@@ -2,10 +2,11 @@
 
 Run: ``python -m benchmarks.noise_no_air [--quick]``. Prints the numbers quoted in
 docs/fitting.md ("Arrays without air"): (1) false positives of the check (real
-backgrounds rejected) on the air of every shipped phantom and on simulated pure noise;
-(2) false negatives (tissue accepted as background) and the outcome of ``r2mri.fit``
-with ``model="auto"`` on interior liver blocks over LIC x SNR x block size; (3) the
-noise-free ramp.
+backgrounds rejected) on the air of every shipped phantom, on simulated pure noise and
+(when ../shared is present) on the real Siemens 3 T series; (2) false negatives (tissue accepted as background) and the outcome of ``r2mri.fit``
+with ``model="auto"`` on interior liver blocks over LIC x SNR x block size, and on
+air-free uniform GRE volumes (the grid of benchmarks/gre_headline.py) with
+``model="fatwater"``; (3) the noise-free ramp.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def false_positives(seeds) -> None:
         est = r2mri.estimate_noise(generate(spec, seed=0).image)
         c = est.background_check
         print(f"  full size {spec}: {est.method}, sigma {est.sigma:.3f}, eta {c['von_neumann_ratio']}, "
-              f"z_serial {c['z_serial']}, z_decay {c['z_decay']}, echo_share {c['echo_share']}, z_echo {c['z_echo']}")
+              f"z_serial {c['z_serial']}, z_decay {c['z_decay']}, echo_share {c['echo_share']}, "
+              f"z_echo {c['z_echo']}")
     rng = np.random.default_rng(1)
     trials = 20000
     bad = 0

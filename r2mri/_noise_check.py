@@ -2,7 +2,7 @@
 
 [D] Pure noise has no echo time in it: the echoes of an air voxel are independent draws
 of one central chi law (also after the background selection, which cuts on
-``sum_k M_k^2``, symmetric in the echoes). Tissue carries a smooth decay. Two statistics
+``sum_k M_k^2``, symmetric in the echoes). Tissue carries a smooth decay. Three statistics
 of the selected voxels (``N`` voxels, ``m`` echoes):
 
 - **echo-to-echo independence**: the pooled von Neumann ratio (von Neumann, Ann Math
@@ -39,8 +39,9 @@ plausible ``n`` describes). The effect sizes keep real backgrounds, which are ne
 exactly pure noise (the Siemens 3 T test series: ``eta`` 1.70, energy -31 % over its 32
 echoes, both with z ~ 27), from being thrown away for a faint structure that barely
 moves sigma. A selection is also rejected when the echo index explains more than
-:data:`MAX_ECHO_SHARE` of the energy variance with ``z_echo > Z_REJECT``. Rates measured on the shipped phantoms and on tissue-only arrays are in
-docs/fitting.md ("Arrays without air").
+:data:`MAX_ECHO_SHARE` of the energy variance with ``z_echo > Z_REJECT``. Rates measured
+on the shipped phantoms, on tissue-only arrays and on air-free gradient-echo volumes are
+in docs/fitting.md ("Arrays without air").
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def background_check(vals: np.ndarray, sigma: float, coils: int, max_coils: int)
     -------
     dict
         JSON-serialisable: ``passed`` (bool), ``von_neumann_ratio``, ``z_serial``,
-        ``z_decay``, ``relative_decay``, ``echo_share``, ``z_echo``, ``n_voxels``, ``coils_at_limit`` and ``reason``
-        (``None`` when passed).
+        ``z_decay``, ``relative_decay``, ``echo_share``, ``z_echo``, ``n_voxels``,
+        ``coils_at_limit`` and ``reason`` (``None`` when passed).
 
     Examples
     --------

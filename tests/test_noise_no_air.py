@@ -239,7 +239,8 @@ def test_air_free_gre_volume_is_not_background(b0, seed):
 
 def test_analyze_asks_for_sigma_on_air_free_gre():
     img = _air_free_gre(1.5, 30.0, 100.0, 3001)
-    with pytest.raises(InputError, match=r"^image: cannot estimate noise .*differ between echoes.*pass noise_sigma"):
+    with pytest.raises(InputError,
+                       match=r"^image: cannot estimate noise .*differ between echoes.*pass noise_sigma"):
         r2mri.analyze(img, mask=np.ones(img.shape, bool))
 
 
