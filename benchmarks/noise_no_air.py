@@ -3,10 +3,11 @@
 Run: ``python -m benchmarks.noise_no_air [--quick]``. Prints the numbers quoted in
 docs/fitting.md ("Arrays without air"): (1) false positives of the check (real
 backgrounds rejected) on the air of every shipped phantom, on simulated pure noise and
-(when ../shared is present) on the real Siemens 3 T series; (2) false negatives (tissue accepted as background) and the outcome of ``r2mri.fit``
-with ``model="auto"`` on interior liver blocks over LIC x SNR x block size, and on
-air-free uniform GRE volumes (the grid of benchmarks/gre_headline.py) with
-``model="fatwater"``; (3) the noise-free ramp.
+(when ../shared is present) on the real Siemens 3 T series; (2) false negatives
+(tissue accepted as background) and the outcome of ``r2mri.fit`` with ``model="auto"``
+on interior liver blocks over LIC x SNR x block size, on air-free uniform GRE volumes
+(the grid of benchmarks/gre_headline.py) with ``model="fatwater"`` and on air-free
+uniform spin-echo volumes (sigma of ``estimate_noise``); (3) the noise-free ramp.
 """
 
 from __future__ import annotations
@@ -99,6 +100,36 @@ def gre_no_air() -> None:
           f"{min(shares):.3f}..{max(shares):.3f}; worst |voxel-mean PDFF error| {max(pdff_err):.2f} points")
 
 
+def se_no_air() -> None:
+    """Air-free uniform spin-echo volumes: which are taken for air, and how far off is sigma."""
+    print("## air-free uniform spin-echo volumes (24 x 24 x 2, S0 100; 5 echoes 6-18 ms, 32 echoes 10-320 ms)")
+    trains = {"5 echoes": np.array([6.0, 9.0, 12.0, 15.0, 18.0]) * 1e-3, "32 echoes": 0.01 * np.arange(1, 33)}
+    accepted = total = 0
+    ratios = []
+    for name, te in trains.items():
+        for r2 in (20, 50, 100, 200, 400, 800):
+            for snr in (10, 20, 50, 100):
+                for coils in (1, 4):
+                    rng = np.random.default_rng(int(r2 * 10 + snr + coils))
+                    sigma = 100.0 / snr
+                    x = rng.normal(0, sigma, (24, 24, 2, te.size, 2 * coils))
+                    x[..., 0] += 100.0 * np.exp(-r2 * te)
+                    total += 1
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            est = r2mri.estimate_noise(np.sqrt((x * x).sum(-1)), echo_times_s=te)
+                    except InputError:
+                        continue
+                    if est.method == "background":
+                        accepted += 1
+                        ratios.append(est.sigma / sigma)
+                        print(f"  {name}, R2 {r2} s^-1, SNR {snr}, {coils} coil(s): background, "
+                              f"sigma/true {est.sigma / sigma:.3f}")
+    print(f"taken for background: {accepted} of {total}"
+          + (f"; sigma/true {min(ratios):.3f}..{max(ratios):.3f}" if ratios else ""))
+
+
 def _candidate_check(data):
     """The pure-noise check of the background candidate ``estimate_noise`` finds in ``data``."""
     from r2mri import _noise_estimate as ne
@@ -173,6 +204,7 @@ def main(argv=None) -> int:
     quick = "--quick" in (argv if argv is not None else sys.argv[1:])
     noise_free()
     gre_no_air()
+    se_no_air()
     false_positives(range(2) if quick else range(5))
     if quick:
         tissue_blocks((7.0, 30.0), (50.0,), (10,), (3,))
