@@ -66,8 +66,8 @@ class NoiseEstimate:
         next best is at least e^3 = 20 times less likely.
     background_check : dict or None
         The pure-noise test of the background candidate (:func:`r2mri._noise_check.background_check`):
-        ``passed``, ``z_decay``, ``relative_decay``, ``reason``...; ``None`` when no candidate
-        was tested.
+        ``passed``, ``z_decay``, ``relative_decay``, ``echo_share``, ``reason``...; ``None``
+        when no candidate was tested.
 
     Examples
     --------
