@@ -66,8 +66,8 @@ class NoiseEstimate:
         next best is at least e^3 = 20 times less likely.
     background_check : dict or None
         The pure-noise test of the background candidate (:func:`r2mri._noise_check.background_check`):
-        ``passed``, ``z_decay``, ``relative_decay``, ``reason``...; ``None`` when no candidate
-        was tested.
+        ``passed``, ``z_decay``, ``relative_decay``, ``echo_share``, ``reason``...; ``None``
+        when no candidate was tested.
 
     Examples
     --------
@@ -445,7 +445,7 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
     standard error of ``sigma``; ``coils_log_lr`` how strongly ``coils`` beats the next
     best integer. With ``mask`` the same fit runs on the given voxels.
     The automatic background must behave like pure noise (:func:`r2mri._noise_check.background_check`:
-    independent echoes, no decay; result in ``background_check``). Data that
+    independent echoes, no decay, one law at every echo; result in ``background_check``). Data that
     mono-exponential fits reproduce to rounding are method ``"noise-free"`` (sigma 0).
     Arrays without air, or whose background candidate fails the check, get method
     ``"tissue"``: sigma and coils from noise-corrected fits of the voxels themselves
