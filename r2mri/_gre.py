@@ -42,7 +42,8 @@ GRE_TILE = 4
 #: at most 16 characters, the length of a DICOM SR code value).
 ESTIMATOR = "tile-fw-ncchi"
 
-_R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats)
+_R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats), at least
+# twice the voxel fit's upper R2* bound (docs/fatwater.md "R2* range"); a tile there is dropped and counted
 
 
 # --------------------------------------------------------------------------- model choice
@@ -106,8 +107,10 @@ def _model(p: np.ndarray, te: np.ndarray, cr: np.ndarray, ci: np.ndarray, sigma:
 
 
 def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: float, coils: int,
-               max_iter: int = 80):
-    """Weighted LM of the tile means ``y`` (nt, ne) from ``p0``; returns (p, cost, se_r2, ok)."""
+               max_iter: int = 80, r2_max: float = _R2_MAX, fat_floor: float = 0.1):
+    """Weighted LM of the tile means ``y`` (nt, ne) from ``p0`` with W >= 0, F >= -fat_floor W
+    (the voxel fit's signed fat bound) and 0 <= R2* <= r2_max; returns (p, cost, se_r2, ok,
+    se_pdff_percent)."""
     p = p0.astype(np.float64).copy()
     nt = p.shape[0]
     kk = k[:, None].astype(np.float64)
@@ -136,8 +139,9 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
         except np.linalg.LinAlgError:
             step = np.zeros_like(g)
         pn = p[act] + step
-        pn[:, 0:2] = np.maximum(pn[:, 0:2], 0.0)
-        pn[:, 2] = np.clip(pn[:, 2], 0.0, _R2_MAX)
+        pn[:, 0] = np.maximum(pn[:, 0], 0.0)
+        pn[:, 1] = np.maximum(pn[:, 1], -fat_floor * pn[:, 0])  # signed fat, as the voxel fit
+        pn[:, 2] = np.clip(pn[:, 2], 0.0, r2_max)
         an, mn, jn = _model(pn, te, cr, ci, sigma, coils)
         cn = np.sum(wa * (ya - mn) ** 2, axis=1)
         better = cn <= cost[act]
@@ -156,12 +160,19 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
         active[act] = ~((better & small) | (lam_a > 1e10))
     h = np.einsum("tei,te,tej->tij", jac, w, jac)
     se = np.full(nt, np.inf)
+    se_pdff = np.full(nt, np.inf)
     good = np.all(np.isfinite(h), axis=(1, 2)) & (np.abs(np.linalg.det(h)) > 0)
     if good.any():
         cov = np.linalg.inv(h[good])
         se[good] = np.sqrt(np.maximum(cov[:, 2, 2], 0.0))
-    ok = np.all(np.isfinite(p), axis=1) & np.isfinite(se) & (p[:, 2] > 0) & (p[:, 2] < _R2_MAX)
-    return p, cost, se, ok
+        # PDFF = F / (W + F): delta method, gradient (-F, W) / (W + F)^2
+        wg, fg = p[good, 0], p[good, 1]
+        s2 = np.maximum(wg + fg, 1e-300) ** 2
+        gw, gf = -fg / s2, wg / s2
+        var = gw * gw * cov[:, 0, 0] + 2 * gw * gf * cov[:, 0, 1] + gf * gf * cov[:, 1, 1]
+        se_pdff[good] = 100.0 * np.sqrt(np.maximum(var, 0.0))
+    ok = np.all(np.isfinite(p), axis=1) & np.isfinite(se) & (p[:, 2] > 0) & (p[:, 2] < r2_max)
+    return p, cost, se, ok, se_pdff
 
 
 def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
@@ -251,22 +262,41 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     else:  # no water/fat maps: 90 % water at the first echo's amplitude, back-extrapolated
         amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
         start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
+    hi_fit = float((opts.get("r2_bounds_per_s") or (0.0, 0.0))[1])
+    r2_max = max(_R2_MAX, 2.0 * hi_fit)
+    a_floor = float(opts.get("fat_floor_fraction", 0.1))
+    # start: the tile mean over the voxels whose fit is OK (BELOW_NOISE/BOUND_HIT voxels can sit
+    # anywhere up to the R2* bound and lead the tile fit into the swapped basin); all voxels
+    # where a tile has none
+    st = getattr(fit, "status", None)
+    okv = (np.ones(ii.size, bool) if st is None else np.asarray(st)[ii, jj, kk] == FitStatus.OK).astype(np.float64)
+    n_ok = np.bincount(inv, weights=okv, minlength=nt)
     p0 = tile_mean(start)
-    p0[:, :2] = np.maximum(p0[:, :2], 0.0)  # the voxel fit's fat is signed; the tile fit's is >= 0
-    p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * _R2_MAX)
+    if np.any(n_ok > 0):
+        s_ok = np.zeros((nt, 3))
+        np.add.at(s_ok, inv, start * okv[:, None])
+        has = n_ok > 0
+        p0[has] = s_ok[has] / n_ok[has, None]
+    p0[:, 0] = np.maximum(p0[:, 0], 0.0)
+    p0[:, 1] = np.maximum(p0[:, 1], -a_floor * p0[:, 0])  # signed fat, as the voxel fit
+    p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * r2_max)
     tot = p0[:, 0] + p0[:, 1]
     low = ~(tot > 0)
     p0[low, 0] = y[low, 0]  # no usable voxel start: all water at the first echo's amplitude
-    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils)),
-            _fit_tiles(y, k, p0[:, [1, 0, 2]], te, cr, ci, float(noise_sigma), int(coils))]
-    (pa, ca, sa, oka), (pb, cb, sb, okb) = fits
+    swapped = np.maximum(p0[:, [1, 0, 2]], 0.0)
+    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max, fat_floor=a_floor),
+            _fit_tiles(y, k, swapped, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max,
+                       fat_floor=a_floor)]
+    (pa, ca, sa, oka, qa), (pb, cb, sb, okb, qb) = fits
     pdff_a = pa[:, 1] / np.maximum(pa[:, 0] + pa[:, 1], 1e-300)
     pdff_b = pb[:, 1] / np.maximum(pb[:, 0] + pb[:, 1], 1e-300)
     liver_a, liver_b = (pdff_a <= 0.5) & oka, (pdff_b <= 0.5) & okb
     take_b = np.where(liver_a != liver_b, liver_b, (cb < ca) & okb | ~oka)
     p = np.where(take_b[:, None], pb, pa)
     se = np.where(take_b, sb, sa)
+    se_pdff = np.where(take_b, qb, qa)
     ok = np.where(take_b, okb, oka)
+    at_cap = int(np.count_nonzero(np.isfinite(p[:, 2]) & (p[:, 2] >= r2_max)))
     if not ok.any():
         raise InputError("mask: no tile of the ROI could be fitted")
     r2, se, kt = p[ok, 2], se[ok], k[ok]
@@ -275,7 +305,15 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
                       np.full(int(r2.size), int(tile)))
     pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
     pooled.tile = int(tile)  # type: ignore[attr-defined]
-    pooled.tile_pdff_percent = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)  # type: ignore[attr-defined]
+    pdff = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)
+    pooled.tile_pdff_percent = pdff  # type: ignore[attr-defined]
+    pooled.tile_pdff_se_percent = se_pdff[ok]  # type: ignore[attr-defined]
+    pooled.pdff_mean_percent = float(np.sum(kt * pdff) / np.sum(kt))  # type: ignore[attr-defined]
+    pooled.pdff_se_percent = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2)) / np.sum(kt))  # type: ignore[attr-defined]
+    pooled.n_tiles_dropped = int(nt - r2.size)  # type: ignore[attr-defined]
+    pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
+    pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
+    pooled.r2_cap_per_s = r2_max  # type: ignore[attr-defined]
     return pooled
 
 
