@@ -116,9 +116,14 @@ def _measurements(rep: dict) -> list:
     pdff = rep.get("pdff_percent")
     if isinstance(pdff, dict):
         wanted += [
-            (CODES["fat_fraction"], pdff.get("mean"), CODES["percent"], codes.SCT.Mean, voxel_mean),
+            (CODES["fat_fraction"], pdff.get("mean"), CODES["percent"], codes.SCT.Mean,
+             _code(pdff.get("mean_method") or "voxel-mean",
+                   _ESTIMATORS.get(pdff.get("mean_method") or "voxel-mean", "voxel-mean"))),
             (CODES["fat_fraction"], pdff.get("median"), CODES["percent"], codes.SCT.Median, None),
         ]
+        if pdff.get("mean_method") not in (None, "voxel-mean"):  # the voxel mean beside the ROI mean
+            wanted.append((CODES["fat_fraction"], pdff.get("voxel_mean"), CODES["percent"], codes.SCT.Mean,
+                           voxel_mean))
     wanted.append((codes.SCT.Volume, (rep.get("roi") or {}).get("volume_ml"), CODES["ml"], None, None))
     algo = hd.sr.AlgorithmIdentification(name="r2mri", version=__version__)
     return [hd.sr.Measurement(name=name, value=v, unit=unit, derivation=derivation, method=method,
