@@ -394,9 +394,10 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     Beyond the range are ROI voxels with status ``BELOW_NOISE`` (fewer than 3 echoes above
     the noise: R2* too high for the echo train) or ``BOUND_HIT`` at the upper R2* bound.
     They are left out of the voxel statistics, and the tile-pooled fit cannot recover them
-    either where whole tiles are beyond the range, so above
-    :data:`BEYOND_RANGE_WARN_FRACTION` of the ROI the LIC (and the mean R2*) is a lower
-    bound, and the warning says so. Returns ``({"fraction_beyond_r2_range",
+    either where whole tiles are beyond the range: above :data:`BEYOND_RANGE_WARN_FRACTION`
+    of the ROI a warning says that their R2* is a lower bound and the LIC is not reliable
+    (measured, benchmarks/gre_pdff.py: the tile-pooled headline reads up to +20 % high near
+    the limit of the train and -60..-90 % low far beyond it). Returns ``({"fraction_beyond_r2_range",
     "r2_upper_bound_per_s", "n_tiles_dropped"}, warning or None)``.
 
     Examples
@@ -422,6 +423,7 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     if frac <= BEYOND_RANGE_WARN_FRACTION:
         return info, None
     return info, (f"qc: {100 * frac:.1f} % of ROI voxels are beyond the R2* range this echo train measures "
-                  f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1); "
-                  "the LIC and the mean R2* are lower bounds (a shorter first echo and spacing measure "
-                  "higher R2*)")
+                  f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1): "
+                  "their R2* is a lower bound and the LIC is not reliable (near the limit it can read high, "
+                  "far beyond it low: treat it as a lower bound); a shorter first echo and spacing "
+                  "measure higher R2*")
