@@ -14,7 +14,8 @@ default R2* range (docs/fatwater.md "R2* range") and the former fixed 0-1000 s^-
 - median voxel R2* error (%), fraction of voxels with status OK / BOUND_HIT / BELOW_NOISE;
 - ROI PDFF (points from the truth): mean and median of the status-OK voxel PDFF (the
   former report rule), and the voxel-weighted mean of the tile PDFF of the tile-pooled
-  fit (r2mri._gre.pooled_mean_r2star, 4 x 4 tiles) with its SE;
+  fit (r2mri._gre.pooled_mean_r2star, 4 x 4 tiles) with its SE (between tiles, as the
+  report's ``pdff_percent.se``);
 - the tile-pooled headline R2* error (%).
 """
 
@@ -76,7 +77,9 @@ def cell(b0, te, r2, pdff, bounds, seed) -> dict:
            "voxel_median_bias": float(np.median(pd[ok]) - t) if ok.any() else None}
     try:
         p = _gre.pooled_mean_r2star(img, fit, np.ones(SHAPE, bool), noise_sigma=SIGMA, coils=1)
-        out.update({"tile_mean_bias": p.pdff_mean_percent - t, "tile_mean_se": p.pdff_se_percent,
+        blk = _gre.pdff_block(fit, np.ones(SHAPE, bool), p)  # the report's block: SE between tiles
+        out.update({"tile_mean_bias": p.pdff_mean_percent - t, "tile_mean_se": blk["se"],
+                    "tile_mean_se_covariance": p.pdff_se_percent,
                     "tile_sd": float(np.std(p.tile_pdff_percent)), "n_tiles": p.n_tiles,
                     "n_tiles_dropped": p.n_tiles_dropped,
                     "headline_r2_bias_percent": 100 * (p.mean_r2_per_s / r2 - 1)})

@@ -340,8 +340,9 @@ def pdff_block(fit: Any, valid: np.ndarray, pooled: Any = None) -> dict[str, Any
     """PDFF (%) of the ROI for ``fit.model == "fatwater"``; ``None`` for other models.
 
     ``mean`` is the voxel-weighted mean of the tile PDFF of the tile-pooled fit (``pooled``,
-    :func:`pooled_mean_r2star`; ``mean_method = "tile-fw-ncchi"``) with ``se`` the larger of
-    its measurement SE (tile covariances) and the between-tile SE; without ``pooled`` it is
+    :func:`pooled_mean_r2star`; ``mean_method = "tile-fw-ncchi"``) with ``se`` its SE from
+    the spread of the tile PDFF (from the tile covariances with one tile; one degenerate tile
+    near the noise would make the covariance SE meaningless); without ``pooled`` it is
     the mean of the voxel PDFF (``mean_method = "voxel-mean"``, ``se`` = SD / sqrt(n)).
     ``median``, ``sd``, ``voxel_mean`` and ``n_voxels`` are over the ``valid`` voxels with
     status OK and a finite PDFF. Why the tile mean: at R2* >= 600 s^-1 the per-voxel PDFF
@@ -379,10 +380,10 @@ def pdff_block(fit: Any, valid: np.ndarray, pooled: Any = None) -> dict[str, Any
         kt = np.asarray(pooled.tile_voxels, dtype=np.float64)
         tp = np.asarray(tp, dtype=np.float64)
         mean = float(pooled.pdff_mean_percent)
-        se = float(pooled.pdff_se_percent)
-        if tp.size > 1:  # between-tile SE of the weighted mean
+        se = float(pooled.pdff_se_percent)  # from the tile covariances
+        if tp.size > 1:  # between-tile SE of the weighted mean: robust to a degenerate tile's SE
             var = np.sum(kt * (tp - mean) ** 2) / np.sum(kt) * tp.size / (tp.size - 1)
-            se = max(se, float(np.sqrt(var * np.sum(kt**2)) / np.sum(kt)))
+            se = float(np.sqrt(var * np.sum(kt**2)) / np.sum(kt))
         block.update({"mean": mean, "se": se if np.isfinite(se) else None, "mean_method": ESTIMATOR,
                       "n_tiles": int(tp.size)})
     return block

@@ -25,8 +25,9 @@ TEXT ``QC-WARNING``              one item per entry of ``warnings``
 For R2* (report.json ``quantity`` "R2*"): the rate is DCM 126395 "R2*", the headline
 concept ``LIC-MEANR2STAR``, the calibration ``CALIB-R2STAR`` and the model
 ``SIGNAL-MODEL``; with a fat-water fit the liver PDFF is added as NUM DCM 129100
-"Fat fraction", UCUM ``%``, Mean (method ``voxel-mean``) and Median
-(``pdff_percent.mean``, ``.median``).
+"Fat fraction", UCUM ``%``: Mean with the method of ``pdff_percent.mean_method``
+(``tile-fw-ncchi`` from analyze: the tile-pooled fit's ROI PDFF), the voxel Mean (method
+``voxel-mean``, ``.voxel_mean``) when that differs, and Median (``.median``).
 
 Every concept of scheme ``99R2MRI`` is private (no standard code for liver iron
 concentration exists); the scheme is declared in CodingSchemeIdentificationSequence.
