@@ -425,6 +425,6 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
         return info, None
     return info, (f"qc: {100 * frac:.1f} % of ROI voxels are beyond the R2* range this echo train measures "
                   f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1): "
-                  "their R2* is a lower bound and the LIC is not reliable (near the limit it can read high, "
-                  "far beyond it low: treat it as a lower bound); a shorter first echo and spacing "
-                  "measure higher R2*")
+                  "their R2* is a lower bound and the LIC (and the ROI PDFF) is not reliable (near the limit "
+                  "it can read high, far beyond it low: treat the LIC as a lower bound); a shorter first echo "
+                  "and spacing measure higher R2*")
