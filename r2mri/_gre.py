@@ -398,7 +398,8 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     either where whole tiles are beyond the range: above :data:`BEYOND_RANGE_WARN_FRACTION`
     of the ROI a warning says that their R2* is a lower bound and the LIC is not reliable
     (measured, benchmarks/gre_pdff.py: the tile-pooled headline reads up to +20 % high near
-    the limit of the train and -60..-90 % low far beyond it). Returns ``({"fraction_beyond_r2_range",
+    the limit of the train and -60..-90 % low far beyond it). Tiles the pooled fit leaves
+    out (``pooled.n_voxels_dropped``) above the same fraction get their own warning. Returns ``({"fraction_beyond_r2_range",
     "r2_upper_bound_per_s", "n_tiles_dropped"}, warning or None)``.
 
     Examples
@@ -419,10 +420,15 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     n = max(int(status.size), 1)
     frac = float(np.count_nonzero(beyond)) / n
     dropped = int(getattr(pooled, "n_tiles_dropped", 0) or 0)
+    # tiles the pooled fit could not fit (at its R2* cap, or singular) are left out of the headline
+    frac_dropped = float(getattr(pooled, "n_voxels_dropped", 0) or 0) / n
     info = {"fraction_beyond_r2_range": frac, "r2_upper_bound_per_s": hi if np.isfinite(hi) else None,
             "n_tiles_dropped": dropped if pooled is not None else None}
-    if frac <= BEYOND_RANGE_WARN_FRACTION:
+    if max(frac, frac_dropped) <= BEYOND_RANGE_WARN_FRACTION:
         return info, None
+    if frac <= BEYOND_RANGE_WARN_FRACTION:
+        return info, (f"qc: {dropped} tiles ({100 * frac_dropped:.1f} % of ROI voxels) could not be fitted by the "
+                      "tile-pooled estimator and are left out of the headline: the LIC is not reliable")
     return info, (f"qc: {100 * frac:.1f} % of ROI voxels are beyond the R2* range this echo train measures "
                   f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1): "
                   "their R2* is a lower bound and the LIC (and the ROI PDFF) is not reliable (near the limit "

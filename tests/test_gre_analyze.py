@@ -285,6 +285,19 @@ def test_r2star_beyond_the_train_is_warned_as_not_measured():
     assert not any("noise floor (their voxel R2" in w for w in st.warnings)  # one line, not two
 
 
+def test_tiles_the_pooled_fit_leaves_out_are_warned():
+    """No voxel beyond the range, but 48 of 100 ROI voxels in tiles the pooled fit dropped."""
+    from types import SimpleNamespace
+
+    fit = SimpleNamespace(status=np.zeros((10, 10, 1), np.uint8), r2_per_s=np.full((10, 10, 1), 300.0),
+                          options={"r2_bounds_per_s": [0.0, 2500.0]})
+    valid = np.ones((10, 10, 1), bool)
+    q, w = _gre.range_check(fit, valid, SimpleNamespace(n_tiles_dropped=3, n_voxels_dropped=48))
+    assert q["fraction_beyond_r2_range"] == 0.0 and q["n_tiles_dropped"] == 3
+    assert w.startswith("qc: 3 tiles (48.0 % of ROI voxels) could not be fitted")
+    assert _gre.range_check(fit, valid, SimpleNamespace(n_tiles_dropped=0, n_voxels_dropped=0))[1] is None
+
+
 # ---------------------------------------------------------------------- protocol findings
 def _gre_img(te_s, b0=1.5):
     return r2mri.MultiEchoImage(np.ones((2, 2, 1, len(te_s))), np.asarray(te_s), field_strength_t=b0,
