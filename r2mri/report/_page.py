@@ -410,8 +410,9 @@ def render_page(result: Any, rep: dict):
         (f"{q} SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
     ]
     if pdff:
-        rows.append(("PDFF ROI mean / voxel mean / median (%)", f"{_fmt(pdff.get('mean'), 1)} / "
-                     f"{_fmt(pdff.get('voxel_mean', pdff.get('mean')), 1)} / {_fmt(pdff.get('median'), 1)}"))
+        rows.append(("PDFF ROI mean \u00b1 SE (%)", f"{_fmt(pdff.get('mean'), 1)} \u00b1 {_fmt(pdff.get('se'), 1)}"))
+        rows.append(("PDFF voxel mean / median (%)", f"{_fmt(pdff.get('voxel_mean', pdff.get('mean')), 1)} / "
+                     f"{_fmt(pdff.get('median'), 1)}"))
     rows.append(("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"))
     if isinstance(frac, dict):
         for k, v in list(frac.items())[:4]:
