@@ -32,7 +32,8 @@ import numpy as np
 from .errors import InputError
 from .status import FitStatus
 
-__all__ = ["resolve_model", "pooled_mean_r2star", "pooled_headline", "pdff_block", "GRE_TILE", "ESTIMATOR"]
+__all__ = ["resolve_model", "pooled_mean_r2star", "pooled_headline", "pdff_block", "range_check", "GRE_TILE",
+           "ESTIMATOR"]
 
 #: In-plane tile edge (voxels) of the pooled fat-water headline [D, design choice: 16
 #: voxels per tile lift a per-voxel SNR of 50 to 200 before the fit; measured in
@@ -42,7 +43,8 @@ GRE_TILE = 4
 #: at most 16 characters, the length of a DICOM SR code value).
 ESTIMATOR = "tile-fw-ncchi"
 
-_R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats)
+_R2_MAX = 5000.0  # s^-1, upper clip of the tile fit (as the SE tile fit of r2mri.stats), at least
+# twice the voxel fit's upper R2* bound (docs/fatwater.md "R2* range"); a tile there is dropped and counted
 
 
 # --------------------------------------------------------------------------- model choice
@@ -106,8 +108,10 @@ def _model(p: np.ndarray, te: np.ndarray, cr: np.ndarray, ci: np.ndarray, sigma:
 
 
 def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: float, coils: int,
-               max_iter: int = 80):
-    """Weighted LM of the tile means ``y`` (nt, ne) from ``p0``; returns (p, cost, se_r2, ok)."""
+               max_iter: int = 80, r2_max: float = _R2_MAX, fat_floor: float = 0.1):
+    """Weighted LM of the tile means ``y`` (nt, ne) from ``p0`` with W >= 0, F >= -fat_floor W
+    (the voxel fit's signed fat bound) and 0 <= R2* <= r2_max; returns (p, cost, se_r2, ok,
+    se_pdff_percent)."""
     p = p0.astype(np.float64).copy()
     nt = p.shape[0]
     kk = k[:, None].astype(np.float64)
@@ -136,8 +140,9 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
         except np.linalg.LinAlgError:
             step = np.zeros_like(g)
         pn = p[act] + step
-        pn[:, 0:2] = np.maximum(pn[:, 0:2], 0.0)
-        pn[:, 2] = np.clip(pn[:, 2], 0.0, _R2_MAX)
+        pn[:, 0] = np.maximum(pn[:, 0], 0.0)
+        pn[:, 1] = np.maximum(pn[:, 1], -fat_floor * pn[:, 0])  # signed fat, as the voxel fit
+        pn[:, 2] = np.clip(pn[:, 2], 0.0, r2_max)
         an, mn, jn = _model(pn, te, cr, ci, sigma, coils)
         cn = np.sum(wa * (ya - mn) ** 2, axis=1)
         better = cn <= cost[act]
@@ -156,12 +161,19 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
         active[act] = ~((better & small) | (lam_a > 1e10))
     h = np.einsum("tei,te,tej->tij", jac, w, jac)
     se = np.full(nt, np.inf)
+    se_pdff = np.full(nt, np.inf)
     good = np.all(np.isfinite(h), axis=(1, 2)) & (np.abs(np.linalg.det(h)) > 0)
     if good.any():
         cov = np.linalg.inv(h[good])
         se[good] = np.sqrt(np.maximum(cov[:, 2, 2], 0.0))
-    ok = np.all(np.isfinite(p), axis=1) & np.isfinite(se) & (p[:, 2] > 0) & (p[:, 2] < _R2_MAX)
-    return p, cost, se, ok
+        # PDFF = F / (W + F): delta method, gradient (-F, W) / (W + F)^2
+        wg, fg = p[good, 0], p[good, 1]
+        s2 = np.maximum(wg + fg, 1e-300) ** 2
+        gw, gf = -fg / s2, wg / s2
+        var = gw * gw * cov[:, 0, 0] + 2 * gw * gf * cov[:, 0, 1] + gf * gf * cov[:, 1, 1]
+        se_pdff[good] = 100.0 * np.sqrt(np.maximum(var, 0.0))
+    ok = np.all(np.isfinite(p), axis=1) & np.isfinite(se) & (p[:, 2] > 0) & (p[:, 2] < r2_max)
+    return p, cost, se, ok, se_pdff
 
 
 def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
@@ -251,22 +263,41 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     else:  # no water/fat maps: 90 % water at the first echo's amplitude, back-extrapolated
         amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
         start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
+    hi_fit = float((opts.get("r2_bounds_per_s") or (0.0, 0.0))[1])
+    r2_max = max(_R2_MAX, 2.0 * hi_fit)
+    a_floor = float(opts.get("fat_floor_fraction", 0.1))
+    # start: the tile mean over the voxels whose fit is OK (BELOW_NOISE/BOUND_HIT voxels can sit
+    # anywhere up to the R2* bound and lead the tile fit into the swapped basin); all voxels
+    # where a tile has none
+    st = getattr(fit, "status", None)
+    okv = (np.ones(ii.size, bool) if st is None else np.asarray(st)[ii, jj, kk] == FitStatus.OK).astype(np.float64)
+    n_ok = np.bincount(inv, weights=okv, minlength=nt)
     p0 = tile_mean(start)
-    p0[:, :2] = np.maximum(p0[:, :2], 0.0)  # the voxel fit's fat is signed; the tile fit's is >= 0
-    p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * _R2_MAX)
+    if np.any(n_ok > 0):
+        s_ok = np.zeros((nt, 3))
+        np.add.at(s_ok, inv, start * okv[:, None])
+        has = n_ok > 0
+        p0[has] = s_ok[has] / n_ok[has, None]
+    p0[:, 0] = np.maximum(p0[:, 0], 0.0)
+    p0[:, 1] = np.maximum(p0[:, 1], -a_floor * p0[:, 0])  # signed fat, as the voxel fit
+    p0[:, 2] = np.clip(p0[:, 2], 1.0, 0.5 * r2_max)
     tot = p0[:, 0] + p0[:, 1]
     low = ~(tot > 0)
     p0[low, 0] = y[low, 0]  # no usable voxel start: all water at the first echo's amplitude
-    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils)),
-            _fit_tiles(y, k, p0[:, [1, 0, 2]], te, cr, ci, float(noise_sigma), int(coils))]
-    (pa, ca, sa, oka), (pb, cb, sb, okb) = fits
+    swapped = np.maximum(p0[:, [1, 0, 2]], 0.0)
+    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max, fat_floor=a_floor),
+            _fit_tiles(y, k, swapped, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max,
+                       fat_floor=a_floor)]
+    (pa, ca, sa, oka, qa), (pb, cb, sb, okb, qb) = fits
     pdff_a = pa[:, 1] / np.maximum(pa[:, 0] + pa[:, 1], 1e-300)
     pdff_b = pb[:, 1] / np.maximum(pb[:, 0] + pb[:, 1], 1e-300)
     liver_a, liver_b = (pdff_a <= 0.5) & oka, (pdff_b <= 0.5) & okb
     take_b = np.where(liver_a != liver_b, liver_b, (cb < ca) & okb | ~oka)
     p = np.where(take_b[:, None], pb, pa)
     se = np.where(take_b, sb, sa)
+    se_pdff = np.where(take_b, qb, qa)
     ok = np.where(take_b, okb, oka)
+    at_cap = int(np.count_nonzero(np.isfinite(p[:, 2]) & (p[:, 2] >= r2_max)))
     if not ok.any():
         raise InputError("mask: no tile of the ROI could be fitted")
     r2, se, kt = p[ok, 2], se[ok], k[ok]
@@ -275,7 +306,15 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
                       np.full(int(r2.size), int(tile)))
     pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
     pooled.tile = int(tile)  # type: ignore[attr-defined]
-    pooled.tile_pdff_percent = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)  # type: ignore[attr-defined]
+    pdff = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)
+    pooled.tile_pdff_percent = pdff  # type: ignore[attr-defined]
+    pooled.tile_pdff_se_percent = se_pdff[ok]  # type: ignore[attr-defined]
+    pooled.pdff_mean_percent = float(np.sum(kt * pdff) / np.sum(kt))  # type: ignore[attr-defined]
+    pooled.pdff_se_percent = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2)) / np.sum(kt))  # type: ignore[attr-defined]
+    pooled.n_tiles_dropped = int(nt - r2.size)  # type: ignore[attr-defined]
+    pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
+    pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
+    pooled.r2_cap_per_s = r2_max  # type: ignore[attr-defined]
     return pooled
 
 
@@ -292,11 +331,24 @@ def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils
 
 
 # --------------------------------------------------------------------------- PDFF block
-def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
-    """``{"mean", "median", "sd", "n_voxels"}`` of the PDFF (%) over ``valid`` voxels with a
-    usable fat-water fit (status OK, finite PDFF); ``None`` for other models. The voxel
-    PDFF is signed (not clipped at 0: docs/fatwater.md "Fat bound and PDFF rule"), so at PDFF near 0
-    the ROI mean is not biased high by the noise; it can be slightly negative.
+#: Fraction of ROI voxels beyond the measurable R2* range above which the report warns that
+#: the LIC is a lower bound [D, design choice: the 5 % of the other qc warnings of r2mri.stats].
+BEYOND_RANGE_WARN_FRACTION = 0.05
+
+
+def pdff_block(fit: Any, valid: np.ndarray, pooled: Any = None) -> dict[str, Any] | None:
+    """PDFF (%) of the ROI for ``fit.model == "fatwater"``; ``None`` for other models.
+
+    ``mean`` is the voxel-weighted mean of the tile PDFF of the tile-pooled fit (``pooled``,
+    :func:`pooled_mean_r2star`; ``mean_method = "tile-fw-ncchi"``) with ``se`` its SE from
+    the spread of the tile PDFF (from the tile covariances with one tile; one degenerate tile
+    near the noise would make the covariance SE meaningless); without ``pooled`` it is
+    the mean of the voxel PDFF (``mean_method = "voxel-mean"``, ``se`` = SD / sqrt(n)).
+    ``median``, ``sd``, ``voxel_mean`` and ``n_voxels`` are over the ``valid`` voxels with
+    status OK and a finite PDFF. Why the tile mean: at R2* >= 600 s^-1 the per-voxel PDFF
+    spread is 10-18 points and its mean is biased by the fat bound and by the status
+    selection, the tile fit's (16 voxels averaged before the fit) is not (docs/fatwater.md
+    "ROI PDFF"). The PDFF is signed (docs/fatwater.md "Fat bound and PDFF rule").
 
     Examples
     --------
@@ -304,8 +356,9 @@ def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
     >>> from types import SimpleNamespace
     >>> pd = np.array([[[5.0], [7.0]]])
     >>> fit = SimpleNamespace(model="fatwater", extra={"pdff_percent": pd}, status=np.zeros(pd.shape, np.uint8))
-    >>> pdff_block(fit, np.ones(pd.shape, bool))
-    {'mean': 6.0, 'median': 6.0, 'sd': 1.4142135623730951, 'n_voxels': 2}
+    >>> b = pdff_block(fit, np.ones(pd.shape, bool))
+    >>> b["mean"], b["median"], b["mean_method"], b["n_voxels"]
+    (6.0, 6.0, 'voxel-mean', 2)
     """
     if getattr(fit, "model", None) != "fatwater":
         return None
@@ -316,7 +369,68 @@ def pdff_block(fit: Any, valid: np.ndarray) -> dict[str, Any] | None:
     status = np.asarray(getattr(fit, "status", np.zeros(pdff.shape, np.uint8)))
     use = np.asarray(valid, dtype=bool) & np.isfinite(pdff) & (status == FitStatus.OK)
     v = pdff[use]
-    if v.size == 0:
-        return {"mean": None, "median": None, "sd": None, "n_voxels": 0}
-    return {"mean": float(np.mean(v)), "median": float(np.median(v)),
-            "sd": float(np.std(v, ddof=1)) if v.size > 1 else 0.0, "n_voxels": int(v.size)}
+    block: dict[str, Any] = {"mean": None, "se": None, "median": None, "sd": None, "voxel_mean": None,
+                             "n_voxels": int(v.size), "mean_method": "voxel-mean", "n_tiles": None}
+    if v.size:
+        sd = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
+        block.update({"mean": float(np.mean(v)), "se": sd / np.sqrt(v.size), "median": float(np.median(v)),
+                      "sd": sd, "voxel_mean": float(np.mean(v))})
+    tp = getattr(pooled, "tile_pdff_percent", None)
+    if tp is not None and np.size(tp) and np.isfinite(getattr(pooled, "pdff_mean_percent", np.nan)):
+        kt = np.asarray(pooled.tile_voxels, dtype=np.float64)
+        tp = np.asarray(tp, dtype=np.float64)
+        mean = float(pooled.pdff_mean_percent)
+        se = float(pooled.pdff_se_percent)  # from the tile covariances
+        if tp.size > 1:  # between-tile SE of the weighted mean: robust to a degenerate tile's SE
+            var = np.sum(kt * (tp - mean) ** 2) / np.sum(kt) * tp.size / (tp.size - 1)
+            se = float(np.sqrt(var * np.sum(kt**2)) / np.sum(kt))
+        block.update({"mean": mean, "se": se if np.isfinite(se) else None, "mean_method": ESTIMATOR,
+                      "n_tiles": int(tp.size)})
+    return block
+
+
+def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[str, Any], str | None]:
+    """Fraction of the ROI beyond the R2* range the fat-water fit measures, and a warning.
+
+    Beyond the range are ROI voxels with status ``BELOW_NOISE`` (fewer than 3 echoes above
+    the noise: R2* too high for the echo train) or ``BOUND_HIT`` at the upper R2* bound.
+    They are left out of the voxel statistics, and the tile-pooled fit cannot recover them
+    either where whole tiles are beyond the range: above :data:`BEYOND_RANGE_WARN_FRACTION`
+    of the ROI a warning says that their R2* is a lower bound and the LIC is not reliable
+    (measured, benchmarks/gre_pdff.py: the tile-pooled headline reads up to +20 % high near
+    the limit of the train and -60..-90 % low far beyond it). Tiles the pooled fit leaves
+    out (``pooled.n_voxels_dropped``) above the same fraction get their own warning. Returns ``({"fraction_beyond_r2_range",
+    "r2_upper_bound_per_s", "n_tiles_dropped"}, warning or None)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> st = np.array([0, 0, 3, 2], np.uint8).reshape(1, 4, 1)
+    >>> fit = SimpleNamespace(status=st, r2_per_s=np.array([100, 100, 900, 2500.0]).reshape(1, 4, 1),
+    ...                       options={"r2_bounds_per_s": [0.0, 2500.0]})
+    >>> q, w = range_check(fit, np.ones((1, 4, 1), bool))
+    >>> q["fraction_beyond_r2_range"], w.split(":")[0]
+    (0.5, 'qc')
+    """
+    status = np.asarray(fit.status)[valid]
+    r2 = np.asarray(fit.r2_per_s, dtype=np.float64)[valid]
+    hi = float(((getattr(fit, "options", None) or {}).get("r2_bounds_per_s") or (0.0, np.inf))[1])
+    beyond = (status == FitStatus.BELOW_NOISE) | ((status == FitStatus.BOUND_HIT) & (r2 >= hi * (1 - 1e-6)))
+    n = max(int(status.size), 1)
+    frac = float(np.count_nonzero(beyond)) / n
+    dropped = int(getattr(pooled, "n_tiles_dropped", 0) or 0)
+    # tiles the pooled fit could not fit (at its R2* cap, or singular) are left out of the headline
+    frac_dropped = float(getattr(pooled, "n_voxels_dropped", 0) or 0) / n
+    info = {"fraction_beyond_r2_range": frac, "r2_upper_bound_per_s": hi if np.isfinite(hi) else None,
+            "n_tiles_dropped": dropped if pooled is not None else None}
+    if max(frac, frac_dropped) <= BEYOND_RANGE_WARN_FRACTION:
+        return info, None
+    if frac <= BEYOND_RANGE_WARN_FRACTION:
+        return info, (f"qc: {dropped} tiles ({100 * frac_dropped:.1f} % of ROI voxels) could not be fitted by the "
+                      "tile-pooled estimator and are left out of the headline: the LIC is not reliable")
+    return info, (f"qc: {100 * frac:.1f} % of ROI voxels are beyond the R2* range this echo train measures "
+                  f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1): "
+                  "their R2* is a lower bound and the LIC (and the ROI PDFF) is not reliable (near the limit "
+                  "it can read high, far beyond it low: treat the LIC as a lower bound); a shorter first echo "
+                  "and spacing measure higher R2*")

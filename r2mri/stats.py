@@ -607,7 +607,11 @@ def liver_statistics(
         "noise_sigma": sigma,
         "coils": n_coils,
     }
-    if qc["fraction_at_noise_floor"] > 0.05:
+    if getattr(fit, "model", None) == "fatwater":  # R2* beyond the train's range (r2mri._gre, issue 15)
+        rq, rw = _gre.range_check(fit, valid, pooled)
+        qc.update(rq)
+        warnings += [rw] if rw else []
+    elif qc["fraction_at_noise_floor"] > 0.05:
         warnings.append(f"qc: {100 * qc['fraction_at_noise_floor']:.1f} % of ROI voxels at the noise floor "
                         "(their voxel R2 is a lower bound; the headline uses their pooled signal)")
     if cm.extrapolated_fraction > 0.05:
@@ -658,5 +662,5 @@ def liver_statistics(
     }
     lic_block["fraction_above"] = fraction_above
     if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)
-        blocks["pdff_percent"] = _gre.pdff_block(fit, valid)
+        blocks["pdff_percent"] = _gre.pdff_block(fit, valid, pooled)
     return LiverStatistics(lic_head, mean_r2, (lic_lo, lic_hi), estimator, category, blocks, warnings)

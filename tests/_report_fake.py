@@ -205,8 +205,10 @@ def fake_gre_result(shape=(32, 28, 3), lic_value=5.0, pdff_percent=12.0, *, fiel
         "lic_mg_per_g": {"of_mean_r2": head, "mean": float(licv.mean()), "median": float(np.median(licv)),
                          "sd": float(licv.std(ddof=1)), "ci95": [head * 0.97, head * 1.03],
                          "fraction_above": {"1.8": 1.0, "3.2": 1.0, "7": 0.0, "15": 0.0}},
-        "pdff_percent": {"mean": float(pdv.mean()), "median": float(np.median(pdv)), "sd": float(pdv.std(ddof=1)),
-                         "n_voxels": int(liver.sum())},
+        # as analyze fills it: the ROI mean of the tile-pooled fit beside the voxel statistics
+        "pdff_percent": {"mean": float(pdv.mean()) + 0.2, "se": 0.1, "median": float(np.median(pdv)),
+                         "sd": float(pdv.std(ddof=1)), "voxel_mean": float(pdv.mean()),
+                         "n_voxels": int(liver.sum()), "mean_method": "tile-fw-ncchi", "n_tiles": 40},
         "category": {"label": "3.2-7 mg/g: target range in chelated patients",
                      "thresholds_mg_per_g": [1.8, 3.2, 7.0, 15.0], "source": "St Pierre 2005"},
         "qc": {"extrapolated_fraction": 0.0, "fraction_at_noise_floor": 0.0},

@@ -48,12 +48,13 @@ def test_quantity_of_follows_the_acquisition_then_the_model_then_the_calibration
 
 def test_report_json_names_the_quantity_and_carries_the_pdff(gre):
     res, _, _, rep = gre
-    assert SCHEMA_VERSION == "1.1" and rep["schema_version"] == "1.1"
+    assert SCHEMA_VERSION == "1.2" and rep["schema_version"] == "1.2"
     assert rep["quantity"] == "R2*"
     assert rep["model"]["name"] == "fatwater"
     pdff = res.statistics["pdff_percent"]
-    for key in ("mean", "median", "sd"):
+    for key in ("mean", "se", "median", "sd", "voxel_mean"):
         assert rep["pdff_percent"][key] == pytest.approx(pdff[key], rel=1e-12)
+    assert rep["pdff_percent"]["mean_method"] == pdff["mean_method"] == "tile-fw-ncchi"
     assert rep["pdff_percent"]["n_voxels"] == int(res.roi.mask.sum())
     # the rate keeps its key; it holds R2* (s^-1) here
     assert rep["r2_per_s"]["mean"] == pytest.approx(float(res.fit.r2_per_s[res.roi.mask].mean()), rel=1e-6)
@@ -63,7 +64,8 @@ def test_pdff_block_without_statistics_is_null_with_a_reason():
     res = fake_gre_result()
     del res.statistics["pdff_percent"]
     rep = report_dict(res)
-    assert rep["pdff_percent"] == {"mean": None, "median": None, "sd": None, "n_voxels": None}
+    assert rep["pdff_percent"] == {k: None for k in ("mean", "se", "median", "sd", "voxel_mean", "n_voxels",
+                                                       "mean_method", "n_tiles")}
     assert "liver PDFF" in rep["null_reasons"]["pdff_percent.mean"]
 
 
@@ -141,10 +143,12 @@ def test_sr_measures_r2star_and_pdff(gre):
             None if m.method is None else m.method.value): m.value for m in group.get_measurements()}
     headline = ("126395", "/s", "Mean", "tile-fw-ncchi")  # the GRE headline estimator of analyze
     assert num.pop(headline) == pytest.approx(rep["r2_per_s"]["headline_mean"], rel=1e-9)
+    pd_mean = ("129100", "%", "Mean", "tile-fw-ncchi")  # the ROI PDFF of the tile-pooled fit
+    assert num.pop(pd_mean) == pytest.approx(rep["pdff_percent"]["mean"], rel=1e-9)
     num = {k[:3]: v for k, v in num.items()}
     assert num[("126395", "/s", "Mean")] == pytest.approx(rep["r2_per_s"]["mean"], rel=1e-9)
     assert num[("126395", "/s", "Median")] == pytest.approx(rep["r2_per_s"]["median"], rel=1e-9)
-    assert num[("129100", "%", "Mean")] == pytest.approx(rep["pdff_percent"]["mean"], rel=1e-9)
+    assert num[("129100", "%", "Mean")] == pytest.approx(rep["pdff_percent"]["voxel_mean"], rel=1e-9)
     assert num[("129100", "%", "Median")] == pytest.approx(rep["pdff_percent"]["median"], rel=1e-9)
     assert num[("LIC-MEANR2STAR", "mg/g", None)] == pytest.approx(rep["lic_mg_per_g"]["of_mean_r2"], rel=1e-9)
     assert not any(k[0] in ("126394", "LIC-MEANR2") for k in num)  # nothing is called R2
@@ -169,8 +173,10 @@ def test_page_says_r2star_and_pdff_never_r2_or_ferriscan(gre):
     text = subprocess.run([need_tool("pdftotext"), str(folder / "report.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
     assert "LIC of mean R2* (headline)" in text and "Median-R2* voxel" in text
-    assert (f"Liver fat (PDFF) {rep['pdff_percent']['mean']:.1f} % mean, "
-            f"{rep['pdff_percent']['median']:.1f} % median") in text
+    pd = rep["pdff_percent"]
+    assert pd["mean_method"] == "tile-fw-ncchi"  # analyze: the ROI PDFF of the tile-pooled fit
+    assert (f"Liver fat (PDFF) {pd['mean']:.1f} % mean \u00b1 {pd['se']:.1f} (tile-pooled), "
+            f"{pd['median']:.1f} % voxel median") in text
     assert not re.search(r"\bR2\b(?!\*)", text), "a bare R2 label on an R2* page"
     assert "ferriscan" not in text.lower()
 

@@ -20,7 +20,7 @@ from ..status import FitStatus
 from . import _kernels as K
 from .spectrum import DEFAULT_SPECTRUM, load_fat_spectrum
 
-__all__ = ["fit_fatwater_maps", "N_PARAMS"]
+__all__ = ["fit_fatwater_maps", "default_r2star_bounds", "N_PARAMS"]
 
 #: Parameters of the magnitude fat-water model (W, F, R2*).
 N_PARAMS = 3
@@ -37,6 +37,57 @@ SWAP_RULES = {"min_residual": K.RULE_MIN_RESIDUAL, "liver": K.RULE_LIVER}
 #: truncated where the truth is at or near 0, and R2*, correlated with F at high R2*, is
 #: biased with it.
 FAT_FLOOR_FRACTION = 0.1
+
+#: Default R2* range of the fat-water fit (docs/fatwater.md "R2* range"), used when
+#: ``r2_bounds_per_s`` is not given: upper bound = min(R2STAR_MARGIN x R2*_ceiling(B0),
+#: ECHO_EFOLDS / TE3), TE3 the third echo time (N_PARAMS echoes must hold signal).
+#: R2*_ceiling(B0) = R2* of LIC_CEILING_MG_PER_G on the Hernando 2022 1.5 T line (LIC =
+#: -0.16 + 0.02603 R2*, calibration/hernando-2022-r2star-1.5t.toml [C: Hernando et al.,
+#: Radiology 2022, doi 10.1148/radiol.213256, abstract]) = 1543 s^-1, scaled linearly with
+#: B0 (liver R2*_3T = 2.00 R2*_1.5T - 11 s^-1 [C: Storey et al., J Magn Reson Imaging
+#: 2007;25:540, doi 10.1002/jmri.20816, abstract]).
+#: LIC_CEILING_MG_PER_G = 40: [D] design choice, the upper end of the LIC the range must
+#: hold (severe transfusional overload); not a published limit.
+LIC_CEILING_MG_PER_G = 40.0
+#: [D] design choice: the bound sits this factor above the ceiling so that noisy estimates
+#: of voxels at the ceiling are not truncated (per-voxel R2* CRB there is tens of %).
+R2STAR_MARGIN = 2.0
+#: [D] design choice: beyond R2* = 8 / TE3 the third echo holds < exp(-8) = 3.4e-4 of the
+#: signal (below the noise at any clinical SNR), so fewer than the 3 echoes the 3 parameters
+#: need carry signal: nothing the echo train can measure.
+ECHO_EFOLDS = 8.0
+
+
+#: R2* range rule recorded in ``FitResult.options["r2_bounds_rule"]`` (docs/fatwater.md).
+R2STAR_RANGE_RULE = ("default: 0 to min(2 x R2* of LIC 40 mg/g on the Hernando 2022 1.5 T line, scaled "
+                     "by B0 / 1.5 T; 8 / TE3, TE3 the third echo time)")
+
+
+def default_r2star_bounds(te_s, field_strength_t: float) -> tuple[float, float]:
+    """Default ``r2_bounds_per_s`` of the fat-water fit for echo times ``te_s`` at
+    ``field_strength_t`` (rule and sources: module constants above, docs/fatwater.md).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lo, hi = default_r2star_bounds(0.0012 + 0.001 * np.arange(6), 1.5)  # 8 / 3.2 ms
+    >>> lo, round(hi)
+    (0.0, 2500)
+    >>> round(default_r2star_bounds(0.0006 + 0.0006 * np.arange(12), 3.0)[1])  # 8 / 1.8 ms
+    4444
+    >>> round(default_r2star_bounds(0.0004 + 0.0004 * np.arange(12), 3.0)[1])  # 2 x 1543 x 3 / 1.5
+    6171
+    """
+    from ..calibration import r2_from_lic
+
+    ceiling = float(r2_from_lic(LIC_CEILING_MG_PER_G, "hernando-2022-r2star-1.5t")) * float(field_strength_t) / 1.5
+    te = np.sort(np.asarray(te_s, dtype=np.float64).ravel())
+    te3 = float(te[min(N_PARAMS, te.size) - 1])
+    hi = R2STAR_MARGIN * ceiling
+    if te3 > 0:
+        hi = min(hi, ECHO_EFOLDS / te3)
+    return 0.0, float(hi)
+
 
 #: PDFF reporting rule recorded in ``FitResult.options["pdff_rule"]`` (docs/fatwater.md).
 PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fraction), so voxel "
@@ -56,7 +107,7 @@ COMPLEX_RULE = ("complex, common R2*, field map psi: variable-projection grid ov
 
 
 def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None, *,
-                      field_strength_t: float | None, r2_bounds_per_s: tuple[float, float],
+                      field_strength_t: float | None, r2_bounds_per_s: tuple[float, float] | None,
                       max_iter: int, xtol: float, ftol: float, chunk_voxels: int,
                       threads: int | None, progress: Callable[[int, int], Any] | None,
                       spectrum: str = DEFAULT_SPECTRUM, swap_rule: str = "liver",
@@ -109,6 +160,11 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     phase = _check_phase(phase_rad, data.shape)
     basis = spec.basis(te, field_strength_t)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
+    if r2_bounds_per_s is None:  # the default range: field and first echo time (R2* range rule)
+        r2_bounds_per_s = default_r2star_bounds(te, field_strength_t)
+        bounds_rule = R2STAR_RANGE_RULE
+    else:
+        bounds_rule = "given"
     lo, hi = (float(v) for v in r2_bounds_per_s)
     spatial = data.shape[:-1]
     flat = data.reshape(-1, n_echoes)
@@ -161,6 +217,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "pdff_rule": PDFF_RULE,
         "echo_times_s": [float(v) for v in te],
         "r2_bounds_per_s": [lo, hi],
+        "r2_bounds_rule": bounds_rule,
         "max_iter": int(max_iter),
         "xtol": float(xtol),
         "ftol": float(ftol),

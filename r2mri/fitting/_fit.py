@@ -321,7 +321,8 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     progress : callable, keyword-only, optional
         ``progress(done_voxels, total_voxels)``, called after each chunk.
     **options
-        ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000)), ``max_iter`` (100; 200 for
+        ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000); for ``"fatwater"`` from the field and
+        the first echo time, docs/fatwater.md "R2* range"), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
         ``field_strength_t``, ``fat_spectrum``, ``swap_rule`` and ``phase_rad`` (phase
         images in radians, same shape as the magnitude: complex fit with a field map;
@@ -392,7 +393,9 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         if phase is None and isinstance(img_or_array, MultiEchoImage):
             phase = getattr(img_or_array, "phase_rad", None)
         sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
-        res = fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=(lo, hi),
+        # default R2* range of the fat-water fit: from the field and the echo train (fit.py)
+        bounds = (lo, hi) if "r2_bounds_per_s" in options else None
+        res = fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=bounds,
                                  max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
                                  xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
                                  chunk_voxels=chunk, threads=threads, progress=progress,

@@ -25,10 +25,12 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: 1.1: top-level ``quantity`` ("R2" or "R2*": the rate that ``r2_per_s`` holds) and,
 #: for a fat-water fit, ``pdff_percent``; ``heterogeneity`` is reserved for the
 #: heterogeneity block (docs/report.md).
-SCHEMA_VERSION = "1.1"
+#: 1.2: ``pdff_percent`` gains ``se``, ``voxel_mean``, ``mean_method`` and ``n_tiles``; its
+#: ``mean`` is the tile-pooled fit's when the headline is tile-pooled (``mean_method``).
+SCHEMA_VERSION = "1.2"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
-_PDFF_KEYS = ("mean", "median", "sd", "n_voxels")
+_PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
 
 DISCLAIMER = (
     "Research use only. r2mri is not a medical device and is not cleared for clinical use; "
@@ -299,7 +301,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.1', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.2', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
@@ -443,7 +445,8 @@ def dumps(rep: dict) -> str:
 
 
 def _pdff_block(stats: dict, reasons: dict[str, str]) -> dict:
-    """``pdff_percent`` (mean, median, sd of voxel PDFF in the ROI, %; n_voxels) from the statistics."""
+    """``pdff_percent`` (mean with its SE and method, median, sd and mean of voxel PDFF in the ROI, %;
+    n_voxels, n_tiles) from the statistics."""
     block = dict(_pick(stats, "pdff_percent") or {})
     for key in _PDFF_KEYS:
         block.setdefault(key, None)

@@ -25,8 +25,9 @@ TEXT ``QC-WARNING``              one item per entry of ``warnings``
 For R2* (report.json ``quantity`` "R2*"): the rate is DCM 126395 "R2*", the headline
 concept ``LIC-MEANR2STAR``, the calibration ``CALIB-R2STAR`` and the model
 ``SIGNAL-MODEL``; with a fat-water fit the liver PDFF is added as NUM DCM 129100
-"Fat fraction", UCUM ``%``, Mean (method ``voxel-mean``) and Median
-(``pdff_percent.mean``, ``.median``).
+"Fat fraction", UCUM ``%``: Mean with the method of ``pdff_percent.mean_method``
+(``tile-fw-ncchi`` from analyze: the tile-pooled fit's ROI PDFF), the voxel Mean (method
+``voxel-mean``, ``.voxel_mean``) when that differs, and Median (``.median``).
 
 Every concept of scheme ``99R2MRI`` is private (no standard code for liver iron
 concentration exists); the scheme is declared in CodingSchemeIdentificationSequence.
@@ -116,9 +117,14 @@ def _measurements(rep: dict) -> list:
     pdff = rep.get("pdff_percent")
     if isinstance(pdff, dict):
         wanted += [
-            (CODES["fat_fraction"], pdff.get("mean"), CODES["percent"], codes.SCT.Mean, voxel_mean),
+            (CODES["fat_fraction"], pdff.get("mean"), CODES["percent"], codes.SCT.Mean,
+             _code(pdff.get("mean_method") or "voxel-mean",
+                   _ESTIMATORS.get(pdff.get("mean_method") or "voxel-mean", "voxel-mean"))),
             (CODES["fat_fraction"], pdff.get("median"), CODES["percent"], codes.SCT.Median, None),
         ]
+        if pdff.get("mean_method") not in (None, "voxel-mean"):  # the voxel mean beside the ROI mean
+            wanted.append((CODES["fat_fraction"], pdff.get("voxel_mean"), CODES["percent"], codes.SCT.Mean,
+                           voxel_mean))
     wanted.append((codes.SCT.Volume, (rep.get("roi") or {}).get("volume_ml"), CODES["ml"], None, None))
     algo = hd.sr.AlgorithmIdentification(name="r2mri", version=__version__)
     return [hd.sr.Measurement(name=name, value=v, unit=unit, derivation=derivation, method=method,
