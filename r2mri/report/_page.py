@@ -328,9 +328,10 @@ def render_page(result: Any, rep: dict):
             f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     if pdff:
+        how = ([f"SE {_fmt(pdff.get('se'), 2)}"] if pdff.get("se") is not None else []) + (
+            ["tile-pooled"] if pdff.get("mean_method") == "tile-fw-ncchi" else [])
         ax.text(0.02, y_pdff, f"Liver fat (PDFF) {_fmt(pdff.get('mean'), 1)} % mean"
-                + (f" \u00b1 {_fmt(pdff.get('se'), 1)}" if pdff.get("se") is not None else "")
-                + (" (tile-pooled)" if pdff.get("mean_method") == "tile-fw-ncchi" else "")
+                + (f" ({'; '.join(how)})" if how else "")
                 + f", {_fmt(pdff.get('median'), 1)} % voxel median (fat-water fit)",
                 fontsize=9, fontweight="bold", va="center", color="#12365f")
     label = _category_label(rep)
@@ -410,7 +411,7 @@ def render_page(result: Any, rep: dict):
         (f"{q} SD (s\u207b\u00b9)", _fmt(r2s.get("sd"), 1)),
     ]
     if pdff:
-        rows.append(("PDFF ROI mean \u00b1 SE (%)", f"{_fmt(pdff.get('mean'), 1)} \u00b1 {_fmt(pdff.get('se'), 1)}"))
+        rows.append(("PDFF ROI mean \u00b1 SE (%)", f"{_fmt(pdff.get('mean'), 1)} \u00b1 {_fmt(pdff.get('se'), 2)}"))
         rows.append(("PDFF voxel mean / median (%)", f"{_fmt(pdff.get('voxel_mean', pdff.get('mean')), 1)} / "
                      f"{_fmt(pdff.get('median'), 1)}"))
     rows.append(("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"))
