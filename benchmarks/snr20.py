@@ -131,3 +131,37 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def compare(lic, snr, coils, seeds, geometry=None, lic_log_sd=0.0, scale=1.0):
+    """Headline error in LIC (%) per seed: tile-ncchi, tile-mixture without and with the
+    tile-fit bias term (r2mri/_tile_bias.py), on ``generate(**geometry)`` livers."""
+    import r2mri._headline as H
+    from r2mri.calibration import lic_from_r2
+    from r2mri.phantom import generate
+    from r2mri.stats import pooled_mean_r2
+
+    geometry = geometry or {}
+    out = []
+    for seed in seeds:
+        ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=lic_log_sd,
+                      lic_correlation_voxels=scale if lic_log_sd > 0 else 0.0, **geometry)
+        sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
+        truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
+        row = [100 * (float(lic_from_r2(pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils).mean_r2_per_s))
+                      / truth - 1)]
+        real = H.tile_fit_bias
+        for on in (False, True):
+            H.tile_fit_bias = real if on else (lambda r2, *a: (np.zeros_like(r2), np.zeros_like(r2)))
+            try:
+                p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
+            finally:
+                H.tile_fit_bias = real
+            row.append(100 * (float(lic_from_r2(p.mean_r2_per_s)) / truth - 1))
+        out.append(row)
+    a = np.array(out)
+    se = a.std(0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.full(3, np.nan)
+    print(f"lic {lic:g} snr {snr:g} coils {coils} sd {lic_log_sd:g} {geometry}: n={len(a)} "
+          + ", ".join(f"{n} {m:+.2f} +- {s:.2f} %" for n, m, s in zip(("ncchi", "mixture", "mixture+box"),
+                                                                       a.mean(0), se)), flush=True)
+    return a
