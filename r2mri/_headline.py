@@ -11,7 +11,9 @@ texture with SD 0.4 in log LIC varying from voxel to voxel the headline read -3 
 
 What (docs/statistics.md, section 2, "Heterogeneous livers"):
 
-1. Tiles and their apparent ``(S0_t, R2_t)``: the adaptive quadtree of ``pooled_mean_r2``.
+1. Tiles and their apparent ``(S0_t, R2_t)``: the adaptive quadtree of ``pooled_mean_r2``,
+   less the tile fit's own first-order bias (Box 1971, :mod:`r2mri._tile_bias`): at 30 mg/g
+   and SNR 20 an 8 x 8 tile reads +0.3 % (1 channel) to +0.8 % (8 channels) high.
 2. The relative variance inside the tiles of R2, ``rho``, and of S0, ``kappa``, for each
    tile edge, from the echo-wise dispersion of the voxels: per tile and echo the
    variance of ``M_i(TE) / mean_tile M(TE)``, pooled over the tiles of one edge, which
