@@ -111,12 +111,14 @@ def main(argv=None):
                 for seed in range(a.seeds):
                     r = one(lic, snr, coils, seed, crb=seed == 0)
                     rows.append(r)
-                    print(f"lic {lic:g} snr {snr:g} coils {coils} seed {seed}: ncchi {100*(r['ncchi_lic']/r['truth']-1):+.2f} % "
-                          f"mixture {100*(r['mixture_lic']/r['truth']-1):+.2f} % share {r['share']} "
+                    crb = r.get("crb_r2", float("nan"))
+                    print(f"lic {lic:g} snr {snr:g} coils {coils} seed {seed}: "
+                          f"ncchi {100 * (r['ncchi_lic'] / r['truth'] - 1):+.2f} % "
+                          f"mixture {100 * (r['mixture_lic'] / r['truth'] - 1):+.2f} % share {r['share']} "
                           f"rho {r['rho']} se {r['rho_se']} unid {r['unidentified']} "
-                          f"crb_r2 {r.get('crb_r2', float('nan')):.3f} ({100*r.get('crb_r2', float('nan'))/r['r2_true']:.2f} %) "
-                          f"A/sigma {[round(v, 1) for v in r['amp_over_sigma']]} cpu {r['cpu_ncchi_s']:.2f}/{r['cpu_mixture_s']:.2f}",
-                          flush=True)
+                          f"crb_r2 {crb:.3f} ({100 * crb / r['r2_true']:.2f} %) "
+                          f"A/sigma {[round(v, 1) for v in r['amp_over_sigma']]} "
+                          f"cpu {r['cpu_ncchi_s']:.2f}/{r['cpu_mixture_s']:.2f}", flush=True)
                 sel = [r for r in rows if (r["lic"], r["snr"], r["coils"]) == (lic, snr, coils)]
                 for key in ("ncchi", "mixture"):
                     e = np.array([100 * (r[f"{key}_lic"] / r["truth"] - 1) for r in sel])

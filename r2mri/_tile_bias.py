@@ -59,7 +59,7 @@ def tile_fit_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray,
     >>> import numpy as np
     >>> te = np.array([6, 9, 12, 15, 18]) / 1e3
     >>> b_s0, b_r2 = tile_fit_bias(np.array([240.0]), np.array([20.0]), te, np.array([64.0]), 1.0, 8)
-    >>> 0.005 < b_r2[0] / 240.0 < 0.012  # +0.8 % in Monte Carlo of such tiles
+    >>> bool(0.005 < b_r2[0] / 240.0 < 0.012)  # +0.8 % in Monte Carlo of such tiles
     True
     """
     from .noise import ncchi_mean_interpolated
