@@ -232,6 +232,13 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             pt[0] = max(pt[0], 0.0)
             pt[1] = max(pt[1], -fat_floor * pt[0])
             pt[2] = min(max(pt[2], lo), hi)
+            amp_scale = abs(pt[0]) + abs(pt[1])
+            if (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
+                    and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3)):
+                # a step below xtol: converged at p, whose cost and normal equations are
+                # known, so pt is not evaluated (one Jacobian pass less per fit; the result
+                # differs from taking the step by less than xtol)
+                return cost, True, n_iter
             ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
                 accepted = True
@@ -239,9 +246,6 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             lam *= 10.0
         if not accepted:
             return cost, True, n_iter  # no descent step left: a (constrained) minimum
-        amp_scale = abs(pt[0]) + abs(pt[1])
-        small = (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
-                 and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3))
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
@@ -250,7 +254,7 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
                 A[i, j] = At[i, j]
         cost = ct
         lam = max(lam * 0.1, 1e-12)
-        if small or flat:
+        if flat:
             return cost, True, n_iter
     return cost, False, n_iter
 
