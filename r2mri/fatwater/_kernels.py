@@ -44,11 +44,12 @@ S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_BAD = 0, 1, 2, 3, 5
 RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
 
 _BLOCK = 128
-# The per-iteration functions (_jac, _solve3, _freeze, _lm) are compiled without numba's
-# reference counting (``_nrt=False``): they allocate nothing and only borrow the caller's
-# arrays, yet with it every call atomically increfs and decrefs each array argument
-# (~19 atomic operations per LM iteration, on the meminfos of t, cr, ci and the E[M]
-# table that both threads share). Measured: 7-14 % less CPU per voxel (docs/fatwater.md, "Speed").
+# The functions called once or more per LM trial (_jac, _solve3, _freeze) are compiled
+# without numba's reference counting (``_nrt=False``): they allocate nothing and only
+# borrow the caller's arrays, yet with it every call atomically increfs and decrefs each
+# array argument (~19 atomic operations per trial, on the meminfos of t, cr, ci and the
+# E[M] table that both threads share). Measured: 7-14 % less CPU per voxel
+# (docs/fatwater.md, "Speed"); for _lm (1-2 calls per voxel) no difference was measurable.
 _LAMBDA0 = 1e-3  # initial Marquardt damping (design choice)
 _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) minimum
 
@@ -186,7 +187,7 @@ def _shear(M, d, a):
     d[0] = d[0] - a * d[1]
 
 
-@njit(error_model="numpy", _nrt=False)
+@njit(error_model="numpy")
 def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g, d,
         pt, At, gt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
