@@ -172,6 +172,12 @@ def _freeze(M, d, i):
     d[i] = 0.0
 
 
+@njit(error_model="numpy", _nrt=False)
+def _inside(p, lo, hi):
+    """``p`` = (W, F, R2*) strictly inside the box W > 0, F > 0, lo < R2* < hi."""
+    return p[0] > 0.0 and p[1] > 0.0 and lo < p[2] < hi
+
+
 @njit(error_model="numpy")
 def _shear(M, d, a):
     """Rewrite the step system M x = d (n x n, n = d.size; parameters 0 and 1 are W and F)
@@ -235,10 +241,13 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             pt[2] = min(max(pt[2], lo), hi)
             amp_scale = abs(pt[0]) + abs(pt[1])
             if (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
-                    and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3)):
-                # a step below xtol: converged at p, whose cost and normal equations are
-                # known, so pt is not evaluated (one Jacobian pass less per fit; the result
-                # differs from taking the step by less than xtol)
+                    and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3)
+                    and _inside(p, lo, hi) and _inside(pt, lo, hi)):
+                # a step below xtol between interior points: converged at p, whose cost and
+                # normal equations are known, so pt is not evaluated (one Jacobian pass
+                # less per fit; the result differs from taking the step by less than xtol).
+                # A step onto or off a bound is still taken, so that the status
+                # (BOUND_HIT) and an exact zero stay as they were
                 return cost, True, n_iter
             ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
