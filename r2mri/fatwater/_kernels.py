@@ -256,6 +256,9 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             lam *= 10.0
         if not accepted:
             return cost, True, n_iter  # no descent step left: a (constrained) minimum
+        amp_scale = abs(pt[0]) + abs(pt[1])
+        small = (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
+                 and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3))
         flat = cost - ct <= ftol * cost
         for i in range(3):
             p[i] = pt[i]
@@ -264,7 +267,7 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
                 A[i, j] = At[i, j]
         cost = ct
         lam = max(lam * 0.1, 1e-12)
-        if flat:
+        if small or flat:
             return cost, True, n_iter
     return cost, False, n_iter
 
