@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import math
 import os
@@ -55,7 +56,7 @@ def _fit(K, flat, noise_sigma: float):
     """Fit every voxel of ``flat`` (voxel, echo) with kernel module ``K``, as
     :func:`r2mri.fatwater.fit._fit_magnitude` does (liver swap rule, default options)."""
     from r2mri.fatwater import load_fat_spectrum
-    from r2mri.fatwater.fit import _NO_TABLE
+    from r2mri.fatwater.fit import _NO_TABLE, FAT_FLOOR_FRACTION
     from r2mri.noise import ncchi_table
 
     basis = load_fat_spectrum().basis(TE12, 1.5)
@@ -67,9 +68,12 @@ def _fit(K, flat, noise_sigma: float):
     out = np.empty((K.NOUT, n), dtype=np.float32)
     status = np.empty(n, dtype=np.uint8)
     no_index = np.empty(0, dtype=np.int64)
+    # kernels from before the signed fat bound (docs/fatwater.md "Fat bound and PDFF rule")
+    # have no fat_floor argument
+    floor = (FAT_FLOOR_FRACTION,) if "fat_floor" in inspect.signature(K.fit_chunk.py_func).parameters else ()
     for start in range(0, n, 65536):
         y = np.ascontiguousarray(flat[start:start + 65536], dtype=np.float64)
-        K.fit_chunk(y, te, cr, ci, True, nz, 2.0, 0.0, 1000.0, np.int64(100), 1e-6, 1e-10,
+        K.fit_chunk(y, te, cr, ci, True, nz, 2.0, 0.0, 1000.0, *floor, np.int64(100), 1e-6, 1e-10,
                     np.int64(K.RULE_LIVER), no_index, np.int64(start), out, status)
     return out, status
 

@@ -44,7 +44,7 @@ S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_BAD = 0, 1, 2, 3, 5
 RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
 
 _BLOCK = 128
-# The functions called once or more per LM trial (_jac, _solve3, _freeze) are compiled
+# The functions called once or more per LM trial (_jac, _solve3, _freeze, _shear) are compiled
 # without numba's reference counting (``_nrt=False``): they allocate nothing and only
 # borrow the caller's arrays, yet with it every call atomically increfs and decrefs each
 # array argument (~19 atomic operations per trial, on the meminfos of t, cr, ci and the
@@ -173,12 +173,12 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy", _nrt=False)
-def _inside(p, lo, hi):
-    """``p`` = (W, F, R2*) strictly inside the box W > 0, F > 0, lo < R2* < hi."""
-    return p[0] > 0.0 and p[1] > 0.0 and lo < p[2] < hi
+def _inside(p, lo, hi, fat_floor):
+    """``p`` = (W, F, R2*) strictly inside the bounds W > 0, F > -fat_floor W, lo < R2* < hi."""
+    return p[0] > 0.0 and p[1] > -fat_floor * p[0] and lo < p[2] < hi
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", _nrt=False)
 def _shear(M, d, a):
     """Rewrite the step system M x = d (n x n, n = d.size; parameters 0 and 1 are W and F)
     for the coordinates (W, u = F + a W, ...), in which the fat bound F >= -a W is u >= 0:
@@ -242,12 +242,12 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             amp_scale = abs(pt[0]) + abs(pt[1])
             if (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
                     and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3)
-                    and _inside(p, lo, hi) and _inside(pt, lo, hi)):
+                    and _inside(p, lo, hi, fat_floor) and _inside(pt, lo, hi, fat_floor)):
                 # a step below xtol between interior points: converged at p, whose cost and
                 # normal equations are known, so pt is not evaluated (one Jacobian pass
                 # less per fit; the result differs from taking the step by less than xtol).
                 # A step onto or off a bound is still taken, so that the status
-                # (BOUND_HIT) and an exact zero stay as they were
+                # (BOUND_HIT) and values on a bound stay as they were
                 return cost, True, n_iter
             ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
@@ -323,7 +323,7 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, 
     if rule == RULE_LIVER and p[1] <= p[0]:
         # the water start gave PDFF <= 50 %: the liver rule keeps it unless the fat start
         # also ends at PDFF <= 50 % with a lower residual, which did not happen in 300,000
-        # test voxels (docs/fatwater.md, "Speed"). so the fat start is not fitted
+        # test voxels (docs/fatwater.md, "Speed"), so the fat start is not fitted
         q[0] = p[0]
         q[1] = p[1]
         q[2] = p[2]
