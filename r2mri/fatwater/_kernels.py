@@ -128,38 +128,29 @@ def _jac(y, t, cr, ci, p, uniform, nz, J, res, A, g):
 
 @njit(error_model="numpy", _nrt=False)
 def _solve3(M, b, x):
-    """Solve the 3x3 symmetric positive definite system M x = b; False if not SPD.
-
-    Square-root-free LDL^T factorisation: three divisions instead of a Cholesky's three
-    square roots and nine divisions, which formed one serial chain of ~12 long-latency
-    operations per LM trial (same SPD test: every pivot d_i > 0)."""
-    d0 = M[0, 0]
-    if not d0 > 0.0:
+    """Solve the 3x3 symmetric positive definite system M x = b (Cholesky); False if not SPD."""
+    l00 = M[0, 0]
+    if not l00 > 0.0:
         return False
-    r0 = 1.0 / d0
-    m10 = M[1, 0]
-    m20 = M[2, 0]
-    l10 = m10 * r0
-    l20 = m20 * r0
-    d1 = M[1, 1] - l10 * m10
+    l00 = math.sqrt(l00)
+    l10 = M[1, 0] / l00
+    l20 = M[2, 0] / l00
+    d1 = M[1, 1] - l10 * l10
     if not d1 > 0.0:
         return False
-    r1 = 1.0 / d1
-    e21 = M[2, 1] - l20 * m10
-    l21 = e21 * r1
-    d2 = M[2, 2] - l20 * m20 - l21 * e21
+    l11 = math.sqrt(d1)
+    l21 = (M[2, 1] - l20 * l10) / l11
+    d2 = M[2, 2] - l20 * l20 - l21 * l21
     if not d2 > 0.0:
         return False
-    z0 = b[0]
-    z1 = b[1] - l10 * z0
-    z2 = b[2] - l20 * z0 - l21 * z1
-    x2 = z2 / d2
-    x1 = z1 * r1 - l21 * x2
-    x0 = z0 * r0 - l10 * x1 - l20 * x2
-    x[0] = x0
-    x[1] = x1
-    x[2] = x2
-    return math.isfinite(x0) and math.isfinite(x1) and math.isfinite(x2)
+    l22 = math.sqrt(d2)
+    z0 = b[0] / l00
+    z1 = (b[1] - l10 * z0) / l11
+    z2 = (b[2] - l20 * z0 - l21 * z1) / l22
+    x[2] = z2 / l22
+    x[1] = (z1 - l21 * x[2]) / l11
+    x[0] = (z0 - l10 * x[1] - l20 * x[2]) / l00
+    return math.isfinite(x[0]) and math.isfinite(x[1]) and math.isfinite(x[2])
 
 
 @njit(error_model="numpy", _nrt=False)
