@@ -44,12 +44,12 @@ S_OK, S_NOT_CONVERGED, S_BOUND_HIT, S_BELOW_NOISE, S_BAD = 0, 1, 2, 3, 5
 RULE_MIN_RESIDUAL, RULE_LIVER = 0, 1
 
 _BLOCK = 128
-# The functions called once or more per LM trial (_jac, _solve3, _freeze, _shear) are compiled
-# without numba's reference counting (``_nrt=False``): they allocate nothing and only
-# borrow the caller's arrays, yet with it every call atomically increfs and decrefs each
-# array argument (~19 atomic operations per trial, on the meminfos of t, cr, ci and the
-# E[M] table that both threads share). Measured: 7-14 % less CPU per voxel
-# (docs/fatwater.md, "Speed"); for _lm (1-2 calls per voxel) no difference was measurable.
+# The LM functions (_jac, _solve3, _freeze, _shear, _lm) are compiled without numba's
+# reference counting (``_nrt=False``): they allocate nothing and only borrow the caller's
+# arrays, yet with it every call atomically increfs and decrefs each array argument
+# (~19 atomic operations per trial, on the meminfos of t, cr, ci and the E[M] table that
+# both threads share): 7-14 % less CPU per voxel (docs/fatwater.md, "Speed"). For _lm
+# (1-2 calls per voxel) the gain is in compile time: each of its returns decrefs ~20 arrays.
 _LAMBDA0 = 1e-3  # initial Marquardt damping (design choice)
 _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) minimum
 
@@ -164,12 +164,6 @@ def _freeze(M, d, i):
 
 
 @njit(error_model="numpy", _nrt=False)
-def _inside(p, lo, hi, fat_floor):
-    """``p`` = (W, F, R2*) strictly inside the bounds W > 0, F > -fat_floor W, lo < R2* < hi."""
-    return p[0] > 0.0 and p[1] > -fat_floor * p[0] and lo < p[2] < hi
-
-
-@njit(error_model="numpy", _nrt=False)
 def _shear(M, d, a):
     """Rewrite the step system M x = d (n x n, n = d.size; parameters 0 and 1 are W and F)
     for the coordinates (W, u = F + a W, ...), in which the fat bound F >= -a W is u >= 0:
@@ -184,7 +178,7 @@ def _shear(M, d, a):
     d[0] = d[0] - a * d[1]
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", _nrt=False)
 def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A, M, g, d,
         pt, At, gt):
     """Projected Levenberg-Marquardt from ``p`` (updated in place). Returns
@@ -233,8 +227,10 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
             amp_scale = abs(pt[0]) + abs(pt[1])
             if (abs(pt[0] - p[0]) <= xtol * amp_scale and abs(pt[1] - p[1]) <= xtol * amp_scale
                     and abs(pt[2] - p[2]) <= xtol * (abs(pt[2]) + 1e-3)
-                    and _inside(p, lo, hi, fat_floor) and _inside(pt, lo, hi, fat_floor)):
-                # a step below xtol between interior points: converged at p, whose cost and
+                    and p[0] > 0.0 and pt[0] > 0.0 and p[1] > -fat_floor * p[0]
+                    and pt[1] > -fat_floor * pt[0] and lo < p[2] < hi and lo < pt[2] < hi):
+                # a step below xtol between interior points (strictly inside every bound):
+                # converged at p, whose cost and
                 # normal equations are known, so pt is not evaluated (one Jacobian pass
                 # less per fit; the result differs from taking the step by less than xtol).
                 # A step onto or off a bound is still taken, so that the status
