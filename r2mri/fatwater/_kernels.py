@@ -49,7 +49,7 @@ _BLOCK = 128
 # arrays, yet with it every call atomically increfs and decrefs each array argument
 # (~19 atomic operations per trial, on the meminfos of t, cr, ci and the E[M] table that
 # both threads share): 7-14 % less CPU per voxel (docs/fatwater.md, "Speed"). For _lm
-# (1-2 calls per voxel) the gain is in compile time: each of its returns decrefs ~20 arrays.
+# (1-2 calls per voxel) the gain is in compile time: each of its returns decrefs ~15 arrays.
 _LAMBDA0 = 1e-3  # initial Marquardt damping (design choice)
 _LAMBDA_MAX = 1e12  # damping at which no descent step exists: a (constrained) minimum
 
