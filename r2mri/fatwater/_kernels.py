@@ -230,11 +230,10 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
                     and p[0] > 0.0 and pt[0] > 0.0 and p[1] > -fat_floor * p[0]
                     and pt[1] > -fat_floor * pt[0] and lo < p[2] < hi and lo < pt[2] < hi):
                 # a step below xtol between interior points (strictly inside every bound):
-                # converged at p, whose cost and
-                # normal equations are known, so pt is not evaluated (one Jacobian pass
-                # less per fit; the result differs from taking the step by less than xtol).
-                # A step onto or off a bound is still taken, so that the status
-                # (BOUND_HIT) and values on a bound stay as they were
+                # converged at p, whose cost and normal equations are known, so pt is not
+                # evaluated (one Jacobian pass less per fit; the result differs from taking
+                # the step by less than xtol). A step onto or off a bound is still taken,
+                # so that the status (BOUND_HIT) and values on a bound stay as they were
                 return cost, True, n_iter
             ct = _jac(y, t, cr, ci, pt, uniform, nz, J, res, At, gt)
             if ct < cost:
