@@ -911,7 +911,7 @@ def liver_roi(
         #     liver's own spread (a heterogeneous liver widens het beyond the median)
         if floor_r2 is not None:
             fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k, med)
-            spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2) & ~fluid
+            spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2, med, cand[cbox]) & ~fluid
             vessel = (vessel & ~spared) | fluid
             options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
         # (b) S0, both sides, on the 3x3 median of log S0

@@ -177,3 +177,35 @@ def test_no_floor_for_r2star_curves():
     # wood-2005-r2star starts at 1.33 mg/g (R2* 44 /s), above normal livers: off
     floor, why = parenchyma_r2_floor_per_s("wood-2005-r2star", None)
     assert floor is None and "R2 curves only" in why
+
+
+def test_thin_partial_volume_vessel_is_not_spared_parenchyma():
+    """A vessel 1 voxel across in a 30 mg/g liver (R2 240 s^-1) read with 30 % blood
+    (R2 5 s^-1) in each voxel: a mono-exponential over TE 6-18 ms gives 42 s^-1, above
+    St Pierre's 18 s^-1 floor; 2 voxels across at 50 % blood, 22 s^-1. Neither is spared
+    parenchyma (too thin for a 3x3 core); a 5 x 5 spared region at 29 s^-1 is."""
+    from scipy.optimize import curve_fit
+
+    from r2mri._roi_parenchyma import spared_parenchyma
+
+    te = np.array([6.0, 9.0, 12.0, 15.0, 18.0]) / 1e3
+
+    def pv_r2(blood):
+        s = (1 - blood) * np.exp(-240.0 * te) + blood * np.exp(-5.0 * te)
+        return curve_fit(lambda t, a, r: a * np.exp(-r * t), te, s, p0=(1.0, 100.0))[0][1]
+
+    r2 = np.full((20, 20, 2), 240.0)
+    low = np.zeros(r2.shape, bool)
+    r2[2:18, 3, :], low[2:18, 3, :] = pv_r2(0.3), True
+    r2[2:18, 7:9, :], low[2:18, 7:9, :] = pv_r2(0.5), True
+    r2[11:16, 12:17, :], low[11:16, 12:17, :] = 29.0, True
+    assert 40 < r2[5, 3, 0] < 45 and 20 < r2[5, 7, 0] < 25
+    for median in (None, 240.0):  # with the liver's median, unflagged low neighbours count too
+        keep = spared_parenchyma(low, r2, 18.0, median)
+        assert not keep[:, :10].any()
+        assert keep[11:16, 12:17].all() and np.count_nonzero(keep) == 2 * 25
+    # a spared region flagged only in part: one flagged voxel inside a 5 x 5 region at 29 s^-1
+    part = np.zeros(r2.shape, bool)
+    part[13, 14, :] = True
+    assert not spared_parenchyma(part, r2, 18.0)[13, 14].any()
+    assert spared_parenchyma(part, r2, 18.0, 240.0)[13, 14].all()
