@@ -82,6 +82,8 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
+_FIT_BIAS_SKIPPED_WARN = 0.25  # [D, r2mri's choice] voxel share of tiles left without the Box term
+# (r2mri/_tile_bias.py) above which the report warns; ~6 % at 30 mg/g, SNR 20 (edge tiles), 0 at SNR >= 50
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
@@ -128,6 +130,7 @@ class MixtureCorrection:
             "misfit_tile_sizes": list(self.extra.get("misfit_tile_sizes", [])),
             "misfit_mirrored_correction_r2_per_s": self.extra.get("misfit_mirrored_correction_r2_per_s", 0.0),
             "tile_fit_bias_r2_per_s": self.extra.get("tile_fit_bias_r2_per_s", 0.0),
+            "tile_fit_bias_skipped_fraction": self.extra.get("tile_fit_bias_skipped_fraction", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
         }
 
@@ -352,10 +355,15 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in misfit)}-voxel tiles came "
                     f"out below zero by more than {_RHO_NEGATIVE_SE:g} standard errors (the mixture model does not "
                     "describe these data); those tiles are not corrected and the interval includes the difference")
+    if t.fit_bias_skipped > _FIT_BIAS_SKIPPED_WARN:
+        warn.append(f"headline: the tile fits of {100 * t.fit_bias_skipped:.0f} % of the ROI are too noisy for their "
+                    "first-order bias correction (relative SE of R2 above 15 %); at this noise level they read high "
+                    "(about +2 % at 40 mg/g, SNR 20, 8 channels) and the interval does not include it")
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
-                              "tile_fit_bias_r2_per_s": t.fit_bias_r2},
+                              "tile_fit_bias_r2_per_s": t.fit_bias_r2,
+                              "tile_fit_bias_skipped_fraction": t.fit_bias_skipped},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
     return pooled, corr
 
@@ -375,6 +383,7 @@ class _TileSet:
     sizes: list
     sel_of: dict
     fit_bias_r2: float = 0.0  # voxel-weighted mean first-order bias taken off the tile fits (s^-1)
+    fit_bias_skipped: float = 0.0  # voxel share of tiles too noisy for the first-order term (left as fitted)
 
     @property
     def nt(self) -> int:
@@ -398,7 +407,8 @@ def _tile_set(image, pooled, sigma, coils) -> _TileSet:
     b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, k, sigma, coils)
     sizes = [int(v) for v in np.unique(pooled.tile_size)]
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
-                    {s: pooled.tile_size == s for s in sizes}, float(np.sum(k * b_r2) / k.sum()))
+                    {s: pooled.tile_size == s for s in sizes}, float(np.sum(k * b_r2) / k.sum()),
+                    float(np.sum(k[b_r2 == 0.0]) / k.sum()))
 
 
 def _draw_spread(rho, z, shape):
