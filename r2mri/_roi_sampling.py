@@ -34,8 +34,8 @@ import numpy as np
 __all__ = ["roi_sampling_se_r2", "widen_for_roi_sampling"]
 
 _Z95 = 1.959963984540054  # two-sided 95 % normal quantile
-_MAX_SLICE_LAG = 3
-_MIN_PAIRS = 50  # voxel pairs below which a covariance lag is not estimated
+_MAX_SLICE_LAG = 3  # [D, r2mri's choice] slice lags up to which the covariance is estimated
+_MIN_PAIRS = 50  # [D, r2mri's choice] voxel pairs below which a covariance lag is not estimated
 
 
 def _box_of(mask: np.ndarray) -> tuple[slice, slice]:
@@ -102,19 +102,18 @@ def roi_sampling_se_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.ndarr
     Fw = [np.fft.rfft2(w[:, :, k], shape) for k in range(nz)]
     max_dk = min(_MAX_SLICE_LAG, nz - 1)
     n_use = float(np.count_nonzero(use))
-    Fu = [F / n_use for F in Fm]  # weights 1/n of the voxels the covariance is estimated on
     cov, xw, xu, est = [], [], [], []
     for dk in range(max_dk + 1):
         num = np.zeros(shape)
         cnt = np.zeros(shape)
         ww = np.zeros(shape)
-        uu = np.zeros(shape)
         for k in range(nz - dk):
             # sum_x a_k(x) b_{k+dk}(x + h) = irfft(conj(A_k) B_{k+dk})
             num += np.fft.irfft2(np.conj(Ff[k]) * Ff[k + dk], shape)
             cnt += np.fft.irfft2(np.conj(Fm[k]) * Fm[k + dk], shape)
             ww += np.fft.irfft2(np.conj(Fw[k]) * Fw[k + dk], shape)
-            uu += np.fft.irfft2(np.conj(Fu[k]) * Fu[k + dk], shape)
+        # weights 1/n of the voxels the covariance is estimated on: their pair sums are cnt / n^2
+        uu = cnt / n_use**2
         cnt = np.rint(cnt)
         ok = cnt >= _MIN_PAIRS
         cov.append(np.where(ok, num / np.maximum(cnt, 1.0), 0.0))
