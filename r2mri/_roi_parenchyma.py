@@ -195,7 +195,8 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
     the patches of high or low iron at the liver's edge (holes inside are filled
     back): on ``heterogeneous-coarse-1.5t`` (SD 0.4 in log LIC over 8 voxels) the
     candidate missed 14,266 liver voxels of mean LIC 5.4 mg/g and the headline read
-    +9 %. Here the R2 band is replaced by the parenchymal floor, while the S0 band and
+    +9 %. Here the R2 band is widened to k robust SDs of the candidate's log R2 (never
+    narrower than the growing band) and bounded below by the parenchymal floor, while the S0 band and
     the S0-edge limit of the growing (module :mod:`r2mri.roi`) are kept, computed on the
     candidate: one pass, the components of (candidate or allowed voxels) that touch the
     candidate (6-connectivity), then holes filled slice by slice. An extension larger

@@ -160,7 +160,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     phase = _check_phase(phase_rad, data.shape)
     basis = spec.basis(te, field_strength_t)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
-    if r2_bounds_per_s is None:  # the default range: field and first echo time (R2* range rule)
+    if r2_bounds_per_s is None:  # the default range: field and third echo time (R2* range rule)
         r2_bounds_per_s = default_r2star_bounds(te, field_strength_t)
         bounds_rule = R2STAR_RANGE_RULE
     else:

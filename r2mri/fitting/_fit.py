@@ -322,7 +322,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         ``progress(done_voxels, total_voxels)``, called after each chunk.
     **options
         ``k_sigma`` (2.0), ``r2_bounds_per_s`` ((0, 1000); for ``"fatwater"`` from the field and
-        the first echo time, docs/fatwater.md "R2* range"), ``max_iter`` (100; 200 for
+        the third echo time, docs/fatwater.md "R2* range"), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
         ``field_strength_t``, ``fat_spectrum``, ``swap_rule`` and ``phase_rad`` (phase
         images in radians, same shape as the magnitude: complex fit with a field map;
