@@ -56,6 +56,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import MultiEchoImage
+from ._phase import _PI_TOL, SIEMENS_PHASE_HALF_RANGE
 
 __all__ = ["part_of", "split_parts", "load_nifti_complex", "phase_radians"]
 
@@ -63,10 +64,10 @@ _PART = re.compile(r"(?:^|_)part-([A-Za-z0-9]+)(?=_|\.)")
 #: Sidecar ImageType value 3 of a complex component (dcm2niix copies ImageType from DICOM).
 _COMPLEX_TYPES = {"P": "phase", "PHASE": "phase", "R": "real", "REAL": "real", "I": "imaginary",
                   "IMAGINARY": "imaginary"}
-#: The Siemens rescaled phase range -4096..4095 maps to -pi..pi (see the module docstring).
-SIEMENS_HALF_RANGE = 4096.0
+#: The Siemens rescaled phase range -4096..4095 maps to -pi..pi, and the radians tolerance:
+#: the DICOM phase loader's (r2mri.io._phase), so the two routes cannot drift apart.
+SIEMENS_HALF_RANGE = SIEMENS_PHASE_HALF_RANGE
 SIEMENS_STORED_MAX = 4095  # 12-bit stored values 0..4095
-_PI_TOL = 1e-3  # float32 rounding of radians written by other software, as r2mri.io._phase
 _TE_ATOL_S = 1e-6
 _AFFINE_TOL = dict(rtol=1e-4, atol=1e-3)
 _NAMES = {"phase": "phase", "real": "real", "imag": "imaginary"}
