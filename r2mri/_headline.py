@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from ._sim_state import shrunk_state
 from ._tile_bias import tile_fit_bias
 from .errors import InputError
 
@@ -384,6 +385,7 @@ class _TileSet:
     sel_of: dict
     fit_bias_r2: float = 0.0  # voxel-weighted mean first-order bias taken off the tile fits (s^-1)
     fit_bias_skipped: float = 0.0  # voxel share of tiles too noisy for the first-order term (left as fitted)
+    se_rel: "np.ndarray | None" = None  # relative SE of each tile's fitted R2 (r2mri/_sim_state.py)
 
     @property
     def nt(self) -> int:
@@ -406,9 +408,10 @@ def _tile_set(image, pooled, sigma, coils) -> _TileSet:
     # 30 mg/g, SNR 20, 8 channels) is taken off before the spread correction
     b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, k, sigma, coils)
     sizes = [int(v) for v in np.unique(pooled.tile_size)]
+    se_rel = pooled.tile_se_r2_per_s / np.maximum(pooled.tile_r2_per_s, 1e-3)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     {s: pooled.tile_size == s for s in sizes}, float(np.sum(k * b_r2) / k.sum()),
-                    float(np.sum(k[b_r2 == 0.0]) / k.sum()))
+                    float(np.sum(k[b_r2 == 0.0]) / k.sum()), se_rel)
 
 
 def _draw_spread(rho, z, shape):
@@ -438,6 +441,8 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
 
     def simulated(mu, s0, rho_by_tile, kappa_by_tile):
         rng.bit_generator.state = noise_state
+        if t.se_rel is not None:  # the tile fits' noise out of the state (r2mri/_sim_state.py)
+            mu, s0 = shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes])
         out = np.zeros((t.nt, t.te.size))
         q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
         for r in range(replicates):
