@@ -442,7 +442,7 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
     def simulated(mu, s0, rho_by_tile, kappa_by_tile):
         rng.bit_generator.state = noise_state
         if t.se_rel is not None:  # the tile fits' noise out of the state (r2mri/_sim_state.py)
-            mu, s0 = shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes])
+            mu, s0 = shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes], t.te)
         out = np.zeros((t.nt, t.te.size))
         q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
         for r in range(replicates):

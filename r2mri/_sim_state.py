@@ -16,9 +16,13 @@ tile towards the edge's voxel-weighted mean, by the share of the between-tile va
 of ``log R2`` that is not the tiles' own fit noise (``se(R2) / R2`` from the tile fit):
 ``lambda_t = v_b / (v_b + se_t^2)``, ``v_b = max(var_between - mean se^2, 0)``
 (James & Stein, Proc. 4th Berkeley Symp. 1:361-379, 1961; Efron & Morris, JASA
-70:311-319, 1975). S0 takes the same factor as R2 (their fit errors are correlated;
-a separate S0 variance is not estimated: an assumption). A texture that really differs
-from tile to tile keeps its spread (``lambda`` near 1).
+70:311-319, 1975). S0 is not shrunk itself: each tile's decay is pivoted about the
+amplitude at ``t_ref``, the echo time where a weighted log-linear fit's amplitude and
+slope errors are uncorrelated (``t_ref = sum te A^2 / sum A^2``, ``A = exp(-R2 te)``),
+so the amplitude there (well measured, and carrying the real S0 shading between tiles)
+is kept. Shrinking S0 with R2's factor flattened the coil shading of uniform livers and
+read them +0.3 to +1.0 % high at 30-40 mg/g, SNR 50. A texture that really differs from
+tile to tile keeps its spread (``lambda`` near 1).
 """
 
 from __future__ import annotations
@@ -26,29 +30,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def shrunk_state(mu: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups) -> tuple:
-    """``(mu, s0)`` per tile shrunk towards each group's voxel-weighted mean (in logs).
+def shrunk_state(mu: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups,
+                 te: np.ndarray) -> tuple:
+    """``(mu, s0)`` per tile: ``log mu`` shrunk towards each group's voxel-weighted mean, the
+    amplitude at ``t_ref`` kept (module docstring).
 
-    ``se_rel``: relative SE of each tile's fitted R2 (non-finite: treated as 1); ``k``:
+    ``te``: echo times (s); ``se_rel``: relative SE of each tile's fitted R2 (non-finite: treated as 1); ``k``:
     voxels per tile; ``groups``: boolean selections of tiles (one per tile edge).
 
     Examples
     --------
     >>> import numpy as np
     >>> mu = np.array([90.0, 110.0]); s0 = np.array([1000.0, 1000.0])
-    >>> m, s = shrunk_state(mu, s0, np.array([0.2, 0.2]), np.ones(2), [np.ones(2, bool)])
+    >>> m, s = shrunk_state(mu, s0, np.array([0.2, 0.2]), np.ones(2), [np.ones(2, bool)], np.array([0.01, 0.02]))
     >>> bool(np.allclose(m, np.sqrt(90.0 * 110.0)))  # spread 0.1 in log, noise 0.2: all noise
     True
     """
     lm, ls = np.log(np.maximum(mu, 1e-3)), np.log(np.maximum(s0, 1e-12))
+    w_te = np.exp(-2.0 * np.maximum(mu, 0.0)[:, None] * te[None, :])
+    t_ref = (w_te @ te) / w_te.sum(axis=1)
     e2 = np.where(np.isfinite(se_rel), se_rel, 1.0) ** 2
-    out_m, out_s = lm.copy(), ls.copy()
+    out_m = lm.copy()
     for sel in groups:
         if not np.any(sel):
             continue
         w = k[sel] / k[sel].sum()
-        cm, cs = np.sum(w * lm[sel]), np.sum(w * ls[sel])
+        cm = np.sum(w * lm[sel])
         vb = max(float(np.sum(w * (lm[sel] - cm) ** 2) - np.sum(w * e2[sel])), 0.0)
         lam = vb / (vb + np.maximum(e2[sel], 1e-12))
-        out_m[sel], out_s[sel] = cm + lam * (lm[sel] - cm), cs + lam * (ls[sel] - cs)
-    return np.exp(out_m), np.exp(out_s)
+        out_m[sel] = cm + lam * (lm[sel] - cm)
+    new_mu = np.exp(out_m)
+    # the same amplitude at t_ref: log s0' = log s0 - (mu - mu') t_ref
+    return new_mu, np.exp(ls - (np.maximum(mu, 1e-3) - new_mu) * t_ref)
