@@ -391,6 +391,13 @@ class _TileSet:
     def nt(self) -> int:
         return self.k.size
 
+    def ref_state(self):
+        """The apparent (R2, S0) with the tile fits' noise shrunk out (r2mri/_sim_state.py)."""
+        if self.se_rel is None:
+            return self.r2_app, self.s0_app
+        return shrunk_state(self.r2_app, self.s0_app, self.se_rel, self.k, [self.sel_of[s] for s in self.sizes],
+                            self.te)
+
 
 def _tile_set(image, pooled, sigma, coils) -> _TileSet:
     from .stats import _tile_fit
@@ -519,10 +526,15 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             rho[s] = new_rho
             kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
-        done = _correct_many([(t.r2_app[t.sel_of[s]], t.s0_app[t.sel_of[s]], t.k[t.sel_of[s]], rho[s])
+        # the correction is convex in the rate (~rho mu^2): computed at the shrunk apparent
+        # rates (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it
+        r_ref, s_ref = t.ref_state()
+        done = _correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho[s])
                               for s in t.sizes], t.te, t.sigma, t.coils, shape)
         for s, (m_s, s0_s) in zip(t.sizes, done):
-            mu[t.sel_of[s]], s0_cur[t.sel_of[s]] = m_s, s0_s
+            sel = t.sel_of[s]
+            mu[sel] = t.r2_app[sel] + (m_s - r_ref[sel])
+            s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
         if n_done + 1 >= _MIN_STEPS and not moved:
             break
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
@@ -541,14 +553,16 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     for s in t.sizes:
         sel = t.sel_of[s]
         r, e = rho[s], rho_se[s]
-        args = (t.r2_app[sel], t.s0_app[sel], t.k[sel], t.te, t.sigma, t.coils)
+        r_ref, s_ref = t.ref_state()
+        args = (r_ref[sel], s_ref[sel], t.k[sel], t.te, t.sigma, t.coils)
+        off = t.r2_app[sel] - r_ref[sel]  # corrections at the shrunk rates, added to each tile's own
         if s in unidentified:
             # the spread is not measurable here: no correction, and the interval reaches up
             # to the correction of the largest plausible spread
             corrected[sel] = t.r2_app[sel]
             # measured but implausibly large: the interval reaches the estimate's correction
             r_up = max(_RHO_PLAUSIBLE, min(r, _RHO_MAX)) if e <= _RHO_SE_MAX else _RHO_PLAUSIBLE
-            up[sel] = _correct(*args, r_up, _SHAPE)[0]
+            up[sel] = _correct(*args, r_up, _SHAPE)[0] + off
             continue
         if r + _RHO_NEGATIVE_SE * e < 0:
             # a spread (a variance) cannot be negative: this far below zero the mixture model
@@ -569,8 +583,8 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
             d = corrected[sel] - t.r2_app[sel]
             hi[sel], lo[sel] = t.r2_app[sel] + d * r_hi / r, t.r2_app[sel] + d * r_lo / r
         else:
-            hi[sel] = _correct(*args, r_hi, _SHAPE)[0]
-            lo[sel] = _correct(*args, r_lo, _SHAPE)[0]
+            hi[sel] = _correct(*args, r_hi, _SHAPE)[0] + off
+            lo[sel] = _correct(*args, r_lo, _SHAPE)[0] + off
     unchanged = np.zeros(t.nt, bool)
     for s in unidentified:
         unchanged |= t.sel_of[s]
