@@ -167,3 +167,43 @@ def compare(lic, snr, coils, seeds, geometry=None, lic_log_sd=0.0, scale=1.0):
           + ", ".join(f"{n} {m:+.2f} +- {s:.2f} %" for n, m, s in zip(("ncchi", "mixture", "mixture+box"),
                                                                        a.mean(0), se)), flush=True)
     return a
+
+
+def oracle(lic, snr, coils, seeds, spec="heterogeneous-fine-1.5t"):
+    """Headline error in LIC (%) per seed with the estimated within-tile spread and with the
+    phantom's true one (the "oracle": the same tiles, the same correction, rho from the
+    true voxel R2 about each tile's mean over k - 1 dof), and both rho per tile edge.
+
+    If the oracle is right and the estimate is not, the spread statistic is the culprit
+    (docs/statistics.md, "The 8-channel over-correction at SNR 20").
+    ``python -c "from benchmarks.snr20 import oracle; oracle(30, 20, 8, [1, 2])"``
+    """
+    import r2mri._headline as H
+    from r2mri.calibration import lic_from_r2
+    from r2mri.phantom import generate
+    from r2mri.stats import pooled_mean_r2
+
+    out = []
+    for seed in seeds:
+        ph = generate(spec, lic=lic, snr=snr, coils=coils, seed=seed)
+        sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
+        truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
+        pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
+        pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
+        t = H._tile_set(ph.image, pooled, sigma, coils)
+        r = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[pooled.voxel_tile >= 0]
+        n = np.bincount(t.tile_of, minlength=t.nt)
+        m = np.bincount(t.tile_of, weights=r, minlength=t.nt) / np.maximum(n, 1)
+        ss = np.bincount(t.tile_of, weights=((r - m[t.tile_of]) / m[t.tile_of]) ** 2, minlength=t.nt)
+        rho_true = {s: float(ss[t.sel_of[s]].sum() / max((t.k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
+        r_ref, s_ref = t.ref_state()
+        done = H._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho_true[s])
+                                for s in t.sizes], t.te, sigma, coils, H._SHAPE)
+        mu = t.r2_app.copy()
+        for s, (m_s, _s0) in zip(t.sizes, done):
+            mu[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]
+        err = [100 * (float(lic_from_r2(v)) / truth - 1) for v in (pm.mean_r2_per_s, float(np.sum(t.k * mu) / t.k.sum()))]
+        out.append(err)
+        print(f"{spec} lic {lic:g} snr {snr:g} coils {coils} seed {seed}: estimate {err[0]:+.2f} % oracle {err[1]:+.2f} % "
+              f"rho {corr.rho} +- {corr.rho_se} true {rho_true}", flush=True)
+    return np.array(out)
