@@ -399,7 +399,8 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     of the ROI a warning says that their R2* is a lower bound and the LIC is not reliable
     (measured, benchmarks/gre_pdff.py: the tile-pooled headline reads up to +20 % high near
     the limit of the train and -60..-90 % low far beyond it). Tiles the pooled fit leaves
-    out (``pooled.n_voxels_dropped``) above the same fraction get their own warning. Returns ``({"fraction_beyond_r2_range",
+    out (``pooled.n_voxels_dropped``) above the same fraction are warned too (in the same line when both
+    apply). Returns ``({"fraction_beyond_r2_range",
     "r2_upper_bound_per_s", "n_tiles_dropped"}, warning or None)``.
 
     Examples
@@ -429,8 +430,10 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     if frac <= BEYOND_RANGE_WARN_FRACTION:
         return info, (f"qc: {dropped} tiles ({100 * frac_dropped:.1f} % of ROI voxels) could not be fitted by the "
                       "tile-pooled estimator and are left out of the headline: the LIC is not reliable")
+    also = (f"; {dropped} tiles ({100 * frac_dropped:.1f} % of ROI voxels) could not be fitted by the tile-pooled "
+            "estimator and are left out of the headline" if frac_dropped > BEYOND_RANGE_WARN_FRACTION else "")
     return info, (f"qc: {100 * frac:.1f} % of ROI voxels are beyond the R2* range this echo train measures "
                   f"(fewer than 3 echoes above the noise, or R2* at the fit's upper bound {hi:.0f} s^-1): "
                   "their R2* is a lower bound and the LIC (and the ROI PDFF) is not reliable (near the limit "
                   "it can read high, far beyond it low: treat the LIC as a lower bound); a shorter first echo "
-                  "and spacing measure higher R2*")
+                  f"and spacing measure higher R2*{also}")

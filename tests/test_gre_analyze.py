@@ -298,6 +298,22 @@ def test_tiles_the_pooled_fit_leaves_out_are_warned():
     assert _gre.range_check(fit, valid, SimpleNamespace(n_tiles_dropped=0, n_voxels_dropped=0))[1] is None
 
 
+def test_both_range_warnings_are_given_in_one_line():
+    """60 of 100 ROI voxels beyond the range and 48 in dropped tiles: one line says both."""
+    from types import SimpleNamespace
+
+    from r2mri.status import FitStatus
+
+    st = np.zeros((10, 10, 1), np.uint8)
+    st.reshape(-1)[:60] = FitStatus.BELOW_NOISE
+    fit = SimpleNamespace(status=st, r2_per_s=np.full((10, 10, 1), 300.0), options={"r2_bounds_per_s": [0.0, 2500.0]})
+    q, w = _gre.range_check(fit, np.ones((10, 10, 1), bool), SimpleNamespace(n_tiles_dropped=3, n_voxels_dropped=48))
+    assert q["fraction_beyond_r2_range"] == pytest.approx(0.6)
+    assert "\n" not in w and w.startswith("qc: 60.0 % of ROI voxels are beyond")
+    assert w.endswith("; 3 tiles (48.0 % of ROI voxels) could not be fitted by the tile-pooled estimator and are "
+                      "left out of the headline")
+
+
 # ---------------------------------------------------------------------- protocol findings
 def _gre_img(te_s, b0=1.5):
     return r2mri.MultiEchoImage(np.ones((2, 2, 1, len(te_s))), np.asarray(te_s), field_strength_t=b0,
