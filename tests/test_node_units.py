@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -497,3 +498,21 @@ def test_scp_timeouts_close_silent_peers(scp, tmp_path):
     idle = time.monotonic() - t0
     assert not assoc.is_established and 0.5 < idle < 10, idle
     assert echo(cfg.port)  # still serving
+
+
+def test_node_sends_every_dicom_result_of_a_fat_water_study(tmp_path):
+    """A complex fat-water result: the node's file list holds the R2*, PDFF, water, fat,
+    field-map and LIC Parametric Maps, the SEG, the SR and the page, and nothing else."""
+    from _report_fake import fake_gre_dicom_result
+
+    from r2mri.node.worker import result_files
+    from r2mri.report import write_outputs
+
+    paths = write_outputs(fake_gre_dicom_result(with_field_map=True), tmp_path / "out", dicom=True)
+    files = result_files(paths)
+    names = [Path(f).stem for f in files]
+    assert names[:6] == ["pm_r2star", "pm_pdff", "pm_water", "pm_fat", "pm_fieldmap", "pm_lic"]
+    pm = "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map Storage
+    classes = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPClassUID) for f in files]
+    assert classes[:6] == [pm] * 6 and len(files) == 9 and pm not in classes[6:]
+    assert sorted(files) == sorted(str(p) for k, p in paths.items() if str(p).endswith(".dcm"))

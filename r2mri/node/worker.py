@@ -80,6 +80,17 @@ def _pixels_complete(ds: Any) -> bool:
         return False
 
 
+# what the node sends, in this order. GRE results have pm_r2star (and pm_pdff, pm_water,
+# pm_fat, pm_fieldmap where the fat-water fit made them) instead of pm_r2 (docs/report.md)
+SENT_OUTPUTS = ("pm_r2", "pm_r2star", "pm_pdff", "pm_water", "pm_fat", "pm_fieldmap", "pm_lic", "seg_liver_roi",
+                "sr_report", "sc_report")
+
+
+def result_files(paths: dict) -> list[str]:
+    """The files of ``write_outputs``'s ``paths`` that the node sends (:data:`SENT_OUTPUTS`)."""
+    return [str(paths[k]) for k in SENT_OUTPUTS if k in paths]
+
+
 def analyse_study(input_dir: str, out_dir: str, notice_dir: str, options: dict, uid_seed: str,
                   fail_reason: str | None = None) -> dict:
     """Analyse the study in ``input_dir``; write the outputs (or a failure notice).
@@ -107,9 +118,7 @@ def analyse_study(input_dir: str, out_dir: str, notice_dir: str, options: dict, 
         # a study analysed again after a crash gets the same result UIDs, so a
         # destination that already has some of them replaces rather than duplicates
         paths = write_outputs(result, out_dir, dicom=True, overwrite=True, uid_seed=uid_seed)
-        # GRE results have pm_r2star (and pm_pdff) instead of pm_r2 (docs/report.md)
-        files = [str(paths[k]) for k in ("pm_r2", "pm_r2star", "pm_pdff", "pm_lic", "seg_liver_roi", "sr_report",
-                                         "sc_report", "pdf_report") if k in paths]
+        files = result_files(paths)
         head = report_dict(result)["lic_mg_per_g"]["of_mean_r2"]
         return {"outcome": "ok", "files": files, "error": None, "notes": notes[:20],
                 "seconds": time.monotonic() - t0, "headline_lic_mg_per_g": head}
