@@ -90,26 +90,59 @@ def test_vessels_leave_a_heterogeneous_outline():
     assert np.count_nonzero(far & ~roi.mask) <= 0.005 * np.count_nonzero(far)
 
 
-def test_roi_sampling_se_matches_monte_carlo():
-    """SE of mean(liver) - mean(ROI) for a stationary Gaussian texture (SD ~10 /s, 3-voxel
-    width) against 300 independent draws: measured ratio 0.93 (0.88 before the
-    covariance got its Var(mean_S) back; one field, truncated). The empirical SD of 300
-    draws has a relative SE of 4 %; allow 0.7-1.3."""
+def test_roi_sampling_variance_matches_the_exact_one():
+    """Var(mean_L - mean_S) for a stationary Gaussian texture (SD 10 /s, white noise
+    smoothed by a Gaussian of 3 voxels in-plane) is known exactly: w^T C w = scale^2
+    |G w|^2 (G the same filter; drawn on a 128 x 128 torus and cut to 64 x 64, so the
+    liver does not wrap). 200 draws with fit noise 5 /s: the estimated variance is
+    unbiased (1000 draws: ratio 0.993 +- 0.015; without the Var(mean_S) term 0.862 +-
+    0.011); its per-draw relative scatter is ~0.47, the SE of a 200-draw mean 0.033:
+    allow 0.90-1.10 (3 SE). The earlier check (median of 30 SEs / SD of 300 draws read
+    0.93) compared two estimates of 4-5 % SE each, and a median of the SE (the SE is the
+    square root of a noisy variance: its median is 0.95x, its mean 0.97x the exact SE)."""
     rng = np.random.default_rng(5)
-    shape = (64, 64, 4)
+    shape, big = (64, 64, 4), (128, 128, 4)
     ii, jj = np.mgrid[:64, :64]
     liver = np.repeat((((ii - 32) ** 2 + (jj - 30) ** 2) <= 26**2)[:, :, None], 4, axis=2)
     roi = np.repeat((((ii - 32) ** 2 + (jj - 30) ** 2) <= 22**2)[:, :, None], 4, axis=2)
-    diffs, ses = [], []
-    for d in range(300):
-        tex = ndimage.gaussian_filter(rng.standard_normal(shape), (3, 3, 0), mode="wrap") * (10 / 0.094)
-        r2 = 100 + tex
-        diffs.append(r2[liver].mean() - r2[roi].mean())
-        if d < 30:
-            noisy = r2 + 5 * rng.standard_normal(shape)
-            ses.append(roi_sampling_se_r2(noisy, np.full(shape, 5.0), roi, liver)["se_r2_per_s"])
-    ratio = np.median(ses) / np.std(diffs)
-    assert 0.7 <= ratio <= 1.3, ratio
+    smooth = lambda a: ndimage.gaussian_filter(a, (3, 3, 0), mode="wrap")
+    delta = np.zeros(big)
+    delta[0, 0, 0] = 1.0
+    scale = 10.0 / np.sqrt(np.sum(smooth(delta) ** 2))  # texture SD 10 /s
+    w = np.zeros(big)
+    w[:64, :64] = liver / liver.sum() - roi / roi.sum()
+    exact_var = scale**2 * np.sum(smooth(w) ** 2)
+    ratios = []
+    for _ in range(200):
+        r2 = 100 + scale * smooth(rng.standard_normal(big))[:64, :64] + 5 * rng.standard_normal(shape)
+        ratios.append(roi_sampling_se_r2(r2, np.full(shape, 5.0), roi, liver)["se_r2_per_s"] ** 2 / exact_var)
+    assert 0.90 <= np.mean(ratios) <= 1.10, (np.mean(ratios), np.std(ratios) / np.sqrt(len(ratios)))
+
+
+def test_roi_sampling_counts_every_slice_lag():
+    """A texture smooth across slices (Gaussian width 2 voxels in-plane, 3 slices; 12
+    slices): slice lags >= 4 hold a large part of Var(mean_L - mean_S). With the slice
+    lags capped at 3 (before) the variance read 0.70x the exact one (now 1.05); on the
+    full-size focal ROI with the coarse phantom's texture (width 8 voxels, 1.6 slices)
+    0.84 +- 0.05x (all slice lags: 0.93 +- 0.06x, docs/statistics.md). 150 draws,
+    per-draw relative scatter ~0.5: SE of the mean ~0.04; allow 0.88-1.12 (3 SE)."""
+    rng = np.random.default_rng(8)
+    shape, big = (48, 48, 12), (96, 96, 24)
+    ii, jj = np.mgrid[:48, :48]
+    liver = np.repeat((((ii - 24) ** 2 + (jj - 24) ** 2) <= 20**2)[:, :, None], 12, axis=2)
+    roi = np.repeat((((ii - 24) ** 2 + (jj - 24) ** 2) <= 16**2)[:, :, None], 12, axis=2)
+    smooth = lambda a: ndimage.gaussian_filter(a, (2, 2, 3), mode="wrap")
+    delta = np.zeros(big)
+    delta[0, 0, 0] = 1.0
+    scale = 10.0 / np.sqrt(np.sum(smooth(delta) ** 2))
+    w = np.zeros(big)
+    w[:48, :48, :12] = liver / liver.sum() - roi / roi.sum()
+    exact_var = scale**2 * np.sum(smooth(w) ** 2)
+    ratios = []
+    for _ in range(150):
+        r2 = 100 + scale * smooth(rng.standard_normal(big))[:48, :48, :12] + 5 * rng.standard_normal(shape)
+        ratios.append(roi_sampling_se_r2(r2, np.full(shape, 5.0), roi, liver)["se_r2_per_s"] ** 2 / exact_var)
+    assert 0.88 <= np.mean(ratios) <= 1.12, (np.mean(ratios), np.std(ratios) / np.sqrt(len(ratios)))
 
 
 def test_roi_sampling_is_nil_on_a_uniform_liver():
