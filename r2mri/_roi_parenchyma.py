@@ -326,7 +326,8 @@ def _extend_once(cand, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2
     q = 1.0
     if r2_se is not None:
         ref = np.asarray(r2_se)[grown]
-        ref = float(np.percentile(ref[np.isfinite(ref)], NOISE_REFERENCE_PERCENTILE)) if np.isfinite(ref).any() else np.nan
+        ref = ref[np.isfinite(ref)]
+        ref = float(np.percentile(ref, NOISE_REFERENCE_PERCENTILE)) if ref.size else np.nan
         if np.isfinite(ref) and ref > 0:
             with np.errstate(invalid="ignore"):
                 # only above the median R2: iron's noise; a tissue darker in S0 (muscle,
