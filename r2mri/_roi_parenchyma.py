@@ -182,13 +182,13 @@ def below_parenchyma(r2: np.ndarray, r2_median3: np.ndarray, se: np.ndarray, flo
 #: a leak into muscle at 40 mg/g, seen before the R2 band was added, was 0.29. A larger
 #: piece is left out (the rest is kept) and noted in ``roi.options["parenchyma_extension"]``.
 MAX_EXTENSION_FRACTION = 0.25
-#: Percentile of the candidate's (smoothed) R2 SE that a voxel's SE is compared with
+#: Percentile of the candidate's (smoothed) R2 SE x S0 that a voxel's is compared with
 #: when its edge limit and S0 band are widened [D]. The limits are set on the candidate
 #: (median + 6 robust SDs of its steps, 3 robust SDs of its S0) and so already admit the
 #: noise of its noisier voxels; only noise beyond them widens. With the median, a
 #: uniform liver at SNR 10 (low-snr-1.5t-lic7, R2 SE 56 s^-1, 90th percentile 75) gained
 #: a voxel by its noise alone; a 15-30 mg/g patch of heterogeneous-coarse-1.5t (SE
-#: 27-52 s^-1 against a 90th percentile of 12) is still widened 2-4 fold.
+#: 27-52 s^-1 against a 90th percentile of 12, at the same S0) is still widened 2-4 fold.
 NOISE_REFERENCE_PERCENTILE = 90.0
 #: Rounds of the extension, each with the band re-estimated on the extended candidate
 #: (whose spread the growing's cap had truncated) [D].
@@ -198,7 +198,7 @@ EXTENSION_ROUNDS = 3
 def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray, logs: np.ndarray,
                          steps: np.ndarray, floor_r2_per_s: float, *, k: float, s0_band: tuple[float, float],
                          r2_cap: float, edge_floor: float, mad_to_sd: float,
-                         r2_se_per_s: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                         r2_noise: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Add to a grown candidate the tissue connected to it that looks like liver in S0 and
     has a parenchymal R2 (>= the floor), whatever its iron.
 
@@ -213,26 +213,29 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
     the candidate's size (:func:`_upper_k`: iron raises R2, and on a coarse texture the
     highest patches sit 3.5-4 SDs up). The S0 band and the S0-edge limit of the growing
     (module :mod:`r2mri.roi`) are kept, computed on the candidate, and widened for each
-    voxel by its noise relative to the candidate's (``r2_se_per_s``, below). One round:
+    voxel by the noise its iron adds (``r2_noise``, below). One round:
     the components of (candidate or allowed voxels) that touch the candidate
     (6-connectivity), then holes filled slice by slice. An added piece larger than
     :data:`MAX_EXTENSION_FRACTION` of the candidate is refused (a leak).
 
     Parameters
     ----------
-    r2_se_per_s : ndarray, optional
-        The 3x3 in-plane median of the voxels' R2 standard error (s^-1). The S0 of a
-        mono-exponential fit is read from the same echoes as its R2, so its noise grows
-        with R2's: in a 15-30 mg/g patch of a 7 mg/g liver (R2 SE 27-52 against 5-7
-        s^-1) the in-plane log-S0 steps had a median of 0.18 (0.03 in the rest), and 70 %
-        of the patch failed the 0.2 edge limit. A voxel with R2 above the candidate's
-        median and noisier than the candidate's noisy voxels (the 90th percentile,
-        :data:`NOISE_REFERENCE_PERCENTILE`) by a factor q > 1 gets its edge
-        limit times q and its S0 band times q (at most the growing's S0 cap): the same
-        false-edge rate as in the candidate. Only above the median: muscle (proton
-        density 0.6, R2 35 s^-1) is noisier than a 1.8 mg/g liver (R2 45 s^-1) by its
-        lower S0 (q ~1.5), and widening it added 9,527 muscle voxels to the FerriScan
-        phantom's candidate. Without ``r2_se_per_s``, no widening.
+    r2_noise : ndarray, optional
+        The 3x3 in-plane median of each voxel's R2 standard error times its S0: at a
+        given R2 the SE goes as noise / S0, so the product leaves the part of the noise
+        that grows with R2 (iron), not the part from a darker tissue or coil shading.
+        The S0 of a mono-exponential fit is read from the same echoes as its R2, so its
+        noise grows with R2's: in a 15-30 mg/g patch of a 7 mg/g liver (R2 SE 27-52
+        against 5-7 s^-1) the in-plane log-S0 steps had a median of 0.18 (0.03 in the
+        rest), and 70 % of the patch failed the 0.2 edge limit. A voxel with R2 above
+        the candidate's median and ``r2_noise`` above the candidate's 90th percentile
+        (:data:`NOISE_REFERENCE_PERCENTILE`) by a factor q > 1 gets its edge limit
+        times q and its S0 band times q (at most the growing's S0 cap): the same
+        false-edge rate as in the candidate. Not the SE alone: muscle (proton density
+        0.6, R2 35 s^-1) is noisier than a 1-2 mg/g liver (R2 31-45 s^-1) by its lower
+        S0 (q ~1.5-2), and widening by it added 8,300-9,500 muscle voxels to the
+        candidates of ``ferriscan-1.5t-lic1.8`` and ``heterogeneous-coarse-1.5t`` at 1
+        mg/g (texture 6; 609 stayed in the ROI). Without ``r2_noise``, no widening.
 
     Returns ``(candidate, info)``; ``info`` holds ``added`` (voxels), ``accepted``,
     ``rounds``, the log-R2 half-bands, the largest added piece and the refused pieces
@@ -263,7 +266,7 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
     face = ndimage.generate_binary_structure(3, 1)
     for _ in range(EXTENSION_ROUNDS):
         ext, lim_r, lim_hi = _extend_once(out, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2_cap,
-                                          edge_floor, mad_to_sd, r2_se_per_s, refused)
+                                          edge_floor, mad_to_sd, r2_noise, refused)
         if ext is None:
             break
         # judge the pieces added to the grown candidate: one larger than the limit is a leak
@@ -304,7 +307,7 @@ def _upper_k(n: int, k: float) -> float:
 
 
 def _extend_once(cand, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2_cap, edge_floor, mad_to_sd,
-                 r2_se, refused):
+                 r2_noise, refused):
     """One round of :func:`extend_to_parenchyma`: (extended candidate or None, low and
     high log-R2 half-bands)."""
     grown = cand & tissue
@@ -324,15 +327,15 @@ def _extend_once(cand, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2
     lim_r = max(r2_cap, k * sd_r)
     lim_hi = max(r2_cap, _upper_k(n, k) * sd_r)
     q = 1.0
-    if r2_se is not None:
-        ref = np.asarray(r2_se)[grown]
+    if r2_noise is not None:
+        ref = np.asarray(r2_noise)[grown]
         ref = ref[np.isfinite(ref)]
         ref = float(np.percentile(ref, NOISE_REFERENCE_PERCENTILE)) if ref.size else np.nan
         if np.isfinite(ref) and ref > 0:
             with np.errstate(invalid="ignore"):
-                # only above the median R2: iron's noise; a tissue darker in S0 (muscle,
-                # proton density 0.6) is noisier too, and widening it let muscle in (below)
-                q = np.where(np.isfinite(r2_se) & (logr > med_r), np.maximum(r2_se / ref, 1.0), 1.0)
+                # iron's noise only: above the median R2, and SE x S0 (a darker tissue such as
+                # muscle is noisier by its S0 and widening for that let it in; docstring)
+                q = np.where(np.isfinite(r2_noise) & (logr > med_r), np.maximum(r2_noise / ref, 1.0), 1.0)
     with np.errstate(invalid="ignore"):
         ok = (tissue & ~refused & (steps <= lim_st * q) & (np.abs(logs - med_s) <= np.minimum(lim_s * q, s0_band[1]))
               & (logr - med_r <= lim_hi) & (med_r - logr <= lim_r) & (logr >= np.log(floor_r2_per_s)))

@@ -827,10 +827,10 @@ def liver_roi(
             best = ranked[0]
             cand = best.pop("filled")
             if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
-                r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64))
+                r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
                 cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
-                                                 edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_se_per_s=(
+                                                 edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
                                                      else None))
                 options["parenchyma_extension"] = ext
