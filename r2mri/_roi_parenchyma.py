@@ -279,6 +279,7 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
                 leak = np.isin(pieces, big)
                 refused |= leak
                 ext &= ~leak
+                out = out & ~leak  # a piece accepted in an earlier round that grew too large goes too
                 info["refused_fractions"] += [round(float(sizes[b]) / n0, 4) for b in big]
         if not (ext & ~out).any():
             break
