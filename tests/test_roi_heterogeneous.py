@@ -276,3 +276,18 @@ def test_extension_refuses_a_large_piece_only():
     assert ext[small].all() and not ext[big].any()
     assert len(info["refused_fractions"]) == 1 and info["refused_fractions"][0] > MAX_EXTENSION_FRACTION
     assert "WARNING" in info["warning"]
+
+
+def test_refused_piece_is_warned_in_the_roi(monkeypatch):
+    """A refused piece reaches roi.warnings (printed by the report) and stays out of the
+    candidate: with the limit forced to 0.1 % every added piece of the noisy-edge liver
+    is refused."""
+    import r2mri._roi_parenchyma as par
+
+    img, fit, liver, patch = _liver_with_noisy_iron_rich_edge(3)
+    monkeypatch.setattr(par, "MAX_EXTENSION_FRACTION", 1e-3)
+    roi = liver_roi(img, fit, seed=(48, 40, 1), calibration="st-pierre-2005", erode_mm=0)
+    ext = roi.options["parenchyma_extension"]
+    assert ext["refused_fractions"] and "warning" not in ext
+    assert any("left out as a possible leak" in w for w in roi.warnings)
+    assert np.count_nonzero(roi.candidate & patch) < 0.2 * np.count_nonzero(patch)
