@@ -240,8 +240,8 @@ def test_extension_takes_a_noisy_iron_rich_edge_patch(seed):
     """heterogeneous-coarse-1.5t texture 1 read -3.3 % (interval not covering): a 15-30
     mg/g edge patch stayed out of the automatic ROI, 70 % of it by the S0-edge limit
     (its S0 is as noisy as its R2) and the rest by the R2 band (3.8 robust SDs up).
-    Before the fix 42-72 of the cap's 801 voxels joined (seeds 3-8); after, 743-766;
-    without the noise widening 211-259 (seeds 3-4), without the upper band 103-244."""
+    Before the fix 42-72 of the cap's 801 voxels joined (seeds 3-8); after, 735-760;
+    without the noise widening 211-259 (seeds 3-4), without the upper band 103-201."""
     img, fit, liver, patch = _liver_with_noisy_iron_rich_edge(seed)
     roi = liver_roi(img, fit, seed=(48, 40, 1), calibration="st-pierre-2005", erode_mm=0)
     cand = roi.candidate
