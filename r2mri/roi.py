@@ -49,10 +49,9 @@ vs 0.89 at 6 mm pixels): the first growth, from the more homogeneous seed, is ke
 
 Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
-come back as holes), so the chosen region is then extended, up to 3 rounds, into
-connected tissue with the region's S0 band and edge limit and a log R2 within
-max(0.3, grow_k robust SDs of the extended region) of its median, above the
-calibration's lowest calibrated R2; an extension of more than 25 % is refused (leak).
+come back as holes), so the chosen region is then extended, up to 3 rounds, into connected
+tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
+R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning.
 
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
@@ -828,11 +827,14 @@ def liver_roi(
             best = ranked[0]
             cand = best.pop("filled")
             if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
+                r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
                 cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
-                                                 edge_floor=_EDGE_FLOOR,
-                                                 mad_to_sd=_MAD_TO_SD)
+                                                 edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
+                                                     _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
+                                                     else None))
                 options["parenchyma_extension"] = ext
+                warnings.extend([ext.pop("warning")] if "warning" in ext else [])
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
