@@ -27,10 +27,12 @@ variances of -0.3 in CV units). Voxels whose SE exceeds ``SE_OUTLIER_FACTOR`` (5
 median SE are left out of both terms when they are at most ``MAX_FLOOR_FRACTION``
 (0.5 %) of the ROI (a few plug-in outliers; coil shading alone spreads the SEs by less
 than 3 x). They are not dropped from the ROI: such a cluster can be a focal high-iron
-region (25 mg/g in a 3 mg/g liver at SNR 20, 8 channels), so they are counted as one
-cluster at their median fitted R2 in the CV and the fractions, and the interval spans
-them from the mean to their robust spread (``_with_unmeasured``, ``se_outliers_note``;
-leaving them out read 0.189 against a truth of 0.225, outside the interval); the measure is reported only when at most 0.5 % of the voxels are at the
+region (25 mg/g in a 3 mg/g liver at SNR 20, 8 channels: the CV of the other voxels
+read 0.189 against a truth of 0.225, outside its interval). The CV stays that of the
+measured voxels (the outliers are selected on their noise, so their fitted R2 reads
+high), but the interval reaches up to them as a cluster at their median fitted R2 with
+their robust spread, and the category fractions count them at that median
+(``_with_unmeasured``, ``se_outliers_note``); the measure is reported only when at most 0.5 % of the voxels are at the
 noise floor, lack a finite SE or are such outliers. Else the CV and the category
 fractions are ``None`` with the reason, and the report says that the heterogeneity is
 not measurable at this iron level and SNR (not a warning of heterogeneity: a statement
@@ -404,26 +406,25 @@ def _tile_lower_bound(tiles: Any, level: float, details: dict) -> str | None:
     return None
 
 
-def _with_unmeasured(v: float, se_v: float, mean: float, n_used: int, r_out: np.ndarray) -> tuple[float, list]:
-    """CV and 95 % interval over used + unmeasured voxels (the SE outliers, fitted R2 ``r_out``).
+def _with_unmeasured(v: float, se_v: float, mean: float, n_used: int, r_out: np.ndarray) -> list:
+    """95 % interval of the CV over used + unmeasured voxels (the SE outliers, fitted R2 ``r_out``).
 
     The outliers' fits are too noisy to subtract their noise (plug-in SEs of 60 to 60,000
-    s^-1 for one 216 s^-1 focal region), so they enter as a cluster: the CV counts them at
-    their median fitted R2 (robust to that noise: median error -7.5 s^-1 there); the
-    interval's low end at the used voxels' mean (they add no spread), its high end at
-    their median with their robust SD (1.4826 MAD, noise included) as spread.
+    s^-1 for one 216 s^-1 focal region), and they are selected on their noise (a plug-in
+    SE grows with a noise-raised R2: in a uniform 10 mg/g liver at SNR 20, 8 channels, their
+    median read ~170 s^-1 above the mean). So the CV stays that of the measured voxels, and
+    the interval spans what the outliers can add: its low end counts them at the measured
+    voxels' mean (no spread), its high end as a cluster at their median fitted R2 with
+    their robust SD (1.4826 MAD, noise included) as spread.
     """
     n = n_used + r_out.size
     r_med = float(np.median(r_out))
     s_rob = 1.4826 * float(np.median(np.abs(r_out - r_med)))
     m_all = (n_used * mean + r_out.size * r_med) / n
-
-    def cv_at(v_used: float, spread2: float) -> float:
-        tot = (n_used * (v_used + (mean - m_all) ** 2) + r_out.size * ((r_med - m_all) ** 2 + spread2)) / n
-        return float(np.sqrt(max(tot, 0.0)) / m_all)
-
+    v_hi = (n_used * (max(v + _Z95 * se_v, 0.0) + (mean - m_all) ** 2)
+            + r_out.size * ((r_med - m_all) ** 2 + s_rob**2)) / n
     lo = float(np.sqrt(max(n_used / n * (v - _Z95 * se_v), 0.0)) / mean)
-    return cv_at(max(v, 0.0), 0.0), [lo, cv_at(max(v + _Z95 * se_v, 0.0), s_rob**2)]
+    return [lo, float(np.sqrt(v_hi) / m_all)]
 
 
 def _voxel_measures(rg: np.ndarray, sg: np.ndarray, cal: Any, head_cat: Any, details: dict,
@@ -447,7 +448,7 @@ def _voxel_measures(rg: np.ndarray, sg: np.ndarray, cal: Any, head_cat: Any, det
         # such a cluster (25 mg/g in a 3 mg/g liver, SNR 20, 8 channels: 0.25 % of the ROI,
         # SE 10 x the median; leaving it out read the CV 0.189 against a truth of 0.225
         # with the truth outside the interval, and lost its category share)
-        cv, ci = _with_unmeasured(v, se_v, mean, rg.size, r_out)
+        ci = _with_unmeasured(v, se_v, mean, rg.size, r_out)
         cv_se = None
         details["r2_cv_se_note"] = "voxels too noisy for the noise subtraction: the interval, not an SE, describes it"
         share = r_out.size / (rg.size + r_out.size)
@@ -457,8 +458,9 @@ def _voxel_measures(rg: np.ndarray, sg: np.ndarray, cal: Any, head_cat: Any, det
         details["se_outliers_median_lic_mg_per_g"] = lic_med
         details["se_outliers_note"] = (
             f"{100 * share:.2f} % of the ROI with an SE over {SE_OUTLIER_FACTOR:g} x the median (median voxel "
-            f"LIC {lic_med:.1f} mg/g): counted as one cluster at their median R2 in the CV and the category "
-            "fractions (their noise cannot be removed); the interval spans them from the mean to their spread")
+            f"LIC {lic_med:.1f} mg/g): the CV is that of the other voxels; the interval spans what they can add "
+            "(from none to a cluster at their median R2 with their spread); the category fractions count them "
+            "at their median")
     fractions = category_fractions(lic_grid, mass)
     diff = _different_fraction(lic_grid, mass, head_cat)
     level = warn_cv_level(cal)
