@@ -237,3 +237,18 @@ def test_report_json_and_page_rows():
     rows = _heterogeneity_rows(het)
     assert rows[0][1].startswith(f"{het['r2_cv_noise_corrected']:.3f}")
     assert rows[1][1].count("/") == 4
+
+
+def test_page_flag_under_the_headline():
+    """The headline box carries one red line when (and only when) the block warns."""
+    from r2mri.report._page import _heterogeneity_flag
+
+    assert _heterogeneity_flag(None) is None
+    assert _heterogeneity_flag({"measurable": True, "warning": None, "r2_cv_noise_corrected": 0.03}) is None
+    block = {"measurable": True, "warning": "heterogeneity: WARNING - ...", "different_category_fraction": 0.281,
+             "r2_cv_noise_corrected": 0.216}
+    assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI clearly outside this band, "
+                                          "R2 CV 0.22 (noise removed)")
+    tiles = {"measurable": False, "warning": "heterogeneity: WARNING - ...", "r2_cv_noise_corrected": None,
+             "r2_cv_lower_bound_tiles": 0.171}
+    assert _heterogeneity_flag(tiles, "R2*") == "Heterogeneous liver: R2* CV at least 0.17 between tiles"
