@@ -86,10 +86,19 @@ def one(case: str, seed: int, snr: float, coils: int) -> dict:
     return out
 
 
+def _headline_cell(rr: list[dict]) -> str:
+    """Mean headline bias against truth.json's LIC of the mean liver R2, and how many
+    intervals held it (runs without ``headline_ci95``: bias only)."""
+    bias = np.mean([100 * (r["headline"] / r["truth_headline"] - 1) for r in rr])
+    ci = [r for r in rr if r.get("headline_ci95")]
+    held = sum(r["headline_ci95"][0] <= r["truth_headline"] <= r["headline_ci95"][1] for r in ci)
+    return f"{bias:+.1f}" + (f" ({held}/{len(ci)})" if ci else "")
+
+
 def summarise(rows: list[dict]) -> list[str]:
     lines = ["| case | SNR | coils | runs | truth CV (ROI) | CV bias +- SE (x1000) | SD of CV (x1000) | "
-             "truth in 95 % CI | max fraction error (points) | warns |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "truth in 95 % CI | max fraction error (points) | warns | headline bias % (truth in its CI) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["case"], r["snr"], r["coils"]) for r in rows}, key=lambda k: (k[1], k[2], list(CASES).index(k[0])))
     for case, snr, coils in keys:
         rr = [r for r in rows if (r["case"], r["snr"], r["coils"]) == (case, snr, coils)]
@@ -111,7 +120,8 @@ def summarise(rows: list[dict]) -> list[str]:
             sdtxt = covtxt = ftxt = "-"
         nm = len(rr) - len(meas)
         lines.append(f"| {case} | {snr:g} | {coils} | {len(rr)}{f' ({nm} not measurable)' if nm and meas else ''} | "
-                     f"{tcv:.4f} | {cvtxt} | {sdtxt} | {covtxt} | {ftxt} | {sum(r['warns'] for r in rr)}/{len(rr)} |")
+                     f"{tcv:.4f} | {cvtxt} | {sdtxt} | {covtxt} | {ftxt} | {sum(r['warns'] for r in rr)}/{len(rr)} | "
+                     + _headline_cell(rr) + " |")
     return lines
 
 
