@@ -210,3 +210,30 @@ def test_cli(tmp_path, capsys):
     assert rc == 0 and json.loads((tmp_path / "q" / "truth.json").read_text())["noise_sigma"] == 0.0
     assert main(["phantom", "nope", "-o", str(tmp_path / "z")]) == 2
     assert "r2mri: error:" in capsys.readouterr().err
+
+
+def test_cli_texture_and_focal(tmp_path):
+    """--texture-sd / --texture-voxels / --focal reach the spec and the truth (issue 16)."""
+    import nibabel as nib
+
+    spec = tmp_path / "tex.toml"
+    spec.write_text("lic_mg_per_g = 5.0\nlic_cv = 0.3\nmatrix = [48, 40]\npixel_mm = 8.0\nn_slices = 3\n"
+                    "[[focal]]\ncenter_mm = [-40.0, -30.0, 0.0]\nradius_mm = 12.0\nlic_mg_per_g = 0.8\n")
+    rc = main(["phantom", str(spec), "-o", str(tmp_path / "t"), "--snr", "inf", "--texture-sd", "0.25",
+               "--texture-voxels", "2", "--focal=-90,0,0,20,25"])
+    assert rc == 0
+    truth = json.loads((tmp_path / "t" / "truth.json").read_text())
+    assert truth["texture_log_sd"] == 0.25 and truth["texture_scale_voxels"] == 2.0
+    assert truth["spec"]["lic_cv"] == 0.0  # replaced, not an error for giving the spread twice
+    assert truth["spec"]["focal"] == [{"center_mm": [-90.0, 0.0, 0.0], "radius_mm": 20.0, "lic_mg_per_g": 25.0}]
+    lic = np.asanyarray(nib.load(tmp_path / "t" / "truth" / "lic_mg_per_g.nii.gz").dataobj)
+    liver = lic[np.isfinite(lic)]
+    # the focal sphere is exactly 25 mg/g; the spec's spared region (0.8 mg/g) is gone: the
+    # lowest texture voxel of a 5 mg/g liver with log-SD 0.25 over ~800 voxels is > 5 e^-4sd ~ 1.8
+    assert liver.max() == pytest.approx(25.0) and liver.min() > 1.5
+    rc = main(["phantom", str(spec), "-o", str(tmp_path / "u"), "--snr", "inf", "--texture-sd", "0", "--no-focal"])
+    truth = json.loads((tmp_path / "u" / "truth.json").read_text())
+    assert rc == 0 and truth["cv_liver_r2"] == pytest.approx(0.0, abs=1e-6) and truth["spec"]["focal"] == []
+    with pytest.raises(SystemExit) as e:  # argparse: usage line and exit status 2
+        main(["phantom", str(spec), "-o", str(tmp_path / "z"), "--focal", "1,2,3"])
+    assert e.value.code == 2 and not (tmp_path / "z").exists()

@@ -21,6 +21,17 @@ def _snr(text: str) -> float:
     return v
 
 
+def _focal(text: str) -> dict:
+    """``X,Y,Z,RADIUS,LIC`` (mm, mm, mg/g) -> one ``focal`` table of the spec."""
+    try:
+        v = [float(t) for t in text.split(",")]
+    except ValueError:
+        v = []
+    if len(v) != 5:
+        raise argparse.ArgumentTypeError(f"expected X,Y,Z,RADIUS,LIC (five numbers: mm, mm, mg/g), got {text!r}")
+    return {"center_mm": v[:3], "radius_mm": v[3], "lic_mg_per_g": v[4]}
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..phantom import FORMATS
 
@@ -39,6 +50,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed (default 0)")
     p.add_argument("--snr", type=_snr, metavar="X", help="SNR: mean liver S0 / channel sigma (inf: no noise)")
     p.add_argument("--lic", type=float, metavar="X", help="liver iron concentration in mg Fe/g dry tissue")
+    p.add_argument("--texture-sd", type=float, metavar="SD",
+                   help="SD of the log-normal LIC texture in log LIC (0: uniform liver); replaces the spec's lic_cv")
+    p.add_argument("--texture-voxels", type=float, metavar="W",
+                   help="smoothing width of the texture in in-plane voxels (the SD of the Gaussian kernel)")
+    p.add_argument("--focal", type=_focal, action="append", metavar="X,Y,Z,R,LIC",
+                   help="a focal sphere: centre (LPS mm from the slab centre), radius mm, its LIC in mg/g; "
+                        "repeat for several; replaces the spec's focal regions")
+    p.add_argument("--no-focal", action="store_true", help="remove the spec's focal regions")
     p.add_argument("--pdff", type=float, metavar="PCT", help="GRE with fat_water: liver proton density fat fraction, percent")
     p.add_argument("--b0-peak-hz", type=float, metavar="HZ", help="GRE: peak off-resonance of the smooth B0 field map, Hz")
     p.add_argument("--phase", action="store_true",
@@ -73,6 +92,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["lic_mg_per_g"] = args.lic
     if args.coils is not None:
         overrides["coils"] = args.coils
+    if args.texture_sd is not None:
+        overrides["lic_log_sd"] = args.texture_sd
+        overrides["lic_cv"] = 0.0  # one way to give the spread (the spec's lic_cv is replaced)
+    if args.texture_voxels is not None:
+        overrides["lic_correlation_voxels"] = args.texture_voxels
+    if args.focal and args.no_focal:
+        raise InputError("--focal and --no-focal: give one")
+    if args.focal or args.no_focal:
+        overrides["focal"] = tuple(args.focal or ())
     if args.pdff is not None:
         overrides["pdff_percent"] = args.pdff
     if args.b0_peak_hz is not None:
@@ -90,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         f"LIC of mean {s['rate_quantity']} {s['lic_of_mean_r2_mg_per_g']:.3f} mg/g "
         f"(mean {s['rate_quantity']} {s['mean_liver_r2_per_s']:.2f} s^-1), SNR {snr:g}, "
         f"sigma {s['noise_sigma']:.4g}, {s['coils']} coils, seed {s['seed']}"
+        + (f", texture SD {s['texture_log_sd']:.3g} in log LIC over {s['texture_scale_voxels']:.3g} voxels"
+           if s.get("texture_log_sd") else "")
+        + (f", {len(s['spec']['focal'])} focal regions" if s["spec"].get("focal") else "")
         + (f", liver PDFF {s['mean_liver_pdff_percent']:.3g} %" if s.get("fat_water") else "")
         + (", phase written" if args.phase else "")
     )

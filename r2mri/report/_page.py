@@ -260,8 +260,15 @@ def render_page(result: Any, rep: dict):
     q = labels.quantity
     pdff = rep.get("pdff_percent") if labels.fatwater else None
     pdff = pdff if isinstance(pdff, dict) else None
-    # the headline box: LIC, its interval and rate, (liver PDFF,) calibration
-    box_h, (y_lic, y_ci, y_pdff, y_cal) = (0.95, (0.81, 0.56, 0.33, 0.10)) if pdff else (0.72, (0.76, 0.42, 0, 0.13))
+    # the headline box: LIC, its interval and rate, (liver PDFF,) (the heterogeneity
+    # flag,) calibration; the flag sits under the number it qualifies
+    het_flag = _heterogeneity_flag(rep.get("heterogeneity"), q)
+    if pdff:
+        box_h, (y_lic, y_ci, y_pdff, y_het, y_cal) = ((1.05, (0.85, 0.65, 0.46, 0.27, 0.09)) if het_flag
+                                                       else (0.95, (0.81, 0.56, 0.33, 0, 0.10)))
+    else:
+        box_h, (y_lic, y_ci, y_pdff, y_het, y_cal) = ((0.9, (0.79, 0.52, 0, 0.31, 0.11)) if het_flag
+                                                       else (0.72, (0.76, 0.42, 0, 0, 0.13)))
     fig = Figure(figsize=_A4_IN, dpi=100)
     gs = GridSpec(
         6, 4, figure=fig, left=0.075, right=0.95, top=0.975, bottom=0.035,
@@ -334,6 +341,9 @@ def render_page(result: Any, rep: dict):
                 + (f" ({'; '.join(how)})" if how else "")
                 + f", {_fmt(pdff.get('median'), 1)} % voxel median (fat-water fit)",
                 fontsize=9, fontweight="bold", va="center", color="#12365f")
+    if het_flag:
+        ax.text(0.02, y_het, textwrap.shorten(het_flag, 112, placeholder=" ..."), fontsize=8.5,
+                fontweight="bold", va="center", color="#b00000")
     label = _category_label(rep)
     ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
@@ -417,7 +427,7 @@ def render_page(result: Any, rep: dict):
     rows.append(("ROI voxels / volume", f"{roi_b.get('n_voxels')} / {_fmt(roi_b.get('volume_ml'), 1)} ml"))
     if isinstance(frac, dict):
         for k, v in list(frac.items())[:4]:
-            rows.append((f"fraction of ROI > {k} mg/g", _fmt(None if v is None else 100 * float(v), 1, "%")))
+            rows.append((f"voxels > {k} mg/g (as measured)", _fmt(None if v is None else 100 * float(v), 1, "%")))
     rows.extend(_heterogeneity_rows(rep.get("heterogeneity"), q))
     _table(fig.add_subplot(gs[4, :2]), rows, "Statistics")
 
@@ -488,9 +498,29 @@ def _heterogeneity_rows(het: Any, q: str = "R2") -> list[tuple[str, str]]:
              f"{_fmt(het.get('r2_cv_noise_corrected'), 3)} ({_fmt(ci[0], 3)}\u2013{_fmt(ci[1], 3)})")]
     frac = het.get("category_fractions")
     if isinstance(frac, dict) and frac:
-        rows.append(("ROI % in \u22641.8|3.2|7|15|>15 mg/g",
+        rows.append(("denoised % \u22641.8|3.2|7|15|>15",
                      " / ".join(_fmt(None if v is None else 100 * float(v), 0) for v in frac.values())))
     return rows
+
+
+def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
+    """The headline box's one-line flag when report.json's heterogeneity block warns: what
+    share lies outside the headline's band and the noise-corrected CV (or its tile bound)."""
+    if not isinstance(het, dict) or not het.get("warning"):
+        return None
+    diff = het.get("different_category_fraction")
+    cv = het.get("r2_cv_noise_corrected")
+    lb = het.get("r2_cv_lower_bound_tiles")
+    if het.get("measurable") and diff is not None and diff >= 0.005:
+        what = f"{100 * float(diff):.0f} % of the ROI clearly outside this band"
+        what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
+    elif cv is not None:
+        what = f"{q} CV {float(cv):.2f} after noise removal"
+    elif lb is not None:
+        what = f"{q} CV at least {float(lb):.2f} between tiles"
+    else:
+        what = "see the warning"
+    return f"Heterogeneous liver: {what}"
 
 
 def _slice_title(rep: dict, k: int, n: int) -> str:
