@@ -166,7 +166,8 @@ def summarise(res, body_thresh: float) -> dict[str, Any]:
         "category": st["category"]["name"],
         "roi_r2star_voxel_mean_median_sd": [float(np.nanmean(r2)), float(np.nanmedian(r2)), float(np.nanstd(r2))],
         "roi_residual_sd_median": float(np.nanmedian(s)),
-        "pdff_percent_mean_se": [st["pdff_percent"]["mean"], st["pdff_percent"]["se"]] if "pdff_percent" in st else None,
+        "pdff_percent_mean_se": ([st["pdff_percent"]["mean"], st["pdff_percent"]["se"]]
+                                 if "pdff_percent" in st else None),
         "heterogeneity": {k: het.get(k) for k in ("r2_cv_noise_corrected", "r2_cv_ci95", "category_fractions",
                                                    "different_category_fraction", "warning", "measurable",
                                                    "r2_sd_raw_per_s", "r2_noise_rms_per_s")},
@@ -357,10 +358,11 @@ def bench_augmented(name, data, te, b0, base: dict, *, calibration, pixel_mm, li
                        "het_warning": bool(het.get("warning")), "measurable": het.get("measurable"),
                        "n_warnings": len(res.warnings)}
                 rows.append(row)
+                cv = row["cv"] if row["cv"] is None else round(row["cv"], 3)
                 print(f"  {name} +iron {lic:g} mg/g sd {sd:g} seed {seed}: truth {truth:.2f} headline "
                       f"{row['headline']:.2f} ({row['bias_pct']:+.1f} %) CI {lo:.2f}-{hi:.2f} "
-                      f"{'in' if row['covered'] else 'OUT'}; voxel-mean {row['voxel_mean_lic']:.2f}; CV {row['cv'] if row['cv'] is None else round(row['cv'], 3)} "
-                      f"(true voxel CV {row['true_cv_r2']:.3f}) warn {row['het_warning']}")
+                      f"{'in' if row['covered'] else 'OUT'}; voxel-mean {row['voxel_mean_lic']:.2f}; "
+                      f"CV {cv} (true voxel CV {row['true_cv_r2']:.3f}) warn {row['het_warning']}")
     return rows
 
 
