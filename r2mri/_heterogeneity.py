@@ -38,7 +38,11 @@ measure is reported only when at most ``MAX_FLOOR_FRACTION`` (0.5 %) of the voxe
 the noise floor or lack a finite SE and at most 2 % are such outliers [D: full-size
 phantoms, docs/statistics.md section 4; the limit was 0.5 % for both together, which left
 a 7 mg/g liver of log-SD 0.4 at SNR 20 (0.8 % outliers, all in its high tail)
-unmeasured and unwarned]. Else the CV and the category fractions are ``None`` with the
+unmeasured and unwarned]. It is also not
+measurable when the voxel R2 variance lies more than ``SE_CONTRADICTION_Z`` (3) of its
+SEs below ``mean(se^2)``: the SEs then overstate the voxel errors (a model that does not
+fit, smoothed noise) and subtracting them would report a spuriously uniform liver (a real
+3 T liver fitted with the complex model despite bipolar readouts read CV 0.0 [0, 0]). Else the CV and the category fractions are ``None`` with the
 reason, and the report says that the heterogeneity is not measurable at this iron level
 and SNR (not a warning of heterogeneity: a statement that it cannot be seen). Measured
 (64 x 64 phantoms, 1 channel, before the 2 % limit): measurable up to 5 mg/g at SNR 20,
@@ -127,6 +131,12 @@ MAX_SE_OUTLIER_FRACTION = 0.02
 #: Voxels with an SE above this many median SEs are plug-in outliers [D: coil shading
 #: alone spreads the SEs < 3-fold on the phantoms].
 SE_OUTLIER_FACTOR = 5.0
+#: The voxel R2 variance is this many of its SEs *below* the fits' mean squared SE: the
+#: SEs overstate the voxel errors, so noise removal is invalid (not measurable) [D: at 3
+#: SEs a uniform liver with correct SEs is refused ~0.1 % of the time; a real 3 T liver
+#: fitted with a model that ignores its bipolar-readout phase had var 108 against
+#: mean(se^2) 200 (s^-2), benchmarks/real_liver.py, and was reported CV 0.0 [0, 0]].
+SE_CONTRADICTION_Z = 3.0
 #: Warning rule, r2mri's own choices [D] (module docstring).
 WARN_SHARE = 0.10
 WARN_MARGIN = 0.15
@@ -571,6 +581,13 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
     use = good & ~outlier
     rg, sg = r[use], se[use]
     details["n_voxels_used"] = int(use.sum())
+    v, se_v, _, mse2 = _cv_moments(rg, sg)
+    if v + SE_CONTRADICTION_Z * se_v < 0:
+        return not_measurable(
+            f"not measurable: the voxel R2 spread (SD {rg.std():.3g} s^-1) is smaller than the fits' own "
+            f"standard errors claim (RMS {np.sqrt(mse2):.3g} s^-1): the SEs do not describe the voxel errors "
+            "(model misfit, e.g. readout phase errors in a complex fit, or spatially smoothed noise), so the "
+            "noise cannot be removed")
     het = _voxel_measures(rg, sg, cal, head_cat, details, r_out=r[outlier])
     if het.warning is None and outlier.any():
         # the trimmed voxels are the high-R2 tail, so the voxel CV reads low; the tiles'

@@ -437,6 +437,11 @@ def analyze(
     widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
+    from ._fit_quality import residual_check
+
+    fit_quality, fq_warning = residual_check(fit, roi.mask, sigma, img.echo_times_s, n_coils)
+    if fq_warning:  # first, so the page (which shows the first few) cannot drop it
+        warnings.insert(0, fq_warning)
     timings["statistics"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
 
@@ -466,6 +471,7 @@ def analyze(
             "model": str(getattr(fit, "model", model)),
             "calibration": cal.name,
             "voxels_not_fitted_air": n_air,
+            "fit_residual_ratio_to_sigma": fit_quality.get("ratio_to_sigma"),
         },
     }
     return AnalysisResult(

@@ -108,6 +108,24 @@ def test_not_measurable_without_standard_errors_or_at_the_noise_floor():
     json.dumps(h.to_dict(), allow_nan=False)
 
 
+def test_not_measurable_when_the_standard_errors_overstate_the_voxel_errors():
+    """The real 3 T liver of benchmarks/real_liver.py fitted with a model that ignores its
+    bipolar readouts: voxel R2 SD 10.4 s^-1, fit SE RMS 14.2 s^-1 (mean 71 s^-1). The
+    old rule reported CV 0.0 [0, 0] (a uniform liver); the SEs contradict the spread
+    by far more than 3 of the variance's SEs, so it is not measurable, and says why."""
+    rng = np.random.default_rng(5)
+    t = 71.0 * np.exp(rng.normal(0.0, 0.10, 1500))
+    r = t + rng.normal(0.0, 6.0, t.size)          # real errors: SD 6
+    se = np.full(t.size, 14.2)                     # claimed: 14.2
+    h = liver_heterogeneity(r, se, headline_lic_mg_per_g=0.9)
+    assert not h.measurable and h.r2_cv_noise_corrected is None and h.warning is None
+    assert "smaller than the fits' own standard errors" in h.to_dict()["note"]
+    # correct SEs on the same liver: measurable, the truth (CV 0.10) inside the interval
+    h = liver_heterogeneity(r, np.full(t.size, 6.0), headline_lic_mg_per_g=0.9)
+    lo, hi = h.r2_cv_ci95
+    assert h.measurable and lo <= t.std() / t.mean() <= hi
+
+
 def test_warn_cv_level_is_the_cv_that_puts_the_share_outside_the_target_band():
     from scipy.stats import norm
 

@@ -87,6 +87,11 @@ def test_field_strength(tmp_path):
     assert _codes(r2mri.load(tmp_path / "a"))["field-strength-missing"] == "warning"
     fx.write_per_te_series(tmp_path / "b", n_slices=1, field_t=0.55)
     assert _codes(r2mri.load(tmp_path / "b"))["field-strength-unsupported"] == "warning"
+    # Siemens "3 T" systems report 2.89 T: a 3 T finding, not "no calibration applies",
+    # agreeing with r2mri.calibration.FIELD_TOLERANCE_T
+    fx.write_per_te_series(tmp_path / "c", n_slices=1, field_t=2.89362)
+    c = _codes(r2mri.load(tmp_path / "c"))
+    assert c["field-strength-3t"] == "warning" and "field-strength-unsupported" not in c
 
 
 def test_clipping_counted_at_max_stored_value(tmp_path):
