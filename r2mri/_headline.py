@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ._sim_state import shrunk_state
-from ._spread_map import SpreadMap, spread_map, tile_spreads
+from ._spread_map import SpreadMap, split_tiles, spread_map, tile_spreads
 from ._tile_bias import tile_fit_bias
 from .errors import InputError
 
@@ -138,6 +138,7 @@ class MixtureCorrection:
             "tile_fit_bias_r2_per_s": self.extra.get("tile_fit_bias_r2_per_s", 0.0),
             "tile_fit_bias_skipped_fraction": self.extra.get("tile_fit_bias_skipped_fraction", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
+            "spread_map": self.extra.get("spread_map"),
         }
 
 
@@ -379,7 +380,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
-                              "tile_fit_bias_skipped_fraction": t.fit_bias_skipped},
+                              "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
+                              "spread_map": t.spread.to_dict() if t.spread is not None else None},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
     return pooled, corr
 
@@ -504,6 +506,19 @@ def _tile_spread_map(t: _TileSet, simulated, state, replicates: int) -> "SpreadM
     rhat, se = tile_spreads(obs, simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka), _DRHO, dof, mu,
                             t.te, ra, replicates, _MUT_MAX)
     return spread_map(rhat, se, t.k, t.sel_of, _RHO_PLAUSIBLE, _RHO_MAX)
+
+
+def _split_outliers(t: _TileSet, out: np.ndarray, rho_by_edge) -> np.ndarray:
+    """Rates of the tiles ``out``, each fitted as two groups of voxels and each group corrected
+    for the edge's pooled spread (r2mri/_spread_map.py); voxel-weighted per tile."""
+    parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
+    edge_rho = np.zeros(t.nt)
+    for s in t.sizes:
+        edge_rho[t.sel_of[s]] = rho_by_edge[s]
+    rho_g = edge_rho[out][parent]
+    mu_g = _correct_many([(r2g, s0g, kg, rho_g)], t.te, t.sigma, t.coils, _SHAPE)[0][0]
+    return np.bincount(parent, weights=kg * mu_g, minlength=out.size) / np.bincount(parent, weights=kg,
+                                                                                     minlength=out.size)
 
 
 def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
@@ -636,6 +651,13 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     for s in unidentified:
         unchanged |= t.sel_of[s]
     shape_alt[unchanged] = hi[unchanged] = lo[unchanged] = t.r2_app[unchanged]
+    if t.spread is not None and t.spread.outlier.any():
+        # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py)
+        out = np.flatnonzero(t.spread.outlier)
+        v = _split_outliers(t, out, {s: (0.0 if s in unidentified or s in misfit else max(rho[s], 0.0))
+                                     for s in t.sizes})
+        for arr in (corrected, hi, lo, shape_alt, up):
+            arr[out] = v
     wsum = t.k.sum()
 
     def mean_of(v):
