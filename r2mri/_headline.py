@@ -505,7 +505,7 @@ def _tile_spread_map(t: _TileSet, simulated, state, replicates: int) -> "SpreadM
     obs, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
     rhat, se = tile_spreads(obs, simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka), _DRHO, dof, mu,
                             t.te, ra, replicates, _MUT_MAX)
-    return spread_map(rhat, se, t.k, t.sel_of, _RHO_PLAUSIBLE, _RHO_MAX)
+    return spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
 
 
 def _split_outliers(t: _TileSet, out: np.ndarray, rho_by_edge) -> np.ndarray:

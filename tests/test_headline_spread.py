@@ -67,7 +67,7 @@ def test_spread_map_shrinks_noise_and_keeps_real_differences(tau):
     se = np.full(400, 0.004)
     true = 0.01 + tau * rng.standard_normal(400)
     rhat = true + se * rng.standard_normal(400)
-    m = spread_map(rhat, se, np.full(400, 64.0), {8: np.ones(400, bool)}, 0.05, 0.15)
+    m = spread_map(rhat, se, np.full(400, 64.0), {8: np.ones(400, bool)}, 0.15)
     if tau == 0:
         assert m is None or np.max(np.abs(m.offset)) < 0.002
     else:
