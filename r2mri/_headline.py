@@ -48,6 +48,16 @@ What (docs/statistics.md, section 2, "Heterogeneous livers"):
    estimates (one more Gauss-Newton step with the log-normal simulation), and the
    interval always reaches the log-normal estimate.
 
+6. A spread that varies between tiles (:mod:`r2mri._spread_map`): at the pooled estimate
+   each tile's own spread is read from its own dispersion (one linearised step, its SE
+   calibrated on a simulated copy of the ROI) and shrunk towards the edge's by empirical
+   Bayes; an edge whose tiles are mostly noise (median reliability < 0.5) keeps the pooled
+   value alone. Tiles whose own spread is far beyond a texture's (the edge of a spared or
+   focal region) leave the pooled statistic and are fitted as two groups of voxels. The
+   pooled spread is then estimated again around that map. One pooled value over-corrected
+   both: ``heterogeneous-focal-1.5t`` at 30 mg/g, 8 channels read +11.8 % (SNR 20) and
+   +3.0 % (SNR 50).
+
 A first version measured the spread from the dispersion of the voxel-wise fitted R2:
 at 30 mg/g and SNR 50 their noise variance is five times the spread and skewed, and
 ``rho`` came out twice the truth (headline +11 to +21 %); the first echo's amplitude
