@@ -15,17 +15,20 @@ its own true spread: -0.9 %, the bimodal tiles under-corrected by the gamma shap
 What: at the pooled estimate, each tile's own spread is read from its own echo-wise
 dispersion by one linearised step of the same method of moments (the simulated
 dispersion of the tile and its response to the spread; the variance of a sample
-variance of ``k - 1`` degrees of freedom, ``2 v^2 / (k - 1)``, as its noise, inflated
-by the simulation's own) and shrunk towards the edge's mean by empirical Bayes: the
+variance of ``k - 1`` degrees of freedom, ``2 v^2 / (k - 1)``, as its noise, inflated by
+the simulation's own and calibrated per edge on one simulated copy of the ROI), for
+tiles of at least 16 voxels. It is shrunk towards the edge's mean by empirical Bayes: the
 between-tile variance ``tau^2`` by the moment estimator of DerSimonian & Laird
 (Controlled Clinical Trials 7:177-188, 1986; the method, cited from memory), and each
-tile keeps ``tau^2 / (tau^2 + se_t^2)`` of its deviation. On a uniform liver ``tau^2``
-is zero and nothing changes. Tiles whose own spread is above the largest plausible
-texture spread by more than two standard errors (the edge of a focal region: 0.3-3
-against <= 0.05) are outliers: they leave the edge's pooled statistic (their dispersion
-is not the texture's and the gamma model does not describe them) and are corrected with
-their own estimate, bounded. The pooled spread is then estimated again with the
-tile-to-tile part held fixed.
+tile keeps ``tau^2 / (tau^2 + se_t^2)`` of its deviation; an edge whose median
+reliability is below 0.5 keeps the pooled value alone (its tiles' own spreads are
+mostly noise). On a uniform liver ``tau^2`` is about zero and nothing changes. Tiles
+whose own spread is above 0.10 by more than three standard errors (twice the largest
+pooled texture spread; the edge of a focal region: 0.13-0.66 in the phantom truth) are
+outliers: they leave the edge's pooled statistic (their dispersion is not the texture's
+and the gamma model does not describe them) and are fitted as two groups of voxels
+(:func:`split_tiles`). The pooled spread is then estimated again with the tile-to-tile
+part held fixed (r2mri/_headline.py).
 """
 
 from __future__ import annotations
