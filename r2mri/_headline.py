@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from ._sim_state import shrunk_state
-from ._spread_map import SpreadMap, calibrate_se, split_tiles, spread_map, tile_spreads
+from ._spread_map import SpreadMap, split_outlier_rates, tile_spread_map
 from ._tile_bias import tile_fit_bias
 from .errors import InputError
 
@@ -103,8 +103,6 @@ _FIT_BIAS_SKIPPED_WARN = 0.25  # [D, r2mri's choice] voxel share of tiles left w
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
-_MAP_MATERIAL = 0.001  # [D, r2mri's choice] a tile-to-tile spread map (r2mri/_spread_map.py) without outlier tiles
-# is used when it moves the mean corrected R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers)
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -354,7 +352,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     simulated = _simulator(t, seed, replicates, _SHAPE)
     rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
     # the spread's tile-to-tile part (r2mri/_spread_map.py); with it, the pooled spread again
-    t.spread = _tile_spread_map(t, simulated, state, replicates, seed)
+    t.spread = tile_spread_map(t, simulated, state, replicates, seed)
     if t.spread is not None:
         rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
     # the shape is not identified by the data: one step of the same estimation with the other
@@ -507,47 +505,6 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
     return simulated
 
 
-def _tile_spread_map(t: _TileSet, simulated, state, replicates: int, seed: int) -> "SpreadMap | None":
-    """Each tile's own spread at the pooled state, shrunk by empirical Bayes (r2mri/_spread_map.py)."""
-    rho, kappa, mu, s0 = state
-    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
-    ka = np.zeros(t.nt)
-    for s in t.sizes:
-        ka[t.sel_of[s]] = max(kappa[s], 0.0)
-    obs, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
-    sim_a, sim_r = simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka)
-    rhat, se = tile_spreads(obs, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
-    # the SE calibrated on one simulated copy of the ROI at the pooled spread (fresh draws): near the
-    # magnitude floor the sample variances are not chi-square (8 channels, SNR 20: SE ~1.3x too small)
-    probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
-    rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
-    se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
-    sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
-    if sm is None or sm.outlier.any():
-        return sm
-    # no outlier: the map is kept only if it moves the mean corrected rate by more than _MAP_MATERIAL
-    # (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's CPU)
-    r_ref, s_ref = t.ref_state()
-    jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
-            for r in (rho[s], np.clip(rho[s] + sm.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
-    done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
-    shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
-    return sm if abs(shift) > _MAP_MATERIAL * float(np.sum(t.k * mu)) else None
-
-
-def _split_outliers(t: _TileSet, out: np.ndarray, rho_by_edge) -> np.ndarray:
-    """Rates of the tiles ``out``, each fitted as two groups of voxels and each group corrected
-    for the edge's pooled spread (r2mri/_spread_map.py); voxel-weighted per tile."""
-    parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
-    edge_rho = np.zeros(t.nt)
-    for s in t.sizes:
-        edge_rho[t.sel_of[s]] = rho_by_edge[s]
-    rho_g = edge_rho[out][parent]
-    mu_g = _correct_many([(r2g, s0g, kg, rho_g)], t.te, t.sigma, t.coils, _SHAPE)[0][0]
-    return np.bincount(parent, weights=kg * mu_g, minlength=out.size) / np.bincount(parent, weights=kg,
-                                                                                     minlength=out.size)
-
-
 def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
     """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
     tile edge; returns (step, SE of rho)."""
@@ -681,7 +638,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     if t.spread is not None and t.spread.outlier.any():
         # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py)
         out = np.flatnonzero(t.spread.outlier)
-        v = _split_outliers(t, out, {s: (0.0 if s in unidentified or s in misfit else max(rho[s], 0.0))
+        v = split_outlier_rates(t, out, {s: (0.0 if s in unidentified or s in misfit else max(rho[s], 0.0))
                                      for s in t.sizes})
         for arr in (corrected, hi, lo, shape_alt, up):
             arr[out] = v

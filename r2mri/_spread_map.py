@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpreadMap", "calibrate_se", "split_tiles", "spread_map", "tile_spreads"]
+__all__ = ["SpreadMap", "calibrate_se", "split_outlier_rates", "split_tiles", "spread_map", "tile_spread_map",
+           "tile_spreads"]
 
 _MIN_DOF = 15  # [D, r2mri's choice] degrees of freedom (voxels - 1) a tile needs for a spread of its own:
 # 4 x 4 tiles and larger. A 2 x 2 tile's own dispersion (3 dof) is too noisy and its linearised estimate
@@ -51,6 +52,8 @@ _OUTLIER_RHO = 0.10  # [D, r2mri's choice] a tile's own spread above which it ho
 # 30 mg/g reaches 0.073 (90th percentile of the phantom truth, heterogeneous-fine-1.5t), tiles across the
 # 0.8 mg/g sphere of heterogeneous-focal-1.5t at 30 mg/g 0.13-0.66 (voxel R2 max/min 7-12 against 2-3).
 # With 0.05 + 2 SE, 6 % of the fine texture's tiles were split by noise at SNR 20 (headline -3.0 %)
+_MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used when it moves the mean corrected
+# R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers)
 _SPLIT_RATIO_MIN = 1.5  # [D, r2mri's choice] the two groups' R2 must differ by this factor for the split to
 # stand (focal edges: 2-8; a split of one population by noise a few per cent); else the tile is fitted whole
 _OUTLIER_SHARE_MAX = 0.25  # [D, r2mri's choice] largest voxel share of an edge treated as outliers; above it
@@ -253,3 +256,51 @@ def split_tiles(y, tile_of, tiles, te, sigma, coils):
         parents = np.r_[parents[keep], bad_parent]
         r2, s0, k = np.r_[r2[keep], rw], np.r_[s0[keep], sw], np.r_[k[keep], kw]
     return parents, r2, s0, k
+
+
+def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadMap | None":
+    """The spread map of the tiles ``t`` (``r2mri._headline._TileSet``) at the pooled ``state``
+    ``(rho, kappa, mu, s0)``: each tile's own spread (:func:`tile_spreads`, SE calibrated by
+    :func:`calibrate_se`), shrunk by :func:`spread_map`; ``None`` if immaterial (module docstring)."""
+    from ._headline import _DRHO, _MUT_MAX, _RHO_MAX, _SHAPE, _correct_many, _echo_dispersion, _simulator
+
+    rho, kappa, mu, s0 = state
+    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
+    ka = np.zeros(t.nt)
+    for s in t.sizes:
+        ka[t.sel_of[s]] = max(kappa[s], 0.0)
+    obs, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
+    sim_a, sim_r = simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka)
+    rhat, se = tile_spreads(obs, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    # the SE calibrated on one simulated copy of the ROI at the pooled spread (fresh draws): near the
+    # magnitude floor the sample variances are not chi-square (8 channels, SNR 20: SE ~1.3x too small)
+    probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
+    rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
+    sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
+    if sm is None or sm.outlier.any():
+        return sm
+    # no outlier: the map is kept only if it moves the mean corrected rate by more than _MAP_MATERIAL
+    # (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's CPU)
+    r_ref, s_ref = t.ref_state()
+    jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
+            for r in (rho[s], np.clip(rho[s] + sm.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
+    done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
+    shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
+    return sm if abs(shift) > _MAP_MATERIAL * float(np.sum(t.k * mu)) else None
+
+
+def split_outlier_rates(t, out: np.ndarray, rho_by_edge) -> np.ndarray:
+    """Rates of the tiles ``out`` of ``t`` (``r2mri._headline._TileSet``), each fitted as two groups
+    of voxels (:func:`split_tiles`) and each group corrected for its edge's pooled spread
+    ``rho_by_edge``; voxel-weighted per tile."""
+    from ._headline import _SHAPE, _correct_many
+
+    parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
+    edge_rho = np.zeros(t.nt)
+    for s in t.sizes:
+        edge_rho[t.sel_of[s]] = rho_by_edge[s]
+    rho_g = edge_rho[out][parent]
+    mu_g = _correct_many([(r2g, s0g, kg, rho_g)], t.te, t.sigma, t.coils, _SHAPE)[0][0]
+    return np.bincount(parent, weights=kg * mu_g, minlength=out.size) / np.bincount(parent, weights=kg,
+                                                                                     minlength=out.size)
