@@ -641,7 +641,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
         v = split_outlier_rates(t, out, {s: (0.0 if s in unidentified or s in misfit else max(rho[s], 0.0))
                                      for s in t.sizes})
         for arr in (corrected, hi, lo, shape_alt, up):
-            arr[out] = v
+            arr[out] = np.where(np.isfinite(v), v, arr[out])  # a tile that could not be refitted keeps its own
     wsum = t.k.sum()
 
     def mean_of(v):

@@ -198,7 +198,7 @@ def split_tiles(y, tile_of, tiles, te, sigma, coils):
 
     Returns ``(parent, r2, s0, k)`` per group (``parent``: index into ``tiles``); a tile
     whose groups cannot both be fitted, or whose groups' rates differ by less than a factor
-    1.5, is returned as one group of all its voxels.
+    1.5, is returned as one group of all its voxels (NaN if even that fit fails).
 
     Examples
     --------
@@ -253,6 +253,8 @@ def split_tiles(y, tile_of, tiles, te, sigma, coils):
         whole = [np.flatnonzero(tile_of == tiles[j]) for j in bad_parent]
         kw = np.array([w.size for w in whole], dtype=np.float64)
         rw, sw, _s, okw = _tile_fit(np.stack([y[w].mean(axis=0) for w in whole]), te, kw, sigma, coils)
+        bw_s0, bw_r2 = tile_fit_bias(rw, sw, te, kw, sigma, coils)
+        rw, sw = np.where(okw, rw - bw_r2, np.nan), np.where(okw, sw - bw_s0, np.nan)  # NaN: caller keeps its own
         parents = np.r_[parents[keep], bad_parent]
         r2, s0, k = np.r_[r2[keep], rw], np.r_[s0[keep], sw], np.r_[k[keep], kw]
     return parents, r2, s0, k
@@ -273,7 +275,7 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     sim_a, sim_r = simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka)
     rhat, se = tile_spreads(obs, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
     # the SE calibrated on one simulated copy of the ROI at the pooled spread (fresh draws): near the
-    # magnitude floor the sample variances are not chi-square (8 channels, SNR 20: SE ~1.3x too small)
+    # magnitude floor the sample variances are not chi-square
     probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
     rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
     se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
@@ -293,7 +295,7 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
 def split_outlier_rates(t, out: np.ndarray, rho_by_edge) -> np.ndarray:
     """Rates of the tiles ``out`` of ``t`` (``r2mri._headline._TileSet``), each fitted as two groups
     of voxels (:func:`split_tiles`) and each group corrected for its edge's pooled spread
-    ``rho_by_edge``; voxel-weighted per tile."""
+    ``rho_by_edge``; voxel-weighted per tile (NaN where a tile could not be fitted)."""
     from ._headline import _SHAPE, _correct_many
 
     parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
@@ -301,6 +303,9 @@ def split_outlier_rates(t, out: np.ndarray, rho_by_edge) -> np.ndarray:
     for s in t.sizes:
         edge_rho[t.sel_of[s]] = rho_by_edge[s]
     rho_g = edge_rho[out][parent]
-    mu_g = _correct_many([(r2g, s0g, kg, rho_g)], t.te, t.sigma, t.coils, _SHAPE)[0][0]
+    fin = np.isfinite(r2g) & np.isfinite(s0g)
+    mu_g = np.full(r2g.shape, np.nan)
+    if fin.any():
+        mu_g[fin] = _correct_many([(r2g[fin], s0g[fin], kg[fin], rho_g[fin])], t.te, t.sigma, t.coils, _SHAPE)[0][0]
     return np.bincount(parent, weights=kg * mu_g, minlength=out.size) / np.bincount(parent, weights=kg,
                                                                                      minlength=out.size)
