@@ -1,0 +1,311 @@
+"""A within-tile spread of R2 that varies from tile to tile (the ``tile-mixture`` headline).
+
+Why: :mod:`r2mri._headline` estimates one relative within-tile spread ``rho`` per tile
+edge, pooled over all the tiles of that edge, and corrects every tile with it. Real
+spreads differ from tile to tile (a coarse texture is flat in some tiles and steep in
+others; a tile across the edge of a spared region holds two populations of voxels), and
+both halves of the estimator bend with the spread: the echo-wise dispersion statistic is
+convex in it, the mixture correction concave. One pooled value therefore reads high
+twice (docs/statistics.md, "A spread that varies between tiles"): at 30 mg/g, 8
+channels, SNR 50, on ``heterogeneous-focal-1.5t`` (a 0.8 mg/g sphere in a 30 mg/g
+liver) the 8 x 8 tiles' pooled spread read 0.012 against 0.0085 in the truth, and even
+the true pooled spread over-corrected the ordinary tiles (+0.8 % in LIC; each tile with
+its own true spread: -0.9 %, the bimodal tiles under-corrected by the gamma shape).
+
+What: at the pooled estimate, each tile's own spread is read from its own echo-wise
+dispersion by one linearised step of the same method of moments (the simulated
+dispersion of the tile and its response to the spread; the variance of a sample
+variance of ``k - 1`` degrees of freedom, ``2 v^2 / (k - 1)``, as its noise, inflated by
+the simulation's own and calibrated per edge on one simulated copy of the ROI), for
+tiles of at least 16 voxels. It is shrunk towards the edge's mean by empirical Bayes: the
+between-tile variance ``tau^2`` by the moment estimator of DerSimonian & Laird
+(Controlled Clinical Trials 7:177-188, 1986; the method, cited from memory), and each
+tile keeps ``tau^2 / (tau^2 + se_t^2)`` of its deviation; an edge whose median
+reliability is below 0.5 keeps the pooled value alone (its tiles' own spreads are
+mostly noise). On a uniform liver ``tau^2`` is about zero and nothing changes. Tiles
+whose own spread is above 0.10 by more than three standard errors (twice the largest
+pooled texture spread; the edge of a focal region: 0.13-0.66 in the phantom truth) are
+outliers: they leave the edge's pooled statistic (their dispersion is not the texture's
+and the gamma model does not describe them) and are fitted as two groups of voxels
+(:func:`split_tiles`). The pooled spread is then estimated again with the tile-to-tile
+part held fixed (r2mri/_headline.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SpreadMap", "calibrate_se", "split_outlier_rates", "split_tiles", "spread_map", "tile_spread_map",
+           "tile_spreads"]
+
+_MIN_DOF = 15  # [D, r2mri's choice] degrees of freedom (voxels - 1) a tile needs for a spread of its own:
+# 4 x 4 tiles and larger. A 2 x 2 tile's own dispersion (3 dof) is too noisy and its linearised estimate
+# ran away (noise-free 2 x 2 tiles of relative SD 0.4 read -7 %); small tiles share their edge's pooled spread
+_LAMBDA_MIN = 0.5  # [D, r2mri's choice] median reliability tau^2 / (tau^2 + se^2) an edge's tiles need for a
+# map: on heterogeneous-fine-1.5t at 30 mg/g, SNR 20, 8 channels it is 0.26 and the map read +2.2 % (seed 1;
+# +0.9 % without); SNR 50 textures 0.55-0.86
+_OUTLIER_SE = 3.0  # [D, r2mri's choice] SE by which a tile's own spread must exceed _OUTLIER_RHO
+_OUTLIER_RHO = 0.10  # [D, r2mri's choice] a tile's own spread above which it holds two populations rather than
+# a texture: twice the largest pooled texture spread (0.05); per tile, the SD 0.4 voxel-to-voxel texture at
+# 30 mg/g reaches 0.073 (90th percentile of the phantom truth, heterogeneous-fine-1.5t), tiles across the
+# 0.8 mg/g sphere of heterogeneous-focal-1.5t at 30 mg/g 0.13-0.66 (voxel R2 max/min 7-12 against 2-3).
+# With 0.05 + 2 SE, 6 % of the fine texture's tiles were split by noise at SNR 20 (headline -3.0 %)
+_MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used when it moves the mean corrected
+# R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers)
+_SPLIT_RATIO_MIN = 1.5  # [D, r2mri's choice] the two groups' R2 must differ by this factor for the split to
+# stand (focal edges: 2-8; a split of one population by noise a few per cent); else the tile is fitted whole
+_OUTLIER_SHARE_MAX = 0.25  # [D, r2mri's choice] largest voxel share of an edge treated as outliers; above it
+# the large spreads are the liver's texture, not a few tiles across a focal edge, and stay in the pool
+
+
+@dataclass
+class SpreadMap:
+    """The tile-to-tile part of the within-tile spread.
+
+    ``offset``: each ordinary tile's spread minus its edge's pooled one; ``outlier``: tiles
+    out of the pooled statistic, corrected with ``fixed`` (their own estimate, bounded).
+    """
+
+    offset: np.ndarray
+    outlier: np.ndarray
+    fixed: np.ndarray
+    tau2: dict
+    outlier_share: float = 0.0
+
+    bound: float = np.inf
+
+    def apply(self, pooled_per_tile: np.ndarray) -> np.ndarray:
+        """Each tile's spread from its edge's pooled spread (one value per tile), within +-bound."""
+        return np.where(self.outlier, self.fixed, np.clip(pooled_per_tile + self.offset, -self.bound, self.bound))
+
+    def to_dict(self) -> dict:
+        return {"tau2_by_tile_size": {str(k): float(v) for k, v in self.tau2.items()},
+                "outlier_tiles": int(self.outlier.sum()), "outlier_voxel_fraction": float(self.outlier_share)}
+
+
+def tile_spreads(obs_ss, sim_ss, sim_ss_drho, drho, dof, mu, te, rho_tiles, replicates, mut_max):
+    """Each tile's own spread and its SE: one linearised moment step from the pooled state.
+
+    ``obs_ss``, ``sim_ss``, ``sim_ss_drho``: per tile and echo, the observed, simulated and
+    simulated-at-``rho + drho`` sums of squares of the echo-wise dispersion; ``dof`` per
+    tile; ``mu`` the tiles' corrected rates; ``rho_tiles`` the spread simulated per tile.
+    Only echoes with ``mu te <= mut_max`` (at least two) count. Tiles with no degree of
+    freedom get an infinite SE.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = np.array([63.0]); te = np.array([0.006, 0.009, 0.012])
+    >>> sim = np.array([[1.0, 2.0, 3.0]]) * d[:, None] * 1e-3
+    >>> r, se = tile_spreads(2 * sim, sim, 2 * sim, 0.01, d, np.array([100.0]), te, np.array([0.0]), 2, 2.5)
+    >>> bool(abs(r[0] - 0.01) < 1e-12)  # observed = simulated at rho + 0.01
+    True
+    """
+    d = np.maximum(dof, 1.0)[:, None]
+    vo, va = obs_ss / d, sim_ss / d
+    jr = (sim_ss_drho - sim_ss) / d / drho
+    mut = mu[:, None] * te[None, :]
+    use = mut <= np.maximum(mut_max, np.sort(mut, axis=1)[:, [1]])
+    var = 2.0 * va**2 / d * (1.0 + 1.0 / replicates)  # observed and simulated sample variances
+    w = np.where(use, 1.0 / np.maximum(var, 1e-300), 0.0)
+    info = np.sum(w * jr * jr, axis=1)
+    ok = (dof > 0) & (info > 0) & np.isfinite(info)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rhat = np.where(ok, rho_tiles + np.sum(w * jr * (vo - va), axis=1) / info, rho_tiles)
+        se = np.where(ok, 1.0 / np.sqrt(info), np.inf)
+    return rhat, se
+
+
+def calibrate_se(se, dev_sim, se_sim, k, sel_by_edge):
+    """Scale each edge's per-tile SE by the RMS of ``dev_sim / se_sim``: the deviations of the
+    per-tile estimate on a simulated copy of the ROI whose every tile has the pooled spread.
+
+    The simulated deviations also hold the sampling spread of each tile's own voxels (in the
+    data that is signal, not noise), so the calibrated SE errs large: more shrinkage.
+    """
+    out = se.copy()
+    for sel in sel_by_edge.values():
+        ok = sel & np.isfinite(se_sim) & (se_sim > 0) & (k - 1 >= _MIN_DOF)
+        if ok.sum() >= 3:
+            out[sel] = se[sel] * float(np.sqrt(np.mean((dev_sim[ok] / se_sim[ok]) ** 2)))
+    return out
+
+
+def _dersimonian_laird(x, se):
+    """Between-tile variance ``tau^2`` (moment estimator) and the random-effects mean."""
+    w = 1.0 / se**2
+    xbar = np.sum(w * x) / w.sum()
+    q = np.sum(w * (x - xbar) ** 2)
+    tau2 = max(0.0, (q - (x.size - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
+    ws = 1.0 / (se**2 + tau2)
+    return tau2, float(np.sum(ws * x) / ws.sum())
+
+
+def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
+    """Empirical-Bayes spread per tile and the outlier tiles (module docstring).
+
+    ``rhat``, ``se``: each tile's own spread estimate and SE (:func:`tile_spreads`); ``k``
+    voxels per tile; ``sel_by_edge``: ``{edge: boolean selection}``; ``bound``: the largest
+    spread used in a correction. Returns
+    ``None`` when every edge is homogeneous (``tau^2 = 0``) and has no outlier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> se = np.full(400, 0.004); rhat = 0.01 + se * rng.standard_normal(400)
+    >>> spread_map(rhat, se, np.full(400, 64.0), {8: np.ones(400, bool)}, 0.15) is None  # noise only
+    True
+    """
+    offset = np.zeros(rhat.size)
+    outlier = np.zeros(rhat.size, bool)
+    tau2_by = {}
+    for s, sel in sel_by_edge.items():
+        ok = sel & np.isfinite(se) & (se > 0) & (k - 1 >= _MIN_DOF)
+        out = ok & (rhat - _OUTLIER_SE * se > _OUTLIER_RHO)
+        if k[out].sum() > _OUTLIER_SHARE_MAX * k[sel].sum():
+            out[:] = False
+        pool = ok & ~out
+        outlier |= out
+        if pool.sum() < 3:
+            tau2_by[s] = 0.0
+            continue
+        tau2, centre = _dersimonian_laird(rhat[pool], se[pool])
+        lam = tau2 / (tau2 + se[pool] ** 2)
+        if np.median(lam) < _LAMBDA_MIN:  # the tiles' own spreads are mostly noise: the pooled one alone
+            tau2_by[s] = 0.0
+            continue
+        tau2_by[s] = tau2
+        offset[pool] = lam * (rhat[pool] - centre)
+    if not outlier.any() and all(v == 0 for v in tau2_by.values()):
+        return None
+    share = float(k[outlier].sum() / max(k.sum(), 1.0))
+    return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound)
+
+
+def split_tiles(y, tile_of, tiles, te, sigma, coils):
+    """Fit the tiles ``tiles`` (outliers: the edge of a focal region) as two groups of voxels each.
+
+    A tile across the edge of a spared or a focal high-iron region holds two populations
+    (at 30 mg/g with a 0.8 mg/g region: R2 ~240 and ~29 s^-1); their mixture is not a
+    spread the correction can undo (its tile fit read R2 up to 40 % low, and the gamma
+    correction at the true spread recovered a tenth of it). The voxels are split in two
+    by 2-means on ``log(mean late-echo magnitude / first-echo magnitude)`` (a slow and a
+    fast decay), and each group is fitted with the tile fit, less its first-order bias
+    (:mod:`r2mri._tile_bias`).
+
+    Returns ``(parent, r2, s0, k)`` per group (``parent``: index into ``tiles``); a tile
+    whose groups cannot both be fitted, or whose groups' rates differ by less than a factor
+    1.5, is returned as one group of all its voxels (NaN if even that fit fails).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> te = np.array([6, 9, 12, 15, 18]) / 1e3
+    >>> r2 = np.r_[np.full(40, 240.0), np.full(24, 29.0)]
+    >>> y = 1000 * np.exp(-r2[:, None] * te) + 1e-6
+    >>> parent, r2_g, s0_g, k_g = split_tiles(y, np.zeros(64, int), np.array([0]), te, 1e-3, 1)
+    >>> np.round(np.sort(r2_g)).tolist(), sorted(k_g.tolist())
+    ([29.0, 240.0], [24.0, 40.0])
+    """
+    from .stats import _tile_fit
+    from ._tile_bias import tile_fit_bias
+
+    late = te.size // 2
+    groups, parents = [], []
+    for j, tile in enumerate(tiles):
+        idx = np.flatnonzero(tile_of == tile)
+        yy = y[idx]
+        x = np.log(np.maximum(yy[:, late:].mean(axis=1), 1e-300) / np.maximum(yy[:, 0], 1e-300))
+        lab = x > 0.5 * (x.min() + x.max())
+        for _ in range(20):  # 2-means in one dimension
+            if lab.all() or not lab.any():
+                break
+            cut = 0.5 * (x[lab].mean() + x[~lab].mean())
+            new = x > cut
+            if np.array_equal(new, lab):
+                break
+            lab = new
+        parts = [idx[lab], idx[~lab]] if 0 < lab.sum() < idx.size else [idx]
+        for p in parts:
+            groups.append(p)
+            parents.append(j)
+    k = np.array([g.size for g in groups], dtype=np.float64)
+    mean_y = np.stack([y[g].mean(axis=0) for g in groups])
+    r2, s0, _se, ok = _tile_fit(mean_y, te, k, sigma, coils)
+    b_s0, b_r2 = tile_fit_bias(r2, s0, te, k, sigma, coils)
+    r2, s0 = r2 - b_r2, s0 - b_s0
+    parents = np.asarray(parents)
+    good = ok & np.isfinite(r2) & (r2 > 0) & np.isfinite(s0) & (s0 > 0)
+    # a split must find two populations: groups whose rates differ by less than _SPLIT_RATIO_MIN are one
+    lo = np.full(len(tiles), np.inf)
+    hi = np.zeros(len(tiles))
+    np.minimum.at(lo, parents, np.where(good, r2, np.inf))
+    np.maximum.at(hi, parents, np.where(good, r2, 0.0))
+    two = np.bincount(parents, minlength=len(tiles)) == 2
+    one_population = two & (hi < _SPLIT_RATIO_MIN * lo)
+    good &= ~one_population[parents]
+    bad_parent = np.unique(parents[~good])
+    if bad_parent.size:  # fall back to one group for those tiles
+        keep = ~np.isin(parents, bad_parent)
+        whole = [np.flatnonzero(tile_of == tiles[j]) for j in bad_parent]
+        kw = np.array([w.size for w in whole], dtype=np.float64)
+        rw, sw, _s, okw = _tile_fit(np.stack([y[w].mean(axis=0) for w in whole]), te, kw, sigma, coils)
+        bw_s0, bw_r2 = tile_fit_bias(rw, sw, te, kw, sigma, coils)
+        rw, sw = np.where(okw, rw - bw_r2, np.nan), np.where(okw, sw - bw_s0, np.nan)  # NaN: caller keeps its own
+        parents = np.r_[parents[keep], bad_parent]
+        r2, s0, k = np.r_[r2[keep], rw], np.r_[s0[keep], sw], np.r_[k[keep], kw]
+    return parents, r2, s0, k
+
+
+def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadMap | None":
+    """The spread map of the tiles ``t`` (``r2mri._headline._TileSet``) at the pooled ``state``
+    ``(rho, kappa, mu, s0)``: each tile's own spread (:func:`tile_spreads`, SE calibrated by
+    :func:`calibrate_se`), shrunk by :func:`spread_map`; ``None`` if immaterial (module docstring)."""
+    from ._headline import _DRHO, _MUT_MAX, _RHO_MAX, _SHAPE, _correct_many, _echo_dispersion, _simulator
+
+    rho, kappa, mu, s0 = state
+    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
+    ka = np.zeros(t.nt)
+    for s in t.sizes:
+        ka[t.sel_of[s]] = max(kappa[s], 0.0)
+    obs, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
+    sim_a, sim_r = simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka)
+    rhat, se = tile_spreads(obs, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    # the SE calibrated on one simulated copy of the ROI at the pooled spread (fresh draws): near the
+    # magnitude floor the sample variances are not chi-square
+    probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
+    rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
+    sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
+    if sm is None or sm.outlier.any():
+        return sm
+    # no outlier: the map is kept only if it moves the mean corrected rate by more than _MAP_MATERIAL
+    # (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's CPU)
+    r_ref, s_ref = t.ref_state()
+    jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
+            for r in (rho[s], np.clip(rho[s] + sm.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
+    done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
+    shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
+    return sm if abs(shift) > _MAP_MATERIAL * float(np.sum(t.k * mu)) else None
+
+
+def split_outlier_rates(t, out: np.ndarray, rho_by_edge) -> np.ndarray:
+    """Rates of the tiles ``out`` of ``t`` (``r2mri._headline._TileSet``), each fitted as two groups
+    of voxels (:func:`split_tiles`) and each group corrected for its edge's pooled spread
+    ``rho_by_edge``; voxel-weighted per tile (NaN where a tile could not be fitted)."""
+    from ._headline import _SHAPE, _correct_many
+
+    parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
+    edge_rho = np.zeros(t.nt)
+    for s in t.sizes:
+        edge_rho[t.sel_of[s]] = rho_by_edge[s]
+    rho_g = edge_rho[out][parent]
+    fin = np.isfinite(r2g) & np.isfinite(s0g)
+    mu_g = np.full(r2g.shape, np.nan)
+    if fin.any():
+        mu_g[fin] = _correct_many([(r2g[fin], s0g[fin], kg[fin], rho_g[fin])], t.te, t.sigma, t.coils, _SHAPE)[0][0]
+    return np.bincount(parent, weights=kg * mu_g, minlength=out.size) / np.bincount(parent, weights=kg,
+                                                                                     minlength=out.size)
