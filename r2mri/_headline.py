@@ -63,6 +63,7 @@ import numpy as np
 
 from ._sim_state import shrunk_state
 from ._tile_bias import tile_fit_bias
+from ._tile_bias_sim import simulated_tile_bias
 from .errors import InputError
 
 __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
@@ -327,7 +328,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
 
     sigma, coils = float(noise_sigma), int(coils)
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
-    t = _tile_set(image, pooled, sigma, coils)
+    t = _tile_set(image, pooled, sigma, coils, seed)
     if replicates is None:
         replicates = 2 if t.y.shape[0] < 20_000 else 1
     replicates = max(int(replicates), 1)
@@ -389,6 +390,8 @@ class _TileSet:
     fit_bias_r2: float = 0.0  # voxel-weighted mean first-order bias taken off the tile fits (s^-1)
     fit_bias_skipped: float = 0.0  # voxel share of tiles too noisy for the first-order term (left as fitted)
     se_rel: "np.ndarray | None" = None  # relative SE of each tile's fitted R2 (r2mri/_sim_state.py)
+    fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
+    fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
 
     @property
     def nt(self) -> int:
@@ -402,7 +405,7 @@ class _TileSet:
                             self.te)
 
 
-def _tile_set(image, pooled, sigma, coils) -> _TileSet:
+def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     from .stats import _tile_fit
 
     te = np.asarray(image.echo_times_s, dtype=np.float64)
@@ -419,9 +422,27 @@ def _tile_set(image, pooled, sigma, coils) -> _TileSet:
     b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, k, sigma, coils)
     sizes = [int(v) for v in np.unique(pooled.tile_size)]
     se_rel = pooled.tile_se_r2_per_s / np.maximum(pooled.tile_r2_per_s, 1e-3)
+    sel_of = {s: pooled.tile_size == s for s in sizes}
+    skipped = b_r2 == 0.0
+    # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
+    sim_r2 = _simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, sel_of, skipped, te, sigma, coils, seed)
+    b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
-                    {s: pooled.tile_size == s for s in sizes}, float(np.sum(k * b_r2) / k.sum()),
-                    float(np.sum(k[b_r2 == 0.0]) / k.sum()), se_rel)
+                    sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
+                    float(np.sum(k * sim_r2[1]) / k.sum()), sim_r2[2])
+
+
+def _simulated_fit_bias(r2, s0, se_rel, k, sel_of, skipped, te, sigma, coils, seed):
+    """``(b_s0, b_r2, se)``: the simulated fit bias of the ``skipped`` tiles at their shrunk
+    states (zero elsewhere; ``se``: Monte Carlo SE of the voxel-weighted mean, s^-1)."""
+    b_s0, b_r2 = np.zeros(r2.size), np.zeros(r2.size)
+    idx = np.flatnonzero(skipped & np.isfinite(r2) & (r2 > 0))
+    if idx.size == 0:
+        return b_s0, b_r2, 0.0
+    r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, list(sel_of.values()), te)
+    bs, br, se = simulated_tile_bias(r_ref[idx], s_ref[idx], te, k[idx], sigma, coils, seed=seed)
+    b_s0[idx], b_r2[idx] = bs, br
+    return b_s0, b_r2, float(np.sqrt(np.sum((k[idx] * se) ** 2)) / k.sum())
 
 
 def _draw_spread(rho, z, shape):
