@@ -136,6 +136,7 @@ class MixtureCorrection:
             "misfit_mirrored_correction_r2_per_s": self.extra.get("misfit_mirrored_correction_r2_per_s", 0.0),
             "tile_fit_bias_r2_per_s": self.extra.get("tile_fit_bias_r2_per_s", 0.0),
             "tile_fit_bias_skipped_fraction": self.extra.get("tile_fit_bias_skipped_fraction", 0.0),
+            "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
         }
 
@@ -339,6 +340,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     corrected, se_spread, shape_diff, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu,
                                                                                           mu_alt)
     se_shape = abs(shape_diff) / 2
+    se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -368,7 +370,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
-                              "tile_fit_bias_skipped_fraction": t.fit_bias_skipped},
+                              "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
+                              "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
     return pooled, corr
 
