@@ -63,7 +63,7 @@ import numpy as np
 
 from ._sim_state import shrunk_state
 from ._tile_bias import tile_fit_bias
-from ._tile_bias_sim import simulated_tile_bias
+from ._tile_bias_sim import s0_keeping_amplitude, simulated_tile_bias
 from .errors import InputError
 
 __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
@@ -443,8 +443,9 @@ def _simulated_fit_bias(r2, s0, se_rel, k, sel_of, skipped, te, sigma, coils, se
     if idx.size == 0:
         return b_s0, b_r2, 0.0
     r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, list(sel_of.values()), te)
-    bs, br, se = simulated_tile_bias(r_ref[idx], s_ref[idx], te, k[idx], sigma, coils, seed=seed)
-    b_s0[idx], b_r2[idx] = bs, br
+    br, se = simulated_tile_bias(r_ref[idx], s_ref[idx], te, k[idx], sigma, coils, seed=seed)
+    b_r2[idx] = br
+    b_s0[idx] = s0_keeping_amplitude(s0[idx], r2[idx], br, te)  # each tile keeps its amplitude at t_ref
     return b_s0, b_r2, float(np.sqrt(np.sum((k[idx] * se) ** 2)) / k.sum())
 
 
