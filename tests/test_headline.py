@@ -135,15 +135,20 @@ def test_homogeneous_liver_unchanged(lic):
     """A uniform liver: the spread correction is within noise of zero, so the headline moves
     by less than a quarter of the 95 % half-width (and <= 0.5 %) from the uncorrected tiles
     less their first-order fit bias (r2mri/_tile_bias.py: -0.34 % in LIC at 40 mg/g, the
-    same in every seed; benchmarks/snr20.py)."""
+    same in every seed; benchmarks/snr20.py; the few edge tiles too noisy for it get the
+    simulated term instead)."""
     from r2mri.calibration import lic_from_r2
 
     ph, f = _textured(lic, 0.0, 1.0)
     before, truth = _headline(ph, f, "tile-ncchi")
     after, _ = _headline(ph, f, "tile-mixture")
     lo, hi = after.ci95_lic_mg_per_g
-    fit_bias = after.to_dict()["headline"]["mixture"]["tile_fit_bias_r2_per_s"]
-    assert 0 <= fit_bias <= 0.005 * before.headline_r2_per_s
+    mx = after.to_dict()["headline"]["mixture"]
+    fit_bias, simulated = mx["tile_fit_bias_r2_per_s"], mx["tile_fit_bias_simulated_r2_per_s"]
+    assert 0 <= fit_bias - simulated <= 0.005 * before.headline_r2_per_s  # the Box term
+    # edge tiles too noisy for it get a simulated bias (r2mri/_tile_bias_sim.py): at 40 mg/g about 1 % of
+    # the voxels, 0.15 % of the mean R2 (24 livers: their error +0.14 +- 0.03 % -> -0.00 +- 0.03 % of R2)
+    assert abs(simulated) <= 0.0025 * before.headline_r2_per_s
     shift = abs(after.headline_lic_mg_per_g - float(lic_from_r2(before.headline_r2_per_s - fit_bias)))
     assert shift <= 0.25 * (hi - lo) / 2 and shift <= 0.005 * truth
     assert lo <= truth <= hi
