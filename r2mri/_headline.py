@@ -63,7 +63,7 @@ import numpy as np
 
 from ._sim_state import shrunk_state
 from ._tile_bias import tile_fit_bias
-from ._tile_bias_sim import s0_keeping_amplitude, simulated_tile_bias
+from ._tile_bias_sim import fit_bias_warning, s0_keeping_amplitude, simulated_tile_bias
 from .errors import InputError
 
 __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
@@ -87,8 +87,6 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
-_FIT_BIAS_SKIPPED_WARN = 0.25  # [D, r2mri's choice] voxel share of tiles left without the Box term
-# (r2mri/_tile_bias.py) above which the report warns; ~6 % at 30 mg/g, SNR 20 (edge tiles), 0 at SNR >= 50
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
@@ -362,10 +360,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in misfit)}-voxel tiles came "
                     f"out below zero by more than {_RHO_NEGATIVE_SE:g} standard errors (the mixture model does not "
                     "describe these data); those tiles are not corrected and the interval includes the difference")
-    if t.fit_bias_skipped > _FIT_BIAS_SKIPPED_WARN:
-        warn.append(f"headline: the tile fits of {100 * t.fit_bias_skipped:.0f} % of the ROI are too noisy for their "
-                    "first-order bias correction (relative SE of R2 above 15 %); at this noise level they read high "
-                    "(about +2 % at 40 mg/g, SNR 20, 8 channels) and the interval does not include it")
+    fb_warn = fit_bias_warning(t.fit_bias_r2, t.fit_bias_sim_r2, t.fit_bias_skipped, mean)  # r2mri/_tile_bias_sim.py
+    warn += [fb_warn] if fb_warn else []
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
