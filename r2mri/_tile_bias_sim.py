@@ -131,9 +131,11 @@ def s0_keeping_amplitude(s0: np.ndarray, r2: np.ndarray, b_r2: np.ndarray, te: n
     return np.asarray(s0, dtype=np.float64) * (1.0 - np.exp(-np.asarray(b_r2, dtype=np.float64) * t_ref))
 
 
-_FIT_BIAS_WARN = 0.01  # [D, r2mri's choice] tile-fit bias taken off (Box + simulated), as a share of the mean
-# R2, above which the report warns: 1 % of R2 is ~2 % in LIC (d ln LIC / d ln R2 ~1.9 on the St Pierre
-# curve), issue 16's bias bound, and what was left of it measured 35-55 % (benchmarks/hetero_scaling.py)
+_FIT_BIAS_WARN = 0.015  # [D, r2mri's choice] tile-fit bias taken off (Box + simulated), as a share of the mean
+# R2, above which the report warns. 1.5 % of R2 is ~2.8 % in LIC (d ln LIC / d ln R2 ~1.9 on the St Pierre
+# curve at 1-30 mg/g); on small livers at 30 mg/g, SNR 20 what was left after such corrections measured 35-55 %
+# of them (benchmarks/hetero_scaling.py), i.e. 1-1.6 % in LIC here, near issue 16's 2 % bound. Fires on 93/96
+# small (64 x 64 x 3) 8-channel livers there, 45/96 with one channel, 11/144 full-size SNR 20 livers
 
 
 def fit_bias_warning(fit_bias_r2: float, simulated_r2: float, skipped_share: float, mean_r2: float) -> "str | None":
@@ -147,7 +149,7 @@ def fit_bias_warning(fit_bias_r2: float, simulated_r2: float, skipped_share: flo
     --------
     >>> fit_bias_warning(0.5, 0.2, 0.05, 240.0) is None
     True
-    >>> fit_bias_warning(6.0, 4.0, 0.3, 240.0).startswith("headline: the tile fits are noisy")
+    >>> fit_bias_warning(6.0, 4.0, 0.3, 240.0).startswith("headline: the tile fits are noisy")  # 2.5 %
     True
     """
     share = fit_bias_r2 / mean_r2 if mean_r2 > 0 else 0.0
@@ -156,4 +158,4 @@ def fit_bias_warning(fit_bias_r2: float, simulated_r2: float, skipped_share: flo
     return (f"headline: the tile fits are noisy here: {100 * share:.1f} % of the mean R2 was taken off as their own "
             f"bias ({100 * simulated_r2 / mean_r2:.1f} % of it simulated for the {100 * skipped_share:.0f} % of the ROI "
             "too noisy for the first-order term); what such corrections left measured 35-55 % of them on small "
-            "livers at 30 mg/g, SNR 20 (about +1 to +2 % in LIC), which the interval does not include")
+            "livers at 30 mg/g, SNR 20 (the headline up to about +2 % high in LIC), which the interval does not include")

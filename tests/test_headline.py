@@ -223,7 +223,7 @@ def test_tiles_too_noisy_for_the_bias_term_are_simulated_and_warned():
     """40 mg/g, SNR 20, 8 channels (64 x 64 x 11 at 6 mm): nearly all tiles have a relative
     SE of R2 above 15 %, so their bias is simulated (r2mri/_tile_bias_sim.py; 16 livers:
     +14.2 +- 1.5 % in LIC without it, +0.0 +- 1.1 % with it); the share and the simulated
-    part are in the mixture block, and as the bias taken off is > 1 % of the mean R2 a
+    part are in the mixture block, and as the bias taken off is > 1.5 % of the mean R2 a
     warning says what is left of such corrections is not in the interval. The same on a
     small (64 x 64 x 3) 30 mg/g liver at SNR 20 with 8 channels (bias taken off 2.6 % of R2
     on average over 96 such livers, SD 0.4 texture; benchmarks/hetero_scaling.py). At 7 mg/g, SNR 50 none is skipped and nothing is said."""
