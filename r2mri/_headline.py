@@ -67,7 +67,7 @@ import numpy as np
 
 from ._sim_state import shrunk_state
 from ._tile_bias import tile_fit_bias
-from ._tile_bias_sim import fit_bias_warning, s0_keeping_amplitude, simulated_tile_bias
+from ._tile_bias_sim import fit_bias_warning, simulated_fit_bias
 from .errors import InputError
 
 __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
@@ -428,25 +428,12 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     sel_of = {s: pooled.tile_size == s for s in sizes}
     skipped = b_r2 == 0.0
     # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
-    sim_r2 = _simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, sel_of, skipped, te, sigma, coils, seed)
+    sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
+                                coils, seed)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     float(np.sum(k * sim_r2[1]) / k.sum()), sim_r2[2])
-
-
-def _simulated_fit_bias(r2, s0, se_rel, k, sel_of, skipped, te, sigma, coils, seed):
-    """``(b_s0, b_r2, se)``: the simulated fit bias of the ``skipped`` tiles at their shrunk
-    states (zero elsewhere; ``se``: Monte Carlo SE of the voxel-weighted mean, s^-1)."""
-    b_s0, b_r2 = np.zeros(r2.size), np.zeros(r2.size)
-    idx = np.flatnonzero(skipped & np.isfinite(r2) & (r2 > 0))
-    if idx.size == 0:
-        return b_s0, b_r2, 0.0
-    r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, list(sel_of.values()), te)
-    br, se = simulated_tile_bias(r_ref[idx], s_ref[idx], te, k[idx], sigma, coils, seed=seed)
-    b_r2[idx] = br
-    b_s0[idx] = s0_keeping_amplitude(s0[idx], r2[idx], br, te)  # each tile keeps its amplitude at t_ref
-    return b_s0, b_r2, float(np.sqrt(np.sum((k[idx] * se) ** 2)) / k.sum())
 
 
 def _draw_spread(rho, z, shape):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from r2mri._headline import _ncchi_draw, _simulated_fit_bias
+from r2mri._headline import _ncchi_draw
 from r2mri._tile_bias import tile_fit_bias
-from r2mri._tile_bias_sim import simulated_tile_bias
+from r2mri._tile_bias_sim import simulated_fit_bias, simulated_tile_bias
 from r2mri.stats import _tile_fit
 
 TE = np.array([6, 9, 12, 15, 18]) / 1e3
@@ -34,8 +34,8 @@ def test_noisy_tiles_corrected_on_average(coils, k):
     sem = r.std(ddof=1) / np.sqrt(r.size)
     assert r.mean() - r2 > 3 * sem
     skipped = se / r > 0.15
-    _b_s0, b_r2, se_mc = _simulated_fit_bias(r, s, se / r, kk, {8: np.ones(r.size, bool)}, skipped, TE, 1.0,
-                                             coils, seed=3)
+    _b_s0, b_r2, se_mc = simulated_fit_bias(r, s, se / r, kk, [np.ones(r.size, bool)], skipped, TE, 1.0, coils,
+                                            seed=3)
     corrected = r - b_r2
     assert se_mc < sem
     assert abs(corrected.mean() - r2) <= 3 * np.hypot(corrected.std(ddof=1) / np.sqrt(r.size), se_mc)
