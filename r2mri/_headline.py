@@ -13,7 +13,11 @@ What (docs/statistics.md, section 2, "Heterogeneous livers"):
 
 1. Tiles and their apparent ``(S0_t, R2_t)``: the adaptive quadtree of ``pooled_mean_r2``,
    less the tile fit's own first-order bias (Box 1971, :mod:`r2mri._tile_bias`): at 30 mg/g
-   and SNR 20 an 8 x 8 tile reads +0.3 % (1 channel) to +0.8 % (8 channels) high.
+   and SNR 20 an 8 x 8 tile reads +0.3 % (1 channel) to +0.8 % (8 channels) high. Tiles
+   too noisy for that term (relative SE of R2 > 15 %: the liver's partial edge tiles, dark
+   coil regions) get their bias simulated at their shrunk states instead
+   (:mod:`r2mri._tile_bias_sim`; left as fitted they read small livers +5 % high in LIC
+   at 30 mg/g, SNR 20).
 2. The relative variance inside the tiles of R2, ``rho``, and of S0, ``kappa``, for each
    tile edge, from the echo-wise dispersion of the voxels: per tile and echo the
    variance of ``M_i(TE) / mean_tile M(TE)``, pooled over the tiles of one edge, which
@@ -74,6 +78,7 @@ import numpy as np
 from ._sim_state import shrunk_state
 from ._spread_map import SpreadMap, split_outlier_rates, tile_spread_map
 from ._tile_bias import tile_fit_bias
+from ._tile_bias_sim import fit_bias_warning, simulated_fit_bias
 from .errors import InputError
 
 __all__ = ["MixtureCorrection", "mixture_corrected_mean_r2"]
@@ -98,8 +103,6 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
-_FIT_BIAS_SKIPPED_WARN = 0.25  # [D, r2mri's choice] voxel share of tiles left without the Box term
-# (r2mri/_tile_bias.py) above which the report warns; ~6 % at 30 mg/g, SNR 20 (edge tiles), 0 at SNR >= 50
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
@@ -147,6 +150,7 @@ class MixtureCorrection:
             "misfit_mirrored_correction_r2_per_s": self.extra.get("misfit_mirrored_correction_r2_per_s", 0.0),
             "tile_fit_bias_r2_per_s": self.extra.get("tile_fit_bias_r2_per_s", 0.0),
             "tile_fit_bias_skipped_fraction": self.extra.get("tile_fit_bias_skipped_fraction", 0.0),
+            "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
             "spread_map": self.extra.get("spread_map"),
         }
@@ -345,7 +349,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
 
     sigma, coils = float(noise_sigma), int(coils)
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
-    t = _tile_set(image, pooled, sigma, coils)
+    t = _tile_set(image, pooled, sigma, coils, seed)
     if replicates is None:
         replicates = 2 if t.y.shape[0] < 20_000 else 1
     replicates = max(int(replicates), 1)
@@ -361,6 +365,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     corrected, se_spread, shape_diff, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu,
                                                                                           mu_alt)
     se_shape = abs(shape_diff) / 2
+    se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -382,15 +387,14 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in misfit)}-voxel tiles came "
                     f"out below zero by more than {_RHO_NEGATIVE_SE:g} standard errors (the mixture model does not "
                     "describe these data); those tiles are not corrected and the interval includes the difference")
-    if t.fit_bias_skipped > _FIT_BIAS_SKIPPED_WARN:
-        warn.append(f"headline: the tile fits of {100 * t.fit_bias_skipped:.0f} % of the ROI are too noisy for their "
-                    "first-order bias correction (relative SE of R2 above 15 %); at this noise level they read high "
-                    "(about +2 % at 40 mg/g, SNR 20, 8 channels) and the interval does not include it")
+    fb_warn = fit_bias_warning(t.fit_bias_r2, t.fit_bias_sim_r2, t.fit_bias_skipped, mean)  # r2mri/_tile_bias_sim.py
+    warn += [fb_warn] if fb_warn else []
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
                               "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
+                              "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2,
                               "spread_map": t.spread.to_dict() if t.spread is not None else None},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
     return pooled, corr
@@ -414,6 +418,8 @@ class _TileSet:
     fit_bias_skipped: float = 0.0  # voxel share of tiles too noisy for the first-order term (left as fitted)
     se_rel: "np.ndarray | None" = None  # relative SE of each tile's fitted R2 (r2mri/_sim_state.py)
     spread: "SpreadMap | None" = None  # the spread's tile-to-tile part (r2mri/_spread_map.py)
+    fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
+    fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
 
     @property
     def nt(self) -> int:
@@ -442,7 +448,7 @@ class _TileSet:
                             self.te)
 
 
-def _tile_set(image, pooled, sigma, coils) -> _TileSet:
+def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     from .stats import _tile_fit
 
     te = np.asarray(image.echo_times_s, dtype=np.float64)
@@ -459,9 +465,15 @@ def _tile_set(image, pooled, sigma, coils) -> _TileSet:
     b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, k, sigma, coils)
     sizes = [int(v) for v in np.unique(pooled.tile_size)]
     se_rel = pooled.tile_se_r2_per_s / np.maximum(pooled.tile_r2_per_s, 1e-3)
+    sel_of = {s: pooled.tile_size == s for s in sizes}
+    skipped = b_r2 == 0.0
+    # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
+    sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
+                                coils, seed)
+    b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
-                    {s: pooled.tile_size == s for s in sizes}, float(np.sum(k * b_r2) / k.sum()),
-                    float(np.sum(k[b_r2 == 0.0]) / k.sum()), se_rel)
+                    sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
+                    float(np.sum(k * sim_r2[1]) / k.sum()), sim_r2[2])
 
 
 def _draw_spread(rho, z, shape):

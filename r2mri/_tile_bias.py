@@ -18,8 +18,9 @@ doi:10.1111/j.2517-6161.1971.tb00871.x:
 ``J`` the Jacobian of the model in ``(S0, R2)``, ``H_e`` the Hessian of echo e's model,
 ``W`` the fit's weights (``k / var``, the tile fit's own). Evaluated at the tile's
 estimate (plug-in) and subtracted. The expansion holds while a tile's relative SE of R2
-is small: above ``_REL_SE_MAX`` the tile is left as it is (its correction would be an
-extrapolation: 16-voxel tiles of SE 21 % gave a mean correction of -22 +- 15 %).
+is small: above ``_REL_SE_MAX`` no term is given here (its correction would be an
+extrapolation: 16-voxel tiles of SE 21 % gave a mean correction of -22 +- 15 %); the
+headline simulates those tiles' bias instead (:mod:`r2mri._tile_bias_sim`).
 """
 
 from __future__ import annotations
