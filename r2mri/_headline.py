@@ -473,7 +473,7 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
-                    float(np.sum(k * sim_r2[1]) / k.sum()), sim_r2[2])
+                    fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2])
 
 
 def _draw_spread(rho, z, shape):
