@@ -296,7 +296,11 @@ def test_low_snr_vessels_leave_the_automatic_roi(seed):
     assert np.count_nonzero(res.roi.mask & vessel) <= 1e-3 * np.count_nonzero(res.roi.mask)
     lo, hi = res.statistics.ci95_lic_mg_per_g
     truth = ph.summary["lic_of_mean_r2_mg_per_g"]
-    assert lo <= truth <= hi, (lo, res.statistics.headline_lic_mg_per_g, hi)
+    # a 95 % interval on one seed misses 1 time in 20 by design: the truth must lie within
+    # the 99.9 % interval (3.29 / 1.96 of the half-width); the vessel bias above missed by ~8 half-widths
+    half = (hi - lo) / 2 * 3.2905 / 1.959964
+    head = res.statistics.headline_lic_mg_per_g
+    assert abs(head - truth) <= half, (lo, head, hi)
 
 
 @pytest.mark.parametrize("shape", [(1, 5, 2), (5, 1, 3), (2, 2, 1), (7, 9, 1), (64, 48, 3)])
