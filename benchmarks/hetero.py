@@ -82,7 +82,7 @@ def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
     """All designs on one phantom; returns {design: (mean R2, lo, hi, cpu s)} and the truth."""
     from types import SimpleNamespace
 
-    from r2mri._headline import _ncchi_draw
+    from r2mri._spread_estimate import _ncchi_draw
     from r2mri.phantom import generate
     from r2mri.stats import liver_statistics, pooled_mean_r2
 

@@ -56,6 +56,8 @@ GEOMETRIES = [
 def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coils=8) -> dict[str, Any]:
     """The headline of one liver and the parts of its error (module docstring)."""
     import r2mri._headline as H
+    import r2mri._mixture as M
+    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.noise import ncchi_mean_interpolated
     from r2mri.phantom import generate
@@ -70,7 +72,7 @@ def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coi
     pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
     cpu = time.process_time() - t0
     pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-    t = H._tile_set(ph.image, pooled, sigma, coils, seed)
+    t = E._tile_set(ph.image, pooled, sigma, coils, seed)
     used = pooled.voxel_tile >= 0
     r_true = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used]
     k = t.k
@@ -93,15 +95,15 @@ def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coi
                      minlength=t.nt)
     rho_true = {s: float(ss[t.sel_of[s]].sum() / max((k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
     r_ref, s_ref = t.ref_state()
-    done = H._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], k[t.sel_of[s]], rho_true[s]) for s in t.sizes],
-                           te, sigma, coils, H._SHAPE)
+    done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], k[t.sel_of[s]], rho_true[s]) for s in t.sizes],
+                           te, sigma, coils, M._SHAPE)
     mu_or = t.r2_app.copy()
     for s, (m_s, _s) in zip(t.sizes, done):
         mu_or[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]
     # each tile corrected with its own true spread (tests "one spread per tile edge")
     rho_tile = ss / np.maximum(k - 1, 1)
-    done_t = H._correct_many([(r_ref[i:i + 1], s_ref[i:i + 1], k[i:i + 1], float(rho_tile[i])) for i in range(t.nt)],
-                             te, sigma, coils, H._SHAPE)
+    done_t = M._correct_many([(r_ref[i:i + 1], s_ref[i:i + 1], k[i:i + 1], float(rho_tile[i])) for i in range(t.nt)],
+                             te, sigma, coils, M._SHAPE)
     mu_ot = t.r2_app + np.array([d[0][0] for d in done_t]) - r_ref
     skipped = t.se_rel > 0.15
     sim = getattr(t, "fit_bias_sim_r2", 0.0)  # the simulated bias of the skipped tiles (mean, s^-1)

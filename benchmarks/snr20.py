@@ -139,6 +139,7 @@ def compare(lic, snr, coils, seeds, geometry=None, lic_log_sd=0.0, scale=1.0):
     """Headline error in LIC (%) per seed: tile-ncchi, tile-mixture without and with the
     tile-fit bias term (r2mri/_tile_bias.py), on ``generate(**geometry)`` livers."""
     import r2mri._headline as H
+    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
@@ -152,13 +153,13 @@ def compare(lic, snr, coils, seeds, geometry=None, lic_log_sd=0.0, scale=1.0):
         truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
         row = [100 * (float(lic_from_r2(pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils).mean_r2_per_s))
                       / truth - 1)]
-        real = H.tile_fit_bias
+        real = E.tile_fit_bias
         for on in (False, True):
-            H.tile_fit_bias = real if on else (lambda r2, *a: (np.zeros_like(r2), np.zeros_like(r2)))
+            E.tile_fit_bias = real if on else (lambda r2, *a: (np.zeros_like(r2), np.zeros_like(r2)))
             try:
                 p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
             finally:
-                H.tile_fit_bias = real
+                E.tile_fit_bias = real
             row.append(100 * (float(lic_from_r2(p.mean_r2_per_s)) / truth - 1))
         out.append(row)
     a = np.array(out)
@@ -179,6 +180,8 @@ def oracle(lic, snr, coils, seeds, spec="heterogeneous-fine-1.5t"):
     ``python -c "from benchmarks.snr20 import oracle; oracle(30, 20, 8, [1, 2])"``
     """
     import r2mri._headline as H
+    import r2mri._mixture as M
+    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
@@ -190,15 +193,15 @@ def oracle(lic, snr, coils, seeds, spec="heterogeneous-fine-1.5t"):
         truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
         pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
         pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-        t = H._tile_set(ph.image, pooled, sigma, coils)
+        t = E._tile_set(ph.image, pooled, sigma, coils)
         r = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[pooled.voxel_tile >= 0]
         n = np.bincount(t.tile_of, minlength=t.nt)
         m = np.bincount(t.tile_of, weights=r, minlength=t.nt) / np.maximum(n, 1)
         ss = np.bincount(t.tile_of, weights=((r - m[t.tile_of]) / m[t.tile_of]) ** 2, minlength=t.nt)
         rho_true = {s: float(ss[t.sel_of[s]].sum() / max((t.k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
         r_ref, s_ref = t.ref_state()
-        done = H._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho_true[s])
-                                for s in t.sizes], t.te, sigma, coils, H._SHAPE)
+        done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho_true[s])
+                                for s in t.sizes], t.te, sigma, coils, M._SHAPE)
         mu = t.r2_app.copy()
         for s, (m_s, _s0) in zip(t.sizes, done):
             mu[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]

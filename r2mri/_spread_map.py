@@ -261,10 +261,11 @@ def split_tiles(y, tile_of, tiles, te, sigma, coils):
 
 
 def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadMap | None":
-    """The spread map of the tiles ``t`` (``r2mri._headline._TileSet``) at the pooled ``state``
+    """The spread map of the tiles ``t`` (``r2mri._spread_estimate._TileSet``) at the pooled ``state``
     ``(rho, kappa, mu, s0)``: each tile's own spread (:func:`tile_spreads`, SE calibrated by
     :func:`calibrate_se`), shrunk by :func:`spread_map`; ``None`` if immaterial (module docstring)."""
-    from ._headline import _DRHO, _MUT_MAX, _RHO_MAX, _SHAPE, _correct_many, _echo_dispersion, _simulator
+    from ._mixture import _SHAPE, _correct_many
+    from ._spread_estimate import _DRHO, _MUT_MAX, _RHO_MAX, _echo_dispersion, _simulator
 
     rho, kappa, mu, s0 = state
     ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
@@ -293,10 +294,10 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
 
 
 def split_outlier_rates(t, out: np.ndarray, rho_by_edge) -> np.ndarray:
-    """Rates of the tiles ``out`` of ``t`` (``r2mri._headline._TileSet``), each fitted as two groups
+    """Rates of the tiles ``out`` of ``t`` (``r2mri._spread_estimate._TileSet``), each fitted as two groups
     of voxels (:func:`split_tiles`) and each group corrected for its edge's pooled spread
     ``rho_by_edge``; voxel-weighted per tile (NaN where a tile could not be fitted)."""
-    from ._headline import _SHAPE, _correct_many
+    from ._mixture import _SHAPE, _correct_many
 
     parent, r2g, s0g, kg = split_tiles(t.y, t.tile_of, out, t.te, t.sigma, t.coils)
     edge_rho = np.zeros(t.nt)

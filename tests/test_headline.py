@@ -182,7 +182,7 @@ def test_gamma_like_spread_moments(rho):
     """The spread the correction assumes (Wilson-Hilferty cube of a normal, normalised):
     on its 9 Gauss-Hermite nodes (exact for these polynomials) mean 1, relative variance
     rho within 0.01 %, skewness 2 CV (a gamma's) within 0.6 %."""
-    from r2mri._headline import _GH_W, _GH_X, _draw_spread
+    from r2mri._mixture import _GH_W, _GH_X, _draw_spread
 
     g = _draw_spread(rho, _GH_X, "gamma")
     m = float(np.sum(g * _GH_W))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import r2mri._headline as H
+import r2mri._spread_estimate as E
 from r2mri import MultiEchoImage
 from r2mri._sim_state import shrunk_state
 
@@ -43,7 +44,7 @@ def test_spread_at_snr20_8_channels_not_over_estimated():
     n, mu, s0, rho, coils = 256, 231.0, 1000.0, 0.037, 8
     rng = np.random.default_rng(0)
     g = rng.gamma(1 / rho, rho, size=(n, n, 1))
-    img = MultiEchoImage(H._ncchi_draw(s0 * np.exp(-mu * g[..., None] * TE), s0 / 20, coils, rng), TE)
+    img = MultiEchoImage(E._ncchi_draw(s0 * np.exp(-mu * g[..., None] * TE), s0 / 20, coils, rng), TE)
     mask = np.zeros((n, n, 1), bool)
     mask[np.arange(n) % 8 < 2] = True
     _p, c = H.mixture_corrected_mean_r2(img, mask, noise_sigma=s0 / 20, coils=coils, seed=0)

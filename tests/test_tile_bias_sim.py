@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from r2mri._headline import _ncchi_draw
+from r2mri._spread_estimate import _ncchi_draw
 from r2mri._tile_bias import tile_fit_bias
 from r2mri._tile_bias_sim import simulated_fit_bias, simulated_tile_bias
 from r2mri.stats import _tile_fit
