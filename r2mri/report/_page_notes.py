@@ -180,6 +180,11 @@ def text_width_pt(text: str, size: float, bold: bool = False) -> float:
 def wrap_pt(text: str, width_pt: float, size: float, *, indent: str = "   ", bold: bool = False) -> list[str]:
     """Greedy word wrap of ``text`` into lines at most ``width_pt`` wide; continuation
     lines start with ``indent``; a word longer than a line is cut."""
+    return list(_wrap(text, width_pt, size, indent, bold))
+
+
+@functools.lru_cache(maxsize=1024)
+def _wrap(text: str, width_pt: float, size: float, indent: str, bold: bool) -> tuple[str, ...]:
     words = re.split(r" +", text.strip())
     space = text_width_pt(" ", size, bold)
     lines: list[str] = []
@@ -200,7 +205,7 @@ def wrap_pt(text: str, width_pt: float, size: float, *, indent: str = "   ", bol
             cur_w = text_width_pt(cur, size, bold)
     if cur:
         lines.append(cur)
-    return lines
+    return tuple(lines)
 
 
 # ------------------------------------------------------------------------------ layout

@@ -1,0 +1,189 @@
+"""The report page prints every warning (most important first) and the calibration's real range.
+
+The page used to print the first four warnings only, so calibration and protocol lines
+could push the heterogeneity, ROI or headline warnings off the page; and a curve without
+a calibrated range read "range n/a-n/a".
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from r2mri.report._page_notes import (  # noqa: E402
+    FONT_SIZES,
+    plan_column,
+    range_text,
+    warning_items,
+    wrap_pt,
+    text_width_pt,
+)
+
+#: Warnings as the pipeline writes them (copied from real runs: heterogeneous phantom at
+#: SNR 20, the real 3 T liver of benchmarks/real_liver.py, a complex fat-water fit).
+REAL_EXTRA = [
+    "heterogeneity: WARNING - the single headline hides clinically different regions: 37 % of the ROI lies "
+    "clearly outside increased-risk; voxel R2 CV 0.269 (95 % 0.259-0.289) after noise removal, above 0.145",
+    "liver ROI: WARNING - the automatic region (30 ml) covers 8% of the body cross-section in its slices, "
+    "outside the plausible 10%-60% for a liver; check it or give a mask",
+    "fit quality: WARNING - the fatwater fits leave residuals 5.1 x the noise sigma in the ROI (median over "
+    "1873 voxels above the noise floor): the model does not describe these data; R2* may be biased",
+]
+
+
+def _column_warnings(fig) -> tuple[list[str], list[float], object]:
+    """The warnings drawn on the page (wrapped lines joined), their font sizes, their axes."""
+    for ax in fig.axes:
+        texts = [t for t in ax.texts]
+        if any(t.get_text().startswith("Warnings (") for t in texts):
+            break
+    else:
+        return [], [], None
+    out, sizes, started = [], [], False
+    for t in texts:
+        s = t.get_text()
+        if s == "QC and calibration":
+            break
+        started = started or s.startswith("Warnings (")
+        if not started or t.get_fontweight() == "bold":  # the heading (maybe wrapped)
+            continue
+        sizes.append(t.get_fontsize())
+        if s.startswith("   ") and out:
+            out[-1] += " " + s.strip()
+        else:
+            out.append(s)
+    return out, sizes, ax
+
+
+@pytest.fixture(scope="module")
+def real_run():
+    """A real analysis with many warnings: heterogeneous liver at 3 T (derived bridge),
+    off-protocol echo times, SNR 15, very high iron (about 1.2 s of CPU)."""
+    import r2mri
+    from r2mri.phantom import generate
+
+    ph = generate("heterogeneous-focal-1.5t", seed=3, snr=15, lic_mg_per_g=50.0, field_strength_t=3.0,
+                  calibration="st-pierre-2005-3t-scaled", echo_times_ms=[3.0, 5.0, 7.0, 9.0, 11.0, 13.0],
+                  matrix=(96, 96), pixel_mm=4.0, n_slices=4, lic_log_sd=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return r2mri.analyze(ph.image, threads=1, calibration="st-pierre-2005-3t-scaled", force=True)
+
+
+def test_ten_real_warnings_all_on_the_page_in_order(real_run):
+    from r2mri.report import report_dict
+    from r2mri.report._page import render_page
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rep = report_dict(real_run)
+    assert len(rep["warnings"]) >= 6  # the pipeline's own (protocol, calibration x3, qc, ROI)
+    rep["warnings"] = rep["warnings"] + REAL_EXTRA
+    n = len(rep["warnings"])
+    fig = render_page(real_run, rep)
+    drawn, sizes, ax = _column_warnings(fig)
+    assert len(drawn) == n
+    # every warning, word for word, numbered in order of importance
+    expect = [t for _, t in warning_items(rep)]
+    assert sorted(expect) == sorted(rep["warnings"])
+    assert drawn == [f"{i + 1}. {t}" for i, t in enumerate(expect)]
+    # those that change the reading (heterogeneity, ROI WARNING, fit quality) come first
+    assert {d.split(":")[0][3:] for d in drawn[:3]} == {"heterogeneity", "liver ROI", "fit quality"}
+    assert min(sizes) >= FONT_SIZES[-1]
+    # nothing runs off the page or into the disclaimer below
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    page_w, _ = fig.bbox.width, fig.bbox.height
+    boxes = [t.get_window_extent(r) for t in ax.texts]
+    assert max(b.x1 for b in boxes) <= page_w * 0.99
+    disclaimer = [t for a in fig.axes for t in a.texts if t.get_text().startswith("Research use only")]
+    assert disclaimer and min(b.y0 for b in boxes) > disclaimer[0].get_window_extent(r).y1
+
+
+def test_page_states_the_calibration_range_or_that_there_is_none():
+    from r2mri.calibration import get_calibration
+
+    def note(name):
+        return range_text(get_calibration(name).to_dict())
+
+    assert note("st-pierre-2005") == "calibrated range 0.3\u201342.7 mg/g"
+    assert note("st-pierre-2005-3t-scaled") == "calibrated range 0.3\u201342.7 mg/g"
+    assert note("garbowski-2014-t2star") == "calibrated up to 42.0 mg/g (no lower limit stated)"
+    for name in ("hernando-2022-r2star-3t-scaled", "hernando-2022-r2star-1.5t", "hankins-2009-r2star"):
+        assert note(name).startswith("no calibrated range stated in its sources")
+
+
+def test_no_range_means_extrapolation_is_not_checked_on_the_page():
+    """The 3 T R2* bridge has no range: the page must not read "range n/a-n/a" nor
+    "extrapolated: 0.0 %" (a number nothing was checked against)."""
+    from _report_fake import fake_result
+
+    from r2mri.calibration import get_calibration
+    from r2mri.report import report_dict
+    from r2mri.report._page import render_page
+
+    res = fake_result()
+    res.calibration = get_calibration("hernando-2022-r2star-3t-scaled")
+    rep = report_dict(res)
+    text = " ".join(t.get_text() for ax in render_page(res, rep).axes for t in ax.texts)
+    text = " ".join(text.split())
+    assert "n/a\u2013n/a" not in text and "n/a-n/a" not in text
+    assert "no calibrated range stated in its sources" in text
+    assert "extrapolated: not checked (no range)" in text
+
+
+def test_too_many_warnings_go_to_page_two_and_page_one_says_so(tmp_path):
+    from _report_fake import fake_result
+
+    from r2mri.report import report_dict
+    from r2mri.report._page import render_page, write_page
+
+    res = fake_result()
+    rep = report_dict(res)
+    rep["warnings"] = [f"qc: low-priority warning {i} " + "padding words " * 12 for i in range(40)]
+    rep["warnings"].insert(25, REAL_EXTRA[0])  # an important one late in the list
+    fig = render_page(res, rep)
+    drawn, _, _ = _column_warnings(fig)
+    assert drawn[0] == "1. " + REAL_EXTRA[0]  # still shown, first
+    assert drawn[-1].startswith(f"+{41 - (len(drawn) - 1)} more (lower priority): page 2 of report.pdf")
+    write_page(res, rep, tmp_path / "report.pdf", None)
+    assert _pages(tmp_path / "report.pdf") == 2
+
+
+def _pages(path: Path) -> int:
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", path.read_bytes()))
+
+
+def test_protocol_findings_not_repeated_in_warnings_are_added():
+    rep = {"warnings": ["protocol: echo-times-not-ferriscan: TE 3-13 ms"],
+           "qc": {"protocol_findings": [
+               {"severity": "warning", "code": "echo-times-not-ferriscan", "message": "TE 3-13 ms"},
+               {"severity": "error", "code": "too-few-echoes", "message": "2 echoes"},
+               {"severity": "info", "code": "sequence-unknown", "message": "assumed SE"}]}}
+    texts = [t for _, t in warning_items(rep)]
+    assert texts == ["protocol: echo-times-not-ferriscan: TE 3-13 ms", "protocol error: too-few-echoes: 2 echoes"]
+
+
+def test_wrap_never_exceeds_the_width():
+    text = REAL_EXTRA[0] + " DERIVED, NOT BIOPSY-VALIDATED " * 4 + "x" * 200
+    for size in FONT_SIZES:
+        lines = wrap_pt(text, 200.0, size)
+        assert max(text_width_pt(ln, size) for ln in lines) <= 200.0
+        assert " ".join(ln.strip() for ln in lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_plan_prefers_the_largest_font_that_fits():
+    items = [(0, "heterogeneity: WARNING - " + "word " * 30)] * 3
+    big = plan_column(items, ["Model: ncchi"], 3.3, 10.0)
+    small = plan_column(items, ["Model: ncchi"], 3.3, big.height_in * 0.9)
+    assert big.size == FONT_SIZES[0] and small.size < big.size and small.n_hidden == 0
+    assert np.isclose(big.height_in, sum(
+        {"head": 8.0 * 1.6, "gap": 0.5 * big.size}.get(k, big.size * 1.22) for k, _, _ in big.lines) / 72)
