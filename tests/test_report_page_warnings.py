@@ -187,3 +187,27 @@ def test_plan_prefers_the_largest_font_that_fits():
     assert big.size == FONT_SIZES[0] and small.size < big.size and small.n_hidden == 0
     assert np.isclose(big.height_in, sum(
         {"head": 8.0 * 1.6, "gap": 0.5 * big.size}.get(k, big.size * 1.22) for k, _, _ in big.lines) / 72)
+
+
+_BYDDER = Path(__import__("os").environ.get("R2MRI_REALDATA", "/work/realdata")) / "pdff" / "liver_12echo_bipolar.mat"
+
+
+@pytest.mark.skipif(not _BYDDER.is_file(), reason="real data (benchmarks/real_liver.py) not present")
+def test_real_3t_liver_roi_warning_reaches_the_page():
+    """The real 3 T liver of benchmarks/real_liver.py: its 7th warning ("liver ROI: WARNING -
+    ... covers 8% of the body") was cut by the old first-four rule; it is now first."""
+    import r2mri
+    from benchmarks.real_liver import image, load_bydder
+
+    from r2mri.report import report_dict
+    from r2mri.report._page import render_page
+
+    d, te, b0 = load_bydder(_BYDDER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = r2mri.analyze(image(d, te, b0, 1.5), threads=1, calibration="hernando-2022-r2star-3t-scaled",
+                            noise_sigma=0.5, coils=1)
+    rep = report_dict(res)
+    drawn, _, _ = _column_warnings(render_page(res, rep))
+    assert len(drawn) == len(rep["warnings"]) >= 7
+    assert drawn[0].startswith("1. liver ROI: WARNING - the automatic region")
