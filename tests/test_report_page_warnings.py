@@ -136,6 +136,11 @@ def test_no_range_means_extrapolation_is_not_checked_on_the_page():
     assert "n/a\u2013n/a" not in text and "n/a-n/a" not in text
     assert "no calibrated range stated in its sources" in text
     assert "extrapolated: not checked (no range)" in text
+    # report.json: null with its reason, not a 0 % that nothing was checked against
+    assert rep["qc"]["extrapolated_fraction"] is None
+    assert "no calibrated LIC range" in rep["null_reasons"]["qc.extrapolated_fraction"]
+    assert rep["calibration"]["range"]["lic_max_mg_per_g"] is None
+    assert "not stated" in rep["null_reasons"]["calibration.range.lic_max_mg_per_g"]
 
 
 def test_too_many_warnings_go_to_page_two_and_page_one_says_so(tmp_path):
