@@ -228,7 +228,7 @@ def _build(items, notes, width_pt, size, keep: int | None = None) -> ColumnPlan:
                       hidden=[t for _, t in items[len(shown):]])
     if n:
         red = any(rank == 0 for rank, _ in items)
-        head = f"Warnings ({n}, most important first" + ("; red: they change the reading)" if red else ")")
+        head = f"Warnings ({n}" + ("; red ones change the reading)" if red else ", most important first)")
         for ln in wrap_pt(head, width_pt, HEAD_PT, indent="", bold=True):
             plan.lines.append(("head", ln, _RED))
         for i, (rank, text) in enumerate(shown):
