@@ -5,9 +5,10 @@ The automatic and semi-automatic candidates of :func:`r2mri.roi.liver_roi` grow 
 series) the voxel above a liver voxel can belong to another organ: on the real 1.5 T
 liver of ``benchmarks/real_liver.py`` (ISMRM 2012 challenge case 12, 3 slices) the
 region grew from the right lobe, through the next slice, into the tissue anterior and to
-the patient's left of it (heart and pericardial region at the dome; R2* 27-29 s^-1 against
-the liver's 26.6 s^-1, so the R2* band did not stop it), which lies in-plane apart from
-the liver in every slice. Edge erosion then removed the thin parts and left 11 islands
+the patient's left of it (the heart in the most cranial slice; the heart or the left lobe
+below: by eye, not a reader's call; R2* 27-29 s^-1 against the liver's 26.6 s^-1, so the
+R2* band did not stop it), which lies in-plane apart from the right lobe's region in
+every slice. Edge erosion then removed the thin parts and left 11 islands
 (109 voxels) in the final ROI (docs/statistics.md, "Real in-vivo data").
 
 The rule here keeps, slice by slice, the in-plane pieces (8-connected) of the candidate
