@@ -65,8 +65,9 @@ REAL = Path(os.environ.get("R2MRI_REALDATA", "/work/realdata")) / "ismrm2012" / 
 @pytest.mark.skipif(not REAL.is_file(), reason="real data (benchmarks/real_liver.py) not present")
 def test_real_liver_islands_found_and_dropped():
     """ISMRM 2012 case 12 (1.5 T, 3 slices): the automatic ROI has islands outside the
-    liver (heart / pericardial region, reached through the next slice); the rule drops
-    them and leaves one piece in slices 0 and 2."""
+    right lobe's region (tissue to the patient's left: the heart, perhaps the left lobe,
+    reached through the next slice); the rule drops them and leaves one piece in slices 0
+    and 2."""
     import r2mri
     from benchmarks.real_liver import image, load_ismrm, roi_islands
 
