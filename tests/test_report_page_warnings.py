@@ -37,28 +37,30 @@ REAL_EXTRA = [
 ]
 
 
-def _column_warnings(fig) -> tuple[list[str], list[float], object]:
-    """The warnings drawn on the page (wrapped lines joined), their font sizes, their axes."""
+def _column_warnings(fig) -> tuple[list[str], list[float], list]:
+    """The warnings drawn on the page (wrapped lines joined; beside the statistics table,
+    then continued under it), their font sizes, the axes they are in."""
+    parts = []  # (is the continuation, lines, sizes, ax)
     for ax in fig.axes:
-        texts = [t for t in ax.texts]
-        if any(t.get_text().startswith("Warnings (") for t in texts):
-            break
-    else:
-        return [], [], None
-    out, sizes, started = [], [], False
-    for t in texts:
-        s = t.get_text()
-        if s == "QC and calibration":
-            break
-        started = started or s.startswith("Warnings (")
-        if not started or t.get_fontweight() == "bold":  # the heading (maybe wrapped)
-            continue
-        sizes.append(t.get_fontsize())
-        if s.startswith("   ") and out:
-            out[-1] += " " + s.strip()
-        else:
-            out.append(s)
-    return out, sizes, ax
+        lines, sizes, on, cont = [], [], False, False
+        for t in ax.texts:
+            s = t.get_text()
+            if s.startswith("Warnings ("):
+                on, cont = True, s.startswith("Warnings (continued)")
+                continue
+            if s == "QC and calibration":
+                on = False
+            if not on or t.get_fontweight() == "bold":  # headings (maybe wrapped)
+                continue
+            sizes.append(t.get_fontsize())
+            if s.startswith("   ") and lines:
+                lines[-1] += " " + s.strip()
+            else:
+                lines.append(s)
+        if lines:
+            parts.append((cont, lines, sizes, ax))
+    parts.sort(key=lambda p: p[0])
+    return ([ln for p in parts for ln in p[1]], [z for p in parts for z in p[2]], [p[3] for p in parts])
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,7 @@ def test_ten_real_warnings_all_on_the_page_in_order(real_run):
     rep["warnings"] = rep["warnings"] + REAL_EXTRA
     n = len(rep["warnings"])
     fig = render_page(real_run, rep)
-    drawn, sizes, ax = _column_warnings(fig)
+    drawn, sizes, axes = _column_warnings(fig)
     assert len(drawn) == n
     # every warning, word for word, numbered in order of importance
     expect = [t for _, t in warning_items(rep)]
@@ -100,7 +102,7 @@ def test_ten_real_warnings_all_on_the_page_in_order(real_run):
     canvas.draw()
     r = canvas.get_renderer()
     page_w, _ = fig.bbox.width, fig.bbox.height
-    boxes = [t.get_window_extent(r) for t in ax.texts]
+    boxes = [t.get_window_extent(r) for ax in axes for t in ax.texts]
     assert max(b.x1 for b in boxes) <= page_w * 0.99
     disclaimer = [t for a in fig.axes for t in a.texts if t.get_text().startswith("Research use only")]
     assert disclaimer and min(b.y0 for b in boxes) > disclaimer[0].get_window_extent(r).y1
@@ -216,3 +218,28 @@ def test_real_3t_liver_roi_warning_reaches_the_page():
     drawn, _, _ = _column_warnings(render_page(res, rep))
     assert len(drawn) == len(rep["warnings"]) >= 7
     assert drawn[0].startswith("1. liver ROI: WARNING - the automatic region")
+
+
+def test_many_warnings_continue_under_the_table_without_touching_it():
+    """16 warnings: beside the statistics table and, continued, under it, all on page 1;
+    the continuation starts below the table's last row."""
+    from _report_fake import fake_result
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from r2mri.report import report_dict
+    from r2mri.report._page import render_page
+
+    res = fake_result()
+    rep = report_dict(res)
+    rep["warnings"] = REAL_EXTRA * 2 + [f"qc: warning {i} " + "padding words " * 10 for i in range(10)]
+    fig = render_page(res, rep)
+    drawn, _, axes = _column_warnings(fig)
+    assert len(drawn) == 16 and fig._r2mri_column[0].n_hidden == 0
+    assert len(axes) == 2  # beside the table, and under it
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    table_ax = axes[1]
+    cont = [t for t in table_ax.texts if t.get_text().startswith("Warnings (continued)")][0]
+    table_rows = [t for t in table_ax.texts if t.get_fontsize() == 7.5]
+    assert cont.get_window_extent(r).y1 < min(t.get_window_extent(r).y0 for t in table_rows)

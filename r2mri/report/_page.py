@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from ._labels import labels_of
-from ._page_notes import (TITLE_RISE_PT, continuation_page, draw_column, page_rows, protocol_notes, qc_notes,
-                          warning_items)
+from ._page_notes import (TABLE_GAP_PT, TITLE_RISE_PT, continuation_page, continued, draw_lines, page_rows,
+                          protocol_notes, qc_notes, warning_items)
 
 __all__ = ["render_page", "write_page", "write_png", "display_plane"]
 
@@ -418,9 +418,17 @@ def render_page(result: Any, rep: dict):
     _decay_panel(fig.add_subplot(gs[6, 2:]), result, rep, roi, labels)
 
     # --- statistics table, warnings and QC notes -------------------------------------
-    _table(fig.add_subplot(gs[8, :2]), rows, "Statistics")
+    ax_table = fig.add_subplot(gs[8, :2])
+    _table(ax_table, rows, "Statistics")
 
-    draw_column(fig.add_subplot(gs[8, 2:]), plan, rise_pt=TITLE_RISE_PT)
+    # the warnings and QC notes beside the table, continued under it when they need more
+    ax_col = fig.add_subplot(gs[8, 2:])
+    ax_col.axis("off")
+    split = len(plan.lines) if plan.split is None else plan.split
+    draw_lines(ax_col, plan.lines[:split], plan.size, start_pt=-TITLE_RISE_PT)
+    if split < len(plan.lines):
+        draw_lines(ax_table, continued(plan, split), plan.size, x=0.02,
+                   start_pt=3.4 + len(rows) * 1.79 * 7.5 + TABLE_GAP_PT)
     fig._r2mri_column = (plan, items, notes + infos)  # write_page adds page 2 when warnings were left off
 
     # --- disclaimer ------------------------------------------------------------------

@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["warning_items", "qc_notes", "protocol_notes", "range_text", "plan_column", "draw_column", "ColumnPlan"]
+__all__ = ["warning_items", "qc_notes", "protocol_notes", "range_text", "plan_column", "plan_row", "continued",
+           "draw_column", "draw_lines", "ColumnPlan"]
 
 #: Font sizes tried, largest first (pt); 6 pt is the smallest that prints legibly.
 FONT_SIZES = (7.0, 6.5, 6.0)
@@ -219,6 +220,13 @@ class ColumnPlan:
     n_warnings: int = 0
     n_hidden: int = 0
     hidden: list[str] = field(default_factory=list)
+    #: line indices where a block starts (a warning, the QC section): the column may
+    #: continue under the statistics table there, never inside a block
+    breaks: list[int] = field(default_factory=list)
+    #: lines[:split] beside the table, lines[split:] under it (None: all beside it)
+    split: int | None = None
+    #: height of the page's statistics row this plan was fitted to (inches)
+    row_in: float = 0.0
 
 
 def _build(items, notes, width_pt, size, keep: int | None = None) -> ColumnPlan:
@@ -233,14 +241,17 @@ def _build(items, notes, width_pt, size, keep: int | None = None) -> ColumnPlan:
             plan.lines.append(("head", ln, _RED))
         for i, (rank, text) in enumerate(shown):
             colour = _RED if rank == 0 else "#000000"
+            if i:  # the heading stays with the first warning
+                plan.breaks.append(len(plan.lines))
             for ln in wrap_pt(f"{i + 1}. {text}", width_pt, size):
                 plan.lines.append(("line", ln, colour))
         if plan.n_hidden:
             plan.lines.append(("line", f"+{plan.n_hidden} more (lower priority): page 2 of report.pdf "
                                "and report.json", _RED))
+        plan.breaks.append(len(plan.lines))
         plan.lines.append(("gap", "", ""))
     plan.lines.append(("head", "QC and calibration", "#000000"))
-    for note in notes:
+    for note in notes:  # the QC section moves as one block
         for ln in wrap_pt(note, width_pt, size):
             plan.lines.append(("line", ln, "#000000"))
     plan.height_in = _height_in(plan.lines, size)
@@ -284,9 +295,91 @@ def plan_column(items: list[tuple[int, str]], notes: list[str], width_in: float,
     return plan  # pragma: no cover - the loop always returns
 
 
+def _split_at(plan: ColumnPlan, right_in: float, left_in: float) -> int | None:
+    """The first line under the table when ``right_in`` beside it and ``left_in`` under
+    it must hold the plan (at a block boundary, the most beside it); None if impossible."""
+    n = len(plan.lines)
+    if plan.height_in <= right_in:
+        return n
+    for b in sorted(plan.breaks, reverse=True):
+        if _height_in(plan.lines[:b], plan.size) > right_in:
+            continue
+        return b if _height_in(continued(plan, b), plan.size) <= left_in else None
+    return None
+
+
+def continued(plan: ColumnPlan, b: int) -> list[tuple[str, str, str]]:
+    """The lines from ``b`` on as drawn under the table: a leading gap dropped, and a
+    "Warnings (continued)" heading when they start inside the warnings."""
+    rest = plan.lines[b:]
+    if rest and rest[0][0] == "gap":
+        return rest[1:]
+    return [("head", "Warnings (continued)", _RED)] + rest
+
+
+def plan_row(items: list[tuple[int, str]], notes: list[str], width_in: float, table_in: float,
+             max_row_in: float, optional: list[str] = (), *, rise_in: float = 0.0,
+             gap_in: float = 0.2, optional_max_in: float | None = None) -> ColumnPlan:
+    """Fit warnings and notes beside the statistics table (``table_in`` tall; the column
+    starts ``rise_in`` above the row) and, when they need more, under it (after
+    ``gap_in``): the smallest row height up to ``max_row_in`` at the largest font, as in
+    :func:`plan_column` (optional notes dropped first, then the lowest-ranked warnings
+    at the smallest font). ``optional`` notes are kept only within ``optional_max_in``
+    (the row height that leaves the maps their usual size): they never shrink the maps.
+    """
+    width_pt = 72.0 * width_in
+    optional = list(optional)
+    short = notes + ([f"{len(optional)} protocol note(s) (not warnings): see report.json"] if optional else [])
+    steps = [table_in + 0.02 * i for i in range(int(max(0.0, max_row_in - table_in) / 0.02) + 1)]
+
+    def fit(plan, limit=None):
+        for h in steps:
+            if limit is not None and h > limit:
+                break
+            b = _split_at(plan, h + rise_in, h - table_in - gap_in)
+            if b is not None:
+                plan.split = None if b >= len(plan.lines) else b
+                plan.row_in = h
+                return plan
+        return None
+
+    for size in FONT_SIZES:
+        variants = [(notes + optional, optional_max_in), (short, None)] if optional else [(notes, None)]
+        for these, limit in variants:
+            plan = fit(_build(items, these, width_pt, size), limit)
+            if plan is not None:
+                return plan
+    for keep in range(len(items) - 1, -1, -1):
+        plan = fit(_build(items, short, width_pt, FONT_SIZES[-1], keep=keep))
+        if plan is not None:
+            return plan
+    plan = _build(items, short, width_pt, FONT_SIZES[-1], keep=0)  # notes alone too tall: clip
+    plan.row_in = max(table_in, max_row_in)
+    return plan
+
+
+def draw_lines(ax, lines, size: float, *, start_pt: float = 0.0, x: float = 0.0) -> None:
+    """Draw ``lines`` into ``ax`` from ``start_pt`` below its top (negative: above), one
+    text per line at a fixed pitch in points, so the height measured is the height drawn."""
+    from matplotlib.transforms import ScaledTranslation
+
+    y_pt = start_pt
+    for i, (kind, text, colour) in enumerate(lines):
+        if kind == "gap":
+            y_pt += 0.5 * size if i else 0.0
+            continue
+        step = HEAD_PT * HEAD_PITCH if kind == "head" else size * LINE_PITCH
+        at = ax.transAxes + ScaledTranslation(0, -y_pt / 72.0, ax.figure.dpi_scale_trans)
+        if kind == "head":
+            ax.text(x, 1.0, text, fontsize=HEAD_PT, fontweight="bold", va="top", color=colour, transform=at)
+        else:
+            ax.text(x, 1.0, text, fontsize=size, va="top", color=colour, transform=at)
+        y_pt += step
+
+
 def draw_column(ax, plan: ColumnPlan, *, rise_pt: float = 0.0) -> None:
-    """Draw ``plan`` into ``ax`` (axis off) from ``rise_pt`` above its top, one text per
-    line at a fixed pitch in points, so the height :func:`plan_column` measured is the
+    """Draw all of ``plan`` into ``ax`` (axis off) from ``rise_pt`` above its top, one text
+    per line at a fixed pitch in points, so the height :func:`plan_column` measured is the
     height drawn."""
     from matplotlib.transforms import ScaledTranslation
 
@@ -334,6 +427,8 @@ MAPS_IN, MAPS_MIN_IN, HIST_IN, HIST_MIN_IN, HIST_MAX_IN = 1.8, 1.3, 1.92, 1.3, 2
 #: The warnings/QC column starts level with the statistics table's title, this far above
 #: the row's top (points).
 TITLE_RISE_PT = 13.0
+#: Space between the statistics table and what continues under it (points).
+TABLE_GAP_PT = 14.0
 
 
 def page_rows(box_in: float, table_rows: int, table_pt: float, items, notes, optional=()):
@@ -341,15 +436,17 @@ def page_rows(box_in: float, table_rows: int, table_pt: float, items, notes, opt
     maps, gap, histogram, gap, statistics, gap, disclaimer) and the column's plan.
 
     The statistics row holds the table (``table_rows`` rows at ``table_pt`` pitch) and,
-    beside it, the warnings and QC notes; when they need more than the table, the maps and
-    histogram rows shrink (down to their minimum) before the font does.
+    beside it, the warnings and QC notes, which continue under the table when they need
+    more (:func:`plan_row`); the maps and histogram rows shrink (down to their minimum)
+    before the font does.
     """
     fixed = HEADER_IN + box_in + DISCLAIMER_IN + sum(GAPS_IN)
     table_in = (3.4 + table_rows * table_pt) / 72.0
-    col_max = PAGE_H_IN - fixed - MAPS_MIN_IN - HIST_MIN_IN + TITLE_RISE_PT / 72.0
+    row_max = PAGE_H_IN - fixed - MAPS_MIN_IN - HIST_MIN_IN
     width_in = 0.97 * PAGE_W_IN * 2.45 / (4 + 3 * 0.45)  # two of four columns, wspace 0.45
-    plan = plan_column(items, notes, width_in, col_max, optional)
-    row4 = max(table_in, plan.height_in - TITLE_RISE_PT / 72.0)
+    plan = plan_row(items, notes, width_in, table_in, row_max, optional, rise_in=TITLE_RISE_PT / 72.0,
+                    gap_in=TABLE_GAP_PT / 72.0, optional_max_in=PAGE_H_IN - fixed - MAPS_IN - HIST_IN)
+    row4 = plan.row_in
     room = PAGE_H_IN - fixed - row4
     if room >= MAPS_IN + HIST_IN:
         maps, hist = MAPS_IN, min(room - MAPS_IN, HIST_MAX_IN)
