@@ -4,7 +4,8 @@ Drawn with matplotlib's Agg backend (no display needed). The page shows the
 header (patient/study/series when present), the headline LIC with its category,
 the LIC map over the first-echo image on the liver slices, the LIC histogram with
 the clinical thresholds, a representative decay curve with its fit, the statistics
-table, QC and calibration notes and the research-use disclaimer.
+table, every warning (most important first) and the QC and calibration notes beside and
+under it (:mod:`r2mri.report._page_notes`), and the research-use disclaimer.
 """
 
 from __future__ import annotations
