@@ -395,9 +395,24 @@ def report_dict(result: Any) -> dict:
     reasons.update({k: str(v) for k, v in explicit.items()})
     _heterogeneity_null_reasons(rep.get("heterogeneity"), reasons)
     rep["null_reasons"] = reasons
+    _range_null_reasons(rep, reasons)
     if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
         reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
     return rep
+
+
+def _range_null_reasons(rep: dict, reasons: dict) -> None:
+    """A calibration without a calibrated range: say so for its null bounds, and make
+    ``qc.extrapolated_fraction`` null (nothing was checked; 0 would read as "none")."""
+    cal = rep.get("calibration") or {}
+    rng = cal.get("range") or {}
+    name = cal.get("name")
+    for key in ("lic_min_mg_per_g", "lic_max_mg_per_g", "rate_min_per_s", "rate_max_per_s"):
+        if key in rng and rng[key] is None:
+            reasons.setdefault(f"calibration.range.{key}", f"not stated in the sources of calibration {name}")
+    if rng.get("lic_min_mg_per_g") is None and rng.get("lic_max_mg_per_g") is None and "qc" in rep:
+        rep["qc"]["extrapolated_fraction"] = None
+        reasons["qc.extrapolated_fraction"] = (f"not checked: calibration {name} states no calibrated LIC range")
 
 
 def _heterogeneity_null_reasons(block: Any, reasons: dict) -> None:

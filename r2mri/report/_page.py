@@ -4,7 +4,8 @@ Drawn with matplotlib's Agg backend (no display needed). The page shows the
 header (patient/study/series when present), the headline LIC with its category,
 the LIC map over the first-echo image on the liver slices, the LIC histogram with
 the clinical thresholds, a representative decay curve with its fit, the statistics
-table, QC and calibration notes and the research-use disclaimer.
+table, every warning (most important first) and the QC and calibration notes beside and
+under it (:mod:`r2mri.report._page_notes`), and the research-use disclaimer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ._labels import labels_of
+from ._page_notes import (TABLE_GAP_PT, TITLE_RISE_PT, continuation_page, continued, draw_lines, page_rows,
+                          protocol_notes, qc_notes, warning_items)
 
 __all__ = ["render_page", "write_page", "write_png", "display_plane"]
 
@@ -269,10 +272,18 @@ def render_page(result: Any, rep: dict):
     else:
         box_h, (y_lic, y_ci, y_pdff, y_het, y_cal) = ((0.9, (0.79, 0.52, 0, 0.31, 0.11)) if het_flag
                                                        else (0.72, (0.76, 0.42, 0, 0, 0.13)))
+    # every warning is printed (issue: the first four used to be): the statistics row
+    # grows to hold them beside the table, the maps and histogram rows give way
+    rows = _stat_rows(rep, q, pdff)
+    items = warning_items(rep)
+    notes = qc_notes(rep, _fmt, _pct)
+    infos = protocol_notes(rep)
+    heights, plan = page_rows(1.2 * box_h, len(rows), 1.79 * 7.5, items, notes, infos)
     fig = Figure(figsize=_A4_IN, dpi=100)
+    # rows 0, 2, ... 10 hold the page's panels, the odd rows are the gaps between them
     gs = GridSpec(
-        6, 4, figure=fig, left=0.075, right=0.95, top=0.975, bottom=0.035,
-        height_ratios=[0.55, box_h, 1.5, 1.6, 2.1, 0.3], hspace=0.42, wspace=0.45,
+        11, 4, figure=fig, left=0.075, right=0.95, top=0.975, bottom=0.035,
+        height_ratios=heights, hspace=0.0, wspace=0.45,
     )
     inp = rep.get("input", {})
     acq = rep.get("acquisition", {})
@@ -280,8 +291,6 @@ def render_page(result: Any, rep: dict):
     lic = rep.get("lic_mg_per_g", {})
     umol = rep.get("lic_umol_per_g", {})
     r2s = rep.get("r2_per_s", {})
-    roi_b = rep.get("roi", {})
-    qc = rep.get("qc", {})
 
     # --- header -------------------------------------------------------------
     ax = fig.add_subplot(gs[0, :])
@@ -320,7 +329,7 @@ def render_page(result: Any, rep: dict):
             fontsize=7, va="top", ha="right", color="#555555")
 
     # --- headline -------------------------------------------------------------
-    ax = fig.add_subplot(gs[1, :])
+    ax = fig.add_subplot(gs[2, :])
     ax.axis("off")
     ax.add_patch(matplotlib.patches.FancyBboxPatch((0, 0), 1, 1, boxstyle="round,pad=0.01",
                                                    transform=ax.transAxes, facecolor="#eef3fa",
@@ -363,7 +372,7 @@ def render_page(result: Any, rep: dict):
     slices = _liver_slices(roi_d)
     vals = licm[roi_d & np.isfinite(licm)]
     vmax = float(max(15.0, np.percentile(vals, 99))) if vals.size else 15.0
-    sub = gs[2, :].subgridspec(1, len(slices) + 1, width_ratios=[1] * len(slices) + [0.06], wspace=0.05)
+    sub = gs[4, :].subgridspec(1, len(slices) + 1, width_ratios=[1] * len(slices) + [0.06], wspace=0.05)
     gray_hi = float(np.percentile(first[np.isfinite(first)], 99.5)) if np.isfinite(first).any() else 1.0
     im = None
     for i, k in enumerate(slices):
@@ -390,7 +399,7 @@ def render_page(result: Any, rep: dict):
         cb.ax.tick_params(labelsize=7)
 
     # --- histogram -----------------------------------------------------------
-    axh = fig.add_subplot(gs[3, :2])
+    axh = fig.add_subplot(gs[6, :2])
     if vals.size:
         hi = float(np.percentile(vals, 99.5))
         bins = np.linspace(0, max(hi * 1.05, 2.0), 40)
@@ -407,9 +416,38 @@ def render_page(result: Any, rep: dict):
     axh.set_title("LIC distribution in the liver ROI", fontsize=8.5, loc="left")
 
     # --- decay curve -----------------------------------------------------------
-    _decay_panel(fig.add_subplot(gs[3, 2:]), result, rep, roi, labels)
+    _decay_panel(fig.add_subplot(gs[6, 2:]), result, rep, roi, labels)
 
-    # --- statistics table ---------------------------------------------------------
+    # --- statistics table, warnings and QC notes -------------------------------------
+    ax_table = fig.add_subplot(gs[8, :2])
+    _table(ax_table, rows, "Statistics")
+
+    # the warnings and QC notes beside the table, continued under it when they need more
+    ax_col = fig.add_subplot(gs[8, 2:])
+    ax_col.axis("off")
+    split = len(plan.lines) if plan.split is None else plan.split
+    draw_lines(ax_col, plan.lines[:split], plan.size, start_pt=-TITLE_RISE_PT)
+    if split < len(plan.lines):
+        draw_lines(ax_table, continued(plan, split), plan.size, x=0.02,
+                   start_pt=3.4 + len(rows) * 1.79 * 7.5 + TABLE_GAP_PT)
+    fig._r2mri_column = (plan, items, notes + infos)  # write_page adds page 2 when warnings were left off
+
+    # --- disclaimer ------------------------------------------------------------------
+    ax = fig.add_subplot(gs[10, :])
+    ax.axis("off")
+    ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
+            color="#8a1c1c", wrap=True)
+    return fig
+
+
+
+def _stat_rows(rep: dict, q: str, pdff: dict | None) -> list[tuple[str, str]]:
+    """The statistics table's (label, value) rows."""
+    lic = rep.get("lic_mg_per_g", {})
+    r2s = rep.get("r2_per_s", {})
+    roi_b = rep.get("roi", {})
+    head = lic.get("of_mean_r2")
+    ci = lic.get("ci95") or [None, None]
     frac = lic.get("fraction_above") or rep.get("fraction_above") or {}
     rows = [
         (f"LIC of mean {q} (headline)", f"{_fmt(head, 2)} mg/g"),
@@ -429,58 +467,7 @@ def render_page(result: Any, rep: dict):
         for k, v in list(frac.items())[:4]:
             rows.append((f"voxels > {k} mg/g (as measured)", _fmt(None if v is None else 100 * float(v), 1, "%")))
     rows.extend(_heterogeneity_rows(rep.get("heterogeneity"), q))
-    _table(fig.add_subplot(gs[4, :2]), rows, "Statistics")
-
-    # --- QC and calibration notes -----------------------------------------------------
-    axq = fig.add_subplot(gs[4, 2:])
-    axq.axis("off")
-    axq.set_title("QC and calibration", loc="left", fontsize=9, fontweight="bold", pad=2)
-    fails = qc.get("fit_failures")
-    if isinstance(fails, dict):
-        fail_txt = _fmt(100 * fails["fraction"], 1, "%") if fails.get("fraction") is not None else "n/a"
-    elif isinstance(fails, (int, np.integer)):
-        fail_txt = f"{int(fails)} voxels"  # a count, not a measurement
-    else:
-        fail_txt = _fmt(fails)
-    rng = cal.get("range") or {}
-    lr = (rng.get("lic_min_mg_per_g"), rng.get("lic_max_mg_per_g"))
-    notes = [
-        f"Model: {rep.get('model', {}).get('name')}; noise \u03c3 {_fmt(qc.get('noise_sigma'), 2)}"
-        f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
-        f"At noise floor: {_fmt(_pct(qc.get('fraction_at_noise_floor')), 1, '%')}; fit failures: {fail_txt}; "
-        f"extrapolated: {_fmt(_pct(qc.get('extrapolated_fraction')), 1, '%')}",
-        f"Calibration: {cal.get('name')} ({'verified' if cal.get('verified') else 'NOT verified'}"
-        f"{', derived, not biopsy-validated' if cal.get('derived') else ''}); range "
-        f"{_fmt(lr[0], 1)}\u2013{_fmt(lr[1], 1)} mg/g",
-        f"{cal.get('citation_text') or ''}",
-        f"ROI: {roi_b.get('method') or 'n/a'}{' (a proposal: check it)' if roi_b.get('automatic') else ''}",
-    ]
-    # the analysis's own warnings first (clipped or extrapolated LIC, an ROI that is
-    # probably not the liver...), then the protocol findings; report.json repeats each
-    # finding among its warnings ("protocol: <message>"), which is shown once here
-    findings = [f for f in (qc.get("protocol_findings") or []) if isinstance(f, dict)]
-    shown = {str(f.get("message")) for f in findings[:3]}
-    own = [w for w in (rep.get("warnings") or []) if not any(m and m in str(w) for m in shown)]
-    for w in own[:4]:
-        notes.append(f"Warning: {w}")
-    for f in findings[:3]:
-        notes.append(f"Protocol {f.get('severity')}: {f.get('message')}")
-    wrapped = []
-    for n in notes:
-        if n:
-            wrapped.extend(textwrap.wrap(n, 62 if len(notes) < 8 else 70, subsequent_indent="   ", break_on_hyphens=False))
-    if len(wrapped) > 24:
-        wrapped = wrapped[:23] + ["   ... (all warnings are in report.json)"]
-    size = 7.0 if len(wrapped) <= 17 else 6.2
-    axq.text(0, 0.97, "\n".join(wrapped), fontsize=size, va="top", transform=axq.transAxes, linespacing=1.25)
-
-    # --- disclaimer ------------------------------------------------------------------
-    ax = fig.add_subplot(gs[5, :])
-    ax.axis("off")
-    ax.text(0.5, 0.5, rep.get("disclaimer", ""), fontsize=7.5, ha="center", va="center", style="italic",
-            color="#8a1c1c", wrap=True)
-    return fig
-
+    return rows
 
 def _heterogeneity_rows(het: Any, q: str = "R2") -> list[tuple[str, str]]:
     """Two table rows: the noise-corrected ``q`` (R2 or R2*) CV with its interval, and the
@@ -575,6 +562,9 @@ def write_page(result: Any, rep: dict, pdf_path: Path, png_path: Path | None, *,
     with atomic_path(pdf_path) as tmp:
         with PdfPages(tmp, metadata={"Title": "r2mri liver iron report", "Creator": "r2mri"}) as pdf:
             pdf.savefig(fig)
+            plan, items, notes = getattr(fig, "_r2mri_column", (None, None, None))
+            if plan is not None and plan.n_hidden:  # page 1 says "+N more: page 2"
+                pdf.savefig(continuation_page(rep, items, notes))
     return rgb
 
 
