@@ -815,7 +815,9 @@ def check_applicability(
     if cal.echo_train == "single" and kind in ("SE", None) and train is None:
         warnings.append(f"{where}: echo train length unknown; assumed single-echo spin echo as the curve")
     if cal.derived:
-        warnings.append(f"{where}: DERIVED, NOT BIOPSY-VALIDATED ({cal.citation.get('notes', '') or cal.title})")
+        why = cal.citation.get("notes", "") or cal.title
+        label = "DERIVED, NOT BIOPSY-VALIDATED"  # said once when the curve's own notes already start with it
+        warnings.append(f"{where}: {why}" if why.startswith(label) else f"{where}: {label} ({why})")
     if not cal.verified:
         warnings.append(f"{where}: formula not verified against the primary text ({cal.citation.get('status', '')})")
     return warnings
