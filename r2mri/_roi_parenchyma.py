@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["parenchyma_r2_floor_per_s", "spared_parenchyma", "below_parenchyma"]
+__all__ = ["parenchyma_r2_floor_per_s", "spared_parenchyma", "below_parenchyma", "s0_outliers", "log_s0_se"]
 
 
 def parenchyma_r2_floor_per_s(calibration: Any, image: Any) -> tuple[float | None, str]:
@@ -347,3 +347,75 @@ def _extend_once(cand, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2
         if ext[:, :, kk].any():
             ext[:, :, kk] = ndimage.binary_fill_holes(ext[:, :, kk])
     return (ext & ~refused) | cand, lim_r, lim_hi
+
+
+def log_s0_se(r2_per_s: np.ndarray, r2_se_per_s: np.ndarray, echo_times_s: "np.ndarray | None") -> np.ndarray:
+    """Standard error of a voxel's fitted log S0 from its R2 and R2 standard error.
+
+    For ``S = S0 exp(-R2 t)`` with Gaussian noise the Fisher information in
+    ``(log S0, R2)`` is ``sigma^-2 [[sum S^2, -sum t S^2], [-sum t S^2, sum t^2 S^2]]``,
+    so (Cramer-Rao) ``var(log S0) / var(R2) = sum t^2 S^2 / sum S^2``: the S0 of a fit
+    is an extrapolation to t = 0 over a lever arm of the (signal-weighted) echo times,
+    and its noise grows with R2's. At 30 mg/g and SNR 50 (R2 ~350 s^-1, R2 SE 100-300
+    s^-1 at TE 6-18 ms) that is 0.65-2 in log S0, against a spread of 0.27 over the
+    liver. A non-finite ``r2_se_per_s`` gives an infinite SE (no evidence). Without
+    echo times, zeros (the caller's tests then run as without this term).
+
+    Examples
+    --------
+    >>> log_s0_se(np.array([30.0, 350.0]), np.array([2.0, 100.0]), np.array([6, 9, 12, 15, 18]) * 1e-3).round(3)
+    array([0.023, 0.653])
+    """
+    r2 = np.asarray(r2_per_s, dtype=np.float64)
+    se = np.asarray(r2_se_per_s, dtype=np.float64)
+    if echo_times_s is None:
+        return np.zeros(np.broadcast(r2, se).shape)
+    te = np.asarray(echo_times_s, dtype=np.float64).reshape(-1)
+    rate = np.where(np.isfinite(r2), np.clip(r2, 0.0, None), 0.0)[..., None]
+    w = np.exp(-2.0 * rate * (te - te[0]))  # S^2 up to a factor per voxel (relative to the first echo)
+    lever = np.sqrt((w * te**2).sum(axis=-1) / w.sum(axis=-1))
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(se), np.abs(se) * lever, np.inf)
+
+
+def s0_outliers(log_s0_median3: np.ndarray, log_s0_se_: np.ndarray, kept: np.ndarray, k: float,
+                mad_to_sd: float) -> np.ndarray:
+    """Rule 3b of :func:`r2mri.roi.liver_roi`: voxels whose 3x3 in-plane median log S0
+    lies more than ``k`` SDs from the ROI's median, the SD including the voxel's own S0
+    noise.
+
+    The spread of the median-filtered log S0 over ``kept`` (1.4826 MAD) holds the
+    parenchyma's spread (coil shading, proton density) and the noise of a median of 9;
+    the noise part, ``pi/18`` times the median of ``log_s0_se_^2`` (the large-sample
+    variance of a median, as in rule 3a2), is taken out and each voxel's own put back:
+    ``|ls - med| > k max(sd, sqrt(sd_par^2 + pi/18 se^2))``. With one SD for all, the iron-rich
+    patches of a patchy liver, whose S0 is extrapolated from one or two echoes above
+    the noise (:func:`log_s0_se`), were cut as S0 outliers. The SD is never narrower
+    than the single SD (a fit whose S0 noise is below the model's loses nothing): on
+    ``heterogeneous-coarse-1.5t`` at 30 mg/g (true outline, texture 1) 1,012 liver
+    voxels of mean true R2 348 s^-1 (liver 231 s^-1) and their margins, and the headline read
+    -2.7 % (SNR 50) to -7 % (SNR 20, 8 channels) low. A voxel whose S0 cannot be
+    measured (infinite SE) is not flagged.
+
+    Examples
+    --------
+    >>> ls = np.array([0.0, 0.1, -0.1, 0.05, 1.5, 1.5])
+    >>> se = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 5.0])
+    >>> s0_outliers(ls, se, np.ones(6, bool), 4.0, 1.4826).tolist()
+    [False, False, False, False, True, False]
+    """
+    ls = np.asarray(log_s0_median3, dtype=np.float64)
+    se = np.asarray(log_s0_se_, dtype=np.float64)
+    vals = ls[kept]
+    if vals.size == 0:
+        return np.zeros(ls.shape, dtype=bool)
+    med = float(np.median(vals))
+    sd = mad_to_sd * float(np.median(np.abs(vals - med)))
+    se_k = se[kept]
+    se_k = se_k[np.isfinite(se_k)]
+    noise_var = np.pi / 18.0 * float(np.median(se_k**2)) if se_k.size else 0.0
+    sd_par2 = max(sd**2 - noise_var, 0.0)
+    with np.errstate(invalid="ignore"):
+        # never narrower than the one SD of before: a voxel's S0 noise only widens its test
+        scale = np.maximum(np.sqrt(sd_par2 + np.pi / 18.0 * se**2), sd)
+        return (scale > 0) & np.isfinite(scale) & (np.abs(ls - med) > k * scale)

@@ -80,8 +80,8 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    40 mg/g, SNR 50) and with receive-coil shading, and a global threshold would cut the
    noisy low tail in dark regions and bias the mean up. ``vessel_k = 4`` removes a
    fraction 3e-5 of normal parenchyma voxels. (b) S0, both sides: the 3x3 median of log
-   S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
-   not a selection on R2 noise). (a2) The test of (a) on the 3x3 median R2, with the
+   S0 outside ``median +- vessel_k`` SDs, the robust SD with each voxel's own S0 noise
+   (``s0_outliers``: iron-rich voxels' S0 is an extrapolation) in place of the median's. (a2) The test of (a) on the 3x3 median R2, with the
    noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
    without that noise: vessel cores that the voxel test misses at low SNR (10). (a3) R2
    below the calibration's lowest calibrated R2 (parenchyma floor) by ``vessel_k`` SE
@@ -104,7 +104,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, log_s0_se, parenchyma_r2_floor_per_s, s0_outliers,
+                              spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -918,9 +919,9 @@ def liver_roi(
             options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
-        med_s, sd_s = _robust(ls[kept_c])
-        if sd_s > 0:
-            vessel |= np.abs(ls - med_s) > vessel_k * sd_s
+        #     each voxel's own S0 noise in the SD (iron-rich patches: _roi_parenchyma.s0_outliers)
+        vessel |= s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
+                              _MAD_TO_SD)
         vessel &= cand[cbox]
         non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
