@@ -104,7 +104,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, log_s0_se, parenchyma_r2_floor_per_s, s0_outliers,
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, iron_noise_maps, log_s0_se, parenchyma_r2_floor_per_s, s0_outliers,
                               spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
@@ -833,9 +833,9 @@ def liver_roi(
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
-                                                     else None))
+                                                     else None), iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
                 options["parenchyma_extension"] = ext
-                warnings.extend([ext.pop("warning")] if "warning" in ext else [])
+                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
