@@ -104,8 +104,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, iron_noise_maps, log_s0_se, parenchyma_r2_floor_per_s, s0_outliers,
-                              spared_parenchyma)
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, iron_noise_maps, log_s0_se,
+                              parenchyma_r2_floor_per_s, s0_outliers, spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -914,6 +914,8 @@ def liver_roi(
         #     liver's own spread (a heterogeneous liver widens het beyond the median)
         if floor_r2 is not None:
             fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k, med)
+            fluid |= fluid_regions(r2_c, se, good_c & cand[cbox] & (status[cbox] != FitStatus.BELOW_NOISE), floor_r2,
+                                   vessel_k, med)
             spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2, med, cand[cbox]) & ~fluid
             vessel = (vessel & ~spared) | fluid
             options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
