@@ -104,8 +104,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, iron_noise_maps, log_s0_se,
-                              parenchyma_r2_floor_per_s, s0_outliers, spared_parenchyma)
+from ._roi_parenchyma import (below_parenchyma, dark_rim, extend_to_parenchyma, fluid_regions, iron_noise_maps,
+                              log_s0_se, parenchyma_r2_floor_per_s, s0_outliers, spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -836,6 +836,8 @@ def liver_roi(
                                                      else None), iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
                 options["parenchyma_extension"] = ext
                 warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
+                options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
+                warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))

@@ -78,3 +78,21 @@ def test_automatic_roi_takes_an_iron_rich_part_at_the_noise_floor(seed):
     assert np.count_nonzero(cand & iron) >= 0.95 * np.count_nonzero(iron), roi.options["parenchyma_extension"]
     assert roi.options["parenchyma_extension"]["refused_fractions"] == []
     assert any("iron-rich tissue" in w for w in roi.warnings)  # taken in one piece beyond the leak limit: said
+
+
+def test_liver_too_dark_to_fit_is_warned():
+    """Where the iron-rich part's fits sit at the noise floor with no usable R2 (here all
+    of them, R2 read as 1 /s) the candidate cannot take it; the ROI must say that liver
+    may be left out (heterogeneous-coarse-1.5t at 30 mg/g, SNR 20: 1.6-2.7 % of the
+    candidate in its rim, against 0.06-0.17 % at SNR 50)."""
+    img, fit, liver, iron, _ = _liver(1, 60)
+    fit.status[iron] = FitStatus.BELOW_NOISE
+    fit.r2_per_s[iron] = 1.0
+    roi = liver_roi(img, fit, seed=(40, 48, 1), calibration="st-pierre-2005", erode_mm=0)
+    assert not (roi.candidate & iron).any()
+    assert roi.options["dark_rim"]["fraction"] > 0.01
+    assert any("too dark to fit" in w for w in roi.warnings)
+    # the same liver without the dark part: no warning
+    img, fit, liver, iron, _ = _liver(1, 60)
+    roi = liver_roi(img, fit, seed=(40, 48, 1), calibration="st-pierre-2005", erode_mm=0)
+    assert not any("too dark to fit" in w for w in roi.warnings)
