@@ -51,7 +51,9 @@ Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchym
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
 come back as holes), so the chosen region is then extended, up to 3 rounds, into connected
 tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
-R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning.
+R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning,
+unless its median R2 is above the region's (iron-rich liver too noisy to grow into; taken,
+with a warning). Voxels too dark to fit next to the region beyond 1 % of it: a warning.
 
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
@@ -85,7 +87,8 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
    without that noise: vessel cores that the voxel test misses at low SNR (10). (a3) R2
    below the calibration's lowest calibrated R2 (parenchyma floor) by ``vessel_k`` SE
-   (voxel or 3x3 median): fluid, however wide the liver's spread. (c) Low-R2 regions
+   (voxel, 3x3 median, or an in-plane region's median: ``fluid_regions``): fluid,
+   however wide the liver's spread. (c) Low-R2 regions
    (in-plane connected) whose median R2 is at or above the floor are spared
    parenchyma and stay (:mod:`r2mri._roi_parenchyma`, issue 16). Medians
    and MADs are over the voxels left after rules 1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
