@@ -107,8 +107,9 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import (below_parenchyma, dark_rim, extend_to_parenchyma, fluid_regions, iron_noise_maps,
-                              log_s0_se, parenchyma_r2_floor_per_s, s0_outliers, spared_parenchyma)
+from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
+                              spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -836,7 +837,8 @@ def liver_roi(
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
-                                                     else None), iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
+                                                     else None),
+                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
                 options["parenchyma_extension"] = ext
                 warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
