@@ -51,7 +51,9 @@ Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchym
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
 come back as holes), so the chosen region is then extended, up to 3 rounds, into connected
 tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
-R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning.
+R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning,
+unless its median R2 is above the region's (iron-rich liver too noisy to grow into; taken,
+with a warning). Voxels too dark to fit next to the region beyond 1 % of it: a warning.
 
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
@@ -80,12 +82,13 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    40 mg/g, SNR 50) and with receive-coil shading, and a global threshold would cut the
    noisy low tail in dark regions and bias the mean up. ``vessel_k = 4`` removes a
    fraction 3e-5 of normal parenchyma voxels. (b) S0, both sides: the 3x3 median of log
-   S0 outside ``median +- vessel_k`` robust SDs (bright or dark structures; spatial, so
-   not a selection on R2 noise). (a2) The test of (a) on the 3x3 median R2, with the
+   S0 outside ``median +- vessel_k`` SDs, the robust SD with each voxel's own S0 noise
+   (``s0_outliers``: iron-rich voxels' S0 is an extrapolation) in place of the median's. (a2) The test of (a) on the 3x3 median R2, with the
    noise of a median of 9 (variance ``pi/18 se^2``) in place of ``se^2`` and ``het``
    without that noise: vessel cores that the voxel test misses at low SNR (10). (a3) R2
    below the calibration's lowest calibrated R2 (parenchyma floor) by ``vessel_k`` SE
-   (voxel or 3x3 median): fluid, however wide the liver's spread. (c) Low-R2 regions
+   (voxel, 3x3 median, or an in-plane region's median: ``fluid_regions``): fluid,
+   however wide the liver's spread. (c) Low-R2 regions
    (in-plane connected) whose median R2 is at or above the floor are spared
    parenchyma and stay (:mod:`r2mri._roi_parenchyma`, issue 16). Medians
    and MADs are over the voxels left after rules 1-2. Vessel voxels are then dilated in-plane by ``vessel_margin_mm`` (default: one
@@ -104,7 +107,9 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
+from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
+                              spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -832,9 +837,12 @@ def liver_roi(
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
-                                                     else None))
+                                                     else None),
+                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
                 options["parenchyma_extension"] = ext
-                warnings.extend([ext.pop("warning")] if "warning" in ext else [])
+                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
+                options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
+                warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
@@ -913,14 +921,16 @@ def liver_roi(
         #     liver's own spread (a heterogeneous liver widens het beyond the median)
         if floor_r2 is not None:
             fluid = good_c & below_parenchyma(r2_c, rs, se, floor_r2, vessel_k, med)
+            fluid |= fluid_regions(r2_c, se, good_c & cand[cbox] & (status[cbox] != FitStatus.BELOW_NOISE), floor_r2,
+                                   vessel_k, med)
             spared = spared_parenchyma((vessel | fluid) & cand[cbox], r2_c, floor_r2, med, cand[cbox]) & ~fluid
             vessel = (vessel & ~spared) | fluid
             options["low_r2_kept_as_parenchyma"] = int(np.count_nonzero(spared))
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
-        med_s, sd_s = _robust(ls[kept_c])
-        if sd_s > 0:
-            vessel |= np.abs(ls - med_s) > vessel_k * sd_s
+        #     each voxel's own S0 noise in the SD (iron-rich patches: _roi_parenchyma.s0_outliers)
+        vessel |= s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
+                              _MAD_TO_SD)
         vessel &= cand[cbox]
         non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)

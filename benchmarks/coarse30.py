@@ -1,0 +1,128 @@
+"""The coarse patchy liver at 30 mg/g: automatic ROI and true outline (issue 16).
+
+Run: ``python -m benchmarks.coarse30 [--textures 1,..] [--conditions 50x1,20x1,50x8,20x8]
+[--save-fits DIR | --load-fits DIR]`` from the repository root
+(``NUMBA_NUM_THREADS=1`` on a shared machine; ~25 s per phantom at full size). Writes
+``benchmarks/results/coarse30.json`` (``--out``) and prints one line per phantom.
+
+``heterogeneous-coarse-1.5t`` (SD 0.4 in log LIC over 8 voxels) with ``lic_mg_per_g``
+overridden to 30: voxel LIC up to ~100 mg/g, R2 up to ~395 s^-1 (the St Pierre curve's
+maximum), whose signal is at the noise floor by the second or third echo. Each
+condition ``SNRxCHANNELS`` and texture is fitted once as :func:`r2mri.analyze` does;
+on that fit the automatic ROI and the true liver + vessel outline (as a user mask) go
+through :func:`r2mri.stats.liver_statistics` and the ROI-sampling term, as in
+``benchmarks/roi_patchy.py``. Truth = LIC of the mean true R2 over the whole liver
+without vessels; ``roi_truth`` the same over the ROI's liver voxels.
+
+Before/after on the same fits: ``--save-fits DIR`` stores each fit (pickle) in one
+run; a second run with another tree first on ``PYTHONPATH`` and ``--load-fits DIR``
+evaluates that tree's ROI and statistics on the same fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SPEC = "heterogeneous-coarse-1.5t"
+
+
+def _fit(snr: float, coils: int, texture: int, noise_seed: int, fits: "Path | None", load: bool):
+    from r2mri import phantom
+
+    fn = None if fits is None else fits / f"coarse30_snr{snr:g}_c{coils}_t{texture}_n{noise_seed}.pkl"
+    if load:
+        with open(fn, "rb") as fh:
+            return pickle.load(fh)
+    import r2mri
+
+    ph = phantom.generate(SPEC, seed=noise_seed, texture_seed=texture, lic_mg_per_g=30.0, snr=snr, coils=coils)
+    res = r2mri.analyze(ph.image)
+    vessel = ph.truth.labels == phantom.LABELS["vessel"]
+    d = {"image": res.image, "fit": res.fit, "calibration": res.calibration, "liver": ph.truth.liver_mask,
+         "vessel": vessel, "r2_true": ph.truth.r2_per_s, "truth": float(ph.summary["lic_of_mean_r2_mg_per_g"])}
+    if fn is not None:
+        fn.parent.mkdir(parents=True, exist_ok=True)
+        with open(fn, "wb") as fh:
+            pickle.dump(d, fh)
+    return d
+
+
+def _row(d: dict, mask) -> dict:
+    import r2mri.roi as roi_mod
+    from r2mri._roi_sampling import widen_for_roi_sampling
+    from r2mri.calibration import lic_from_r2
+    from r2mri.stats import liver_statistics
+
+    img, fit, cal, liver, vessel, r2t, truth = (d[k] for k in ("image", "fit", "calibration", "liver", "vessel",
+                                                               "r2_true", "truth"))
+    t0 = time.process_time()
+    roi = roi_mod.liver_roi(img, fit, mask=mask, calibration=cal)
+    cpu = time.process_time() - t0
+    st = liver_statistics(fit, roi, cal, image=img)
+    widen_for_roi_sampling(st, roi, fit, cal)
+    m = roi.mask
+    lo, hi = st.ci95_lic_mg_per_g
+    h = st.headline_lic_mg_per_g
+    ext = roi.options.get("parenchyma_extension") or {}
+    return {"headline_error_pct": 100 * (h / truth - 1),
+            "roi_truth_error_pct": 100 * (float(lic_from_r2(r2t[m & liver].mean(), cal)) / truth - 1),
+            "ci95_pct": [100 * (lo / truth - 1), 100 * (hi / truth - 1)], "covers": bool(lo <= truth <= hi),
+            "liver_in_candidate": float(np.count_nonzero(roi.candidate & liver) / np.count_nonzero(liver)),
+            "dice_roi_liver": 2 * float(np.count_nonzero(m & liver)) / (m.sum() + liver.sum()),
+            "vessel_voxels_in_roi": int(np.count_nonzero(m & vessel)),
+            "non_liver_voxels_in_roi": int(np.count_nonzero(m & ~liver)),
+            "extension_largest_piece": ext.get("largest_piece_fraction"),
+            "warnings": [w for w in list(roi.warnings) + list(st.warnings) if "WARNING" in w or "noise floor" in w],
+            "roi_cpu_s": cpu}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--textures", default="1,2,3,4,5,6")
+    ap.add_argument("--conditions", default="50x1,20x1,50x8,20x8")
+    ap.add_argument("--noise-seed", type=int, default=0)
+    ap.add_argument("--save-fits", default=None)
+    ap.add_argument("--load-fits", default=None)
+    ap.add_argument("--out", default=str(RESULTS / "coarse30.json"))
+    a = ap.parse_args(argv)
+    fits = Path(a.load_fits or a.save_fits) if (a.load_fits or a.save_fits) else None
+    rows = []
+    for cond in a.conditions.split(","):
+        snr, coils = (float(cond.split("x")[0]), int(cond.split("x")[1]))
+        for t in (int(v) for v in a.textures.split(",")):
+            d = _fit(snr, coils, t, a.noise_seed, fits, bool(a.load_fits))
+            r = {"snr": snr, "coils": coils, "texture_seed": t, "truth": d["truth"],
+                 "automatic": _row(d, None), "outline": _row(d, d["liver"] | d["vessel"]),
+                 "load_1min": os.getloadavg()[0]}
+            rows.append(r)
+            au, ou = r["automatic"], r["outline"]
+            print(f"SNR {snr:g} x{coils} tex {t}: automatic {au['headline_error_pct']:+.2f} % "
+                  f"[{au['ci95_pct'][0]:+.2f}, {au['ci95_pct'][1]:+.2f}] cover {au['covers']:d} "
+                  f"(ROI {au['roi_truth_error_pct']:+.2f}, liver in candidate {au['liver_in_candidate']:.3f}, "
+                  f"Dice {au['dice_roi_liver']:.3f}, vessels {au['vessel_voxels_in_roi']}, non-liver "
+                  f"{au['non_liver_voxels_in_roi']}, warnings {len(au['warnings'])}); outline "
+                  f"{ou['headline_error_pct']:+.2f} % [{ou['ci95_pct'][0]:+.2f}, {ou['ci95_pct'][1]:+.2f}] "
+                  f"cover {ou['covers']:d} (ROI {ou['roi_truth_error_pct']:+.2f}, vessels "
+                  f"{ou['vessel_voxels_in_roi']}) load {r['load_1min']:.1f}", flush=True)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps({"rows": rows}, indent=1))
+    for cond in a.conditions.split(","):
+        snr, coils = (float(cond.split("x")[0]), int(cond.split("x")[1]))
+        sel = [r for r in rows if r["snr"] == snr and r["coils"] == coils]
+        for k in ("automatic", "outline"):
+            e = np.array([r[k]["headline_error_pct"] for r in sel])
+            print(f"SNR {snr:g} x{coils} {k}: mean error {e.mean():+.2f} %, max |error| {np.abs(e).max():.2f} %, "
+                  f"coverage {sum(r[k]['covers'] for r in sel)}/{len(sel)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
