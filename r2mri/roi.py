@@ -104,6 +104,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
+from ._roi_evidence import NO_EVIDENCE, above_floor, below_floor_median, determined_r2, relative_r2_se
 from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
@@ -733,6 +734,11 @@ def liver_roi(
             options["bbox"] = box.tolist()
         tissue &= within
         logr = _smooth(np.log(np.where(ok, r2, 1.0)), ok)
+        # relative R2 SE, 3x3 median: where R2 is not determined the band test is noise (r2mri/_roi_evidence.py)
+        se_map = getattr(fit, "r2_std_per_s", None)
+        se_map = None if se_map is None else np.abs(np.asarray(se_map, dtype=np.float64))
+        se_map = se_map if se_map is not None and se_map.shape == shape else None
+        rel_se = None if se_map is None else _smooth(relative_r2_se(r2, se_map, ok), np.ones(shape, bool))
         logs = _smooth(np.log(np.where(ok, s0, 1.0)), ok)
         # receive-coil shading varies S0 smoothly over the body (threefold in the phantom);
         # the band compares S0 with its tissue neighbourhood instead: log S0 minus its
@@ -800,6 +806,9 @@ def liver_roi(
                 reach[component_boxes[label - 1]] = True
             gbox = _box(reach)
             region_c = _grow(start[gbox], tissue[gbox], logr[gbox], logs[gbox], grow_k, steps[0][gbox])
+            gate = None if rel_se is None else determined_r2(rel_se[gbox], region_c)
+            if gate is not None:  # again, only through voxels whose R2 is determined (_roi_evidence)
+                region_c = _grow(start[gbox], tissue[gbox] & gate, logr[gbox], logs[gbox], grow_k, steps[0][gbox])
             filled_c = region_c.copy()
             for k in range(filled_c.shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
                 filled_c[:, :, k] = ndimage.binary_fill_holes(region_c[:, :, k])
@@ -828,7 +837,10 @@ def liver_roi(
             cand = best.pop("filled")
             if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
                 r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
-                cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
+                # added tissue must lie above the floor by its noise (r2mri/_roi_evidence.py)
+                ext_tissue = tissue if se_map is None else tissue & (cand | above_floor(
+                    logr, _smooth(np.where(np.isfinite(se_map), se_map, NO_EVIDENCE), np.ones(shape, bool)), floor_r2))
+                cand, ext = extend_to_parenchyma(cand, ext_tissue, logr, logs, steps[0], floor_r2, k=grow_k,
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
@@ -838,6 +850,11 @@ def liver_roi(
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
+                low = None if floor_r2 is None else below_floor_median(logr, cand & tissue, floor_r2)
+                if low is not None and best["score"] > 0:
+                    msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
+                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
+                                "range): it is probably not the liver: check it or give a mask")
                 warnings.extend(msgs)
                 options["automatic_checks"] = checks
         else:
