@@ -104,7 +104,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_evidence import NO_EVIDENCE, above_floor, below_floor_median, determined_r2, relative_r2_se
+from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, relative_r2_se,
+                            thin_region_warning)
 from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
@@ -881,6 +882,8 @@ def liver_roi(
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
                 kept[cbox[0], cbox[1], k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
     removed["edge_erosion"] = n_candidate - int(np.count_nonzero(kept))
+    thin = thin_region_warning(n_candidate, removed["edge_erosion"], erode_mm) if automatic else None
+    warnings.extend([thin] if thin else [])
 
     # rule 2: failed fits
     good = np.isfinite(r2) & np.isfinite(s0) & (s0 > 0) & ~np.isin(status, FAILED_STATUSES)
