@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GATE_Q", "NO_EVIDENCE", "FLOOR_K", "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "MAX_EROSION_FRACTION", "thin_region_warning"]
+__all__ = ["GATE_Q", "NO_EVIDENCE", "FLOOR_K", "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "MAX_EROSION_FRACTION", "thin_region_warning",
+           "PIECE_HALF_WINDOW", "PIECE_K", "drop_below_floor_pieces"]
 
 #: A voxel's relative R2 SE may exceed the region's median by this factor [D: r2mri's
 #: own limit]. Inside a uniform liver the 3x3 median relative SE varies with the
@@ -42,6 +43,16 @@ NO_EVIDENCE = 1e6
 #: voxels), a muscle wall or fat layer does not (71 % for the right abdominal wall
 #: proposed when the liver was masked out of the 64 x 64 phantom at 6 mm).
 MAX_EROSION_FRACTION = 0.5
+#: Half-width (voxels) of the in-plane window whose same-colour median R2 marks the
+#: tissue below the parenchymal floor (:func:`drop_below_floor_pieces`) [D]: 4 (9 x 9
+#: window, 41 voxels of the same checkerboard colour). On the 0.5 mg/g phantom at SNR 20,
+#: 8 channels (spleen 16.4 s^-1, SE 6.2) 3 / 4 / 5 removed 8,335 / 9,015 / 9,429 of the
+#: candidate's 11,018 spleen voxels and 1,125 / 907 / 750 liver voxels at its edge; with
+#: each, no spleen voxel was left connected to the liver.
+PIECE_HALF_WINDOW = 4
+#: Standard errors by which a piece's median R2 must lie below the floor to be cut [D]: 4,
+#: as ``vessel_k`` (a normal tail of 3e-5).
+PIECE_K = 4.0
 #: Median-of-9 standard errors by which a voxel added by the parenchyma extension must
 #: lie above the parenchymal floor [D]: 2 (a voxel of a tissue exactly at the floor passes
 #: by its noise with probability 0.023, too few to percolate).
@@ -157,3 +168,97 @@ def thin_region_warning(n_candidate: int, n_eroded: int, erode_mm: float) -> str
     return (f"liver ROI: WARNING - the {erode_mm:g} mm edge erosion removed {n_eroded / n_candidate:.0%} of the "
             f"automatic region (a liver keeps its interior; expected <= {MAX_EROSION_FRACTION:.0%}): it is a thin "
             "structure such as the abdominal wall, probably not the liver: check it or give a mask")
+
+
+def drop_below_floor_pieces(cand: np.ndarray, tissue: np.ndarray, r2: np.ndarray, floor_r2_per_s: float,
+                            half: int = PIECE_HALF_WINDOW, k: float = PIECE_K) -> tuple[np.ndarray, dict]:
+    """Cut from a grown candidate the pieces of tissue whose R2 is significantly below the
+    parenchymal floor: a neighbouring organ that the growing and the extension let in.
+
+    At low iron the liver's R2 is close to that of the spleen and the viscera (0.5 mg/g:
+    22.7 s^-1 against 16.4 and 13.2 in the phantom; the S0 of liver and spleen is the
+    same), so a voxel's R2 cannot tell them apart at SNR 20 (SE 6-8 s^-1), and on
+    ``ferriscan-1.5t-lic7`` at 0.5 mg/g, SNR 20, 8 channels, the candidate took 11,018
+    spleen and 13,164 viscera voxels (1,377 spleen voxels stayed in the ROI; headline
+    0.496, 95 % interval 0.492-0.499, no warning). A piece of thousands of voxels can:
+
+    1. On one colour of an in-plane checkerboard ("black"), the median R2 of the same-
+       colour status-OK tissue voxels in a ``(2 half + 1)`` square window marks the
+       tissue below the floor (other voxels count as the floor); a "white" voxel is
+       marked when 3 or 4 of its 4 black neighbours are.
+    2. Pieces: the face-connected components of the marked voxels (of the tissue, not
+       only of the candidate) that touch the candidate.
+    3. A piece is cut from the candidate when the median R2 of its *white* tissue voxels
+       lies below the floor by ``k`` standard errors of a median (``1.2533 x 1.4826 MAD
+       / sqrt(n)``, at least 10 voxels). The white voxels' noise is independent of the
+       black voxels that marked the piece (sample splitting: no selection on noise), and
+       neither depends on the growing that chose the candidate's voxels.
+    4. Holes are filled slice by slice (vessels inside the liver, also cut, come back)
+       and the largest face-connected component is kept.
+
+    Nothing is cut when the pieces hold half of the candidate or more (the candidate is
+    then itself below the floor, and the automatic proposal's floor check warns).
+    Returns ``(candidate, info)``: ``info`` holds ``removed`` (voxels), ``pieces`` (the
+    five largest cut pieces: voxels in the candidate, median R2) and ``refused``.
+
+    Examples
+    --------
+    A liver (30 s^-1) touching a spleen (15 s^-1), both with noise of SD 6 s^-1:
+
+    >>> rng = np.random.default_rng(1)
+    >>> r2 = np.full((60, 30, 2), 30.0); r2[36:] = 15.0
+    >>> r2 = r2 + 6.0 * rng.standard_normal(r2.shape)
+    >>> tissue = np.ones(r2.shape, bool); cand = np.zeros(r2.shape, bool); cand[2:50, 2:28] = True
+    >>> out, info = drop_below_floor_pieces(cand, tissue, r2, 18.0)
+    >>> int(out[:36].sum()) >= 0.95 * int(cand[:36].sum()), int(out[40:].sum()), len(info["pieces"])
+    (True, 0, 1)
+    """
+    info: dict = {"removed": 0, "pieces": [], "refused": False}
+    if not cand.any():
+        return cand, info
+    from scipy import ndimage
+
+    ii, jj = np.indices(cand.shape[:2])
+    black = np.broadcast_to((((ii + jj) % 2) == 0)[:, :, None], cand.shape)
+    oi, oj = np.mgrid[-half:half + 1, -half:half + 1]
+    footprint = (((oi + oj) % 2) == 0)[:, :, None]  # the same colour as the centre
+    valid = tissue & np.isfinite(r2)
+    med = ndimage.median_filter(np.where(valid, r2, floor_r2_per_s), footprint=footprint, mode="nearest")
+    marked_black = black & (med < floor_r2_per_s)
+    cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float)[:, :, None]
+    votes = ndimage.convolve(marked_black.astype(float), cross, mode="constant")
+    marked = (marked_black | (~black & (votes >= 3))) & (tissue | cand)
+    labels, n = ndimage.label(marked, structure=ndimage.generate_binary_structure(3, 1))
+    if n == 0:
+        return cand, info
+    touched = np.unique(labels[cand])
+    cut = np.zeros(cand.shape, dtype=bool)
+    white_valid = ~black & valid
+    for lab in touched[touched > 0]:
+        piece = labels == lab
+        v = r2[piece & white_valid]
+        if v.size < 10:
+            continue
+        m = float(np.median(v))
+        sem = 1.2533 * 1.4826 * float(np.median(np.abs(v - m))) / np.sqrt(v.size)
+        if m + k * sem < floor_r2_per_s:
+            cut |= piece & cand
+            info["pieces"].append({"voxels": int(np.count_nonzero(piece & cand)), "median_r2_per_s": round(m, 2)})
+    info["pieces"] = sorted(info["pieces"], key=lambda q: -q["voxels"])[:5]  # the largest, for the report
+    if not cut.any():
+        return cand, info
+    if np.count_nonzero(cut) >= 0.5 * np.count_nonzero(cand):
+        # the candidate itself is below the floor (not liver): keep it, the proposal's floor check warns
+        info["refused"] = True
+        return cand, info
+    out = cand & ~cut
+    for kk in range(out.shape[2]):
+        if out[:, :, kk].any():
+            out[:, :, kk] = ndimage.binary_fill_holes(out[:, :, kk])
+    comp, nc = ndimage.label(out, structure=ndimage.generate_binary_structure(3, 1))
+    if nc > 1:
+        sizes = np.bincount(comp.ravel())
+        sizes[0] = 0
+        out = comp == int(np.argmax(sizes))
+    info["removed"] = int(np.count_nonzero(cand & ~out))
+    return out, info

@@ -104,8 +104,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, relative_r2_se,
-                            thin_region_warning)
+from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
+                            relative_r2_se, thin_region_warning)
 from ._roi_parenchyma import below_parenchyma, extend_to_parenchyma, parenchyma_r2_floor_per_s, spared_parenchyma
 from .errors import InputError
 from .status import FitStatus
@@ -848,6 +848,8 @@ def liver_roi(
                                                      else None))
                 options["parenchyma_extension"] = ext
                 warnings.extend([ext.pop("warning")] if "warning" in ext else [])
+                # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
+                cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
