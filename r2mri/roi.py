@@ -53,11 +53,18 @@ come back as holes), so the chosen region is then extended, up to 3 rounds, into
 tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
 R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning.
 
+Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
+through voxels whose relative R2 SE is at most twice its median, the extension adds
+only tissue above the floor by 2 of its SEs, and pieces of tissue whose R2 lies
+significantly below the floor (checkerboard sample splitting) are cut from the
+candidate: at low SNR and low iron the spleen and viscera otherwise came in.
+
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
 the winning region must have >= 60 % of its voxels on the patient's right, cover
 10-60 % of the body cross-section (filled tissue outline) in its slices, and no
-separate region may score >= 80 % of it (ambiguous). These limits are r2mri's own
+separate region may score >= 80 % of it (ambiguous); its median R2 must not lie below
+the parenchyma floor, and the edge erosion must not remove more than half of it. These limits are r2mri's own
 [D], chosen around the shipped phantoms (right fraction 0.81-0.86, body fraction
 0.26-0.32, runner-up 0.04-0.10; the old wrong choice at 40 mg/g: right fraction 0.28).
 
