@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GATE_Q", "NO_EVIDENCE", "FLOOR_K", "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "MAX_EROSION_FRACTION", "thin_region_warning",
-           "PIECE_HALF_WINDOW", "PIECE_K", "drop_below_floor_pieces"]
+__all__ = ["GATE_Q", "NO_EVIDENCE", "FLOOR_K", "MAX_EROSION_FRACTION", "PIECE_HALF_WINDOW", "PIECE_K",
+           "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "thin_region_warning",
+           "drop_below_floor_pieces"]
 
 #: A voxel's relative R2 SE may exceed the region's median by this factor [D: r2mri's
 #: own limit]. Inside a uniform liver the 3x3 median relative SE varies with the
