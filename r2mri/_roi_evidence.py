@@ -1,4 +1,12 @@
-"""The automatic ROI grows only through voxels whose R2 the data determine (issue 16).
+"""Evidence of liver in the semi-/automatic ROI where voxel R2 is noisy (issue 16).
+
+Four parts, hooked into :func:`r2mri.roi.liver_roi`: the growing goes only through
+voxels whose R2 is determined (:func:`determined_r2`, below); the parenchyma extension
+adds only tissue significantly above the parenchymal floor (:func:`above_floor`);
+pieces of tissue significantly below the floor are cut from the candidate
+(:func:`drop_below_floor_pieces`); and the automatic proposal warns when its median R2
+is below the floor (:func:`below_floor_median`) or when it is a thin wall
+(:func:`thin_region_warning`).
 
 The growing of :func:`r2mri.roi.liver_roi` admits a voxel when its 3x3 median log R2
 and log S0 lie within a band of the region's. That test means something only where
@@ -13,7 +21,7 @@ the viscera (13 s^-1) carried a relative SE of 0.7-3 (10th-90th percentile of th
 6,762 spleen and 8,300 viscera voxels, the ROI 4,689 and 2,625 of them, and the
 headline read 0.927 mg/g (95 % interval 0.865-0.991) with no warning.
 
-Rule: a region is grown a second time, from the same start, through the voxels whose
+Growing rule: a region is grown a second time, from the same start, through the voxels whose
 relative R2 SE (3x3 in-plane median of ``fit.r2_std_per_s / fit.r2_per_s``) is at most
 :data:`GATE_Q` times the median of the first growth's voxels. The reference is the
 region's own, so a noisy tissue (a high-iron liver at low SNR, whose relative SE is
