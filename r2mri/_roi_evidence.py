@@ -228,6 +228,26 @@ def drop_below_floor_pieces(cand: np.ndarray, tissue: np.ndarray, r2: np.ndarray
     info: dict = {"removed": 0, "pieces": [], "refused": False}
     if not cand.any():
         return cand, info
+    # on the candidate's box, 2 windows wider in-plane (the pieces outside it are not needed:
+    # the part of a piece inside the box is a sample of it); 0.6 -> 0.25 s at full size
+    grow = 2 * (2 * half + 1)
+    box = []
+    for axis in range(3):
+        idx = np.flatnonzero(cand.any(axis=tuple(a for a in range(3) if a != axis)))
+        g = grow if axis < 2 else 0
+        box.append(slice(max(int(idx[0]) - g, 0), min(int(idx[-1]) + 1 + g, cand.shape[axis])))
+    box = tuple(box)
+    sub, info = _drop_pieces(cand[box], tissue[box], r2[box], floor_r2_per_s, half, k, info)
+    if sub is None:
+        return cand, info
+    out = np.zeros(cand.shape, dtype=bool)
+    out[box] = sub
+    info["removed"] = int(np.count_nonzero(cand & ~out))
+    return out, info
+
+
+def _drop_pieces(cand, tissue, r2, floor_r2_per_s, half, k, info):
+    """:func:`drop_below_floor_pieces` on a box: (new candidate or None, info)."""
     from scipy import ndimage
 
     ii, jj = np.indices(cand.shape[:2])
@@ -242,7 +262,7 @@ def drop_below_floor_pieces(cand: np.ndarray, tissue: np.ndarray, r2: np.ndarray
     marked = (marked_black | (~black & (votes >= 3))) & (tissue | cand)
     labels, n = ndimage.label(marked, structure=ndimage.generate_binary_structure(3, 1))
     if n == 0:
-        return cand, info
+        return None, info
     touched = np.unique(labels[cand])
     cut = np.zeros(cand.shape, dtype=bool)
     white_valid = ~black & valid
@@ -258,11 +278,11 @@ def drop_below_floor_pieces(cand: np.ndarray, tissue: np.ndarray, r2: np.ndarray
             info["pieces"].append({"voxels": int(np.count_nonzero(piece & cand)), "median_r2_per_s": round(m, 2)})
     info["pieces"] = sorted(info["pieces"], key=lambda q: -q["voxels"])[:5]  # the largest, for the report
     if not cut.any():
-        return cand, info
+        return None, info
     if np.count_nonzero(cut) >= 0.5 * np.count_nonzero(cand):
         # the candidate itself is below the floor (not liver): keep it, the proposal's floor check warns
         info["refused"] = True
-        return cand, info
+        return None, info
     out = cand & ~cut
     for kk in range(out.shape[2]):
         if out[:, :, kk].any():
@@ -272,5 +292,4 @@ def drop_below_floor_pieces(cand: np.ndarray, tissue: np.ndarray, r2: np.ndarray
         sizes = np.bincount(comp.ravel())
         sizes[0] = 0
         out = comp == int(np.argmax(sizes))
-    info["removed"] = int(np.count_nonzero(cand & ~out))
     return out, info
