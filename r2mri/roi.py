@@ -55,11 +55,18 @@ R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), wi
 unless its median R2 is above the region's (iron-rich liver too noisy to grow into; taken,
 with a warning). Voxels too dark to fit next to the region beyond 1 % of it: a warning.
 
+Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
+through voxels whose relative R2 SE is at most twice its median, the extension adds
+only tissue above the floor by 2 of its SEs, and pieces of tissue whose R2 lies
+significantly below the floor (checkerboard sample splitting) are cut from the
+candidate: at low SNR and low iron the spleen and viscera otherwise came in.
+
 Self-check of the automatic proposal (``roi.options["automatic_checks"]``; any failure
 adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``, which the report prints):
 the winning region must have >= 60 % of its voxels on the patient's right, cover
 10-60 % of the body cross-section (filled tissue outline) in its slices, and no
-separate region may score >= 80 % of it (ambiguous). These limits are r2mri's own
+separate region may score >= 80 % of it (ambiguous); its median R2 must not lie below
+the parenchyma floor, and the edge erosion must not remove more than half of it. These limits are r2mri's own
 [D], chosen around the shipped phantoms (right fraction 0.81-0.86, body fraction
 0.26-0.32, runner-up 0.04-0.10; the old wrong choice at 40 mg/g: right fraction 0.28).
 
@@ -107,6 +114,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
+from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
+                            relative_r2_se, thin_region_warning)
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
@@ -738,6 +747,11 @@ def liver_roi(
             options["bbox"] = box.tolist()
         tissue &= within
         logr = _smooth(np.log(np.where(ok, r2, 1.0)), ok)
+        # relative R2 SE, 3x3 median: where R2 is not determined the band test is noise (r2mri/_roi_evidence.py)
+        se_map = getattr(fit, "r2_std_per_s", None)
+        se_map = None if se_map is None else np.abs(np.asarray(se_map, dtype=np.float64))
+        se_map = se_map if se_map is not None and se_map.shape == shape else None
+        rel_se = None if se_map is None else _smooth(relative_r2_se(r2, se_map, ok), np.ones(shape, bool))
         logs = _smooth(np.log(np.where(ok, s0, 1.0)), ok)
         # receive-coil shading varies S0 smoothly over the body (threefold in the phantom);
         # the band compares S0 with its tissue neighbourhood instead: log S0 minus its
@@ -805,6 +819,9 @@ def liver_roi(
                 reach[component_boxes[label - 1]] = True
             gbox = _box(reach)
             region_c = _grow(start[gbox], tissue[gbox], logr[gbox], logs[gbox], grow_k, steps[0][gbox])
+            gate = None if rel_se is None else determined_r2(rel_se[gbox], region_c)
+            if gate is not None:  # again, only through voxels whose R2 is determined (_roi_evidence)
+                region_c = _grow(start[gbox], tissue[gbox] & gate, logr[gbox], logs[gbox], grow_k, steps[0][gbox])
             filled_c = region_c.copy()
             for k in range(filled_c.shape[2]):  # per-slice hole filling: vessels and noisy voxels inside
                 filled_c[:, :, k] = ndimage.binary_fill_holes(region_c[:, :, k])
@@ -833,7 +850,10 @@ def liver_roi(
             cand = best.pop("filled")
             if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
                 r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
-                cand, ext = extend_to_parenchyma(cand, tissue, logr, logs, steps[0], floor_r2, k=grow_k,
+                # added tissue must lie above the floor by its noise (r2mri/_roi_evidence.py)
+                ext_tissue = tissue if se_map is None else tissue & (cand | above_floor(
+                    logr, _smooth(np.where(np.isfinite(se_map), se_map, NO_EVIDENCE), np.ones(shape, bool)), floor_r2))
+                cand, ext = extend_to_parenchyma(cand, ext_tissue, logr, logs, steps[0], floor_r2, k=grow_k,
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
@@ -841,11 +861,18 @@ def liver_roi(
                                                  iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
                 options["parenchyma_extension"] = ext
                 warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
+                # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
+                cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
+                low = None if floor_r2 is None else below_floor_median(logr, cand & tissue, floor_r2)
+                if low is not None and best["score"] > 0:
+                    msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
+                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
+                                "range): it is probably not the liver: check it or give a mask")
                 warnings.extend(msgs)
                 options["automatic_checks"] = checks
         else:
@@ -872,6 +899,8 @@ def liver_roi(
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
                 kept[cbox[0], cbox[1], k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
     removed["edge_erosion"] = n_candidate - int(np.count_nonzero(kept))
+    thin = thin_region_warning(n_candidate, removed["edge_erosion"], erode_mm) if automatic else None
+    warnings.extend([thin] if thin else [])
 
     # rule 2: failed fits
     good = np.isfinite(r2) & np.isfinite(s0) & (s0 > 0) & ~np.isin(status, FAILED_STATUSES)

@@ -221,7 +221,9 @@ def test_automatic_proposal_warns_when_the_liver_is_not_found():
                                s0=np.where(liver, np.nan, fit.s0), status=status,
                                r2_std_per_s=fit.r2_std_per_s)
     roi = liver_roi(ph.image, no_liver)
-    assert any("WARNING" in w and "right-sided" in w for w in roi.warnings), roi.warnings
+    # the right abdominal wall is proposed: before r2mri/_roi_evidence.py with 58 % on the
+    # right (warned, barely), after with 84 %: the thin-structure check warns (erosion 71 %)
+    assert any("WARNING" in w and ("right-sided" in w or "thin structure" in w) for w in roi.warnings), roi.warnings
     # mirrored left-right (RAS x flipped): the liver is now on the patient's left
     ph5, fit5 = fitted_phantom(0.5)
     affine = ph5.image.affine.copy()
