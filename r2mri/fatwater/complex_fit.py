@@ -47,11 +47,14 @@ def remove_rss_floor(flat_mag: np.ndarray, sigma: float, coils: int) -> np.ndarr
 
     The complex fit models Gaussian complex noise (no floor). An RSS magnitude of n
     channels has ``E[M^2] = |S|^2 + 2 n sigma^2`` (non-central chi, r2mri.noise;
-    Constantinides et al., MRM 1997;38:852, doi 10.1002/mrm.1910380524), a complex
-    combined channel ``|S|^2 + 2 sigma^2``: the n - 1 extra channels' noise power is the
-    floor that biased the complex fit's R2* low (-42 % at 3 T, R2* 539 s^-1, SNR 20,
-    8 channels; benchmarks/fatwater_floor.py). Without sigma, or with one channel, the
-    magnitude is returned unchanged.
+    Constantinides et al., MRM 1997;38:852, doi 10.1002/mrm.1910380524; domain.md section
+    3), a complex combined channel ``|S|^2 + 2 sigma^2``: the n - 1 extra channels' noise
+    power is the floor that biased the complex fit's R2* low (-42 % at 3 T, R2* 539 s^-1,
+    SNR 20, 8 channels; benchmarks/fatwater_floor.py). [D] The subtraction is derived here (not
+    a published method): it assumes uncorrelated channels of equal sigma and a combination
+    normalised to the RSS gain, as the ``ncchi`` model does; it matches the second moment
+    only (the residual bias measured: R2* -0.1..+1.9 %). Without sigma, or with one
+    channel, the magnitude is returned unchanged.
 
     Examples
     --------
