@@ -60,7 +60,7 @@ def remove_rss_floor(flat_mag: np.ndarray, sigma: float, coils: int) -> np.ndarr
     --------
     >>> import numpy as np
     >>> remove_rss_floor(np.array([[10.0, 5.0, 1.0]]), 1.0, 8).round(3)
-    array([[9.274, 3.162, 0.   ]])
+    array([[9.274, 3.317, 0.   ]])
     """
     if not sigma > 0.0 or coils <= 1:
         return flat_mag
