@@ -74,10 +74,13 @@ def psi_period_hz(te: np.ndarray) -> float:
 
 
 def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi, max_iter, xtol,
-                ftol, chunk, rule, main_fat_hz, progress, total, fat_floor, convention_mag=None):
+                ftol, chunk, rule, main_fat_hz, progress, total, fat_floor, convention_mag=None,
+                robust_se=False):
     """Both passes; returns ``(out (NOUT, n) float64, status (n,) uint8, info dict)``.
     ``convention_mag``: the magnitude the phase-convention test uses (default
-    ``flat_mag``; the driver passes the magnitude as read, see :func:`remove_rss_floor`)."""
+    ``flat_mag``; the driver passes the magnitude as read, see :func:`remove_rss_floor`).
+    ``robust_se``: the R2* SE is the sandwich (heteroscedasticity-consistent) one, for a
+    floor-corrected magnitude whose noise is not the same at every echo."""
     nvox, m = flat_mag.shape
     cr = np.ascontiguousarray(basis.real)
     ci = np.ascontiguousarray(basis.imag)
@@ -97,7 +100,8 @@ def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi
                          np.ascontiguousarray(z.imag, dtype=np.float64), te64, cr, ci, lo, hi,
                          float(fat_floor), np.ascontiguousarray(centres[rows], dtype=np.float64),
                          float(halfwidth), np.int64(n_grid), np.int64(max_iter), float(xtol),
-                         float(ftol), np.int64(rule), rows.astype(np.int64), np.int64(0), out, status)
+                         float(ftol), np.int64(rule), bool(robust_se), rows.astype(np.int64), np.int64(0),
+                         out, status)
             done += rows.size
             if report and progress is not None:
                 progress(done, total)
@@ -155,7 +159,7 @@ def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, fat_
         CK.fit_chunk(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), te64,
                      np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag), lo, hi,
                      float(fat_floor), np.zeros(bright.size), float(halfwidth), np.int64(n_grid),
-                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL),
+                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL), False,
                      np.empty(0, dtype=np.int64), np.int64(0), out, status)
         costs.append(float(np.nansum(out[CK.O_COST])))
     ratio = costs[1] / costs[0] if costs[0] > 0 else 1.0

@@ -192,7 +192,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
             mag = remove_rss_floor(flat, sigma, n_coils)
             out, status, cinfo = fit_complex(mag, phase.reshape(-1, n_echoes), spatial, te64, basis,
                                              mask_flat, main_fat_hz=main_hz, convention_mag=flat,
-                                             **common)
+                                             robust_se=mag is not flat, **common)
             cinfo["complex_floor"] = RSS_FLOOR_RULE if mag is not flat else "none (one channel or sigma unknown)"
     finally:
         numba.set_num_threads(prev_threads)
