@@ -1,7 +1,9 @@
 """Voxel fat-water fits on multi-channel (root-sum-of-squares) GRE data: swaps and floor bias.
 
-Run: ``python -m benchmarks.fatwater_floor [--quick] [--ab] [--out DIR]`` (``--ab``: the
-complex cells also without the floor correction, and a CPU-time A/B of the fit). Writes
+Run: ``python -m benchmarks.fatwater_floor [--quick] [--ab | --conjugate] [--out DIR]``
+(``--ab``: the complex cells also without the floor correction, and a CPU-time A/B of the
+fit; ``--conjugate``: only the complex fit, on phase images of the opposite sign convention,
+into ``fatwater_floor_conjugate.json``). Writes
 ``fatwater_floor.json`` into DIR (default ``benchmarks/results``) and prints the table quoted
 in docs/fatwater.md ("Phase with a multi-channel magnitude") and benchmarks/README.md.
 
@@ -62,10 +64,13 @@ def simulate(field_t, r2_per_s, pdff, snr, coils, seed):
     return mag.reshape(SHAPE + (te.size,)), phase.reshape(SHAPE + (te.size,)), sigma
 
 
-def cell(field_t, lic, pdff, snr, coils, fit, seed=1):
-    """Errors of the voxel fit for one condition (see the module docstring)."""
+def cell(field_t, lic, pdff, snr, coils, fit, seed=1, conjugate=False):
+    """Errors of the voxel fit for one condition (see the module docstring); ``conjugate``:
+    the phase images in the opposite sign convention (negated)."""
     r2 = float(r2_from_lic(lic, CURVES[field_t]))
     mag, phase, sigma = simulate(field_t, r2, pdff, snr, coils, seed)
+    if conjugate:
+        phase = -phase
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = r2mri.fit(mag, TRAINS[field_t], model="fatwater", field_strength_t=field_t,
@@ -89,6 +94,7 @@ def cell(field_t, lic, pdff, snr, coils, fit, seed=1):
             "swapped": float(np.mean(np.abs(p - (100 - pdff)) < np.abs(p - pdff))),
             "off10": float(np.mean(np.abs(p - pdff) > 10)),
             "complex_floor": res.options.get("complex_floor"), "headline_r2_err_pct": head_err,
+            "phase_convention": res.options.get("phase_convention"),
             **check, "warned": warning is not None}
 
 
@@ -136,6 +142,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 T only, LIC 7, PDFF 15")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--conjugate", action="store_true",
+                    help="only the complex fit, on phase images of the opposite sign convention")
     ap.add_argument("--ab", action="store_true",
                     help="also fit the complex cells without the floor correction, and time both")
     args = ap.parse_args(argv)
@@ -145,15 +153,19 @@ def main(argv=None):
     rows = []
     t0 = time.process_time()
     print("| field T | LIC | PDFF | SNR | coils | fit | R2* median % | PDFF median | PDFF mean | swapped | "
-          "|dPDFF|>10 | headline R2* % | voxel/tile R2* | warned |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "|dPDFF|>10 | headline R2* % | voxel/tile R2* | voxel-tile PDFF | warned |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in fields:
         for lic in lics:
             for pd in pdffs:
                 for snr in (20.0, 50.0):
                     for coils in (1, 8):
-                        for fit in ("magnitude", "complex") + (("complex-before",) if args.ab else ()):
-                            if fit == "complex-before":
+                        fits = ("magnitude", "complex") + (("complex-before",) if args.ab else ())
+                        for fit in ("complex-conjugate",) if args.conjugate else fits:
+                            if fit == "complex-conjugate":
+                                c = cell(f, lic, pd, snr, coils, "complex", conjugate=True)
+                                c["fit"] = fit
+                            elif fit == "complex-before":
                                 with _without_fix():
                                     c = cell(f, lic, pd, snr, coils, "complex")
                                 c["fit"] = fit
@@ -164,6 +176,7 @@ def main(argv=None):
                                   f"{c['r2_median_err_pct']:+.1f} | {c['pdff_median_err']:+.2f} | "
                                   f"{c['pdff_mean_err']:+.2f} | {c['swapped']:.3f} | {c['off10']:.3f} | "
                                   f"{c['headline_r2_err_pct']:+.1f} | {c.get('voxel_tile_r2_ratio') or float('nan'):.3f} | "
+                                  f"{c.get('voxel_tile_pdff_diff') or float('nan'):+.2f} | "
                                   f"{'yes' if c['warned'] else 'no'} |",
                                   flush=True)
     info = {"cpu_s": time.process_time() - t0, "load_1min": os.getloadavg()[0], "rows": rows}
@@ -174,7 +187,8 @@ def main(argv=None):
               f"with {sp['with']:.3f} (ratio {sp['with'] / sp['without']:.3f}), load {os.getloadavg()[0]:.1f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fatwater_floor.json").write_text(json.dumps(info, indent=1))
+    (out / ("fatwater_floor_conjugate.json" if args.conjugate else "fatwater_floor.json")).write_text(
+        json.dumps(info, indent=1))
     print(f"CPU {info['cpu_s']:.1f} s, load {info['load_1min']:.1f}")
 
 
