@@ -242,8 +242,11 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     else:
         from . import _complex_kernels as R
         settings["fit_method"] = COMPLEX_RULE
-        settings["noise_floor_handling"] = "not needed: complex data (Gaussian noise, no floor)"
         settings.update(cinfo)
+        settings["noise_floor_handling"] = (
+            "not needed: complex data (Gaussian noise, no floor)"
+            if cinfo.get("complex_floor", "").startswith("none") else
+            "multi-channel magnitude: RSS floor removed before the complex fit (options['complex_floor'])")
         extra = {"field_map_hz": shaped(R.O_PSI), "phase0_rad": shaped(R.O_PHI)}
     water, fat = shaped(R.O_W), shaped(R.O_F)
     extra = {"pdff_percent": shaped(R.O_PDFF), "water": water, "fat": fat, **extra,
