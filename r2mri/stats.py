@@ -611,6 +611,11 @@ def liver_statistics(
         rq, rw = _gre.range_check(fit, valid, pooled)
         qc.update(rq)
         warnings += [rw] if rw else []
+        from ._voxel_consistency import voxel_tile_check  # voxel fits vs the tile-pooled fit
+
+        vq, vw = voxel_tile_check(fit, valid, pooled)
+        qc.update(vq)
+        warnings += [vw] if vw else []
     elif qc["fraction_at_noise_floor"] > 0.05:
         warnings.append(f"qc: {100 * qc['fraction_at_noise_floor']:.1f} % of ROI voxels at the noise floor "
                         "(their voxel R2 is a lower bound; the headline uses their pooled signal)")

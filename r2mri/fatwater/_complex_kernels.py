@@ -228,8 +228,9 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A
 
 @njit(error_model="numpy")
 def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol,
-               rule, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
-    """Fit one voxel (grid start, then LM); write the maps to ``o`` (NOUT,)."""
+               rule, robust, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
+    """Fit one voxel (grid start, then LM); write the maps to ``o`` (NOUT,). With
+    ``robust`` the R2* SE is the heteroscedasticity-consistent (sandwich) one, see below."""
     m = yr.size
     for k in range(m):
         mag[k] = math.sqrt(yr[k] * yr[k] + yi[k] * yi[k])
@@ -245,7 +246,21 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_
             M[i, j] = A[i, j]
     r2std = np.nan
     if 2 * m > NP and _chol_solve(M, d, NP, M, pt):
-        r2std = math.sqrt(max(pt[2], 0.0) * cost / (2 * m - NP))
+        if robust:
+            # sandwich covariance (J^T J)^-1 J^T diag(r^2) J (J^T J)^-1 with the factor
+            # n / (n - 5) ("HC1"; White, Econometrica 1980;48:817; MacKinnon & White,
+            # J Econometrics 1985;29:305): the noise of a floor-corrected RSS magnitude
+            # (complex_fit.remove_rss_floor) grows at the late echoes, so the pooled s^2
+            # understates the R2* SE. pt = (J^T J)^-1 e_R2*, so var = sum_k r_k^2 (J_k . pt)^2
+            var = 0.0
+            for k in range(2 * m):
+                jv = 0.0
+                for i in range(NP):
+                    jv += J[k, i] * pt[i]
+                var += res[k] * res[k] * jv * jv
+            r2std = math.sqrt(var * (2 * m) / (2 * m - NP))
+        else:
+            r2std = math.sqrt(max(pt[2], 0.0) * cost / (2 * m - NP))
     mr = mi = 0.0
     for k in range(m):
         mr += yr[k]
@@ -274,7 +289,7 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_
 
 @njit(parallel=True, error_model="numpy")
 def fit_chunk(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule,
-              dest, offset, out, status):
+              robust, dest, offset, out, status):
     """Fit every row ``i`` of ``yr + i yi`` (nvox, m) into column ``j`` of ``out`` (NOUT, n)
     and ``status`` (n,), ``j = dest[i]`` or ``offset + i`` when ``dest`` is empty; the psi
     grid of row ``i`` is centred on ``psi_c[i]``."""
@@ -315,7 +330,7 @@ def fit_chunk(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_i
                 status[j] = S_BAD
                 continue
             st = _fit_voxel(yr[i], yi[i], t, cr, ci, lo, hi, fat_floor, psi_c[i], psi_hw, n_grid, max_iter,
-                            xtol, ftol, rule, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
+                            xtol, ftol, rule, robust, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

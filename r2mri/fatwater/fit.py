@@ -186,11 +186,14 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
             out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma,
                                          **common)
         else:
-            from .complex_fit import fit_complex
+            from .complex_fit import RSS_FLOOR_RULE, fit_complex, remove_rss_floor
 
             main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
-            out, status, cinfo = fit_complex(flat, phase.reshape(-1, n_echoes), spatial, te64, basis,
-                                             mask_flat, main_fat_hz=main_hz, **common)
+            mag = remove_rss_floor(flat, sigma, n_coils)
+            out, status, cinfo = fit_complex(mag, phase.reshape(-1, n_echoes), spatial, te64, basis,
+                                             mask_flat, main_fat_hz=main_hz, convention_mag=flat,
+                                             robust_se=mag is not flat, **common)
+            cinfo["complex_floor"] = RSS_FLOOR_RULE if mag is not flat else "none (one channel or sigma unknown)"
     finally:
         numba.set_num_threads(prev_threads)
     if mask_flat is not None:
@@ -239,8 +242,11 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     else:
         from . import _complex_kernels as R
         settings["fit_method"] = COMPLEX_RULE
-        settings["noise_floor_handling"] = "not needed: complex data (Gaussian noise, no floor)"
         settings.update(cinfo)
+        settings["noise_floor_handling"] = (
+            "not needed: complex data (Gaussian noise, no floor)"
+            if cinfo.get("complex_floor", "").startswith("none") else
+            "multi-channel magnitude: RSS floor removed before the complex fit (options['complex_floor'])")
         extra = {"field_map_hz": shaped(R.O_PSI), "phase0_rad": shaped(R.O_PHI)}
     water, fat = shaped(R.O_W), shaped(R.O_F)
     extra = {"pdff_percent": shaped(R.O_PDFF), "water": water, "fat": fat, **extra,
