@@ -315,6 +315,11 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
     pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
     pooled.r2_cap_per_s = r2_max  # type: ignore[attr-defined]
+    # what the within-tile spread correction (r2mri/_gre_mixture.py) needs: the fitted tiles'
+    # (W, F, R2*), their voxels, the fat basis and the fit's bounds
+    keep = np.flatnonzero(ok)
+    pooled.fw_tiles = {"params": p[ok], "k": kt, "voxels": (ii, jj, kk), "tile_of": inv, "kept": keep,  # type: ignore[attr-defined]
+                       "te": te, "cr": cr, "ci": ci, "r2_max": r2_max, "fat_floor": a_floor}
     return pooled
 
 
