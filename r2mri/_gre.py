@@ -323,13 +323,26 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     return pooled
 
 
-def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils: int, tile: Any):
+def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils: int, tile: Any, *,
+                    seed: int = 0, estimator: str = "auto"):
     """The tile-pooled mean rate for :func:`r2mri.stats.liver_statistics`: the fat-water
-    pooled fit for ``fit.model == "fatwater"``, else :func:`r2mri.stats.pooled_mean_r2`."""
+    pooled fit for ``fit.model == "fatwater"``, else :func:`r2mri.stats.pooled_mean_r2`.
+
+    Fat-water, ``estimator`` ``"auto"`` or ``"tile-mixture"``: the tiles corrected for the
+    spread of R2* inside them (:func:`r2mri._gre_mixture.gre_mixture_correction`,
+    ``estimator = "tile-fw-mixture"``; the correction in the attribute ``mixture``);
+    ``"tile-ncchi"``: the tiles as fitted (``"tile-fw-ncchi"``)."""
     if getattr(fit, "model", None) == "fatwater":
-        return pooled_mean_r2star(image, fit, valid, noise_sigma=sigma, coils=coils,
-                                  tile=tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool)
-                                  else GRE_TILE)
+        pooled = pooled_mean_r2star(image, fit, valid, noise_sigma=sigma, coils=coils,
+                                    tile=tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool)
+                                    else GRE_TILE)
+        pooled.mixture = None  # type: ignore[attr-defined]
+        if estimator in ("auto", "tile-mixture"):
+            from ._gre_mixture import gre_mixture_correction
+
+            pooled, pooled.mixture = gre_mixture_correction(image, pooled, noise_sigma=sigma, coils=coils,
+                                                            seed=seed)
+        return pooled
     from .stats import pooled_mean_r2
 
     return pooled_mean_r2(image, valid, noise_sigma=sigma, coils=coils, tile=tile)

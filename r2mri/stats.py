@@ -485,7 +485,8 @@ def liver_statistics(
     elif image is not None and sigma is not None:
         try:
             if getattr(fit, "model", None) == "fatwater":  # fat-water: R2* (issue 15)
-                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile)
+                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile, seed=seed, estimator=estimator)
+                mixture = pooled.mixture  # the within-tile spread correction of R2* (r2mri/_gre_mixture.py)
             else:
                 pooled, mixture, estimator = _headline.headline_pooled(
                     image, valid, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
@@ -627,7 +628,7 @@ def liver_statistics(
         "ci95_lic_mg_per_g": [lic_lo, lic_hi],
         "estimator": estimator,
         "definition": (f"LIC of the mean liver {rate} ({conv}); mean {rate} by the tile-pooled "
-                       f"noise-corrected estimator{' of the fat-water model' if estimator == _gre.ESTIMATOR else ''}"
+                       f"noise-corrected estimator{' of the fat-water model' if str(estimator).startswith('tile-fw') else ''}"
                        + (f", corrected for the spread of {rate} within tiles" if mixture is not None else "")
                        if pooled is not None else
                        f"LIC of the mean liver {rate} ({conv}); mean {rate} = mean of voxel {rate} (fallback)"),
