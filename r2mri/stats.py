@@ -389,7 +389,12 @@ def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray
 
     std = getattr(fit, "r2_std_per_s", None)
     se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
-    tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
+    if getattr(fit, "model", None) == "fatwater" and image is not None and sigma is not None:
+        from ._gre_heterogeneity import gre_tile_candidates  # fat-water tiles (the SE tile fit reads fat as decay)
+
+        tiles = gre_tile_candidates(image, fit, valid, sigma, coils, pooled)
+    else:
+        tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
     return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
@@ -646,7 +651,8 @@ def liver_statistics(
         "calibration": cal.name,
     }
     het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
-                         pooled if estimator in _headline.POOLED_ESTIMATORS else None, image, sigma, n_coils)
+                         pooled if estimator in _headline.POOLED_ESTIMATORS or str(estimator).startswith("tile-fw")
+                         else None, image, sigma, n_coils)
     if het.warning:
         warnings.append(het.warning)
     blocks = {
