@@ -79,11 +79,12 @@ def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
         mix = st.blocks["headline"].get("mixture") or {}
         out[name] = (st.headline_r2_per_s, lo, hi, time.process_time() - t0, bool(warns),
                      any(w.startswith("headline: the spread") for w in st.warnings),
-                     (mix.get("rho_by_tile_size") or {}).get("4"))
+                     (mix.get("rho_by_tile_size") or {}).get("4"),
+                     any("beyond the R2* range" in w or "could not be fitted" in w for w in st.warnings))
     p = _gre.pooled_mean_r2star(ph.image, fit, valid, noise_sigma=sigma, coils=coils)
     lo, hi = out["tile-fw-ncchi"][1:3]
     m = _oracle(ph, ph.image, p, sigma, coils)
-    out["oracle"] = (m, lo + m - p.mean_r2_per_s, hi + m - p.mean_r2_per_s, 0.0, False, False, None)
+    out["oracle"] = (m, lo + m - p.mean_r2_per_s, hi + m - p.mean_r2_per_s, 0.0, False, False, None, False)
     return out
 
 
@@ -101,12 +102,12 @@ def run(quick: bool, seeds: int, snrs, coils_list) -> dict[str, Any]:
     cal = "hernando-2022-r2star-1.5t"
     for i, (sd, w, lic, snr, coils) in enumerate(cells):
         rows = {d: {"err_pct": [], "covered": [], "half_pct": [], "cpu_s": [], "warned": [], "unmeasured": [],
-                    "rho": []} for d in DESIGNS}
+                    "rho": [], "range_warned": []} for d in DESIGNS}
         for seed in range(1, seeds + 1):
             r = one_run(sd, w, lic, snr, coils, seed)
             tr = r["truth_lic"]
             for d in DESIGNS:
-                m, lo, hi, cpu, warned, unm, rho = r[d]
+                m, lo, hi, cpu, warned, unm, rho, rng_w = r[d]
                 lm, llo, lhi = (float(v) for v in lic_from_r2(np.array([m, max(lo, 1e-6), hi]), calibration=cal))
                 rows[d]["err_pct"].append(100 * (lm / tr - 1))
                 rows[d]["covered"].append(bool(llo <= tr <= lhi))
@@ -115,6 +116,7 @@ def run(quick: bool, seeds: int, snrs, coils_list) -> dict[str, Any]:
                 rows[d]["warned"].append(warned)
                 rows[d]["unmeasured"].append(unm)
                 rows[d]["rho"].append(rho)
+                rows[d]["range_warned"].append(rng_w)
         cell = {"sd_log_lic": sd, "scale_voxels": w, "lic": lic, "snr": snr, "coils": coils, "designs": {}}
         for d in DESIGNS:
             e = np.asarray(rows[d]["err_pct"])
@@ -125,6 +127,7 @@ def run(quick: bool, seeds: int, snrs, coils_list) -> dict[str, Any]:
                                   "cpu_s": float(np.mean(rows[d]["cpu_s"])),
                                   "warned": int(np.sum(rows[d]["warned"])),
                                   "unmeasured": int(np.sum(rows[d]["unmeasured"])),
+                                  "range_warned": int(np.sum(rows[d]["range_warned"])),
                                   "err_pct": [float(v) for v in e], "rho": rows[d]["rho"]}
         res["cells"].append(cell)
         b = " ".join(f"{d} {cell['designs'][d]['bias_pct']:+.2f}/{cell['designs'][d]['hits']}" for d in DESIGNS)
@@ -155,14 +158,15 @@ def summary(res: dict[str, Any]) -> str:
             lines.append(f"| {gname} ({len(cs)}) | {d} | {max(b, key=abs):+.1f} | {sum(abs(x) <= 2 for x in b)}/"
                          f"{len(cs)} | {100 * hits / n:.0f} % | "
                          f"{np.median([c['designs'][d]['half_width_pct'] for c in cs]):.1f} | {warned} |")
-    lines += ["", "| SD | width | LIC | SNR | coils | before % | after % (hits) | oracle % | rho | warned |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| SD | width | LIC | SNR | coils | before % | after % (hits) | oracle % | rho | heterogeneity warned | "
+              "spread not measured / R2* range warned |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         d0, d1, d2 = (c["designs"][d] for d in DESIGNS)
         rho = [r for r in d1["rho"] if r is not None]
         lines.append(f"| {c['sd_log_lic']} | {c['scale_voxels']:g} | {c['lic']:g} | {c['snr']:g} | {c['coils']} | "
                      f"{d0['bias_pct']:+.2f} | {d1['bias_pct']:+.2f} ({d1['hits']}/{d1['n']}) | {d2['bias_pct']:+.2f} | "
-                     f"{np.mean(rho) if rho else float('nan'):.3f} | {d1['warned']}/{d1['n']} |")
+                     f"{np.mean(rho) if rho else float('nan'):.3f} | {d1['warned']}/{d1['n']} | "
+                     f"{d1['unmeasured']} / {d1['range_warned']} |")
     return "\n".join(lines)
 
 
