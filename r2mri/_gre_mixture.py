@@ -36,9 +36,12 @@ What (the same steps as the spin-echo ``tile-mixture``, docs/statistics.md secti
 3. The correction's own error for the interval: rho +- its SE through the correction,
    and the shape (half the gamma - log-normal difference; the interval reaches the
    log-normal estimate), as :func:`r2mri._headline.widen_interval` applies them.
-4. Where rho cannot be measured (its SE above ``_RHO_SE_MAX``) the tiles are left as
-   fitted, the interval's upper end reaches the correction at ``_RHO_PLAUSIBLE`` and a
-   warning says so.
+4. Where rho cannot be measured (fewer than 3 echoes with ``mu TE <= 2.5``, or its SE
+   above ``_RHO_SE_MAX``) the tiles are left as fitted, the interval's upper end reaches
+   the correction at ``_RHO_PLAUSIBLE`` and a warning says so. Where more than 5 % of the
+   ROI lies in tiles whose signal is at the noise floor from the second echo on
+   (:func:`r2mri._gre.tiles_at_noise_floor`), the upper end reaches that share of the
+   fit's R2* cap (those tiles' R2* is not measured at all; the range warning says so).
 """
 
 from __future__ import annotations
@@ -327,6 +330,7 @@ def gre_mixture_correction(image: Any, pooled: Any, *, noise_sigma: float, coils
     """
     import copy
 
+    from ._gre import BEYOND_RANGE_WARN_FRACTION, tiles_at_noise_floor
     from ._headline import MixtureCorrection
 
     t = _Tiles(image, pooled, noise_sigma, coils)
@@ -374,6 +378,12 @@ def gre_mixture_correction(image: Any, pooled: Any, *, noise_sigma: float, coils
         shape_diff = _weighted_mean(p_alt, t.k) - mean
         se_shape = abs(shape_diff) / 2.0
         extra["rho_lognormal"] = rho_alt
+    # tiles whose signal is at the noise floor from the second echo on (r2mri._gre.tiles_at_noise_floor; the
+    # range warning names them): their R2* can be anything up to the fit's cap, so the interval reaches it
+    floor_share = tiles_at_noise_floor(pooled)
+    extra["fraction_tiles_at_noise_floor"] = floor_share
+    if floor_share > BEYOND_RANGE_WARN_FRACTION:
+        upper = max(upper, floor_share * max(t.r2_max - mean0, 0.0))
     out = copy.copy(pooled)
     out.tile_r2_per_s = p[:, 2].copy()
     out.mean_r2_per_s = _weighted_mean(p, t.k)

@@ -124,3 +124,26 @@ def test_gre_tile_bound_measures_a_smooth_texture(textured):
     d0: dict = {}
     assert _tile_lower_bound(gre_tile_candidates(img0, fit0, np.ones(SHAPE, bool), SIGMA, 1), 0.2, d0) is None
     assert d0["r2_cv_lower_bound_tiles_ci95"][0] < 0.02
+
+
+def test_signal_at_the_noise_floor_after_one_echo_is_warned_and_widened():
+    # 30 mg/g at 1.5 T (R2* ~1160 s^-1), SNR 20 per channel, 8 channels: the second echo is at the
+    # noise floor; the fits return a finite, far too low R2* with status OK (benchmarks/gre_hetero.py)
+    rng = np.random.default_rng(11)
+    sigma, coils, shape = 5.0, 8, (16, 16, 1)
+    amp = np.hypot(85.0 + 15.0 * BASIS.real, 15.0 * BASIS.imag) * np.exp(-1160.0 * TE)
+    a = np.broadcast_to(amp, shape + (TE.size,))
+    data = np.sqrt((a + sigma * rng.standard_normal(a.shape)) ** 2 + sigma**2 * rng.chisquare(2 * coils - 1, a.shape))
+    img = r2mri.MultiEchoImage(data, TE, field_strength_t=1.5, sequence="GRE")
+    fit = r2mri.fit(img, model="fatwater", noise_sigma=sigma, coils=coils, threads=1)
+    st = liver_statistics(fit, np.ones(shape, bool), "hernando-2022-r2star-1.5t", image=img, noise_sigma=sigma,
+                          coils=coils, n_bootstrap=200)
+    assert st.blocks["qc"]["fraction_tiles_at_noise_floor"] > 0.9
+    assert any(w.startswith("qc: WARNING - in") and "noise floor from the second echo" in w for w in st.warnings)
+    lo, hi = st.blocks["r2_per_s"]["headline_ci95"]
+    assert hi > 1160.0  # the interval reaches the truth although the estimate does not
+    # a measurable liver (7 mg/g, same noise) is not flagged
+    img7, fit7 = _block(np.full((16, 16, 1), 275.0), 12)
+    st7 = liver_statistics(fit7, np.ones((16, 16, 1), bool), "hernando-2022-r2star-1.5t", image=img7,
+                           noise_sigma=SIGMA, coils=1, n_bootstrap=200)
+    assert st7.blocks["qc"]["fraction_tiles_at_noise_floor"] == 0.0
