@@ -50,12 +50,9 @@ from typing import Any
 
 import numpy as np
 
-try:  # the lead splits r2mri/_headline.py into _mixture.py / _spread_estimate.py (session of 2026-12-02)
-    from ._mixture import _GH_W, _GH_X, _draw_spread
-    from ._spread_estimate import _echo_dispersion, _ncchi_draw, _pooled_echo
-except ImportError:  # pragma: no cover - before the split
-    from ._headline import _GH_W, _GH_X, _draw_spread, _echo_dispersion, _ncchi_draw, _pooled_echo
+from ._mixture import _GH_W, _GH_X, _draw_spread
 from ._sim_state import shrunk_state
+from ._spread_estimate import _echo_dispersion, _ncchi_draw, _pooled_echo
 
 __all__ = ["fw_mixture_signal", "invert_fw_mixture", "gre_mixture_correction"]
 
