@@ -80,7 +80,8 @@ def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
         out[name] = (st.headline_r2_per_s, lo, hi, time.process_time() - t0, bool(warns),
                      any(w.startswith("headline: the spread") for w in st.warnings),
                      (mix.get("rho_by_tile_size") or {}).get("4"),
-                     any("beyond the R2* range" in w or "could not be fitted" in w for w in st.warnings))
+                     any(("beyond the R2* range" in w or "could not be fitted" in w or "noise floor from the second echo" in w)
+                         for w in st.warnings))
     p = _gre.pooled_mean_r2star(ph.image, fit, valid, noise_sigma=sigma, coils=coils)
     lo, hi = out["tile-fw-ncchi"][1:3]
     m = _oracle(ph, ph.image, p, sigma, coils)
