@@ -318,9 +318,9 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     # what the within-tile spread correction (r2mri/_gre_mixture.py) needs: the fitted tiles'
     # (W, F, R2*), their voxels, the fat basis and the fit's bounds
     keep = np.flatnonzero(ok)
-    pooled.fw_tiles = {"params": p[ok], "k": kt, "voxels": (ii, jj, kk), "tile_of": inv, "kept": keep,  # type: ignore[attr-defined]
-                       "te": te, "cr": cr, "ci": ci, "r2_max": r2_max, "fat_floor": a_floor,
-                       "y": y[ok], "sigma": float(noise_sigma), "coils": int(coils)}
+    pooled.fw_tiles = {  # type: ignore[attr-defined]
+        "params": p[ok], "k": kt, "voxels": (ii, jj, kk), "tile_of": inv, "kept": keep, "te": te, "cr": cr,
+        "ci": ci, "r2_max": r2_max, "fat_floor": a_floor, "y": y[ok], "sigma": float(noise_sigma), "coils": int(coils)}
     return pooled
 
 
@@ -411,7 +411,8 @@ def pdff_block(fit: Any, valid: np.ndarray, pooled: Any = None) -> dict[str, Any
 def tiles_at_noise_floor(pooled: Any, echo: int = 1, z: float = 3.0) -> float:
     """Voxel share of the pooled fit's tiles whose mean magnitude at the second echo is within
     ``z`` standard errors of the pure-noise mean (amplitude 0): their signal is gone after
-    one echo, so neither R2* nor the fat is measured there.
+    one echo, so neither R2* nor the fat is measured there (``z = 3`` [D, r2mri's choice]:
+    a one-sided 0.1 % chance that a tile with signal is flagged by its noise).
 
     Why: at 30 mg/g (R2* ~1160 s^-1) with a 1.2 ms first echo, SNR 20 and 8 channels the
     voxel fits returned R2* ~260 s^-1 with status OK (and BOUND_HIT at R2* = 0, not at the
@@ -487,7 +488,8 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
         return info, (f"qc: WARNING - in {100 * floor_share:.0f} % of the ROI (tiles of the headline) the signal "
                       "is at the noise floor from the second echo on: R2* there is beyond what this echo train "
                       "measures and the fits' R2* (and PDFF) are not reliable; the LIC is not reliable and may "
-                      "read far too low (treat it as a lower bound); a shorter first echo and spacing measure higher R2*")
+                      "read far too low (treat it as a lower bound); a shorter first echo and spacing measure "
+                      "higher R2*")
     if max(frac, frac_dropped) <= BEYOND_RANGE_WARN_FRACTION:
         return info, None
     if frac <= BEYOND_RANGE_WARN_FRACTION:

@@ -153,13 +153,6 @@ def invert_fw_mixture(p_app: np.ndarray, k: np.ndarray, rho: np.ndarray, te, cr,
     return out
 
 
-def _correct(p_app, k, rho_between, tiles):
-    """Tiles corrected for a between-voxel spread ``rho_between`` (their own voxels hold (k-1)/k)."""
-    f = (np.maximum(k, 1.0) - 1.0) / np.maximum(k, 1.0)
-    return invert_fw_mixture(p_app, k, rho_between * f, tiles["te"], tiles["cr"], tiles["ci"], tiles["sigma"],
-                             tiles["coils"], tiles.get("shape", _SHAPE), tiles["fat_floor"], tiles["r2_max"])
-
-
 # --------------------------------------------------------------------------- the spread estimate
 class _Tiles:
     """The fitted tiles of :func:`r2mri._gre.pooled_mean_r2star` with their voxels' magnitudes."""
@@ -284,6 +277,54 @@ def _weighted_mean(p: np.ndarray, k: np.ndarray) -> float:
     return float(np.sum(k * p[:, 2]) / np.sum(k))
 
 
+def _error_terms(t: _Tiles, p, rho, rho_se, kappa, edge, mean0, seed, replicates):
+    """The correction's own error, or why there is none: ``(p, terms)`` with the tiles to report
+    (as corrected, or as fitted when the spread is not measured or misfits) and the interval's
+    terms (items 3-4 of the module docstring)."""
+    # echoes in the cumulant regime at the apparent and at the corrected median rate (the mixture and the
+    # noise floor both read the rate low: at 30 mg/g the apparent rate alone let 3 echoes count)
+    r_med = max(float(np.median(t.p[:, 2])), float(np.median(p[:, 2])))
+    n_echoes = int(np.count_nonzero(r_med * t.te <= _MUT_MAX))
+    warnings: list[str] = []
+    extra: dict[str, Any] = {"cumulant_echoes": n_echoes}
+    unidentified, upper = [], 0.0
+    se_spread = se_shape = shape_diff = 0.0
+    if n_echoes < _MIN_ECHOES or not rho_se <= _RHO_SE_MAX:
+        # the spread is not measured: the tiles stay as fitted, the interval reaches the plausible spread
+        p = t.p.copy()
+        unidentified = [edge]
+        upper = max(_weighted_mean(t.correct(t.p, _RHO_PLAUSIBLE), t.k) - mean0, 0.0)
+        warnings.append(
+            f"headline: the spread of R2* inside the {edge}x{edge} tiles cannot be measured with this echo train "
+            f"({n_echoes} echoes before the signal falls to 8 % at R2* {r_med:.0f} s^-1; SE of its "
+            f"estimate {rho_se:.3f}): the headline is not corrected for it and may read low in a heterogeneous "
+            f"liver; the interval's upper end reaches the correction for a log-SD 0.4 texture (+{upper:.0f} s^-1)")
+    elif rho < -_RHO_NEGATIVE_SE * rho_se:
+        p = t.p.copy()
+        extra["misfit_tile_sizes"] = [edge]
+        mirrored = _weighted_mean(t.correct(t.p, rho), t.k) - mean0
+        extra["misfit_mirrored_correction_r2_per_s"] = mirrored
+        se_spread = abs(mirrored)
+        if abs(mirrored) > 0.005 * mean0:  # [D] as _headline._MISFIT_MATERIAL: 0.5 % of the mean rate
+            warnings.append(f"headline: the voxels inside the tiles vary less than their noise predicts "
+                            f"(spread {rho:.3f} +- {rho_se:.3f}): a misfit of the fat-water noise model; the "
+                            "headline is not corrected for a spread, the interval is widened by the mirrored "
+                            "correction")
+    else:
+        mean = _weighted_mean(p, t.k)
+        lo_hi = [_weighted_mean(t.correct(t.p, float(np.clip(rho + d, -_RHO_MAX, _RHO_MAX))), t.k) - mean
+                 for d in (-rho_se, rho_se)]
+        se_spread = float(max(abs(v) for v in lo_hi))
+        # the shape term: one more Gauss-Newton step with a log-normal spread from this estimate
+        rho_alt, _se_alt, _k_alt, p_alt = estimate_spread(
+            t, t.simulator(seed, replicates, _SHAPE_ALT), _SHAPE_ALT, start=(rho, rho_se, kappa, p), max_steps=1)
+        shape_diff = _weighted_mean(p_alt, t.k) - mean
+        se_shape = abs(shape_diff) / 2.0
+        extra["rho_lognormal"] = rho_alt
+    return p, {"warnings": warnings, "extra": extra, "unidentified": unidentified, "upper": upper,
+               "se_spread": se_spread, "se_shape": se_shape, "shape_diff": shape_diff}
+
+
 def gre_mixture_correction(image: Any, pooled: Any, *, noise_sigma: float, coils: int = 1, seed: int = 0,
                            replicates: "int | None" = None):
     """The fat-water tile-pooled headline corrected for the spread of R2* within its tiles.
@@ -336,45 +377,9 @@ def gre_mixture_correction(image: Any, pooled: Any, *, noise_sigma: float, coils
         replicates = 2 if t.y.shape[0] < 20_000 else 1
     mean0 = _weighted_mean(t.p, t.k)
     rho, rho_se, _kappa, p = estimate_spread(t, t.simulator(seed, replicates, _SHAPE), _SHAPE)
-    # echoes in the cumulant regime at the apparent and at the corrected median rate (the mixture and the
-    # noise floor both read the rate low: at 30 mg/g the apparent rate alone let 3 echoes count)
-    r_med = max(float(np.median(t.p[:, 2])), float(np.median(p[:, 2])))
-    n_echoes = int(np.count_nonzero(r_med * t.te <= _MUT_MAX))
-    warnings: list[str] = []
-    extra: dict[str, Any] = {"cumulant_echoes": n_echoes}
-    unidentified, upper = [], 0.0
-    se_spread = se_shape = shape_diff = 0.0
-    if n_echoes < _MIN_ECHOES or not rho_se <= _RHO_SE_MAX:
-        # the spread is not measured: the tiles stay as fitted, the interval reaches the plausible spread
-        p = t.p.copy()
-        unidentified = [edge]
-        upper = max(_weighted_mean(t.correct(t.p, _RHO_PLAUSIBLE), t.k) - mean0, 0.0)
-        warnings.append(
-            f"headline: the spread of R2* inside the {edge}x{edge} tiles cannot be measured with this echo train "
-            f"({n_echoes} echoes before the signal falls to 8 % at R2* {r_med:.0f} s^-1; SE of its "
-            f"estimate {rho_se:.3f}): the headline is not corrected for it and may read low in a heterogeneous "
-            f"liver; the interval's upper end reaches the correction for a log-SD 0.4 texture (+{upper:.0f} s^-1)")
-    elif rho < -_RHO_NEGATIVE_SE * rho_se:
-        p = t.p.copy()
-        extra["misfit_tile_sizes"] = [edge]
-        mirrored = _weighted_mean(t.correct(t.p, rho), t.k) - mean0
-        extra["misfit_mirrored_correction_r2_per_s"] = mirrored
-        se_spread = abs(mirrored)
-        if abs(mirrored) > 0.005 * mean0:
-            warnings.append(f"headline: the voxels inside the tiles vary less than their noise predicts "
-                            f"(spread {rho:.3f} +- {rho_se:.3f}): a misfit of the fat-water noise model; the "
-                            "headline is not corrected for a spread, the interval is widened by the mirrored correction")
-    else:
-        mean = _weighted_mean(p, t.k)
-        lo_hi = [_weighted_mean(t.correct(t.p, float(np.clip(rho + d, -_RHO_MAX, _RHO_MAX))), t.k) - mean
-                 for d in (-rho_se, rho_se)]
-        se_spread = float(max(abs(v) for v in lo_hi))
-        # the shape term: one more Gauss-Newton step with a log-normal spread from this estimate
-        rho_alt, _se_alt, _k_alt, p_alt = estimate_spread(
-            t, t.simulator(seed, replicates, _SHAPE_ALT), _SHAPE_ALT, start=(rho, rho_se, _kappa, p), max_steps=1)
-        shape_diff = _weighted_mean(p_alt, t.k) - mean
-        se_shape = abs(shape_diff) / 2.0
-        extra["rho_lognormal"] = rho_alt
+    p, e = _error_terms(t, p, rho, rho_se, _kappa, edge, mean0, seed, replicates)
+    warnings, extra, unidentified, upper = e["warnings"], e["extra"], e["unidentified"], e["upper"]
+    se_spread, se_shape, shape_diff = e["se_spread"], e["se_shape"], e["shape_diff"]
     # tiles whose signal is at the noise floor from the second echo on (r2mri._gre.tiles_at_noise_floor; the
     # range warning names them): their R2* can be anything up to the fit's cap, so the interval reaches it
     floor_share = tiles_at_noise_floor(pooled)

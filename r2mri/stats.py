@@ -490,7 +490,8 @@ def liver_statistics(
     elif image is not None and sigma is not None:
         try:
             if getattr(fit, "model", None) == "fatwater":  # fat-water: R2* (issue 15)
-                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile, seed=seed, estimator=estimator)
+                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile, seed=seed,
+                                              estimator=estimator)
                 mixture = pooled.mixture  # the within-tile spread correction of R2* (r2mri/_gre_mixture.py)
             else:
                 pooled, mixture, estimator = _headline.headline_pooled(
