@@ -147,3 +147,21 @@ def test_signal_at_the_noise_floor_after_one_echo_is_warned_and_widened():
     st7 = liver_statistics(fit7, np.ones((16, 16, 1), bool), "hernando-2022-r2star-1.5t", image=img7,
                            noise_sigma=SIGMA, coils=1, n_bootstrap=200)
     assert st7.blocks["qc"]["fraction_tiles_at_noise_floor"] == 0.0
+
+
+def test_high_tail_beyond_the_train_is_left_out_of_the_tile_bound_only_as_a_tail():
+    from r2mri._gre_heterogeneity import _without_high_tail
+
+    rng = np.random.default_rng(3)
+    r2 = 275.0 * np.exp(0.4 * rng.standard_normal(400))
+    se = np.full(400, 5.0)
+    hi = np.argsort(r2)[-20:]  # the top 5 %: beyond the train, SE 20 x the median
+    se[hi] = 100.0
+    k = np.full(400, 4.0)
+    r_cut, se_cut, k_cut = _without_high_tail(r2, se, k)
+    assert r_cut.size == 380 and np.all(se_cut == 5.0)
+    assert r_cut.std() / r_cut.mean() < r2.std() / r2.mean()  # still a lower bound of the CV
+    se_low = se.copy()
+    se_low[hi] = 5.0
+    se_low[np.argsort(r2)[:20]] = 100.0  # noisy tiles at the *low* end (dark coil regions): not a tail
+    assert _without_high_tail(r2, se_low, k) is None
