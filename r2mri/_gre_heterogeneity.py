@@ -12,7 +12,8 @@ in-vivo data").
 What: the same candidates, finest first, from the fat-water tile fit
 (:func:`r2mri._gre.pooled_mean_r2star`): 2 x 2 and 3 x 3 tiles, then the headline's own
 4 x 4 tiles (as fitted, before the within-tile spread correction: the correction moves
-the rates, not their scatter). The checks and the warning are those of
+the rates, not their scatter), then the same tilings without their high tail beyond the
+echo train (:func:`_without_high_tail`). The checks and the warning are those of
 :func:`r2mri._heterogeneity._tile_lower_bound`.
 """
 
