@@ -389,7 +389,12 @@ def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray
 
     std = getattr(fit, "r2_std_per_s", None)
     se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
-    tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
+    if getattr(fit, "model", None) == "fatwater" and image is not None and sigma is not None:
+        from ._gre_heterogeneity import gre_tile_candidates  # fat-water tiles (the SE tile fit reads fat as decay)
+
+        tiles = gre_tile_candidates(image, fit, valid, sigma, coils, pooled)
+    else:
+        tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
     return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
@@ -485,7 +490,9 @@ def liver_statistics(
     elif image is not None and sigma is not None:
         try:
             if getattr(fit, "model", None) == "fatwater":  # fat-water: R2* (issue 15)
-                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile)
+                pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile, seed=seed,
+                                              estimator=estimator)
+                mixture = pooled.mixture  # the within-tile spread correction of R2* (r2mri/_gre_mixture.py)
             else:
                 pooled, mixture, estimator = _headline.headline_pooled(
                     image, valid, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
@@ -632,7 +639,7 @@ def liver_statistics(
         "ci95_lic_mg_per_g": [lic_lo, lic_hi],
         "estimator": estimator,
         "definition": (f"LIC of the mean liver {rate} ({conv}); mean {rate} by the tile-pooled "
-                       f"noise-corrected estimator{' of the fat-water model' if estimator == _gre.ESTIMATOR else ''}"
+                       f"noise-corrected estimator{' of the fat-water model' if str(estimator).startswith('tile-fw') else ''}"
                        + (f", corrected for the spread of {rate} within tiles" if mixture is not None else "")
                        if pooled is not None else
                        f"LIC of the mean liver {rate} ({conv}); mean {rate} = mean of voxel {rate} (fallback)"),
@@ -650,7 +657,8 @@ def liver_statistics(
         "calibration": cal.name,
     }
     het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
-                         pooled if estimator in _headline.POOLED_ESTIMATORS else None, image, sigma, n_coils)
+                         pooled if estimator in _headline.POOLED_ESTIMATORS or str(estimator).startswith("tile-fw")
+                         else None, image, sigma, n_coils)
     if het.warning:
         warnings.append(het.warning)
     blocks = {

@@ -159,7 +159,7 @@ def test_gre_analyze_picks_fatwater_hernando_and_meets_the_truth(gre15):
     assert res.headline_lic_mg_per_g == pytest.approx(truth, rel=0.03)
     lo, hi = res.statistics.ci95_lic_mg_per_g
     assert lo < res.headline_lic_mg_per_g < hi
-    assert res.statistics.estimator == "tile-fw-ncchi"
+    assert res.statistics.estimator == "tile-fw-mixture"  # issue 16: the tiles corrected for their spread
     head = res.statistics.blocks["headline"]
     assert "R2*" in head["definition"] and head["tiles"] == _gre.GRE_TILE
     # PDFF block: the mean of the tile-pooled fit's tile PDFF (SE ~0.05 points here) and the

@@ -63,6 +63,8 @@ _ESTIMATORS = {
     "tile-mixture": "Tile-pooled noise-corrected mean, within-tile spread corrected",
     # the GRE headline of analyze (issue 15): the same pooling with the fat-water model
     "tile-fw-ncchi": "Tile-pooled noise-corrected fat-water fit of the liver ROI",
+    # the GRE default since issue 16: the same, the tiles corrected for the spread of R2* within them
+    "tile-fw-mixture": "Tile-pooled fat-water fit, within-tile spread corrected",
     "voxel-mean": "Mean of the voxel values in the liver ROI",
 }
 
