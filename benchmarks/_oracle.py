@@ -38,9 +38,11 @@ class Oracle:
         return float(np.sum(self.t.k * v) / self.t.k.sum())
 
 
-def true_spread_oracle(ph, pooled, sigma: float, coils: int, seed: int = 0) -> Oracle:
+def true_spread_oracle(ph, pooled, sigma: float, coils: int, seed: int = 0, exclude=None) -> Oracle:
     """The oracle of the phantom ``ph`` (``r2mri.phantom.generate``) on the tiles of ``pooled``
-    (``r2mri.stats.pooled_mean_r2`` of its image); ``seed`` as the headline's (the simulated fit bias)."""
+    (``r2mri.stats.pooled_mean_r2`` of its image); ``seed`` as the headline's (the simulated fit bias).
+    ``exclude``: boolean per tile, tiles left out of the pooled ``rho_true`` (the headline's split
+    tiles, ``r2mri._spread_map``: their two populations are not the texture it models)."""
     import r2mri._mixture as M
     import r2mri._spread_estimate as E
 
@@ -49,7 +51,8 @@ def true_spread_oracle(ph, pooled, sigma: float, coils: int, seed: int = 0) -> O
     k = t.k
     tile_true = np.bincount(t.tile_of, weights=r, minlength=t.nt) / np.maximum(k, 1)
     ss = np.bincount(t.tile_of, weights=((r - tile_true[t.tile_of]) / tile_true[t.tile_of]) ** 2, minlength=t.nt)
-    rho_true = {s: float(ss[t.sel_of[s]].sum() / max((k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
+    keep = np.ones(t.nt, bool) if exclude is None else ~np.asarray(exclude, bool)
+    rho_true = {s: float(ss[t.sel_of[s] & keep].sum() / max((k[t.sel_of[s] & keep] - 1).sum(), 1)) for s in t.sizes}
     r_ref, s_ref = t.ref_state()
     done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], k[t.sel_of[s]], rho_true[s]) for s in t.sizes],
                            t.te, sigma, coils, M._SHAPE)
