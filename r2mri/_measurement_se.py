@@ -92,10 +92,11 @@ def _simulated_sd(r2, s0, te, k, sigma, coils, seed):
             y[r, :, e] = np.bincount(owner, weights=mag[:, e], minlength=nt) / kk
     fit, _s0, _se, ok = _tile_fit(y.reshape(reps * nt, te.size), te, np.tile(kk.astype(np.float64), reps),
                                   float(sigma), int(coils))
-    fit = np.where(ok, fit, np.nan).reshape(reps, nt)
-    n_ok = np.isfinite(fit).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.nanstd(fit, axis=0, ddof=1) if reps > 1 else np.full(nt, np.nan)
+    ok = ok.reshape(reps, nt)
+    fit = np.where(ok, fit.reshape(reps, nt), 0.0)
+    n_ok = ok.sum(axis=0)
+    m = fit.sum(axis=0) / np.maximum(n_ok, 1)
+    sd = np.sqrt(np.sum(np.where(ok, (fit - m) ** 2, 0.0), axis=0) / np.maximum(n_ok - 1, 1))
     return np.where(n_ok >= max(reps // 2, 2), sd, np.nan)
 
 
