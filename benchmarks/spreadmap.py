@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 
 def one(spec, lic, snr, coils, seed):
     import r2mri._headline as H

@@ -98,7 +98,7 @@ def test_two_populations_are_split_at_the_magnitude_floor():
     assert p_wrong.sum() < 2.0  # and it knows it
     parent, r2_g, _s0, k_g = split_tiles(y, np.zeros(64, int), np.array([0]), TE, sigma, 8)
     rate = float(np.sum(k_g * r2_g) / k_g.sum())
-    assert abs(rate / r2.mean() - 1) < 0.1, rate  # the tile's mean rate (161 s^-1); the whole tile's fit reads ~40 % low
+    assert abs(rate / r2.mean() - 1) < 0.1, rate  # the mean rate, 161 s^-1 (the whole tile: ~40 % low)
 
 
 def test_spared_block_at_snr_20_split_tiles_carry_an_error():
