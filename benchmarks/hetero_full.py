@@ -76,7 +76,9 @@ def one(sd: float, width: float, lic: float, snr: float, coils: int, seed: int, 
             "covered": bool(lo <= truth <= hi), "half_width_pct": 100 * (hi - lo) / 2 / truth,
             "rho": mx.get("rho_by_tile_size"), "rho_se": mx.get("rho_se_by_tile_size"),
             "unidentified": mx.get("unidentified_tile_sizes"), "mixture": mx,
-            "warnings": [w for w in st.warnings if w.startswith("headline")], "cpu_s": cpu}
+            "warnings": [w for w in st.warnings if w.startswith("headline")], "cpu_s": cpu,
+            "se_measurement_r2": st.blocks["r2_per_s"]["headline_se_measurement"],
+            "se_bootstrap_r2": st.blocks["r2_per_s"]["headline_se_bootstrap"]}
 
 
 def cell_summary(rows: list[dict]) -> dict[str, Any]:

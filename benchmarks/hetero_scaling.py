@@ -20,7 +20,7 @@ Each liver's headline error (LIC of the mean liver R2, %) is split into its part
 - ``box``: the tiles with their Box (1971) term taken off (r2mri/_tile_bias.py);
 - ``box_sim``: and the simulated bias of the tiles too noisy for it (r2mri/_tile_bias_sim.py);
 - ``oracle``: ``box_sim`` corrected with the phantom's true within-tile spread, one per
-  tile edge (as ``oracle()`` in benchmarks/snr20.py); ``oracle_tile``: each tile with its
+  tile edge (benchmarks/_oracle.py, shared with snr20.py and spreadmap.py); ``oracle_tile``: each tile with its
   own true spread (the one-spread-per-edge assumption);
 - ``mixture``: the headline (``mixture_corrected_mean_r2``), with the spread estimate;
 - ``skipped``: the part of ``box``'s error carried by tiles too noisy for the Box term
@@ -56,12 +56,12 @@ GEOMETRIES = [
 def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coils=8) -> dict[str, Any]:
     """The headline of one liver and the parts of its error (module docstring)."""
     import r2mri._headline as H
-    import r2mri._mixture as M
-    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.noise import ncchi_mean_interpolated
     from r2mri.phantom import generate
     from r2mri.stats import _tile_fit, pooled_mean_r2
+
+    from ._oracle import true_spread_oracle
 
     ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
                   lic_correlation_voxels=width, **geometry)
@@ -72,12 +72,11 @@ def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coi
     pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
     cpu = time.process_time() - t0
     pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-    t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+    o = true_spread_oracle(ph, pooled, sigma, coils, seed)  # the true-spread oracles (benchmarks/_oracle.py)
+    t, tile_true, rho_true, mu_or, mu_ot = o.t, o.tile_true, o.rho_true, o.mu_edge, o.mu_tile
     used = pooled.voxel_tile >= 0
-    r_true = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used]
     k = t.k
     wsum = k.sum()
-    tile_true = np.bincount(t.tile_of, weights=r_true, minlength=t.nt) / np.maximum(k, 1)
     used_r2 = float(np.sum(k * tile_true) / wsum)
 
     def mean_of(v):
@@ -90,21 +89,6 @@ def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coi
     np.add.at(sums, t.tile_of, em)
     r2_exp, _s0, _se, ok_exp = _tile_fit(sums / k[:, None], te, k, sigma, coils)
     r2_exp = np.where(ok_exp, r2_exp, tile_true)
-    # the true within-tile spread per tile edge (oracle), the correction at the shrunk states
-    ss = np.bincount(t.tile_of, weights=((r_true - tile_true[t.tile_of]) / tile_true[t.tile_of]) ** 2,
-                     minlength=t.nt)
-    rho_true = {s: float(ss[t.sel_of[s]].sum() / max((k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
-    r_ref, s_ref = t.ref_state()
-    done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], k[t.sel_of[s]], rho_true[s]) for s in t.sizes],
-                           te, sigma, coils, M._SHAPE)
-    mu_or = t.r2_app.copy()
-    for s, (m_s, _s) in zip(t.sizes, done):
-        mu_or[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]
-    # each tile corrected with its own true spread (tests "one spread per tile edge")
-    rho_tile = ss / np.maximum(k - 1, 1)
-    done_t = M._correct_many([(r_ref[i:i + 1], s_ref[i:i + 1], k[i:i + 1], float(rho_tile[i])) for i in range(t.nt)],
-                             te, sigma, coils, M._SHAPE)
-    mu_ot = t.r2_app + np.array([d[0][0] for d in done_t]) - r_ref
     skipped = t.se_rel > 0.15
     sim = getattr(t, "fit_bias_sim_r2", 0.0)  # the simulated bias of the skipped tiles (mean, s^-1)
     rel = {name: 100 * (v / used_r2 - 1) for name, v in (

@@ -180,11 +180,11 @@ def oracle(lic, snr, coils, seeds, spec="heterogeneous-fine-1.5t"):
     ``python -c "from benchmarks.snr20 import oracle; oracle(30, 20, 8, [1, 2])"``
     """
     import r2mri._headline as H
-    import r2mri._mixture as M
-    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
+
+    from ._oracle import true_spread_oracle
 
     out = []
     for seed in seeds:
@@ -192,20 +192,9 @@ def oracle(lic, snr, coils, seeds, spec="heterogeneous-fine-1.5t"):
         sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
         truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
         pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
-        pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-        t = E._tile_set(ph.image, pooled, sigma, coils)
-        r = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[pooled.voxel_tile >= 0]
-        n = np.bincount(t.tile_of, minlength=t.nt)
-        m = np.bincount(t.tile_of, weights=r, minlength=t.nt) / np.maximum(n, 1)
-        ss = np.bincount(t.tile_of, weights=((r - m[t.tile_of]) / m[t.tile_of]) ** 2, minlength=t.nt)
-        rho_true = {s: float(ss[t.sel_of[s]].sum() / max((t.k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
-        r_ref, s_ref = t.ref_state()
-        done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho_true[s])
-                                for s in t.sizes], t.te, sigma, coils, M._SHAPE)
-        mu = t.r2_app.copy()
-        for s, (m_s, _s0) in zip(t.sizes, done):
-            mu[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]
-        err = [100 * (float(lic_from_r2(v)) / truth - 1) for v in (pm.mean_r2_per_s, float(np.sum(t.k * mu) / t.k.sum()))]
+        o = true_spread_oracle(ph, pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils), sigma, coils, seed)
+        rho_true = o.rho_true
+        err = [100 * (float(lic_from_r2(v)) / truth - 1) for v in (pm.mean_r2_per_s, o.mean(o.mu_edge))]
         out.append(err)
         print(f"{spec} lic {lic:g} snr {snr:g} coils {coils} seed {seed}: estimate {err[0]:+.2f} % oracle {err[1]:+.2f} % "
               f"rho {corr.rho} +- {corr.rho_se} true {rho_true}", flush=True)

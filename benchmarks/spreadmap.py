@@ -16,43 +16,24 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 
 def one(spec, lic, snr, coils, seed):
     import r2mri._headline as H
-    import r2mri._mixture as M
-    import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
+
+    from ._oracle import true_spread_oracle
 
     ph = generate(spec, lic=lic, snr=snr, coils=coils, seed=seed)
     sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
     truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
     pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
-    pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-    t = E._tile_set(ph.image, pooled, sigma, coils)
-    r = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[pooled.voxel_tile >= 0]
-    n = np.bincount(t.tile_of, minlength=t.nt)
-    m = np.bincount(t.tile_of, weights=r, minlength=t.nt) / np.maximum(n, 1)
-    ss = np.bincount(t.tile_of, weights=((r - m[t.tile_of]) / m[t.tile_of]) ** 2, minlength=t.nt)
-    rho_true = {s: float(ss[t.sel_of[s]].sum() / max((t.k[t.sel_of[s]] - 1).sum(), 1)) for s in t.sizes}
-    r_ref, s_ref = t.ref_state()
-    done = M._correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], rho_true[s])
-                            for s in t.sizes], t.te, sigma, coils, M._SHAPE)
-    mu_g = t.r2_app.copy()
-    for s, (m_s, _s0) in zip(t.sizes, done):
-        mu_g[t.sel_of[s]] += m_s - r_ref[t.sel_of[s]]
-    # each tile's own k voxels' variance about their own mean: ss / k
-    mu_p = M._invert_mixture(r_ref, s_ref, t.k, t.te, sigma, coils, ss / np.maximum(t.k, 1), M._SHAPE)[0]
-    mu_p = t.r2_app + (mu_p - r_ref)
+    o = true_spread_oracle(ph, pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils), sigma, coils, seed)
+    t, rho_true, mu_g, mu_p, mean = o.t, o.rho_true, o.mu_edge, o.mu_tile, o.mean
 
     def err(v):
         return 100 * (float(lic_from_r2(v)) / truth - 1)
-
-    def mean(v):
-        return float(np.sum(t.k * v) / t.k.sum())
 
     row = dict(spec=spec, lic=lic, snr=snr, coils=coils, seed=seed, estimate=err(pm.mean_r2_per_s),
                oracle_global=err(mean(mu_g)), oracle_per_tile=err(mean(mu_p)), as_fitted=err(mean(t.r2_app)),

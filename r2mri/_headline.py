@@ -114,11 +114,13 @@ class MixtureCorrection:
     warnings: list[str] = field(default_factory=list)
     #: the headline with the other shape of the spread (log-normal) minus this one (R2, s^-1)
     shape_difference_r2_per_s: float = 0.0
+    #: the tiles fitted as two groups (r2mri/_spread_map.py): their groups' fit noise and misassignment (s^-1)
+    se_split_r2_per_s: float = 0.0
 
     @property
     def se_r2_per_s(self) -> float:
-        """Standard error of the correction (spread and shape terms in quadrature)."""
-        return float(np.hypot(self.se_spread_r2_per_s, self.se_shape_r2_per_s))
+        """Standard error of the correction (spread, shape and split-tile terms in quadrature)."""
+        return float(np.sqrt(self.se_spread_r2_per_s**2 + self.se_shape_r2_per_s**2 + self.se_split_r2_per_s**2))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,7 @@ class MixtureCorrection:
             "correction_r2_per_s": self.correction_r2_per_s,
             "se_spread_r2_per_s": self.se_spread_r2_per_s,
             "se_shape_r2_per_s": self.se_shape_r2_per_s,
+            "se_split_r2_per_s": self.se_split_r2_per_s,
             "replicates": self.replicates,
             "unidentified_tile_sizes": list(self.unidentified),
             "upper_extension_r2_per_s": self.upper_r2_per_s,
@@ -196,8 +199,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     # the shape is not identified by the data: one step of the same estimation with the other
     # shape (log-normal) from this estimate; half the difference is the shape term
     mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
-    corrected, se_spread, shape_diff, upper, unidentified, misfit = _correction_and_errors(t, rho, rho_se, mu,
-                                                                                          mu_alt)
+    corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = _correction_and_errors(
+        t, rho, rho_se, mu, mu_alt)
     se_shape = abs(shape_diff) / 2
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     wsum = t.k.sum()
@@ -230,7 +233,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                               "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
                               "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2,
                               "spread_map": t.spread.to_dict() if t.spread is not None else None},
-                             unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff)
+                             unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
+                             se_split_r2_per_s=se_split)
     return pooled, corr
 
 
@@ -286,13 +290,24 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     for s in unidentified:
         unchanged |= t.sel_of[s]
     shape_alt[unchanged] = hi[unchanged] = lo[unchanged] = t.r2_app[unchanged]
+    se_split = 0.0
     if t.spread is not None and t.spread.outlier.any():
-        # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py)
+        # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py), with their
+        # own error terms: the spread moved by its SE, the other shape, the groups' fit noise and the
+        # 2-means misassignment (docs/statistics.md, "Split tiles")
         out = np.flatnonzero(t.spread.outlier)
-        v = split_outlier_rates(t, out, {s: (0.0 if s in unidentified or s in misfit else max(rho[s], 0.0))
-                                     for s in t.sizes})
-        for arr in (corrected, hi, lo, shape_alt, up):
-            arr[out] = np.where(np.isfinite(v), v, arr[out])  # a tile that could not be refitted keeps its own
+        used = {s: not (s in unidentified or s in misfit) for s in t.sizes}
+        rho_at = {s: (max(rho[s], 0.0) if used[s] else 0.0) for s in t.sizes}
+        rho_pm = [{s: (float(np.clip(rho[s] + sg * rho_se[s], 0.0, _RHO_MAX)) if used[s] else 0.0)
+                   for s in t.sizes} for sg in (1.0, -1.0)]
+        v = split_outlier_rates(t, out, rho_at, *rho_pm)
+        ok = np.isfinite(v["rate"])  # a tile that could not be refitted keeps its own
+        for arr, key in ((corrected, "rate"), (hi, "hi"), (lo, "lo"), (shape_alt, "alt"), (up, "rate")):
+            arr[out] = np.where(ok, v[key], arr[out])
+        kk = t.k[out][ok]
+        # fit noise: tiles independent (quadrature); misassignment: one sign at worst (added linearly)
+        se_split = float(np.hypot(np.sqrt(np.sum((kk * v["se_fit"][ok]) ** 2)), np.sum(kk * v["mis"][ok]))
+                         / t.k.sum())
     wsum = t.k.sum()
 
     def mean_of(v):
@@ -301,7 +316,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     mean = mean_of(corrected)
     # both sides (one may sit on the rho bound): the larger change is the SE
     se_spread = max(abs(mean_of(hi) - mean), abs(mean_of(lo) - mean))
-    return corrected, se_spread, mean_of(shape_alt) - mean, mean_of(up) - mean, unidentified, misfit
+    return corrected, se_spread, mean_of(shape_alt) - mean, mean_of(up) - mean, unidentified, misfit, se_split
 
 
 #: Estimators of the mean liver R2 that pool tiles (``liver_statistics(estimator=...)``).

@@ -53,6 +53,7 @@ import numpy as np
 
 from . import _gre, _headline
 from . import calibration as _cal
+from ._measurement_se import pooled_measurement_se
 from ._numba_setup import njit
 from .errors import InputError
 from .status import FitStatus
@@ -246,7 +247,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     te = image.echo_times_s
     pending = np.ones(ii.size, dtype=bool)  # voxels not yet assigned to an accepted tile
     vtile = np.full(ii.size, -1, dtype=np.int64)
-    acc_r2, acc_se, acc_k, acc_slice, acc_size = [], [], [], [], []
+    acc_r2, acc_se, acc_k, acc_slice, acc_size, acc_s0 = [], [], [], [], [], []
     for level_no, size in enumerate(lv):
         last = level_no == len(lv) - 1
         sel = np.nonzero(pending)[0]
@@ -258,7 +259,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
         sums = np.zeros((nt, sig.shape[1]))
         np.add.at(sums, inv, sig[sel])
         k = np.bincount(inv, minlength=nt).astype(np.float64)
-        r2, _s0, se, ok = _tile_fit(sums / k[:, None], te, k, float(noise_sigma), int(coils))
+        r2, s0, se, ok = _tile_fit(sums / k[:, None], te, k, float(noise_sigma), int(coils))
         good = ok & (se <= target_rel_se * r2)
         if not last:
             # parents (next level) holding a failing child are refitted whole
@@ -277,6 +278,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
         vtile[sel[accept[inv]]] = new_index[inv[accept[inv]]]
         acc_r2.append(r2[accept])
         acc_se.append(se[accept])
+        acc_s0.append(s0[accept])
         acc_k.append(k[accept])
         acc_slice.append((tids // per_slice)[accept])
         acc_size.append(np.full(int(accept.sum()), size))
@@ -290,7 +292,9 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     if r2.size == 0:
         raise InputError("mask: no tile of the ROI could be fitted")
     mean = float(np.sum(k * r2) / np.sum(k))
-    se_mean = float(np.sqrt(np.sum((k * se) ** 2)) / np.sum(k))
+    # each tile's SE at its shrunk state, not at its own noisy fit (r2mri/_measurement_se.py)
+    se_mean = pooled_measurement_se(r2, np.concatenate(acc_s0), se, k, np.concatenate(acc_size), te,
+                                    float(noise_sigma), int(coils))[0]
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
                     np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile)
 
