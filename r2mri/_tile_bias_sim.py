@@ -35,7 +35,8 @@ _REPS_MIN, _REPS_MAX = 8, 64  # [D, r2mri's choice] replicates per tile
 
 
 def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils: int,
-                        seed: int = 0, reps: "int | None" = None) -> tuple[np.ndarray, np.ndarray]:
+                        seed: int = 0, reps: "int | None" = None,
+                        min_rel_se: "float | None" = None) -> tuple[np.ndarray, np.ndarray]:
     """Bias ``(b_r2, se_b_r2)`` of the tile fit's R2 at ``(s0, r2)`` by simulation.
 
     Parameters
@@ -54,6 +55,10 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         Seed of the simulation (deterministic).
     reps : int, optional
         Replicates per tile; default from a budget of simulated magnitudes, 8-64.
+    min_rel_se : float, optional
+        Count only the replicates whose own relative SE of R2 is above this (the real
+        tiles were simulated because theirs was: the same selection), where at least a
+        quarter of them are; else every replicate that fits.
 
     Returns
     -------
@@ -92,9 +97,13 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         m = np.sqrt(re * re + sigma**2 * rng.chisquare(2 * int(coils) - 1, amp.shape))
         for e in range(te.size):
             y[r, :, e] = np.bincount(owner, weights=m[:, e], minlength=nt) / kk
-    r2_f, s0_f, _se, ok = _tile_fit(y.reshape(reps * nt, te.size), te, np.tile(kk.astype(np.float64), reps),
-                                    float(sigma), int(coils))
+    r2_f, s0_f, se_f, ok = _tile_fit(y.reshape(reps * nt, te.size), te, np.tile(kk.astype(np.float64), reps),
+                                     float(sigma), int(coils))
     ok = ok.reshape(reps, nt)
+    if min_rel_se is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sel = ok & (se_f.reshape(reps, nt) > min_rel_se * r2_f.reshape(reps, nt))
+        ok = np.where(sel.sum(axis=0) >= max(reps // 4, 2), sel, ok)
     n_ok = ok.sum(axis=0)
     d_r2 = np.where(ok, r2_f.reshape(reps, nt) - r2[None, :], 0.0)
     enough = n_ok >= max(reps // 2, 2)
@@ -134,9 +143,15 @@ def s0_keeping_amplitude(s0: np.ndarray, r2: np.ndarray, b_r2: np.ndarray, te: n
 def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups, skipped: np.ndarray,
                        te: np.ndarray, sigma: float, coils: int, seed: int = 0) -> tuple:
     """``(b_s0, b_r2, se)`` of the headline's tiles: the simulated fit bias of the ``skipped``
-    tiles at their shrunk states (:func:`r2mri._sim_state.shrunk_state` over ``groups``,
-    one boolean selection per tile edge), S0 moved to keep each tile's amplitude at
-    ``t_ref``; zero elsewhere. ``se``: Monte Carlo SE of the voxel-weighted mean shift (s^-1).
+    tiles, zero elsewhere. ``se``: Monte Carlo SE of the voxel-weighted mean shift (s^-1).
+
+    The states: each tile's shrunk state (:func:`r2mri._sim_state.shrunk_state` over
+    ``groups``, one boolean selection per tile edge) with the rates of each group's skipped
+    tiles scaled by one factor ``c`` (S0 moved to keep each tile's amplitude at ``t_ref``),
+    ``c`` chosen so that the simulated mean fit of those tiles equals their observed mean
+    fit (indirect inference, module docstring); the replicates count only when they too are
+    too noisy for the Box term (the same selection as the real tiles'). S0 is then moved to
+    keep each tile's amplitude at ``t_ref``.
 
     Examples
     --------
@@ -149,6 +164,7 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     True
     """
     from ._sim_state import shrunk_state
+    from ._tile_bias import _REL_SE_MAX
 
     r2 = np.asarray(r2, dtype=np.float64)
     s0 = np.asarray(s0, dtype=np.float64)
@@ -158,10 +174,43 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     if idx.size == 0:
         return b_s0, b_r2, 0.0
     r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, groups, te)
-    br, se = simulated_tile_bias(r_ref[idx], s_ref[idx], te, k[idx], sigma, coils, seed=seed)
+    r_ref, s_ref = r_ref[idx], s_ref[idx]
+    w = np.exp(-2.0 * r_ref[:, None] * te[None, :])
+    t_ref = (w @ te) / w.sum(axis=1)
+    # one factor per group of the skipped tiles (a tile outside every group: a group of its own)
+    gid = np.full(idx.size, -1)
+    for j, sel in enumerate(groups):
+        gid[np.asarray(sel, bool)[idx]] = j
+    gid[gid < 0] = len(groups) + np.arange(np.sum(gid < 0))
+    _, gid = np.unique(gid, return_inverse=True)
+    ng, kw = int(gid.max()) + 1, k[idx]
+    obs = np.bincount(gid, weights=kw * r2[idx], minlength=ng)
+    c, hist = np.ones(ng), []
+    for it in range(_II_EVALS):
+        rr = r_ref * c[gid]
+        ss = s_ref * np.exp((rr - r_ref) * t_ref)
+        br, se = simulated_tile_bias(rr, ss, te, kw, sigma, coils, seed=seed, min_rel_se=_REL_SE_MAX)
+        # relative gap of each group's mean fit (tiles without a simulated bias: their own state)
+        gap = (np.bincount(gid, weights=kw * (rr + br), minlength=ng) - obs) / np.bincount(gid, weights=kw * rr,
+                                                                                          minlength=ng)
+        hist.append((c.copy(), gap))
+        if it + 1 == _II_EVALS:
+            break
+        if it == 0:
+            c_new = c * (1.0 - gap)
+        else:
+            (c0, g0), (c1, g1) = hist[-2], hist[-1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c_new = np.where(np.abs(g1 - g0) > 1e-12, c1 - g1 * (c1 - c0) / (g1 - g0), c1)
+        c = np.clip(np.where(np.isfinite(c_new), c_new, c), *_II_FACTOR)
+    # the mean shift at the matched states: the group's corrected mean is then its states' mean
     b_r2[idx] = br
-    b_s0[idx] = s0_keeping_amplitude(s0[idx], r2[idx], br, te)  # each tile keeps its amplitude at t_ref
-    return b_s0, b_r2, float(np.sqrt(np.sum((k[idx] * se) ** 2)) / k.sum())
+    b_s0[idx] = s0_keeping_amplitude(s0[idx], r2[idx], b_r2[idx], te)  # each tile keeps its amplitude at t_ref
+    return b_s0, b_r2, float(np.sqrt(np.sum((kw * se) ** 2)) / k.sum())
+
+
+_II_EVALS = 3  # [D, r2mri's choice] simulations of the indirect inference (start, then two secant steps)
+_II_FACTOR = (0.67, 1.5)  # [D, r2mri's choice] bounds of the factor on the shrunk rates
 
 
 _FIT_BIAS_WARN = 0.015  # [D, r2mri's choice] tile-fit bias taken off (Box + simulated), as a share of the mean
