@@ -145,7 +145,7 @@ def s0_keeping_amplitude(s0: np.ndarray, r2: np.ndarray, b_r2: np.ndarray, te: n
 
 
 def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups, skipped: np.ndarray,
-                       te: np.ndarray, sigma: float, coils: int, seed: int = 0) -> tuple:
+                       te: np.ndarray, sigma: float, coils: int, seed: int = 0, conditioned: bool = False) -> tuple:
     """``(b_s0, b_r2, se)`` of the headline's tiles: the simulated fit bias of the ``skipped``
     tiles, zero elsewhere. ``se``: Monte Carlo SE of the voxel-weighted mean shift (s^-1).
 
@@ -153,9 +153,11 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     ``groups``, one boolean selection per tile edge) with the rates of each group's skipped
     tiles scaled by one factor ``c`` (S0 moved to keep each tile's amplitude at ``t_ref``),
     ``c`` chosen so that the simulated mean fit of those tiles equals their observed mean
-    fit (indirect inference, module docstring); the replicates count only when they too are
-    too noisy for the Box term (the same selection as the real tiles'). S0 is then moved to
-    keep each tile's amplitude at ``t_ref``.
+    fit (indirect inference, module docstring). ``conditioned``: the real tiles were chosen by
+    their own relative SE (> 15 %), so only replicates that are too count (the same selection);
+    the headline chooses them by the SE at their shrunk state instead, which does not follow
+    the tile's own noise, and simulates without that condition. S0 is then moved to keep each
+    tile's amplitude at ``t_ref``.
 
     Examples
     --------
@@ -198,7 +200,8 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     for it in range(_II_EVALS):
         rr = r_ref * c[gid]
         ss = s_ref * np.exp((rr - r_ref) * t_ref)
-        br, se = simulated_tile_bias(rr, ss, te, kw, sigma, coils, seed=seed, min_rel_se=_REL_SE_MAX,
+        br, se = simulated_tile_bias(rr, ss, te, kw, sigma, coils, seed=seed,
+                                     min_rel_se=_REL_SE_MAX if conditioned else None,
                                      reps=reps if it + 1 == _II_EVALS else max(reps // 4, _REPS_MIN))
         # relative gap of each group's mean fit (tiles without a simulated bias: their own state)
         gap = (np.bincount(gid, weights=kw * (rr + br), minlength=ng) - obs) / np.bincount(gid, weights=kw * rr,

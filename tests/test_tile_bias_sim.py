@@ -74,7 +74,7 @@ def test_noisy_tiles_that_are_the_high_iron_ones_are_not_under_corrected():
     skipped = se / r > 0.15
     assert np.all(skipped[rt == 300.0]) and not np.any(skipped[rt == 180.0])
     _b_s0, b_r2, se_mc = simulated_fit_bias(r, s, se / r, kk, [np.ones(r.size, bool)], skipped, TE, 1.0, coils,
-                                            seed=3)
+                                            seed=3, conditioned=True)
     err = (r - b_r2 - rt)[skipped]
     sem = np.hypot(err.std(ddof=1) / np.sqrt(err.size), se_mc)
     assert (r - rt)[skipped].mean() > 5 * sem  # uncorrected: far too high
