@@ -22,6 +22,12 @@ texture seed = noise seed = simulator seed, true liver mask.
    other simulator seeds (independent per liver) and with the extra channels drawn as
    normals (before) or as one chi-square (now): per-liver SD over simulator seeds, and
    the paired mean difference of the two draws.
+4. ``--fresh OFFSET``: the decomposition on other noise seeds (the cells above share seeds
+   0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
+   realised noise bias against its expectation from the same voxels with fresh noise).
+5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
+   normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
+   process (printed).
 """
 
 from __future__ import annotations
@@ -44,11 +50,12 @@ def _ms(x) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
 
 
-def decompose(sd, width, coils, seeds) -> dict[str, Any]:
-    """Headline LIC error and its parts A, B, C (module docstring) over ``seeds`` livers."""
+def decompose(sd, width, coils, seeds, offset=0) -> dict[str, Any]:
+    """Headline LIC error and its parts A, B, C (module docstring) over ``seeds`` livers
+    (seeds ``offset`` to ``offset + seeds - 1``)."""
     from .hetero_scaling import one
 
-    rows = [one(GEOMETRY, s, sd=sd, width=width, lic=30.0, snr=20.0, coils=coils) for s in range(seeds)]
+    rows = [one(GEOMETRY, s, sd=sd, width=width, lic=30.0, snr=20.0, coils=coils) for s in range(offset, offset + seeds)]
     e = {k: np.array([r["r2_err_pct"][k] for r in rows]) for k in rows[0]["r2_err_pct"]}
     a = e["box_sim"] - e["expected"]
     return {"lic_err_pct": _ms([r["lic_err_pct"] for r in rows]),
@@ -94,6 +101,45 @@ def fit_bias_classes(sd, width, coils, seeds) -> dict[str, Any]:
     return {k: _ms(v) for k, v in acc.items()}
 
 
+def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64) -> dict[str, Any]:
+    """The tile fits' realised noise bias (fit minus expected-magnitude fit, % of R2) against
+    its expectation: the same voxels' noise-free amplitudes with ``reps`` fresh noise draws,
+    fitted with the same tiles (the bias the corrections should take off)."""
+    import r2mri._spread_estimate as E
+    from r2mri.noise import ncchi_mean_interpolated
+    from r2mri.phantom import generate
+    from r2mri.stats import _tile_fit, pooled_mean_r2
+
+    real, expected = [], []
+    for seed in range(offset, offset + seeds):
+        ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                      lic_correlation_voxels=width, **GEOMETRY)
+        sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
+        te = np.asarray(ph.image.echo_times_s, float)
+        pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
+        t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+        used = pooled.voxel_tile >= 0
+        w = t.k / t.k.sum()
+        f = 100 * t.k.sum() / ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used].sum()
+        amp = ph.noise_free.reshape(-1, te.size)[pooled.voxel_index][used].astype(np.float64)
+        sums = np.zeros((t.nt, te.size))
+        np.add.at(sums, t.tile_of, ncchi_mean_interpolated(amp, sigma, coils)[0])
+        r2_exp = _tile_fit(sums / t.k[:, None], te, t.k, sigma, coils)[0]
+        rng = np.random.default_rng(2000 + seed)
+        tot, cnt = np.zeros(t.nt), np.zeros(t.nt)
+        for _ in range(reps):
+            m = E._ncchi_draw(amp, sigma, coils, rng)
+            ss = np.zeros((t.nt, te.size))
+            np.add.at(ss, t.tile_of, m)
+            rf, _s, _se, ok = _tile_fit(ss / t.k[:, None], te, t.k, sigma, coils)
+            ok &= np.isfinite(rf)
+            tot += np.where(ok, rf, 0.0)
+            cnt += ok
+        real.append(f * float(np.sum(w * (pooled.tile_r2_per_s - r2_exp))))
+        expected.append(f * float(np.sum(w * (tot / np.maximum(cnt, 1) - r2_exp))))
+    return {"realised": _ms(real), "expected": _ms(expected), "seeds": [offset, offset + seeds]}
+
+
 def draw_sensitivity(sd, width, coils, livers, sims) -> dict[str, Any]:
     """Headline LIC error over simulator seeds (``1000 liver + j``) with both noise draws."""
     import r2mri._headline as H
@@ -124,6 +170,41 @@ def draw_sensitivity(sd, width, coils, livers, sims) -> dict[str, Any]:
                   "sd_over_sim_seeds": float(np.sqrt(np.mean(err[d].var(1, ddof=1)))), "cpu_s": cpu[d] / (livers * sims)}
     out["paired_chi_minus_normals"] = _ms((err["chi-square"] - err["normals"]).mean(1))
     return out
+
+
+def cpu_full_size() -> None:
+    """Process time of ``mixture_corrected_mean_r2`` on full-size livers (SD 0.4 width 4,
+    30 mg/g, seed 1), best of 2, before / chi-square draw only / indirect inference only /
+    after, in one process (printed with the load average)."""
+    import os
+
+    import r2mri._headline as H
+    import r2mri._spread_estimate as E
+    import r2mri._tile_bias_sim as TB
+    from r2mri.calibration import lic_from_r2
+    from r2mri.phantom import generate
+
+    chi, normals, evals, by_shrunk = E._ncchi_draw, E._ncchi_draw_normals, TB._II_EVALS, E._CLASS_AT_SHRUNK
+    try:
+        for snr, coils in ((20.0, 8), (50.0, 8), (20.0, 1)):
+            ph = generate(lic=30.0, snr=snr, coils=coils, seed=1, texture_seed=1, lic_log_sd=0.4,
+                          lic_correlation_voxels=4.0)
+            sigma, mask, tr = float(ph.summary["noise_sigma"]), ph.truth.liver_mask, ph.summary["lic_of_mean_r2_mg_per_g"]
+            H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1)  # warm
+            res = {}
+            for name, draw, new_states in (("before", normals, False), ("chi draw", chi, False),
+                                           ("II only", normals, True), ("after", chi, True)):
+                E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = draw, (evals if new_states else 1), new_states
+                ts = []
+                for _ in range(2):
+                    t0 = time.process_time()
+                    p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1)
+                    ts.append(time.process_time() - t0)
+                res[name] = (min(ts), 100 * (float(lic_from_r2(p.mean_r2_per_s)) / tr - 1))
+            print(f"SNR {snr:g}, {coils} channels, load {os.getloadavg()[0]:.1f}: " + "; ".join(
+                f"{k} {v[0]:.2f} s (x{v[0] / res['before'][0]:.2f}, LIC {v[1]:+.2f} %)" for k, v in res.items()), flush=True)
+    finally:
+        E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = chi, evals, by_shrunk
 
 
 def table(res: dict[str, Any]) -> str:
@@ -160,12 +241,25 @@ def main(argv=None) -> int:
     ap.add_argument("--cells", type=int, default=len(CELLS), help="the first N cells only")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--table-only", action="store_true", help="rewrite small20.md from small20.json")
+    ap.add_argument("--cpu", action="store_true", help="only the full-size CPU comparison (printed)")
+    ap.add_argument("--fresh", type=int, default=0, metavar="OFFSET",
+                    help="only the decomposition and the voxel oracle on seeds OFFSET.. (printed, not stored)")
     a = ap.parse_args(argv)
     if a.table_only:
         import json
 
         res = json.loads((a.out / "small20.json").read_text())
         (a.out / "small20.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{table(res)}\n")
+        return 0
+    if a.cpu:
+        cpu_full_size()
+        return 0
+    if a.fresh:
+        for sd, width, coils in CELLS[:a.cells]:
+            d = decompose(sd, width, coils, a.seeds, a.fresh)
+            print(sd, width, coils, {k: v for k, v in d.items() if k != "lic_err_each"}, flush=True)
+            if sd == 0 and coils == 1:
+                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh), flush=True)
         return 0
     res: dict[str, Any] = {"machine": machine_info(), "seeds": a.seeds, "cells": []}
     t0 = time.time()
