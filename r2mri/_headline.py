@@ -13,11 +13,12 @@ What (docs/statistics.md, section 2, "Heterogeneous livers"):
 
 1. Tiles and their apparent ``(S0_t, R2_t)``: the adaptive quadtree of ``pooled_mean_r2``,
    less the tile fit's own first-order bias (Box 1971, :mod:`r2mri._tile_bias`): at 30 mg/g
-   and SNR 20 an 8 x 8 tile reads +0.3 % (1 channel) to +0.8 % (8 channels) high. Tiles
-   too noisy for that term (relative SE of R2 > 15 %: the liver's partial edge tiles, dark
-   coil regions) get their bias simulated at their shrunk states instead
-   (:mod:`r2mri._tile_bias_sim`; left as fitted they read small livers +5 % high in LIC
-   at 30 mg/g, SNR 20).
+   and SNR 20 an 8 x 8 tile reads +0.3 % (1 channel) to +0.8 % (8 channels) high. Both
+   the term and the choice of the tiles too noisy for it (relative SE of R2 > 15 % at the
+   tile's shrunk state: the liver's partial edge tiles, dark coil regions) are evaluated at
+   the shrunk states; those tiles get their bias simulated instead, at states matched to
+   their mean fit (:mod:`r2mri._tile_bias_sim`; left as fitted they read small livers +5 %
+   high in LIC at 30 mg/g, SNR 20).
 2. The relative variance inside the tiles of R2, ``rho``, and of S0, ``kappa``, for each
    tile edge, from the echo-wise dispersion of the voxels: per tile and echo the
    variance of ``M_i(TE) / mean_tile M(TE)``, pooled over the tiles of one edge, which

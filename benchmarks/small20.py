@@ -1,0 +1,281 @@
+"""Issue 16: small livers at 30 mg/g, SNR 20 — where the headline's error comes from.
+
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.small20 [--seeds N] [--mc-livers N]``
+(from the repository root). Writes ``benchmarks/results/small20.json`` and ``small20.md``.
+
+Livers: ``benchmarks.hetero``'s 64 x 64 x 3 at 6 mm (~1,700 voxels), 30 mg/g, SNR 20,
+texture seed = noise seed = simulator seed, true liver mask.
+
+1. *Decomposition* (``hetero_scaling.one``), in % of the true mean R2 of the voxels used:
+   ``A`` = the tile fits' own noise bias left after the Box and simulated terms (the tiles
+   as corrected minus the same tiles fitted to their expected magnitude), ``B`` = the
+   mixture inversion with the phantom's true spread against that expected fit, ``C`` = the
+   spread estimate (headline minus the true-spread oracle); the headline is A + B + C.
+2. *The fit bias by class of tiles* (:func:`fit_bias_classes`): tiles whose own relative
+   SE of R2 is <= 15 % and above (the classes the code used before branch small20; it now
+   chooses by the SE at the tiles' shrunk states), each class's raw bias (tile fit minus
+   expected-magnitude fit), what was taken off, what is left, and the bias simulated at
+   each tile's true (expected-fit) state as an oracle. These classes are selected by the
+   tiles' own noise (a tile reading low has a smaller SE), so each class carries a
+   selection bias of its own; their sum, A, is what the headline sees.
+3. *The simulator's Monte Carlo error* (:func:`draw_sensitivity`): the same livers with
+   other simulator seeds (independent per liver) and with the extra channels drawn as
+   normals (before) or as one chi-square (now): per-liver SD over simulator seeds, and
+   the paired mean difference of the two draws.
+4. ``--fresh OFFSET``: the decomposition on other noise seeds (the cells above share seeds
+   0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
+   realised noise bias against its expectation from the same voxels with fresh noise).
+5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
+   normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
+   process (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GEOMETRY = dict(matrix=(64, 64), pixel_mm=6.0, n_slices=3)
+CELLS = [(0.4, 4.0, 1), (0.4, 4.0, 8), (0.4, 8.0, 1), (0.4, 8.0, 8), (0.4, 1.0, 8), (0.0, 1.0, 1), (0.0, 1.0, 8)]
+
+
+def _ms(x) -> tuple[float, float]:
+    x = np.asarray(x, float)
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
+
+
+def decompose(sd, width, coils, seeds, offset=0) -> dict[str, Any]:
+    """Headline LIC error and its parts A, B, C (module docstring) over ``seeds`` livers
+    (seeds ``offset`` to ``offset + seeds - 1``)."""
+    from .hetero_scaling import one
+
+    rows = [one(GEOMETRY, s, sd=sd, width=width, lic=30.0, snr=20.0, coils=coils) for s in range(offset, offset + seeds)]
+    e = {k: np.array([r["r2_err_pct"][k] for r in rows]) for k in rows[0]["r2_err_pct"]}
+    a = e["box_sim"] - e["expected"]
+    return {"lic_err_pct": _ms([r["lic_err_pct"] for r in rows]),
+            "oracle_lic_err_pct": _ms([r["oracle_lic_err_pct"] for r in rows]),
+            "A_fit_bias": _ms(a), "B_inversion": _ms(e["oracle"] - a), "C_spread": _ms(e["mixture"] - e["oracle"]),
+            "r2_mixture": _ms(e["mixture"]),
+            "rho_err": _ms([r["rho"][s] - r["rho_true"][s] for r in rows for s in r["rho"] if s not in r["unidentified"]]),
+            "skipped_share": float(np.mean([r["skipped_voxel_share"] for r in rows])),
+            "warned": int(sum(bool(r["warnings"]) for r in rows)), "n": len(rows),
+            "lic_err_each": [r["lic_err_pct"] for r in rows]}
+
+
+def fit_bias_classes(sd, width, coils, seeds) -> dict[str, Any]:
+    """Per class of tiles (Box / simulated): raw fit bias, taken off, left, true-state oracle (% of R2)."""
+    import r2mri._spread_estimate as E
+    from r2mri._tile_bias_sim import simulated_tile_bias
+    from r2mri.noise import ncchi_mean_interpolated
+    from r2mri.phantom import generate
+    from r2mri.stats import _tile_fit, pooled_mean_r2
+
+    acc: dict[str, list] = {}
+    for seed in range(seeds):
+        ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                      lic_correlation_voxels=width, **GEOMETRY)
+        sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
+        te = np.asarray(ph.image.echo_times_s, float)
+        pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
+        t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+        used = pooled.voxel_tile >= 0
+        w = t.k / t.k.sum()
+        r_true = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used]
+        f = 100 * t.k.sum() / r_true.sum()
+        amp = ph.noise_free.reshape(-1, te.size)[pooled.voxel_index][used].astype(np.float64)
+        sums = np.zeros((t.nt, te.size))
+        np.add.at(sums, t.tile_of, ncchi_mean_interpolated(amp, sigma, coils)[0])
+        r2_exp, s0_exp, _se, _ok = _tile_fit(sums / t.k[:, None], te, t.k, sigma, coils)
+        b_true = simulated_tile_bias(r2_exp, s0_exp, te, t.k, sigma, coils, seed=1000 + seed, reps=64)[0]
+        raw = pooled.tile_r2_per_s
+        for name, sel in (("box", t.se_rel <= 0.15), ("sim", t.se_rel > 0.15)):
+            for key, v in (("share", w * 100 / f), ("raw", w * (raw - r2_exp)), ("taken_off", w * (raw - t.r2_app)),
+                           ("left", w * (t.r2_app - r2_exp)), ("oracle_bias", w * b_true)):
+                acc.setdefault(f"{name}_{key}", []).append(f * float(np.sum(v[sel])))
+    return {k: _ms(v) for k, v in acc.items()}
+
+
+def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64) -> dict[str, Any]:
+    """The tile fits' realised noise bias (fit minus expected-magnitude fit, % of R2) against
+    its expectation: the same voxels' noise-free amplitudes with ``reps`` fresh noise draws,
+    fitted with the same tiles (the bias the corrections should take off)."""
+    import r2mri._spread_estimate as E
+    from r2mri.noise import ncchi_mean_interpolated
+    from r2mri.phantom import generate
+    from r2mri.stats import _tile_fit, pooled_mean_r2
+
+    real, expected = [], []
+    for seed in range(offset, offset + seeds):
+        ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                      lic_correlation_voxels=width, **GEOMETRY)
+        sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
+        te = np.asarray(ph.image.echo_times_s, float)
+        pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
+        t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+        used = pooled.voxel_tile >= 0
+        w = t.k / t.k.sum()
+        f = 100 * t.k.sum() / ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used].sum()
+        amp = ph.noise_free.reshape(-1, te.size)[pooled.voxel_index][used].astype(np.float64)
+        sums = np.zeros((t.nt, te.size))
+        np.add.at(sums, t.tile_of, ncchi_mean_interpolated(amp, sigma, coils)[0])
+        r2_exp = _tile_fit(sums / t.k[:, None], te, t.k, sigma, coils)[0]
+        rng = np.random.default_rng(2000 + seed)
+        tot, cnt = np.zeros(t.nt), np.zeros(t.nt)
+        for _ in range(reps):
+            m = E._ncchi_draw(amp, sigma, coils, rng)
+            ss = np.zeros((t.nt, te.size))
+            np.add.at(ss, t.tile_of, m)
+            rf, _s, _se, ok = _tile_fit(ss / t.k[:, None], te, t.k, sigma, coils)
+            ok &= np.isfinite(rf)
+            tot += np.where(ok, rf, 0.0)
+            cnt += ok
+        real.append(f * float(np.sum(w * (pooled.tile_r2_per_s - r2_exp))))
+        expected.append(f * float(np.sum(w * (tot / np.maximum(cnt, 1) - r2_exp))))
+    return {"realised": _ms(real), "expected": _ms(expected), "seeds": [offset, offset + seeds]}
+
+
+def draw_sensitivity(sd, width, coils, livers, sims) -> dict[str, Any]:
+    """Headline LIC error over simulator seeds (``1000 liver + j``) with both noise draws."""
+    import r2mri._headline as H
+    import r2mri._spread_estimate as E
+    from r2mri.calibration import lic_from_r2
+    from r2mri.phantom import generate
+
+    draws = {"chi-square": E._ncchi_draw, "normals": E._ncchi_draw_normals}
+    err = {d: np.zeros((livers, sims)) for d in draws}
+    cpu = {d: 0.0 for d in draws}
+    try:
+        for i in range(livers):
+            ph = generate(lic=30.0, snr=20.0, coils=coils, seed=i, texture_seed=i, lic_log_sd=sd,
+                          lic_correlation_voxels=width, **GEOMETRY)
+            sigma, mask, tr = float(ph.summary["noise_sigma"]), ph.truth.liver_mask, ph.summary["lic_of_mean_r2_mg_per_g"]
+            for j in range(sims):
+                for d, fn in draws.items():
+                    E._ncchi_draw = fn
+                    t0 = time.process_time()
+                    p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1000 * i + j)
+                    cpu[d] += time.process_time() - t0
+                    err[d][i, j] = 100 * (float(lic_from_r2(p.mean_r2_per_s)) / tr - 1)
+    finally:
+        E._ncchi_draw = draws["chi-square"]
+    out: dict[str, Any] = {"livers": livers, "sims": sims}
+    for d in draws:
+        out[d] = {"mean": _ms(err[d].mean(1)), "sd_between_livers": float(err[d][:, 0].std(ddof=1)),
+                  "sd_over_sim_seeds": float(np.sqrt(np.mean(err[d].var(1, ddof=1)))), "cpu_s": cpu[d] / (livers * sims)}
+    out["paired_chi_minus_normals"] = _ms((err["chi-square"] - err["normals"]).mean(1))
+    return out
+
+
+def cpu_full_size() -> None:
+    """Process time of ``mixture_corrected_mean_r2`` on full-size livers (SD 0.4 width 4,
+    30 mg/g, seed 1), best of 2, before / chi-square draw only / indirect inference only /
+    after, in one process (printed with the load average)."""
+    import os
+
+    import r2mri._headline as H
+    import r2mri._spread_estimate as E
+    import r2mri._tile_bias_sim as TB
+    from r2mri.calibration import lic_from_r2
+    from r2mri.phantom import generate
+
+    chi, normals, evals, by_shrunk = E._ncchi_draw, E._ncchi_draw_normals, TB._II_EVALS, E._CLASS_AT_SHRUNK
+    try:
+        for snr, coils in ((20.0, 8), (50.0, 8), (20.0, 1)):
+            ph = generate(lic=30.0, snr=snr, coils=coils, seed=1, texture_seed=1, lic_log_sd=0.4,
+                          lic_correlation_voxels=4.0)
+            sigma, mask, tr = float(ph.summary["noise_sigma"]), ph.truth.liver_mask, ph.summary["lic_of_mean_r2_mg_per_g"]
+            H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1)  # warm
+            res = {}
+            for name, draw, new_states in (("before", normals, False), ("chi draw", chi, False),
+                                           ("II only", normals, True), ("after", chi, True)):
+                E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = draw, (evals if new_states else 1), new_states
+                ts = []
+                for _ in range(2):
+                    t0 = time.process_time()
+                    p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1)
+                    ts.append(time.process_time() - t0)
+                res[name] = (min(ts), 100 * (float(lic_from_r2(p.mean_r2_per_s)) / tr - 1))
+            print(f"SNR {snr:g}, {coils} channels, load {os.getloadavg()[0]:.1f}: " + "; ".join(
+                f"{k} {v[0]:.2f} s (x{v[0] / res['before'][0]:.2f}, LIC {v[1]:+.2f} %)" for k, v in res.items()), flush=True)
+    finally:
+        E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = chi, evals, by_shrunk
+
+
+def table(res: dict[str, Any]) -> str:
+    from ._common import md_table
+
+    def f(v):
+        return f"{v[0]:+.2f} +- {v[1]:.2f}"
+
+    rows = [[c["sd"], c["width"], c["coils"], c["d"]["n"], f(c["d"]["lic_err_pct"]), f(c["d"]["oracle_lic_err_pct"]),
+             f(c["d"]["A_fit_bias"]), f(c["d"]["B_inversion"]), f(c["d"]["C_spread"]),
+             f"{c['d']['rho_err'][0]:+.4f} +- {c['d']['rho_err'][1]:.4f}", f"{100 * c['d']['skipped_share']:.0f} %",
+             f(c["cls"]["box_left"]), f(c["cls"]["sim_raw"]), f(c["cls"]["sim_taken_off"]), f(c["cls"]["sim_oracle_bias"]),
+             f(c["cls"]["sim_left"])] for c in res["cells"]]
+    text = md_table(["SD", "width", "coils", "livers", "LIC err %", "true-spread oracle LIC %", "A fit bias % R2",
+                     "B inversion % R2", "C spread % R2", "rho est - true", "own SE > 15 %: voxels", "own SE <= 15 %: left % R2",
+                     "own SE > 15 %: raw % R2", "taken off", "true-state oracle", "left"], rows)
+    m = res.get("mc")
+    if m:
+        text += "\n\n" + md_table(["draw", "mean LIC err %", "SD between livers %", "SD over simulator seeds %",
+                                   "CPU s per call"],
+                                  [[d, f(m[d]["mean"]), f"{m[d]['sd_between_livers']:.2f}",
+                                    f"{m[d]['sd_over_sim_seeds']:.2f}", f"{m[d]['cpu_s']:.3f}"]
+                                   for d in ("normals", "chi-square")])
+        text += f"\n\npaired chi-square - normals: {f(m['paired_chi_minus_normals'])} % ({m['livers']} livers x {m['sims']} simulator seeds)"
+    return text
+
+
+def main(argv=None) -> int:
+    from ._common import machine_info, write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=96)
+    ap.add_argument("--mc-livers", type=int, default=24)
+    ap.add_argument("--cells", type=int, default=len(CELLS), help="the first N cells only")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--table-only", action="store_true", help="rewrite small20.md from small20.json")
+    ap.add_argument("--cpu", action="store_true", help="only the full-size CPU comparison (printed)")
+    ap.add_argument("--fresh", type=int, default=0, metavar="OFFSET",
+                    help="only the decomposition and the voxel oracle on seeds OFFSET.. (printed, not stored)")
+    a = ap.parse_args(argv)
+    if a.table_only:
+        import json
+
+        res = json.loads((a.out / "small20.json").read_text())
+        (a.out / "small20.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{table(res)}\n")
+        return 0
+    if a.cpu:
+        cpu_full_size()
+        return 0
+    if a.fresh:
+        for sd, width, coils in CELLS[:a.cells]:
+            d = decompose(sd, width, coils, a.seeds, a.fresh)
+            print(sd, width, coils, {k: v for k, v in d.items() if k != "lic_err_each"}, flush=True)
+            if sd == 0 and coils == 1:
+                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh), flush=True)
+        return 0
+    res: dict[str, Any] = {"machine": machine_info(), "seeds": a.seeds, "cells": []}
+    t0 = time.time()
+    for sd, width, coils in CELLS[:a.cells]:
+        res["cells"].append({"sd": sd, "width": width, "coils": coils, "d": decompose(sd, width, coils, a.seeds),
+                             "cls": fit_bias_classes(sd, width, coils, a.seeds)})
+        print(f"[{time.time() - t0:.0f}s] sd {sd} width {width:g} coils {coils}: "
+              f"{res['cells'][-1]['d']['lic_err_pct']}", flush=True)
+    if a.mc_livers:
+        res["mc"] = draw_sensitivity(0.4, 4.0, 8, a.mc_livers, 3)
+    write_json(a.out / "small20.json", res)
+    text = table(res)
+    (a.out / "small20.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{text}\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
