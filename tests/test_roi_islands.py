@@ -63,11 +63,12 @@ REAL = Path(os.environ.get("R2MRI_REALDATA", "/work/realdata")) / "ismrm2012" / 
 
 
 @pytest.mark.skipif(not REAL.is_file(), reason="real data (benchmarks/real_liver.py) not present")
-def test_real_liver_islands_found_and_dropped():
-    """ISMRM 2012 case 12 (1.5 T, 3 slices): the automatic ROI has islands outside the
-    right lobe's region (tissue to the patient's left: the heart, perhaps the left lobe,
-    reached through the next slice); the rule drops them and leaves one piece in slices 0
-    and 2."""
+def test_real_liver_roi_has_no_slice_crossing_islands():
+    """ISMRM 2012 case 12 (1.5 T, 3 slices): the ROI of stop 20 had 11 islands outside the
+    right lobe's region (tissue to the patient's left reached through the next slice, found
+    by this rule). Since the ROI grows only through voxels whose R2* the data determine
+    (r2mri/_roi_evidence.py) it holds one piece in slices 0 and 2 and nothing for the rule
+    to drop: the rule stays unwired (docs/statistics.md, "ROI islands")."""
     import r2mri
     from benchmarks.real_liver import image, load_ismrm, roi_islands
 
@@ -76,10 +77,5 @@ def test_real_liver_islands_found_and_dropped():
         warnings.simplefilter("ignore")
         res = r2mri.analyze(image(data, te, b0, 1.5), threads=1)
     isl = roi_islands(res)
-    assert isl["roi_pieces_per_slice"] == [3, 6, 2]
-    assert isl["candidate_voxels_dropped"] > 2000 and isl["roi_voxels_dropped"] > 100
-    assert all(share < 0.05 for _, _, share in isl["largest_dropped"])
-    wo = isl["without_islands"]
-    assert wo["roi_pieces_per_slice"][0] == wo["roi_pieces_per_slice"][2] == 1
-    # the foreign tissue's R2* was close to the liver's: the headline barely moves
-    assert wo["r2star_per_s"] == pytest.approx(res.statistics.to_dict()["headline"]["r2_per_s"], rel=0.002)
+    assert isl["roi_pieces_per_slice"][0] == isl["roi_pieces_per_slice"][2] == 1
+    assert isl["candidate_pieces_dropped"] == 0 and isl["roi_voxels_dropped"] == 0
