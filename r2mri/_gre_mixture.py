@@ -52,13 +52,12 @@ import numpy as np
 
 from ._mixture import _GH_W, _GH_X, _draw_spread
 from ._sim_state import shrunk_state
-from ._spread_estimate import _echo_dispersion, _ncchi_draw, _pooled_echo
+from ._spread_estimate import _MUT_MAX, _echo_dispersion, _gauss_newton, _ncchi_draw, _pooled_echo
 
 __all__ = ["fw_mixture_signal", "invert_fw_mixture", "gre_mixture_correction"]
 
 _SHAPE, _SHAPE_ALT = "gamma", "lognormal"  # as the spin-echo route (r2mri/_headline.py, item 4)
 _DRHO = 0.02  # trial step in rho and kappa (finite differences of the statistic)
-_MUT_MAX = 2.5  # echoes of the statistic: median mu t <= 2.5, at least two (as r2mri/_headline.py)
 _MIN_STEPS, _MAX_STEPS, _STEP_TOL = 2, 6, 0.25  # Gauss-Newton steps (as r2mri/_headline.py)
 _RHO_MAX = 0.40  # [D, r2mri's choice] |rho| bound: relative SD 0.63 of R2* inside a tile. GRE R2* is nearly
 # proportional to LIC (Hernando 2022), so a log-normal LIC texture of SD 0.4 from voxel to voxel holds
@@ -221,23 +220,6 @@ class _Tiles:
             return out / replicates
 
         return simulated
-
-
-def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu, te):
-    """One weighted Gauss-Newton step in (rho, kappa); returns (step, SE of rho)."""
-    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
-    mut = np.median(mu) * te
-    w = np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
-    jac = np.stack([jr, jk], axis=1)
-    try:
-        cov = np.linalg.inv(jac.T @ (w[:, None] * jac))
-    except np.linalg.LinAlgError:
-        cov = np.full((2, 2), np.inf)
-    step = cov @ (jac.T @ (w * (v_obs - va)))
-    if not np.all(np.isfinite(step)):
-        step = np.zeros(2)
-    se = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
-    return step, se
 
 
 def estimate_spread(t: _Tiles, simulated, shape: str = _SHAPE, start=None, max_steps: int = _MAX_STEPS):
