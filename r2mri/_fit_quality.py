@@ -36,9 +36,11 @@ RESIDUAL_RATIO_WARN = 2.0
 MIN_VOXELS = 20
 #: Only voxels whose fitted signal at the last echo is above this many noise-floor units
 #: ``sigma sqrt(2 n)`` (n channels) are judged [D]: there every echo is in the Gaussian
-#: regime. Below it the complex model, which has no noise-floor term, leaves large
-#: residuals on right answers (8-channel phantoms at 15-25 mg/g: ratio 2.4-2.7 over all
-#: ROI voxels, LIC within 3-11 %).
+#: regime. Below it the complex model, which has no noise-floor term (its driver removes
+#: the RSS floor's mean power first, ``fatwater.complex_fit.remove_rss_floor``, but the
+#: noise left there is not Gaussian), leaves large residuals on right answers (8-channel
+#: phantoms at 15-25 mg/g, measured before the floor removal: ratio 2.4-2.7 over all ROI
+#: voxels, LIC within 3-11 %).
 FLOOR_MARGIN = 3.0
 
 #: Fitted parameters per model (complex fat-water: W, F, R2*, field, phase).

@@ -569,7 +569,6 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
         return not_measurable(f"not measurable: {int(good.sum())} voxels with a finite R2 and SE (< 50)")
     med = float(np.median(se[good]))
     outlier = good & (se > SE_OUTLIER_FACTOR * med)
-    bad = floor | outlier
     details["fraction_at_noise_floor_or_no_se"] = float(floor.mean())
     details["fraction_se_outliers"] = float(outlier.mean())
     if floor.mean() > MAX_FLOOR_FRACTION or outlier.mean() > MAX_SE_OUTLIER_FRACTION:

@@ -24,7 +24,6 @@ and seed, no dates or times are written), so the same seed writes the same files
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 

@@ -328,7 +328,6 @@ def report_dict(result: Any) -> dict:
     qc_stats = dict(_pick(stats, "qc") or {})
     noise = result.noise
     fit_status = np.asarray(result.fit.status)
-    roi_mask = np.asarray(_get(result.roi, "mask"), dtype=bool)
     qc = {
         "protocol_findings": [_plain(f) for f in (result.findings or [])],
         "forced": bool(((result.settings or {}).get("options") or {}).get("force", False)),
