@@ -82,7 +82,7 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each)
    NOT_CONVERGED voxels leave the mask (their R2 is no measurement) but are kept in
    ``LiverROI.not_converged``, and the tile-pooled headline fits their magnitudes: at SNR
    10 with 8 channels they are 0.3 % of the liver whose second echo read ~0.9 sigma low
-   (the fit ran off towards R2 ~900 s^-1), and dropping them read the headline 0.4 % low
+   (the fit ran off towards R2 ~900 s^-1), and dropping them read the headline 0.3 % low
    in LIC (benchmarks/README.md, "SNR 10, 8 channels").
 3. ``vessels``: voxels "far from the parenchyma". (a) R2, low side only (blood, cysts
    and bile have low R2; high R2 inside the liver is iron and stays): a voxel is a vessel
