@@ -423,7 +423,9 @@ def liver_statistics(
     fit : FitResult
         ``r2_per_s``, ``status`` (and ``options`` with ``noise_sigma``/``coils``).
     roi : LiverROI or ndarray of bool
-        The liver ROI (:func:`r2mri.roi.liver_roi`).
+        The liver ROI (:func:`r2mri.roi.liver_roi`). A LiverROI's ``not_converged`` voxels
+        (removed only because their voxel fit did not converge) also enter the tile-pooled
+        headline, which fits magnitudes; a plain array is used as given.
     calibration : str, Path or Calibration, default "st-pierre-2005"
     image : MultiEchoImage, optional
         The magnitude images; needed for the tile-pooled headline estimator.
