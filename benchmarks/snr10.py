@@ -5,9 +5,11 @@ Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.snr10 [--seeds 0 1 ... ] [--no-a
 (from the repository root). Writes ``benchmarks/results/snr10.json`` (or ``--out``) and
 prints one line per seed and a summary (mean +- SE of the seed mean, SD over seeds).
 
-Per noise seed: ``r2mri.analyze`` (automatic ROI, estimated noise) and ``liver_statistics``
-on the same fit with the true liver mask (phantom labels, vessels out), which takes the ROI
-out. With the true mask the headline is decomposed: the plain tile fits
+Per noise seed: ``r2mri.analyze`` (automatic ROI, estimated noise; "after"), the same fit and
+ROI through ``liver_statistics`` with the ROI's mask alone, i.e. without the voxels whose own
+fit did not converge (``LiverROI.not_converged``; "before", main a408d82's headline, with the
+same ROI-sampling widening), and ``liver_statistics`` on the same fit with the true liver
+mask (phantom labels, vessels out), which takes the ROI out. With the true mask the headline is decomposed: the plain tile fits
 (:func:`r2mri.stats.pooled_mean_r2`), after the tile fits' own bias correction (Box term and
 simulated term, :mod:`r2mri._tile_bias`, :mod:`r2mri._tile_bias_sim`), after the
 within-tile spread correction (the headline; ``rho`` per tile edge), and the interval's
@@ -89,6 +91,7 @@ def one(seed: int, spec: str = SPEC, analyze: bool = True, **overrides) -> dict:
 
 
 def sb_cal(fit):
+    """The default calibration, as ``analyze`` resolves it."""
     from r2mri import calibration
 
     return calibration.get_calibration(calibration.DEFAULT_CALIBRATION)
