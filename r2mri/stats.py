@@ -423,7 +423,9 @@ def liver_statistics(
     fit : FitResult
         ``r2_per_s``, ``status`` (and ``options`` with ``noise_sigma``/``coils``).
     roi : LiverROI or ndarray of bool
-        The liver ROI (:func:`r2mri.roi.liver_roi`).
+        The liver ROI (:func:`r2mri.roi.liver_roi`). A LiverROI's ``not_converged`` voxels
+        (removed only because their voxel fit did not converge) also enter the tile-pooled
+        headline, which fits magnitudes; a plain array is used as given.
     calibration : str, Path or Calibration, default "st-pierre-2005"
     image : MultiEchoImage, optional
         The magnitude images; needed for the tile-pooled headline estimator.
@@ -498,8 +500,11 @@ def liver_statistics(
                                               estimator=estimator)
                 mixture = pooled.mixture  # the within-tile spread correction of R2* (r2mri/_gre_mixture.py)
             else:
+                # with the voxels whose own fit did not converge (r2mri/roi.py, LiverROI.not_converged)
+                nc = getattr(roi, "not_converged", None)
+                pool = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
                 pooled, mixture, estimator = _headline.headline_pooled(
-                    image, valid, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
+                    image, pool, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
     elif image is None:
