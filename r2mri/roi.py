@@ -117,6 +117,7 @@ from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
                             relative_r2_se, thin_region_warning)
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
+from ._roi_patches import pdff_map
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
 from .errors import InputError
@@ -858,9 +859,11 @@ def liver_roi(
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
                                                      else None),
-                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
+                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k),
+                                                 pdff=pdff_map(fit, shape))
                 options["parenchyma_extension"] = ext
-                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
+                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron", "warning_patch", "warning_left_out")
+                                 if w in ext])
                 # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
                 cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
@@ -870,9 +873,10 @@ def liver_roi(
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
                 low = None if floor_r2 is None else below_floor_median(logr, cand & tissue, floor_r2)
                 if low is not None and best["score"] > 0:
+                    src = floor_source if ":" in floor_source else f"{floor_source}'s calibrated range"  # R2*: normal livers
                     msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
-                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
-                                "range): it is probably not the liver: check it or give a mask")
+                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {src}): it is probably not the "
+                                "liver: check it or give a mask")
                 warnings.extend(msgs)
                 options["automatic_checks"] = checks
         else:
