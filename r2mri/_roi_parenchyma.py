@@ -301,8 +301,8 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
             if big.size:
                 # a coarse texture's own patches: the region's S0 (and PDFF) (r2mri/_roi_patches.py)
                 patch_big, big = _split_same_tissue(pieces, big, cand & tissue, logs, logr, pdff, info)
-                info["large_patch_fractions"] = info.get("large_patch_fractions", []) + [
-                    round(float(sizes[b]) / n0, 4) for b in patch_big]
+                if patch_big.size:  # the same patch grows over the rounds: its last size
+                    info["large_patch_fractions"] = [round(float(sizes[b]) / n0, 4) for b in patch_big]
             if big.size:
                 leak = np.isin(pieces, big)
                 refused |= leak
