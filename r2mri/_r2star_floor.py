@@ -38,12 +38,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NORMAL_LIVER_R2STAR_MIN_1P5T_PER_S", "r2star_floor_per_s"]
+__all__ = ["NORMAL_LIVER_R2STAR_MIN_1P5T_PER_S", "NORMAL_LIVER_R2STAR_MAX_1P5T_PER_S", "r2star_floor_per_s",
+           "r2star_normal_max_per_s"]
 
 #: Lowest liver R2* (s^-1) of 100 healthy volunteers at 1.5 T (IDEAL-IQ) [C: Obrzut M,
 #: et al. Sci Rep 2020;10:17887, doi 10.1038/s41598-020-74968-z, abstract: whole group
 #: mean 28.72, SD 2.69, range 23.67-37.77 s^-1].
 NORMAL_LIVER_R2STAR_MIN_1P5T_PER_S = 23.67
+#: Highest liver R2* (s^-1) of the same 100 healthy volunteers [C: Obrzut 2020, abstract:
+#: range 23.67-37.77 s^-1]. A grown region whose median R2* is at or below it is a liver of
+#: normal iron, whose R2* reaches the floor: the extension then cannot tell the liver's
+#: low side from other tissue by R2*, and :func:`r2mri.roi.liver_roi` does not run it.
+NORMAL_LIVER_R2STAR_MAX_1P5T_PER_S = 37.77
 #: Field strengths (T) taken as 1.5 T [D: the calibrations' own field_strength_t].
 _FIELD_TOL_T = 0.05
 
@@ -74,3 +80,20 @@ def r2star_floor_per_s(cal: Any) -> tuple[float | None, str]:
         return base * float(cal.rate_divisor) + float(cal.rate_offset_per_s), src + " through the curve's field relation"
     return None, (f"{cal.name}: no normal-liver R2* known at {cal.field_strength_t:g} T (only 1.5 T, or a curve "
                   "mapped to 1.5 T)")
+
+
+def r2star_normal_max_per_s(cal: Any) -> float | None:
+    """The highest normal-liver R2* (s^-1) at the field of ``cal``, mapped as the floor is
+    (:func:`r2star_floor_per_s`), or None.
+
+    Examples
+    --------
+    >>> from r2mri.calibration import get_calibration
+    >>> r2star_normal_max_per_s(get_calibration("hernando-2022-r2star-1.5t"))
+    37.77
+    """
+    if r2star_floor_per_s(cal)[0] is None:
+        return None
+    if abs(float(cal.field_strength_t) - 1.5) <= _FIELD_TOL_T:
+        return NORMAL_LIVER_R2STAR_MAX_1P5T_PER_S
+    return NORMAL_LIVER_R2STAR_MAX_1P5T_PER_S * float(cal.rate_divisor) + float(cal.rate_offset_per_s)

@@ -40,7 +40,7 @@ from scipy import ndimage
 from ._roi_iron import IronNoise, iron_pieces
 from ._roi_patches import left_out_warning, same_tissue
 
-__all__ = ["parenchyma_r2_floor_per_s", "is_r2star_floor", "spared_parenchyma", "below_parenchyma", "fluid_regions",
+__all__ = ["parenchyma_r2_floor_per_s", "is_r2star_floor", "extension_min_median_per_s", "spared_parenchyma", "below_parenchyma", "fluid_regions",
            "extend_to_parenchyma"]
 
 
@@ -82,6 +82,23 @@ def parenchyma_r2_floor_per_s(calibration: Any, image: Any) -> tuple[float | Non
     if lo is None or not np.isfinite(lo) or lo <= 0:
         return None, f"{cal.name}: no lower calibrated range"
     return float(lo), str(cal.name)
+
+
+def extension_min_median_per_s(calibration: Any, image: Any) -> float | None:
+    """For R2* curves, the highest normal-liver R2* (:mod:`r2mri._r2star_floor`): a grown
+    region whose median R2* is not above it is a normal-iron liver and is not extended
+    (on ISMRM 2012 case 12, median ~27 s^-1, the extension added 1,711 voxels in pieces
+    that crossed slices to the patient's left: ``tests/test_roi_islands.py``). None for
+    R2 curves (extension as before)."""
+    from . import calibration as _cal
+    from ._r2star_floor import r2star_normal_max_per_s
+    from .errors import CalibrationError
+
+    try:
+        cal = _cal.get_calibration(calibration if calibration is not None else _cal.default_calibration(image))
+    except CalibrationError:
+        return None
+    return r2star_normal_max_per_s(cal) if cal.quantity in ("R2*", "T2*") else None
 
 
 def is_r2star_floor(source: str) -> bool:

@@ -118,8 +118,8 @@ from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determ
                             relative_r2_se, thin_region_warning)
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
 from ._roi_patches import pdff_map
-from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, is_r2star_floor,
-                              parenchyma_r2_floor_per_s, spared_parenchyma)
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, extension_min_median_per_s, fluid_regions,
+                              is_r2star_floor, parenchyma_r2_floor_per_s, spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -851,7 +851,9 @@ def liver_roi(
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
-            if floor_ext is not None:  # patchy livers: edge patches the R2 band left out
+            ext_min = extension_min_median_per_s(calibration, image)  # R2*: not a normal-iron liver
+            if floor_ext is not None and (ext_min is None or below_floor_median(logr, cand & tissue, ext_min) is None):
+                # patchy livers: edge patches the R2 band left out
                 r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
                 # added tissue must lie above the floor by its noise (r2mri/_roi_evidence.py)
                 ext_tissue = tissue if se_map is None else tissue & (cand | above_floor(
