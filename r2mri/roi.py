@@ -53,7 +53,11 @@ come back as holes), so the chosen region is then extended, up to 3 rounds, into
 tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
 R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning,
 unless its median R2 is above the region's (iron-rich liver too noisy to grow into; taken,
-with a warning). Voxels too dark to fit next to the region beyond 1 % of it: a warning.
+with a warning) or it has the region's S0 and fat fraction (a coarse texture's patch;
+taken, with a warning; tissue like that still left out beyond 25 %: a warning;
+:mod:`r2mri._roi_patches`). Voxels too dark to fit next to the region beyond 1 % of it: a
+warning. R2* curves: the floor is the lowest normal-liver R2* (:mod:`r2mri._r2star_floor`),
+used by the extension only, and only when the region's median R2* is above the normal range.
 
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
 through voxels whose relative R2 SE is at most twice its median, the extension adds
@@ -878,10 +882,9 @@ def liver_roi(
                 msgs, checks = _plausibility(best, ranked[1:], cand, tissue, right, _voxel_volume_ml(image))
                 low = None if floor_r2 is None else below_floor_median(logr, cand & tissue, floor_r2)
                 if low is not None and best["score"] > 0:
-                    src = floor_source if ":" in floor_source else f"{floor_source}'s calibrated range"  # R2*: normal livers
                     msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
-                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {src}): it is probably not the "
-                                "liver: check it or give a mask")
+                                f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
+                                "range): it is probably not the liver: check it or give a mask")
                 warnings.extend(msgs)
                 options["automatic_checks"] = checks
         else:
