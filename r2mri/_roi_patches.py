@@ -13,13 +13,15 @@ and at 1 mg/g the liver's R2* is the phantom's fat and muscle R2*):
 - **S0** (high-passed log S0, as the growing uses it): a piece of one tissue has the
   region's level and spread; a piece that crossed into muscle, fat, viscera and spleen
   holds several levels. Measured on those runs (no size limit, pieces > 10 % of the
-  region): liver pieces on the low-R2 side had a robust SD 0.6-1.0 x the region's and
-  a median within 0.05 of it; leaks 1.2-2.4 x (one pure fat piece 1.0 x, median +0.04).
+  region): liver pieces on the low-R2 side had a robust SD 0.6-1.2 x the region's (1.2
+  at SNR 20) and a median within 0.04 of it; leaks 1.1-2.4 x with medians +0.05 to
+  +0.07 (one pure fat piece 1.0 x, median +0.04, told by its PDFF).
   Iron-rich pieces have a noisier S0 (it is extrapolated through a faster decay: 1.6 x
   at SNR 20), so the spread test is for pieces below the region's median R2 only.
 - **PDFF** (fat-water fits): the fat fraction of a liver does not follow its iron; a
-  piece of another tissue has its own. Liver pieces: median within 1 point of the
-  region's; leaks 5-17 points away (the pure fat piece: 17).
+  piece of another tissue has its own. Liver pieces: median within 1.4 points of the
+  region's; leaks 4-17 points away (the pure fat piece: 17), except two organ
+  mixtures at SNR 50 (1 point; iron side, left to ``iron_pieces`` and its warning).
 
 :func:`left_out_warning` is the check the brief of issue 16 asks for whatever the
 extension does: tissue connected to the final region that looks like it (the same
@@ -38,14 +40,16 @@ __all__ = ["S0_SPREAD_RATIO", "S0_LEVEL_LOG", "PDFF_TOLERANCE_POINTS", "LEFT_OUT
            "same_tissue", "left_out_warning", "pdff_map"]
 
 #: Largest robust SD of a low-side piece's high-passed log S0, as a multiple of the
-#: region's, for one tissue [D: r2mri's own limit, between 1.0 (largest liver piece)
-#: and 1.2 (smallest organ mixture) on the runs of the module docstring].
+#: region's, for one tissue [D: r2mri's own limit; liver pieces up to 1.2 x (SNR 20),
+#: organ mixtures 1.1-2.4 x on the runs of the module docstring: the level and PDFF
+#: tests catch the overlap].
 S0_SPREAD_RATIO = 1.25
 #: Largest difference of a piece's median high-passed log S0 from the region's [D: liver
-#: pieces within 0.05, the growing's S0 band never below 0.25].
+#: pieces within 0.04, organ mixtures +0.05 to +0.07 on the runs of the module docstring:
+#: a thin margin, which the PDFF test backs on fat-water fits].
 S0_LEVEL_LOG = 0.05
 #: Largest difference of a piece's median PDFF from the region's, in points [D: liver
-#: pieces within 1, leaks 5-17 on the runs of the module docstring].
+#: pieces within 1.4, leaks 4-17 on the runs of the module docstring].
 PDFF_TOLERANCE_POINTS = 3.0
 #: Left-out tissue (all pieces together) above which the automatic ROI warns, as a
 #: fraction of the region [D: the extension's own limit on one piece, 0.25].
