@@ -53,7 +53,11 @@ come back as holes), so the chosen region is then extended, up to 3 rounds, into
 tissue within its S0, edge and wider R2 bands and above the calibration's lowest calibrated
 R2 (``extend_to_parenchyma``); an added piece > 25 % of it is refused (leak), with a warning,
 unless its median R2 is above the region's (iron-rich liver too noisy to grow into; taken,
-with a warning). Voxels too dark to fit next to the region beyond 1 % of it: a warning.
+with a warning) or it has the region's S0 and fat fraction (a coarse texture's patch;
+taken, with a warning; tissue like that still left out beyond 25 %: a warning;
+:mod:`r2mri._roi_patches`). Voxels too dark to fit next to the region beyond 1 % of it: a
+warning. R2* curves: the floor is the lowest normal-liver R2* (:mod:`r2mri._r2star_floor`),
+used by the extension only, and only when the region's median R2* is above the normal range.
 
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
 through voxels whose relative R2 SE is at most twice its median, the extension adds
@@ -122,8 +126,9 @@ from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
                             relative_r2_se, thin_region_warning)
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
-from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
-                              spared_parenchyma)
+from ._roi_patches import pdff_map
+from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, extension_min_median_per_s, fluid_regions,
+                              is_r2star_floor, parenchyma_r2_floor_per_s, spared_parenchyma)
 from .errors import InputError
 from .status import FitStatus
 
@@ -726,8 +731,10 @@ def liver_roi(
     warnings: list[str] = []
     options: dict[str, Any] = {"erode_mm": float(erode_mm), "vessel_k": float(vessel_k)}
     floor_r2, floor_source = parenchyma_r2_floor_per_s(calibration, image)
-    if floor_r2 is not None:
-        options["parenchyma_r2_min_per_s"] = floor_r2
+    # R2* curves: the normal-liver floor only admits tissue (extension), never removes it (_r2star_floor)
+    floor_ext, floor_r2 = floor_r2, (None if is_r2star_floor(floor_source) else floor_r2)
+    if floor_ext is not None:
+        options["parenchyma_r2_min_per_s"] = floor_ext
     options["parenchyma_r2_min_source"] = floor_source
 
     if mask is not None:
@@ -859,21 +866,26 @@ def liver_roi(
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
-            if floor_r2 is not None:  # patchy livers: edge patches the R2 band left out
+            ext_min = extension_min_median_per_s(calibration, image)  # R2*: not a normal-iron liver
+            if floor_ext is not None and (ext_min is None or below_floor_median(logr, cand & tissue, ext_min) is None):
+                # patchy livers: edge patches the R2 band left out
                 r2_sd = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.nan), dtype=np.float64)) * s0
                 # added tissue must lie above the floor by its noise (r2mri/_roi_evidence.py)
                 ext_tissue = tissue if se_map is None else tissue & (cand | above_floor(
-                    logr, _smooth(np.where(np.isfinite(se_map), se_map, NO_EVIDENCE), np.ones(shape, bool)), floor_r2))
-                cand, ext = extend_to_parenchyma(cand, ext_tissue, logr, logs, steps[0], floor_r2, k=grow_k,
+                    logr, _smooth(np.where(np.isfinite(se_map), se_map, NO_EVIDENCE), np.ones(shape, bool)), floor_ext))
+                cand, ext = extend_to_parenchyma(cand, ext_tissue, logr, logs, steps[0], floor_ext, k=grow_k,
                                                  s0_band=(_BAND_FLOOR_S0, _BAND_CAP_S0), r2_cap=_BAND_CAP_R2,
                                                  edge_floor=_EDGE_FLOOR, mad_to_sd=_MAD_TO_SD, r2_noise=(
                                                      _smooth(r2_sd, ok & np.isfinite(r2_sd)) if r2_sd.shape == shape
                                                      else None),
-                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k))
+                                                 iron_noise=iron_noise_maps(fit, image, ok, _smooth, grow_k),
+                                                 pdff=pdff_map(fit, shape))
                 options["parenchyma_extension"] = ext
-                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
+                warnings.extend([ext.pop(w) for w in ("warning", "warning_iron", "warning_patch", "warning_left_out")
+                                 if w in ext])
                 # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
-                cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
+                if floor_r2 is not None:
+                    cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:

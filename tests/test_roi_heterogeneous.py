@@ -206,10 +206,23 @@ def test_floor_never_cuts_a_uniform_liver_below_it():
     assert roi.removed["vessels"] <= 0.005 * r2.size, roi.removed
 
 
-def test_no_floor_for_r2star_curves():
-    # wood-2005-r2star starts at 1.33 mg/g (R2* 44 /s), above normal livers: off
-    floor, why = parenchyma_r2_floor_per_s("wood-2005-r2star", None)
-    assert floor is None and "R2 curves only" in why
+def test_r2star_floor_is_normal_liver_r2star_not_the_calibrated_range():
+    """wood-2005-r2star starts at 1.33 mg/g (R2* 44 /s), above normal livers: the R2*
+    floor is the lowest normal-liver R2* at 1.5 T (Obrzut 2020: 23.67 /s), at 3 T only
+    through a curve's own mapping to 1.5 T (Storey 2007: 2.00 x 23.67 - 11), else off."""
+    import dataclasses
+
+    from r2mri.calibration import get_calibration
+
+    for name in ("wood-2005-r2star", "hernando-2022-r2star-1.5t", "garbowski-2014-t2star"):
+        floor, why = parenchyma_r2_floor_per_s(name, None)
+        assert floor == 23.67 and "Obrzut" in why, (name, why)
+    floor, why = parenchyma_r2_floor_per_s("hernando-2022-r2star-3t-scaled", None)
+    assert abs(floor - (2.00 * 23.67 - 11.0)) < 1e-9
+    bare = dataclasses.replace(get_calibration("hernando-2022-r2star-3t-scaled"), field_scaling=None,
+                               rate_divisor=1.0, rate_offset_per_s=0.0)
+    floor, why = parenchyma_r2_floor_per_s(bare, None)
+    assert floor is None and "3 T" in why
 
 
 def test_thin_partial_volume_vessel_is_not_spared_parenchyma():
