@@ -143,6 +143,27 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
+#: Short names of the ROI's self-check warnings (r2mri/roi.py), for the fallback's warning.
+_CHECK_NAMES = (("not right-sided", "not right-sided"), ("body cross-section", "body fraction"),
+                ("ambiguous", "ambiguous"), ("below the lowest R2", "below the parenchymal floor"),
+                ("no grown region qualified", "no homogeneous organ"))
+
+
+def _short(warnings: list[str]) -> str:
+    """The failed checks named shortly, e.g. ``"not right-sided, body fraction"``.
+
+    Examples
+    --------
+    >>> _short(["liver ROI: WARNING - the automatic region is not right-sided (15% ...)", "other: x"])
+    'not right-sided, other: x'
+    """
+    out = []
+    for w in warnings:
+        name = next((n for key, n in _CHECK_NAMES if key in w), w.replace("liver ROI: WARNING - ", "")[:60])
+        out.append(name)
+    return ", ".join(out)
+
+
 def _components(fast: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Face-connected components of ``fast``, as (labels, [(right voxels, label)] best first)."""
     labels, n = ndimage.label(fast, structure=ndimage.generate_binary_structure(3, 1))
@@ -212,9 +233,8 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
         info["reason"] = "the fallback region fails the checks too"
         return HighIronProposal(None, [], info)
     info["accepted"] = True
-    failed = "; ".join(w.replace("liver ROI: WARNING - ", "").split(";")[0].split(":")[0] for w in first_warnings)
-    warn = ("liver ROI: WARNING - the voxel-level proposal failed its checks (" + failed + "); the ROI comes from "
-            f"the high-iron fallback: the right-sided organ with the fastest decay on R2 fitted to "
-            f"{POOL_VOXELS}x{POOL_VOXELS} pooled neighbourhoods (median {med_cand:.0f} s^-1 against "
-            f"{med_slow:.0f} s^-1 for the other tissue): check it or give a mask")
+    warn = ("liver ROI: WARNING - the voxel-level proposal failed its checks (" + _short(first_warnings) + "); the "
+            "ROI comes from the high-iron fallback: the right-sided organ with the fastest decay on R2 fitted to "
+            f"{POOL_VOXELS}x{POOL_VOXELS} pooled neighbourhoods (median {med_cand:.0f} s^-1, other tissue "
+            f"{med_slow:.0f} s^-1): check it or give a mask")
     return HighIronProposal(cand, [warn], info)
