@@ -8,7 +8,8 @@ the R2 bound, so no liver region grows; the proposal became the spleen and visce
 and only its self-checks said so (``benchmarks/roi_organs.py``).
 
 What: when the voxel-level proposal fails its own checks (not right-sided, body
-fraction, ambiguous, no qualifying region, median R2 below the parenchymal floor),
+fraction, ambiguous, no qualifying region, median R2 below the parenchymal floor, a
+thin structure that the 5 mm erosion would remove by more than half),
 :func:`high_iron_proposal` proposes again on maps that are determined at high iron:
 
 1. Each echo's magnitude is averaged over the 5 x 5 in-plane neighbourhood of every
@@ -29,7 +30,7 @@ fraction, ambiguous, no qualifying region, median R2 below the parenchymal floor
 4. The result is accepted only when the fast class decays at least
    :data:`MIN_CONTRAST` times faster than the slow one (medians) and the region passes
    the same checks as the first proposal (right-sided, body fraction, not ambiguous,
-   median R2 above the floor). The ROI then carries a warning that says it came from
+   median R2 above the floor, not thin). The ROI then carries a warning that says it came from
    this fallback; otherwise the first proposal and its warnings stay.
 
 A proposal that passes its checks never reaches this module: those runs are unchanged.
@@ -42,6 +43,8 @@ from typing import Any, Callable
 
 import numpy as np
 from scipy import ndimage
+
+from ._roi_evidence import thin_region_warning
 
 __all__ = ["POOL_VOXELS", "SIGNAL_K", "MIN_CONTRAST", "HighIronProposal", "pooled_r2_map", "otsu_threshold",
            "high_iron_proposal"]
@@ -146,7 +149,7 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
 #: Short names of the ROI's self-check warnings (r2mri/roi.py), for the fallback's warning.
 _CHECK_NAMES = (("not right-sided", "not right-sided"), ("body cross-section", "body fraction"),
                 ("ambiguous", "ambiguous"), ("below the lowest R2", "below the parenchymal floor"),
-                ("no grown region qualified", "no homogeneous organ"))
+                ("no grown region qualified", "no homogeneous organ"), ("thin structure", "thin structure"))
 
 
 def _short(warnings: list[str]) -> str:
@@ -182,14 +185,43 @@ def _fill(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def eroded_voxels(cand: np.ndarray, voxel_size_mm, erode_mm: float) -> int:
+    """Voxels of ``cand`` that the ROI's rule 1 (in-plane erosion by ``erode_mm``) removes,
+    computed as :func:`r2mri.roi.liver_roi` does (distance from the voxel centre to the
+    edge), so that the thin-structure check (:func:`r2mri._roi_evidence.thin_region_warning`)
+    can run before the fallback decision.
+
+    Examples
+    --------
+    >>> c = np.zeros((12, 12, 1), bool); c[1:11, 1:11] = True
+    >>> eroded_voxels(c, (2.0, 2.0, 5.0), 4.0)   # 10 x 10 keeps its 6 x 6 core
+    64
+    """
+    dx, dy = float(voxel_size_mm[0]), float(voxel_size_mm[1])
+    if erode_mm <= 0:
+        return 0
+    kept = 0
+    rows, cols = np.flatnonzero(cand.any(axis=(1, 2))), np.flatnonzero(cand.any(axis=(0, 2)))
+    if rows.size == 0:
+        return 0
+    box = cand[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # the padding below gives the outside
+    for k in range(box.shape[2]):
+        sl = box[:, :, k]
+        if sl.any():
+            dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
+            kept += int(np.count_nonzero(sl & (dist - 0.5 * min(dx, dy) >= erode_mm)))
+    return int(np.count_nonzero(cand)) - kept
+
+
 def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: "float | None",
-                       first_warnings: list[str], plausibility: Callable, voxel_ml: float) -> HighIronProposal:
+                       first_warnings: list[str], plausibility: Callable, voxel_ml: float,
+                       erode_mm: float = 5.0) -> HighIronProposal:
     """Propose the liver again on the pooled R2 map when the voxel-level proposal failed.
 
     ``right``: the patient's right half of the body (as the ROI computes it);
     ``first_warnings``: the failed checks of the voxel-level proposal;
     ``plausibility``: the ROI's own check, ``(best, others, cand, tissue, right,
-    voxel_ml) -> (warnings, checks)``. Returns a :class:`HighIronProposal` whose
+    voxel_ml) -> (warnings, checks)``; ``erode_mm``: the ROI's rule 1 (thin check). Returns a :class:`HighIronProposal` whose
     ``candidate`` is None when the fallback has no plausible liver either (or the fit
     carries no sigma / channels).
     """
@@ -229,6 +261,8 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
     info.update(checks=checks, median_r2_per_s=round(med_cand, 2), voxels=n_f)
     if floor_r2_per_s is not None and not med_cand >= floor_r2_per_s:
         msgs.append("median R2 below the parenchymal floor")
+    if thin_region_warning(n_f, eroded_voxels(cand, image.voxel_size_mm, erode_mm), erode_mm):
+        msgs.append("thin")
     if msgs:
         info["reason"] = "the fallback region fails the checks too"
         return HighIronProposal(None, [], info)

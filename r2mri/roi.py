@@ -116,7 +116,7 @@ from scipy import ndimage
 from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
                             relative_r2_se, thin_region_warning)
-from ._roi_high_iron import high_iron_proposal
+from ._roi_high_iron import eroded_voxels, high_iron_proposal
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
@@ -874,10 +874,14 @@ def liver_roi(
                     msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
                                 f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
                                 "range): it is probably not the liver: check it or give a mask")
-                if msgs:  # failed its checks: propose again on pooled maps, with a warning (r2mri/_roi_high_iron.py)
-                    hi = high_iron_proposal(image, fit, right, floor_r2, msgs, _plausibility, _voxel_volume_ml(image))
+                thin = thin_region_warning(int(np.count_nonzero(cand)), eroded_voxels(cand, (dx, dy), erode_mm),
+                                           erode_mm)
+                if msgs or thin:  # failed its checks: propose again on pooled maps, with a warning (_roi_high_iron)
+                    failed = msgs + ([thin] if thin else [])
+                    hi = high_iron_proposal(image, fit, right, floor_r2, failed, _plausibility, _voxel_volume_ml(image),
+                                            erode_mm)
                     if hi.candidate is not None:  # the first proposal's warnings describe a region no longer used
-                        hi.info["first_proposal_warnings"] = warnings + msgs
+                        hi.info["first_proposal_warnings"] = warnings + failed
                         cand, msgs, checks = hi.candidate, hi.warnings, hi.info.pop("checks")
                         warnings.clear()
                     options["high_iron_fallback"] = hi.info
