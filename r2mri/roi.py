@@ -69,6 +69,8 @@ separate region may score >= 80 % of it (ambiguous); its median R2 must not lie 
 the parenchyma floor, and the edge erosion must not remove more than half of it. These limits are r2mri's own
 [D], chosen around the shipped phantoms (right fraction 0.81-0.86, body fraction
 0.26-0.32, runner-up 0.04-0.10; the old wrong choice at 40 mg/g: right fraction 0.28).
+A proposal that fails (or is thin) is retried on R2 of pooled 5x5 neighbourhoods, and
+the ROI says so when that is used (:mod:`r2mri._roi_high_iron`, high iron at low SNR).
 
 Exclusion rules (in this order; ``LiverROI.removed`` counts each)
 -----------------------------------------------------------------
