@@ -222,8 +222,8 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
     ``first_warnings``: the failed checks of the voxel-level proposal;
     ``plausibility``: the ROI's own check, ``(best, others, cand, tissue, right,
     voxel_ml) -> (warnings, checks)``; ``erode_mm``: the ROI's rule 1 (thin check).
-    Returns a :class:`HighIronProposal` whose ``candidate`` is None when the fallback has no plausible liver either (or the fit
-    carries no sigma / channels).
+    Returns a :class:`HighIronProposal` whose ``candidate`` is None when the fallback
+    has no plausible liver either (or the fit carries no sigma / channels).
     """
     opts = getattr(fit, "options", None) or {}
     sigma, coils = opts.get("noise_sigma"), opts.get("coils")
