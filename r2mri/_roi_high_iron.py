@@ -264,7 +264,7 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
     if thin_region_warning(n_f, eroded_voxels(cand, image.voxel_size_mm, erode_mm), erode_mm):
         msgs.append("thin")
     if msgs:
-        info["reason"] = "the fallback region fails the checks too"
+        info["reason"] = "the fallback region fails the checks too: " + _short(msgs)
         return HighIronProposal(None, [], info)
     info["accepted"] = True
     warn = ("liver ROI: WARNING - the voxel-level proposal failed its checks (" + _short(first_warnings) + "); the "
