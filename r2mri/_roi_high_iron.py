@@ -33,7 +33,11 @@ thin structure that the 5 mm erosion would remove by more than half),
    median R2 above the floor, not thin). The ROI then carries a warning that says it came from
    this fallback; otherwise the first proposal and its warnings stay.
 
-A proposal that passes its checks never reaches this module: those runs are unchanged.
+It runs only for the noise-floor mono-exponential voxel fit (``fit.model == "ncchi"``):
+with a fat-water fit (GRE with fat) the chemical shift makes fat's pooled mono-exponential
+decay fast, and on the real 3 T liver of ``benchmarks/real_liver.py`` (GRE, 12 echoes) the
+fast class was the body wall. A proposal that passes its checks never reaches this
+module: those runs are unchanged.
 """
 
 from __future__ import annotations
@@ -229,6 +233,12 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
     sigma, coils = opts.get("noise_sigma"), opts.get("coils")
     te = getattr(image, "echo_times_s", None)
     info: dict[str, Any] = {"tried": True, "accepted": False}
+    if getattr(fit, "model", None) != "ncchi":
+        # the pooled map is the noise-floor mono-exponential of the tile fit: with a fat-water
+        # fit (GRE with fat) the chemical shift makes fat's pooled decay look fast (on the
+        # real 3 T liver of benchmarks/real_liver.py the fast class was the body wall)
+        info["reason"] = f"voxel fit model {getattr(fit, 'model', None)!r}, not the mono-exponential 'ncchi'"
+        return HighIronProposal(None, [], info)
     if sigma is None or coils is None or te is None or not float(sigma) > 0 or len(te) < 2:
         info["reason"] = "no noise sigma, channels or echo times"
         return HighIronProposal(None, [], info)
