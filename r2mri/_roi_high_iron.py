@@ -26,7 +26,9 @@ thin structure that the 5 mm erosion would remove by more than half),
    Syst. Man Cybern. 9(1):62-66, 1979, doi:10.1109/TSMC.1979.4310076). The liver is the
    large right-sided organ with the fastest decay: the face-connected component of
    fast tissue with the most voxels on the patient's right, holes filled per slice
-   (vessels come back and are judged by the ROI's rule 3).
+   (vessels come back and are judged by the ROI's rule 3). The pooled map blurs the
+   edge by up to half a window; the voxels there are given back unless their own fit
+   says their R2 is below the threshold (:func:`_refine_edge`).
 4. The result is accepted only when the fast class decays at least
    :data:`MIN_CONTRAST` times faster than the slow one (medians) and the region passes
    the same checks as the first proposal (right-sided, body fraction, not ambiguous,
@@ -217,6 +219,41 @@ def eroded_voxels(cand: np.ndarray, voxel_size_mm, erode_mm: float) -> int:
     return int(np.count_nonzero(cand)) - kept
 
 
+def _refine_edge(cand: np.ndarray, fit: Any, threshold_r2_per_s: float, tissue: np.ndarray,
+                 half: int = POOL_VOXELS // 2) -> np.ndarray:
+    """Give back the liver edge that the pooled map blurs: voxels within ``half`` voxels
+    (in-plane) of the candidate, inside the body, with a usable voxel fit whose own R2 is
+    not determined to lie below the threshold (``R2 + 2 SE < threshold``; a fit on the
+    bound or at the noise floor, without a finite SE, is high R2, not unknown). Tissue of
+    the other organs (R2 4-34 s^-1, SE a few s^-1 per voxel) is determined and stays out.
+    Only pieces connected to the candidate are added; holes are filled.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> cand = np.zeros((12, 12, 1), bool); cand[3:9, 3:9] = True
+    >>> r2 = np.full(cand.shape, 15.0); r2[2:10, 2:10] = 250.0        # the liver is one voxel wider
+    >>> fit = SimpleNamespace(r2_per_s=r2, r2_std_per_s=np.full(cand.shape, 3.0),
+    ...                       status=np.zeros(cand.shape, np.uint8))
+    >>> int(_refine_edge(cand, fit, 60.0, np.ones(cand.shape, bool)).sum())   # 8 x 8
+    64
+    """
+    from .roi import FAILED_STATUSES
+
+    r2 = np.asarray(fit.r2_per_s, dtype=np.float64)
+    se = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.full(r2.shape, np.nan)), dtype=np.float64))
+    usable = np.isfinite(r2) & ~np.isin(np.asarray(fit.status), FAILED_STATUSES)
+    with np.errstate(invalid="ignore"):
+        slow = usable & np.isfinite(se) & (r2 + 2.0 * se < threshold_r2_per_s)
+    # the pooled tissue mask reaches ``half`` voxels beyond the body: the body is that, eroded
+    body = ndimage.binary_erosion(_fill(tissue), np.ones((3, 3, 1), bool), iterations=half)
+    ring = ndimage.binary_dilation(cand, np.ones((3, 3, 1), bool), iterations=half) & ~cand
+    new = cand | (ring & usable & ~slow & body)
+    labels, _ = ndimage.label(new, structure=ndimage.generate_binary_structure(3, 1))
+    keep = np.unique(labels[cand])
+    return _fill(np.isin(labels, keep[keep > 0]))
+
+
 def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: "float | None",
                        first_warnings: list[str], plausibility: Callable, voxel_ml: float,
                        erode_mm: float = 5.0) -> HighIronProposal:
@@ -277,6 +314,8 @@ def high_iron_proposal(image: Any, fit: Any, right: np.ndarray, floor_r2_per_s: 
         info["reason"] = "the fallback region fails the checks too: " + _short(msgs)
         return HighIronProposal(None, [], info)
     info["accepted"] = True
+    cand = _refine_edge(cand, fit, float(np.exp(thr)), tissue)
+    info["voxels_after_edge"] = int(np.count_nonzero(cand))
     warn = ("liver ROI: WARNING - the voxel-level proposal failed its checks (" + _short(first_warnings) + "); the "
             "ROI comes from the high-iron fallback: the right-sided organ with the fastest decay on R2 fitted to "
             f"{POOL_VOXELS}x{POOL_VOXELS} pooled neighbourhoods (median {med_cand:.0f} s^-1, other tissue "

@@ -30,10 +30,12 @@ def test_the_fallback_finds_a_30_mg_per_g_liver_at_snr_20(iron30_snr20_8ch):
     """Bounds: the ROI that the true liver + vessel outline gives through the same rules
     (5 mm erosion = 1.25 voxels here, vessels) has Dice 0.87 against the liver label, the
     ceiling of any automatic ROI; the pooled 5 x 5 map places the liver's edge to within
-    half a window (2 voxels), and one voxel of edge on this liver (~1,300 voxels and
-    ~140 edge voxels per slice) moves Dice by ~0.1, so Dice > 0.7 means the liver was
-    found (measured 0.75; the voxel-level proposal, spleen + viscera, has 0). No organ
-    may come in: at most 1 % of the ROI outside the liver label (measured 0)."""
+    half a window (2 voxels) and the edge refinement gives it back to the voxel where the
+    voxel fits allow; one voxel of edge on this liver (~1,300 voxels and ~140 edge voxels
+    per slice) moves Dice by ~0.1, so Dice > 0.8 (half a voxel of edge) means the liver
+    was found whole (measured 0.875, 0.75 without the refinement; the voxel-level
+    proposal, spleen + viscera, has 0). No organ may come in: at most 1 % of the ROI
+    outside the liver label (measured 0)."""
     ph, res = iron30_snr20_8ch
     roi, liver = res.roi, ph.truth.liver_mask
     info = roi.options.get("high_iron_fallback")
@@ -42,7 +44,7 @@ def test_the_fallback_finds_a_30_mg_per_g_liver_at_snr_20(iron30_snr20_8ch):
     # the first proposal's failed checks are kept for the record, not shown as the ROI's
     assert any("not right-sided" in w for w in info["first_proposal_warnings"])
     assert not any("not right-sided" in w and "fallback" not in w for w in roi.warnings)
-    assert _dice(roi.mask, liver) > 0.7
+    assert _dice(roi.mask, liver) > 0.8
     assert np.count_nonzero(roi.mask & ~liver) <= 0.01 * roi.n_voxels
     # the fast class is the liver (R2 ~231 s^-1), the rest below the muscle's 34 s^-1
     assert 180.0 < info["median_r2_per_s"] < 290.0 and info["slow_median_r2_per_s"] < 34.0
