@@ -73,6 +73,8 @@ separate region may score >= 80 % of it (ambiguous); its median R2 must not lie 
 the parenchyma floor, and the edge erosion must not remove more than half of it. These limits are r2mri's own
 [D], chosen around the shipped phantoms (right fraction 0.81-0.86, body fraction
 0.26-0.32, runner-up 0.04-0.10; the old wrong choice at 40 mg/g: right fraction 0.28).
+A proposal that fails (or is thin) is retried on R2 of pooled 5x5 neighbourhoods, and
+the ROI says so when that is used (:mod:`r2mri._roi_high_iron`, high iron at low SNR).
 
 Exclusion rules (in this order; ``LiverROI.removed`` counts each)
 -----------------------------------------------------------------
@@ -125,6 +127,7 @@ from scipy import ndimage
 from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
                             relative_r2_se, thin_region_warning)
+from ._roi_high_iron import eroded_voxels, high_iron_proposal
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
 from ._roi_patches import pdff_map
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, extension_min_median_per_s, fluid_regions,
@@ -896,6 +899,17 @@ def liver_roi(
                     msgs.append(f"liver ROI: WARNING - the automatic region's median R2 ({low:.1f} s^-1) is below the "
                                 f"lowest R2 of liver parenchyma ({floor_r2:.1f} s^-1, {floor_source}'s calibrated "
                                 "range): it is probably not the liver: check it or give a mask")
+                thin = thin_region_warning(int(np.count_nonzero(cand)), eroded_voxels(cand, (dx, dy), erode_mm),
+                                           erode_mm)
+                if msgs or thin:  # failed its checks: propose again on pooled maps, with a warning (_roi_high_iron)
+                    failed = msgs + ([thin] if thin else [])
+                    hi = high_iron_proposal(image, fit, right, floor_r2, failed, _plausibility, _voxel_volume_ml(image),
+                                            erode_mm)
+                    if hi.candidate is not None:  # the first proposal's warnings describe a region no longer used
+                        hi.info["first_proposal_warnings"] = warnings + failed
+                        cand, msgs, checks = hi.candidate, hi.warnings, hi.info.pop("checks")
+                        warnings.clear()
+                    options["high_iron_fallback"] = hi.info
                 warnings.extend(msgs)
                 options["automatic_checks"] = checks
         else:
