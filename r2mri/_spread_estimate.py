@@ -21,6 +21,9 @@ _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 %
 _MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
 _STEP_TOL = 0.25  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _CLASS_AT_SHRUNK = True  # Box term and its class at the shrunk states (False: at the tile's own fit, as before)
+_MIRROR = ""  # experiment switch (benchmarks/rhobias.py): "r", "k" or "rk": negative rho / kappa by the
+# odd extension of the statistic, 2 f(0) - f(|x|), instead of the linear step from 0
+_FEEDBACK = True  # experiment switch (benchmarks/rhobias.py): False simulates at the tiles' first rates
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -217,6 +220,7 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
     rho_se, gain = {}, {}
+    mu0, s00 = mu.copy(), s0_cur.copy()
 
     def per_tile(d):
         v = np.zeros(t.nt)
@@ -225,11 +229,15 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
         return v
 
     for n_done in range(n_steps):
-        ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
+        mu_sim, s0_sim = (mu, s0_cur) if _FEEDBACK else (mu0, s00)
+        if _MIRROR:
+            sim_a, sim_r, sim_k, pos = _mirrored_sims(t, simulated, mu_sim, s0_sim, rho, kappa)
+        else:
+            ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
+            sim_a = simulated(mu_sim, s0_sim, ra, ka)
+            sim_r = simulated(mu_sim, s0_sim, ra + _DRHO, ka)
+            sim_k = simulated(mu_sim, s0_sim, ra, ka + _DRHO)
         moved = False
-        sim_a = simulated(mu, s0_cur, ra, ka)
-        sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
-        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
         for s in t.sizes:
             sel = t.pooled(s)
             if dof[sel].sum() <= 0:  # single-voxel tiles: nothing was pooled, nothing to correct
@@ -240,10 +248,12 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te)
-            new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
+            r0 = rho[s] if _MIRROR and "r" in _MIRROR else max(rho[s], 0.0)
+            k0 = kappa[s] if _MIRROR and "k" in _MIRROR else max(kappa[s], 0.0)
+            new_rho = float(np.clip(r0 + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
             rho[s] = new_rho
-            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
+            kappa[s] = float(np.clip(k0 + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
         # the correction is convex in the rate (~rho mu^2): computed at the shrunk apparent
         # rates (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it
@@ -257,3 +267,45 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
         if n_done + 1 >= _MIN_STEPS and not moved:
             break
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
+
+
+def _mirrored_sims(t: _TileSet, simulated, mu, s0, rho, kappa):
+    """The statistic and its forward differences at signed ``(rho, kappa)`` per edge, a negative
+    value by the odd extension ``F(-x) = 2 f(0) - f(x)`` in that coordinate (``_MIRROR``); the
+    derivative there is ``f'(|x|)`` (the cross term's change neglected)."""
+    mr, mk = "r" in _MIRROR, "k" in _MIRROR
+    neg_r = {s: mr and rho[s] < 0 for s in t.sizes}
+    neg_k = {s: mk and kappa[s] < 0 for s in t.sizes}
+    ar = {s: abs(rho[s]) if neg_r[s] else max(rho[s], 0.0) for s in t.sizes}
+    ak = {s: abs(kappa[s]) if neg_k[s] else max(kappa[s], 0.0) for s in t.sizes}
+
+    def per_tile(d, zero=()):
+        v = np.zeros(t.nt)
+        for s_ in t.sizes:
+            v[t.sel_of[s_]] = 0.0 if s_ in zero else d[s_]
+        return v
+
+    ra, ka = np.maximum(t.rho_tiles(ar), 0.0), per_tile(ak)
+    a = simulated(mu, s0, ra, ka)
+    sim_r = simulated(mu, s0, ra + _DRHO, ka)
+    sim_k = simulated(mu, s0, ra, ka + _DRHO)
+    zr = [s for s in t.sizes if neg_r[s]]
+    zk = [s for s in t.sizes if neg_k[s]]
+    f = a.copy()
+    if zr:
+        c1 = simulated(mu, s0, np.maximum(t.rho_tiles({s: 0.0 if s in zr else ar[s] for s in t.sizes}), 0.0), ka)
+    if zk:
+        c2 = simulated(mu, s0, ra, per_tile(ak, zk))
+    if zr and zk:
+        c3 = simulated(mu, s0, np.maximum(t.rho_tiles({s: 0.0 if s in zr else ar[s] for s in t.sizes}), 0.0),
+                       per_tile(ak, zk))
+    for s in t.sizes:
+        sel = t.sel_of[s]
+        if neg_r[s] and neg_k[s]:
+            f[sel] = 4 * c3[sel] - 2 * c2[sel] - 2 * c1[sel] + a[sel]
+        elif neg_r[s]:
+            f[sel] = 2 * c1[sel] - a[sel]
+        elif neg_k[s]:
+            f[sel] = 2 * c2[sel] - a[sel]
+    # forward differences of F: f'(|x|) in a mirrored coordinate
+    return f, f + (sim_r - a), f + (sim_k - a), None
