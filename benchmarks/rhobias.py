@@ -47,10 +47,10 @@ def _variant(name):
         "base": {},
         "drho005": dict(_DRHO=0.005),
         "drho05": dict(_DRHO=0.05),
-        "mirror": dict(_MIRROR="rk"),
-        "nofeedback": dict(_FEEDBACK=False),
-        "mirror_r": dict(_MIRROR="r"),
-        "mirror_k": dict(_MIRROR="k"),
+        "joint": dict(_TWO_STAGE=False),  # before branch rhobias: joint (rho, kappa) steps to the root
+        "twostage": dict(_TWO_STAGE=True, _JOINT_STEPS=1),
+        "two2": dict(_TWO_STAGE=True, _JOINT_STEPS=2),
+        "mut3": dict(_MUT_MAX=3.0),
     }
     if name in table:
         return _patched(E, **table[name])
