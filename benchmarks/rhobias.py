@@ -1,14 +1,20 @@
 """Issue 16: the spread estimate's bias on small livers at 30 mg/g, SNR 20 (branch rhobias).
 
 Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.rhobias --seeds N [--offset O] [--variants a,b]``
-(from the repository root; printed, and appended to ``benchmarks/results/rhobias.jsonl``).
+(from the repository root; printed, and appended to ``benchmarks/results/rhobias-rhobias.jsonl``;
+the runs of docs/statistics.md "The spread estimate's bias at rho = 0" are stored there, per
+liver the fields below; the runs of variants since removed from the code are kept as tagged:
+``mirror*`` (odd extension below 0) in run3, ``nofeedback`` in run4).
 
 Livers as ``benchmarks.small20`` (64 x 64 x 3 at 6 mm, 30 mg/g, SNR 20, texture seed = noise
 seed = simulator seed, true liver mask). For each liver and each *variant* of the spread
 estimate (module constants patched for the call, restored after), the headline's rho per
 tile edge against the phantom's true within-tile spread (``benchmarks/_oracle.py``), the
 first Gauss-Newton step from rho = 0 (the linearised estimate, no iteration, no clamp), and
-the LIC error. Variants are paired (same livers, same simulator seed).
+the LIC error. Variants are paired (same livers, same simulator seed): ``base`` / ``joint``
+(the default), ``twostage`` / ``two2`` (``_TWO_STAGE`` with one / two joint steps), ``nokappa``
+(kappa held at 0), ``reps8`` (8 simulator replicates), ``mut3`` (``_MUT_MAX`` 3.0),
+``drho005`` / ``drho05`` (forward difference 0.005 / 0.05).
 """
 
 from __future__ import annotations
@@ -162,7 +168,10 @@ def main(argv=None):
         head = (f"SD {sd:g} width {width:g} coils {int(coils)}, seeds {a.offset}-{a.offset + a.seeds - 1}, "
                 f"wall {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f} {a.tag}")
         print(head + "\n" + summary(rows, variants), flush=True)
-        with open(RESULTS / "rhobias.jsonl", "a") as fh:
+        keep = ("rho", "rho_true", "rho_se", "lic_err_pct", "first_step", "first_kappa")
+        rows = [{"seed": r["seed"], "rho_true": r["rho_true"],
+                 **{v: {k: x for k, x in r[v].items() if k in keep} for v in variants}} for r in rows]
+        with open(RESULTS / "rhobias-rhobias.jsonl", "a") as fh:
             fh.write(json.dumps({"cell": [sd, width, int(coils)], "tag": a.tag, "variants": variants,
                                  "rows": rows}) + "\n")
     return 0
