@@ -61,31 +61,16 @@ def _variant(name):
     if name in table:
         return _patched(E, **table[name])
     if name == "nokappa":  # rho alone (kappa held at 0): one column of the Jacobian
-        return _patched(E, _gauss_newton=_gn_rho_only(E._gauss_newton))
+        gn = E._gauss_newton  # the step in rho alone (``jk=None``)
+        return _patched(E, _gauss_newton=lambda v_obs, se_obs, va, se_a, jr, jk, mu_t, te: gn(
+            v_obs, se_obs, va, se_a, jr, None, mu_t, te))
     if name.startswith("reps"):  # more simulator replicates
         return _reps(int(name[4:]))
     raise KeyError(name)
 
 
-def _gn_rho_only(gn):
-    def f(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
-        # a kappa column of ~0 leaves the system singular; the weighted 1-parameter step instead
-        w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
-        import r2mri._spread_estimate as E
-
-        mut = np.median(mu_t) * te
-        w = np.where(mut <= max(E._MUT_MAX, np.sort(mut)[1]), w, 0.0)
-        den = float(np.sum(w * jr * jr))
-        if den <= 0:
-            return np.zeros(2), float("inf")
-        return np.array([float(np.sum(w * jr * (v_obs - va))) / den, 0.0]), float(1 / np.sqrt(den))
-    return f
-
-
 @contextmanager
 def _reps(n):
-    import r2mri._headline as H
-
     yield {"replicates": n}
 
 

@@ -278,4 +278,3 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
                 break
             joint = True  # rho alone has converged: the joint step next
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
-

@@ -13,7 +13,6 @@ of the mean over the sets, and an SE small enough to resolve the +0.002 found.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import r2mri._spread_estimate as E
 from r2mri._mixture import _draw_spread
