@@ -53,6 +53,7 @@ def _variant(name):
         "base": {},
         "drho005": dict(_DRHO=0.005),
         "drho05": dict(_DRHO=0.05),
+        "tol05": dict(_STEP_TOL=0.05),  # Gauss-Newton run closer to its root (n_steps 6 still caps it)
         "joint": dict(_TWO_STAGE=False),  # before branch rhobias: joint (rho, kappa) steps to the root
         "twostage": dict(_TWO_STAGE=True, _JOINT_STEPS=1),
         "two2": dict(_TWO_STAGE=True, _JOINT_STEPS=2),
