@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "dark_rim"]
+__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "dark_rim_mask", "dark_rim"]
 
 
 def log_s0_se(r2_per_s: np.ndarray, r2_se_per_s: np.ndarray, echo_times_s: "np.ndarray | None") -> np.ndarray:
@@ -188,6 +188,19 @@ DARK_RIM_VOXELS = 3
 DARK_RIM_WARN_FRACTION = 0.01
 
 
+def dark_rim_mask(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    """The voxels :func:`dark_rim` counts: within :data:`DARK_RIM_VOXELS` in-plane of the
+    non-empty candidate ``cand`` and outside it, fits at the noise floor, not converged,
+    or at the upper R2 bound with R2 above the candidate's median."""
+    from .status import FitStatus
+
+    ring = ndimage.binary_dilation(cand, structure=np.ones((3, 3, 1), dtype=bool), iterations=DARK_RIM_VOXELS) & ~cand
+    with np.errstate(invalid="ignore"):
+        high = np.isfinite(r2) & (r2 > float(np.nanmedian(np.where(cand, r2, np.nan))))
+    return ring & ((status == FitStatus.BELOW_NOISE) | (status == FitStatus.NOT_CONVERGED)
+                   | ((status == FitStatus.BOUND_HIT) & high))
+
+
 def dark_rim(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> tuple[dict[str, Any], "str | None"]:
     """Voxels next to a grown candidate whose signal is too dark to fit: fits at the noise
     floor, not converged, or at the upper R2 bound (a bound hit at R2 0 is a slow decay:
@@ -207,17 +220,10 @@ def dark_rim(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> tuple[dict
     >>> info, warn is not None
     ({'voxels': 20, 'fraction': 0.2}, True)
     """
-    from .status import FitStatus
-
     n = int(np.count_nonzero(cand))
     if n == 0:
         return {"voxels": 0, "fraction": 0.0}, None
-    ring = ndimage.binary_dilation(cand, structure=np.ones((3, 3, 1), dtype=bool), iterations=DARK_RIM_VOXELS) & ~cand
-    with np.errstate(invalid="ignore"):
-        high = np.isfinite(r2) & (r2 > float(np.nanmedian(np.where(cand, r2, np.nan))))
-    dark = ring & ((status == FitStatus.BELOW_NOISE) | (status == FitStatus.NOT_CONVERGED)
-                   | ((status == FitStatus.BOUND_HIT) & high))
-    k = int(np.count_nonzero(dark))
+    k = int(np.count_nonzero(dark_rim_mask(cand, status, r2)))
     info = {"voxels": k, "fraction": round(k / n, 4)}
     if k / n <= DARK_RIM_WARN_FRACTION:
         return info, None

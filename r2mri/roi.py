@@ -114,8 +114,8 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
-                            relative_r2_se, thin_region_warning)
+from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
+                            drop_below_floor_pieces, relative_r2_se, thin_region_warning)
 from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
@@ -845,6 +845,8 @@ def liver_roi(
                 blocked |= desc["extent"]
                 blocked[gbox] |= ndimage.binary_dilation(region_c, structure=np.ones((3, 3, 1), bool))
         if found:
+            if floor_r2 is not None:  # a region below the parenchymal floor is not the liver (_roi_evidence)
+                options["below_floor_regions"] = demote_below_floor(found, logr, tissue, floor_r2)
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
