@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "dark_rim_mask", "dark_rim"]
+__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "decayed_to_floor", "join_decayed_rim", "dark_rim_mask", "dark_rim"]
 
 
 def log_s0_se(r2_per_s: np.ndarray, r2_se_per_s: np.ndarray, echo_times_s: "np.ndarray | None") -> np.ndarray:
@@ -95,6 +95,48 @@ def s0_outliers(log_s0_median3: np.ndarray, log_s0_se_: np.ndarray, kept: np.nda
         # never narrower than the one SD of before: a voxel's S0 noise only widens its test
         scale = np.maximum(np.sqrt(sd_par2 + np.pi / 18.0 * se**2), sd)
         return (scale > 0) & np.isfinite(scale) & (np.abs(ls - med) > k * scale)
+
+
+def decayed_to_floor(image: Any, fit: Any, box: tuple, k: float) -> "np.ndarray | None":
+    """Voxels (on ``box``) whose decay reached the noise floor: the first echo's 3x3
+    in-plane mean above the floor's mean by ``k`` standard errors of a mean of 9, the last
+    echo's within ``k`` of it (pure noise of the fit's sigma and channels,
+    :func:`r2mri.noise.ncchi_mean`, ``E[M^2] = 2 n sigma^2``). None when sigma, channels
+    or the images are unknown.
+
+    Their fit has no evidence on S0: with one or two echoes above the floor, a small S0 with
+    a slow decay explains them as well as the true S0 with a fast one. On
+    ``heterogeneous-coarse-1.5t`` at 30 mg/g, SNR 20, true outline, texture 1, rule 3b
+    (:func:`s0_outliers`) called 549 (one channel) and 960 (eight) liver voxels S0
+    outliers: log S0 1.3 / 0.9 below the liver's median, fitted R2 122 / 107 s^-1 against a
+    true 284 / 268 s^-1, first echo 3.1 / 5.6 sigma against a floor of 1.25 / 3.94, the
+    last at the floor. With their vessel margin that took the ROI's true mean R2 0.65 %
+    low (about 1.2 % in LIC). A vessel or fluid (slow decay) keeps its last echo above
+    the floor, and air has no first echo: neither is in this set.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> d = np.ones((10, 10, 1, 3)); d[..., 0] = 8.0; d[:5, ..., 2] = 8.0
+    >>> img = SimpleNamespace(data=d)
+    >>> fit = SimpleNamespace(options={"noise_sigma": 1.0, "coils": 1})
+    >>> m = decayed_to_floor(img, fit, (slice(None),) * 3, 3.0)
+    >>> bool(m[:4].any()), bool(m[6:].all())
+    (False, True)
+    """
+    from .noise import ncchi_mean
+
+    opts = getattr(fit, "options", None) or {}
+    sigma, coils = opts.get("noise_sigma"), opts.get("coils")
+    data = getattr(image, "data", None)
+    if sigma is None or coils is None or data is None or not float(sigma) > 0 or data.shape[-1] < 2:
+        return None
+    sigma, coils = float(sigma), int(coils)
+    floor_mean = float(ncchi_mean(0.0, sigma, coils))
+    limit = k * float(np.sqrt(max(2.0 * coils * sigma**2 - floor_mean**2, 0.0))) / 3.0
+    first, last = (ndimage.uniform_filter(np.asarray(data[box + (e,)], dtype=np.float64), size=(3, 3, 1),
+                                          mode="nearest") for e in (0, -1))
+    return (first > floor_mean + limit) & (last < floor_mean + limit)
 
 
 @dataclass
@@ -186,6 +228,39 @@ def iron_pieces(pieces: np.ndarray, big: np.ndarray, logr: np.ndarray, med0: flo
 #: liver stayed out of the candidate].
 DARK_RIM_VOXELS = 3
 DARK_RIM_WARN_FRACTION = 0.01
+
+
+def join_decayed_rim(cand: np.ndarray, decayed: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, int]:
+    """The candidate grown by up to :data:`DARK_RIM_VOXELS` in-plane steps through voxels whose
+    decay reached the noise floor with a first echo clearly above it (``decayed``,
+    :func:`decayed_to_floor`) and that are not failed inputs (``usable``). Returns the new
+    candidate and the number of voxels joined.
+
+    A fit at the floor is evidence of a fast decay, not of non-tissue: on
+    ``heterogeneous-coarse-1.5t`` at 30 mg/g, SNR 20, texture 1, the 3-voxel rim of the
+    automatic candidate held 3,614 (one channel) / 3,652 (eight) such voxels, all liver
+    (mean true R2 286 s^-1 against 231 s^-1 for the liver); outside the rim the set also
+    held muscle in the coil's dark corner and air at the body's edge, which the rim's
+    width keeps out. An iron-loaded spleen touching the liver would also qualify: the
+    rim's width bounds what can come in that way.
+
+    Examples
+    --------
+    >>> cand = np.zeros((12, 12, 1), bool); cand[2:6, 2:6] = True
+    >>> dec = np.zeros_like(cand); dec[6:11, 2:6] = True
+    >>> out, n = join_decayed_rim(cand, dec, np.ones_like(cand))
+    >>> n, bool(out[8, 3, 0]), bool(out[9, 3, 0])
+    (12, True, False)
+    """
+    allowed = decayed & usable & ~cand
+    out = cand.copy()
+    struct = np.ones((3, 3, 1), dtype=bool)
+    for _ in range(DARK_RIM_VOXELS):
+        step = ndimage.binary_dilation(out, structure=struct) & allowed & ~out
+        if not step.any():
+            break
+        out |= step
+    return out, int(np.count_nonzero(out & ~cand))
 
 
 def dark_rim_mask(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> np.ndarray:

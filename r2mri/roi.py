@@ -116,7 +116,7 @@ from scipy import ndimage
 from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
                             drop_below_floor_pieces, relative_r2_se, thin_region_warning)
-from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
+from ._roi_iron import dark_rim, decayed_to_floor, iron_noise_maps, join_decayed_rim, log_s0_se, s0_outliers
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
 from .errors import InputError
@@ -865,6 +865,10 @@ def liver_roi(
                 warnings.extend([ext.pop(w) for w in ("warning", "warning_iron") if w in ext])
                 # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
                 cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
+                decayed = decayed_to_floor(image, fit, _WHOLE, grow_k)  # fast decay at the edge is liver (_roi_iron)
+                if decayed is not None:
+                    cand, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
+                        FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
@@ -960,8 +964,10 @@ def liver_roi(
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
         #     each voxel's own S0 noise in the SD (iron-rich patches: _roi_parenchyma.s0_outliers)
-        vessel |= s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
-                              _MAD_TO_SD)
+        s0_out = s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
+                             _MAD_TO_SD)
+        floor_decay = decayed_to_floor(image, fit, cbox, grow_k)  # no S0 evidence there (_roi_iron)
+        vessel |= s0_out if floor_decay is None else s0_out & ~floor_decay
         vessel &= cand[cbox]
         non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)
