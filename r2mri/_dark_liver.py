@@ -122,7 +122,7 @@ def dark_liver_bounds(dark: np.ndarray, roi_mask: np.ndarray, fit: Any, image: A
     if calibration is not None:
         from . import calibration as _cal
 
-        dom_hi = _cal.get_calibration(calibration).rate_domain_per_s()[1]
+        dom_hi = _cal.get_calibration(calibration).rate_domain_per_s[1]
         if np.isfinite(dom_hi) and dom_hi < upper:
             upper, source = float(dom_hi), "calibration rate domain"
     lower = float(-np.log(upper_x2) / (2.0 * te1)) if upper_x2 > 0 else upper
@@ -162,7 +162,7 @@ def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration
     cal = _cal.get_calibration(calibration)
     lic_lo, lic_hi = (float(v) for v in _cal.lic_from_r2(np.array([max(lo, 0.0), hi]), calibration=cal))
     if not np.isfinite(lic_hi):  # above the curve's domain: its largest LIC
-        lic_hi = float(cal.lic_domain_mg_per_g()[1])
+        lic_hi = float(cal.lic_domain_mg_per_g[1])
     lic_lo, lic_hi = min(lic_lo, stats.ci95_lic_mg_per_g[0]), max(lic_hi, stats.ci95_lic_mg_per_g[1])
     block = {"method": "dark liver left out of the ROI: its R2 bounded from the first echo (r2mri/_dark_liver.py)",
              "fraction_of_liver": round(f, 5), **bounds, "ci95_before_lic_mg_per_g": list(stats.ci95_lic_mg_per_g)}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "decayed_to_floor", "join_decayed_rim", "dark_rim_mask", "dark_rim"]
+__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "decayed_to_floor", "join_decayed_rim", "erosion_inside", "dark_rim_mask", "dark_rim"]
 
 
 def log_s0_se(r2_per_s: np.ndarray, r2_se_per_s: np.ndarray, echo_times_s: "np.ndarray | None") -> np.ndarray:
@@ -274,6 +274,32 @@ def dark_rim_mask(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> np.nd
         high = np.isfinite(r2) & (r2 > float(np.nanmedian(np.where(cand, r2, np.nan))))
     return ring & ((status == FitStatus.BELOW_NOISE) | (status == FitStatus.NOT_CONVERGED)
                    | ((status == FitStatus.BOUND_HIT) & high))
+
+
+def erosion_inside(cand: np.ndarray, dark_edge: np.ndarray, erode_mm: float, dx: float, dy: float, box_of):
+    """``(box, inside)`` for the edge erosion of :func:`r2mri.roi.liver_roi` (rule 1) of a
+    grown candidate: the voxels too dark to fit next to it (``dark_edge``,
+    :func:`dark_rim_mask`) count as inside, so the candidate keeps its edge against them.
+
+    The erosion removes the partial-volume edge against other tissues. Where the candidate
+    ends at liver whose echoes are at the noise floor (iron-rich patches the growing could
+    not take), its edge voxels are the iron-rich side of the patch, not a partial volume
+    with another tissue's signal (air and lung add none); eroding them took 1.0-1.1 % off
+    the automatic ROI's true mean R2 on ``heterogeneous-coarse-1.5t`` at 30 mg/g, SNR 20,
+    texture 1, against 0.0-0.1 % with the true outline. ``box``: the candidate's box grown
+    by the erosion's width (``box_of(mask, margin)``), so the distances are exact.
+
+    Examples
+    --------
+    >>> from r2mri.roi import _box
+    >>> cand = np.zeros((20, 20, 1), bool); cand[4:16, 4:16] = True
+    >>> dark = np.zeros_like(cand); dark[16:19, 4:16] = True
+    >>> box, inside = erosion_inside(cand, dark, 3.0, 1.0, 1.0, _box)
+    >>> int(inside.sum()), box[0]
+    (180, slice(0, 20, None))
+    """
+    margin = int(np.ceil(erode_mm / min(dx, dy))) + 1
+    return box_of(cand, margin), cand | dark_edge
 
 
 def dark_rim(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> tuple[dict[str, Any], "str | None"]:

@@ -116,7 +116,8 @@ from scipy import ndimage
 from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
                             drop_below_floor_pieces, relative_r2_se, thin_region_warning)
-from ._roi_iron import dark_rim, decayed_to_floor, iron_noise_maps, join_decayed_rim, log_s0_se, s0_outliers
+from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, erosion_inside, iron_noise_maps,
+                        join_decayed_rim, log_s0_se, s0_outliers)
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
 from .errors import InputError
@@ -719,6 +720,7 @@ def liver_roi(
         options["parenchyma_r2_min_per_s"] = floor_r2
     options["parenchyma_r2_min_source"] = floor_source
 
+    dark_edge = None  # voxels too dark to fit next to a grown candidate (rule 1 keeps its edge there)
     if mask is not None:
         cand = np.asarray(mask)
         if cand.shape != shape:
@@ -870,6 +872,7 @@ def liver_roi(
                     cand, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
                         FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
+                dark_edge = dark_rim_mask(cand, status, r2) if cand.any() else None
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
@@ -897,13 +900,15 @@ def liver_roi(
     cbox = _box(cand)
     kept = cand.copy()
     if erode_mm > 0:
+        # a grown candidate's edge against liver too dark to fit is no partial-volume edge (_roi_iron)
+        ebox, inside = (cbox, cand) if dark_edge is None else erosion_inside(cand, dark_edge, erode_mm, dx, dy, _box)
         for k in range(cbox[2].start, cbox[2].stop):
-            sl = cand[cbox[0], cbox[1], k]
+            sl = inside[ebox[0], ebox[1], k]
             if sl.any():
                 # centre-to-nearest-outside-centre distance minus half a voxel = distance
                 # from the voxel centre to the candidate's edge
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
-                kept[cbox[0], cbox[1], k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
+                kept[ebox[0], ebox[1], k] = cand[ebox[0], ebox[1], k] & (dist - 0.5 * min(dx, dy) >= erode_mm)
     removed["edge_erosion"] = n_candidate - int(np.count_nonzero(kept))
     thin = thin_region_warning(n_candidate, removed["edge_erosion"], erode_mm) if automatic else None
     warnings.extend([thin] if thin else [])
