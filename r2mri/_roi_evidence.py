@@ -36,7 +36,8 @@ import numpy as np
 
 __all__ = ["GATE_Q", "NO_EVIDENCE", "FLOOR_K", "MAX_EROSION_FRACTION", "PIECE_HALF_WINDOW", "PIECE_K",
            "MIN_UNDETERMINED_FRACTION",
-           "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "demote_below_floor", "thin_region_warning",
+           "relative_r2_se", "determined_r2", "above_floor", "below_floor_median", "demote_below_floor",
+           "thin_region_warning",
            "drop_below_floor_pieces"]
 
 #: A voxel's relative R2 SE may exceed the region's median by this factor [D: r2mri's

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "decayed_to_floor", "join_decayed_rim", "erosion_inside", "dark_rim_mask", "dark_rim"]
+__all__ = ["log_s0_se", "s0_outliers", "IronNoise", "iron_noise_maps", "iron_pieces", "decayed_to_floor",
+           "floor_at_last_echo", "join_decayed_rim", "erosion_inside", "dark_rim_mask", "dark_rim"]
 
 
 def log_s0_se(r2_per_s: np.ndarray, r2_se_per_s: np.ndarray, echo_times_s: "np.ndarray | None") -> np.ndarray:
@@ -137,6 +138,24 @@ def decayed_to_floor(image: Any, fit: Any, box: tuple, k: float) -> "np.ndarray 
     first, last = (ndimage.uniform_filter(np.asarray(data[box + (e,)], dtype=np.float64), size=(3, 3, 1),
                                           mode="nearest") for e in (0, -1))
     return (first > floor_mean + limit) & (last < floor_mean + limit)
+
+
+def floor_at_last_echo(image: Any, fit: Any, k: float) -> "np.ndarray | None":
+    """Voxels whose last echo's 3x3 in-plane mean is within ``k`` standard errors of a mean
+    of 9 of the noise floor's mean (no signal left: dark liver, air, lung), as in
+    :func:`decayed_to_floor`; None when sigma, channels or the images are unknown."""
+    from .noise import ncchi_mean
+
+    opts = getattr(fit, "options", None) or {}
+    sigma, coils = opts.get("noise_sigma"), opts.get("coils")
+    data = getattr(image, "data", None)
+    if sigma is None or coils is None or data is None or not float(sigma) > 0:
+        return None
+    sigma, coils = float(sigma), int(coils)
+    floor_mean = float(ncchi_mean(0.0, sigma, coils))
+    limit = k * float(np.sqrt(max(2.0 * coils * sigma**2 - floor_mean**2, 0.0))) / 3.0
+    last = ndimage.uniform_filter(np.asarray(data[..., -1], dtype=np.float64), size=(3, 3, 1), mode="nearest")
+    return last < floor_mean + limit
 
 
 @dataclass
@@ -278,8 +297,9 @@ def dark_rim_mask(cand: np.ndarray, status: np.ndarray, r2: np.ndarray) -> np.nd
 
 def erosion_inside(cand: np.ndarray, dark_edge: np.ndarray, erode_mm: float, dx: float, dy: float, box_of):
     """``(box, inside)`` for the edge erosion of :func:`r2mri.roi.liver_roi` (rule 1) of a
-    grown candidate: the voxels too dark to fit next to it (``dark_edge``,
-    :func:`dark_rim_mask`) count as inside, so the candidate keeps its edge against them.
+    grown candidate: the voxels next to it with no signal left (``dark_edge``: too dark
+    to fit, :func:`dark_rim_mask`, or at the floor by the last echo,
+    :func:`floor_at_last_echo`) count as inside, so the candidate keeps its edge against them.
 
     The erosion removes the partial-volume edge against other tissues. Where the candidate
     ends at liver whose echoes are at the noise floor (iron-rich patches the growing could

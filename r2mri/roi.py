@@ -116,8 +116,8 @@ from scipy import ndimage
 from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
                             drop_below_floor_pieces, relative_r2_se, thin_region_warning)
-from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, erosion_inside, iron_noise_maps,
-                        join_decayed_rim, log_s0_se, s0_outliers)
+from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, erosion_inside, floor_at_last_echo,
+                        iron_noise_maps, join_decayed_rim, log_s0_se, s0_outliers)
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, fluid_regions, parenchyma_r2_floor_per_s,
                               spared_parenchyma)
 from .errors import InputError
@@ -872,7 +872,9 @@ def liver_roi(
                     cand, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
                         FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
-                dark_edge = dark_rim_mask(cand, status, r2) if cand.any() else None
+                floor_last = floor_at_last_echo(image, fit, grow_k)  # no signal left: no partial volume (_roi_iron)
+                dark_edge = None if not cand.any() else dark_rim_mask(cand, status, r2) | (
+                    False if floor_last is None else floor_last & ~cand)
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
