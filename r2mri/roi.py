@@ -848,7 +848,7 @@ def liver_roi(
                 blocked[gbox] |= ndimage.binary_dilation(region_c, structure=np.ones((3, 3, 1), bool))
         if found:
             if floor_r2 is not None:  # a region below the parenchymal floor is not the liver (_roi_evidence)
-                options["below_floor_regions"] = demote_below_floor(found, logr, tissue, floor_r2)
+                options["below_floor_regions"] = demote_below_floor(found, logr, tissue, floor_r2, _AMBIGUOUS)
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
