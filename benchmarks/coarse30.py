@@ -68,6 +68,12 @@ def _row(d: dict, mask) -> dict:
     cpu = time.process_time() - t0
     st = liver_statistics(fit, roi, cal, image=img)
     widen_for_roi_sampling(st, roi, fit, cal)
+    try:  # the tree under test may predate the dark-liver widening
+        from r2mri._dark_liver import widen_for_dark_liver
+    except ImportError:
+        dark = None
+    else:
+        dark = widen_for_dark_liver(st, roi, fit, img, cal)
     m = roi.mask
     lo, hi = st.ci95_lic_mg_per_g
     h = st.headline_lic_mg_per_g
@@ -81,7 +87,19 @@ def _row(d: dict, mask) -> dict:
             "non_liver_voxels_in_roi": int(np.count_nonzero(m & ~liver)),
             "extension_largest_piece": ext.get("largest_piece_fraction"),
             "warnings": [w for w in list(roi.warnings) + list(st.warnings) if "WARNING" in w or "noise floor" in w],
-            "roi_cpu_s": cpu}
+            "roi_cpu_s": cpu, "estimator_error_pct": 100 * (h / float(lic_from_r2(r2t[m & liver].mean(), cal)) - 1),
+            "dark_liver": None if dark is None else {k: dark[k] for k in ("fraction_of_liver", "voxels",
+                                                                          "lower_r2_per_s", "upper_r2_per_s")},
+            "dark_liver_true_r2_per_s": None if dark is None else _dark_truth(roi, fit, img, r2t, liver)}
+
+
+def _dark_truth(roi, fit, img, r2t, liver):
+    """Mean true R2 of the liver voxels the dark-liver widening counted (and how many)."""
+    from r2mri._dark_liver import dark_liver_voxels
+
+    dk = dark_liver_voxels(roi, fit, img)
+    sel = dk & liver
+    return [float(r2t[sel].mean()) if sel.any() else None, int(np.count_nonzero(sel)), int(np.count_nonzero(dk))]
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import CalibrationError, InputError, ProtocolError
+from ._dark_liver import widen_for_dark_liver
 from ._roi_sampling import widen_for_roi_sampling
 from .image import MultiEchoImage
 
@@ -435,6 +436,7 @@ def analyze(
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
     stats = _stats.liver_statistics(fit, roi, cal, image=img)
     widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
+    widen_for_dark_liver(stats, roi, fit, img, cal)  # nor the dark liver it left out (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
     warnings.extend(str(w) for w in getattr(roi, "warnings", []) or [])
     from ._fit_quality import residual_check

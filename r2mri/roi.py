@@ -125,10 +125,11 @@ import numpy as np
 from scipy import ndimage
 
 from ._numba_setup import njit
-from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, determined_r2, drop_below_floor_pieces,
-                            relative_r2_se, thin_region_warning)
+from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
+                            drop_below_floor_pieces, relative_r2_se, thin_region_warning)
 from ._roi_high_iron import eroded_voxels, high_iron_proposal
-from ._roi_iron import dark_rim, iron_noise_maps, log_s0_se, s0_outliers
+from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, erosion_inside, floor_at_last_echo,
+                        iron_noise_maps, join_decayed_rim, log_s0_se, s0_outliers)
 from ._roi_patches import pdff_map
 from ._roi_parenchyma import (below_parenchyma, extend_to_parenchyma, extension_min_median_per_s, fluid_regions,
                               is_r2star_floor, parenchyma_r2_floor_per_s, spared_parenchyma)
@@ -740,6 +741,7 @@ def liver_roi(
         options["parenchyma_r2_min_per_s"] = floor_ext
     options["parenchyma_r2_min_source"] = floor_source
 
+    dark_edge = None  # voxels too dark to fit next to a grown candidate (rule 1 keeps its edge there)
     if mask is not None:
         cand = np.asarray(mask)
         if cand.shape != shape:
@@ -866,6 +868,8 @@ def liver_roi(
                 blocked |= desc["extent"]
                 blocked[gbox] |= ndimage.binary_dilation(region_c, structure=np.ones((3, 3, 1), bool))
         if found:
+            if floor_r2 is not None:  # a region below the parenchymal floor is not the liver (_roi_evidence)
+                options["below_floor_regions"] = demote_below_floor(found, logr, tissue, floor_r2, _AMBIGUOUS)
             ranked = sorted(found, key=lambda c: -c["score"])
             best = ranked[0]
             cand = best.pop("filled")
@@ -889,7 +893,14 @@ def liver_roi(
                 # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
                 if floor_r2 is not None:
                     cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
+                decayed = decayed_to_floor(image, fit, _WHOLE, grow_k)  # fast decay at the edge is liver (_roi_iron)
+                if decayed is not None:
+                    cand, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
+                        FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
                 options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
+                floor_last = floor_at_last_echo(image, fit, grow_k)  # no signal left: no partial volume (_roi_iron)
+                dark_edge = None if not cand.any() else dark_rim_mask(cand, status, r2) | (
+                    False if floor_last is None else floor_last & ~cand)
                 warnings.extend([dark_warning] if dark_warning else [])
             if automatic:
                 options["regions_grown"] = len(found)
@@ -928,13 +939,15 @@ def liver_roi(
     cbox = _box(cand)
     kept = cand.copy()
     if erode_mm > 0:
+        # a grown candidate's edge against liver too dark to fit is no partial-volume edge (_roi_iron)
+        ebox, inside = (cbox, cand) if dark_edge is None else erosion_inside(cand, dark_edge, erode_mm, dx, dy, _box)
         for k in range(cbox[2].start, cbox[2].stop):
-            sl = cand[cbox[0], cbox[1], k]
+            sl = inside[ebox[0], ebox[1], k]
             if sl.any():
                 # centre-to-nearest-outside-centre distance minus half a voxel = distance
                 # from the voxel centre to the candidate's edge
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
-                kept[cbox[0], cbox[1], k] = sl & (dist - 0.5 * min(dx, dy) >= erode_mm)
+                kept[ebox[0], ebox[1], k] = cand[ebox[0], ebox[1], k] & (dist - 0.5 * min(dx, dy) >= erode_mm)
     removed["edge_erosion"] = n_candidate - int(np.count_nonzero(kept))
     thin = thin_region_warning(n_candidate, removed["edge_erosion"], erode_mm) if automatic else None
     warnings.extend([thin] if thin else [])
@@ -998,8 +1011,10 @@ def liver_roi(
         # (b) S0, both sides, on the 3x3 median of log S0
         ls = _smooth(np.log(np.where(good, s0, 1.0)), good, cbox)
         #     each voxel's own S0 noise in the SD (iron-rich patches: _roi_parenchyma.s0_outliers)
-        vessel |= s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
-                              _MAD_TO_SD)
+        s0_out = s0_outliers(ls, log_s0_se(r2_c, se, getattr(image, "echo_times_s", None)), kept_c, vessel_k,
+                             _MAD_TO_SD)
+        floor_decay = decayed_to_floor(image, fit, cbox, grow_k)  # no S0 evidence there (_roi_iron)
+        vessel |= s0_out if floor_decay is None else s0_out & ~floor_decay
         vessel &= cand[cbox]
         non_parenchyma[cbox] = vessel
         margin = dx if vessel_margin_mm is None else float(vessel_margin_mm)

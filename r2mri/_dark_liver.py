@@ -1,0 +1,180 @@
+"""The headline's interval where the ROI knowingly leaves out dark liver (issue 16).
+
+Iron-rich liver at the ROI's edge whose echoes are at the noise floor by the second
+echo cannot be told from noise by its own fit (:func:`r2mri._roi_iron.dark_rim`): the
+ROI leaves it out and warns, and the headline (the ROI's mean R2) reads low by
+``f (R2_dark - h)``, ``f`` the missing share of the liver, ``R2_dark`` its mean R2, ``h``
+the headline R2. On ``heterogeneous-coarse-1.5t`` at 30 mg/g, SNR 20, texture 1 (one
+channel) 5.5 % of the liver was such voxels, mean true R2 280 s^-1 against 225 s^-1
+for the candidate's parenchyma.
+
+The first echo still carries evidence. For a voxel of amplitude ``A1 = S0 exp(-R2 TE1)``
+the magnitude's second moment is ``E[M1^2] = A1^2 + 2 n sigma^2`` (``n`` channels, each
+of noise SD ``sigma``), so ``x^2 = (M1^2 - 2 n sigma^2) / S0^2`` is an unbiased estimate
+of ``exp(-2 R2 TE1)``. Over the dark set, by Jensen's inequality twice (``-log``
+convex, square root concave), ``mean R2 >= -log(mean x^2) / (2 TE1)``: a lower bound
+(``lower_r2_per_s``, taken at the one-sided 95 % upper limit of ``mean x^2``). ``S0``
+is the local S0 of the ROI's parenchyma (Gaussian-weighted mean of log S0, 30 mm, the
+receive shading scale of :mod:`r2mri.roi`). Above, the missing R2 is bounded only by
+the calibration's rate domain (the largest R2 the curve maps: 394.5 s^-1 for St Pierre
+2005) or, where that is unbounded, by the rate at which the first echo's amplitude
+would be one noise SD (``log(S0 / sigma) / TE1``): ``upper_r2_per_s``.
+
+:func:`widen_for_dark_liver` widens the headline's R2 interval ``[lo, hi]`` to
+``[min(lo, (1 - f) lo + f lower), max(hi, (1 - f) hi + f upper)]`` (never narrower; the
+headline itself is not moved: the voxels were left out as not clearly liver).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["dark_liver_voxels", "dark_liver_bounds", "widen_for_dark_liver"]
+
+_Z95_ONE_SIDED = 1.6448536269514722  # one-sided 95 % normal quantile
+#: In-plane Gaussian width (mm) of the local S0 reference: the receive-shading scale of
+#: :mod:`r2mri.roi` (``_SHADING_MM``).
+_S0_SIGMA_MM = 30.0
+#: Standard errors of a mean of 9 by which the first echo's 3x3 mean must exceed the noise
+#: floor's mean for a voxel to count as tissue [D: r2mri's own, as ``grow_k`` in
+#: :func:`r2mri._roi_iron.iron_noise_maps`].
+SIGNAL_K = 3.0
+
+
+def dark_liver_voxels(roi: Any, fit: Any, image: Any) -> "np.ndarray | None":
+    """Voxels the ROI leaves out as too dark to fit while their first echo is clearly above
+    the noise floor: the dark rim (:func:`r2mri._roi_iron.dark_rim_mask`) and the
+    candidate's failed fits, whose first-echo 3x3 mean is above the floor's mean by
+    :data:`SIGNAL_K` SEs of a mean of 9 (pure noise of the fit's sigma and channels).
+    ``None`` when the candidate, sigma, channels or images are unknown."""
+    from ._roi_iron import dark_rim_mask
+    from .noise import ncchi_mean
+    from .roi import FAILED_STATUSES
+
+    cand = getattr(roi, "candidate", None)
+    opts = getattr(fit, "options", None) or {}
+    sigma, coils = opts.get("noise_sigma"), opts.get("coils")
+    data = getattr(image, "data", None)
+    if cand is None or sigma is None or coils is None or data is None or not float(sigma) > 0:
+        return None
+    sigma, coils = float(sigma), int(coils)
+    status = np.asarray(fit.status)
+    r2 = np.asarray(fit.r2_per_s, dtype=np.float64)
+    floor_mean = float(ncchi_mean(0.0, sigma, coils))
+    floor_sd = float(np.sqrt(max(2.0 * coils * sigma**2 - floor_mean**2, 0.0)))
+    mean9 = ndimage.uniform_filter(np.asarray(data[..., 0], dtype=np.float64), size=(3, 3, 1), mode="nearest")
+    signal = mean9 > floor_mean + SIGNAL_K * floor_sd / 3.0
+    failed_inside = cand & np.isin(status, FAILED_STATUSES)
+    return (dark_rim_mask(cand, status, r2) | failed_inside) & signal
+
+
+def dark_liver_bounds(dark: np.ndarray, roi_mask: np.ndarray, fit: Any, image: Any,
+                      calibration: Any = None) -> "dict[str, Any] | None":
+    """Lower and upper bounds (s^-1) on the mean R2 of the ``dark`` voxels (module
+    docstring), or None without voxels, echo times or noise parameters.
+
+    Examples
+    --------
+    Dark voxels of R2 300 s^-1 next to a ROI of S0 1000, sigma 20, one channel:
+
+    >>> from types import SimpleNamespace
+    >>> rng = np.random.default_rng(0)
+    >>> shape = (40, 40, 1); te = np.array([0.006, 0.009])
+    >>> a1 = np.full(shape, 1000.0 * np.exp(-300.0 * 0.006))
+    >>> m1 = np.abs(a1 + 20.0 * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)))
+    >>> img = SimpleNamespace(data=np.stack([m1, m1], -1), echo_times_s=te, voxel_size_mm=(2.0, 2.0, 5.0))
+    >>> fit = SimpleNamespace(s0=np.full(shape, 1000.0), status=np.zeros(shape, np.uint8),
+    ...                       options={"noise_sigma": 20.0, "coils": 1})
+    >>> roi = np.zeros(shape, bool); roi[:20] = True
+    >>> b = dark_liver_bounds(~roi, roi, fit, img)
+    >>> bool(280 < b["lower_r2_per_s"] < 300), round(b["upper_r2_per_s"], 1)
+    (True, 652.0)
+    """
+    opts = getattr(fit, "options", None) or {}
+    sigma, coils = opts.get("noise_sigma"), opts.get("coils")
+    te = getattr(image, "echo_times_s", None)
+    n = int(np.count_nonzero(dark))
+    if n == 0 or sigma is None or coils is None or te is None or not float(sigma) > 0:
+        return None
+    sigma, coils, te1 = float(sigma), int(coils), float(np.asarray(te).reshape(-1)[0])
+    s0 = np.asarray(fit.s0, dtype=np.float64)
+    ref = roi_mask & np.isfinite(s0) & (s0 > 0) & (np.asarray(fit.status) == 0)
+    if not ref.any():
+        return None
+    dx, dy = (float(v) for v in image.voxel_size_mm[:2])
+    sig = (_S0_SIGMA_MM / dx, _S0_SIGMA_MM / dy, 0.0)
+    w = ndimage.gaussian_filter(ref.astype(np.float64), sig, mode="constant")
+    ls = ndimage.gaussian_filter(np.where(ref, np.log(np.where(ref, s0, 1.0)), 0.0), sig, mode="constant")
+    glob = float(np.median(np.log(s0[ref])))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s0_loc = np.exp(np.where(w > 1e-3, ls / np.maximum(w, 1e-12), glob))[dark]
+    m1 = np.asarray(image.data[..., 0], dtype=np.float64)[dark]
+    x2 = (m1**2 - 2.0 * coils * sigma**2) / s0_loc**2
+    mean_x2 = float(np.mean(x2))
+    se_x2 = float(np.std(x2, ddof=1) / np.sqrt(n)) if n > 1 else abs(mean_x2)
+    upper_x2 = mean_x2 + _Z95_ONE_SIDED * se_x2
+    s0_med = float(np.median(s0_loc))
+    upper = float(np.log(s0_med / sigma) / te1)
+    source = "first echo at one noise SD"
+    if calibration is not None:
+        from . import calibration as _cal
+
+        dom_hi = _cal.get_calibration(calibration).rate_domain_per_s[1]
+        if np.isfinite(dom_hi) and dom_hi < upper:
+            upper, source = float(dom_hi), "calibration rate domain"
+    lower = float(-np.log(upper_x2) / (2.0 * te1)) if upper_x2 > 0 else upper
+    lower = min(max(lower, 0.0), upper)
+    return {"voxels": n, "lower_r2_per_s": lower, "upper_r2_per_s": upper, "upper_source": source,
+            "first_echo_x2": [mean_x2, se_x2], "s0_reference_median": s0_med}
+
+
+def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration: Any) -> "dict[str, Any] | None":
+    """Widen ``stats``' 95 % interval (in place) for the dark liver the ROI left out;
+    returns the report block (``stats.blocks["headline"]["dark_liver"]``), or None when
+    there is nothing to do (no dark voxels with first-echo signal, or no interval).
+
+    ``f = n_dark / (n_parenchyma + n_dark)``, ``n_parenchyma`` the candidate's voxels
+    without those called non-parenchyma and without its failed fits. Run after
+    :func:`r2mri._roi_sampling.widen_for_roi_sampling` (this one adds linearly: the
+    missing liver's R2 is a bound, not a noise).
+    """
+    from . import calibration as _cal
+
+    dark = dark_liver_voxels(roi, fit, image)
+    if dark is None or not dark.any():
+        return None
+    bounds = dark_liver_bounds(dark, roi.mask, fit, image, calibration)
+    blocks = stats.blocks
+    r2_block = blocks.get("r2_per_s", {})
+    h, ci = r2_block.get("headline_mean"), r2_block.get("headline_ci95")
+    if bounds is None or h is None or ci is None:
+        return None
+    cand = roi.candidate
+    non_par = getattr(roi, "non_parenchyma", None)
+    par = cand & ~dark & (~non_par if non_par is not None else True)
+    n_dark = bounds["voxels"]
+    f = n_dark / float(np.count_nonzero(par) + n_dark)
+    lo = min(ci[0], (1.0 - f) * ci[0] + f * bounds["lower_r2_per_s"])
+    hi = max(ci[1], (1.0 - f) * ci[1] + f * bounds["upper_r2_per_s"])
+    cal = _cal.get_calibration(calibration)
+    lic_lo, lic_hi = (float(v) for v in _cal.lic_from_r2(np.array([max(lo, 0.0), hi]), calibration=cal))
+    if not np.isfinite(lic_hi):  # above the curve's domain: its largest LIC
+        lic_hi = float(cal.lic_domain_mg_per_g[1])
+    lic_lo, lic_hi = min(lic_lo, stats.ci95_lic_mg_per_g[0]), max(lic_hi, stats.ci95_lic_mg_per_g[1])
+    block = {"method": "dark liver left out of the ROI: its R2 bounded from the first echo (r2mri/_dark_liver.py)",
+             "fraction_of_liver": round(f, 5), **bounds, "ci95_before_lic_mg_per_g": list(stats.ci95_lic_mg_per_g)}
+    stats.ci95_lic_mg_per_g = (lic_lo, lic_hi)
+    r2_block["headline_ci95"] = [lo, hi]
+    head = blocks.get("headline")
+    if head is not None:
+        head["ci95_lic_mg_per_g"] = [lic_lo, lic_hi]
+        head["ci95_method"] = str(head.get("ci95_method", "")) + "; widened for the dark liver left out of the ROI"
+        head["dark_liver"] = block
+    if "lic_mg_per_g" in blocks:
+        blocks["lic_mg_per_g"]["ci95"] = [lic_lo, lic_hi]
+    if "lic_umol_per_g" in blocks:
+        blocks["lic_umol_per_g"]["ci95"] = [lic_lo * _cal.UMOL_PER_MG, lic_hi * _cal.UMOL_PER_MG]
+    return block
