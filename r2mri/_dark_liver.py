@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ._roi_sampling import set_headline_interval
+
 __all__ = ["dark_liver_voxels", "dark_liver_bounds", "widen_for_dark_liver"]
 
 _Z95_ONE_SIDED = 1.6448536269514722  # one-sided 95 % normal quantile
@@ -141,8 +143,6 @@ def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration
     :func:`r2mri._roi_sampling.widen_for_roi_sampling` (this one adds linearly: the
     missing liver's R2 is a bound, not a noise).
     """
-    from . import calibration as _cal
-
     dark = dark_liver_voxels(roi, fit, image)
     if dark is None or not dark.any():
         return None
@@ -159,22 +159,8 @@ def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration
     f = n_dark / float(np.count_nonzero(par) + n_dark)
     lo = min(ci[0], (1.0 - f) * ci[0] + f * bounds["lower_r2_per_s"])
     hi = max(ci[1], (1.0 - f) * ci[1] + f * bounds["upper_r2_per_s"])
-    cal = _cal.get_calibration(calibration)
-    lic_lo, lic_hi = (float(v) for v in _cal.lic_from_r2(np.array([max(lo, 0.0), hi]), calibration=cal))
-    if not np.isfinite(lic_hi):  # above the curve's domain: its largest LIC
-        lic_hi = float(cal.lic_domain_mg_per_g[1])
-    lic_lo, lic_hi = min(lic_lo, stats.ci95_lic_mg_per_g[0]), max(lic_hi, stats.ci95_lic_mg_per_g[1])
     block = {"method": "dark liver left out of the ROI: its R2 bounded from the first echo (r2mri/_dark_liver.py)",
-             "fraction_of_liver": round(f, 5), **bounds, "ci95_before_lic_mg_per_g": list(stats.ci95_lic_mg_per_g)}
-    stats.ci95_lic_mg_per_g = (lic_lo, lic_hi)
-    r2_block["headline_ci95"] = [lo, hi]
-    head = blocks.get("headline")
-    if head is not None:
-        head["ci95_lic_mg_per_g"] = [lic_lo, lic_hi]
-        head["ci95_method"] = str(head.get("ci95_method", "")) + "; widened for the dark liver left out of the ROI"
-        head["dark_liver"] = block
-    if "lic_mg_per_g" in blocks:
-        blocks["lic_mg_per_g"]["ci95"] = [lic_lo, lic_hi]
-    if "lic_umol_per_g" in blocks:
-        blocks["lic_umol_per_g"]["ci95"] = [lic_lo * _cal.UMOL_PER_MG, lic_hi * _cal.UMOL_PER_MG]
+             "fraction_of_liver": round(f, 5), **bounds}
+    set_headline_interval(stats, (lo, hi), calibration, "widened for the dark liver left out of the ROI",
+                          "dark_liver", block)
     return block

@@ -157,8 +157,6 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
     The numbers go to ``stats.blocks["headline"]["roi_sampling"]`` (report.json).
     Returns ``None`` (and leaves ``stats`` alone) when the ROI has no candidate.
     """
-    from . import calibration as _cal
-
     cand = getattr(roi, "candidate", None)
     if cand is None:
         return None
@@ -179,18 +177,40 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
     half = _Z95 * est["se_r2_per_s"]
     lo = h - float(np.hypot(h - ci[0], half))
     hi = h + float(np.hypot(ci[1] - h, half))
+    block["widened"] = True
+    set_headline_interval(stats, (lo, hi), calibration, "widened by the ROI sampling SE in quadrature",
+                          "roi_sampling", block)
+    return block
+
+
+def set_headline_interval(stats: Any, r2_ci: "tuple[float, float]", calibration: Any, note: str, key: str,
+                          block: dict) -> None:
+    """Write a widened 95 % R2 interval ``r2_ci`` (s^-1) into ``stats`` in place.
+
+    The R2 ends are mapped to LIC by the calibration (an upper end beyond the curve's
+    domain becomes its largest LIC), the LIC interval never narrows, and ``block`` goes to
+    ``stats.blocks["headline"][key]`` with ``ci95_before_lic_mg_per_g``; ``note`` is added
+    to the headline's ``ci95_method``. Shared by the ROI-sampling and dark-liver widenings.
+    """
+    from . import calibration as _cal
+
     cal = _cal.get_calibration(calibration)
+    lo, hi = r2_ci
     lic_lo, lic_hi = (float(v) for v in _cal.lic_from_r2(np.array([max(lo, 0.0), hi]), calibration=cal))
+    if not np.isfinite(lic_hi):  # above the curve's domain: its largest LIC
+        lic_hi = float(cal.lic_domain_mg_per_g[1])
     lic_lo, lic_hi = min(lic_lo, stats.ci95_lic_mg_per_g[0]), max(lic_hi, stats.ci95_lic_mg_per_g[1])
-    block.update(widened=True, ci95_before_lic_mg_per_g=list(stats.ci95_lic_mg_per_g))
+    block["ci95_before_lic_mg_per_g"] = list(stats.ci95_lic_mg_per_g)
     stats.ci95_lic_mg_per_g = (lic_lo, lic_hi)
-    r2_block["headline_ci95"] = [lo, hi]
+    blocks = stats.blocks
+    if "r2_per_s" in blocks:
+        blocks["r2_per_s"]["headline_ci95"] = [lo, hi]
+    head = blocks.get("headline")
     if head is not None:
         head["ci95_lic_mg_per_g"] = [lic_lo, lic_hi]
-        head["ci95_method"] = str(head.get("ci95_method", "")) + "; widened by the ROI sampling SE in quadrature"
-        head["roi_sampling"] = block
+        head["ci95_method"] = str(head.get("ci95_method", "")) + "; " + note
+        head[key] = block
     if "lic_mg_per_g" in blocks:
         blocks["lic_mg_per_g"]["ci95"] = [lic_lo, lic_hi]
     if "lic_umol_per_g" in blocks:
         blocks["lic_umol_per_g"]["ci95"] = [lic_lo * _cal.UMOL_PER_MG, lic_hi * _cal.UMOL_PER_MG]
-    return block
