@@ -112,13 +112,14 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
     """Weighted LM of the tile means ``y`` (nt, ne) from ``p0`` with W >= 0, F >= -fat_floor W
     (the voxel fit's signed fat bound) and 0 <= R2* <= r2_max; returns (p, cost, se_r2, ok,
     se_pdff_percent)."""
+    from .noise import ncchi_mean_weights
+
     p = p0.astype(np.float64).copy()
     nt = p.shape[0]
     kk = k[:, None].astype(np.float64)
-    floor_var = 1e-6 * sigma**2
 
     def weights(a, m, kk):
-        return 1.0 / np.maximum((a * a + 2 * coils * sigma**2 - m * m) / kk, floor_var / kk)
+        return ncchi_mean_weights(a, m, sigma, coils, kk)
 
     a, m, jac = _model(p, te, cr, ci, sigma, coils)
     w = weights(a, m, kk)

@@ -55,7 +55,7 @@ def fisher_se_r2(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, 
     >>> bool(1.0 < se[0] < 2.0)  # about sigma / (S0 sqrt(sum (te - mean te)^2)) x exp(R2 t)
     True
     """
-    from .noise import ncchi_mean_interpolated
+    from .noise import ncchi_mean_interpolated, ncchi_mean_weights
 
     r2 = np.asarray(r2, dtype=np.float64)
     s0 = np.asarray(s0, dtype=np.float64)
@@ -64,8 +64,7 @@ def fisher_se_r2(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, 
     e = np.exp(-r2[:, None] * te[None, :])
     a = s0[:, None] * e
     m, d = ncchi_mean_interpolated(a, sigma, coils)
-    var = (a * a + 2 * coils * sigma**2 - m * m) / kk
-    w = 1.0 / np.maximum(var, 1e-6 * sigma**2 / kk)
+    w = ncchi_mean_weights(a, m, sigma, coils, kk)
     j0, j1 = d * e, -d * a * te[None, :]
     h00, h01, h11 = (w * j0 * j0).sum(1), (w * j0 * j1).sum(1), (w * j1 * j1).sum(1)
     det = h00 * h11 - h01 * h01

@@ -63,7 +63,7 @@ def tile_fit_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray,
     >>> bool(0.005 < b_r2[0] / 240.0 < 0.012)  # +0.8 % in Monte Carlo of such tiles
     True
     """
-    from .noise import ncchi_mean_interpolated
+    from .noise import ncchi_mean_interpolated, ncchi_mean_weights
 
     r2 = np.asarray(r2, dtype=np.float64)
     s0 = np.asarray(s0, dtype=np.float64)
@@ -76,8 +76,7 @@ def tile_fit_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray,
     h = 1e-3 * np.maximum(a, sigma)
     lo = np.maximum(a - h, 0.0)
     d2 = (ncchi_mean_interpolated(a + h, sigma, coils)[1] - ncchi_mean_interpolated(lo, sigma, coils)[1]) / (a + h - lo)
-    var = (a * a + 2 * coils * sigma**2 - m * m) / kk  # the tile fit's weights (r2mri.stats._tile_fit)
-    w = 1.0 / np.maximum(var, 1e-6 * sigma**2 / kk)
+    w = ncchi_mean_weights(a, m, sigma, coils, kk)  # the tile fit's weights (r2mri.stats._tile_fit)
     da0, da1 = e, -te[None, :] * a  # dA/dS0, dA/dR2
     j0, j1 = d * da0, d * da1
     f00, f01, f11 = (w * j0 * j0).sum(1), (w * j0 * j1).sum(1), (w * j1 * j1).sum(1)

@@ -257,6 +257,18 @@ def ncchi_mean_interpolated(amplitude, sigma: float, coils: int = 1) -> tuple[np
     return mean.reshape(a.shape), deriv.reshape(a.shape)
 
 
+def ncchi_mean_weights(amplitude, mean, sigma: float, coils: int, k) -> np.ndarray:
+    """Inverse variance of the mean of ``k`` root-sum-of-squares magnitudes of amplitude
+    ``amplitude`` and noncentral-chi mean ``mean``: ``k / (A^2 + 2 n sigma^2 - E[M]^2)``
+    (``E[M^2] = A^2 + 2 n sigma^2`` for ``n`` channels of noise SD ``sigma`` per real and
+    imaginary part), the variance floored at ``1e-6 sigma^2 / k``. The weights of the
+    pooled tile fits (r2mri.stats, r2mri._gre) and of their bias and SE terms.
+    """
+    kk = np.asarray(k, dtype=np.float64)
+    var = (amplitude * amplitude + 2 * coils * sigma**2 - mean * mean) / kk
+    return 1.0 / np.maximum(var, 1e-6 * sigma**2 / kk)
+
+
 def _check_sigma_coils(sigma: float, coils: int) -> tuple[float, int]:
     sigma = float(sigma)
     if not (np.isfinite(sigma) and sigma > 0):

@@ -72,7 +72,7 @@ def _tile_fit(y: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils:
 
     ``k[t]`` is the number of voxels averaged in tile t. Returns (r2, s0, se_r2, ok).
     """
-    from .noise import ncchi_mean, ncchi_mean_interpolated
+    from .noise import ncchi_mean, ncchi_mean_interpolated, ncchi_mean_weights
 
     nt, ne = y.shape
     te = np.asarray(te, dtype=np.float64)
@@ -93,8 +93,7 @@ def _tile_fit(y: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils:
         return a, e, m, d
 
     def weights(a, m, kk):
-        var = (a * a + 2 * coils * sigma**2 - m * m) / kk
-        return 1.0 / np.maximum(var, 1e-6 * sigma**2 / kk)
+        return ncchi_mean_weights(a, m, sigma, coils, kk)
 
     a, e, m, d = model(s0, r2)
     w = weights(a, m, kk)
