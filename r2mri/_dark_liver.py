@@ -163,4 +163,11 @@ def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration
              "fraction_of_liver": round(f, 5), **bounds}
     set_headline_interval(stats, (lo, hi), calibration, "widened for the dark liver left out of the ROI",
                           "dark_liver", block)
+    before, after = block["ci95_before_lic_mg_per_g"], stats.ci95_lic_mg_per_g
+    if (after[0], after[1]) != (before[0], before[1]) and isinstance(getattr(stats, "warnings", None), list):
+        stats.warnings.append(
+            f"headline: the 95 % interval is widened to {after[0]:.2f}-{after[1]:.2f} mg/g (from "
+            f"{before[0]:.2f}-{before[1]:.2f}) for the liver left out of the ROI as too dark to fit ({100 * f:.1f} % "
+            f"of it; its R2 only bounded by the first echo, {bounds['lower_r2_per_s']:.0f}-"
+            f"{bounds['upper_r2_per_s']:.0f} s^-1)")
     return block

@@ -82,7 +82,7 @@ def test_interval_widens_by_the_missing_share(scene):
     cal = get_calibration("st-pierre-2005")
     lic = [float(v) for v in lic_from_r2(np.array([225.0, 235.0]), cal)]
     stats = SimpleNamespace(blocks={"r2_per_s": {"headline_mean": 230.0, "headline_ci95": [225.0, 235.0]},
-                                    "headline": {}}, ci95_lic_mg_per_g=tuple(lic))
+                                    "headline": {}}, ci95_lic_mg_per_g=tuple(lic), warnings=[])
     block = widen_for_dark_liver(stats, roi, fit, img, cal)
     n_dark = int(np.count_nonzero(dark_liver_voxels(roi, fit, img)))
     f = n_dark / (np.count_nonzero(liver & ~cap) + n_dark)
@@ -91,6 +91,9 @@ def test_interval_widens_by_the_missing_share(scene):
     assert stats.blocks["r2_per_s"]["headline_ci95"] == pytest.approx([225.0, hi])
     assert stats.ci95_lic_mg_per_g[1] == pytest.approx(float(lic_from_r2(hi, cal)))
     assert stats.ci95_lic_mg_per_g[0] == pytest.approx(lic[0])
+    # the reader is told the interval was widened, and by how much of the liver
+    assert len(stats.warnings) == 1 and "too dark to fit" in stats.warnings[0]
+    assert f"{100 * f:.1f} %" in stats.warnings[0]
 
 
 def test_decayed_rim_joins_the_candidate_and_soft_tissue_does_not(scene):
