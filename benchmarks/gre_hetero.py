@@ -264,14 +264,15 @@ def main(argv=None) -> None:
     ap.add_argument("--roi", action="store_true", help="the automatic ROI on the coarse texture (module docstring)")
     ap.add_argument("--lic", default="1,5", help="with --roi: mean LICs (mg/g)")
     ap.add_argument("--textures", default="1,2,3,4,5,6,7,8", help="with --roi: texture (= noise) seeds")
+    ap.add_argument("--tag", default="", help="with --roi: results/gre_hetero_roi{TAG}.json/.md (keep an earlier run)")
     a = ap.parse_args(argv)
     if a.roi:
         res = run_roi([float(v) for v in a.lic.split(",")], [float(v) for v in a.snr.split(",")],
                       [int(v) for v in a.coils.split(",")], [int(v) for v in a.textures.split(",")])
         md = summary_roi(res)
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "gre_hetero_roi.json").write_text(json.dumps(res, indent=1))
-        (RESULTS / "gre_hetero_roi.md").write_text(md + "\n")
+        (RESULTS / f"gre_hetero_roi{a.tag}.json").write_text(json.dumps(res, indent=1))
+        (RESULTS / f"gre_hetero_roi{a.tag}.md").write_text(md + "\n")
         print(f"load average {res['load_1min_start']:.2f} -> {res['load_1min_end']:.2f} (1 min); wall {res['wall_s']:.0f} s")
         print(md)
         return

@@ -58,6 +58,9 @@ taken, with a warning; tissue like that still left out beyond 25 %: a warning;
 :mod:`r2mri._roi_patches`). Voxels too dark to fit next to the region beyond 1 % of it: a
 warning. R2* curves: the floor is the lowest normal-liver R2* (:mod:`r2mri._r2star_floor`),
 used by the extension only, and only when the region's median R2* is above the normal range.
+An automatic R2* ROI with more than 5 % of its voxels (3x3 median) inside the normal-liver
+R2* range by twice their noise gets a warning: R2* cannot separate a low-iron liver from
+other tissue (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``).
 
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
 through voxels whose relative R2 SE is at most twice its median, the extension adds
@@ -128,6 +131,7 @@ from ._numba_setup import njit
 from ._roi_evidence import (NO_EVIDENCE, above_floor, below_floor_median, demote_below_floor, determined_r2,
                             drop_below_floor_pieces, relative_r2_se, thin_region_warning)
 from ._roi_high_iron import eroded_voxels, high_iron_proposal
+from ._roi_low_iron import low_iron_warning
 from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, erosion_inside, floor_at_last_echo,
                         iron_noise_maps, join_decayed_rim, log_s0_se, s0_outliers)
 from ._roi_patches import pdff_map
@@ -1027,6 +1031,11 @@ def liver_roi(
         kept[cbox] &= ~vessel
         not_converged[cbox] &= ~vessel
     removed["vessels"] = n_before - int(np.count_nonzero(kept))
+    if automatic and floor_ext is not None and is_r2star_floor(floor_source) and kept.any():
+        # a low-iron liver: R2* reaches the normal range and cannot separate it (r2mri/_roi_low_iron.py)
+        options["low_iron"], low_iron = low_iron_warning(kept, r2, np.exp(logr),
+                                                         extension_min_median_per_s(calibration, image), floor_ext)
+        warnings.extend([low_iron] if low_iron else [])
     if not kept.any():
         warnings.append("liver ROI: empty after the exclusion rules")
     return LiverROI(

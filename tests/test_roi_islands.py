@@ -79,3 +79,7 @@ def test_real_liver_roi_has_no_slice_crossing_islands():
     isl = roi_islands(res)
     assert isl["roi_pieces_per_slice"][0] == isl["roi_pieces_per_slice"][2] == 1
     assert isl["candidate_pieces_dropped"] == 0 and isl["roi_voxels_dropped"] == 0
+    # a normal liver (R2* ~27 s^-1, 0.54 mg/g) lies inside the normal-liver R2* range: the
+    # low-iron warning is true for it (r2mri/_roi_low_iron.py: 99 % of the ROI)
+    assert res.roi.options["low_iron"]["fraction"] > 0.9
+    assert any("normal-liver range" in w for w in res.roi.warnings)
