@@ -223,12 +223,13 @@ def _classic_jobs(phantom, form: str, base: Dataset, *, multiecho: bool, per_ser
         series_number = numbering * series_index + 1 + (1 if phase else 0)
         if multiecho:
             series_uid = _uid(phantom, form, "series" + tag)
-            desc = f"{sp.description} (multi-echo)"
+            suffix = " (multi-echo)"
         else:
             series_uid = _uid(phantom, form, "series" + tag, e) if phase else _uid(phantom, form, "series", e)
-            desc = f"{sp.description} TE {te_ms:g} ms"
+            suffix = f" TE {te_ms:g} ms"
         if phase:
-            desc += " phase"
+            suffix += " phase"
+        desc = sp.description[:64 - len(suffix)] + suffix  # LO: 64 characters; the echo part stays
         slope = _slope(data[..., e]) if per_series_rescale and not multiecho else shared
         for k in range(nz):
             ds = _classic_image(phantom, form, base)
