@@ -45,7 +45,7 @@ from ..noise import _ASYM1_D, _ASYM1_M, _FM, TABLE_STEPS_PER_UNIT, _ncchi_mean_d
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "3aed52a7ee2a152563e25133f5699e539cd0ba08f94eaaf7c126e1cddc1f7aed"
+_NOISE_PY_SHA256 = "c84154c6213d6782dc37c94165fc07d139a4d37e73e6a745120df27dfc10830f"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
