@@ -55,21 +55,11 @@ def fisher_se_r2(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, 
     >>> bool(1.0 < se[0] < 2.0)  # about sigma / (S0 sqrt(sum (te - mean te)^2)) x exp(R2 t)
     True
     """
-    from .noise import ncchi_mean_interpolated, ncchi_mean_weights
+    from ._tile_bias import tile_fit_fisher
 
-    r2 = np.asarray(r2, dtype=np.float64)
-    s0 = np.asarray(s0, dtype=np.float64)
-    te = np.asarray(te, dtype=np.float64)
-    kk = np.asarray(k, dtype=np.float64)[:, None]
-    e = np.exp(-r2[:, None] * te[None, :])
-    a = s0[:, None] * e
-    m, d = ncchi_mean_interpolated(a, sigma, coils)
-    w = ncchi_mean_weights(a, m, sigma, coils, kk)
-    j0, j1 = d * e, -d * a * te[None, :]
-    h00, h01, h11 = (w * j0 * j0).sum(1), (w * j0 * j1).sum(1), (w * j1 * j1).sum(1)
-    det = h00 * h11 - h01 * h01
+    t = tile_fit_fisher(r2, s0, te, k, sigma, coils)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.sqrt(np.where(det > 0, h00 / det, np.inf))
+        return np.sqrt(np.where(t["det"] > 0, t["f00"] / t["det"], np.inf))
 
 
 def _simulated_sd(r2, s0, te, k, sigma, coils, seed):

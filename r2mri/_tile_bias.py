@@ -27,9 +27,31 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tile_fit_bias"]
+__all__ = ["tile_fit_bias", "tile_fit_fisher"]
 
 _REL_SE_MAX = 0.15  # [D, r2mri's choice] relative SE of a tile's R2 above which no bias correction is made
+
+
+def tile_fit_fisher(r2, s0, te, k, sigma: float, coils: int) -> dict:
+    """Model terms and Fisher information of the pooled tile fit (:func:`r2mri.stats._tile_fit`)
+    at the states ``(s0, r2)`` of tiles of ``k`` voxels: ``e = exp(-R2 t)``, the amplitude
+    ``a``, ``d = dE[M]/dA``, the fit's weights ``w`` (:func:`r2mri.noise.ncchi_mean_weights`),
+    the Jacobian columns ``j0, j1`` (S0, R2), ``f00, f01, f11`` and the determinant ``det``.
+    Shared by the fit-bias term here and the Fisher SE of :mod:`r2mri._measurement_se`."""
+    from .noise import ncchi_mean_interpolated, ncchi_mean_weights
+
+    r2 = np.asarray(r2, dtype=np.float64)
+    s0 = np.asarray(s0, dtype=np.float64)
+    te = np.asarray(te, dtype=np.float64)
+    kk = np.asarray(k, dtype=np.float64)[:, None]
+    e = np.exp(-r2[:, None] * te[None, :])
+    a = s0[:, None] * e
+    m, d = ncchi_mean_interpolated(a, sigma, coils)
+    w = ncchi_mean_weights(a, m, sigma, coils, kk)
+    j0, j1 = d * e, -d * a * te[None, :]
+    f00, f01, f11 = (w * j0 * j0).sum(1), (w * j0 * j1).sum(1), (w * j1 * j1).sum(1)
+    return {"e": e, "a": a, "d": d, "w": w, "j0": j0, "j1": j1, "f00": f00, "f01": f01, "f11": f11,
+            "det": f00 * f11 - f01 * f01}
 
 
 def tile_fit_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float,
@@ -63,24 +85,18 @@ def tile_fit_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray,
     >>> bool(0.005 < b_r2[0] / 240.0 < 0.012)  # +0.8 % in Monte Carlo of such tiles
     True
     """
-    from .noise import ncchi_mean_interpolated, ncchi_mean_weights
+    from .noise import ncchi_mean_interpolated
 
     r2 = np.asarray(r2, dtype=np.float64)
-    s0 = np.asarray(s0, dtype=np.float64)
     te = np.asarray(te, dtype=np.float64)
-    kk = np.asarray(k, dtype=np.float64)[:, None]
-    e = np.exp(-r2[:, None] * te[None, :])
-    a = s0[:, None] * e
-    m, d = ncchi_mean_interpolated(a, sigma, coils)
+    t = tile_fit_fisher(r2, s0, te, k, sigma, coils)
+    e, a, d, w, j0, j1 = t["e"], t["a"], t["d"], t["w"], t["j0"], t["j1"]
+    f00, f01, f11, det = t["f00"], t["f01"], t["f11"], t["det"]
     # second derivative of E[M] in A by central differences of the table's derivative
     h = 1e-3 * np.maximum(a, sigma)
     lo = np.maximum(a - h, 0.0)
     d2 = (ncchi_mean_interpolated(a + h, sigma, coils)[1] - ncchi_mean_interpolated(lo, sigma, coils)[1]) / (a + h - lo)
-    w = ncchi_mean_weights(a, m, sigma, coils, kk)  # the tile fit's weights (r2mri.stats._tile_fit)
     da0, da1 = e, -te[None, :] * a  # dA/dS0, dA/dR2
-    j0, j1 = d * da0, d * da1
-    f00, f01, f11 = (w * j0 * j0).sum(1), (w * j0 * j1).sum(1), (w * j1 * j1).sum(1)
-    det = f00 * f11 - f01 * f01
     with np.errstate(divide="ignore", invalid="ignore"):
         c00, c01, c11 = f11 / det, -f01 / det, f00 / det
         h00 = d2 * da0 * da0
