@@ -30,10 +30,10 @@ The steps, each in its own module with the details in its docstring:
   right, RAS +x), skipping grown regions; the best score (right-sided size x
   compactness x one-tissue fraction; 0 for drifted or duplicate regions) wins. The
   automatic proposal must be >= 60 % right-sided, cover 10-60 % of the body
-  cross-section, have no separate region scoring >= 80 % of it, a median R2 not below the
-  parenchyma floor and survive the edge erosion by more than half; any failure adds a
-  ``"liver ROI: WARNING - ..."`` to ``roi.warnings`` (``roi.options["automatic_checks"]``)
-  and the proposal is retried on pooled 5x5 neighbourhoods (:mod:`r2mri._roi_high_iron`,
+  cross-section, have no separate region scoring >= 80 % of it and a median R2 not below
+  the parenchyma floor, and the edge erosion must not remove more than half of it; any
+  failure adds a ``"liver ROI: WARNING - ..."`` to ``roi.warnings``
+  (``roi.options["automatic_checks"]``) and the proposal is retried on pooled 5x5 neighbourhoods (:mod:`r2mri._roi_high_iron`,
   high iron at low SNR).
 - Parenchyma extension (seed, box, automatic; :mod:`r2mri._roi_extend`, issue 16): the
   chosen region is extended into connected parenchyma the band left out (iron-rich or
