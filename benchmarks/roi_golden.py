@@ -101,6 +101,8 @@ def run(only: set[str] | None = None) -> dict:
             print(name, out[name]["headline"], out[name]["removed"], flush=True)
         if name == "ferriscan-lic7":
             keep = (ph, res)
+    if keep is None:  # --only without the cases on the ferriscan-lic7 fit
+        return out
     ph, res = keep
     outline = ph.truth.liver_mask | (ph.truth.labels == LABELS["vessel"])
     extra = {

@@ -171,6 +171,16 @@ def _floors(calibration: Any, image: Any, options: dict[str, Any]) -> tuple[floa
     return floor_r2, floor_ext, floor_source
 
 
+def _low_iron_check(kept: np.ndarray, r2: np.ndarray, maps: Any, image: Any, calibration: Any, floor_ext: float,
+                    options: dict[str, Any], warnings: list[str]) -> None:
+    """An automatic R2* ROI: a low-iron liver's R2* reaches the normal range and cannot
+    separate it from other tissue (:mod:`r2mri._roi_low_iron`); adds ``options["low_iron"]``
+    and its warning. ``maps``: the :class:`r2mri._roi_proposal.GrowthMaps` of the candidate."""
+    options["low_iron"], low_iron = low_iron_warning(kept, r2, np.exp(maps.logr),
+                                                     extension_min_median_per_s(calibration, image), floor_ext)
+    warnings.extend([low_iron] if low_iron else [])
+
+
 def _user_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
     cand = np.asarray(mask)
     if cand.shape != shape:
@@ -271,10 +281,7 @@ def liver_roi(
         grow_k=grow_k, floor_r2=floor_r2, dark_edge=dark_edge, automatic=automatic, options=options,
         warnings=warnings)
     if automatic and floor_ext is not None and is_r2star_floor(floor_source) and kept.any():
-        # a low-iron liver: R2* reaches the normal range and cannot separate it (r2mri/_roi_low_iron.py)
-        options["low_iron"], low_iron = low_iron_warning(kept, r2, np.exp(maps.logr),
-                                                         extension_min_median_per_s(calibration, image), floor_ext)
-        warnings.extend([low_iron] if low_iron else [])
+        _low_iron_check(kept, r2, maps, image, calibration, floor_ext, options, warnings)
     if not kept.any():
         warnings.append("liver ROI: empty after the exclusion rules")
     return LiverROI(mask=kept, method=method, automatic=automatic, removed=removed, n_candidate=n_candidate,
