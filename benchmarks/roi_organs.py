@@ -39,10 +39,11 @@ def _without_fallback(res) -> bool:
     """True when the ROI of ``res`` is identical with the high-iron fallback switched off."""
     from unittest import mock
 
+    import r2mri._roi_proposal as proposal_mod
     import r2mri.roi as roi_mod
     from r2mri._roi_high_iron import HighIronProposal
 
-    with mock.patch.object(roi_mod, "high_iron_proposal", lambda *a, **k: HighIronProposal(None, [], {})):
+    with mock.patch.object(proposal_mod, "high_iron_proposal", lambda *a, **k: HighIronProposal(None, [], {})):
         off = roi_mod.liver_roi(res.image, res.fit, calibration=res.calibration)
     return bool(np.array_equal(off.mask, res.roi.mask) and np.array_equal(off.candidate, res.roi.candidate))
 

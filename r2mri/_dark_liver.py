@@ -38,7 +38,7 @@ __all__ = ["dark_liver_voxels", "dark_liver_bounds", "widen_for_dark_liver"]
 
 _Z95_ONE_SIDED = 1.6448536269514722  # one-sided 95 % normal quantile
 #: In-plane Gaussian width (mm) of the local S0 reference: the receive-shading scale of
-#: :mod:`r2mri.roi` (``_SHADING_MM``).
+#: :mod:`r2mri._roi_grow` (``_SHADING_MM``).
 _S0_SIGMA_MM = 30.0
 #: Standard errors of a mean of 9 by which the first echo's 3x3 mean must exceed the noise
 #: floor's mean for a voxel to count as tissue [D: r2mri's own, as ``grow_k`` in

@@ -61,14 +61,14 @@ def signatures(group: str) -> list[tuple[object, tuple]]:
                 (noise._ncchi_deriv_array, (v64, f64, i64, v64)),
                 (noise._ncchi_eval_array, (v64, f64, i64, f64, arr(f64, 2, True), v64, v64))]
     if group == "smooth":
-        from . import roi
+        from . import _roi_grow
 
-        return [(roi._median3x3_inplane, (arr(f64, 3),))]
+        return [(_roi_grow._median3x3_inplane, (arr(f64, 3),))]
     if group == "grow":
-        from . import roi
+        from . import _roi_grow
 
         b3, f3 = arr(T.boolean, 3), arr(f64, 3)
-        return [(roi._grow_kernel, (b3, b3, f3, f3, f3) + (f64,) * 7 + (i64,))]
+        return [(_roi_grow._grow_kernel, (b3, b3, f3, f3, f3) + (f64,) * 7 + (i64,))]
     if group == "stats":
         from . import stats
 

@@ -174,7 +174,7 @@ def demote_below_floor(found: list, logr_median3: np.ndarray, tissue: np.ndarray
     """Score 0 (in place) for the grown regions whose median R2 is below the parenchymal
     floor (:func:`below_floor_median`, over ``extent & tissue``) when a region that is not
     scores at least ``ambiguous`` times as much (a choice the proposal would call
-    ambiguous anyway: :mod:`r2mri.roi`'s ``_AMBIGUOUS``); returns how many were set to 0.
+    ambiguous anyway: :mod:`r2mri._roi_proposal`'s ``_AMBIGUOUS``); returns how many were set to 0.
 
     On ``heterogeneous-coarse-1.5t`` at 30 mg/g, SNR 20, one channel (texture 4) a slab of
     subcutaneous fat on the patient's right (median R2 15 s^-1, score 17,964) outscored the

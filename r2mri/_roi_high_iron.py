@@ -51,6 +51,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._roi_evidence import thin_region_warning
+from ._roi_rules import FAILED_STATUSES, eroded_voxels
 
 __all__ = ["POOL_VOXELS", "SIGNAL_K", "MIN_CONTRAST", "HighIronProposal", "pooled_r2_map", "otsu_threshold",
            "high_iron_proposal"]
@@ -152,7 +153,7 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
-#: Short names of the ROI's self-check warnings (r2mri/roi.py), for the fallback's warning.
+#: Short names of the ROI's self-check warnings (r2mri/_roi_proposal.py), for the fallback's warning.
 _CHECK_NAMES = (("not right-sided", "not right-sided"), ("body cross-section", "body fraction"),
                 ("ambiguous", "ambiguous"), ("below the lowest R2", "below the parenchymal floor"),
                 ("no grown region qualified", "no homogeneous organ"), ("thin structure", "thin structure"))
@@ -191,34 +192,6 @@ def _fill(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def eroded_voxels(cand: np.ndarray, voxel_size_mm, erode_mm: float) -> int:
-    """Voxels of ``cand`` that the ROI's rule 1 (in-plane erosion by ``erode_mm``) removes,
-    computed as :func:`r2mri.roi.liver_roi` does (distance from the voxel centre to the
-    edge), so that the thin-structure check (:func:`r2mri._roi_evidence.thin_region_warning`)
-    can run before the fallback decision.
-
-    Examples
-    --------
-    >>> c = np.zeros((12, 12, 1), bool); c[1:11, 1:11] = True
-    >>> eroded_voxels(c, (2.0, 2.0, 5.0), 4.0)   # 10 x 10 keeps its 6 x 6 core
-    64
-    """
-    dx, dy = float(voxel_size_mm[0]), float(voxel_size_mm[1])
-    if erode_mm <= 0:
-        return 0
-    kept = 0
-    rows, cols = np.flatnonzero(cand.any(axis=(1, 2))), np.flatnonzero(cand.any(axis=(0, 2)))
-    if rows.size == 0:
-        return 0
-    box = cand[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # the padding below gives the outside
-    for k in range(box.shape[2]):
-        sl = box[:, :, k]
-        if sl.any():
-            dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
-            kept += int(np.count_nonzero(sl & (dist - 0.5 * min(dx, dy) >= erode_mm)))
-    return int(np.count_nonzero(cand)) - kept
-
-
 def _refine_edge(cand: np.ndarray, fit: Any, threshold_r2_per_s: float, tissue: np.ndarray,
                  half: int = POOL_VOXELS // 2) -> np.ndarray:
     """Give back the liver edge that the pooled map blurs: voxels within ``half`` voxels
@@ -238,8 +211,6 @@ def _refine_edge(cand: np.ndarray, fit: Any, threshold_r2_per_s: float, tissue: 
     >>> int(_refine_edge(cand, fit, 60.0, np.ones(cand.shape, bool)).sum())   # 8 x 8
     64
     """
-    from .roi import FAILED_STATUSES
-
     r2 = np.asarray(fit.r2_per_s, dtype=np.float64)
     se = np.abs(np.asarray(getattr(fit, "r2_std_per_s", np.full(r2.shape, np.nan)), dtype=np.float64))
     usable = np.isfinite(r2) & ~np.isin(np.asarray(fit.status), FAILED_STATUSES)

@@ -192,7 +192,7 @@ def iron_noise_maps(fit: Any, image: Any, usable: np.ndarray, smooth: Any, k_flo
     --------
     >>> import r2mri
     >>> from r2mri import phantom
-    >>> from r2mri.roi import _smooth
+    >>> from r2mri._roi_grow import _smooth
     >>> ph = phantom.generate(lic=30.0, matrix=(32, 32), pixel_mm=12.0, n_slices=1, seed=1)
     >>> fit = r2mri.fit(ph.image)
     >>> ok = np.isfinite(fit.r2_per_s) & (fit.status != 255)
@@ -311,7 +311,7 @@ def erosion_inside(cand: np.ndarray, dark_edge: np.ndarray, erode_mm: float, dx:
 
     Examples
     --------
-    >>> from r2mri.roi import _box
+    >>> from r2mri._roi_grow import _box
     >>> cand = np.zeros((20, 20, 1), bool); cand[4:16, 4:16] = True
     >>> dark = np.zeros_like(cand); dark[16:19, 4:16] = True
     >>> box, inside = erosion_inside(cand, dark, 3.0, 1.0, 1.0, _box)

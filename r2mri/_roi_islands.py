@@ -25,8 +25,8 @@ the foreign tissue's R2* was close to the liver's; in an overloaded liver the R2
 keeps normal tissue out of the growth in the first place).
 ``python -m benchmarks.real_liver`` reproduces it.
 
-Not wired into :func:`r2mri.roi.liver_roi` (roi.py belongs to another branch); the hook
-is one line after the candidate is chosen (``cand = best.pop("filled")``)::
+Not wired into :func:`r2mri.roi.liver_roi`; the hook is one line after the candidate is
+chosen (``cand = best.pop("filled")`` in :func:`r2mri._roi_proposal.choose_candidate`)::
 
     cand, options["slice_continuity"] = slice_continuity(cand)
 """

@@ -256,10 +256,10 @@ def _edge_case():
 
 @pytest.mark.parametrize("case", ["lic0.5", "lic40", "edge"])
 def test_boxed_rules_give_the_whole_grid_roi(case, monkeypatch):
-    """liver_roi runs its growing and rules on bounding boxes (r2mri.roi._box); with the
+    """liver_roi runs its growing and rules on bounding boxes (r2mri._roi_grow._box); with the
     box forced to the whole grid every mode must give exactly the same ROI, including a
     liver that touches the grid's edges (where the box is clipped)."""
-    import r2mri.roi as roi_module
+    from r2mri import _roi_proposal, _roi_rules
 
     if case == "edge":
         img, fit, outline = _edge_case()
@@ -276,7 +276,8 @@ def test_boxed_rules_give_the_whole_grid_roi(case, monkeypatch):
     seed = next((int(i), int(j), int(k)) for i, j, k in zip(ii[mid:], jj[mid:], kk[mid:])
                 if boxed[0].candidate[i, j, k] and fit.status[i, j, k] == FitStatus.OK)
     boxed.append(liver_roi(img, fit, seed=seed))
-    monkeypatch.setattr(roi_module, "_box", _whole_grid)
+    for module in (_roi_proposal, _roi_rules):  # every user of _box
+        monkeypatch.setattr(module, "_box", _whole_grid)
     whole = [liver_roi(img, fit, **kw) for kw in modes] + [liver_roi(img, fit, seed=seed)]
     for a, b in zip(boxed, whole):
         _assert_same_roi(a, b)
@@ -311,7 +312,7 @@ def test_inplane_median_matches_scipy_exactly(shape):
     scipy.ndimage.median_filter(size=(3, 3, 1), mode="nearest") returns, ties included."""
     from scipy import ndimage
 
-    from r2mri.roi import _median3x3_inplane
+    from r2mri._roi_grow import _median3x3_inplane
 
     rng = np.random.default_rng(len(shape) * 100 + shape[0])
     a = rng.standard_normal(shape)
@@ -326,7 +327,7 @@ def _grow_reference(seed_region, allowed, logr, logs, k, steps, max_iter=100):
     kernel must give the same region, voxel for voxel."""
     from scipy import ndimage
 
-    from r2mri import roi as R
+    from r2mri import _roi_grow as R
 
     def robust(v):
         med = float(np.median(v))
@@ -361,7 +362,7 @@ def test_grow_kernel_matches_the_numpy_reference(case):
     touch nothing, the round limit: the numba growth returns the reference region."""
     from scipy import ndimage
 
-    from r2mri.roi import _grow, _inplane_steps
+    from r2mri._roi_grow import _grow, _inplane_steps
 
     rng = np.random.default_rng(case)
     shape = [(40, 36, 5), (17, 23, 1), (30, 30, 3), (1, 12, 4)][case % 4]
@@ -385,7 +386,7 @@ def test_grow_kernel_matches_the_numpy_reference(case):
 def test_selection_median_is_numpy_median():
     """The quickselect median of the growth kernel equals np.median exactly: sizes 1..60
     and a few thousand, normal values, heavy ties, sorted and reversed input."""
-    from r2mri.roi import _median_of
+    from r2mri._roi_grow import _median_of
 
     rng = np.random.default_rng(7)
     for trial in range(800):

@@ -66,7 +66,7 @@ def test_a_proposal_that_passes_its_checks_is_not_retried():
 
     ph = generate("ferriscan-1.5t-lic7", seed=1, **_SMALL)
     res = r2mri.analyze(ph.image, threads=1)
-    from r2mri._roi_high_iron import eroded_voxels
+    from r2mri._roi_rules import eroded_voxels
 
     assert "high_iron_fallback" not in res.roi.options
     assert _dice(res.roi.mask, ph.truth.liver_mask) > 0.8
