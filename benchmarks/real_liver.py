@@ -506,6 +506,9 @@ def look(name, data, te, b0, calibration, sigma, pixel_mm, png: Path) -> dict[st
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=80)
     plt.close(fig)
+    from PIL import Image  # matplotlib's own dependency: 256 colours keep the file ~4x smaller
+
+    Image.open(png).convert("RGB").quantize(256).save(png, optimize=True)
     out = {}
     for k, r in res.items():
         out[k] = {"lic_mg_per_g": r.statistics.headline_lic_mg_per_g, "roi_voxels": int(r.roi.mask.sum()),
