@@ -231,8 +231,8 @@ def low_iron_warning(roi: np.ndarray, r2_per_s: np.ndarray, r2_median3_per_s: np
     side, -33 to -49 %) is not this check's to find: the right-side check warns there.
 
     Returns ``({"fraction", "noise_sd_per_s", "normal_max_per_s", "straddle", "border",
-    "red"}, text or None)``; no check (``({}, None)``) without a normal range (R2 curves,
-    unmapped 3 T curves).
+    "red"}, text or None)``; no check (``({}, None)``) without a finite normal range (R2
+    curves, unmapped 3 T curves, a mapping of unknown uncertainty).
 
     Examples
     --------
@@ -247,7 +247,8 @@ def low_iron_warning(roi: np.ndarray, r2_per_s: np.ndarray, r2_median3_per_s: np
     >>> info["red"], w.startswith("liver ROI: automatic proposal")
     (False, True)
     """
-    if normal_max_per_s is None or floor_per_s is None:
+    if normal_max_per_s is None or floor_per_s is None or not np.isfinite(normal_max_per_s):
+        # infinite: a mapped curve whose mapping's uncertainty r2mri does not know (r2mri._r2star_floor)
         return {}, None
     f, sd = low_iron_fraction(roi, r2_per_s, r2_median3_per_s, normal_max_per_s)
     info = {"fraction": round(f, 4), "noise_sd_per_s": None if not np.isfinite(sd) else round(sd, 2),
