@@ -139,8 +139,10 @@ def r2star_extension_min_per_s(cal: Any) -> float | None:
     """The median R2* (s^-1) a grown region must exceed before the ROI extension runs on
     an R2* curve: the top of the normal range (:func:`r2star_normal_max_per_s`) plus
     :data:`MAPPED_TOP_MARGIN_SD` SDs of the field mapping's uncertainty
-    (:func:`mapping_sd_per_s`); infinite (never) when that uncertainty is unknown; None
-    without a normal range.
+    (:func:`mapping_sd_per_s`); the top alone when that uncertainty is unknown (a
+    site curve's own relation: as before, no evidence for a margin); None without a
+    normal range. The value is also the top the low-iron check of :func:`r2mri.roi.liver_roi`
+    uses (:mod:`r2mri._roi_low_iron`): at 3 T "possibly within the normal range".
 
     At 1.5 T the top is the measured 37.77 s^-1 (no mapping). At 3 T the mapped top,
     64.5 s^-1, is uncertain by 4.6 s^-1 (Storey 2007's +-0.06 and +-4 s^-1): a normal
@@ -164,4 +166,4 @@ def r2star_extension_min_per_s(cal: Any) -> float | None:
     if top is None:
         return None
     sd = mapping_sd_per_s(cal, NORMAL_LIVER_R2STAR_MAX_1P5T_PER_S)
-    return float("inf") if sd is None else top + MAPPED_TOP_MARGIN_SD * sd
+    return top if sd is None else top + MAPPED_TOP_MARGIN_SD * sd

@@ -35,10 +35,11 @@ def test_extension_gate_adds_the_storey_mapping_uncertainty_at_3t_only():
     assert sd == pytest.approx(np.hypot(0.06 * TOP, 4.0), rel=1e-12)
     assert r2star_extension_min_per_s(cal3) == pytest.approx(2.0 * TOP - 11.0 + MAPPED_TOP_MARGIN_SD * sd, rel=1e-12)
     assert r2star_extension_min_per_s(get_calibration("hernando-2022-r2star-1.5t")) == TOP
-    # a mapped curve whose relation's uncertainty r2mri does not know: never extended
+    # a mapped curve whose relation's uncertainty r2mri does not know: the mapped top alone, as before
     other = SimpleNamespace(name="x", field_strength_t=3.0, rate_divisor=2.0, rate_offset_per_s=-11.0,
                             field_scaling={"from_field_strength_t": 1.5, "doi": "10.0/unknown"})
-    assert r2star_extension_min_per_s(other) == float("inf")
+    assert mapping_sd_per_s(other, TOP) is None
+    assert r2star_extension_min_per_s(other) == pytest.approx(2.0 * TOP - 11.0, rel=1e-12)
 
 
 def _liver(truth_per_s, sd_voxel, seed):
