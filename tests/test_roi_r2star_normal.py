@@ -137,3 +137,27 @@ def test_uniform_normal_liver_through_analyze_gets_the_note():
     assert info["straddle"] < STRADDLE_FRACTION and info["border"] < BORDER_FRACTION and not info["red"]
     assert not [w for w in res.roi.warnings if w.startswith("liver ROI: WARNING") and "normal-liver" in w]
     assert any(w.startswith("liver ROI: automatic proposal at the normal-liver level") for w in res.roi.warnings)
+
+
+ISMRM12 = Path(os.environ.get("R2MRI_REALDATA", "/work/realdata")) / "ismrm2012" / "12.mat"
+
+
+@pytest.mark.skipif(not ISMRM12.is_file(), reason="real data (benchmarks/real_liver.py) not present")
+def test_real_normal_liver_case12_gets_the_note():
+    """ISMRM 2012 case 12 (1.5 T, normal liver, R2* ~27 s^-1): 99 % of the ROI inside the
+    normal range, 0.8 % above it, and liver-like tissue above it next to the candidate only
+    in a band ~3 voxels wide along the lateral edge (16.5 % of the ROI before the 5 mm
+    thickness test, 1.0 % after): the reminder note, not a red warning."""
+    import r2mri
+    from benchmarks.real_liver import image, load_ismrm
+
+    data, te, b0 = load_ismrm(ISMRM12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = r2mri.analyze(image(data, te, b0, 1.5), threads=1)
+    info = res.roi.options["low_iron"]
+    assert info["fraction"] > 0.9
+    if info.get("border") is None:
+        pytest.skip("liver_roi does not pass the evidence yet (the 1-line roi.py hook of branch r2starroi)")
+    assert info["straddle"] < STRADDLE_FRACTION and info["border"] < BORDER_FRACTION < info["border_rim"]
+    assert not info["red"]
