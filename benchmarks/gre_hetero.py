@@ -183,20 +183,25 @@ def summary(res: dict[str, Any]) -> str:
 ROI_GEOMETRY = dict(matrix=(128, 128), pixel_mm=3.0, n_slices=5)
 
 
-def one_roi_run(lic, snr, coils, texture, floor: bool) -> dict[str, Any]:
-    """The automatic ROI of ``r2mri.analyze`` on the coarse GRE texture; ``floor=False``: as main a408d82."""
+def one_roi_run(lic, snr, coils, texture, floor: bool, lic_log_sd: float = 0.4) -> dict[str, Any]:
+    """The automatic ROI of ``r2mri.analyze`` on the coarse GRE texture; ``floor=False``: as main a408d82.
+    ``lic_log_sd=0``: a uniform liver (``texture`` is then the noise seed). The low-iron check
+    gets its evidence through the emulated hook (benchmarks/_low_iron_hook.py)."""
     import r2mri
     import r2mri.roi as roi_mod
     from r2mri.phantom import LABELS, generate
 
-    ph = generate(SPEC, lic=lic, snr=snr, coils=coils, seed=texture, texture_seed=texture, lic_log_sd=0.4,
-                  lic_correlation_voxels=8.0, **ROI_GEOMETRY)
+    from ._low_iron_hook import emulated_hook
+
+    tex = dict(texture_seed=texture, lic_log_sd=lic_log_sd, lic_correlation_voxels=8.0) if lic_log_sd > 0 else {}
+    ph = generate(SPEC, lic=lic, snr=snr, coils=coils, seed=texture, **tex, **ROI_GEOMETRY)
     real = roi_mod.parenchyma_r2_floor_per_s
     if not floor:
         roi_mod.parenchyma_r2_floor_per_s = lambda calibration, image: (None, "benchmark: off")
     try:
         t0 = time.process_time()
-        res = r2mri.analyze(ph.image)
+        with emulated_hook():
+            res = r2mri.analyze(ph.image)
         cpu = time.process_time() - t0
     finally:
         roi_mod.parenchyma_r2_floor_per_s = real
@@ -208,28 +213,34 @@ def one_roi_run(lic, snr, coils, texture, floor: bool) -> dict[str, Any]:
             "err_pct": 100 * (head / truth - 1), "covered": bool(lo <= truth <= hi),
             "non_liver": {k: int(np.count_nonzero(m & (lab == v))) for k, v in LABELS.items()
                           if v not in (LABELS["liver"], LABELS["vessel"]) and np.count_nonzero(m & (lab == v))},
-            "red_roi_warnings": [w for w in res.roi.warnings if w.startswith("liver ROI: WARNING")], "cpu_s": cpu}
+            "red_roi_warnings": [w for w in res.roi.warnings if w.startswith("liver ROI: WARNING")],
+            "low_iron": res.roi.options.get("low_iron"),
+            "low_iron_note": any(w.startswith("liver ROI: automatic proposal at the normal-liver level")
+                                 for w in res.roi.warnings), "cpu_s": cpu}
 
 
-def run_roi(lics, snrs, coils_list, textures) -> dict[str, Any]:
+def run_roi(lics, snrs, coils_list, textures, before: bool = True, lic_log_sd: float = 0.4) -> dict[str, Any]:
     from ._common import machine_info
 
     res: dict[str, Any] = {"machine": machine_info(), "geometry": ROI_GEOMETRY, "spec": SPEC, "rows": [],
-                           "load_1min_start": os.getloadavg()[0]}
+                           "lic_log_sd": lic_log_sd, "load_1min_start": os.getloadavg()[0]}
     t_start = time.time()
     for lic in lics:
         for snr in snrs:
             for coils in coils_list:
                 for t in textures:
+                    after = one_roi_run(lic, snr, coils, t, True, lic_log_sd)
                     row = {"lic": lic, "snr": snr, "coils": coils, "texture": t,
-                           "before": one_roi_run(lic, snr, coils, t, False), "after": one_roi_run(lic, snr, coils, t, True)}
+                           "before": one_roi_run(lic, snr, coils, t, False, lic_log_sd) if before else after,
+                           "after": after}
                     res["rows"].append(row)
                     b, a = row["before"], row["after"]
                     print(f"[{time.time() - t_start:.0f}s] lic {lic:g} snr {snr:g} coils {coils} tex {t}: ROI "
                           f"{b['roi_liver_fraction']:.2f} -> {a['roi_liver_fraction']:.2f} of the liver, error "
                           f"{b['err_pct']:+.1f} -> {a['err_pct']:+.1f} %, covered {b['covered']:d} -> {a['covered']:d}, "
                           f"non-liver {sum(b['non_liver'].values())} -> {sum(a['non_liver'].values())}, red ROI "
-                          f"warnings {len(b['red_roi_warnings'])} -> {len(a['red_roi_warnings'])}", flush=True)
+                          f"warnings {len(b['red_roi_warnings'])} -> {len(a['red_roi_warnings'])}"
+                          f"{' (low-iron note)' if a.get('low_iron_note') else ''}", flush=True)
     res["wall_s"] = time.time() - t_start
     res["load_1min_end"] = os.getloadavg()[0]
     return res
@@ -238,7 +249,8 @@ def run_roi(lics, snrs, coils_list, textures) -> dict[str, Any]:
 def summary_roi(res: dict[str, Any]) -> str:
     """Per (LIC, SNR, channels): textures whose error is within 5 % / covered / warned, before -> after."""
     lines = ["| LIC | SNR | coils | ROI % of liver (median) | median abs. error % | within 5 % | covered | "
-             "off > 5 % and no red ROI warning | runs with non-liver voxels (max) |", "|---|---|---|---|---|---|---|---|---|"]
+             "off > 5 % and no red ROI warning | runs with non-liver voxels (max) | low-iron check: red / note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["lic"], r["snr"], r["coils"]) for r in res["rows"]})
     for key in keys:
         rows = [r for r in res["rows"] if (r["lic"], r["snr"], r["coils"]) == key]
@@ -251,7 +263,9 @@ def summary_roi(res: dict[str, Any]) -> str:
                   lambda d: (f"{sum(bool(r[d]['non_liver']) for r in rows)} "
                              f"({max(sum(r[d]['non_liver'].values()) for r in rows)})")):
             cells.append(f"{f('before')} -> {f('after')}")
-        lines.append(f"| {key[0]:g} | {key[1]:g} | {key[2]} | " + " | ".join(cells) + " |")
+        red = sum(bool((r["after"].get("low_iron") or {}).get("red")) for r in rows)
+        note = sum(bool(r["after"].get("low_iron_note")) for r in rows)
+        lines.append(f"| {key[0]:g} | {key[1]:g} | {key[2]} | " + " | ".join(cells) + f" | {red} / {note} |")
     return "\n".join(lines)
 
 
@@ -264,11 +278,14 @@ def main(argv=None) -> None:
     ap.add_argument("--roi", action="store_true", help="the automatic ROI on the coarse texture (module docstring)")
     ap.add_argument("--lic", default="1,5", help="with --roi: mean LICs (mg/g)")
     ap.add_argument("--textures", default="1,2,3,4,5,6,7,8", help="with --roi: texture (= noise) seeds")
+    ap.add_argument("--no-before", action="store_true", help="with --roi: this code only (before = a stored run)")
+    ap.add_argument("--uniform", action="store_true", help="with --roi: uniform livers (no texture)")
     ap.add_argument("--tag", default="", help="with --roi: results/gre_hetero_roi{TAG}.json/.md (keep an earlier run)")
     a = ap.parse_args(argv)
     if a.roi:
         res = run_roi([float(v) for v in a.lic.split(",")], [float(v) for v in a.snr.split(",")],
-                      [int(v) for v in a.coils.split(",")], [int(v) for v in a.textures.split(",")])
+                      [int(v) for v in a.coils.split(",")], [int(v) for v in a.textures.split(",")],
+                      before=not a.no_before, lic_log_sd=0.0 if a.uniform else 0.4)
         md = summary_roi(res)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"gre_hetero_roi{a.tag}.json").write_text(json.dumps(res, indent=1))

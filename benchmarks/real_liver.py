@@ -419,6 +419,128 @@ def bench_augmented(name, data, te, b0, base: dict, *, calibration, pixel_mm, li
     return rows
 
 
+# ------------------------------------------------------------ a look at the ROIs (issue 16)
+def _analyze_roi(img, calibration, sigma, grefloor_rule: bool):
+    """``r2mri.analyze`` with the low-iron hook emulated; ``grefloor_rule``: the R2* extension
+    gated at the mapped top of the normal range itself (branch grefloor, 64.5 s^-1 at 3 T)
+    instead of top + 2 SDs of the field mapping (r2mri._r2star_floor.r2star_extension_min_per_s)."""
+    import r2mri
+    import r2mri.roi as roi_mod
+    from r2mri._r2star_floor import r2star_normal_max_per_s
+    from r2mri.calibration import default_calibration, get_calibration
+
+    from ._low_iron_hook import emulated_hook
+
+    kw: dict[str, Any] = {"threads": 1}
+    if calibration:
+        kw["calibration"] = calibration
+    if sigma is not None:
+        kw.update(noise_sigma=sigma, coils=1)
+    real = roi_mod.extension_min_median_per_s
+    if grefloor_rule:
+        roi_mod.extension_min_median_per_s = lambda c, im: r2star_normal_max_per_s(
+            get_calibration(c if c is not None else default_calibration(im)))
+    try:
+        with warnings.catch_warnings(), emulated_hook():
+            warnings.simplefilter("ignore")
+            return r2mri.analyze(img, **kw)
+    finally:
+        roi_mod.extension_min_median_per_s = real
+
+
+def look(name, data, te, b0, calibration, sigma, pixel_mm, png: Path) -> dict[str, Any]:
+    """PNG of the slice with the largest ROI: echo 1, R2*, PDFF, and the automatic ROI before
+    (grefloor's extension gate) and after (this code), the grown candidate, and the tissue
+    the low-iron check counts as liver-like above the normal range (r2mri._roi_low_iron)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from r2mri._roi_low_iron import NOISE_MARGIN_SD, border_mask
+
+    from ._low_iron_hook import LAST
+
+    res = {k: _analyze_roi(image(data, te, b0, pixel_mm), calibration, sigma, k == "before") for k in ("before", "after")}
+    after = res["after"]
+    border = None
+    li = after.roi.options.get("low_iron") or {}
+    if LAST.get("candidate") is not None and li.get("noise_sd_per_s") is not None:
+        kept, _, med3, top, _ = LAST["args"]
+        above = np.isfinite(med3) & (med3 > top + NOISE_MARGIN_SD * li["noise_sd_per_s"])
+        border = border_mask(kept & np.isfinite(med3), above, LAST["candidate"], LAST["logs"], LAST.get("pdff"),
+                             LAST.get("tissue"), LAST["voxel_mm"])
+    z = int(np.argmax(after.roi.mask.sum(axis=(0, 1))))
+    mag = np.abs(data[:, :, z, 0])
+    r2 = np.asarray(after.fit.r2_per_s)[:, :, z]
+    pdff = (after.fit.extra or {}).get("pdff_percent")
+    body = np.nonzero(mag > 0.1 * mag.max())
+    crop = (slice(max(body[0].min() - 4, 0), body[0].max() + 5), slice(max(body[1].min() - 4, 0), body[1].max() + 5))
+    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+    ax[0, 0].imshow(mag[crop], cmap="gray")
+    ax[0, 0].set_title(f"{name}: echo 1 (TE {te[0] * 1e3:.2f} ms), slice {z}")
+    im = ax[0, 1].imshow(np.clip(r2[crop], 0, 200), cmap="magma")
+    plt.colorbar(im, ax=ax[0, 1], fraction=0.04)
+    ax[0, 1].set_title("R2* (s^-1, 0-200); cyan: ROI after")
+    ax[0, 1].contour(after.roi.mask[:, :, z][crop].astype(float), levels=[0.5], colors="cyan", linewidths=0.8)
+    if pdff is not None:
+        im = ax[1, 0].imshow(np.clip(np.asarray(pdff)[:, :, z][crop], 0, 40), cmap="viridis")
+        plt.colorbar(im, ax=ax[1, 0], fraction=0.04)
+    ax[1, 0].set_title("PDFF (%, 0-40)")
+    ax[1, 1].imshow(mag[crop], cmap="gray")
+    for m, c in ((res["before"].roi.mask, "red"), (after.roi.candidate, "yellow"), (after.roi.mask, "cyan")):
+        ax[1, 1].contour(m[:, :, z][crop].astype(float), levels=[0.5], colors=c, linewidths=0.8)
+    if border is not None:  # the low-iron check's evidence: liver-like tissue above the normal range
+        for m, c in ((border[1], (1.0, 0.6, 0.0, 0.5)), (border[0], (1.0, 0.0, 1.0, 0.8))):
+            rgba = np.zeros(m[:, :, z][crop].shape + (4,))
+            rgba[m[:, :, z][crop]] = c
+            ax[1, 0].imshow(rgba)
+        ax[1, 0].set_title("PDFF (%, 0-40); magenta: liver-like tissue above the normal R2* range next to the "
+                           "candidate (orange: thin rim, not counted)", fontsize=8)
+    lb, la = (res[k].statistics.headline_lic_mg_per_g for k in ("before", "after"))
+    ax[1, 1].set_title(f"ROI before (red, {lb:.2f} mg/g), after (cyan, {la:.2f}); grown candidate yellow", fontsize=9)
+    for a in ax.ravel():
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    from PIL import Image  # matplotlib's own dependency: 256 colours keep the file ~4x smaller
+
+    Image.open(png).convert("RGB").quantize(256).save(png, optimize=True)
+    out = {}
+    for k, r in res.items():
+        out[k] = {"lic_mg_per_g": r.statistics.headline_lic_mg_per_g, "roi_voxels": int(r.roi.mask.sum()),
+                  "ci95_lic_mg_per_g": list(r.statistics.ci95_lic_mg_per_g),
+                  "low_iron": r.roi.options.get("low_iron"),
+                  "red_roi_warnings": [w[:160] for w in r.roi.warnings if w.startswith("liver ROI: WARNING")],
+                  "extension": {kk: v for kk, v in (r.roi.options.get("parenchyma_extension") or {}).items()
+                                if kk in ("added", "large_iron_fractions", "refused_fractions")}}
+    print(f"  {name}: before {out['before']['lic_mg_per_g']:.3f} mg/g ({out['before']['roi_voxels']} voxels), after "
+          f"{out['after']['lic_mg_per_g']:.3f} ({out['after']['roi_voxels']}); low-iron {out['after']['low_iron']}; "
+          f"{png}")
+    return out
+
+
+def main_look(root: Path, pixel_mm: float, sigma_bydder: float, results: Path) -> int:
+    """``--look``: the real livers' ROIs before/after as PNGs in benchmarks/results/."""
+    todo = [("bydder-3t", load_bydder, root / BYDDER, CAL_3T, sigma_bydder)]
+    todo += [(f"ismrm2012-case{c}", load_ismrm, root / f"ismrm2012/{c}.mat", None, None) for c in (12, 13, 15, 16, 17)]
+    out: dict[str, Any] = {"machine": machine_info(), "load_1min": os.getloadavg()[0], "datasets": {}}
+    for name, loader, path, cal, sigma in todo:
+        if not path.is_file():
+            print(f"{name}: skipped, {path} not found")
+            continue
+        data, te, b0 = loader(path)
+        cal = cal if cal is not None or b0 < 2.0 else CAL_3T
+        out["datasets"][name] = look(name, data, te, b0, cal, sigma, pixel_mm, RESULTS / f"real_liver_roi-{name}-r2starroi.png")
+    if out["datasets"]:
+        write_json(results, out)
+        print(f"wrote {results}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=os.environ.get("R2MRI_REALDATA", "/work/realdata"))
@@ -433,8 +555,12 @@ def main(argv=None) -> int:
     ap.add_argument("--width-vox", type=float, default=4.0)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--results", default=str(RESULTS / "real_liver.json"))
+    ap.add_argument("--look", action="store_true", help="PNGs of the automatic ROIs before/after (issue 16) and "
+                    "results/real_liver_roi-r2starroi.json; nothing else")
     a = ap.parse_args(argv)
     root = Path(a.data)
+    if a.look:
+        return main_look(root, a.pixel_mm, a.bydder_sigma, RESULTS / "real_liver_roi-r2starroi.json")
     todo = [("bydder-3t", load_bydder, root / BYDDER, CAL_3T, a.bydder_sigma),
             ("ismrm2012-case12-1.5t", load_ismrm, root / ISMRM12, None, None)]
     out: dict[str, Any] = {"machine": machine_info(), "load_1min": os.getloadavg()[0], "datasets": {}}
