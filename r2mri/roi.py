@@ -66,6 +66,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._roi_low_iron import low_iron_warning
+from ._roi_patches import pdff_map
 from ._roi_parenchyma import extension_min_median_per_s, is_r2star_floor, parenchyma_r2_floor_per_s
 from ._roi_proposal import _voxel_volume_ml, choose_candidate, grow_regions, growth_maps, seed_order
 from ._roi_rules import FAILED_STATUSES, apply_rules
@@ -171,13 +172,15 @@ def _floors(calibration: Any, image: Any, options: dict[str, Any]) -> tuple[floa
     return floor_r2, floor_ext, floor_source
 
 
-def _low_iron_check(kept: np.ndarray, r2: np.ndarray, maps: Any, image: Any, calibration: Any, floor_ext: float,
-                    options: dict[str, Any], warnings: list[str]) -> None:
+def _low_iron_check(kept: np.ndarray, cand: np.ndarray, r2: np.ndarray, maps: Any, image: Any, fit: Any,
+                    calibration: Any, floor_ext: float, options: dict[str, Any], warnings: list[str]) -> None:
     """An automatic R2* ROI: a low-iron liver's R2* reaches the normal range and cannot
     separate it from other tissue (:mod:`r2mri._roi_low_iron`); adds ``options["low_iron"]``
     and its warning. ``maps``: the :class:`r2mri._roi_proposal.GrowthMaps` of the candidate."""
-    options["low_iron"], low_iron = low_iron_warning(kept, r2, np.exp(maps.logr),
-                                                     extension_min_median_per_s(calibration, image), floor_ext)
+    options["low_iron"], low_iron = low_iron_warning(
+        kept, r2, np.exp(maps.logr), extension_min_median_per_s(calibration, image), floor_ext,
+        candidate=cand, logs=maps.logs, pdff=pdff_map(fit, kept.shape), tissue=maps.tissue,
+        voxel_mm=tuple(float(v) for v in image.voxel_size_mm[:2]))
     warnings.extend([low_iron] if low_iron else [])
 
 
@@ -281,7 +284,7 @@ def liver_roi(
         grow_k=grow_k, floor_r2=floor_r2, dark_edge=dark_edge, automatic=automatic, options=options,
         warnings=warnings)
     if automatic and floor_ext is not None and is_r2star_floor(floor_source) and kept.any():
-        _low_iron_check(kept, r2, maps, image, calibration, floor_ext, options, warnings)
+        _low_iron_check(kept, cand, r2, maps, image, fit, calibration, floor_ext, options, warnings)
     if not kept.any():
         warnings.append("liver ROI: empty after the exclusion rules")
     return LiverROI(mask=kept, method=method, automatic=automatic, removed=removed, n_candidate=n_candidate,

@@ -132,8 +132,6 @@ def test_uniform_normal_liver_through_analyze_gets_the_note():
     err = res.statistics.headline_lic_mg_per_g / float(ph.summary["lic_of_mean_r2_mg_per_g"]) - 1
     assert abs(err) < 0.02, err
     info = res.roi.options["low_iron"]
-    if info.get("border") is None:
-        pytest.skip("liver_roi does not pass the evidence yet (the 1-line roi.py hook of branch r2starroi)")
     assert info["straddle"] < STRADDLE_FRACTION and info["border"] < BORDER_FRACTION and not info["red"]
     assert not [w for w in res.roi.warnings if w.startswith("liver ROI: WARNING") and "normal-liver" in w]
     assert any(w.startswith("liver ROI: automatic proposal at the normal-liver level") for w in res.roi.warnings)
@@ -157,7 +155,5 @@ def test_real_normal_liver_case12_gets_the_note():
         res = r2mri.analyze(image(data, te, b0, 1.5), threads=1)
     info = res.roi.options["low_iron"]
     assert info["fraction"] > 0.9
-    if info.get("border") is None:
-        pytest.skip("liver_roi does not pass the evidence yet (the 1-line roi.py hook of branch r2starroi)")
     assert info["straddle"] < STRADDLE_FRACTION and info["border"] < BORDER_FRACTION < info["border_rim"]
     assert not info["red"]
