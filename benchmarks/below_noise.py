@@ -35,6 +35,12 @@ CASES = {
     **{f"coarse30_snr20_c8_t{t}": ("heterogeneous-coarse-1.5t", 0,
                                    {"texture_seed": t, "lic_mg_per_g": 30.0, "snr": 20.0, "coils": 8})
        for t in (1, 2)},
+    # more noise seeds of the 8-channel high-iron cases (coverage, not one draw)
+    **{f"uniform{lic}_snr20_c8_s{s}": ("ferriscan-1.5t-lic7", s, {"lic_mg_per_g": float(lic), "snr": 20.0, "coils": 8})
+       for lic in (30, 40) for s in (2, 3, 4, 5)},
+    **{f"coarse30_snr20_c8_t{t}_n{n}": ("heterogeneous-coarse-1.5t", n,
+                                        {"texture_seed": t, "lic_mg_per_g": 30.0, "snr": 20.0, "coils": 8})
+       for t in (1, 2) for n in (1, 2)},
     **{f"uniform{lic:g}_snr50_c4": ("ferriscan-1.5t-lic7", 0, {"lic_mg_per_g": float(lic), "snr": 50.0, "coils": 4})
        for lic in (0.5, 1.8, 3.2, 7.0, 15.0, 30.0, 40.0)},
 }
@@ -100,7 +106,7 @@ def compare(a: Path, b: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="all")
-    ap.add_argument("--out", default=str(RESULTS / "below_noise-belownoise.json"))
+    ap.add_argument("--out", default=str(RESULTS / "below_noise.json"))
     ap.add_argument("--masks", default=None)
     ap.add_argument("--compare", nargs=2, default=None)
     a = ap.parse_args(argv)
