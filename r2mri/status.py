@@ -5,7 +5,12 @@
  1  NOT_CONVERGED       iteration limit reached before the convergence tolerance
  2  BOUND_HIT           an estimate sits on a parameter bound (e.g. R2 at its max)
  3  BELOW_NOISE         the signal is at the noise floor (fewer than the model's
-                        minimum echoes above ``k * sigma``), R2 is a lower bound
+                        minimum leading echoes above the noise threshold:
+                        ``k_sigma * sigma`` at one channel; with n channels the
+                        level n-channel pure noise exceeds as often,
+                        :func:`r2mri.noise.noise_floor_threshold`; the
+                        fat-water fit still uses ``k_sigma * sigma`` at every
+                        channel count), R2 may be a lower bound
  4  TOO_FEW_ECHOES      fewer usable echoes than the model has parameters
  5  BAD_INPUT           NaN, inf, negative or all-zero signal in this voxel
 255 MASKED              outside the mask; not fitted

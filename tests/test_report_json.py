@@ -160,3 +160,16 @@ def test_overwrite_replaces_the_folder(tmp_path):
     write_outputs(res, out, overwrite=True)
     assert not (out / "stale.txt").exists()
     assert json.loads((out / "report.json").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_qc_nulls_without_a_qc_block_say_why():
+    """Statistics without a qc block (no ROI voxels): qc.extrapolated_fraction is null with
+    a reason (docs/report.md: every null has one); the noise-floor fraction comes from the
+    fit's status map instead."""
+    res = fake_result(shape=(12, 10, 2))
+    del res.statistics["qc"]
+    rep = report_dict(res)
+    assert rep["qc"]["extrapolated_fraction"] is None
+    assert "qc.extrapolated_fraction" in rep["null_reasons"]
+    assert rep["qc"]["fraction_at_noise_floor"] is not None
+    assert "qc.fraction_at_noise_floor" not in rep["null_reasons"]

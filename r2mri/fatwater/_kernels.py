@@ -31,7 +31,7 @@ from ..noise import _ncchi_eval
 
 #: sha256 of r2mri/noise.py, whose numba functions are compiled into these kernels
 #: (numba keys its on-disk cache on this file only; see r2mri/fitting/_kernels.py).
-_NOISE_PY_SHA256 = "c84154c6213d6782dc37c94165fc07d139a4d37e73e6a745120df27dfc10830f"
+_NOISE_PY_SHA256 = "2380f3ebe3ec584c01f2bd8527b481b9412788565786ec1d6f807edcee656287"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_FATSTART = range(9)

@@ -45,7 +45,7 @@ from ..noise import _ASYM1_D, _ASYM1_M, _FM, TABLE_STEPS_PER_UNIT, _ncchi_mean_d
 #: numba (0.68) keys its on-disk cache on the hash of *this* file only, so this line must
 #: change whenever noise.py changes, or a cached kernel would keep the old noise code
 #: (tests/test_numba_cache.py checks it; update with ``sha256sum r2mri/noise.py``).
-_NOISE_PY_SHA256 = "c84154c6213d6782dc37c94165fc07d139a4d37e73e6a745120df27dfc10830f"
+_NOISE_PY_SHA256 = "2380f3ebe3ec584c01f2bd8527b481b9412788565786ec1d6f807edcee656287"
 
 # model ids (run-time switch inside the one kernel)
 LOGLIN, MONO, OFFSET, BIEXP, NCCHI, TRUNC = 0, 1, 2, 3, 4, 5
@@ -336,8 +336,10 @@ def _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, e):
 @njit(error_model="numpy", fastmath=_FM, inline="always")
 def _settings(cfg):
     """The scalar settings :func:`settings` packs into ``cfg`` (after the model id in
-    ``cfg[0]``): uniform echo spacing, sigma, coils, lgamma(n + 1/2) - lgamma(n), k_sigma,
-    the rate bounds, max_iter, xtol, ftol."""
+    ``cfg[0]``): uniform echo spacing, sigma, coils, lgamma(n + 1/2) - lgamma(n), floor_sigmas
+    (the noise-floor threshold in units of sigma, :func:`r2mri.noise.noise_floor_threshold`
+    for the channel count: an echo above ``floor_sigmas * sigma`` counts as signal), the
+    rate bounds, max_iter, xtol, ftol."""
     return (cfg[1] > 0.0, cfg[2], int(cfg[3]), cfg[4], cfg[5], cfg[6], cfg[7], int(cfg[8]),
             cfg[9], cfg[10])
 
@@ -349,7 +351,7 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
     ``cfg`` holds the scalar settings (see :func:`_settings`). Every model but ``ncchi``
     (fitted by :func:`_ncchi_block`)."""
     model = int(cfg[0])
-    uniform, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
+    uniform, sigma, coils, lg, floor_sigmas, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
     m = y.size
     for c in range(out.size):
         out[c] = np.nan
@@ -369,7 +371,7 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
     for k in range(m):
         w[k] = 1.0
     if sigma > 0.0:
-        thr = k_sigma * sigma
+        thr = floor_sigmas * sigma
         nabove = 0
         for k in range(m):
             if y[k] > thr:
@@ -835,7 +837,7 @@ def _vlog(X, W, n):
 
 
 @njit(error_model="numpy", fastmath=_FM)
-def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, below, P, Q, X, L,
+def _ncchi_starts(y, t, start, nb, sigma, floor_sigmas, s2n, r2_lo, r2_hi, code, below, P, Q, X, L,
                   W, w, yv, ly, p3):
     """Screening and start of the ``ncchi`` voxels ``start .. start + nb - 1`` (nb <=
     ``_BLOCK``), as in :func:`_fit_voxel`: ``code[v]`` -1 (fit) or the status ``S_BAD`` /
@@ -866,7 +868,7 @@ def _ncchi_starts(y, t, start, nb, sigma, k_sigma, s2n, r2_lo, r2_hi, code, belo
         if bad or allzero:
             continue
         if sigma > 0.0:
-            thr = k_sigma * sigma
+            thr = floor_sigmas * sigma
             nabove = 0
             for k in range(m):
                 if y[i, k] > thr:
@@ -1141,7 +1143,7 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
     without waiting for each other; each voxel's arithmetic is its own, so results do
     not depend on its lane-mates. Starts: :func:`_ncchi_starts`, per ``_BLOCK`` voxels."""
     m = y.shape[1]
-    uniform, sigma, coils, lg, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
+    uniform, sigma, coils, lg, floor_sigmas, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
     s2n = 2.0 * coils * sigma * sigma
     nl = _LANES
     Y = np.zeros((m, nl))
@@ -1166,7 +1168,7 @@ def _ncchi_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
         for l in range(nl):
             while Z[_R_PH * nl + l] == 0.0 and nxt < stop:
                 if (nxt - start) % _BLOCK == 0:  # screen and start the next _BLOCK voxels
-                    _ncchi_starts(y, t, nxt, min(_BLOCK, stop - nxt), sigma, k_sigma, s2n,
+                    _ncchi_starts(y, t, nxt, min(_BLOCK, stop - nxt), sigma, floor_sigmas, s2n,
                                   r2_lo, r2_hi, code, bel, P, Q, X, L, W, w, yv, ly, p3)
                 i = nxt
                 v = (nxt - start) % _BLOCK
@@ -1273,11 +1275,11 @@ def _fit_block(y, t, cfg, tab, start, stop, dest, offset, out, status):
             out[c, j] = ov[c]
 
 
-def settings(model, uniform, sigma, coils, k_sigma, r2_lo, r2_hi, max_iter, xtol, ftol):
+def settings(model, uniform, sigma, coils, floor_sigmas, r2_lo, r2_hi, max_iter, xtol, ftol):
     """Pack the scalar settings of a fit into the float64 array the chunk kernels take
     (``cfg``; read back by :func:`_settings`)."""
     return np.array([model, 1.0 if uniform else 0.0, sigma, coils,
-                     math.lgamma(coils + 0.5) - math.lgamma(coils), k_sigma, r2_lo, r2_hi,
+                     math.lgamma(coils + 0.5) - math.lgamma(coils), floor_sigmas, r2_lo, r2_hi,
                      max_iter, xtol, ftol], dtype=np.float64)
 
 

@@ -395,6 +395,9 @@ def report_dict(result: Any) -> dict:
     _heterogeneity_null_reasons(rep.get("heterogeneity"), reasons)
     rep["null_reasons"] = reasons
     _range_null_reasons(rep, reasons)
+    for key in ("fraction_at_noise_floor", "extrapolated_fraction"):
+        if "qc" in rep and rep["qc"].get(key) is None:
+            reasons.setdefault(f"qc.{key}", "not computed: the statistics have no qc block (no ROI voxels)")
     if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
         reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
     return rep
