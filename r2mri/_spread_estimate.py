@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._mixture import _correct_many, _draw_spread
+from ._s0_shading import shading_kappa
 from ._sim_state import shrunk_state
 from ._spread_map import SpreadMap
 from ._tile_bias import tile_fit_bias
@@ -25,6 +26,8 @@ _TWO_STAGE = False  # option, off [D]: rho alone (kappa held) to convergence, th
 _JOINT_STEPS = 1  # (rho, kappa) steps; measured on branch rhobias (docs/statistics.md "The spread estimate's bias
 # at rho = 0"): uniform small 8-channel livers rho +0.0026 -> +0.0011, textured one-channel +0.0016 -> +0.0022,
 # two joint steps +0.0024 / +0.0021 (160 livers each, paired): not a clear win, so not the default
+_KAPPA_FROM = "joint"  # "joint": kappa fitted with rho; "shading": from the S0 field, rho fitted alone
+_BOOT = 0  # parametric-bootstrap replicates of the bias correction of rho (0: none)
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -97,6 +100,7 @@ class _TileSet:
     spread: "SpreadMap | None" = None  # the spread's tile-to-tile part (r2mri/_spread_map.py)
     fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
+    kappa_fixed: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py), held in the fit
 
     @property
     def nt(self) -> int:
@@ -156,9 +160,14 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
+    kappa_fixed = None
+    if _KAPPA_FROM == "shading":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
+        xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
+        kappa_fixed = shading_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
-                    fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2])
+                    fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
+                    kappa_fixed=kappa_fixed)
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
@@ -185,6 +194,43 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
     return simulated
 
 
+def _draw_voxels(t: _TileSet, mu, s0, rho_by_tile, kappa_by_tile, rng, shape: str):
+    """One simulated copy of the ROI's voxel magnitudes at the tiles' state (as :func:`_simulator`)."""
+    if t.se_rel is not None:
+        mu, s0 = shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes], t.te)
+    n = t.y.shape[0]
+    g = _draw_spread(rho_by_tile[t.tile_of], rng.standard_normal(n), shape)
+    q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
+    h = np.exp(np.sqrt(q2) * rng.standard_normal(n) - q2 / 2)
+    amp = (s0[t.tile_of] * h)[:, None] * np.exp(-(mu[t.tile_of] * g)[:, None] * t.te[None, :])
+    return _ncchi_draw(amp, t.sigma, t.coils, rng)
+
+
+def _bootstrap_bias(t: _TileSet, state, n_steps: int, shape: str, seed: int, replicates: int, n_boot: int):
+    """Parametric-bootstrap bias of rho per edge at the fitted ``state`` ``(rho, kappa, mu, s0)``:
+    ``n_boot`` simulated ROIs at that state, each estimated as the data were (the tiles' state and
+    spread map held), mean estimate minus the fitted rho (Efron & Tibshirani, An Introduction to
+    the Bootstrap, 1993, ch. 10; the method). Returns ``({edge: bias}, {edge: its Monte Carlo SE})``."""
+    from dataclasses import replace
+
+    rho, kappa, mu, s0 = state
+    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
+    ka = np.zeros(t.nt)
+    for s in t.sizes:
+        ka[t.sel_of[s]] = max(kappa[s], 0.0)
+    rng = np.random.default_rng([seed, 7919])
+    est = {s: [] for s in t.sizes}
+    for b in range(n_boot):
+        tb = replace(t, y=_draw_voxels(t, mu, s0, ra, ka, rng, shape))
+        rb = _estimate_spread(tb, _simulator(tb, int(rng.integers(2**31)), replicates, shape), n_steps, shape,
+                              boot=False)[0]
+        for s in t.sizes:
+            est[s].append(rb[s])
+    bias = {s: float(np.mean(est[s]) - rho[s]) for s in t.sizes}
+    se = {s: float(np.std(est[s], ddof=1) / np.sqrt(n_boot)) if n_boot > 1 else float("inf") for s in t.sizes}
+    return bias, se
+
+
 def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
     """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
     tile edge (in rho alone, kappa's step 0, when ``jk`` is None); returns (step, SE of rho)."""
@@ -206,7 +252,22 @@ def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
     return step, se
 
 
-def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None):
+def _recorrect(t: _TileSet, rho, mu, s0_cur, shape: str) -> None:
+    """The tiles' rates and S0 (``mu``, ``s0_cur``, in place) corrected for the spread ``rho`` per edge.
+
+    The correction is convex in the rate (~rho mu^2): computed at the shrunk apparent rates
+    (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it."""
+    r_ref, s_ref = t.ref_state()
+    done = _correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], t.rho_tiles(rho, s)
+                           if t.spread is not None else rho[s]) for s in t.sizes], t.te, t.sigma, t.coils, shape)
+    for s, (m_s, s0_s) in zip(t.sizes, done):
+        sel = t.sel_of[s]
+        mu[sel] = t.r2_app[sel] + (m_s - r_ref[sel])
+        s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
+
+
+def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None, boot: bool = True,
+                     seed: "int | None" = None, replicates: int = 2):
     """The method of simulated moments for (rho, kappa) per tile edge; the tiles' rates are
     re-corrected after each step (the simulation runs at the corrected rates and S0).
 
@@ -228,6 +289,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     else:
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
+    fixed = t.kappa_fixed is not None
+    if fixed:
+        kappa = dict(t.kappa_fixed)
     rho_se, gain = {}, {}
 
     def per_tile(d):
@@ -236,10 +300,10 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v[t.sel_of[s_]] = max(d[s_], 0.0)
         return v
 
-    joint = not _TWO_STAGE or n_steps <= 1
+    joint = (not _TWO_STAGE or n_steps <= 1) and not fixed
     n_joint = 0
-    for n_done in range(n_steps + (0 if joint else _JOINT_STEPS)):
-        joint |= n_done >= n_steps  # the step budget spent in rho alone: the joint step still comes
+    for n_done in range(n_steps + (0 if joint or fixed else _JOINT_STEPS)):
+        joint |= n_done >= n_steps and not fixed  # the step budget spent in rho alone: the joint step still comes
         ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
         moved = False
         sim_a = simulated(mu, s0_cur, ra, ka)
@@ -261,20 +325,17 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             if joint:
                 kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
-        # the correction is convex in the rate (~rho mu^2): computed at the shrunk apparent
-        # rates (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it
-        r_ref, s_ref = t.ref_state()
-        done = _correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], t.rho_tiles(rho, s)
-                               if t.spread is not None else rho[s]) for s in t.sizes], t.te, t.sigma, t.coils, shape)
-        for s, (m_s, s0_s) in zip(t.sizes, done):
-            sel = t.sel_of[s]
-            mu[sel] = t.r2_app[sel] + (m_s - r_ref[sel])
-            s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
+        _recorrect(t, rho, mu, s0_cur, shape)
         n_joint = n_joint + 1 if joint else 0
         if joint and _TWO_STAGE and n_steps > 1 and n_joint >= _JOINT_STEPS:
             break  # the joint step closes the two stages
         if n_done + 1 >= _MIN_STEPS and not moved:
-            if joint:
+            if joint or fixed:
                 break
             joint = True  # rho alone has converged: the joint step next
+    if boot and _BOOT > 0 and n_steps > 1:  # parametric-bootstrap bias correction of rho (option, off)
+        seed = int(np.sum(t.y[:, 0]) * 1e3) % 2**31 if seed is None else seed  # the data's own (not shared)
+        bias, _bse = _bootstrap_bias(t, (rho, kappa, mu, s0_cur), n_steps, shape, seed, replicates, _BOOT)
+        rho = {s: float(np.clip(rho[s] - bias[s], -_RHO_MAX, _RHO_MAX)) for s in t.sizes}
+        _recorrect(t, rho, mu, s0_cur, shape)
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
