@@ -29,6 +29,10 @@ _DEGREE = 1  # [D, r2mri's choice] polynomial degree of the log S0 surface in (x
 # from ~27 tiles); with 8 channels 0.00003 / 0.00007 against 0.00028 (docs/statistics.md "kappa from the S0 field")
 
 
+_MIN_TILES_PER_COEF = 2  # [D, r2mri's choice] tiles per coefficient of the surface (8 tiles for a plane)
+# below which kappa is not read from the S0 field (None: r2mri/_spread_estimate.py fits it with rho)
+
+
 def _design(coords: np.ndarray, degree: int) -> np.ndarray:
     """Monomials of the (centred, scaled) coordinates up to ``degree`` (columns: 1, x, y, ..., x^2, xy, ...)."""
     n, d = coords.shape
@@ -61,9 +65,12 @@ def shading_kappa(voxel_xyz: np.ndarray, tile_of: np.ndarray, k: np.ndarray, s0_
 
     Returns
     -------
-    dict
+    (dict, dict) or (None, None)
         ``{edge: kappa}``, the relative variance of S0 inside that edge's tiles (sum of
-        squared deviations of S(x) / tile mean over the tiles, over their degrees of freedom).
+        squared deviations of S(x) / tile mean over the tiles, over their degrees of freedom),
+        and ``{edge: its standard error}`` (delta method from the surface's coefficients, plus
+        the spread of the surface noise's own contribution); ``(None, None)`` with fewer than
+        ``_MIN_TILES_PER_COEF`` tiles per coefficient of the surface.
 
     Examples
     --------
@@ -74,7 +81,7 @@ def shading_kappa(voxel_xyz: np.ndarray, tile_of: np.ndarray, k: np.ndarray, s0_
     >>> s_vox = np.exp(0.02 * xy[:, 0])  # a shading gradient of 2 % per voxel
     >>> k = np.bincount(tile).astype(float)
     >>> s0 = np.bincount(tile, weights=s_vox) / k
-    >>> kap = shading_kappa(xyz, tile, k, s0, {4: np.ones(16, bool)})
+    >>> kap, se = shading_kappa(xyz, tile, k, s0, {4: np.ones(16, bool)})
     >>> bool(abs(kap[4] - 0.02**2 * 15 / 12 * 16 / 15) < 2e-5)  # (n^2 - 1) / 12 voxels^2 in x, 16 / 15 per dof
     True
     """
@@ -89,8 +96,8 @@ def shading_kappa(voxel_xyz: np.ndarray, tile_of: np.ndarray, k: np.ndarray, s0_
     cen /= np.maximum(k, 1)[:, None]
     ok = np.isfinite(s0_tile) & (s0_tile > 0) & (k > 0)
     a = _design(cen[ok], degree)
-    if ok.sum() <= a.shape[1]:  # too few tiles for the surface: no shading term
-        return {s: 0.0 for s in sel_of}
+    if ok.sum() < _MIN_TILES_PER_COEF * a.shape[1]:  # too few tiles for the surface: the caller fits kappa
+        return None, None
     w = np.sqrt(k[ok])
     aw = a * w[:, None]
     coef, *_ = np.linalg.lstsq(aw, np.log(s0_tile[ok]) * w, rcond=None)
@@ -107,5 +114,15 @@ def shading_kappa(voxel_xyz: np.ndarray, tile_of: np.ndarray, k: np.ndarray, s0_
     dc = d - (dbar / np.maximum(k, 1)[:, None])[tile_of]  # log S0's design centred in its tile (first order)
     ss_noise = np.bincount(tile_of, weights=np.einsum("ij,jk,ik->i", dc, cov, dc), minlength=nt)
     dof = np.maximum(k - 1, 0.0)
-    return {s: float(max(ss[sel].sum() - ss_noise[sel].sum(), 0.0) / dof[sel].sum()) if dof[sel].sum() > 0 else 0.0
-            for s, sel in sel_of.items()}
+    kappa, se = {}, {}
+    for s, sel in sel_of.items():
+        d_s = dof[sel].sum()
+        if d_s <= 0:
+            kappa[s], se[s] = 0.0, 0.0
+            continue
+        v = np.isin(tile_of, np.flatnonzero(sel))
+        kappa[s] = float(max(ss[sel].sum() - ss_noise[sel].sum(), 0.0) / d_s)
+        grad = 2.0 * (dc[v].T @ (dc[v] @ coef)) / d_s  # d kappa / d coef (log S0 to first order)
+        noise = ss_noise[sel].sum() / d_s  # the surface noise's part, ~chi-square of (coefficients - 1) dof
+        se[s] = float(np.sqrt(max(grad @ cov @ grad, 0.0) + 2.0 * noise**2 / max(a.shape[1] - 1, 1)))
+    return kappa, se

@@ -101,6 +101,7 @@ class _TileSet:
     fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
     kappa_fixed: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py), held in the fit
+    kappa_se: "dict | None" = None  # its standard error per edge
 
     @property
     def nt(self) -> int:
@@ -160,14 +161,14 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
-    kappa_fixed = None
+    kappa_fixed = kappa_se = None
     if _KAPPA_FROM == "shading":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
         xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
-        kappa_fixed = shading_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
+        kappa_fixed, kappa_se = shading_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
-                    kappa_fixed=kappa_fixed)
+                    kappa_fixed=kappa_fixed, kappa_se=kappa_se)
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
@@ -231,14 +232,36 @@ def _bootstrap_bias(t: _TileSet, state, n_steps: int, shape: str, seed: int, rep
     return bias, se
 
 
+def _echo_weights(se_obs, se_a, mu_t, te):
+    """Weights of the echoes in the moment fit: inverse variance, and only echoes within the
+    cumulant regime (median mu t <= _MUT_MAX, at least two): later echoes weigh the slowest
+    voxels, i.e. the tail's shape, not the spread."""
+    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
+    mut = np.median(mu_t) * te
+    return np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
+
+
+def _kappa_se_term(t: _TileSet, simulated, obs_ss, dof, mu, s0_cur, ra, ka, rho_se) -> None:
+    """Widen ``rho_se`` (in place) by the SE of a held kappa (:attr:`_TileSet.kappa_se`) times
+    rho's sensitivity to kappa in the rho-alone fit, ``-(jr' W jk) / (jr' W jr)``."""
+    sim_a, sim_r, sim_k = (simulated(mu, s0_cur, ra + dr, ka + dk) for dr, dk in ((0, 0), (_DRHO, 0), (0, _DRHO)))
+    for s in t.sizes:
+        sel = t.pooled(s)
+        if dof[sel].sum() <= 0 or not np.isfinite(rho_se.get(s, np.inf)):
+            continue
+        se_obs = _pooled_echo(obs_ss, dof, sel)[1]
+        va, se_a = _pooled_echo(sim_a, dof, sel)
+        jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
+        jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
+        w = _echo_weights(se_obs, se_a, mu[sel], t.te)
+        c = -float(np.sum(w * jr * jk) / max(np.sum(w * jr * jr), 1e-300))
+        rho_se[s] = float(np.hypot(rho_se[s], c * t.kappa_se.get(s, 0.0)))
+
+
 def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
     """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
     tile edge (in rho alone, kappa's step 0, when ``jk`` is None); returns (step, SE of rho)."""
-    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
-    # echoes within the cumulant regime (median mu t <= _MUT_MAX, at least two): later
-    # echoes weigh the slowest voxels, i.e. the tail's shape, not the spread
-    mut = np.median(mu_t) * te
-    w = np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
+    w = _echo_weights(se_obs, se_a, mu_t, te)
     jac = np.stack([jr, jk], axis=1) if jk is not None else jr[:, None]
     try:
         cov = np.linalg.inv(jac.T @ (w[:, None] * jac))
@@ -333,6 +356,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             if joint or fixed:
                 break
             joint = True  # rho alone has converged: the joint step next
+    if fixed and t.kappa_se is not None and n_steps > 1:  # kappa's own error in rho's SE
+        _kappa_se_term(t, simulated, obs_ss, dof, mu, s0_cur, np.maximum(t.rho_tiles(
+            {s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa), rho_se)
     if boot and _BOOT > 0 and n_steps > 1:  # parametric-bootstrap bias correction of rho (option, off)
         seed = int(np.sum(t.y[:, 0]) * 1e3) % 2**31 if seed is None else seed  # the data's own (not shared)
         bias, _bse = _bootstrap_bias(t, (rho, kappa, mu, s0_cur), n_steps, shape, seed, replicates, _BOOT)
