@@ -27,10 +27,11 @@ texture seed = noise seed = simulator seed, true liver mask.
    realised noise bias against its expectation from the same voxels with fresh noise).
 6. ``--kappa CELLS``: :func:`kappa_designs`, the designs of the spread estimate's kappa (branch
    kappa): ``joint`` (rho and kappa fitted together), ``shading`` (kappa from the S0 field,
-   r2mri/_s0_shading.py; rho alone), ``bootN`` (joint, rho bias-corrected by an N-replicate
-   parametric bootstrap), paired on the same livers (seeds ``--offset``..), headline and 95 %
+   r2mri/_s0_shading.py; rho alone; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
    interval of ``liver_statistics`` (true mask), rho against the phantom's true spread; every
-   liver appended to ``results/small20-kappa.jsonl``. ``--full`` runs them on full-size livers.
+   liver appended to ``results/small20-kappa.jsonl`` (the run tagged ``run1`` also holds
+   ``boot8``, a parametric-bootstrap bias correction of rho since removed from the code).
+   ``--full`` runs them on full-size livers.
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -213,17 +214,8 @@ def cpu_full_size() -> None:
         E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = chi, evals, by_shrunk
 
 
-_KAPPA_VARIANTS = {"joint": dict(_KAPPA_FROM="joint", _BOOT=0), "shading": dict(_KAPPA_FROM="shading", _BOOT=0)}
-
-
 def _kappa_variant(name: str) -> dict:
-    if name in _KAPPA_VARIANTS:
-        return _KAPPA_VARIANTS[name]
-    if name.startswith("shboot"):
-        return dict(_KAPPA_FROM="shading", _BOOT=int(name[6:]))
-    if name.startswith("boot"):
-        return dict(_KAPPA_FROM="joint", _BOOT=int(name[4:]))
-    raise KeyError(name)
+    return {"joint": dict(_KAPPA_FROM="joint"), "shading": dict(_KAPPA_FROM="shading")}[name]
 
 
 def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:
@@ -240,7 +232,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     from .hetero_full import one as full_one
 
     geometry = GEOMETRY if geometry is None else geometry
-    old = {k: getattr(E, k) for k in ("_KAPPA_FROM", "_BOOT")}
+    old = {"_KAPPA_FROM": E._KAPPA_FROM}
     for sd, width, coils in cells:
         t0 = time.time()
         rows = []
@@ -318,7 +310,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", type=int, default=0, metavar="OFFSET",
                     help="only the decomposition and the voxel oracle on seeds OFFSET.. (printed, not stored)")
     ap.add_argument("--kappa", default="", metavar="SD:WIDTH:COILS,...", help="only the kappa designs (item 6)")
-    ap.add_argument("--variants", default="joint,shading,boot8")
+    ap.add_argument("--variants", default="joint,shading")
     ap.add_argument("--offset", type=int, default=500)
     ap.add_argument("--lic", type=float, default=30.0)
     ap.add_argument("--snr", type=float, default=20.0)

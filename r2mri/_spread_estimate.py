@@ -22,12 +22,12 @@ _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 %
 _MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
 _STEP_TOL = 0.25  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _CLASS_AT_SHRUNK = True  # Box term and its class at the shrunk states (False: at the tile's own fit, as before)
-_TWO_STAGE = False  # option, off [D]: rho alone (kappa held) to convergence, then _JOINT_STEPS joint
-_JOINT_STEPS = 1  # (rho, kappa) steps; measured on branch rhobias (docs/statistics.md "The spread estimate's bias
-# at rho = 0"): uniform small 8-channel livers rho +0.0026 -> +0.0011, textured one-channel +0.0016 -> +0.0022,
-# two joint steps +0.0024 / +0.0021 (160 livers each, paired): not a clear win, so not the default
-_KAPPA_FROM = "joint"  # "joint": kappa fitted with rho; "shading": from the S0 field, rho fitted alone
-_BOOT = 0  # parametric-bootstrap replicates of the bias correction of rho (0: none)
+_KAPPA_FROM = "shading"  # kappa (the within-tile S0 spread) read from the tiles' S0 field and held, rho fitted
+# alone (r2mri/_s0_shading.py; "joint": fitted with rho, the design before branch kappa, which the field falls back
+# to when too few tiles hold the surface). Small livers at 30 mg/g, SNR 20 (24 livers per cell, paired): uniform
+# 8 channels rho +0.0053 -> -0.0001 (SD 0.0070 -> 0.0011), LIC +3.72 -> -0.37 %; docs/statistics.md "kappa from
+# the S0 field". Measured and not kept: a two-stage fit (rho alone, then one joint step; branch rhobias) and a
+# parametric-bootstrap bias correction of rho (8 replicates: uniform 8 channels +3.72 -> +3.32 %, x1.5-2 CPU)
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -195,43 +195,6 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
     return simulated
 
 
-def _draw_voxels(t: _TileSet, mu, s0, rho_by_tile, kappa_by_tile, rng, shape: str):
-    """One simulated copy of the ROI's voxel magnitudes at the tiles' state (as :func:`_simulator`)."""
-    if t.se_rel is not None:
-        mu, s0 = shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes], t.te)
-    n = t.y.shape[0]
-    g = _draw_spread(rho_by_tile[t.tile_of], rng.standard_normal(n), shape)
-    q2 = np.log1p(np.maximum(kappa_by_tile, 0.0))[t.tile_of]
-    h = np.exp(np.sqrt(q2) * rng.standard_normal(n) - q2 / 2)
-    amp = (s0[t.tile_of] * h)[:, None] * np.exp(-(mu[t.tile_of] * g)[:, None] * t.te[None, :])
-    return _ncchi_draw(amp, t.sigma, t.coils, rng)
-
-
-def _bootstrap_bias(t: _TileSet, state, n_steps: int, shape: str, seed: int, replicates: int, n_boot: int):
-    """Parametric-bootstrap bias of rho per edge at the fitted ``state`` ``(rho, kappa, mu, s0)``:
-    ``n_boot`` simulated ROIs at that state, each estimated as the data were (the tiles' state and
-    spread map held), mean estimate minus the fitted rho (Efron & Tibshirani, An Introduction to
-    the Bootstrap, 1993, ch. 10; the method). Returns ``({edge: bias}, {edge: its Monte Carlo SE})``."""
-    from dataclasses import replace
-
-    rho, kappa, mu, s0 = state
-    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
-    ka = np.zeros(t.nt)
-    for s in t.sizes:
-        ka[t.sel_of[s]] = max(kappa[s], 0.0)
-    rng = np.random.default_rng([seed, 7919])
-    est = {s: [] for s in t.sizes}
-    for b in range(n_boot):
-        tb = replace(t, y=_draw_voxels(t, mu, s0, ra, ka, rng, shape))
-        rb = _estimate_spread(tb, _simulator(tb, int(rng.integers(2**31)), replicates, shape), n_steps, shape,
-                              boot=False)[0]
-        for s in t.sizes:
-            est[s].append(rb[s])
-    bias = {s: float(np.mean(est[s]) - rho[s]) for s in t.sizes}
-    se = {s: float(np.std(est[s], ddof=1) / np.sqrt(n_boot)) if n_boot > 1 else float("inf") for s in t.sizes}
-    return bias, se
-
-
 def _echo_weights(se_obs, se_a, mu_t, te):
     """Weights of the echoes in the moment fit: inverse variance, and only echoes within the
     cumulant regime (median mu t <= _MUT_MAX, at least two): later echoes weigh the slowest
@@ -289,17 +252,16 @@ def _recorrect(t: _TileSet, rho, mu, s0_cur, shape: str) -> None:
         s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
 
 
-def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None, boot: bool = True,
-                     seed: "int | None" = None, replicates: int = 2):
+def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None):
     """The method of simulated moments for (rho, kappa) per tile edge; the tiles' rates are
     re-corrected after each step (the simulation runs at the corrected rates and S0).
 
     The joint system is nearly singular when few echoes are in the cumulant regime (30 mg/g,
     SNR 20: two echoes, rho and kappa correlate -0.985); iterated to its root it read rho
-    +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). The
-    option ``_TWO_STAGE`` (off) steps in rho alone, kappa held at its start, until rho moves
-    by less than ``_STEP_TOL`` of its SE, then takes ``_JOINT_STEPS`` joint steps (the SE of
-    rho is the last joint step's); ``n_steps == 1`` (the shape term) is one joint step.
+    +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). So
+    kappa is held where the tiles' S0 field gives it (``t.kappa_fixed``,
+    r2mri/_s0_shading.py) and rho is stepped alone, its SE widened by kappa's
+    (:func:`_kappa_se_term`); otherwise (too few tiles) both are stepped jointly.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
@@ -323,10 +285,8 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v[t.sel_of[s_]] = max(d[s_], 0.0)
         return v
 
-    joint = (not _TWO_STAGE or n_steps <= 1) and not fixed
-    n_joint = 0
-    for n_done in range(n_steps + (0 if joint or fixed else _JOINT_STEPS)):
-        joint |= n_done >= n_steps and not fixed  # the step budget spent in rho alone: the joint step still comes
+    joint = not fixed
+    for n_done in range(n_steps):
         ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
         moved = False
         sim_a = simulated(mu, s0_cur, ra, ka)
@@ -349,19 +309,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
                 kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
         _recorrect(t, rho, mu, s0_cur, shape)
-        n_joint = n_joint + 1 if joint else 0
-        if joint and _TWO_STAGE and n_steps > 1 and n_joint >= _JOINT_STEPS:
-            break  # the joint step closes the two stages
         if n_done + 1 >= _MIN_STEPS and not moved:
-            if joint or fixed:
-                break
-            joint = True  # rho alone has converged: the joint step next
+            break
     if fixed and t.kappa_se is not None and n_steps > 1:  # kappa's own error in rho's SE
         _kappa_se_term(t, simulated, obs_ss, dof, mu, s0_cur, np.maximum(t.rho_tiles(
             {s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa), rho_se)
-    if boot and _BOOT > 0 and n_steps > 1:  # parametric-bootstrap bias correction of rho (option, off)
-        seed = int(np.sum(t.y[:, 0]) * 1e3) % 2**31 if seed is None else seed  # the data's own (not shared)
-        bias, _bse = _bootstrap_bias(t, (rho, kappa, mu, s0_cur), n_steps, shape, seed, replicates, _BOOT)
-        rho = {s: float(np.clip(rho[s] - bias[s], -_RHO_MAX, _RHO_MAX)) for s in t.sizes}
-        _recorrect(t, rho, mu, s0_cur, shape)
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
