@@ -215,7 +215,8 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
-    return {"joint": dict(_KAPPA_FROM="joint"), "shading": dict(_KAPPA_FROM="shading")}[name]
+    return {"joint": dict(_KAPPA_FROM="joint"), "shading": dict(_KAPPA_FROM="shading"),
+            "prior": dict(_KAPPA_FROM="prior")}[name]
 
 
 def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:

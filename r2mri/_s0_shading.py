@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_DEGREE = 1  # [D, r2mri's choice] polynomial degree of the log S0 surface in (x, y[, z]): a plane. On small
-# livers (64 x 64 x 3 of 6 mm, ~27 tiles of 8 x 8, 30 mg/g, SNR 20, one channel, 10 livers) it read kappa
-# 0.0057 +- 0.0019 (SD) against the truth's 0.0057; a quadratic surface 0.0049 +- 0.0034 (10 coefficients
-# from ~27 tiles); with 8 channels 0.00003 / 0.00007 against 0.00028 (docs/statistics.md "kappa from the S0 field")
+_DEGREE = 1  # [D, r2mri's choice] polynomial degree of the log S0 surface in (x, y[, z]) with few tiles: a
+# plane. On small livers (64 x 64 x 3 of 6 mm, ~27 tiles of 8 x 8, 30 mg/g, SNR 20, one channel, 10 livers) it
+# read kappa 0.0057 +- 0.0019 (SD) against the truth's 0.0057; a quadratic surface 0.0049 +- 0.0034 (10
+# coefficients from ~27 tiles); with 8 channels 0.00003 / 0.00007 against 0.00028
+_TILES_FOR_QUADRATIC = 10  # [D, r2mri's choice] tiles per coefficient from which the surface is quadratic: on a
+# 64 x 64 x 11 liver (~470 tiles, 0.5 mg/g, SNR 50, one channel) the plane read the 8 x 8 tiles' kappa 0.0045
+# against 0.0077 in the truth (they sit in the dark, curved part of the shading), the quadratic 0.0074
+# (docs/statistics.md "kappa from the S0 field")
 
 
 _MIN_TILES_PER_COEF = 2  # [D, r2mri's choice] tiles per coefficient of the surface (8 tiles for a plane)
@@ -42,6 +46,22 @@ def _design(coords: np.ndarray, degree: int) -> np.ndarray:
             if sum(idx) == p:
                 cols.append(np.prod([coords[:, j] ** idx[j] for j in range(d)], axis=0))
     return np.stack(cols, axis=1)
+
+
+def field_kappa(voxel_xyz, tile_of, k, s0_tile, sel_of):
+    """:func:`shading_kappa` at the degree the tiles support (a plane, or a quadratic surface
+    with ``_TILES_FOR_QUADRATIC`` tiles per coefficient), its SE widened by the surface's
+    model error: the difference between the plane's and the quadratic's kappa. Returns
+    ``(kappa, se)`` per edge, or ``(None, None)`` (too few tiles)."""
+    k1, se1 = shading_kappa(voxel_xyz, tile_of, k, s0_tile, sel_of, degree=1)
+    k2, se2 = shading_kappa(voxel_xyz, tile_of, k, s0_tile, sel_of, degree=2)
+    if k1 is None:
+        return None, None
+    n_coef2 = _design(np.zeros((1, int(np.sum(np.ptp(np.asarray(voxel_xyz, float), axis=0) > 0)))), 2).shape[1]
+    quad = k2 is not None and np.sum(k > 0) >= _TILES_FOR_QUADRATIC * n_coef2
+    kap, se = (k2, se2) if quad else (k1, se1)
+    model = {s: abs(k2[s] - k1[s]) if k2 is not None else 0.0 for s in sel_of}
+    return kap, {s: float(np.hypot(se[s], model[s])) for s in sel_of}
 
 
 def shading_kappa(voxel_xyz: np.ndarray, tile_of: np.ndarray, k: np.ndarray, s0_tile: np.ndarray,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._mixture import _correct_many, _draw_spread
-from ._s0_shading import shading_kappa
+from ._s0_shading import field_kappa
 from ._sim_state import shrunk_state
 from ._spread_map import SpreadMap
 from ._tile_bias import tile_fit_bias
@@ -22,7 +22,7 @@ _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 %
 _MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
 _STEP_TOL = 0.25  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _CLASS_AT_SHRUNK = True  # Box term and its class at the shrunk states (False: at the tile's own fit, as before)
-_KAPPA_FROM = "shading"  # kappa (the within-tile S0 spread) read from the tiles' S0 field and held, rho fitted
+_KAPPA_FROM = "prior"  # kappa (the within-tile S0 spread) read from the tiles' S0 field and held, rho fitted
 # alone (r2mri/_s0_shading.py; "joint": fitted with rho, the design before branch kappa, which the field falls back
 # to when too few tiles hold the surface). Small livers at 30 mg/g, SNR 20 (24 livers per cell, paired): uniform
 # 8 channels rho +0.0053 -> -0.0001 (SD 0.0070 -> 0.0011), LIC +3.72 -> -0.37 %; docs/statistics.md "kappa from
@@ -162,9 +162,9 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_fixed = kappa_se = None
-    if _KAPPA_FROM == "shading":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
+    if _KAPPA_FROM in ("shading", "prior"):  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
         xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
-        kappa_fixed, kappa_se = shading_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
+        kappa_fixed, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
@@ -221,16 +221,21 @@ def _kappa_se_term(t: _TileSet, simulated, obs_ss, dof, mu, s0_cur, ra, ka, rho_
         rho_se[s] = float(np.hypot(rho_se[s], c * t.kappa_se.get(s, 0.0)))
 
 
-def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
+def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None):
     """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
     tile edge (in rho alone, kappa's step 0, when ``jk`` is None); returns (step, SE of rho)."""
     w = _echo_weights(se_obs, se_a, mu_t, te)
     jac = np.stack([jr, jk], axis=1) if jk is not None else jr[:, None]
+    info, score = jac.T @ (w[:, None] * jac), jac.T @ (w * (v_obs - va))
+    if prior is not None and jk is not None:  # a normal prior on kappa: (current, prior mean, prior SE)
+        k_cur, k_mean, k_se = prior
+        info[1, 1] += 1.0 / k_se**2
+        score[1] += (k_mean - k_cur) / k_se**2
     try:
-        cov = np.linalg.inv(jac.T @ (w[:, None] * jac))
+        cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         cov = np.full((jac.shape[1],) * 2, np.inf)
-    step = cov @ (jac.T @ (w * (v_obs - va)))
+    step = cov @ score
     step = np.append(step, 0.0) if jk is None else step
     if not np.all(np.isfinite(step)):
         step = np.zeros(2)
@@ -274,8 +279,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     else:
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
-    fixed = t.kappa_fixed is not None
-    if fixed:
+    fixed = t.kappa_fixed is not None and _KAPPA_FROM == "shading"
+    prior = t.kappa_fixed is not None and _KAPPA_FROM == "prior"
+    if (fixed or prior) and start is None:
         kappa = dict(t.kappa_fixed)
     rho_se, gain = {}, {}
 
@@ -301,7 +307,8 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO if joint else None
-            step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te)
+            pr = (max(kappa[s], 0.0), t.kappa_fixed[s], max(t.kappa_se[s], 1e-6)) if prior else None
+            step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
             rho[s] = new_rho
