@@ -1,5 +1,6 @@
 """kappa (the within-tile S0 spread) from the smooth S0 field (r2mri/_s0_shading.py), and the
-spread estimate with kappa held there (r2mri/_spread_estimate.py, ``_KAPPA_FROM = "shading"``).
+spread estimate with that kappa as a prior (r2mri/_spread_estimate.py, ``_KAPPA_FROM = "prior"``,
+the default) or held (``"shading"``).
 
 Small simulated tile sets like a 64 x 64 x 3 liver of 6 mm (27 tiles of 8 x 8 voxels on a
 3 x 9 grid) at 30 mg/g (R2 238 s^-1), SNR 20, 8 channels: two echoes in the spread statistic,
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 import r2mri._spread_estimate as E
-from r2mri._s0_shading import shading_kappa
+from r2mri._s0_shading import field_kappa
 from r2mri.noise import ncchi_mean_interpolated
 from r2mri.stats import _tile_fit
 
@@ -51,7 +52,7 @@ def _tile_set(seed, coils=8, r2=238.0):
     np.add.at(noisy, TILE_OF, y)
     s0_fit = _tile_fit(noisy / K[:, None], TE_S, K, 1.0, coils)[1]
     sel = {64: np.ones(NT, bool)}
-    kappa, kappa_se = shading_kappa(XYZ, TILE_OF, K, s0_fit, sel)
+    kappa, kappa_se = field_kappa(XYZ, TILE_OF, K, s0_fit, sel)
     return E._TileSet(TE_S, 1.0, coils, y, TILE_OF, K, r2_app, s0_app, [64], sel, kappa_fixed=kappa,
                       kappa_se=kappa_se)
 
@@ -65,12 +66,14 @@ def test_shading_kappa_reads_the_gradient(sets):
     kap = np.array([t.kappa_fixed[64] for t in sets])
     se = kap.std(ddof=1) / np.sqrt(kap.size)
     assert abs(kap.mean() - KAPPA_TRUE) < 3 * se + 0.02 * KAPPA_TRUE, (kap.mean(), KAPPA_TRUE, se)
-    # the reported SE is the SD of the estimate over sets within a factor of 2
+    # the reported SE (noise and the plane-quadratic difference) covers the SD over sets, within a factor of 3
     rep = np.median([t.kappa_se[64] for t in sets])
-    assert 0.5 < rep / kap.std(ddof=1) < 2.0, (rep, kap.std(ddof=1))
+    assert 0.8 < rep / kap.std(ddof=1) < 3.0, (rep, kap.std(ddof=1))
 
 
-def test_rho_with_shading_kappa_unbiased_at_zero_eight_channels(sets):
+@pytest.mark.parametrize("design", ["prior", "shading"])
+def test_rho_with_field_kappa_unbiased_at_zero_eight_channels(sets, design, monkeypatch):
+    monkeypatch.setattr(E, "_KAPPA_FROM", design)
     err = np.array([E._estimate_spread(t, E._simulator(t, 10_000 + i, 2), 6, "gamma")[0][64]
                     for i, t in enumerate(sets)])
     se = err.std(ddof=1) / np.sqrt(err.size)
