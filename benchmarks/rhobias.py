@@ -12,8 +12,8 @@ estimate (module constants patched for the call, restored after), the headline's
 tile edge against the phantom's true within-tile spread (``benchmarks/_oracle.py``), the
 first Gauss-Newton step from rho = 0 (the linearised estimate, no iteration, no clamp), and
 the LIC error. Variants are paired (same livers, same simulator seed): ``base`` (the default),
-``joint`` (kappa fitted with rho, the default before branch kappa), ``shading`` (kappa from the
-S0 field, the default since); the runs of ``twostage`` / ``two2`` (the two-stage option, one /
+``joint`` (kappa fitted with rho, the default before branch kappa), ``prior`` (with the S0
+field's prior on kappa, the default since); the runs of ``twostage`` / ``two2`` (the two-stage option, one /
 two joint steps, removed on branch kappa) are in the jsonl; ``nokappa``
 (kappa held at 0), ``reps8`` (8 simulator replicates), ``mut3`` (``_MUT_MAX`` 3.0),
 ``drho005`` / ``drho05`` (forward difference 0.005 / 0.05).
@@ -57,7 +57,7 @@ def _variant(name):
         "drho05": dict(_DRHO=0.05),
         "tol05": dict(_STEP_TOL=0.05),  # Gauss-Newton run closer to its root (n_steps 6 still caps it)
         "joint": dict(_KAPPA_FROM="joint"),  # before branch kappa: joint (rho, kappa) steps to the root
-        "shading": dict(_KAPPA_FROM="shading"),  # kappa from the S0 field (r2mri/_s0_shading.py)
+        "prior": dict(_KAPPA_FROM="prior"),  # kappa's prior from the S0 field (r2mri/_s0_shading.py)
         "mut3": dict(_MUT_MAX=3.0),
     }
     if name in table:

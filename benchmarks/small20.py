@@ -26,11 +26,12 @@ texture seed = noise seed = simulator seed, true liver mask.
    0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
    realised noise bias against its expectation from the same voxels with fresh noise).
 6. ``--kappa CELLS``: :func:`kappa_designs`, the designs of the spread estimate's kappa (branch
-   kappa): ``joint`` (rho and kappa fitted together), ``shading`` (kappa from the S0 field,
-   r2mri/_s0_shading.py; rho alone; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
+   kappa): ``joint`` (rho and kappa fitted together), ``prior`` (the same with a normal prior
+   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
    interval of ``liver_statistics`` (true mask), rho against the phantom's true spread; every
-   liver appended to ``results/small20-kappa.jsonl`` (the run tagged ``run1`` also holds
-   ``boot8``, a parametric-bootstrap bias correction of rho since removed from the code).
+   liver appended to ``results/small20-kappa.jsonl`` (runs ``run1``, ``run2``, ``full20``, ``full50``
+   also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
+   parametric-bootstrap bias correction of rho: both measured, then removed from the code).
    ``--full`` runs them on full-size livers.
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
@@ -215,8 +216,7 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
-    return {"joint": dict(_KAPPA_FROM="joint"), "shading": dict(_KAPPA_FROM="shading"),
-            "prior": dict(_KAPPA_FROM="prior")}[name]
+    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
 
 
 def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh", type=int, default=0, metavar="OFFSET",
                     help="only the decomposition and the voxel oracle on seeds OFFSET.. (printed, not stored)")
     ap.add_argument("--kappa", default="", metavar="SD:WIDTH:COILS,...", help="only the kappa designs (item 6)")
-    ap.add_argument("--variants", default="joint,shading")
+    ap.add_argument("--variants", default="joint,prior")
     ap.add_argument("--offset", type=int, default=500)
     ap.add_argument("--lic", type=float, default=30.0)
     ap.add_argument("--snr", type=float, default=20.0)

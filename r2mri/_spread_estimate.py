@@ -22,12 +22,14 @@ _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 %
 _MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
 _STEP_TOL = 0.25  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _CLASS_AT_SHRUNK = True  # Box term and its class at the shrunk states (False: at the tile's own fit, as before)
-_KAPPA_FROM = "prior"  # kappa (the within-tile S0 spread) read from the tiles' S0 field and held, rho fitted
-# alone (r2mri/_s0_shading.py; "joint": fitted with rho, the design before branch kappa, which the field falls back
-# to when too few tiles hold the surface). Small livers at 30 mg/g, SNR 20 (24 livers per cell, paired): uniform
-# 8 channels rho +0.0053 -> -0.0001 (SD 0.0070 -> 0.0011), LIC +3.72 -> -0.37 %; docs/statistics.md "kappa from
-# the S0 field". Measured and not kept: a two-stage fit (rho alone, then one joint step; branch rhobias) and a
-# parametric-bootstrap bias correction of rho (8 replicates: uniform 8 channels +3.72 -> +3.32 %, x1.5-2 CPU)
+_KAPPA_FROM = "prior"  # kappa (the within-tile S0 spread) has a normal prior from the tiles' S0 field
+# (r2mri/_s0_shading.py) in the joint (rho, kappa) fit; "joint": no prior, the design before branch kappa (and the
+# fall-back when too few tiles hold the surface). Small livers at 30 mg/g, SNR 20 (24 livers per cell, paired):
+# uniform 8 channels rho +0.0053 -> -0.0001 (SD 0.0070 -> 0.0011), LIC +3.72 -> -0.35 %; docs/statistics.md "kappa
+# from the S0 field". Measured and not kept: kappa held at the field's value (as good on those livers; on a
+# 64 x 64 x 11 liver at 0.5 mg/g, SNR 50 it read rho +0.026 where the plane missed the shading's curvature), a
+# two-stage fit (rho alone, then one joint step; branch rhobias), a parametric-bootstrap bias correction of rho
+# (8 replicates: uniform 8 channels +3.72 -> +3.32 %, x1.5-2 CPU)
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -162,7 +164,7 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_fixed = kappa_se = None
-    if _KAPPA_FROM in ("shading", "prior"):  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
+    if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
         xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
         kappa_fixed, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
@@ -202,23 +204,6 @@ def _echo_weights(se_obs, se_a, mu_t, te):
     w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
     mut = np.median(mu_t) * te
     return np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
-
-
-def _kappa_se_term(t: _TileSet, simulated, obs_ss, dof, mu, s0_cur, ra, ka, rho_se) -> None:
-    """Widen ``rho_se`` (in place) by the SE of a held kappa (:attr:`_TileSet.kappa_se`) times
-    rho's sensitivity to kappa in the rho-alone fit, ``-(jr' W jk) / (jr' W jr)``."""
-    sim_a, sim_r, sim_k = (simulated(mu, s0_cur, ra + dr, ka + dk) for dr, dk in ((0, 0), (_DRHO, 0), (0, _DRHO)))
-    for s in t.sizes:
-        sel = t.pooled(s)
-        if dof[sel].sum() <= 0 or not np.isfinite(rho_se.get(s, np.inf)):
-            continue
-        se_obs = _pooled_echo(obs_ss, dof, sel)[1]
-        va, se_a = _pooled_echo(sim_a, dof, sel)
-        jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
-        jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
-        w = _echo_weights(se_obs, se_a, mu[sel], t.te)
-        c = -float(np.sum(w * jr * jk) / max(np.sum(w * jr * jr), 1e-300))
-        rho_se[s] = float(np.hypot(rho_se[s], c * t.kappa_se.get(s, 0.0)))
 
 
 def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None):
@@ -264,9 +249,11 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     The joint system is nearly singular when few echoes are in the cumulant regime (30 mg/g,
     SNR 20: two echoes, rho and kappa correlate -0.985); iterated to its root it read rho
     +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). So
-    kappa is held where the tiles' S0 field gives it (``t.kappa_fixed``,
-    r2mri/_s0_shading.py) and rho is stepped alone, its SE widened by kappa's
-    (:func:`_kappa_se_term`); otherwise (too few tiles) both are stepped jointly.
+    kappa has a normal prior from the tiles' S0 field (``t.kappa_fixed`` +- ``t.kappa_se``,
+    r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
+    prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
+    posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
+    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
@@ -279,10 +266,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     else:
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
-    fixed = t.kappa_fixed is not None and _KAPPA_FROM == "shading"
-    prior = t.kappa_fixed is not None and _KAPPA_FROM == "prior"
-    if (fixed or prior) and start is None:
-        kappa = dict(t.kappa_fixed)
+    prior = t.kappa_fixed is not None
+    if prior and start is None:
+        kappa = dict(t.kappa_fixed)  # the prior's mean as the start
     rho_se, gain = {}, {}
 
     def per_tile(d):
@@ -291,13 +277,12 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v[t.sel_of[s_]] = max(d[s_], 0.0)
         return v
 
-    joint = not fixed
     for n_done in range(n_steps):
         ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
         moved = False
         sim_a = simulated(mu, s0_cur, ra, ka)
         sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
-        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO) if joint else None
+        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
         for s in t.sizes:
             sel = t.pooled(s)
             if dof[sel].sum() <= 0:  # single-voxel tiles: nothing was pooled, nothing to correct
@@ -306,19 +291,15 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
             va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
-            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO if joint else None
+            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             pr = (max(kappa[s], 0.0), t.kappa_fixed[s], max(t.kappa_se[s], 1e-6)) if prior else None
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
             rho[s] = new_rho
-            if joint:
-                kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
+            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
         _recorrect(t, rho, mu, s0_cur, shape)
         if n_done + 1 >= _MIN_STEPS and not moved:
             break
-    if fixed and t.kappa_se is not None and n_steps > 1:  # kappa's own error in rho's SE
-        _kappa_se_term(t, simulated, obs_ss, dof, mu, s0_cur, np.maximum(t.rho_tiles(
-            {s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa), rho_se)
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)

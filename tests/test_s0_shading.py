@@ -1,6 +1,6 @@
 """kappa (the within-tile S0 spread) from the smooth S0 field (r2mri/_s0_shading.py), and the
 spread estimate with that kappa as a prior (r2mri/_spread_estimate.py, ``_KAPPA_FROM = "prior"``,
-the default) or held (``"shading"``).
+the default).
 
 Small simulated tile sets like a 64 x 64 x 3 liver of 6 mm (27 tiles of 8 x 8 voxels on a
 3 x 9 grid) at 30 mg/g (R2 238 s^-1), SNR 20, 8 channels: two echoes in the spread statistic,
@@ -71,9 +71,7 @@ def test_shading_kappa_reads_the_gradient(sets):
     assert 0.8 < rep / kap.std(ddof=1) < 3.0, (rep, kap.std(ddof=1))
 
 
-@pytest.mark.parametrize("design", ["prior", "shading"])
-def test_rho_with_field_kappa_unbiased_at_zero_eight_channels(sets, design, monkeypatch):
-    monkeypatch.setattr(E, "_KAPPA_FROM", design)
+def test_rho_with_field_kappa_unbiased_at_zero_eight_channels(sets):
     err = np.array([E._estimate_spread(t, E._simulator(t, 10_000 + i, 2), 6, "gamma")[0][64]
                     for i, t in enumerate(sets)])
     se = err.std(ddof=1) / np.sqrt(err.size)
