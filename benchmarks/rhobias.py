@@ -64,7 +64,7 @@ def _variant(name):
         return _patched(E, **table[name])
     if name == "nokappa":  # rho alone (kappa held at 0): one column of the Jacobian
         gn = E._gauss_newton  # the step in rho alone (``jk=None``)
-        return _patched(E, _gauss_newton=lambda v_obs, se_obs, va, se_a, jr, jk, mu_t, te: gn(
+        return _patched(E, _gauss_newton=lambda v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None: gn(
             v_obs, se_obs, va, se_a, jr, None, mu_t, te))
     if name.startswith("reps"):  # more simulator replicates
         return _reps(int(name[4:]))
