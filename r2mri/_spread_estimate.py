@@ -102,8 +102,8 @@ class _TileSet:
     spread: "SpreadMap | None" = None  # the spread's tile-to-tile part (r2mri/_spread_map.py)
     fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
-    kappa_fixed: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py), held in the fit
-    kappa_se: "dict | None" = None  # its standard error per edge
+    kappa_prior: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py): the prior's mean
+    kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
 
     @property
     def nt(self) -> int:
@@ -163,14 +163,14 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
-    kappa_fixed = kappa_se = None
+    kappa_prior = kappa_se = None
     if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
         xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
-        kappa_fixed, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
+        kappa_prior, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
-                    kappa_fixed=kappa_fixed, kappa_se=kappa_se)
+                    kappa_prior=kappa_prior, kappa_se=kappa_se)
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
@@ -249,7 +249,7 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     The joint system is nearly singular when few echoes are in the cumulant regime (30 mg/g,
     SNR 20: two echoes, rho and kappa correlate -0.985); iterated to its root it read rho
     +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). So
-    kappa has a normal prior from the tiles' S0 field (``t.kappa_fixed`` +- ``t.kappa_se``,
+    kappa has a normal prior from the tiles' S0 field (``t.kappa_prior`` +- ``t.kappa_se``,
     r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
     prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
     posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
@@ -266,9 +266,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     else:
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
-    prior = t.kappa_fixed is not None
+    prior = t.kappa_prior is not None
     if prior and start is None:
-        kappa = dict(t.kappa_fixed)  # the prior's mean as the start
+        kappa = dict(t.kappa_prior)  # the prior's mean as the start
     rho_se, gain = {}, {}
 
     def per_tile(d):
@@ -292,7 +292,7 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
-            pr = (max(kappa[s], 0.0), t.kappa_fixed[s], max(t.kappa_se[s], 1e-6)) if prior else None
+            pr = (max(kappa[s], 0.0), t.kappa_prior[s], max(t.kappa_se[s], 1e-6)) if prior else None
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]

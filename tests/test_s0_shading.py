@@ -53,7 +53,7 @@ def _tile_set(seed, coils=8, r2=238.0):
     s0_fit = _tile_fit(noisy / K[:, None], TE_S, K, 1.0, coils)[1]
     sel = {64: np.ones(NT, bool)}
     kappa, kappa_se = field_kappa(XYZ, TILE_OF, K, s0_fit, sel)
-    return E._TileSet(TE_S, 1.0, coils, y, TILE_OF, K, r2_app, s0_app, [64], sel, kappa_fixed=kappa,
+    return E._TileSet(TE_S, 1.0, coils, y, TILE_OF, K, r2_app, s0_app, [64], sel, kappa_prior=kappa,
                       kappa_se=kappa_se)
 
 
@@ -63,7 +63,7 @@ def sets():
 
 
 def test_shading_kappa_reads_the_gradient(sets):
-    kap = np.array([t.kappa_fixed[64] for t in sets])
+    kap = np.array([t.kappa_prior[64] for t in sets])
     se = kap.std(ddof=1) / np.sqrt(kap.size)
     assert abs(kap.mean() - KAPPA_TRUE) < 3 * se + 0.02 * KAPPA_TRUE, (kap.mean(), KAPPA_TRUE, se)
     # the reported SE (noise and the plane-quadratic difference) covers the SD over sets, within a factor of 3
