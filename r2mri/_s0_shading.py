@@ -6,17 +6,21 @@ joint moment fit of (rho, kappa) from two echo-wise dispersions is nearly singul
 and kappa correlate -0.985 liver to liver; iterated to its root along that ridge it reads
 rho +0.0017 high; docs/statistics.md "The spread estimate's bias at rho = 0"). The S0
 spread inside a tile comes mostly from the receive shading, which is smooth over the liver
-(coil sensitivities vary over ~100 mm, a tile spans 12-48 mm). Its within-tile variance can
+(in the phantom a Gaussian sensitivity fall-off of 120 mm, r2mri/phantom/_noise.py; a tile
+spans 12-48 mm). Its within-tile variance can
 therefore be read from the tile fits' S0 across the liver: a low-order surface in log S0
 fitted to the tiles' apparent S0 (each tile's intercept, an average of its voxels; a
 uniform within-tile R2 spread moves every tile's intercept by the same factor, which the
 surface's constant absorbs), evaluated at every voxel, and its relative variance inside
-each tile, pooled per tile edge as the spread statistic pools its dispersions.
+each tile, pooled per tile edge as the spread statistic pools its dispersions. It enters
+the moment fit as a normal prior on kappa (r2mri/_spread_estimate.py): it decides where two
+echoes cannot separate rho from kappa, the data decide where more echoes can.
 
 What it misses: S0 texture at the scale of a tile or finer (proton-density variation,
-partial volume at the liver's edge) is not in a smooth surface; then kappa reads low and rho
-high (the spread correction over-corrects). docs/statistics.md ("kappa from the S0 field")
-has the measurements; whether real livers carry such texture has not been measured here.
+partial volume at the liver's edge) is not in a smooth surface; where the prior decides,
+kappa then reads low and rho high (the spread correction over-corrects). The phantom's S0
+has no such texture, so the benchmarks cannot show its size; it has not been measured on
+real livers. docs/statistics.md ("kappa from the S0 field") has the measurements.
 """
 
 from __future__ import annotations
