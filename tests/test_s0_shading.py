@@ -77,3 +77,10 @@ def test_rho_with_field_kappa_unbiased_at_zero_eight_channels(sets):
     se = err.std(ddof=1) / np.sqrt(err.size)
     assert se < 0.0007  # resolves the joint fit's +0.002 at 3 SE
     assert abs(err.mean()) < 3 * se, (err.mean(), se)
+
+
+def test_too_few_tiles_fall_back_to_the_joint_fit():
+    """Fewer than 2 tiles per coefficient of the plane: no field kappa (the caller fits it with rho)."""
+    sel = {64: np.ones(3, bool)}
+    xyz, tile_of = XYZ[TILE_OF < 3], TILE_OF[TILE_OF < 3]
+    assert field_kappa(xyz, tile_of, K[:3], _M[:3], sel) == (None, None)
