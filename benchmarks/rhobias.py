@@ -11,8 +11,10 @@ seed = simulator seed, true liver mask). For each liver and each *variant* of th
 estimate (module constants patched for the call, restored after), the headline's rho per
 tile edge against the phantom's true within-tile spread (``benchmarks/_oracle.py``), the
 first Gauss-Newton step from rho = 0 (the linearised estimate, no iteration, no clamp), and
-the LIC error. Variants are paired (same livers, same simulator seed): ``base`` / ``joint``
-(the default), ``twostage`` / ``two2`` (``_TWO_STAGE`` with one / two joint steps), ``nokappa``
+the LIC error. Variants are paired (same livers, same simulator seed): ``base`` (the default),
+``joint`` (kappa fitted with rho, the default before branch kappa), ``prior`` (with the S0
+field's prior on kappa, the default since); the runs of ``twostage`` / ``two2`` (the two-stage option, one /
+two joint steps, removed on branch kappa) are in the jsonl; ``nokappa``
 (kappa held at 0), ``reps8`` (8 simulator replicates), ``mut3`` (``_MUT_MAX`` 3.0),
 ``drho005`` / ``drho05`` (forward difference 0.005 / 0.05).
 """
@@ -54,16 +56,15 @@ def _variant(name):
         "drho005": dict(_DRHO=0.005),
         "drho05": dict(_DRHO=0.05),
         "tol05": dict(_STEP_TOL=0.05),  # Gauss-Newton run closer to its root (n_steps 6 still caps it)
-        "joint": dict(_TWO_STAGE=False),  # before branch rhobias: joint (rho, kappa) steps to the root
-        "twostage": dict(_TWO_STAGE=True, _JOINT_STEPS=1),
-        "two2": dict(_TWO_STAGE=True, _JOINT_STEPS=2),
+        "joint": dict(_KAPPA_FROM="joint"),  # before branch kappa: joint (rho, kappa) steps to the root
+        "prior": dict(_KAPPA_FROM="prior"),  # kappa's prior from the S0 field (r2mri/_s0_shading.py)
         "mut3": dict(_MUT_MAX=3.0),
     }
     if name in table:
         return _patched(E, **table[name])
     if name == "nokappa":  # rho alone (kappa held at 0): one column of the Jacobian
         gn = E._gauss_newton  # the step in rho alone (``jk=None``)
-        return _patched(E, _gauss_newton=lambda v_obs, se_obs, va, se_a, jr, jk, mu_t, te: gn(
+        return _patched(E, _gauss_newton=lambda v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None: gn(
             v_obs, se_obs, va, se_a, jr, None, mu_t, te))
     if name.startswith("reps"):  # more simulator replicates
         return _reps(int(name[4:]))

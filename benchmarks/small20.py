@@ -25,6 +25,14 @@ texture seed = noise seed = simulator seed, true liver mask.
 4. ``--fresh OFFSET``: the decomposition on other noise seeds (the cells above share seeds
    0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
    realised noise bias against its expectation from the same voxels with fresh noise).
+6. ``--kappa CELLS``: :func:`kappa_designs`, the designs of the spread estimate's kappa (branch
+   kappa): ``joint`` (rho and kappa fitted together), ``prior`` (the same with a normal prior
+   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
+   interval of ``liver_statistics`` (true mask), rho against the phantom's true spread; every
+   liver appended to ``results/small20-kappa.jsonl`` (runs ``run1``, ``run2``, ``full20``, ``full50``
+   also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
+   parametric-bootstrap bias correction of rho: both measured, then removed from the code).
+   ``--full`` runs them on full-size livers.
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -207,6 +215,64 @@ def cpu_full_size() -> None:
         E._ncchi_draw, TB._II_EVALS, E._CLASS_AT_SHRUNK = chi, evals, by_shrunk
 
 
+def _kappa_variant(name: str) -> dict:
+    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
+
+
+def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:
+    """The kappa designs (module docstring, item 6), paired per liver; printed and appended to
+    ``results/small20-kappa.jsonl``."""
+    import json
+    import os
+
+    import r2mri._spread_estimate as E
+    from r2mri.phantom import generate
+    from r2mri.stats import pooled_mean_r2
+
+    from ._oracle import true_spread_oracle
+    from .hetero_full import one as full_one
+
+    geometry = GEOMETRY if geometry is None else geometry
+    old = {"_KAPPA_FROM": E._KAPPA_FROM}
+    for sd, width, coils in cells:
+        t0 = time.time()
+        rows = []
+        for seed in range(offset, offset + seeds):
+            ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                          lic_correlation_voxels=width if sd > 0 else 0.0, **geometry)
+            sigma = float(ph.summary["noise_sigma"])
+            pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=sigma, coils=coils)
+            rho_true = true_spread_oracle(ph, pooled, sigma, coils, seed).rho_true
+            row = {"seed": seed, "rho_true": {str(k): float(v) for k, v in rho_true.items()}}
+            for v in variants:
+                try:
+                    for k, x in _kappa_variant(v).items():
+                        setattr(E, k, x)
+                    r = full_one(sd, width, lic, snr, coils, seed, geometry)
+                finally:
+                    for k, x in old.items():
+                        setattr(E, k, x)
+                row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
+                                            "cpu_s")}
+            rows.append(row)
+        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g}, seeds {offset}-{offset + seeds - 1}, "
+              f"wall {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f} {tag}", flush=True)
+        for v in variants:
+            e = np.array([r[v]["err_pct"] for r in rows])
+            d = [r[v]["rho"][s] - r["rho_true"][s] for r in rows for s in (r[v]["rho"] or {}) if s in r["rho_true"]]
+            pair = e - np.array([r[variants[0]]["err_pct"] for r in rows])
+            print(f"  {v:9s} LIC err {_ms(e)[0]:+.2f} +- {_ms(e)[1]:.2f} % (SD {e.std(ddof=1):.2f}), paired vs "
+                  f"{variants[0]} {_ms(pair)[0]:+.2f} +- {_ms(pair)[1]:.2f}, covered "
+                  f"{sum(r[v]['covered'] for r in rows)}/{len(rows)}, half-width "
+                  f"{np.median([r[v]['half_width_pct'] for r in rows]):.1f} %, rho-true {_ms(d)[0]:+.4f} +- "
+                  f"{_ms(d)[1]:.4f} (SD {np.std(d, ddof=1):.4f}), CPU {np.mean([r[v]['cpu_s'] for r in rows]):.2f} s",
+                  flush=True)
+        with open(RESULTS / "small20-kappa.jsonl", "a") as fh:
+            fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag,
+                                 "geometry": "full" if geometry != GEOMETRY else "small", "variants": variants,
+                                 "rows": rows}) + "\n")
+
+
 def table(res: dict[str, Any]) -> str:
     from ._common import md_table
 
@@ -244,7 +310,18 @@ def main(argv=None) -> int:
     ap.add_argument("--cpu", action="store_true", help="only the full-size CPU comparison (printed)")
     ap.add_argument("--fresh", type=int, default=0, metavar="OFFSET",
                     help="only the decomposition and the voxel oracle on seeds OFFSET.. (printed, not stored)")
+    ap.add_argument("--kappa", default="", metavar="SD:WIDTH:COILS,...", help="only the kappa designs (item 6)")
+    ap.add_argument("--variants", default="joint,prior")
+    ap.add_argument("--offset", type=int, default=500)
+    ap.add_argument("--lic", type=float, default=30.0)
+    ap.add_argument("--snr", type=float, default=20.0)
+    ap.add_argument("--full", action="store_true", help="--kappa on full-size livers (generate() defaults)")
+    ap.add_argument("--tag", default="")
     a = ap.parse_args(argv)
+    if a.kappa:
+        cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
+        kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag)
+        return 0
     if a.table_only:
         import json
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._mixture import _correct_many, _draw_spread
+from ._s0_shading import field_kappa
 from ._sim_state import shrunk_state
 from ._spread_map import SpreadMap
 from ._tile_bias import tile_fit_bias
@@ -21,10 +22,14 @@ _MUT_MAX = 2.5  # [D] echoes of the spread statistic: median mu t <= 2.5 (>= 8 %
 _MIN_STEPS = 2  # Gauss-Newton steps of the spread estimate: at least, and then until rho moves by
 _STEP_TOL = 0.25  # [D] less than this fraction of its SE (a relative SD of 0.3 inside 8 x 8 tiles needs 4-5)
 _CLASS_AT_SHRUNK = True  # Box term and its class at the shrunk states (False: at the tile's own fit, as before)
-_TWO_STAGE = False  # option, off [D]: rho alone (kappa held) to convergence, then _JOINT_STEPS joint
-_JOINT_STEPS = 1  # (rho, kappa) steps; measured on branch rhobias (docs/statistics.md "The spread estimate's bias
-# at rho = 0"): uniform small 8-channel livers rho +0.0026 -> +0.0011, textured one-channel +0.0016 -> +0.0022,
-# two joint steps +0.0024 / +0.0021 (160 livers each, paired): not a clear win, so not the default
+_KAPPA_FROM = "prior"  # kappa (the within-tile S0 spread) has a normal prior from the tiles' S0 field
+# (r2mri/_s0_shading.py) in the joint (rho, kappa) fit; "joint": no prior, the design before branch kappa (and the
+# fall-back when too few tiles hold the surface). Small livers at 30 mg/g, SNR 20 (24 livers per cell, paired):
+# uniform 8 channels rho +0.0053 -> -0.0001 (SD 0.0070 -> 0.0011), LIC +3.72 -> -0.35 %; docs/statistics.md "kappa
+# from the S0 field". Measured and not kept: kappa held at the field's value (as good on those livers; on a
+# 64 x 64 x 11 liver at 0.5 mg/g, SNR 50 it read rho +0.026 where the plane missed the shading's curvature), a
+# two-stage fit (rho alone, then one joint step; branch rhobias), a parametric-bootstrap bias correction of rho
+# (8 replicates: uniform 8 channels +3.72 -> +3.32 %, x1.5-2 CPU)
 _RHO_MAX = 0.15  # |rho| bound [D, r2mri's choice]: relative SD 0.39 of R2 inside a tile, ~3x the
 # largest spread inside the tiles of the issue-16 grid (SD 0.4 in log LIC voxel to voxel: rho ~0.03-0.05);
 # reached only where the spread is not identified (30 mg/g, SNR 20), where it bounds the correction
@@ -97,6 +102,8 @@ class _TileSet:
     spread: "SpreadMap | None" = None  # the spread's tile-to-tile part (r2mri/_spread_map.py)
     fit_bias_sim_r2: float = 0.0  # part of fit_bias_r2 simulated for the skipped tiles (r2mri/_tile_bias_sim.py)
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
+    kappa_prior: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py): the prior's mean
+    kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
 
     @property
     def nt(self) -> int:
@@ -156,9 +163,14 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK)
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
+    kappa_prior = kappa_se = None
+    if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
+        xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
+        kappa_prior, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
-                    fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2])
+                    fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
+                    kappa_prior=kappa_prior, kappa_se=kappa_se)
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
@@ -185,25 +197,49 @@ def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"
     return simulated
 
 
-def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te):
+def _echo_weights(se_obs, se_a, mu_t, te):
+    """Weights of the echoes in the moment fit: inverse variance, and only echoes within the
+    cumulant regime (median mu t <= _MUT_MAX, at least two): later echoes weigh the slowest
+    voxels, i.e. the tail's shape, not the spread."""
+    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
+    mut = np.median(mu_t) * te
+    return np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
+
+
+def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None):
     """One weighted Gauss-Newton step in (rho, kappa) from the echo-wise dispersions of one
     tile edge (in rho alone, kappa's step 0, when ``jk`` is None); returns (step, SE of rho)."""
-    w = 1.0 / np.maximum(se_obs**2 + se_a**2, 1e-30)
-    # echoes within the cumulant regime (median mu t <= _MUT_MAX, at least two): later
-    # echoes weigh the slowest voxels, i.e. the tail's shape, not the spread
-    mut = np.median(mu_t) * te
-    w = np.where(mut <= max(_MUT_MAX, np.sort(mut)[1]), w, 0.0)
+    w = _echo_weights(se_obs, se_a, mu_t, te)
     jac = np.stack([jr, jk], axis=1) if jk is not None else jr[:, None]
+    info, score = jac.T @ (w[:, None] * jac), jac.T @ (w * (v_obs - va))
+    if prior is not None and jk is not None:  # a normal prior on kappa: (current, prior mean, prior SE)
+        k_cur, k_mean, k_se = prior
+        info[1, 1] += 1.0 / k_se**2
+        score[1] += (k_mean - k_cur) / k_se**2
     try:
-        cov = np.linalg.inv(jac.T @ (w[:, None] * jac))
+        cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         cov = np.full((jac.shape[1],) * 2, np.inf)
-    step = cov @ (jac.T @ (w * (v_obs - va)))
+    step = cov @ score
     step = np.append(step, 0.0) if jk is None else step
     if not np.all(np.isfinite(step)):
         step = np.zeros(2)
     se = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
     return step, se
+
+
+def _recorrect(t: _TileSet, rho, mu, s0_cur, shape: str) -> None:
+    """The tiles' rates and S0 (``mu``, ``s0_cur``, in place) corrected for the spread ``rho`` per edge.
+
+    The correction is convex in the rate (~rho mu^2): computed at the shrunk apparent rates
+    (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it."""
+    r_ref, s_ref = t.ref_state()
+    done = _correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], t.rho_tiles(rho, s)
+                           if t.spread is not None else rho[s]) for s in t.sizes], t.te, t.sigma, t.coils, shape)
+    for s, (m_s, s0_s) in zip(t.sizes, done):
+        sel = t.sel_of[s]
+        mu[sel] = t.r2_app[sel] + (m_s - r_ref[sel])
+        s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
 
 
 def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=None):
@@ -212,10 +248,12 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
 
     The joint system is nearly singular when few echoes are in the cumulant regime (30 mg/g,
     SNR 20: two echoes, rho and kappa correlate -0.985); iterated to its root it read rho
-    +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). The
-    option ``_TWO_STAGE`` (off) steps in rho alone, kappa held at its start, until rho moves
-    by less than ``_STEP_TOL`` of its SE, then takes ``_JOINT_STEPS`` joint steps (the SE of
-    rho is the last joint step's); ``n_steps == 1`` (the shape term) is one joint step.
+    +0.0026 +- 0.0006 high in uniform small 8-channel livers (benchmarks/rhobias.py). So
+    kappa has a normal prior from the tiles' S0 field (``t.kappa_prior`` +- ``t.kappa_se``,
+    r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
+    prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
+    posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
+    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
@@ -228,6 +266,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     else:
         rho, kappa = dict(start[0]), dict(start[1])
         mu, s0_cur = start[2].copy(), start[3].copy()
+    prior = t.kappa_prior is not None
+    if prior and start is None:
+        kappa = dict(t.kappa_prior)  # the prior's mean as the start
     rho_se, gain = {}, {}
 
     def per_tile(d):
@@ -236,15 +277,12 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v[t.sel_of[s_]] = max(d[s_], 0.0)
         return v
 
-    joint = not _TWO_STAGE or n_steps <= 1
-    n_joint = 0
-    for n_done in range(n_steps + (0 if joint else _JOINT_STEPS)):
-        joint |= n_done >= n_steps  # the step budget spent in rho alone: the joint step still comes
+    for n_done in range(n_steps):
         ra, ka = np.maximum(t.rho_tiles({s_: max(rho[s_], 0.0) for s_ in t.sizes}), 0.0), per_tile(kappa)
         moved = False
         sim_a = simulated(mu, s0_cur, ra, ka)
         sim_r = simulated(mu, s0_cur, ra + _DRHO, ka)
-        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO) if joint else None
+        sim_k = simulated(mu, s0_cur, ra, ka + _DRHO)
         for s in t.sizes:
             sel = t.pooled(s)
             if dof[sel].sum() <= 0:  # single-voxel tiles: nothing was pooled, nothing to correct
@@ -253,28 +291,15 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             v_obs, se_obs = _pooled_echo(obs_ss, dof, sel)
             va, se_a = _pooled_echo(sim_a, dof, sel)  # se_a: SE of the replicate average
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
-            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO if joint else None
-            step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te)
+            jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
+            pr = (max(kappa[s], 0.0), t.kappa_prior[s], max(t.kappa_se[s], 1e-6)) if prior else None
+            step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
             rho[s] = new_rho
-            if joint:
-                kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
+            kappa[s] = float(np.clip(max(kappa[s], 0.0) + step[1], -_RHO_MAX, _RHO_MAX))
             gain[s] = float(jr[0])
-        # the correction is convex in the rate (~rho mu^2): computed at the shrunk apparent
-        # rates (r2mri/_sim_state.py) and added to each tile's own, so fit noise does not inflate it
-        r_ref, s_ref = t.ref_state()
-        done = _correct_many([(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], t.rho_tiles(rho, s)
-                               if t.spread is not None else rho[s]) for s in t.sizes], t.te, t.sigma, t.coils, shape)
-        for s, (m_s, s0_s) in zip(t.sizes, done):
-            sel = t.sel_of[s]
-            mu[sel] = t.r2_app[sel] + (m_s - r_ref[sel])
-            s0_cur[sel] = t.s0_app[sel] * (s0_s / s_ref[sel])
-        n_joint = n_joint + 1 if joint else 0
-        if joint and _TWO_STAGE and n_steps > 1 and n_joint >= _JOINT_STEPS:
-            break  # the joint step closes the two stages
+        _recorrect(t, rho, mu, s0_cur, shape)
         if n_done + 1 >= _MIN_STEPS and not moved:
-            if joint:
-                break
-            joint = True  # rho alone has converged: the joint step next
+            break
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
