@@ -1,0 +1,25 @@
+"""Every ``r2mri`` help text reads as printed: no literal ``%%`` left by argparse."""
+
+from __future__ import annotations
+
+import pytest
+
+from r2mri.cli import COMMANDS, build_parser
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_no_escaped_percent(command, capsys):
+    parser = build_parser([command])
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.strip(), command
+    assert "%%" not in out, f"r2mri {command} --help shows a literal '%%'"
+
+
+def test_top_level_help_names_both_sequences(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "spin-echo" in out and "gradient-echo" in out
