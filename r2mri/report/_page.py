@@ -344,7 +344,7 @@ def render_page(result: Any, rep: dict):
             f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     if pdff:
-        how = ([f"SE {_fmt(pdff.get('se'), 2)}"] if pdff.get("se") is not None else []) + (
+        how = ([f"SE {_fmt(pdff.get('se'), 2)} %"] if pdff.get("se") is not None else []) + (
             ["tile-pooled"] if pdff.get("mean_method") == "tile-fw-ncchi" else [])
         ax.text(0.02, y_pdff, f"Liver fat (PDFF) {_fmt(pdff.get('mean'), 1)} % mean"
                 + (f" ({'; '.join(how)})" if how else "")
