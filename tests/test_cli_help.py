@@ -23,3 +23,15 @@ def test_top_level_help_names_both_sequences(capsys):
         build_parser().parse_args(["--help"])
     out = capsys.readouterr().out
     assert "spin-echo" in out and "gradient-echo" in out
+
+
+def test_phantom_without_output_says_why_in_one_line(capsys):
+    """``-o`` is optional in the usage line (``--list`` needs none); its help and the error say so."""
+    from r2mri.cli import main
+
+    assert main(["phantom", "ferriscan-1.5t"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["r2mri: error: -o/--output: an output folder is required (only --list runs without one)"]
+    with pytest.raises(SystemExit):
+        build_parser(["phantom"]).parse_args(["phantom", "--help"])
+    assert "required unless --list" in " ".join(capsys.readouterr().out.split())
