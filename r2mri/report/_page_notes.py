@@ -229,7 +229,22 @@ class ColumnPlan:
     row_in: float = 0.0
 
 
+def page_text(text: str) -> str:
+    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as ``s\u207b\u00b9``.
+
+    The page writes rates in s\u207b\u00b9 everywhere else (headline, table, decay plot).
+
+    Examples
+    --------
+    >>> page_text("R2 only bounded by the first echo, 211-395 s^-1")
+    'R2 only bounded by the first echo, 211-395 s\u207b\u00b9'
+    """
+    return re.sub(r"\bs\^-1\b", "s\u207b\u00b9", text)
+
+
 def _build(items, notes, width_pt, size, keep: int | None = None) -> ColumnPlan:
+    items = [(rank, page_text(t)) for rank, t in items]
+    notes = [page_text(t) for t in notes]
     n = len(items)
     shown = items if keep is None else items[:keep]
     plan = ColumnPlan(size=size, n_warnings=n, n_hidden=n - len(shown),
