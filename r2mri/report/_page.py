@@ -499,7 +499,11 @@ def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
     cv = het.get("r2_cv_noise_corrected")
     lb = het.get("r2_cv_lower_bound_tiles")
     if het.get("measurable") and diff is not None and diff >= 0.005:
-        what = f"{100 * float(diff):.0f} % of the ROI clearly outside this band"
+        from .._heterogeneity import WARN_MARGIN  # the margin the fraction counts beyond
+
+        # "clearly" read as the whole share outside the band, which the table's denoised
+        # shares (larger: no margin) then contradicted; say what the number counts
+        what = f"{100 * float(diff):.0f} % of the ROI outside this band by > {100 * WARN_MARGIN:.0f} %"
         what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
     elif cv is not None:
         what = f"{q} CV {float(cv):.2f} after noise removal"
