@@ -35,3 +35,15 @@ def test_phantom_without_output_says_why_in_one_line(capsys):
     with pytest.raises(SystemExit):
         build_parser(["phantom"]).parse_args(["phantom", "--help"])
     assert "required unless --list" in " ".join(capsys.readouterr().out.split())
+
+
+def test_fit_series_takes_numbers_and_lists_like_load_and_analyze(capsys):
+    """``r2mri fit --series`` said 'UID' only and passed '1,2' as one series; load and analyze split it."""
+    from r2mri.commands.fit import series_list
+
+    args = build_parser(["fit"]).parse_args(["fit", "IN", "-o", "OUT", "--series", "1,2", "--series", "3"])
+    assert series_list(args.series) == ["1", "2", "3"]
+    assert series_list(None) is None
+    with pytest.raises(SystemExit):
+        build_parser(["fit"]).parse_args(["fit", "--help"])
+    assert "by series number or SeriesInstanceUID" in " ".join(capsys.readouterr().out.split())
