@@ -45,12 +45,17 @@ _READING = ("headline:", "heterogeneity:", "fit quality:", "liver roi: warning",
 _QUALITY = ("qc:", "noise:", "model:")
 _PROTOCOL = ("protocol:", "protocol ", "calibration ")
 _REMINDER = ("liver roi: automatic proposal",)
+_ASSUMED = "unknown; assumed"
 
 
 def warning_rank(text: str) -> int:
     """0 (changes the reading) to 3 (reminder), by the warning's source prefix."""
     t = text.strip().lower()
     if t.startswith(_READING):
+        return 0
+    if t.startswith("calibration ") and _ASSUMED in t:
+        # the curve applied on an assumed field, sequence or echo train: if the assumption is
+        # wrong, so is the LIC (3 T data read as 1.5 T: 6.04 instead of 3.2 mg/g)
         return 0
     if t.startswith(_QUALITY):
         return 1
