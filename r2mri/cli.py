@@ -26,7 +26,7 @@ def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
     """The ``r2mri`` parser with the sub-commands ``commands`` (default: all of them)."""
     parser = argparse.ArgumentParser(
         prog="r2mri",
-        description="Liver iron concentration (LIC) from multi-echo spin-echo MRI.",
+        description="Liver iron concentration (LIC) from multi-echo liver MRI (spin-echo R2 or gradient-echo R2*).",
     )
     parser.add_argument("--version", action="version", version=f"r2mri {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

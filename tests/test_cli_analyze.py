@@ -174,6 +174,8 @@ def test_demo_gre_runs_the_r2star_path(tmp_path, capsys):
     true_head = float(line.split("LIC of the mean liver R2* ")[1].split()[0])
     assert abs(rep["lic_mg_per_g"]["of_mean_r2"] - true_head) / true_head < 0.03
     assert abs(rep["pdff_percent"]["median"] - 15.0) < 1.5
+    # the demo printed no warning at all; it now prints the report's, as `r2mri analyze` does
+    assert rep["warnings"] and all(f"  warning: {w}" in text.splitlines() for w in rep["warnings"])
     pd = rep["pdff_percent"]  # the ROI PDFF of the tile-pooled fit (docs/fatwater.md "ROI PDFF ...")
     assert pd["mean_method"] == "tile-fw-ncchi" and abs(pd["mean"] - 15.0) < 1.5
     assert (out / "R2starmap.nii.gz").is_file() and (out / "desc-PDFF_map.nii.gz").is_file()

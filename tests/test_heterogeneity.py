@@ -288,7 +288,7 @@ def test_page_flag_under_the_headline():
     assert _heterogeneity_flag({"measurable": True, "warning": None, "r2_cv_noise_corrected": 0.03}) is None
     block = {"measurable": True, "warning": "heterogeneity: WARNING - ...", "different_category_fraction": 0.281,
              "r2_cv_noise_corrected": 0.216}
-    assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI clearly outside this band, "
+    assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI outside this band by > 15 %, "
                                           "R2 CV 0.22 (noise removed)")
     tiles = {"measurable": False, "warning": "heterogeneity: WARNING - ...", "r2_cv_noise_corrected": None,
              "r2_cv_lower_bound_tiles": 0.171}

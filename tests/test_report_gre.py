@@ -175,7 +175,7 @@ def test_page_says_r2star_and_pdff_never_r2_or_ferriscan(gre):
     assert "LIC of mean R2* (headline)" in text and "Median-R2* voxel" in text
     pd = rep["pdff_percent"]
     assert pd["mean_method"] == "tile-fw-ncchi"  # analyze: the ROI PDFF of the tile-pooled fit
-    assert (f"Liver fat (PDFF) {pd['mean']:.1f} % mean (SE {pd['se']:.2f}; tile-pooled), "
+    assert (f"Liver fat (PDFF) {pd['mean']:.1f} % mean (SE {pd['se']:.2f} %; tile-pooled), "
             f"{pd['median']:.1f} % voxel median") in text
     assert not re.search(r"\bR2\b(?!\*)", text), "a bare R2 label on an R2* page"
     assert "ferriscan" not in text.lower()

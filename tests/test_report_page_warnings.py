@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from r2mri.report._page_notes import (  # noqa: E402
     warning_rank,
     FONT_SIZES,
+    page_text,
     plan_column,
     range_text,
     warning_items,
@@ -94,11 +95,12 @@ def test_ten_real_warnings_all_on_the_page_in_order(real_run):
     # every warning, word for word, numbered in order of importance
     expect = [t for _, t in warning_items(rep)]
     assert sorted(expect) == sorted(rep["warnings"])
-    assert drawn == [f"{i + 1}. {t}" for i, t in enumerate(expect)]
+    # (the ASCII unit s^-1 of report.json printed as the page's s\u207b\u00b9: page_text)
+    assert drawn == [f"{i + 1}. {page_text(t)}" for i, t in enumerate(expect)]
     # those that change the reading (headline, heterogeneity, ROI WARNING, fit quality) come first
     red = [t for t in rep["warnings"] if warning_rank(t) == 0]
     assert len(red) >= 2
-    assert {d.split(". ", 1)[1] for d in drawn[:len(red)]} == set(red)
+    assert {d.split(". ", 1)[1] for d in drawn[:len(red)]} == {page_text(t) for t in red}
     assert min(sizes) >= FONT_SIZES[-1]
     # nothing runs off the page or into the disclaimer below
     canvas = FigureCanvasAgg(fig)

@@ -99,6 +99,17 @@ def headline_lines(rep: dict) -> list[str]:
     return lines
 
 
+def warning_lines(rep: dict) -> list[str]:
+    """The report's warnings as ``warning: ...`` lines, in the page's order (most important first).
+
+    The same list the PDF page prints (:func:`r2mri.report._page_notes.warning_items`),
+    so the terminal and the page never disagree on what comes first.
+    """
+    from ..report._page_notes import warning_items
+
+    return [f"warning: {text}" for _, text in warning_items(rep)]
+
+
 def _head_r2(rep: dict):
     r2 = rep.get("r2_per_s", {})
     return r2.get("headline_mean", r2.get("mean"))
@@ -160,8 +171,8 @@ def run(args: argparse.Namespace) -> int:
     rep = json.loads(paths["report_json"].read_text(encoding="utf-8"))
     for line in headline_lines(rep):
         print(line)
-    for w in rep.get("warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+    for w in warning_lines(rep):
+        print(w, file=sys.stderr)
     print(f"outputs written to {os.fspath(out)}/")
     return 0
 

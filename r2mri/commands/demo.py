@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import phantom
     from ..analysis import analyze
     from ..report import report_dict, write_outputs
-    from .analyze import headline_lines
+    from .analyze import headline_lines, warning_lines
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not args.overwrite:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     head = lic.get("of_mean_r2")
     true_head = truth.get("lic_of_mean_r2_mg_per_g")
     ci = lic.get("ci95") or [None, None]
-    for line in headline_lines(rep):
+    for line in headline_lines(rep) + warning_lines(rep):  # the warnings as `r2mri analyze` prints them
         print("  " + line)
     if head is not None and true_head:
         err = 100.0 * (head - true_head) / true_head

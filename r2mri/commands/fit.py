@@ -29,6 +29,17 @@ from .._cli_phase import add_phase_options, phase_argument
 _SYNTHETIC_TE_MS = (6.0, 9.0, 12.0, 15.0, 18.0)
 
 
+def series_list(groups: list[str] | None) -> list[str] | None:
+    """The ``--series`` values, comma-separated or repeated, as one list (None: the loader's choice).
+
+    Examples
+    --------
+    >>> series_list(["1,2", " 3 "]), series_list(None)
+    (['1', '2', '3'], None)
+    """
+    return [s.strip() for group in groups for s in group.split(",") if s.strip()] if groups else None
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "fit",
@@ -49,7 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, metavar="N", help="threads (default: all cores)")
     p.add_argument("--echo-times-ms", type=float, nargs="+", metavar="TE",
                    help="echo times in ms (NIfTI without sidecars, or to override DICOM)")
-    p.add_argument("--series", action="append", metavar="UID", help="SeriesInstanceUID(s) to use")
+    p.add_argument("--series", action="append", metavar="N[,N...]",
+                   help="series to use, by series number or SeriesInstanceUID (comma-separated or "
+                        "repeated for the series of a per-TE protocol), as for r2mri load and analyze")
     add_phase_options(p)
     p.add_argument("--mask", metavar="PATH", help="mask NIfTI/DICOM SEG of the voxels to fit")
     p.add_argument("--synthetic", action="store_true",
@@ -103,7 +116,7 @@ def run(args) -> int:
     else:
         if not args.inputs:
             raise InputError("INPUT: no input given (or use --synthetic)")
-        img = r2mri.load(list(args.inputs), echo_times_ms=args.echo_times_ms, series=args.series,
+        img = r2mri.load(list(args.inputs), echo_times_ms=args.echo_times_ms, series=series_list(args.series),
                          phase=phase_argument(args))
     mask = None
     if args.mask:

@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("spec", nargs="?", metavar="NAME|SPEC", help="shipped phantom name or path to a phantom TOML (default: ferriscan-1.5t, FerriScan protocol, LIC 3.2)")
-    p.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", help="output folder (must not exist)")
+    p.add_argument("-o", "--output", "--out", dest="out", metavar="DIR", help="output folder (must not exist; required unless --list)")
     p.add_argument("--format", default="nifti", choices=FORMATS, help="image container (default nifti)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed (default 0)")
     p.add_argument("--snr", type=_snr, metavar="X", help="SNR: mean liver S0 / channel sigma (inf: no noise)")
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             print(name)
         return 0
     if not args.out:
-        raise InputError("-o/--output: an output folder is required")
+        raise InputError("-o/--output: an output folder is required (only --list runs without one)")
     overrides = {}
     if args.snr is not None:
         overrides["snr"] = args.snr

@@ -16,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="per-patient LIC over time from a cohort table or report.json files",
         description=(
             "Read cohort.csv/cohort.json tables (r2mri batch) and/or report.json files, and write "
-            "trend.json and one PNG and PDF page per patient into TREND: LIC over time with 95 %% CIs "
+            "trend.json and one PNG and PDF page per patient into TREND: LIC over time with 95 % CIs "
             "on the clinical category bands, the change between consecutive exams and whether it "
             "exceeds the exams' measurement variability, and warnings when field strength, "
             "calibration or sequence changed."

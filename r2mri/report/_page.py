@@ -344,7 +344,7 @@ def render_page(result: Any, rep: dict):
             f"{_fmt(r2s.get('headline_mean', r2s.get('mean')), 1)} s\u207b\u00b9)",
             fontsize=8.5, va="center")
     if pdff:
-        how = ([f"SE {_fmt(pdff.get('se'), 2)}"] if pdff.get("se") is not None else []) + (
+        how = ([f"SE {_fmt(pdff.get('se'), 2)} %"] if pdff.get("se") is not None else []) + (
             ["tile-pooled"] if pdff.get("mean_method") == "tile-fw-ncchi" else [])
         ax.text(0.02, y_pdff, f"Liver fat (PDFF) {_fmt(pdff.get('mean'), 1)} % mean"
                 + (f" ({'; '.join(how)})" if how else "")
@@ -499,7 +499,11 @@ def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
     cv = het.get("r2_cv_noise_corrected")
     lb = het.get("r2_cv_lower_bound_tiles")
     if het.get("measurable") and diff is not None and diff >= 0.005:
-        what = f"{100 * float(diff):.0f} % of the ROI clearly outside this band"
+        from .._heterogeneity import WARN_MARGIN  # the margin the fraction counts beyond
+
+        # "clearly" read as the whole share outside the band, which the table's denoised
+        # shares (larger: no margin) then contradicted; say what the number counts
+        what = f"{100 * float(diff):.0f} % of the ROI outside this band by > {100 * WARN_MARGIN:.0f} %"
         what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
     elif cv is not None:
         what = f"{q} CV {float(cv):.2f} after noise removal"

@@ -45,12 +45,17 @@ _READING = ("headline:", "heterogeneity:", "fit quality:", "liver roi: warning",
 _QUALITY = ("qc:", "noise:", "model:")
 _PROTOCOL = ("protocol:", "protocol ", "calibration ")
 _REMINDER = ("liver roi: automatic proposal",)
+_ASSUMED = "unknown; assumed"
 
 
 def warning_rank(text: str) -> int:
     """0 (changes the reading) to 3 (reminder), by the warning's source prefix."""
     t = text.strip().lower()
     if t.startswith(_READING):
+        return 0
+    if t.startswith("calibration ") and _ASSUMED in t:
+        # the curve applied on an assumed field, sequence or echo train: if the assumption is
+        # wrong, so is the LIC (3 T data read as 1.5 T: 6.04 instead of 3.2 mg/g)
         return 0
     if t.startswith(_QUALITY):
         return 1
@@ -229,7 +234,22 @@ class ColumnPlan:
     row_in: float = 0.0
 
 
+def page_text(text: str) -> str:
+    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as ``s\u207b\u00b9``.
+
+    The page writes rates in s\u207b\u00b9 everywhere else (headline, table, decay plot).
+
+    Examples
+    --------
+    >>> page_text("R2 only bounded by the first echo, 211-395 s^-1")
+    'R2 only bounded by the first echo, 211-395 s\u207b\u00b9'
+    """
+    return re.sub(r"\bs\^-1\b", "s\u207b\u00b9", text)
+
+
 def _build(items, notes, width_pt, size, keep: int | None = None) -> ColumnPlan:
+    items = [(rank, page_text(t)) for rank, t in items]
+    notes = [page_text(t) for t in notes]
     n = len(items)
     shown = items if keep is None else items[:keep]
     plan = ColumnPlan(size=size, n_warnings=n, n_hidden=n - len(shown),
