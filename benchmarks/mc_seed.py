@@ -17,7 +17,8 @@ Livers: ``cell:N`` (the seed_coupling cell: SD 0.4 in log LIC, width 4 voxels, 3
 SNR 20, 8 channels, full size, true liver mask, texture = noise seed N), ``focal``
 (``heterogeneous-focal-1.5t`` as shipped: 7 mg/g, SNR 50, 1 channel, noise seed 0),
 ``focal30`` (the same at 30 mg/g, SNR 20, 8 channels), ``uniform50`` (``ferriscan-1.5t-lic7``,
-uniform 7 mg/g, SNR 50, 4 channels, noise seed 0).
+uniform 7 mg/g, SNR 50, 4 channels, noise seed 0), ``small:LIC:SNR:COILS:SEED`` (64 x 64 x 3 voxels
+of 6 mm, the cell's texture).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def make_liver(name: str):
     if name.startswith("cell:"):
         s = int(name.split(":")[1])
         ph = generate(lic=30.0, snr=20.0, coils=8, seed=s, texture_seed=s, lic_log_sd=0.4, lic_correlation_voxels=4.0)
+    elif name.startswith("small:"):  # small:LIC:SNR:COILS:SEED, 64 x 64 x 3 of 6 mm, SD 0.4 over 4 voxels
+        lic, snr, coils, s = (float(v) for v in name.split(":")[1:])
+        ph = generate(matrix=(64, 64), pixel_mm=6.0, n_slices=3, lic=lic, snr=snr, coils=int(coils), seed=int(s),
+                      texture_seed=int(s), lic_log_sd=0.4, lic_correlation_voxels=4.0)
     elif name == "focal":
         ph = generate("heterogeneous-focal-1.5t", seed=0)
     elif name == "focal30":

@@ -92,6 +92,13 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
+_REPLICATES = 8  # [D, r2mri's choice] simulated copies of the ROI per evaluation of the spread statistic. One
+# copy's sampling error equals the observation's (the same voxels), so the estimate moved with the statistics
+# seed by about its own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6
+# seeds) mean R2 MC SD 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)), against the interval's SE of
+# ~1.6 s^-1; 8 copies ~0.26 s^-1. The simulation's error is inside rho's SE (r2mri/_spread_estimate.py,
+# se_a) and so inside the interval either way. CPU of liver_statistics there 2.5 / 4.3 / 7.1 / 11.6 s with
+# 1 / 4 / 8 / 16 copies (load ~10), against 6.4 s before the measurement SE became lazy (r2mri/stats.py)
 _SPLIT_SE_REL_MAX = 1.0  # [D, r2mri's choice] largest fit SE of a split tile's rate (its groups' Fisher SEs
 # combined) relative to the rate for the split to stand. Beyond it the groups' fits ran off on noise: partial
 # 18-20-voxel edge tiles of a 30 mg/g, SNR 20, 8-channel liver split into groups of 6-13 voxels read R2 ~1,000 s^-1
@@ -170,9 +177,9 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     seed : int, default 0
         Seed of the simulated voxels (results are deterministic).
     replicates : int, optional
-        Simulated copies of the ROI per evaluation of the spread statistic; default 2
-        below 20,000 ROI voxels, else 1 (the simulation's sampling error is then already
-        below the observation's).
+        Simulated copies of the ROI per evaluation of the spread statistic; default
+        ``_REPLICATES`` (8): the Monte-Carlo SD of the headline is then about a third of
+        the single copy's (``_REPLICATES``).
 
     Returns
     -------
@@ -196,7 +203,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
     t = _tile_set(image, pooled, sigma, coils, seed)
     if replicates is None:
-        replicates = 2 if t.y.shape[0] < 20_000 else 1
+        replicates = _REPLICATES
     replicates = max(int(replicates), 1)
     simulated = _simulator(t, seed, replicates, _SHAPE)
     rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
