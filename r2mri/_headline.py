@@ -92,13 +92,18 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
-_REPLICATES = 8  # [D, r2mri's choice] simulated copies of the ROI per evaluation of the spread statistic. One
-# copy's sampling error equals the observation's (the same voxels), so the estimate moved with the statistics
-# seed by about its own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6
-# seeds) mean R2 MC SD 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)), against the interval's SE of
-# ~1.6 s^-1; 8 copies ~0.26 s^-1. The simulation's error is inside rho's SE (r2mri/_spread_estimate.py,
-# se_a) and so inside the interval either way. CPU of liver_statistics there 2.5 / 4.3 / 7.1 / 11.6 s with
-# 1 / 4 / 8 / 16 copies (load ~10), against 6.4 s before the measurement SE became lazy (r2mri/stats.py)
+_MC_SHARE = 0.1  # [D, issue 16's suggestion] largest Monte-Carlo SD of the spread term, as a share of the
+# interval's SE, that the copies of the ROI below aim at
+_REPLICATES_FIRST = 2  # [D, r2mri's choice] simulated copies of the ROI per evaluation of the spread statistic
+# in the first pass; more (up to _REPLICATES_MAX) where the spread term's Monte-Carlo SD would exceed _MC_SHARE of
+# the interval's SE (_replicates_needed). One copy's sampling error equals the data's (the same voxels), so with
+# one copy (before, above 20,000 voxels) the headline moved with the statistics seed by about the spread term's
+# own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6 seeds) mean R2 MC SD
+# 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)) against the interval's SE of ~1.6 s^-1. The simulation's
+# error is inside rho's SE (r2mri/_spread_estimate.py, se_a), so inside the interval, either way
+_REPLICATES_MAX = 8  # [D, r2mri's choice] at most: CPU of liver_statistics on that liver 2.5 / 4.3 / 7.1 / 11.6 s
+# with 1 / 4 / 8 / 16 copies in every pass (load ~10), against 6.4 s before the measurement SE became lazy
+# (r2mri/stats.py); with 8 the Monte-Carlo SD there is ~0.15 of the SE, not 0.1 (16 would double the CPU)
 _SPLIT_SE_REL_MAX = 1.0  # [D, r2mri's choice] largest fit SE of a split tile's rate (its groups' Fisher SEs
 # combined) relative to the rate for the split to stand. Beyond it the groups' fits ran off on noise: partial
 # 18-20-voxel edge tiles of a 30 mg/g, SNR 20, 8-channel liver split into groups of 6-13 voxels read R2 ~1,000 s^-1
@@ -177,9 +182,9 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     seed : int, default 0
         Seed of the simulated voxels (results are deterministic).
     replicates : int, optional
-        Simulated copies of the ROI per evaluation of the spread statistic; default
-        ``_REPLICATES`` (8): the Monte-Carlo SD of the headline is then about a third of
-        the single copy's (``_REPLICATES``).
+        Simulated copies of the ROI per evaluation of the spread statistic; default: 2, then
+        up to 8 where the spread term's Monte-Carlo SD would exceed a tenth of the interval's
+        SE (``_replicates_needed``; the estimate is then made again with them).
 
     Returns
     -------
@@ -202,20 +207,16 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     sigma, coils = float(noise_sigma), int(coils)
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
     t = _tile_set(image, pooled, sigma, coils, seed)
-    if replicates is None:
-        replicates = _REPLICATES
-    replicates = max(int(replicates), 1)
-    simulated = _simulator(t, seed, replicates, _SHAPE)
-    rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
-    # the spread's tile-to-tile part (r2mri/_spread_map.py); with it, the pooled spread again
-    t.spread = tile_spread_map(t, simulated, state, replicates, seed)
-    if t.spread is not None:
-        rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
-    # the shape is not identified by the data: one step of the same estimation with the other
-    # shape (log-normal) from this estimate; half the difference is the shape term
-    mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
-    corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = _correction_and_errors(
-        t, rho, rho_se, mu, mu_alt)
+    if replicates is None:  # a first pass with few copies of the ROI; more where its Monte-Carlo error matters
+        res = _spread_pass(t, seed, _REPLICATES_FIRST, n_steps)
+        replicates = _replicates_needed(res[5], float(np.hypot(pooled.se_r2_per_s, np.hypot(res[6] / 2, res[10]))),
+                                        _REPLICATES_FIRST)
+        if replicates > _REPLICATES_FIRST:
+            res = _spread_pass(t, seed, replicates, n_steps)
+    else:
+        replicates = max(int(replicates), 1)
+        res = _spread_pass(t, seed, replicates, n_steps)
+    rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
     se_shape = abs(shape_diff) / 2
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     wsum = t.k.sum()
@@ -251,6 +252,44 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
                              se_split_r2_per_s=se_split)
     return pooled, corr
+
+
+def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple:
+    """Items 2, 3, 5 and 6 of the module docstring with ``replicates`` simulated copies of the ROI:
+    ``(rho, rho_se, gain, mu)`` and the outputs of :func:`_correction_and_errors`."""
+    t.spread = None
+    simulated = _simulator(t, seed, replicates, _SHAPE)
+    rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
+    # the spread's tile-to-tile part (r2mri/_spread_map.py); with it, the pooled spread again
+    t.spread = tile_spread_map(t, simulated, state, replicates, seed)
+    if t.spread is not None:
+        rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
+    # the shape is not identified by the data: one step of the same estimation with the other
+    # shape (log-normal) from this estimate; half the difference is the shape term
+    mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
+    return (rho, rho_se, gain, mu) + _correction_and_errors(t, rho, rho_se, mu, mu_alt)
+
+
+def _replicates_needed(se_spread: float, se_other: float, replicates: int) -> int:
+    """Copies of the ROI for which the spread term's Monte-Carlo SD is at most ``_MC_SHARE`` of the
+    interval's SE, within ``[replicates, _REPLICATES_MAX]``.
+
+    With ``R`` copies the simulated statistic's sampling variance is ``1/R`` of the observed
+    one's (the same voxels), and rho's SE holds both (r2mri/_spread_estimate.py), so the
+    Monte-Carlo part of the spread term ``se_spread`` is ``se_spread / sqrt(R + 1)``.
+    ``se_other``: the interval's other known terms (measurement, shape, split tiles; the
+    bootstrap's is not known yet, so the count is on the safe side).
+
+    Examples
+    --------
+    >>> _replicates_needed(0.05, 1.0, 2), _replicates_needed(0.75, 0.85, 2)
+    (2, 8)
+    """
+    se_ref = float(np.hypot(se_spread, se_other))
+    if not (np.isfinite(se_ref) and se_ref > 0 and np.isfinite(se_spread)):
+        return replicates
+    need = (se_spread / (_MC_SHARE * se_ref)) ** 2 - 1.0
+    return int(np.clip(np.ceil(need), replicates, max(_REPLICATES_MAX, replicates)))
 
 
 def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):

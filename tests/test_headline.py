@@ -155,8 +155,11 @@ def test_homogeneous_liver_unchanged(lic):
 
 
 def test_unmeasurable_spread_is_not_guessed():
-    """30 mg/g at SNR 10 on a small liver (~1,700 voxels, 8 x 8 tiles only): the spread
-    inside the tiles cannot be measured (SE of rho 0.047 > 0.025). The tiles are then left
+    """30 mg/g at SNR 8 on a small liver (~1,700 voxels, 8 x 8 tiles only): the spread
+    inside the tiles cannot be measured (SE of rho 0.041-0.17 > 0.025 over statistics seeds
+    0-2). (At SNR 10 it sits at the bound: 0.023-0.030 with the 8 simulated copies of the
+    ROI of branch mcseed, 0.023-0.060 with 2 before, so whether it is measured depended on
+    the seed; benchmarks/mc_seed.py.) The tiles are then left
     uncorrected, a warning says so, and the interval's upper end reaches the correction
     of a plausible spread, so it still holds the truth (the uncorrected tiles read low).
     (At SNR 20 this liver's spread is measured since the simulation runs at the shrunk
@@ -166,7 +169,7 @@ def test_unmeasurable_spread_is_not_guessed():
     from r2mri.phantom import generate
 
     ph = generate(matrix=(64, 64), pixel_mm=6.0, n_slices=3, lic_mg_per_g=30.0, lic_log_sd=0.4,
-                  lic_correlation_voxels=4.0, texture_seed=0, snr=10.0, coils=1, seed=0)
+                  lic_correlation_voxels=4.0, texture_seed=0, snr=8.0, coils=1, seed=0)
     f = fit(ph.image, model="ncchi", noise_sigma=ph.summary["noise_sigma"], coils=1, mask=ph.truth.liver_mask,
             threads=1)
     s, truth = _headline(ph, f, "auto")
