@@ -94,13 +94,14 @@ _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE bel
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
 _MC_SHARE = 0.1  # [D, issue 16's suggestion] largest Monte-Carlo SD of the spread term, as a share of the
 # interval's SE, that the copies of the ROI below aim at
-_REPLICATES_FIRST = 2  # [D, r2mri's choice] simulated copies of the ROI per evaluation of the spread statistic
-# in the first pass; more (up to _REPLICATES_MAX) where the spread term's Monte-Carlo SD would exceed _MC_SHARE of
-# the interval's SE (_replicates_needed). One copy's sampling error equals the data's (the same voxels), so with
-# one copy (before, above 20,000 voxels) the headline moved with the statistics seed by about the spread term's
-# own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6 seeds) mean R2 MC SD
-# 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)) against the interval's SE of ~1.6 s^-1. The simulation's
-# error is inside rho's SE (r2mri/_spread_estimate.py, se_a), so inside the interval, either way
+# Simulated copies of the ROI per evaluation of the spread statistic: a first pass with 2 below 20,000 ROI voxels,
+# 1 above (as before branch mcseed), then, where the spread term's Monte-Carlo SD would exceed _MC_SHARE of the
+# interval's SE (_replicates_needed), a second pass with more, up to _REPLICATES_MAX. One copy's sampling error
+# equals the data's (the same voxels), so with one copy the headline moved with the statistics seed by about the
+# spread term's own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6 seeds)
+# mean R2 MC SD 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)) against the interval's SE of ~1.6 s^-1.
+# The simulation's error is inside rho's SE (r2mri/_spread_estimate.py, se_a), so inside the interval, either way.
+# 8 copies in every liver cost 3.5x on heterogeneous-focal-1.5t, whose MC SD was already 0.03 of the SE
 _REPLICATES_MAX = 8  # [D, r2mri's choice] at most: CPU of liver_statistics on that liver 2.5 / 4.3 / 7.1 / 11.6 s
 # with 1 / 4 / 8 / 16 copies in every pass (load ~10), against 6.4 s before the measurement SE became lazy
 # (r2mri/stats.py); with 8 the Monte-Carlo SD there is ~0.15 of the SE, not 0.1 (16 would double the CPU)
@@ -208,10 +209,15 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
     t = _tile_set(image, pooled, sigma, coils, seed)
     if replicates is None:  # a first pass with few copies of the ROI; more where its Monte-Carlo error matters
-        res = _spread_pass(t, seed, _REPLICATES_FIRST, n_steps)
-        replicates = _replicates_needed(res[5], float(np.hypot(pooled.se_r2_per_s, np.hypot(res[6] / 2, res[10]))),
-                                        _REPLICATES_FIRST)
-        if replicates > _REPLICATES_FIRST:
+        first = 2 if t.y.shape[0] < 20_000 else 1  # as before branch mcseed
+        res = _spread_pass(t, seed, first, n_steps)
+        # the interval's other terms: the larger of the measurement SE and the spread of the corrected tile
+        # rates (what the bootstrap over tiles estimates), and the shape and split-tile terms
+        w, r = t.k / t.k.sum(), res[4]
+        se_tiles = float(np.sqrt(np.sum((w * (r - np.sum(w * r))) ** 2)))
+        replicates = _replicates_needed(res[5], float(np.hypot(max(se_tiles, pooled.se_r2_per_s),
+                                                               np.hypot(res[6] / 2, res[10]))), first)
+        if replicates > first:
             res = _spread_pass(t, seed, replicates, n_steps)
     else:
         replicates = max(int(replicates), 1)
@@ -277,8 +283,9 @@ def _replicates_needed(se_spread: float, se_other: float, replicates: int) -> in
     With ``R`` copies the simulated statistic's sampling variance is ``1/R`` of the observed
     one's (the same voxels), and rho's SE holds both (r2mri/_spread_estimate.py), so the
     Monte-Carlo part of the spread term ``se_spread`` is ``se_spread / sqrt(R + 1)``.
-    ``se_other``: the interval's other known terms (measurement, shape, split tiles; the
-    bootstrap's is not known yet, so the count is on the safe side).
+    ``se_other``: the interval's other terms (the larger of the measurement SE and the SE of
+    the voxel-weighted mean of the tile rates, as the bootstrap over tiles would read it;
+    shape; split tiles).
 
     Examples
     --------

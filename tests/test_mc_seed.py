@@ -31,14 +31,13 @@ def small_liver():
 
 
 def test_headline_monte_carlo_sd_is_small_against_the_interval(small_liver):
-    """Six statistics seeds on one liver: SD of the headline / median interval SE below 0.05.
+    """Six statistics seeds on one liver: SD of the headline / median interval SE below 0.1.
 
-    The bound: issue 16's target is a Monte-Carlo SD below 0.1 x the interval's SE; this
-    case measured 0.025 with 8 simulated copies of the ROI for the spread statistic
-    (r2mri/_headline.py, _REPLICATES) and 0.081 with one copy (before), so 0.05 (half the
-    target, ~1.6x the SD's own sampling error from 6 seeds above the measured value)
-    fails a return to one copy. The interval's half-width must not move by more than
-    10 % of itself either (measured: 0.73-0.80 mg/g over 8 seeds).
+    The bound is issue 16's target (a Monte-Carlo SD below 0.1 x the interval's SE), which
+    the spread statistic's copies of the ROI aim at (r2mri/_headline.py, _replicates_needed:
+    2-3 copies here). Measured on this liver over 8 seeds: 0.044 (0.081 with one copy, 0.025
+    with 8). The interval's half-width must not move by more than 10 % of itself either
+    (measured: SD 3.7 % of it over 8 seeds).
     """
     fit, mask, image = small_liver
     heads, halves = [], []
@@ -49,7 +48,7 @@ def test_headline_monte_carlo_sd_is_small_against_the_interval(small_liver):
         halves.append((hi - lo) / 2)
     se = float(np.median(halves)) / _Z95
     sd = float(np.std(heads, ddof=1))
-    assert sd < 0.05 * se, (sd, se, heads)
+    assert sd < 0.1 * se, (sd, se, heads)
     assert float(np.std(halves, ddof=1)) < 0.1 * float(np.median(halves)), halves
 
 
