@@ -109,8 +109,8 @@ _SPLIT_SE_REL_MAX = 1.0  # [D, r2mri's choice] largest fit SE of a split tile's 
 # combined) relative to the rate for the split to stand. Beyond it the groups' fits ran off on noise: partial
 # 18-20-voxel edge tiles of a 30 mg/g, SNR 20, 8-channel liver split into groups of 6-13 voxels read R2 ~1,000 s^-1
 # with Fisher SEs of 2,500-29,000 s^-1 (plug-in artefacts, r2mri/_measurement_se.py), and 0.02 % of the ROI
-# widened the interval's half-width from 2.6 to 10 % in LIC (benchmarks/mc_seed.py, liver 6, one statistics
-# seed in ten). Genuine splits (heterogeneous-focal-1.5t, 7 mg/g SNR 50 and 30 mg/g SNR 20): 0.02-0.32
+# widened the interval's half-width from 2.6 to 10.9 % in LIC (benchmarks/mc_seed.py: liver 7 of that cell, at 2
+# of 10 statistics seeds; liver 6 6.7 %, liver 2 5.8 % at one). Genuine splits (heterogeneous-focal-1.5t, 7 mg/g SNR 50 and 30 mg/g SNR 20): 0.02-0.32
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
