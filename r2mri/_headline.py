@@ -183,8 +183,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     seed : int, default 0
         Seed of the simulated voxels (results are deterministic).
     replicates : int, optional
-        Simulated copies of the ROI per evaluation of the spread statistic; default: 2, then
-        up to 8 where the spread term's Monte-Carlo SD would exceed a tenth of the interval's
+        Simulated copies of the ROI per evaluation of the spread statistic; default: 2 below
+        20,000 voxels, 1 above, then up to 8 where the spread term's Monte-Carlo SD would exceed a tenth of the interval's
         SE (``_replicates_needed``; the estimate is then made again with them).
 
     Returns
