@@ -58,7 +58,8 @@ What (docs/statistics.md, section 2, "Heterogeneous livers"):
    calibrated on a simulated copy of the ROI) and shrunk towards the edge's by empirical
    Bayes; an edge whose tiles are mostly noise (median reliability < 0.5) keeps the pooled
    value alone. Tiles whose own spread is far beyond a texture's (the edge of a spared or
-   focal region) leave the pooled statistic and are fitted as two groups of voxels. The
+   focal region) leave the pooled statistic and are fitted as two groups of voxels (unless
+   the groups' fit SE exceeds the tile's rate: noise, not two populations). The
    pooled spread is then estimated again around that map. One pooled value over-corrected
    both: ``heterogeneous-focal-1.5t`` at 30 mg/g, 8 channels read +11.8 % (SNR 20) and
    +3.0 % (SNR 50).
@@ -91,6 +92,25 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
+_MC_SHARE = 0.1  # [D, issue 16's suggestion] largest Monte-Carlo SD of the spread term, as a share of the
+# interval's SE, that the copies of the ROI below aim at
+# Simulated copies of the ROI per evaluation of the spread statistic: a first pass with 2 below 20,000 ROI voxels,
+# 1 above (as before branch mcseed), then, where the spread term's Monte-Carlo SD would exceed _MC_SHARE of the
+# interval's SE (_replicates_needed), a second pass with more, up to _REPLICATES_MAX. One copy's sampling error
+# equals the data's (the same voxels), so with one copy the headline moved with the statistics seed by about the
+# spread term's own SE: full-size liver at 30 mg/g, SNR 20, 8 channels (benchmarks/mc_seed.py, liver 6, 6 seeds)
+# mean R2 MC SD 0.73 / 0.35 s^-1 with 1 / 4 copies (1 / sqrt(copies)) against the interval's SE of ~1.6 s^-1.
+# The simulation's error is inside rho's SE (r2mri/_spread_estimate.py, se_a), so inside the interval, either way.
+# 8 copies in every liver cost 3.5x on heterogeneous-focal-1.5t, whose MC SD was already 0.03 of the SE
+_REPLICATES_MAX = 8  # [D, r2mri's choice] at most: CPU of liver_statistics on that liver 2.5 / 4.3 / 7.1 / 11.6 s
+# with 1 / 4 / 8 / 16 copies in every pass (load ~10), against 6.4 s before the measurement SE became lazy
+# (r2mri/stats.py); with 8 the Monte-Carlo SD there is ~0.15 of the SE, not 0.1 (16 would double the CPU)
+_SPLIT_SE_REL_MAX = 1.0  # [D, r2mri's choice] largest fit SE of a split tile's rate (its groups' Fisher SEs
+# combined) relative to the rate for the split to stand. Beyond it the groups' fits ran off on noise: partial
+# 18-20-voxel edge tiles of a 30 mg/g, SNR 20, 8-channel liver split into groups of 6-13 voxels read R2 ~1,000 s^-1
+# with Fisher SEs of 2,500-29,000 s^-1 (plug-in artefacts, r2mri/_measurement_se.py), and 0.02 % of the ROI
+# widened the interval's half-width from 2.6 to 10.9 % in LIC (benchmarks/mc_seed.py: liver 7 of that cell, at 2
+# of 10 statistics seeds; liver 6 6.7 %, liver 2 5.8 % at one). Genuine splits (heterogeneous-focal-1.5t, 7 mg/g SNR 50 and 30 mg/g SNR 20): 0.02-0.32
 _MISFIT_MATERIAL = 0.005  # [D, r2mri's choice] misfit tiles are reported as a warning only when the correction
 # they were spared moves the mean R2 by more than 0.5 % (issue 16's bias bound for uniform livers): on a large
 # uniform liver a spread of -8e-5 +- 2.5e-5 is "significant" yet moves the headline by 0.01 % (ferriscan-1.5t-lic7)
@@ -163,9 +183,9 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     seed : int, default 0
         Seed of the simulated voxels (results are deterministic).
     replicates : int, optional
-        Simulated copies of the ROI per evaluation of the spread statistic; default 2
-        below 20,000 ROI voxels, else 1 (the simulation's sampling error is then already
-        below the observation's).
+        Simulated copies of the ROI per evaluation of the spread statistic; default: 2 below
+        20,000 voxels, 1 above, then up to 8 where the spread term's Monte-Carlo SD would exceed a tenth of the interval's
+        SE (``_replicates_needed``; the estimate is then made again with them).
 
     Returns
     -------
@@ -188,20 +208,21 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     sigma, coils = float(noise_sigma), int(coils)
     pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
     t = _tile_set(image, pooled, sigma, coils, seed)
-    if replicates is None:
-        replicates = 2 if t.y.shape[0] < 20_000 else 1
-    replicates = max(int(replicates), 1)
-    simulated = _simulator(t, seed, replicates, _SHAPE)
-    rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
-    # the spread's tile-to-tile part (r2mri/_spread_map.py); with it, the pooled spread again
-    t.spread = tile_spread_map(t, simulated, state, replicates, seed)
-    if t.spread is not None:
-        rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
-    # the shape is not identified by the data: one step of the same estimation with the other
-    # shape (log-normal) from this estimate; half the difference is the shape term
-    mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
-    corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = _correction_and_errors(
-        t, rho, rho_se, mu, mu_alt)
+    if replicates is None:  # a first pass with few copies of the ROI; more where its Monte-Carlo error matters
+        first = 2 if t.y.shape[0] < 20_000 else 1  # as before branch mcseed
+        res = _spread_pass(t, seed, first, n_steps)
+        # the interval's other terms: the larger of the measurement SE and the spread of the corrected tile
+        # rates (what the bootstrap over tiles estimates), and the shape and split-tile terms
+        w, r = t.k / t.k.sum(), res[4]
+        se_tiles = float(np.sqrt(np.sum((w * (r - np.sum(w * r))) ** 2)))
+        replicates = _replicates_needed(res[5], float(np.hypot(max(se_tiles, pooled.se_r2_per_s),
+                                                               np.hypot(res[6] / 2, res[10]))), first)
+        if replicates > first:
+            res = _spread_pass(t, seed, replicates, n_steps)
+    else:
+        replicates = max(int(replicates), 1)
+        res = _spread_pass(t, seed, replicates, n_steps)
+    rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
     se_shape = abs(shape_diff) / 2
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     wsum = t.k.sum()
@@ -237,6 +258,45 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
                              se_split_r2_per_s=se_split)
     return pooled, corr
+
+
+def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple:
+    """Items 2, 3, 5 and 6 of the module docstring with ``replicates`` simulated copies of the ROI:
+    ``(rho, rho_se, gain, mu)`` and the outputs of :func:`_correction_and_errors`."""
+    t.spread = None
+    simulated = _simulator(t, seed, replicates, _SHAPE)
+    rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE)
+    # the spread's tile-to-tile part (r2mri/_spread_map.py); with it, the pooled spread again
+    t.spread = tile_spread_map(t, simulated, state, replicates, seed)
+    if t.spread is not None:
+        rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
+    # the shape is not identified by the data: one step of the same estimation with the other
+    # shape (log-normal) from this estimate; half the difference is the shape term
+    mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
+    return (rho, rho_se, gain, mu) + _correction_and_errors(t, rho, rho_se, mu, mu_alt)
+
+
+def _replicates_needed(se_spread: float, se_other: float, replicates: int) -> int:
+    """Copies of the ROI for which the spread term's Monte-Carlo SD is at most ``_MC_SHARE`` of the
+    interval's SE, within ``[replicates, _REPLICATES_MAX]``.
+
+    With ``R`` copies the simulated statistic's sampling variance is ``1/R`` of the observed
+    one's (the same voxels), and rho's SE holds both (r2mri/_spread_estimate.py), so the
+    Monte-Carlo part of the spread term ``se_spread`` is ``se_spread / sqrt(R + 1)``.
+    ``se_other``: the interval's other terms (the larger of the measurement SE and the SE of
+    the voxel-weighted mean of the tile rates, as the bootstrap over tiles would read it;
+    shape; split tiles).
+
+    Examples
+    --------
+    >>> _replicates_needed(0.05, 1.0, 2), _replicates_needed(0.75, 0.85, 2)
+    (2, 8)
+    """
+    se_ref = float(np.hypot(se_spread, se_other))
+    if not (np.isfinite(se_ref) and se_ref > 0 and np.isfinite(se_spread)):
+        return replicates
+    need = (se_spread / (_MC_SHARE * se_ref)) ** 2 - 1.0
+    return int(np.clip(np.ceil(need), replicates, max(_REPLICATES_MAX, replicates)))
 
 
 def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
@@ -302,7 +362,9 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
         rho_pm = [{s: (float(np.clip(rho[s] + sg * rho_se[s], 0.0, _RHO_MAX)) if used[s] else 0.0)
                    for s in t.sizes} for sg in (1.0, -1.0)]
         v = split_outlier_rates(t, out, rho_at, *rho_pm)
-        ok = np.isfinite(v["rate"])  # a tile that could not be refitted keeps its own
+        # a tile that could not be refitted keeps its own, and so does one whose groups' fit noise is larger
+        # than its rate: the split carries no information on the tile's rate there (module docstring, item 6)
+        ok = np.isfinite(v["rate"]) & (v["se_fit"] <= _SPLIT_SE_REL_MAX * np.abs(v["rate"]))
         for arr, key in ((corrected, "rate"), (hi, "hi"), (lo, "lo"), (shape_alt, "alt"), (up, "rate")):
             arr[out] = np.where(ok, v[key], arr[out])
         kk = t.k[out][ok]

@@ -23,7 +23,8 @@ noisy fit:
   non-central chi model), at the shrunk state;
 - noisier tiles: the SD of the tile fit over ``reps`` simulated tiles of ``k`` uniform
   voxels at the shrunk state (the known noise, the same fit; fits that fail are left out
-  as the real tile would have been). The Fisher SE under-states these: on the liver
+  as the real tile would have been); at most 2,500 s^-1, half the fit's range of R2
+  (``_SD_MAX_R2``). The Fisher SE under-states these: on the liver
   above, tiles of relative SE 0.15-0.3 (Fisher) 0.45 against 0.53 s^-1 simulated, above
   0.3 0.21 against 0.39 s^-1.
 
@@ -38,6 +39,12 @@ __all__ = ["fisher_se_r2", "pooled_measurement_se"]
 
 _REL_SE_FISHER = 0.15  # [D, r2mri's choice] relative Fisher SE of R2 up to which the Fisher SE is used (the
 # Box-term bound of r2mri/_tile_bias.py; beyond it the fit's distribution is skewed and heavier-tailed)
+_SD_MAX_R2 = 2500.0  # largest SD (s^-1) of a tile's fitted R2: the tile fit keeps R2 in (0, 5000) s^-1
+# (r2mri.stats._tile_fit) and a variable within [a, b] has a variance of at most (b - a)^2 / 4 (T. Popoviciu,
+# Mathematica (Cluj) 9:129-145, 1935; journal details cited from memory, the inequality is elementary). Without
+# it a 3-voxel tile whose simulated fits mostly failed at one seed (its Fisher fallback: 128,000 s^-1)
+# moved the measurement SE of a full-size liver from 0.84 to 4.15 s^-1 with the statistics seed
+# (benchmarks/mc_seed.py, 30 mg/g, SNR 20, 8 channels, liver 6)
 _DRAW_BUDGET = 2_000_000  # [D, r2mri's choice] simulated voxel-echo magnitudes per call (~0.1 s)
 _REPS_MIN, _REPS_MAX = 8, 32  # [D, r2mri's choice] simulated tiles per noisy tile
 
@@ -141,4 +148,6 @@ def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.
         # a tile whose simulated fits mostly fail: the larger of its Fisher SE at the shrunk state and its own
         out[noisy] = np.where(np.isfinite(sd), sd, np.fmax(out[noisy], np.where(np.isfinite(se[noisy]), se[noisy], 0)))
     out = np.where(np.isfinite(out), out, se)
+    # no SE above what the fit's bounded range allows (the plug-in Fisher SEs of the fallback reached 10^5 s^-1)
+    out = np.minimum(out, _SD_MAX_R2)
     return float(np.sqrt(np.sum((k * out) ** 2)) / np.sum(k)), out

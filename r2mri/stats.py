@@ -156,7 +156,8 @@ class PooledR2:
     """Result of :func:`pooled_mean_r2` (tile-pooled noise-corrected mean R2)."""
 
     mean_r2_per_s: float
-    se_r2_per_s: float
+    #: the measurement SE of the mean (s^-1), or a function that computes it on first use (``se_r2_per_s``)
+    se_r2_lazy: Any
     tile_r2_per_s: np.ndarray
     tile_se_r2_per_s: np.ndarray
     tile_voxels: np.ndarray
@@ -167,6 +168,18 @@ class PooledR2:
     #: flat index (into the mask) of each voxel used, and the tile it was pooled in
     voxel_index: "np.ndarray | None" = None
     voxel_tile: "np.ndarray | None" = None
+
+    @property
+    def se_r2_per_s(self) -> float:
+        """Measurement SE of the mean R2 (s^-1); computed when first asked for: it simulates the
+        noisy tiles (r2mri/_measurement_se.py), and the heterogeneity block's tilings never ask."""
+        if callable(self.se_r2_lazy):
+            self.se_r2_lazy = float(self.se_r2_lazy())
+        return self.se_r2_lazy
+
+    @se_r2_per_s.setter
+    def se_r2_per_s(self, value: float) -> None:
+        self.se_r2_lazy = value
 
 
 def _tile_ids(ii, jj, kk, shape, tile):
@@ -291,9 +304,14 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     if r2.size == 0:
         raise InputError("mask: no tile of the ROI could be fitted")
     mean = float(np.sum(k * r2) / np.sum(k))
-    # each tile's SE at its shrunk state, not at its own noisy fit (r2mri/_measurement_se.py)
-    se_mean = pooled_measurement_se(r2, np.concatenate(acc_s0), se, k, np.concatenate(acc_size), te,
-                                    float(noise_sigma), int(coils))[0]
+    # each tile's SE at its shrunk state, not at its own noisy fit (r2mri/_measurement_se.py); on first use
+    # (the tilings of the heterogeneity block use the tiles only: 2 of the 3 simulations of a full-size liver)
+    se_args = (r2.copy(), np.concatenate(acc_s0), se.copy(), k.copy(), np.concatenate(acc_size), te,
+               float(noise_sigma), int(coils))
+
+    def se_mean():
+        return pooled_measurement_se(*se_args)[0]
+
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
                     np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile)
 

@@ -156,8 +156,10 @@ def test_homogeneous_liver_unchanged(lic):
 
 def test_unmeasurable_spread_is_not_guessed():
     """30 mg/g at SNR 8 on a small liver (~1,700 voxels, 8 x 8 tiles only): the spread
-    inside the tiles cannot be measured (SE of rho 0.030 > 0.025; with kappa fitted jointly
-    0.197). The tiles are then left
+    inside the tiles cannot be measured (SE of rho 0.030 > 0.025 with kappa's prior from the
+    S0 field, branch kappa; 0.197 with kappa fitted jointly). (At SNR 10 it sat at the bound:
+    0.023-0.060 over statistics seeds, so whether it was measured depended on the seed;
+    benchmarks/mc_seed.py, branch mcseed.) The tiles are then left
     uncorrected, a warning says so, and the interval's upper end reaches the correction
     of a plausible spread, so it still holds the truth (the uncorrected tiles read low).
     (At SNR 20 this liver's spread is measured since the simulation runs at the shrunk
