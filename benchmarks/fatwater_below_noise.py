@@ -155,12 +155,15 @@ def run_case(name):
     return {
         "case": name, "spec": spec, "seed": seed, "overrides": ov, "truth_lic": truth,
         "truth_pdff": ph.summary.get("mean_liver_pdff_percent"),
-        "fit": res.fit.options.get("fit"), "coils": res.fit.options.get("coils"), "noise_sigma": res.fit.options.get("noise_sigma"),
+        "fit": res.fit.options.get("fit"), "coils": res.fit.options.get("coils"),
+        "noise_sigma": res.fit.options.get("noise_sigma"),
         "noise_threshold_sigma": res.fit.options.get("noise_threshold_sigma"),
         "status_liver": {c.name.lower(): float(np.count_nonzero(st[liver] == c)) / n for c in FitStatus
                          if np.any(st[liver] == c)},
         "headline_lic": head, "headline_error_pct": None if head is None else 100 * (head / truth - 1),
         "ci95_lic": ci, "pdff_median": pdff,
+        "qc_fraction_beyond_r2_range": (rep.get("qc") or {}).get("fraction_beyond_r2_range"),
+        "qc_fraction_tiles_at_noise_floor": (rep.get("qc") or {}).get("fraction_tiles_at_noise_floor"),
         "warnings": [w for w in res.warnings if any(k in w.lower() for k in
                                                    ("noise", "floor", "range", "lower bound", "beyond"))],
         "n_warnings": len(res.warnings), "cpu_s": cpu, "load_1min": os.getloadavg()[0],
