@@ -9,8 +9,8 @@
                         ``k_sigma * sigma`` at one channel; with n channels the
                         level n-channel pure noise exceeds as often,
                         :func:`r2mri.noise.noise_floor_threshold`; the
-                        fat-water fit still uses ``k_sigma * sigma`` at every
-                        channel count), R2 may be a lower bound
+                        magnitude fat-water fit counts any 3 echoes, not
+                        leading ones), R2 may be a lower bound
  4  TOO_FEW_ECHOES      fewer usable echoes than the model has parameters
  5  BAD_INPUT           NaN, inf, negative or all-zero signal in this voxel
 255 MASKED              outside the mask; not fitted

@@ -263,7 +263,7 @@ def _start(y, t, lo, hi, s2n, thr, p):
     """Amplitude A and R2* from a log-linear fit of the magnitude (weights y^2). With noise
     (``s2n = 2 n sigma^2 > 0``) the floor is removed from the second moment,
     ``A_k ~ sqrt(y_k^2 - 2 n sigma^2)`` (E[M^2] = A^2 + 2 n sigma^2, r2mri.noise), and only
-    echoes above ``thr = k sigma`` are used (the first two at least)."""
+    echoes above the noise threshold ``thr`` are used (the first two at least)."""
     sw = st = stt = sl = stl = 0.0
     used = 0
     for k in range(y.size):
@@ -291,13 +291,13 @@ def _start(y, t, lo, hi, s2n, thr, p):
 
 
 @njit(error_model="numpy")
-def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol, ftol, rule, J,
+def _fit_voxel(y, t, cr, ci, uniform, nz, floor_sigmas, lo, hi, fat_floor, max_iter, xtol, ftol, rule, J,
                res, A, M, g, d, pt, p, q, o, At, gt):
     """Fit one voxel from both starts (swap rule); write the maps to ``o`` (NOUT,)."""
     m = y.size
     sigma = nz[0]
     s2n = 2.0 * nz[1] * sigma * sigma
-    thr = k_sigma * sigma
+    thr = floor_sigmas * sigma  # noise threshold (r2mri.noise.noise_floor_threshold, channel-aware)
     _start(y, t, lo, hi, s2n, thr, q)
     amp = q[0]
     r0 = q[2]
@@ -370,7 +370,7 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, 
         for k in range(m):
             if y[k] > thr:
                 nabove += 1
-        if nabove < 3:  # fewer echoes above k sigma than parameters: R2* is a lower bound
+        if nabove < 3:  # fewer echoes above the threshold than parameters: R2* is a lower bound
             return S_BELOW_NOISE
     if p[2] <= lo or p[2] >= hi:
         return S_BOUND_HIT
@@ -378,7 +378,7 @@ def _fit_voxel(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, 
 
 
 @njit(parallel=True, error_model="numpy")
-def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol, ftol, rule, dest,
+def fit_chunk(y, t, cr, ci, uniform, nz, floor_sigmas, lo, hi, fat_floor, max_iter, xtol, ftol, rule, dest,
               offset, out, status):
     """Fit every row ``i`` of ``y`` (nvox, m) into column ``j`` of ``out`` (NOUT, n) float32
     and ``status`` (n,) uint8, ``j = dest[i]``, or ``offset + i`` when ``dest`` is empty."""
@@ -413,7 +413,7 @@ def fit_chunk(y, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, x
                     out[r, j] = np.nan
                 status[j] = S_BAD
                 continue
-            st = _fit_voxel(yi, t, cr, ci, uniform, nz, k_sigma, lo, hi, fat_floor, max_iter, xtol,
+            st = _fit_voxel(yi, t, cr, ci, uniform, nz, floor_sigmas, lo, hi, fat_floor, max_iter, xtol,
                             ftol, rule, J, res, A, M, g, d, pt, p, q, o, At, gt)
             for r in range(NOUT):
                 out[r, j] = o[r]

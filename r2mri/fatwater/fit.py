@@ -15,7 +15,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import InputError
 from ..fitting._fit import voxel_chunks
-from ..noise import ncchi_table
+from ..noise import ncchi_table, noise_floor_threshold
 from ..status import FitStatus
 from . import _kernels as K
 from .spectrum import DEFAULT_SPECTRUM, load_fat_spectrum
@@ -97,7 +97,8 @@ PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fract
 
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
-              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed k_sigma sigma")
+              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed the noise "
+              "threshold (k_sigma sigma at one channel, r2mri.noise.noise_floor_threshold at n)")
 
 
 #: Complex-fit rule recorded in ``FitResult.options["fit_method"]`` (docs/fatwater.md).
@@ -131,7 +132,9 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     air by the caller) the fitted function is the expected magnitude of a non-central
     chi with ``coils`` channels, ``E[M](|W + F c| e^{-R2* t})`` (:mod:`r2mri.noise`), so
     echoes on the noise floor do not bias R2*; a voxel with fewer than 3 echoes above
-    ``k_sigma * sigma`` gets status ``BELOW_NOISE``. Without sigma the fit is Gaussian
+    the noise threshold (``k_sigma * sigma`` at one channel; at ``coils`` channels the
+    level of equal pure-noise tail probability, :func:`r2mri.noise.noise_floor_threshold`)
+    gets status ``BELOW_NOISE``; the start of the fit uses the echoes above it. Without sigma the fit is Gaussian
     and a warning names the voxels whose last echo is near the floor.
 
     Examples
@@ -172,6 +175,9 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     total = flat.shape[0] if mask_flat is None else int(np.count_nonzero(mask_flat))
     sigma = 0.0 if noise_sigma is None else float(noise_sigma)
     n_coils = 1 if coils is None else int(coils)
+    # the floor test and the start's echo choice: the channel-aware threshold (4.72 sigma
+    # at 8 channels for k_sigma = 2), as in the spin-echo fit (r2mri.fitting._fit)
+    floor_sigmas = noise_floor_threshold(k_sigma, n_coils)
     common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
                   chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
                   total=total, fat_floor=float(FAT_FLOOR_FRACTION))
@@ -183,7 +189,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     try:
         numba.set_num_threads(used_threads)
         if phase is None:
-            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma,
+            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas,
                                          **common)
         else:
             from .complex_fit import RSS_FLOOR_RULE, fit_complex, remove_rss_floor
@@ -216,6 +222,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "coils": int(n_coils),
         **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
         "k_sigma": float(k_sigma),
+        "noise_threshold_sigma": floor_sigmas if noise_sigma is not None and phase is None else None,
         "fat_floor_fraction": float(FAT_FLOOR_FRACTION),
         "pdff_rule": PDFF_RULE,
         "echo_times_s": [float(v) for v in te],
@@ -263,9 +270,10 @@ _NO_TABLE = np.zeros((1, 4))
 _NO_TABLE.setflags(write=False)
 
 
-def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo, hi, max_iter,
+def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas, *, lo, hi, max_iter,
                    xtol, ftol, chunk, rule, progress, total, fat_floor):
-    """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``."""
+    """Magnitude fit of every (masked) voxel; returns ``(out (NOUT, n) float32, status)``.
+    ``floor_sigmas``: the noise threshold in units of sigma (``noise_floor_threshold``)."""
     nvox = flat.shape[0]
     out = np.empty((K.NOUT, nvox), dtype=np.float32)
     status = np.empty(nvox, dtype=np.uint8)
@@ -277,7 +285,7 @@ def _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, k_sigma, *, lo,
           ncchi_table(n_coils) if sigma > 0 else _NO_TABLE)
     done = 0
     for start, idx, y in voxel_chunks(flat, mask_flat, chunk):
-        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(k_sigma), lo, hi, fat_floor, np.int64(max_iter),
+        K.fit_chunk(y, te64, cr, ci, uniform, nz, float(floor_sigmas), lo, hi, fat_floor, np.int64(max_iter),
                     float(xtol), float(ftol), np.int64(rule), idx, np.int64(start), out, status)
         done += y.shape[0]
         if progress is not None:

@@ -326,8 +326,7 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     **options
         ``k_sigma`` (2.0: the noise-floor threshold in sigma at one channel; at ``coils``
         channels the level of the same pure-noise tail probability,
-        :func:`r2mri.noise.noise_floor_threshold`; ``"fatwater"``: ``k_sigma * sigma`` at
-        any channel count), ``r2_bounds_per_s`` ((0, 1000); for ``"fatwater"`` from the
+        :func:`r2mri.noise.noise_floor_threshold`, for every model), ``r2_bounds_per_s`` ((0, 1000); for ``"fatwater"`` from the
         field and the third echo time, docs/fatwater.md "R2* range"), ``max_iter`` (100; 200 for
         biexp), ``xtol`` (1e-6), ``ftol`` (1e-10), ``chunk_voxels`` (65536);
         ``field_strength_t``, ``fat_spectrum``, ``swap_rule`` and ``phase_rad`` (phase
