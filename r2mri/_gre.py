@@ -488,9 +488,9 @@ def range_check(fit: Any, valid: np.ndarray, pooled: Any = None) -> tuple[dict[s
     if floor_share > BEYOND_RANGE_WARN_FRACTION:  # the data say so, whatever the fits' status
         return info, (f"qc: WARNING - in {100 * floor_share:.0f} % of the ROI (tiles of the headline) the signal "
                       "is at the noise floor from the second echo on: R2* there is beyond what this echo train "
-                      "measures and the fits' R2* (and PDFF) are not reliable; the LIC is not reliable and may "
-                      "read far too low (treat it as a lower bound); a shorter first echo and spacing measure "
-                      "higher R2*")
+                      "measures and the fits' R2* (and PDFF) are not reliable; the LIC is not reliable: near this "
+                      "limit it can read high, far beyond it far too low; a shorter first echo and spacing "
+                      "measure higher R2*")
     if max(frac, frac_dropped) <= BEYOND_RANGE_WARN_FRACTION:
         return info, None
     if frac <= BEYOND_RANGE_WARN_FRACTION:
