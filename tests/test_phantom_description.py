@@ -20,6 +20,7 @@ SUFFIXES = (" TE 18 ms phase", " (multi-echo)", " (enhanced phase)", " TE 6 ms")
     ("ferriscan-1.5t-lic7", {"lic": 30}, ["LIC 30 mg/g"]),
     ("ferriscan-1.5t-lic7", {"lic": 30, "snr": 20, "coils": 8}, ["LIC 30 mg/g", "SNR 20", "8 coils"]),
     ("heterogeneous-focal-1.5t", {"snr": 12.5, "coils": 2}, ["SNR 12.5", "2 coils"]),
+    ("heterogeneous-1.5t", {"lic_log_sd": 0.4, "lic_cv": 0.0, "focal": ()}, ["log-SD 0.4", "CV 0", "no focal"]),
     ("gre-1.5t-fat40-lic7-12echo", {"lic_mg_per_g": 2.5, "pdff_percent": 5.0}, ["LIC 2.5 mg/g", "PDFF 5 %"]),
 ])
 def test_override_description_names_the_true_parameters_within_64(base, overrides, expected):

@@ -16,8 +16,12 @@ _SHORT = {
     "lic_mg_per_g": lambda v: f"LIC {v:g} mg/g",
     "snr": lambda v: f"SNR {v:g}",
     "coils": lambda v: f"{v} coil" + ("" if v == 1 else "s"),
+    "lic_log_sd": lambda v: f"log-SD {v:g}",
+    "lic_cv": lambda v: f"CV {v:g}",
+    "focal": lambda v: f"{len(v)} focal" if v else "no focal",
     "field_strength_t": lambda v: f"{v:g} T",
     "pdff_percent": lambda v: f"PDFF {v:g} %",
+    "b0_peak_hz": lambda v: f"B0 {v:g} Hz",
     "echo_times_ms": lambda v: "TE " + "/".join(f"{t:g}" for t in v) + " ms",
     "sequence": lambda v: str(v),
 }
