@@ -38,8 +38,10 @@ def test_links_to_exams_are_followed_once_and_loops_end(store, tmp_path):
     via = tmp_path / "via"
     via.symlink_to(cohort)  # the cohort itself given through a link
     for root in (cohort, via):
-        exams, _ = discover([root])
+        exams, skipped = discover([root])
         assert len(exams) == 1
+        assert [(s.path.endswith("dangling"), s.reason) for s in skipped if "truth" not in s.path] == [
+            (True, "symbolic link to nothing")]
         assert len(exams[0].inputs) == 5  # five echo series of one slice, each file once
 
 

@@ -169,17 +169,19 @@ def discover(inputs: Sequence[str | os.PathLike], *, manifest: str | os.PathLike
     nifti_files: list[Path] = []
     seen_files: set[Path] = set()
     for folder in folders:
-        for path in _walk(folder, excluded, seen_files):
+        for path in _walk(folder, excluded, seen_files, skipped):
             (nifti_files if _NIFTI.search(path.name) else dicom_files).append(path)
     exams.extend(_nifti_exams(nifti_files, skipped))
     exams.extend(_dicom_exams(dicom_files, skipped))
     return _unique(exams), skipped
 
 
-def _walk(root: Path, excluded: list[Path], seen_files: set | None = None) -> list[Path]:
+def _walk(root: Path, excluded: list[Path], seen_files: set | None = None,
+          skipped: list | None = None) -> list[Path]:
     """Files under ``root``, following symlinked folders and files (a cohort is often a folder
     of links to exams stored elsewhere); a folder reached twice (a link loop, two links to
-    one exam) is walked once, and a file reached twice is listed once."""
+    one exam) is walked once, a file reached twice is listed once, and a dangling link is
+    added to ``skipped``."""
     seen_files = set() if seen_files is None else seen_files
     if root.is_file():
         real = root.resolve()
@@ -204,9 +206,15 @@ def _walk(root: Path, excluded: list[Path], seen_files: set | None = None) -> li
             keep.append(d)
         dirnames[:] = keep
         for f in sorted(filenames):
+            if f.startswith("."):
+                continue
             real = (here / f).resolve()
-            if f.startswith(".") or real in seen_files or not real.is_file():
-                continue  # hidden, already listed through another link, or a dangling link
+            if not real.exists():
+                if skipped is not None:
+                    skipped.append(Skipped(str(here / f), "symbolic link to nothing"))
+                continue
+            if real in seen_files or not real.is_file():
+                continue  # already listed through another link
             seen_files.add(real)
             out.append(here / f)
     return out
