@@ -39,3 +39,12 @@ def test_changes_print_two_decimals_and_warnings_are_never_cut_for_changes():
     assert "(19 earlier change(s) not shown: see trend.json)" in lines[1]
     assert [ln for ln in lines if ln.startswith("Warning:")] == [f"Warning: warning {k}" for k in range(5)]
     assert lines[-1].startswith("Research use only")
+
+
+def test_a_long_warning_is_wrapped_not_shortened():
+    (trend,) = build_trends([_row("2024-01-15", 6.96)])
+    long = "calibration changed between exams: " + "word " * 60 + "END"
+    trend.warnings.append(long)
+    lines = caption_lines(trend)
+    assert all(len(ln) <= 170 for ln in lines) and lines[-2].endswith("END")
+    assert " ".join(ln.strip() for ln in lines[:-1]) == "Warning: " + " ".join(long.split())

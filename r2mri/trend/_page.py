@@ -16,6 +16,8 @@ _A4_LANDSCAPE_IN = (11.69, 8.27)
 
 #: Lines the caption under the plot holds at 7.5 pt.
 _CAPTION_LINES = 18
+#: Characters a caption line holds (monospace 7.5 pt across the page).
+_WIDTH = 170
 _CHANGES_HEAD = "Changes between consecutive exams (* exceeds the measurement variability of the two exams' 95 % CIs):"
 _DISCLAIMER = "Research use only; not a medical device. Measurement CIs exclude scan-rescan variability."
 
@@ -44,20 +46,23 @@ def caption_lines(trend, max_lines: int = _CAPTION_LINES) -> list[str]:
         ci = "" if c.delta_ci95 is None else f" (95 % CI {c.delta_ci95[0]:+.2f} to {c.delta_ci95[1]:+.2f})"
         changes.append(f"  {c.from_exam} -> {c.to_exam}: {c.delta_mg_per_g:+.2f} mg/g in {c.days} days{ci}"
                        f"{' *' if c.exceeds_variability else ''}; {c.category_from} -> {c.category_to}")
-    tail = [f"Warning: {w}" for w in trend.warnings] + [_DISCLAIMER]
+    import textwrap
+
+    # a warning is wrapped onto as many lines as it needs, never shortened
+    tail = [ln for w in trend.warnings for ln in textwrap.wrap(f"Warning: {w}", _WIDTH, subsequent_indent="  ")]
+    tail.append(_DISCLAIMER)
     room = max_lines - len(tail) - 1  # the heading
     if changes and len(changes) > room:
         n_left = len(changes) - max(room - 1, 0)
         changes = [f"  ({n_left} earlier change(s) not shown: see trend.json)"] + changes[n_left:]
-    head = [_CHANGES_HEAD] + changes if changes else []
+    head = [_CHANGES_HEAD] + [c if len(c) <= _WIDTH else textwrap.shorten(c, _WIDTH, placeholder=" ...")
+                                 for c in changes] if changes else []
     return head + tail
 
 
 
 def patient_figure(trend):
     """The page's matplotlib Figure (not drawn to any screen)."""
-    import textwrap
-
     from matplotlib.figure import Figure
 
     data = trend.plot_data()
@@ -91,6 +96,6 @@ def patient_figure(trend):
     ax.set_ylim(0, top)
     ax.set_ylabel("LIC (mg Fe/g dry tissue)")
     ax.set_title(f"Liver iron over time: {trend.subject}", fontsize=13, loc="left")
-    text = "\n".join(textwrap.shorten(ln, 170, placeholder=" ...") for ln in caption_lines(trend))
+    text = "\n".join(caption_lines(trend))
     fig.text(0.08, 0.27, text, fontsize=7.5, va="top", family="monospace")
     return fig
