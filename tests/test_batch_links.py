@@ -65,3 +65,17 @@ def test_cohort_row_counts_red_warnings_and_flags_heterogeneity(tmp_path):
         back = {r["exam_id"]: r for r in read_cohort(path)}
         assert (back["S/1"]["n_red_warnings"], back["S/1"]["heterogeneous"]) == (2, True)
         assert back["S/2"]["heterogeneous"] is None
+
+
+def test_progress_line_says_when_an_exam_has_red_warnings():
+    import io
+
+    from r2mri.batch._run import _Progress
+
+    stream = io.StringIO()
+    progress = _Progress(2, stream=stream)
+    progress({"exam_id": "S/1", "status": "ok", "lic_mg_per_g": 6.96, "n_red_warnings": 2}, True)
+    progress({"exam_id": "S/2", "status": "ok", "lic_mg_per_g": 3.2, "n_red_warnings": 0}, False)
+    assert stream.getvalue().splitlines() == [
+        "[1/2] S/1: LIC 6.96 mg/g, 2 red warning(s) that change the reading: see its report",
+        "[2/2] S/2: LIC 3.20 mg/g (up to date, reused)"]
