@@ -24,7 +24,7 @@ COLUMNS = (
     "exam_id", "subject", "session", "study_date", "input", "status", "error",
     "field_strength_t", "sequence", "model", "calibration", "lic_mg_per_g", "lic_ci_low",
     "lic_ci_high", "category", "mean_r2_per_s", "quantity", "pdff_median_percent",
-    "roi_volume_ml", "n_warnings", "seconds", "r2mri_version",
+    "roi_volume_ml", "n_warnings", "n_red_warnings", "heterogeneous", "seconds", "r2mri_version",
 )
 
 
@@ -66,10 +66,27 @@ def row_from_report(exam: Any, rep: dict, *, input_label: str, seconds: float | 
         pdff_median_percent=(rep.get("pdff_percent") or {}).get("median"),
         roi_volume_ml=(rep.get("roi") or {}).get("volume_ml"),
         n_warnings=len(rep.get("warnings") or []),
+        n_red_warnings=_n_red_warnings(rep),
+        heterogeneous=_heterogeneous(rep),
         seconds=None if seconds is None else round(float(seconds), 3),
         r2mri_version=(rep.get("software") or {}).get("version"),
     )
     return row
+
+
+def _n_red_warnings(rep: dict) -> int:
+    """How many warnings the report page prints in red (they change the reading), ranked
+    by the page's own rule (:func:`r2mri.report._page_notes.warning_items`)."""
+    from ..report._page_notes import warning_items
+
+    return sum(rank == 0 for rank, _ in warning_items(rep))
+
+
+def _heterogeneous(rep: dict) -> bool | None:
+    """Whether report.json's heterogeneity block warns (the page's red "Heterogeneous liver"
+    line); ``None`` when the report has no such block."""
+    het = rep.get("heterogeneity")
+    return bool(het.get("warning")) if isinstance(het, dict) else None
 
 
 def failed_row(exam: Any, *, input_label: str, error: str, seconds: float | None) -> dict:
@@ -131,8 +148,10 @@ def read_cohort(path: str | os.PathLike) -> list[dict]:
                     row[k] = None
                 elif k in numeric:
                     row[k] = float(v)
-                elif k == "n_warnings":
+                elif k in ("n_warnings", "n_red_warnings"):
                     row[k] = int(v)
+                elif k == "heterogeneous":
+                    row[k] = v == "True"
                 else:
                     row[k] = v
             rows.append(row)

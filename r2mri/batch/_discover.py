@@ -167,22 +167,56 @@ def discover(inputs: Sequence[str | os.PathLike], *, manifest: str | os.PathLike
         exams.extend(_read_manifest(m))
     dicom_files: list[Path] = []
     nifti_files: list[Path] = []
+    seen_files: set[Path] = set()
     for folder in folders:
-        for path in _walk(folder, excluded):
+        for path in _walk(folder, excluded, seen_files, skipped):
             (nifti_files if _NIFTI.search(path.name) else dicom_files).append(path)
     exams.extend(_nifti_exams(nifti_files, skipped))
     exams.extend(_dicom_exams(dicom_files, skipped))
     return _unique(exams), skipped
 
 
-def _walk(root: Path, excluded: list[Path]) -> list[Path]:
+def _walk(root: Path, excluded: list[Path], seen_files: set | None = None,
+          skipped: list | None = None) -> list[Path]:
+    """Files under ``root``, following symlinked folders and files (a cohort is often a folder
+    of links to exams stored elsewhere); a folder reached twice (a link loop, two links to
+    one exam) is walked once, a file reached twice is listed once, and a dangling link is
+    added to ``skipped``."""
+    seen_files = set() if seen_files is None else seen_files
     if root.is_file():
+        real = root.resolve()
+        if real in seen_files:
+            return []
+        seen_files.add(real)
         return [root]
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    visited: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded)
-        out.extend(here / f for f in sorted(filenames) if not f.startswith("."))
+        real_here = here.resolve()
+        if real_here in visited:  # reached again through a link: a loop or a second link
+            dirnames[:] = []
+            continue
+        visited.add(real_here)
+        keep = []
+        for d in sorted(dirnames):
+            real = (here / d).resolve()
+            if d.startswith(".") or real in excluded or real in visited or real in real_here.parents:
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            if f.startswith("."):
+                continue
+            real = (here / f).resolve()
+            if not real.exists():
+                if skipped is not None:
+                    skipped.append(Skipped(str(here / f), "symbolic link to nothing"))
+                continue
+            if real in seen_files or not real.is_file():
+                continue  # already listed through another link
+            seen_files.add(real)
+            out.append(here / f)
     return out
 
 

@@ -70,12 +70,15 @@ class _Progress:
             return
         what = "failed: " + str(row["error"]) if row["status"] == "failed" else (
             f"LIC {row['lic_mg_per_g']:.2f} mg/g" if row.get("lic_mg_per_g") is not None else "ok")
+        red = row.get("n_red_warnings") or 0
+        if red:
+            what += f", {red} red warning(s) that change the reading: see its report"
         if not ran:
             what += " (up to date, reused)"
         if self.bar is not None:
             self.bar.set_postfix_str(row["exam_id"], refresh=False)
             self.bar.update(1)
-            if row["status"] == "failed":
+            if row["status"] == "failed" or red:
                 self.bar.write(f"{row['exam_id']}: {what}", file=self.stream)
         else:
             print(f"[{self.done}/{self.total}] {row['exam_id']}: {what}", file=self.stream, flush=True)

@@ -23,6 +23,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .._version import __version__
+from ._describe import LO_MAX_CHARS, fit_long_string
 
 __all__ = ["write_dicom"]
 
@@ -229,13 +230,15 @@ def _classic_jobs(phantom, form: str, base: Dataset, *, multiecho: bool, per_ser
             suffix = f" TE {te_ms:g} ms"
         if phase:
             suffix += " phase"
-        desc = sp.description[:64 - len(suffix)] + suffix  # LO: 64 characters; the echo part stays
+        desc = fit_long_string(sp.description, suffix)  # LO: 64 characters; the echo part stays
         slope = _slope(data[..., e]) if per_series_rescale and not multiecho else shared
         for k in range(nz):
             ds = _classic_image(phantom, form, base)
             ds.SeriesInstanceUID = series_uid
             ds.SeriesNumber = series_number
-            ds.SeriesDescription = desc[:64]
+            ds.SeriesDescription = desc
+            if len(sp.description) + len(suffix) > LO_MAX_CHARS:  # the full text (LT) where it was cut
+                ds.ImageComments = sp.description + suffix
             ds.ProtocolName = sp.name[:64]
             inst = (e * nz + k + 1) if multiecho else (k + 1)
             ds.InstanceNumber = inst
@@ -288,7 +291,7 @@ def _enhanced(phantom, root: Path, *, phase: bool = False) -> None:
     ds.SOPInstanceUID = _uid(phantom, form, "image" + tag)
     ds.SeriesInstanceUID = _uid(phantom, form, "series" + tag)
     ds.SeriesNumber = 2 if phase else 1
-    ds.SeriesDescription = f"{sp.description} (enhanced{' phase' if phase else ''})"[:64]
+    ds.SeriesDescription = fit_long_string(sp.description, f" (enhanced{' phase' if phase else ''})")
     ds.ProtocolName = sp.name[:64]
     ds.InstanceNumber = 1
     ds.ContentDate = SYNTHETIC_DATE

@@ -310,8 +310,9 @@ def resolve_spec(spec: "str | Path | PhantomSpec | None", overrides: dict[str, A
         clean[key] = _coerce(key, value)
     changed = {k: v for k, v in clean.items() if k not in ("name", "description") and v != getattr(base, k)}
     if changed and "description" not in clean:  # the shipped text would describe another phantom
-        clean["description"] = base.description + " [overridden: " + ", ".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items()) + "]"
+        from ._describe import override_description
+
+        clean["description"] = override_description(base.name, changed)  # the actual parameters first
     try:
         return replace(base, **clean)
     except TypeError as exc:

@@ -14,10 +14,55 @@ _BAND_COLOURS = ("#e8f5e9", "#fffde7", "#e3f2fd", "#fff3e0", "#ffebee")
 _A4_LANDSCAPE_IN = (11.69, 8.27)
 
 
+#: Lines the caption under the plot holds at 7.5 pt.
+_CAPTION_LINES = 18
+#: Characters a caption line holds (monospace 7.5 pt across the page).
+_WIDTH = 170
+_CHANGES_HEAD = "Changes between consecutive exams (* exceeds the measurement variability of the two exams' 95 % CIs):"
+_DISCLAIMER = "Research use only; not a medical device. Measurement CIs exclude scan-rescan variability."
+
+
 def write_patient_page(trend, png: str | Path, pdf: str | Path) -> None:
     """Draw ``trend`` (a :class:`~r2mri.trend.PatientTrend`) to a PNG and a PDF page."""
+    fig = patient_figure(trend)
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt)
+
+
+def caption_lines(trend, max_lines: int = _CAPTION_LINES) -> list[str]:
+    """The text under the plot: the changes (when there are two exams or more), every
+    warning, the disclaimer. When they do not fit, the oldest changes give way (the page
+    says how many, and trend.json has them all); a warning never does.
+
+    Examples
+    --------
+    >>> from r2mri.trend import PatientTrend
+    >>> caption_lines(PatientTrend(subject="P1"))[0][:23]
+    'Research use only; not '
+    """
+    changes = []
+    for c in trend.changes:
+        ci = "" if c.delta_ci95 is None else f" (95 % CI {c.delta_ci95[0]:+.2f} to {c.delta_ci95[1]:+.2f})"
+        changes.append(f"  {c.from_exam} -> {c.to_exam}: {c.delta_mg_per_g:+.2f} mg/g in {c.days} days{ci}"
+                       f"{' *' if c.exceeds_variability else ''}; {c.category_from} -> {c.category_to}")
     import textwrap
 
+    # a warning is wrapped onto as many lines as it needs, never shortened
+    tail = [ln for w in trend.warnings for ln in textwrap.wrap(f"Warning: {w}", _WIDTH, subsequent_indent="  ")]
+    tail.append(_DISCLAIMER)
+    room = max_lines - len(tail) - 1  # the heading
+    if changes and len(changes) > room:
+        n_left = len(changes) - max(room - 1, 0)
+        changes = [f"  ({n_left} earlier change(s) not shown: see trend.json)"] + changes[n_left:]
+    head = [_CHANGES_HEAD] + [c if len(c) <= _WIDTH else textwrap.shorten(c, _WIDTH, placeholder=" ...")
+                                 for c in changes] if changes else []
+    return head + tail
+
+
+
+def patient_figure(trend):
+    """The page's matplotlib Figure (not drawn to any screen)."""
     from matplotlib.figure import Figure
 
     data = trend.plot_data()
@@ -40,25 +85,17 @@ def write_patient_page(trend, png: str | Path, pdf: str | Path) -> None:
         ax.errorbar(dates, lic, yerr=[lows, highs], fmt="o-", color="#1a237e", capsize=4, zorder=3,
                     label="LIC of the mean liver R2, 95 % CI")
         for d, v in zip(dates, lic):
-            ax.annotate(f"{v:.1f}", (d, v), textcoords="offset points", xytext=(6, 6), fontsize=8)
+            # two decimals, as the report page: 6.96 printed "7.0" sat on the 7 mg/g threshold
+            ax.annotate(f"{v:.2f}", (d, v), textcoords="offset points", xytext=(6, 6), fontsize=8)
         for c, d0, d1, v0, v1 in zip(trend.changes, dates, dates[1:], lic, lic[1:]):
             mark = "*" if c.exceeds_variability else ""
-            ax.annotate(f"{c.delta_mg_per_g:+.1f}{mark}", (d0 + (d1 - d0) / 2, (v0 + v1) / 2),
+            ax.annotate(f"{c.delta_mg_per_g:+.2f}{mark}", (d0 + (d1 - d0) / 2, (v0 + v1) / 2),
                         textcoords="offset points", xytext=(0, -14), fontsize=8, ha="center", color="#424242")
         ax.legend(loc="upper right", fontsize=8)
         fig.autofmt_xdate()
     ax.set_ylim(0, top)
     ax.set_ylabel("LIC (mg Fe/g dry tissue)")
     ax.set_title(f"Liver iron over time: {trend.subject}", fontsize=13, loc="left")
-    lines = ["Changes between consecutive exams (* exceeds the measurement variability of the two exams' 95 % CIs):"]
-    for c in trend.changes:
-        ci = "" if c.delta_ci95 is None else f" (95 % CI {c.delta_ci95[0]:+.2f} to {c.delta_ci95[1]:+.2f})"
-        lines.append(f"  {c.from_exam} -> {c.to_exam}: {c.delta_mg_per_g:+.2f} mg/g in {c.days} days{ci}"
-                     f"{' *' if c.exceeds_variability else ''}; {c.category_from} -> {c.category_to}")
-    lines.extend(f"Warning: {w}" for w in trend.warnings)
-    lines.append("Research use only; not a medical device. Measurement CIs exclude scan-rescan variability.")
-    text = "\n".join(textwrap.shorten(ln, 170, placeholder=" ...") for ln in lines[:18])
+    text = "\n".join(caption_lines(trend))
     fig.text(0.08, 0.27, text, fontsize=7.5, va="top", family="monospace")
-    for path, fmt in ((png, "png"), (pdf, "pdf")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt)
+    return fig
