@@ -651,7 +651,8 @@ def liver_statistics(
         warnings += [vw] if vw else []
     elif qc["fraction_at_noise_floor"] > 0.05:
         warnings.append(f"qc: {100 * qc['fraction_at_noise_floor']:.1f} % of ROI voxels at the noise floor "
-                        "(their voxel R2 is a lower bound; the headline uses their pooled signal)")
+                        "(too few echoes above the noise: their voxel R2 is not a measurement; the headline uses their "
+                        "pooled signal)")
     if cm.extrapolated_fraction > 0.05:
         warnings.append(f"qc: {100 * cm.extrapolated_fraction:.1f} % of ROI voxel LIC values outside the calibrated "
                         f"range of {cal.name} (voxel values are noisy; the headline is "

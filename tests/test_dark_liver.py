@@ -126,3 +126,21 @@ def test_s0_rule_spares_floor_fits(seed):
     inner = cap & ((ii >= 77) & (np.hypot(ii - 48.0, jj - 48.0) <= 33.0))[:, :, None]  # and the flags' margin
     assert np.count_nonzero(roi.mask & inner) >= 0.95 * np.count_nonzero(inner)  # a false flag: 5 voxels with margin
     assert np.count_nonzero(roi.mask & cap) >= 0.6 * np.count_nonzero(cap)
+
+
+def test_a_widening_in_the_last_digit_is_recorded_not_warned(scene):
+    """A wide interval that the dark share moves by less than WARN_WIDENING of its width: the
+    block records the widening, and no reading-changing warning is added (a uniform 30 mg/g
+    liver at SNR 20 with 0.0 % dark liver got a red warning for 29.37-30.51 -> 29.36-30.52)."""
+    from r2mri._dark_liver import WARN_WIDENING
+
+    img, fit, liver, cap, _ = scene
+    roi = SimpleNamespace(candidate=liver & ~cap, mask=liver & ~cap, non_parenchyma=np.zeros(liver.shape, bool))
+    cal = get_calibration("st-pierre-2005")
+    ci = [150.0, 380.0]
+    stats = SimpleNamespace(blocks={"r2_per_s": {"headline_mean": 230.0, "headline_ci95": ci}, "headline": {}},
+                            ci95_lic_mg_per_g=tuple(float(v) for v in lic_from_r2(np.array(ci), cal)), warnings=[])
+    block = widen_for_dark_liver(stats, roi, fit, img, cal)
+    assert 0 < block["widening_fraction"] < WARN_WIDENING
+    assert stats.blocks["r2_per_s"]["headline_ci95"][1] > 380.0
+    assert stats.warnings == []
