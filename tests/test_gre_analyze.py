@@ -282,7 +282,7 @@ def test_r2star_beyond_the_train_is_warned_as_not_measured():
     assert qc["fraction_beyond_r2_range"] > 0.5 and qc["r2_upper_bound_per_s"] == pytest.approx(2500.0)
     (w,) = [w for w in st.warnings if "beyond the R2* range" in w]
     assert "\n" not in w and "not reliable" in w
-    assert not any("noise floor (their voxel R2" in w for w in st.warnings)  # one line, not two
+    assert not any("ROI voxels at the noise floor (too few echoes" in w for w in st.warnings)  # one line, not two
 
 
 def test_tiles_the_pooled_fit_leaves_out_are_warned():
