@@ -181,6 +181,11 @@ def _print_row(r: dict) -> None:
 def summarize(rows: list) -> list:
     """One line per ROI kind over ``rows`` (one condition): bias +- SE, per-texture means, coverage.
 
+    Two standard errors of the mean error: over all livers (noise seeds x textures, as if
+    independent) and over the texture means (each texture one liver anatomy; the honest
+    one when a texture's error repeats over noise seeds, as the ROI's selection does).
+    ``sel`` / ``est``: the mean of the selection error (truth over the liver voxels the
+    headline pools vs the whole liver's, :func:`left_out`) and of the rest (estimator).
     A run "missed without warning" is one whose interval misses the truth and whose ROI
     and statistics carry no red warning (rank 0 on the report page: headline,
     heterogeneity, fit quality, ROI WARNING lines): the failure a user cannot see.
@@ -193,10 +198,17 @@ def summarize(rows: list) -> list:
         tex = {}
         for r in rows:
             tex.setdefault(r["texture_seed"], []).append(r[k]["headline_error_pct"])
+        tm = np.array([np.mean(v) for v in tex.values()])
+        se_t = tm.std(ddof=1) / np.sqrt(tm.size) if tm.size > 1 else float("nan")
         silent = sum(1 for r in rows if not r[k]["covers"] and not r[k].get("red_warnings"))
-        lines.append(f"{k}: mean error {e.mean():+.2f} +- {se:.2f} % (n={e.size}), max |error| "
-                     f"{np.abs(e).max():.2f} %, coverage {sum(r[k]['covers'] for r in rows)}/{len(rows)}, "
-                     f"median half-width {half:.2f} %, missed without warning {silent}; per texture "
+        split = ""
+        if all("pool_truth_error_pct" in r[k] for r in rows):
+            sel = np.mean([r[k]["pool_truth_error_pct"] for r in rows])
+            split = f", sel {sel:+.2f} est {np.mean([r[k]['pool_estimator_error_pct'] for r in rows]):+.2f}"
+        lines.append(f"{k}: mean error {e.mean():+.2f} +- {se:.2f} % (livers, n={e.size}; +- {se_t:.2f} over "
+                     f"{tm.size} textures), max |error| {np.abs(e).max():.2f} %, coverage "
+                     f"{sum(r[k]['covers'] for r in rows)}/{len(rows)}, median half-width {half:.2f} %, missed "
+                     f"without red warning {silent}{split}; per texture "
                      + " ".join(f"{t}:{np.mean(v):+.2f}" for t, v in sorted(tex.items())))
     return lines
 
@@ -212,7 +224,15 @@ def main(argv=None) -> int:
     ap.add_argument("--selection-only", action="store_true",
                     help="with --load-fits: the ROI's selection (left_out) only, no statistics")
     ap.add_argument("--out", default=str(RESULTS / "coarse30.json"))
+    ap.add_argument("--summarize", default=None, metavar="JSON[,JSON..]",
+                    help="print the summary of results files (rows pooled) and stop")
     a = ap.parse_args(argv)
+    if a.summarize:
+        rows = [r for f in a.summarize.split(",") for r in json.loads(Path(f).read_text())["rows"]]
+        for key in sorted({(r["snr"], r["coils"]) for r in rows}):
+            for line in summarize([r for r in rows if (r["snr"], r["coils"]) == key]):
+                print(f"SNR {key[0]:g} x{key[1]} {line}")
+        return 0
     fits = Path(a.load_fits or a.save_fits) if (a.load_fits or a.save_fits) else None
     seeds = [a.noise_seed] if a.noise_seed is not None else [int(v) for v in a.noise_seeds.split(",")]
     conds = [(float(c.split("x")[0]), int(c.split("x")[1])) for c in a.conditions.split(",")]
