@@ -1,7 +1,8 @@
 """The coarse patchy liver at 30 mg/g: automatic ROI and true outline (issue 16).
 
 Run: ``python -m benchmarks.coarse30 [--textures 1,..] [--conditions 50x1,20x1,50x8,20x8]
-[--noise-seeds 0,1,..] [--save-fits DIR | --load-fits DIR]`` from the repository root
+[--noise-seeds 0,1,..] [--save-fits DIR | --load-fits DIR [--selection-only]]`` or
+``python -m benchmarks.coarse30 --summarize FILE[,FILE..]`` from the repository root
 (``NUMBA_NUM_THREADS=1`` on a shared machine; ~25 s per phantom at full size). Writes
 ``benchmarks/results/coarse30.json`` (``--out``, rewritten after every phantom so a long
 run keeps what it has) and prints one line per phantom. With several noise seeds the
