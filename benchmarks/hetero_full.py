@@ -20,7 +20,9 @@ bootstrap resamples as ``r2mri analyze``). The voxel-wise fit does not enter the
 not run: the ``fit`` handed to ``liver_statistics`` carries the phantom's true R2 map,
 which only feeds the voxel distributions (not reported here). Recorded per liver: the
 headline and its interval in LIC, the uncorrected tiles (``mixture.extra``), the spread
-estimate per tile edge, the headline warnings, CPU of ``liver_statistics``.
+estimate per tile edge, the headline warnings, CPU of ``liver_statistics``. Keys per
+liver: ``lic`` is the headline LIC (mg/g) and ``cell_lic`` the cell's nominal LIC (the
+cell record's ``lic``); results written before 2026-12-03 lack ``cell_lic``.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def one(sd: float, width: float, lic: float, snr: float, coils: int, seed: int, 
     mx = h["mixture"] or {}
     lo, hi = st.ci95_lic_mg_per_g
     unc = float(lic_from_r2(st.headline_r2_per_s - mx.get("correction_r2_per_s", 0.0)))
-    return {"sd": sd, "width": width, "lic": lic, "snr": snr, "coils": coils, "seed": seed,
+    # "lic" is the headline (as in every stored hetero_full*.json, where the cell's LIC
+    # written first under the same key was overwritten); the cell's LIC is "cell_lic".
+    return {"sd": sd, "width": width, "cell_lic": lic, "snr": snr, "coils": coils, "seed": seed,
             "truth_lic": truth, "truth_r2": float(ph.summary["mean_liver_r2_per_s"]),
             "n_voxels": int(mask.sum()), "n_voxels_used": int(h["n_voxels_used"]),
             "lic": st.headline_lic_mg_per_g, "r2": st.headline_r2_per_s, "lo": lo, "hi": hi,
