@@ -171,7 +171,7 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
 
 
 def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
-    from . import _dicom, _grouping, _phase
+    from . import _dicom, _grouping, _other_study, _phase
     from ._nifti import is_nifti
     from ._nifti_phase import load_nifti_complex
 
@@ -214,6 +214,7 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     left_out: list[dict] = []
     if wanted is not None:
         wanted = _grouping.resolve_series(wanted, by_series, source)
+        _other_study.check_chosen(wanted, by_series, source)  # one patient, one study
         chosen = [f for u in wanted for f in by_series[u]]
         if len(wanted) == 1:
             kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
@@ -247,7 +248,9 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
                 f"no multi-echo dataset in {source}: {len(by_series)} series, each with a single "
                 f"echo time and no per-TE series sharing one geometry"
             )
+        _other_study.check_candidates(cands, frames, source)  # two patients: never a silent pick
         best = cands[0]
+        chosen = best.frames
         dup = _grouping.duplicate_te_series(best)
         if dup:
             raise InputError(
@@ -262,4 +265,6 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     img.metadata["skipped_files"] = skipped
     # series of the chosen acquisition not in the dataset: an error finding (protocol.py)
     img.metadata["series_left_out"] = [dict(s) for s in left_out]
+    # series of another patient or study: a warning naming them (r2mri.io._other_study)
+    img.metadata["series_other_study"] = _other_study.other_series(chosen, frames, cplx)
     return img
