@@ -52,6 +52,9 @@ def test_two_patients_multi_echo_series_are_refused_naming_both(two_patients):
     assert "PatientID 'P-001': per-te-series series 10,11,12,13,14" in msg
     assert "PatientID 'P-002': multi-echo series 5 ['MSE']" in msg
     assert "--series N,N" in msg  # numbers do not repeat: the numbers choose
+    found = {s["series_number"]: s for s in r2mri.io.list_datasets(d)["series"]}
+    assert found[5]["patient_id"] == "P-002" and found[10]["patient_id"] == "P-001"
+    assert found[5]["study_instance_uid"] == b["study_uid"] != found[10]["study_instance_uid"]
 
 
 def test_chosen_patient_loads_and_names_the_other_patients_series(two_patients):
@@ -114,8 +117,9 @@ def test_cli_load_and_analyze_report_json(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "2 patients" in err[0] and "'MSE'" in err[0]
     # the phantom's series 5 and the CPMG series 5: numbers repeat, the message offers UIDs
-    assert "series= with the SeriesInstanceUIDs (series numbers repeat" in err[0]
+    assert "series= with the SeriesInstanceUIDs given here (series numbers repeat" in err[0]
     nums = ",".join(r2mri.io.list_datasets(d)["candidates"][0]["series_instance_uids"])
+    assert f"UIDs {nums})" in err[0]  # the full UIDs to pass, comma-separated as --series takes them
     assert main(["load", str(d), "--series", nums]) == 0
     assert "[warning] series-other-study: 1 series of another patient or study" in capsys.readouterr().out
     mask = tmp_path / "ph" / "truth" / "liver_mask.nii.gz"

@@ -65,7 +65,7 @@ def list_datasets(path_or_paths) -> dict:
     -------
     dict
         ``series``: one dict per series (uid, number, description, echo times,
-        frames); ``candidates``: candidate datasets, best first (the one :func:`load`
+        frames, matrix, PatientID, StudyInstanceUID); ``candidates``: candidate datasets, best first (the one :func:`load`
         picks without ``series=``), each with the series of its acquisition it leaves
         out (``series_left_out``); ``skipped_files``: non-image files ignored;
         ``complex_series``: phase / real / imaginary series (``complex_component`` P, R
@@ -97,6 +97,7 @@ def list_datasets(path_or_paths) -> dict:
 
 def _series_found(frames) -> list[dict]:
     from ._grouping import by_series
+    from ._other_study import patient_id
 
     series = []
     for uid, fs in by_series(frames).items():
@@ -107,6 +108,8 @@ def _series_found(frames) -> list[dict]:
             "echo_times_ms": sorted({f.te_ms for f in fs if f.te_ms is not None}),
             "n_frames": len(fs),
             "matrix": [fs[0].rows, fs[0].cols],
+            "patient_id": patient_id(fs[0]),
+            "study_instance_uid": fs[0].study_uid,
         })
     series.sort(key=lambda s: (s["series_number"] if s["series_number"] is not None else -1, s["series_instance_uid"]))
     return series

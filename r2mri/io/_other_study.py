@@ -69,15 +69,16 @@ def check_candidates(cands: list["Candidate"], frames: list["Frame"], source: st
             best[pid] = c
     if len(best) < 2:
         return
+    repeat = _numbers_repeat(frames)  # then only the full UIDs choose: give them
     parts = []
     for pid, c in best.items():
         s = c.summary()
         nums = ",".join(str(n) for n in s["series_numbers"]) or "?"
+        uids = ",".join(s["series_instance_uids"]) if repeat else ", ".join(_tail(u) for u in s["series_instance_uids"])
         parts.append(f"PatientID '{pid}': {s['kind']} series {nums} {s['series_descriptions']} "
-                     f"({s['n_echoes']} echoes, study {_tail(c.frames[0].study_uid)}, UIDs "
-                     f"{', '.join(_tail(u) for u in s['series_instance_uids'])})")
-    how = ("series= with the SeriesInstanceUIDs (series numbers repeat between the patients; "
-           "`r2mri load --json` lists the UIDs)" if _numbers_repeat(frames)
+                     f"({s['n_echoes']} echoes, study {_tail(c.frames[0].study_uid)}, UIDs {uids})")
+    how = ("series= with the SeriesInstanceUIDs given here (series numbers repeat between the patients; "
+           "command line --series UID,UID,...)" if repeat
            else "series= (command line --series N,N,...)")
     raise InputError(f"{source}: multi-echo series of {len(best)} patients, which r2mri will not choose "
                      f"between: {' | '.join(parts)}; choose one patient's series with {how}")
