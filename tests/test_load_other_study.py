@@ -9,9 +9,7 @@ naming both; a ``series=`` choice mixing patients or studies is refused.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
 
