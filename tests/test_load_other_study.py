@@ -95,6 +95,20 @@ def test_same_patient_other_study_is_a_warning_not_a_refusal(tmp_path):
     assert [r["code"] for r in s["reasons"]] == ["other-study"]
 
 
+def test_other_patients_single_echo_series_beside_the_liver_series(tmp_path):
+    """The audit's case: another patient's series (no multi-echo dataset of its own) beside
+    the FerriScan set loads the set, with the warning naming the series and the reason."""
+    _, a = fx.write_per_te_series(tmp_path / "a")
+    loc, _ = fx.write_per_te_series(tmp_path / "b", echo_times_ms=(4.0,), first_series_number=3)
+    _retag(loc, PatientID="P-XYZ", SeriesDescription="T1 SE")
+    img = r2mri.load(tmp_path)
+    assert img.metadata["series_instance_uids"] == a["series_uids"]
+    f = {x.code: x for x in img.protocol_report()}["series-other-study"]
+    assert f.message.startswith("1 series of another patient or study in the input not used")
+    assert "#3 'T1 SE'" in f.message and "other patient (PatientID 'P-XYZ'; the dataset's 'P-001')" in f.message
+    assert "other study" in f.message
+
+
 def test_one_study_has_no_finding(tmp_path):
     fx.write_per_te_series(tmp_path)
     img = r2mri.load(tmp_path)
