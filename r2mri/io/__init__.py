@@ -66,8 +66,9 @@ def list_datasets(path_or_paths) -> dict:
     dict
         ``series``: one dict per series (uid, number, description, echo times,
         frames, matrix, PatientID, StudyInstanceUID); ``candidates``: candidate
-        datasets, best first (the one :func:`load` picks without ``series=``), each with the series of its acquisition it leaves
-        out (``series_left_out``); ``skipped_files``: non-image files ignored;
+        datasets, best first (the one :func:`load` picks without ``series=``), each
+        with the series of its acquisition it leaves out (``series_left_out``);
+        ``skipped_files``: non-image files ignored;
         ``complex_series``: phase / real / imaginary series (``complex_component`` P, R
         or I), never candidates themselves; :func:`load` pairs them with the magnitude.
 
