@@ -65,9 +65,10 @@ def list_datasets(path_or_paths) -> dict:
     -------
     dict
         ``series``: one dict per series (uid, number, description, echo times,
-        frames); ``candidates``: candidate datasets, best first (the one :func:`load`
-        picks without ``series=``), each with the series of its acquisition it leaves
-        out (``series_left_out``); ``skipped_files``: non-image files ignored;
+        frames, matrix, PatientID, StudyInstanceUID); ``candidates``: candidate
+        datasets, best first (the one :func:`load` picks without ``series=``), each
+        with the series of its acquisition it leaves out (``series_left_out``);
+        ``skipped_files``: non-image files ignored;
         ``complex_series``: phase / real / imaginary series (``complex_component`` P, R
         or I), never candidates themselves; :func:`load` pairs them with the magnitude.
 
@@ -97,6 +98,7 @@ def list_datasets(path_or_paths) -> dict:
 
 def _series_found(frames) -> list[dict]:
     from ._grouping import by_series
+    from ._other_study import patient_id
 
     series = []
     for uid, fs in by_series(frames).items():
@@ -107,6 +109,8 @@ def _series_found(frames) -> list[dict]:
             "echo_times_ms": sorted({f.te_ms for f in fs if f.te_ms is not None}),
             "n_frames": len(fs),
             "matrix": [fs[0].rows, fs[0].cols],
+            "patient_id": patient_id(fs[0]),
+            "study_instance_uid": fs[0].study_uid,
         })
     series.sort(key=lambda s: (s["series_number"] if s["series_number"] is not None else -1, s["series_instance_uid"]))
     return series
@@ -171,7 +175,7 @@ def load(path_or_paths, echo_times_ms: Sequence[float] | None = None, series=Non
 
 
 def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
-    from . import _dicom, _grouping, _phase
+    from . import _dicom, _grouping, _other_study, _phase
     from ._nifti import is_nifti
     from ._nifti_phase import load_nifti_complex
 
@@ -214,6 +218,7 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     left_out: list[dict] = []
     if wanted is not None:
         wanted = _grouping.resolve_series(wanted, by_series, source)
+        _other_study.check_chosen(wanted, by_series, source)  # one patient, one study
         chosen = [f for u in wanted for f in by_series[u]]
         if len(wanted) == 1:
             kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
@@ -247,7 +252,9 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
                 f"no multi-echo dataset in {source}: {len(by_series)} series, each with a single "
                 f"echo time and no per-TE series sharing one geometry"
             )
+        _other_study.check_candidates(cands, frames, source)  # two patients: never a silent pick
         best = cands[0]
+        chosen = best.frames
         dup = _grouping.duplicate_te_series(best)
         if dup:
             raise InputError(
@@ -262,4 +269,6 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     img.metadata["skipped_files"] = skipped
     # series of the chosen acquisition not in the dataset: an error finding (protocol.py)
     img.metadata["series_left_out"] = [dict(s) for s in left_out]
+    # series of another patient or study: a warning naming them (r2mri.io._other_study)
+    img.metadata["series_other_study"] = _other_study.other_series(chosen, frames, cplx)
     return img

@@ -320,6 +320,9 @@ def check_protocol(img) -> list[Finding]:
     left = [s for s in meta.get("series_left_out") or [] if isinstance(s, dict)]
     if left:
         out.append(_left_out_finding(left, te_list))
+    from ._other_study import findings as _other_study_findings
+
+    out += _other_study_findings(meta)  # series of another patient or study, named
 
     if meta.get("echo_times_overridden"):
         out.append(Finding("info", "echo-times-from-user", f"echo times {te_list} ms given by the user",
