@@ -136,7 +136,7 @@ def test_series_left_out_is_an_error_naming_series_and_reason(study, tmp_path, r
     assert s["series_instance_uid"] == uid and s["series_number"] == 4 and s["echo_time_ms"] == 15.0
     assert [r["code"] for r in s["reasons"]] == [code]
     msg = left[0].message
-    assert "#4 'FerriScan-like" in msg and "TE 15 ms'" in msg and uid[-10:] in msg and text in msg, msg
+    assert "#4 'LIC 7 mg/g" in msg and "TE 15 ms'" in msg and uid[-10:] in msg and text in msg, msg
 
     # analyze refuses, naming the finding, before fitting anything
     with pytest.raises(ProtocolError, match="series-left-out: 1 series of this acquisition"):
@@ -223,7 +223,7 @@ def test_cli_load_and_analyze(study, tmp_path, capsys):
 
     assert main(["load", str(d)]) == 1
     out = capsys.readouterr().out
-    assert "[error] series-left-out: 1 series of this acquisition" in out and "#4 'FerriScan-like" in out
+    assert "[error] series-left-out: 1 series of this acquisition" in out and "#4 'LIC 7 mg/g" in out
 
     # refused: one line on stderr, exit 2, no output folder
     o = tmp_path / "o"

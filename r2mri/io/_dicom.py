@@ -623,10 +623,6 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
     p = ref.params
     # headers reconciled with each other and with the frames (echo train from the data)
     rev = review_headers(sorted_echoes)
-    if kind == "enhanced":  # Enhanced MR Echo Train Length can say single-echo frames (r2mri.io._enhanced_train)
-        from ._enhanced_train import apply as _enhanced_train
-
-        rev = _enhanced_train(sorted_echoes, rev)
     meta["header_findings"] = rev["findings"]
     etl = rev["echo_train_length"]
     seq = rev["sequence"]
