@@ -124,16 +124,18 @@ class LicCategory:
 
 
 #: The five bands of domain.md section 4, each upper-inclusive (<= 1.8 is normal). One
-#: style for every label, "Meaning (band)", the meanings as in domain.md section 4
-#: (St Pierre 2005; clinical meaning after Olivieri & Brittenham, Blood 1997).
+#: style for every label, "Meaning (band in mg/g)", short enough for one line of the page's
+#: headline box (44 characters; the last band takes two); the meanings as in domain.md
+#: section 4 (St Pierre 2005; clinical meaning after Olivieri & Brittenham, Blood 1997):
+#: <= 1.8 the upper limit of normal, 3.2-7.0 the range aimed at in chelated patients.
 CATEGORIES = (
-    LicCategory("normal", "Normal (up to 1.8 mg/g, the upper limit of normal)", None, 1.8),
+    LicCategory("normal", "Normal (up to 1.8 mg/g)", None, 1.8),
     LicCategory("mildly-raised", "Mildly raised (1.8-3.2 mg/g)", 1.8, 3.2),
-    LicCategory("target-range", "Range aimed at in chelated patients (3.2-7.0 mg/g)", 3.2, 7.0),
-    LicCategory("increased-risk", "Increased risk of complications (7.0-15.0 mg/g)", 7.0, 15.0),
+    LicCategory("target-range", "Chelation target range (3.2-7 mg/g)", 3.2, 7.0),
+    LicCategory("increased-risk", "Increased risk of complications (7-15 mg/g)", 7.0, 15.0),
     LicCategory(
         "greatly-increased-risk",
-        "Greatly increased risk of cardiac disease and early death (above 15.0 mg/g)",
+        "Greatly increased risk of cardiac disease and early death (above 15 mg/g)",
         15.0,
         None,
     ),

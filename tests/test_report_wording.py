@@ -10,6 +10,7 @@ is warned about once, not three times.
 from __future__ import annotations
 
 import re
+import textwrap
 
 import pytest
 
@@ -67,7 +68,9 @@ def test_derived_bridge_is_one_warning(name):
 def test_category_labels_one_style():
     bounds = [None, *THRESHOLDS_MG_PER_G, None]
     for cat, lo, hi in zip(CATEGORIES, bounds, bounds[1:]):
-        m = re.fullmatch(r"[A-Z][a-z][^()]*? \(([^()]*mg/g[^()]*)\)", cat.label)
+        m = re.fullmatch(r"[A-Z][a-z][^()]*? \(([^()]*) mg/g\)", cat.label)
         assert m, cat.label  # "Meaning (band mg/g)"
-        for edge in (lo, hi):  # the band in the label is the band of the thresholds
-            assert edge is None or f"{edge:.1f}" in m.group(1), cat.label
+        band = m.group(1)  # the band in the label is the band of the thresholds
+        assert band == (f"up to {hi:g}" if lo is None else f"above {lo:g}" if hi is None else f"{lo:g}-{hi:g}")
+        # one line of the page's headline box (textwrap at 44), the longest meaning two
+        assert len(textwrap.wrap(cat.label, 44)) <= (2 if hi is None else 1), cat.label

@@ -122,16 +122,15 @@ def _has_range(cal: dict) -> bool:
 
 
 def _checked_text(cal: dict) -> str:
-    """How far the curve was checked, in plain words (report.json keeps the evidence tags).
+    """" (formula checked against its source)" for a verified curve; nothing for the others,
+    whose status the headline box's label and a warning already say in plain words.
 
     Examples
     --------
-    >>> _checked_text({"verified": False, "derived": False})
-    'formula not checked against the original paper'
+    >>> _checked_text({"verified": True, "derived": False}), _checked_text({"verified": False})
+    (' (formula checked against its source)', '')
     """
-    if cal.get("derived"):
-        return "derived, not biopsy-validated"
-    return "formula checked against its source" if cal.get("verified") else "formula not checked against the original paper"
+    return " (formula checked against its source)" if cal.get("verified") and not cal.get("derived") else ""
 
 
 def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
@@ -155,7 +154,7 @@ def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
         f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
         f"At noise floor: {fmt(pct(qc.get('fraction_at_noise_floor')), 1, '%')}; fit failures: {fail_txt}; "
         f"extrapolated: {extrap}",
-        f"Calibration: {cal.get('name')} ({_checked_text(cal)}); {range_text(cal)}",
+        f"Calibration: {cal.get('name')}{_checked_text(cal)}; {range_text(cal)}",
         f"{cal.get('citation_text') or ''}",
         f"ROI: {roi_b.get('method') or 'n/a'}{' (a proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
