@@ -337,6 +337,8 @@ def analyze(
     except CalibrationError as exc:
         raise CalibrationError(f"{_where(paths)}: {exc}") from None
     cal = _cal.get_calibration(cal_ref)  # its own errors name the curve or file
+    covered = _cal.covered_protocol_codes(cal)  # a derived 3 T bridge: its own warning says it, once
+    warnings[:] = [w for w in warnings if not any(w.startswith(f"protocol: {c}: ") for c in covered)]
     try:
         warnings.extend(_cal.check_applicability(cal, img))
         warnings.extend(check_requirements(cal, img, model_used, force=force))

@@ -84,6 +84,9 @@ THRESHOLDS_SOURCE = (
 #: still separates 1.5 T from 3 T.
 FIELD_TOLERANCE_T = 0.25
 
+#: What an unverified curve's label and warning say when its file gives no ``plain_status``.
+_UNCHECKED = "formula not checked against the original paper"
+
 _QUANTITIES = ("R2", "R2*", "T2*")
 _SEQUENCES = ("SE", "GRE")
 _ECHO_TRAINS = ("single", "any")
@@ -120,22 +123,19 @@ class LicCategory:
         }
 
 
-#: The five bands of domain.md section 4, each upper-inclusive (<= 1.8 is normal).
+#: The five bands of domain.md section 4, each upper-inclusive (<= 1.8 is normal). One
+#: style for every label, "Meaning (band in mg/g)", short enough for one line of the page's
+#: headline box (44 characters; the last band takes two); the meanings as in domain.md
+#: section 4 (St Pierre 2005; clinical meaning after Olivieri & Brittenham, Blood 1997):
+#: <= 1.8 the upper limit of normal, 3.2-7.0 the range aimed at in chelated patients.
 CATEGORIES = (
-    LicCategory("normal", "Normal (<= 1.8 mg/g, upper limit of normal)", None, 1.8),
+    LicCategory("normal", "Normal (up to 1.8 mg/g)", None, 1.8),
     LicCategory("mildly-raised", "Mildly raised (1.8-3.2 mg/g)", 1.8, 3.2),
-    LicCategory(
-        "target-range",
-        "3.2-7.0 mg/g: the range aimed at in chelated patients",
-        3.2,
-        7.0,
-    ),
-    LicCategory(
-        "increased-risk", "Increased risk of complications (> 7 mg/g)", 7.0, 15.0
-    ),
+    LicCategory("target-range", "Chelation target range (3.2-7 mg/g)", 3.2, 7.0),
+    LicCategory("increased-risk", "Increased risk of complications (7-15 mg/g)", 7.0, 15.0),
     LicCategory(
         "greatly-increased-risk",
-        "Greatly increased risk of cardiac disease and early death (> 15 mg/g)",
+        "Greatly increased risk of cardiac disease and early death (above 15 mg/g)",
         15.0,
         None,
     ),
@@ -359,13 +359,36 @@ class Calibration:
     # ---- reporting ------------------------------------------------------------------
     @property
     def label(self) -> str:
-        """Title plus "(derived, not biopsy-validated)" / "(unverified)" where it applies."""
-        tags = []
+        """Title plus, in plain words, "derived, not biopsy-validated" or "formula not
+        checked against the original paper" where it applies (said once: a derived curve's
+        title already says it, and a derived curve is unchecked by construction)."""
+        tag = ""
         if self.derived:
-            tags.append("derived, not biopsy-validated")
-        if not self.verified:
-            tags.append("formula not verified against the primary text")
-        return self.title + (f" [{'; '.join(tags)}]" if tags else "")
+            tag = "" if "not biopsy-validated" in self.title else "derived, not biopsy-validated"
+        elif not self.verified:
+            tag = _UNCHECKED
+        return self.title + (f"; {tag}" if tag else "")
+
+    @property
+    def reader_status(self) -> str:
+        """How far the curve can be trusted, in plain English for the page and terminal.
+
+        The evidence tags of ``citation.status`` ([C] confirmed, [R] widely quoted,
+        [D] derived) stay in report.json for developers; this is what a radiologist
+        reads: the ``citation.plain_status`` of the curve's file, else a generic
+        sentence from ``derived`` / ``verified``. Empty for a verified, not derived curve.
+
+        Examples
+        --------
+        >>> get_calibration("st-pierre-2005").reader_status
+        'formula as widely quoted; the original paper was not available to check it'
+        """
+        if self.verified and not self.derived:
+            return ""
+        plain = str(self.citation.get("plain_status") or "").strip()
+        if plain:
+            return plain
+        return "derived, not biopsy-validated" if self.derived else _UNCHECKED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description for report.json's ``calibration`` block."""
@@ -756,7 +779,7 @@ def check_applicability(
     --------
     >>> check_applicability("st-pierre-2005", field_strength_t=1.5, sequence="SE",
     ...                     echo_train_length=1)  # doctest: +ELLIPSIS
-    ['calibration st-pierre-2005: formula not verified against the primary text...']
+    ['calibration st-pierre-2005: formula as widely quoted; the original paper was not...']
     >>> check_applicability("st-pierre-2005", field_strength_t=3.0)
     Traceback (most recent call last):
     ...
@@ -814,12 +837,8 @@ def check_applicability(
         raise CalibrationError(f"{where}: " + "; and ".join(problems))
     if cal.echo_train == "single" and kind in ("SE", None) and train is None:
         warnings.append(f"{where}: echo train length unknown; assumed single-echo spin echo as the curve")
-    if cal.derived:
-        why = cal.citation.get("notes", "") or cal.title
-        label = "DERIVED, NOT BIOPSY-VALIDATED"  # said once when the curve's own notes already start with it
-        warnings.append(f"{where}: {why}" if why.startswith(label) else f"{where}: {label} ({why})")
-    if not cal.verified:
-        warnings.append(f"{where}: formula not verified against the primary text ({cal.citation.get('status', '')})")
+    if cal.derived or not cal.verified:  # one plain warning (a derived curve is unchecked by construction)
+        warnings.append(f"{where}: {cal.reader_status}")
     return warnings
 
 
@@ -855,6 +874,33 @@ def default_calibration(image: Any = None, *, field_strength_t: float | None = N
             "--calibration-file (site-validated) or --calibration st-pierre-2005-3t-scaled (derived bridge)"
         )
     return "hernando-2022-r2star-1.5t" if kind == "GRE" else DEFAULT_CALIBRATION
+
+
+def covered_protocol_codes(calibration: "Calibration | Mapping[str, Any]") -> frozenset[str]:
+    """Protocol findings whose point this curve's own warning already makes.
+
+    A derived 3 T bridge is warned about once, by :func:`check_applicability` ("derived,
+    not biopsy-validated ..."); the protocol finding ``field-strength-3t`` ("no
+    biopsy-validated calibration at 3 T; use ... the derived bridge") then says the same
+    thing and is left out of the warnings (it stays in report.json's protocol findings).
+
+    Parameters
+    ----------
+    calibration : Calibration or dict
+        The curve, or report.json's ``calibration`` block (``derived``, ``field_strength_t``).
+
+    Examples
+    --------
+    >>> sorted(covered_protocol_codes(get_calibration("st-pierre-2005-3t-scaled")))
+    ['field-strength-3t']
+    >>> covered_protocol_codes({"derived": False, "field_strength_t": 3.0})
+    frozenset()
+    """
+    get = calibration.get if isinstance(calibration, Mapping) else (lambda k: getattr(calibration, k, None))
+    b0 = get("field_strength_t")
+    if get("derived") is True and b0 is not None and abs(float(b0) - 3.0) <= FIELD_TOLERANCE_T:
+        return frozenset({"field-strength-3t"})
+    return frozenset()
 
 
 #: Alias of :func:`check_applicability` (the name ``r2mri.analyze`` calls).

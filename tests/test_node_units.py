@@ -66,8 +66,15 @@ def test_check_config_prints_effective_settings(tmp_path, capsys):
 
     assert main(["serve", "--check-config", "--port", "4100", "--destination", "A@127.0.0.1:1",
                  "--analyze-option", "model=exp", "--spool", str(tmp_path)]) == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert "never sent" not in captured.err
     assert out["port"] == 4100 and out["destinations"] == ["A@127.0.0.1:1"] and out["analysis"] == {"model": "exp"}
+    assert main(["serve", "--check-config", "--spool", str(tmp_path)]) == 0  # valid, but sends nothing: said
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["destinations"] == []
+    assert captured.err.count("\n") == 1 and "no destination configured" in captured.err
+    assert "never sent anywhere" in captured.err
     assert main(["serve", "--check-config", "--destination", "nope"]) == 2
     assert "expected AET@HOST:PORT" in capsys.readouterr().err
 

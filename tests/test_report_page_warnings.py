@@ -227,7 +227,8 @@ def test_real_3t_liver_roi_warning_reaches_the_page():
     rep = report_dict(res)
     drawn, _, _ = _column_warnings(render_page(res, rep))
     reading = [w for w in rep["warnings"] if warning_rank(w) == 0]
-    assert len(rep["warnings"]) >= 7 and len(reading) >= 2
+    # 6 warnings since the derived bridge is warned once (it was 3 lines saying the same)
+    assert len(rep["warnings"]) >= 6 and len(reading) >= 2
     assert len(drawn) >= len(reading)
     for i, w in enumerate(reading):  # all drawn, first, whatever else is hidden
         assert drawn[i].startswith(f"{i + 1}. {w[:40]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 __all__ = ["add_parser", "run"]
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
                       [parse_option(o) for o in args.analyze_options])
     if args.check_config:
         print(json.dumps(cfg.to_dict(), indent=2))
+        for note in cfg.notes():  # on stderr: stdout stays the JSON settings
+            print(note, file=sys.stderr)
         return 0
     import signal
     import threading

@@ -146,6 +146,21 @@ class NodeConfig:
         out["destinations"] = [str(d) for d in self.destinations]
         return out
 
+    def notes(self) -> list[str]:
+        """Plain one-line notes on settings that are valid but likely not what was meant
+        (printed by ``--check-config`` beside the settings).
+
+        Examples
+        --------
+        >>> NodeConfig().notes()  # doctest: +ELLIPSIS
+        ['note: no destination configured: results stay in r2mri-spool/jobs/<id>/out and are never sent anywhere...']
+        """
+        out = []
+        if not self.destinations:
+            out.append(f"note: no destination configured: results stay in {Path(self.spool) / 'jobs'}/<id>/out "
+                       "and are never sent anywhere (add --destination AET@HOST:PORT or [node] destinations)")
+        return out
+
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert or self.tls_key or self.tls_ca)

@@ -70,7 +70,9 @@ def warning_items(rep: dict) -> list[tuple[int, str]]:
     """All warnings of ``rep`` as (rank, text), most important first (stable within a rank).
 
     Protocol findings of severity warning or error that report.json's ``warnings`` does
-    not already repeat (``"protocol: <code>: <message>"``) are added as such.
+    not already repeat (``"protocol: <code>: <message>"``) are added as such, except those
+    the calibration's own warning already makes
+    (:func:`r2mri.calibration.covered_protocol_codes`: a derived 3 T bridge is warned once).
 
     Examples
     --------
@@ -79,9 +81,12 @@ def warning_items(rep: dict) -> list[tuple[int, str]]:
     >>> [r for r, _ in warning_items(rep)]
     [0, 2, 2]
     """
+    from ..calibration import covered_protocol_codes
+
     texts = [str(w) for w in (rep.get("warnings") or []) if str(w).strip()]
+    covered = covered_protocol_codes(rep.get("calibration") or {})  # said by the curve's own warning
     for f in (rep.get("qc") or {}).get("protocol_findings") or []:
-        if not isinstance(f, dict) or f.get("severity") not in ("warning", "error"):
+        if not isinstance(f, dict) or f.get("severity") not in ("warning", "error") or f.get("code") in covered:
             continue
         msg = str(f.get("message") or "")
         if msg and not any(msg in t for t in texts):
@@ -116,6 +121,18 @@ def _has_range(cal: dict) -> bool:
     return rng.get("lic_min_mg_per_g") is not None or rng.get("lic_max_mg_per_g") is not None
 
 
+def _checked_text(cal: dict) -> str:
+    """" (formula checked against its source)" for a verified curve; nothing for the others,
+    whose status the headline box's label and a warning already say in plain words.
+
+    Examples
+    --------
+    >>> _checked_text({"verified": True, "derived": False}), _checked_text({"verified": False})
+    (' (formula checked against its source)', '')
+    """
+    return " (formula checked against its source)" if cal.get("verified") and not cal.get("derived") else ""
+
+
 def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
     """The QC and calibration lines (not warnings): model and noise, floor/failures/
     extrapolation, calibration with its range and citation, ROI method. ``fmt`` and
@@ -137,8 +154,7 @@ def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
         f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
         f"At noise floor: {fmt(pct(qc.get('fraction_at_noise_floor')), 1, '%')}; fit failures: {fail_txt}; "
         f"extrapolated: {extrap}",
-        f"Calibration: {cal.get('name')} ({'verified' if cal.get('verified') else 'NOT verified'}"
-        f"{', derived, not biopsy-validated' if cal.get('derived') else ''}); {range_text(cal)}",
+        f"Calibration: {cal.get('name')}{_checked_text(cal)}; {range_text(cal)}",
         f"{cal.get('citation_text') or ''}",
         f"ROI: {roi_b.get('method') or 'n/a'}{' (a proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
