@@ -21,8 +21,11 @@ tiles of at least 16 voxels. It is shrunk towards the edge's mean by empirical B
 between-tile variance ``tau^2`` by the moment estimator of DerSimonian & Laird
 (Controlled Clinical Trials 7:177-188, 1986; the method, cited from memory), and each
 tile keeps ``tau^2 / (tau^2 + se_t^2)`` of its deviation; an edge whose median
-reliability is below 0.5 keeps the pooled value alone (its tiles' own spreads are
-mostly noise). On a uniform liver ``tau^2`` is about zero and nothing changes. Tiles
+reliability is below 0.4 keeps the pooled value alone (its tiles' own spreads are
+mostly noise), one above 0.6 the whole map, and in between a share rising linearly
+(:func:`map_weight`; a hard switch at 0.5 before branch mapsmooth, which made the
+headline jump with the statistics' seed). On a uniform liver ``tau^2`` is about zero
+and nothing changes. Tiles
 whose own spread is above 0.10 by more than three standard errors (twice the largest
 pooled texture spread; the edge of a focal region: 0.13-0.66 in the phantom truth) are
 outliers: they leave the edge's pooled statistic (their dispersion is not the texture's
