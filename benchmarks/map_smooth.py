@@ -5,9 +5,10 @@ from the repository root.
 
 ``hard``: the spread map as before branch mapsmooth, rebuilt by wrapping: an edge's map kept
 in full when its median reliability is at least 0.5 and dropped below, and a map without
-outlier tiles kept only when it moves the mean corrected rate by more than ``_MAP_MATERIAL``.
-``ramp``: the library as it is (:func:`r2mri._spread_map.map_weight`,
-:func:`r2mri._spread_map.material_weight`). Each liver is read with statistics seeds 1..N
+outlier tiles kept only when it moves the mean corrected rate by more than ``_MAP_MATERIAL``
+(beside outlier tiles always in full). ``ramp``: the library as it is
+(:func:`r2mri._spread_map.map_weight`, :func:`r2mri._spread_map.material_weight`, the
+latter with or without outlier tiles). Each liver is read with statistics seeds 1..N
 by both variants, interleaved (``benchmarks.mc_seed.one``): the headline's Monte-Carlo SD
 over the seed against the interval's SE (half-width / 1.96), and the CPU time of
 ``liver_statistics`` per call, with the load average. Livers as in :mod:`benchmarks.mc_seed`.
@@ -29,18 +30,48 @@ from .mc_seed import RESULTS, make_liver, one
 _Z95 = 1.959963984540054
 
 
+def _tile_spread_map_before(t, simulated, state, replicates: int, seed: int):
+    """``r2mri._spread_map.tile_spread_map`` as it was before branch mapsmooth (git e8a71af)."""
+    import r2mri._spread_map as sm
+    from r2mri._mixture import _SHAPE, _correct_many
+    from r2mri._spread_estimate import _DRHO, _MUT_MAX, _RHO_MAX, _echo_dispersion, _simulator
+
+    rho, kappa, mu, s0 = state
+    ra = np.maximum(t.rho_tiles({s: max(rho[s], 0.0) for s in t.sizes}), 0.0)
+    ka = np.zeros(t.nt)
+    for s in t.sizes:
+        ka[t.sel_of[s]] = max(kappa[s], 0.0)
+    obs, dof = _echo_dispersion(t.y, t.tile_of, t.nt)
+    sim_a, sim_r = simulated(mu, s0, ra, ka), simulated(mu, s0, ra + _DRHO, ka)
+    rhat, se = sm.tile_spreads(obs, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
+    rhat_p, se_p = sm.tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
+    se = sm.calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
+    m = sm.spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
+    if m is None or m.outlier.any():
+        return m
+    r_ref, s_ref = t.ref_state()
+    jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
+            for r in (rho[s], np.clip(rho[s] + m.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
+    done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
+    shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
+    return m if abs(shift) > sm._MAP_MATERIAL * float(np.sum(t.k * mu)) else None
+
+
 @contextlib.contextmanager
 def hard():
-    """Within the block, the two weights are the switches they replaced."""
+    """Within the block, the spread map as before branch mapsmooth: the reliability switch at
+    ``_LAMBDA_MIN`` and the materiality switch, the latter only without outlier tiles."""
+    import r2mri._headline as hl
     import r2mri._spread_map as sm
 
-    orig_w, orig_m = sm.map_weight, sm.material_weight
+    orig_w, orig_t = sm.map_weight, hl.tile_spread_map
     sm.map_weight = lambda m: 1.0 if m >= sm._LAMBDA_MIN else 0.0
-    sm.material_weight = lambda r: 1.0 if abs(r) > sm._MAP_MATERIAL else 0.0
+    hl.tile_spread_map = _tile_spread_map_before
     try:
         yield
     finally:
-        sm.map_weight, sm.material_weight = orig_w, orig_m
+        sm.map_weight, hl.tile_spread_map = orig_w, orig_t
 
 
 def main(argv=None) -> int:

@@ -372,18 +372,20 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
     se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
     sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
-    if sm is None or sm.outlier.any():
+    if sm is None or not np.any(sm.offset):
         return sm
-    # no outlier: the map is kept in full if it moves the mean corrected rate by more than _MAP_MATERIAL, not
+    # the tile-to-tile part is kept in full if it moves the mean corrected rate by more than _MAP_MATERIAL, not
     # below half of it (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's
-    # CPU), scaled in between (material_weight)
+    # CPU), scaled in between (material_weight); with or without outlier tiles (before branch mapsmooth it was
+    # kept in full beside outliers, so that one tile called an outlier by noise switched it on: liver 7 of the
+    # issue-16 cell)
     r_ref, s_ref = t.ref_state()
     jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
             for r in (rho[s], np.clip(rho[s] + sm.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
     done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
     shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
     wm = material_weight(shift / float(np.sum(t.k * mu)))
-    if wm == 0.0:
+    if wm == 0.0 and not sm.outlier.any():
         return None
     if wm < 1.0:
         sm.offset = sm.offset * wm
