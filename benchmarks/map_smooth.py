@@ -102,10 +102,11 @@ def main(argv=None) -> int:
             ratio = e.std(ddof=1) / (np.median(h) / _Z95)
             print(f"{name} {v}: headline error {e.mean():+.3f} %, MC SD {e.std(ddof=1):.3f} %, half-width "
                   f"{np.median(h):.2f} %, MC SD / SE {ratio:.3f}; covered {sum(r['covered'] for r in rr)}/{len(rr)}; "
-                  f"map kept {sum(r['spread_map'] for r in rr)}/{len(rr)}; CPU {cpu[v] / len(rr):.2f} s/run", flush=True)
+                  f"map kept {sum(r['spread_map'] for r in rr)}/{len(rr)}; CPU {cpu[v] / len(rr):.2f} s/run",
+                  flush=True)
         d = np.array([r["lic"] for r in res["ramp"]]) / np.array([r["lic"] for r in res["hard"]]) - 1
-        print(f"{name}: ramp / hard headline {100 * d.mean():+.4f} % (max |.| {100 * np.abs(d).max():.4f} %); CPU ratio "
-              f"{cpu['ramp'] / cpu['hard']:.3f}; load {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"{name}: ramp / hard headline {100 * d.mean():+.4f} % (max |.| {100 * np.abs(d).max():.4f} %); "
+              f"CPU ratio {cpu['ramp'] / cpu['hard']:.3f}; load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"load average at end {list(os.getloadavg())}")
     return 0
 
