@@ -21,8 +21,11 @@ tiles of at least 16 voxels. It is shrunk towards the edge's mean by empirical B
 between-tile variance ``tau^2`` by the moment estimator of DerSimonian & Laird
 (Controlled Clinical Trials 7:177-188, 1986; the method, cited from memory), and each
 tile keeps ``tau^2 / (tau^2 + se_t^2)`` of its deviation; an edge whose median
-reliability is below 0.5 keeps the pooled value alone (its tiles' own spreads are
-mostly noise). On a uniform liver ``tau^2`` is about zero and nothing changes. Tiles
+reliability is below 0.4 keeps the pooled value alone (its tiles' own spreads are
+mostly noise), one above 0.6 the whole map, and in between a share rising linearly
+(:func:`map_weight`; a hard switch at 0.5 before branch mapsmooth, which made the
+headline jump with the statistics' seed). On a uniform liver ``tau^2`` is about zero
+and nothing changes. Tiles
 whose own spread is above 0.10 by more than three standard errors (twice the largest
 pooled texture spread; the edge of a focal region: 0.13-0.66 in the phantom truth) are
 outliers: they leave the edge's pooled statistic (their dispersion is not the texture's
@@ -33,27 +36,32 @@ part held fixed (r2mri/_headline.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpreadMap", "calibrate_se", "split_outlier_rates", "split_tiles", "spread_map", "tile_spread_map",
-           "tile_spreads"]
+__all__ = ["SpreadMap", "calibrate_se", "map_weight", "material_weight", "split_outlier_rates", "split_tiles",
+           "spread_map", "tile_spread_map", "tile_spreads"]
 
 _MIN_DOF = 15  # [D, r2mri's choice] degrees of freedom (voxels - 1) a tile needs for a spread of its own:
 # 4 x 4 tiles and larger. A 2 x 2 tile's own dispersion (3 dof) is too noisy and its linearised estimate
 # ran away (noise-free 2 x 2 tiles of relative SD 0.4 read -7 %); small tiles share their edge's pooled spread
-_LAMBDA_MIN = 0.5  # [D, r2mri's choice] median reliability tau^2 / (tau^2 + se^2) an edge's tiles need for a
-# map: on heterogeneous-fine-1.5t at 30 mg/g, SNR 20, 8 channels it is 0.26 and the map read +2.2 % (seed 1;
-# +0.9 % without); SNR 50 textures 0.55-0.86
+_LAMBDA_MIN = 0.5  # [D, r2mri's choice] median reliability tau^2 / (tau^2 + se^2) at which an edge's map gets
+# half its weight: on heterogeneous-fine-1.5t at 30 mg/g, SNR 20, 8 channels it is 0.26 and the map read +2.2 %
+# (seed 1; +0.9 % without); SNR 50 textures 0.55-0.86
+_LAMBDA_RAMP = 0.1  # [D, r2mri's choice] half-width of the ramp of the edge's map weight in the median reliability:
+# 0 below _LAMBDA_MIN - 0.1, 1 above _LAMBDA_MIN + 0.1 (was a hard switch at 0.5). The median moves with the
+# statistics seed (SD ~0.02 at 0.44-0.49 on the issue-16 cell, liver 7, 2-3 copies): a switch there made the
+# headline depend on the seed by the map's whole effect
 _OUTLIER_SE = 3.0  # [D, r2mri's choice] SE by which a tile's own spread must exceed _OUTLIER_RHO
 _OUTLIER_RHO = 0.10  # [D, r2mri's choice] a tile's own spread above which it holds two populations rather than
 # a texture: twice the largest pooled texture spread (0.05); per tile, the SD 0.4 voxel-to-voxel texture at
 # 30 mg/g reaches 0.073 (90th percentile of the phantom truth, heterogeneous-fine-1.5t), tiles across the
 # 0.8 mg/g sphere of heterogeneous-focal-1.5t at 30 mg/g 0.13-0.66 (voxel R2 max/min 7-12 against 2-3).
 # With 0.05 + 2 SE, 6 % of the fine texture's tiles were split by noise at SNR 20 (headline -3.0 %)
-_MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used when it moves the mean corrected
-# R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers)
+_MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used in full when it moves the mean
+# corrected R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers), not at all below half of
+# that (uniform livers: <= 0.05 %), and scaled in between so that its effect is continuous in its size
 _SPLIT_RATIO_MIN = 1.5  # [D, r2mri's choice] the two groups' R2 must differ by this factor for the split to
 # stand (focal edges: 2-8; a split of one population by noise a few per cent); else the tile is fitted whole
 _OUTLIER_SHARE_MAX = 0.25  # [D, r2mri's choice] largest voxel share of an edge treated as outliers; above it
@@ -65,7 +73,9 @@ class SpreadMap:
     """The tile-to-tile part of the within-tile spread.
 
     ``offset``: each ordinary tile's spread minus its edge's pooled one; ``outlier``: tiles
-    out of the pooled statistic, corrected with ``fixed`` (their own estimate, bounded).
+    out of the pooled statistic, corrected with ``fixed`` (their own estimate, bounded);
+    ``weight``: per edge, the share of its shrunken deviations kept (:func:`map_weight`);
+    ``material_weight``: the share kept for the map's size (:func:`tile_spread_map`).
     """
 
     offset: np.ndarray
@@ -75,6 +85,8 @@ class SpreadMap:
     outlier_share: float = 0.0
 
     bound: float = np.inf
+    weight: dict = field(default_factory=dict)
+    material_weight: float = 1.0
 
     def apply(self, pooled_per_tile: np.ndarray) -> np.ndarray:
         """Each tile's spread from its edge's pooled spread (one value per tile), within +-bound."""
@@ -82,7 +94,39 @@ class SpreadMap:
 
     def to_dict(self) -> dict:
         return {"tau2_by_tile_size": {str(k): float(v) for k, v in self.tau2.items()},
-                "outlier_tiles": int(self.outlier.sum()), "outlier_voxel_fraction": float(self.outlier_share)}
+                "outlier_tiles": int(self.outlier.sum()), "outlier_voxel_fraction": float(self.outlier_share),
+                "weight_by_tile_size": {str(k): float(v) for k, v in self.weight.items()},
+                "material_weight": float(self.material_weight)}
+
+
+def map_weight(median_reliability: float) -> float:
+    """Share of an edge's shrunken tile deviations that its map keeps: a linear ramp in the
+    median reliability ``tau^2 / (tau^2 + se^2)`` of its tiles, 0 at or below
+    ``_LAMBDA_MIN - _LAMBDA_RAMP``, 1 at or above ``_LAMBDA_MIN + _LAMBDA_RAMP``.
+
+    Why not a switch: the median reliability carries the statistics' Monte-Carlo error (the
+    simulated copies of the ROI and the probe that calibrates the SEs); near the switch the
+    headline moved with the seed by the map's whole effect. The ramp makes it continuous.
+
+    Examples
+    --------
+    >>> map_weight(0.2), map_weight(0.5), map_weight(0.9)
+    (0.0, 0.5, 1.0)
+    """
+    return float(np.clip((median_reliability - _LAMBDA_MIN + _LAMBDA_RAMP) / (2 * _LAMBDA_RAMP), 0.0, 1.0))
+
+
+def material_weight(shift_rel: float) -> float:
+    """Share of a map without outlier tiles that is used, from ``shift_rel``, the map's shift of
+    the mean corrected rate relative to that mean: 0 up to ``_MAP_MATERIAL / 2``, 1 from
+    ``_MAP_MATERIAL``, linear in between (the used shift is then continuous in the map's size).
+
+    Examples
+    --------
+    >>> material_weight(0.0004), material_weight(-0.00075), material_weight(0.002)
+    (0.0, 0.5, 1.0)
+    """
+    return float(np.clip((abs(shift_rel) - 0.5 * _MAP_MATERIAL) / (0.5 * _MAP_MATERIAL), 0.0, 1.0))
 
 
 def tile_spreads(obs_ss, sim_ss, sim_ss_drho, drho, dof, mu, te, rho_tiles, replicates, mut_max):
@@ -161,7 +205,7 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
     """
     offset = np.zeros(rhat.size)
     outlier = np.zeros(rhat.size, bool)
-    tau2_by = {}
+    tau2_by, weight_by = {}, {}
     for s, sel in sel_by_edge.items():
         ok = sel & np.isfinite(se) & (se > 0) & (k - 1 >= _MIN_DOF)
         out = ok & (rhat - _OUTLIER_SE * se > _OUTLIER_RHO)
@@ -174,15 +218,16 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
             continue
         tau2, centre = _dersimonian_laird(rhat[pool], se[pool])
         lam = tau2 / (tau2 + se[pool] ** 2)
-        if np.median(lam) < _LAMBDA_MIN:  # the tiles' own spreads are mostly noise: the pooled one alone
+        w = map_weight(float(np.median(lam)))
+        if w == 0.0:  # the tiles' own spreads are mostly noise: the pooled one alone
             tau2_by[s] = 0.0
             continue
-        tau2_by[s] = tau2
-        offset[pool] = lam * (rhat[pool] - centre)
+        tau2_by[s], weight_by[s] = tau2, w
+        offset[pool] = w * lam * (rhat[pool] - centre)
     if not outlier.any() and all(v == 0 for v in tau2_by.values()):
         return None
     share = float(k[outlier].sum() / max(k.sum(), 1.0))
-    return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound)
+    return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound, weight_by)
 
 
 def two_means(yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,16 +372,25 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
     se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
     sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
-    if sm is None or sm.outlier.any():
+    if sm is None or not np.any(sm.offset):
         return sm
-    # no outlier: the map is kept only if it moves the mean corrected rate by more than _MAP_MATERIAL
-    # (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's CPU)
+    # the tile-to-tile part is kept in full if it moves the mean corrected rate by more than _MAP_MATERIAL, not
+    # below half of it (uniform livers: tau^2 ~1e-6, a shift <= 0.05 %, and it would double the estimator's
+    # CPU), scaled in between (material_weight); with or without outlier tiles (before branch mapsmooth it was
+    # kept in full beside outliers, so that one tile called an outlier by noise switched it on: liver 7 of the
+    # issue-16 cell)
     r_ref, s_ref = t.ref_state()
     jobs = [(r_ref[t.sel_of[s]], s_ref[t.sel_of[s]], t.k[t.sel_of[s]], r) for s in t.sizes
             for r in (rho[s], np.clip(rho[s] + sm.offset[t.sel_of[s]], -_RHO_MAX, _RHO_MAX))]
     done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
     shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
-    return sm if abs(shift) > _MAP_MATERIAL * float(np.sum(t.k * mu)) else None
+    wm = material_weight(shift / float(np.sum(t.k * mu)))
+    if wm == 0.0 and not sm.outlier.any():
+        return None
+    if wm < 1.0:
+        sm.offset = sm.offset * wm
+        sm.material_weight = wm
+    return sm
 
 
 def split_outlier_rates(t, out: np.ndarray, rho_by_edge, rho_hi=None, rho_lo=None) -> dict:

@@ -62,7 +62,9 @@ def test_two_populations_are_split():
 def test_spread_map_shrinks_noise_and_keeps_real_differences(tau):
     """400 tiles of 64 voxels whose own spread estimates have SE 0.004 about a spread of
     0.01 that varies between tiles with SD ``tau``: pure noise gives no map; a real
-    tile-to-tile SD of 0.004 is kept at about half (tau^2 / (tau^2 + se^2) = 1/2)."""
+    tile-to-tile SD of 0.004 is shrunk to about half (tau^2 / (tau^2 + se^2) = 1/2), and at
+    that median reliability the map keeps about half of it (the ramp of
+    r2mri/_spread_map.py, map_weight, branch mapsmooth: 0.3 of the deviations in all)."""
     rng = np.random.default_rng(1)
     se = np.full(400, 0.004)
     true = 0.01 + tau * rng.standard_normal(400)
@@ -71,8 +73,9 @@ def test_spread_map_shrinks_noise_and_keeps_real_differences(tau):
     if tau == 0:
         assert m is None or np.max(np.abs(m.offset)) < 0.002
     else:
-        slope = np.polyfit(rhat, m.offset, 1)[0]
+        slope = np.polyfit(rhat, m.offset, 1)[0] / m.weight[8]
         assert 0.35 < slope < 0.65, slope  # the shrinkage factor, 0.5 up to the tau^2 estimate's error
+        assert 0.3 < m.weight[8] < 0.7, m.weight  # the ramp's weight near a median reliability of 0.5
         assert not m.outlier.any()
 
 
