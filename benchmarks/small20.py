@@ -219,9 +219,10 @@ def _kappa_variant(name: str) -> dict:
     return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
 
 
-def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:
+def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0)) -> None:
     """The kappa designs (module docstring, item 6), paired per liver; printed and appended to
-    ``results/small20-kappa.jsonl``."""
+    ``results/small20-kappa.jsonl``. ``s0 = (log-SD, correlation voxels)``: the phantom's fine
+    S0 texture (r2mri/phantom/_s0_texture.py; log-SD 0: none)."""
     import json
     import os
 
@@ -232,7 +233,10 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     from ._oracle import true_spread_oracle
     from .hetero_full import one as full_one
 
-    geometry = GEOMETRY if geometry is None else geometry
+    size = "full" if geometry is not None and geometry != GEOMETRY else "small"
+    geometry = dict(GEOMETRY if geometry is None else geometry)
+    if s0[0] > 0:
+        geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
     old = {"_KAPPA_FROM": E._KAPPA_FROM}
     for sd, width, coils in cells:
         t0 = time.time()
@@ -255,7 +259,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
                                             "cpu_s")}
             rows.append(row)
-        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g}, seeds {offset}-{offset + seeds - 1}, "
+        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g} S0 log-SD {s0[0]:g} corr {s0[1]:g}, seeds {offset}-{offset + seeds - 1}, "
               f"wall {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f} {tag}", flush=True)
         for v in variants:
             e = np.array([r[v]["err_pct"] for r in rows])
@@ -268,8 +272,8 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                   f"{_ms(d)[1]:.4f} (SD {np.std(d, ddof=1):.4f}), CPU {np.mean([r[v]['cpu_s'] for r in rows]):.2f} s",
                   flush=True)
         with open(RESULTS / "small20-kappa.jsonl", "a") as fh:
-            fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag,
-                                 "geometry": "full" if geometry != GEOMETRY else "small", "variants": variants,
+            fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag, "s0": list(s0),
+                                 "geometry": size, "variants": variants,
                                  "rows": rows}) + "\n")
 
 
@@ -317,10 +321,14 @@ def main(argv=None) -> int:
     ap.add_argument("--snr", type=float, default=20.0)
     ap.add_argument("--full", action="store_true", help="--kappa on full-size livers (generate() defaults)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--s0", default="0:1", metavar="LOGSD:CORR,...",
+                    help="--kappa with the phantom's fine S0 texture (log-SD : correlation voxels), each in turn")
     a = ap.parse_args(argv)
     if a.kappa:
         cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
-        kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag)
+        for s0 in [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]:
+            kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag,
+                          s0)
         return 0
     if a.table_only:
         import json
