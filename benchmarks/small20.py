@@ -277,6 +277,36 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                                  "rows": rows}) + "\n")
 
 
+def s0_table(tag: str = "s0tex", size: str = "small") -> str:
+    """The kappa designs against the phantom's fine S0 texture (``--s0``): per cell and S0 texture,
+    each design's headline LIC error, its change paired on the same livers against no S0 texture
+    (same seeds, same LIC texture and noise), 95 % coverage and rho - true, from ``results/small20-kappa.jsonl``."""
+    import json
+
+    from ._common import md_table
+
+    runs = [json.loads(x) for x in (RESULTS / "small20-kappa.jsonl").read_text().splitlines() if x.strip()]
+    runs = [r for r in runs if r.get("tag") == tag and r["geometry"] == size and "s0" in r]
+    base = {(tuple(r["cell"]), r["rows"][0]["seed"]): r for r in runs if r["s0"][0] == 0}
+    out = []
+    for r in sorted(runs, key=lambda r: (r["cell"][0], r["cell"][2], r["s0"][1], r["s0"][0])):
+        b = base.get((tuple(r["cell"]), r["rows"][0]["seed"]))
+        for v in r["variants"]:
+            e = np.array([x[v]["err_pct"] for x in r["rows"]])
+            cells = [f"{r['cell'][0]:g} / {r['cell'][1]:g}", r["cell"][2], f"{r['s0'][0]:g}", f"{r['s0'][1]:g}", v,
+                     len(e), "{:+.2f} +- {:.2f}".format(*_ms(e))]
+            if b is not None and len(b["rows"]) == len(e):
+                cells.append("{:+.2f} +- {:.2f}".format(*_ms(e - np.array([x[v]["err_pct"] for x in b["rows"]]))))
+            else:
+                cells.append("")
+            d = [x[v]["rho"][k] - x["rho_true"][k] for x in r["rows"] for k in (x[v]["rho"] or {}) if k in x["rho_true"]]
+            cells += [f"{sum(x[v]['covered'] for x in r['rows'])}/{len(e)}",
+                      f"{np.median([x[v]['half_width_pct'] for x in r['rows']]):.1f}", "{:+.4f} +- {:.4f}".format(*_ms(d))]
+            out.append(cells)
+    return md_table(["LIC SD / width", "coils", "S0 log-SD", "S0 corr vox", "design", "livers", "LIC err %",
+                     "paired vs no S0 texture %", "covered", "half-width %", "rho - true"], out)
+
+
 def table(res: dict[str, Any]) -> str:
     from ._common import md_table
 
@@ -323,7 +353,11 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="")
     ap.add_argument("--s0", default="0:1", metavar="LOGSD:CORR,...",
                     help="--kappa with the phantom's fine S0 texture (log-SD : correlation voxels), each in turn")
+    ap.add_argument("--s0-table", default="", metavar="TAG", help="print the S0-texture table of runs tagged TAG")
     a = ap.parse_args(argv)
+    if a.s0_table:
+        print(s0_table(a.s0_table, "full" if a.full else "small"))
+        return 0
     if a.kappa:
         cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
         for s0 in [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]:
