@@ -307,6 +307,52 @@ def s0_table(tag: str = "s0tex", size: str = "small") -> str:
                      "paired vs no S0 texture %", "covered", "half-width %", "rho - true"], out)
 
 
+def s0_residual(settings, cells, seeds, offset=500) -> None:
+    """Can the tiles see the fine S0 texture? Per liver, the voxel-weighted RMS of the tiles' log S0
+    (bias-corrected intercepts) around the plane the prior's surface fits, the prior's kappa and SE
+    (r2mri/_s0_shading.py), and the true within-tile relative variance of S0 (from the phantom's
+    S0 truth, pooled over the tiles as the prior pools it); printed, paired on the same livers."""
+    import os
+
+    import r2mri._spread_estimate as E
+    from r2mri._s0_shading import _design, field_kappa
+    from r2mri.phantom import generate
+    from r2mri.stats import pooled_mean_r2
+
+    for sd, width, coils in cells:
+        for s0 in settings:
+            rms, kap, kse, ktrue = [], [], [], []
+            for seed in range(offset, offset + seeds):
+                extra = dict(s0_log_sd=s0[0], s0_correlation_voxels=s0[1]) if s0[0] > 0 else {}
+                ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                              lic_correlation_voxels=width if sd > 0 else 0.0, **GEOMETRY, **extra)
+                sigma = float(ph.summary["noise_sigma"])
+                pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=sigma, coils=coils)
+                t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+                keep = pooled.voxel_tile >= 0
+                xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], ph.image.data.shape[:3]), 1).astype(float)
+                u = xyz[:, np.ptp(xyz, 0) > 0]
+                u = (u - u.mean(0)) / (np.ptp(u, 0) / 2)
+                cen = np.stack([np.bincount(t.tile_of, weights=u[:, j], minlength=t.nt) for j in range(u.shape[1])], 1)
+                cen /= t.k[:, None]
+                a, w = _design(cen, 1), np.sqrt(t.k)
+                ls = np.log(t.s0_app)
+                coef = np.linalg.lstsq(a * w[:, None], ls * w, rcond=None)[0]
+                rms.append(float(np.sqrt(np.sum(t.k * (ls - a @ coef) ** 2) / (t.k.sum() * (1 - a.shape[1] / t.nt)))))
+                kp, se = field_kappa(xyz, t.tile_of, t.k, t.s0_app, t.sel_of)
+                edge = max(t.sizes, key=lambda e: t.k[t.sel_of[e]].sum())
+                kap.append(kp[edge])
+                kse.append(se[edge])
+                s0v = ph.truth.s0.reshape(-1)[pooled.voxel_index[keep]]
+                m = np.bincount(t.tile_of, weights=s0v, minlength=t.nt) / t.k
+                sel = t.sel_of[edge][t.tile_of]
+                ktrue.append(float(np.sum((s0v[sel] / m[t.tile_of][sel] - 1) ** 2) / np.sum(t.k[t.sel_of[edge]] - 1)))
+            print(f"SD {sd:g} width {width:g} coils {coils} S0 {s0[0]:g}:{s0[1]:g}: tile log S0 RMS about the plane "
+                  f"{np.mean(rms):.4f} (SD {np.std(rms, ddof=1):.4f}); kappa prior {np.mean(kap):.5f} +- SE "
+                  f"{np.mean(kse):.5f}; true within-tile kappa {np.mean(ktrue):.5f} (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+
+
 def table(res: dict[str, Any]) -> str:
     from ._common import md_table
 
@@ -354,7 +400,13 @@ def main(argv=None) -> int:
     ap.add_argument("--s0", default="0:1", metavar="LOGSD:CORR,...",
                     help="--kappa with the phantom's fine S0 texture (log-SD : correlation voxels), each in turn")
     ap.add_argument("--s0-table", default="", metavar="TAG", help="print the S0-texture table of runs tagged TAG")
+    ap.add_argument("--s0-resid", action="store_true", help="with --kappa CELLS and --s0: s0_residual (printed)")
     a = ap.parse_args(argv)
+    if a.s0_resid:
+        s0s = [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]
+        cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
+        s0_residual(s0s, cells, a.seeds, a.offset)
+        return 0
     if a.s0_table:
         print(s0_table(a.s0_table, "full" if a.full else "small"))
         return 0
