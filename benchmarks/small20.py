@@ -33,6 +33,9 @@ texture seed = noise seed = simulator seed, true liver mask.
    also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
    parametric-bootstrap bias correction of rho: both measured, then removed from the code).
    ``--full`` runs them on full-size livers.
+   ``--s0 LOGSD:CORR,...`` adds the phantom's fine S0 texture (r2mri/phantom/_s0_texture.py), each in
+   turn; ``--s0-table TAG`` prints the designs paired against no S0 texture (:func:`s0_table`);
+   ``--s0-resid`` whether the tiles' S0 about the prior's plane sees it (:func:`s0_residual`).
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -259,7 +262,8 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
                                             "cpu_s")}
             rows.append(row)
-        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g} S0 log-SD {s0[0]:g} corr {s0[1]:g}, seeds {offset}-{offset + seeds - 1}, "
+        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g} S0 log-SD {s0[0]:g} corr {s0[1]:g}, "
+              f"seeds {offset}-{offset + seeds - 1}, "
               f"wall {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f} {tag}", flush=True)
         for v in variants:
             e = np.array([r[v]["err_pct"] for r in rows])
