@@ -33,6 +33,9 @@ texture seed = noise seed = simulator seed, true liver mask.
    also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
    parametric-bootstrap bias correction of rho: both measured, then removed from the code).
    ``--full`` runs them on full-size livers.
+   ``--s0 LOGSD:CORR,...`` adds the phantom's fine S0 texture (r2mri/phantom/_s0_texture.py), each in
+   turn; ``--s0-table TAG`` prints the designs paired against no S0 texture (:func:`s0_table`);
+   ``--s0-resid`` whether the tiles' S0 about the prior's plane sees it (:func:`s0_residual`).
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -219,9 +222,10 @@ def _kappa_variant(name: str) -> dict:
     return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
 
 
-def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="") -> None:
+def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0)) -> None:
     """The kappa designs (module docstring, item 6), paired per liver; printed and appended to
-    ``results/small20-kappa.jsonl``."""
+    ``results/small20-kappa.jsonl``. ``s0 = (log-SD, correlation voxels)``: the phantom's fine
+    S0 texture (r2mri/phantom/_s0_texture.py; log-SD 0: none)."""
     import json
     import os
 
@@ -232,7 +236,10 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     from ._oracle import true_spread_oracle
     from .hetero_full import one as full_one
 
-    geometry = GEOMETRY if geometry is None else geometry
+    size = "full" if geometry is not None and geometry != GEOMETRY else "small"
+    geometry = dict(GEOMETRY if geometry is None else geometry)
+    if s0[0] > 0:
+        geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
     old = {"_KAPPA_FROM": E._KAPPA_FROM}
     for sd, width, coils in cells:
         t0 = time.time()
@@ -255,7 +262,8 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
                                             "cpu_s")}
             rows.append(row)
-        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g}, seeds {offset}-{offset + seeds - 1}, "
+        print(f"SD {sd:g} width {width:g} coils {coils} LIC {lic:g} SNR {snr:g} S0 log-SD {s0[0]:g} corr {s0[1]:g}, "
+              f"seeds {offset}-{offset + seeds - 1}, "
               f"wall {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f} {tag}", flush=True)
         for v in variants:
             e = np.array([r[v]["err_pct"] for r in rows])
@@ -268,9 +276,85 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                   f"{_ms(d)[1]:.4f} (SD {np.std(d, ddof=1):.4f}), CPU {np.mean([r[v]['cpu_s'] for r in rows]):.2f} s",
                   flush=True)
         with open(RESULTS / "small20-kappa.jsonl", "a") as fh:
-            fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag,
-                                 "geometry": "full" if geometry != GEOMETRY else "small", "variants": variants,
+            fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag, "s0": list(s0),
+                                 "geometry": size, "variants": variants,
                                  "rows": rows}) + "\n")
+
+
+def s0_table(tag: str = "s0tex", size: str = "small") -> str:
+    """The kappa designs against the phantom's fine S0 texture (``--s0``): per cell and S0 texture,
+    each design's headline LIC error, its change paired on the same livers against no S0 texture
+    (same seeds, same LIC texture and noise), 95 % coverage and rho - true, from ``results/small20-kappa.jsonl``."""
+    import json
+
+    from ._common import md_table
+
+    runs = [json.loads(x) for x in (RESULTS / "small20-kappa.jsonl").read_text().splitlines() if x.strip()]
+    runs = [r for r in runs if r.get("tag") == tag and r["geometry"] == size and "s0" in r]
+    base = {(tuple(r["cell"]), r["rows"][0]["seed"]): r for r in runs if r["s0"][0] == 0}
+    out = []
+    for r in sorted(runs, key=lambda r: (r["cell"][0], r["cell"][2], r["s0"][1], r["s0"][0])):
+        b = base.get((tuple(r["cell"]), r["rows"][0]["seed"]))
+        for v in r["variants"]:
+            e = np.array([x[v]["err_pct"] for x in r["rows"]])
+            cells = [f"{r['cell'][0]:g} / {r['cell'][1]:g}", r["cell"][2], f"{r['s0'][0]:g}", f"{r['s0'][1]:g}", v,
+                     len(e), "{:+.2f} +- {:.2f}".format(*_ms(e))]
+            if b is not None and len(b["rows"]) == len(e):
+                cells.append("{:+.2f} +- {:.2f}".format(*_ms(e - np.array([x[v]["err_pct"] for x in b["rows"]]))))
+            else:
+                cells.append("")
+            d = [x[v]["rho"][k] - x["rho_true"][k] for x in r["rows"] for k in (x[v]["rho"] or {}) if k in x["rho_true"]]
+            cells += [f"{sum(x[v]['covered'] for x in r['rows'])}/{len(e)}",
+                      f"{np.median([x[v]['half_width_pct'] for x in r['rows']]):.1f}", "{:+.4f} +- {:.4f}".format(*_ms(d))]
+            out.append(cells)
+    return md_table(["LIC SD / width", "coils", "S0 log-SD", "S0 corr vox", "design", "livers", "LIC err %",
+                     "paired vs no S0 texture %", "covered", "half-width %", "rho - true"], out)
+
+
+def s0_residual(settings, cells, seeds, offset=500) -> None:
+    """Can the tiles see the fine S0 texture? Per liver, the voxel-weighted RMS of the tiles' log S0
+    (bias-corrected intercepts) around the plane the prior's surface fits, the prior's kappa and SE
+    (r2mri/_s0_shading.py), and the true within-tile relative variance of S0 (from the phantom's
+    S0 truth, pooled over the tiles as the prior pools it); printed, paired on the same livers."""
+    import os
+
+    import r2mri._spread_estimate as E
+    from r2mri._s0_shading import _design, field_kappa
+    from r2mri.phantom import generate
+    from r2mri.stats import pooled_mean_r2
+
+    for sd, width, coils in cells:
+        for s0 in settings:
+            rms, kap, kse, ktrue = [], [], [], []
+            for seed in range(offset, offset + seeds):
+                extra = dict(s0_log_sd=s0[0], s0_correlation_voxels=s0[1]) if s0[0] > 0 else {}
+                ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                              lic_correlation_voxels=width if sd > 0 else 0.0, **GEOMETRY, **extra)
+                sigma = float(ph.summary["noise_sigma"])
+                pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=sigma, coils=coils)
+                t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+                keep = pooled.voxel_tile >= 0
+                xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], ph.image.data.shape[:3]), 1).astype(float)
+                u = xyz[:, np.ptp(xyz, 0) > 0]
+                u = (u - u.mean(0)) / (np.ptp(u, 0) / 2)
+                cen = np.stack([np.bincount(t.tile_of, weights=u[:, j], minlength=t.nt) for j in range(u.shape[1])], 1)
+                cen /= t.k[:, None]
+                a, w = _design(cen, 1), np.sqrt(t.k)
+                ls = np.log(t.s0_app)
+                coef = np.linalg.lstsq(a * w[:, None], ls * w, rcond=None)[0]
+                rms.append(float(np.sqrt(np.sum(t.k * (ls - a @ coef) ** 2) / (t.k.sum() * (1 - a.shape[1] / t.nt)))))
+                kp, se = field_kappa(xyz, t.tile_of, t.k, t.s0_app, t.sel_of)
+                edge = max(t.sizes, key=lambda e: t.k[t.sel_of[e]].sum())
+                kap.append(kp[edge])
+                kse.append(se[edge])
+                s0v = ph.truth.s0.reshape(-1)[pooled.voxel_index[keep]]
+                m = np.bincount(t.tile_of, weights=s0v, minlength=t.nt) / t.k
+                sel = t.sel_of[edge][t.tile_of]
+                ktrue.append(float(np.sum((s0v[sel] / m[t.tile_of][sel] - 1) ** 2) / np.sum(t.k[t.sel_of[edge]] - 1)))
+            print(f"SD {sd:g} width {width:g} coils {coils} S0 {s0[0]:g}:{s0[1]:g}: tile log S0 RMS about the plane "
+                  f"{np.mean(rms):.4f} (SD {np.std(rms, ddof=1):.4f}); kappa prior {np.mean(kap):.5f} +- SE "
+                  f"{np.mean(kse):.5f}; true within-tile kappa {np.mean(ktrue):.5f} (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
 
 
 def table(res: dict[str, Any]) -> str:
@@ -317,10 +401,24 @@ def main(argv=None) -> int:
     ap.add_argument("--snr", type=float, default=20.0)
     ap.add_argument("--full", action="store_true", help="--kappa on full-size livers (generate() defaults)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--s0", default="0:1", metavar="LOGSD:CORR,...",
+                    help="--kappa with the phantom's fine S0 texture (log-SD : correlation voxels), each in turn")
+    ap.add_argument("--s0-table", default="", metavar="TAG", help="print the S0-texture table of runs tagged TAG")
+    ap.add_argument("--s0-resid", action="store_true", help="with --kappa CELLS and --s0: s0_residual (printed)")
     a = ap.parse_args(argv)
+    if a.s0_resid:
+        s0s = [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]
+        cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
+        s0_residual(s0s, cells, a.seeds, a.offset)
+        return 0
+    if a.s0_table:
+        print(s0_table(a.s0_table, "full" if a.full else "small"))
+        return 0
     if a.kappa:
         cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
-        kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag)
+        for s0 in [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]:
+            kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag,
+                          s0)
         return 0
     if a.table_only:
         import json

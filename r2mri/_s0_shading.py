@@ -18,9 +18,13 @@ echoes cannot separate rho from kappa, the data decide where more echoes can.
 
 What it misses: S0 texture at the scale of a tile or finer (proton-density variation,
 partial volume at the liver's edge) is not in a smooth surface; where the prior decides,
-kappa then reads low and rho high (the spread correction over-corrects). The phantom's S0
-has no such texture, so the benchmarks cannot show its size; it has not been measured on
-real livers. docs/statistics.md ("kappa from the S0 field") has the measurements.
+kappa then reads low and rho high (the spread correction over-corrects). Measured with the
+phantom's optional fine S0 texture (``s0_log_sd``, r2mri/phantom/_s0_texture.py; small livers,
+30 mg/g, SNR 20, paired): log-SD 0.02 moves the headline <= +0.2 %, 0.05 over 1 voxel +0.3 to
++0.7 %, 0.1 over 1 voxel +1.9 to +2.6 % (full size +2.6 %, intervals miss). The tiles' log S0
+about the surface does not see it (a tile averages it away), so it cannot widen the prior.
+Real livers' within-tile S0 texture has not been measured. docs/statistics.md ("kappa from
+the S0 field") has the measurements.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ _SHORT = {
     "coils": lambda v: f"{v} coil" + ("" if v == 1 else "s"),
     "lic_log_sd": lambda v: f"log-SD {v:g}",
     "lic_cv": lambda v: f"CV {v:g}",
+    "s0_log_sd": lambda v: f"S0 log-SD {v:g}",
     "focal": lambda v: f"{len(v)} focal" if v else "no focal",
     "field_strength_t": lambda v: f"{v:g} T",
     "pdff_percent": lambda v: f"PDFF {v:g} %",

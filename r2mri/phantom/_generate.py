@@ -17,6 +17,7 @@ from ._anatomy import LABELS, affine_ras, grid_mm, label_map
 from ._iron import lic_map, tissue_maps
 from ._gre import complex_signal, fat_fraction_map, field_map_hz
 from ._noise import coil_maps, rss_and_combined, rss_noisy
+from ._s0_texture import s0_texture
 from ._signal import decay
 from ._spec import PhantomSpec, resolve_spec
 
@@ -159,6 +160,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     liver = labels == LABELS["liver"]
     lic = lic_map(labels, x, y, z, sp)
     pd, rate, t1 = tissue_maps(labels, lic, sp)
+    if sp.s0_log_sd > 0:
+        pd = pd * s0_texture(labels, z, sp)
 
     body2d = (labels != LABELS["air"]).any(axis=2)
     sens, shading = coil_maps(x, y, int(sp.coils), sp.coil_shading, body2d)
@@ -217,6 +220,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "cv_liver_r2": _finite_or_none(float(r2_liver.std() / mean_r2)) if n_liver else None,
         "liver_category_fractions": category_fractions(lic_liver) if n_liver else None,
         "mean_liver_s0": mean_s0,
+        **({"s0_texture_log_sd": float(sp.s0_log_sd), "s0_texture_scale_voxels": float(sp.s0_correlation_voxels)}
+           if sp.s0_log_sd > 0 else {}),
         "noise_sigma": sigma,
         "coils": int(sp.coils),
         "snr": _finite_or_none(sp.snr),

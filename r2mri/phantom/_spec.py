@@ -63,6 +63,9 @@ class PhantomSpec:
     lic_lr_gradient: float = 0.0
     focal: tuple[dict, ...] = ()
     texture_seed: int = 0
+    # fine S0 texture in the liver (proton density / T1 / partial volume within a tile; r2mri/phantom/_s0_texture.py)
+    s0_log_sd: float = 0.0
+    s0_correlation_voxels: float = 1.0
     calibration: str | None = None
     # decay
     decay: str = "mono"
@@ -182,6 +185,10 @@ class PhantomSpec:
             raise bad("lic_log_sd", "and lic_cv both set: give the texture's spread one way")
         if not (0 <= self.lic_correlation_voxels <= 64):
             raise bad("lic_correlation_voxels", f"must be in [0, 64] (0: use lic_correlation_mm), got {self.lic_correlation_voxels!r}")
+        if not (0 <= self.s0_log_sd <= 1):
+            raise bad("s0_log_sd", f"must be in [0, 1], got {self.s0_log_sd!r}")
+        if not (0 < self.s0_correlation_voxels <= 64):
+            raise bad("s0_correlation_voxels", f"must be in (0, 64], got {self.s0_correlation_voxels!r}")
         if not (-1.9 < self.lic_lr_gradient < 1.9):
             raise bad("lic_lr_gradient", f"must be in (-1.9, 1.9), got {self.lic_lr_gradient!r}")
         if not (self.snr > 0):
