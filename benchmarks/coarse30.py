@@ -155,7 +155,7 @@ def _selection_row(d: dict, mask) -> dict:
     return {"roi_truth_error_pct": 100 * (float(lic_from_r2(r2t[roi.mask & liver].mean(), cal)) / truth - 1),
             "pool_truth_error_pct": 100 * (float(lic_from_r2(r2t[pool].mean(), cal)) / truth - 1),
             "left_out": left_out(roi, fit, liver, r2t), "options": {k: roi.options.get(k) for k in (
-                "parenchyma_extension", "dark_rim", "dark_rim_joined", "regions_grown", "high_iron_fallback")}}
+                "parenchyma_extension", "dark_rim", "dark_rim_joined", "dark_rim_holes_filled", "regions_grown", "high_iron_fallback")}}
 
 
 def _dark_truth(roi, fit, img, r2t, liver):

@@ -2,7 +2,8 @@
 (seed, box and automatic candidates of :func:`r2mri.roi.liver_roi`; not a user mask).
 
 :func:`extend_candidate` is the hook: parenchyma extension, pieces below the
-parenchymal floor cut, the decayed rim joined, the rim too dark to fit measured.
+parenchymal floor cut, the decayed rim joined (and the in-plane holes it enclosed filled),
+the rim too dark to fit measured.
 
 Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
@@ -34,8 +35,8 @@ import numpy as np
 
 from ._roi_evidence import NO_EVIDENCE, above_floor, drop_below_floor_pieces
 from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD, _WHOLE, _smooth
-from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, floor_at_last_echo, iron_noise_maps,
-                        join_decayed_rim)
+from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, fill_joined_holes, floor_at_last_echo,
+                        iron_noise_maps, join_decayed_rim)
 from ._roi_parenchyma import extend_to_parenchyma
 from ._roi_patches import pdff_map
 from .status import FitStatus
@@ -75,8 +76,9 @@ def extend_candidate(cand: np.ndarray, maps: "GrowthMaps", image: Any, fit: Any,
         cand, options["below_floor_pieces"] = drop_below_floor_pieces(cand, tissue, r2, floor_r2)
     decayed = decayed_to_floor(image, fit, _WHOLE, grow_k)  # fast decay at the edge is liver (_roi_iron)
     if decayed is not None:
-        cand, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
+        joined, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
             FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
+        cand, options["dark_rim_holes_filled"] = fill_joined_holes(cand, joined)  # liver the rim enclosed
     options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
     floor_last = floor_at_last_echo(image, fit, grow_k)  # no signal left: no partial volume (_roi_iron)
     dark_edge = None if not cand.any() else dark_rim_mask(cand, status, r2) | (
