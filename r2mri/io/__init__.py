@@ -98,10 +98,11 @@ def list_datasets(path_or_paths) -> dict:
 
 def _series_found(frames) -> list[dict]:
     from ._grouping import by_series
-    from ._other_study import patient_id
+    from ._other_study import patient_id, patient_label
 
-    series = []
+    series, pids = [], {}
     for uid, fs in by_series(frames).items():
+        pid = patient_id(fs[0])
         series.append({
             "series_instance_uid": uid,
             "series_number": fs[0].series_number,
@@ -109,7 +110,7 @@ def _series_found(frames) -> list[dict]:
             "echo_times_ms": sorted({f.te_ms for f in fs if f.te_ms is not None}),
             "n_frames": len(fs),
             "matrix": [fs[0].rows, fs[0].cols],
-            "patient_id": patient_id(fs[0]),
+            "patient": None if pid is None else patient_label(pids.setdefault(pid, len(pids))),
             "study_instance_uid": fs[0].study_uid,
         })
     series.sort(key=lambda s: (s["series_number"] if s["series_number"] is not None else -1, s["series_instance_uid"]))

@@ -27,7 +27,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._dicom import Frame
     from ._grouping import Candidate
 
-__all__ = ["patient_id", "check_candidates", "check_chosen", "other_series", "findings"]
+__all__ = ["patient_id", "patient_label", "check_candidates", "check_chosen", "other_series", "findings"]
+
+
+def patient_label(i: int) -> str:
+    """A stand-in for the i-th patient found (0 -> "A"): messages, findings and the load
+    command's output never carry a PatientID (they reach logs; tests/test_privacy.py).
+
+    >>> patient_label(0), patient_label(1), patient_label(27)
+    ('A', 'B', 'AB')
+    """
+    return (patient_label(i // 26 - 1) if i >= 26 else "") + chr(ord("A") + i % 26)
 
 
 def patient_id(f: "Frame") -> str | None:
@@ -71,11 +81,11 @@ def check_candidates(cands: list["Candidate"], frames: list["Frame"], source: st
         return
     repeat = _numbers_repeat(frames)  # then only the full UIDs choose: give them
     parts = []
-    for pid, c in best.items():
+    for i, (pid, c) in enumerate(best.items()):
         s = c.summary()
         nums = ",".join(str(n) for n in s["series_numbers"]) or "?"
         uids = ",".join(s["series_instance_uids"]) if repeat else ", ".join(_tail(u) for u in s["series_instance_uids"])
-        parts.append(f"PatientID '{pid}': {s['kind']} series {nums} {s['series_descriptions']} "
+        parts.append(f"patient {patient_label(i)}: {s['kind']} series {nums} {s['series_descriptions']} "
                      f"({s['n_echoes']} echoes, study {_tail(c.frames[0].study_uid)}, UIDs {uids})")
     how = ("series= with the SeriesInstanceUIDs given here (series numbers repeat between the patients; "
            "command line --series UID,UID,...)" if repeat
@@ -90,8 +100,8 @@ def check_chosen(uids: list[str], series: dict[str, list["Frame"]], source: str)
     for u in uids[1:]:
         f = series[u][0]
         if _differs(patient_id(ref), patient_id(f)):
-            raise InputError(f"{source}: series {series_label(series[u])} is of PatientID '{patient_id(f)}', "
-                             f"series {series_label(series[uids[0]])} of '{patient_id(ref)}': "
+            raise InputError(f"{source}: series {series_label(series[u])} and series "
+                             f"{series_label(series[uids[0]])} have different PatientIDs: "
                              "choose the series of one patient")
         if _differs(ref.study_uid, f.study_uid):
             raise InputError(f"{source}: series {series_label(series[u])} is of study {_tail(f.study_uid)}, "
@@ -113,7 +123,7 @@ def other_series(dataset: list["Frame"], frames: list["Frame"], cplx: list["Fram
         reasons = []
         if _differs(ref_pid, patient_id(f)):
             reasons.append({"code": "other-patient",
-                            "text": f"other patient (PatientID '{patient_id(f)}'; the dataset's '{ref_pid}')"})
+                            "text": "other patient (its PatientID differs from the dataset's)"})
         if _differs(ref.study_uid, f.study_uid):
             reasons.append({"code": "other-study",
                             "text": f"other study (StudyInstanceUID {_tail(f.study_uid)}; the dataset's "
@@ -125,7 +135,6 @@ def other_series(dataset: list["Frame"], frames: list["Frame"], cplx: list["Fram
             "series_instance_uid": uid,
             "series_number": f.series_number,
             "series_description": f.series_description,
-            "patient_id": patient_id(f),
             "study_instance_uid": f.study_uid,
             "echo_times_ms": tes,
             "n_images": len(fs),
