@@ -235,7 +235,7 @@ def clipped_at_top(vals: np.ndarray) -> np.ndarray:
     return top if np.count_nonzero(top) > max(1, CLIP_TIE_FRACTION * vals.size) else np.zeros(vals.shape, bool)
 
 
-def _histogram_panel(axh, vals: np.ndarray, rep: dict, head: Any) -> None:
+def _histogram_panel(axh, vals: np.ndarray, rep: dict, head: Any, q: str = "R2") -> None:
     """The voxel LIC histogram. Voxels clipped at the calibration's domain edge (noise-floor
     fits at high iron; 30 % of a 30 mg/g liver at SNR 20) are not drawn as a bar at the clip
     value, which looked like a high-iron region, but counted in the title."""
@@ -256,7 +256,7 @@ def _histogram_panel(axh, vals: np.ndarray, rep: dict, head: Any) -> None:
     axh.tick_params(labelsize=7)
     axh.set_title("LIC distribution in the liver ROI", fontsize=8.5, loc="left")
     if clip.any():
-        axh.text(0.99, 0.97, f"not drawn: {100 * clip.mean():.0f} % of voxels with R2 beyond the\n"
+        axh.text(0.99, 0.97, f"not drawn: {100 * clip.mean():.0f} % of voxels with {q} beyond the\n"
                  f"calibration's domain (their LIC clipped to {vals.max():.0f})", transform=axh.transAxes,
                  ha="right", va="top", fontsize=6.5, color="#555555")
 
@@ -445,7 +445,7 @@ def render_page(result: Any, rep: dict):
         cb.ax.tick_params(labelsize=7)
 
     # --- histogram -----------------------------------------------------------
-    _histogram_panel(fig.add_subplot(gs[6, :2]), vals, rep, head)
+    _histogram_panel(fig.add_subplot(gs[6, :2]), vals, rep, head, labels.quantity)
 
     # --- decay curve -----------------------------------------------------------
     _decay_panel(fig.add_subplot(gs[6, 2:]), result, rep, roi, labels)
