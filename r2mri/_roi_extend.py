@@ -15,10 +15,14 @@ with a warning) or it has the region's S0 and fat fraction (a coarse texture's p
 taken, with a warning; tissue like that still left out beyond 25 %: a warning;
 :mod:`r2mri._roi_patches`). Voxels too dark to fit next to the region beyond 1 % of it: a
 warning. R2* curves: the floor is the lowest normal-liver R2* (:mod:`r2mri._r2star_floor`),
-used by the extension only, and only when the region's median R2* is above the normal range.
+used by the extension only, and only when the region's median R2* is above the normal range
+(at 3 T above the mapped top by 2 SD of the field mapping's uncertainty:
+:func:`r2mri._roi_parenchyma.extension_min_median_per_s`).
 An automatic R2* ROI with more than 5 % of its voxels (3x3 median) inside the normal-liver
-R2* range by twice their noise gets a warning: R2* cannot separate a low-iron liver from
-other tissue (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``).
+R2* range by twice their noise gets a warning, red only with evidence that the reading may
+be wrong (the ROI straddles the range's top, or borders liver-like tissue above it), else a
+plain note: R2* cannot separate a low-iron liver from other tissue
+(:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``; the check runs in :mod:`r2mri.roi`).
 
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
 through voxels whose relative R2 SE is at most twice its median, the extension adds

@@ -40,7 +40,8 @@ The steps, each in its own module with the details in its docstring:
   spared patches at its edge, :mod:`r2mri._roi_parenchyma`), with warnings for leaks,
   patches and voxels too dark to fit; noisy neighbouring organs are kept out
   (:mod:`r2mri._roi_evidence`). An automatic R2* ROI inside the normal-liver R2* range
-  gets a warning (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``).
+  gets a red warning with evidence that the reading may be wrong, else a plain note
+  (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``).
 
 Exclusion rules (in this order; ``LiverROI.removed`` counts each; :mod:`r2mri._roi_rules`)
 ------------------------------------------------------------------------------------------
