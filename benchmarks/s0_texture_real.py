@@ -7,46 +7,41 @@ log-SD 0.05 over 1 voxel and by +2-2.6 % at 0.1 over 1 voxel (docs/statistics.md
 "*Measured with fine S0 texture*"). This measures the texture in the two real livers of
 benchmarks/real_liver.py (same loaders, same ``analyze`` run, same automatic ROI).
 
-Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.s0_texture_real [--data DIR] [--replicas N]``
-(~1 min; skips with one line per missing file, exits 0 when none is there). Writes
-``benchmarks/results/s0_texture_real.json``.
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.s0_texture_real [--data DIR] [--phantom]``
+(~20 s, ~40 s with ``--phantom``; skips with one line per missing file, exits 0 when none is
+there). Writes ``benchmarks/results/s0_texture_real.json``. Results and their reading:
+docs/statistics.md, "*Fine S0 texture of real livers*".
 
-Method, per dataset:
+Method, per dataset (``r2mri.analyze`` as in real_liver.py: magnitude fat-water fit,
+automatic ROI; voxels of the ROI with fit status OK and every echo > 0):
 
-1. ``r2mri.analyze`` as in real_liver.py (magnitude fat-water fit W, F, R2*; automatic ROI).
-   Voxel S0 = W + F (the signal at TE = 0, what the tiles' dispersion sees; water alone
-   also reported). Voxels of the ROI with fit status OK.
-2. log S0 minus a low-order surface per slice (quadratic in the in-plane indices, the
-   degree ``_s0_shading`` uses on large livers): coil shading and smooth proton density.
-3. Pooled within-tile variance of that residual in T x T in-plane tiles on the image grid,
-   as ``r2mri.stats.pooled_mean_r2`` forms them (T = 2, 4, 8; a tile counts when at least
-   half its voxels are in the ROI): sum of squared deviations over sum of (n - 1).
-4. Noise share: the same statistic of log S0(refit) - log S0(fit) on replicas: the fitted
-   model |W + F c(t)| exp(-R2* t) of every ROI voxel, complex Gaussian noise of sigma added,
-   magnitude (rounded to integers for the 3 T file, whose magnitudes are integers), refitted
-   by ``r2mri.fit`` with the same model and sigma. The texture's within-tile variance is
-   real minus noise. sigma: the analysis's (background estimate at 1.5 T; the 3 T file has
-   no background, so 0.5 as in real_liver.py) and, as the conservative variant, the fit's
-   own residual RMS over the ROI (n / (n - 3) corrected; holds model error too, so it is
-   larger and the texture smaller).
-5. Spatial scale: covariance of the residual at in-plane lags 1-4 (minus the replicas'),
-   divided by its lag-0 value; for a Gaussian-smoothed white field of kernel SD c voxels
-   (the phantom's ``s0_correlation_voxels``) rho(L) = exp(-L^2 / (4 c^2)), so
-   c = L / (2 sqrt(-ln rho(L))).
-6. Phantom equivalent: the phantom's texture (r2mri/phantom/_s0_texture.py) of log-SD s and
-   scale c has within-tile variance s^2 u(T, c), u computed here on a 256 x 256 field; the
-   real within-tile variance at T divided by u(T, c) gives the log-SD of the phantom
-   texture of scale c (1 or 4 voxels) with the same within-tile variance.
+1. Per echo, log magnitude minus a least-squares quadratic surface in the in-plane indices,
+   per slice (coil shading, smooth proton density; variants: degree 1 and 3).
+2. Tiles as ``r2mri.stats.pooled_mean_r2`` forms them (T x T in-plane on the image grid,
+   T = 2, 4, 8; kept when at least half their voxels are in the ROI); per tile the sums of
+   products of the deviations from the tile mean, echo by echo, pooled over tiles.
+3. The within-tile covariance of two *different* echoes is, for log M_e = log S0 - R2* t_e
+   + noise_e, var(log S0) - (t_e + t_e') cov(log S0, R2*) + t_e t_e' var(R2*): fitted by
+   least squares over the echo pairs (:func:`decompose`). Noise independent between echoes
+   drops out whatever its spatial correlation (the 1.5 T noise, in air, correlates ~0.8 at
+   lag 1: an interpolated reconstruction; a white-noise model would overstate its share).
+   Variants add the fat basis's term (Re c(t) - 1) or, for the bipolar 3 T series, an
+   odd/even term. SE: bootstrap over tiles.
+4. Spatial scale: the same decomposition of the covariance at in-plane lags 1-4 over its
+   slice-wide value; for a Gaussian-smoothed white field of kernel SD c voxels (the
+   phantom's ``s0_correlation_voxels``) rho(L) = exp(-L^2 / (4 c^2)).
+5. Phantom equivalent: the phantom's texture (r2mri/phantom/_s0_texture.py) of log-SD s and
+   scale c has within-tile variance s^2 u(T, c) (u computed on a 256 x 256 field): the
+   measured variance over u gives the phantom log-SD of the same within-tile variance.
+6. Model-free upper bound: the within-tile variance of the fitted log S0 (W + F), noise
+   included; for comparison the white-noise share (refits of the fitted model plus white
+   complex noise of the analysis's sigma, rounded to integers for the 3 T file).
 
-Which way the assumptions push (the result is an upper bound for tissue texture):
-partial volume (vessels, liver edge), R2* model error and a wrong fat spectrum leak into
-log S0 and raise it; but the estimator sees them in its ROI too, so for kappa they count.
-A too small sigma raises it (hence the residual-RMS variant). Correlated noise
-(interpolated reconstruction) is in the data and in the lag covariances but not in the
-replicas' white noise: it raises the lag-1 correlation and, for T >= 2, leaves the noise
-share about right. Regressing the residual on the voxel R2* and PDFF residuals (also
-reported) lowers it: if R2* and S0 co-vary through partial volume, that removes real
-within-tile S0 spread as well.
+Which way the assumptions push: partial volume (vessels, liver edge), motion and a
+non-exponential decay leak into log S0 (mostly upwards); the estimator sees them in the
+same ROI, so for kappa they count (a variant removes the ROI's in-plane edge voxels to show
+the edge's share). Interpolation spreads texture over ~2 voxels and lowers the 2 x 2 figure.
+``--phantom`` checks the estimator against the phantom's own texture.
 """
 
 from __future__ import annotations
@@ -356,6 +351,8 @@ def _log(x):
 
 def measure(data, te, b0, *, calibration, sigma, pixel_mm, replicas, integer, bipolar=False) -> dict[str, Any]:
     """Analyze one real series and measure its liver's S0 texture (module docstring)."""
+    from scipy import ndimage as ndi
+
     import r2mri
     from r2mri import FitStatus
     from r2mri.fatwater import load_fat_spectrum
@@ -392,6 +389,13 @@ def measure(data, te, b0, *, calibration, sigma, pixel_mm, replicas, integer, bi
     if bipolar:
         parity = np.where(np.arange(mag.shape[3]) % 2 == 0, 1.0, -1.0)
         row["cross_echo_with_bipolar_term"] = cross_echo_texture(resid_e, roi, img.echo_times_s, extra=[parity])
+    for deg in (1, 3):  # the surface's degree
+        r_d = np.stack([surface_residual(_log(mag[..., e]), roi, deg) for e in range(mag.shape[3])], axis=3)
+        row[f"cross_echo_surface_degree_{deg}"] = cross_echo_texture(r_d, roi, img.echo_times_s, lags=(1,))
+    inner = roi & ndi.binary_erosion(roi, structure=np.ones((3, 3, 1), bool))  # the ROI's edge voxels removed
+    r_i = np.stack([surface_residual(_log(mag[..., e]), inner) for e in range(mag.shape[3])], axis=3)
+    row["cross_echo_roi_edge_removed"] = cross_echo_texture(r_i, inner, img.echo_times_s, lags=(1,))
+    row["roi_edge_removed_voxels"] = int(inner.sum())
     # (b) the fit's log S0, noise included (upper bound); white-noise replicas for comparison
     resid = surface_residual(_log(s0), roi)
     resid_reg, coef = _regress_out(resid, roi, [surface_residual(r2, roi), surface_residual(pdff, roi)])
@@ -412,9 +416,7 @@ def _print(name: str, row: dict, unit: dict) -> None:
           f"PDFF {row['median_pdff_percent']:.1f} %; background noise "
           + (f"lag corr {bg['lag_correlation']}, between echoes |r| {bg['between_echo_correlation_mean_abs']:.3f}"
              if bg else "none (no air)"))
-    for key in ("cross_echo", "cross_echo_with_fat_terms", "cross_echo_with_bipolar_term"):
-        if key not in row:
-            continue
+    for key in [k for k in row if k.startswith("cross_echo")]:
         e = row[key]
         print(f"  {key}:")
         for t, v in list(e["tiles"].items()) + [("slice", e["voxel"])]:
@@ -492,8 +494,8 @@ def main(argv=None) -> int:
         data, te, b0 = loader(path)
         row = measure(data, te, b0, calibration=cal, sigma=sigma, pixel_mm=a.pixel_mm,
                       replicas=a.replicas, integer=bydder, bipolar=bydder)
-        for key in ("cross_echo", "cross_echo_with_fat_terms", "cross_echo_with_bipolar_term"):
-            for t, v in row.get(key, {"tiles": {}})["tiles"].items():
+        for key in [k for k in row if k.startswith("cross_echo")]:
+            for t, v in row[key]["tiles"].items():
                 v["phantom_equivalent_log_sd"] = {f"c{c:g}": float(np.sqrt(max(v["s0_var"], 0.0) / unit[(t, c)]))
                                                   for c in PHANTOM_SCALES}
         _print(name, row, unit)
