@@ -377,7 +377,8 @@ def measure(data, te, b0, *, calibration, sigma, pixel_mm, replicas, integer, bi
     pdff = np.asarray(fit.extra["pdff_percent"], np.float64)
     row: dict[str, Any] = {"roi_voxels": int(roi.sum()), "roi_voxels_analyze": int(res.roi.mask.sum()),
                            "roi_method": res.roi.method, "sigma_analysis": sigma_used,
-                           "median_s0": float(np.median(s0[roi])), "snr_s0_median": float(np.median(s0[roi]) / sigma_used),
+                           "median_s0": float(np.median(s0[roi])),
+                           "snr_s0_median": float(np.median(s0[roi]) / sigma_used),
                            "median_r2star_per_s": float(np.median(r2[roi])),
                            "median_pdff_percent": float(np.median(pdff[roi])),
                            "background_noise": background_noise_correlation(data, sigma_used)}
@@ -456,7 +457,8 @@ def phantom_check(s0_log_sds=(0.0, 0.02, 0.05, 0.1), scale_voxels=1.0, lic=1.0, 
                                "se": est["tiles"][t]["s0_var_se"],
                                "echo1_raw": est["tiles"][t]["raw_var_echo1"]}
         rows.append(row)
-        print(f"phantom S0 log-SD {sd:g} over {scale_voxels:g} voxel(s), LIC {lic:g}, SNR {snr:g}, {coils} ch: " + "; ".join(
+        print(f"phantom S0 log-SD {sd:g} over {scale_voxels:g} voxel(s), LIC {lic:g}, SNR {snr:g}, {coils} ch: "
+              + "; ".join(
             f"T{t} truth {v['truth']:.5f} est {v['estimate']:+.5f} +- {v['se']:.5f} (echo 1 alone {v['echo1_raw']:.5f})"
             for t, v in row["tiles"].items()))
     return rows
