@@ -147,7 +147,10 @@ def test_requirements_refuse_unless_forced(tmp_path):
     assert len(w) == 1 and "reach beyond" in w[0]
     # a curve without fat correction (or not stated) fed a fat-water R2*: a warning, never a refusal
     w = check_requirements(get_calibration("wood-2005-r2star"), img, "fatwater")
-    assert len(w) == 1 and "fat-free liver" in w[0]
+    assert len(w) == 1 and "agree only in a liver without fat" in w[0]
+    # for the radiologist: which curve, its field and its source, no developer references
+    assert w[0].startswith("calibration wood-2005-r2star (a 1.5 T curve, Wood JC et al. 2005) does not say")
+    assert "docs/" not in w[0] and "fat-water" in w[0]
 
 
 # ---------------------------------------------------------------------- analyze

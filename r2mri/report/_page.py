@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._calibration_words import origin_text
 from ._labels import labels_of
 from ._page_notes import (TABLE_GAP_PT, TITLE_RISE_PT, continuation_page, continued, draw_lines, page_rows,
                           protocol_notes, qc_notes, warning_items)
@@ -402,7 +403,8 @@ def render_page(result: Any, rep: dict):
     label = _category_label(rep)
     ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
-    cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}"
+    origin = origin_text(cal)  # a site curve says so (its title may not)
+    cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}" + (f" ({origin})" if origin else "")
     derived = bool(cal.get("derived"))
     ax.text(0.02, y_cal, textwrap.shorten(cal_txt, 125, placeholder=" ..."), fontsize=7.5, va="center",
             color="#8a1c1c" if derived else "#333333", fontweight="bold" if derived else "normal")
