@@ -30,8 +30,11 @@ from r2mri.report._page_notes import (  # noqa: E402
 #: Warnings as the pipeline writes them (copied from real runs: heterogeneous phantom at
 #: SNR 20, the real 3 T liver of benchmarks/real_liver.py, a complex fat-water fit).
 REAL_EXTRA = [
-    "heterogeneity: WARNING - the single headline hides clinically different regions: 37 % of the ROI lies "
-    "clearly outside increased-risk; voxel R2 CV 0.269 (95 % 0.259-0.289) after noise removal, above 0.145",
+    "heterogeneity: WARNING - the single headline hides clinically different regions: 37 % of the liver ROI "
+    "has an LIC more than 15 % beyond the headline's category, Increased risk of complications (7-15 mg/g); "
+    "the voxel R2 varies with a coefficient of variation of 0.269 (95 % CI 0.259-0.289) after noise removal, "
+    "above 0.145, the variation at which 10 % of a liver centred in the chelation target range (3.2-7 mg/g) "
+    "lies outside it",
     "liver ROI: WARNING - the automatic region (30 ml) covers 8% of the body cross-section in its slices, "
     "outside the plausible 10%-60% for a liver; check it or give a mask",
     "fit quality: WARNING - the fatwater fits leave residuals 5.1 x the noise sigma in the ROI (median over "
