@@ -537,7 +537,8 @@ def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
 
         # "clearly" read as the whole share outside the band, which the table's denoised
         # shares (larger: no margin) then contradicted; say what the number counts
-        what = f"{100 * float(diff):.0f} % of the ROI outside this band by > {100 * WARN_MARGIN:.0f} %"
+        what = (f"{100 * float(diff):.0f} % of the ROI more than {100 * WARN_MARGIN:.0f} % beyond the headline "
+                "category")
         what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
     elif cv is not None:
         what = f"{q} CV {float(cv):.2f} after noise removal"
