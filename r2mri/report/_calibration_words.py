@@ -9,7 +9,6 @@ notes, and the SR's ``CALIB-STATUS`` text, all use these functions. The develope
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 __all__ = ["is_shipped", "origin_text", "status_text"]
 
