@@ -261,3 +261,13 @@ def test_many_warnings_continue_under_the_table_without_touching_it():
     cont = [t for t in table_ax.texts if t.get_text().startswith("Warnings (continued)")][0]
     table_rows = [t for t in table_ax.texts if t.get_fontsize() == 7.5]
     assert cont.get_window_extent(r).y1 < min(t.get_window_extent(r).y0 for t in table_rows)
+
+
+def test_page_prints_protocol_findings_without_their_code():
+    """The code (``echo-times-not-ferriscan``) stays in report.json; the page says the message."""
+    rep = {"warnings": ["protocol: echo-times-not-ferriscan: TE 3-13 ms"],
+           "qc": {"protocol_findings": [{"severity": "error", "code": "too-few-echoes", "message": "2 echoes"}]}}
+    plan = plan_column(warning_items(rep), ["Model: ncchi"], 3.3, 10.0)
+    text = " ".join(ln for _, ln, _ in plan.lines)
+    assert "1. protocol: TE 3-13 ms" in text and "2. protocol error: 2 echoes" in text
+    assert "echo-times-not-ferriscan" not in text and "too-few-echoes" not in text

@@ -268,15 +268,21 @@ class ColumnPlan:
 
 
 def page_text(text: str) -> str:
-    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as ``s\u207b\u00b9``.
+    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as
+    ``s\u207b\u00b9``, and a protocol finding without its code.
 
     The page writes rates in s\u207b\u00b9 everywhere else (headline, table, decay plot).
+    The finding's code (``echo-times-not-ferriscan``) is for report.json and the docs'
+    tables; the radiologist reads its message.
 
     Examples
     --------
     >>> page_text("R2 only bounded by the first echo, 211-395 s^-1")
     'R2 only bounded by the first echo, 211-395 s\u207b\u00b9'
+    >>> page_text("protocol error: too-few-echoes: 2 echoes")
+    'protocol error: 2 echoes'
     """
+    text = re.sub(r"^(protocol(?: warning| error)?): [a-z0-9]+(?:-[a-z0-9]+)+: ", r"\1: ", text)
     return re.sub(r"\bs\^-1\b", "s\u207b\u00b9", text)
 
 
