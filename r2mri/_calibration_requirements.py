@@ -95,6 +95,21 @@ def parse_built_on(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _curve_words(cal: Any) -> str:
+    """"a 1.5 T curve, Hernando D et al. 2022": the curve's field strength and source, for a
+    warning a radiologist reads (the full citation is on the page's QC notes)."""
+    cit = dict(getattr(cal, "citation", None) or {})
+    names = [a.strip() for a in str(cit.get("authors") or "").split(",") if a.strip()]
+    first = names[0] if names else ""
+    if first and len(names) > 1 and "et al" not in first:
+        first += " et al."
+    source = " ".join(str(p) for p in (first, cit.get("year") or "") if p)
+    if not source:
+        return f"a {float(cal.field_strength_t):g} T curve"
+    how = " derived from" if getattr(cal, "derived", False) else ","  # a bridge is not its paper's curve
+    return f"a {float(cal.field_strength_t):g} T curve{how} {source}"
+
+
 def check_requirements(cal: Any, image: Any, fit_model: str, *, force: bool = False) -> list[str]:
     """Check that an analysis meets what ``cal`` was built on; refuse, or warn with ``force``.
 
@@ -147,10 +162,12 @@ def check_requirements(cal: Any, image: Any, fit_model: str, *, force: bool = Fa
         problems.append(f"built on fat-corrected R2* ({built.get('fitting_model', NOT_STATED)}), but the rate comes "
                         f"from model {fit_model!r} without fat (biased in a fatty liver); use model 'fatwater'")
     elif fit_model == "fatwater" and fat is not True:
-        state = ("was built on R2* without fat correction" if fat is False else
-                 "does not say (in r2mri's sources) whether its R2* was fat-corrected")
-        warnings.append(f"{where}: {state}; it is given a fat-water R2*, which equals a plain R2* only in a "
-                        "fat-free liver (docs/fatwater.md)")
+        state = ("was built on R2* measured without fat correction" if fat is False else
+                 "does not say, in the sources r2mri could read, whether its R2* was fat-corrected")
+        # for the radiologist: which curve, its field and source; the fact; what it means
+        warnings.append(f"{where} ({_curve_words(cal)}) {state}. This report's R2* comes from a fat-water "
+                        "fit, which separates the fat signal; the two agree only in a liver without fat, so "
+                        "with liver fat the LIC may differ from what the curve's own method would give")
     te_ms = np.asarray(getattr(image, "echo_times_s", []), dtype=np.float64) * 1e3
     lo, hi = built.get("echo_time_first_ms", NOT_STATED), built.get("echo_time_last_ms", NOT_STATED)
     if te_ms.size and isinstance(lo, float) and isinstance(hi, float):

@@ -86,8 +86,9 @@ def resolve_model(img: Any, model: str, where: str) -> tuple[str, list[str]]:
                          "(command line --field-strength 1.5 or 3)")
     warnings = []
     if kind == "GRE" and model != "fatwater":
-        warnings.append(f"model: {model!r} on gradient-echo data fits R2* without fat; in a fatty liver "
-                        "this R2* is biased (docs/fatwater.md); model 'fatwater' models the fat")
+        warnings.append(f"model: the R2* of this gradient-echo series was fitted with model {model!r}, which "
+                        "ignores fat: in a fatty liver this R2*, and the LIC from it, are biased; the fat-water "
+                        "model ('fatwater', the default) accounts for fat")
     return model, warnings
 
 

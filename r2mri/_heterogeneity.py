@@ -142,6 +142,9 @@ WARN_SHARE = 0.10
 WARN_MARGIN = 0.15
 #: The band whose width sets the CV level of the warning (module docstring).
 _WARN_CV_BAND_MG_PER_G = (3.2, 7.0)
+#: What the CV level of the warning (:func:`warn_cv_level`) means, for the warning's reader.
+_LEVEL_WORDS = (f", the variation at which {100 * WARN_SHARE:.0f} % of a liver centred in the chelation target "
+                f"range ({_WARN_CV_BAND_MG_PER_G[0]:g}-{_WARN_CV_BAND_MG_PER_G[1]:g} mg/g) lies outside it")
 #: Tile fallback (voxels too noisy): largest share of ROI voxels in outlying tiles and
 #: largest RMS relative SE of the tiles; model uncertainty of the tiles' noise variance
 #: [D: measured on 64 x 64 phantoms at 15-40 mg/g, SNR 20-50, docs/statistics.md].
@@ -387,7 +390,7 @@ def _tile_bound_of(r: np.ndarray, se: np.ndarray, k: np.ndarray) -> tuple[float,
     return float(np.sqrt(max(v, 0.0)) / mu), ci, checks
 
 
-def _tile_lower_bound(tiles: Any, level: float, details: dict) -> str | None:
+def _tile_lower_bound(tiles: Any, level: float, details: dict, q: str = "R2") -> str | None:
     """Noise-corrected spread of tile-pooled R2 (a lower bound of the voxel CV) into
     ``details``, from the first (finest) tiling of ``tiles`` that passes the checks; the
     warning line when its 95 % interval lies above ``level``.
@@ -419,10 +422,17 @@ def _tile_lower_bound(tiles: Any, level: float, details: dict) -> str | None:
     details["tiles_used"] = name
     details["warn_cv_level"] = level
     if ci[0] >= level:
-        return ("heterogeneity: WARNING - the single headline hides clinically different regions: R2 CV at "
-                f"least {lb:.3f} (95 % {ci[0]:.3f}-{ci[1]:.3f}) between {name} tiles, above {level:.3f} "
-                "(the voxels are too noisy for more)")
+        where = f"tiles of {name} voxels" if "x" in name else "tiles"
+        return ("heterogeneity: WARNING - the single headline hides clinically different regions: the "
+                f"{q} varies between {where} with a coefficient of variation of at least {lb:.3f} (95 % CI "
+                f"{ci[0]:.3f}-{ci[1]:.3f}), above {level:.3f}{_LEVEL_WORDS} (the single voxels are too noisy "
+                "to say more)")
     return None
+
+
+def _rate_name(cal: Any) -> str:
+    """"R2*" for an R2* or T2* curve (gradient echo), else "R2": the warning names the page's rate."""
+    return "R2*" if str(getattr(cal, "quantity", "R2")) in ("R2*", "T2*") else "R2"
 
 
 def _with_unmeasured(v: float, se_v: float, mean: float, n_used: int, r_out: np.ndarray) -> list:
@@ -485,10 +495,13 @@ def _voxel_measures(rg: np.ndarray, sg: np.ndarray, cal: Any, head_cat: Any, det
     level = warn_cv_level(cal)
     details["warn_cv_level"] = level
     reasons = []
-    if diff >= WARN_SHARE and ci[0] > 0:
-        reasons.append(f"{100 * diff:.0f} % of the ROI lies clearly outside {head_cat.name}")
+    q = _rate_name(cal)
+    if diff >= WARN_SHARE and ci[0] > 0:  # the category's label, as on the page
+        reasons.append(f"{100 * diff:.0f} % of the liver ROI has an LIC more than {100 * WARN_MARGIN:.0f} % "
+                       f"beyond the headline's category, {head_cat.label}")
     if ci[0] >= level:
-        reasons.append(f"voxel R2 CV {cv:.3f} (95 % {ci[0]:.3f}-{ci[1]:.3f}) after noise removal, above {level:.3f}")
+        reasons.append(f"the voxel {q} varies with a coefficient of variation of {cv:.3f} (95 % CI {ci[0]:.3f}-"
+                       f"{ci[1]:.3f}) after noise removal, above {level:.3f}{_LEVEL_WORDS}")
     warning = None
     if reasons:
         warning = ("heterogeneity: WARNING - the single headline hides clinically different regions: "
@@ -556,7 +569,7 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
 
     def not_measurable(reason: str) -> Heterogeneity:
         details["note"] = reason
-        warning = _tile_lower_bound(tiles, warn_cv_level(cal), details)
+        warning = _tile_lower_bound(tiles, warn_cv_level(cal), details, _rate_name(cal))
         return Heterogeneity(None, None, None, None, None, False, warning, details)
 
     if r2_se_per_s is None:
@@ -593,5 +606,5 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
         # bound (their noise averaged before the fit) may still show the spread: a CV 0.3
         # texture at 30 mg/g, SNR 100 (truth 0.155) read 0.147 [0.139-0.172] from the
         # voxels, 2 x 2 tiles bound it above the level
-        het.warning = _tile_lower_bound(tiles, warn_cv_level(cal), details)
+        het.warning = _tile_lower_bound(tiles, warn_cv_level(cal), details, _rate_name(cal))
     return het

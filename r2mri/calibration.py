@@ -877,28 +877,33 @@ def default_calibration(image: Any = None, *, field_strength_t: float | None = N
 
 
 def covered_protocol_codes(calibration: "Calibration | Mapping[str, Any]") -> frozenset[str]:
-    """Protocol findings whose point this curve's own warning already makes.
+    """Protocol findings that do not apply as warnings once this curve was chosen.
 
-    A derived 3 T bridge is warned about once, by :func:`check_applicability` ("derived,
-    not biopsy-validated ..."); the protocol finding ``field-strength-3t`` ("no
-    biopsy-validated calibration at 3 T; use ... the derived bridge") then says the same
-    thing and is left out of the warnings (it stays in report.json's protocol findings).
+    The protocol finding ``field-strength-3t`` ("no validated 3 T calibration ...; use a
+    site-validated calibration or the derived 3 T curve") is advice on choosing a curve.
+    A curve made for 3 T follows it: a derived 3 T bridge is warned about once, by
+    :func:`check_applicability` ("derived, not biopsy-validated ..."), and a site curve
+    for 3 T is what the advice asks for (repeating it read as if the shipped bridge were
+    used). The finding is then left out of the warnings; it stays in report.json's
+    protocol findings.
 
     Parameters
     ----------
     calibration : Calibration or dict
-        The curve, or report.json's ``calibration`` block (``derived``, ``field_strength_t``).
+        The curve, or report.json's ``calibration`` block (``field_strength_t``).
 
     Examples
     --------
     >>> sorted(covered_protocol_codes(get_calibration("st-pierre-2005-3t-scaled")))
     ['field-strength-3t']
-    >>> covered_protocol_codes({"derived": False, "field_strength_t": 3.0})
+    >>> sorted(covered_protocol_codes({"derived": False, "field_strength_t": 3.0}))  # a site curve
+    ['field-strength-3t']
+    >>> covered_protocol_codes(get_calibration("st-pierre-2005"))
     frozenset()
     """
     get = calibration.get if isinstance(calibration, Mapping) else (lambda k: getattr(calibration, k, None))
     b0 = get("field_strength_t")
-    if get("derived") is True and b0 is not None and abs(float(b0) - 3.0) <= FIELD_TOLERANCE_T:
+    if b0 is not None and abs(float(b0) - 3.0) <= FIELD_TOLERANCE_T:
         return frozenset({"field-strength-3t"})
     return frozenset()
 

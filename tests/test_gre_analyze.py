@@ -147,7 +147,10 @@ def test_requirements_refuse_unless_forced(tmp_path):
     assert len(w) == 1 and "reach beyond" in w[0]
     # a curve without fat correction (or not stated) fed a fat-water R2*: a warning, never a refusal
     w = check_requirements(get_calibration("wood-2005-r2star"), img, "fatwater")
-    assert len(w) == 1 and "fat-free liver" in w[0]
+    assert len(w) == 1 and "agree only in a liver without fat" in w[0]
+    # for the radiologist: which curve, its field and its source, no developer references
+    assert w[0].startswith("calibration wood-2005-r2star (a 1.5 T curve, Wood JC et al. 2005) does not say")
+    assert "docs/" not in w[0] and "fat-water" in w[0]
 
 
 # ---------------------------------------------------------------------- analyze
@@ -188,7 +191,7 @@ def test_pdff_block_absent_for_other_models(gre15):
 def test_gre_plain_exponential_is_warned(gre15):
     img, liver, _ = gre15
     res = r2mri.analyze(img, mask=liver, model="monoexp", noise_sigma=SIGMA, threads=1)
-    assert any("biased" in w and "fatwater" in w for w in res.warnings)
+    assert any("biased" in w and "fatwater" in w and "docs/" not in w for w in res.warnings)
 
 
 def test_gre_without_field_strength_is_one_clear_line():

@@ -198,7 +198,7 @@ def test_tiles_bound_the_cv_of_a_textured_liver_too_noisy_for_voxels():
     assert het["measurable"] and het["r2_cv_ci95"][0] < warn_cv_level() < het["r2_cv_ci95"][1]
     assert het["r2_cv_lower_bound_tiles_ci95"][0] >= warn_cv_level()
     assert het["r2_cv_lower_bound_tiles"] < t.std() / t.mean()
-    assert "between 3x3 tiles" in het["warning"] and het["warning"] in s.warnings
+    assert "between tiles of 3x3 voxels" in het["warning"] and het["warning"] in s.warnings
 
     ph, fit = fitted_phantom(30.0, 7, 1, lic_cv=0.3)
     roi = liver_roi(ph.image, fit, mask=liver_with_vessels(ph))
@@ -248,6 +248,15 @@ def test_heterogeneous_phantom_cv_fractions_and_warning(snr, frac_tol):
         assert max(abs(est[k] - truth[k]) for k in truth) < max(abs(noisy[k] - truth[k]) for k in truth)
     assert het["warning"] and het["warning"] in s.warnings
     assert sum(w.startswith("heterogeneity: WARNING") for w in s.warnings) == 1
+    # plain words: the category as the page names it ("Chelation target range (3.2-7 mg/g)"),
+    # never its identifier ("target-range"); the CV spelled out
+    from r2mri.calibration import CATEGORIES
+
+    w = het["warning"]
+    if het["different_category_fraction"] >= 0.10:
+        assert any(f"beyond the headline's category, {c.label}" in w for c in CATEGORIES), w
+    assert not any(c.name in w for c in CATEGORIES if "-" in c.name), w
+    assert "coefficient of variation" in w or "beyond the headline's category" in w
     json.dumps(s.to_dict(), allow_nan=False)
 
 
@@ -288,8 +297,9 @@ def test_page_flag_under_the_headline():
     assert _heterogeneity_flag({"measurable": True, "warning": None, "r2_cv_noise_corrected": 0.03}) is None
     block = {"measurable": True, "warning": "heterogeneity: WARNING - ...", "different_category_fraction": 0.281,
              "r2_cv_noise_corrected": 0.216}
-    assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI outside this band by > 15 %, "
-                                          "R2 CV 0.22 (noise removed)")
+    assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI more than 15 % beyond the headline "
+                                          "category, R2 CV 0.22 (noise removed)")
+    assert len(_heterogeneity_flag(block, "R2*")) <= 112  # one line of the box, not shortened
     tiles = {"measurable": False, "warning": "heterogeneity: WARNING - ...", "r2_cv_noise_corrected": None,
              "r2_cv_lower_bound_tiles": 0.171}
     assert _heterogeneity_flag(tiles, "R2*") == "Heterogeneous liver: R2* CV at least 0.17 between tiles"

@@ -205,7 +205,9 @@ def test_sr_carries_the_report_values(stripped_run):
     cal = rep["calibration"]
     assert items[("TEXT", "CALIBRATION")] == [cal["name"]]
     assert items[("TEXT", "CALIB-STATUS")] == [calibration_status(cal)]
-    assert "verified against the primary text: no" in calibration_status(cal)  # st-pierre-2005 is not
+    # st-pierre-2005: said in words, as its file's plain status, not as a developer flag
+    assert calibration_status(cal) == ("Published calibration shipped with r2mri: formula as widely quoted; "
+                                       "the original paper was not available to check it")
     assert items[("TEXT", "CALIB-CITATION")] == [cal["citation_text"]]
     assert items[("TEXT", "DECAY-MODEL")] == [rep["model"]["name"]]
     assert rep["warnings"] and items[("TEXT", "QC-WARNING")] == rep["warnings"]

@@ -30,8 +30,11 @@ from r2mri.report._page_notes import (  # noqa: E402
 #: Warnings as the pipeline writes them (copied from real runs: heterogeneous phantom at
 #: SNR 20, the real 3 T liver of benchmarks/real_liver.py, a complex fat-water fit).
 REAL_EXTRA = [
-    "heterogeneity: WARNING - the single headline hides clinically different regions: 37 % of the ROI lies "
-    "clearly outside increased-risk; voxel R2 CV 0.269 (95 % 0.259-0.289) after noise removal, above 0.145",
+    "heterogeneity: WARNING - the single headline hides clinically different regions: 37 % of the liver ROI "
+    "has an LIC more than 15 % beyond the headline's category, Increased risk of complications (7-15 mg/g); "
+    "the voxel R2 varies with a coefficient of variation of 0.269 (95 % CI 0.259-0.289) after noise removal, "
+    "above 0.145, the variation at which 10 % of a liver centred in the chelation target range (3.2-7 mg/g) "
+    "lies outside it",
     "liver ROI: WARNING - the automatic region (30 ml) covers 8% of the body cross-section in its slices, "
     "outside the plausible 10%-60% for a liver; check it or give a mask",
     "fit quality: WARNING - the fatwater fits leave residuals 5.1 x the noise sigma in the ROI (median over "
@@ -258,3 +261,13 @@ def test_many_warnings_continue_under_the_table_without_touching_it():
     cont = [t for t in table_ax.texts if t.get_text().startswith("Warnings (continued)")][0]
     table_rows = [t for t in table_ax.texts if t.get_fontsize() == 7.5]
     assert cont.get_window_extent(r).y1 < min(t.get_window_extent(r).y0 for t in table_rows)
+
+
+def test_page_prints_protocol_findings_without_their_code():
+    """The code (``echo-times-not-ferriscan``) stays in report.json; the page says the message."""
+    rep = {"warnings": ["protocol: echo-times-not-ferriscan: TE 3-13 ms"],
+           "qc": {"protocol_findings": [{"severity": "error", "code": "too-few-echoes", "message": "2 echoes"}]}}
+    plan = plan_column(warning_items(rep), ["Model: ncchi"], 3.3, 10.0)
+    text = " ".join(ln for _, ln, _ in plan.lines)
+    assert "1. protocol: TE 3-13 ms" in text and "2. protocol error: 2 echoes" in text
+    assert "echo-times-not-ferriscan" not in text and "too-few-echoes" not in text

@@ -120,7 +120,8 @@ def _window_findings(te_ms: np.ndarray, b0: float, nominal: float) -> list:
         out.append(Finding("info", "gre-r2star-window",
                            f"echo train measures R2* about {lo:.0f}-{hi:.0f} s^-1 (SNR {ASSUMED_SNR:g} assumed), "
                            f"covering normal liver ({normal:g} s^-1) to LIC {LIC_UPPER_MG_PER_G:g} mg/g "
-                           f"({r2_upper:.0f} s^-1 on {curve.name})", details))
+                           f"({r2_upper:.0f} s^-1 by the shipped curve {curve.name}, used here only to judge "
+                           "the echo train)", details))
     return out
 
 
@@ -160,6 +161,7 @@ def gre_findings(img: Any) -> list:
         out.append(Finding("info", "gre-phase", "phase images present: a complex fat-water fit with a field map is "
                            "possible", {"phase": True}))
     else:
-        out.append(Finding("info", "gre-phase", "magnitude images only: magnitude fat-water fit (the water/fat "
-                           "swap rule of docs/fatwater.md applies)", {"phase": False}))
+        out.append(Finding("info", "gre-phase", "magnitude images only: magnitude fat-water fit, which cannot "
+                           "always tell water from fat; where both fit, the solution with a fat fraction of at "
+                           "most 50 % is taken (as in a liver)", {"phase": False}))
     return out

@@ -186,11 +186,13 @@ def check_protocol(img) -> list[Finding]:
                            "magnetic field strength not recorded; calibration applicability cannot be checked"))
     elif abs(b0 - 3.0) <= FIELD_TOL_T:
         out.append(Finding("warning", "field-strength-3t",
-                           f"{b0:g} T: no biopsy-validated R2*-LIC calibration at 3 T ships with r2mri; use a "
-                           "site-validated --calibration-file or the derived bridge 'hernando-2022-r2star-3t-scaled'"
+                           f"{b0:g} T: r2mri ships no validated R2*-LIC calibration for 3 T; the 1.5 T curves "
+                           "do not apply: use a site-validated calibration or the derived (not biopsy-validated) "
+                           "3 T curve 'hernando-2022-r2star-3t-scaled'"
                            if img.sequence == "GRE" else
-                           f"{b0:g} T: no published biopsy-validated spin-echo R2-LIC calibration at 3 T; "
-                           "the 1.5 T curve needs a site calibration or the labelled field-scaling bridge",
+                           f"{b0:g} T: no biopsy-validated spin-echo R2-LIC calibration is published for 3 T; the "
+                           "1.5 T curves do not apply: use a site-validated calibration or the derived (not "
+                           "biopsy-validated) 3 T curve 'st-pierre-2005-3t-scaled'",
                            {"field_strength_t": b0}))
     elif abs(b0 - 1.5) > FIELD_TOL_T:
         out.append(Finding("warning", "field-strength-unsupported",

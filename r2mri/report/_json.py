@@ -212,6 +212,9 @@ def _calibration_block(result: Any) -> dict:
     }
     for key, value in full.items():
         block.setdefault(key, value)
+    from ._calibration_words import is_shipped
+
+    block["shipped"] = is_shipped(block)  # False: a site curve (--calibration-file)
     return block
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._calibration_words import origin_text
 from ._labels import labels_of
 from ._page_notes import (TABLE_GAP_PT, TITLE_RISE_PT, continuation_page, continued, draw_lines, page_rows,
                           protocol_notes, qc_notes, warning_items)
@@ -402,7 +403,8 @@ def render_page(result: Any, rep: dict):
     label = _category_label(rep)
     ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
-    cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}"
+    origin = origin_text(cal)  # a site curve says so (its title may not)
+    cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}" + (f" ({origin})" if origin else "")
     derived = bool(cal.get("derived"))
     ax.text(0.02, y_cal, textwrap.shorten(cal_txt, 125, placeholder=" ..."), fontsize=7.5, va="center",
             color="#8a1c1c" if derived else "#333333", fontweight="bold" if derived else "normal")
@@ -535,7 +537,8 @@ def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
 
         # "clearly" read as the whole share outside the band, which the table's denoised
         # shares (larger: no margin) then contradicted; say what the number counts
-        what = f"{100 * float(diff):.0f} % of the ROI outside this band by > {100 * WARN_MARGIN:.0f} %"
+        what = (f"{100 * float(diff):.0f} % of the ROI more than {100 * WARN_MARGIN:.0f} % beyond the headline "
+                "category")
         what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
     elif cv is not None:
         what = f"{q} CV {float(cv):.2f} after noise removal"

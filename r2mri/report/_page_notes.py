@@ -133,6 +133,23 @@ def _checked_text(cal: dict) -> str:
     return " (formula checked against its source)" if cal.get("verified") and not cal.get("derived") else ""
 
 
+def _origin_and_checked(cal: dict) -> str:
+    """" (site calibration, file X.toml; formula checked against its source)" and the like:
+    a site curve is named as such, a verified one said to be checked.
+
+    Examples
+    --------
+    >>> _origin_and_checked({"shipped": False, "source": "/a/b/site.toml", "verified": True})
+    ' (site calibration, file site.toml; formula checked against its source)'
+    >>> _origin_and_checked({"shipped": True, "verified": False})
+    ''
+    """
+    from ._calibration_words import origin_text
+
+    parts = [p for p in (origin_text(cal), _checked_text(cal).strip(" ()")) if p]
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
     """The QC and calibration lines (not warnings): model and noise, floor/failures/
     extrapolation, calibration with its range and citation, ROI method. ``fmt`` and
@@ -154,7 +171,7 @@ def qc_notes(rep: dict, fmt: Any, pct: Any) -> list[str]:
         f" ({qc.get('noise_coils') or 1} ch, {qc.get('noise_method') or 'given'})",
         f"At noise floor: {fmt(pct(qc.get('fraction_at_noise_floor')), 1, '%')}; fit failures: {fail_txt}; "
         f"extrapolated: {extrap}",
-        f"Calibration: {cal.get('name')}{_checked_text(cal)}; {range_text(cal)}",
+        f"Calibration: {cal.get('name')}{_origin_and_checked(cal)}; {range_text(cal)}",
         f"{cal.get('citation_text') or ''}",
         f"ROI: {roi_b.get('method') or 'n/a'}{' (a proposal: check it)' if roi_b.get('automatic') else ''}",
     ]
@@ -251,15 +268,21 @@ class ColumnPlan:
 
 
 def page_text(text: str) -> str:
-    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as ``s\u207b\u00b9``.
+    """``text`` as printed on the page: the ASCII unit ``s^-1`` of report.json warnings as
+    ``s\u207b\u00b9``, and a protocol finding without its code.
 
     The page writes rates in s\u207b\u00b9 everywhere else (headline, table, decay plot).
+    The finding's code (``echo-times-not-ferriscan``) is for report.json and the docs'
+    tables; the radiologist reads its message.
 
     Examples
     --------
     >>> page_text("R2 only bounded by the first echo, 211-395 s^-1")
     'R2 only bounded by the first echo, 211-395 s\u207b\u00b9'
+    >>> page_text("protocol error: too-few-echoes: 2 echoes")
+    'protocol error: 2 echoes'
     """
+    text = re.sub(r"^(protocol(?: warning| error)?): [a-z0-9]+(?:-[a-z0-9]+)+: ", r"\1: ", text)
     return re.sub(r"\bs\^-1\b", "s\u207b\u00b9", text)
 
 

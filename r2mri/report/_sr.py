@@ -15,8 +15,8 @@ NUM DCM 126394 "R2" ``/s``       mean liver R2 the headline is computed from
 NUM ``LIC-DW`` mg/g              voxel mean and median LIC
 NUM SCT Volume ``mL``            ROI volume (``roi.volume_ml``)
 CODE ``LIC-CATEGORY``            clinical category (``category.name`` / ``.label``)
-TEXT ``CALIBRATION``,            calibration name, status (verified against the primary
-``CALIB-STATUS``,                text? derived here?) and citation
+TEXT ``CALIBRATION``,            calibration name, status (shipped or site curve; checked
+``CALIB-STATUS``,                against its source, widely quoted, or derived) and citation
 ``CALIB-CITATION``
 TEXT ``DECAY-MODEL``             decay model used (``model.name``)
 TEXT ``QC-WARNING``              one item per entry of ``warnings``
@@ -70,10 +70,18 @@ _ESTIMATORS = {
 
 
 def calibration_status(cal: dict) -> str:
-    """One line saying whether the calibration was verified and whether it was derived here."""
-    verified = "yes" if cal.get("verified") else "no"
-    derived = "yes (not biopsy-validated)" if cal.get("derived") else "no"
-    return f"formula verified against the primary text: {verified}; derived by r2mri: {derived}"
+    """The ``CALIB-STATUS`` text: where the curve comes from and how far it was checked, in
+    plain words (:func:`r2mri.report._calibration_words.status_text`); the flags
+    ``verified`` / ``derived`` stay in report.json.
+
+    Examples
+    --------
+    >>> calibration_status({"name": "my-site", "source": "my-site.toml", "shipped": False, "verified": True})
+    'Site calibration my-site (file my-site.toml): formula checked against its cited source'
+    """
+    from ._calibration_words import status_text
+
+    return status_text(cal)
 
 
 def _finite(value: Any) -> float | None:
