@@ -118,3 +118,21 @@ def _gap(h, y):
     rows = sorted((v * h for v in y.values() if v), reverse=True)
     return min(a - b for a, b in zip(rows, rows[1:]))
 
+
+
+def test_trend_caption_says_which_exams_ci_spans_a_threshold():
+    from r2mri.trend import build_trends
+    from r2mri.trend._page import caption_lines
+
+    def row(date, lic, lo, hi):
+        return {"exam_id": f"P1/{date}", "subject": "P1", "study_date": date, "status": "ok", "lic_mg_per_g": lic,
+                "lic_ci_low": lo, "lic_ci_high": hi, "field_strength_t": 1.5, "sequence": "SE",
+                "calibration": "st-pierre-2005", "model": "ncchi"}
+
+    (trend,) = build_trends([row("2024-01-15", 5.0, 4.5, 5.5), row("2024-07-15", 3.2, 3.0, 3.2),
+                             row("2025-01-15", 3.204, 3.196, 3.212)])
+    assert [e.ci95_thresholds_mg_per_g for e in trend.exams] == [[], [], [3.2]]
+    assert [e.category for e in trend.exams] == ["target-range", "mildly-raised", "target-range"]
+    changes = [ln for ln in caption_lines(trend) if ln.startswith("  P1/")]
+    assert changes[0].endswith("; target-range -> mildly-raised")  # touching 3.2 from below: one category
+    assert changes[1].endswith("; mildly-raised -> target-range (95 % CI spans 3.2 mg/g)")
