@@ -291,7 +291,7 @@ def trend_document(trends: list[PatientTrend], *, reproducibility_cv: float | No
         method = {"reproducibility_cv": reproducibility_cv, "source": reproducibility_source or "given by the user",
                   "note": "each exam's standard error combines its CI and cv x LIC"}
     return {
-        "schema_version": "1.0",
+        "schema_version": "1.1",  # 1.1: exams[].ci95_thresholds_mg_per_g added
         "software": {"name": "r2mri", "version": __version__},
         "units": {"lic": "mg Fe/g dry tissue", "days": "days", "rate": "mg Fe/g per year"},
         "thresholds_mg_per_g": list(THRESHOLDS_MG_PER_G),
