@@ -88,7 +88,8 @@ def headline_lines(rep: dict) -> list[str]:
         f"LIC {f(lic.get('of_mean_r2'))} mg Fe/g dry weight ({f(umol.get('of_mean_r2'), 0)} umol/g), "
         f"95 % CI {f(ci[0])}-{f(ci[1])}; from the mean liver {rep.get('quantity') or 'R2'} = "
         f"{f(_head_r2(rep), 1)} 1/s",
-        f"category: {label or 'n/a'}",
+        f"category: {label or 'n/a'}" + (f"; {cat['ci95_note']}" if isinstance(cat, dict)
+                                            and cat.get("ci95_note") else ""),
         f"voxel LIC mean {f(lic.get('mean'))}, median {f(lic.get('median'))} mg/g; "
         f"ROI {rep.get('roi', {}).get('n_voxels')} voxels ({f(rep.get('roi', {}).get('volume_ml'), 1)} ml); "
         f"model {rep.get('model', {}).get('name')}; calibration {rep.get('calibration', {}).get('name')}",

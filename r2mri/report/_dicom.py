@@ -74,6 +74,8 @@ def _codes() -> dict:
         "lic_ci95_low": Code("LIC-CI95-LOW", PRIVATE_SCHEME, "Lower limit of the 95 % interval of the LIC"),
         "lic_ci95_high": Code("LIC-CI95-HIGH", PRIVATE_SCHEME, "Upper limit of the 95 % interval of the LIC"),
         "category": Code("LIC-CATEGORY", PRIVATE_SCHEME, "Liver iron concentration category"),
+        "category_interval": Code("LIC-CAT-CI95", PRIVATE_SCHEME,
+                                  "Categories spanned by the 95 % interval of the LIC"),
         "calibration": Code("CALIBRATION", PRIVATE_SCHEME, "R2 to LIC calibration"),
         "calibration_status": Code("CALIB-STATUS", PRIVATE_SCHEME, "Calibration status"),
         "calibration_citation": Code("CALIB-CITATION", PRIVATE_SCHEME, "Calibration source"),

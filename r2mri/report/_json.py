@@ -27,7 +27,9 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: heterogeneity block (docs/report.md).
 #: 1.2: ``pdff_percent`` gains ``se``, ``voxel_mean``, ``mean_method`` and ``n_tiles``; its
 #: ``mean`` is the tile-pooled fit's when the headline is tile-pooled (``mean_method``).
-SCHEMA_VERSION = "1.2"
+#: 1.3: ``category`` gains ``ci95_categories``, ``ci95_thresholds_mg_per_g``,
+#: ``ci95_spans_threshold`` and ``ci95_note`` (the categories the headline's interval spans).
+SCHEMA_VERSION = "1.3"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
 _PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
@@ -304,7 +306,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.2', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.3', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
@@ -403,7 +405,28 @@ def report_dict(result: Any) -> dict:
             reasons.setdefault(f"qc.{key}", "not computed: the statistics have no qc block (no ROI voxels)")
     if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
         reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
+    _interval_categories(rep, reasons)
     return rep
+
+
+def _interval_categories(rep: dict, reasons: dict) -> None:
+    """The category block gains the categories its headline's 95 % interval spans
+    (:mod:`r2mri._category_interval`); the headline's own category is left as it is."""
+    from .._category_interval import interval_categories
+
+    cat = rep.get("category")
+    if not isinstance(cat, dict) or not cat.get("name"):
+        return
+    ci = (rep.get("lic_mg_per_g") or {}).get("ci95") or [None, None]
+    span = interval_categories(*ci[:2]) if len(ci) >= 2 else None
+    if span is None:
+        span = dict.fromkeys(("ci95_categories", "ci95_thresholds_mg_per_g", "ci95_spans_threshold",
+                              "ci95_note"))
+        for key in span:
+            reasons.setdefault(f"category.{key}", "the headline has no 95 % interval")
+    elif span["ci95_note"] is None:
+        reasons.setdefault("category.ci95_note", "the 95 % interval lies within one category")
+    cat.update(span)
 
 
 def _range_null_reasons(rep: dict, reasons: dict) -> None:

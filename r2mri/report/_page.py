@@ -18,6 +18,7 @@ import numpy as np
 
 from ._calibration_words import origin_text
 from ._labels import labels_of
+from ._page_headline import headline_rows, interval_note
 from ._page_notes import (TABLE_GAP_PT, TITLE_RISE_PT, continuation_page, continued, draw_lines, page_rows,
                           protocol_notes, qc_notes, warning_items)
 
@@ -313,12 +314,9 @@ def render_page(result: Any, rep: dict):
     # the headline box: LIC, its interval and rate, (liver PDFF,) (the heterogeneity
     # flag,) calibration; the flag sits under the number it qualifies
     het_flag = _heterogeneity_flag(rep.get("heterogeneity"), q)
-    if pdff:
-        box_h, (y_lic, y_ci, y_pdff, y_het, y_cal) = ((1.05, (0.85, 0.65, 0.46, 0.27, 0.09)) if het_flag
-                                                       else (0.95, (0.81, 0.56, 0.33, 0, 0.10)))
-    else:
-        box_h, (y_lic, y_ci, y_pdff, y_het, y_cal) = ((0.9, (0.79, 0.52, 0, 0.31, 0.11)) if het_flag
-                                                       else (0.72, (0.76, 0.42, 0, 0, 0.13)))
+    note = interval_note(rep)
+    box_h, y_row = headline_rows(bool(pdff), bool(het_flag), bool(note))
+    y_lic, y_ci, y_pdff, y_het, y_cal, y_note = (y_row[k] for k in ("lic", "ci", "pdff", "het", "cal", "note"))
     # every warning is printed (issue: the first four used to be): the statistics row
     # grows to hold them beside the table, the maps and histogram rows give way
     rows = _stat_rows(rep, q, pdff)
@@ -403,6 +401,9 @@ def render_page(result: Any, rep: dict):
     label = _category_label(rep)
     ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
             ha="right", color="#8a1c1c", linespacing=1.1)
+    if note:  # the headline's interval spans a category threshold (report.json category.ci95_note)
+        ax.text(0.02, y_note, textwrap.shorten(note, 112, placeholder=" ..."), fontsize=8.5, fontweight="bold",
+                va="center", color="#8a1c1c")
     origin = origin_text(cal)  # a site curve says so (its title may not)
     cal_txt = f"Calibration: {cal.get('label') or cal.get('name') or 'n/a'}" + (f" ({origin})" if origin else "")
     derived = bool(cal.get("derived"))

@@ -15,6 +15,9 @@ NUM DCM 126394 "R2" ``/s``       mean liver R2 the headline is computed from
 NUM ``LIC-DW`` mg/g              voxel mean and median LIC
 NUM SCT Volume ``mL``            ROI volume (``roi.volume_ml``)
 CODE ``LIC-CATEGORY``            clinical category (``category.name`` / ``.label``)
+TEXT ``LIC-CAT-CI95``            only when the 95 % interval spans a category threshold: the
+                                 plain line ``category.ci95_note``, e.g. "95 % interval spans
+                                 3.2 mg/g: mildly raised or chelation target range"
 TEXT ``CALIBRATION``,            calibration name, status (shipped or site curve; checked
 ``CALIB-STATUS``,                against its source, widely quoted, or derived) and citation
 ``CALIB-CITATION``
@@ -160,7 +163,10 @@ def _text_items(rep: dict) -> list:
 
     cal = rep.get("calibration") or {}
     qc = quantity_codes(str(rep.get("quantity") or "R2"))
+    cat = rep.get("category") if isinstance(rep.get("category"), dict) else {}
     texts = [
+        # beside the category: the categories its 95 % interval spans (only when it spans a threshold)
+        (CODES["category_interval"], cat.get("ci95_note")),
         (qc["calibration"], cal.get("name")),
         (CODES["calibration_status"], calibration_status(cal) if cal else None),
         (CODES["calibration_citation"], cal.get("citation_text")),

@@ -42,10 +42,12 @@ def caption_lines(trend, max_lines: int = _CAPTION_LINES) -> list[str]:
     'Research use only; not '
     """
     changes = []
+    by_id = {e.exam_id: e for e in trend.exams}
     for c in trend.changes:
         ci = "" if c.delta_ci95 is None else f" (95 % CI {c.delta_ci95[0]:+.2f} to {c.delta_ci95[1]:+.2f})"
         changes.append(f"  {c.from_exam} -> {c.to_exam}: {c.delta_mg_per_g:+.2f} mg/g in {c.days} days{ci}"
-                       f"{' *' if c.exceeds_variability else ''}; {c.category_from} -> {c.category_to}")
+                       f"{' *' if c.exceeds_variability else ''}; {_category(c.category_from, by_id.get(c.from_exam))}"
+                       f" -> {_category(c.category_to, by_id.get(c.to_exam))}")
     import textwrap
 
     # a warning is wrapped onto as many lines as it needs, never shortened
@@ -59,6 +61,14 @@ def caption_lines(trend, max_lines: int = _CAPTION_LINES) -> list[str]:
                                  for c in changes] if changes else []
     return head + tail
 
+
+
+def _category(name: str, exam) -> str:
+    """An exam's category, with the thresholds its 95 % CI spans when it spans any."""
+    thr = getattr(exam, "ci95_thresholds_mg_per_g", None)
+    if not thr:
+        return name
+    return f"{name} (95 % CI spans {' and '.join(f'{t:g}' for t in thr)} mg/g)"
 
 
 def patient_figure(trend):

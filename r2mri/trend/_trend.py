@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .._category_interval import interval_categories
 from ..calibration import CATEGORIES, THRESHOLDS_MG_PER_G, THRESHOLDS_SOURCE, lic_category
 from ..errors import InputError
 
@@ -54,6 +55,9 @@ class TrendExam:
     sequence: str | None = None
     calibration: str | None = None
     model: str | None = None
+    #: thresholds (mg/g) inside the 95 % CI, ``lo <= t < hi`` (r2mri._category_interval); [] when
+    #: clear, None without a CI. ``category`` stays the headline's own (upper-inclusive bands).
+    ci95_thresholds_mg_per_g: list | None = None
 
     def se_mg_per_g(self, cv: float | None = None) -> float | None:
         """Standard error of the headline from its 95 % CI (plus ``cv x LIC`` when given)."""
@@ -228,7 +232,8 @@ def build_trends(rows: Iterable[dict], *, subject: str | None = None, reproducib
             exam_id=exam_id, date=date, lic_mg_per_g=lic, ci_low=_f(row.get("lic_ci_low")),
             ci_high=_f(row.get("lic_ci_high")), category=lic_category(lic).name,
             field_strength_t=_f(row.get("field_strength_t")), sequence=row.get("sequence") or None,
-            calibration=row.get("calibration") or None, model=row.get("model") or None))
+            calibration=row.get("calibration") or None, model=row.get("model") or None,
+            ci95_thresholds_mg_per_g=_ci95_thresholds(row)))
     if subject is not None and subject not in by:
         raise InputError(f"--subject {subject}: no exam of this subject in the inputs")
     out = []
@@ -243,6 +248,12 @@ def build_trends(rows: Iterable[dict], *, subject: str | None = None, reproducib
             trend.warnings.append(f"{item['exam_id']} left out: {item['reason']}")
         out.append(trend)
     return out
+
+
+def _ci95_thresholds(row: dict) -> list | None:
+    """The category thresholds inside an exam's 95 % CI (None without one)."""
+    span = interval_categories(_f(row.get("lic_ci_low")), _f(row.get("lic_ci_high")))
+    return None if span is None else span["ci95_thresholds_mg_per_g"]
 
 
 def _change(a: TrendExam, b: TrendExam, cv: float | None) -> tuple[Change, list[str]]:
@@ -280,7 +291,7 @@ def trend_document(trends: list[PatientTrend], *, reproducibility_cv: float | No
         method = {"reproducibility_cv": reproducibility_cv, "source": reproducibility_source or "given by the user",
                   "note": "each exam's standard error combines its CI and cv x LIC"}
     return {
-        "schema_version": "1.0",
+        "schema_version": "1.1",  # 1.1: exams[].ci95_thresholds_mg_per_g added
         "software": {"name": "r2mri", "version": __version__},
         "units": {"lic": "mg Fe/g dry tissue", "days": "days", "rate": "mg Fe/g per year"},
         "thresholds_mg_per_g": list(THRESHOLDS_MG_PER_G),
