@@ -298,8 +298,8 @@ def test_page_flag_under_the_headline():
     block = {"measurable": True, "warning": "heterogeneity: WARNING - ...", "different_category_fraction": 0.281,
              "r2_cv_noise_corrected": 0.216}
     assert _heterogeneity_flag(block) == ("Heterogeneous liver: 28 % of the ROI more than 15 % beyond the headline "
-                                          "category, R2 CV 0.22 (noise removed)")
-    assert len(_heterogeneity_flag(block, "R2*")) <= 112  # one line of the box, not shortened
+                                          "category; R2 CV 0.22")
+    assert len(_heterogeneity_flag(block, "R2*")) <= 96  # one line of the box, not shortened
     tiles = {"measurable": False, "warning": "heterogeneity: WARNING - ...", "r2_cv_noise_corrected": None,
              "r2_cv_lower_bound_tiles": 0.171}
     assert _heterogeneity_flag(tiles, "R2*") == "Heterogeneous liver: R2* CV at least 0.17 between tiles"

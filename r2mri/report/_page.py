@@ -396,7 +396,7 @@ def render_page(result: Any, rep: dict):
                 + f", {_fmt(pdff.get('median'), 1)} % voxel median (fat-water fit)",
                 fontsize=9, fontweight="bold", va="center", color="#12365f")
     if het_flag:
-        ax.text(0.02, y_het, textwrap.shorten(het_flag, 112, placeholder=" ..."), fontsize=8.5,
+        ax.text(0.02, y_het, textwrap.shorten(het_flag, 96, placeholder=" ..."), fontsize=8.5,
                 fontweight="bold", va="center", color="#b00000")
     label = _category_label(rep)
     ax.text(0.98, y_lic, "\n".join(textwrap.wrap(label, 44)), fontsize=9, fontweight="bold", va="center",
@@ -540,7 +540,9 @@ def _heterogeneity_flag(het: Any, q: str = "R2") -> str | None:
         # shares (larger: no margin) then contradicted; say what the number counts
         what = (f"{100 * float(diff):.0f} % of the ROI more than {100 * WARN_MARGIN:.0f} % beyond the headline "
                 "category")
-        what += f", {q} CV {float(cv):.2f} (noise removed)" if cv is not None else ""
+        # the CV without its "(noise removed)" clarifier (the statistics table gives it):
+        # with it the line ran past the box's right edge at 8.5 pt bold
+        what += f"; {q} CV {float(cv):.2f}" if cv is not None else ""
     elif cv is not None:
         what = f"{q} CV {float(cv):.2f} after noise removal"
     elif lb is not None:
