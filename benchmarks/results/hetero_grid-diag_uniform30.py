@@ -5,7 +5,8 @@ Per liver: the headline error in LIC, the 95 % half-width, the parts of the inte
 (measurement SE, bootstrap SE, spread SE, in % of R2), rho, the tile-fit bias taken off,
 and tile-ncchi on the same liver; then the seed SD of the error against the interval's
 implied SD. Same livers as benchmarks.hetero (texture = noise = statistics seed).
-Run: NUMBA_NUM_THREADS=1 python benchmarks/results/hetero_grid-diag_uniform30.py SNR FIRST LAST [a|b]
+Run: NUMBA_NUM_THREADS=1 python benchmarks/results/hetero_grid-diag_uniform30.py SNR FIRST LAST [COILS [LIC]]
+(defaults 8 channels, 30 mg/g)
 """
 import json
 import sys
@@ -20,9 +21,10 @@ from r2mri.stats import liver_statistics
 
 GEOMETRY = dict(matrix=(64, 64), pixel_mm=6.0, n_slices=3)
 snr, first, last = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-coils = 8
+coils = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+lic = float(sys.argv[5]) if len(sys.argv) > 5 else 30.0
 for seed in range(first, last + 1):
-    ph = generate(lic=30.0, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=0.0,
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=0.0,
                   lic_correlation_voxels=1.0, **GEOMETRY)
     mask = ph.truth.liver_mask
     sigma = float(ph.summary["noise_sigma"])
@@ -36,7 +38,7 @@ for seed in range(first, last + 1):
                           options={"noise_sigma": sigma, "coils": coils})
     tr = float(ph.summary["lic_of_mean_r2_mg_per_g"])
     tr_r2 = float(ph.summary["mean_liver_r2_per_s"])
-    row = {"seed": seed, "snr": snr, "truth_lic": tr, "truth_r2": tr_r2}
+    row = {"seed": seed, "snr": snr, "coils": coils, "lic": lic, "truth_lic": tr, "truth_r2": tr_r2}
     for est in ("tile-ncchi", "tile-mixture"):
         st = liver_statistics(fit, mask, image=ph.image, estimator=est, n_bootstrap=500, seed=seed)
         lo, hi = st.blocks["r2_per_s"]["headline_ci95"]
