@@ -225,7 +225,8 @@ def summary(res: dict[str, Any]) -> str:
             if a:
                 rows.append([gname, d, *a])
     lines.append(md_table(["cells", "design", "worst mean bias %", "cells with |bias| <= 2 %",
-                           "cells > 2 % by > 2 SE", "95 % coverage (all seeds)", "median CI half-width %", "CPU s per run"], rows))
+                           "cells > 2 % by > 2 SE", "95 % coverage (all seeds)", "median CI half-width %",
+                           "CPU s per run"], rows))
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ for seed in range(first, last + 1):
                     "se_meas_pct": 100 * b["headline_se_measurement"] / tr_r2,
                     "se_boot_pct": 100 * b["headline_se_bootstrap"] / tr_r2,
                     "se_spread_pct": 100 * mx.get("se_spread_r2_per_s", 0.0) / tr_r2,
-                    "rho": mx.get("rho_by_tile_size"), "tile_fit_bias_pct": 100 * mx.get("tile_fit_bias_r2_per_s", 0.0) / tr_r2,
+                    "rho": mx.get("rho_by_tile_size"),
+                    "tile_fit_bias_pct": 100 * mx.get("tile_fit_bias_r2_per_s", 0.0) / tr_r2,
                     "correction_pct": 100 * mx.get("correction_r2_per_s", 0.0) / tr_r2}
     print(json.dumps(row), flush=True)
