@@ -20,7 +20,8 @@ def test_binomial_tail_matches_scipy():
 
 def test_compose_takes_30_mg_per_g_snr20_from_full_size_only():
     small = {(0.0, 1.0, 30.0, 20.0, 8): _cell([9.0] * 8, 8), (0.0, 1.0, 7.0, 20.0, 8): _cell([0.1] * 8, 8)}
-    full = {(0.0, 1.0, 30.0, 20.0, 8): _cell([0.2] * 4, 4, "full"), (0.0, 1.0, 30.0, 50.0, 8): _cell([5.0] * 4, 4, "full")}
+    full = {(0.0, 1.0, 30.0, 20.0, 8): _cell([0.2] * 4, 4, "full"),
+            (0.0, 1.0, 30.0, 50.0, 8): _cell([5.0] * 4, 4, "full")}
     grid = compose(small, full)
     assert grid[(0.0, 1.0, 30.0, 20.0, 8)]["src"] == "full"
     assert (0.0, 1.0, 30.0, 50.0, 8) not in grid  # SNR 50 at 30 mg/g stays with the small livers
