@@ -1,9 +1,11 @@
 """Heterogeneous livers (issue 16): bias and 95 % coverage of the headline, four designs.
 
-Run: ``python -m benchmarks.hetero [--quick] [--seeds N]`` (from the repository root;
-``NUMBA_NUM_THREADS=1`` recommended on a shared machine). Writes
-``benchmarks/results/hetero.json`` and ``benchmarks/results/hetero.md`` (every cell)
-and prints the summary quoted in benchmarks/README.md and docs/statistics.md.
+Run: ``python -m benchmarks.hetero [--quick] [--seeds N] [--designs tile-mixture] [--name NAME]``
+(from the repository root; ``NUMBA_NUM_THREADS=1`` recommended on a shared machine). Writes
+``benchmarks/results/NAME.json`` and ``benchmarks/results/NAME.md`` (every cell; NAME
+defaults to ``hetero``) and prints the summary quoted in benchmarks/README.md and
+docs/statistics.md. ``--designs`` runs a subset (comma-separated); ``tile-mixture`` is the
+shipped design and ``tile-ncchi`` the original one (both cheap; ``voxel-bc`` refits every voxel).
 
 Phantoms: ``r2mri.phantom.generate`` (FerriScan 1.5 T protocol, TE 6-18 ms) at
 64 x 64 x 3 voxels of 6 mm (about 1,700 liver voxels), texture ``lic_log_sd`` (SD in
@@ -78,13 +80,12 @@ def _voxel_fit(data, te, sigma, coils):
             np.asarray(f.r2_std_per_s, float).reshape(-1))
 
 
-def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
+def one_run(sd, scale, lic, snr, coils, seed, designs=tuple(DESIGNS)) -> dict[str, Any]:
     """All designs on one phantom; returns {design: (mean R2, lo, hi, cpu s)} and the truth."""
     from types import SimpleNamespace
 
-    from r2mri._spread_estimate import _ncchi_draw
     from r2mri.phantom import generate
-    from r2mri.stats import liver_statistics, pooled_mean_r2
+    from r2mri.stats import liver_statistics
 
     ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
                   lic_correlation_voxels=scale, **GEOMETRY)
@@ -103,15 +104,32 @@ def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
     fit = SimpleNamespace(r2_per_s=r2map, status=np.zeros(mask.shape, np.uint8),
                           options={"noise_sigma": sigma, "coils": coils})
     for name in ("tile-ncchi", "tile-mixture"):
+        if name not in designs:
+            continue
         t0 = time.process_time()
         st = liver_statistics(fit, mask, image=ph.image, estimator=name, n_bootstrap=500, seed=seed)
         lo, hi = st.blocks["r2_per_s"]["headline_ci95"]
         out[name] = (st.headline_r2_per_s, lo, hi, time.process_time() - t0)
+    if "tile-fine" in designs:
+        out["tile-fine"] = _tile_fine(ph.image, mask, sigma, coils)
+    if "voxel-bc" in designs:
+        out["voxel-bc"] = _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit)
+    return out
+
+
+def _tile_fine(image, mask, sigma, coils):
+    from r2mri.stats import pooled_mean_r2
+
     t0 = time.process_time()
-    p = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, levels=(1, 2, 4, 8), target_rel_se=0.10)
+    p = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, levels=(1, 2, 4, 8), target_rel_se=0.10)
     se = max(p.se_r2_per_s, _ratio_se(p.tile_r2_per_s, p.tile_voxels))
-    out["tile-fine"] = (p.mean_r2_per_s, p.mean_r2_per_s - _Z95 * se, p.mean_r2_per_s + _Z95 * se,
-                        time.process_time() - t0)
+    return (p.mean_r2_per_s, p.mean_r2_per_s - _Z95 * se, p.mean_r2_per_s + _Z95 * se,
+            time.process_time() - t0)
+
+
+def _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit):
+    from r2mri._spread_estimate import _ncchi_draw
+
     t0 = time.process_time()
     ok = np.isfinite(r2v) & np.isfinite(s0v)
     rng = np.random.default_rng(10_000 + seed)
@@ -121,11 +139,10 @@ def one_run(sd, scale, lic, snr, coils, seed) -> dict[str, Any]:
     bias = float(np.mean(r2s[fin]) - np.mean(r2v[ok][fin]))
     m = float(np.mean(r2v[ok])) - bias
     se = float(np.std(r2v[ok], ddof=1) / np.sqrt(ok.sum()))
-    out["voxel-bc"] = (m, m - _Z95 * se, m + _Z95 * se, time.process_time() - t0 + t_fit)
-    return out
+    return (m, m - _Z95 * se, m + _Z95 * se, time.process_time() - t0 + t_fit)
 
 
-def run(quick: bool, seeds: int) -> dict[str, Any]:
+def run(quick: bool, seeds: int, designs=tuple(DESIGNS)) -> dict[str, Any]:
     from r2mri._version import __version__
     from r2mri.calibration import lic_from_r2
 
@@ -133,16 +150,16 @@ def run(quick: bool, seeds: int) -> dict[str, Any]:
 
     cells = _cells(quick)
     res: dict[str, Any] = {"machine": machine_info(), "version": __version__, "geometry": GEOMETRY,
-                           "seeds": seeds, "designs": DESIGNS, "cells": []}
+                           "seeds": seeds, "designs": list(designs), "cells": []}
     t_start = time.time()
     for i, (sd, scale, lic, snr, coils) in enumerate(cells):
-        rows = {d: {"err_pct": [], "covered": [], "half_pct": [], "cpu_s": []} for d in DESIGNS}
+        rows = {d: {"err_pct": [], "covered": [], "half_pct": [], "cpu_s": []} for d in designs}
         truths = []
         for seed in range(seeds):
-            r = one_run(sd, scale, lic, snr, coils, seed)
+            r = one_run(sd, scale, lic, snr, coils, seed, designs)
             tr = r["truth_lic"]
             truths.append((tr, r["truth_mean_voxel_lic"], r["n_voxels"]))
-            for d in DESIGNS:
+            for d in designs:
                 m, lo, hi, cpu = r[d]
                 lm, llo, lhi = (float(v) for v in lic_from_r2(np.array([m, max(lo, 1e-6), hi])))
                 rows[d]["err_pct"].append(100 * (lm / tr - 1))
@@ -153,7 +170,7 @@ def run(quick: bool, seeds: int) -> dict[str, Any]:
                 "truth_lic_mean": float(np.mean([t[0] for t in truths])),
                 "truth_mean_voxel_lic_mean": float(np.mean([t[1] for t in truths])),
                 "n_voxels_mean": float(np.mean([t[2] for t in truths])), "designs": {}}
-        for d in DESIGNS:
+        for d in designs:
             e = np.asarray(rows[d]["err_pct"])
             cell["designs"][d] = {
                 "bias_pct": float(np.mean(e)), "sd_pct": float(np.std(e, ddof=1)) if e.size > 1 else 0.0,
@@ -162,7 +179,7 @@ def run(quick: bool, seeds: int) -> dict[str, Any]:
                 "half_width_pct": float(np.median(rows[d]["half_pct"])), "cpu_s": float(np.mean(rows[d]["cpu_s"])),
                 "err_pct": [float(v) for v in e]}
         res["cells"].append(cell)
-        b = " ".join(f"{d} {cell['designs'][d]['bias_pct']:+.2f}/{cell['designs'][d]['hits']}" for d in DESIGNS)
+        b = " ".join(f"{d} {cell['designs'][d]['bias_pct']:+.2f}/{cell['designs'][d]['hits']}" for d in designs)
         print(f"[{i + 1}/{len(cells)} {time.time() - t_start:.0f}s] sd {sd} scale {scale:g} lic {lic:g} "
               f"snr {snr:g} coils {coils}: {b}", flush=True)
     res["wall_s"] = time.time() - t_start
@@ -208,7 +225,8 @@ def summary(res: dict[str, Any]) -> str:
             if a:
                 rows.append([gname, d, *a])
     lines.append(md_table(["cells", "design", "worst mean bias %", "cells with |bias| <= 2 %",
-                           "cells > 2 % by > 2 SE", "95 % coverage (all seeds)", "median CI half-width %", "CPU s per run"], rows))
+                           "cells > 2 % by > 2 SE", "95 % coverage (all seeds)", "median CI half-width %",
+                           "CPU s per run"], rows))
     return "\n".join(lines)
 
 
@@ -233,11 +251,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="4 cells, 2 seeds (smoke run)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 8; quick 2)")
+    ap.add_argument("--designs", default=",".join(DESIGNS),
+                    help=f"comma-separated subset of {','.join(DESIGNS)} (default all)")
+    ap.add_argument("--name", default=None, help="results file stem (default hetero, quick hetero-quick)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
+    designs = tuple(d.strip() for d in a.designs.split(",") if d.strip())
+    bad = [d for d in designs if d not in DESIGNS]
+    if bad or not designs:
+        ap.error(f"unknown design(s) {bad}; choose from {','.join(DESIGNS)}")
     seeds = a.seeds or (2 if a.quick else 8)
-    res = run(a.quick, seeds)
-    name = "hetero-quick" if a.quick else "hetero"
+    res = run(a.quick, seeds, designs)
+    name = a.name or ("hetero-quick" if a.quick else "hetero")
     write_json(a.out / f"{name}.json", res)
     text = summary(res)
     (a.out / f"{name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{text}\n\n## Every cell\n\n"

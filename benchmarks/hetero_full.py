@@ -1,9 +1,9 @@
 """Issue 16 on full-size livers: the 30 mg/g cells of the hetero grid (bias and 95 % coverage).
 
-Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.hetero_full [--quick] [--seeds N N]``
-(from the repository root). Writes ``benchmarks/results/hetero_full.json`` (every liver)
-and ``benchmarks/results/hetero_full.md`` (every cell), after each cell, and prints one
-line per cell.
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.hetero_full [--quick] [--seeds N N] [--name NAME]``
+(from the repository root). Writes ``benchmarks/results/NAME.json`` (every liver) and
+``benchmarks/results/NAME.md`` (every cell; NAME defaults to ``hetero_full``), after each
+cell, and prints one line per cell.
 
 Why: ``benchmarks/hetero.py`` runs the grid on small livers (64 x 64 x 3 voxels of 6 mm,
 ~1,700 liver voxels), where 30 mg/g at SNR 20 is beyond what the data support (Cramer-Rao
@@ -119,10 +119,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="one cell (SD 0.4, width 4, SNR 20, 8 channels), 2 seeds")
     ap.add_argument("--seeds", type=int, nargs=2, default=None, metavar=("SNR20", "SNR50"),
                     help="seeds per cell at SNR 20 and at SNR 50 (default 8 4; quick 2 2)")
+    ap.add_argument("--name", default=None, help="results file stem (default hetero_full, quick hetero_full-quick)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     n20, n50 = a.seeds or ((2, 2) if a.quick else (8, 4))
-    name = "hetero_full-quick" if a.quick else "hetero_full"
+    name = a.name or ("hetero_full-quick" if a.quick else "hetero_full")
     res: dict[str, Any] = {"machine": machine_info(), "geometry": "generate() default, 256 x 256 x 11 at 1.5 mm",
                            "seeds": {"20": n20, "50": n50}, "cells": []}
     t_start = time.time()
