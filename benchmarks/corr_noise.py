@@ -102,12 +102,35 @@ def table() -> str:
     return "\n".join(out)
 
 
+def mechanism() -> str:
+    """Per cell and noise: SD of the headline error over seeds (%), median measurement and
+    bootstrap SE of the headline R2 (s^-1), mean spread estimate rho over tile edges."""
+    rows = [json.loads(line) for line in OUT.read_text().splitlines()]
+    out = ["| texture | LIC | SNR | ch | noise | n | SD of error % | SE measurement / bootstrap, s^-1 | mean rho |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for sd, w, lic, snr, coils in grid():
+        for c in CORR:
+            sel = [r for r in rows if (r["corr"], r["sd"], r["width"], r["cell_lic"], r["snr"], r["coils"])
+                   == (c, sd, w, lic, snr, coils)]
+            if len(sel) < 2:
+                continue
+            rho = [np.mean([v for v in r["rho"].values() if v is not None]) for r in sel if r["rho"]]
+            tex = "uniform" if sd == 0 else f"SD {sd:g} w {w:g}"
+            out.append(f"| {tex} | {lic:g} | {snr:g} | {coils} | {c} | {len(sel)} | "
+                       f"{np.std([r['err_pct'] for r in sel], ddof=1):.2f} | "
+                       f"{np.median([r['se_measurement_r2'] for r in sel]):.2f} / "
+                       f"{np.median([r['se_bootstrap_r2'] for r in sel]):.2f} | "
+                       f"{np.mean(rho) if rho else float('nan'):+.4f} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--only", nargs="*", default=["white", "smooth1.03"])
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--real", action="store_true")
+    ap.add_argument("--mechanism", action="store_true")
     a = ap.parse_args(argv)
     if a.real:
         res = real_series()
@@ -115,6 +138,9 @@ def main(argv=None) -> int:
 
         write_json(RESULTS / "corr_noise_real.json", res)
         print(json.dumps(res, indent=1, default=str))
+        return 0
+    if a.mechanism:
+        print(mechanism())
         return 0
     if a.table:
         print(table())
