@@ -231,6 +231,7 @@ def real_series() -> dict[str, Any]:
                                "method": est.method, "air_voxels": int(air.sum()), "air_eroded": int(air_e.sum()),
                                "magnitude_estimator": est.spatial_correlation,
                                "magnitude_estimator_no_erosion": noise_correlation(mag, air, erode=0),
+                               "magnitude_estimator_all_echoes": noise_correlation(mag, air, max_echoes=None),
                                "complex_direct_eroded_air": _complex_lag_corr(data, air_e)}
     else:
         print(f"{path}: absent, 1.5 T series skipped")
@@ -240,9 +241,9 @@ def real_series() -> dict[str, Any]:
         out["mrbias_siemens_3T"] = {"shape": list(img.data.shape), "sigma": est.sigma, "coils": est.coils,
                                     "method": est.method, "n_voxels": est.n_voxels,
                                     "magnitude_estimator": est.spatial_correlation,
-                                    "first_8_echoes": noise_correlation(
-                                        img.data[..., :8], _background_estimate(img.data, 200)[-1].reshape(
-                                            img.data.shape[:-1]))}
+                                    "all_32_echoes": noise_correlation(
+                                        img.data, _background_estimate(img.data, 200)[-1].reshape(
+                                            img.data.shape[:-1]), max_echoes=None)}
     else:
         print(f"{SIEMENS_DIR}: absent, 3 T series skipped")
     return out

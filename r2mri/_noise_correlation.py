@@ -54,7 +54,8 @@ def _lag_sums(q: np.ndarray, air: np.ndarray, axis: int, lag: int) -> tuple[floa
     return float(np.sum((q[tuple(a)] * q[tuple(b)])[both])), int(both.sum())
 
 
-def noise_correlation(data: np.ndarray, air: np.ndarray, lags=(1, 2, 3), erode: int = 2) -> "dict[str, Any] | None":
+def noise_correlation(data: np.ndarray, air: np.ndarray, lags=(1, 2, 3), erode: int = 2,
+                      max_echoes: "int | None" = 2) -> "dict[str, Any] | None":
     """Correlation ``rho`` of the channel noise between voxels, from air voxels of a magnitude image.
 
     Parameters
@@ -68,6 +69,11 @@ def noise_correlation(data: np.ndarray, air: np.ndarray, lags=(1, 2, 3), erode: 
     erode : int
         In-plane erosion of ``air`` first (edge ringing and partial volume next to the body
         are not noise); skipped when it leaves too few pairs.
+    max_echoes : int or None
+        Use only the last ``max_echoes`` echoes (None: all). [D, r2mri's choice] 2: on the
+        default 256 x 256 x 11 x 5 phantom :func:`r2mri.estimate_noise` then takes 0.17 s
+        CPU against 0.11 s without this estimate (all 5 echoes: 0.33 s; load ~14); lag-1 SE
+        on the 1.5 T series 0.006 (all 4 echoes 0.004).
 
     Returns
     -------
@@ -93,6 +99,8 @@ def noise_correlation(data: np.ndarray, air: np.ndarray, lags=(1, 2, 3), erode: 
         return None
     if air.ndim == 2:
         data, air = data[:, :, None, :], air[:, :, None]
+    if max_echoes is not None and data.shape[-1] > max_echoes:
+        data = data[..., -int(max_echoes):]
     if erode > 0:
         from scipy import ndimage as ndi
 
