@@ -76,3 +76,16 @@ def test_block_variance_factor():
     assert block_variance_factor({1: 0.5}, 2) == pytest.approx(2.25)
     # 3 x 3, rho(1) only: g = 1 + 2 (2/3) rho
     assert block_variance_factor({1: 0.3}, 3) == pytest.approx((1 + 0.4) ** 2)
+
+
+def test_analyze_reports_and_warns():
+    import json
+
+    import r2mri
+    from r2mri.report._json import dumps, report_dict
+
+    ph = generate(matrix=(48, 48), pixel_mm=8.0, n_slices=2, seed=0, noise_smoothing_voxels=1.03)
+    rep = json.loads(dumps(report_dict(r2mri.analyze(ph.image))))
+    c = rep["qc"]["noise_spatial_correlation"]
+    assert abs(c["rho_by_lag"]["1"] - 0.79) < 3 * c["rho_lag1_se"] + 0.005
+    assert any("spatially correlated" in str(w) for w in rep["warnings"])
