@@ -144,6 +144,28 @@ def decompose(seeds: int = 6, cell=(0.0, 1.0, 30.0, 20.0, 8)) -> str:
     return "\n".join(out)
 
 
+def widen(factors=(1.0, 1.5, 1.79, 2.0)) -> str:
+    """Post hoc (not in r2mri): coverage if each stored interval were widened about its headline
+    by a factor, per noise: the lowest cell coverage and the cells below 90 %."""
+    rows = [json.loads(line) for line in OUT.read_text().splitlines()]
+    out = []
+    for corr in CORR:
+        parts = []
+        for f in factors:
+            cov = []
+            for cell in grid():
+                sel = [r for r in rows if r["corr"] == corr and (r["sd"], r["width"], r["cell_lic"], r["snr"],
+                                                                 r["coils"]) == cell]
+                if sel:
+                    cov.append(np.mean([r["lic"] - f * (r["lic"] - r["lo"]) <= r["truth_lic"]
+                                        <= r["lic"] + f * (r["hi"] - r["lic"]) for r in sel]))
+            if cov:
+                parts.append(f"x{f:g}: lowest {min(cov):.2f}, {sum(c < 0.9 for c in cov)} cells < 0.9")
+        if parts:
+            out.append(f"{corr}: " + "; ".join(parts))
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=16)
@@ -151,6 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--mechanism", action="store_true")
+    ap.add_argument("--widen", action="store_true")
     ap.add_argument("--decompose", type=int, default=0, help="seeds of the decomposition (uniform 30 mg/g SNR 20 8 ch)")
     a = ap.parse_args(argv)
     if a.real:
@@ -162,6 +185,9 @@ def main(argv=None) -> int:
         return 0
     if a.decompose:
         print(decompose(a.decompose))
+        return 0
+    if a.widen:
+        print(widen())
         return 0
     if a.mechanism:
         print(mechanism())
