@@ -18,6 +18,7 @@ import numpy as np
 from ._numba_setup import njit
 from .errors import InputError
 from ._noise_check import background_check
+from ._noise_correlation import noise_correlation
 from .image import MultiEchoImage
 
 __all__ = ["estimate_noise", "NoiseEstimate"]
@@ -68,6 +69,11 @@ class NoiseEstimate:
         The pure-noise test of the background candidate (:func:`r2mri._noise_check.background_check`):
         ``passed``, ``z_decay``, ``relative_decay``, ``echo_share``, ``reason``...; ``None``
         when no candidate was tested.
+    spatial_correlation : dict or None
+        Correlation of the noise between neighbouring voxels, from the background voxels
+        (:func:`r2mri._noise_correlation.noise_correlation`: ``rho_by_lag``,
+        ``rho_lag1_se``, ``rho_through_plane``, ``variance_factor_2x2``...); ``None`` for the
+        other methods (no air: the correlation is not known) or too little air.
 
     Examples
     --------
@@ -88,6 +94,7 @@ class NoiseEstimate:
     sigma_se: float | None = None
     coils_log_lr: float | None = None
     background_check: dict | None = None
+    spatial_correlation: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
@@ -484,7 +491,8 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
             raise InputError(f"mask: only {vals.size} non-zero background values (need {min_voxels})")
         sigma, n, n_cont, margin = _ChiFit.from_values(vals, data.shape[-1]).solve()
         return NoiseEstimate(sigma, n, n_cont, "background", int(mask.sum()), [],
-                             sigma / (2.0 * math.sqrt(n * vals.size)), margin)
+                             sigma / (2.0 * math.sqrt(n * vals.size)), margin,
+                             spatial_correlation=noise_correlation(data, mask, erode=0))
     sums = _voxel_sums(np.ascontiguousarray(flat))
     finite = (sums[0] & _NONNEG) > 0
     notes: list[str] = []
@@ -502,7 +510,8 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
         if check["passed"]:
             notes.extend(bg_notes)
             se = sigma / (2.0 * math.sqrt(n * nvox * data.shape[-1]))
-            return NoiseEstimate(sigma, n, n_cont, "background", nvox, notes, se, margin, check)
+            corr = noise_correlation(data, sel.reshape(data.shape[:-1]))
+            return NoiseEstimate(sigma, n, n_cont, "background", nvox, notes, se, margin, check, corr)
     if not finite.all():
         flat = flat[finite]
     if zero_frac < 0.05:

@@ -17,6 +17,7 @@ from ._anatomy import LABELS, affine_ras, grid_mm, label_map
 from ._iron import lic_map, tissue_maps
 from ._gre import complex_signal, fat_fraction_map, field_map_hz
 from ._noise import coil_maps, rss_and_combined, rss_noisy
+from ._noise_shape import noise_shaper
 from ._s0_texture import s0_texture
 from ._signal import decay
 from ._spec import PhantomSpec, resolve_spec
@@ -223,6 +224,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         **({"s0_texture_log_sd": float(sp.s0_log_sd), "s0_texture_scale_voxels": float(sp.s0_correlation_voxels)}
            if sp.s0_log_sd > 0 else {}),
         "noise_sigma": sigma,
+        **({"noise_interpolation": int(sp.noise_interpolation), "noise_smoothing_voxels": float(sp.noise_smoothing_voxels)}
+           if sp.noise_interpolation > 1 or sp.noise_smoothing_voxels > 0 else {}),
         "coils": int(sp.coils),
         "snr": _finite_or_none(sp.snr),
         "snr_definition": SNR_DEFINITION,
@@ -278,12 +281,12 @@ def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int):
     if gre is None:
         signal = s0[..., None] * decay(rate, t1, labels, sp)
         if sigma > 0:
-            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed)), None
+            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed), noise_shaper(sp)), None
         return signal, signal.copy(), None
     csig = complex_signal(gre["water"], gre["fat"], rate, gre["field_hz"], sp)
     signal = np.abs(csig)
     if sigma > 0:
-        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed))
+        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed), noise_shaper(sp))
     else:
         data, comb = signal.astype(np.float32), csig
     return signal, data, np.angle(comb).astype(np.float32)

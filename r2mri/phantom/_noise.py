@@ -61,14 +61,16 @@ def coil_maps(x_mm, y_mm, n_coils: int, shading_exponent: float, body: np.ndarra
     return sens, shading
 
 
-def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator,
+              shape=None) -> np.ndarray:
     """RSS magnitude of ``signal`` (x, y, z, echo) seen by coils ``sens`` (n, x, y) plus noise.
 
     Noise is drawn coil by coil, real part then imaginary part, each as one float32
     ``standard_normal`` block of the image's shape, so a given generator state always
-    gives the same image. Returns float32.
+    gives the same image. ``shape``: optional in-place shaping of each block (spatially
+    correlated noise, :func:`r2mri.phantom._noise_shape.noise_shaper`). Returns float32.
     """
-    shape = signal.shape
+    shaper, shape = shape, signal.shape
     sig = signal.astype(np.float32)
     acc = np.zeros(shape, dtype=np.float32)
     buf = np.empty(shape, dtype=np.float32)
@@ -76,6 +78,8 @@ def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random
     for c in sens:
         for part in (c.real, c.imag):
             rng.standard_normal(shape, dtype=np.float32, out=buf)
+            if shaper is not None:
+                shaper(buf)
             buf *= s32
             buf += sig * part.astype(np.float32)[:, :, None, None]
             buf *= buf
@@ -84,15 +88,15 @@ def rss_noisy(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random
     return acc
 
 
-def rss_and_combined(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator):
+def rss_and_combined(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np.random.Generator, shape=None):
     """RSS magnitude and sensitivity-weighted complex combination of a complex ``signal``.
 
     ``signal`` (x, y, z, echo) complex; ``sens`` (n, x, y) of unit RSS. Noise is drawn in
     the order of :func:`rss_noisy` (coil, real part then imaginary part, float32 blocks),
     so a real ``signal`` gives the same RSS magnitude as :func:`rss_noisy` with the same
-    generator state. Returns ``(magnitude float32, combined complex64)``.
+    generator state; ``shape`` as there. Returns ``(magnitude float32, combined complex64)``.
     """
-    shape = signal.shape
+    shaper, shape = shape, signal.shape
     sr = np.ascontiguousarray(signal.real, dtype=np.float32)
     si = np.ascontiguousarray(signal.imag, dtype=np.float32)
     acc = np.zeros(shape, dtype=np.float32)
@@ -105,9 +109,13 @@ def rss_and_combined(signal: np.ndarray, sens: np.ndarray, sigma: float, rng: np
         cr = c.real.astype(np.float32)[:, :, None, None]
         ci = c.imag.astype(np.float32)[:, :, None, None]
         rng.standard_normal(shape, dtype=np.float32, out=yr)
+        if shaper is not None:
+            shaper(yr)
         yr *= s32
         yr += sr * cr - si * ci
         rng.standard_normal(shape, dtype=np.float32, out=yi)
+        if shaper is not None:
+            shaper(yi)
         yi *= s32
         yi += sr * ci + si * cr
         acc += yr * yr + yi * yi

@@ -80,6 +80,9 @@ class PhantomSpec:
     snr: float = 50.0
     coils: int = 4
     coil_shading: float = 0.5
+    # spatially correlated noise, in-plane (r2mri/phantom/_noise_shape.py; off by default)
+    noise_interpolation: int = 1
+    noise_smoothing_voxels: float = 0.0
     intensity_scale: float = 1000.0
     zero_background: bool = False
 
@@ -195,6 +198,10 @@ class PhantomSpec:
             raise bad("snr", f"must be > 0 (inf for no noise), got {self.snr!r}")
         if int(self.coils) != self.coils or self.coils < 1:
             raise bad("coils", f"must be an integer >= 1, got {self.coils!r}")
+        if int(self.noise_interpolation) != self.noise_interpolation or not (1 <= self.noise_interpolation <= 8):
+            raise bad("noise_interpolation", f"must be an integer in [1, 8] (1: off), got {self.noise_interpolation!r}")
+        if not (0 <= self.noise_smoothing_voxels <= 8):
+            raise bad("noise_smoothing_voxels", f"must be in [0, 8] (0: off), got {self.noise_smoothing_voxels!r}")
         if not (0 <= self.coil_shading <= 2):
             raise bad("coil_shading", f"must be in [0, 2], got {self.coil_shading!r}")
         if not (0 <= self.biexp_slow_fraction < 1):

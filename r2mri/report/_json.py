@@ -345,6 +345,8 @@ def report_dict(result: Any) -> dict:
         "noise_method": _get(noise, "method") if noise is not None else (
             "given" if ((result.settings or {}).get("options") or {}).get("noise_sigma") is not None else None
         ),
+        # lag correlation of the noise in the air (r2mri/_noise_correlation.py); None: not measured
+        "noise_spatial_correlation": _plain(_get(noise, "spatial_correlation")) if noise is not None else None,
         "fraction_at_noise_floor": qc_stats.get("fraction_at_noise_floor"),
         "fit_failures": qc_stats.get("fit_failures"),
         "extrapolated_fraction": qc_stats.get("extrapolated_fraction"),
