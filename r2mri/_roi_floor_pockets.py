@@ -18,9 +18,10 @@ Per voxel they cannot be told from air, a flow void or bone. As a *pocket* they 
   is enclosed, not the open air or a lung beyond the liver's edge, whose border is
   mostly chest wall);
 - it touches no edge of the slice and is not larger than the candidate on that slice;
-- the mean first echo over its core (the pocket eroded by one voxel, so that no
-  partial volume with the tissue around it counts; the whole pocket when the erosion is
-  empty) is above the floor's mean by ``k`` standard errors of that mean
+- the mean first echo over its core (the pocket, grown by one voxel into the gap the
+  3 x 3 test leaves and with its holes filled, eroded by one voxel, so that no partial
+  volume with the tissue around it counts and no voxel is chosen for its low noise; the
+  whole pocket when the erosion is empty) is above the floor's mean by ``k`` standard errors of that mean
   (``sd_floor / sqrt(n)``, independent voxel noise): evidence of tissue with a fast
   decay, not of a void. A flow void or air has no first echo, and an iron-loaded spleen
   touching the liver would pass (as with the rim join).
@@ -117,7 +118,8 @@ def _pocket_ok(lab: np.ndarray, i: int, box: tuple, cand2: np.ndarray, free2: np
     """The voxels to add for pocket ``i`` of the slice's labels (full-slice mask) when it
     passes the tests of :func:`floor_pockets`, else None. The pocket is judged grown by one
     voxel into ``free2`` (usable, not candidate: the gap the 3 x 3 test leaves at its
-    edge); it adds its own voxels and those of the gap next to the candidate."""
+    edge) with its holes filled; it adds its own voxels, the ones it encloses and those of
+    the gap next to the candidate."""
     if at_edge:
         return None
     # the pocket's box grown by two voxels (clipped: a pocket at the slice's edge was refused)
@@ -126,15 +128,19 @@ def _pocket_ok(lab: np.ndarray, i: int, box: tuple, cand2: np.ndarray, free2: np
     if int(np.count_nonzero(comp)) > n_cand:
         return None
     grown = comp | (ndimage.binary_dilation(comp, structure=_S8) & free2[b])
+    # tissue the pocket encloses (3 x 3 means just above the floor test) is part of it, not its border
+    grown = ndimage.binary_fill_holes(grown) & (grown | free2[b])
     ring = ndimage.binary_dilation(grown, structure=_S8) & ~grown
     if np.count_nonzero(ring & cand2[b]) < POCKET_MIN_CANDIDATE_RING * np.count_nonzero(ring):
         return None
-    core = ndimage.binary_erosion(comp, structure=_S8)
+    # the test runs on every voxel of the filled pocket's core, not only on those whose 3 x 3
+    # mean fell below the floor test (a selection on low noise that reads the pocket darker)
+    core = ndimage.binary_erosion(grown, structure=_S8)
     if not core.any():
-        core = comp
+        core = grown
     vals = first2[b][core]
     if not vals.mean() > floor_mean + k * floor_sd / np.sqrt(vals.size):
         return None
     out = np.zeros(lab.shape, dtype=bool)
-    out[b] = comp | (grown & ndimage.binary_dilation(cand2[b], structure=_S8))
+    out[b] = (ndimage.binary_fill_holes(comp) | ndimage.binary_dilation(cand2[b], structure=_S8)) & grown
     return out
