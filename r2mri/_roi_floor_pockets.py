@@ -58,20 +58,23 @@ def floor_pockets(cand: np.ndarray, image: Any, fit: Any, usable: np.ndarray,
 
     Examples
     --------
-    A candidate with a bay of dark tissue (first echo 2.5 sigma above zero, 8 channels):
+    A candidate with a bay of dark tissue (coil-combined first echo 1.8 sigma, 8 channels),
+    open on the left onto tissue with signal; the same bay empty (a flow void) stays out:
 
     >>> from types import SimpleNamespace
-    >>> rng = np.random.default_rng(1)
-    >>> amp = np.full((40, 40, 1), 20.0); amp[10:22, 8:20] = 2.5
-    >>> noise = rng.standard_normal((8, 2) + amp.shape)
-    >>> first = np.sqrt(((amp + noise[:, 0]) ** 2 + noise[:, 1] ** 2).sum(axis=0))
-    >>> img = SimpleNamespace(data=np.stack([first, first], -1))
+    >>> def first_echo(amp, seed):
+    ...     noise = np.random.default_rng(seed).standard_normal((8, 2) + amp.shape)
+    ...     noise[0, 0] += amp
+    ...     return SimpleNamespace(data=np.sqrt((noise ** 2).sum(axis=(0, 1)))[..., None])
     >>> fit = SimpleNamespace(options={"noise_sigma": 1.0, "coils": 8})
-    >>> cand = np.zeros(amp.shape, bool); cand[4:30, 4:30] = True; cand[10:22, 8:20] = False
-    >>> cand[10:22, 4:8] = False  # the bay opens to the left, onto tissue with signal
-    >>> add, info = floor_pockets(cand, img, fit, np.ones_like(cand), 3.0)
-    >>> info["pockets"], bool(add[15, 12, 0]), bool(add[2, 2, 0])
+    >>> amp = np.full((40, 40, 1), 20.0); amp[8:24, 8:24] = 1.8
+    >>> cand = np.zeros(amp.shape, bool); cand[4:32, 4:32] = True; cand[8:24, 4:24] = False
+    >>> add, info = floor_pockets(cand, first_echo(amp, 0), fit, np.ones_like(cand), 3.0)
+    >>> info["pockets"], bool(add[15, 12, 0]), bool(add[15, 5, 0])
     (1, True, False)
+    >>> amp[8:24, 8:24] = 0.0
+    >>> floor_pockets(cand, first_echo(amp, 0), fit, np.ones_like(cand), 3.0)[1]
+    {'voxels': 0, 'pockets': 0, 'refused': 1}
     """
     from .noise import ncchi_mean
 
