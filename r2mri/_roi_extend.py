@@ -3,7 +3,8 @@
 
 :func:`extend_candidate` is the hook: parenchyma extension, pieces below the
 parenchymal floor cut, the decayed rim joined (and the in-plane holes it enclosed filled),
-the rim too dark to fit measured.
+pockets of liver at the noise floor that the candidate encloses joined
+(:mod:`r2mri._roi_floor_pockets`), the rim too dark to fit measured.
 
 Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
