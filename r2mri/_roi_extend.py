@@ -3,7 +3,8 @@
 
 :func:`extend_candidate` is the hook: parenchyma extension, pieces below the
 parenchymal floor cut, the decayed rim joined (and the in-plane holes it enclosed filled),
-the rim too dark to fit measured.
+pockets of liver at the noise floor that the candidate encloses joined
+(:mod:`r2mri._roi_floor_pockets`), the rim too dark to fit measured.
 
 Parenchyma extension (seed, box, automatic; issue 16, :mod:`r2mri._roi_parenchyma`): the
 band's 0.3 cap leaves out iron-rich or spared patches at the liver's edge (inner ones
@@ -39,6 +40,7 @@ import numpy as np
 
 from ._roi_evidence import NO_EVIDENCE, above_floor, drop_below_floor_pieces
 from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD, _WHOLE, _smooth
+from ._roi_floor_pockets import floor_pockets
 from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, fill_joined_holes, floor_at_last_echo,
                         iron_noise_maps, join_decayed_rim)
 from ._roi_parenchyma import extend_to_parenchyma
@@ -83,6 +85,9 @@ def extend_candidate(cand: np.ndarray, maps: "GrowthMaps", image: Any, fit: Any,
         joined, options["dark_rim_joined"] = join_decayed_rim(cand, decayed, ~np.isin(status, (
             FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED)))
         cand, options["dark_rim_holes_filled"] = fill_joined_holes(cand, joined)  # liver the rim enclosed
+    usable = ~np.isin(status, (FitStatus.TOO_FEW_ECHOES, FitStatus.BAD_INPUT, FitStatus.MASKED))
+    pockets, options["floor_pockets"] = floor_pockets(cand, image, fit, usable, grow_k)  # liver at the floor
+    cand = cand | pockets
     options["dark_rim"], dark_warning = dark_rim(cand, status, r2)  # liver too dark to fit
     floor_last = floor_at_last_echo(image, fit, grow_k)  # no signal left: no partial volume (_roi_iron)
     dark_edge = None if not cand.any() else dark_rim_mask(cand, status, r2) | (
