@@ -67,6 +67,8 @@ _OUTLIER_RAMP = 1.0  # [D, r2mri's choice, branch mcout] half-width in SE of the
 _OUTLIER_COPIES = 32  # [D, r2mri's choice, branch mcout] simulated copies for the tiles whose SE distance lies
 # within the ramp +-1 SE (a few tiles): their own spread and SE from these instead of the ROI's 1-8 copies, so
 # that the seed moves their distance by ~0.15 SE instead of ~0.6
+_NEAR_MARGIN = 1.0  # [D, r2mri's choice, branch mcout] SE beyond the ramp's ends within which a tile's distance
+# is measured again with _OUTLIER_COPIES (its Monte-Carlo SD with 2 copies is ~0.6 SE)
 _MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used in full when it moves the mean
 # corrected R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers), not at all below half of
 # that (uniform livers: <= 0.05 %), and scaled in between so that its effect is continuous in its size
@@ -419,7 +421,8 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     # calibration factor kept), so that their outlier weight hardly moves with the seed
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (rhat - _OUTLIER_RHO) / se_cal
-    near = np.flatnonzero(np.isfinite(z) & (np.abs(z - _OUTLIER_SE) <= _OUTLIER_RAMP + 1.0) & (t.k - 1 >= _MIN_DOF))
+    near = np.flatnonzero(np.isfinite(z) & (np.abs(z - _OUTLIER_SE) <= _OUTLIER_RAMP + _NEAR_MARGIN)
+                          & (t.k - 1 >= _MIN_DOF))
     if near.size:
         rhat_n, se_n = _near_spreads(t, near, obs[near], dof[near], (mu, s0, ra, ka), seed)
         se_cal[near] = se_n * (se_cal[near] / se[near])
