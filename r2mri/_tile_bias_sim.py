@@ -108,7 +108,7 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         return np.zeros(0), np.zeros(0)
     if reps is None:
         reps = int(np.clip(_DRAW_BUDGET // max(int(kk.sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
-    reps += reps % 2  # antithetic pairs (_ANTITHETIC)
+    reps += reps % 2 if _ANTITHETIC else 0  # antithetic pairs
     rng = np.random.default_rng(seed)
     owner = np.repeat(np.arange(nt), kk)  # tile of each simulated voxel
     amp = (s0[:, None] * np.exp(-r2[:, None] * te[None, :]))[owner]  # (voxels, echoes)
