@@ -10,7 +10,7 @@ SE of every tiling computed at once (the heterogeneity block's 2 x 2 and 3 x 3 t
 included). ``after``: the library as it is (8 copies; the SE computed on first use). The
 split-tile and bounded-SE rules of the branch cost nothing measurable and are in both. Livers
 as in :mod:`benchmarks.mc_seed`. ``--branch mcout``: ``before`` is the outlier test as a step at 3 SE
-without the near tiles' 32 copies and the tile-fit bias without antithetic pairs (:func:`before_mcout`).
+without the near tiles' 32 copies (:func:`before_mcout`).
 Speed, not accuracy; not part of ``python -m benchmarks``.
 """
 
@@ -52,17 +52,15 @@ def before():
 
 @contextlib.contextmanager
 def before_mcout():
-    """The outlier test as before branch mcout: a step at 3 SE, no near tiles measured again, the simulated
-    tile-fit bias without antithetic pairs."""
+    """The outlier test as before branch mcout: a step at 3 SE, no near tiles measured again."""
     import r2mri._spread_map as sm
-    import r2mri._tile_bias_sim as tb
 
-    saved = sm._OUTLIER_RAMP, sm._NEAR_MARGIN, tb._ANTITHETIC
-    sm._OUTLIER_RAMP, sm._NEAR_MARGIN, tb._ANTITHETIC = 1e-12, -1.0, False
+    saved = sm._OUTLIER_RAMP, sm._NEAR_MARGIN
+    sm._OUTLIER_RAMP, sm._NEAR_MARGIN = 1e-12, -1.0
     try:
         yield
     finally:
-        sm._OUTLIER_RAMP, sm._NEAR_MARGIN, tb._ANTITHETIC = saved
+        sm._OUTLIER_RAMP, sm._NEAR_MARGIN = saved
 
 
 def main(argv=None) -> int:

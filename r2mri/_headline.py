@@ -352,11 +352,11 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
         unchanged |= t.sel_of[s]
     shape_alt[unchanged] = hi[unchanged] = lo[unchanged] = t.r2_app[unchanged]
     se_split = 0.0
-    if t.spread is not None and t.spread.outlier.any():
+    if t.spread is not None and np.any(t.spread.outlier_w > 0):
         # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py), with their
         # own error terms: the spread moved by its SE, the other shape, the groups' fit noise and the
         # 2-means misassignment (docs/statistics.md, "Split tiles")
-        out = np.flatnonzero(t.spread.outlier)
+        out = np.flatnonzero(t.spread.outlier_w > 0)
         used = {s: not (s in unidentified or s in misfit) for s in t.sizes}
         rho_at = {s: (max(rho[s], 0.0) if used[s] else 0.0) for s in t.sizes}
         rho_pm = [{s: (float(np.clip(rho[s] + sg * rho_se[s], 0.0, _RHO_MAX)) if used[s] else 0.0)

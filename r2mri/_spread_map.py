@@ -32,8 +32,8 @@ outliers: they leave the edge's pooled statistic (their dispersion is not the te
 and the gamma model does not describe them) and are fitted as two groups of voxels
 (:func:`split_tiles`). The pooled spread is then estimated again with the tile-to-tile
 part held fixed (r2mri/_headline.py). Since branch mcout the test is a ramp, not a step
-(:func:`outlier_weight`: weight 0 at 2 SE, 1 at 4 SE; a tile with a weight above 0 leaves
-the pooled statistic, its spread and split rate count in the share of its weight), and
+(:func:`outlier_weight`: weight 0 at 2 SE, 1 at 4 SE; its spread and split rate count in
+the share of its weight; it leaves the pooled statistic from weight 0.5, the old step), and
 the tiles near it have their own spread measured again from 32 simulated copies
 (:func:`_near_spreads`): with the ROI's 2 copies the distance moved with the statistics'
 seed by ~0.6 SE and a tile of cell liver 2 crossed the step at 1 seed in 10.
@@ -88,9 +88,10 @@ class SpreadMap:
     """The tile-to-tile part of the within-tile spread.
 
     ``offset``: each ordinary tile's spread minus its edge's pooled one; ``outlier``: tiles
-    out of the pooled statistic (outlier weight above 0), corrected with ``fixed`` (their own
-    estimate, bounded) in the share ``outlier_w`` (:func:`outlier_weight`) and with their
-    edge's spread in the rest; ``weight``: per edge, the share of its shrunken deviations kept
+    out of the edge's pooled statistic (r2mri/_spread_estimate.py reads it: outlier weight at
+    least 0.5, the old step; a weighted pool there would make it continuous); ``outlier_w``:
+    each tile's outlier weight (:func:`outlier_weight`), the share in which it is corrected
+    with ``fixed`` (its own estimate, bounded) and split, its edge's spread in the rest; ``weight``: per edge, the share of its shrunken deviations kept
     (:func:`map_weight`); ``material_weight``: the share kept for the map's size
     (:func:`tile_spread_map`).
     """
@@ -118,7 +119,7 @@ class SpreadMap:
 
     def to_dict(self) -> dict:
         return {"tau2_by_tile_size": {str(k): float(v) for k, v in self.tau2.items()},
-                "outlier_tiles": int(self.outlier.sum()), "outlier_voxel_fraction": float(self.outlier_share),
+                "outlier_tiles": int(np.sum(self.outlier_w > 0)), "outlier_voxel_fraction": float(self.outlier_share),
                 "outlier_weight_sum": float(np.sum(self.outlier_w)),
                 "weight_by_tile_size": {str(k): float(v) for k, v in self.weight.items()},
                 "material_weight": float(self.material_weight)}
@@ -258,8 +259,8 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
         wo = np.where(ok, outlier_weight((rhat - _OUTLIER_RHO) / np.where(ok, se, 1.0)), 0.0)
         if np.sum(k * wo) > _OUTLIER_SHARE_MAX * k[sel].sum():
             wo[:] = 0.0
-        # a tile in the ramp is in the edge's map in the share 1 - wo (and out of the pooled statistic,
-        # r2mri/_spread_estimate.py, _TileSet.pooled)
+        # a tile in the ramp is in the edge's map in the share 1 - wo (and out of the pooled statistic from
+        # wo >= 0.5, the old step: r2mri/_spread_estimate.py, _TileSet.pooled, takes a selection)
         pool = ok & (wo < 1.0)
         w_out += wo
         if pool.sum() < 3:
@@ -273,9 +274,9 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
             continue
         tau2_by[s], weight_by[s] = tau2, w
         offset[pool] = w * lam * (rhat[pool] - centre)
-    outlier = w_out > 0
-    if not outlier.any() and all(v == 0 for v in tau2_by.values()):
+    if not np.any(w_out > 0) and all(v == 0 for v in tau2_by.values()):
         return None
+    outlier = w_out >= 0.5
     share = float(np.sum(k * w_out) / max(k.sum(), 1.0))
     return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound, weight_by,
                      outlier_w=w_out)
@@ -447,7 +448,7 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
     shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
     wm = material_weight(shift / float(np.sum(t.k * mu)))
-    if wm == 0.0 and not sm.outlier.any():
+    if wm == 0.0 and not np.any(sm.outlier_w > 0):
         return None
     if wm < 1.0:
         sm.offset = sm.offset * wm

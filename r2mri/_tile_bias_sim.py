@@ -46,12 +46,6 @@ __all__ = ["fit_bias_warning", "s0_keeping_amplitude", "simulated_fit_bias", "si
 
 _DRAW_BUDGET = 4_000_000  # [D, r2mri's choice] simulated voxel-echo magnitudes per call (~0.2 s)
 _REPS_MIN, _REPS_MAX = 8, 64  # [D, r2mri's choice] replicates per tile
-_ANTITHETIC = True  # replicates in antithetic pairs (the Gaussian noise of the channel that holds the
-# amplitude negated in the second; J. M. Hammersley & K. W. Morton, "A new Monte Carlo technique: antithetic
-# variates", Proc. Cambridge Philos. Soc., 1956; volume and pages not checked): the fit's response to the noise is
-# mostly odd and cancels in a pair, the bias (even) stays. Branch mcout: on the issue-16 cell's liver 2 (30
-# mg/g, SNR 20, 8 channels, full size; benchmarks/mc_seed.py --terms fitbias) the headline's Monte-Carlo SD
-# from this term 0.156 -> 0.077 % in LIC at the same CPU; its mean -0.39 -> -0.36 % (within the MC error)
 
 
 def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils: int,
@@ -108,7 +102,6 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         return np.zeros(0), np.zeros(0)
     if reps is None:
         reps = int(np.clip(_DRAW_BUDGET // max(int(kk.sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
-    reps += reps % 2 if _ANTITHETIC else 0  # antithetic pairs
     rng = np.random.default_rng(seed)
     owner = np.repeat(np.arange(nt), kk)  # tile of each simulated voxel
     amp = (s0[:, None] * np.exp(-r2[:, None] * te[None, :]))[owner]  # (voxels, echoes)
@@ -116,9 +109,7 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
     for r in range(reps):
         # RSS magnitude of `coils` channels, the whole amplitude on one (exact in law):
         # |A + sigma z|^2 plus sigma^2 chi^2 with 2 coils - 1 degrees of freedom
-        if r % 2 == 0 or not _ANTITHETIC:
-            z = rng.standard_normal(amp.shape)
-        re = amp + sigma * (z if r % 2 == 0 or not _ANTITHETIC else -z)
+        re = amp + sigma * rng.standard_normal(amp.shape)
         m = np.sqrt(re * re + sigma**2 * rng.chisquare(2 * int(coils) - 1, amp.shape))
         for e in range(te.size):
             y[r, :, e] = np.bincount(owner, weights=m[:, e], minlength=nt) / kk
@@ -134,16 +125,8 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
     d_r2 = np.where(ok, r2_f.reshape(reps, nt) - r2[None, :], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         b_r2 = np.where(enough, d_r2.sum(0) / np.maximum(n_ok, 1), 0.0)
-        if _ANTITHETIC:  # the SE from the pairs' means (a pair's two fits are correlated, negatively)
-            okp = ok.reshape(reps // 2, 2, nt)
-            n_p = okp.sum(axis=1)
-            pm = np.where(n_p > 0, d_r2.reshape(reps // 2, 2, nt).sum(axis=1) / np.maximum(n_p, 1), 0.0)
-            m_p = (n_p > 0).sum(axis=0)
-            var = np.where(n_p > 0, (pm - b_r2[None, :]) ** 2, 0.0).sum(0) / np.maximum(m_p - 1, 1)
-            se = np.where(enough, np.sqrt(var / np.maximum(m_p, 1)), 0.0)
-        else:
-            var = np.where(ok, (d_r2 - b_r2[None, :]) ** 2, 0.0).sum(0) / np.maximum(n_ok - 1, 1)
-            se = np.where(enough, np.sqrt(var / np.maximum(n_ok, 1)), 0.0)
+        var = np.where(ok, (d_r2 - b_r2[None, :]) ** 2, 0.0).sum(0) / np.maximum(n_ok - 1, 1)
+        se = np.where(enough, np.sqrt(var / np.maximum(n_ok, 1)), 0.0)
         d_ls0 = np.where(ok, np.log(np.maximum(s0_f.reshape(reps, nt), 1e-300) / s0[None, :]), 0.0)
         b_ls0 = np.where(enough, d_ls0.sum(0) / np.maximum(n_ok, 1), 0.0)
     return (b_r2, se, b_ls0) if log_s0 else (b_r2, se)
