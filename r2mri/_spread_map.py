@@ -71,7 +71,8 @@ _OUTLIER_RAMP = 1.0  # [D, r2mri's choice, branch mcout] half-width in SE of the
 # (+0.25 % in LIC at one seed in 10; benchmarks/mc_seed_trace.py)
 _OUTLIER_COPIES = 32  # [D, r2mri's choice, branch mcout] simulated copies for the tiles whose SE distance lies
 # within the ramp +-1 SE (a few tiles): their own spread and SE from these instead of the ROI's 1-8 copies, so
-# that the seed moves their distance by ~0.15 SE instead of ~0.6
+# that the simulation moves their distance by ~0.17 SE instead of ~0.58 (sqrt((1/R) / (1 + 1/R))); cell liver
+# 2: MC SD / SE 0.119 -> 0.097, liver 7 0.098 -> 0.092 (docs/statistics.md, "The outlier test as a ramp")
 _NEAR_MARGIN = 1.0  # [D, r2mri's choice, branch mcout] SE beyond the ramp's ends within which a tile's distance
 # is measured again with _OUTLIER_COPIES (its Monte-Carlo SD with 2 copies is ~0.6 SE)
 _MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used in full when it moves the mean
@@ -91,9 +92,9 @@ class SpreadMap:
     out of the edge's pooled statistic (r2mri/_spread_estimate.py reads it: outlier weight at
     least 0.5, the old step; a weighted pool there would make it continuous); ``outlier_w``:
     each tile's outlier weight (:func:`outlier_weight`), the share in which it is corrected
-    with ``fixed`` (its own estimate, bounded) and split, its edge's spread in the rest; ``weight``: per edge, the share of its shrunken deviations kept
-    (:func:`map_weight`); ``material_weight``: the share kept for the map's size
-    (:func:`tile_spread_map`).
+    with ``fixed`` (its own estimate, bounded) and split, its edge's spread in the rest;
+    ``weight``: per edge, the share of its shrunken deviations kept (:func:`map_weight`);
+    ``material_weight``: the share kept for the map's size (:func:`tile_spread_map`).
     """
 
     offset: np.ndarray
