@@ -120,7 +120,7 @@ def one(image, mask, fit, truth, seed: int, term: str) -> dict:
             "covered": bool(lo <= truth <= hi), "mean_r2": st.headline_r2_per_s, "ci95_r2": r2b["headline_ci95"],
             "se_measurement": r2b["headline_se_measurement"], "se_bootstrap": r2b["headline_se_bootstrap"],
             **{k: v for k, v in mx.items() if k != "spread_map"},
-            "spread_map_outliers": sm.get("outlier_tiles"), "spread_map": bool(sm)}
+            "spread_map_outliers": sm.get("outlier_tiles"), "spread_map": bool(sm), "spread_map_detail": sm or None}
 
 
 def main(argv=None) -> int:

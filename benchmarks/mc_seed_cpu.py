@@ -1,6 +1,6 @@
-"""CPU of ``liver_statistics`` before / after branch mcseed, in one process (issue 16).
+"""CPU of ``liver_statistics`` before / after branch mcseed (or mcout), in one process (issue 16).
 
-Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.mc_seed_cpu [--livers focal,cell:0] [--n 3]`` from
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.mc_seed_cpu [--livers focal,cell:0] [--n 3] [--branch mcout]`` from
 the repository root. Prints the mean CPU time per call of each variant, interleaved, and the
 ratio to the baseline, with the load average.
 
@@ -9,7 +9,9 @@ copy of the ROI for the spread statistic above 20,000 voxels (2 below), and the 
 SE of every tiling computed at once (the heterogeneity block's 2 x 2 and 3 x 3 tilings
 included). ``after``: the library as it is (8 copies; the SE computed on first use). The
 split-tile and bounded-SE rules of the branch cost nothing measurable and are in both. Livers
-as in :mod:`benchmarks.mc_seed`. Speed, not accuracy; not part of ``python -m benchmarks``.
+as in :mod:`benchmarks.mc_seed`. ``--branch mcout``: ``before`` is the outlier test as a step at 3 SE
+without the near tiles' 32 copies (:func:`before_mcout`).
+Speed, not accuracy; not part of ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -48,13 +50,29 @@ def before():
         hl.mixture_corrected_mean_r2, st.pooled_mean_r2 = orig_mix, orig_pool
 
 
+@contextlib.contextmanager
+def before_mcout():
+    """The outlier test as before branch mcout: a step at 3 SE, no near tiles measured again."""
+    import r2mri._spread_map as sm
+
+    saved = sm._OUTLIER_RAMP, sm._NEAR_MARGIN
+    sm._OUTLIER_RAMP, sm._NEAR_MARGIN = 1e-12, -1.0
+    try:
+        yield
+    finally:
+        sm._OUTLIER_RAMP, sm._NEAR_MARGIN = saved
+
+
 def main(argv=None) -> int:
     from r2mri.stats import liver_statistics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--livers", default="focal,cell:0")
     ap.add_argument("--n", type=int, default=3)
+    ap.add_argument("--branch", default="mcseed", choices=("mcseed", "mcout"),
+                    help="the branch whose change is measured (its 'before' rebuilt by wrapping)")
     a = ap.parse_args(argv)
+    base = before if a.branch == "mcseed" else before_mcout
     for name in a.livers.split(","):
         image, mask, fit, _truth, _c = make_liver(name)
         liver_statistics(fit, mask, image=image)  # warm-up (imports, numba caches)
@@ -62,7 +80,7 @@ def main(argv=None) -> int:
         load0 = os.getloadavg()[0]
         for i in range(a.n):
             for variant in ("before", "after"):
-                ctx = before() if variant == "before" else contextlib.nullcontext()
+                ctx = base() if variant == "before" else contextlib.nullcontext()
                 with ctx:
                     t = time.process_time()
                     liver_statistics(fit, mask, image=image, seed=i + 1)

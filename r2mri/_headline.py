@@ -352,11 +352,11 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
         unchanged |= t.sel_of[s]
     shape_alt[unchanged] = hi[unchanged] = lo[unchanged] = t.r2_app[unchanged]
     se_split = 0.0
-    if t.spread is not None and t.spread.outlier.any():
+    if t.spread is not None and np.any(t.spread.outlier_w > 0):
         # tiles across a focal edge: fitted as two groups of voxels (r2mri/_spread_map.py), with their
         # own error terms: the spread moved by its SE, the other shape, the groups' fit noise and the
         # 2-means misassignment (docs/statistics.md, "Split tiles")
-        out = np.flatnonzero(t.spread.outlier)
+        out = np.flatnonzero(t.spread.outlier_w > 0)
         used = {s: not (s in unidentified or s in misfit) for s in t.sizes}
         rho_at = {s: (max(rho[s], 0.0) if used[s] else 0.0) for s in t.sizes}
         rho_pm = [{s: (float(np.clip(rho[s] + sg * rho_se[s], 0.0, _RHO_MAX)) if used[s] else 0.0)
@@ -365,9 +365,12 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
         # a tile that could not be refitted keeps its own, and so does one whose groups' fit noise is larger
         # than its rate: the split carries no information on the tile's rate there (module docstring, item 6)
         ok = np.isfinite(v["rate"]) & (v["se_fit"] <= _SPLIT_SE_REL_MAX * np.abs(v["rate"]))
+        # a tile near the outlier test is split in the share of its outlier weight (r2mri/_spread_map.py,
+        # outlier_weight; a switch before branch mcout), fitted whole in the rest
+        wo = t.spread.outlier_w[out]
         for arr, key in ((corrected, "rate"), (hi, "hi"), (lo, "lo"), (shape_alt, "alt"), (up, "rate")):
-            arr[out] = np.where(ok, v[key], arr[out])
-        kk = t.k[out][ok]
+            arr[out] = np.where(ok, arr[out] + wo * (v[key] - arr[out]), arr[out])
+        kk = (t.k[out] * wo)[ok]
         # fit noise: tiles independent (quadrature); misassignment: one sign at worst (added linearly)
         se_split = float(np.hypot(np.sqrt(np.sum((kk * v["se_fit"][ok]) ** 2)), np.sum(kk * v["mis"][ok]))
                          / t.k.sum())

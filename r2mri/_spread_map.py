@@ -31,7 +31,12 @@ pooled texture spread; the edge of a focal region: 0.13-0.66 in the phantom trut
 outliers: they leave the edge's pooled statistic (their dispersion is not the texture's
 and the gamma model does not describe them) and are fitted as two groups of voxels
 (:func:`split_tiles`). The pooled spread is then estimated again with the tile-to-tile
-part held fixed (r2mri/_headline.py).
+part held fixed (r2mri/_headline.py). Since branch mcout the test is a ramp, not a step
+(:func:`outlier_weight`: weight 0 at 2 SE, 1 at 4 SE; its spread and split rate count in
+the share of its weight; it leaves the pooled statistic from weight 0.5, the old step), and
+the tiles near it have their own spread measured again from 32 simulated copies
+(:func:`_near_spreads`): with the ROI's 2 copies the distance moved with the statistics'
+seed by ~0.6 SE and a tile of cell liver 2 crossed the step at 1 seed in 10.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpreadMap", "calibrate_se", "map_weight", "material_weight", "split_outlier_rates", "split_tiles",
-           "spread_map", "tile_spread_map", "tile_spreads"]
+__all__ = ["SpreadMap", "calibrate_se", "map_weight", "material_weight", "outlier_weight", "split_outlier_rates",
+           "split_tiles", "spread_map", "tile_spread_map", "tile_spreads"]
 
 _MIN_DOF = 15  # [D, r2mri's choice] degrees of freedom (voxels - 1) a tile needs for a spread of its own:
 # 4 x 4 tiles and larger. A 2 x 2 tile's own dispersion (3 dof) is too noisy and its linearised estimate
@@ -59,6 +64,17 @@ _OUTLIER_RHO = 0.10  # [D, r2mri's choice] a tile's own spread above which it ho
 # 30 mg/g reaches 0.073 (90th percentile of the phantom truth, heterogeneous-fine-1.5t), tiles across the
 # 0.8 mg/g sphere of heterogeneous-focal-1.5t at 30 mg/g 0.13-0.66 (voxel R2 max/min 7-12 against 2-3).
 # With 0.05 + 2 SE, 6 % of the fine texture's tiles were split by noise at SNR 20 (headline -3.0 %)
+_OUTLIER_RAMP = 1.0  # [D, r2mri's choice, branch mcout] half-width in SE of the ramp of a tile's outlier weight:
+# 0 at _OUTLIER_SE - 1 SE above _OUTLIER_RHO, 1 at _OUTLIER_SE + 1 (a hard step at _OUTLIER_SE before). The SE
+# distance moves with the statistics seed (SD ~0.6-0.8 SE with 2 copies of the ROI: one tile of cell liver 2 read
+# -2.1 to +0.3 around the step at 10 seeds) and the step moved the headline by that tile's whole own correction
+# (+0.25 % in LIC at one seed in 10; benchmarks/mc_seed_trace.py)
+_OUTLIER_COPIES = 32  # [D, r2mri's choice, branch mcout] simulated copies for the tiles whose SE distance lies
+# within the ramp +-1 SE (a few tiles): their own spread and SE from these instead of the ROI's 1-8 copies, so
+# that the simulation moves their distance by ~0.17 SE instead of ~0.58 (sqrt((1/R) / (1 + 1/R))); cell liver
+# 2: MC SD / SE 0.119 -> 0.097, liver 7 0.098 -> 0.092 (docs/statistics.md, "The outlier test as a ramp")
+_NEAR_MARGIN = 1.0  # [D, r2mri's choice, branch mcout] SE beyond the ramp's ends within which a tile's distance
+# is measured again with _OUTLIER_COPIES (its Monte-Carlo SD with 2 copies is ~0.6 SE)
 _MAP_MATERIAL = 0.001  # [D, r2mri's choice] a map without outlier tiles is used in full when it moves the mean
 # corrected R2 by more than 0.1 % (a fifth of issue 16's 0.5 % for uniform livers), not at all below half of
 # that (uniform livers: <= 0.05 %), and scaled in between so that its effect is continuous in its size
@@ -73,7 +89,10 @@ class SpreadMap:
     """The tile-to-tile part of the within-tile spread.
 
     ``offset``: each ordinary tile's spread minus its edge's pooled one; ``outlier``: tiles
-    out of the pooled statistic, corrected with ``fixed`` (their own estimate, bounded);
+    out of the edge's pooled statistic (r2mri/_spread_estimate.py reads it: outlier weight at
+    least 0.5, the old step; a weighted pool there would make it continuous); ``outlier_w``:
+    each tile's outlier weight (:func:`outlier_weight`), the share in which it is corrected
+    with ``fixed`` (its own estimate, bounded) and split, its edge's spread in the rest;
     ``weight``: per edge, the share of its shrunken deviations kept (:func:`map_weight`);
     ``material_weight``: the share kept for the map's size (:func:`tile_spread_map`).
     """
@@ -87,14 +106,22 @@ class SpreadMap:
     bound: float = np.inf
     weight: dict = field(default_factory=dict)
     material_weight: float = 1.0
+    outlier_w: "np.ndarray | None" = None
+
+    def __post_init__(self):
+        if self.outlier_w is None:
+            self.outlier_w = self.outlier.astype(np.float64)
 
     def apply(self, pooled_per_tile: np.ndarray) -> np.ndarray:
-        """Each tile's spread from its edge's pooled spread (one value per tile), within +-bound."""
-        return np.where(self.outlier, self.fixed, np.clip(pooled_per_tile + self.offset, -self.bound, self.bound))
+        """Each tile's spread from its edge's pooled spread (one value per tile), within +-bound; an
+        outlier tile's own spread in the share ``outlier_w``."""
+        own = np.clip(pooled_per_tile + self.offset, -self.bound, self.bound)
+        return own + self.outlier_w * (self.fixed - own)
 
     def to_dict(self) -> dict:
         return {"tau2_by_tile_size": {str(k): float(v) for k, v in self.tau2.items()},
-                "outlier_tiles": int(self.outlier.sum()), "outlier_voxel_fraction": float(self.outlier_share),
+                "outlier_tiles": int(np.sum(self.outlier_w > 0)), "outlier_voxel_fraction": float(self.outlier_share),
+                "outlier_weight_sum": float(np.sum(self.outlier_w)),
                 "weight_by_tile_size": {str(k): float(v) for k, v in self.weight.items()},
                 "material_weight": float(self.material_weight)}
 
@@ -127,6 +154,26 @@ def material_weight(shift_rel: float) -> float:
     (0.0, 0.5, 1.0)
     """
     return float(np.clip((abs(shift_rel) - 0.5 * _MAP_MATERIAL) / (0.5 * _MAP_MATERIAL), 0.0, 1.0))
+
+
+def outlier_weight(se_distance) -> np.ndarray:
+    """A tile's weight as an outlier (a tile across the edge of a focal region, module docstring) from
+    ``se_distance = (rho_t - _OUTLIER_RHO) / se_t``, its own spread's distance above ``_OUTLIER_RHO`` in
+    standard errors: 0 up to ``_OUTLIER_SE - _OUTLIER_RAMP``, 1 from ``_OUTLIER_SE + _OUTLIER_RAMP``, linear
+    in between. The tile's spread is its own estimate in this share and its edge's in the rest
+    (:meth:`SpreadMap.apply`), its split rate likewise (r2mri/_headline.py).
+
+    Why not a switch at ``_OUTLIER_SE``: the distance carries the statistics' Monte-Carlo error,
+    and a tile near the switch moved the headline with the seed by its whole own correction.
+
+    Examples
+    --------
+    >>> outlier_weight([1.5, 2.5, 3.0, 4.5]).tolist()
+    [0.0, 0.25, 0.5, 1.0]
+    """
+    z = np.asarray(se_distance, dtype=np.float64)
+    w = (z - _OUTLIER_SE + _OUTLIER_RAMP) / (2 * _OUTLIER_RAMP)
+    return np.clip(np.where(np.isfinite(w), w, 0.0), 0.0, 1.0)
 
 
 def tile_spreads(obs_ss, sim_ss, sim_ss_drho, drho, dof, mu, te, rho_tiles, replicates, mut_max):
@@ -177,13 +224,15 @@ def calibrate_se(se, dev_sim, se_sim, k, sel_by_edge):
     return out
 
 
-def _dersimonian_laird(x, se):
-    """Between-tile variance ``tau^2`` (moment estimator) and the random-effects mean."""
-    w = 1.0 / se**2
+def _dersimonian_laird(x, se, f=None):
+    """Between-tile variance ``tau^2`` (moment estimator) and the random-effects mean; ``f``: each
+    tile's share in them (frequency weights, 1 - its outlier weight; all 1 by default)."""
+    f = np.ones(x.size) if f is None else f
+    w = f / se**2
     xbar = np.sum(w * x) / w.sum()
     q = np.sum(w * (x - xbar) ** 2)
-    tau2 = max(0.0, (q - (x.size - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
-    ws = 1.0 / (se**2 + tau2)
+    tau2 = max(0.0, (q - (f.sum() - 1)) / (w.sum() - np.sum(w * w) / w.sum()))
+    ws = f / (se**2 + tau2)
     return tau2, float(np.sum(ws * x) / ws.sum())
 
 
@@ -204,19 +253,21 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
     True
     """
     offset = np.zeros(rhat.size)
-    outlier = np.zeros(rhat.size, bool)
+    w_out = np.zeros(rhat.size)
     tau2_by, weight_by = {}, {}
     for s, sel in sel_by_edge.items():
         ok = sel & np.isfinite(se) & (se > 0) & (k - 1 >= _MIN_DOF)
-        out = ok & (rhat - _OUTLIER_SE * se > _OUTLIER_RHO)
-        if k[out].sum() > _OUTLIER_SHARE_MAX * k[sel].sum():
-            out[:] = False
-        pool = ok & ~out
-        outlier |= out
+        wo = np.where(ok, outlier_weight((rhat - _OUTLIER_RHO) / np.where(ok, se, 1.0)), 0.0)
+        if np.sum(k * wo) > _OUTLIER_SHARE_MAX * k[sel].sum():
+            wo[:] = 0.0
+        # a tile in the ramp is in the edge's map in the share 1 - wo (and out of the pooled statistic from
+        # wo >= 0.5, the old step: r2mri/_spread_estimate.py, _TileSet.pooled, takes a selection)
+        pool = ok & (wo < 1.0)
+        w_out += wo
         if pool.sum() < 3:
             tau2_by[s] = 0.0
             continue
-        tau2, centre = _dersimonian_laird(rhat[pool], se[pool])
+        tau2, centre = _dersimonian_laird(rhat[pool], se[pool], 1.0 - wo[pool])
         lam = tau2 / (tau2 + se[pool] ** 2)
         w = map_weight(float(np.median(lam)))
         if w == 0.0:  # the tiles' own spreads are mostly noise: the pooled one alone
@@ -224,10 +275,12 @@ def spread_map(rhat, se, k, sel_by_edge, bound) -> "SpreadMap | None":
             continue
         tau2_by[s], weight_by[s] = tau2, w
         offset[pool] = w * lam * (rhat[pool] - centre)
-    if not outlier.any() and all(v == 0 for v in tau2_by.values()):
+    if not np.any(w_out > 0) and all(v == 0 for v in tau2_by.values()):
         return None
-    share = float(k[outlier].sum() / max(k.sum(), 1.0))
-    return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound, weight_by)
+    outlier = w_out >= 0.5
+    share = float(np.sum(k * w_out) / max(k.sum(), 1.0))
+    return SpreadMap(offset, outlier, np.clip(rhat, 0.0, bound), tau2_by, share, bound, weight_by,
+                     outlier_w=w_out)
 
 
 def two_means(yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,7 +423,18 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     # magnitude floor the sample variances are not chi-square
     probe = _simulator(t, seed + 1, 1, _SHAPE)(mu, s0, ra, ka)
     rhat_p, se_p = tile_spreads(probe, sim_a, sim_r, _DRHO, dof, mu, t.te, ra, replicates, _MUT_MAX)
-    se = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
+    se_cal = calibrate_se(se, rhat_p - ra, se_p, t.k, t.sel_of)
+    # the tiles near the outlier ramp: their own spread and SE again from _OUTLIER_COPIES copies (their
+    # calibration factor kept), so that their outlier weight hardly moves with the seed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (rhat - _OUTLIER_RHO) / se_cal
+    near = np.flatnonzero(np.isfinite(z) & (np.abs(z - _OUTLIER_SE) <= _OUTLIER_RAMP + _NEAR_MARGIN)
+                          & (t.k - 1 >= _MIN_DOF))
+    if near.size:
+        rhat_n, se_n = _near_spreads(t, near, obs[near], dof[near], (mu, s0, ra, ka), seed)
+        se_cal[near] = se_n * (se_cal[near] / se[near])
+        rhat[near] = rhat_n
+    se = se_cal
     sm = spread_map(rhat, se, t.k, t.sel_of, _RHO_MAX)
     if sm is None or not np.any(sm.offset):
         return sm
@@ -385,12 +449,45 @@ def tile_spread_map(t, simulated, state, replicates: int, seed: int) -> "SpreadM
     done = _correct_many(jobs, t.te, t.sigma, t.coils, _SHAPE)
     shift = sum(float(np.sum(t.k[t.sel_of[s]] * (done[2 * i + 1][0] - done[2 * i][0]))) for i, s in enumerate(t.sizes))
     wm = material_weight(shift / float(np.sum(t.k * mu)))
-    if wm == 0.0 and not sm.outlier.any():
+    if wm == 0.0 and not np.any(sm.outlier_w > 0):
         return None
     if wm < 1.0:
         sm.offset = sm.offset * wm
         sm.material_weight = wm
     return sm
+
+
+def _near_spreads(t, tiles, obs, dof, state, seed: int):
+    """Own spread and (uncalibrated) SE of the tiles ``tiles`` of ``t`` from ``_OUTLIER_COPIES`` simulated copies
+    of their voxels (:func:`tile_spreads`), at ``state = (mu, s0, rho_t, kappa_t)`` (per tile of ``t``), with the
+    statistic's simulator as in r2mri/_spread_estimate.py (shrunk states, gamma spread, common random numbers)."""
+    from ._mixture import _SHAPE, _draw_spread
+    from ._sim_state import shrunk_state
+    from ._spread_estimate import _DRHO, _MUT_MAX, _echo_dispersion, _ncchi_draw
+
+    mu, s0, ra, ka = state
+    m_sh, s_sh = (shrunk_state(mu, s0, t.se_rel, t.k, [t.sel_of[s] for s in t.sizes], t.te)
+                  if t.se_rel is not None else (mu, s0))
+    vox = np.flatnonzero(np.isin(t.tile_of, tiles))
+    local = np.searchsorted(tiles, t.tile_of[vox])  # tiles is sorted (np.flatnonzero)
+    n = tiles.size
+    rng = np.random.default_rng([seed, 16])
+    draws = rng.standard_normal((_OUTLIER_COPIES, 2, vox.size))
+    state0 = rng.bit_generator.state
+    q2 = np.log1p(np.maximum(ka[tiles], 0.0))[local]
+
+    def simulated(rho_t):
+        rng.bit_generator.state = state0  # the same noise at rho and rho + _DRHO
+        out = np.zeros((n, t.te.size))
+        for r in range(_OUTLIER_COPIES):
+            g = _draw_spread(rho_t[local], draws[r, 0], _SHAPE)
+            h = np.exp(np.sqrt(q2) * draws[r, 1] - q2 / 2)
+            amp = (s_sh[tiles][local] * h)[:, None] * np.exp(-(m_sh[tiles][local] * g)[:, None] * t.te[None, :])
+            out += _echo_dispersion(_ncchi_draw(amp, t.sigma, t.coils, rng), local, n)[0]
+        return out / _OUTLIER_COPIES
+
+    return tile_spreads(obs, simulated(ra[tiles]), simulated(ra[tiles] + _DRHO), _DRHO, dof, mu[tiles], t.te,
+                        ra[tiles], _OUTLIER_COPIES, _MUT_MAX)
 
 
 def split_outlier_rates(t, out: np.ndarray, rho_by_edge, rho_hi=None, rho_lo=None) -> dict:
