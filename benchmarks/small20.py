@@ -219,7 +219,17 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
+    """Module settings of a design: ``joint``, ``prior`` (the default), and the guards on the prior
+    (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit above Z combined SEs), ``widZ`` (widen)."""
+    if name.startswith(("fb", "wid")):
+        mode = "fallback" if name.startswith("fb") else "widen"
+        return dict(_KAPPA_FROM="prior", G_GUARD=mode, G_GUARD_Z=float(name.lstrip("fbwid")))
     return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
+
+
+def _set_variant(E, G, settings: dict) -> None:
+    for k, x in settings.items():
+        setattr(G, k[1:], x) if k.startswith("G_") else setattr(E, k, x)
 
 
 def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0)) -> None:
@@ -229,6 +239,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     import json
     import os
 
+    import r2mri._kappa_guard as G
     import r2mri._spread_estimate as E
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
@@ -240,7 +251,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     geometry = dict(GEOMETRY if geometry is None else geometry)
     if s0[0] > 0:
         geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
-    old = {"_KAPPA_FROM": E._KAPPA_FROM}
+    old = {"_KAPPA_FROM": E._KAPPA_FROM, "G_GUARD": G._GUARD, "G_GUARD_Z": G._GUARD_Z}
     for sd, width, coils in cells:
         t0 = time.time()
         rows = []
@@ -253,12 +264,10 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
             row = {"seed": seed, "rho_true": {str(k): float(v) for k, v in rho_true.items()}}
             for v in variants:
                 try:
-                    for k, x in _kappa_variant(v).items():
-                        setattr(E, k, x)
+                    _set_variant(E, G, _kappa_variant(v))
                     r = full_one(sd, width, lic, snr, coils, seed, geometry)
                 finally:
-                    for k, x in old.items():
-                        setattr(E, k, x)
+                    _set_variant(E, G, old)
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
                                             "cpu_s")}
             rows.append(row)

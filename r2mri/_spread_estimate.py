@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _kappa_guard
 from ._mixture import _correct_many, _draw_spread
 from ._s0_shading import field_kappa
 from ._sim_state import shrunk_state
@@ -270,6 +271,7 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     if prior and start is None:
         kappa = dict(t.kappa_prior)  # the prior's mean as the start
     rho_se, gain = {}, {}
+    dropped: set = set()  # tile edges whose prior the guard dropped (r2mri/_kappa_guard.py)
 
     def per_tile(d):
         v = np.zeros(t.nt)
@@ -293,6 +295,14 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             pr = (max(kappa[s], 0.0), t.kappa_prior[s], max(t.kappa_se[s], 1e-6)) if prior else None
+            if pr is not None and (_kappa_guard._GUARD != "none" or _kappa_guard.RECORD is not None):  # fine S0 texture
+                kd, kd_se = _kappa_guard.data_kappa(_echo_weights(se_obs, se_a, mu[sel], t.te), jr, jk, v_obs - va,
+                                                    pr[0])
+                if _kappa_guard.RECORD is not None:
+                    _kappa_guard.RECORD.append((s, pr[1], pr[2], kd, kd_se))
+                pr = None if s in dropped else _kappa_guard.guarded_prior(pr, kd, kd_se)
+                if pr is None:  # dropped once, dropped for the rest of this estimate (no flip-flop between steps)
+                    dropped.add(s)
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
