@@ -219,12 +219,13 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
-    """Module settings of a design: ``joint``, ``prior`` (the default), and the guards on the prior
-    (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit above Z combined SEs), ``widZ`` (widen)."""
+    """Module settings of a design: ``joint``, ``prior`` (without a guard, the default before branch
+    s0guard), and the guards on the prior (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit
+    above Z combined SEs; ``fb3`` is the default since branch s0guard), ``widZ`` (widen)."""
     if name.startswith(("fb", "wid")):
         mode = "fallback" if name.startswith("fb") else "widen"
         return dict(_KAPPA_FROM="prior", G_GUARD=mode, G_GUARD_Z=float(name.lstrip("fbwid")))
-    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
+    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior", G_GUARD="none")}[name]
 
 
 def _set_variant(E, G, settings: dict) -> None:
