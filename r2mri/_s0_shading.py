@@ -24,7 +24,8 @@ phantom's optional fine S0 texture (``s0_log_sd``, r2mri/phantom/_s0_texture.py;
 +0.7 %, 0.1 over 1 voxel +1.9 to +2.6 % (full size +2.6 %, intervals miss). The tiles' log S0
 about the surface does not see it (a tile averages it away), so it cannot widen the prior.
 Real livers' within-tile S0 texture has not been measured. docs/statistics.md ("kappa from
-the S0 field") has the measurements.
+the S0 field") has the measurements. Where the data's own kappa lies more than 3 SE above the
+prior (full-size livers at log-SD 0.1), r2mri/_kappa_guard.py drops the prior for that tile edge.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ dispersion, the simulator at the tiles' states and the Gauss-Newton steps in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -105,6 +105,7 @@ class _TileSet:
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
     kappa_prior: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py): the prior's mean
     kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
+    kappa_dropped: set = field(default_factory=set)  # edges whose prior the guard dropped (r2mri/_kappa_guard.py)
 
     @property
     def nt(self) -> int:
@@ -254,7 +255,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
     prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
     posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
-    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones.
+    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones. Where the data's own kappa
+    lies > 3 SE above the prior (S0 texture finer than the field; full-size livers), the guard
+    (r2mri/_kappa_guard.py) drops the prior for that edge: ``t.kappa_dropped``.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
@@ -312,4 +315,5 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
         _recorrect(t, rho, mu, s0_cur, shape)
         if n_done + 1 >= _MIN_STEPS and not moved:
             break
+    t.kappa_dropped |= dropped
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
