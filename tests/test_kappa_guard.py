@@ -84,12 +84,14 @@ def test_guard_removes_the_texture_bias(textured):
     se = rho.std(ddof=1) / np.sqrt(rho.size)
     assert se < 0.001  # resolves a tenth of the prior's bias at 3 SE
     assert abs(rho.mean()) < 3 * se, (rho.mean(), se)
+    assert sum(64 in t.kappa_dropped for t in textured) >= 0.9 * len(textured)  # reported where it acted
 
 
 def test_guard_leaves_untextured_sets_alone(plain):
     """Without texture the data's kappa is not 3 SE above the prior's: rho as before on every set."""
     before, after = _rho(plain, "none"), _rho(plain)
     np.testing.assert_array_equal(after, before)
+    assert not any(t.kappa_dropped for t in plain)
 
 
 def test_guarded_prior_is_one_sided():
