@@ -221,10 +221,13 @@ def cpu_full_size() -> None:
 def _kappa_variant(name: str) -> dict:
     """Module settings of a design: ``joint``, ``prior`` (without a guard, the default before branch
     s0guard), and the guards on the prior (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit
-    above Z combined SEs; ``fb3`` is the default since branch s0guard), ``widZ`` (widen)."""
+    above Z combined SEs, at any SE of the data's kappa), ``widZ`` (widen), ``shipped`` (``fb3`` where the
+    data's kappa has an SE <= 0.005, the default since branch s0guard)."""
+    if name == "shipped":  # the module defaults (fallback at 3 SE where the data's kappa SE <= _SE_MAX)
+        return dict(_KAPPA_FROM="prior", G_GUARD="fallback", G_GUARD_Z=3.0, G_SE_MAX=0.005)
     if name.startswith(("fb", "wid")):
         mode = "fallback" if name.startswith("fb") else "widen"
-        return dict(_KAPPA_FROM="prior", G_GUARD=mode, G_GUARD_Z=float(name.lstrip("fbwid")))
+        return dict(_KAPPA_FROM="prior", G_GUARD=mode, G_GUARD_Z=float(name.lstrip("fbwid")), G_SE_MAX=np.inf)
     return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior", G_GUARD="none")}[name]
 
 
@@ -252,7 +255,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     geometry = dict(GEOMETRY if geometry is None else geometry)
     if s0[0] > 0:
         geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
-    old = {"_KAPPA_FROM": E._KAPPA_FROM, "G_GUARD": G._GUARD, "G_GUARD_Z": G._GUARD_Z}
+    old = {"_KAPPA_FROM": E._KAPPA_FROM, "G_GUARD": G._GUARD, "G_GUARD_Z": G._GUARD_Z, "G_SE_MAX": G._SE_MAX}
     for sd, width, coils in cells:
         t0 = time.time()
         rows = []

@@ -19,7 +19,8 @@ part of the way towards the data).
 What it cannot do: on small livers (64 x 64 x 3 of 6 mm) the data's kappa has an SE of
 0.011-0.037, larger than the texture's within-tile variance (0.009 at log-SD 0.1), so the
 guard does not act there and the over-read of +2 to +2.6 % stays (inside intervals of
-8-15 % half-width). The guard sees the texture from ~16,000 voxels on (full size).
+8-15 % half-width). The guard sees the texture from ~16,000 voxels on (full size), and acts only where the
+data's kappa has an SE below ``_SE_MAX``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ _GUARD = "fallback"  # [D, r2mri's choice] chosen on benchmarks/small20.py (docs
 _GUARD_Z = 3.0  # [D, r2mri's choice] the one-sided threshold, in combined SEs of the data's and the prior's kappa: at
 # 2 it dropped the prior on 1 of 72 small livers without S0 texture at 30 mg/g, SNR 20 (that cell -0.58 +- 0.58 %),
 # 1 of 32 at 1 and 7 mg/g, SNR 50, and 2 of 16 simulated full-size tile sets (tests/test_kappa_guard.py); at 3 on none
+
+_SE_MAX = 0.005  # [D, r2mri's choice] the guard acts only where the data's kappa has an SE below this, i.e. where
+# a within-tile S0 variance of 0.01 (log-SD 0.1 over 1 voxel) stands >= 2 SE above the prior (full-size livers: SE
+# 0.0016-0.0020 on 94,795 voxels; small 64 x 64 x 3 livers 0.010-0.037). Above it a 3-SE excess is mostly livers whose
+# joint kappa reads high by noise, and on those the joint rho reads low by as much (they correlate -0.985): without
+# the bound, on small livers at 30 mg/g, SNR 20, 5 of the 6 livers the guard acted on (at 2 or 3 SE) moved away from
+# the truth, by 5 to 11 % (docs/statistics.md, "A guard on kappa's prior")
 
 RECORD: "list | None" = None  # benchmarks only: a list to append (edge, prior, data) per step to; None: off
 
@@ -69,6 +77,8 @@ def guarded_prior(prior, k_data, se_data, mode: "str | None" = None, z: "float |
     --------
     >>> guarded_prior((0.0, 0.005, 0.002), 0.02, 0.004, "fallback") is None
     True
+    >>> guarded_prior((0.0, 0.005, 0.002), 0.05, 0.01, "fallback") is None  # the data's SE above _SE_MAX
+    False
     >>> p = guarded_prior((0.0, 0.005, 0.002), 0.015, 0.004, "widen", 0.0)
     >>> round(p[2], 5)
     0.0102
@@ -78,7 +88,7 @@ def guarded_prior(prior, k_data, se_data, mode: "str | None" = None, z: "float |
     mode = _GUARD if mode is None else mode
     z = _GUARD_Z if z is None else z
     cur, mean, se = prior
-    if mode == "none" or not np.isfinite(k_data) or not np.isfinite(se_data):
+    if mode == "none" or not np.isfinite(k_data) or not np.isfinite(se_data) or se_data > _SE_MAX:
         return prior
     gap = k_data - mean
     if mode == "fallback":
