@@ -36,6 +36,8 @@ texture seed = noise seed = simulator seed, true liver mask.
    ``--s0 LOGSD:CORR,...`` adds the phantom's fine S0 texture (r2mri/phantom/_s0_texture.py), each in
    turn; ``--s0-table TAG`` prints the designs paired against no S0 texture (:func:`s0_table`);
    ``--s0-resid`` whether the tiles' S0 about the prior's plane sees it (:func:`s0_residual`).
+   Designs of the guard on the prior (branch s0guard, r2mri/_kappa_guard.py; :func:`_kappa_variant`):
+   ``fbZ``, ``widZ``, ``shipped`` (tags ``s0guard``, ``s0guard-spot``, ``s0guard-fb3``, ``s0guard-medium``).
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).

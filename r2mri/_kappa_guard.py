@@ -7,20 +7,19 @@ spread statistic (30 mg/g, SNR 20) the prior then holds kappa low and rho reads 
 phantom's fine S0 texture of log-SD 0.1 over 1 voxel moved the headline +1.9 to +2.6 %
 (docs/statistics.md, "Measured with fine S0 texture"). Texture only adds variance, so
 the guard is one-sided: it acts only when the data's own kappa (the joint, prior-free
-Gauss-Newton solution at the current state) lies above the prior's mean.
+Gauss-Newton solution one step from the current state) lies above the prior's mean.
 
 Designs (``_GUARD``): ``"none"`` (the prior as before branch s0guard), ``"fallback"`` (the
 default: the prior is dropped for that tile edge, for the rest of the estimate, when the
 data's kappa exceeds the prior's by more than ``_GUARD_Z`` combined SEs; rho and kappa are
-then fitted jointly and rho's SE is the joint fit's), ``"widen"`` (when the excess is above ``_GUARD_Z`` combined SEs, the prior's
-SD grows to cover it: ``se' = hypot(se, excess)``, its mean unchanged, so the posterior moves
-part of the way towards the data).
+then fitted jointly and rho's SE is the joint fit's), ``"widen"`` (above ``_GUARD_Z`` SEs the
+prior's SD grows to cover the excess, ``se' = hypot(se, excess)``, its mean unchanged).
+Either acts only where the data's kappa has an SE <= ``_SE_MAX``.
 
-What it cannot do: on small livers (64 x 64 x 3 of 6 mm) the data's kappa has an SE of
-0.011-0.037, larger than the texture's within-tile variance (0.009 at log-SD 0.1), so the
-guard does not act there and the over-read of +2 to +2.6 % stays (inside intervals of
-8-15 % half-width). The guard sees the texture from ~16,000 voxels on (full size), and acts only where the
-data's kappa has an SE below ``_SE_MAX``.
+What it cannot do: on small livers (64 x 64 x 3 of 6 mm, ~1,700 voxels) the data's kappa
+has an SE of 0.007-0.037, not below the texture's within-tile variance (0.009 at log-SD
+0.1), so the guard does not act there and their over-read of +1.9 to +2.6 % stays (inside
+intervals of 8-18 % half-width). On a full-size liver (~95,000 voxels) the SE is ~0.002.
 """
 
 from __future__ import annotations
@@ -28,20 +27,18 @@ from __future__ import annotations
 import numpy as np
 
 _GUARD = "fallback"  # [D, r2mri's choice] chosen on benchmarks/small20.py (docs/statistics.md, "A guard on kappa's
-# prior"): full-size livers (uniform, 8 channels, 30 mg/g, SNR 20, S0 log-SD 0.1 over 1 voxel) read +2.2 % with the
-# prior alone (0/4 intervals held the truth), -0.04 % at threshold 3 (seeds 502-503); on small livers the data's kappa
-# (SE 0.011-0.037) cannot see that texture and the guard at 3 SE acted on none of 104 small livers without it (30 mg/g SNR 20; 1, 7 mg/g SNR 50). "widen" moved
-# the small livers without texture by -0.26 to -0.37 %
+# prior"): full-size livers (uniform, 8 channels, 30 mg/g, SNR 20, S0 log-SD 0.1 over 1 voxel, seeds 500-503) read
+# +2.19 % with the prior alone (0/4 intervals held the truth), -0.35 % with it (3/4); "widen" (at 1 SE) did as well
+# there but moved small livers without texture by -0.26 to -0.37 % (SD 0.4 / uniform 8-channel cells)
 _GUARD_Z = 3.0  # [D, r2mri's choice] the one-sided threshold, in combined SEs of the data's and the prior's kappa: at
 # 2 it dropped the prior on 1 of 72 small livers without S0 texture at 30 mg/g, SNR 20 (that cell -0.58 +- 0.58 %),
 # 1 of 32 at 1 and 7 mg/g, SNR 50, and 2 of 16 simulated full-size tile sets (tests/test_kappa_guard.py); at 3 on none
-
 _SE_MAX = 0.005  # [D, r2mri's choice] the guard acts only where the data's kappa has an SE below this, i.e. where
 # a within-tile S0 variance of 0.01 (log-SD 0.1 over 1 voxel) stands >= 2 SE above the prior (full-size livers: SE
-# 0.0016-0.0020 on 94,795 voxels; small 64 x 64 x 3 livers 0.010-0.037). Above it a 3-SE excess is mostly livers whose
-# joint kappa reads high by noise, and on those the joint rho reads low by as much (they correlate -0.985): without
-# the bound, on small livers at 30 mg/g, SNR 20, 5 of the 6 livers the guard acted on (at 2 or 3 SE) moved away from
-# the truth, by 5 to 11 % (docs/statistics.md, "A guard on kappa's prior")
+# 0.0016-0.0020 on 94,795 voxels; small 64 x 64 x 3 livers 0.0071-0.037). Above it a 3-SE excess is mostly livers
+# whose joint kappa reads high by noise, and on those the joint rho reads low by as much (they correlate -0.985):
+# without the bound, on small livers at 30 mg/g, SNR 20, 6 of the 7 livers the guard acted on (at 2 or 3 SE; 4 of
+# them seed 509 of the SD 0.4 cells) moved away from the truth, by 5 to 11 % (docs/statistics.md)
 
 RECORD: "list | None" = None  # benchmarks only: a list to append (edge, prior, data) per step to; None: off
 
