@@ -161,6 +161,7 @@ class MixtureCorrection:
             "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
             "spread_map": self.extra.get("spread_map"),
+            "kappa_prior_dropped_tile_sizes": list(self.extra.get("kappa_prior_dropped_tile_sizes", [])),
         }
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,

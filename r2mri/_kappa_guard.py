@@ -37,7 +37,7 @@ _SE_MAX = 0.005  # [D, r2mri's choice] the guard acts only where the data's kapp
 # a within-tile S0 variance of 0.01 (log-SD 0.1 over 1 voxel) stands >= 2 SE above the prior (full-size livers: SE
 # 0.0016-0.0020 on 94,795 voxels; small 64 x 64 x 3 livers 0.0071-0.037). Above it a 3-SE excess is mostly livers
 # whose joint kappa reads high by noise, and on those the joint rho reads low by as much (they correlate -0.985):
-# without the bound, on small livers at 30 mg/g, SNR 20, 6 of the 7 livers the guard acted on (at 2 or 3 SE; 4 of
+# without the bound, on small livers at 30 mg/g, SNR 20, 7 of the 8 livers the guard acted on (at 2 or 3 SE; 5 of
 # them seed 509 of the SD 0.4 cells) moved away from the truth, by 5 to 11 % (docs/statistics.md)
 
 RECORD: "list | None" = None  # benchmarks only: a list to append (edge, prior, data) per step to; None: off

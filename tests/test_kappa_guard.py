@@ -94,6 +94,15 @@ def test_guard_leaves_untextured_sets_alone(plain):
     assert not any(t.kappa_dropped for t in plain)
 
 
+def test_report_block_names_the_dropped_edges():
+    from r2mri._headline import MixtureCorrection
+
+    mc = MixtureCorrection({8: 0.0}, {8: 0.001}, {8: 1.0}, 0.0, 0.0, 0.0, 2,
+                           {"kappa_prior_dropped_tile_sizes": [8]})
+    assert mc.to_dict()["kappa_prior_dropped_tile_sizes"] == [8]
+    assert MixtureCorrection({}, {}, {}, 0.0, 0.0, 0.0, 2).to_dict()["kappa_prior_dropped_tile_sizes"] == []
+
+
 def test_guarded_prior_is_one_sided():
     prior = (0.0, 0.005, 0.001)
     assert G.guarded_prior(prior, -0.05, 0.004, "fallback", 2.0) == prior  # data below: texture cannot lower kappa
