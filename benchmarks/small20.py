@@ -314,7 +314,7 @@ def s0_table(tag: str = "s0tex", size: str = "small") -> str:
             e = np.array([x[v]["err_pct"] for x in r["rows"]])
             cells = [f"{r['cell'][0]:g} / {r['cell'][1]:g}", r["cell"][2], f"{r['s0'][0]:g}", f"{r['s0'][1]:g}", v,
                      len(e), "{:+.2f} +- {:.2f}".format(*_ms(e))]
-            if b is not None and len(b["rows"]) == len(e):
+            if b is not None and len(b["rows"]) == len(e) and v in b["variants"]:
                 cells.append("{:+.2f} +- {:.2f}".format(*_ms(e - np.array([x[v]["err_pct"] for x in b["rows"]]))))
             else:
                 cells.append("")
