@@ -37,7 +37,8 @@ texture seed = noise seed = simulator seed, true liver mask.
    turn; ``--s0-table TAG`` prints the designs paired against no S0 texture (:func:`s0_table`);
    ``--s0-resid`` whether the tiles' S0 about the prior's plane sees it (:func:`s0_residual`).
    Designs of the guard on the prior (branch s0guard, r2mri/_kappa_guard.py; :func:`_kappa_variant`):
-   ``fbZ``, ``widZ``, ``shipped`` (tags ``s0guard``, ``s0guard-spot``, ``s0guard-fb3``, ``s0guard-medium``).
+   ``fbZ``, ``widZ``, ``fb3c`` (tags ``s0guard``, ``s0guard-spot``, ``s0guard-fb3``, ``s0guard-medium``,
+   ``s0guard-full2``); the guard is off by default (measured, not shipped).
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -221,11 +222,11 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
-    """Module settings of a design: ``joint``, ``prior`` (without a guard, the default before branch
-    s0guard), and the guards on the prior (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit
-    above Z combined SEs, at any SE of the data's kappa), ``widZ`` (widen), ``shipped`` (``fb3`` where the
-    data's kappa has an SE <= 0.005, the default since branch s0guard)."""
-    if name == "shipped":  # the module defaults (fallback at 3 SE where the data's kappa SE <= _SE_MAX)
+    """Module settings of a design: ``joint``, ``prior`` (the default: no guard), and the guards on the prior (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit
+    above Z combined SEs, at any SE of the data's kappa), ``widZ`` (widen), ``fb3c`` = ``shipped`` (``fb3``
+    where the data's kappa has an SE <= 0.005: the candidate, measured and not shipped)."""
+    if name in ("fb3c", "shipped"):  # the candidate: fallback at 3 SE where the data's kappa SE <= 0.005 (called
+        # "shipped" in the runs tagged s0guard-medium / s0guard-full2; measured, not shipped: _GUARD is "none")
         return dict(_KAPPA_FROM="prior", G_GUARD="fallback", G_GUARD_Z=3.0, G_SE_MAX=0.005)
     if name.startswith(("fb", "wid")):
         mode = "fallback" if name.startswith("fb") else "widen"

@@ -161,7 +161,6 @@ class MixtureCorrection:
             "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
             "spread_map": self.extra.get("spread_map"),
-            "kappa_prior_dropped_tile_sizes": list(self.extra.get("kappa_prior_dropped_tile_sizes", [])),
         }
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
@@ -255,8 +254,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
                               "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
                               "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2,
-                              "spread_map": t.spread.to_dict() if t.spread is not None else None,
-                              "kappa_prior_dropped_tile_sizes": sorted(t.kappa_dropped)},  # r2mri/_kappa_guard.py
+                              "spread_map": t.spread.to_dict() if t.spread is not None else None},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
                              se_split_r2_per_s=se_split)
     return pooled, corr

@@ -255,9 +255,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
     prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
     posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
-    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones. Where the data's own kappa
-    lies > 3 SE above the prior (S0 texture finer than the field; full-size livers), the guard
-    (r2mri/_kappa_guard.py) drops the prior for that edge: ``t.kappa_dropped``.
+    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones. An optional guard
+    (r2mri/_kappa_guard.py, off by default: measured, not shipped) drops the prior for an edge
+    where the data's own kappa lies > 3 SE above it: ``t.kappa_dropped``.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
