@@ -10,16 +10,19 @@ the guard is one-sided: it acts only when the data's own kappa (the joint, prior
 Gauss-Newton solution one step from the current state) lies above the prior's mean.
 
 Designs (``_GUARD``): ``"none"`` (the default: the prior as before branch s0guard; the
-guard is not shipped, see ``_GUARD``), ``"fallback"`` (the prior is dropped for that tile edge, for the rest of the estimate, when the
-data's kappa exceeds the prior's by more than ``_GUARD_Z`` combined SEs; rho and kappa are
-then fitted jointly and rho's SE is the joint fit's), ``"widen"`` (above ``_GUARD_Z`` SEs the
+guard is not shipped, see ``_GUARD``), ``"fallback"`` (the prior is dropped for that tile
+edge, for the rest of the estimate, when the data's kappa exceeds the prior's by more than
+``_GUARD_Z`` combined SEs; rho and kappa are then fitted jointly and rho's SE is the joint
+fit's), ``"widen"`` (above ``_GUARD_Z`` SEs the
 prior's SD grows to cover the excess, ``se' = hypot(se, excess)``, its mean unchanged).
 Either acts only where the data's kappa has an SE <= ``_SE_MAX``.
 
 What it cannot do: on small livers (64 x 64 x 3 of 6 mm, ~1,700 voxels) the data's kappa
 has an SE of 0.007-0.037, not below the texture's within-tile variance (0.009 at log-SD
-0.1), so the guard does not act there and their over-read of +1.9 to +2.6 % stays (inside
-intervals of 8-18 % half-width). On a full-size liver (~95,000 voxels) the SE is ~0.002.
+0.1), so the guard does not act there and their over-read of +1.6 to +2.6 % stays (inside
+intervals of 8-18 % half-width). On a full-size liver (~95,000 voxels) the SE is ~0.002,
+but there a one-sided conflict test also fires on the joint fit's own ridge bias in
+textured-LIC livers (rho low, kappa high): hence off.
 """
 
 from __future__ import annotations
