@@ -36,6 +36,9 @@ texture seed = noise seed = simulator seed, true liver mask.
    ``--s0 LOGSD:CORR,...`` adds the phantom's fine S0 texture (r2mri/phantom/_s0_texture.py), each in
    turn; ``--s0-table TAG`` prints the designs paired against no S0 texture (:func:`s0_table`);
    ``--s0-resid`` whether the tiles' S0 about the prior's plane sees it (:func:`s0_residual`).
+   Designs of the guard on the prior (branch s0guard, r2mri/_kappa_guard.py; :func:`_kappa_variant`):
+   ``fbZ``, ``widZ``, ``fb3c`` (tags ``s0guard``, ``s0guard-spot``, ``s0guard-fb3``, ``s0guard-medium``,
+   ``s0guard-full2``); the guard is off by default (measured, not shipped).
 5. ``--cpu``: :func:`cpu_full_size`, the estimator's CPU on full-size livers with the
    normals / chi-square draw and the noisy tiles at their shrunk / matched states, in one
    process (printed).
@@ -219,7 +222,21 @@ def cpu_full_size() -> None:
 
 
 def _kappa_variant(name: str) -> dict:
-    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior")}[name]
+    """Module settings of a design: ``joint``, ``prior`` (the default: no guard), and the guards on the prior (r2mri/_kappa_guard.py): ``fbZ`` (fall back to the joint fit
+    above Z combined SEs, at any SE of the data's kappa), ``widZ`` (widen), ``fb3c`` = ``shipped`` (``fb3``
+    where the data's kappa has an SE <= 0.005: the candidate, measured and not shipped)."""
+    if name in ("fb3c", "shipped"):  # the candidate: fallback at 3 SE where the data's kappa SE <= 0.005 (called
+        # "shipped" in the runs tagged s0guard-medium / s0guard-full2; measured, not shipped: _GUARD is "none")
+        return dict(_KAPPA_FROM="prior", G_GUARD="fallback", G_GUARD_Z=3.0, G_SE_MAX=0.005)
+    if name.startswith(("fb", "wid")):
+        mode = "fallback" if name.startswith("fb") else "widen"
+        return dict(_KAPPA_FROM="prior", G_GUARD=mode, G_GUARD_Z=float(name.lstrip("fbwid")), G_SE_MAX=np.inf)
+    return {"joint": dict(_KAPPA_FROM="joint"), "prior": dict(_KAPPA_FROM="prior", G_GUARD="none")}[name]
+
+
+def _set_variant(E, G, settings: dict) -> None:
+    for k, x in settings.items():
+        setattr(G, k[1:], x) if k.startswith("G_") else setattr(E, k, x)
 
 
 def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0)) -> None:
@@ -229,6 +246,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     import json
     import os
 
+    import r2mri._kappa_guard as G
     import r2mri._spread_estimate as E
     from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
@@ -240,7 +258,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
     geometry = dict(GEOMETRY if geometry is None else geometry)
     if s0[0] > 0:
         geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
-    old = {"_KAPPA_FROM": E._KAPPA_FROM}
+    old = {"_KAPPA_FROM": E._KAPPA_FROM, "G_GUARD": G._GUARD, "G_GUARD_Z": G._GUARD_Z, "G_SE_MAX": G._SE_MAX}
     for sd, width, coils in cells:
         t0 = time.time()
         rows = []
@@ -253,12 +271,10 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
             row = {"seed": seed, "rho_true": {str(k): float(v) for k, v in rho_true.items()}}
             for v in variants:
                 try:
-                    for k, x in _kappa_variant(v).items():
-                        setattr(E, k, x)
+                    _set_variant(E, G, _kappa_variant(v))
                     r = full_one(sd, width, lic, snr, coils, seed, geometry)
                 finally:
-                    for k, x in old.items():
-                        setattr(E, k, x)
+                    _set_variant(E, G, old)
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
                                             "cpu_s")}
             rows.append(row)
@@ -299,7 +315,7 @@ def s0_table(tag: str = "s0tex", size: str = "small") -> str:
             e = np.array([x[v]["err_pct"] for x in r["rows"]])
             cells = [f"{r['cell'][0]:g} / {r['cell'][1]:g}", r["cell"][2], f"{r['s0'][0]:g}", f"{r['s0'][1]:g}", v,
                      len(e), "{:+.2f} +- {:.2f}".format(*_ms(e))]
-            if b is not None and len(b["rows"]) == len(e):
+            if b is not None and len(b["rows"]) == len(e) and v in b["variants"]:
                 cells.append("{:+.2f} +- {:.2f}".format(*_ms(e - np.array([x[v]["err_pct"] for x in b["rows"]]))))
             else:
                 cells.append("")

@@ -6,10 +6,11 @@ dispersion, the simulator at the tiles' states and the Gauss-Newton steps in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kappa_guard
 from ._mixture import _correct_many, _draw_spread
 from ._s0_shading import field_kappa
 from ._sim_state import shrunk_state
@@ -104,6 +105,7 @@ class _TileSet:
     fit_bias_sim_se: float = 0.0  # its Monte Carlo SE (s^-1)
     kappa_prior: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py): the prior's mean
     kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
+    kappa_dropped: set = field(default_factory=set)  # edges whose prior the guard dropped (r2mri/_kappa_guard.py)
 
     @property
     def nt(self) -> int:
@@ -253,7 +255,9 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     r2mri/_s0_shading.py) in each step: where two echoes cannot separate rho from kappa the
     prior holds kappa, where more echoes can (low R2) the data decide, and rho's SE is the
     posterior's (kappa's uncertainty included). Without it (too few tiles for the surface,
-    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones.
+    ``_KAPPA_FROM = "joint"``) the steps are the plain joint ones. An optional guard
+    (r2mri/_kappa_guard.py, off by default: measured, not shipped) drops the prior for an edge
+    where the data's own kappa lies > 3 SE above it: ``t.kappa_dropped``.
 
     ``start``: the state ``(rho, kappa, mu, s0)`` of a previous run to step on from (the
     other shape's estimate, for the shape term of the interval). Returns ``(rho, rho_se,
@@ -270,6 +274,7 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
     if prior and start is None:
         kappa = dict(t.kappa_prior)  # the prior's mean as the start
     rho_se, gain = {}, {}
+    dropped: set = set()  # tile edges whose prior the guard dropped (r2mri/_kappa_guard.py)
 
     def per_tile(d):
         v = np.zeros(t.nt)
@@ -293,6 +298,14 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             pr = (max(kappa[s], 0.0), t.kappa_prior[s], max(t.kappa_se[s], 1e-6)) if prior else None
+            if pr is not None and (_kappa_guard._GUARD != "none" or _kappa_guard.RECORD is not None):  # fine S0 texture
+                kd, kd_se = _kappa_guard.data_kappa(_echo_weights(se_obs, se_a, mu[sel], t.te), jr, jk, v_obs - va,
+                                                    pr[0])
+                if _kappa_guard.RECORD is not None:
+                    _kappa_guard.RECORD.append((s, pr[1], pr[2], kd, kd_se))
+                pr = None if s in dropped else _kappa_guard.guarded_prior(pr, kd, kd_se)
+                if pr is None:  # dropped once, dropped for the rest of this estimate (no flip-flop between steps)
+                    dropped.add(s)
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
@@ -302,4 +315,5 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
         _recorrect(t, rho, mu, s0_cur, shape)
         if n_done + 1 >= _MIN_STEPS and not moved:
             break
+    t.kappa_dropped |= dropped
     return rho, rho_se, gain, mu, (rho, kappa, mu, s0_cur)
