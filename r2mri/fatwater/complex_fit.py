@@ -87,7 +87,7 @@ def floor_threshold(sigma: float, coils: int, floor_sigmas: float) -> float:
     >>> floor_threshold(1.0, 1, noise_floor_threshold(2.0, 1))
     2.0
     >>> round(floor_threshold(1.0, 8, noise_floor_threshold(2.0, 8)), 4)  # sqrt(4.7169^2 - 14)
-    2.8714
+    2.8721
     """
     if not sigma > 0.0:
         return -1.0
