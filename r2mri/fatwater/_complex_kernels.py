@@ -37,7 +37,7 @@ from ._kernels import (MIN_SIGNAL_ECHOES, RULE_LIVER, S_BAD, S_BELOW_NOISE, S_BO
 #: (``_start``, ``_shear``, ``_signal_echoes`` of r2mri/fatwater/_kernels.py; ``_chol_solve``
 #: of r2mri/fitting/_kernels.py): numba keys the on-disk cache of this file on this file
 #: only, so an edit there must change this file (tests/test_fatwater_below_noise.py checks).
-_FATWATER_KERNELS_PY_SHA256 = "0d81b506340d4d74215120c925acf3c3f947117e7088783eef78af54bdf0dfed"
+_FATWATER_KERNELS_PY_SHA256 = "e478dbfdff977c2e6f6a61a2fcbe0167fe3a550ee64c5aa37f03ae2208905b3f"
 _FITTING_KERNELS_PY_SHA256 = "189a0d5f1e246ec05f71a8ba360dc5935e1181dfe409ac49890cc022253fbfa4"
 
 # output rows

@@ -262,8 +262,8 @@ def _lm(y, t, cr, ci, uniform, nz, p, lo, hi, fat_floor, max_iter, xtol, ftol, J
 #: steps over. [D] A design choice, measured (docs/fatwater.md "Which echoes count"): an
 #: echo near opposed phase dips alone (the dips of the trains used lie >= 2 echo spacings
 #: apart), while the floor after the decay is a run of echoes; 1 keeps healthy fatty voxels
-#: (<= 0.3 % flagged where >= 4 echoes carry signal) and passes 1.6 % of pure-noise voxels
-#: whatever the echo count (any 3 of m echoes: 3.6 % at 6 echoes, 21.5 % at 12).
+#: (<= 0.4 % flagged where >= 5 echoes carry signal at SNR 20-50) and passes 1.6 % of
+#: pure-noise voxels whatever the echo count (any 3 of m echoes: 3.6 % at 6, 21.5 % at 12).
 RUN_GAP_ECHOES = 1
 #: Signal echoes the fat-water fits need (3 magnitude parameters; the complex fit's 5
 #: real parameters need 3 complex echoes): fewer gives status BELOW_NOISE.

@@ -97,7 +97,7 @@ PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fract
 
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
-              "fitted to all echoes (r2mri.noise); " + "BELOW_NOISE when < 3 echoes of the leading run "
+              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes of the leading run "
               "(a single echo below does not end it, two do) exceed the noise threshold (k_sigma sigma "
               "at one channel, r2mri.noise.noise_floor_threshold at n)")
 #: The complex fit's noise-floor status rule, recorded in ``options["noise_status_rule"]``.
