@@ -104,9 +104,10 @@ def test_complex_fit_flags_the_voxels_the_magnitude_fit_flags(coils):
 
 def test_complex_fit_keeps_healthy_fatty_voxels_ok():
     """1.5 T, 6 echoes, PDFF 45 %, R2* 200 s^-1, SNR 20, 8 channels: echo 2 (2.2 ms) dips near
-    opposed phase to ~3.6 sigma, under the 4.72 sigma threshold; the run steps over it
-    (the leading-3 rule flagged 0.21-0.49 of such voxels). None is BELOW_NOISE: a fourth
-    echo would have to fall 2+ sigma below its mean beside the dip (measured 0.003)."""
+    opposed phase to |S| = 2.7 sigma (expected magnitude 4.8 sigma, at the 4.72 sigma
+    threshold: below it in about half the voxels); the run steps over it (the leading-3 rule
+    flagged 0.21-0.49 of such voxels). Flagging needs echo 3 (expected 7.0 sigma) under the
+    threshold beside the dip as well: rare (the rule grid's cell: 0.003)."""
     m, coils, sig, n = 6, 8, 5.0, 400
     te = TE[:m]
     c = load_fat_spectrum().basis(te, 1.5)
