@@ -66,6 +66,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._roi_grow import growth_status
 from ._roi_low_iron import low_iron_warning
 from ._roi_patches import pdff_map
 from ._roi_parenchyma import extension_min_median_per_s, is_r2star_floor, parenchyma_r2_floor_per_s
@@ -269,7 +270,9 @@ def liver_roi(
     if mask is not None:
         cand, method, automatic = _user_mask(mask, shape), "user mask", False
     else:
-        maps = growth_maps(image, fit, r2, s0, status, bbox, grow_k, options)
+        # fat-water fits: floor-decayed voxels with first-echo evidence grow too (r2mri/_roi_grow.py)
+        maps = growth_maps(image, fit, r2, s0, growth_status(image, fit, status, grow_k, options), bbox, grow_k,
+                           options)
         seeds, method, automatic = seed_order(maps, seed, bbox, options)
         found = grow_regions(maps, seeds, image.voxel_size_mm, grow_k, automatic)
         cand, dark_edge = choose_candidate(found, maps, image, fit, r2, s0, status, automatic=automatic,
