@@ -59,22 +59,28 @@ def test_without_the_floor_voxels_the_growth_leaves_the_liver(high_iron, monkeyp
     assert np.count_nonzero(other) > roi.mask.sum() // 2
 
 
-def test_growth_status_promotes_only_floor_decayed_below_noise_voxels_of_fat_water_fits():
-    from r2mri._roi_grow import growth_status
+def test_growth_status_promotes_only_organ_sized_floor_decayed_below_noise_regions_of_fat_water_fits():
+    from r2mri._roi_grow import FLOOR_REGION_MIN_ML, growth_status
 
-    d = np.ones((12, 12, 1, 4))  # pure noise level 1 (sigma 1, one channel: floor mean 1.25)
+    # 10 mm voxels, 1 ml each; noise level 1 (sigma 1, one channel: floor mean 1.25)
+    img = SimpleNamespace(data=np.ones((24, 24, 1, 4)), voxel_size_mm=(10.0, 10.0, 10.0), metadata=None)
+    d = img.data
     d[:, :, :, 0] = 10.0          # first echo clearly above the floor everywhere ...
-    d[6:, :, :, -1] = 10.0        # ... the lower half still above it at the last echo (slow: vessel, fluid)
-    st = np.full((12, 12, 1), FitStatus.BELOW_NOISE, np.uint8)
-    st[:, :2] = FitStatus.MASKED  # masked / failed statuses are never promoted
+    d[12:, :, :, -1] = 10.0       # ... the lower half still above it at the last echo (slow: vessel, fluid)
+    st = np.full((24, 24, 1), FitStatus.OK, np.uint8)
+    st[:10, 2:15] = FitStatus.BELOW_NOISE  # 130 ml at the floor: grows
+    st[:10, :2] = FitStatus.MASKED         # masked / failed statuses are never promoted
+    st[:2, 17:19] = FitStatus.BELOW_NOISE  # 4 ml at the floor, apart from it: stays
+    st[14:, 2:] = FitStatus.BELOW_NOISE    # below noise but not decayed (last echo above the floor)
     opts: dict = {}
     fw = SimpleNamespace(model="fatwater", options={"noise_sigma": 1.0, "coils": 1})
-    out = growth_status(SimpleNamespace(data=d), fw, st, 3.0, opts)
-    assert np.all(out[:5, 2:] == FitStatus.OK)          # decayed to the floor: grows
-    assert np.all(out[7:] == st[7:])                     # last echo above the floor: unchanged
-    assert np.all(out[:, :2] == FitStatus.MASKED)
-    assert opts["growth_floor_voxels"] == int(np.count_nonzero(out != st))
+    out = growth_status(img, fw, st, 3.0, opts)
+    assert np.all(out[:10, 2:15] == FitStatus.OK)
+    assert np.all(out[:10, :2] == FitStatus.MASKED)
+    assert np.all(out[14:] == st[14:])
+    assert np.all(out[:2, 17:19] == FitStatus.BELOW_NOISE) and 4 < FLOOR_REGION_MIN_ML
+    assert opts["growth_floor_voxels"] == 130 == int(np.count_nonzero(out != st))
     se = SimpleNamespace(model="ncchi", options={"noise_sigma": 1.0, "coils": 1})
-    assert growth_status(SimpleNamespace(data=d), se, st, 3.0, {}) is st  # spin echo: unchanged
+    assert growth_status(img, se, st, 3.0, {}) is st  # spin echo: unchanged
     no_sigma = SimpleNamespace(model="fatwater", options={})
-    assert growth_status(SimpleNamespace(data=d), no_sigma, st, 3.0, {}) is st
+    assert growth_status(img, no_sigma, st, 3.0, {}) is st
