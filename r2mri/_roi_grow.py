@@ -53,7 +53,7 @@ _WHOLE = (slice(None), slice(None), slice(None))
 #: ``gre-1.5t-fat15-lic3.2`` coarse texture (128 x 128 x 5 voxels of 3 mm, 0.0675 ml, SNR 20)
 #: the liver's region was 265-460 ml at 15-30 mg/g, the largest other one (bone) 6 ml at
 #: 5-30 mg/g; without the limit those bone and body-wall voxels changed the growth maps
-#: at 5 mg/g and one run's ROI went to subcutaneous fat (benchmarks/README.md "grehigh").
+#: at 5 mg/g and one run's ROI went to subcutaneous fat (docs/fatwater.md "High iron and the automatic ROI").
 FLOOR_REGION_MIN_ML = 50.0
 
 

@@ -20,8 +20,9 @@ The steps, each in its own module with the details in its docstring:
 
 - Region growing (seed, box, automatic; :mod:`r2mri._roi_grow`): on status-OK tissue
   voxels (fat-water fits: also organ-sized regions of BELOW_NOISE voxels decayed to the
-  floor with a clear first echo, :func:`r2mri._roi_grow.growth_status`) with 3x3 in-plane median filtered log R2 and log S0, S0 high-passed (minus its
-  30 mm Gaussian tissue mean: receive-coil shading), the region grows through connected
+  floor with a clear first echo, :func:`r2mri._roi_grow.growth_status`) with 3x3 in-plane
+  median filtered log R2 and log S0, S0 high-passed (minus its 30 mm Gaussian tissue mean:
+  receive-coil shading), the region grows through connected
   voxels within ``grow_k`` (3) robust SDs of its medians (floors 0.15 / 0.25, caps
   0.3 / 0.4 in log units) whose in-plane log-S0 step does not mark an organ edge. Holes
   are filled slice by slice (vessels and noise-floor voxels come back and are judged by
