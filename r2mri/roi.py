@@ -19,8 +19,10 @@ Candidate (``LiverROI.method``)
 The steps, each in its own module with the details in its docstring:
 
 - Region growing (seed, box, automatic; :mod:`r2mri._roi_grow`): on status-OK tissue
-  voxels with 3x3 in-plane median filtered log R2 and log S0, S0 high-passed (minus its
-  30 mm Gaussian tissue mean: receive-coil shading), the region grows through connected
+  voxels (fat-water fits: also organ-sized regions of BELOW_NOISE voxels decayed to the
+  floor with a clear first echo, :func:`r2mri._roi_grow.growth_status`) with 3x3 in-plane
+  median filtered log R2 and log S0, S0 high-passed (minus its 30 mm Gaussian tissue mean:
+  receive-coil shading), the region grows through connected
   voxels within ``grow_k`` (3) robust SDs of its medians (floors 0.15 / 0.25, caps
   0.3 / 0.4 in log units) whose in-plane log-S0 step does not mark an organ edge. Holes
   are filled slice by slice (vessels and noise-floor voxels come back and are judged by
@@ -66,6 +68,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._roi_grow import growth_status
 from ._roi_low_iron import low_iron_warning
 from ._roi_patches import pdff_map
 from ._roi_parenchyma import extension_min_median_per_s, is_r2star_floor, parenchyma_r2_floor_per_s
@@ -269,7 +272,9 @@ def liver_roi(
     if mask is not None:
         cand, method, automatic = _user_mask(mask, shape), "user mask", False
     else:
-        maps = growth_maps(image, fit, r2, s0, status, bbox, grow_k, options)
+        # fat-water fits: floor-decayed voxels with first-echo evidence grow too (r2mri/_roi_grow.py)
+        maps = growth_maps(image, fit, r2, s0, growth_status(image, fit, status, grow_k, options), bbox, grow_k,
+                           options)
         seeds, method, automatic = seed_order(maps, seed, bbox, options)
         found = grow_regions(maps, seeds, image.voxel_size_mm, grow_k, automatic)
         cand, dark_edge = choose_candidate(found, maps, image, fit, r2, s0, status, automatic=automatic,

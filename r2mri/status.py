@@ -8,9 +8,11 @@
                         minimum leading echoes above the noise threshold:
                         ``k_sigma * sigma`` at one channel; with n channels the
                         level n-channel pure noise exceeds as often,
-                        :func:`r2mri.noise.noise_floor_threshold`; the
-                        magnitude fat-water fit counts any 3 echoes, not
-                        leading ones), R2 may be a lower bound
+                        :func:`r2mri.noise.noise_floor_threshold`; the fat-water
+                        fits, magnitude and complex, need 3 echoes in the
+                        leading run, which one echo below the threshold (an
+                        opposed-phase dip) does not end and two do), R2 may be
+                        a lower bound
  4  TOO_FEW_ECHOES      fewer usable echoes than the model has parameters
  5  BAD_INPUT           NaN, inf, negative or all-zero signal in this voxel
 255 MASKED              outside the mask; not fitted

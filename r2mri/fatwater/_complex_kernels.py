@@ -30,7 +30,15 @@ from numba import prange
 
 from .._numba_setup import njit
 from ..fitting._kernels import _chol_solve  # the SE models' SPD solve, factored in place here
-from ._kernels import RULE_LIVER, S_BAD, S_BOUND_HIT, S_NOT_CONVERGED, S_OK, _shear, _start
+from ._kernels import (MIN_SIGNAL_ECHOES, RULE_LIVER, S_BAD, S_BELOW_NOISE, S_BOUND_HIT, S_NOT_CONVERGED, S_OK,
+                       _shear, _signal_echoes, _start)
+
+#: sha256 of the files whose numba functions are compiled into these kernels
+#: (``_start``, ``_shear``, ``_signal_echoes`` of r2mri/fatwater/_kernels.py; ``_chol_solve``
+#: of r2mri/fitting/_kernels.py): numba keys the on-disk cache of this file on this file
+#: only, so an edit there must change this file (tests/test_fatwater_below_noise.py checks).
+_FATWATER_KERNELS_PY_SHA256 = "e478dbfdff977c2e6f6a61a2fcbe0167fe3a550ee64c5aa37f03ae2208905b3f"
+_FITTING_KERNELS_PY_SHA256 = "189a0d5f1e246ec05f71a8ba360dc5935e1181dfe409ac49890cc022253fbfa4"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_PSI, O_PHI, O_COST = range(11)
@@ -228,9 +236,12 @@ def _lm(yr, yi, t, cr, ci, p, lo, hi, fat_floor, max_iter, xtol, ftol, J, res, A
 
 @njit(error_model="numpy")
 def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol,
-               rule, robust, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
+               rule, robust, floor_thr, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi):
     """Fit one voxel (grid start, then LM); write the maps to ``o`` (NOUT,). With
-    ``robust`` the R2* SE is the heteroscedasticity-consistent (sandwich) one, see below."""
+    ``robust`` the R2* SE is the heteroscedasticity-consistent (sandwich) one, see below.
+    ``floor_thr >= 0``: status BELOW_NOISE when fewer than ``MIN_SIGNAL_ECHOES`` echoes of
+    ``|y|`` lie above it (the magnitude fit's rule, :func:`._kernels._signal_echoes`);
+    negative: no noise test (sigma unknown)."""
     m = yr.size
     for k in range(m):
         mag[k] = math.sqrt(yr[k] * yr[k] + yi[k] * yi[k])
@@ -282,6 +293,8 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_
     o[O_PSI] = p[4]
     o[O_PHI] = math.atan2(math.sin(p[3]), math.cos(p[3]))
     o[O_COST] = cost
+    if floor_thr >= 0.0 and _signal_echoes(mag, floor_thr) < MIN_SIGNAL_ECHOES:
+        return S_BELOW_NOISE  # checked first, as in the magnitude fit: R2* is a lower bound
     if p[2] <= lo or p[2] >= hi:
         return S_BOUND_HIT
     return S_OK if conv else S_NOT_CONVERGED
@@ -289,10 +302,10 @@ def _fit_voxel(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_
 
 @njit(parallel=True, error_model="numpy")
 def fit_chunk(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_iter, xtol, ftol, rule,
-              robust, dest, offset, out, status):
+              robust, floor_thr, dest, offset, out, status):
     """Fit every row ``i`` of ``yr + i yi`` (nvox, m) into column ``j`` of ``out`` (NOUT, n)
     and ``status`` (n,), ``j = dest[i]`` or ``offset + i`` when ``dest`` is empty; the psi
-    grid of row ``i`` is centred on ``psi_c[i]``."""
+    grid of row ``i`` is centred on ``psi_c[i]``; ``floor_thr``: see :func:`_fit_voxel`."""
     nvox, m = yr.shape
     nblock = (nvox + _BLOCK - 1) // _BLOCK
     for b in prange(nblock):
@@ -330,7 +343,7 @@ def fit_chunk(yr, yi, t, cr, ci, lo, hi, fat_floor, psi_c, psi_hw, n_grid, max_i
                 status[j] = S_BAD
                 continue
             st = _fit_voxel(yr[i], yi[i], t, cr, ci, lo, hi, fat_floor, psi_c[i], psi_hw, n_grid, max_iter,
-                            xtol, ftol, rule, robust, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
+                            xtol, ftol, rule, robust, floor_thr, mag, J, res, A, M, g, d, pt, p, o, tc, ts, zr, zi)
             for r in range(NOUT):
                 out[r, j] = o[r]
             status[j] = st

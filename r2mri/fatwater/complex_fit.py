@@ -68,6 +68,34 @@ def remove_rss_floor(flat_mag: np.ndarray, sigma: float, coils: int) -> np.ndarr
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+def floor_threshold(sigma: float, coils: int, floor_sigmas: float) -> float:
+    """Noise threshold of the complex fit's BELOW_NOISE test, on the magnitude it fits.
+
+    The test is the magnitude fit's (:func:`r2mri.fatwater._kernels._signal_echoes` over
+    ``floor_sigmas * sigma``, ``floor_sigmas = noise_floor_threshold(k_sigma, coils)``: a
+    pure-noise echo passes with probability ``exp(-k_sigma^2 / 2)`` at every channel count)
+    on the magnitude as read, M, whose sigma and coils are those of the loader's noise
+    estimate (the air of that magnitude). With ``coils > 1`` the fit sees ``A = sqrt(max(M^2
+    - 2 (n - 1) sigma^2, 0))`` (:func:`remove_rss_floor`), monotonic in M, so ``M > x sigma``
+    is ``A > sqrt(x^2 - 2 (n - 1)) sigma``: the same echoes pass, exactly while ``x^2 >= 2 (n
+    - 1)`` (k_sigma >= 0.78 / 0.93 / 1.01 at 2 / 4 / 8 channels; below that the threshold is
+    0, a few more echoes count). Sigma unknown: -1 (no test).
+
+    Examples
+    --------
+    >>> from r2mri.noise import noise_floor_threshold
+    >>> floor_threshold(1.0, 1, noise_floor_threshold(2.0, 1))
+    2.0
+    >>> round(floor_threshold(1.0, 8, noise_floor_threshold(2.0, 8)), 4)  # sqrt(4.7169^2 - 14)
+    2.8721
+    """
+    if not sigma > 0.0:
+        return -1.0
+    if coils <= 1:
+        return float(floor_sigmas * sigma)
+    return float(math.sqrt(max(floor_sigmas * floor_sigmas - 2.0 * (coils - 1), 0.0)) * sigma)
+
+
 def psi_period_hz(te: np.ndarray) -> float:
     """Period of the off-resonance ambiguity, ``1 / dTE`` with dTE the smallest spacing."""
     return 1.0 / float(np.min(np.diff(te)))
@@ -75,8 +103,10 @@ def psi_period_hz(te: np.ndarray) -> float:
 
 def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi, max_iter, xtol,
                 ftol, chunk, rule, main_fat_hz, progress, total, fat_floor, convention_mag=None,
-                robust_se=False):
+                robust_se=False, floor_thr=-1.0):
     """Both passes; returns ``(out (NOUT, n) float64, status (n,) uint8, info dict)``.
+    ``floor_thr``: noise threshold on ``flat_mag`` of the BELOW_NOISE test (negative: none;
+    :func:`floor_threshold`).
     ``convention_mag``: the magnitude the phase-convention test uses (default
     ``flat_mag``; the driver passes the magnitude as read, see :func:`remove_rss_floor`).
     ``robust_se``: the R2* SE is the sandwich (heteroscedasticity-consistent) one, for a
@@ -100,7 +130,8 @@ def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi
                          np.ascontiguousarray(z.imag, dtype=np.float64), te64, cr, ci, lo, hi,
                          float(fat_floor), np.ascontiguousarray(centres[rows], dtype=np.float64),
                          float(halfwidth), np.int64(n_grid), np.int64(max_iter), float(xtol),
-                         float(ftol), np.int64(rule), bool(robust_se), rows.astype(np.int64), np.int64(0),
+                         float(ftol), np.int64(rule), bool(robust_se), float(floor_thr),
+                         rows.astype(np.int64), np.int64(0),
                          out, status)
             done += rows.size
             if report and progress is not None:
@@ -116,7 +147,9 @@ def fit_complex(flat_mag, flat_phase, spatial, te64, basis, mask_flat, *, lo, hi
             "n_refit_spatial": 0, **conv_info}
     if len(spatial) >= 2:
         psi = out[CK.O_PSI].reshape(spatial)
-        fitted = (status == CK.S_OK).reshape(spatial) | (status == CK.S_NOT_CONVERGED).reshape(spatial)
+        # BELOW_NOISE voxels were fitted too (the status is a label on their fit; they
+        # entered the filter and the refit as OK before they had it)
+        fitted = np.isin(status, (CK.S_OK, CK.S_NOT_CONVERGED, CK.S_BELOW_NOISE)).reshape(spatial)
         smooth = _median_field(psi, fitted)
         dev = (out[CK.O_PSI] - smooth.reshape(-1) + 0.5 * period) % period - 0.5 * period
         half = 0.5 * abs(main_fat_hz)
@@ -159,7 +192,7 @@ def _phase_convention(flat_mag, flat_phase, mask_flat, te64, basis, lo, hi, fat_
         CK.fit_chunk(np.ascontiguousarray(z.real), np.ascontiguousarray(z.imag), te64,
                      np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag), lo, hi,
                      float(fat_floor), np.zeros(bright.size), float(halfwidth), np.int64(n_grid),
-                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL), False,
+                     np.int64(max_iter), float(xtol), float(ftol), np.int64(RULE_MIN_RESIDUAL), False, -1.0,
                      np.empty(0, dtype=np.int64), np.int64(0), out, status)
         costs.append(float(np.nansum(out[CK.O_COST])))
     ratio = costs[1] / costs[0] if costs[0] > 0 else 1.0

@@ -97,8 +97,13 @@ PDFF_RULE = ("signed: PDFF = 100 F / (W + F) with F >= -a W (a = fat_floor_fract
 
 #: Noise-floor rule recorded in ``FitResult.options["noise_floor_handling"]``.
 NOISE_RULE = ("non-central chi expected magnitude E[M](|W + F c| exp(-R2* t); sigma, coils) "
-              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes exceed the noise "
-              "threshold (k_sigma sigma at one channel, r2mri.noise.noise_floor_threshold at n)")
+              "fitted to all echoes (r2mri.noise); BELOW_NOISE when < 3 echoes of the leading run "
+              "(a single echo below does not end it, two do) exceed the noise threshold (k_sigma sigma "
+              "at one channel, r2mri.noise.noise_floor_threshold at n)")
+#: The complex fit's noise-floor status rule, recorded in ``options["noise_status_rule"]``.
+COMPLEX_NOISE_STATUS_RULE = ("BELOW_NOISE as in the magnitude fit: < 3 echoes of the leading run (a single echo "
+                             "below does not end it) of the magnitude as read exceed the noise threshold "
+                             "(noise_threshold_sigma x sigma); the fitted values are kept, R2* is a lower bound")
 
 
 #: Complex-fit rule recorded in ``FitResult.options["fit_method"]`` (docs/fatwater.md).
@@ -134,8 +139,12 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     echoes on the noise floor do not bias R2*; a voxel with fewer than 3 echoes above
     the noise threshold (``k_sigma * sigma`` at one channel; at ``coils`` channels the
     level of equal pure-noise tail probability, :func:`r2mri.noise.noise_floor_threshold`)
-    gets status ``BELOW_NOISE``; the start of the fit uses the echoes above it. Without sigma the fit is Gaussian
-    and a warning names the voxels whose last echo is near the floor.
+    gets status ``BELOW_NOISE`` (the echoes counted: the leading run, in which one echo at
+    or below the threshold, an opposed-phase dip, does not end the run and two do; docs/fatwater.md
+    "Which echoes count"); the start of the fit uses the echoes above it. Without sigma the fit is
+    Gaussian and a warning names the voxels whose last echo is near the floor. The complex fit
+    (``phase_rad``) has the same status on the magnitude as read, with sigma known
+    (``options["noise_status_rule"]``).
 
     Examples
     --------
@@ -196,9 +205,12 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
 
             main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
             mag = remove_rss_floor(flat, sigma, n_coils)
+            from .complex_fit import floor_threshold
+
             out, status, cinfo = fit_complex(mag, phase.reshape(-1, n_echoes), spatial, te64, basis,
                                              mask_flat, main_fat_hz=main_hz, convention_mag=flat,
-                                             robust_se=mag is not flat, **common)
+                                             robust_se=mag is not flat,
+                                             floor_thr=floor_threshold(sigma, n_coils, floor_sigmas), **common)
             cinfo["complex_floor"] = RSS_FLOOR_RULE if mag is not flat else "none (one channel or sigma unknown)"
     finally:
         numba.set_num_threads(prev_threads)
@@ -222,7 +234,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "coils": int(n_coils),
         **(noise_info or {"noise_method": None if noise_sigma is None else "given"}),
         "k_sigma": float(k_sigma),
-        "noise_threshold_sigma": floor_sigmas if noise_sigma is not None and phase is None else None,
+        "noise_threshold_sigma": floor_sigmas if noise_sigma is not None else None,
         "fat_floor_fraction": float(FAT_FLOOR_FRACTION),
         "pdff_rule": PDFF_RULE,
         "echo_times_s": [float(v) for v in te],
@@ -254,6 +266,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
             "not needed: complex data (Gaussian noise, no floor)"
             if cinfo.get("complex_floor", "").startswith("none") else
             "multi-channel magnitude: RSS floor removed before the complex fit (options['complex_floor'])")
+        settings["noise_status_rule"] = (COMPLEX_NOISE_STATUS_RULE if sigma > 0 else
+                                         "none: noise sigma unknown, no BELOW_NOISE status")
         extra = {"field_map_hz": shaped(R.O_PSI), "phase0_rad": shaped(R.O_PHI)}
     water, fat = shaped(R.O_W), shaped(R.O_F)
     extra = {"pdff_percent": shaped(R.O_PDFF), "water": water, "fat": fat, **extra,
