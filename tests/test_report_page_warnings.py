@@ -271,3 +271,12 @@ def test_page_prints_protocol_findings_without_their_code():
     text = " ".join(ln for _, ln, _ in plan.lines)
     assert "1. protocol: TE 3-13 ms" in text and "2. protocol error: 2 echoes" in text
     assert "echo-times-not-ferriscan" not in text and "too-few-echoes" not in text
+
+
+def test_correlated_noise_warning_is_red_other_noise_notes_are_not():
+    """The correlated-noise warning changes how the interval reads (phantoms at lag-1 r 0.79:
+    coverage down to 9/16), so it ranks with the reading; other noise notes stay quality."""
+    corr = ("noise: spatially correlated (lag-1 r = 0.64 in the air, an interpolated or filtered "
+            "reconstruction; a 2 x 2 mean's variance x2.7): the statistics assume independent voxels")
+    assert warning_rank(corr) == 0
+    assert warning_rank("noise: sigma estimated from 412 air voxels only") == 1
