@@ -97,7 +97,8 @@ def _simulated_sd(r2, s0, te, k, sigma, coils, seed):
 
 
 def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.ndarray, tile_size: np.ndarray,
-                          te: np.ndarray, sigma: float, coils: int, seed: int = 0) -> tuple[float, np.ndarray]:
+                          te: np.ndarray, sigma: float, coils: int, seed: int = 0,
+                          k_noise: "np.ndarray | None" = None) -> tuple[float, np.ndarray]:
     """SE (s^-1) of the voxel-weighted mean of the tile rates, and each tile's SE (module docstring).
 
     Parameters
@@ -114,6 +115,9 @@ def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.
         Noise SD per real/imaginary part of one channel; channels combined.
     seed : int, default 0
         Seed of the simulated tiles (deterministic).
+    k_noise : ndarray, optional
+        Each tile's noise count where the noise is correlated between voxels
+        (r2mri/_corr_tiles.py); default ``k``. ``k`` still weights the mean.
 
     Returns
     -------
@@ -141,10 +145,11 @@ def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.
         se_rel = np.where((r2 > 0) & np.isfinite(se), se / r2, np.inf)
     groups = [size == s for s in np.unique(size)]
     r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, groups, te)
-    out = fisher_se_r2(r_ref, s_ref, te, k, sigma, coils)
+    kn = k if k_noise is None else np.asarray(k_noise, dtype=np.float64)
+    out = fisher_se_r2(r_ref, s_ref, te, kn, sigma, coils)
     noisy = np.flatnonzero(~(out <= _REL_SE_FISHER * r_ref))
     if noisy.size:
-        sd = _simulated_sd(r_ref[noisy], s_ref[noisy], te, k[noisy], sigma, coils, seed)
+        sd = _simulated_sd(r_ref[noisy], s_ref[noisy], te, kn[noisy], sigma, coils, seed)
         # a tile whose simulated fits mostly fail: the larger of its Fisher SE at the shrunk state and its own
         out[noisy] = np.where(np.isfinite(sd), sd, np.fmax(out[noisy], np.where(np.isfinite(se[noisy]), se[noisy], 0)))
     out = np.where(np.isfinite(out), out, se)

@@ -159,7 +159,8 @@ def s0_keeping_amplitude(s0: np.ndarray, r2: np.ndarray, b_r2: np.ndarray, te: n
 
 
 def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups, skipped: np.ndarray,
-                       te: np.ndarray, sigma: float, coils: int, seed: int = 0, conditioned: bool = False) -> tuple:
+                       te: np.ndarray, sigma: float, coils: int, seed: int = 0, conditioned: bool = False,
+                       k_noise: "np.ndarray | None" = None) -> tuple:
     """``(b_s0, b_r2, se)`` of the headline's tiles: the simulated fit bias of the ``skipped``
     tiles, zero elsewhere. ``se``: Monte Carlo SE of the voxel-weighted mean shift (s^-1).
 
@@ -171,7 +172,9 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     their own relative SE (> 15 %), so only replicates that are too count (the same selection);
     the headline chooses them by the SE at their shrunk state instead, which does not follow
     the tile's own noise, and simulates without that condition. S0 is then moved to keep each
-    tile's amplitude at ``t_ref``.
+    tile's amplitude at ``t_ref``. ``k_noise``: the tiles' noise counts where the noise is
+    correlated between voxels (r2mri/_corr_tiles.py; simulated as that many independent voxels);
+    default ``k``, which weights the means either way.
 
     Examples
     --------
@@ -204,17 +207,18 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     gid[gid < 0] = len(groups) + np.arange(np.sum(gid < 0))
     _, gid = np.unique(gid, return_inverse=True)
     ng, kw = int(gid.max()) + 1, k[idx]
+    kn = kw if k_noise is None else np.asarray(k_noise, dtype=np.float64)[idx]
     obs = np.bincount(gid, weights=kw * r2[idx], minlength=ng)
     # one factor per group on the rates (S0 pivoted at t_ref), found by secant steps; the search's
     # simulations with a quarter of the replicates (the same first ones: common random numbers):
     # the corrected mean depends on the factor only through the bias's slope, which is small.
     # (Matching S0 with a second factor as well was unstable: the fitted S0 and R2 err together.)
     c, hist = np.ones(ng), []
-    reps = int(np.clip(_DRAW_BUDGET // max(int(np.round(kw).sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
+    reps = int(np.clip(_DRAW_BUDGET // max(int(np.round(kn).sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
     for it in range(_II_EVALS):
         rr = r_ref * c[gid]
         ss = s_ref * np.exp((rr - r_ref) * t_ref)
-        br, se = simulated_tile_bias(rr, ss, te, kw, sigma, coils, seed=seed,
+        br, se = simulated_tile_bias(rr, ss, te, kn, sigma, coils, seed=seed,
                                      min_rel_se=_REL_SE_MAX if conditioned else None,
                                      reps=reps if it + 1 == _II_EVALS else max(reps // 4, _REPS_MIN))
         # relative gap of each group's mean fit (tiles without a simulated bias: their own state)

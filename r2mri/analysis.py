@@ -439,7 +439,8 @@ def analyze(
     roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **{"calibration": cal, **(roi_options or {})})
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
-    stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    stats = _stats.liver_statistics(fit, roi, cal, image=img,  # correlated noise: r2mri/_corr_tiles.py
+                                    noise_correlation=noise.spatial_correlation if noise is not None else None)
     widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
     widen_for_dark_liver(stats, roi, fit, img, cal)  # nor the dark liver it left out (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])
