@@ -162,7 +162,8 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     skipped = b_r2 == 0.0
     # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
-                                coils, seed, conditioned=not _CLASS_AT_SHRUNK, k_noise=kn)
+                                coils, seed, conditioned=not _CLASS_AT_SHRUNK, k_noise=kn,
+                                draw=getattr(pooled, "tile_noise_draw", None))
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_prior = kappa_se = None
     if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)

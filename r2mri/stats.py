@@ -53,7 +53,7 @@ import numpy as np
 
 from . import _gre, _headline
 from . import calibration as _cal
-from ._corr_tiles import material_rho, tile_noise_factors
+from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
 from ._numba_setup import njit
 from .errors import InputError
@@ -171,6 +171,8 @@ class PooledR2:
     voxel_tile: "np.ndarray | None" = None
     #: the tiles' noise counts (voxels over the correlated-noise factor, r2mri/_corr_tiles.py); None: tile_voxels
     tile_noise_voxels: "np.ndarray | None" = None
+    #: their noise drawn on each tile's block, as measured (r2mri/_corr_tiles.py ``tile_draw``); None: independent
+    tile_noise_draw: Any = None
 
     @property
     def se_r2_per_s(self) -> float:
@@ -316,19 +318,20 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     # (the tilings of the heterogeneity block use the tiles only: 2 of the 3 simulations of a full-size liver)
     se_args = (r2.copy(), np.concatenate(acc_s0), se.copy(), k.copy(), np.concatenate(acc_size), te,
                float(noise_sigma), int(coils))
-    k_noise, se_scale = None, 1.0
+    k_noise, se_scale, draw = None, 1.0, None
     if noise_rho is not None:  # r2mri/_corr_tiles.py: each tile's noise count, and the tiles' mutual correlation
         f, big_f = tile_noise_factors(ii, jj, kk, vtile, r2.size, m.shape, noise_rho)
         k_noise, se_scale = k / f, float(np.sqrt(big_f))
+        draw = tile_draw(k, np.concatenate(acc_size), noise_rho, float(noise_sigma), int(coils))
 
     def se_mean():
         if k_noise is None:
             return pooled_measurement_se(*se_args)[0]
-        return se_scale * pooled_measurement_se(*se_args, k_noise=k_noise)[0]
+        return se_scale * pooled_measurement_se(*se_args, k_noise=k_noise, draw=draw)[0]
 
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
                     np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile,
-                    tile_noise_voxels=k_noise)
+                    tile_noise_voxels=k_noise, tile_noise_draw=draw)
 
 
 # --------------------------------------------------------------------------- statistics
