@@ -138,6 +138,41 @@ def correlation_filter(rho_by_lag: dict, half: int = _FILTER_HALF) -> np.ndarray
     return h / np.sqrt(np.sum(h * h))
 
 
+def correlated_tile_noise(k: np.ndarray, side: np.ndarray, n_echoes: int, coils: int, rng: np.random.Generator,
+                          filt: np.ndarray) -> list:
+    """Channel noise (unit SD) of tiles correlated in-plane by the separable ``filt``: tile ``t``
+    is the first ``k_t`` voxels (raster order) of a ``side_t x side_t`` block. Per tile edge
+    ``(idx, z0, q, inside)``: the component along the amplitude and the sum of squares of the
+    other ``2 coils - 1`` (float32, (tiles, echoes, side^2)), and the voxels inside each tile."""
+    from scipy.ndimage import correlate1d
+
+    half = filt.size // 2
+    groups = []
+    for s in np.unique(side):
+        idx = np.flatnonzero(side == s)
+        s = int(s)
+        w = s + 2 * half
+        z = rng.standard_normal((2 * int(coils), idx.size, n_echoes, w, w))
+        z = correlate1d(z, filt, axis=-2, mode="constant")[..., half:half + s, :]
+        z = correlate1d(z, filt, axis=-1, mode="constant")[..., half:half + s]
+        z = z.reshape(2 * int(coils), idx.size, n_echoes, s * s)
+        inside = np.arange(s * s)[None, :] < np.asarray(k)[idx][:, None]  # (tiles, voxels)
+        groups.append((idx, z[0].astype(np.float32), np.sum(z[1:] ** 2, axis=0).astype(np.float32), inside))
+    return groups
+
+
+def tile_means_from_noise(amp: np.ndarray, groups: list, sigma: float) -> np.ndarray:
+    """Mean root-sum-of-squares magnitude of each tile at amplitudes ``amp`` (tiles, echoes)
+    with the noise of :func:`correlated_tile_noise`."""
+    amp = np.asarray(amp, dtype=np.float64)
+    out = np.empty(amp.shape)
+    for idx, z0, q, inside in groups:
+        re = amp[idx][:, :, None] + sigma * z0
+        m = np.sqrt(re * re + sigma**2 * q)
+        out[idx] = np.sum(m * inside[:, None, :], axis=2) / inside.sum(axis=1)[:, None]
+    return out
+
+
 def correlated_tile_means(amp: np.ndarray, k: np.ndarray, side: np.ndarray, sigma: float, coils: int,
                           rng: np.random.Generator, filt: np.ndarray) -> np.ndarray:
     """Mean root-sum-of-squares magnitude of tiles whose voxels' channel noise is correlated
@@ -154,23 +189,7 @@ def correlated_tile_means(amp: np.ndarray, k: np.ndarray, side: np.ndarray, sigm
     1.0
     """
     amp = np.asarray(amp, dtype=np.float64)
-    nt, ne = amp.shape
-    out = np.empty((nt, ne))
-    half = filt.size // 2
-    for s in np.unique(side):
-        idx = np.flatnonzero(side == s)
-        s = int(s)
-        w = s + 2 * half
-        z = rng.standard_normal((2 * int(coils), idx.size, ne, w, w))
-        # separable valid convolution: rows, then columns
-        z = sum(filt[j] * z[..., j:j + s, :] for j in range(filt.size))
-        z = sum(filt[j] * z[..., j:j + s] for j in range(filt.size))
-        z = z.reshape(2 * int(coils), idx.size, ne, s * s)
-        re = amp[idx][:, :, None] + sigma * z[0]
-        m = np.sqrt(re * re + sigma**2 * np.sum(z[1:] ** 2, axis=0))
-        inside = np.arange(s * s)[None, :] < np.asarray(k)[idx][:, None]  # (tiles, voxels)
-        out[idx] = np.sum(m * inside[:, None, :], axis=2) / inside.sum(axis=1)[:, None]
-    return out
+    return tile_means_from_noise(amp, correlated_tile_noise(k, side, amp.shape[1], coils, rng, filt), sigma)
 
 
 #: [D, r2mri's choice] normal draws per simulation call of correlated tiles (~0.5 s); each tile-echo of an
@@ -184,17 +203,34 @@ def block_reps(side: np.ndarray, n_echoes: int, coils: int, lo: int, hi: int) ->
     return int(np.clip(BLOCK_DRAW_BUDGET // max(per, 1.0), lo, hi))
 
 
+_CACHE_BYTES = 400_000_000  # [D, r2mri's choice] noise kept between the simulators' calls (common random numbers)
+
+
 def tile_draw(k: np.ndarray, side: np.ndarray, rho_by_lag: dict, sigma: float, coils: int):
-    """``draw(amp, rng, sel)``: the mean magnitudes (tiles, echoes) of the tiles ``sel`` at
-    amplitudes ``amp``, their noise correlated as measured (:func:`correlated_tile_means`);
-    ``draw.side`` / ``draw.k``: the tiles' edges and voxel counts. The tile-bias and
-    measurement-SE simulators (r2mri/_tile_bias_sim.py, _measurement_se.py) use it in place of
-    independent voxels."""
+    """``draw(amp, key, sel)``: the mean magnitudes (tiles, echoes) of the tiles ``sel`` at
+    amplitudes ``amp``, their noise correlated as measured (:func:`correlated_tile_means`),
+    drawn from the seed ``key`` (a tuple of ints; the same key and tiles give the same noise,
+    kept between calls up to ``_CACHE_BYTES``: the fit-bias simulation's secant steps reuse it);
+    ``draw.side`` / ``draw.k`` / ``draw.rho``: the tiles' edges and voxel counts, the
+    correlation. The tile-bias and measurement-SE simulators (r2mri/_tile_bias_sim.py,
+    _measurement_se.py) use it in place of independent voxels."""
     filt = correlation_filter(rho_by_lag)
     k, side = np.asarray(k), np.asarray(side)
+    cache: dict = {}
+    used = [0]
 
-    def draw(amp, rng, sel):
-        return correlated_tile_means(amp, k[sel], side[sel], sigma, coils, rng, filt)
+    def draw(amp, key, sel):
+        sel = np.asarray(sel)
+        ck = (tuple(key), hash(sel.tobytes()), sel.size)
+        groups = cache.get(ck)
+        if groups is None:
+            groups = correlated_tile_noise(k[sel], side[sel], np.shape(amp)[1], coils, np.random.default_rng(list(key)),
+                                           filt)
+            size = sum(g[1].nbytes + g[2].nbytes for g in groups)
+            if used[0] + size <= _CACHE_BYTES:
+                cache[ck] = groups
+                used[0] += size
+        return tile_means_from_noise(amp, groups, sigma)
 
-    draw.k, draw.side = k, side  # type: ignore[attr-defined]
+    draw.k, draw.side, draw.rho = k, side, rho_by_lag  # type: ignore[attr-defined]
     return draw

@@ -85,7 +85,8 @@ def _simulated_sd(r2, s0, te, k, sigma, coils, seed, draw=None, draw_sel=None):
         from ._corr_tiles import block_reps
 
         reps = min(reps, block_reps(draw.side[draw_sel], te.size, coils, _REPS_MIN, _REPS_MAX))
-        y = np.stack([draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), rng, draw_sel) for _ in range(reps)])
+        y = np.stack([draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), (int(seed), 1, r), draw_sel)
+                      for r in range(reps)])
     for r in range(reps if draw is None else 0):
         re = amp + sigma * rng.standard_normal(amp.shape)
         mag = np.sqrt(re * re + sigma**2 * rng.chisquare(2 * int(coils) - 1, amp.shape))

@@ -114,7 +114,7 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         reps = min(reps, block_reps(draw.side[draw_sel], te.size, coils, _REPS_MIN, _REPS_MAX))
     y = np.empty((reps, nt, te.size))
     for r in range(reps if draw is not None else 0):
-        y[r] = draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), rng, draw_sel)
+        y[r] = draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), (int(seed), r), draw_sel)
     for r in range(reps if draw is None else 0):
         # RSS magnitude of `coils` channels, the whole amplitude on one (exact in law):
         # |A + sigma z|^2 plus sigma^2 chi^2 with 2 coils - 1 degrees of freedom
