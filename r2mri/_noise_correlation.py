@@ -182,8 +182,8 @@ def correlation_warning(corr: "dict | None", corrected: bool = False) -> "str | 
         return (f"noise: spatially correlated (lag-1 r = {r1:.2f} in the air, an interpolated or filtered "
                 f"reconstruction; a 2 x 2 mean's variance x{corr['variance_factor_2x2']:.1f}): the headline's tile "
                 "statistics count each tile's noise with this correlation, which widens the 95 % interval (on "
-                "phantoms at r = 0.79 it then covered the truth in 14-16 of 16 livers per cell, mean headline within "
-                "2 %; at r = 0.26 in 6-8 of 8); the spread correction still assumes independent voxels")
+                "phantoms at r = 0.79 it then covered the truth in 14-16 of 16 livers per cell, mean headline -1 to "
+                "+4 %; at r = 0.26 in 6-8 of 8); the spread correction still assumes independent voxels")
     return (f"noise: spatially correlated (lag-1 r = {r1:.2f} in the air, an interpolated or filtered "
             f"reconstruction; a 2 x 2 mean's variance x{corr['variance_factor_2x2']:.1f}): the statistics assume "
             "independent voxels, so the 95 % interval may be too narrow and the headline biased high where "
