@@ -38,6 +38,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 OUT = RESULTS / "corr_noise.jsonl"
 CORR = {"white": {}, "smooth1.03": {"noise_smoothing_voxels": 1.03}, "zip2": {"noise_interpolation": 2},
         "smooth0.5": {"noise_smoothing_voxels": 0.5}}
+# "+fix": the same noise, with the correlation measured in the air given to liver_statistics
+# (r2mri/_corr_tiles.py, branch corrfix)
+CORR.update({f"{c}+fix": v for c, v in list(CORR.items())})
 TEXTURES = [(0.0, 1.0), (0.4, 4.0)]
 
 
@@ -68,7 +71,7 @@ def run(seeds: int, corrs: list[str]) -> None:
             for seed in range(seeds):
                 if (corr, sd, w, lic, snr, coils, seed) in done:
                     continue
-                r = one(sd, w, lic, snr, coils, seed, dict(GEOMETRY, **CORR[corr]))
+                r = one(sd, w, lic, snr, coils, seed, dict(GEOMETRY, **CORR[corr]), measured_correlation=corr.endswith("+fix"))
                 keep = {k: r[k] for k in ("sd", "width", "cell_lic", "snr", "coils", "seed", "truth_lic", "lic", "lo",
                                           "hi", "err_pct", "covered", "half_width_pct", "cpu_s", "warnings",
                                           "se_measurement_r2", "se_bootstrap_r2", "rho")}

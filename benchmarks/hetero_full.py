@@ -46,8 +46,10 @@ def cells(quick: bool) -> list[tuple]:
     return [(sd, w, 30.0, snr, coils) for snr in (20.0, 50.0) for coils in (1, 8) for sd, w in TEXTURES]
 
 
-def one(sd: float, width: float, lic: float, snr: float, coils: int, seed: int, geometry=None) -> dict[str, Any]:
-    """One liver: headline, interval, spread estimate and warnings of ``liver_statistics``."""
+def one(sd: float, width: float, lic: float, snr: float, coils: int, seed: int, geometry=None,
+        measured_correlation: bool = False) -> dict[str, Any]:
+    """One liver: headline, interval, spread estimate and warnings of ``liver_statistics``.
+    ``measured_correlation``: the noise correlation measured in the air (``estimate_noise``) is given to it."""
     from types import SimpleNamespace
 
     from r2mri.calibration import lic_from_r2
@@ -63,7 +65,12 @@ def one(sd: float, width: float, lic: float, snr: float, coils: int, seed: int, 
     fit = SimpleNamespace(r2_per_s=r2map, status=np.zeros(mask.shape, np.uint8),
                           options={"noise_sigma": sigma, "coils": coils})
     t0 = time.process_time()
-    st = liver_statistics(fit, mask, image=ph.image, seed=seed)
+    kw = {}
+    if measured_correlation:
+        from r2mri import estimate_noise
+
+        kw["noise_correlation"] = estimate_noise(ph.image).spatial_correlation
+    st = liver_statistics(fit, mask, image=ph.image, seed=seed, **kw)
     cpu = time.process_time() - t0
     h = st.blocks["headline"]
     mx = h["mixture"] or {}

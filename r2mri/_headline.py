@@ -165,7 +165,7 @@ class MixtureCorrection:
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
                               tile: "int | str" = "adaptive", seed: int = 0, replicates: "int | None" = None,
-                              n_steps: int = 6):
+                              n_steps: int = 6, noise_rho: "dict | None" = None):
     """Tile-pooled mean R2 corrected for the spread of R2 within the tiles.
 
     Parameters
@@ -186,6 +186,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         Simulated copies of the ROI per evaluation of the spread statistic; default: 2 below
         20,000 voxels, 1 above, then up to 8 where the spread term's Monte-Carlo SD would exceed a tenth of the interval's
         SE (``_replicates_needed``; the estimate is then made again with them).
+    noise_rho : dict, optional
+        In-plane noise correlation by lag (r2mri/_corr_tiles.py); None: independent voxels.
 
     Returns
     -------
@@ -206,7 +208,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     from .stats import pooled_mean_r2
 
     sigma, coils = float(noise_sigma), int(coils)
-    pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile)
+    pooled = pooled_mean_r2(image, mask, noise_sigma=sigma, coils=coils, tile=tile, noise_rho=noise_rho)
     t = _tile_set(image, pooled, sigma, coils, seed)
     if replicates is None:  # a first pass with few copies of the ROI; more where its Monte-Carlo error matters
         first = 2 if t.y.shape[0] < 20_000 else 1  # as before branch mcseed
@@ -390,7 +392,7 @@ POOLED_ESTIMATORS = ("tile-mixture", "tile-ncchi")
 
 
 def headline_pooled(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int, tile: "int | str",
-                    seed: int, estimator: str):
+                    seed: int, estimator: str, noise_rho: "dict | None" = None):
     """The pooled headline of ``liver_statistics``: ``(PooledR2, MixtureCorrection or None, name)``.
 
     ``estimator="auto"`` or ``"tile-mixture"``: tiles corrected for their within-tile
@@ -399,11 +401,11 @@ def headline_pooled(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: 
     from .stats import pooled_mean_r2
 
     if estimator == "tile-ncchi":
-        pooled, corr, name = pooled_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile), None, \
-            "tile-ncchi"
+        pooled, corr, name = pooled_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile,
+                                            noise_rho=noise_rho), None, "tile-ncchi"
     else:
         pooled, corr = mixture_corrected_mean_r2(image, mask, noise_sigma=noise_sigma, coils=coils, tile=tile,
-                                                 seed=seed)
+                                                 seed=seed, noise_rho=noise_rho)
         name = "tile-mixture"
     pooled.estimator = name  # type: ignore[attr-defined]  # as r2mri/_gre.py names its pooled result
     return pooled, corr, name

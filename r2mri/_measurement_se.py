@@ -69,7 +69,7 @@ def fisher_se_r2(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, 
         return np.sqrt(np.where(t["det"] > 0, t["f00"] / t["det"], np.inf))
 
 
-def _simulated_sd(r2, s0, te, k, sigma, coils, seed):
+def _simulated_sd(r2, s0, te, k, sigma, coils, seed, draw=None, draw_sel=None):
     """SD of the tile fit's R2 over simulated tiles of ``k`` uniform voxels at ``(s0, r2)``;
     NaN where fewer than half the simulated fits succeed."""
     from .stats import _tile_fit
@@ -81,7 +81,13 @@ def _simulated_sd(r2, s0, te, k, sigma, coils, seed):
     owner = np.repeat(np.arange(nt), kk)
     amp = (s0[:, None] * np.exp(-r2[:, None] * te[None, :]))[owner]
     y = np.empty((reps, nt, te.size))
-    for r in range(reps):
+    if draw is not None:  # noise correlated between voxels, on each tile's block (r2mri/_corr_tiles.py)
+        from ._corr_tiles import block_reps
+
+        reps = min(reps, block_reps(draw.side[draw_sel], te.size, coils, _REPS_MIN, _REPS_MAX))
+        y = np.stack([draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), (int(seed), 1, r), draw_sel)
+                      for r in range(reps)])
+    for r in range(reps if draw is None else 0):
         re = amp + sigma * rng.standard_normal(amp.shape)
         mag = np.sqrt(re * re + sigma**2 * rng.chisquare(2 * int(coils) - 1, amp.shape))
         for e in range(te.size):
@@ -97,7 +103,8 @@ def _simulated_sd(r2, s0, te, k, sigma, coils, seed):
 
 
 def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.ndarray, tile_size: np.ndarray,
-                          te: np.ndarray, sigma: float, coils: int, seed: int = 0) -> tuple[float, np.ndarray]:
+                          te: np.ndarray, sigma: float, coils: int, seed: int = 0,
+                          k_noise: "np.ndarray | None" = None, draw=None) -> tuple[float, np.ndarray]:
     """SE (s^-1) of the voxel-weighted mean of the tile rates, and each tile's SE (module docstring).
 
     Parameters
@@ -114,6 +121,12 @@ def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.
         Noise SD per real/imaginary part of one channel; channels combined.
     seed : int, default 0
         Seed of the simulated tiles (deterministic).
+    k_noise : ndarray, optional
+        Each tile's noise count where the noise is correlated between voxels
+        (r2mri/_corr_tiles.py); default ``k``. ``k`` still weights the mean.
+    draw : callable, optional
+        That noise on the tiles' blocks (:func:`r2mri._corr_tiles.tile_draw`) for the simulated
+        tiles; without it ``k_noise`` independent voxels.
 
     Returns
     -------
@@ -141,10 +154,11 @@ def pooled_measurement_se(r2: np.ndarray, s0: np.ndarray, se: np.ndarray, k: np.
         se_rel = np.where((r2 > 0) & np.isfinite(se), se / r2, np.inf)
     groups = [size == s for s in np.unique(size)]
     r_ref, s_ref = shrunk_state(r2, s0, se_rel, k, groups, te)
-    out = fisher_se_r2(r_ref, s_ref, te, k, sigma, coils)
+    kn = k if k_noise is None else np.asarray(k_noise, dtype=np.float64)
+    out = fisher_se_r2(r_ref, s_ref, te, kn, sigma, coils)
     noisy = np.flatnonzero(~(out <= _REL_SE_FISHER * r_ref))
     if noisy.size:
-        sd = _simulated_sd(r_ref[noisy], s_ref[noisy], te, k[noisy], sigma, coils, seed)
+        sd = _simulated_sd(r_ref[noisy], s_ref[noisy], te, kn[noisy], sigma, coils, seed, draw, noisy)
         # a tile whose simulated fits mostly fail: the larger of its Fisher SE at the shrunk state and its own
         out[noisy] = np.where(np.isfinite(sd), sd, np.fmax(out[noisy], np.where(np.isfinite(se[noisy]), se[noisy], 0)))
     out = np.where(np.isfinite(out), out, se)

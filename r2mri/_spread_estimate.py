@@ -155,15 +155,17 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     # for it: a tile's own SE follows its own noise (a tile reading low has a smaller SE), and
     # chosen by it the Box class read low and the noisy class high (uniform small livers, 30 mg/g,
     # SNR 20, 8 channels: -1.19 / +0.37 % of R2 left; benchmarks/small20.py)
+    kn = k if getattr(pooled, "tile_noise_voxels", None) is None else pooled.tile_noise_voxels  # r2mri/_corr_tiles.py
     if _CLASS_AT_SHRUNK:
         r_sh, s_sh = shrunk_state(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), te)
-        b_s0, b_r2 = tile_fit_bias(r_sh, s_sh, te, k, sigma, coils)
+        b_s0, b_r2 = tile_fit_bias(r_sh, s_sh, te, kn, sigma, coils)
     else:
-        b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, k, sigma, coils)
+        b_s0, b_r2 = tile_fit_bias(pooled.tile_r2_per_s, s0_app, te, kn, sigma, coils)
     skipped = b_r2 == 0.0
     # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
-                                coils, seed, conditioned=not _CLASS_AT_SHRUNK)
+                                coils, seed, conditioned=not _CLASS_AT_SHRUNK, k_noise=kn,
+                                draw=getattr(pooled, "tile_noise_draw", None))
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_prior = kappa_se = None
     if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)

@@ -50,7 +50,7 @@ _REPS_MIN, _REPS_MAX = 8, 64  # [D, r2mri's choice] replicates per tile
 
 def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils: int,
                         seed: int = 0, reps: "int | None" = None,
-                        min_rel_se: "float | None" = None, log_s0: bool = False) -> tuple:
+                        min_rel_se: "float | None" = None, log_s0: bool = False, draw=None, draw_sel=None) -> tuple:
     """Bias ``(b_r2, se_b_r2)`` of the tile fit's R2 at ``(s0, r2)`` by simulation.
 
     Parameters
@@ -75,6 +75,9 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
         quarter of them are; else every replicate that fits.
     log_s0 : bool, default False
         Also return the mean shift of the fitted ``log S0`` per tile.
+    draw, draw_sel : optional
+        Correlated noise (:func:`r2mri._corr_tiles.tile_draw`) and the tiles it is for:
+        each replicate's tile means drawn by it (``k``: the noise counts, the fit's weights).
 
     Returns
     -------
@@ -105,8 +108,14 @@ def simulated_tile_bias(r2: np.ndarray, s0: np.ndarray, te: np.ndarray, k: np.nd
     rng = np.random.default_rng(seed)
     owner = np.repeat(np.arange(nt), kk)  # tile of each simulated voxel
     amp = (s0[:, None] * np.exp(-r2[:, None] * te[None, :]))[owner]  # (voxels, echoes)
+    if draw is not None:  # noise correlated between voxels, on each tile's block (r2mri/_corr_tiles.py)
+        from ._corr_tiles import block_reps
+
+        reps = min(reps, block_reps(draw.side[draw_sel], te.size, coils, _REPS_MIN, _REPS_MAX))
     y = np.empty((reps, nt, te.size))
-    for r in range(reps):
+    for r in range(reps if draw is not None else 0):
+        y[r] = draw(s0[:, None] * np.exp(-r2[:, None] * te[None, :]), (int(seed), r), draw_sel)
+    for r in range(reps if draw is None else 0):
         # RSS magnitude of `coils` channels, the whole amplitude on one (exact in law):
         # |A + sigma z|^2 plus sigma^2 chi^2 with 2 coils - 1 degrees of freedom
         re = amp + sigma * rng.standard_normal(amp.shape)
@@ -159,7 +168,8 @@ def s0_keeping_amplitude(s0: np.ndarray, r2: np.ndarray, b_r2: np.ndarray, te: n
 
 
 def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np.ndarray, groups, skipped: np.ndarray,
-                       te: np.ndarray, sigma: float, coils: int, seed: int = 0, conditioned: bool = False) -> tuple:
+                       te: np.ndarray, sigma: float, coils: int, seed: int = 0, conditioned: bool = False,
+                       k_noise: "np.ndarray | None" = None, draw=None) -> tuple:
     """``(b_s0, b_r2, se)`` of the headline's tiles: the simulated fit bias of the ``skipped``
     tiles, zero elsewhere. ``se``: Monte Carlo SE of the voxel-weighted mean shift (s^-1).
 
@@ -171,7 +181,10 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     their own relative SE (> 15 %), so only replicates that are too count (the same selection);
     the headline chooses them by the SE at their shrunk state instead, which does not follow
     the tile's own noise, and simulates without that condition. S0 is then moved to keep each
-    tile's amplitude at ``t_ref``.
+    tile's amplitude at ``t_ref``. ``k_noise``: the tiles' noise counts where the noise is
+    correlated between voxels (r2mri/_corr_tiles.py), the fit's weights; default ``k``, which
+    weights the means either way. ``draw``: that noise on the tiles' blocks
+    (:func:`r2mri._corr_tiles.tile_draw`); without it ``k_noise`` independent voxels.
 
     Examples
     --------
@@ -204,19 +217,21 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
     gid[gid < 0] = len(groups) + np.arange(np.sum(gid < 0))
     _, gid = np.unique(gid, return_inverse=True)
     ng, kw = int(gid.max()) + 1, k[idx]
+    kn = kw if k_noise is None else np.asarray(k_noise, dtype=np.float64)[idx]
     obs = np.bincount(gid, weights=kw * r2[idx], minlength=ng)
     # one factor per group on the rates (S0 pivoted at t_ref), found by secant steps; the search's
     # simulations with a quarter of the replicates (the same first ones: common random numbers):
     # the corrected mean depends on the factor only through the bias's slope, which is small.
     # (Matching S0 with a second factor as well was unstable: the fitted S0 and R2 err together.)
     c, hist = np.ones(ng), []
-    reps = int(np.clip(_DRAW_BUDGET // max(int(np.round(kw).sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
+    reps = int(np.clip(_DRAW_BUDGET // max(int(np.round(kn).sum()) * te.size, 1), _REPS_MIN, _REPS_MAX))
     for it in range(_II_EVALS):
         rr = r_ref * c[gid]
         ss = s_ref * np.exp((rr - r_ref) * t_ref)
-        br, se = simulated_tile_bias(rr, ss, te, kw, sigma, coils, seed=seed,
+        br, se = simulated_tile_bias(rr, ss, te, kn, sigma, coils, seed=seed,
                                      min_rel_se=_REL_SE_MAX if conditioned else None,
-                                     reps=reps if it + 1 == _II_EVALS else max(reps // 4, _REPS_MIN))
+                                     reps=reps if it + 1 == _II_EVALS else max(reps // 4, _REPS_MIN),
+                                     draw=draw, draw_sel=idx)
         # relative gap of each group's mean fit (tiles without a simulated bias: their own state)
         gap = (np.bincount(gid, weights=kw * (rr + br), minlength=ng) - obs) / np.bincount(gid, weights=kw * rr,
                                                                                           minlength=ng)

@@ -372,8 +372,9 @@ def analyze(
             raise InputError(f"{_where(paths)}: no background of pure noise in the image, and the tissue "
                              "noise estimate is biased by fat for the fat-water fit; pass noise_sigma and "
                              "coils (command line --noise-sigma, --coils)")
-        if noise is not None and (corr_warning := correlation_warning(noise.spatial_correlation)):
-            warnings.append(corr_warning)  # the interval assumes independent voxels (issue 16)
+        if noise is not None and (corr_warning := correlation_warning(noise.spatial_correlation,
+                                                                      corrected=model_used != "fatwater")):
+            warnings.append(corr_warning)  # the R2 tile statistics carry it (r2mri/_corr_tiles.py, issue 16)
         if noise is not None and noise.method == "tissue":
             warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
                             f"(sigma {noise.sigma:.4g}, coils {noise.coils})")
@@ -439,7 +440,8 @@ def analyze(
     roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **{"calibration": cal, **(roi_options or {})})
     if int(np.count_nonzero(roi.mask)) == 0:
         raise InputError(f"{_where(paths)}: liver ROI is empty after exclusions")
-    stats = _stats.liver_statistics(fit, roi, cal, image=img)
+    stats = _stats.liver_statistics(fit, roi, cal, image=img,  # correlated noise: r2mri/_corr_tiles.py
+                                    noise_correlation=noise.spatial_correlation if noise is not None else None)
     widen_for_roi_sampling(stats, roi, fit, cal)  # the ROI is not the whole liver (issue 16)
     widen_for_dark_liver(stats, roi, fit, img, cal)  # nor the dark liver it left out (issue 16)
     warnings.extend(str(w) for w in getattr(stats, "warnings", []) or [])

@@ -53,6 +53,7 @@ import numpy as np
 
 from . import _gre, _headline
 from . import calibration as _cal
+from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
 from ._numba_setup import njit
 from .errors import InputError
@@ -168,6 +169,10 @@ class PooledR2:
     #: flat index (into the mask) of each voxel used, and the tile it was pooled in
     voxel_index: "np.ndarray | None" = None
     voxel_tile: "np.ndarray | None" = None
+    #: the tiles' noise counts (voxels over the correlated-noise factor, r2mri/_corr_tiles.py); None: tile_voxels
+    tile_noise_voxels: "np.ndarray | None" = None
+    #: their noise drawn on each tile's block, as measured (r2mri/_corr_tiles.py ``tile_draw``); None: independent
+    tile_noise_draw: Any = None
 
     @property
     def se_r2_per_s(self) -> float:
@@ -190,7 +195,7 @@ def _tile_ids(ii, jj, kk, shape, tile):
 
 def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
                    tile: "int | str" = "adaptive", target_rel_se: float = 0.05,
-                   levels: Sequence[int] = (2, 4, 8)) -> PooledR2:
+                   levels: Sequence[int] = (2, 4, 8), noise_rho: "dict | None" = None) -> PooledR2:
     """Mean R2 of a region by the tile-pooled noise-corrected estimator.
 
     Parameters
@@ -213,6 +218,9 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
         Relative SE of a tile's R2 below which it is not merged further.
     levels : sequence of int
         Tile edges of the adaptive quadtree, each a multiple of the previous.
+    noise_rho : dict, optional
+        In-plane noise correlation by lag (:func:`r2mri._corr_tiles.material_rho`): each
+        tile's SE, noise count and the mean's SE account for it (r2mri/_corr_tiles.py).
 
     Returns
     -------
@@ -272,6 +280,8 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
         np.add.at(sums, inv, sig[sel])
         k = np.bincount(inv, minlength=nt).astype(np.float64)
         r2, s0, se, ok = _tile_fit(sums / k[:, None], te, k, float(noise_sigma), int(coils))
+        if noise_rho is not None:  # correlated noise: the tile mean's variance x f (the fit's weights scale alike)
+            se = se * np.sqrt(tile_noise_factors(ii[sel], jj[sel], kk[sel], inv, nt, m.shape, noise_rho)[0])
         good = ok & (se <= target_rel_se * r2)
         if not last:
             # parents (next level) holding a failing child are refitted whole
@@ -308,12 +318,20 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     # (the tilings of the heterogeneity block use the tiles only: 2 of the 3 simulations of a full-size liver)
     se_args = (r2.copy(), np.concatenate(acc_s0), se.copy(), k.copy(), np.concatenate(acc_size), te,
                float(noise_sigma), int(coils))
+    k_noise, se_scale, draw = None, 1.0, None
+    if noise_rho is not None:  # r2mri/_corr_tiles.py: each tile's noise count, and the tiles' mutual correlation
+        f, big_f = tile_noise_factors(ii, jj, kk, vtile, r2.size, m.shape, noise_rho)
+        k_noise, se_scale = k / f, float(np.sqrt(big_f))
+        draw = tile_draw(k, np.concatenate(acc_size), noise_rho, float(noise_sigma), int(coils))
 
     def se_mean():
-        return pooled_measurement_se(*se_args)[0]
+        if k_noise is None:
+            return pooled_measurement_se(*se_args)[0]
+        return se_scale * pooled_measurement_se(*se_args, k_noise=k_noise, draw=draw)[0]
 
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
-                    np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile)
+                    np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile,
+                    tile_noise_voxels=k_noise, tile_noise_draw=draw)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -432,6 +450,7 @@ def liver_statistics(
     n_bootstrap: int = 2000,
     seed: int = 0,
     percentiles: Sequence[float] = PERCENTILES,
+    noise_correlation: "dict | None" = None,
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -463,6 +482,10 @@ def liver_statistics(
         Bootstrap resamples over tiles (voxels for the fallback) for ``ci95``.
     seed : int, default 0
         Seed of the bootstrap (results are deterministic).
+    noise_correlation : dict, optional
+        ``NoiseEstimate.spatial_correlation``: when the noise is materially correlated between
+        voxels (the report's warning rule), the tile-pooled headline's noise counts, fit-bias
+        terms and measurement SE account for it (r2mri/_corr_tiles.py); else ignored.
     percentiles : sequence of float
 
     Returns
@@ -521,7 +544,8 @@ def liver_statistics(
                 nc = getattr(roi, "not_converged", None)
                 pool = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
                 pooled, mixture, estimator = _headline.headline_pooled(
-                    image, pool, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator)
+                    image, pool, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator,
+                    noise_rho=material_rho(noise_correlation))
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
     elif image is None:
