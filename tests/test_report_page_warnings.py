@@ -274,9 +274,14 @@ def test_page_prints_protocol_findings_without_their_code():
 
 
 def test_correlated_noise_warning_is_red_other_noise_notes_are_not():
-    """The correlated-noise warning changes how the interval reads (phantoms at lag-1 r 0.79:
-    coverage down to 9/16), so it ranks with the reading; other noise notes stay quality."""
+    """The correlated-noise warning changes how the interval reads where the statistics do not
+    carry it (phantoms at lag-1 r 0.79: coverage down to 9/16), so it ranks with the reading;
+    where they carry it, and other noise notes, it is a quality note."""
     corr = ("noise: spatially correlated (lag-1 r = 0.64 in the air, an interpolated or filtered "
             "reconstruction; a 2 x 2 mean's variance x2.7): the statistics assume independent voxels")
     assert warning_rank(corr) == 0
+    carried = ("noise: spatially correlated (lag-1 r = 0.64 in the air, an interpolated or filtered "
+               "reconstruction; a 2 x 2 mean's variance x2.7): the headline's tile statistics count each "
+               "tile's noise with this correlation, which widens the 95 % interval")
+    assert warning_rank(carried) == 1
     assert warning_rank("noise: sigma estimated from 412 air voxels only") == 1
