@@ -169,11 +169,12 @@ def widen(factors=(1.0, 1.5, 1.79, 2.0)) -> str:
     return "\n".join(out)
 
 
-def gre(seeds: int = 8, lics=(3.2,), corr: str = "smooth1.03", snr: float = 50.0, coils: int = 8) -> str:
+def gre(seeds: int = 8, lics=(3.2,), corr: str = "smooth1.03", snr: float = 50.0, coils: int = 8,
+        first: int = 1, sd: float = 0.0, width: float = 4.0) -> str:
     """The fat-water (GRE R2*) headline on correlated noise, before (main: independent voxels) and after
     (branch gcorr: the measured correlation carried into the fat-water tile SEs, r2mri/_gre.py): phantom
     ``gre-1.5t-fat15-lic3.2`` (PDFF 15 %, default SNR 50, 8 channels, uniform liver, no B0 field) at the small
-    geometry, seeds 1..N, the voxel fat-water fit, true liver mask, ``liver_statistics`` (default
+    geometry, seeds first..first+N-1, the voxel fat-water fit, true liver mask, ``liver_statistics`` (default
     estimator ``tile-fw-mixture``) without and with ``noise_correlation`` (both on the same fit).
     Rows appended to ``results/corr_noise_gre.jsonl``; returns the Markdown summary."""
     import r2mri
@@ -186,16 +187,17 @@ def gre(seeds: int = 8, lics=(3.2,), corr: str = "smooth1.03", snr: float = 50.0
     out = RESULTS / "corr_noise_gre.jsonl"
     rows = []
     for lic in lics:
-        for seed in range(1, seeds + 1):
+        for seed in range(first, first + seeds):
             ph = generate("gre-1.5t-fat15-lic3.2", lic=lic, seed=seed, b0_peak_hz=0.0, snr=snr, coils=coils,
+                          texture_seed=seed, lic_log_sd=sd, lic_correlation_voxels=width if sd > 0 else 0.0,
                           **dict(GEOMETRY, **CORR[corr]))
             mask = ph.truth.liver_mask
             sigma = float(ph.summary["noise_sigma"])
             truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
             fit = r2mri.fit(ph.image, model="fatwater", threads=1)
             rc = estimate_noise(ph.image).spatial_correlation
-            r = {"corr": corr, "cell_lic": lic, "snr": snr, "coils": coils, "seed": seed, "truth_lic": truth, "load_1min": os.getloadavg()[0],
-                 "rho_by_lag": rc["rho_by_lag"] if rc else None}
+            r = {"corr": corr, "sd": sd, "width": width, "cell_lic": lic, "snr": snr, "coils": coils, "seed": seed,
+                 "truth_lic": truth, "load_1min": os.getloadavg()[0], "rho_by_lag": rc["rho_by_lag"] if rc else None}
             for name, kw in (("before", {}), ("after", {"noise_correlation": rc})):
                 t0 = time.process_time()
                 st = liver_statistics(fit, mask, ph.spec.calibration_name, image=ph.image, noise_sigma=sigma,
@@ -210,7 +212,7 @@ def gre(seeds: int = 8, lics=(3.2,), corr: str = "smooth1.03", snr: float = 50.0
             rows.append(r)
             with out.open("a") as fh:
                 fh.write(json.dumps(r, default=float) + "\n")
-    lines = [f"SNR {snr:g}, {coils} channels", "| LIC | noise | design | n | bias % (SE) | covered | median half-width % | median SE_meas R2 |",
+    lines = [f"SNR {snr:g}, {coils} channels, SD {sd:g} in log LIC over {width:g} voxels", "| LIC | noise | design | n | bias % (SE) | covered | median half-width % | median SE_meas R2 |",
              "|---|---|---|---|---|---|---|---|"]
     for lic in lics:
         cell = [r for r in rows if r["cell_lic"] == lic]
@@ -267,6 +269,8 @@ def main(argv=None) -> int:
     ap.add_argument("--decompose", type=int, default=0, help="seeds of the decomposition (uniform 30 mg/g SNR 20 8 ch)")
     ap.add_argument("--gre", nargs="*", type=float, default=None,
                     help="the fat-water headline at these LICs (mg/g), before/after (--seeds seeds)")
+    ap.add_argument("--gre-first-seed", type=int, default=1)
+    ap.add_argument("--gre-texture", nargs=2, type=float, default=[0.0, 4.0], metavar=("SD", "WIDTH"))
     ap.add_argument("--gre-cell", nargs=3, default=["smooth1.03", "50", "8"], metavar=("CORR", "SNR", "COILS"))
     ap.add_argument("--real-gre", action="store_true", help="the real ISMRM liver's headline before/after (gcorr)")
     a = ap.parse_args(argv)
@@ -275,7 +279,7 @@ def main(argv=None) -> int:
         return 0
     if a.gre is not None:
         c, snr, coils = a.gre_cell
-        print(gre(a.seeds, tuple(a.gre) or (3.2,), c, float(snr), int(coils)))
+        print(gre(a.seeds, tuple(a.gre) or (3.2,), c, float(snr), int(coils), a.gre_first_seed, *a.gre_texture))
         return 0
     if a.real:
         res = real_series()

@@ -60,3 +60,14 @@ def test_correlated_tile_se_matches_spread_between_tiles():
                                valid.shape, rho)[1]
     w = (p0.tile_voxels * p0.tile_se_r2_per_s) ** 2
     assert p1.se_r2_per_s / p0.se_r2_per_s == pytest.approx(np.sqrt(big_f * np.sum(w * f) / np.sum(w)), rel=1e-9)
+
+
+def test_analyze_gre_warning_says_corrected():
+    # the fat-water route now carries the measured correlation: the report's line is the "corrected" one
+    # (a quality note on the page), not the red "statistics assume independent voxels"
+    ph = generate(SPEC, seed=4, noise_smoothing_voxels=1.03, **dict(GEO, n_slices=1))
+    res = r2mri.analyze(ph.image, mask=ph.truth.liver_mask, threads=1)
+    lines = [w for w in res.warnings if w.startswith("noise: spatially correlated")]
+    assert len(lines) == 1
+    assert "count each tile's noise with this correlation" in lines[0]
+    assert "assume independent voxels" not in lines[0]
