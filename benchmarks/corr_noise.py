@@ -4,7 +4,8 @@ Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.corr_noise [--seeds N] [--only C
 (from the repository root). Every liver is appended to ``benchmarks/results/corr_noise.jsonl``
 (a rerun skips the livers already there); ``--table`` prints the Markdown table of
 benchmarks/README.md from it. ``--real`` measures the noise correlation of the real series
-instead (:func:`real_series`).
+instead (:func:`real_series`). ``--gre LIC...`` / ``--real-gre``: the fat-water (GRE R2*) headline
+before/after carrying the correlation (:func:`gre`, :func:`real_gre`; branch gcorr).
 
 Why: the real 1.5 T liver (ISMRM 2012 case 12, benchmarks/real_liver.py) has noise correlated
 between neighbouring voxels (air, real part: 0.79 / 0.43 / 0.17 at lags 1 / 2 / 3), and
@@ -212,13 +213,15 @@ def gre(seeds: int = 8, lics=(3.2,), corr: str = "smooth1.03", snr: float = 50.0
             rows.append(r)
             with out.open("a") as fh:
                 fh.write(json.dumps(r, default=float) + "\n")
-    lines = [f"SNR {snr:g}, {coils} channels, SD {sd:g} in log LIC over {width:g} voxels", "| LIC | noise | design | n | bias % (SE) | covered | median half-width % | median SE_meas R2 |",
+    lines = [f"SNR {snr:g}, {coils} channels, SD {sd:g} in log LIC over {width:g} voxels",
+             "| LIC | noise | design | n | bias % (SE) | covered | median half-width % | median SE_meas R2 |",
              "|---|---|---|---|---|---|---|---|"]
     for lic in lics:
         cell = [r for r in rows if r["cell_lic"] == lic]
         for d in ("before", "after"):
             e = np.array([r[d]["err_pct"] for r in cell])
-            lines.append(f"| {lic:g} | {corr} | {d} | {e.size} | {e.mean():+.2f} ({e.std(ddof=1) / np.sqrt(e.size):.2f}) "
+            se_bias = e.std(ddof=1) / np.sqrt(e.size)
+            lines.append(f"| {lic:g} | {corr} | {d} | {e.size} | {e.mean():+.2f} ({se_bias:.2f}) "
                          f"| {sum(r[d]['covered'] for r in cell)}/{e.size} "
                          f"| {np.median([r[d]['half_width_pct'] for r in cell]):.2f} "
                          f"| {np.median([r[d]['se_meas_r2'] for r in cell]):.2f} |")
@@ -239,7 +242,8 @@ def real_gre(data_dir: str = "/work/realdata") -> str:
     data, te, b0 = load_ismrm(Path(data_dir) / ISMRM12)
     img = image(data, te, b0, 1.5)
     orig = _gre.pooled_headline
-    lines = ["| design | LIC mg/g | 95 % interval | SE_meas R2* s^-1 | SE_boot R2* s^-1 | corr. warning |", "|---|---|---|---|---|---|"]
+    lines = ["| design | LIC mg/g | 95 % interval | SE_meas R2* s^-1 | SE_boot R2* s^-1 | corr. warning |",
+             "|---|---|---|---|---|---|"]
     for name in ("before", "after"):
         def ph(*a, **kw):
             if name == "before":

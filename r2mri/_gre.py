@@ -326,7 +326,8 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     pooled.tile_pdff_percent = pdff  # type: ignore[attr-defined]
     pooled.tile_pdff_se_percent = se_pdff[ok]  # type: ignore[attr-defined]
     pooled.pdff_mean_percent = float(np.sum(kt * pdff) / np.sum(kt))  # type: ignore[attr-defined]
-    pooled.pdff_se_percent = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2) * big_f) / np.sum(kt))  # type: ignore[attr-defined]
+    pdff_se = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2) * big_f) / np.sum(kt))  # x F: 1.0 for white noise
+    pooled.pdff_se_percent = pdff_se  # type: ignore[attr-defined]
     pooled.n_tiles_dropped = int(nt - r2.size)  # type: ignore[attr-defined]
     pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
     pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
