@@ -179,7 +179,7 @@ def _fit_tiles(y: np.ndarray, k: np.ndarray, p0: np.ndarray, te, cr, ci, sigma: 
 
 
 def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
-                       tile: int = GRE_TILE):
+                       tile: int = GRE_TILE, noise_rho: "dict | None" = None):
     """Mean R2* of a region by the tile-pooled noise-corrected fat-water fit.
 
     Parameters
@@ -197,6 +197,10 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
         Channels combined by root-sum-of-squares.
     tile : int
         In-plane tile edge in voxels.
+    noise_rho : dict, optional
+        In-plane noise correlation by lag (:func:`r2mri._corr_tiles.material_rho`): each
+        tile's SE (R2* and PDFF) is scaled by ``sqrt(f_t)`` and the mean's SE by ``sqrt(F)``
+        (:func:`r2mri._corr_tiles.tile_noise_factors`); None: independent voxels.
 
     Returns
     -------
@@ -302,17 +306,28 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     at_cap = int(np.count_nonzero(np.isfinite(p[:, 2]) & (p[:, 2] >= r2_max)))
     if not ok.any():
         raise InputError("mask: no tile of the ROI could be fitted")
+    f_noise, big_f = np.ones(nt), 1.0
+    if noise_rho is not None:  # correlated noise: the tile mean's variance x f_t, the tiles' mutual x F
+        from ._corr_tiles import tile_noise_factors
+
+        f_noise, big_f = tile_noise_factors(ii, jj, kk, np.where(ok[inv], inv, -1), nt, m.shape, noise_rho)
+        se, se_pdff = se * np.sqrt(f_noise), se_pdff * np.sqrt(f_noise)
     r2, se, kt = p[ok, 2], se[ok], k[ok]
-    pooled = PooledR2(float(np.sum(kt * r2) / np.sum(kt)), float(np.sqrt(np.sum((kt * se) ** 2)) / np.sum(kt)),
+    se_mean = float(np.sqrt(np.sum((kt * se) ** 2)) / np.sum(kt))
+    if noise_rho is not None:
+        se_mean *= float(np.sqrt(big_f))
+    pooled = PooledR2(float(np.sum(kt * r2) / np.sum(kt)), se_mean,
                       r2, se, kt.astype(int), (tids // per_slice)[ok].astype(int), int(kt.sum()), int(r2.size),
-                      np.full(int(r2.size), int(tile)))
+                      np.full(int(r2.size), int(tile)),
+                      tile_noise_voxels=None if noise_rho is None else kt / f_noise[ok])
     pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
     pooled.tile = int(tile)  # type: ignore[attr-defined]
     pdff = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)
     pooled.tile_pdff_percent = pdff  # type: ignore[attr-defined]
     pooled.tile_pdff_se_percent = se_pdff[ok]  # type: ignore[attr-defined]
     pooled.pdff_mean_percent = float(np.sum(kt * pdff) / np.sum(kt))  # type: ignore[attr-defined]
-    pooled.pdff_se_percent = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2)) / np.sum(kt))  # type: ignore[attr-defined]
+    pdff_se = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2) * big_f) / np.sum(kt))  # x F: 1.0 for white noise
+    pooled.pdff_se_percent = pdff_se  # type: ignore[attr-defined]
     pooled.n_tiles_dropped = int(nt - r2.size)  # type: ignore[attr-defined]
     pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
     pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
@@ -327,18 +342,19 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
 
 
 def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils: int, tile: Any, *,
-                    seed: int = 0, estimator: str = "auto"):
+                    seed: int = 0, estimator: str = "auto", noise_rho: "dict | None" = None):
     """The tile-pooled mean rate for :func:`r2mri.stats.liver_statistics`: the fat-water
     pooled fit for ``fit.model == "fatwater"``, else :func:`r2mri.stats.pooled_mean_r2`.
 
     Fat-water, ``estimator`` ``"auto"`` or ``"tile-mixture"``: the tiles corrected for the
     spread of R2* inside them (:func:`r2mri._gre_mixture.gre_mixture_correction`,
     ``estimator = "tile-fw-mixture"``; the correction in the attribute ``mixture``);
-    ``"tile-ncchi"``: the tiles as fitted (``"tile-fw-ncchi"``)."""
+    ``"tile-ncchi"``: the tiles as fitted (``"tile-fw-ncchi"``). ``noise_rho``: measured
+    noise correlation carried into the fat-water tile SEs (:func:`pooled_mean_r2star`)."""
     if getattr(fit, "model", None) == "fatwater":
         pooled = pooled_mean_r2star(image, fit, valid, noise_sigma=sigma, coils=coils,
                                     tile=tile if isinstance(tile, (int, np.integer)) and not isinstance(tile, bool)
-                                    else GRE_TILE)
+                                    else GRE_TILE, noise_rho=noise_rho)
         pooled.mixture = None  # type: ignore[attr-defined]
         if estimator in ("auto", "tile-mixture"):
             from ._gre_mixture import gre_mixture_correction

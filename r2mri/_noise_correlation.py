@@ -171,7 +171,8 @@ def correlation_warning(corr: "dict | None", corrected: bool = False) -> "str | 
     """One report line when the lag-1 correlation is material (>= ``WARN_LAG1`` and > 3 SE), else None.
 
     ``corrected``: the headline's tile statistics carry it (r2mri/_corr_tiles.py; the R2 tile
-    headline, not the fat-water one): the line then gives what that leaves on phantoms."""
+    headline, and the fat-water one's tile SEs, r2mri/_gre.py): the line then gives what that leaves
+    on phantoms."""
     if not corr:
         return None
     r1, c2, se = corr["rho_by_lag"].get(1), corr["magnitude_squared_correlation"].get(1), corr["magnitude_squared_lag1_se"]

@@ -372,9 +372,8 @@ def analyze(
             raise InputError(f"{_where(paths)}: no background of pure noise in the image, and the tissue "
                              "noise estimate is biased by fat for the fat-water fit; pass noise_sigma and "
                              "coils (command line --noise-sigma, --coils)")
-        if noise is not None and (corr_warning := correlation_warning(noise.spatial_correlation,
-                                                                      corrected=model_used != "fatwater")):
-            warnings.append(corr_warning)  # the R2 tile statistics carry it (r2mri/_corr_tiles.py, issue 16)
+        if noise is not None and (corr_warning := correlation_warning(noise.spatial_correlation, corrected=True)):
+            warnings.append(corr_warning)  # the tile statistics carry it, R2 and fat-water R2* (r2mri/_corr_tiles.py)
         if noise is not None and noise.method == "tissue":
             warnings.append(f"noise: no background of pure noise in the image; {noise.notes[0]} "
                             f"(sigma {noise.sigma:.4g}, coils {noise.coils})")

@@ -537,7 +537,7 @@ def liver_statistics(
         try:
             if getattr(fit, "model", None) == "fatwater":  # fat-water: R2* (issue 15)
                 pooled = _gre.pooled_headline(fit, image, valid, sigma, n_coils, tile, seed=seed,
-                                              estimator=estimator)
+                                              estimator=estimator, noise_rho=material_rho(noise_correlation))
                 mixture = pooled.mixture  # the within-tile spread correction of R2* (r2mri/_gre_mixture.py)
             else:
                 # with the voxels whose own fit did not converge (r2mri/roi.py, LiverROI.not_converged)
