@@ -58,9 +58,9 @@ def warning_rank(text: str) -> int:
         # wrong, so is the LIC (3 T data read as 1.5 T: 6.04 instead of 3.2 mg/g)
         return 0
     if t.startswith("noise: spatially correlated") and "statistics assume independent voxels" in t:
-        # not carried into the headline (the fat-water route): on phantoms at lag-1 r 0.79 the
-        # interval covered down to 9/16 and 30 mg/g at SNR 20 read +15 to +26 % (branch
-        # corrnoise); where the tile statistics carry it (corrfix) the line is a quality note
+        # the uncorrected form: on phantoms at lag-1 r 0.79 such an interval covered down to
+        # 9/16 and 30 mg/g at SNR 20 read +15 to +26 % (branch corrnoise); analyze writes the
+        # corrected form (both headlines carry the correlation: corrfix, gcorr), a quality note
         return 0
     if t.startswith(_QUALITY):
         return 1
