@@ -23,7 +23,9 @@ phantom's optional fine S0 texture (``s0_log_sd``, r2mri/phantom/_s0_texture.py;
 30 mg/g, SNR 20, paired): log-SD 0.02 moves the headline <= +0.2 %, 0.05 over 1 voxel +0.3 to
 +0.7 %, 0.1 over 1 voxel +1.9 to +2.6 % (full size +2.6 %, intervals miss). The tiles' log S0
 about the surface does not see it (a tile averages it away), so it cannot widen the prior.
-Real livers' within-tile S0 texture has not been measured. docs/statistics.md ("kappa from
+Two real (normal) livers read 0.01-0.02 at the 1-voxel scale, where the prior moves the
+headline by <= 0.2 % (benchmarks/s0_texture_real.py); iron-overloaded and cirrhotic livers
+were not available. docs/statistics.md ("kappa from
 the S0 field") has the measurements. A guard that drops the prior where the data's own kappa
 lies > 3 SE above it (r2mri/_kappa_guard.py) was measured and is off: at full size it also
 fires on the joint fit's own bias in textured-LIC livers.

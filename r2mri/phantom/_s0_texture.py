@@ -4,8 +4,10 @@ Real liver S0 varies from voxel to voxel (proton density, T1 weighting, partial 
 on scales the smooth receive shading (r2mri/phantom/_noise.py) does not have. This adds
 it, as an option (``s0_log_sd`` > 0; off by default), to test estimators that read the
 within-tile S0 spread from a smooth surface (r2mri/_s0_shading.py). The size of such
-texture in real livers has not been measured here: ``s0_log_sd`` is a test parameter, not
-a tissue property [D].
+texture in two real (normal) livers was measured afterwards (benchmarks/s0_texture_real.py,
+docs/statistics.md "*Fine S0 texture of real livers*"): about 0.01-0.02 in this parameter at
+the 1-voxel scale; iron-overloaded and cirrhotic livers were not available. ``s0_log_sd`` is a
+test parameter, not a tissue property [D].
 
 Construction: white noise drawn from ``texture_seed`` through its own stream (independent
 of the LIC texture of the same seed), smoothed by a Gaussian of SD
