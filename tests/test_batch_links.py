@@ -79,3 +79,18 @@ def test_progress_line_says_when_an_exam_has_red_warnings():
     assert stream.getvalue().splitlines() == [
         "[1/2] S/1: LIC 6.96 mg/g, 2 red warning(s) that change the reading: see its report",
         "[2/2] S/2: LIC 3.20 mg/g (up to date, reused)"]
+
+
+def test_cohort_row_names_the_thresholds_inside_the_interval(tmp_path):
+    """A trial statistician filtering exams whose category the measurement cannot settle:
+    the demo's 3.20 (3.196-3.212) spans 3.2 mg/g; an interval in one category gives ""."""
+    exam = SimpleNamespace(exam_id="S/1", subject="S", session="1", study_date=None)
+    spans = {"warnings": [], "category": {"name": "Chelation target range (3.2-7 mg/g)",
+                                          "ci95_thresholds_mg_per_g": [3.2]}}
+    two = {"warnings": [], "category": {"name": "x", "ci95_thresholds_mg_per_g": [3.2, 7.0]}}
+    clear = {"warnings": [], "category": {"name": "x", "ci95_thresholds_mg_per_g": []}}
+    rows = [row_from_report(exam, r, input_label="x", seconds=1.0) for r in (spans, two, clear, {"warnings": []})]
+    assert [r["category_ci95_thresholds_mg_per_g"] for r in rows] == ["3.2", "3.2;7", "", None]
+    csv_path, _ = write_cohort(tmp_path, [dict(r, exam_id=f"S/{i}", session=str(i)) for i, r in enumerate(rows)])
+    back = [r["category_ci95_thresholds_mg_per_g"] for r in read_cohort(csv_path)]
+    assert back == ["3.2", "3.2;7", None, None]  # CSV cannot tell "" from missing

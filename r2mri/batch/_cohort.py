@@ -23,7 +23,7 @@ __all__ = ["COLUMNS", "row_from_report", "failed_row", "write_cohort", "read_coh
 COLUMNS = (
     "exam_id", "subject", "session", "study_date", "input", "status", "error",
     "field_strength_t", "sequence", "model", "calibration", "lic_mg_per_g", "lic_ci_low",
-    "lic_ci_high", "category", "mean_r2_per_s", "quantity", "pdff_median_percent",
+    "lic_ci_high", "category", "category_ci95_thresholds_mg_per_g", "mean_r2_per_s", "quantity", "pdff_median_percent",
     "roi_volume_ml", "n_warnings", "n_red_warnings", "heterogeneous", "seconds", "r2mri_version",
 )
 
@@ -60,6 +60,7 @@ def row_from_report(exam: Any, rep: dict, *, input_label: str, seconds: float | 
         lic_ci_low=ci[0],
         lic_ci_high=ci[1],
         category=cat.get("name") if isinstance(cat, dict) else cat,
+        category_ci95_thresholds_mg_per_g=_interval_thresholds(cat),
         mean_r2_per_s=r2.get("headline_mean", r2.get("mean")),
         # "R2*" for gradient echo: mean_r2_per_s then holds R2* (report.json 1.1 `quantity`)
         quantity=rep.get("quantity", "R2"),
@@ -80,6 +81,16 @@ def _n_red_warnings(rep: dict) -> int:
     from ..report._page_notes import warning_items
 
     return sum(rank == 0 for rank, _ in warning_items(rep))
+
+
+def _interval_thresholds(cat: Any) -> str | None:
+    """The clinical thresholds inside the headline's 95 % interval, ";"-joined in mg/g ("3.2",
+    "3.2;7"), "" when the interval lies in one category (report.json 1.3 ``category`` block,
+    the page's "95 % interval spans ..." line); ``None`` for a report without the key."""
+    thr = cat.get("ci95_thresholds_mg_per_g") if isinstance(cat, dict) else None
+    if thr is None:
+        return None
+    return ";".join(f"{float(t):g}" for t in thr)
 
 
 def _heterogeneous(rep: dict) -> bool | None:
