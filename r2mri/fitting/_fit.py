@@ -371,9 +371,15 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if model == "auto" and isinstance(img_or_array, MultiEchoImage):
         model, auto_rule = _auto_for_sequence(img_or_array, opts["field_strength_t"])
     if model == "fatwater":  # its own kernels and outputs (r2mri.fatwater)
-        return _fit_fatwater(img_or_array, data, te, mask, opts, options, noise_sigma=noise_sigma, coils=coils,
-                             lo=lo, hi=hi, k_sigma=k_sigma, chunk=chunk, threads=threads, progress=progress,
-                             auto_rule=auto_rule)
+        from ..fatwater.fit import fit_fatwater_maps
+
+        # called from fit itself: its floor warning's stacklevel names fit's caller
+        res = fit_fatwater_maps(data, te, mask, **_fatwater_arguments(
+            img_or_array, data, te, opts, options, noise_sigma=noise_sigma, coils=coils, lo=lo, hi=hi,
+            k_sigma=k_sigma, chunk=chunk, threads=threads, progress=progress))
+        if auto_rule:
+            res.options["auto_rule"] = auto_rule
+        return res
     if opts["phase_rad"] is not None:
         raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
     model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
@@ -433,11 +439,15 @@ def _check_arguments(opts: dict, mask, spatial: tuple[int, ...], threads, progre
     return mask, lo, hi, k_sigma, chunk
 
 
-def _fit_fatwater(img_or_array, data: np.ndarray, te: np.ndarray, mask, opts: dict, options: dict, *,
-                  noise_sigma, coils, lo: float, hi: float, k_sigma: float, chunk: int, threads, progress,
-                  auto_rule: str | None) -> FitResult:
-    """:func:`fit` with ``model="fatwater"``: R2* with fat, by the kernels of :mod:`r2mri.fatwater`."""
-    from ..fatwater.fit import fit_fatwater_maps, resolve_noise
+def _fatwater_arguments(img_or_array, data: np.ndarray, te: np.ndarray, opts: dict, options: dict, *,
+                        noise_sigma, coils, lo: float, hi: float, k_sigma: float, chunk: int, threads,
+                        progress) -> dict:
+    """Keyword arguments of :func:`r2mri.fatwater.fit.fit_fatwater_maps` for :func:`fit`'s ``"fatwater"``.
+
+    The field strength and phase images (from the image unless given), the noise
+    (:func:`r2mri.fatwater.fit.resolve_noise`) and the solver options.
+    """
+    from ..fatwater.fit import resolve_noise
 
     b0 = opts["field_strength_t"]
     if b0 is None and isinstance(img_or_array, MultiEchoImage):
@@ -448,16 +458,13 @@ def _fit_fatwater(img_or_array, data: np.ndarray, te: np.ndarray, mask, opts: di
     sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
     # default R2* range of the fat-water fit: from the field and the echo train (fit.py)
     bounds = (lo, hi) if "r2_bounds_per_s" in options else None
-    res = fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=bounds,
-                             max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
-                             xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
-                             chunk_voxels=chunk, threads=threads, progress=progress,
-                             spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
-                             noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
-                             phase_rad=phase)
-    if auto_rule:
-        res.options["auto_rule"] = auto_rule
-    return res
+    return dict(field_strength_t=b0, r2_bounds_per_s=bounds,
+                max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
+                xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
+                chunk_voxels=chunk, threads=threads, progress=progress,
+                spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
+                noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
+                phase_rad=phase)
 
 
 def _solver_settings(opts: dict, model_used: str, n_echoes: int) -> tuple[int, float, float]:
