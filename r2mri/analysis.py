@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import CalibrationError, InputError, ProtocolError
+from ._air import P_AIR, air_around_body  # noqa: F401  (public here: r2mri.analysis.air_around_body)
 from ._dark_liver import widen_for_dark_liver
 from ._roi_sampling import widen_for_roi_sampling
 from .image import MultiEchoImage
@@ -283,16 +284,67 @@ def analyze(
     >>> abs(res.headline_lic_mg_per_g / ph.summary["lic_of_mean_r2_mg_per_g"] - 1) < 0.05
     True
     """
-    from . import calibration as _cal
+    from . import calibration as _cal  # noqa: F401  (imported up front, in this order, as before the split)
     from . import roi as _roi
-    from . import stats as _stats
-    from .fitting import fit as _fit
+    from . import stats as _stats  # noqa: F401
+    from .fitting import fit as _fit  # noqa: F401
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     warnings: list[str] = []
 
     # 1. input ------------------------------------------------------------------
+    img, paths, input_format = _read_input(inputs, series=series, phase=phase, echo_times_ms=echo_times_ms,
+                                           field_strength_t=field_strength_t)
+    timings["load"] = time.perf_counter() - t0
+
+    # 2. model, protocol and calibration checks (fail before the expensive fit) ----
+    model_used, findings, cal = _check_before_fit(img, paths, model=model, calibration=calibration,
+                                                  calibration_file=calibration_file, force=force,
+                                                  warnings=warnings)
+    roi_mask_in = _load_mask(mask, img)
+    _check_roi_options(roi_options, _roi.liver_roi)
+
+    # 3. noise and fit -------------------------------------------------------------
+    t1 = time.perf_counter()
+    noise, sigma, n_coils = _resolve_noise(img, paths, model_used, noise_sigma, coils, warnings)
+    timings["noise"] = time.perf_counter() - t1
+    fit, n_air = _fit_liver(img, model_used, roi_mask_in, noise, sigma, n_coils, threads=threads,
+                            progress=progress, timings=timings)
+
+    # 4. calibration, ROI, statistics ----------------------------------------------
+    t1 = time.perf_counter()
+    lic, roi, stats, fit_quality = _calibrate_and_summarise(img, fit, cal, roi_mask_in, roi_options, noise, sigma,
+                                                            n_coils, paths, warnings)
+    timings["statistics"] = time.perf_counter() - t1
+    timings["total"] = time.perf_counter() - t0
+
+    settings = _settings(paths, mask=mask, model=model, calibration=calibration, calibration_file=calibration_file,
+                         field_strength_t=field_strength_t, echo_times_ms=echo_times_ms, noise_sigma=noise_sigma,
+                         coils=coils, force=force, series=series, phase=phase, roi_options=roi_options,
+                         threads=threads, cal=cal, sigma=sigma, n_coils=n_coils, fit=fit, n_air=n_air,
+                         fit_quality=fit_quality)
+    return AnalysisResult(
+        image=img,
+        fit=fit,
+        lic_mg_per_g=lic,
+        roi=roi,
+        statistics=stats,
+        calibration=cal,
+        findings=findings,
+        noise=noise,
+        warnings=warnings,
+        settings=settings,
+        inputs=paths,
+        input_format=input_format,
+        timings_s=timings,
+        input_mask=roi_mask_in,
+    )
+
+
+def _read_input(inputs: Any, *, series: Any, phase: Any, echo_times_ms: Sequence[float] | None,
+                field_strength_t: float | None) -> tuple[MultiEchoImage, list[str], str]:
+    """Step 1 of :func:`analyze`: the image, its input paths and format, with the overrides applied."""
     if isinstance(inputs, MultiEchoImage):
         if series is not None:
             raise InputError("series: applies to DICOM paths, not to an image in memory")
@@ -318,10 +370,18 @@ def analyze(
         if not np.isfinite(field_strength_t) or field_strength_t <= 0:
             raise InputError(f"field_strength_t: must be a positive number of tesla, got {field_strength_t}")
         img = replace(img, field_strength_t=float(field_strength_t))
-    timings["load"] = time.perf_counter() - t0
+    return img, paths, input_format
 
-    # 2. model, protocol and calibration checks (fail before the expensive fit) ----
+
+def _check_before_fit(img: MultiEchoImage, paths: list[str], *, model: str, calibration: str | None,
+                      calibration_file: Any, force: bool, warnings: list) -> tuple[str, list, Any]:
+    """Step 2 of :func:`analyze`: the model, the protocol findings and the calibration curve.
+
+    Everything that can refuse the input does so here, before the expensive fit;
+    the warnings found are appended to ``warnings``.
+    """
     from . import _gre
+    from . import calibration as _cal
     from ._calibration_requirements import check_requirements, choose_calibration
 
     model_used, model_warnings = _gre.resolve_model(img, model, _where(paths))  # GRE -> fatwater
@@ -344,11 +404,16 @@ def analyze(
         warnings.extend(check_requirements(cal, img, model_used, force=force))
     except CalibrationError as exc:  # name the input the curve does not fit
         raise CalibrationError(f"{_where(paths)}: {exc}") from None
-    roi_mask_in = _load_mask(mask, img)
-    _check_roi_options(roi_options, _roi.liver_roi)
+    return model_used, findings, cal
 
-    # 3. noise and fit -------------------------------------------------------------
-    t1 = time.perf_counter()
+
+def _resolve_noise(img: MultiEchoImage, paths: list[str], model_used: str, noise_sigma: float | None,
+                   coils: int | None, warnings: list) -> tuple[Any, float | None, int | None]:
+    """Step 3a of :func:`analyze`: the noise estimate, sigma and channel count the fit uses.
+
+    Returns ``(noise, sigma, n_coils)``; ``noise`` is ``None`` when the user gave sigma
+    or none could be estimated. The warnings found are appended to ``warnings``.
+    """
     noise = None
     sigma: float | None
     if noise_sigma is None:
@@ -392,7 +457,19 @@ def analyze(
             raise InputError(f"noise_sigma: must be a positive number, got {noise_sigma}")
         sigma = float(noise_sigma)
         n_coils = int(coils or 1)
-    timings["noise"] = time.perf_counter() - t1
+    return noise, sigma, n_coils
+
+
+def _fit_liver(img: MultiEchoImage, model_used: str, roi_mask_in: np.ndarray | None, noise: Any,
+               sigma: float | None, n_coils: int | None, *, threads: int | None, progress: Any,
+               timings: dict) -> tuple[Any, int]:
+    """Step 3b of :func:`analyze`: the voxel-wise fit (of the body, or of the user's mask).
+
+    Returns ``(fit, n_air)``, ``n_air`` the voxels of air left unfitted; the
+    ``"body_mask"`` and ``"fit"`` entries of ``timings`` are set here.
+    """
+    from .fitting import fit as _fit
+
     own_bar = _TqdmProgress() if progress is True else None
     if progress is False:
         progress = None
@@ -431,9 +508,21 @@ def analyze(
     if fit.model == "fatwater" and fit.options.get("coils") is None:
         fit.options["coils"] = n_coils  # the pooled headline's noise model (r2mri._gre)
     timings["fit"] = time.perf_counter() - t1
+    return fit, n_air
 
-    # 4. calibration, ROI, statistics ----------------------------------------------
-    t1 = time.perf_counter()
+
+def _calibrate_and_summarise(img: MultiEchoImage, fit: Any, cal: Any, roi_mask_in: np.ndarray | None,
+                             roi_options: dict | None, noise: Any, sigma: float | None, n_coils: int | None,
+                             paths: list[str], warnings: list) -> tuple[np.ndarray, Any, Any, dict]:
+    """Step 4 of :func:`analyze`: LIC map, liver ROI, statistics and the fit-quality check.
+
+    Returns ``(lic_mg_per_g, roi, statistics, fit_quality)``; the warnings found are
+    added to ``warnings`` (the fit-quality warning first).
+    """
+    from . import calibration as _cal
+    from . import roi as _roi
+    from . import stats as _stats
+
     calibrated = _cal.calibrate(fit.r2_per_s, cal)
     lic = np.asarray(calibrated.lic_mg_per_g, dtype=np.float32)
     roi = _roi.liver_roi(img, fit, mask=roi_mask_in, **{"calibration": cal, **(roi_options or {})})
@@ -450,10 +539,16 @@ def analyze(
     fit_quality, fq_warning = residual_check(fit, roi.mask, sigma, img.echo_times_s, n_coils)
     if fq_warning:  # first, so the page (which shows the first few) cannot drop it
         warnings.insert(0, fq_warning)
-    timings["statistics"] = time.perf_counter() - t1
-    timings["total"] = time.perf_counter() - t0
+    return lic, roi, stats, fit_quality
 
-    settings = {
+
+def _settings(paths: list[str], *, mask: Any, model: str, calibration: str | None, calibration_file: Any,
+              field_strength_t: float | None, echo_times_ms: Sequence[float] | None, noise_sigma: float | None,
+              coils: int | None, force: bool, series: Any, phase: Any, roi_options: dict | None,
+              threads: int | None, cal: Any, sigma: float | None, n_coils: int | None, fit: Any, n_air: int,
+              fit_quality: dict) -> dict:
+    """The JSON-serialisable ``settings`` of :class:`AnalysisResult`: the options as given, and as resolved."""
+    return {
         "inputs": paths,
         "options": {
             "mask": os.fspath(mask) if isinstance(mask, (str, os.PathLike)) else (
@@ -482,79 +577,6 @@ def analyze(
             "fit_residual_ratio_to_sigma": fit_quality.get("ratio_to_sigma"),
         },
     }
-    return AnalysisResult(
-        image=img,
-        fit=fit,
-        lic_mg_per_g=lic,
-        roi=roi,
-        statistics=stats,
-        calibration=cal,
-        findings=findings,
-        noise=noise,
-        warnings=warnings,
-        settings=settings,
-        inputs=paths,
-        input_format=input_format,
-        timings_s=timings,
-        input_mask=roi_mask_in,
-    )
-
-
-#: Tail probability of the air test [D, design choice, the value r2mri.noise uses for its
-#: background]: a voxel is noise-only when sum_k M_k^2 / sigma^2 over its m echoes is below
-#: the 1 - P_AIR quantile of a chi-square with 2 n m degrees of freedom (n channels).
-P_AIR = 1e-3
-
-
-def air_around_body(data: np.ndarray, sigma: float, coils: int = 1, *, p_air: float = P_AIR) -> np.ndarray:
-    """Voxels of the air around the body: noise-only at every echo and connected to the FOV edge.
-
-    A voxel is noise-only when ``Q = sum_k M_k^2`` over its echoes is below
-    ``sigma^2 chi2.isf(p_air, 2 n m)`` (non-finite voxels count as noise-only); the air
-    is the noise-only voxels 4-connected in-plane to the in-plane border of the volume
-    (the background :func:`r2mri.estimate_noise` uses). Dark tissue (organs at the noise
-    floor, vessels, bone) lies inside the brighter body wall and is not air.
-
-    :func:`analyze` does not fit these voxels (maps NaN, status MASKED): they cannot be
-    liver, and noise-only voxels are the slowest case of the noise-corrected fit. The
-    automatic ROI no longer sees their noise fits (some reach status OK with a large
-    S0), which can move its edge by a few voxels; on the shipped phantoms the headline
-    moved by less than a tenth of its 95 % interval (tests/test_analyze.py checks it).
-
-    Parameters
-    ----------
-    data : ndarray, shape (x, y, z, echo)
-        Magnitude images.
-    sigma : float
-        Noise SD per real/imaginary part of one channel.
-    coils : int
-        Channels combined by root-sum-of-squares.
-
-    Returns
-    -------
-    ndarray of bool, shape (x, y, z)
-    """
-    from scipy import ndimage
-    from scipy.special import gammainccinv
-
-    data = np.asarray(data)
-    if data.ndim != 4 or not (np.isfinite(sigma) and sigma > 0):
-        return np.zeros(data.shape[:3], dtype=bool)
-    m = data.shape[-1]
-    dof_half = float(max(int(coils), 1) * m)  # chi2.isf(p, 2 h) = 2 gammainccinv(h, p)
-    thr = float(sigma) ** 2 * 2.0 * float(gammainccinv(dof_half, p_air))
-    q = np.einsum("...k,...k->...", data, data, dtype=np.float64)
-    low = ~(q >= thr)  # NaN counts as noise-only (the fit marks it BAD_INPUT anyway)
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1, 1, 1] = structure[0, 1, 1] = structure[2, 1, 1] = structure[1, 0, 1] = structure[1, 2, 1] = True
-    labels, n = ndimage.label(low, structure)
-    if n == 0:
-        return np.zeros(low.shape, dtype=bool)
-    border = np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, 0].ravel(), labels[:, -1].ravel()])
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[border] = True
-    keep[0] = False
-    return keep[labels]
 
 
 def _check_roi_options(options: dict | None, func: Callable) -> None:

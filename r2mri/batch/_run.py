@@ -151,21 +151,8 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
     from ._discover import discover
     from ._exam import ExamTask, clear_partial
 
-    unknown = sorted(set(analyze_options) - set(ANALYZE_OPTIONS))
-    if unknown:
-        raise InputError(f"unknown analyze option(s) {', '.join(unknown)}; known: {', '.join(ANALYZE_OPTIONS)}")
-    if dask_local is not None and dask_scheduler is not None:
-        raise InputError("--dask-local and --dask-scheduler: give one of them")
-    for name, value in (("jobs", jobs), ("dask_local", dask_local)):
-        if value is not None and int(value) < 1:
-            raise InputError(f"{name}: must be at least 1, got {value}")
-    if shift_dates and deidentify is None:
-        raise InputError("--shift-dates needs --deidentify KEYFILE")
-    deid = None
-    if deidentify is not None:
-        from ._deid import Deidentifier
-
-        deid = Deidentifier.from_keyfile(deidentify, shift_dates=shift_dates)
+    deid = _check_invocation(analyze_options, jobs=jobs, dask_local=dask_local, dask_scheduler=dask_scheduler,
+                             deidentify=deidentify, shift_dates=shift_dates)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
@@ -177,15 +164,9 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
     if not exams:
         raise InputError(f"no exam found in {', '.join(map(str, inputs)) or manifest}"
                          + (f" ({len(skipped)} file(s) skipped; see --dry-run)" if skipped else ""))
-    tasks = []
-    for exam, pub in zip(exams, public):
-        options = {k: v for k, v in analyze_options.items() if v is not None}
-        row_opts = dict(exam.options)
-        if "erode_mm" in row_opts:
-            options["roi_options"] = {**options.get("roi_options", {}), "erode_mm": row_opts.pop("erode_mm")}
-        options.update(row_opts)
-        tasks.append(ExamTask(exam=exam, public=pub, out_root=str(out), options=options, dicom=dicom,
-                              force_rerun=force_rerun, deid=deid))
+    tasks = [ExamTask(exam=exam, public=pub, out_root=str(out), options=_exam_options(exam, analyze_options),
+                      dicom=dicom, force_rerun=force_rerun, deid=deid)
+             for exam, pub in zip(exams, public)]
     out.mkdir(parents=True, exist_ok=True)
     clear_partial(out)
     rows: list[dict | None] = [None] * len(tasks)
@@ -210,6 +191,37 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
     result.rows = sorted((r for r in rows if r is not None), key=_sort_key)
     write_cohort(out, result.rows)
     return result
+
+
+def _check_invocation(analyze_options: dict, *, jobs, dask_local, dask_scheduler, deidentify, shift_dates):
+    """Refuse a bad invocation of :func:`run` (unknown option, two executors, bad counts,
+    ``shift_dates`` without a key file); return the de-identifier of ``deidentify`` (or ``None``)."""
+    unknown = sorted(set(analyze_options) - set(ANALYZE_OPTIONS))
+    if unknown:
+        raise InputError(f"unknown analyze option(s) {', '.join(unknown)}; known: {', '.join(ANALYZE_OPTIONS)}")
+    if dask_local is not None and dask_scheduler is not None:
+        raise InputError("--dask-local and --dask-scheduler: give one of them")
+    for name, value in (("jobs", jobs), ("dask_local", dask_local)):
+        if value is not None and int(value) < 1:
+            raise InputError(f"{name}: must be at least 1, got {value}")
+    if shift_dates and deidentify is None:
+        raise InputError("--shift-dates needs --deidentify KEYFILE")
+    deid = None
+    if deidentify is not None:
+        from ._deid import Deidentifier
+
+        deid = Deidentifier.from_keyfile(deidentify, shift_dates=shift_dates)
+    return deid
+
+
+def _exam_options(exam, analyze_options: dict) -> dict:
+    """The :func:`r2mri.analyze` options of one exam: the cohort's, overridden by its manifest row."""
+    options = {k: v for k, v in analyze_options.items() if v is not None}
+    row_opts = dict(exam.options)
+    if "erode_mm" in row_opts:
+        options["roi_options"] = {**options.get("roi_options", {}), "erode_mm": row_opts.pop("erode_mm")}
+    options.update(row_opts)
+    return options
 
 
 def _execute(tasks: list, on_result, *, jobs: int | None, dask_local: int | None, dask_scheduler: str | None) -> None:

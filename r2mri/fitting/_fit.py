@@ -365,6 +365,58 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     data, te = _resolve_input(img_or_array, echo_times_s)
     n_echoes = data.shape[-1]
     spatial = data.shape[:-1]
+    mask, lo, hi, k_sigma, chunk = _check_arguments(opts, mask, spatial, threads, progress)
+
+    auto_rule = None
+    if model == "auto" and isinstance(img_or_array, MultiEchoImage):
+        model, auto_rule = _auto_for_sequence(img_or_array, opts["field_strength_t"])
+    if model == "fatwater":  # its own kernels and outputs (r2mri.fatwater)
+        from ..fatwater.fit import fit_fatwater_maps
+
+        # called from fit itself: its floor warning's stacklevel names fit's caller
+        res = fit_fatwater_maps(data, te, mask, **_fatwater_arguments(
+            img_or_array, data, te, opts, options, noise_sigma=noise_sigma, coils=coils, lo=lo, hi=hi,
+            k_sigma=k_sigma, chunk=chunk, threads=threads, progress=progress))
+        if auto_rule:
+            res.options["auto_rule"] = auto_rule
+        return res
+    if opts["phase_rad"] is not None:
+        raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
+    model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
+    max_iter, xtol, ftol = _solver_settings(opts, model_used, n_echoes)
+    out, status, total, floor_sigmas, used_threads = _run_voxels(
+        data, te, mask, model_used, sigma, coils, k_sigma=k_sigma, lo=lo, hi=hi, max_iter=max_iter, xtol=xtol,
+        ftol=ftol, chunk=chunk, threads=threads, progress=progress)
+
+    settings = {
+        "model_requested": model,
+        "model": model_used,
+        "noise_sigma": None if sigma is None else float(sigma),
+        "coils": int(coils),
+        **info,
+        "echo_times_s": [float(v) for v in te],
+        "k_sigma": k_sigma,
+        "noise_threshold_sigma": floor_sigmas if sigma is not None else None,
+        "r2_bounds_per_s": [lo, hi],
+        "max_iter": max_iter,
+        "xtol": xtol,
+        "ftol": ftol,
+        "chunk_voxels": chunk,
+        "threads": int(used_threads),
+        "n_voxels_fitted": int(total),
+        "masked": mask is not None,
+        "input_dtype": str(data.dtype),
+        "r2mri_version": __version__,
+    }
+    return _fit_result(out, status, spatial, model_used, settings)
+
+
+def _check_arguments(opts: dict, mask, spatial: tuple[int, ...], threads, progress):
+    """The checks of :func:`fit`'s mask, threads, progress and options, in that order.
+
+    Returns ``(mask, r2_low, r2_high, k_sigma, chunk_voxels)``: the mask as bool (or
+    ``None``), the R2 bounds (s^-1), the noise-floor threshold and the chunk size.
+    """
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != spatial:
@@ -384,35 +436,39 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     chunk = int(opts["chunk_voxels"])
     if chunk < 1:
         raise InputError(f"chunk_voxels: must be >= 1, got {chunk}")
+    return mask, lo, hi, k_sigma, chunk
 
-    auto_rule = None
-    if model == "auto" and isinstance(img_or_array, MultiEchoImage):
-        model, auto_rule = _auto_for_sequence(img_or_array, opts["field_strength_t"])
-    if model == "fatwater":  # its own kernels and outputs (r2mri.fatwater)
-        from ..fatwater.fit import fit_fatwater_maps, resolve_noise
 
-        b0 = opts["field_strength_t"]
-        if b0 is None and isinstance(img_or_array, MultiEchoImage):
-            b0 = img_or_array.field_strength_t
-        phase = options.get("phase_rad")
-        if phase is None and isinstance(img_or_array, MultiEchoImage):
-            phase = getattr(img_or_array, "phase_rad", None)
-        sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
-        # default R2* range of the fat-water fit: from the field and the echo train (fit.py)
-        bounds = (lo, hi) if "r2_bounds_per_s" in options else None
-        res = fit_fatwater_maps(data, te, mask, field_strength_t=b0, r2_bounds_per_s=bounds,
-                                 max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
-                                 xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
-                                 chunk_voxels=chunk, threads=threads, progress=progress,
-                                 spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
-                                 noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
-                                 phase_rad=phase)
-        if auto_rule:
-            res.options["auto_rule"] = auto_rule
-        return res
-    if opts["phase_rad"] is not None:
-        raise InputError(f"phase_rad: phase images are used by model 'fatwater' only, not {model!r}")
-    model_used, sigma, coils, info = _resolve_noise(data, te, model, noise_sigma, coils, n_echoes)
+def _fatwater_arguments(img_or_array, data: np.ndarray, te: np.ndarray, opts: dict, options: dict, *,
+                        noise_sigma, coils, lo: float, hi: float, k_sigma: float, chunk: int, threads,
+                        progress) -> dict:
+    """Keyword arguments of :func:`r2mri.fatwater.fit.fit_fatwater_maps` for :func:`fit`'s ``"fatwater"``.
+
+    The field strength and phase images (from the image unless given), the noise
+    (:func:`r2mri.fatwater.fit.resolve_noise`) and the solver options.
+    """
+    from ..fatwater.fit import resolve_noise
+
+    b0 = opts["field_strength_t"]
+    if b0 is None and isinstance(img_or_array, MultiEchoImage):
+        b0 = img_or_array.field_strength_t
+    phase = options.get("phase_rad")
+    if phase is None and isinstance(img_or_array, MultiEchoImage):
+        phase = getattr(img_or_array, "phase_rad", None)
+    sigma, coils, info = resolve_noise(data, te, noise_sigma, coils)
+    # default R2* range of the fat-water fit: from the field and the echo train (fit.py)
+    bounds = (lo, hi) if "r2_bounds_per_s" in options else None
+    return dict(field_strength_t=b0, r2_bounds_per_s=bounds,
+                max_iter=100 if opts["max_iter"] is None else int(opts["max_iter"]),
+                xtol=float(opts["xtol"]), ftol=float(opts["ftol"]),
+                chunk_voxels=chunk, threads=threads, progress=progress,
+                spectrum=opts["fat_spectrum"], swap_rule=opts["swap_rule"],
+                noise_sigma=sigma, coils=coils, noise_info=info, k_sigma=k_sigma,
+                phase_rad=phase)
+
+
+def _solver_settings(opts: dict, model_used: str, n_echoes: int) -> tuple[int, float, float]:
+    """``(max_iter, xtol, ftol)`` of the solver for ``model_used``, checked (and enough echoes for it)."""
     model_id = _MODEL_ID[model_used]
     npar = K.N_PARAMS[model_id]
     if n_echoes < npar:
@@ -424,12 +480,23 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     ftol = float(opts["ftol"])
     if not (xtol > 0 and ftol >= 0):
         raise InputError(f"xtol/ftol: must be positive, got {xtol!r}, {ftol!r}")
+    return max_iter, xtol, ftol
 
+
+def _run_voxels(data: np.ndarray, te: np.ndarray, mask, model_used: str, sigma, coils, *, k_sigma: float,
+                lo: float, hi: float, max_iter: int, xtol: float, ftol: float, chunk: int, threads, progress):
+    """Run the numba kernel of ``model_used`` over the (masked) voxels, chunk by chunk.
+
+    Returns ``(out, status, n_fitted, floor_sigmas, used_threads)``: the float32 maps,
+    one row per kernel output (``K.NOUT``), the uint8 status per voxel, the voxels
+    fitted, the noise-floor threshold in sigma and the threads used.
+    """
+    n_echoes = data.shape[-1]
+    model_id = _MODEL_ID[model_used]
     flat = data.reshape(-1, n_echoes)
     nvox = flat.shape[0]
     mask_flat = None if mask is None else mask.reshape(-1)
     total = nvox if mask_flat is None else int(np.count_nonzero(mask_flat))
-    names = ["s0", "r2", "offset", "r2_std", "rms", "rsq", "frac", "r2slow", "r2fast", "niter"]
     # the kernel writes every fitted voxel's maps in place (float32, one row per map);
     # only voxels outside the mask need their NaN / MASKED fill here
     out = np.empty((K.NOUT, nvox), dtype=np.float32)
@@ -454,7 +521,13 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         used_threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
     run_chunks(voxel_chunks(flat, mask_flat, chunk), te64, cfg, tab, out, status, used_threads,
                progress, total)
+    return out, status, total, floor_sigmas, used_threads
 
+
+def _fit_result(out: np.ndarray, status: np.ndarray, spatial: tuple[int, ...], model_used: str,
+                settings: dict) -> FitResult:
+    """The :class:`FitResult` of the kernel's output rows, shaped back to ``spatial``."""
+    names = ["s0", "r2", "offset", "r2_std", "rms", "rsq", "frac", "r2slow", "r2fast", "niter"]
     maps = dict(zip(names, out))
 
     def shaped(a):
@@ -464,26 +537,6 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
     if model_used == "biexp":
         extra.update(fast_fraction=shaped(maps["frac"]), r2_slow_per_s=shaped(maps["r2slow"]),
                      r2_fast_per_s=shaped(maps["r2fast"]))
-    settings = {
-        "model_requested": model,
-        "model": model_used,
-        "noise_sigma": None if sigma is None else float(sigma),
-        "coils": int(coils),
-        **info,
-        "echo_times_s": [float(v) for v in te],
-        "k_sigma": k_sigma,
-        "noise_threshold_sigma": floor_sigmas if sigma is not None else None,
-        "r2_bounds_per_s": [lo, hi],
-        "max_iter": max_iter,
-        "xtol": xtol,
-        "ftol": ftol,
-        "chunk_voxels": chunk,
-        "threads": int(used_threads),
-        "n_voxels_fitted": int(total),
-        "masked": mask is not None,
-        "input_dtype": str(data.dtype),
-        "r2mri_version": __version__,
-    }
     return FitResult(
         r2_per_s=shaped(maps["r2"]),
         s0=shaped(maps["s0"]),

@@ -218,53 +218,12 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     cands, why = _grouping.candidates(frames)
     left_out: list[dict] = []
     if wanted is not None:
-        wanted = _grouping.resolve_series(wanted, by_series, source)
-        _other_study.check_chosen(wanted, by_series, source)  # one patient, one study
-        chosen = [f for u in wanted for f in by_series[u]]
-        if len(wanted) == 1:
-            kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
-        else:
-            kind = "per-te-series"
-            first = by_series[wanted[0]]
-            for u in wanted[1:]:
-                # the user's choice: only what prevents one voxel grid refuses it (TR, flip
-                # angle and field differences become protocol findings)
-                d = _grouping.series_difference(first, by_series[u], contrast=False)
-                if d:
-                    raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
-        img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
-        _phase.attach_phase(img, chosen, cplx, echo_times_ms)
+        img, chosen = _load_chosen_series(wanted, by_series, cplx, echo_times_ms, source)
     else:
-        if not cands:
-            if echo_times_ms is not None and len(by_series) == 1:
-                # one series whose echoes lack EchoTime: echo_times_ms names them
-                uid = next(iter(by_series))
-                img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
-                _phase.attach_phase(img, by_series[uid], cplx, echo_times_ms)
-                cands_summary: list = []
-                img.metadata["candidates"] = cands_summary
-                img.metadata["series_found"] = _series_found(frames)
-                img.metadata["skipped_files"] = skipped
-                img.metadata["series_left_out"] = []
-                return img
-            if why:
-                raise InputError(f"no multi-echo dataset in {source}: {why}")
-            raise InputError(
-                f"no multi-echo dataset in {source}: {len(by_series)} series, each with a single "
-                f"echo time and no per-TE series sharing one geometry"
-            )
-        _other_study.check_candidates(cands, frames, source)  # two patients: never a silent pick
-        best = cands[0]
-        chosen = best.frames
-        dup = _grouping.duplicate_te_series(best)
-        if dup:
-            raise InputError(
-                f"{source}: series {dup[0]} and {dup[1]} have the same echo time and geometry; "
-                f"choose the series with series=[...]"
-            )
-        img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
-        _phase.attach_phase(img, best.frames, cplx, echo_times_ms)
-        left_out = best.left_out
+        img, chosen, left_out, complete = _load_best_candidate(cands, why, by_series, frames, skipped, cplx,
+                                                               echo_times_ms, source)
+        if complete:
+            return img
     img.metadata["candidates"] = [c.summary() for c in cands]
     img.metadata["series_found"] = _series_found(frames)
     img.metadata["skipped_files"] = skipped
@@ -273,3 +232,68 @@ def _load(path_or_paths, echo_times_ms, series, phase=None) -> MultiEchoImage:
     # series of another patient or study: a warning naming them (r2mri.io._other_study)
     img.metadata["series_other_study"] = _other_study.other_series(chosen, frames, cplx)
     return img
+
+
+def _load_chosen_series(wanted, by_series: dict, cplx: list, echo_times_ms, source: str):
+    """The image of the series the user chose (``series=``): ``(img, frames)``."""
+    from . import _dicom, _grouping, _other_study, _phase
+
+    wanted = _grouping.resolve_series(wanted, by_series, source)
+    _other_study.check_chosen(wanted, by_series, source)  # one patient, one study
+    chosen = [f for u in wanted for f in by_series[u]]
+    if len(wanted) == 1:
+        kind = "enhanced" if chosen[0].frame_index is not None else "multi-echo"
+    else:
+        kind = "per-te-series"
+        first = by_series[wanted[0]]
+        for u in wanted[1:]:
+            # the user's choice: only what prevents one voxel grid refuses it (TR, flip
+            # angle and field differences become protocol findings)
+            d = _grouping.series_difference(first, by_series[u], contrast=False)
+            if d:
+                raise InputError(f"series {u} does not match series {wanted[0]}: {d}")
+    img = _dicom.assemble(chosen, echo_times_ms=echo_times_ms, source=source, kind=kind)
+    _phase.attach_phase(img, chosen, cplx, echo_times_ms)
+    return img, chosen
+
+
+def _load_best_candidate(cands: list, why, by_series: dict, frames: list, skipped: list, cplx: list,
+                         echo_times_ms, source: str):
+    """The image of the loader's best candidate dataset: ``(img, frames, series_left_out, complete)``.
+
+    ``complete``: one series whose echoes lack EchoTime, named by ``echo_times_ms``, whose
+    image already has its metadata. No candidate otherwise raises, naming why.
+    """
+    from . import _dicom, _grouping, _other_study, _phase
+
+    if not cands:
+        if echo_times_ms is not None and len(by_series) == 1:
+            # one series whose echoes lack EchoTime: echo_times_ms names them
+            uid = next(iter(by_series))
+            img = _dicom.assemble(by_series[uid], echo_times_ms=echo_times_ms, source=source, kind="multi-echo")
+            _phase.attach_phase(img, by_series[uid], cplx, echo_times_ms)
+            cands_summary: list = []
+            img.metadata["candidates"] = cands_summary
+            img.metadata["series_found"] = _series_found(frames)
+            img.metadata["skipped_files"] = skipped
+            img.metadata["series_left_out"] = []
+            return img, by_series[uid], [], True
+        if why:
+            raise InputError(f"no multi-echo dataset in {source}: {why}")
+        raise InputError(
+            f"no multi-echo dataset in {source}: {len(by_series)} series, each with a single "
+            f"echo time and no per-TE series sharing one geometry"
+        )
+    _other_study.check_candidates(cands, frames, source)  # two patients: never a silent pick
+    best = cands[0]
+    chosen = best.frames
+    dup = _grouping.duplicate_te_series(best)
+    if dup:
+        raise InputError(
+            f"{source}: series {dup[0]} and {dup[1]} have the same echo time and geometry; "
+            f"choose the series with series=[...]"
+        )
+    img = _dicom.assemble(best.frames, echo_times_ms=echo_times_ms, source=source, kind=best.kind)
+    _phase.attach_phase(img, best.frames, cplx, echo_times_ms)
+    left_out = best.left_out
+    return img, chosen, left_out, False

@@ -28,6 +28,7 @@ from ._geometry import (
     affine_from_dicom,
     slice_normal,
 )
+from ._dicom_volume import _series_label, _uniform_step, echo_order, philips_floating, sorted_slices  # noqa: F401
 from ._grouping import echo_key as _echo_key
 from ._grouping import geometry_difference
 from ._headers import header_params
@@ -412,29 +413,6 @@ def discover(paths: Sequence[Path], complex_out: list | None = None) -> tuple[li
 
 
 # ----------------------------------------------------------------------------- assembly
-def _uniform_step(positions: np.ndarray, where: str) -> float:
-    d = np.diff(positions)
-    if d.size == 0:
-        return 0.0
-    med = float(np.min(d))  # slices can only go missing, so the smallest step is the spacing
-    if np.any(d > 1.5 * med):
-        k = int(np.argmax(d))
-        raise InputError(
-            f"{where}: missing slice(s): gap of {d[k]:.3g} mm between slices at {positions[k]:.2f} "
-            f"and {positions[k + 1]:.2f} mm where the spacing is {med:.3g} mm"
-        )
-    if not np.allclose(d, med, rtol=1e-2, atol=MM_ATOL):
-        raise InputError(f"{where}: irregular slice spacing {np.round(d, 3).tolist()} mm")
-    return med
-
-
-def _series_label(frames: list[Frame]) -> str:
-    f = frames[0]
-    num = f"#{f.series_number} " if f.series_number is not None else ""
-    desc = f" '{f.series_description}'" if f.series_description else ""
-    return f"series {num}{f.series_uid}{desc}"
-
-
 def _stored_max(bits_stored, pixel_representation) -> float | None:
     if not bits_stored or bits_stored < 1 or bits_stored > 32:
         return None
@@ -493,102 +471,16 @@ def _pixels(frame: Frame, cache: dict) -> np.ndarray:
     return arr
 
 
-def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str) -> MultiEchoImage:
-    """Build the MultiEchoImage from the frames of one dataset."""
-    echoes: dict = {}
-    for f in frames:
-        echoes.setdefault(_echo_key(f), []).append(f)
-    keys = sorted(echoes, key=lambda k: (k[0] != "te", k[1]))
-    if echo_times_ms is not None:
-        te_user = np.asarray(echo_times_ms, dtype=float).reshape(-1)
-        if te_user.size != len(keys):
-            raise InputError(
-                f"echo_times_ms: {te_user.size} values given but {source} holds {len(keys)} echoes"
-            )
-        te_ms = te_user
-    else:
-        if any(k[0] != "te" for k in keys):
-            raise InputError(f"{_series_label(frames)}: EchoTime is missing; pass echo_times_ms= (command line: --echo-times-ms)")
-        te_ms = np.array([k[1] for k in keys], dtype=float)
-    order = np.argsort(te_ms, kind="stable")
-    if np.any(np.diff(te_ms[order]) <= 0):
-        raise InputError(f"echo_times_ms: echo times must be distinct, got {te_ms.tolist()}")
-    keys = [keys[i] for i in order]
-    te_ms = te_ms[order]
-    if len(keys) < 2:
-        raise InputError(f"{source}: only one echo time ({te_ms.tolist()} ms); need a multi-echo dataset")
+def _fill_volume(sorted_echoes: list[list[Frame]], ref: Frame, source: str,
+                 use_fp: bool) -> tuple[np.ndarray, list[int], list[float | None]]:
+    """The float32 volume (x, y, z, echo) of the frames' rescaled pixel values.
 
-    ref = echoes[keys[0]][0]
-    normal = ref.normal
-    sorted_echoes: list[list[Frame]] = []
-    ref_pos = None
-    for k, te in zip(keys, te_ms):
-        fs = echoes[k]
-        label = f"{_series_label(fs)} echo {te:g} ms"
-        for f in fs:
-            d = geometry_difference(ref, f)
-            if d:
-                raise InputError(f"{f.where}: geometry differs from {ref.where}: {d}")
-            if ref.for_uid and f.for_uid and f.for_uid != ref.for_uid:
-                raise InputError(
-                    f"{f.where}: frame of reference {f.for_uid} differs from {ref.for_uid} ({ref.where})"
-                )
-        pos = np.array([float(np.dot(f.position, normal)) for f in fs])
-        idx = np.argsort(pos, kind="stable")
-        fs = [fs[i] for i in idx]
-        pos = pos[idx]
-        dup = np.where(np.diff(pos) <= MM_ATOL)[0]
-        if dup.size:
-            i = int(dup[0])
-            raise InputError(
-                f"{label}: duplicated slice at {pos[i]:.2f} mm ({fs[i].where} and {fs[i + 1].where})"
-            )
-        if ref_pos is None:
-            ref_pos = pos
-            _uniform_step(pos, label)
-        elif pos.shape != ref_pos.shape:
-            raise InputError(
-                f"{label}: {pos.size} slices but the first echo ({ref_pos.size} slices) "
-                f"has slices at {np.round(ref_pos, 2).tolist()} mm: missing or extra slices"
-            )
-        elif not np.allclose(pos, ref_pos, rtol=MM_RTOL, atol=max(MM_ATOL, 0.05)):
-            raise InputError(
-                f"{label}: slice positions {np.round(pos, 2).tolist()} mm differ from the first "
-                f"echo's {np.round(ref_pos, 2).tolist()} mm"
-            )
-        else:  # same slices along the normal: the in-plane origin must agree too
-            shift = max(float(np.linalg.norm(f.position - g.position)) for f, g in zip(fs, sorted_echoes[0]))
-            if shift > max(MM_ATOL, 0.05):
-                raise InputError(f"{label}: in-plane position (field-of-view offset) differs by "
-                                 f"{shift:.2f} mm from the first echo's")
-        sorted_echoes.append(fs)
-
+    Returns ``(data, clipped_voxels_per_echo, max_stored_value_per_echo)``.
+    """
     first = sorted_echoes[0]
-    nz = len(first)
-    if nz > 1:
-        step = (first[-1].position - first[0].position) / (nz - 1)
-    else:
-        thick = ref.slice_thickness
-        sbs = _num(_text(ref.header, "SpacingBetweenSlices"))
-        dz = sbs or thick or 1.0
-        step = normal * dz
-    affine = affine_from_dicom(ref.row_cos, ref.col_cos, ref.pixel_spacing, first[0].position, step)
-
-    # Philips: when the private scale slope differs between echoes, the display values
-    # (PV*RS+RI) are not comparable; convert every echo to the floating value FP.
-    ss = [f.params.get("philips_scale_slope") for fs in sorted_echoes for f in fs]
-    use_fp = False
-    if any(v is not None for v in ss):
-        per_echo = [
-            {(f.params.get("philips_scale_slope"), f.rescale_slope) for f in fs} for fs in sorted_echoes
-        ]
-        flat = set().union(*per_echo)
-        if len(flat) > 1 and all(v is not None and v != 0 for v in ss) and all(f.rescale_slope != 0 for fs in sorted_echoes for f in fs):
-            use_fp = True
-
     cache: dict = {}
     _pixels(first[0], cache)  # Rows x Columns must match the stored pixels before the volume is allocated
-    shape = (ref.cols, ref.rows, nz, len(sorted_echoes))
+    shape = (ref.cols, ref.rows, len(first), len(sorted_echoes))
     try:
         data = np.empty(shape, dtype=np.float32)
     except MemoryError:
@@ -614,6 +506,27 @@ def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str)
         max_stored.append(mx)
     if not np.all(np.isfinite(data)):
         raise InputError(f"{source}: pixel data contain non-finite values after rescaling")
+    return data, clipped, max_stored
+
+
+def assemble(frames: list[Frame], *, echo_times_ms=None, source: str, kind: str) -> MultiEchoImage:
+    """Build the MultiEchoImage from the frames of one dataset."""
+    echoes, keys, te_ms = echo_order(frames, echo_times_ms, source)
+    ref, sorted_echoes = sorted_slices(echoes, keys, te_ms)
+    first = sorted_echoes[0]
+    nz = len(first)
+    if nz > 1:
+        step = (first[-1].position - first[0].position) / (nz - 1)
+    else:
+        thick = ref.slice_thickness
+        sbs = _num(_text(ref.header, "SpacingBetweenSlices"))
+        dz = sbs or thick or 1.0
+        step = ref.normal * dz
+    affine = affine_from_dicom(ref.row_cos, ref.col_cos, ref.pixel_spacing, first[0].position, step)
+
+    use_fp = philips_floating(sorted_echoes)
+
+    data, clipped, max_stored = _fill_volume(sorted_echoes, ref, source, use_fp)
 
     meta = _metadata(sorted_echoes, te_ms, kind, source)
     meta["clipped_voxels_per_echo"] = clipped

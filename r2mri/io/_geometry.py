@@ -67,21 +67,8 @@ def close_mm(a, b) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=MM_RTOL, atol=MM_ATOL))
 
 
-def match_grid(
-    mask: np.ndarray,
-    mask_affine: np.ndarray,
-    shape: tuple[int, int, int],
-    affine: np.ndarray,
-    *,
-    allow_subset: bool = False,
-    name: str = "mask",
-) -> np.ndarray:
-    """Put ``mask`` onto the grid ``(shape, affine)`` if it differs only by axis flips,
-    permutations or (``allow_subset``) an integer voxel offset; otherwise InputError.
-
-    Axes of length 1 only need to agree in direction (their spacing is arbitrary:
-    a single slice has no slice step, and writers fill it with the thickness).
-    """
+def _as_3d(mask: np.ndarray, name: str) -> np.ndarray:
+    """``mask`` as a 3-D array (a trailing axis of 1 dropped, a 2-D mask given one slice)."""
     mask = np.asarray(mask)
     if mask.ndim == 4 and mask.shape[3] == 1:
         mask = mask[..., 0]
@@ -89,8 +76,15 @@ def match_grid(
         mask = mask[..., None]
     if mask.ndim != 3:
         raise InputError(f"{name}: expected a 3-D mask, got shape {mask.shape}")
-    ma = np.asarray(mask_affine, float)
-    ia = np.asarray(affine, float)
+    return mask
+
+
+def _axis_map(mask_shape: tuple, ma: np.ndarray, shape: tuple, ia: np.ndarray, name: str):
+    """``(perm, sign)``: mask axis ``j`` is image axis ``perm[j]``, reversed where ``sign[j] < 0``.
+
+    Refuses a degenerate affine, a rotation that is not a flip/permutation, and a voxel
+    size that differs (axes of length 1 in both grids excepted).
+    """
     mcols = ma[:3, :3]
     icols = ia[:3, :3]
     mlen = np.linalg.norm(mcols, axis=0)
@@ -116,12 +110,18 @@ def match_grid(
         raise InputError(f"{name}: axes do not map one-to-one onto the image axes")
     for j in range(3):
         i = perm[j]
-        if mask.shape[j] > 1 or shape[i] > 1:
+        if mask_shape[j] > 1 or shape[i] > 1:
             if not np.isclose(mlen[j], ilen[i], rtol=MM_RTOL, atol=MM_ATOL):
                 raise InputError(
                     f"{name}: voxel size {mlen[j]:.4g} mm along its axis {j} differs from the "
                     f"image's {ilen[i]:.4g} mm"
                 )
+    return perm, sign
+
+
+def _voxel_offset(ma: np.ndarray, ia: np.ndarray, name: str) -> np.ndarray:
+    """Image voxel index (integers) of the mask's voxel (0, 0, 0); refused between voxel centres."""
+    icols = ia[:3, :3]
     # image index of mask voxel (0,0,0)
     origin = np.linalg.solve(icols, ma[:3, 3] - ia[:3, 3])
     # size-1 image axes: offset measured in units of that axis length may be arbitrary
@@ -132,6 +132,11 @@ def match_grid(
             f"{name}: voxel centres fall between image voxels (offset {np.round(origin, 3).tolist()})"
         )
     off = off.astype(int)
+    return off
+
+
+def _reoriented(mask: np.ndarray, perm: np.ndarray, sign: np.ndarray, off: np.ndarray):
+    """``(arr, lo)``: the mask in image axis order and direction, and its first voxel's image index."""
     # reorder mask axes into image axis order, flipping where needed
     out_shape = [0, 0, 0]
     for j in range(3):
@@ -144,6 +149,30 @@ def match_grid(
         if sign[j] < 0:
             arr = np.flip(arr, axis=i)
             lo[i] = off[i] - (mask.shape[j] - 1)
+    return arr, lo
+
+
+def match_grid(
+    mask: np.ndarray,
+    mask_affine: np.ndarray,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    *,
+    allow_subset: bool = False,
+    name: str = "mask",
+) -> np.ndarray:
+    """Put ``mask`` onto the grid ``(shape, affine)`` if it differs only by axis flips,
+    permutations or (``allow_subset``) an integer voxel offset; otherwise InputError.
+
+    Axes of length 1 only need to agree in direction (their spacing is arbitrary:
+    a single slice has no slice step, and writers fill it with the thickness).
+    """
+    mask = _as_3d(mask, name)
+    ma = np.asarray(mask_affine, float)
+    ia = np.asarray(affine, float)
+    perm, sign = _axis_map(mask.shape, ma, shape, ia, name)
+    off = _voxel_offset(ma, ia, name)
+    arr, lo = _reoriented(mask, perm, sign, off)
     hi = lo + np.array(arr.shape)
     full = (np.all(lo == 0) and tuple(arr.shape) == tuple(shape))
     if full:

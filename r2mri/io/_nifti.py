@@ -130,47 +130,76 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
         if not p.is_file():
             raise InputError(f"{p}: no such file")
     if len(paths) == 1:
-        data, affine = _load(paths[0])
-        meta = _sidecar(paths[0])
-        if data.ndim == 3:
-            data = data[..., None]
-        if data.ndim != 4:
-            raise InputError(f"{paths[0]}: expected a 4-D (x, y, z, echo) NIfTI, got shape {data.shape}")
-        te_s = _sidecar_te_s(meta, paths[0])
-        files = [[str(paths[0])]] * data.shape[3]
-        metas = [meta]
-        src = [str(paths[0])]
+        data, affine, te_s, files, metas, src, meta = _read_4d(paths[0])
     else:
-        vols, tes, metas = [], [], []
-        affine = None
-        for p in paths:
-            d, a = _load(p)
-            if d.ndim == 4 and d.shape[3] == 1:
-                d = d[..., 0]
-            if d.ndim == 2:
-                d = d[..., None]
-            if d.ndim != 3:
-                raise InputError(f"{p}: expected a 3-D volume per echo, got shape {d.shape}")
-            if vols and d.shape != vols[0].shape:
-                raise InputError(f"{p}: shape {d.shape} differs from {paths[0]} {vols[0].shape}")
-            if affine is not None and not np.allclose(a, affine, rtol=1e-4, atol=1e-3):
-                raise InputError(f"{p}: affine differs from {paths[0]} (different grid)")
-            affine = a if affine is None else affine
-            m = _sidecar(p)
-            t = _sidecar_te_s(m, p)
-            if t is not None and t.size != 1:
-                raise InputError(f"{sidecar_path(p)}: {t.size} EchoTime values for a 3-D volume")
-            vols.append(d)
-            tes.append(None if t is None else float(t[0]))
-            metas.append(m)
-        if echo_times_ms is None and any(t is None for t in tes):
-            k = tes.index(None)
-            raise InputError(f"{paths[k]}: no echo time (no JSON sidecar with EchoTime); pass echo_times_ms= (command line: --echo-times-ms)")
-        data = np.stack(vols, axis=-1)
-        te_s = None if echo_times_ms is not None else np.asarray(tes, float)
-        files = [[str(p)] for p in paths]
-        src = [str(p) for p in paths]
-        meta = metas[0]
+        data, affine, te_s, files, metas, src, meta = _read_per_echo(paths, echo_times_ms)
+    data, te_s, files = _echo_order(data, te_s, files, paths, src, echo_times_ms)
+    md, seq_s, etl, fs = _nifti_metadata(paths, data, affine, te_s, files, meta, metas, src, echo_times_ms)
+    return MultiEchoImage(
+        data=data,
+        echo_times_s=te_s,
+        affine=affine,
+        field_strength_t=fs,
+        manufacturer=meta.get("Manufacturer"),
+        sequence=seq_s,
+        echo_train_length=etl,
+        metadata=md,
+        source_datasets=None,
+    )
+
+
+def _read_4d(path: Path):
+    """One 4-D (or 3-D, one echo) file: ``(data, affine, te_s or None, files, metas, src, meta)``."""
+    data, affine = _load(path)
+    meta = _sidecar(path)
+    if data.ndim == 3:
+        data = data[..., None]
+    if data.ndim != 4:
+        raise InputError(f"{path}: expected a 4-D (x, y, z, echo) NIfTI, got shape {data.shape}")
+    te_s = _sidecar_te_s(meta, path)
+    files = [[str(path)]] * data.shape[3]
+    metas = [meta]
+    src = [str(path)]
+    return data, affine, te_s, files, metas, src, meta
+
+
+def _read_per_echo(paths: list[Path], echo_times_ms):
+    """One 3-D file per echo, same grid: ``(data, affine, te_s or None, files, metas, src, meta)``."""
+    vols, tes, metas = [], [], []
+    affine = None
+    for p in paths:
+        d, a = _load(p)
+        if d.ndim == 4 and d.shape[3] == 1:
+            d = d[..., 0]
+        if d.ndim == 2:
+            d = d[..., None]
+        if d.ndim != 3:
+            raise InputError(f"{p}: expected a 3-D volume per echo, got shape {d.shape}")
+        if vols and d.shape != vols[0].shape:
+            raise InputError(f"{p}: shape {d.shape} differs from {paths[0]} {vols[0].shape}")
+        if affine is not None and not np.allclose(a, affine, rtol=1e-4, atol=1e-3):
+            raise InputError(f"{p}: affine differs from {paths[0]} (different grid)")
+        affine = a if affine is None else affine
+        m = _sidecar(p)
+        t = _sidecar_te_s(m, p)
+        if t is not None and t.size != 1:
+            raise InputError(f"{sidecar_path(p)}: {t.size} EchoTime values for a 3-D volume")
+        vols.append(d)
+        tes.append(None if t is None else float(t[0]))
+        metas.append(m)
+    if echo_times_ms is None and any(t is None for t in tes):
+        k = tes.index(None)
+        raise InputError(f"{paths[k]}: no echo time (no JSON sidecar with EchoTime); pass echo_times_ms= (command line: --echo-times-ms)")
+    data = np.stack(vols, axis=-1)
+    te_s = None if echo_times_ms is not None else np.asarray(tes, float)
+    files = [[str(p)] for p in paths]
+    src = [str(p) for p in paths]
+    meta = metas[0]
+    return data, affine, te_s, files, metas, src, meta
+
+
+def _echo_order(data: np.ndarray, te_s, files: list, paths: list[Path], src: list[str], echo_times_ms):
+    """The echo times (the user's, else the sidecars'), checked, and the echoes in ascending order."""
     n = data.shape[3]
     if echo_times_ms is not None:
         te_s = np.asarray(echo_times_ms, dtype=float).reshape(-1) * 1e-3
@@ -192,6 +221,13 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
     files = [files[i] for i in order]
     if not np.all(np.isfinite(data)):
         raise InputError(f"{src[0]}: image contains NaN or inf")
+    return data, te_s, files
+
+
+def _nifti_metadata(paths: list[Path], data: np.ndarray, affine: np.ndarray, te_s: np.ndarray, files: list,
+                    meta: dict, metas: list[dict], src: list[str], echo_times_ms):
+    """``(metadata, sequence, echo_train_length, field_strength_t)`` of the image, from the JSON sidecars."""
+    n = data.shape[3]
 
     def g(key, cast=None, m=None):
         return _sidecar_value(meta if m is None else m, key, cast)
@@ -252,15 +288,4 @@ def load_nifti(paths: Sequence[Path], echo_times_ms=None) -> MultiEchoImage:
     fields, md["header_findings"] = sidecar_field(metas or [meta], [str(p) for p in paths])
     for s_, b in zip(md["series"], fields):
         s_["field_strength_t"] = b
-    fs = fields[0]
-    return MultiEchoImage(
-        data=data,
-        echo_times_s=te_s,
-        affine=affine,
-        field_strength_t=fs,
-        manufacturer=meta.get("Manufacturer"),
-        sequence=seq_s,
-        echo_train_length=etl,
-        metadata=md,
-        source_datasets=None,
-    )
+    return md, seq_s, etl, fields[0]

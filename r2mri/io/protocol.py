@@ -167,20 +167,38 @@ def check_protocol(img) -> list[Finding]:
     >>> [f.code for f in check_protocol(img)]
     ['ferriscan-echo-times']
     """
-    out: list[Finding] = []
     meta = img.metadata or {}
     te_ms = np.asarray(img.echo_times_s, float) * 1e3
     te_list = [round(float(t), 3) for t in te_ms]
-    n = int(te_ms.size)
-
-    if n < MIN_ECHOES:
-        out.append(Finding("error", "too-few-echoes",
-                           f"{n} echoes; at least {MIN_ECHOES} are needed for a fit with quality measures",
-                           {"n_echoes": n, "echo_times_ms": te_list}))
-
-    # field strength
-    b0 = img.field_strength_t
     series = [s for s in meta.get("series", []) if isinstance(s, dict)]
+    out: list[Finding] = []
+    out += _echo_count_findings(te_list)
+    out += _field_findings(img, series)
+    out += _sequence_findings(img)
+    out += _echo_time_findings(img, meta, te_ms, te_list)
+    out += _per_series_findings(series)
+    out += _scaling_findings(series, meta)
+    out += _clipping_findings(img, meta)
+    out += _loader_findings(meta, te_list)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    out.sort(key=lambda f: order[f.severity])
+    return out
+
+
+def _echo_count_findings(te_list: list[float]) -> list[Finding]:
+    """Too few echoes for a fit with quality measures."""
+    n = len(te_list)
+    if n < MIN_ECHOES:
+        return [Finding("error", "too-few-echoes",
+                        f"{n} echoes; at least {MIN_ECHOES} are needed for a fit with quality measures",
+                        {"n_echoes": n, "echo_times_ms": te_list})]
+    return []
+
+
+def _field_findings(img, series: list[dict]) -> list[Finding]:
+    """Field strength: missing, 3 T, neither 1.5 T nor 3 T, or differing between series."""
+    out: list[Finding] = []
+    b0 = img.field_strength_t
     if b0 is None:
         out.append(Finding("warning", "field-strength-missing",
                            "magnetic field strength not recorded; calibration applicability cannot be checked"))
@@ -202,8 +220,12 @@ def check_protocol(img) -> list[Finding]:
     if d:
         out.append(Finding("error", "field-strength-differs",
                            f"field strength differs between series: {sorted(set(d.values()))} T", {"per_series": d}))
+    return out
 
-    # sequence
+
+def _sequence_findings(img) -> list[Finding]:
+    """Sequence: gradient echo (judged by :mod:`._protocol_gre`), unknown, or a CPMG echo train."""
+    out: list[Finding] = []
     seq = img.sequence
     etl = img.echo_train_length
     if seq == "GRE":  # R2* path: judged on what the fat-water fit needs (issue 15), not on FerriScan
@@ -221,9 +243,15 @@ def check_protocol(img) -> list[Finding]:
                            "stimulated echoes make its R2 "
                            "differ from single-echo spin-echo R2; not comparable with single-echo calibrations",
                            {"echo_train_length": etl, "sequence": seq}))
+    return out
 
-    # echo times vs FerriScan (1.5 T; spin echo or unknown sequence only)
-    if seq == "GRE":
+
+def _echo_time_findings(img, meta: dict, te_ms: np.ndarray, te_list: list[float]) -> list[Finding]:
+    """Echo times (and TR) against FerriScan: 1.5 T, or unknown field; spin echo or unknown sequence only."""
+    out: list[Finding] = []
+    b0 = img.field_strength_t
+    n = int(te_ms.size)
+    if img.sequence == "GRE":
         pass
     elif b0 is not None and abs(b0 - 1.5) <= FIELD_TOL_T:
         ref = np.asarray(FERRISCAN_ECHO_TIMES_MS)
@@ -245,37 +273,49 @@ def check_protocol(img) -> list[Finding]:
     ):
         out.append(Finding("info", "ferriscan-echo-times", "echo times match the FerriScan set 6/9/12/15/18 ms",
                            {"echo_times_ms": te_list}))
+    return out
 
-    # parameters differing between series (per-TE protocols)
-    checks = [
-        ("repetition_time_ms", "repetition-time-differs", "error", "TR", "ms", 1e-3, 0.0,
-         "changes T1 weighting per echo and corrupts the decay curve"),
-        ("flip_angle_deg", "flip-angle-differs", "error", "flip angle", "deg", 0.0, 0.5,
-         "changes signal scale per echo and corrupts the decay curve"),
-        ("receive_coil", "receive-coil-differs", "warning", "receive coil", "", 0, 0,
-         "coil sensitivity and gain may differ per echo"),
-        ("transmit_coil", "transmit-coil-differs", "warning", "transmit coil", "", 0, 0,
-         "B1 may differ per echo"),
-        ("acquisition_matrix", "acquisition-matrix-differs", "warning", "acquisition matrix", "", 0, 0,
-         "resolution and partial-volume differ per echo"),
-        ("pixel_bandwidth_hz", "pixel-bandwidth-differs", "warning", "pixel bandwidth", "Hz", 1e-3, 0.0,
-         "noise level differs per echo"),
-        ("echo_train_length", "echo-train-length-differs", "warning", "echo train length", "", 0, 0,
-         "series were acquired with different sequences"),
-        ("bits_stored", "bits-stored-differs", "info", "BitsStored", "", 0, 0, "stored dynamic range differs"),
-        ("sequence", "sequence-differs", "error", "sequence", "", 0, 0,
-         "spin- and gradient-echo images do not make one decay curve"),
-        ("mr_acquisition_type", "acquisition-type-differs", "warning", "MRAcquisitionType", "", 0, 0,
-         "2D and 3D echoes have different slice profiles"),
-    ]
-    for key, code, sev, label, unit, rtol, atol, why in checks:
+
+#: Parameters that must not differ between the series of one decay curve (per-TE protocols):
+#: (series key, finding code, severity, label, unit, rtol, atol, why).
+_PER_SERIES_CHECKS = (
+    ("repetition_time_ms", "repetition-time-differs", "error", "TR", "ms", 1e-3, 0.0,
+     "changes T1 weighting per echo and corrupts the decay curve"),
+    ("flip_angle_deg", "flip-angle-differs", "error", "flip angle", "deg", 0.0, 0.5,
+     "changes signal scale per echo and corrupts the decay curve"),
+    ("receive_coil", "receive-coil-differs", "warning", "receive coil", "", 0, 0,
+     "coil sensitivity and gain may differ per echo"),
+    ("transmit_coil", "transmit-coil-differs", "warning", "transmit coil", "", 0, 0,
+     "B1 may differ per echo"),
+    ("acquisition_matrix", "acquisition-matrix-differs", "warning", "acquisition matrix", "", 0, 0,
+     "resolution and partial-volume differ per echo"),
+    ("pixel_bandwidth_hz", "pixel-bandwidth-differs", "warning", "pixel bandwidth", "Hz", 1e-3, 0.0,
+     "noise level differs per echo"),
+    ("echo_train_length", "echo-train-length-differs", "warning", "echo train length", "", 0, 0,
+     "series were acquired with different sequences"),
+    ("bits_stored", "bits-stored-differs", "info", "BitsStored", "", 0, 0, "stored dynamic range differs"),
+    ("sequence", "sequence-differs", "error", "sequence", "", 0, 0,
+     "spin- and gradient-echo images do not make one decay curve"),
+    ("mr_acquisition_type", "acquisition-type-differs", "warning", "MRAcquisitionType", "", 0, 0,
+     "2D and 3D echoes have different slice profiles"),
+)
+
+
+def _per_series_findings(series: list[dict]) -> list[Finding]:
+    """Acquisition parameters differing between series (:data:`_PER_SERIES_CHECKS`)."""
+    out: list[Finding] = []
+    for key, code, sev, label, unit, rtol, atol, why in _PER_SERIES_CHECKS:
         d = _distinct(series, key, rtol=rtol, atol=atol)
         if d:
             vals = sorted({str(v) for v in d.values()})
             out.append(Finding(sev, code, f"{label} differs between series ({', '.join(vals)} {unit}): {why}".replace(" )", ")"),
                                {"per_series": d}))
+    return out
 
-    # scaling
+
+def _scaling_findings(series: list[dict], meta: dict) -> list[Finding]:
+    """Rescale slopes/intercepts and Philips private scale slopes across series."""
+    out: list[Finding] = []
     slopes = {_series_key(s, i): s.get("rescale_slopes") or [] for i, s in enumerate(series)}
     inters = {_series_key(s, i): s.get("rescale_intercepts") or [] for i, s in enumerate(series)}
     all_pairs = {(tuple(slopes[k]), tuple(inters.get(k, []))) for k in slopes}
@@ -301,19 +341,27 @@ def check_protocol(img) -> list[Finding]:
                 out.append(Finding("error", "philips-scale-differs",
                                    "Philips private scale slope differs between echoes and was not reconciled",
                                    {"philips_scale_slopes": ss}))
+    return out
 
-    # clipping
+
+def _clipping_findings(img, meta: dict) -> list[Finding]:
+    """Voxels at the maximum stored value (clipped by the scanner)."""
     clipped = meta.get("clipped_voxels_per_echo")
     if clipped and any(c for c in clipped):
         n_vox = int(np.prod(img.shape))
         worst = int(max(clipped))
-        out.append(Finding("warning", "clipped-voxels",
-                           f"{worst} voxels ({100.0 * worst / n_vox:.2g} %) at the maximum stored value "
-                           f"{meta.get('max_stored_value_per_echo', [None])[int(np.argmax(clipped))]} in the worst echo; "
-                           "exclude them from fitting",
-                           {"clipped_voxels_per_echo": list(clipped), "voxels_per_echo": n_vox,
-                            "max_stored_value_per_echo": meta.get("max_stored_value_per_echo")}))
+        return [Finding("warning", "clipped-voxels",
+                        f"{worst} voxels ({100.0 * worst / n_vox:.2g} %) at the maximum stored value "
+                        f"{meta.get('max_stored_value_per_echo', [None])[int(np.argmax(clipped))]} in the worst echo; "
+                        "exclude them from fitting",
+                        {"clipped_voxels_per_echo": list(clipped), "voxels_per_echo": n_vox,
+                         "max_stored_value_per_echo": meta.get("max_stored_value_per_echo")})]
+    return []
 
+
+def _loader_findings(meta: dict, te_list: list[float]) -> list[Finding]:
+    """What the loader recorded: contradicting headers, series left out or of another study, user echo times."""
+    out: list[Finding] = []
     # headers that contradict each other or the data (r2mri.io._headers, docs/loading.md)
     for h in meta.get("header_findings") or []:
         if isinstance(h, dict) and h.get("severity") in SEVERITIES:
@@ -329,7 +377,4 @@ def check_protocol(img) -> list[Finding]:
     if meta.get("echo_times_overridden"):
         out.append(Finding("info", "echo-times-from-user", f"echo times {te_list} ms given by the user",
                            {"echo_times_ms": te_list}))
-
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    out.sort(key=lambda f: order[f.severity])
     return out

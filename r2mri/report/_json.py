@@ -312,57 +312,13 @@ def report_dict(result: Any) -> dict:
     reasons: dict[str, str] = {}
     factor = _float(_get(stats, "umol_per_mg")) or _UMOL_PER_MG_FALLBACK
 
-    r2 = dict(_pick(stats, "r2_per_s") or {})
-    lic = dict(_pick(stats, "lic_mg_per_g") or {})
-    for key in ("mean", "median", "sd"):
-        r2.setdefault(key, None)
-        lic.setdefault(key, None)
-    lic.setdefault("of_mean_r2", None)
-    lic.setdefault("ci95", None)
-    umol = dict(_pick(stats, "lic_umol_per_g") or {})
-    for key in ("of_mean_r2", "mean", "median"):
-        if umol.get(key) is None and _float(lic.get(key)) is not None:
-            umol[key] = float(lic[key]) * factor
-    if umol.get("ci95") is None and isinstance(lic.get("ci95"), (list, tuple)):
-        umol["ci95"] = [None if _float(v) is None else float(v) * factor for v in lic["ci95"]]
+    r2, lic, umol = _rate_and_lic_blocks(stats, factor)
 
     category = _pick(stats, "category")
     if isinstance(category, str):
         category = {"label": category}
 
-    qc_stats = dict(_pick(stats, "qc") or {})
-    noise = result.noise
-    fit_status = np.asarray(result.fit.status)
-    qc = {
-        "protocol_findings": [_plain(f) for f in (result.findings or [])],
-        "forced": bool(((result.settings or {}).get("options") or {}).get("force", False)),
-        "noise_sigma": _float(_get(noise, "sigma")) if noise is not None else _float(
-            (getattr(result.fit, "options", {}) or {}).get("noise_sigma")
-        ),
-        "noise_coils": _get(noise, "coils") if noise is not None else (
-            (getattr(result.fit, "options", {}) or {}).get("coils")
-        ),
-        "noise_method": _get(noise, "method") if noise is not None else (
-            "given" if ((result.settings or {}).get("options") or {}).get("noise_sigma") is not None else None
-        ),
-        # lag correlation of the noise in the air (r2mri/_noise_correlation.py); None: not measured
-        "noise_spatial_correlation": _plain(_get(noise, "spatial_correlation")) if noise is not None else None,
-        "fraction_at_noise_floor": qc_stats.get("fraction_at_noise_floor"),
-        "fit_failures": qc_stats.get("fit_failures"),
-        "extrapolated_fraction": qc_stats.get("extrapolated_fraction"),
-    }
-    for key, value in qc_stats.items():
-        qc.setdefault(key, value)
-    if qc["fraction_at_noise_floor"] is None:
-        from ..status import FitStatus
-
-        fitted = fit_status != FitStatus.MASKED
-        if fitted.any():
-            qc["fraction_at_noise_floor"] = float(
-                np.mean(fit_status[fitted] == FitStatus.BELOW_NOISE)
-            )
-    if qc["fit_failures"] is None:
-        qc["fit_failures"] = _fit_failures(fit_status, result.roi, qc_stats)
+    qc = _qc_block(result, stats)
 
     labels = labels_of(result)
     rep = {
@@ -397,6 +353,69 @@ def report_dict(result: Any) -> dict:
         if key not in rep and key not in ("umol_per_mg",):
             rep[key] = _plain(value)
     rep = _scrub(rep, "", reasons, "not computable (no valid voxels in the ROI)")
+    _null_reasons(rep, stats, lic, reasons)
+    _interval_categories(rep, reasons)
+    return rep
+
+
+def _rate_and_lic_blocks(stats: dict, factor: float) -> tuple[dict, dict, dict]:
+    """The ``r2_per_s``, ``lic_mg_per_g`` and ``lic_umol_per_g`` blocks (umol/g from mg/g by ``factor``)."""
+    r2 = dict(_pick(stats, "r2_per_s") or {})
+    lic = dict(_pick(stats, "lic_mg_per_g") or {})
+    for key in ("mean", "median", "sd"):
+        r2.setdefault(key, None)
+        lic.setdefault(key, None)
+    lic.setdefault("of_mean_r2", None)
+    lic.setdefault("ci95", None)
+    umol = dict(_pick(stats, "lic_umol_per_g") or {})
+    for key in ("of_mean_r2", "mean", "median"):
+        if umol.get(key) is None and _float(lic.get(key)) is not None:
+            umol[key] = float(lic[key]) * factor
+    if umol.get("ci95") is None and isinstance(lic.get("ci95"), (list, tuple)):
+        umol["ci95"] = [None if _float(v) is None else float(v) * factor for v in lic["ci95"]]
+    return r2, lic, umol
+
+
+def _qc_block(result: Any, stats: dict) -> dict:
+    """The ``qc`` block: protocol findings, noise, noise-floor fraction, fit failures, the statistics' QC."""
+    qc_stats = dict(_pick(stats, "qc") or {})
+    noise = result.noise
+    fit_status = np.asarray(result.fit.status)
+    qc = {
+        "protocol_findings": [_plain(f) for f in (result.findings or [])],
+        "forced": bool(((result.settings or {}).get("options") or {}).get("force", False)),
+        "noise_sigma": _float(_get(noise, "sigma")) if noise is not None else _float(
+            (getattr(result.fit, "options", {}) or {}).get("noise_sigma")
+        ),
+        "noise_coils": _get(noise, "coils") if noise is not None else (
+            (getattr(result.fit, "options", {}) or {}).get("coils")
+        ),
+        "noise_method": _get(noise, "method") if noise is not None else (
+            "given" if ((result.settings or {}).get("options") or {}).get("noise_sigma") is not None else None
+        ),
+        # lag correlation of the noise in the air (r2mri/_noise_correlation.py); None: not measured
+        "noise_spatial_correlation": _plain(_get(noise, "spatial_correlation")) if noise is not None else None,
+        "fraction_at_noise_floor": qc_stats.get("fraction_at_noise_floor"),
+        "fit_failures": qc_stats.get("fit_failures"),
+        "extrapolated_fraction": qc_stats.get("extrapolated_fraction"),
+    }
+    for key, value in qc_stats.items():
+        qc.setdefault(key, value)
+    if qc["fraction_at_noise_floor"] is None:
+        from ..status import FitStatus
+
+        fitted = fit_status != FitStatus.MASKED
+        if fitted.any():
+            qc["fraction_at_noise_floor"] = float(
+                np.mean(fit_status[fitted] == FitStatus.BELOW_NOISE)
+            )
+    if qc["fit_failures"] is None:
+        qc["fit_failures"] = _fit_failures(fit_status, result.roi, qc_stats)
+    return qc
+
+
+def _null_reasons(rep: dict, stats: dict, lic: dict, reasons: dict) -> None:
+    """``rep["null_reasons"]``: why each ``None`` of the report is ``None`` (keyed by dotted path)."""
     explicit = _pick(stats, "null_reasons") or {}
     reasons.update({k: str(v) for k, v in explicit.items()})
     _heterogeneity_null_reasons(rep.get("heterogeneity"), reasons)
@@ -407,8 +426,6 @@ def report_dict(result: Any) -> dict:
             reasons.setdefault(f"qc.{key}", "not computed: the statistics have no qc block (no ROI voxels)")
     if lic.get("of_mean_r2") is None and "lic_mg_per_g.of_mean_r2" not in reasons:
         reasons["lic_mg_per_g.of_mean_r2"] = "no headline: the statistics did not provide one"
-    _interval_categories(rep, reasons)
-    return rep
 
 
 def _interval_categories(rep: dict, reasons: dict) -> None:
