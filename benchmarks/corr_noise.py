@@ -262,6 +262,113 @@ def real_gre(data_dir: str = "/work/realdata") -> str:
     return "\n".join(lines) + f"\n(load 1-min {os.getloadavg()[0]:.2f})"
 
 
+UNIFORM8 = [(0.0, 1.0, lic, snr, 8) for lic in (7.0, 30.0) for snr in (20.0, 50.0)]
+OUT_BOOT = RESULTS / "corr_noise_boot.jsonl"
+
+
+def cell_seed(cell: tuple, s: int) -> int:
+    """Seed ``s`` of a cell, distinct between cells (``run`` above reuses seeds 0..N-1 in every cell, so
+    its cells share their noise draws): ``10000 + 1000 x`` the cell's index in :func:`grid` ``+ s``."""
+    return 10000 + 1000 * grid().index(tuple(cell)) + int(s)
+
+
+def one_liver(cell: tuple, seed: int, corr: str, design: str = "after") -> dict[str, Any]:
+    """One small liver (:data:`CORR` noise ``corr``), ``liver_statistics`` as ``benchmarks.hetero_full.one``
+    (true mask, true R2 map as the voxel fit; with ``+fix`` the correlation measured in the air). ``design``
+    ``after``: this tree; ``before``: the between-tile bootstrap as if the noise were white (the hook of
+    r2mri/_corr_bootstrap.py patched out, when it exists; on a tree without it, the tree as is). Records the
+    headline, its interval and the interval's parts (s^-1)."""
+    import contextlib
+    import importlib.util
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from r2mri import estimate_noise
+    from r2mri.phantom import generate
+    from r2mri.stats import liver_statistics
+
+    from .small20 import GEOMETRY
+
+    sd, w, lic, snr, coils = cell
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+                  lic_correlation_voxels=w if sd > 0 else 0.0, **dict(GEOMETRY, **CORR[corr]))
+    mask = ph.truth.liver_mask
+    sigma = float(ph.summary["noise_sigma"])
+    truth, truth_r2 = float(ph.summary["lic_of_mean_r2_mg_per_g"]), float(ph.summary["mean_liver_r2_per_s"])
+    fit = SimpleNamespace(r2_per_s=np.where(mask, ph.truth.r2_per_s, np.nan), status=np.zeros(mask.shape, np.uint8),
+                          options={"noise_sigma": sigma, "coils": coils})
+    rc = estimate_noise(ph.image).spatial_correlation if corr.endswith("+fix") else None
+    ctx = contextlib.nullcontext()
+    if design == "before" and importlib.util.find_spec("r2mri._corr_bootstrap") is not None:
+        ctx = mock.patch("r2mri._corr_bootstrap.correlated_bootstrap", lambda boot, *a, **k: (boot, None))
+    with ctx:
+        t0 = time.process_time()
+        st = liver_statistics(fit, mask, image=ph.image, seed=seed, noise_correlation=rc)
+        cpu = time.process_time() - t0
+    b, h = st.blocks["r2_per_s"], st.blocks["headline"]
+    mx = h["mixture"] or {}
+    lo, hi = st.ci95_lic_mg_per_g
+    return {"corr": corr, "design": design, "sd": sd, "width": w, "cell_lic": lic, "snr": snr, "coils": coils,
+            "seed": seed, "truth_lic": truth, "truth_r2": truth_r2,
+            "rho_lag1": None if rc is None else rc["rho_by_lag"].get(1), "load1": os.getloadavg()[0],
+            "lic": st.headline_lic_mg_per_g, "r2": st.headline_r2_per_s, "lo": lo, "hi": hi,
+            "err_pct": 100 * (st.headline_lic_mg_per_g / truth - 1), "r2_err": st.headline_r2_per_s - truth_r2,
+            "covered": bool(lo <= truth <= hi), "half_width_pct": 100 * (hi - lo) / 2 / truth,
+            "ci95_r2": b["headline_ci95"], "se_meas_r2": b["headline_se_measurement"],
+            "se_boot_r2": b["headline_se_bootstrap"], "se_mixture_r2": mx.get("se_r2_per_s"),
+            "upper_r2": mx.get("upper_extension_r2_per_s"), "correction_r2": mx.get("correction_r2_per_s"),
+            "tile_fit_bias_r2": mx.get("tile_fit_bias_r2_per_s"), "rho_spread": mx.get("rho_by_tile_size"),
+            "boot_stretch": h.get("bootstrap_noise_stretch"),
+            "cpu_s": cpu}
+
+
+def boot_run(seeds: int, corrs: list[str], cells=UNIFORM8, design: str = "after", out_path: Path = OUT_BOOT,
+             first: int = 0) -> None:
+    """Seeds ``first..first+seeds-1`` per cell and noise, distinct between cells (:func:`cell_seed`), appended
+    to ``out_path`` (livers already there for this design are skipped)."""
+    done = set()
+    if out_path.exists():
+        for line in out_path.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["corr"], r["design"], r["seed"]))
+    for cell in cells:
+        t0 = time.time()
+        for corr in corrs:
+            for s in range(first, first + seeds):
+                seed = cell_seed(cell, s)
+                if (corr, design, seed) in done:
+                    continue
+                r = one_liver(cell, seed, corr, design)
+                with out_path.open("a") as fh:
+                    fh.write(json.dumps(r, default=float) + "\n")
+        print(f"cell {cell}: {time.time() - t0:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def boot_table(out_path: Path = OUT_BOOT) -> str:
+    """Per cell, noise and design: bias +- SE, SD of the error over seeds, the interval's SE (median half-width
+    / 1.96), coverage, median SE parts (measurement / bootstrap / spread correction, % of R2), CPU."""
+    rows = [json.loads(line) for line in out_path.read_text().splitlines()]
+    out = ["| cell (SD, LIC, SNR, ch) | noise | design | n | bias % +- SE | SD of error % | half-width / 1.96 % "
+           "| covered | SE meas / boot / spread, % of R2 | CPU s |", "|" + "---|" * 10]
+    keys = sorted({(r["sd"], r["cell_lic"], r["snr"], r["coils"]) for r in rows})
+    for key in keys:
+        for c in CORR:
+            for d in ("before", "after"):
+                s = [r for r in rows if r["corr"] == c and r["design"] == d
+                     and (r["sd"], r["cell_lic"], r["snr"], r["coils"]) == key]
+                if len(s) < 2:
+                    continue
+                e = np.array([r["err_pct"] for r in s])
+                parts = [np.median([(r[k] or 0.0) * 100 / r["truth_r2"] for r in s])
+                         for k in ("se_meas_r2", "se_boot_r2", "se_mixture_r2")]
+                out.append(f"| {key[0]:g}, {key[1]:g}, {key[2]:g}, {key[3]} | {c} | {d} | {e.size} | "
+                           f"{e.mean():+.2f} +- {e.std(ddof=1) / np.sqrt(e.size):.2f} | {e.std(ddof=1):.2f} | "
+                           f"{np.median([r['half_width_pct'] for r in s]) / 1.96:.2f} | "
+                           f"{sum(r['covered'] for r in s)}/{e.size} | " + " / ".join(f"{v:.2f}" for v in parts)
+                           + f" | {np.median([r['cpu_s'] for r in s]):.2f} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=16)
@@ -277,7 +384,19 @@ def main(argv=None) -> int:
     ap.add_argument("--gre-texture", nargs=2, type=float, default=[0.0, 4.0], metavar=("SD", "WIDTH"))
     ap.add_argument("--gre-cell", nargs=3, default=["smooth1.03", "50", "8"], metavar=("CORR", "SNR", "COILS"))
     ap.add_argument("--real-gre", action="store_true", help="the real ISMRM liver's headline before/after (gcorr)")
+    ap.add_argument("--boot", type=int, default=0, help="seeds per cell of the bootstrap study (distinct seeds "
+                    "per cell; uniform 8-channel cells; noises from --only)")
+    ap.add_argument("--boot-design", default="after", help="after or before (branch corrboot, one_liver)")
+    ap.add_argument("--boot-first", type=int, default=0)
+    ap.add_argument("--boot-table", action="store_true")
     a = ap.parse_args(argv)
+    if a.boot_table:
+        print(boot_table())
+        return 0
+    if a.boot:
+        boot_run(a.boot, a.only, design=a.boot_design, first=a.boot_first)
+        print(boot_table())
+        return 0
     if a.real_gre:
         print(real_gre())
         return 0
