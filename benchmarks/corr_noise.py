@@ -317,7 +317,8 @@ def one_liver(cell: tuple, seed: int, corr: str, design: str = "after") -> dict[
             "err_pct": 100 * (st.headline_lic_mg_per_g / truth - 1), "r2_err": st.headline_r2_per_s - truth_r2,
             "covered": bool(lo <= truth <= hi), "half_width_pct": 100 * (hi - lo) / 2 / truth,
             "ci95_r2": b["headline_ci95"], "se_meas_r2": b["headline_se_measurement"],
-            "se_boot_r2": b["headline_se_bootstrap"], "se_mixture_r2": mx.get("se_r2_per_s"),
+            "se_boot_r2": b["headline_se_bootstrap"], "se_mixture_r2": float(np.sqrt(sum((mx.get(f"se_{t}_r2_per_s") or 0.0) ** 2
+                                                                 for t in ("spread", "shape", "split")))) if mx else None,
             "upper_r2": mx.get("upper_extension_r2_per_s"), "correction_r2": mx.get("correction_r2_per_s"),
             "tile_fit_bias_r2": mx.get("tile_fit_bias_r2_per_s"), "rho_spread": mx.get("rho_by_tile_size"),
             "boot_stretch": h.get("bootstrap_noise_stretch"),
@@ -363,6 +364,8 @@ def boot_table(out_path: Path = OUT_BOOT) -> str:
                 e = np.array([r["err_pct"] for r in s])
                 parts = [np.median([(r[k] or 0.0) * 100 / r["truth_r2"] for r in s])
                          for k in ("se_meas_r2", "se_boot_r2", "se_mixture_r2")]
+                if not any(r.get("se_mixture_r2") for r in s):  # rows written before 12:50 UTC did not record it
+                    parts[2] = float("nan")
                 out.append(f"| {key[0]:g}, {key[1]:g}, {key[2]:g}, {key[3]} | {c} | {d} | {e.size} | "
                            f"{e.mean():+.2f} +- {e.std(ddof=1) / np.sqrt(e.size):.2f} | {e.std(ddof=1):.2f} | "
                            f"{np.median([r['half_width_pct'] for r in s]) / 1.96:.2f} | "

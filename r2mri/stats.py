@@ -34,7 +34,8 @@ per-voxel R2 (``estimator="voxel-mean"``) and a warning says so.
 uncertainties: the covariance of each tile fit gives ``se_t``; the measurement SE of the
 mean is ``sqrt(sum k_t^2 se_t^2) / sum k_t``. (b) A bootstrap over tiles (clusters of
 voxels; seeded, ``n_bootstrap`` resamples, percentile interval), which also carries the
-spatial heterogeneity. The reported ``ci95`` is the union of the bootstrap percentile
+spatial heterogeneity (on correlated noise its noise share is stretched by the tiles' mutual
+correlation, r2mri/_corr_bootstrap.py). The reported ``ci95`` is the union of the bootstrap percentile
 interval and ``mean +- 1.96 SE`` (never narrower than the measurement noise allows),
 mapped through the calibration curve (monotonic, so interval ends map to interval ends).
 
