@@ -10,7 +10,7 @@ independent resampling of the tiles reads (``F``: the sum of the voxel noise cor
 0.79 / 0.39 / 0.12). The measurement SE is already scaled by ``sqrt(F)``
 (r2mri/_corr_tiles.py, branch corrfix; r2mri/_gre.py, branch gcorr); the bootstrap was not.
 
-What [D, r2mri's choice, measured in benchmarks/corr_noise.py ``--boot``]: only the noise's share of
+What [D, r2mri's choice, measured in benchmarks/corr_boot.py]: only the noise's share of
 the bootstrap variance is correlated as measured in the air; the rest (the spread of the tiles'
 true rates, texture) is the liver's own, and the headline's truth is the mean over this liver,
 not over a population of livers, so it is not inflated. The noise share of independent tiles is
@@ -37,7 +37,8 @@ import numpy as np
 __all__ = ["correlated_bootstrap"]
 
 
-def correlated_bootstrap(boot: np.ndarray, mean: float, se_meas: float, big_f: float) -> tuple[np.ndarray, "float | None"]:
+def correlated_bootstrap(boot: np.ndarray, mean: float, se_meas: float,
+                         big_f: float) -> tuple[np.ndarray, "float | None"]:
     """Bootstrap replicates of the headline mean rate stretched for correlated noise (module docstring).
 
     Parameters

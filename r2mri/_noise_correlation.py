@@ -179,7 +179,7 @@ def correlation_warning(corr: "dict | None", corrected: bool = False) -> "str | 
     if r1 is None or r1 < WARN_LAG1 or (se is not None and c2 < 3.0 * se):
         return None
     # phantom figures: benchmarks/README.md "Spatially correlated noise" (small livers, lag-1 r 0.79)
-    # r = 0.26: 32 seeds per uniform 8-channel cell, distinct between cells (branch corrboot, corr_noise --boot)
+    # r = 0.26: 32 seeds per uniform 8-channel cell, distinct between cells (branch corrboot, benchmarks/corr_boot.py)
     if corrected:  # after r2mri/_corr_tiles.py (branch corrfix; same README section, "+fix" columns)
         return (f"noise: spatially correlated (lag-1 r = {r1:.2f} in the air, an interpolated or filtered "
                 f"reconstruction; a 2 x 2 mean's variance x{corr['variance_factor_2x2']:.1f}): the headline's tile "
