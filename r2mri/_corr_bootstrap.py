@@ -6,8 +6,10 @@ independently (a bootstrap over clusters of voxels). With noise correlated betwe
 correlated too, and the variance of their voxel-weighted mean is ``F`` times what an
 independent resampling of the tiles reads (``F``: the sum of the voxel noise correlation
 ``r(i - j)`` over all pairs of used voxels over its sum over pairs inside tiles,
-:func:`r2mri._corr_tiles.tile_noise_factors`; ~1.35 for 4 x 4 tiles at lag-1 / 2 / 3
-0.79 / 0.39 / 0.12). The measurement SE is already scaled by ``sqrt(F)``
+:func:`r2mri._corr_tiles.tile_noise_factors`; at lag-1 / 2 / 3 0.79 / 0.39 / 0.12 ~1.8 for
+4 x 4 tiles, ~1.3 for 8 x 8: ``g(inf)^2 / g(a)^2`` of
+:func:`r2mri._noise_correlation.block_variance_factor` on a large ROI; 1.78 read from the tiles'
+own neighbour covariance against 1.77, tests/test_corr_bootstrap.py). The measurement SE is already scaled by ``sqrt(F)``
 (r2mri/_corr_tiles.py, branch corrfix; r2mri/_gre.py, branch gcorr); the bootstrap was not.
 
 What [D, r2mri's choice, measured in benchmarks/corr_boot.py]: only the noise's share of
