@@ -5,7 +5,8 @@ Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.corr_noise [--seeds N] [--only C
 (a rerun skips the livers already there); ``--table`` prints the Markdown table of
 benchmarks/README.md from it. ``--real`` measures the noise correlation of the real series
 instead (:func:`real_series`). ``--gre LIC...`` / ``--real-gre``: the fat-water (GRE R2*) headline
-before/after carrying the correlation (:func:`gre`, :func:`real_gre`; branch gcorr).
+before/after carrying the correlation (:func:`gre`, :func:`real_gre`; branch gcorr). The between-tile
+bootstrap on correlated noise, with distinct seeds per cell: ``benchmarks/corr_boot.py`` (branch corrboot).
 
 Why: the real 1.5 T liver (ISMRM 2012 case 12, benchmarks/real_liver.py) has noise correlated
 between neighbouring voxels (air, real part: 0.79 / 0.43 / 0.17 at lags 1 / 2 / 3), and

@@ -16,7 +16,8 @@ the pairs of used voxels of each tile on its actual footprint (partial edge tile
 ``f_t = sum_{i,j in t} r(i - j) / k_t``, the tile's noise count ``k_t / f_t``. The tile means
 are also correlated with their neighbours' (pairs across tile borders): the SE of the
 voxel-weighted mean is scaled by ``sqrt(F)``, ``F`` the sum of ``r`` over all pairs of used
-voxels over its sum over the pairs inside tiles (linear regime, tiles of similar SE).
+voxels over its sum over the pairs inside tiles (linear regime, tiles of similar SE); the
+between-tile bootstrap's noise share is multiplied by the same ``F`` (r2mri/_corr_bootstrap.py).
 
 Applied only when the measured correlation is material, by the same rule as the report's
 warning (:func:`r2mri._noise_correlation.correlation_warning`: lag-1 ``|rho| >= 0.2`` and

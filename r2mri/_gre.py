@@ -319,7 +319,7 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     pooled = PooledR2(float(np.sum(kt * r2) / np.sum(kt)), se_mean,
                       r2, se, kt.astype(int), (tids // per_slice)[ok].astype(int), int(kt.sum()), int(r2.size),
                       np.full(int(r2.size), int(tile)),
-                      tile_noise_voxels=None if noise_rho is None else kt / f_noise[ok])
+                      tile_noise_voxels=None if noise_rho is None else kt / f_noise[ok], tile_noise_between=big_f)
     pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
     pooled.tile = int(tile)  # type: ignore[attr-defined]
     pdff = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)

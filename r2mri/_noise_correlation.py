@@ -179,12 +179,13 @@ def correlation_warning(corr: "dict | None", corrected: bool = False) -> "str | 
     if r1 is None or r1 < WARN_LAG1 or (se is not None and c2 < 3.0 * se):
         return None
     # phantom figures: benchmarks/README.md "Spatially correlated noise" (small livers, lag-1 r 0.79)
+    # r = 0.26: 32 seeds per uniform 8-channel cell, distinct between cells (branch corrboot, benchmarks/corr_boot.py)
     if corrected:  # after r2mri/_corr_tiles.py (branch corrfix; same README section, "+fix" columns)
         return (f"noise: spatially correlated (lag-1 r = {r1:.2f} in the air, an interpolated or filtered "
                 f"reconstruction; a 2 x 2 mean's variance x{corr['variance_factor_2x2']:.1f}): the headline's tile "
                 "statistics count each tile's noise with this correlation, which widens the 95 % interval (on "
                 "phantoms at r = 0.79 it then covered the truth in 14-16 of 16 livers per cell, mean headline -1 to "
-                "+4 %; at r = 0.26 in 6-8 of 8); the spread correction still assumes independent voxels")
+                "+4 %; at r = 0.26 in 31-32 of 32); the spread correction still assumes independent voxels")
     return (f"noise: spatially correlated (lag-1 r = {r1:.2f} in the air, an interpolated or filtered "
             f"reconstruction; a 2 x 2 mean's variance x{corr['variance_factor_2x2']:.1f}): the statistics assume "
             "independent voxels, so the 95 % interval may be too narrow and the headline biased high where "

@@ -34,7 +34,8 @@ per-voxel R2 (``estimator="voxel-mean"``) and a warning says so.
 uncertainties: the covariance of each tile fit gives ``se_t``; the measurement SE of the
 mean is ``sqrt(sum k_t^2 se_t^2) / sum k_t``. (b) A bootstrap over tiles (clusters of
 voxels; seeded, ``n_bootstrap`` resamples, percentile interval), which also carries the
-spatial heterogeneity. The reported ``ci95`` is the union of the bootstrap percentile
+spatial heterogeneity (on correlated noise its noise share is stretched by the tiles' mutual
+correlation, r2mri/_corr_bootstrap.py). The reported ``ci95`` is the union of the bootstrap percentile
 interval and ``mean +- 1.96 SE`` (never narrower than the measurement noise allows),
 mapped through the calibration curve (monotonic, so interval ends map to interval ends).
 
@@ -51,7 +52,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _gre, _headline
+from . import _corr_bootstrap, _gre, _headline
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
@@ -173,6 +174,8 @@ class PooledR2:
     tile_noise_voxels: "np.ndarray | None" = None
     #: their noise drawn on each tile's block, as measured (r2mri/_corr_tiles.py ``tile_draw``); None: independent
     tile_noise_draw: Any = None
+    #: ``F``: the noise variance of the mean over what independent tiles give (r2mri/_corr_tiles.py); 1: white
+    tile_noise_between: float = 1.0
 
     @property
     def se_r2_per_s(self) -> float:
@@ -318,7 +321,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
     # (the tilings of the heterogeneity block use the tiles only: 2 of the 3 simulations of a full-size liver)
     se_args = (r2.copy(), np.concatenate(acc_s0), se.copy(), k.copy(), np.concatenate(acc_size), te,
                float(noise_sigma), int(coils))
-    k_noise, se_scale, draw = None, 1.0, None
+    k_noise, se_scale, draw, big_f = None, 1.0, None, 1.0
     if noise_rho is not None:  # r2mri/_corr_tiles.py: each tile's noise count, and the tiles' mutual correlation
         f, big_f = tile_noise_factors(ii, jj, kk, vtile, r2.size, m.shape, noise_rho)
         k_noise, se_scale = k / f, float(np.sqrt(big_f))
@@ -331,7 +334,7 @@ def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: i
 
     return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
                     np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile,
-                    tile_noise_voxels=k_noise, tile_noise_draw=draw)
+                    tile_noise_voxels=k_noise, tile_noise_draw=draw, tile_noise_between=big_f)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -567,6 +570,7 @@ def liver_statistics(
         else:
             se_meas = float("nan")
         units, weights = r2v, np.ones(n)
+    boot_stretch = None
     if n_bootstrap > 0 and units.size > 1:
         boot = np.empty(int(n_bootstrap))
         chunk = max(1, int(2_000_000 // units.size))  # bounded memory (~16 MB per array)
@@ -584,6 +588,8 @@ def liver_statistics(
                     pending.result()
                 pending = pool.submit(_resampled_ratios, idx, wu, weights, boot[start:stop])
             pending.result()
+        if pooled is not None and pooled.tile_noise_between > 1.0:  # correlated noise (r2mri/_corr_bootstrap.py)
+            boot, boot_stretch = _corr_bootstrap.correlated_bootstrap(boot, mean_r2, se_meas, pooled.tile_noise_between)
         b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         se_boot = float(np.std(boot, ddof=1))
     else:
@@ -701,10 +707,12 @@ def liver_statistics(
         "n_voxels_used": pooled.n_voxels_used if pooled is not None else n,
         "ci95_method": (f"union of the bootstrap percentile interval over "
                         f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
-                        "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
+                        + ("stretched for the measured noise correlation, " if boot_stretch is not None else "")
+                        + "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
                                                              "own SE in quadrature" if mixture is not None else "")
                         + ", mapped through the calibration"),
         "mixture": mixture.to_dict() if mixture is not None else None,
+        "bootstrap_noise_stretch": boot_stretch,
         "calibration": cal.name,
     }
     het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
