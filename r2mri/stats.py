@@ -51,7 +51,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _gre, _headline
+from . import _gre, _headline, _sigma_check
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
@@ -451,6 +451,7 @@ def liver_statistics(
     seed: int = 0,
     percentiles: Sequence[float] = PERCENTILES,
     noise_correlation: "dict | None" = None,
+    sigma_check: str = "correct",
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -487,6 +488,13 @@ def liver_statistics(
         voxels (the report's warning rule), the tile-pooled headline's noise counts, fit-bias
         terms and measurement SE account for it (r2mri/_corr_tiles.py); else ignored.
     percentiles : sequence of float
+    sigma_check : {"correct", "widen", "liver", "off"}, default "correct"
+        The noise sigma's own error (r2mri/_sigma_check.py, block ``sigma_check``): the air
+        sigma's SE carried into the interval through the measured dR2/dsigma, and the liver's
+        floor compared with the air's sigma; on a mismatch the headline is recomputed with the
+        liver's sigma (``"correct"``) or only its interval widened to it (``"widen"``);
+        ``"liver"`` uses the liver's sigma whenever it is measurable.
+        ``"off"``: neither (the tile-pooled SE path headline only; fat-water fits are not checked).
 
     Returns
     -------
@@ -527,6 +535,8 @@ def liver_statistics(
     sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
     rng = np.random.default_rng(seed)
     pooled = mixture = None
+    if sigma_check not in ("correct", "widen", "liver", "off"):
+        raise InputError(f"sigma_check: expected 'correct', 'widen', 'liver' or 'off', got {sigma_check!r}")
     if estimator not in ("auto", "tile-mixture", "tile-ncchi", "voxel-mean"):
         raise InputError(f"estimator: expected 'auto', 'tile-mixture', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
     if estimator in _headline.POOLED_ESTIMATORS and (image is None or sigma is None):
@@ -593,6 +603,12 @@ def liver_statistics(
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
+    sig_chk = None
+    if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
+        sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
+                                           noise_rho=material_rho(noise_correlation), mode=sigma_check)
+        mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma on a mismatch
+        warnings.extend(sig_chk.warnings)
     warnings.extend(mixture.warnings if mixture is not None else [])
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
@@ -703,6 +719,8 @@ def liver_statistics(
                         f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
                         "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
                                                              "own SE in quadrature" if mixture is not None else "")
+                        + (", and by the noise sigma's SE times dR2/dsigma (block sigma_check)"
+                           if sig_chk is not None and (sig_chk.sigma_air_se is not None or sig_chk.corrected) else "")
                         + ", mapped through the calibration"),
         "mixture": mixture.to_dict() if mixture is not None else None,
         "calibration": cal.name,
@@ -723,6 +741,9 @@ def liver_statistics(
         "qc": qc,
         "umol_per_mg": _cal.UMOL_PER_MG,
         "heterogeneity": het.to_dict(),
+        "sigma_check": (sig_chk.to_dict() if sig_chk is not None else
+                        {"status": "not made", "reason": "off" if sigma_check == "off" else
+                         "no tile-pooled R2 headline of the SE model (the noise sigma enters it only there)"}),
     }
     lic_block["fraction_above"] = fraction_above
     if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)
