@@ -123,10 +123,10 @@ def part_halfwidth(seeds):
 
 
 def _three_modes(ph, fit, noise):
-    """Headline LIC, interval and the check for sigma_check "off", "widen" and "correct" from one
-    ``liver_statistics`` run ("off") and the check on the same tiles: ``liver_statistics``
-    applies :meth:`SigmaCheck.apply` to the same mean and interval, so this is what it returns."""
-    from r2mri import calibration as cal
+    """Headline LIC and interval for sigma_check "off", "widen", "liver" and "correct" from one
+    ``liver_statistics`` run ("off"), the check on the same tiles and, on a mismatch, the
+    headline recomputed with the liver's sigma: what ``liver_statistics`` does in each mode."""
+    from r2mri import _headline, calibration as cal
     from r2mri.stats import pooled_mean_r2
     from r2mri._sigma_check import air_sigma_se, sigma_check
 
@@ -135,9 +135,15 @@ def _three_modes(ph, fit, noise):
     mean, (lo, hi) = r2["headline_mean"], r2["headline_ci95"]
     pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=noise.sigma, coils=noise.coils)
     out = {"off": (st.headline_lic_mg_per_g, st.ci95_lic_mg_per_g)}
-    chk = None
-    for mode in ("widen", "liver", "correct"):  # "correct" last: its check is returned
+    chk, again = None, None
+    for mode in ("widen", "correct", "liver"):  # "liver" (the default) last: its check is returned
         chk = sigma_check(ph.image, pooled, noise.sigma, noise.coils, air_sigma_se(fit, noise.sigma), mode=mode)
+        if chk.status == "mismatch" and chk.corrected:
+            if again is None:
+                again = _headline.headline_pooled(ph.image, ph.truth.liver_mask, noise_sigma=chk.sigma_liver,
+                                                  coils=noise.coils, tile="adaptive", seed=0,
+                                                  estimator="tile-mixture")[0].mean_r2_per_s
+            chk.r2_shift_relative = again / mean - 1.0
         v = cal.lic_from_r2(np.array(chk.apply(mean, lo, hi)), cal.DEFAULT_CALIBRATION)
         out[mode] = (float(v[0]), (float(v[1]), float(v[2])))
     return out, chk

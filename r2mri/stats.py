@@ -451,7 +451,7 @@ def liver_statistics(
     seed: int = 0,
     percentiles: Sequence[float] = PERCENTILES,
     noise_correlation: "dict | None" = None,
-    sigma_check: str = "correct",
+    sigma_check: str = "liver",
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -488,12 +488,14 @@ def liver_statistics(
         voxels (the report's warning rule), the tile-pooled headline's noise counts, fit-bias
         terms and measurement SE account for it (r2mri/_corr_tiles.py); else ignored.
     percentiles : sequence of float
-    sigma_check : {"correct", "widen", "liver", "off"}, default "correct"
-        The noise sigma's own error (r2mri/_sigma_check.py, block ``sigma_check``): the air
-        sigma's SE carried into the interval through the measured dR2/dsigma, and the liver's
-        floor compared with the air's sigma; on a mismatch the headline is recomputed with the
-        liver's sigma (``"correct"``) or only its interval widened to it (``"widen"``);
-        ``"liver"`` uses the liver's sigma whenever it is measurable.
+    sigma_check : {"liver", "correct", "widen", "off"}, default "liver"
+        The noise sigma's own error (r2mri/_sigma_check.py, block ``sigma_check``): where the
+        liver's echoes reach the noise floor, its sigma is read there and the headline uses it
+        (``"liver"``: scaled by the tiles' R2 ratio, or recomputed when it differs from the
+        air's beyond noise, with a warning), with its SE carried into the interval through the
+        measured dR2/dsigma; elsewhere the air sigma's SE is carried. ``"correct"``: the liver's
+        sigma only on a mismatch (the interval still reaches its headline); ``"widen"``: never
+        (the interval reaches it; a mismatch warns in red); ``"off"``: none of it.
         ``"off"``: neither (the tile-pooled SE path headline only; fat-water fits are not checked).
 
     Returns
@@ -607,7 +609,11 @@ def liver_statistics(
     if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
         sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
                                            noise_rho=material_rho(noise_correlation), mode=sigma_check)
-        mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma on a mismatch
+        if sig_chk.status == "mismatch" and sig_chk.corrected:  # the headline itself at the liver's sigma
+            again = _headline.headline_pooled(image, pool, noise_sigma=sig_chk.sigma_liver, coils=n_coils, tile=tile,
+                                              seed=seed, estimator=estimator, noise_rho=material_rho(noise_correlation))
+            sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
+        mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
         warnings.extend(sig_chk.warnings)
     warnings.extend(mixture.warnings if mixture is not None else [])
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
