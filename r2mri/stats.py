@@ -554,9 +554,9 @@ def liver_statistics(
             else:
                 # with the voxels whose own fit did not converge (r2mri/roi.py, LiverROI.not_converged)
                 nc = getattr(roi, "not_converged", None)
-                pool = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
+                pool_mask = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
                 pooled, mixture, estimator = _headline.headline_pooled(
-                    image, pool, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator,
+                    image, pool_mask, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator,
                     noise_rho=material_rho(noise_correlation))
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
@@ -610,7 +610,7 @@ def liver_statistics(
         sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
                                            noise_rho=material_rho(noise_correlation), mode=sigma_check)
         if sig_chk.status == "mismatch" and sig_chk.corrected:  # the headline itself at the liver's sigma
-            again = _headline.headline_pooled(image, pool, noise_sigma=sig_chk.sigma_liver, coils=n_coils, tile=tile,
+            again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils, tile=tile,
                                               seed=seed, estimator=estimator, noise_rho=material_rho(noise_correlation))
             sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
         mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
