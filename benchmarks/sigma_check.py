@@ -138,7 +138,7 @@ def _three_modes(ph, fit, noise):
     chk, again = None, None
     for mode in ("widen", "correct", "liver"):  # "liver" (the default) last: its check is returned
         chk = sigma_check(ph.image, pooled, noise.sigma, noise.coils, air_sigma_se(fit, noise.sigma), mode=mode)
-        if chk.status == "mismatch" and chk.corrected:
+        if chk.needs_rerun(mean, lo, hi):
             if again is None:
                 again = _headline.headline_pooled(ph.image, ph.truth.liver_mask, noise_sigma=chk.sigma_liver,
                                                   coils=noise.coils, tile="adaptive", seed=0,

@@ -609,7 +609,7 @@ def liver_statistics(
     if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
         sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
                                            noise_rho=material_rho(noise_correlation), mode=sigma_check)
-        if sig_chk.status == "mismatch" and sig_chk.corrected:  # the headline itself at the liver's sigma
+        if sig_chk.needs_rerun(mean_r2, lo, hi):  # the headline itself at the liver's sigma
             again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils, tile=tile,
                                               seed=seed, estimator=estimator, noise_rho=material_rho(noise_correlation))
             sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
