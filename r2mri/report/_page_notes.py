@@ -7,7 +7,9 @@ repeat), most important first:
 0. warnings that change the reading: headline, heterogeneity, fit quality, an ROI that
    is probably not the liver, protocol errors overridden with ``force`` (and any warning
    whose source is not recognised: an unknown warning is never demoted);
-1. the quality of the numbers: ``qc:``, ``noise:``, ``model:``;
+1. the quality of the numbers: ``qc:``, ``noise:``, ``model:`` (but the liver's noise floor
+   disagreeing with the air's sigma while the headline is "not corrected", ``sigma_check="widen"``,
+   is rank 0: r2mri/_sigma_check.py);
 2. protocol and calibration warnings (the calibration is also named in the headline box);
 3. reminders: "liver ROI: automatic proposal ... check it".
 
