@@ -610,9 +610,13 @@ def liver_statistics(
         sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
                                            noise_rho=material_rho(noise_correlation), mode=sigma_check)
         if sig_chk.needs_rerun(mean_r2, lo, hi):  # the headline itself at the liver's sigma
-            again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils, tile=tile,
-                                              seed=seed, estimator=estimator, noise_rho=material_rho(noise_correlation))
-            sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
+            try:
+                again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils,
+                                                  tile=tile, seed=seed, estimator=estimator,
+                                                  noise_rho=material_rho(noise_correlation))
+                sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
+            except InputError:  # kept: the tiles' ratio
+                pass
         mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
         warnings.extend(sig_chk.warnings)
     warnings.extend(mixture.warnings if mixture is not None else [])
