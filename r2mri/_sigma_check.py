@@ -18,8 +18,8 @@ first-order propagation: the term is < 1 % of R2 wherever it was measured).
 **Liver floor check.** For a non-central chi magnitude of ``n`` channels
 ``E[M^2] = A^2 + 2 n sigma^2`` exactly (Constantinides CD, Atalar E, McVeigh ER.
 Signal-to-noise measurements in magnitude images from NMR phased arrays. Magn Reson Med
-1997;38:852-857). At the echoes where the liver's fitted amplitude is at the floor (ROI
-mean ``A^2 <= FLOOR_FRACTION * 2 n sigma^2``), ``sigma_liver^2 = mean(M^2 - A_t^2) / (2 n)``
+1997;38:852-857). At the echoes where the liver's fitted amplitude is at the floor (median
+tile ``A^2 <= FLOOR_FRACTION * 2 n sigma^2``), ``sigma_liver^2 = mean(M^2 - A_t^2) / (2 n)``
 over every voxel of the tiles, with ``A_t`` each tile's fitted amplitude (the headline's
 tile fit, with the air's sigma): ``A^2`` is a few % of ``M^2`` there, so its error hardly
 matters, while the floor's *mean*, which the tile fit absorbs by moving R2, is not used.
@@ -55,7 +55,7 @@ _Z95 = 1.959963984540054  # Phi^-1(0.975)
 #: Relative step of sigma for the finite-difference sensitivity (design choice: the
 #: headline is smooth in sigma; 0.99/1.01 is what benchmarks/results/narrow8-diag used).
 EPS = 0.01
-#: Largest ROI-mean fitted ``A^2`` of an echo used by the floor check, as a share of the
+#: Largest median tile fitted ``A^2`` of an echo used by the floor check, as a share of the
 #: floor's ``E[M^2] = 2 n sigma^2`` (design choice: the fitted A^2 then moves sigma^2 by at
 #: most this share if it were wholly wrong; A <= 0.98 sigma for 8 channels, 0.35 sigma for
 #: one; measured false alarms in benchmarks/README.md, "sigmaci").
@@ -186,7 +186,7 @@ def _liver_sigma(y, t, a2, k, ok, sigma, coils, se_factor=1.0):
     """(sigma_liver, its SE, samples) from the second moment at the floor echoes, or (None, None, samples).
 
     ``a2`` (tiles, echo): the tiles' fitted squared amplitudes. Samples: every voxel of the
-    tiles (ok, ``k >= MIN_TILE_VOXELS``) at the echoes whose voxel-weighted mean ``a2`` is at most
+    tiles (ok, ``k >= MIN_TILE_VOXELS``) at the echoes whose median tile ``a2`` is at most
     ``FLOOR_FRACTION * 2 n sigma^2``. The echoes are chosen on the whole ROI, not tile by
     tile: a tile whose own floor reads low fits a faster decay and a smaller A, so choosing
     by tile picks low noise (one channel: -2 to -4 % of sigma on matched noise, branch sigmaci).
@@ -197,12 +197,16 @@ def _liver_sigma(y, t, a2, k, ok, sigma, coils, se_factor=1.0):
     use = ok & (k >= MIN_TILE_VOXELS)
     if not use.any():
         return None, None, 0
-    floor_echo = np.average(a2[use], axis=0, weights=k[use]) <= FLOOR_FRACTION * two_n * sigma * sigma
+    # the median tile: a few tiles holding a bright voxel must not decide it
+    floor_echo = np.median(a2[use], axis=0) <= FLOOR_FRACTION * two_n * sigma * sigma
     sel = use[:, None] & floor_echo[None, :]
     vsel = sel[t]  # (voxels, echo)
     # samples far above any noise floor are signal the tile's A_t does not hold (a vessel or
     # a brighter voxel inside a tile: one in analyze's ROI read +2.3 % with an SE of 2 %)
-    vsel &= y <= outlier_limit(np.sqrt(a2)[t], sigma, coils)
+    # inside a tile: its fitted A_t holds it too, so the whole tile is left out
+    bad = vsel & (y > outlier_limit(np.sqrt(a2)[t], sigma, coils))
+    if bad.any():
+        vsel &= ~np.isin(t, np.unique(t[bad.any(axis=1)]))[:, None]
     n = int(vsel.sum())
     if n < MIN_FLOOR_SAMPLES:
         return None, None, n

@@ -112,3 +112,32 @@ def test_bad_sigma_check_value_is_one_clear_error(matched):
     fit = SimpleNamespace(r2_per_s=np.full((4, 4, 1), 100.0), status=np.zeros((4, 4, 1), np.uint8), options={})
     with pytest.raises(InputError, match="sigma_check"):
         liver_statistics(fit, np.ones((4, 4, 1), bool), sigma_check="maybe")
+
+
+def test_low_iron_is_not_testable_and_carries_only_the_tiny_random_term():
+    ph = generate(seed=4, **{**GEOM, "lic": 7.0, "snr": 50.0})
+    s = float(ph.summary["noise_sigma"])
+    p = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=s, coils=8)
+    c = sigma_check(ph.image, p, s, 8, 0.00094 * s)
+    # no echo at the floor at 7 mg/g (R2 ~ 100 /s, last echo ~8 sigma): nothing to read, and
+    # R2 hardly depends on sigma there (0.13 % per 1 %, narrow8)
+    assert c.status == "not testable" and "floor" in c.reason and c.sigma_liver is None
+    assert 0.05 < c.sensitivity < 0.3
+    assert c.se_r2_from_sigma_per_s == pytest.approx(c.sensitivity * p.mean_r2_per_s * 0.00094, rel=1e-9)
+    mean, lo, hi = c.apply(p.mean_r2_per_s, 0.99 * p.mean_r2_per_s, 1.01 * p.mean_r2_per_s)
+    # 1.96 x 0.13 x 0.094 % of R2 in quadrature with a 1 % half-width: +0.03 %
+    assert mean == p.mean_r2_per_s and 0 < (hi - lo) / (0.02 * mean) - 1 < 1e-3
+
+
+def test_a_bright_voxel_at_the_floor_is_left_out_of_the_liver_sigma(matched):
+    s = float(matched.summary["noise_sigma"])
+    mask = matched.truth.liver_mask
+    p = pooled_mean_r2(matched.image, mask, noise_sigma=s, coils=8)
+    ref = sigma_check(matched.image, p, s, 8, None)
+    data = np.array(matched.image.data, dtype=np.float32)
+    ii, jj, kk = np.nonzero(mask)
+    data[ii[::400], jj[::400], kk[::400], :] = 30 * s  # a few vessel-like voxels, bright at every echo
+    img = r2mri.MultiEchoImage(data, matched.image.echo_times_s)
+    c = sigma_check(img, p, s, 8, None)
+    # 5 of ~1,700 voxels at M = 30 sigma would add ~14 % to mean(M^2) if kept (~7 % to sigma)
+    assert abs(c.sigma_liver / ref.sigma_liver - 1) < 2 * ref.sigma_liver_se / s
