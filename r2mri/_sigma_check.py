@@ -23,8 +23,11 @@ tile ``A^2 <= FLOOR_FRACTION * 2 n sigma^2``), ``sigma_liver^2 = mean(M^2 - A_t^
 over every voxel of the tiles, with ``A_t`` each tile's fitted amplitude (the headline's
 tile fit, with the air's sigma): ``A^2`` is a few % of ``M^2`` there, so its error hardly
 matters, while the floor's *mean*, which the tile fit absorbs by moving R2, is not used.
-Its SE comes from the scatter of ``M^2`` (about ``sigma / (2 sqrt(n N))`` for ``N``
-voxel-echoes) and an allowance for the fitted ``A^2`` (:data:`A2_UNCERTAINTY`). When it
+Samples far above any floor (:func:`outlier_limit`: a vessel or bright voxel) drop their
+whole tile, whose fitted ``A_t`` holds them too. The reading is iterated to its fixed point
+(the tiles refitted with it). Its SE comes from the scatter of the tiles' sums (about
+``sigma / (2 sqrt(n N))`` for ``N`` voxel-echoes), an allowance for the fitted ``A^2``
+(:data:`A2_UNCERTAINTY`), and the fixed point's feedback (``1 / (1 - g)``). When it
 differs from the air's sigma by more than :data:`Z_ALARM` combined standard errors, a
 warning names the shift. ``mode="liver"`` (the default of ``liver_statistics``): wherever
 it is measurable the headline uses the liver's sigma (scaled by the ratio of the tiles'
@@ -190,8 +193,10 @@ def _liver_sigma(y, t, a2, k, ok, sigma, coils, se_factor=1.0):
     ``FLOOR_FRACTION * 2 n sigma^2``. The echoes are chosen on the whole ROI, not tile by
     tile: a tile whose own floor reads low fits a faster decay and a smaller A, so choosing
     by tile picks low noise (one channel: -2 to -4 % of sigma on matched noise, branch sigmaci).
+    Tiles holding a sample above :func:`outlier_limit` are left out whole.
     ``E[M^2] = A^2 + 2 n sigma^2`` gives ``sigma^2 = mean(M^2 - A^2) / (2 n)``; its SE from the
-    scatter of ``M^2`` (times ``se_factor``, for noise correlated between voxels).
+    scatter of the tiles' sums (times ``se_factor``, for noise correlated between voxels) and
+    :data:`A2_UNCERTAINTY` of the subtracted ``A^2``, in quadrature.
     """
     two_n = 2.0 * coils
     use = ok & (k >= MIN_TILE_VOXELS)
