@@ -495,8 +495,9 @@ def liver_statistics(
         air's beyond noise, with a warning), with its SE carried into the interval through the
         measured dR2/dsigma; elsewhere the air sigma's SE is carried. ``"correct"``: the liver's
         sigma only on a mismatch (the interval still reaches its headline); ``"widen"``: never
-        (the interval reaches it; a mismatch warns in red); ``"off"``: none of it.
-        ``"off"``: neither (the tile-pooled SE path headline only; fat-water fits are not checked).
+        (the interval reaches it; a mismatch warns in red); ``"off"``: none of it. Only the
+        tile-pooled headline of the SE model is checked (not fat-water fits); ``per_slice``
+        keeps the air's sigma.
 
     Returns
     -------
@@ -729,8 +730,10 @@ def liver_statistics(
                         f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
                         "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
                                                              "own SE in quadrature" if mixture is not None else "")
-                        + (", and by the noise sigma's SE times dR2/dsigma (block sigma_check)"
-                           if sig_chk is not None and (sig_chk.sigma_air_se is not None or sig_chk.corrected) else "")
+                        + (", with the noise sigma read in the liver and its SE times dR2/dsigma (block sigma_check)"
+                           if sig_chk is not None and sig_chk.corrected else
+                           ", and by the noise sigma's SE times dR2/dsigma (block sigma_check)"
+                           if sig_chk is not None and sig_chk.sigma_air_se is not None else "")
                         + ", mapped through the calibration"),
         "mixture": mixture.to_dict() if mixture is not None else None,
         "calibration": cal.name,
