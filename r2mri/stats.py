@@ -51,10 +51,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _gre, _headline, _sigma_check
+from . import _gre, _headline
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
+from . import _sigma_check  # the noise sigma's own error (issue 16)
 from ._numba_setup import njit
 from .errors import InputError
 from .status import FitStatus
