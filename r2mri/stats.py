@@ -56,6 +56,7 @@ from . import _corr_bootstrap, _gre, _headline
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
+from . import _sigma_check  # the noise sigma's own error (issue 16)
 from ._numba_setup import njit
 from .errors import InputError
 from .status import FitStatus
@@ -454,6 +455,7 @@ def liver_statistics(
     seed: int = 0,
     percentiles: Sequence[float] = PERCENTILES,
     noise_correlation: "dict | None" = None,
+    sigma_check: str = "liver",
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -490,6 +492,16 @@ def liver_statistics(
         voxels (the report's warning rule), the tile-pooled headline's noise counts, fit-bias
         terms and measurement SE account for it (r2mri/_corr_tiles.py); else ignored.
     percentiles : sequence of float
+    sigma_check : {"liver", "correct", "widen", "off"}, default "liver"
+        The noise sigma's own error (r2mri/_sigma_check.py, block ``sigma_check``): where the
+        liver's echoes reach the noise floor, its sigma is read there and the headline uses it
+        (``"liver"``: scaled by the tiles' R2 ratio, or recomputed when it differs from the
+        air's beyond noise, with a warning), with its SE carried into the interval through the
+        measured dR2/dsigma; elsewhere the air sigma's SE is carried. ``"correct"``: the liver's
+        sigma only on a mismatch (the interval still reaches its headline); ``"widen"``: never
+        (the interval reaches it; a mismatch warns in red); ``"off"``: none of it. Only the
+        tile-pooled headline of the SE model is checked (not fat-water fits); ``per_slice``
+        keeps the air's sigma.
 
     Returns
     -------
@@ -530,6 +542,8 @@ def liver_statistics(
     sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
     rng = np.random.default_rng(seed)
     pooled = mixture = None
+    if sigma_check not in ("correct", "widen", "liver", "off"):
+        raise InputError(f"sigma_check: expected 'correct', 'widen', 'liver' or 'off', got {sigma_check!r}")
     if estimator not in ("auto", "tile-mixture", "tile-ncchi", "voxel-mean"):
         raise InputError(f"estimator: expected 'auto', 'tile-mixture', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
     if estimator in _headline.POOLED_ESTIMATORS and (image is None or sigma is None):
@@ -545,9 +559,9 @@ def liver_statistics(
             else:
                 # with the voxels whose own fit did not converge (r2mri/roi.py, LiverROI.not_converged)
                 nc = getattr(roi, "not_converged", None)
-                pool = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
+                pool_mask = valid | nc if nc is not None and np.shape(nc) == valid.shape else valid
                 pooled, mixture, estimator = _headline.headline_pooled(
-                    image, pool, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator,
+                    image, pool_mask, noise_sigma=sigma, coils=n_coils, tile=tile, seed=seed, estimator=estimator,
                     noise_rho=material_rho(noise_correlation))
         except InputError as exc:
             warnings.append(f"headline: tile-pooled estimator not possible ({exc}); used the mean of voxel R2")
@@ -599,6 +613,20 @@ def liver_statistics(
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
+    sig_chk = None
+    if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
+        sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
+                                           noise_rho=material_rho(noise_correlation), mode=sigma_check)
+        if sig_chk.needs_rerun(mean_r2, lo, hi):  # the headline itself at the liver's sigma
+            try:
+                again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils,
+                                                  tile=tile, seed=seed, estimator=estimator,
+                                                  noise_rho=material_rho(noise_correlation))
+                sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
+            except InputError:  # kept: the tiles' ratio
+                pass
+        mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
+        warnings.extend(sig_chk.warnings)
     warnings.extend(mixture.warnings if mixture is not None else [])
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
@@ -710,6 +738,10 @@ def liver_statistics(
                         + ("stretched for the measured noise correlation, " if boot_stretch is not None else "")
                         + "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
                                                              "own SE in quadrature" if mixture is not None else "")
+                        + (", with the noise sigma read in the liver and its SE times dR2/dsigma (block sigma_check)"
+                           if sig_chk is not None and sig_chk.corrected else
+                           ", and by the noise sigma's SE times dR2/dsigma (block sigma_check)"
+                           if sig_chk is not None and sig_chk.sigma_air_se is not None else "")
                         + ", mapped through the calibration"),
         "mixture": mixture.to_dict() if mixture is not None else None,
         "bootstrap_noise_stretch": boot_stretch,
@@ -731,6 +763,9 @@ def liver_statistics(
         "qc": qc,
         "umol_per_mg": _cal.UMOL_PER_MG,
         "heterogeneity": het.to_dict(),
+        "sigma_check": (sig_chk.to_dict() if sig_chk is not None else
+                        {"status": "not made", "reason": "off" if sigma_check == "off" else
+                         "no tile-pooled R2 headline of the SE model (the noise sigma enters it only there)"}),
     }
     lic_block["fraction_above"] = fraction_above
     if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)

@@ -17,6 +17,7 @@ from ._anatomy import LABELS, affine_ras, grid_mm, label_map
 from ._iron import lic_map, tissue_maps
 from ._gre import complex_signal, fat_fraction_map, field_map_hz
 from ._noise import coil_maps, rss_and_combined, rss_noisy
+from ._noise_gain import body_noise_gain, with_gain
 from ._noise_shape import noise_shaper
 from ._s0_texture import s0_texture
 from ._signal import decay
@@ -172,7 +173,8 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     mean_s0 = float(ref.mean()) if ref.size else float(sp.intensity_scale)
     sigma = 0.0 if math.isinf(sp.snr) else mean_s0 / sp.snr
     gre = _gre_truth(labels, x, y, z, s0, sp) if sp.complex_signal else None
-    signal, data, phase = _acquire(sp, labels, rate, t1, s0, gre, sens, sigma, seed)
+    gain = body_noise_gain(body2d, sp.body_noise_ratio)  # noise in the body vs the air (default off)
+    signal, data, phase = _acquire(sp, labels, rate, t1, s0, gre, sens, sigma, seed, gain)
     if sp.zero_background:
         data[labels == LABELS["air"]] = 0.0
         if phase is not None:
@@ -226,6 +228,9 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "noise_sigma": sigma,
         **({"noise_interpolation": int(sp.noise_interpolation), "noise_smoothing_voxels": float(sp.noise_smoothing_voxels)}
            if sp.noise_interpolation > 1 or sp.noise_smoothing_voxels > 0 else {}),
+        **({"body_noise_ratio": float(sp.body_noise_ratio),
+            "noise_sigma_liver_mean": float(sigma * np.broadcast_to(gain[:, :, None], liver.shape)[liver].mean())
+            if n_liver else None} if gain is not None else {}),
         "coils": int(sp.coils),
         "snr": _finite_or_none(sp.snr),
         "snr_definition": SNR_DEFINITION,
@@ -274,19 +279,19 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     return Phantom(image=image, truth=truth, noise_free=signal.astype(np.float32), spec=sp, seed=seed)
 
 
-def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int):
+def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int, gain=None):
     """(noise-free RSS signal, noisy RSS magnitude, phase or None): the real decay model
     with RSS noise, or for complex GRE phantoms the complex water-fat signal with RSS
     magnitude and the phase of the Roemer-combined channels."""
     if gre is None:
         signal = s0[..., None] * decay(rate, t1, labels, sp)
         if sigma > 0:
-            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed), noise_shaper(sp)), None
+            return signal, rss_noisy(signal, sens, sigma, np.random.default_rng(seed), with_gain(noise_shaper(sp), gain)), None
         return signal, signal.copy(), None
     csig = complex_signal(gre["water"], gre["fat"], rate, gre["field_hz"], sp)
     signal = np.abs(csig)
     if sigma > 0:
-        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed), noise_shaper(sp))
+        data, comb = rss_and_combined(csig, sens, sigma, np.random.default_rng(seed), with_gain(noise_shaper(sp), gain))
     else:
         data, comb = signal.astype(np.float32), csig
     return signal, data, np.angle(comb).astype(np.float32)

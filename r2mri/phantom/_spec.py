@@ -83,6 +83,8 @@ class PhantomSpec:
     # spatially correlated noise, in-plane (r2mri/phantom/_noise_shape.py; off by default)
     noise_interpolation: int = 1
     noise_smoothing_voxels: float = 0.0
+    # noise SD in the body over the air's (parallel-imaging g-factor and the like; r2mri/phantom/_noise_gain.py; 1: off)
+    body_noise_ratio: float = 1.0
     intensity_scale: float = 1000.0
     zero_background: bool = False
 
@@ -202,6 +204,8 @@ class PhantomSpec:
             raise bad("noise_interpolation", f"must be an integer in [1, 8] (1: off), got {self.noise_interpolation!r}")
         if not (0 <= self.noise_smoothing_voxels <= 8):
             raise bad("noise_smoothing_voxels", f"must be in [0, 8] (0: off), got {self.noise_smoothing_voxels!r}")
+        if not (0.5 <= self.body_noise_ratio <= 2):
+            raise bad("body_noise_ratio", f"must be in [0.5, 2] (1: off), got {self.body_noise_ratio!r}")
         if not (0 <= self.coil_shading <= 2):
             raise bad("coil_shading", f"must be in [0, 2], got {self.coil_shading!r}")
         if not (0 <= self.biexp_slow_fraction < 1):

@@ -29,7 +29,8 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: ``mean`` is the tile-pooled fit's when the headline is tile-pooled (``mean_method``).
 #: 1.3: ``category`` gains ``ci95_categories``, ``ci95_thresholds_mg_per_g``,
 #: ``ci95_spans_threshold`` and ``ci95_note`` (the categories the headline's interval spans).
-SCHEMA_VERSION = "1.3"
+#: 1.4: the ``sigma_check`` block (the noise sigma's own error in the headline, r2mri/_sigma_check.py).
+SCHEMA_VERSION = "1.4"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
 _PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
@@ -306,7 +307,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.3', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.4', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
