@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
+from ._s0_texture import exam_texture, prior_shift
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
 from ._spread_map import split_outlier_rates, tile_spread_map
 from ._tile_bias_sim import fit_bias_warning
@@ -161,6 +162,7 @@ class MixtureCorrection:
             "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
             "spread_map": self.extra.get("spread_map"),
+            "s0_texture": self.extra.get("s0_texture"),
         }
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
@@ -250,16 +252,31 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                     "describe these data); those tiles are not corrected and the interval includes the difference")
     fb_warn = fit_bias_warning(t.fit_bias_r2, t.fit_bias_sim_r2, t.fit_bias_skipped, mean)  # r2mri/_tile_bias_sim.py
     warn += [fb_warn] if fb_warn else []
+    s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)  # fine S0 texture (issue 16)
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
                               "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
                               "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2,
-                              "spread_map": t.spread.to_dict() if t.spread is not None else None},
+                              "spread_map": t.spread.to_dict() if t.spread is not None else None,
+                              "s0_texture": s0_tex},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
                              se_split_r2_per_s=se_split)
     return pooled, corr
+
+
+def _s0_texture_block(t: _TileSet, rho: dict, skip: set, seed: int) -> "dict | None":
+    """The liver's fine S0 texture in the estimator's tiles and the headline's shift were kappa's
+    prior to see it (r2mri/_s0_texture.py); None where kappa had no prior (``_KAPPA_FROM``)."""
+    if t.kappa_prior is None or t.xyz is None:
+        return None
+    tex = exam_texture(t.y, t.xyz, t.tile_of, t.sel_of, t.te, t.sigma, t.coils, seed=seed)
+    if tex["measurable"]:
+        tex.update(prior_shift(t, rho, skip, _SHAPE, tex))
+        v = [m["s0_var"] for m in tex["by_tile_size"].values()]
+        tex["s0_log_sd"] = float(np.sqrt(max(float(np.max(v)), 0.0))) if v else 0.0
+    return tex
 
 
 def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple:
@@ -274,7 +291,9 @@ def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple
         rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
     # the shape is not identified by the data: one step of the same estimation with the other
     # shape (log-normal) from this estimate; half the difference is the shape term
+    gain_k = dict(t.rho_per_kappa_mean)  # the main shape's sensitivity to kappa's prior (r2mri/_s0_texture.py)
     mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
+    t.rho_per_kappa_mean = gain_k
     return (rho, rho_se, gain, mu) + _correction_and_errors(t, rho, rho_se, mu, mu_alt)
 
 

@@ -33,10 +33,10 @@ TILES = (2, 4, 8)
 LAGS = (1, 2, 3, 4)
 _SURFACE_DEGREE = 2  # [D, r2mri's choice] the per-slice surface removed before the tiles: quadratic (a plane
 # leaves 3-11x more on the two real livers: shading and anatomy curvature; benchmarks/s0_texture_real.py)
-_ATTENUATION_MAX = 0.1  # [D, r2mri's choice] an echo is used when its log magnitude follows log A to within
-# 10 %: d E[log M] / d log A ~ A^2 / (A^2 + 2 n sigma^2) >= 0.9 for n channels (A the median amplitude; the
-# noise floor of a root-sum-of-squares magnitude, E[M^2] = A^2 + 2 n sigma^2), i.e. A >= 4.2 sigma with one
-# channel, 12 sigma with 8
+_ATTENUATION_MAX = 0.5  # [D, r2mri's choice] an echo is used when its log magnitude follows log A by at least
+# half (d E[log M] / d log A at the median amplitude, :func:`log_response`: A >= ~1.2 sigma with one channel,
+# ~4 sigma with 8); each tile's deviations are divided by that factor at the tile's own amplitude
+_TILE_RESPONSE_MIN = 0.3  # [D] a tile whose response at a used echo is below this is left out (too dark)
 _MIN_ECHOES = 3  # three unknowns (var log S0, cov, var R2) from the echo pairs
 _N_BOOT = 100  # bootstrap replicates over tiles for the SE [D]
 _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when the expected shift of the headline LIC
@@ -255,8 +255,35 @@ def gaussian_scale_voxels(rho: float, lag: int) -> float:
 
 
 # ------------------------------------------------------------------------ one exam
+def log_response(amp_over_sigma: np.ndarray, coils: int) -> np.ndarray:
+    """d E[log M] / d log A of a root-sum-of-squares magnitude M of ``coils`` channels at amplitude
+    A (in units of the noise SD per real/imaginary part of one channel): 1 far above the noise
+    floor, towards 0 on it. Texture in log S0 reaches log M times this factor.
+
+    Computed on a grid of log(A / sigma) with common random numbers (``|A + sigma z|^2`` plus
+    ``sigma^2`` times a chi-square of ``2 coils - 1`` degrees of freedom, exact in law) and
+    interpolated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(log_response(np.array([2.0, 4.0, 8.0]), 1), 2).tolist()  # one channel (Rician)
+    [0.86, 1.0, 1.0]
+    >>> np.round(log_response(np.array([2.0, 4.0, 8.0]), 8), 2).tolist()  # eight (brute force: 0.20, 0.52, 0.82)
+    [0.2, 0.52, 0.82]
+    """
+    rng = np.random.default_rng(12345)
+    n = 20_000
+    z, c = rng.standard_normal(n), rng.chisquare(2 * max(int(coils), 1) - 1, n)
+    grid = np.linspace(np.log(0.25), np.log(200.0), 120)
+    f = np.array([np.mean(np.log((np.exp(g) + z) ** 2 + c)) / 2.0 for g in grid])
+    d = np.gradient(f, grid)
+    return np.interp(np.log(np.maximum(np.asarray(amp_over_sigma, np.float64), 1e-6)), grid, d, left=0.0, right=1.0)
+
+
 def echoes_above_floor(y: np.ndarray, sigma: float, coils: int) -> np.ndarray:
-    """Echoes (boolean, leading ones) whose log magnitude follows log S0 (``_ATTENUATION_MAX``).
+    """Echoes (boolean, leading ones) whose log magnitude follows log S0 by at least
+    ``1 - _ATTENUATION_MAX`` (:func:`log_response` at the median amplitude).
 
     ``y`` (voxel, echo) magnitudes, ``sigma`` the noise SD per real/imaginary part of one
     channel, ``coils`` the channels combined by root-sum-of-squares.
@@ -267,11 +294,11 @@ def echoes_above_floor(y: np.ndarray, sigma: float, coils: int) -> np.ndarray:
     >>> te = np.array([6, 12, 18, 24]) / 1e3
     >>> y = 100.0 * np.exp(-100.0 * te) * np.ones((50, 1))  # 55, 30, 17, 9 at sigma 2
     >>> echoes_above_floor(y, 2.0, 1).tolist(), echoes_above_floor(y, 2.0, 8).tolist()
-    ([True, True, True, True], [True, True, False, False])
+    ([True, True, True, True], [True, True, True, False])
     """
     floor2 = 2.0 * max(int(coils), 1) * float(sigma) ** 2
-    a2 = np.median(np.asarray(y, np.float64) ** 2, axis=0) - floor2
-    ok = a2 >= (1.0 - _ATTENUATION_MAX) / _ATTENUATION_MAX * floor2
+    a = np.sqrt(np.maximum(np.median(np.asarray(y, np.float64) ** 2, axis=0) - floor2, 0.0)) / float(sigma)
+    ok = log_response(a, coils) >= 1.0 - _ATTENUATION_MAX
     return np.cumprod(ok).astype(bool)  # a later echo above a failed one (a fat oscillation) is not used
 
 
@@ -324,10 +351,17 @@ def exam_texture(y: np.ndarray, xyz: np.ndarray, tile_of: np.ndarray, sel_of: di
     ok = np.all(yy > 0, axis=1)
     ij, z = np.asarray(xyz)[ok, :2], np.asarray(xyz)[ok, 2]
     resid = np.stack([_surface_points(np.log(yy[ok, e]), ij, z, _SURFACE_DEGREE) for e in range(yy.shape[1])], 1)
-    rng = np.random.default_rng(seed)
     tid = np.asarray(tile_of)[ok]
+    # each tile's response of log M to log A at its own amplitude (near the floor texture is attenuated)
+    nt = int(tid.max()) + 1
+    cnt = np.maximum(np.bincount(tid, minlength=nt), 1)
+    p2 = np.stack([np.bincount(tid, weights=yy[ok, e] ** 2, minlength=nt) / cnt for e in range(yy.shape[1])], 1)
+    resp = log_response(np.sqrt(np.maximum(p2 - 2.0 * max(int(coils), 1) * sigma**2, 0.0)) / sigma, coils)
+    bright = np.all(resp >= _TILE_RESPONSE_MIN, axis=1)[tid]
+    resid = resid / np.maximum(resp[tid], _TILE_RESPONSE_MIN)
+    rng = np.random.default_rng(seed)
     for s, sel in sel_of.items():
-        v = np.isin(tid, np.flatnonzero(sel))
+        v = np.isin(tid, np.flatnonzero(sel)) & bright
         if v.sum() < 4:
             continue
         ss, dof = _tile_products(resid[v], tid[v], 2)
@@ -344,7 +378,7 @@ def prior_shift(t: Any, rho: dict, skip: "list | set", shape: str, texture: dict
     texture: through the estimator's sensitivity d rho / d (prior mean) per tile edge
     (``t.rho_per_kappa_mean``, r2mri/_spread_estimate.py) and the correction at the moved rho.
 
-    Returns ``{"shift_r2_per_s", "shift_se_r2_per_s", "by_tile_size": {edge: d mean R2 / d kappa}}``;
+    Returns ``{"shift_r2_per_s", "shift_se_r2_per_s", "r2_per_kappa_by_tile_size": {edge: d mean R2 / d kappa}}``;
     negative: the headline reads high by that much. Edges in ``skip`` (not corrected) add nothing.
     """
     from ._spread_estimate import _recorrect
@@ -365,7 +399,7 @@ def prior_shift(t: Any, rho: dict, skip: "list | set", shape: str, texture: dict
         per[str(int(s))] = g
         shift += g * m["s0_var"]
         var += (g * m["s0_var_se"]) ** 2
-    return {"shift_r2_per_s": float(shift), "shift_se_r2_per_s": float(np.sqrt(var)), "by_tile_size": per}
+    return {"shift_r2_per_s": float(shift), "shift_se_r2_per_s": float(np.sqrt(var)), "r2_per_kappa_by_tile_size": per}
 
 
 def texture_warning(block: "dict | None", lic_now: float, lic_moved: float) -> "str | None":
@@ -389,3 +423,18 @@ def texture_warning(block: "dict | None", lic_now: float, lic_moved: float) -> "
     return (f"headline: the liver signal is more textured at fine scale (log-SD ~{block.get('s0_log_sd', 0):.2f}) "
             f"than the spread correction assumes; the headline may read ~{100 * rel:.1f} % high and its interval "
             "may not hold the truth")
+
+
+def report_warning(mixture: Any, mean_r2_per_s: float, cal: Any) -> list:
+    """``liver_statistics``' hook: the texture block of ``mixture.extra`` gets the expected shift in
+    LIC (``shift_lic_percent``, negative: the headline reads high) and, where it is material,
+    :func:`texture_warning`'s line (a list of 0 or 1 line)."""
+    block = getattr(mixture, "extra", {}).get("s0_texture") if mixture is not None else None
+    if not block or not block.get("measurable") or "shift_r2_per_s" not in block:
+        return []
+    from .calibration import lic_from_r2
+
+    now, moved = (float(lic_from_r2(r, cal)) for r in (mean_r2_per_s, mean_r2_per_s + block["shift_r2_per_s"]))
+    block["shift_lic_percent"] = 100.0 * (moved / now - 1.0) if now > 0 else 0.0
+    line = texture_warning(block, now, moved)
+    return [line] if line else []

@@ -51,7 +51,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _gre, _headline
+from . import _gre, _headline, _s0_texture
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
@@ -594,6 +594,7 @@ def liver_statistics(
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
     warnings.extend(mixture.warnings if mixture is not None else [])
+    warnings.extend(_s0_texture.report_warning(mixture, mean_r2, cal))  # fine S0 texture vs kappa's prior (issue 16)
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
     category = _cal.lic_category(lic_head)
