@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
-from ._s0_texture import exam_texture, prior_shift
+from ._s0_texture import apply_correction, exam_texture, prior_shift
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
 from ._spread_map import split_outlier_rates, tile_spread_map
 from ._tile_bias_sim import fit_bias_warning
@@ -229,6 +229,15 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
     se_shape = abs(shape_diff) / 2
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
+    # fine S0 texture the prior on kappa does not see (issue 16; r2mri/_s0_texture.py): measured in the tiles and,
+    # where material, the headline moved as if the prior's mean held it, that step's SE in the interval
+    s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)
+    delta = s0_tex.pop("_tile_delta", None) if s0_tex else None
+    if delta is not None and apply_correction(s0_tex, float(np.sum(t.k * corrected) / t.k.sum())):
+        corrected = corrected + delta
+        se_spread = float(np.hypot(se_spread, s0_tex["shift_se_r2_per_s"]))
+        rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
+        s0_tex["applied"] = True
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -252,7 +261,6 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                     "describe these data); those tiles are not corrected and the interval includes the difference")
     fb_warn = fit_bias_warning(t.fit_bias_r2, t.fit_bias_sim_r2, t.fit_bias_skipped, mean)  # r2mri/_tile_bias_sim.py
     warn += [fb_warn] if fb_warn else []
-    s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)  # fine S0 texture (issue 16)
     corr = MixtureCorrection(rho, rho_se, gain, mean - mean_app, se_spread, se_shape, replicates,
                              {"mean_r2_uncorrected_per_s": mean_app, "mean_r2_shape_alternative_per_s": mean + shape_diff,
                               "misfit_tile_sizes": list(misfit), "misfit_mirrored_correction_r2_per_s": misfit_r2,

@@ -42,6 +42,9 @@ _N_BOOT = 100  # bootstrap replicates over tiles for the SE [D]
 _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when the expected shift of the headline LIC
 # exceeds 0.5 %
 _WARN_Z = 2.0  # [D] ... and the texture behind it is measured at > 2 SE (no warning from noise alone)
+_CORRECT = True  # the headline takes the prior's shift where the texture is measured (:func:`apply_correction`)
+_CORRECT_MIN_R2 = 0.003  # [D, r2mri's choice] ... and the shift exceeds 0.3 % of the mean R2 (~0.5 % in LIC at the
+# FerriScan curve's slope, d ln LIC / d ln R2 ~ 1.5-1.9 at 3-30 mg/g)
 
 
 def _surface_points(v: np.ndarray, ij: np.ndarray, z: np.ndarray, degree: int) -> np.ndarray:
@@ -387,7 +390,7 @@ def prior_shift(t: Any, rho: dict, skip: "list | set", shape: str, texture: dict
     wsum = float(t.k.sum())
     base_mu, base_s0 = t.r2_app.copy(), t.s0_app.copy()
     _recorrect(t, rho, base_mu, base_s0, shape)
-    shift, var, per = 0.0, 0.0, {}
+    shift, var, per, moved = 0.0, 0.0, {}, dict(rho)
     for s in t.sizes:
         m = texture.get("by_tile_size", {}).get(str(int(s)))
         if m is None or s in skip or s not in gain or not np.isfinite(m["s0_var_se"]):
@@ -399,7 +402,21 @@ def prior_shift(t: Any, rho: dict, skip: "list | set", shape: str, texture: dict
         per[str(int(s))] = g
         shift += g * m["s0_var"]
         var += (g * m["s0_var_se"]) ** 2
-    return {"shift_r2_per_s": float(shift), "shift_se_r2_per_s": float(np.sqrt(var)), "r2_per_kappa_by_tile_size": per}
+        moved[s] = float(rho[s] + gain[s] * m["s0_var"])
+    mu, s0 = t.r2_app.copy(), t.s0_app.copy()
+    _recorrect(t, moved, mu, s0, shape)  # every measured edge at once: the tiles' rates were the prior to see it
+    return {"shift_r2_per_s": float(shift), "shift_se_r2_per_s": float(np.sqrt(var)), "r2_per_kappa_by_tile_size": per,
+            "rho_moved_by_tile_size": {str(int(k)): v for k, v in moved.items()}, "_tile_delta": mu - base_mu}
+
+
+def apply_correction(block: "dict | None", mean_r2_per_s: float) -> bool:
+    """Whether the headline takes the prior's shift (``_CORRECT``): the texture measured, the
+    shift downwards (texture only adds S0 variance: the prior then holds kappa too low and the
+    headline reads high), larger than ``_WARN_Z`` SE and than ``_CORRECT_MIN_R2`` of the mean R2."""
+    if not (_CORRECT and block and block.get("measurable") and "shift_r2_per_s" in block):
+        return False
+    sh, se = -block["shift_r2_per_s"], block["shift_se_r2_per_s"]
+    return bool(sh > _WARN_Z * se and sh > _CORRECT_MIN_R2 * abs(mean_r2_per_s))
 
 
 def texture_warning(block: "dict | None", lic_now: float, lic_moved: float) -> "str | None":
@@ -434,6 +451,12 @@ def report_warning(mixture: Any, mean_r2_per_s: float, cal: Any) -> list:
         return []
     from .calibration import lic_from_r2
 
+    if block.get("applied"):  # the headline took the shift already (r2mri/_headline.py)
+        moved, before = (float(lic_from_r2(r, cal)) for r in (mean_r2_per_s, mean_r2_per_s - block["shift_r2_per_s"]))
+        block["shift_lic_percent"] = 100.0 * (moved / before - 1.0) if before > 0 else 0.0
+        return [f"headline: the liver signal is more textured at fine scale (log-SD ~{block.get('s0_log_sd', 0):.2f}) "
+                f"than the spread correction's S0 model; the headline was lowered by {-block['shift_lic_percent']:.1f} % "
+                "for it (measured on this exam; the interval includes that step's uncertainty)"]
     now, moved = (float(lic_from_r2(r, cal)) for r in (mean_r2_per_s, mean_r2_per_s + block["shift_r2_per_s"]))
     block["shift_lic_percent"] = 100.0 * (moved / now - 1.0) if now > 0 else 0.0
     line = texture_warning(block, now, moved)
