@@ -1,6 +1,6 @@
 """Issue 16, branch s0warn: the per-exam fine S0 texture check (r2mri/_s0_texture.py) on phantoms.
 
-Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.s0_warn measure [--quick]`` and
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.s0_warn measure [--lic 7,30] [--coils 1,8]`` and
 ``python -m benchmarks.s0_warn paired CELLS`` (from the repository root). Appends every
 liver to ``benchmarks/results/s0_warn.jsonl``; ``python -m benchmarks.s0_warn table`` prints
 the tables of docs/statistics.md ("*The per-exam check*").
@@ -73,8 +73,7 @@ def measure_one(lic, snr, coils, seed, s0, lic_tex, geometry) -> dict:
             "cpu_s": time.process_time() - t0}
 
 
-def measure(seeds, quick=False, geometry=MEDIUM, tag="measure") -> None:
-    lics, coils_list = ((7.0, 30.0), (1, 8)) if quick else ((1.0, 7.0, 30.0), (1, 8))
+def measure(seeds, lics=(1.0, 7.0, 30.0), coils_list=(1, 8), geometry=MEDIUM, tag="measure") -> None:
     with open(RESULTS / "s0_warn.jsonl", "a") as fh:
         for lic in lics:
             for coils in coils_list:
@@ -127,14 +126,16 @@ def main(argv=None) -> int:
     ap.add_argument("--offset", type=int, default=500)
     ap.add_argument("--s0", default="0.05:1,0.1:1", metavar="LOGSD:CORR,...")
     ap.add_argument("--size", choices=["small", "medium", "full"], default="full")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--lic", default="1,7,30", help="measure: mg/g")
+    ap.add_argument("--coils", default="1,8", help="measure: channels")
     ap.add_argument("--tag", default="")
     a = ap.parse_args(argv)
     from .small20 import GEOMETRY
 
     geometry = {"small": GEOMETRY, "medium": MEDIUM, "full": {}}[a.size]
     if a.what == "measure":
-        measure(a.seeds, a.quick, geometry if a.size != "full" else MEDIUM, a.tag or "measure")
+        measure(a.seeds, tuple(float(x) for x in a.lic.split(",")), tuple(int(x) for x in a.coils.split(",")),
+                geometry if a.size != "full" else MEDIUM, a.tag or "measure")
     elif a.what == "paired":
         cells = [tuple(float(x) for x in c.split(":")) for c in a.cells.split(",") if c]
         cells = [(c[0], c[1], int(c[2]), c[3], c[4]) for c in cells]
@@ -145,9 +146,42 @@ def main(argv=None) -> int:
     return 0
 
 
-def table() -> str:
+def table(tag_measure: str = "measure", tag_paired: str = "full3") -> str:
+    """The two tables of docs/statistics.md ("*The per-exam check*") from ``results/s0_warn.jsonl``."""
     rows = [json.loads(line) for line in open(RESULTS / "s0_warn.jsonl")]
-    return f"{len(rows)} rows"
+    out = ["Measurement (8 x 8 tiles, else the largest edge): estimate - truth in SE, per liver; echoes used", ""]
+    out += ["| LIC, ch | LIC texture | " + " | ".join(f"S0 {a:g}/{c:g}" for a, c in S0) + " |",
+            "|---|---|" + "---|" * len(S0)]
+    meas = [r for r in rows if r["kind"] == "measure" and r["tag"] == tag_measure]
+    for lic in sorted({r["lic"] for r in meas}):
+        for coils in sorted({r["coils"] for r in meas}):
+            for lt in LIC_TEXTURE:
+                cells = []
+                for s0 in S0:
+                    rr = [r for r in meas if r["lic"] == lic and r["coils"] == coils and r["lic_texture"] == list(lt)
+                          and r["s0"] == list(s0)]
+                    txt = []
+                    for r in rr:
+                        by = r["texture"]["by_tile_size"]
+                        if not by:
+                            txt.append(f"n/m ({r['texture']['echoes_above_floor']} e)")
+                            continue
+                        k = "8" if "8" in by else max(by, key=int)
+                        v = by[k]
+                        txt.append(f"{v['s0_var'] * 1e3:+.1f}+-{v['s0_var_se'] * 1e3:.1f} (t {r['truth'][k] * 1e3:.1f})")
+                    cells.append("; ".join(txt) or "-")
+                if any(c != "-" for c in cells):
+                    out.append(f"| {lic:g}, {coils} | {lt[0]:g}/{lt[1]:g} | " + " | ".join(cells) + " |")
+    out += ["", "Paired (full size): headline change against the same liver without S0 texture, check's expected "
+            "shift, corrected?", ""]
+    pr = [r for r in rows if r["kind"] == "paired" and r["tag"] == tag_paired]
+    for r in pr:
+        b = r["s0_texture"] or {}
+        out.append(f"LIC {r['lic']:g} SNR {r['snr']:g} {r['coils']} ch tex {r['lic_texture']} seed {r['seed']} S0 "
+                   f"{r['s0']}: err {r['err_pct']:+.2f} paired {r['paired_pct']:+.2f} cov {r['covered']} "
+                   f"echoes {b.get('echoes_above_floor')} expected {b.get('shift_lic_percent', float('nan')):+.2f} "
+                   f"applied {bool(b.get('applied'))}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

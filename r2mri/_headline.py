@@ -282,7 +282,7 @@ def _s0_texture_block(t: _TileSet, rho: dict, skip: set, seed: int) -> "dict | N
     tex = exam_texture(t.y, t.xyz, t.tile_of, t.sel_of, t.te, t.sigma, t.coils, seed=seed)
     if tex["measurable"]:
         tex.update(prior_shift(t, rho, skip, _SHAPE, tex))
-        v = [m["s0_var"] for m in tex["by_tile_size"].values()]
+        v = [m["s0_var"] for m in tex["by_tile_size"].values() if m.get("usable", True)]
         tex["s0_log_sd"] = float(np.sqrt(max(float(np.max(v)), 0.0))) if v else 0.0
     return tex
 
