@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
-from ._s0_texture import apply_correction, exam_texture, prior_shift
+from ._s0_texture import apply_correction, exam_texture, prior_shift, step_se
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
 from ._spread_map import split_outlier_rates, tile_spread_map
 from ._tile_bias_sim import fit_bias_warning
@@ -235,7 +235,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     delta = s0_tex.pop("_tile_delta", None) if s0_tex else None
     if delta is not None and apply_correction(s0_tex, float(np.sum(t.k * corrected) / t.k.sum())):
         corrected = corrected + delta
-        se_spread = float(np.hypot(se_spread, s0_tex["shift_se_r2_per_s"]))
+        se_spread = float(np.hypot(se_spread, step_se(s0_tex)))
         rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
         s0_tex["applied"] = True
     wsum = t.k.sum()

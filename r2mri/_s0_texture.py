@@ -54,6 +54,9 @@ _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when t
 _WARN_Z = 3.0  # [D] ... and the shift is > 3 SE (the measurement's own noise moves a liver without texture in ~1 of
 # 700; with the first 3 echoes the SE is ~2x that of all 5)
 _CORRECT = True  # the headline takes the prior's shift where the texture is measured (:func:`apply_correction`)
+_STEP_MODEL_ERROR = 0.25  # [D, measured] the step's model error, as a fraction of the shift, in the interval (1 SE):
+# on full-size uniform livers (7 mg/g, SNR 20, 8 channels, seeds 500-501) the step over-shot the paired change by
+# 24-25 % at log-SD 0.1 over 1 voxel and 5-36 % at 0.05 (benchmarks/s0_warn.py, tag full4)
 _CORRECT_MIN_R2 = 0.003  # [D, r2mri's choice] ... and the shift exceeds 0.3 % of the mean R2 (~0.5 % in LIC at the
 # FerriScan curve's slope, d ln LIC / d ln R2 ~ 1.5-1.9 at 3-30 mg/g)
 
@@ -423,6 +426,11 @@ def prior_shift(t: Any, rho: dict, skip: "list | set", shape: str, texture: dict
     _recorrect(t, moved, mu, s0, shape)  # every measured edge at once: the tiles' rates were the prior to see it
     return {"shift_r2_per_s": float(shift), "shift_se_r2_per_s": float(np.sqrt(var)), "r2_per_kappa_by_tile_size": per,
             "rho_moved_by_tile_size": {str(int(k)): v for k, v in moved.items()}, "_tile_delta": mu - base_mu}
+
+
+def step_se(block: dict) -> float:
+    """SE of the headline's step (R2, s^-1): the measurement's and ``_STEP_MODEL_ERROR`` of the shift."""
+    return float(np.hypot(block["shift_se_r2_per_s"], _STEP_MODEL_ERROR * block["shift_r2_per_s"]))
 
 
 def apply_correction(block: "dict | None", mean_r2_per_s: float) -> bool:
