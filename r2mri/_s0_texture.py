@@ -44,11 +44,12 @@ _MAX_ECHOES = 3  # [D, r2mri's choice] only the first three of them: later echoe
 # voxel, 8 x 8 tiles: all 5 echoes +0.0118 +- 0.0025 / +0.0071 +- 0.0033 (seeds 500 / 501), the first 3 +0.0061 +-
 # 0.0058 / -0.0038 +- 0.0064 (benchmarks/s0_warn.py; docs/statistics.md "*The per-exam check*")
 _N_BOOT = 100  # bootstrap replicates over tiles for the SE [D]
-_R2T_VAR_MAX = 0.02  # [D, r2mri's choice] a tile edge is used only where the within-tile variance of R2 t at the last
+_R2T_VAR_MAX = 0.04  # [D, r2mri's choice] a tile edge is used only where the within-tile variance of R2 t at the last
 # echo used (the decomposition's own var R2 times t^2) is at most this: above it the second-order response of log
 # magnitude near the floor leaks LIC texture into var log S0 (medium livers, 7 mg/g, SNR 20, no S0 texture, 8 x 8
 # tiles: LIC SD 0.4 over 1 voxel, R2 t variance 0.06-0.07, read +0.0104 +- 0.0030 / +0.0124 +- 0.0037 with 8
-# channels; over 4 / 8 voxels, 0.008-0.03, within 1 SE of 0; benchmarks/s0_warn.py)
+# channels; over 4 / 8 voxels, 0.008-0.03, within 1.3 SE of 0; full size over 4 voxels 0.023-0.027 read -0.0030 +-
+# 0.0025, -0.0015 +- 0.0022 (one channel), +0.0015 +- 0.0011 (8); over 1 voxel 0.047-0.081; benchmarks/s0_warn.py)
 _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when the expected shift of the headline LIC
 # exceeds 0.5 %
 _WARN_Z = 3.0  # [D] ... and the shift is > 3 SE (the measurement's own noise moves a liver without texture in ~1 of
