@@ -14,6 +14,11 @@ the tables of docs/statistics.md ("*The per-exam check*").
 2. ``paired``: ``liver_statistics`` (benchmarks/hetero_full.one) on the same livers with and
    without S0 texture: the headline's paired shift, the check's expected shift
    (``headline.mixture.s0_texture.shift_lic_percent``) and its warning.
+
+Tags in the jsonl follow the design as it changed on branch s0warn: ``measure`` (all echoes above
+the floor, before the three-echo limit), ``full1`` (all echoes, correction at > 2 SE), ``full3``
+(three echoes, > 3 SE; the LIC-textured rows there predate the R2 t limit), ``full4`` (R2 t
+variance <= 0.02), ``full5`` / ``full6`` (<= 0.04 and the step's model error: the shipped design).
 """
 
 from __future__ import annotations
@@ -146,7 +151,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def table(tag_measure: str = "measure", tag_paired: str = "full3") -> str:
+def table(tag_measure: str = "measure", tag_paired: tuple = ("full4", "full5", "full6")) -> str:
     """The two tables of docs/statistics.md ("*The per-exam check*") from ``results/s0_warn.jsonl``."""
     rows = [json.loads(line) for line in open(RESULTS / "s0_warn.jsonl")]
     out = ["Measurement (8 x 8 tiles, else the largest edge): estimate - truth in SE, per liver; echoes used", ""]
@@ -174,7 +179,7 @@ def table(tag_measure: str = "measure", tag_paired: str = "full3") -> str:
                     out.append(f"| {lic:g}, {coils} | {lt[0]:g}/{lt[1]:g} | " + " | ".join(cells) + " |")
     out += ["", "Paired (full size): headline change against the same liver without S0 texture, check's expected "
             "shift, corrected?", ""]
-    pr = [r for r in rows if r["kind"] == "paired" and r["tag"] == tag_paired]
+    pr = [r for r in rows if r["kind"] == "paired" and r["tag"] in tag_paired]
     for r in pr:
         b = r["s0_texture"] or {}
         out.append(f"LIC {r['lic']:g} SNR {r['snr']:g} {r['coils']} ch tex {r['lic_texture']} seed {r['seed']} S0 "
