@@ -462,9 +462,8 @@ def texture_warning(block: "dict | None", lic_now: float, lic_moved: float) -> "
     rel = lic_now / lic_moved - 1.0 if lic_moved > 0 else 0.0
     if not (rel > _WARN_SHIFT and sh > _WARN_Z * se):
         return None
-    return (f"headline: the liver signal is more textured at fine scale (log-SD ~{block.get('s0_log_sd', 0):.2f}) "
-            f"than the spread correction assumes; the headline may read ~{100 * rel:.1f} % high and its interval "
-            "may not hold the truth")
+    return (f"headline: the liver signal is more textured at fine scale than the iron-spread correction assumes; "
+            f"the headline may read ~{100 * rel:.1f} % high and its interval may not hold the true value")
 
 
 def report_warning(mixture: Any, mean_r2_per_s: float, cal: Any) -> list:
@@ -479,9 +478,9 @@ def report_warning(mixture: Any, mean_r2_per_s: float, cal: Any) -> list:
     if block.get("applied"):  # the headline took the shift already (r2mri/_headline.py)
         moved, before = (float(lic_from_r2(r, cal)) for r in (mean_r2_per_s, mean_r2_per_s - block["shift_r2_per_s"]))
         block["shift_lic_percent"] = 100.0 * (moved / before - 1.0) if before > 0 else 0.0
-        return [f"headline: the liver signal is more textured at fine scale (log-SD ~{block.get('s0_log_sd', 0):.2f}) "
-                f"than the spread correction's S0 model; the headline was lowered by {-block['shift_lic_percent']:.1f} % "
-                "for it (measured on this exam; the interval includes that step's uncertainty)"]
+        return [f"headline: the liver signal is more textured at fine scale than the iron-spread correction assumes; "
+                f"the headline was lowered by {-block['shift_lic_percent']:.1f} % for it (measured on this exam, "
+                "included in the interval)"]
     now, moved = (float(lic_from_r2(r, cal)) for r in (mean_r2_per_s, mean_r2_per_s + block["shift_r2_per_s"]))
     block["shift_lic_percent"] = 100.0 * (moved / now - 1.0) if now > 0 else 0.0
     line = texture_warning(block, now, moved)
