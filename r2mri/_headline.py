@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _s0_texture
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
 from ._s0_texture import apply_correction, exam_texture, prior_shift, step_se
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
@@ -234,9 +235,21 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)
     delta = s0_tex.pop("_tile_delta", None) if s0_tex else None
     if delta is not None and apply_correction(s0_tex, float(np.sum(t.k * corrected) / t.k.sum())):
-        corrected = corrected + delta
-        se_spread = float(np.hypot(se_spread, step_se(s0_tex)))
-        rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
+        if _s0_texture._REFIT:  # the measured texture in kappa's prior (mean and SD), the estimate made again
+            for s in t.sizes:
+                m = s0_tex["by_tile_size"].get(str(s))
+                if m is not None and m.get("usable", True) and s in t.kappa_prior:
+                    t.kappa_prior[s] += m["s0_var"]
+                    t.kappa_se[s] = float(np.hypot(t.kappa_se[s], m["s0_var_se"]))
+            res = _spread_pass(t, seed, replicates, n_steps)
+            rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
+            se_shape = abs(shape_diff) / 2
+            se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))
+            s0_tex["refit"] = True
+        else:
+            corrected = corrected + delta
+            se_spread = float(np.hypot(se_spread, step_se(s0_tex)))
+            rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
         s0_tex["applied"] = True
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
