@@ -244,7 +244,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
             res = _spread_pass(t, seed, replicates, n_steps)
             rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
             se_shape = abs(shape_diff) / 2
-            se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))
+            se_spread = float(np.hypot(np.hypot(se_spread, t.fit_bias_sim_se), step_se(s0_tex)))
             s0_tex["refit"] = True
         else:
             corrected = corrected + delta

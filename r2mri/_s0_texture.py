@@ -55,11 +55,14 @@ _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when t
 _WARN_Z = 3.0  # [D] ... and the shift is > 3 SE (the measurement's own noise moves a liver without texture in ~1 of
 # 700; with the first 3 echoes the SE is ~2x that of all 5)
 _CORRECT = True  # the headline takes the prior's shift where the texture is measured (:func:`apply_correction`)
-_REFIT = False  # True: instead of the linear step, the measured texture goes into kappa's prior (mean + var log S0, SD
-# widened by its SE) and the spread estimate is made again (x2 CPU where it acts); measured on branch s0warn
-_STEP_MODEL_ERROR = 0.25  # [D, measured] the step's model error, as a fraction of the shift, in the interval (1 SE):
-# on full-size uniform livers (7 mg/g, SNR 20, 8 channels, seeds 500-501) the step over-shot the paired change by
-# 24-25 % at log-SD 0.1 over 1 voxel and 5-36 % at 0.05 (benchmarks/s0_warn.py, tag full4)
+_REFIT = True  # where the correction applies, the measured texture goes into kappa's prior (mean + var log S0, SD
+# widened by its SE) and the spread estimate is made again (x2 CPU where it acts); False: the linear step of
+# :func:`prior_shift` instead. Full size, 7 mg/g, SNR 20, log-SD 0.1 over 1 voxel, paired against no texture (before
+# +1.2 to +2.1 %): linear -0.44 / -0.50 (8 ch, seeds 500 / 501), -1.05 (8 ch, LIC SD 0.4 over 4 voxels), +0.23 %
+# (1 ch); refit -0.21 / -0.27, -0.37, -0.03 % (benchmarks/s0_warn.py, docs/statistics.md)
+_STEP_MODEL_ERROR = 0.25  # [D, measured] the step's model error, as a fraction of the linear shift, in the interval
+# (1 SE): on full-size uniform livers (7 mg/g, SNR 20, 8 channels, seeds 500-501) the linear step over-shot the
+# paired change by 24-25 % at log-SD 0.1 over 1 voxel and 5-36 % at 0.05 (tag full4), the refit by 10-18 %
 _CORRECT_MIN_R2 = 0.003  # [D, r2mri's choice] ... and the shift exceeds 0.3 % of the mean R2 (~0.5 % in LIC at the
 # FerriScan curve's slope, d ln LIC / d ln R2 ~ 1.5-1.9 at 3-30 mg/g)
 
