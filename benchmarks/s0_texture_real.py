@@ -22,7 +22,8 @@ automatic ROI; voxels of the ROI with fit status OK and every echo > 0):
    products of the deviations from the tile mean, echo by echo, pooled over tiles.
 3. The within-tile covariance of two *different* echoes is, for log M_e = log S0 - R2* t_e
    + noise_e, var(log S0) - (t_e + t_e') cov(log S0, R2*) + t_e t_e' var(R2*): fitted by
-   least squares over the echo pairs (:func:`decompose`). Noise independent between echoes
+   least squares over the echo pairs (``r2mri._s0_texture.decompose``, shared with the
+   per-exam check of the report). Noise independent between echoes
    drops out whatever its spatial correlation (the 1.5 T noise, in air, correlates ~0.8 at
    lag 1: an interpolated reconstruction; a white-noise model would overstate its share).
    Variants add the fat basis's term (Re c(t) - 1) or, for the bipolar 3 T series, an
@@ -55,214 +56,20 @@ from typing import Any
 
 import numpy as np
 
+from r2mri._s0_texture import TILES, cross_echo_texture, surface_residual, within_tile_variance
+
 from ._common import machine_info, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TILES = (2, 4, 8)
-LAGS = (1, 2, 3, 4)
 PHANTOM_SCALES = (1.0, 4.0)  # s0_correlation_voxels of the phantom cells in docs/statistics.md
 
 
-# ------------------------------------------------------------------ estimator (pure numpy)
-def surface_residual(values: np.ndarray, mask: np.ndarray, degree: int = 2) -> np.ndarray:
-    """``values`` minus a least-squares polynomial surface in the in-plane indices, per slice.
-
-    Returns an array of ``values``' shape, NaN outside ``mask``. A slice with fewer than
-    3 voxels per coefficient keeps its mean only.
-    """
-    out = np.full(values.shape, np.nan)
-    for z in range(values.shape[2]):
-        ii, jj = np.nonzero(mask[:, :, z])
-        if ii.size == 0:
-            continue
-        v = values[ii, jj, z].astype(np.float64)
-        x = (ii - ii.mean()) / max(ii.std(), 1.0)
-        y = (jj - jj.mean()) / max(jj.std(), 1.0)
-        cols = [np.ones_like(x)]
-        for p in range(1, degree + 1):
-            cols += [x ** (p - q) * y ** q for q in range(p + 1)]
-        a = np.stack(cols, axis=1)
-        if ii.size < 3 * a.shape[1]:
-            a = a[:, :1]
-        coef, *_ = np.linalg.lstsq(a, v, rcond=None)
-        out[ii, jj, z] = v - a @ coef
-    return out
-
-
-def within_tile_variance(resid: np.ndarray, mask: np.ndarray, tile: int) -> tuple[float, float, int]:
-    """Pooled within-tile variance of ``resid`` over ``mask`` in ``tile`` x ``tile`` in-plane tiles.
-
-    Tiles on the image grid (origin 0), kept when at least half their voxels are in the
-    mask (``r2mri.stats.pooled_mean_r2``'s rule) and at least 2 are. Returns
-    ``(variance, se, n_tiles)``; the SE treats tiles as independent (ratio of sums).
-    """
-    ii, jj, kk = np.nonzero(mask)
-    v = resid[ii, jj, kk]
-    ty = -(-mask.shape[1] // tile)
-    tx = -(-mask.shape[0] // tile)
-    tid = (kk * tx + ii // tile) * ty + jj // tile
-    _, inv = np.unique(tid, return_inverse=True)
-    n = np.bincount(inv).astype(np.float64)
-    s1 = np.bincount(inv, weights=v)
-    s2 = np.bincount(inv, weights=v * v)
-    ss = s2 - s1 * s1 / n
-    keep = (n >= max(2, (tile * tile + 1) // 2))
-    if not keep.any():
-        return float("nan"), float("nan"), 0
-    ss, dof = ss[keep], n[keep] - 1.0
-    var = float(ss.sum() / dof.sum())
-    se = float(np.sqrt(np.sum((ss - var * dof) ** 2)) / dof.sum())
-    return var, se, int(keep.sum())
-
-
-def _centred(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return np.where(mask, values - np.nanmean(np.where(mask, values, np.nan)), 0.0)
-
-
-def tile_cross_covariance(resid_e: np.ndarray, mask: np.ndarray, tile: int, min_fill: bool = True):
-    """Within-tile covariance between echoes: per tile the (echo x echo) sums of products of the
-    deviations from the tile mean, and the tile's n - 1.
-
-    ``resid_e`` (x, y, z, echo). Tiles as :func:`within_tile_variance` forms them
-    (``min_fill=False``: any tile with >= 2 voxels, for one tile per slice). Returns
-    ``(ss, dof)`` of shapes (tile, echo, echo) and (tile,).
-    """
-    ii, jj, kk = np.nonzero(mask)
-    v = resid_e[ii, jj, kk, :].astype(np.float64)
-    tx, ty = -(-mask.shape[0] // tile), -(-mask.shape[1] // tile)
-    _, inv = np.unique((kk * tx + ii // tile) * ty + jj // tile, return_inverse=True)
-    nt, ne = int(inv.max()) + 1, v.shape[1]
-    n = np.bincount(inv, minlength=nt).astype(np.float64)
-    s1 = np.zeros((nt, ne))
-    np.add.at(s1, inv, v)
-    s2 = np.zeros((nt, ne, ne))
-    np.add.at(s2, inv, v[:, :, None] * v[:, None, :])
-    ss = s2 - s1[:, :, None] * s1[:, None, :] / n[:, None, None]
-    keep = n >= (max(2, (tile * tile + 1) // 2) if min_fill else 2)
-    return ss[keep], n[keep] - 1.0
-
-
-def lag_cross_covariance(resid_e: np.ndarray, mask: np.ndarray, lag: int) -> np.ndarray:
-    """(echo x echo) mean product of the slice-centred residuals at in-plane lag ``lag`` (rows
-    and columns pooled, symmetrised), over voxel pairs both in ``mask``."""
-    ne = resid_e.shape[3]
-    r = np.stack([np.stack([_centred(resid_e[:, :, z, e], mask[:, :, z]) for z in range(mask.shape[2])], axis=2)
-                  for e in range(ne)], axis=3)
-    c, cnt = np.zeros((ne, ne)), 0
-    for a, b, both in ((r[lag:], r[:-lag], mask[lag:] & mask[:-lag]),
-                       (r[:, lag:], r[:, :-lag], mask[:, lag:] & mask[:, :-lag])):
-        c += np.einsum("ie,if->ef", a[both], b[both])
-        cnt += int(both.sum())
-    c /= max(cnt, 1)
-    return 0.5 * (c + c.T)
-
-
-def _pair_design(te_s: np.ndarray, extra: "list | None"):
-    """Rows (e < e'): [1, -(t_e + t_e'), t_e t_e'], and [d_e + d_e', d_e d_e'] per extra echo term d."""
-    e1, e2 = np.triu_indices(te_s.size, 1)
-    cols = [np.ones(e1.size), -(te_s[e1] + te_s[e2]), te_s[e1] * te_s[e2]]
-    for d in extra or []:
-        cols += [d[e1] + d[e2], d[e1] * d[e2]]
-    return np.stack(cols, axis=1), e1, e2
-
-
-def decompose(cov: np.ndarray, te_s: np.ndarray, extra: "list | None" = None) -> np.ndarray:
-    """Off-diagonal echo covariances -> (var log S0, cov(log S0, R2*), var R2*[, 2 per extra term]).
-
-    With log M_e = log S0 - R2* t_e (+ q d_e per extra term: the fat fraction with d_e =
-    Re c(t_e) - 1, a bipolar readout's odd/even offset with d_e = +-1) + noise_e, noise
-    independent between echoes (whatever its spatial correlation), the covariance of echoes
-    e != e' is var(log S0) - (t_e + t_e') cov(log S0, R2*) + t_e t_e' var(R2*) (+ (d_e + d_e')
-    cov(log S0, q) + d_e d_e' var(q)); least squares over the pairs.
-    """
-    a, e1, e2 = _pair_design(np.asarray(te_s, np.float64), extra)
-    coef, *_ = np.linalg.lstsq(a, cov[e1, e2], rcond=None)
-    return coef
-
-
-def cross_echo_texture(resid_e: np.ndarray, mask: np.ndarray, te_s: np.ndarray, tiles=TILES, lags=LAGS,
-                       extra: "list | None" = None, n_boot: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Within-tile variance of log S0 from the covariances between echoes: noise-free.
-
-    Parameters
-    ----------
-    resid_e : ndarray (x, y, z, echo)
-        log magnitude per echo minus its smooth surface per slice (:func:`surface_residual`).
-    mask : ndarray of bool (x, y, z)
-    te_s : ndarray (echo,)
-        Echo times in seconds.
-    extra : list of ndarray (echo,), optional
-        Further per-echo terms (``Re c(t_e) - 1`` of the fat basis; +-1 for a bipolar
-        readout's odd/even echoes): each adds its variance and its covariance with log S0
-        to the decomposition (needs enough echo pairs).
-
-    Returns
-    -------
-    dict
-        ``tiles[T]``: ``s0_var`` (within-tile variance of log S0, ~kappa), its bootstrap SE
-        over tiles, ``s0_log_sd``, ``r2_var`` (within-tile variance of R2*, s^-2), ``noise_var_echo1``
-        (the first echo's own variance minus the model: the noise share at that echo);
-        ``voxel``: the same over whole slices; ``rho[lag]``: the texture's correlation at lag,
-        ``scale_c[lag]`` the Gaussian kernel SD it implies.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> te = np.array([1.0, 2.0, 3.0, 4.0]) / 1e3
-    >>> m = np.ones((64, 64, 1), bool)
-    >>> logs0 = 0.05 * rng.standard_normal(m.shape)
-    >>> r = logs0[..., None] - 30.0 * te + 0.03 * rng.standard_normal(m.shape + (4,))
-    >>> e = cross_echo_texture(r, m, te, tiles=(4,), lags=(1,), n_boot=20)
-    >>> bool(abs(e["tiles"][4]["s0_log_sd"] - 0.05) < 0.004)
-    True
-    """
-    te_s = np.asarray(te_s, np.float64)
-    rng = np.random.default_rng(seed)
-
-    def summarise(ss, dof):
-        cov = ss.sum(axis=0) / dof.sum()
-        coef = decompose(cov, te_s, extra)
-        boot = []
-        for _ in range(n_boot if dof.size > 1 else 0):
-            k = rng.integers(0, dof.size, dof.size)
-            boot.append(decompose(ss[k].sum(axis=0) / dof[k].sum(), te_s, extra)[0])
-        t0 = te_s[0]  # the model's value of the first echo's own variance (noise excluded)
-        fit11 = coef[0] - 2 * t0 * coef[1] + t0 * t0 * coef[2]
-        for i, d in enumerate(extra or []):
-            fit11 += 2 * d[0] * coef[3 + 2 * i] + d[0] ** 2 * coef[4 + 2 * i]
-        return {"s0_var": float(coef[0]), "s0_var_se": float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan"),
-                "s0_log_sd": float(np.sqrt(max(coef[0], 0.0))), "s0_r2_cov": float(coef[1]), "r2_var": float(coef[2]),
-                "extra_terms": [float(c) for c in coef[3:]], "noise_var_echo1": float(cov[0, 0] - fit11),
-                "raw_var_echo1": float(cov[0, 0]), "n_tiles": int(dof.size)}
-
-    out: dict[str, Any] = {"tiles": {}}
-    for t in tiles:
-        out["tiles"][int(t)] = summarise(*tile_cross_covariance(resid_e, mask, int(t)))
-    big = int(max(mask.shape[:2]))
-    out["voxel"] = summarise(*tile_cross_covariance(resid_e, mask, big, min_fill=False))
-    v0 = out["voxel"]["s0_var"]
-    out["rho"], out["scale_c"] = {}, {}
-    for lag in lags:
-        a = decompose(lag_cross_covariance(resid_e, mask, int(lag)), te_s, extra)[0]
-        rho = float(a / v0) if v0 > 0 else float("nan")
-        out["rho"][int(lag)] = rho
-        out["scale_c"][int(lag)] = gaussian_scale_voxels(rho, int(lag))
-    return out
-
-
+# ------------------------------------------------------------------ estimator: r2mri/_s0_texture.py
 def fit_texture_upper(resid: np.ndarray, mask: np.ndarray, tiles=TILES) -> dict[str, Any]:
     """Within-tile variance of the fitted log S0's residual, noise included: an upper bound."""
     out = {int(t): within_tile_variance(resid, mask, int(t))[0] for t in tiles}
     out["voxel"] = float(np.nanvar(resid[mask]))
     return out
-
-
-def gaussian_scale_voxels(rho: float, lag: int) -> float:
-    """Kernel SD c (voxels) of a Gaussian-smoothed white field whose correlation at ``lag`` is rho."""
-    if not (0.0 < rho < 1.0):
-        return float("nan")
-    return float(lag / (2.0 * np.sqrt(-np.log(rho))))
 
 
 def phantom_unit_within(tile: int, scale_voxels: float, n: int = 256, seed: int = 0) -> float:

@@ -77,7 +77,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _s0_texture
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
+from ._s0_texture import apply_correction, exam_texture, prior_shift, step_se
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
 from ._spread_map import split_outlier_rates, tile_spread_map
 from ._tile_bias_sim import fit_bias_warning
@@ -161,6 +163,7 @@ class MixtureCorrection:
             "tile_fit_bias_simulated_r2_per_s": self.extra.get("tile_fit_bias_simulated_r2_per_s", 0.0),
             "shape_difference_r2_per_s": self.shape_difference_r2_per_s,
             "spread_map": self.extra.get("spread_map"),
+            "s0_texture": self.extra.get("s0_texture"),
         }
 
 def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
@@ -227,6 +230,27 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
     se_shape = abs(shape_diff) / 2
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
+    # fine S0 texture the prior on kappa does not see (issue 16; r2mri/_s0_texture.py): measured in the tiles and,
+    # where material, the headline moved as if the prior's mean held it, that step's SE in the interval
+    s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)
+    delta = s0_tex.pop("_tile_delta", None) if s0_tex else None
+    if delta is not None and apply_correction(s0_tex, float(np.sum(t.k * corrected) / t.k.sum())):
+        if _s0_texture._REFIT:  # the measured texture in kappa's prior (mean and SD), the estimate made again
+            for s in t.sizes:
+                m = s0_tex["by_tile_size"].get(str(s))
+                if m is not None and m.get("usable", True) and s in t.kappa_prior:
+                    t.kappa_prior[s] += m["s0_var"]
+                    t.kappa_se[s] = float(np.hypot(t.kappa_se[s], m["s0_var_se"]))
+            res = _spread_pass(t, seed, replicates, n_steps)
+            rho, rho_se, gain, mu, corrected, se_spread, shape_diff, upper, unidentified, misfit, se_split = res
+            se_shape = abs(shape_diff) / 2
+            se_spread = float(np.hypot(np.hypot(se_spread, t.fit_bias_sim_se), step_se(s0_tex)))
+            s0_tex["refit"] = True
+        else:
+            corrected = corrected + delta
+            se_spread = float(np.hypot(se_spread, step_se(s0_tex)))
+            rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
+        s0_tex["applied"] = True
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -256,10 +280,24 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
                               "tile_fit_bias_r2_per_s": t.fit_bias_r2,
                               "tile_fit_bias_skipped_fraction": t.fit_bias_skipped,
                               "tile_fit_bias_simulated_r2_per_s": t.fit_bias_sim_r2,
-                              "spread_map": t.spread.to_dict() if t.spread is not None else None},
+                              "spread_map": t.spread.to_dict() if t.spread is not None else None,
+                              "s0_texture": s0_tex},
                              unidentified, max(upper, 0.0), warn, shape_difference_r2_per_s=shape_diff,
                              se_split_r2_per_s=se_split)
     return pooled, corr
+
+
+def _s0_texture_block(t: _TileSet, rho: dict, skip: set, seed: int) -> "dict | None":
+    """The liver's fine S0 texture in the estimator's tiles and the headline's shift were kappa's
+    prior to see it (r2mri/_s0_texture.py); None where kappa had no prior (``_KAPPA_FROM``)."""
+    if t.kappa_prior is None or t.xyz is None:
+        return None
+    tex = exam_texture(t.y, t.xyz, t.tile_of, t.sel_of, t.te, t.sigma, t.coils, seed=seed)
+    if tex["measurable"]:
+        tex.update(prior_shift(t, rho, skip, _SHAPE, tex))
+        v = [m["s0_var"] for m in tex["by_tile_size"].values() if m.get("usable", True)]
+        tex["s0_log_sd"] = float(np.sqrt(max(float(np.max(v)), 0.0))) if v else 0.0
+    return tex
 
 
 def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple:
@@ -274,7 +312,9 @@ def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple
         rho, rho_se, gain, mu, state = _estimate_spread(t, simulated, n_steps, _SHAPE, start=state)
     # the shape is not identified by the data: one step of the same estimation with the other
     # shape (log-normal) from this estimate; half the difference is the shape term
+    gain_k = dict(t.rho_per_kappa_mean)  # the main shape's sensitivity to kappa's prior (r2mri/_s0_texture.py)
     mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
+    t.rho_per_kappa_mean = gain_k
     return (rho, rho_se, gain, mu) + _correction_and_errors(t, rho, rho_se, mu, mu_alt)
 
 

@@ -106,6 +106,9 @@ class _TileSet:
     kappa_prior: "dict | None" = None  # kappa per edge from the S0 field (r2mri/_s0_shading.py): the prior's mean
     kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
     kappa_dropped: set = field(default_factory=set)  # edges whose prior the guard dropped (r2mri/_kappa_guard.py)
+    xyz: "np.ndarray | None" = None  # grid indices of the voxels in ``y`` (r2mri/_s0_texture.py)
+    rho_per_kappa_mean: dict = field(default_factory=dict)  # d rho / d (kappa's prior mean) per edge at the last
+    # step (r2mri/_s0_texture.py: the headline's shift were the prior to see the measured fine S0 texture)
 
     @property
     def nt(self) -> int:
@@ -168,13 +171,13 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
                                 draw=getattr(pooled, "tile_noise_draw", None))
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_prior = kappa_se = None
+    xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
     if _KAPPA_FROM == "prior":  # kappa from the tiles' S0 field, not from the dispersions (r2mri/_s0_shading.py)
-        xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
         kappa_prior, kappa_se = field_kappa(xyz, tile_of, k, s0_app - b_s0, sel_of)
     return _TileSet(te, sigma, coils, y, tile_of, k, pooled.tile_r2_per_s - b_r2, s0_app - b_s0, sizes,
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
-                    kappa_prior=kappa_prior, kappa_se=kappa_se)
+                    kappa_prior=kappa_prior, kappa_se=kappa_se, xyz=xyz)
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
@@ -230,6 +233,21 @@ def _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu_t, te, prior=None):
         step = np.zeros(2)
     se = float(np.sqrt(cov[0, 0])) if np.isfinite(cov[0, 0]) and cov[0, 0] >= 0 else float("inf")
     return step, se
+
+
+def _prior_gain(w, jr, jk, k_se) -> float:
+    """d rho / d (kappa's prior mean) at a Gauss-Newton fixed point: the posterior covariance of
+    (rho, kappa) times the prior's information, ``cov[0, 1] / k_se^2`` (negative: a larger prior
+    kappa lowers rho)."""
+    jac = np.stack([jr, jk], axis=1)
+    info = jac.T @ (w[:, None] * jac)
+    info[1, 1] += 1.0 / k_se**2
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return 0.0
+    g = float(cov[0, 1] / k_se**2)
+    return g if np.isfinite(g) else 0.0
 
 
 def _recorrect(t: _TileSet, rho, mu, s0_cur, shape: str) -> None:
@@ -309,6 +327,8 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
                 if pr is None:  # dropped once, dropped for the rest of this estimate (no flip-flop between steps)
                     dropped.add(s)
             step, rho_se[s] = _gauss_newton(v_obs, se_obs, va, se_a, jr, jk, mu[sel], t.te, pr)
+            t.rho_per_kappa_mean[s] = (_prior_gain(_echo_weights(se_obs, se_a, mu[sel], t.te), jr, jk, pr[2])
+                                       if pr is not None else 0.0)
             new_rho = float(np.clip(max(rho[s], 0.0) + step[0], -_RHO_MAX, _RHO_MAX))
             moved |= not abs(new_rho - rho[s]) <= _STEP_TOL * rho_se[s]
             rho[s] = new_rho

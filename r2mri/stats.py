@@ -52,7 +52,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _corr_bootstrap, _gre, _headline
+from . import _corr_bootstrap, _gre, _headline, _s0_texture
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
@@ -628,6 +628,7 @@ def liver_statistics(
         mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
         warnings.extend(sig_chk.warnings)
     warnings.extend(mixture.warnings if mixture is not None else [])
+    warnings.extend(_s0_texture.report_warning(mixture, mean_r2, cal))  # fine S0 texture vs kappa's prior (issue 16)
     head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
     lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
     category = _cal.lic_category(lic_head)
