@@ -59,3 +59,8 @@ def cell_seeds(bench: str, cell: Sequence[float], replicate: int, legacy: bool =
 def scheme(legacy: bool) -> str:
     """The seeding recorded in result files and printed under tables."""
     return "legacy (noise = texture = stats seed = replicate number)" if legacy else SCHEME
+
+
+def substream(seed: int, k: int) -> int:
+    """A further 32-bit seed ``k`` derived from ``seed`` (e.g. a simulator's own draws)."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, dtype=np.uint32)[0])
