@@ -1,6 +1,7 @@
 """Heterogeneous livers (issue 16): bias and 95 % coverage of the headline, four designs.
 
-Run: ``python -m benchmarks.hetero [--quick] [--seeds N] [--designs tile-mixture] [--name NAME]``
+Run: ``python -m benchmarks.hetero [--quick] [--seeds N] [--first R] [--legacy-seeds] [--designs tile-mixture]
+[--name NAME]``
 (from the repository root; ``NUMBA_NUM_THREADS=1`` recommended on a shared machine). Writes
 ``benchmarks/results/NAME.json`` and ``benchmarks/results/NAME.md`` (every cell; NAME
 defaults to ``hetero``) and prints the summary quoted in benchmarks/README.md and

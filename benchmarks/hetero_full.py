@@ -1,6 +1,7 @@
 """Issue 16 on full-size livers: the 30 mg/g cells of the hetero grid (bias and 95 % coverage).
 
-Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.hetero_full [--quick] [--seeds N N] [--name NAME]``
+Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.hetero_full [--quick] [--seeds N N] [--snrs 20,50]
+[--first R] [--legacy-seeds] [--name NAME]``
 (from the repository root). Writes ``benchmarks/results/NAME.json`` (every liver) and
 ``benchmarks/results/NAME.md`` (every cell; NAME defaults to ``hetero_full``), after each
 cell, and prints one line per cell.
@@ -138,6 +139,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="one cell (SD 0.4, width 4, SNR 20, 8 channels), 2 seeds")
     ap.add_argument("--seeds", type=int, nargs=2, default=None, metavar=("SNR20", "SNR50"),
                     help="seeds per cell at SNR 20 and at SNR 50 (default 8 4; quick 2 2)")
+    ap.add_argument("--first", type=int, default=0, help="first replicate number (default 0)")
     ap.add_argument("--snrs", default="20,50", help="SNRs to run, comma-separated (default 20,50)")
     ap.add_argument("--legacy-seeds", action="store_true",
                     help="noise = texture = estimator seed = replicate number in every cell (runs before "
@@ -153,7 +155,8 @@ def main(argv=None) -> int:
     t_start = time.time()
     todo = cells(a.quick, tuple(float(x) for x in a.snrs.split(",") if x.strip()))
     for i, (sd, w, lic, snr, coils) in enumerate(todo):
-        rows = [one(sd, w, lic, snr, coils, s, legacy=a.legacy_seeds) for s in range(n20 if snr == 20 else n50)]
+        rows = [one(sd, w, lic, snr, coils, s, legacy=a.legacy_seeds)
+                for s in range(a.first, a.first + (n20 if snr == 20 else n50))]
         s = cell_summary(rows)
         res["cells"].append({"sd": sd, "width": w, "lic": lic, "snr": snr, "coils": coils, "summary": s,
                              "livers": rows})
