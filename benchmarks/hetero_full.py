@@ -17,7 +17,8 @@ as shipped), true liver mask (vessels excluded). Seeds (benchmarks/_seeds.py): e
 over the cell's parameters and the replicate); ``--legacy-seeds`` gives the scheme before
 branch seedmix (noise = texture = estimator seed = replicate number in every cell, so the
 cells shared their noise draws and textures), to re-make stored runs. Each liver records
-``seed`` (the replicate), ``noise_seed``, ``texture_seed`` and ``stats_seed``. Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]``.
+``seed`` (the replicate), ``noise_seed``, ``texture_seed`` and ``stats_seed``.
+Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]``.
 
 Headline and interval: ``liver_statistics`` (default estimator ``tile-mixture``, 2000
 bootstrap resamples as ``r2mri analyze``). The voxel-wise fit does not enter the headline

@@ -203,7 +203,8 @@ def unpaired(before: dict, after: dict) -> str:
 
     return (f"{len(d)} cells; difference of cell means beyond 2 SE of the difference: {len(beyond)} "
             f"(about {0.046 * len(d):.0f} expected by chance); z = difference / SE: mean {z.mean():+.2f}, "
-            f"SD {z.std(ddof=1) if z.size > 1 else float('nan'):.2f} (1 if the two runs agree); largest |z| {big[1] / big[2]:+.1f} "
+            f"SD {z.std(ddof=1) if z.size > 1 else float('nan'):.2f} (1 if the two runs agree); "
+            f"largest |z| {big[1] / big[2]:+.1f} "
             f"({name(big[0])}: {big[1]:+.2f} +- {big[2]:.2f} %); covered {cov(cb)} before, {cov(ca)} after"
             + ("; beyond 2 SE: " + "; ".join(f"{name(k)} {m:+.2f} +- {se:.2f}" for k, m, se in beyond) if beyond
                else ""))
@@ -302,7 +303,8 @@ def main(argv=None) -> int:
         text += ("\n\nUnpaired, full size, " + a.legacy_label + " -> " + label + ": "
                  + unpaired(legacy_full, after_full))
         text += ("\n\ntile-ncchi, unpaired, small livers, " + a.legacy_label + " -> " + label + ": "
-                 + unpaired(small_cells(r / a.legacy_small, "tile-ncchi"), small_cells(r / a.after_small, "tile-ncchi")))
+                 + unpaired(small_cells(r / a.legacy_small, "tile-ncchi"),
+                            small_cells(r / a.after_small, "tile-ncchi")))
         text += ("\n\nCoupling of the cells (tile-mixture, small livers; per-replicate errors correlated between "
                  f"cells): {a.legacy_label}: {coupling(legacy_small)}; {label}: {coupling(after_small)}")
     else:

@@ -478,7 +478,8 @@ def main(argv=None) -> int:
             d = decompose(sd, width, coils, a.seeds, a.fresh, a.legacy_seeds)
             print(sd, width, coils, {k: v for k, v in d.items() if k != "lic_err_each"}, flush=True)
             if sd == 0 and coils == 1:
-                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh, legacy=a.legacy_seeds), flush=True)
+                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh, legacy=a.legacy_seeds),
+                      flush=True)
         return 0
     from ._seeds import scheme
 
@@ -486,7 +487,8 @@ def main(argv=None) -> int:
                            "legacy_seeds": a.legacy_seeds, "cells": []}
     t0 = time.time()
     for sd, width, coils in CELLS[:a.cells]:
-        res["cells"].append({"sd": sd, "width": width, "coils": coils, "d": decompose(sd, width, coils, a.seeds, legacy=a.legacy_seeds),
+        res["cells"].append({"sd": sd, "width": width, "coils": coils,
+                             "d": decompose(sd, width, coils, a.seeds, legacy=a.legacy_seeds),
                              "cls": fit_bias_classes(sd, width, coils, a.seeds, a.legacy_seeds)})
         print(f"[{time.time() - t0:.0f}s] sd {sd} width {width:g} coils {coils}: "
               f"{res['cells'][-1]['d']['lic_err_pct']}", flush=True)
