@@ -63,8 +63,17 @@ def seeding_of(paths: "list[Path]") -> str:
     return " + ".join(sorted(set(out)))
 
 
-def small_cells(path: Path, design: str) -> dict[tuple, dict[str, Any]]:
-    """{cell key: {"err": [...], "covered": [...] | None}} of one design of a hetero run."""
+def small_cells(path: "Path | list[Path]", design: str) -> dict[tuple, dict[str, Any]]:
+    """{cell key: {"err": [...], "covered": [...] | None}} of one design of a hetero run (a list of
+    runs: their replicates concatenated per cell, in the order given)."""
+    if isinstance(path, (list, tuple)):
+        out: dict[tuple, dict[str, Any]] = {}
+        for p in path:
+            for k, v in small_cells(p, design).items():
+                o = out.setdefault(k, {"err": [], "covered": [], "src": "small"})
+                o["err"] += v["err"]
+                o["covered"] += v["covered"]
+        return out
     res = json.loads(path.read_text())
     out = {}
     for c in res["cells"]:
@@ -259,7 +268,8 @@ def report(columns: list[tuple[str, dict]], beyond: dict, cross: dict, labels: d
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--after-small", default="hetero.json", help="hetero run of the tree now (results/ file)")
+    ap.add_argument("--after-small", nargs="+", default=["hetero.json"],
+                    help="hetero run(s) of the tree now (results/ files; replicates concatenated per cell)")
     ap.add_argument("--after-full", nargs="+", default=["hetero_full-merged23.json"],
                     help="hetero_full run(s) of the tree now (results/ files, merged by seed)")
     ap.add_argument("--after-label", default="now")
@@ -273,9 +283,10 @@ def main(argv=None) -> int:
     r = a.out
     first_small = r / "hetero-609a7ee.json"
     first_full = [r / "hetero_full-before.json"]
-    after_small = small_cells(r / a.after_small, "tile-mixture")
+    small_paths = [r / f for f in a.after_small]
+    after_small = small_cells(small_paths, "tile-mixture")
     after_full = full_cells([r / f for f in a.after_full])
-    seed_small, seed_full = seeding_of([r / a.after_small]), seeding_of([r / f for f in a.after_full])
+    seed_small, seed_full = seeding_of(small_paths), seeding_of([r / f for f in a.after_full])
     independent = "independent" in seed_small
     label = f"{a.after_label} ({'independent seeds' if independent else 'legacy seeds'})"
     columns = [
@@ -296,7 +307,7 @@ def main(argv=None) -> int:
                            compose(after_small, {**legacy_full, **after_full}))
     beyond = {k: v for k, v in after_small.items() if k[2] == 30 and k[3] == 20}
     cross = {k: v for k, v in after_full.items() if k[2] == 30 and k[3] == 50}
-    text = report(columns, beyond, cross, {"small": a.after_small, "full": " + ".join(a.after_full)})
+    text = report(columns, beyond, cross, {"small": " + ".join(a.after_small), "full": " + ".join(a.after_full)})
     if independent:
         text += ("\n\nUnpaired (other livers), small livers, " + a.legacy_label + " -> " + label + ": "
                  + unpaired(legacy_small, after_small))
@@ -304,7 +315,7 @@ def main(argv=None) -> int:
                  + unpaired(legacy_full, after_full))
         text += ("\n\ntile-ncchi, unpaired, small livers, " + a.legacy_label + " -> " + label + ": "
                  + unpaired(small_cells(r / a.legacy_small, "tile-ncchi"),
-                            small_cells(r / a.after_small, "tile-ncchi")))
+                            small_cells(small_paths, "tile-ncchi")))
         text += ("\n\nCoupling of the cells (tile-mixture, small livers; per-replicate errors correlated between "
                  f"cells): {a.legacy_label}: {coupling(legacy_small)}; {label}: {coupling(after_small)}")
     else:
@@ -313,8 +324,8 @@ def main(argv=None) -> int:
         text += ("\n\nPaired, full size, merged23 (0492a6e) -> " + a.after_label + " (common seeds): "
                  + paired(full_cells([r / "hetero_full-merged23.json"]), after_full))
         text += ("\n\ntile-ncchi, small livers, 609a7ee -> " + a.after_label + ": "
-                 + paired(small_cells(first_small, "tile-ncchi"), small_cells(r / a.after_small, "tile-ncchi")))
-    (a.out / f"{a.name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nafter = {a.after_small} ({seed_small}) + "
+                 + paired(small_cells(first_small, "tile-ncchi"), small_cells(small_paths, "tile-ncchi")))
+    (a.out / f"{a.name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nafter = {' + '.join(a.after_small)} ({seed_small}) + "
                                         f"{' + '.join(a.after_full)} ({seed_full}); earlier columns: legacy "
                                         f"seeds\n\n{text}\n")
     print(text)
