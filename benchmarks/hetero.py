@@ -154,8 +154,9 @@ def _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit):
 
 
 def run(quick: bool, seeds: int, designs=tuple(DESIGNS), legacy: bool = False, first: int = 0,
-        on_cell=None) -> dict[str, Any]:
-    """The grid; ``on_cell(res)`` is called after each cell (checkpoint)."""
+        on_cell=None, only=None) -> dict[str, Any]:
+    """The grid (``only``: a list of (sd, width, lic, snr, coils) cells of it); ``on_cell(res)`` is
+    called after each cell (checkpoint)."""
     from r2mri._version import __version__
     from r2mri.calibration import lic_from_r2
 
@@ -163,6 +164,8 @@ def run(quick: bool, seeds: int, designs=tuple(DESIGNS), legacy: bool = False, f
     from ._seeds import cell_seeds, scheme
 
     cells = _cells(quick)
+    if only:
+        cells = [c for c in cells if c in only]
     res: dict[str, Any] = {"machine": machine_info(), "version": __version__, "geometry": GEOMETRY,
                            "seeds": seeds, "first_replicate": first, "seeding": scheme(legacy),
                            "legacy_seeds": legacy, "designs": list(designs), "cells": []}
@@ -278,6 +281,8 @@ def main(argv=None) -> int:
                     help="noise = texture = estimator seed = replicate number in every cell (runs before "
                          "branch seedmix; the cells share their noise and texture)")
     ap.add_argument("--first", type=int, default=0, help="first replicate number (default 0)")
+    ap.add_argument("--only", default="", metavar="SD:WIDTH:LIC:SNR:COILS,...",
+                    help="only these cells of the grid (e.g. 0:1:30:100:8)")
     ap.add_argument("--name", default=None, help="results file stem (default hetero, quick hetero-quick)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
@@ -287,7 +292,8 @@ def main(argv=None) -> int:
         ap.error(f"unknown design(s) {bad}; choose from {','.join(DESIGNS)}")
     seeds = a.seeds or (2 if a.quick else 8)
     name = a.name or ("hetero-quick" if a.quick else "hetero")
-    res = run(a.quick, seeds, designs, a.legacy_seeds, a.first, lambda r: write_json(a.out / f"{name}.json", r))
+    only = [tuple(float(x) for x in c.split(":")[:4]) + (int(c.split(":")[4]),) for c in a.only.split(",") if c]
+    res = run(a.quick, seeds, designs, a.legacy_seeds, a.first, lambda r: write_json(a.out / f"{name}.json", r), only)
     write_json(a.out / f"{name}.json", res)
     text = summary(res)
     (a.out / f"{name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nseeding: {res['seeding']}, "
