@@ -16,7 +16,8 @@ seed from ``numpy.random.SeedSequence`` over the cell's parameters and the repli
 the cells are independent experiments; ``--legacy-seeds`` gives the scheme of runs before
 branch seedmix (noise = texture = estimator seed = replicate number, the same numbers in
 every cell) to re-make stored results. The seeds of every liver are in the JSON. ROI =
-the true liver mask (vessels excluded). Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]`` (LIC of the mean liver R2).
+the true liver mask (vessels excluded). Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]``
+(LIC of the mean liver R2).
 At SD 0 the texture width is moot and only width 1 is run.
 
 Designs (the mean liver R2, then the St Pierre curve):
@@ -174,9 +175,9 @@ def run(quick: bool, seeds: int, designs=tuple(DESIGNS), legacy: bool = False, f
         rows = {d: {"err_pct": [], "covered": [], "half_pct": [], "cpu_s": []} for d in designs}
         truths, used = [], []
         for rep in range(first, first + seeds):
-            sd_ = cell_seeds("hetero", (sd, scale, lic, snr, coils), rep, legacy)
-            used.append(list(sd_))
-            r = one_run(sd, scale, lic, snr, coils, sd_.noise, designs, sd_.texture, sd_.stats, legacy)
+            sds = cell_seeds("hetero", (sd, scale, lic, snr, coils), rep, legacy)
+            used.append(list(sds))
+            r = one_run(sd, scale, lic, snr, coils, sds.noise, designs, sds.texture, sds.stats, legacy)
             tr = r["truth_lic"]
             truths.append((tr, r["truth_mean_voxel_lic"], r["n_voxels"]))
             for d in designs:
