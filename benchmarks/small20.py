@@ -29,12 +29,12 @@ S0 textures) share a replicate's seeds.
    other simulator seeds (independent per liver) and with the extra channels drawn as
    normals (before) or as one chi-square (now): per-liver SD over simulator seeds, and
    the paired mean difference of the two draws.
-4. ``--fresh OFFSET``: the decomposition on other noise seeds (the cells above share seeds
-   0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
+4. ``--fresh OFFSET``: the decomposition on other livers (replicates OFFSET.. instead of
+   0..N-1; with ``--legacy-seeds`` the cells share those seeds), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
    realised noise bias against its expectation from the same voxels with fresh noise).
 6. ``--kappa CELLS``: :func:`kappa_designs`, the designs of the spread estimate's kappa (branch
    kappa): ``joint`` (rho and kappa fitted together), ``prior`` (the same with a normal prior
-   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
+   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (replicates ``--offset``..), headline and 95 %
    interval of ``liver_statistics`` (true mask), rho against the phantom's true spread; every
    liver appended to ``results/small20-kappa.jsonl`` (runs ``run1``, ``run2``, ``full20``, ``full50``
    also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
