@@ -1,6 +1,7 @@
 """Heterogeneous livers (issue 16): bias and 95 % coverage of the headline, four designs.
 
-Run: ``python -m benchmarks.hetero [--quick] [--seeds N] [--designs tile-mixture] [--name NAME]``
+Run: ``python -m benchmarks.hetero [--quick] [--seeds N] [--first R] [--legacy-seeds] [--designs tile-mixture]
+[--name NAME]``
 (from the repository root; ``NUMBA_NUM_THREADS=1`` recommended on a shared machine). Writes
 ``benchmarks/results/NAME.json`` and ``benchmarks/results/NAME.md`` (every cell; NAME
 defaults to ``hetero``) and prints the summary quoted in benchmarks/README.md and
@@ -9,9 +10,14 @@ shipped design and ``tile-ncchi`` the original one (both cheap; ``voxel-bc`` ref
 
 Phantoms: ``r2mri.phantom.generate`` (FerriScan 1.5 T protocol, TE 6-18 ms) at
 64 x 64 x 3 voxels of 6 mm (about 1,700 liver voxels), texture ``lic_log_sd`` (SD in
-log LIC) x ``lic_correlation_voxels`` (Gaussian smoothing width in voxels), texture
-seed = noise seed, so each seed is a new liver. ROI = the true liver mask (vessels
-excluded). Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]`` (LIC of the mean liver R2).
+log LIC) x ``lic_correlation_voxels`` (Gaussian smoothing width in voxels). Seeds
+(benchmarks/_seeds.py): every (cell, replicate) has its own noise, texture and estimator
+seed from ``numpy.random.SeedSequence`` over the cell's parameters and the replicate, so
+the cells are independent experiments; ``--legacy-seeds`` gives the scheme of runs before
+branch seedmix (noise = texture = estimator seed = replicate number, the same numbers in
+every cell) to re-make stored results. The seeds of every liver are in the JSON. ROI =
+the true liver mask (vessels excluded). Truth = ``truth.json["lic_of_mean_r2_mg_per_g"]``
+(LIC of the mean liver R2).
 At SD 0 the texture width is moot and only width 1 is run.
 
 Designs (the mean liver R2, then the St Pierre curve):
@@ -80,14 +86,18 @@ def _voxel_fit(data, te, sigma, coils):
             np.asarray(f.r2_std_per_s, float).reshape(-1))
 
 
-def one_run(sd, scale, lic, snr, coils, seed, designs=tuple(DESIGNS)) -> dict[str, Any]:
-    """All designs on one phantom; returns {design: (mean R2, lo, hi, cpu s)} and the truth."""
+def one_run(sd, scale, lic, snr, coils, seed, designs=tuple(DESIGNS), texture_seed=None, stats_seed=None,
+            legacy: bool = True) -> dict[str, Any]:
+    """All designs on one phantom; returns {design: (mean R2, lo, hi, cpu s)} and the truth.
+    ``seed`` is the noise seed; ``texture_seed`` and ``stats_seed`` default to it (legacy)."""
     from types import SimpleNamespace
 
     from r2mri.phantom import generate
     from r2mri.stats import liver_statistics
 
-    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+    texture_seed = seed if texture_seed is None else texture_seed
+    stats_seed = seed if stats_seed is None else stats_seed
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=texture_seed, lic_log_sd=sd,
                   lic_correlation_voxels=scale, **GEOMETRY)
     mask = ph.truth.liver_mask
     sigma = float(ph.summary["noise_sigma"])
@@ -107,13 +117,15 @@ def one_run(sd, scale, lic, snr, coils, seed, designs=tuple(DESIGNS)) -> dict[st
         if name not in designs:
             continue
         t0 = time.process_time()
-        st = liver_statistics(fit, mask, image=ph.image, estimator=name, n_bootstrap=500, seed=seed)
+        st = liver_statistics(fit, mask, image=ph.image, estimator=name, n_bootstrap=500,
+                             seed=stats_seed)
         lo, hi = st.blocks["r2_per_s"]["headline_ci95"]
         out[name] = (st.headline_r2_per_s, lo, hi, time.process_time() - t0)
     if "tile-fine" in designs:
         out["tile-fine"] = _tile_fine(ph.image, mask, sigma, coils)
     if "voxel-bc" in designs:
-        out["voxel-bc"] = _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit)
+        bc_seed = 10_000 + stats_seed if legacy else [stats_seed, 1]
+        out["voxel-bc"] = _voxel_bc(r2v, s0v, te, sigma, coils, bc_seed, t_fit)
     return out
 
 
@@ -132,7 +144,7 @@ def _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit):
 
     t0 = time.process_time()
     ok = np.isfinite(r2v) & np.isfinite(s0v)
-    rng = np.random.default_rng(10_000 + seed)
+    rng = np.random.default_rng(seed)
     amp = s0v[ok, None] * np.exp(-r2v[ok, None] * te[None, :])
     r2s, _, _ = _voxel_fit(_ncchi_draw(amp, sigma, coils, rng), te, sigma, coils)
     fin = np.isfinite(r2s)
@@ -142,21 +154,30 @@ def _voxel_bc(r2v, s0v, te, sigma, coils, seed, t_fit):
     return (m, m - _Z95 * se, m + _Z95 * se, time.process_time() - t0 + t_fit)
 
 
-def run(quick: bool, seeds: int, designs=tuple(DESIGNS)) -> dict[str, Any]:
+def run(quick: bool, seeds: int, designs=tuple(DESIGNS), legacy: bool = False, first: int = 0,
+        on_cell=None, only=None) -> dict[str, Any]:
+    """The grid (``only``: a list of (sd, width, lic, snr, coils) cells of it); ``on_cell(res)`` is
+    called after each cell (checkpoint)."""
     from r2mri._version import __version__
     from r2mri.calibration import lic_from_r2
 
     from ._common import machine_info
+    from ._seeds import cell_seeds, scheme
 
     cells = _cells(quick)
+    if only:
+        cells = [c for c in cells if c in only]
     res: dict[str, Any] = {"machine": machine_info(), "version": __version__, "geometry": GEOMETRY,
-                           "seeds": seeds, "designs": list(designs), "cells": []}
+                           "seeds": seeds, "first_replicate": first, "seeding": scheme(legacy),
+                           "legacy_seeds": legacy, "designs": list(designs), "cells": []}
     t_start = time.time()
     for i, (sd, scale, lic, snr, coils) in enumerate(cells):
         rows = {d: {"err_pct": [], "covered": [], "half_pct": [], "cpu_s": []} for d in designs}
-        truths = []
-        for seed in range(seeds):
-            r = one_run(sd, scale, lic, snr, coils, seed, designs)
+        truths, used = [], []
+        for rep in range(first, first + seeds):
+            sds = cell_seeds("hetero", (sd, scale, lic, snr, coils), rep, legacy)
+            used.append(list(sds))
+            r = one_run(sd, scale, lic, snr, coils, sds.noise, designs, sds.texture, sds.stats, legacy)
             tr = r["truth_lic"]
             truths.append((tr, r["truth_mean_voxel_lic"], r["n_voxels"]))
             for d in designs:
@@ -169,7 +190,8 @@ def run(quick: bool, seeds: int, designs=tuple(DESIGNS)) -> dict[str, Any]:
         cell = {"sd_log_lic": sd, "scale_voxels": scale, "lic": lic, "snr": snr, "coils": coils,
                 "truth_lic_mean": float(np.mean([t[0] for t in truths])),
                 "truth_mean_voxel_lic_mean": float(np.mean([t[1] for t in truths])),
-                "n_voxels_mean": float(np.mean([t[2] for t in truths])), "designs": {}}
+                "n_voxels_mean": float(np.mean([t[2] for t in truths])),
+                "seeds_noise_texture_stats": used, "designs": {}}
         for d in designs:
             e = np.asarray(rows[d]["err_pct"])
             cell["designs"][d] = {
@@ -179,6 +201,9 @@ def run(quick: bool, seeds: int, designs=tuple(DESIGNS)) -> dict[str, Any]:
                 "half_width_pct": float(np.median(rows[d]["half_pct"])), "cpu_s": float(np.mean(rows[d]["cpu_s"])),
                 "err_pct": [float(v) for v in e]}
         res["cells"].append(cell)
+        res["wall_s"] = time.time() - t_start
+        if on_cell is not None:
+            on_cell(res)
         b = " ".join(f"{d} {cell['designs'][d]['bias_pct']:+.2f}/{cell['designs'][d]['hits']}" for d in designs)
         print(f"[{i + 1}/{len(cells)} {time.time() - t_start:.0f}s] sd {sd} scale {scale:g} lic {lic:g} "
               f"snr {snr:g} coils {coils}: {b}", flush=True)
@@ -253,6 +278,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 8; quick 2)")
     ap.add_argument("--designs", default=",".join(DESIGNS),
                     help=f"comma-separated subset of {','.join(DESIGNS)} (default all)")
+    ap.add_argument("--legacy-seeds", action="store_true",
+                    help="noise = texture = estimator seed = replicate number in every cell (runs before "
+                         "branch seedmix; the cells share their noise and texture)")
+    ap.add_argument("--first", type=int, default=0, help="first replicate number (default 0)")
+    ap.add_argument("--only", default="", metavar="SD:WIDTH:LIC:SNR:COILS,...",
+                    help="only these cells of the grid (e.g. 0:1:30:100:8)")
     ap.add_argument("--name", default=None, help="results file stem (default hetero, quick hetero-quick)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
@@ -261,11 +292,13 @@ def main(argv=None) -> int:
     if bad or not designs:
         ap.error(f"unknown design(s) {bad}; choose from {','.join(DESIGNS)}")
     seeds = a.seeds or (2 if a.quick else 8)
-    res = run(a.quick, seeds, designs)
     name = a.name or ("hetero-quick" if a.quick else "hetero")
+    only = [tuple(float(x) for x in c.split(":")[:4]) + (int(c.split(":")[4]),) for c in a.only.split(",") if c]
+    res = run(a.quick, seeds, designs, a.legacy_seeds, a.first, lambda r: write_json(a.out / f"{name}.json", r), only)
     write_json(a.out / f"{name}.json", res)
     text = summary(res)
-    (a.out / f"{name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{text}\n\n## Every cell\n\n"
+    (a.out / f"{name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nseeding: {res['seeding']}, "
+                                      f"replicates {a.first}-{a.first + seeds - 1}\n\n{text}\n\n## Every cell\n\n"
                                       f"bias: mean over seeds of the LIC error, % of truth (SD over seeds); "
                                       f"covered: seeds whose 95 % interval holds the truth\n\n{cell_table(res)}\n")
     print(text)

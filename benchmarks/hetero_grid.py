@@ -23,6 +23,15 @@ belownoise), and the tree measured now. A block's "worst" is the cell mean farth
 Failing cells: |mean| > 2 % or a cell's coverage < 90 %; the bias excess is called real
 when ``|mean| - 2 > 2 SE`` of the seed mean, and a coverage shortfall when the binomial
 P(hits <= observed | 90 %) < 0.05.
+
+Seeding (branch seedmix): runs before it used the replicate number as noise, texture and
+estimator seed in every cell, so replicate r drew the same numbers in all cells and the
+cells were not independent; ``benchmarks/_seeds.py`` now gives every (cell, replicate) its
+own seeds. The table says which seeding each run used (the JSON's ``seeding``; absent =
+legacy). When the "after" run has independent seeds, a column for the previous legacy run
+(``--legacy-small``, ``--legacy-full``) is added, and the comparisons with it are unpaired
+(difference of cell means against the SE of the difference: about 5 % of cells beyond
+2 SE by chance); :func:`coupling` measures how alike the cells' per-replicate errors are.
 """
 
 from __future__ import annotations
@@ -45,8 +54,26 @@ def _key(sd, width, lic, snr, coils):
     return (float(sd), float(width) if float(sd) > 0 else 1.0, float(lic), float(snr), int(coils))
 
 
-def small_cells(path: Path, design: str) -> dict[tuple, dict[str, Any]]:
-    """{cell key: {"err": [...], "covered": [...] | None}} of one design of a hetero run."""
+def seeding_of(paths: "list[Path]") -> str:
+    """The seeding of one or more stored runs (``legacy`` when the file predates branch seedmix)."""
+    out = []
+    for p in paths:
+        res = json.loads(Path(p).read_text())
+        out.append("independent per (cell, replicate)" if res.get("legacy_seeds") is False else "legacy (shared)")
+    return " + ".join(sorted(set(out)))
+
+
+def small_cells(path: "Path | list[Path]", design: str) -> dict[tuple, dict[str, Any]]:
+    """{cell key: {"err": [...], "covered": [...] | None}} of one design of a hetero run (a list of
+    runs: their replicates concatenated per cell, in the order given)."""
+    if isinstance(path, (list, tuple)):
+        out: dict[tuple, dict[str, Any]] = {}
+        for p in path:
+            for k, v in small_cells(p, design).items():
+                o = out.setdefault(k, {"err": [], "covered": [], "src": "small"})
+                o["err"] += v["err"]
+                o["covered"] += v["covered"]
+        return out
     res = json.loads(path.read_text())
     out = {}
     for c in res["cells"]:
@@ -162,6 +189,52 @@ def paired(before: dict, after: dict) -> str:
     return text
 
 
+def unpaired(before: dict, after: dict) -> str:
+    """Different livers in two runs: per-cell difference of means against its SE; bias and pooled coverage."""
+    d = []
+    for k in sorted(set(before) & set(after)):
+        b, a = cell_stats(before[k]), cell_stats(after[k])
+        d.append((k, a["bias"] - b["bias"], math.hypot(a["se"], b["se"])))
+    if not d:
+        return "no common cells"
+    beyond = [x for x in d if abs(x[1]) > 2 * x[2]]
+    z = np.array([x[1] / x[2] for x in d if x[2] > 0])
+    big = max(d, key=lambda x: abs(x[1]) / x[2] if x[2] > 0 else 0.0)
+    cb = [cell_stats(before[k]) for k, _, _ in d]
+    ca = [cell_stats(after[k]) for k, _, _ in d]
+
+    def cov(cs):
+        cs = [c for c in cs if c["hits"] is not None]
+        return f"{sum(c['hits'] for c in cs)}/{sum(c['n'] for c in cs)}" if cs else "n/a"
+
+    def name(k):
+        return f"SD {k[0]:g} width {k[1]:g}, LIC {k[2]:g}, SNR {k[3]:g}, {k[4]} ch"
+
+    return (f"{len(d)} cells; difference of cell means beyond 2 SE of the difference: {len(beyond)} "
+            f"(about {0.046 * len(d):.0f} expected by chance); z = difference / SE: mean {z.mean():+.2f}, "
+            f"SD {z.std(ddof=1) if z.size > 1 else float('nan'):.2f} (1 if the two runs agree); "
+            f"largest |z| {big[1] / big[2]:+.1f} "
+            f"({name(big[0])}: {big[1]:+.2f} +- {big[2]:.2f} %); covered {cov(cb)} before, {cov(ca)} after"
+            + ("; beyond 2 SE: " + "; ".join(f"{name(k)} {m:+.2f} +- {se:.2f}" for k, m, se in beyond) if beyond
+               else ""))
+
+
+def coupling(cells: dict) -> str:
+    """How alike the cells' per-replicate errors are: the correlation, over replicates, of the
+    errors of every pair of cells with the same replicate count, summarised as the mean and the
+    share of pairs with |r| > 0.7 (independent cells: mean ~0, share ~5 % at 8 replicates, the
+    two-sided P of |r| > 0.7 at 6 degrees of freedom)."""
+    ks = [k for k in sorted(cells) if len(cells[k]["err"]) > 2]
+    if len(ks) < 2:
+        return "too few cells"
+    n = min(len(cells[k]["err"]) for k in ks)
+    e = np.array([np.asarray(cells[k]["err"][:n], float) for k in ks])
+    e = e[e.std(1) > 0]
+    r = np.corrcoef(e)[np.triu_indices(len(e), 1)]
+    return (f"{len(e)} cells x {n} replicates, {r.size} pairs: mean r {r.mean():+.2f}, "
+            f"|r| > 0.7 in {100 * np.mean(np.abs(r) > 0.7):.0f} %")
+
+
 def _small_crb(k) -> str:
     # docs/statistics.md, "30 mg/g at SNR 20 is beyond what these small livers support"
     return f"yes; small liver, CRB {7.2 if k[4] == 8 else 5.0} % of LIC"
@@ -188,42 +261,73 @@ def report(columns: list[tuple[str, dict]], beyond: dict, cross: dict, labels: d
     lines += ["", f"Small livers at LIC 30, SNR 20 ({labels['small']}; beyond the data, see above), failing cells:", "",
               md_table(head, rows(beyond, _small_crb)) if failing(beyond) else "none"]
     lines += ["", f"Full size at LIC 30, SNR 50 ({labels['full']}; cross-check of the small livers), failing cells:",
-              "", md_table(head, rows(cross, "yes (cross-check)")) if failing(cross) else "none"]
+              "", "not run" if not cross else md_table(head, rows(cross, "yes (cross-check)")) if failing(cross)
+              else f"none ({len(cross)} cells)"]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--after-small", default="hetero.json", help="hetero run of the tree now (results/ file)")
+    ap.add_argument("--after-small", nargs="+", default=["hetero.json"],
+                    help="hetero run(s) of the tree now (results/ files; replicates concatenated per cell)")
     ap.add_argument("--after-full", nargs="+", default=["hetero_full-merged23.json"],
                     help="hetero_full run(s) of the tree now (results/ files, merged by seed)")
     ap.add_argument("--after-label", default="now")
+    ap.add_argument("--legacy-small", default="hetero-f2dc45e.json",
+                    help="the last legacy-seed small run, a column when --after-small has independent seeds")
+    ap.add_argument("--legacy-full", nargs="+", default=["hetero_full-grid24.json"])
+    ap.add_argument("--legacy-label", default="main f2dc45e, legacy seeds")
     ap.add_argument("--name", default="hetero_grid")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
     r = a.out
     first_small = r / "hetero-609a7ee.json"
     first_full = [r / "hetero_full-before.json"]
-    after_small = small_cells(r / a.after_small, "tile-mixture")
+    small_paths = [r / f for f in a.after_small]
+    after_small = small_cells(small_paths, "tile-mixture")
     after_full = full_cells([r / f for f in a.after_full])
+    seed_small, seed_full = seeding_of(small_paths), seeding_of([r / f for f in a.after_full])
+    independent = "independent" in seed_small
+    label = f"{a.after_label} ({'independent seeds' if independent else 'legacy seeds'})"
     columns = [
         ("tile-ncchi (original)", compose(small_cells(first_small, "tile-ncchi"), full_cells(first_full, True))),
         ("tile-mixture first (609a7ee / full ca061fa)",
          compose(small_cells(first_small, "tile-mixture"), full_cells(first_full))),
         ("a408d82", compose(small_cells(r / "hetero-a408d82.json", "tile-mixture"), full_cells([r / f for f in A408]))),
-        (a.after_label, compose(after_small, after_full)),
     ]
+    if independent:
+        legacy_small = small_cells(r / a.legacy_small, "tile-mixture")
+        legacy_full = full_cells([r / f for f in a.legacy_full])
+        columns.append((a.legacy_label, compose(legacy_small, legacy_full)))
+    columns.append((label, compose(after_small, after_full)))
+    if independent:  # the full-size SNR 20 cells the new run lacks are the legacy run's, and say so
+        missing = {k: v for k, v in legacy_full.items() if k[2] == 30 and k[3] == 20 and k not in after_full}
+        if missing:
+            columns[-1] = (label + f" ({len(missing)} full-size cells legacy)",
+                           compose(after_small, {**legacy_full, **after_full}))
     beyond = {k: v for k, v in after_small.items() if k[2] == 30 and k[3] == 20}
     cross = {k: v for k, v in after_full.items() if k[2] == 30 and k[3] == 50}
-    text = report(columns, beyond, cross, {"small": a.after_small, "full": " + ".join(a.after_full)})
-    text += ("\n\nPaired, small livers, a408d82 -> " + a.after_label + " (same livers and seeds): "
-             + paired(small_cells(r / "hetero-a408d82.json", "tile-mixture"), after_small))
-    text += ("\n\nPaired, full size, merged23 (0492a6e) -> " + a.after_label + " (common seeds): "
-             + paired(full_cells([r / "hetero_full-merged23.json"]), after_full))
-    text += ("\n\ntile-ncchi, small livers, 609a7ee -> " + a.after_label + ": "
-             + paired(small_cells(first_small, "tile-ncchi"), small_cells(r / a.after_small, "tile-ncchi")))
-    (a.out / f"{a.name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nafter = {a.after_small} + "
-                                        f"{' + '.join(a.after_full)}\n\n{text}\n")
+    text = report(columns, beyond, cross, {"small": " + ".join(a.after_small), "full": " + ".join(a.after_full)})
+    if independent:
+        text += ("\n\nUnpaired (other livers), small livers, " + a.legacy_label + " -> " + label + ": "
+                 + unpaired(legacy_small, after_small))
+        text += ("\n\nUnpaired, full size, " + a.legacy_label + " -> " + label + ": "
+                 + unpaired(legacy_full, after_full))
+        text += ("\n\ntile-ncchi, unpaired, small livers, " + a.legacy_label + " -> " + label + ": "
+                 + unpaired(small_cells(r / a.legacy_small, "tile-ncchi"),
+                            small_cells(small_paths, "tile-ncchi")))
+        text += ("\n\nCoupling of the cells (tile-mixture, small livers; per-replicate errors correlated between "
+                 f"cells): {a.legacy_label}: {coupling(legacy_small)}; {label}: {coupling(after_small)}")
+    else:
+        text += ("\n\nPaired, small livers, a408d82 -> " + a.after_label + " (same livers and seeds): "
+                 + paired(small_cells(r / "hetero-a408d82.json", "tile-mixture"), after_small))
+        text += ("\n\nPaired, full size, merged23 (0492a6e) -> " + a.after_label + " (common seeds): "
+                 + paired(full_cells([r / "hetero_full-merged23.json"]), after_full))
+        text += ("\n\ntile-ncchi, small livers, 609a7ee -> " + a.after_label + ": "
+                 + paired(small_cells(first_small, "tile-ncchi"), small_cells(small_paths, "tile-ncchi")))
+    (a.out / f"{a.name}.md").write_text(f"# {__doc__.splitlines()[0]}\n\nafter = {' + '.join(a.after_small)} ({seed_small}) + "
+                                        f"{' + '.join(a.after_full)} ({seed_full}); earlier columns: legacy "
+                                        f"seeds\n\n{text}\n")
     print(text)
     return 0
 

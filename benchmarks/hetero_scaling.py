@@ -53,8 +53,10 @@ GEOMETRIES = [
 ]
 
 
-def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coils=8) -> dict[str, Any]:
-    """The headline of one liver and the parts of its error (module docstring)."""
+def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coils=8, texture_seed=None,
+        stats_seed=None) -> dict[str, Any]:
+    """The headline of one liver and the parts of its error (module docstring). ``seed`` is the
+    noise seed; ``texture_seed`` and ``stats_seed`` (estimator and oracle) default to it."""
     import r2mri._headline as H
     from r2mri.calibration import lic_from_r2
     from r2mri.noise import ncchi_mean_interpolated
@@ -63,16 +65,18 @@ def one(geometry: dict, seed: int, *, sd=0.4, width=4.0, lic=30.0, snr=20.0, coi
 
     from ._oracle import true_spread_oracle
 
-    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
+    texture_seed = seed if texture_seed is None else texture_seed
+    stats_seed = seed if stats_seed is None else stats_seed
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=texture_seed, lic_log_sd=sd,
                   lic_correlation_voxels=width, **geometry)
     sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
     te = np.asarray(ph.image.echo_times_s, float)
     truth_lic, truth_r2 = float(ph.summary["lic_of_mean_r2_mg_per_g"]), float(np.mean(ph.truth.r2_per_s[mask]))
     t0 = time.process_time()
-    pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=seed)
+    pm, corr = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=stats_seed)
     cpu = time.process_time() - t0
     pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-    o = true_spread_oracle(ph, pooled, sigma, coils, seed)  # the true-spread oracles (benchmarks/_oracle.py)
+    o = true_spread_oracle(ph, pooled, sigma, coils, stats_seed)  # the true-spread oracles (benchmarks/_oracle.py)
     t, tile_true, rho_true, mu_or, mu_ot = o.t, o.tile_true, o.rho_true, o.mu_edge, o.mu_tile
     used = pooled.voxel_tile >= 0
     k = t.k

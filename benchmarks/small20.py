@@ -4,7 +4,14 @@ Run: ``NUMBA_NUM_THREADS=1 python -m benchmarks.small20 [--seeds N] [--mc-livers
 (from the repository root). Writes ``benchmarks/results/small20.json`` and ``small20.md``.
 
 Livers: ``benchmarks.hetero``'s 64 x 64 x 3 at 6 mm (~1,700 voxels), 30 mg/g, SNR 20,
-texture seed = noise seed = simulator seed, true liver mask.
+true liver mask. Seeds (benchmarks/_seeds.py): every (cell, replicate) has its own noise,
+texture and estimator seed (``numpy.random.SeedSequence`` over SD, width, LIC, SNR, channels
+and the replicate; the simulators' own draws are sub-streams of the estimator seed);
+``--legacy-seeds`` gives the scheme before branch seedmix (texture seed = noise seed =
+simulator seed = replicate number in every cell, and ``1000 + r`` / ``2000 + r`` /
+``1000 r + j`` for the oracles and simulators) to re-make stored results. Replicate numbers
+are what ``--seeds``, ``--offset`` and ``--fresh`` count; paired designs (kappa variants,
+S0 textures) share a replicate's seeds.
 
 1. *Decomposition* (``hetero_scaling.one``), in % of the true mean R2 of the voxels used:
    ``A`` = the tile fits' own noise bias left after the Box and simulated terms (the tiles
@@ -22,12 +29,12 @@ texture seed = noise seed = simulator seed, true liver mask.
    other simulator seeds (independent per liver) and with the extra channels drawn as
    normals (before) or as one chi-square (now): per-liver SD over simulator seeds, and
    the paired mean difference of the two draws.
-4. ``--fresh OFFSET``: the decomposition on other noise seeds (the cells above share seeds
-   0..N-1), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
+4. ``--fresh OFFSET``: the decomposition on other livers (replicates OFFSET.. instead of
+   0..N-1; with ``--legacy-seeds`` the cells share those seeds), and for the uniform one-channel cell :func:`voxel_oracle` (the tile fits'
    realised noise bias against its expectation from the same voxels with fresh noise).
 6. ``--kappa CELLS``: :func:`kappa_designs`, the designs of the spread estimate's kappa (branch
    kappa): ``joint`` (rho and kappa fitted together), ``prior`` (the same with a normal prior
-   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (seeds ``--offset``..), headline and 95 %
+   on kappa from the S0 field, r2mri/_s0_shading.py; the default), paired on the same livers (replicates ``--offset``..), headline and 95 %
    interval of ``liver_statistics`` (true mask), rho against the phantom's true spread; every
    liver appended to ``results/small20-kappa.jsonl`` (runs ``run1``, ``run2``, ``full20``, ``full50``
    also hold ``shading``, kappa held at the field's value, and ``run1`` ``boot8``, an 8-replicate
@@ -59,17 +66,40 @@ GEOMETRY = dict(matrix=(64, 64), pixel_mm=6.0, n_slices=3)
 CELLS = [(0.4, 4.0, 1), (0.4, 4.0, 8), (0.4, 8.0, 1), (0.4, 8.0, 8), (0.4, 1.0, 8), (0.0, 1.0, 1), (0.0, 1.0, 8)]
 
 
+def _liver(sd, width, coils, rep, legacy, lic=30.0, snr=20.0, geometry=None, **extra):
+    """Phantom of replicate ``rep`` of a cell and its seeds (module docstring)."""
+    from r2mri.phantom import generate
+
+    from ._seeds import cell_seeds
+
+    s = cell_seeds("small20", (sd, width, lic, snr, coils), rep, legacy)
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=s.noise, texture_seed=s.texture, lic_log_sd=sd,
+                  lic_correlation_voxels=width if sd > 0 else 0.0, **(GEOMETRY if geometry is None else geometry),
+                  **extra)
+    return ph, s
+
+
+def _sub(s, k: int, legacy_value: int, legacy: bool) -> int:
+    """Seed ``k`` of a simulator of the liver with seeds ``s`` (``legacy_value`` in the old scheme)."""
+    from ._seeds import substream
+
+    return legacy_value if legacy else substream(s.stats, k)
+
+
 def _ms(x) -> tuple[float, float]:
     x = np.asarray(x, float)
     return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
 
 
-def decompose(sd, width, coils, seeds, offset=0) -> dict[str, Any]:
+def decompose(sd, width, coils, seeds, offset=0, legacy=False) -> dict[str, Any]:
     """Headline LIC error and its parts A, B, C (module docstring) over ``seeds`` livers
     (seeds ``offset`` to ``offset + seeds - 1``)."""
+    from ._seeds import cell_seeds
     from .hetero_scaling import one
 
-    rows = [one(GEOMETRY, s, sd=sd, width=width, lic=30.0, snr=20.0, coils=coils) for s in range(offset, offset + seeds)]
+    ss = [cell_seeds("small20", (sd, width, 30.0, 20.0, coils), r, legacy) for r in range(offset, offset + seeds)]
+    rows = [one(GEOMETRY, s.noise, sd=sd, width=width, lic=30.0, snr=20.0, coils=coils, texture_seed=s.texture,
+                stats_seed=s.stats) for s in ss]
     e = {k: np.array([r["r2_err_pct"][k] for r in rows]) for k in rows[0]["r2_err_pct"]}
     a = e["box_sim"] - e["expected"]
     return {"lic_err_pct": _ms([r["lic_err_pct"] for r in rows]),
@@ -82,22 +112,20 @@ def decompose(sd, width, coils, seeds, offset=0) -> dict[str, Any]:
             "lic_err_each": [r["lic_err_pct"] for r in rows]}
 
 
-def fit_bias_classes(sd, width, coils, seeds) -> dict[str, Any]:
+def fit_bias_classes(sd, width, coils, seeds, legacy=False) -> dict[str, Any]:
     """Per class of tiles (Box / simulated): raw fit bias, taken off, left, true-state oracle (% of R2)."""
     import r2mri._spread_estimate as E
     from r2mri._tile_bias_sim import simulated_tile_bias
     from r2mri.noise import ncchi_mean_interpolated
-    from r2mri.phantom import generate
     from r2mri.stats import _tile_fit, pooled_mean_r2
 
     acc: dict[str, list] = {}
-    for seed in range(seeds):
-        ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
-                      lic_correlation_voxels=width, **GEOMETRY)
+    for rep in range(seeds):
+        ph, ss = _liver(sd, width, coils, rep, legacy)
         sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
         te = np.asarray(ph.image.echo_times_s, float)
         pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-        t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+        t = E._tile_set(ph.image, pooled, sigma, coils, ss.stats)
         used = pooled.voxel_tile >= 0
         w = t.k / t.k.sum()
         r_true = ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used]
@@ -106,7 +134,8 @@ def fit_bias_classes(sd, width, coils, seeds) -> dict[str, Any]:
         sums = np.zeros((t.nt, te.size))
         np.add.at(sums, t.tile_of, ncchi_mean_interpolated(amp, sigma, coils)[0])
         r2_exp, s0_exp, _se, _ok = _tile_fit(sums / t.k[:, None], te, t.k, sigma, coils)
-        b_true = simulated_tile_bias(r2_exp, s0_exp, te, t.k, sigma, coils, seed=1000 + seed, reps=64)[0]
+        b_true = simulated_tile_bias(r2_exp, s0_exp, te, t.k, sigma, coils, seed=_sub(ss, 1, 1000 + rep, legacy),
+                                     reps=64)[0]
         raw = pooled.tile_r2_per_s
         for name, sel in (("box", t.se_rel <= 0.15), ("sim", t.se_rel > 0.15)):
             for key, v in (("share", w * 100 / f), ("raw", w * (raw - r2_exp)), ("taken_off", w * (raw - t.r2_app)),
@@ -115,23 +144,21 @@ def fit_bias_classes(sd, width, coils, seeds) -> dict[str, Any]:
     return {k: _ms(v) for k, v in acc.items()}
 
 
-def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64) -> dict[str, Any]:
+def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64, legacy=False) -> dict[str, Any]:
     """The tile fits' realised noise bias (fit minus expected-magnitude fit, % of R2) against
     its expectation: the same voxels' noise-free amplitudes with ``reps`` fresh noise draws,
     fitted with the same tiles (the bias the corrections should take off)."""
     import r2mri._spread_estimate as E
     from r2mri.noise import ncchi_mean_interpolated
-    from r2mri.phantom import generate
     from r2mri.stats import _tile_fit, pooled_mean_r2
 
     real, expected = [], []
-    for seed in range(offset, offset + seeds):
-        ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
-                      lic_correlation_voxels=width, **GEOMETRY)
+    for rep in range(offset, offset + seeds):
+        ph, ss = _liver(sd, width, coils, rep, legacy)
         sigma, mask = float(ph.summary["noise_sigma"]), ph.truth.liver_mask
         te = np.asarray(ph.image.echo_times_s, float)
         pooled = pooled_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils)
-        t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+        t = E._tile_set(ph.image, pooled, sigma, coils, ss.stats)
         used = pooled.voxel_tile >= 0
         w = t.k / t.k.sum()
         f = 100 * t.k.sum() / ph.truth.r2_per_s.reshape(-1)[pooled.voxel_index].astype(float)[used].sum()
@@ -139,7 +166,7 @@ def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64) -> dict[str, Any]:
         sums = np.zeros((t.nt, te.size))
         np.add.at(sums, t.tile_of, ncchi_mean_interpolated(amp, sigma, coils)[0])
         r2_exp = _tile_fit(sums / t.k[:, None], te, t.k, sigma, coils)[0]
-        rng = np.random.default_rng(2000 + seed)
+        rng = np.random.default_rng(_sub(ss, 2, 2000 + rep, legacy))
         tot, cnt = np.zeros(t.nt), np.zeros(t.nt)
         for _ in range(reps):
             m = E._ncchi_draw(amp, sigma, coils, rng)
@@ -154,26 +181,25 @@ def voxel_oracle(sd, width, coils, seeds, offset=0, reps=64) -> dict[str, Any]:
     return {"realised": _ms(real), "expected": _ms(expected), "seeds": [offset, offset + seeds]}
 
 
-def draw_sensitivity(sd, width, coils, livers, sims) -> dict[str, Any]:
-    """Headline LIC error over simulator seeds (``1000 liver + j``) with both noise draws."""
+def draw_sensitivity(sd, width, coils, livers, sims, legacy=False) -> dict[str, Any]:
+    """Headline LIC error over simulator seeds (legacy ``1000 liver + j``) with both noise draws."""
     import r2mri._headline as H
     import r2mri._spread_estimate as E
     from r2mri.calibration import lic_from_r2
-    from r2mri.phantom import generate
 
     draws = {"chi-square": E._ncchi_draw, "normals": E._ncchi_draw_normals}
     err = {d: np.zeros((livers, sims)) for d in draws}
     cpu = {d: 0.0 for d in draws}
     try:
         for i in range(livers):
-            ph = generate(lic=30.0, snr=20.0, coils=coils, seed=i, texture_seed=i, lic_log_sd=sd,
-                          lic_correlation_voxels=width, **GEOMETRY)
+            ph, ss = _liver(sd, width, coils, i, legacy)
             sigma, mask, tr = float(ph.summary["noise_sigma"]), ph.truth.liver_mask, ph.summary["lic_of_mean_r2_mg_per_g"]
             for j in range(sims):
                 for d, fn in draws.items():
                     E._ncchi_draw = fn
                     t0 = time.process_time()
-                    p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils, seed=1000 * i + j)
+                    p, _c = H.mixture_corrected_mean_r2(ph.image, mask, noise_sigma=sigma, coils=coils,
+                                                            seed=_sub(ss, 10 + j, 1000 * i + j, legacy))
                     cpu[d] += time.process_time() - t0
                     err[d][i, j] = 100 * (float(lic_from_r2(p.mean_r2_per_s)) / tr - 1)
     finally:
@@ -239,7 +265,8 @@ def _set_variant(E, G, settings: dict) -> None:
         setattr(G, k[1:], x) if k.startswith("G_") else setattr(E, k, x)
 
 
-def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0)) -> None:
+def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=None, tag="", s0=(0.0, 1.0),
+                  legacy=False) -> None:
     """The kappa designs (module docstring, item 6), paired per liver; printed and appended to
     ``results/small20-kappa.jsonl``. ``s0 = (log-SD, correlation voxels)``: the phantom's fine
     S0 texture (r2mri/phantom/_s0_texture.py; log-SD 0: none)."""
@@ -248,7 +275,6 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
 
     import r2mri._kappa_guard as G
     import r2mri._spread_estimate as E
-    from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
 
     from ._oracle import true_spread_oracle
@@ -256,23 +282,23 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
 
     size = "full" if geometry is not None and geometry != GEOMETRY else "small"
     geometry = dict(GEOMETRY if geometry is None else geometry)
-    if s0[0] > 0:
+    if s0[0] > 0:  # the same replicate's seeds as without S0 texture: paired
         geometry.update(s0_log_sd=float(s0[0]), s0_correlation_voxels=float(s0[1]))
     old = {"_KAPPA_FROM": E._KAPPA_FROM, "G_GUARD": G._GUARD, "G_GUARD_Z": G._GUARD_Z, "G_SE_MAX": G._SE_MAX}
     for sd, width, coils in cells:
         t0 = time.time()
         rows = []
         for seed in range(offset, offset + seeds):
-            ph = generate(lic=lic, snr=snr, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
-                          lic_correlation_voxels=width if sd > 0 else 0.0, **geometry)
+            ph, ss = _liver(sd, width, coils, seed, legacy, lic, snr, geometry)
             sigma = float(ph.summary["noise_sigma"])
             pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=sigma, coils=coils)
-            rho_true = true_spread_oracle(ph, pooled, sigma, coils, seed).rho_true
-            row = {"seed": seed, "rho_true": {str(k): float(v) for k, v in rho_true.items()}}
+            rho_true = true_spread_oracle(ph, pooled, sigma, coils, ss.stats).rho_true
+            row = {"seed": seed, "seeds_noise_texture_stats": list(ss),
+                   "rho_true": {str(k): float(v) for k, v in rho_true.items()}}
             for v in variants:
                 try:
                     _set_variant(E, G, _kappa_variant(v))
-                    r = full_one(sd, width, lic, snr, coils, seed, geometry)
+                    r = full_one(sd, width, lic, snr, coils, seed, geometry, seeds=ss)
                 finally:
                     _set_variant(E, G, old)
                 row[v] = {k: r[k] for k in ("err_pct", "covered", "half_width_pct", "rho", "rho_se", "unidentified",
@@ -293,6 +319,7 @@ def kappa_designs(cells, seeds, offset, variants, lic=30.0, snr=20.0, geometry=N
                   flush=True)
         with open(RESULTS / "small20-kappa.jsonl", "a") as fh:
             fh.write(json.dumps({"cell": [sd, width, coils], "lic": lic, "snr": snr, "tag": tag, "s0": list(s0),
+                                 "legacy_seeds": legacy,
                                  "geometry": size, "variants": variants,
                                  "rows": rows}) + "\n")
 
@@ -327,7 +354,7 @@ def s0_table(tag: str = "s0tex", size: str = "small") -> str:
                      "paired vs no S0 texture %", "covered", "half-width %", "rho - true"], out)
 
 
-def s0_residual(settings, cells, seeds, offset=500) -> None:
+def s0_residual(settings, cells, seeds, offset=500, legacy=False) -> None:
     """Can the tiles see the fine S0 texture? Per liver, the voxel-weighted RMS of the tiles' log S0
     (bias-corrected intercepts) around the plane the prior's surface fits, the prior's kappa and SE
     (r2mri/_s0_shading.py), and the true within-tile relative variance of S0 (from the phantom's
@@ -336,7 +363,6 @@ def s0_residual(settings, cells, seeds, offset=500) -> None:
 
     import r2mri._spread_estimate as E
     from r2mri._s0_shading import _design, field_kappa
-    from r2mri.phantom import generate
     from r2mri.stats import pooled_mean_r2
 
     for sd, width, coils in cells:
@@ -344,11 +370,10 @@ def s0_residual(settings, cells, seeds, offset=500) -> None:
             rms, kap, kse, ktrue = [], [], [], []
             for seed in range(offset, offset + seeds):
                 extra = dict(s0_log_sd=s0[0], s0_correlation_voxels=s0[1]) if s0[0] > 0 else {}
-                ph = generate(lic=30.0, snr=20.0, coils=coils, seed=seed, texture_seed=seed, lic_log_sd=sd,
-                              lic_correlation_voxels=width if sd > 0 else 0.0, **GEOMETRY, **extra)
+                ph, ss = _liver(sd, width, coils, seed, legacy, **extra)
                 sigma = float(ph.summary["noise_sigma"])
                 pooled = pooled_mean_r2(ph.image, ph.truth.liver_mask, noise_sigma=sigma, coils=coils)
-                t = E._tile_set(ph.image, pooled, sigma, coils, seed)
+                t = E._tile_set(ph.image, pooled, sigma, coils, ss.stats)
                 keep = pooled.voxel_tile >= 0
                 xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], ph.image.data.shape[:3]), 1).astype(float)
                 u = xyz[:, np.ptp(xyz, 0) > 0]
@@ -417,6 +442,9 @@ def main(argv=None) -> int:
     ap.add_argument("--snr", type=float, default=20.0)
     ap.add_argument("--full", action="store_true", help="--kappa on full-size livers (generate() defaults)")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--legacy-seeds", action="store_true",
+                    help="texture seed = noise seed = simulator seed = replicate number in every cell (runs "
+                         "before branch seedmix, whose cells shared their noise and texture)")
     ap.add_argument("--s0", default="0:1", metavar="LOGSD:CORR,...",
                     help="--kappa with the phantom's fine S0 texture (log-SD : correlation voxels), each in turn")
     ap.add_argument("--s0-table", default="", metavar="TAG", help="print the S0-texture table of runs tagged TAG")
@@ -425,7 +453,7 @@ def main(argv=None) -> int:
     if a.s0_resid:
         s0s = [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]
         cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
-        s0_residual(s0s, cells, a.seeds, a.offset)
+        s0_residual(s0s, cells, a.seeds, a.offset, a.legacy_seeds)
         return 0
     if a.s0_table:
         print(s0_table(a.s0_table, "full" if a.full else "small"))
@@ -434,7 +462,7 @@ def main(argv=None) -> int:
         cells = [(float(c.split(":")[0]), float(c.split(":")[1]), int(c.split(":")[2])) for c in a.kappa.split(",")]
         for s0 in [tuple(float(x) for x in c.split(":")) for c in a.s0.split(",")]:
             kappa_designs(cells, a.seeds, a.offset, a.variants.split(","), a.lic, a.snr, {} if a.full else None, a.tag,
-                          s0)
+                          s0, a.legacy_seeds)
         return 0
     if a.table_only:
         import json
@@ -447,20 +475,25 @@ def main(argv=None) -> int:
         return 0
     if a.fresh:
         for sd, width, coils in CELLS[:a.cells]:
-            d = decompose(sd, width, coils, a.seeds, a.fresh)
+            d = decompose(sd, width, coils, a.seeds, a.fresh, a.legacy_seeds)
             print(sd, width, coils, {k: v for k, v in d.items() if k != "lic_err_each"}, flush=True)
             if sd == 0 and coils == 1:
-                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh), flush=True)
+                print("  voxel oracle", voxel_oracle(sd, width, coils, a.seeds, a.fresh, legacy=a.legacy_seeds),
+                      flush=True)
         return 0
-    res: dict[str, Any] = {"machine": machine_info(), "seeds": a.seeds, "cells": []}
+    from ._seeds import scheme
+
+    res: dict[str, Any] = {"machine": machine_info(), "seeds": a.seeds, "seeding": scheme(a.legacy_seeds),
+                           "legacy_seeds": a.legacy_seeds, "cells": []}
     t0 = time.time()
     for sd, width, coils in CELLS[:a.cells]:
-        res["cells"].append({"sd": sd, "width": width, "coils": coils, "d": decompose(sd, width, coils, a.seeds),
-                             "cls": fit_bias_classes(sd, width, coils, a.seeds)})
+        res["cells"].append({"sd": sd, "width": width, "coils": coils,
+                             "d": decompose(sd, width, coils, a.seeds, legacy=a.legacy_seeds),
+                             "cls": fit_bias_classes(sd, width, coils, a.seeds, a.legacy_seeds)})
         print(f"[{time.time() - t0:.0f}s] sd {sd} width {width:g} coils {coils}: "
               f"{res['cells'][-1]['d']['lic_err_pct']}", flush=True)
     if a.mc_livers:
-        res["mc"] = draw_sensitivity(0.4, 4.0, 8, a.mc_livers, 3)
+        res["mc"] = draw_sensitivity(0.4, 4.0, 8, a.mc_livers, 3, a.legacy_seeds)
     write_json(a.out / "small20.json", res)
     text = table(res)
     (a.out / "small20.md").write_text(f"# {__doc__.splitlines()[0]}\n\n{text}\n")
