@@ -73,6 +73,10 @@ FAILED_STATUSES = (
     FitStatus.MASKED,
 )
 
+#: rule 2's floor fits with S0 = 0 (no signal found) join ``LiverROI.not_converged`` (their magnitudes pooled
+#: by the headline) instead of leaving the headline's sample (branch floor30)
+_POOL_FLOOR_FITS = True
+
 
 def edge_erosion(cand: np.ndarray, dx: float, dy: float, erode_mm: float,
                  dark_edge: np.ndarray | None = None) -> np.ndarray:
@@ -126,8 +130,12 @@ def failed_fits(kept: np.ndarray, r2: np.ndarray, s0: np.ndarray,
     R2 and a finite positive S0 whose status is not in :data:`FAILED_STATUSES`."""
     good = np.isfinite(r2) & np.isfinite(s0) & (s0 > 0) & ~np.isin(status, FAILED_STATUSES)
     # a fit that did not converge is noise, not bad data (SNR 10, 8 channels: 0.3 % of the liver, echo 2 read
-    # 0.9 sigma low); the headline pools their magnitudes, or it selects on noise (LiverROI.not_converged)
-    not_converged = kept & ~good & (status == FitStatus.NOT_CONVERGED)
+    # 0.9 sigma low); the headline pools their magnitudes, or it selects on noise (LiverROI.not_converged).
+    # So is a floor fit that found no signal (S0 = 0): high-iron liver whose noise happened to be low
+    # (module docstring, rule 2; docs/statistics.md, "Liver at the noise floor")
+    pooled = (status == FitStatus.NOT_CONVERGED) | (status == FitStatus.BELOW_NOISE) if _POOL_FLOOR_FITS else (
+        status == FitStatus.NOT_CONVERGED)
+    not_converged = kept & ~good & pooled
     return kept & good, good, not_converged
 
 
