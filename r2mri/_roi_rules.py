@@ -9,11 +9,17 @@ Exclusion rules, in this order (``LiverROI.removed`` counts each):
    BAD_INPUT or MASKED. BELOW_NOISE and BOUND_HIT voxels are *kept* (and counted by the
    statistics): they are real high-iron liver whose raw signal the headline estimator
    uses; dropping them would select on noise and bias the mean R2 low at high iron. The
-   exception is a floor fit whose S0 came out 0 (no signal found): a non-positive S0 is a
-   failed fit here. On the coarse 30 mg/g, SNR 20, 8-channel liver that is 1,500-1,900
-   liver voxels at true R2 ~313 s^-1 (branch edge24); pooling their magnitudes as for
-   NOT_CONVERGED read that liver +1.7 % high instead of -2.1 % low (the tile estimator
-   over-reads a wholly at-floor sample), so it is not done.
+   exception is a floor fit whose S0 came out 0 (no signal found): its R2 is no
+   measurement, so it leaves the mask, but like NOT_CONVERGED it stays in the headline's
+   sample (``LiverROI.not_converged``). Such voxels are high-iron liver whose noise
+   happened to be low: on the coarse 30 mg/g, SNR 20, 8-channel liver 1,500-1,900 liver
+   voxels at true R2 ~316 s^-1. Dropping them selected on noise twice: the liver's
+   iron-richest voxels left the sample (-1.05 % in LIC with the true outline, -1.40 %
+   automatic, 16 livers), and the voxels left in their tiles read a within-tile spread
+   half the true one (rho 0.0016 against 0.0032), so every tile was under-corrected
+   (-0.6 % of R2). Pooled, the headline read +1.4 % (branch floor30, docs/statistics.md,
+   "Liver at the noise floor"): what is left is the simulated fit bias of the at-floor
+   tiles (r2mri/_tile_bias_sim.py), under-estimated.
    NOT_CONVERGED voxels leave the mask (their R2 is no measurement) but are kept in
    ``LiverROI.not_converged``, and the tile-pooled headline fits their magnitudes: at SNR
    10 with 8 channels they are 0.3 % of the liver whose second echo read ~0.9 sigma low
