@@ -17,7 +17,8 @@ Exclusion rules, in this order (``LiverROI.removed`` counts each):
    iron-richest voxels left the sample (-1.05 % in LIC with the true outline, -1.40 %
    automatic, 16 livers), and the voxels left in their tiles read a within-tile spread
    half the true one (rho 0.0016 against 0.0032), so every tile was under-corrected
-   (-0.6 % of R2). Pooled, the headline read +1.4 % (branch floor30, docs/statistics.md,
+   (-0.6 % of R2). Pooled, the headline reads +1.0 % (automatic ROI) and +1.4 % (true
+   outline) instead of -2.6 / -2.3 % (branch floor30, docs/statistics.md,
    "Liver at the noise floor"): what is left is the simulated fit bias of the at-floor
    tiles (r2mri/_tile_bias_sim.py), under-estimated.
    NOT_CONVERGED voxels leave the mask (their R2 is no measurement) but are kept in
