@@ -260,8 +260,9 @@ def simulated_fit_bias(r2: np.ndarray, s0: np.ndarray, se_rel: np.ndarray, k: np
 
 # Alternatives measured on the coarse 30 mg/g liver, SNR 20, 8 channels with its floor fits pooled (branch floor30,
 # benchmarks/results/floor30/): the indirect inference on the tiles' own fitted states (``_STATES = "own"``), one
-# factor per tile (not per tile edge), and matched on a robust statistic of the fits (``_II_MATCH``: "median", or
-# "log", the mean log R2) instead of their mean. Not shipped: see docs/statistics.md, "Liver at the noise floor".
+# factor per tile instead of per tile edge (``gid = np.arange(idx.size)``, not kept), and matched on a robust
+# statistic of the fits (``_II_MATCH``: "median", or "log", the mean log R2) instead of their mean. Not shipped:
+# see docs/statistics.md, "Liver at the noise floor".
 _STATES = "shrunk"  # [D] reference states of the simulated tiles: "shrunk" (r2mri/_sim_state.py) or "own"
 _II_MATCH = "mean"  # [D] statistic of the tile fits that the indirect inference matches: "mean", "median", "log"
 
