@@ -134,7 +134,18 @@ def eroded_voxels(cand: np.ndarray, voxel_size_mm, erode_mm: float) -> int:
 def failed_fits(kept: np.ndarray, r2: np.ndarray, s0: np.ndarray,
                 status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rule 2: ``(kept & good, good, not_converged)``; ``good`` are the voxels with a finite
-    R2 and a finite positive S0 whose status is not in :data:`FAILED_STATUSES`."""
+    R2 and a finite positive S0 whose status is not in :data:`FAILED_STATUSES`;
+    ``not_converged`` the ``kept`` voxels that are not good only because their fit did not
+    converge or is a floor fit without signal (BELOW_NOISE, S0 = 0): the headline's sample.
+
+    Examples
+    --------
+    >>> from r2mri.status import FitStatus
+    >>> st = np.array([FitStatus.OK, FitStatus.BELOW_NOISE, FitStatus.NOT_CONVERGED, FitStatus.BAD_INPUT], np.uint8)
+    >>> mask, good, pooled = failed_fits(np.ones(4, bool), np.full(4, 300.0), np.array([20.0, 0, 20, 20]), st)
+    >>> mask.tolist(), pooled.tolist()
+    ([True, False, False, False], [False, True, True, False])
+    """
     good = np.isfinite(r2) & np.isfinite(s0) & (s0 > 0) & ~np.isin(status, FAILED_STATUSES)
     # a fit that did not converge is noise, not bad data (SNR 10, 8 channels: 0.3 % of the liver, echo 2 read
     # 0.9 sigma low); the headline pools their magnitudes, or it selects on noise (LiverROI.not_converged).
