@@ -9,11 +9,18 @@ Exclusion rules, in this order (``LiverROI.removed`` counts each):
    BAD_INPUT or MASKED. BELOW_NOISE and BOUND_HIT voxels are *kept* (and counted by the
    statistics): they are real high-iron liver whose raw signal the headline estimator
    uses; dropping them would select on noise and bias the mean R2 low at high iron. The
-   exception is a floor fit whose S0 came out 0 (no signal found): a non-positive S0 is a
-   failed fit here. On the coarse 30 mg/g, SNR 20, 8-channel liver that is 1,500-1,900
-   liver voxels at true R2 ~313 s^-1 (branch edge24); pooling their magnitudes as for
-   NOT_CONVERGED read that liver +1.7 % high instead of -2.1 % low (the tile estimator
-   over-reads a wholly at-floor sample), so it is not done.
+   exception is a floor fit whose S0 came out 0 (no signal found): its R2 is no
+   measurement, so it leaves the mask, but like NOT_CONVERGED it stays in the headline's
+   sample (``LiverROI.not_converged``). Such voxels are high-iron liver whose noise
+   happened to be low: on the coarse 30 mg/g, SNR 20, 8-channel liver 1,500-1,900 liver
+   voxels at true R2 ~316 s^-1. Dropping them selected on noise twice: the liver's
+   iron-richest voxels left the sample (-1.05 % in LIC with the true outline, -1.40 %
+   automatic, 16 livers), and the voxels left in their tiles read a within-tile spread
+   half the true one (rho 0.0016 against 0.0032), so every tile was under-corrected
+   (-0.6 % of R2). Pooled, the headline reads +1.0 % (automatic ROI) and +1.4 % (true
+   outline) instead of -2.6 / -2.3 % (branch floor30, docs/statistics.md,
+   "Liver at the noise floor"): what is left is the simulated fit bias of the at-floor
+   tiles (r2mri/_tile_bias_sim.py), under-estimated.
    NOT_CONVERGED voxels leave the mask (their R2 is no measurement) but are kept in
    ``LiverROI.not_converged``, and the tile-pooled headline fits their magnitudes: at SNR
    10 with 8 channels they are 0.3 % of the liver whose second echo read ~0.9 sigma low
@@ -73,6 +80,10 @@ FAILED_STATUSES = (
     FitStatus.MASKED,
 )
 
+#: rule 2's floor fits with S0 = 0 (no signal found) join ``LiverROI.not_converged`` (their magnitudes pooled
+#: by the headline) instead of leaving the headline's sample (branch floor30)
+_POOL_FLOOR_FITS = True
+
 
 def edge_erosion(cand: np.ndarray, dx: float, dy: float, erode_mm: float,
                  dark_edge: np.ndarray | None = None) -> np.ndarray:
@@ -123,11 +134,26 @@ def eroded_voxels(cand: np.ndarray, voxel_size_mm, erode_mm: float) -> int:
 def failed_fits(kept: np.ndarray, r2: np.ndarray, s0: np.ndarray,
                 status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rule 2: ``(kept & good, good, not_converged)``; ``good`` are the voxels with a finite
-    R2 and a finite positive S0 whose status is not in :data:`FAILED_STATUSES`."""
+    R2 and a finite positive S0 whose status is not in :data:`FAILED_STATUSES`;
+    ``not_converged`` the ``kept`` voxels that are not good only because their fit did not
+    converge or is a floor fit without signal (BELOW_NOISE, S0 = 0): the headline's sample.
+
+    Examples
+    --------
+    >>> from r2mri.status import FitStatus
+    >>> st = np.array([FitStatus.OK, FitStatus.BELOW_NOISE, FitStatus.NOT_CONVERGED, FitStatus.BAD_INPUT], np.uint8)
+    >>> mask, good, pooled = failed_fits(np.ones(4, bool), np.full(4, 300.0), np.array([20.0, 0, 20, 20]), st)
+    >>> mask.tolist(), pooled.tolist()
+    ([True, False, False, False], [False, True, True, False])
+    """
     good = np.isfinite(r2) & np.isfinite(s0) & (s0 > 0) & ~np.isin(status, FAILED_STATUSES)
     # a fit that did not converge is noise, not bad data (SNR 10, 8 channels: 0.3 % of the liver, echo 2 read
-    # 0.9 sigma low); the headline pools their magnitudes, or it selects on noise (LiverROI.not_converged)
-    not_converged = kept & ~good & (status == FitStatus.NOT_CONVERGED)
+    # 0.9 sigma low); the headline pools their magnitudes, or it selects on noise (LiverROI.not_converged).
+    # So is a floor fit that found no signal (S0 = 0): high-iron liver whose noise happened to be low
+    # (module docstring, rule 2; docs/statistics.md, "Liver at the noise floor")
+    pooled = (status == FitStatus.NOT_CONVERGED) | (status == FitStatus.BELOW_NOISE) if _POOL_FLOOR_FITS else (
+        status == FitStatus.NOT_CONVERGED)
+    not_converged = kept & ~good & pooled
     return kept & good, good, not_converged
 
 

@@ -51,8 +51,8 @@ Exclusion rules (in this order; ``LiverROI.removed`` counts each; :mod:`r2mri._r
    in-plane, by the Euclidean distance transform; holes are edges too.
 2. ``fit_failed``: non-finite R2 or S0, or status NOT_CONVERGED, TOO_FEW_ECHOES,
    BAD_INPUT or MASKED (BELOW_NOISE and BOUND_HIT voxels are kept: real high-iron
-   liver). NOT_CONVERGED voxels are kept in ``LiverROI.not_converged`` for the
-   tile-pooled headline.
+   liver). NOT_CONVERGED voxels and floor fits with S0 = 0 are kept in
+   ``LiverROI.not_converged`` for the tile-pooled headline.
 3. ``vessels``: voxels far from the parenchyma: R2 below the median by ``vessel_k`` (4)
    times each voxel's own SE combined with the parenchyma's spread (voxel and 3x3
    median), R2 significantly below the calibration's lowest calibrated R2 (fluid), or
@@ -108,8 +108,9 @@ class LiverROI:
         Candidate voxels called vessels, fluid or S0 outliers by rule 3 (before the
         margin dilation): not liver parenchyma (the liver is ``candidate`` without them).
     not_converged : ndarray of bool or None
-        Voxels removed by rule 2 only because their voxel fit did not converge (not by
-        rules 1 or 3): liver whose noise sent the fit astray. Not in ``mask``; the
+        Voxels removed by rule 2 only because their voxel fit did not converge or found no
+        signal (floor fit with S0 = 0), not by rules 1 or 3: liver whose noise sent the fit
+        astray. Not in ``mask``; the
         tile-pooled headline, which fits magnitudes, uses them (docs/statistics.md,
         "Voxels whose fit did not converge").
     """
