@@ -117,6 +117,10 @@ def _print_row(r: dict) -> None:
           f"{r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU, load {r['load_1min']:.1f}", flush=True)
 
 
+def _not_het(warnings: list) -> list:
+    return [w for w in warnings if not w.startswith("heterogeneity:")]
+
+
 def summarize(rows: list) -> list[dict]:
     """Per cell and ROI kind: n, mean error +- SE, coverage, median half-width, sel/est, red warnings."""
     out = []
@@ -135,7 +139,12 @@ def summarize(rows: list) -> list[dict]:
                        "est_pct": float(np.mean([r[kind]["pool_estimator_error_pct"] for r in rs])),
                        "red": int(sum(bool(r[kind]["red_warnings"]) for r in rs)),
                        "missed_without_red": int(sum(not r[kind]["covers"] and not r[kind]["red_warnings"]
-                                                     for r in rs))}
+                                                     for r in rs)),
+                       # the heterogeneity warning is red on every SD 0.4 liver (it says the liver is
+                       # patchy, not that the reading is off): the misses with no other red warning
+                       "red_not_heterogeneity": int(sum(bool(_not_het(r[kind]["red_warnings"])) for r in rs)),
+                       "missed_without_other_red": int(sum(not r[kind]["covers"]
+                                                           and not _not_het(r[kind]["red_warnings"]) for r in rs))}
         s["warnings_automatic"] = float(np.mean([len(r["automatic"]["all_warnings"]) for r in rs]))
         s["misses"] = any(abs(s[k]["mean_error_pct"]) > 2 or s[k]["covered"] < s["n"] for k in ("automatic",))
         out.append(s)
@@ -146,7 +155,8 @@ def _summary_line(s: dict) -> str:
     a, o = s["automatic"], s["outline"]
     return (f"{s['cell']} n={s['n']}: automatic {a['mean_error_pct']:+.2f} +- {a['se_pct']:.2f} % (max "
             f"{a['max_abs_error_pct']:.2f}) covered {a['covered']}/{s['n']} half {a['half_width_pct']:.2f} % sel "
-            f"{a['sel_pct']:+.2f} est {a['est_pct']:+.2f} red {a['red']} silent-miss {a['missed_without_red']} "
+            f"{a['sel_pct']:+.2f} est {a['est_pct']:+.2f} red {a['red']} (non-heterogeneity {a['red_not_heterogeneity']}) miss without red "
+            f"{a['missed_without_red']} (without non-heterogeneity red {a['missed_without_other_red']}) "
             f"warnings {s['warnings_automatic']:.1f} | outline {o['mean_error_pct']:+.2f} +- {o['se_pct']:.2f} % "
             f"covered {o['covered']}/{s['n']} half {o['half_width_pct']:.2f} % est {o['est_pct']:+.2f} red {o['red']}")
 

@@ -40,6 +40,13 @@ for k in [int(v) for v in sys.argv[1:]] or [8, 9, 10, 11]:
     r2f = np.asarray(fit.r2_per_s, float)
     print("  fitted R2 of liver outside candidate: median", round(float(np.nanmedian(r2f[out])), 1),
           " inside:", round(float(np.nanmedian(r2f[liver & cand])), 1))
+    from scipy import ndimage
+    med3 = ndimage.median_filter(np.where(np.isfinite(r2f), r2f, 0.0), size=(3, 3, 1))
+    fl = float(roi.options.get("parenchyma_r2_min_per_s") or 18.0)
+    for name_, sel_ in (("liver outside candidate", out), ("liver in candidate", liver & cand)):
+        print(f"  {name_}: fitted 3x3-median R2 below the floor {fl:.1f} s^-1 in "
+              f"{100 * np.count_nonzero(sel_ & (med3 < fl)) / max(sel_.sum(), 1):.1f} %, voxel R2 below it in "
+              f"{100 * np.count_nonzero(sel_ & (r2f < fl)) / max(sel_.sum(), 1):.1f} %")
     nl = roi.mask & ~liver
     print("  non-liver in ROI by label", {n: int(np.count_nonzero(nl & (lab == v))) for n, v in phantom.LABELS.items()
                                           if np.count_nonzero(nl & (lab == v))})
