@@ -161,6 +161,29 @@ def _summary_line(s: dict) -> str:
             f"covered {o['covered']}/{s['n']} half {o['half_width_pct']:.2f} % est {o['est_pct']:+.2f} red {o['red']}")
 
 
+def table(summary: list[dict]) -> str:
+    """The README table: one row per cell (bold: mean error beyond 2 %, coverage below 90 %)."""
+    from benchmarks._common import md_table
+
+    rows = []
+    for s in summary:
+        sd, w, lic, snr, c = (s["cell"].split("_")[i].lstrip("sdwlicnr") for i in range(5))
+        cells = [sd, w if float(sd) > 0 else "-", lic, snr, c, s["n"]]
+        for kind in ("automatic", "outline"):
+            k = s[kind]
+            bad = abs(k["mean_error_pct"]) > 2
+            err = f"{k['mean_error_pct']:+.2f} +- {k['se_pct']:.2f}"
+            cov = f"{k['covered']}/{s['n']}"
+            cells += [f"**{err}**" if bad else err, f"**{cov}**" if k["covered"] < 0.9 * s["n"] else cov,
+                      f"{k['half_width_pct']:.2f}", f"{k['sel_pct']:+.2f} / {k['est_pct']:+.2f}"]
+        a = s["automatic"]
+        cells += [f"{a['red']}/{s['n']} ({a['red_not_heterogeneity']})", f"{s['warnings_automatic']:.1f}"]
+        rows.append(cells)
+    return md_table(["SD", "width vox", "LIC", "SNR", "ch", "n", "automatic error % +- SE", "covered",
+                     "median half-width %", "sel / est %", "outline error % +- SE", "covered",
+                     "median half-width %", "sel / est %", "red (not heterogeneity)", "warnings"], rows)
+
+
 def _select(spec: str) -> list:
     if spec == "all":
         return list(CELLS)
@@ -179,10 +202,15 @@ def main(argv=None) -> int:
     ap.add_argument("--append", action="store_true", help="add to the rows already in --out")
     ap.add_argument("--out", default=str(RESULTS / "autogrid.json"))
     ap.add_argument("--summarize", default=None, metavar="JSON[,JSON..]", help="summary of results files, then stop")
+    ap.add_argument("--markdown", action="store_true", help="with --summarize: the README table")
     a = ap.parse_args(argv)
     if a.summarize:
         rows = [r for f in a.summarize.split(",") for r in json.loads(Path(f).read_text())["rows"]]
-        for s in summarize(rows):
+        summ = summarize(rows)
+        if a.markdown:
+            print(table(summ))
+            return 0
+        for s in summ:
             print(_summary_line(s))
         return 0
     from benchmarks._common import machine_info
