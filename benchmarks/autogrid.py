@@ -2,7 +2,7 @@
 
 Run: ``NUMBA_NUM_THREADS=1 nice -n 5 python -m benchmarks.autogrid [--cells all|corners|sd0|I,J,..]
 [--livers N] [--first-index K] [--append]`` or ``python -m benchmarks.autogrid --summarize FILE[,FILE..]``
-from the repository root (~30-60 s per liver at idle). Writes ``benchmarks/results/autogrid.json``
+from the repository root (4-26 s CPU per liver; 6.5 s wall at load 2). Writes ``benchmarks/results/autogrid.json``
 (``--out``; rewritten after every liver, so a long run keeps what it has) and prints one line per
 liver, then one summary line per cell and ROI kind.
 
