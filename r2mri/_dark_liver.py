@@ -173,10 +173,14 @@ def widen_for_dark_liver(stats: Any, roi: Any, fit: Any, image: Any, calibration
     before, after = block["ci95_before_lic_mg_per_g"], stats.ci95_lic_mg_per_g
     widening = (after[1] - after[0]) / max(before[1] - before[0], 1e-12) - 1.0
     block["widening_fraction"] = round(float(widening), 4)
-    if widening > WARN_WIDENING and isinstance(getattr(stats, "warnings", None), list):
+    after_text, before_text = f"{after[0]:.2f}-{after[1]:.2f}", f"{before[0]:.2f}-{before[1]:.2f}"
+    # a widening that does not show at the printed precision says nothing to the reader (e.g. 1 mg/g,
+    # 0.0 % of the liver dark: "widened to 1.00-1.00 from 1.00-1.00"); the block still records it
+    if (widening > WARN_WIDENING and after_text != before_text
+            and isinstance(getattr(stats, "warnings", None), list)):
         stats.warnings.append(
-            f"headline: the 95 % interval is widened to {after[0]:.2f}-{after[1]:.2f} mg/g (from "
-            f"{before[0]:.2f}-{before[1]:.2f}) for the liver left out of the ROI as too dark to fit ({100 * f:.1f} % "
+            f"headline: the 95 % interval is widened to {after_text} mg/g (from "
+            f"{before_text}) for the liver left out of the ROI as too dark to fit ({100 * f:.1f} % "
             f"of it; its R2 only bounded by the first echo, {bounds['lower_r2_per_s']:.0f}-"
             f"{bounds['upper_r2_per_s']:.0f} s^-1)")
     return block

@@ -144,3 +144,27 @@ def test_a_widening_in_the_last_digit_is_recorded_not_warned(scene):
     assert 0 < block["widening_fraction"] < WARN_WIDENING
     assert stats.blocks["r2_per_s"]["headline_ci95"][1] > 380.0
     assert stats.warnings == []
+
+
+def test_a_widening_invisible_at_the_printed_precision_is_not_warned(scene, monkeypatch):
+    """A very narrow interval (1 mg/g, high SNR) that the dark share widens by many times its
+    width but by less than the page's 0.01 mg/g: the block records it, no warning (autogrid
+    found "widened to 1.00-1.00 mg/g (from 1.00-1.00) ... 0.0 % of it" in red)."""
+    import r2mri._dark_liver as dl
+
+    img, fit, liver, cap, _ = scene
+    roi = SimpleNamespace(candidate=liver & ~cap, mask=liver & ~cap, non_parenchyma=np.zeros(liver.shape, bool))
+    cal = get_calibration("st-pierre-2005")
+    real_bounds = dl.dark_liver_bounds
+
+    def near_bounds(*args, **kwargs):  # the dark liver's R2 bounded within 0.01 s^-1 of the headline
+        b = real_bounds(*args, **kwargs)
+        return {**b, "lower_r2_per_s": 229.995, "upper_r2_per_s": 230.005}
+
+    monkeypatch.setattr(dl, "dark_liver_bounds", near_bounds)
+    ci = [230.0, 230.0 + 1e-6]
+    stats = SimpleNamespace(blocks={"r2_per_s": {"headline_mean": 230.0, "headline_ci95": ci}, "headline": {}},
+                            ci95_lic_mg_per_g=tuple(float(v) for v in lic_from_r2(np.array(ci), cal)), warnings=[])
+    block = dl.widen_for_dark_liver(stats, roi, fit, img, cal)
+    assert block["widening_fraction"] > dl.WARN_WIDENING  # many times the interval's width...
+    assert stats.warnings == []  # ...but the same numbers on the page
