@@ -366,8 +366,11 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
                            f"region) was left out as a possible leak into a neighbouring organ; if it is "
                            f"liver, the ROI misses it: check the ROI or give a mask")
     if info.get("large_iron_fractions"):
+        # the share of the final ROI (the fractions are of the region before it: 333 % read as nonsense)
+        n_out = max(int(np.count_nonzero(out)), 1)
+        shares = ", ".join(f"{f * n0 / n_out:.0%}" for f in info["large_iron_fractions"])
         info["warning_iron"] = (f"liver ROI: WARNING - iron-rich tissue connected to the liver region "
-                                f"({', '.join(f'{f:.0%}' for f in info['large_iron_fractions'])} of the region) was "
+                                f"({shares} of the final ROI) was "
                                 f"added as liver: its R2 is above the liver's median and too noisy to find an organ "
                                 f"edge in S0; check that no iron-loaded spleen or other organ came in")
     return out, info
