@@ -455,7 +455,7 @@ def liver_statistics(
     seed: int = 0,
     percentiles: Sequence[float] = PERCENTILES,
     noise_correlation: "dict | None" = None,
-    sigma_check: str = "liver",
+    sigma_check: str = "correct",
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -492,7 +492,7 @@ def liver_statistics(
         voxels (the report's warning rule), the tile-pooled headline's noise counts, fit-bias
         terms and measurement SE account for it (r2mri/_corr_tiles.py); else ignored.
     percentiles : sequence of float
-    sigma_check : {"liver", "correct", "widen", "off"}, default "liver"
+    sigma_check : {"correct", "liver", "widen", "off"}, default "correct"
         The noise sigma's own error (r2mri/_sigma_check.py, block ``sigma_check``): where the
         liver's echoes reach the noise floor, its sigma is read there and the headline uses it
         (``"liver"``: scaled by the tiles' R2 ratio, or recomputed when it differs from the
