@@ -1,0 +1,183 @@
+"""Why textured livers' 95 % intervals are wider than their error (issue 16, branch widetex).
+
+Run: ``python -m benchmarks.interval_terms [--seeds N] [--only SD:WIDTH:LIC:SNR:COILS,...] [--name NAME]``
+(from the repository root; ``NUMBA_NUM_THREADS=1``). Writes ``benchmarks/results/NAME.json``
+(every liver's terms) and prints the table quoted in benchmarks/README.md.
+
+The livers are benchmarks/hetero.py's (same phantom, geometry, true liver mask, seeds from
+benchmarks/_seeds.py with the ``hetero`` tag, so replicate r of a cell is the same liver as in
+the grid); the headline is ``liver_statistics`` default (``tile-mixture``, 500 bootstrap
+resamples). For each liver the interval is taken apart into its terms, each as an SE of the
+mean R2 relative to the true mean liver R2 (percent):
+
+- ``boot``: the between-tile bootstrap SE (``headline_se_bootstrap``);
+- ``meas``: the measurement SE from the tile fits' covariances (``headline_se_measurement``);
+- ``corr``: the mixture correction's own SE (spread, shape, split terms in quadrature,
+  r2mri/_headline.py ``MixtureCorrection.se_r2_per_s``); ``shape_d`` the log-normal shape
+  difference the interval must reach; ``upper`` the unidentified-tile upper extension;
+- ``sigma``: the noise sigma's SE term (r2mri/_sigma_check.py, ``SigmaCheck.apply``);
+- ``half``: the final half-width / 1.96 (what the interval claims as SE).
+
+and per cell the seed-to-seed SD of the headline error (``sd_err``), so ``half / sd_err`` is
+how much wider the interval is than the error. The interval is also re-assembled with the
+bootstrap left out (``nb``: measurement SE, then the same widening terms) by capturing the
+inputs of ``widen_interval`` and ``SigmaCheck.apply`` (the library is not changed): its
+coverage says whether the bootstrap carries any error the other terms miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .hetero import GEOMETRY, _voxel_fit
+
+RESULTS = Path(__file__).resolve().parent / "results"
+_Z95 = 1.959963984540054
+CELLS = [  # (sd, width, lic, snr, coils): textured cells across the grid, then two uniform ones
+    (0.2, 4.0, 7.0, 50.0, 1), (0.4, 1.0, 7.0, 50.0, 1), (0.4, 4.0, 7.0, 50.0, 1), (0.4, 8.0, 7.0, 20.0, 8),
+    (0.4, 4.0, 1.0, 50.0, 1), (0.2, 8.0, 30.0, 50.0, 1), (0.4, 1.0, 30.0, 20.0, 1), (0.4, 4.0, 30.0, 20.0, 8),
+    (0.0, 1.0, 7.0, 50.0, 1), (0.0, 1.0, 30.0, 20.0, 8),
+]
+
+
+class _Capture:
+    """Records the inputs and outputs of the two widening steps during one liver_statistics call."""
+
+    def __enter__(self):
+        from r2mri import _headline, _sigma_check
+
+        self.rec: dict[str, Any] = {}
+        self._w, self._a = _headline.widen_interval, _sigma_check.SigmaCheck.apply
+        rec, w0, a0 = self.rec, self._w, self._a
+
+        def widen(lo, hi, mean, corr):
+            rec.update(pre=(lo, hi, mean), corr=corr)
+            return w0(lo, hi, mean, corr)
+
+        def apply(chk, mean, lo, hi):
+            rec.update(sig=chk, sig_in=(mean, lo, hi))
+            return a0(chk, mean, lo, hi)
+
+        _headline.widen_interval, _sigma_check.SigmaCheck.apply = widen, apply
+        return self
+
+    def __exit__(self, *exc):
+        from r2mri import _headline, _sigma_check
+
+        _headline.widen_interval, _sigma_check.SigmaCheck.apply = self._w, self._a
+        return False
+
+
+def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from r2mri import _headline, _sigma_check
+    from r2mri.phantom import generate
+    from r2mri.stats import liver_statistics
+
+    ph = generate(lic=lic, snr=snr, coils=coils, seed=seeds.noise, texture_seed=seeds.texture, lic_log_sd=sd,
+                  lic_correlation_voxels=width, **GEOMETRY)
+    mask = ph.truth.liver_mask
+    sigma = float(ph.summary["noise_sigma"])
+    te = np.asarray(ph.image.echo_times_s, float)
+    r2v, _, _ = _voxel_fit(np.asarray(ph.image.data)[mask].astype(np.float64), te, sigma, coils)
+    r2map = np.full(mask.shape, np.nan)
+    r2map[mask] = r2v
+    fit = SimpleNamespace(r2_per_s=r2map, status=np.zeros(mask.shape, np.uint8),
+                          options={"noise_sigma": sigma, "coils": coils})
+    t0 = time.process_time()
+    with _Capture() as cap:
+        st = liver_statistics(fit, mask, image=ph.image, n_bootstrap=500, seed=seeds.stats)
+    cpu = time.process_time() - t0
+    truth = float(ph.summary["mean_liver_r2_per_s"])
+    rb, hb = st.blocks["r2_per_s"], st.blocks["headline"]
+    mean = float(st.headline_r2_per_s)
+    lo, hi = rb["headline_ci95"]
+    rec = cap.rec
+    corr = rec.get("corr")
+    pre_lo, pre_hi, m0 = rec["pre"]
+    se_meas = float(rb["headline_se_measurement"] or 0.0)
+    # the interval without the bootstrap: measurement SE, then the same widening steps
+    nlo, nhi = _headline.widen_interval(m0 - _Z95 * se_meas, m0 + _Z95 * se_meas, m0, corr)
+    sig = rec.get("sig")
+    sig_se = 0.0
+    if sig is not None:
+        nm, nlo, nhi = _sigma_check.SigmaCheck.apply(sig, rec["sig_in"][0], nlo, nhi)
+        s_in = rec["sig_in"]  # the sigma step's own width: its extra in quadrature (a share of the mean)
+        f = 1.0 + (sig.r2_shift_relative or 0.0) if sig.corrected else 1.0
+        se_rel = (sig.sensitivity * (sig.sigma_liver_se or 0.0) / sig.sigma_liver if sig.corrected else
+                  (sig.sensitivity * sig.sigma_air_se / sig.sigma_air if sig.sigma_air_se is not None else 0.0))
+        sig_se = abs(se_rel) * s_in[0] * f
+    rel = 100.0 / truth
+    return {
+        "seeds": list(seeds), "truth_r2": truth, "mean_r2": mean, "err_pct": 100 * (mean / truth - 1),
+        "covered": bool(lo <= truth <= hi), "covered_nb": bool(nlo <= truth <= nhi),
+        "half_pct": rel * (hi - lo) / 2 / _Z95, "half_nb_pct": rel * (nhi - nlo) / 2 / _Z95,
+        "boot_pct": rel * float(rb["headline_se_bootstrap"] or 0.0), "meas_pct": rel * se_meas,
+        "pre_half_pct": rel * (pre_hi - pre_lo) / 2 / _Z95,
+        "corr_pct": rel * (corr.se_r2_per_s if corr is not None else 0.0),
+        "spread_pct": rel * (corr.se_spread_r2_per_s if corr is not None else 0.0),
+        "shape_pct": rel * (corr.se_shape_r2_per_s if corr is not None else 0.0),
+        "split_pct": rel * (corr.se_split_r2_per_s if corr is not None else 0.0),
+        "shape_d_pct": rel * (corr.shape_difference_r2_per_s if corr is not None else 0.0),
+        "upper_pct": rel * (corr.upper_r2_per_s if corr is not None else 0.0),
+        "sigma_pct": rel * sig_se, "n_tiles": hb["n_tiles"], "cpu_s": cpu,
+    }
+
+
+def run(cells, seeds: int) -> dict[str, Any]:
+    from ._common import machine_info
+    from ._seeds import cell_seeds, scheme
+
+    out: dict[str, Any] = {"machine": machine_info(), "seeding": scheme(False), "seeds": seeds, "cells": []}
+    for cell in cells:
+        livers = [one_liver(*cell, cell_seeds("hetero", cell, r)) for r in range(seeds)]
+        out["cells"].append({"cell": list(cell), "livers": livers})
+        print(row(out["cells"][-1]), flush=True)
+    return out
+
+
+HEAD = ("| SD | width | LIC | SNR | ch | n | bias % | sd_err % | boot | meas | corr (spread/shape/split) | shape_d | "
+        "upper | sigma | half | half/sd_err | cover | half nb | nb/sd_err | cover nb |\n|" + "---|" * 20)
+
+
+def row(c: dict[str, Any]) -> str:
+    L = c["livers"]
+
+    def m(k):
+        return float(np.mean([x[k] for x in L]))
+
+    e = np.array([x["err_pct"] for x in L])
+    sd = float(np.std(e, ddof=1))
+    sd0, w, lic, snr, ch = c["cell"]
+    return (f"| {sd0:g} | {w:g} | {lic:g} | {snr:g} | {ch} | {len(L)} | {e.mean():+.2f} | {sd:.2f} | {m('boot_pct'):.2f} | "
+            f"{m('meas_pct'):.2f} | {m('corr_pct'):.2f} ({m('spread_pct'):.2f}/{m('shape_pct'):.2f}/{m('split_pct'):.2f}) | "
+            f"{m('shape_d_pct'):+.2f} | {m('upper_pct'):.2f} | {m('sigma_pct'):.2f} | {m('half_pct'):.2f} | "
+            f"{m('half_pct') / sd:.2f} | {sum(x['covered'] for x in L)}/{len(L)} | {m('half_nb_pct'):.2f} | "
+            f"{m('half_nb_pct') / sd:.2f} | {sum(x['covered_nb'] for x in L)}/{len(L)} |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--only", default="", metavar="SD:WIDTH:LIC:SNR:COILS,...")
+    ap.add_argument("--name", default="interval_terms")
+    a = ap.parse_args(argv)
+    cells = CELLS
+    if a.only:
+        cells = [tuple(float(v) for v in s.split(":")[:4]) + (int(s.split(":")[4]),) for s in a.only.split(",")]
+    print(HEAD)
+    res = run(cells, a.seeds)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{a.name}.json").write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
