@@ -127,18 +127,29 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
         "split_pct": rel * (corr.se_split_r2_per_s if corr is not None else 0.0),
         "shape_d_pct": rel * (corr.shape_difference_r2_per_s if corr is not None else 0.0),
         "upper_pct": rel * (corr.upper_r2_per_s if corr is not None else 0.0),
-        "sigma_pct": rel * sig_se, "n_tiles": hb["n_tiles"], "cpu_s": cpu,
+        "sigma_pct": rel * sig_se,
+        "correction_pct": rel * (corr.correction_r2_per_s if corr is not None else 0.0),
+        "tile_fit_bias_pct": rel * (corr.extra.get("tile_fit_bias_r2_per_s", 0.0) if corr is not None else 0.0),
+        "sigma_shift_pct": 100 * ((sig.r2_shift_relative or 0.0) if sig is not None and sig.corrected else 0.0),
+        "rho": ({str(k): v for k, v in corr.rho.items()} if corr is not None else None), "n_tiles": hb["n_tiles"], "cpu_s": cpu,
     }
 
 
-def run(cells, seeds: int) -> dict[str, Any]:
+def run(cells, seeds: int, fixed_texture: "int | None" = None) -> dict[str, Any]:
+    """``fixed_texture=r``: every liver of a cell has replicate r's texture (noise and statistics
+    seeds still per replicate), so the seed-to-seed SD is that of the noise alone on one texture."""
     from ._common import machine_info
-    from ._seeds import cell_seeds, scheme
+    from ._seeds import Seeds, cell_seeds, scheme
 
-    out: dict[str, Any] = {"machine": machine_info(), "seeding": scheme(False), "seeds": seeds, "cells": []}
+    out: dict[str, Any] = {"machine": machine_info(), "seeding": scheme(False), "seeds": seeds,
+                           "fixed_texture_replicate": fixed_texture, "cells": []}
     for cell in cells:
-        livers = [one_liver(*cell, cell_seeds("hetero", cell, r)) for r in range(seeds)]
-        out["cells"].append({"cell": list(cell), "livers": livers})
+        seed_list = [cell_seeds("hetero", cell, r) for r in range(seeds)]
+        if fixed_texture is not None:
+            tex = cell_seeds("hetero", cell, fixed_texture).texture
+            seed_list = [Seeds(s.noise, tex, s.stats) for s in seed_list]
+        livers = [one_liver(*cell, s) for s in seed_list]
+        out["cells"].append({"cell": list(cell), "fixed_texture_replicate": fixed_texture, "livers": livers})
         print(row(out["cells"][-1]), flush=True)
     return out
 
@@ -168,12 +179,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--only", default="", metavar="SD:WIDTH:LIC:SNR:COILS,...")
     ap.add_argument("--name", default="interval_terms")
+    ap.add_argument("--fixed-texture", type=int, default=None, metavar="R",
+                    help="one texture per cell (replicate R's), noise seeds per replicate")
     a = ap.parse_args(argv)
     cells = CELLS
     if a.only:
         cells = [tuple(float(v) for v in s.split(":")[:4]) + (int(s.split(":")[4]),) for s in a.only.split(",")]
     print(HEAD)
-    res = run(cells, a.seeds)
+    res = run(cells, a.seeds, a.fixed_texture)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{a.name}.json").write_text(json.dumps(res, indent=1))
     return 0
