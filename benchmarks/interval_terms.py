@@ -95,6 +95,9 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
     with _Capture() as cap:
         st = liver_statistics(fit, mask, image=ph.image, n_bootstrap=500, seed=seeds.stats)
     cpu = time.process_time() - t0
+    st_tf = liver_statistics(fit, mask, image=ph.image, n_bootstrap=500, seed=seeds.stats, interval="texture-free")
+    tf_lo, tf_hi = st_tf.blocks["r2_per_s"]["headline_ci95"]
+    tf_block = st_tf.blocks["headline"]["interval_basis"] or {}
     truth = float(ph.summary["mean_liver_r2_per_s"])
     rb, hb = st.blocks["r2_per_s"], st.blocks["headline"]
     mean = float(st.headline_r2_per_s)
@@ -131,6 +134,9 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
         "correction_pct": rel * (corr.correction_r2_per_s if corr is not None else 0.0),
         "tile_fit_bias_pct": rel * (corr.extra.get("tile_fit_bias_r2_per_s", 0.0) if corr is not None else 0.0),
         "sigma_shift_pct": 100 * ((sig.r2_shift_relative or 0.0) if sig is not None and sig.corrected else 0.0),
+        "covered_tf": bool(tf_lo <= truth <= tf_hi), "half_tf_pct": rel * (tf_hi - tf_lo) / 2 / _Z95,
+        "left_out_pct": rel * float(tf_block.get("se_left_out_voxels_r2_per_s", 0.0)),
+        "tf_same_mean": bool(abs(st_tf.headline_r2_per_s - mean) <= 1e-9 * mean),
         "rho": ({str(k): v for k, v in corr.rho.items()} if corr is not None else None), "n_tiles": hb["n_tiles"], "cpu_s": cpu,
     }
 
@@ -155,7 +161,8 @@ def run(cells, seeds: int, fixed_texture: "int | None" = None) -> dict[str, Any]
 
 
 HEAD = ("| SD | width | LIC | SNR | ch | n | bias % | sd_err % | boot | meas | corr (spread/shape/split) | shape_d | "
-        "upper | sigma | half | half/sd_err | cover | half nb | nb/sd_err | cover nb |\n|" + "---|" * 20)
+        "upper | sigma | half | half/sd_err | cover | half nb | nb/sd_err | cover nb | left-out | half tf | tf/sd_err | "
+        "cover tf |\n|" + "---|" * 24)
 
 
 def row(c: dict[str, Any]) -> str:
@@ -171,7 +178,8 @@ def row(c: dict[str, Any]) -> str:
             f"{m('meas_pct'):.2f} | {m('corr_pct'):.2f} ({m('spread_pct'):.2f}/{m('shape_pct'):.2f}/{m('split_pct'):.2f}) | "
             f"{m('shape_d_pct'):+.2f} | {m('upper_pct'):.2f} | {m('sigma_pct'):.2f} | {m('half_pct'):.2f} | "
             f"{m('half_pct') / sd:.2f} | {sum(x['covered'] for x in L)}/{len(L)} | {m('half_nb_pct'):.2f} | "
-            f"{m('half_nb_pct') / sd:.2f} | {sum(x['covered_nb'] for x in L)}/{len(L)} |")
+            f"{m('half_nb_pct') / sd:.2f} | {sum(x['covered_nb'] for x in L)}/{len(L)} | {m('left_out_pct'):.2f} | "
+            f"{m('half_tf_pct'):.2f} | {m('half_tf_pct') / sd:.2f} | {sum(x['covered_tf'] for x in L)}/{len(L)} |")
 
 
 def main(argv=None) -> int:
