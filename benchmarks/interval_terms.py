@@ -50,11 +50,15 @@ class _Capture:
     """Records the inputs and outputs of the two widening steps during one liver_statistics call."""
 
     def __enter__(self):
-        from r2mri import _headline, _sigma_check
+        from r2mri import _headline, _sigma_check, _texture_free_ci
 
         self.rec: dict[str, Any] = {}
-        self._w, self._a = _headline.widen_interval, _sigma_check.SigmaCheck.apply
-        rec, w0, a0 = self.rec, self._w, self._a
+        self._w, self._a, self._t = _headline.widen_interval, _sigma_check.SigmaCheck.apply, _texture_free_ci.apply
+        rec, w0, a0, t0 = self.rec, self._w, self._a, self._t
+
+        def basis(mode, lo, hi, mean, se, pooled, *rest):
+            rec.update(pooled=pooled)
+            return t0(mode, lo, hi, mean, se, pooled, *rest)
 
         def widen(lo, hi, mean, corr):
             rec.update(pre=(lo, hi, mean), corr=corr)
@@ -65,12 +69,14 @@ class _Capture:
             return a0(chk, mean, lo, hi)
 
         _headline.widen_interval, _sigma_check.SigmaCheck.apply = widen, apply
+        _texture_free_ci.apply = basis
         return self
 
     def __exit__(self, *exc):
-        from r2mri import _headline, _sigma_check
+        from r2mri import _headline, _sigma_check, _texture_free_ci
 
         _headline.widen_interval, _sigma_check.SigmaCheck.apply = self._w, self._a
+        _texture_free_ci.apply = self._t
         return False
 
 
@@ -118,6 +124,12 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
                   (sig.sensitivity * sig.sigma_air_se / sig.sigma_air if sig.sigma_air_se is not None else 0.0))
         sig_se = abs(se_rel) * s_in[0] * f
     rel = 100.0 / truth
+    # the true mean R2 over the voxels the tiles used, against the liver's: the left-out voxels' exact share
+    pooled = rec.get("pooled")
+    used = (np.asarray(pooled.voxel_index)[np.asarray(pooled.voxel_tile) >= 0] if pooled is not None
+            else np.zeros(0, int))
+    left_true = (100 * (float(np.mean(np.asarray(ph.truth.r2_per_s).reshape(-1)[used])) / truth - 1)
+                 if used.size else float("nan"))
     return {
         "seeds": list(seeds), "truth_r2": truth, "mean_r2": mean, "err_pct": 100 * (mean / truth - 1),
         "covered": bool(lo <= truth <= hi), "covered_nb": bool(nlo <= truth <= nhi),
@@ -137,6 +149,7 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
         "covered_tf": bool(tf_lo <= truth <= tf_hi), "half_tf_pct": rel * (tf_hi - tf_lo) / 2 / _Z95,
         "left_out_pct": rel * float(tf_block.get("se_left_out_voxels_r2_per_s", 0.0)),
         "tf_same_mean": bool(abs(st_tf.headline_r2_per_s - mean) <= 1e-9 * mean),
+        "left_out_true_pct": left_true,
         "rho": ({str(k): v for k, v in corr.rho.items()} if corr is not None else None), "n_tiles": hb["n_tiles"], "cpu_s": cpu,
     }
 

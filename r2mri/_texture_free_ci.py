@@ -24,6 +24,13 @@ unchanged. The truth it is built for is the mean R2 over the ROI's liver: when t
 only part of the liver, the part it misses must be carried by the ROI sampling term
 (``analyze`` adds it; a caller of ``liver_statistics`` with a hand-drawn ROI does not get
 it), so this is not the default.
+
+Measured (benchmarks/interval_terms.py, 8 textured cells x 16 livers): the half-width / 1.96
+fell from 2.8-4.7x the error's seed SD to 0.6-1.7x, and coverage fell to 13/16 in one cell
+(SD 0.4, width 4, 1 mg/g, SNR 50) and 14/16 in two: the measurement SE and the left-out term
+do not carry all of a textured liver's error (on one texture the noise alone matches them;
+between textures the error moves by more, see benchmarks/README.md). Experimental: a
+warning says so in every report that uses it.
 """
 
 from __future__ import annotations
@@ -39,15 +46,18 @@ __all__ = ["apply"]
 
 _Z95 = 1.959963984540054  # Phi^-1(0.975)
 MODES = ("bootstrap", "texture-free")
+WARNING = ("headline: interval basis 'texture-free' is experimental: on textured small livers it held the truth in "
+           "13 of 16 livers in some cells (benchmarks/README.md, interval_terms); the default basis is not")
 
 
 def apply(mode: str, lo: float, hi: float, mean: float, se_meas: float, pooled: Any, fit: Any,
-          liver: np.ndarray) -> "tuple[float, float, dict | None]":
+          liver: np.ndarray, warnings: "list | None" = None) -> "tuple[float, float, dict | None]":
     """The interval's basis ``(lo, hi, block)`` in R2 (s^-1); unchanged with ``mode="bootstrap"``.
 
     ``pooled`` is the tile-pooled headline (``PooledR2``; ``None``: voxel-mean fallback,
     unchanged), ``fit`` the voxel fit (``r2_per_s``, optional ``r2_std_per_s``), ``liver``
-    the ROI (bool). ``block`` goes to the report's headline block (None by default).
+    the ROI (bool). ``block`` goes to the report's headline block (None by default). With
+    ``"texture-free"`` a warning is appended to ``warnings``: the basis is experimental.
 
     Examples
     --------
@@ -70,4 +80,6 @@ def apply(mode: str, lo: float, hi: float, mean: float, se_meas: float, pooled: 
     block = {"basis": "texture-free", "se_measurement_r2_per_s": se_meas,
              "se_left_out_voxels_r2_per_s": left["se_r2_per_s"], "left_out_fraction": left["unmeasured_fraction"],
              "bootstrap_ci95_r2_per_s": [lo, hi]}
+    if warnings is not None:
+        warnings.append(WARNING)
     return mean - _Z95 * se, mean + _Z95 * se, block

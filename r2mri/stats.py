@@ -615,7 +615,7 @@ def liver_statistics(
     lo, hi = b_lo, b_hi
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
-    lo, hi, tf_block = _texture_free_ci.apply(interval, lo, hi, mean_r2, se_meas, pooled, fit, valid)  # opt-in
+    lo, hi, tf_block = _texture_free_ci.apply(interval, lo, hi, mean_r2, se_meas, pooled, fit, valid, warnings)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
     sig_chk = None
     if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
