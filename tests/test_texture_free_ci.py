@@ -39,6 +39,7 @@ def test_texture_free_basis_is_measurement_plus_left_out(textured):
     a, b = out["bootstrap"], out["texture-free"]
     assert a.headline_r2_per_s == b.headline_r2_per_s  # only the interval changes
     assert a.blocks["headline"]["interval_basis"] is None
+    assert any("experimental" in w for w in b.warnings) and not any("experimental" in w for w in a.warnings)
     blk = b.blocks["headline"]["interval_basis"]
     se = np.hypot(blk["se_measurement_r2_per_s"], blk["se_left_out_voxels_r2_per_s"])
     lo, hi = b.blocks["r2_per_s"]["headline_ci95"]
