@@ -154,16 +154,16 @@ def one_liver(sd, width, lic, snr, coils, seeds) -> dict[str, Any]:
     }
 
 
-def run(cells, seeds: int, fixed_texture: "int | None" = None) -> dict[str, Any]:
+def run(cells, seeds: int, fixed_texture: "int | None" = None, first: int = 0) -> dict[str, Any]:
     """``fixed_texture=r``: every liver of a cell has replicate r's texture (noise and statistics
     seeds still per replicate), so the seed-to-seed SD is that of the noise alone on one texture."""
     from ._common import machine_info
     from ._seeds import Seeds, cell_seeds, scheme
 
     out: dict[str, Any] = {"machine": machine_info(), "seeding": scheme(False), "seeds": seeds,
-                           "fixed_texture_replicate": fixed_texture, "cells": []}
+                           "fixed_texture_replicate": fixed_texture, "first_replicate": first, "cells": []}
     for cell in cells:
-        seed_list = [cell_seeds("hetero", cell, r) for r in range(seeds)]
+        seed_list = [cell_seeds("hetero", cell, r) for r in range(first, first + seeds)]
         if fixed_texture is not None:
             tex = cell_seeds("hetero", cell, fixed_texture).texture
             seed_list = [Seeds(s.noise, tex, s.stats) for s in seed_list]
@@ -200,6 +200,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--only", default="", metavar="SD:WIDTH:LIC:SNR:COILS,...")
     ap.add_argument("--name", default="interval_terms")
+    ap.add_argument("--first", type=int, default=0, help="first replicate number (default 0)")
     ap.add_argument("--fixed-texture", type=int, default=None, metavar="R",
                     help="one texture per cell (replicate R's), noise seeds per replicate")
     a = ap.parse_args(argv)
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
     if a.only:
         cells = [tuple(float(v) for v in s.split(":")[:4]) + (int(s.split(":")[4]),) for s in a.only.split(",")]
     print(HEAD)
-    res = run(cells, a.seeds, a.fixed_texture)
+    res = run(cells, a.seeds, a.fixed_texture, a.first)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{a.name}.json").write_text(json.dumps(res, indent=1))
     return 0
