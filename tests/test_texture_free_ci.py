@@ -37,7 +37,9 @@ def textured():
 def test_texture_free_basis_is_measurement_plus_left_out(textured):
     ph, out = textured
     a, b = out["bootstrap"], out["texture-free"]
-    assert a.headline_r2_per_s == b.headline_r2_per_s  # only the interval changes
+    # only the interval changes (the sigma check may re-run the headline when the shift is large against
+    # the narrower half-width, r2mri/_sigma_check.py RERUN_SHARE: full size 30 mg/g SNR 20 moved by 0.004 %)
+    assert b.headline_r2_per_s == pytest.approx(a.headline_r2_per_s, rel=1e-3)
     assert a.blocks["headline"]["interval_basis"] is None
     assert any("experimental" in w for w in b.warnings) and not any("experimental" in w for w in a.warnings)
     blk = b.blocks["headline"]["interval_basis"]
