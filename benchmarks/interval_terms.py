@@ -237,11 +237,22 @@ def full_liver(cell, replicate: int) -> dict[str, Any]:
     out: dict[str, Any] = {"seeds": list(s), "truth_r2": truth}
     for mode in ("bootstrap", "texture-free"):
         t0 = time.process_time()
-        st = liver_statistics(fit, mask, image=ph.image, seed=s.stats, interval=mode)
+        with _Capture() as cap:
+            st = liver_statistics(fit, mask, image=ph.image, seed=s.stats, interval=mode)
         lo, hi = st.blocks["r2_per_s"]["headline_ci95"]
+        rb, corr, sig = st.blocks["r2_per_s"], cap.rec.get("corr"), cap.rec.get("sig")
+        terms = {"boot_pct": 100 * float(rb["headline_se_bootstrap"] or 0.0) / truth,
+                 "meas_pct": 100 * float(rb["headline_se_measurement"] or 0.0) / truth,
+                 "corr_pct": 100 * (corr.se_r2_per_s if corr is not None else 0.0) / truth,
+                 "shape_d_pct": 100 * (corr.shape_difference_r2_per_s if corr is not None else 0.0) / truth,
+                 "upper_pct": 100 * (corr.upper_r2_per_s if corr is not None else 0.0) / truth,
+                 "sigma_rel_se_pct": (100 * sig.sensitivity * (sig.sigma_liver_se or 0.0) / sig.sigma_liver
+                                      if sig is not None and sig.corrected else 0.0),
+                 "pre_sigma_half_pct": 100 * (cap.rec["sig_in"][2] - cap.rec["sig_in"][1]) / 2 / _Z95 / truth
+                 if "sig_in" in cap.rec else None}
         out[mode] = {"err_pct": 100 * (st.headline_r2_per_s / truth - 1), "covered": bool(lo <= truth <= hi),
                      "half_pct": 100 * (hi - lo) / 2 / _Z95 / truth, "cpu_s": time.process_time() - t0,
-                     "basis": st.blocks["headline"]["interval_basis"]}
+                     "basis": st.blocks["headline"]["interval_basis"], "terms": terms}
         print(replicate, mode, {k: v for k, v in out[mode].items() if k != "basis"}, flush=True)
     return out
 
