@@ -1,8 +1,13 @@
 """Why textured livers' 95 % intervals are wider than their error (issue 16, branch widetex).
 
-Run: ``python -m benchmarks.interval_terms [--seeds N] [--only SD:WIDTH:LIC:SNR:COILS,...] [--name NAME]``
-(from the repository root; ``NUMBA_NUM_THREADS=1``). Writes ``benchmarks/results/NAME.json``
-(every liver's terms) and prints the table quoted in benchmarks/README.md.
+Run: ``python -m benchmarks.interval_terms [--seeds N] [--first R] [--fixed-texture R]
+[--only SD:WIDTH:LIC:SNR:COILS,...] [--name NAME]`` (from the repository root;
+``NUMBA_NUM_THREADS=1``). Writes ``benchmarks/results/NAME.json`` (every liver's terms) and prints
+the table quoted in benchmarks/README.md. ``--fixed-texture R``: every liver of a cell on
+replicate R's texture (the noise-only SD). ``python -m benchmarks.interval_terms --full [--cell
+SD:WIDTH:LIC:SNR:COILS] [--first R] [--seeds N] [--name NAME]``: full-size livers of
+benchmarks/hetero_full.py, default against ``interval="texture-free"``, with the terms.
+Each liver also runs ``liver_statistics(..., interval="texture-free")`` (r2mri/_texture_free_ci.py).
 
 The livers are benchmarks/hetero.py's (same phantom, geometry, true liver mask, seeds from
 benchmarks/_seeds.py with the ``hetero`` tag, so replicate r of a cell is the same liver as in
