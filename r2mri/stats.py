@@ -52,7 +52,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _corr_bootstrap, _gre, _headline, _s0_texture
+from . import _corr_bootstrap, _gre, _headline, _s0_texture, _texture_free_ci
 from . import calibration as _cal
 from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
 from ._measurement_se import pooled_measurement_se
@@ -456,6 +456,7 @@ def liver_statistics(
     percentiles: Sequence[float] = PERCENTILES,
     noise_correlation: "dict | None" = None,
     sigma_check: str = "correct",
+    interval: str = "bootstrap",
 ) -> LiverStatistics:
     """Headline LIC of the mean liver R2 with its 95 % interval, and the distributions.
 
@@ -502,6 +503,8 @@ def liver_statistics(
         (the interval reaches it; a mismatch warns in red); ``"off"``: none of it. Only the
         tile-pooled headline of the SE model is checked (not fat-water fits); ``per_slice``
         keeps the air's sigma.
+    interval : {"bootstrap", "texture-free"}, default "bootstrap"
+        The interval's basis before its widening steps (r2mri/_texture_free_ci.py, opt-in).
 
     Returns
     -------
@@ -612,6 +615,7 @@ def liver_statistics(
     lo, hi = b_lo, b_hi
     if np.isfinite(se_meas):
         lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
+    lo, hi, tf_block = _texture_free_ci.apply(interval, lo, hi, mean_r2, se_meas, pooled, fit, valid, warnings)
     lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
     sig_chk = None
     if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
@@ -746,6 +750,7 @@ def liver_statistics(
                         + ", mapped through the calibration"),
         "mixture": mixture.to_dict() if mixture is not None else None,
         "bootstrap_noise_stretch": boot_stretch,
+        "interval_basis": tf_block,
         "calibration": cal.name,
     }
     het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
