@@ -107,14 +107,14 @@ def check_low_side(cand: np.ndarray, maps: Any, floor_ext: float, grow_k: float,
     candidate) and ``maps`` (:class:`r2mri._roi_proposal.GrowthMaps`) through
     :func:`low_side_warning`, with the loose extension made as the extension's own
     (same S0 band and edge limit), but with no R2 band and through ``maps.tissue``."""
-    from ._roi_grow import _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD
+    from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD
     from ._roi_parenchyma import _extend_once
 
     region = cand & maps.tissue
     if np.count_nonzero(region) < 10:
         return {"fraction": 0.0, "low_log_r2": None, "pieces": []}, None
     loose, _, _ = _extend_once(cand, maps.tissue, maps.logr, maps.logs, maps.steps, floor_ext, grow_k,
-                               (_BAND_FLOOR_S0, _BAND_CAP_S0), np.inf, _EDGE_FLOOR, _MAD_TO_SD, None,
+                               (_BAND_FLOOR_S0, _BAND_CAP_S0), _BAND_CAP_R2, _EDGE_FLOOR, _MAD_TO_SD, None,
                                np.zeros(cand.shape, dtype=bool))
     if loose is not None:
         # the S0 core of the region's tissue, a few voxels deep: the loose extension alone joins the
