@@ -64,10 +64,10 @@ def low_side_warning(region: np.ndarray, loose: np.ndarray | None, logs: np.ndar
     >>> rng = np.random.default_rng(1)
     >>> logs = 0.05 * rng.standard_normal((30, 30, 1)); logr = np.log(30.0) + 0.1 * rng.standard_normal(logs.shape)
     >>> region = np.zeros(logs.shape, bool); region[:20] = True
-    >>> logr[24:] = np.log(20.0)
+    >>> logr[20:] = np.log(20.0)   # the rest, a low-iron patch of the same S0
     >>> info, warn = low_side_warning(region, np.ones(logs.shape, bool), logs, logr, 30.0)
     >>> info["fraction"], warn is not None
-    (0.3, True)
+    (0.5, True)
     """
     n0 = max(int(np.count_nonzero(region)), 1)
     info: dict[str, Any] = {"fraction": 0.0, "low_log_r2": None, "pieces": []}

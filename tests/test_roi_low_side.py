@@ -53,10 +53,7 @@ def test_coarse_low_iron_liver_reading_high_carries_a_red_warning(coarse):
 
 
 def test_uniform_low_iron_liver_gets_no_low_side_warning(uniform):
-    ph, res = uniform
+    _, res = uniform
     assert not [w for w in res.warnings if LOW_TEXT in w], res.warnings
     # measured 0.0048, a quarter of the limit
     assert res.roi.options["low_side_left_out"]["fraction"] < 0.5 * low_side.LOW_SIDE_WARN_FRACTION
-    truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
-    lo, hi = res.statistics.ci95_lic_mg_per_g
-    assert lo <= truth <= hi
