@@ -25,6 +25,9 @@ be wrong (the ROI straddles the range's top, or borders liver-like tissue above 
 plain note: R2* cannot separate a low-iron liver from other tissue
 (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``; the check runs in :mod:`r2mri.roi`).
 
+Low-iron liver the floor's noise test left out (below): a red warning when liver-like
+tissue on the region's low-R2 side is left out beyond 2 % of it (:mod:`r2mri._roi_low_side`).
+
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
 through voxels whose relative R2 SE is at most twice its median, the extension adds
 only tissue above the floor by 2 of its SEs, and pieces of tissue whose R2 lies
