@@ -41,7 +41,9 @@ The steps, each in its own module with the details in its docstring:
   chosen region is extended into connected parenchyma the band left out (iron-rich or
   spared patches at its edge, :mod:`r2mri._roi_parenchyma`), with warnings for leaks,
   patches and voxels too dark to fit; noisy neighbouring organs are kept out
-  (:mod:`r2mri._roi_evidence`). An automatic R2* ROI inside the normal-liver R2* range
+  (:mod:`r2mri._roi_evidence`); liver-like tissue on the low-R2 side left out by the
+  floor's noise test gets a red warning (:mod:`r2mri._roi_low_side`,
+  ``roi.options["low_side_left_out"]``). An automatic R2* ROI inside the normal-liver R2* range
   gets a red warning with evidence that the reading may be wrong, else a plain note
   (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``).
 
