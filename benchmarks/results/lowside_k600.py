@@ -2,7 +2,7 @@
 seed 3600; SD 0.4 in log LIC over 8 voxels, 1 mg/g, SNR 20, 1 channel) through r2mri.analyze: headline and interval
 against the truth, the ROI's selection error, ROI voxels of other tissue than liver and vessels, the low-side info and
 the intake. Run with PYTHONPATH set to a checkout (main: results/lowside-k600-main.log; branch: ...-branch.log)."""
-import sys, numpy as np, r2mri
+import numpy as np, r2mri
 from r2mri.phantom import generate
 from r2mri.calibration import lic_from_r2
 print(r2mri.__file__)
