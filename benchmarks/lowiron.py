@@ -30,7 +30,9 @@ def run(ci: int, k: int) -> dict:
     return {"cell": cell_name(CELLS[ci]), "k": k,
             "error_pct": 100 * (res.statistics.headline_lic_mg_per_g / truth - 1), "covers": bool(lo <= truth <= hi),
             "low_side_fraction": res.roi.options.get("low_side_left_out", {}).get("fraction"),
-            "warned": bool(low), "red": bool(low) and warning_rank(low[0]) == 0, "cpu_s": time.process_time() - c0}
+            "warned": bool(low), "red": bool(low) and warning_rank(low[0]) == 0,
+            "intake_added": res.roi.options.get("low_side_intake", {}).get("added"),
+            "cpu_s": time.process_time() - c0}
 
 
 if __name__ == "__main__":
@@ -38,5 +40,6 @@ if __name__ == "__main__":
         ci, k = (int(v) for v in arg.split(":"))
         r = run(ci, k)
         print(f"{r['cell']} k {r['k']}: error {r['error_pct']:+.2f} % cover {r['covers']:d} low-side "
-              f"{r['low_side_fraction']} warned {r['warned']:d} red {r['red']:d} cpu {r['cpu_s']:.0f} s "
+              f"{r['low_side_fraction']} warned {r['warned']:d} red {r['red']:d} intake {r['intake_added']} "
+              f"cpu {r['cpu_s']:.0f} s "
               f"load {os.getloadavg()[0]:.1f}", flush=True)

@@ -25,7 +25,11 @@ be wrong (the ROI straddles the range's top, or borders liver-like tissue above 
 plain note: R2* cannot separate a low-iron liver from other tissue
 (:mod:`r2mri._roi_low_iron`, ``roi.options["low_iron"]``; the check runs in :mod:`r2mri.roi`).
 
-Low-iron liver the floor's noise test left out (below): a red warning when liver-like
+Low-iron liver the floor's noise test left out: when liver-like tissue on the region's
+low-R2 side is left out beyond 2 % of it (:mod:`r2mri._roi_low_side`), the R2 route takes
+in the pieces of it whose pooled R2 lies above the floor by 2 of its SEs
+(:mod:`r2mri._roi_low_intake`, ``roi.options["low_side_intake"]``); what is still left
+out beyond 1 % of the region gets a red warning when liver-like
 tissue on the region's low-R2 side is left out beyond 2 % of it (:mod:`r2mri._roi_low_side`).
 
 Noisy neighbours (:mod:`r2mri._roi_evidence`): each region is grown a second time only
@@ -44,7 +48,7 @@ import numpy as np
 from ._roi_evidence import NO_EVIDENCE, above_floor, drop_below_floor_pieces
 from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD, _WHOLE, _smooth
 from ._roi_floor_pockets import floor_pockets
-from ._roi_low_side import check_low_side
+from ._roi_low_intake import take_low_side
 from ._roi_iron import (dark_rim, dark_rim_mask, decayed_to_floor, fill_joined_holes, floor_at_last_echo,
                         iron_noise_maps, join_decayed_rim)
 from ._roi_parenchyma import extend_to_parenchyma
@@ -81,8 +85,12 @@ def extend_candidate(cand: np.ndarray, maps: "GrowthMaps", image: Any, fit: Any,
     options["parenchyma_extension"] = ext
     warnings.extend([ext.pop(w) for w in ("warning", "warning_iron", "warning_patch", "warning_left_out")
                      if w in ext])
-    # low-iron patches the floor's noise test kept out, which the left-out check cannot see (_roi_low_side)
-    options["low_side_left_out"], low_warn = check_low_side(cand, maps, floor_ext, grow_k, pdff_map(fit, shape))
+    # low-iron patches the floor's noise test kept out, which the left-out check cannot see (_roi_low_side);
+    # when it finds them, the R2 route takes in the pieces whose pooled R2 is above the floor (_roi_low_intake)
+    cand, options["low_side_left_out"], intake, low_warn = take_low_side(cand, maps, r2, floor_r2, floor_ext, grow_k,
+                                                                         pdff_map(fit, shape))
+    if intake is not None:
+        options["low_side_intake"] = intake
     warnings.extend([low_warn] if low_warn else [])
     # neighbouring organs let in where R2 is too noisy per voxel (r2mri/_roi_evidence.py)
     if floor_r2 is not None:

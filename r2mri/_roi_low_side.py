@@ -57,12 +57,14 @@ LOW_SIDE_WARN_FRACTION = 0.02
 
 
 def low_side_warning(region: np.ndarray, loose: np.ndarray | None, logs: np.ndarray, logr: np.ndarray,
-                     r2_median_per_s: float, pdff: np.ndarray | None = None) -> tuple[dict[str, Any], str | None]:
+                     r2_median_per_s: float, pdff: np.ndarray | None = None,
+                     warn_fraction: float = LOW_SIDE_WARN_FRACTION) -> tuple[dict[str, Any], str | None]:
     """Liver-like tissue on the low-R2 side connected to ``region`` and left out.
 
     ``loose``: ``region`` extended once with no R2 band through all tissue above the
     parenchymal floor (module docstring); ``logs`` / ``logr``: high-passed log S0 and log
-    R2 (3x3 medians); ``r2_median_per_s``: the region's median R2 for the message.
+    R2 (3x3 medians); ``r2_median_per_s``: the region's median R2 for the message;
+    ``warn_fraction``: the fraction above which it warns.
     Returns ``({"fraction", "low_log_r2", "pieces"}, warning or None)``.
 
     Examples
@@ -98,7 +100,7 @@ def low_side_warning(region: np.ndarray, loose: np.ndarray | None, logs: np.ndar
             info["pieces"].append({"fraction": round(float(sizes[p]) / n0, 4), "median_r2_per_s": round(np.exp(med), 2),
                                    **m})
     info["fraction"] = round(total / n0, 4)
-    if info["fraction"] <= LOW_SIDE_WARN_FRACTION:
+    if info["fraction"] <= warn_fraction:
         return info, None
     return info, (f"liver ROI: WARNING - tissue connected to the liver region that looks like it "
                   f"(S0{', fat fraction' if pdff is not None else ''}) with R2 at or below the low end of its range "
@@ -108,7 +110,8 @@ def low_side_warning(region: np.ndarray, loose: np.ndarray | None, logs: np.ndar
 
 
 def check_low_side(cand: np.ndarray, maps: Any, floor_ext: float, grow_k: float,
-                   pdff: np.ndarray | None) -> tuple[dict[str, Any], str | None]:
+                   pdff: np.ndarray | None, warn_fraction: float = LOW_SIDE_WARN_FRACTION
+                   ) -> tuple[dict[str, Any], str | None]:
     """The hook of :func:`r2mri._roi_extend.extend_candidate`: ``cand`` (the extended
     candidate) and ``maps`` (:class:`r2mri._roi_proposal.GrowthMaps`) through
     :func:`low_side_warning`, with the loose extension made as the extension's own
@@ -133,4 +136,4 @@ def check_low_side(cand: np.ndarray, maps: Any, floor_ext: float, grow_k: float,
         loose = ndimage.binary_dilation(region, ndimage.generate_binary_structure(3, 1), iterations=DEPTH_VOXELS,
                                         mask=core | region)
     r2_median = float(np.exp(np.median(maps.logr[region])))
-    return low_side_warning(region, loose, maps.logs, maps.logr, r2_median, pdff)
+    return low_side_warning(region, loose, maps.logs, maps.logr, r2_median, pdff, warn_fraction)
