@@ -155,9 +155,9 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
     :class:`r2mri.roi.LiverROI` (``candidate`` and ``non_parenchyma`` masks), ``fit`` the
     voxel fit. Each side of the R2 interval ``[lo, hi]`` around the headline R2 ``h``
     becomes ``h -+ sqrt((h - lo)^2 + (1.96 SE)^2)``, and the side toward the measured
-    ``d = mean R2(liver) - mean R2(ROI)`` of the fitted voxels moves out by ``|d|``
-    (:mod:`r2mri._left_out_shift`; SE here includes ``d``'s noise SE in quadrature), mapped
-    to LIC by the calibration.
+    ``d = mean R2(liver) - mean R2(ROI)`` of the fitted voxels moves out by ``|d|`` where
+    the voxel fits are precise enough to trust it (:mod:`r2mri._left_out_shift`; SE then
+    includes ``d``'s noise SE in quadrature), mapped to LIC by the calibration.
     The numbers go to ``stats.blocks["headline"]["roi_sampling"]`` (report.json).
     Returns ``None`` (and leaves ``stats`` alone) when the ROI has no candidate.
     """
@@ -179,15 +179,18 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
                        "the side toward the measured liver-minus-ROI mean voxel R2 extended by it "
                        "(r2mri/_left_out_shift.py)", **est,
              "left_out_difference_r2_per_s": diff["difference_r2_per_s"],
-             "left_out_difference_noise_se_r2_per_s": diff["noise_se_r2_per_s"]}
+             "left_out_difference_noise_se_r2_per_s": diff["noise_se_r2_per_s"],
+             "left_out_median_relative_se": diff["median_relative_se"],
+             "left_out_difference_used": diff["used"]}
     head = blocks.get("headline")
-    d = diff["difference_r2_per_s"]
+    d = diff["difference_r2_per_s"] if diff["used"] else 0.0
+    d_se = diff["noise_se_r2_per_s"] if diff["used"] else 0.0
     if h is None or ci is None or (est["se_r2_per_s"] <= 0 and d == 0):
         block["widened"] = False
         if head is not None:
             head["roi_sampling"] = block
         return block
-    half = _Z95 * float(np.hypot(est["se_r2_per_s"], diff["noise_se_r2_per_s"]))
+    half = _Z95 * float(np.hypot(est["se_r2_per_s"], d_se))
     lo = h - float(np.hypot(h - ci[0], half)) - max(-d, 0.0)
     hi = h + float(np.hypot(ci[1] - h, half)) + max(d, 0.0)
     block["widened"] = True
