@@ -5,14 +5,14 @@ eroded edge, the rim around vessels) as a random sample of a stationary texture.
 rules do not leave voxels out at random: around a patch the rules call non-parenchyma, and
 in a candidate that skips low-R2 tissue, the left-out voxels are correlated with the
 texture. On autogrid's coarse livers (SD 0.4 in log LIC, texture scale 8 voxels, 1 mg/g,
-SNR 100, 1 and 8 channels, 20 livers) the liver's mean true R2 was below the ROI's by
-0.42 % on average (one liver 2.0 %, 3.3 stationary SE), so the interval held the truth in
-7/10 (1 channel) with the stationary SE alone.
+SNR 100, 1 and 8 channels, 24 livers) the interval held the truth in 9/12 and 11/12 with
+the stationary SE alone; the liver's mean true R2 was below the ROI's by up to 2.0 %
+(4.3 stationary SE).
 
 But those voxels were fitted: their mean voxel R2 measures the difference directly. On
 the same livers, ``mean R2(liver) - mean R2(ROI)`` from the fitted voxel R2 matched the one
-from the true R2 (over the same candidate) to 0.01 s^-1 (about 0.03 % of R2; the fit noise
-averages out over ~15 000 voxels). The interval's side toward which that difference
+from the true R2 (over the same candidate) to <= 0.012 s^-1 (about 0.04 % of R2; the fit
+noise averages out over ~15 000 voxels). The interval's side toward which that difference
 points is extended by it (linearly, the headline is not moved), so the interval holds both
 the ROI's mean and the liver's. Assumed: the left-out voxels' fits are as good as the
 ROI's. Partial volume at the edge or at vessel margins (not in the phantoms) makes their
