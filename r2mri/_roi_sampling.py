@@ -148,12 +148,16 @@ def roi_sampling_se_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.ndarr
 
 
 def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> dict[str, Any] | None:
-    """Widen ``stats``' 95 % interval (in place) by the ROI sampling SE; returns the report block.
+    """Widen ``stats``' 95 % interval (in place) by the ROI sampling SE and the measured
+    liver-minus-ROI difference; returns the report block.
 
     ``stats`` is a :class:`r2mri.stats.LiverStatistics`, ``roi`` a
     :class:`r2mri.roi.LiverROI` (``candidate`` and ``non_parenchyma`` masks), ``fit`` the
     voxel fit. Each side of the R2 interval ``[lo, hi]`` around the headline R2 ``h``
-    becomes ``h -+ sqrt((h - lo)^2 + (1.96 SE)^2)``, mapped to LIC by the calibration.
+    becomes ``h -+ sqrt((h - lo)^2 + (1.96 SE)^2)``, and the side toward the measured
+    ``d = mean R2(liver) - mean R2(ROI)`` of the fitted voxels moves out by ``|d|`` where
+    the voxel fits are precise enough to trust it (:mod:`r2mri._left_out_shift`; SE then
+    includes ``d``'s noise SE in quadrature), mapped to LIC by the calibration.
     The numbers go to ``stats.blocks["headline"]["roi_sampling"]`` (report.json).
     Returns ``None`` (and leaves ``stats`` alone) when the ROI has no candidate.
     """
@@ -162,21 +166,33 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
         return None
     non_par = getattr(roi, "non_parenchyma", None)
     liver = cand & ~non_par if non_par is not None else cand
-    est = roi_sampling_se_r2(fit.r2_per_s, getattr(fit, "r2_std_per_s", None), roi.mask, liver)
+    from ._left_out_shift import left_out_difference_r2
+
+    se_map = getattr(fit, "r2_std_per_s", None)
+    est = roi_sampling_se_r2(fit.r2_per_s, se_map, roi.mask, liver)
+    diff = left_out_difference_r2(fit.r2_per_s, se_map, roi.mask, liver)  # branch coarsecov
     blocks = stats.blocks
     r2_block = blocks.get("r2_per_s", {})
     h = r2_block.get("headline_mean")
     ci = r2_block.get("headline_ci95")
-    block = {"method": "stationary-texture covariance of the ROI's voxel R2 (r2mri/_roi_sampling.py)", **est}
+    block = {"method": "stationary-texture covariance of the ROI's voxel R2 (r2mri/_roi_sampling.py); "
+                       "the side toward the measured liver-minus-ROI mean voxel R2 extended by it "
+                       "(r2mri/_left_out_shift.py)", **est,
+             "left_out_difference_r2_per_s": diff["difference_r2_per_s"],
+             "left_out_difference_noise_se_r2_per_s": diff["noise_se_r2_per_s"],
+             "left_out_median_relative_se": diff["median_relative_se"],
+             "left_out_difference_used": diff["used"]}
     head = blocks.get("headline")
-    if h is None or ci is None or est["se_r2_per_s"] <= 0:
+    d = diff["difference_r2_per_s"] if diff["used"] else 0.0
+    d_se = diff["noise_se_r2_per_s"] if diff["used"] else 0.0
+    if h is None or ci is None or (est["se_r2_per_s"] <= 0 and d == 0):
         block["widened"] = False
         if head is not None:
             head["roi_sampling"] = block
         return block
-    half = _Z95 * est["se_r2_per_s"]
-    lo = h - float(np.hypot(h - ci[0], half))
-    hi = h + float(np.hypot(ci[1] - h, half))
+    half = _Z95 * float(np.hypot(est["se_r2_per_s"], d_se))
+    lo = h - float(np.hypot(h - ci[0], half)) - max(-d, 0.0)
+    hi = h + float(np.hypot(ci[1] - h, half)) + max(d, 0.0)
     block["widened"] = True
     set_headline_interval(stats, (lo, hi), calibration, "widened by the ROI sampling SE in quadrature",
                           "roi_sampling", block)
