@@ -74,3 +74,20 @@ def calibrate(tex: dict, t: Any, rho: dict, skip: set, shape: str, seed: int) ->
         m.update(s0_var_measured=m["s0_var"], leak_s0_var=leak, leak_s0_var_se=leak_se, s0_var=m["s0_var"] - leak,
                  s0_var_se=float(np.hypot(m["s0_var_se"], leak_se)), usable=True, leak_calibrated=True)
     return tex
+
+
+def lower_extension(t: Any, rho: dict, skip: set, shape: str, tex: dict, z: float = 1.959963984540054) -> float:
+    """Where the calibrated edges' texture was not taken by the headline (below the check's 3 SE), the
+    headline's shift (R2, s^-1, >= 0; r2mri/_headline.py ``widen_interval`` adds it to the interval's
+    lower side in quadrature) were kappa's prior to hold their texture at ``max(s0_var, 0) + z SE``: the
+    measurement cannot rule that out, and the prior without it reads high by as much (7 mg/g, SNR 20, one channel, S0 log-SD 0.1 over 1 voxel:
+    calibrated 0.0032 +- 0.0038, not taken, headline +1.30 %, interval missed; benchmarks/s0_combo.py).
+    Edges not calibrated add nothing (their texture check is as before branch s0combo)."""
+    from ._s0_texture import prior_shift
+
+    by = {k: {**m, "s0_var": max(m["s0_var"], 0.0) + z * m["s0_var_se"]}
+          for k, m in tex.get("by_tile_size", {}).items() if m.get("leak_calibrated") and int(k) not in skip}
+    if not by:
+        return 0.0
+    sh = prior_shift(t, rho, skip, shape, {"by_tile_size": by})
+    return float(max(-sh["shift_r2_per_s"], 0.0))
