@@ -95,8 +95,8 @@ _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the is
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
 _RHO_BOUND = "curve"  # the bound of a measured spread: "curve", the St Pierre curve's at the liver's own LIC, at
 # least _RHO_PLAUSIBLE (r2mri/_rho_bound.py, branch s0combo); "fixed": _RHO_PLAUSIBLE everywhere (before). Full size,
-# 7 mg/g, SNR 20, LIC SD 0.4 over 1 voxel, S0 log-SD 0.1 over 1 voxel: fixed -11.5 / -5.2 % (8 / 1 ch), curve: see
-# benchmarks/README.md "s0combo"
+# 7 mg/g, SNR 20, LIC SD 0.4 over 1 voxel, S0 log-SD 0.1 over 1 voxel: fixed -11.1 / -5.1 % (8 / 1 ch), curve +1.3 %
+# (the S0 texture's over-read, taken by r2mri/_s0_leak.py); benchmarks/README.md "Fine LIC texture with fine S0 texture"
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
 _MC_SHARE = 0.1  # [D, issue 16's suggestion] largest Monte-Carlo SD of the spread term, as a share of the
