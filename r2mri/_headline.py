@@ -77,8 +77,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _s0_texture
+from . import _s0_leak, _s0_texture
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
+from ._rho_bound import plausible_rho
 from ._s0_texture import apply_correction, exam_texture, prior_shift, step_se
 from ._spread_estimate import _RHO_MAX, _TileSet, _estimate_spread, _simulator, _tile_set
 from ._spread_map import split_outlier_rates, tile_spread_map
@@ -92,6 +93,10 @@ _RHO_SE_MAX = 0.025  # [D] SE of rho above which a tile edge's spread counts as 
 # interval would be wider than +-0.05, the whole plausible range below
 _RHO_PLAUSIBLE = 0.05  # [D] largest relative R2 variance inside tiles of the issue-16 grid (SD 0.4 in log
 # LIC from voxel to voxel at 30 mg/g: 0.03-0.05 measured from the phantom truth); used as a bound only
+_RHO_BOUND = "curve"  # the bound of a measured spread: "curve", the St Pierre curve's at the liver's own LIC, at
+# least _RHO_PLAUSIBLE (r2mri/_rho_bound.py, branch s0combo); "fixed": _RHO_PLAUSIBLE everywhere (before). Full size,
+# 7 mg/g, SNR 20, LIC SD 0.4 over 1 voxel, S0 log-SD 0.1 over 1 voxel: fixed -11.1 / -5.1 % (8 / 1 ch), curve +1.3 %
+# (the S0 texture's over-read, taken by r2mri/_s0_leak.py); benchmarks/README.md "Fine LIC texture with fine S0 texture"
 _RHO_NEGATIVE_SE = 2.0  # [D, r2mri's choice] a spread estimate this many SE below zero is a misfit, not
 # noise (2.3 % of homogeneous livers by chance): those tiles are left uncorrected, the interval widened
 _MC_SHARE = 0.1  # [D, issue 16's suggestion] largest Monte-Carlo SD of the spread term, as a share of the
@@ -232,7 +237,10 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     se_spread = float(np.hypot(se_spread, t.fit_bias_sim_se))  # and the simulated fit bias's Monte Carlo SE
     # fine S0 texture the prior on kappa does not see (issue 16; r2mri/_s0_texture.py): measured in the tiles and,
     # where material, the headline moved as if the prior's mean held it, that step's SE in the interval
-    s0_tex = _s0_texture_block(t, rho, set(unidentified) | set(misfit), seed)
+    # edges measured above the plausible bound stay in the check (branch s0combo): texture the prior missed is what
+    # drives rho there (1 mg/g, 8 channels, S0 log-SD 0.1 over 1 voxel: rho 0.083 against 0.041 in the truth)
+    skip = {s for s in unidentified if rho_se[s] > _RHO_SE_MAX} | set(misfit)
+    s0_tex = _s0_texture_block(t, rho, skip, seed)
     delta = s0_tex.pop("_tile_delta", None) if s0_tex else None
     if delta is not None and apply_correction(s0_tex, float(np.sum(t.k * corrected) / t.k.sum())):
         if _s0_texture._REFIT:  # the measured texture in kappa's prior (mean and SD), the estimate made again
@@ -251,6 +259,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
             se_spread = float(np.hypot(se_spread, step_se(s0_tex)))
             rho = {s: s0_tex["rho_moved_by_tile_size"].get(str(s), r) for s, r in rho.items()}
         s0_tex["applied"] = True
+    elif s0_tex and s0_tex.get("measurable"):  # calibrated edges' texture not taken: the interval reaches it (s0combo)
+        s0_tex["lower_extension_r2_per_s"] = _s0_leak.lower_extension(t, rho, skip | set(unidentified), _SHAPE, s0_tex)
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -261,10 +271,12 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
     warn = []
     if unidentified:
         frac = float(sum(t.k[t.sel_of[s]].sum() for s in unidentified) / wsum)
+        noisy = any(rho_se[s] > _RHO_SE_MAX for s in unidentified)  # else measured, above the bound
+        why = "could not be measured at this noise level" if noisy else "was measured above the largest plausible for this iron level"
         warn.append(f"headline: the spread of R2 inside the {'/'.join(str(s) for s in unidentified)}-voxel tiles "
-                    f"({100 * frac:.0f} % of the ROI) could not be measured at this noise level; those tiles are "
+                    f"({100 * frac:.0f} % of the ROI) {why}; those tiles are "
                     f"not corrected (a patchy liver reads low) and the interval's upper end includes the "
-                    f"correction of a relative spread of {_RHO_PLAUSIBLE:g} (or of the estimate, if larger)")
+                    f"correction of a relative spread of {rho_bound(t):.3g} (or of the estimate, if larger)")
     # the mirrored correction the misfit tiles were spared (the interval covers it either way)
     misfit_r2 = float(sum(np.sum(t.k[t.sel_of[s]] * (mu[t.sel_of[s]] - t.r2_app[t.sel_of[s]])) for s in misfit)
                       / wsum)
@@ -293,6 +305,7 @@ def _s0_texture_block(t: _TileSet, rho: dict, skip: set, seed: int) -> "dict | N
     if t.kappa_prior is None or t.xyz is None:
         return None
     tex = exam_texture(t.y, t.xyz, t.tile_of, t.sel_of, t.te, t.sigma, t.coils, seed=seed)
+    tex = _s0_leak.calibrate(tex, t, rho, skip, _SHAPE, seed)  # edges with wide R2 t spread (branch s0combo)
     if tex["measurable"]:
         tex.update(prior_shift(t, rho, skip, _SHAPE, tex))
         v = [m["s0_var"] for m in tex["by_tile_size"].values() if m.get("usable", True)]
@@ -341,6 +354,13 @@ def _replicates_needed(se_spread: float, se_other: float, replicates: int) -> in
     return int(np.clip(np.ceil(need), replicates, max(_REPLICATES_MAX, replicates)))
 
 
+def rho_bound(t: _TileSet) -> float:
+    """The largest plausible within-tile spread of R2 for this liver (``_RHO_BOUND``)."""
+    if _RHO_BOUND != "curve":
+        return _RHO_PLAUSIBLE
+    return plausible_rho(float(np.sum(t.k * t.r2_app) / t.k.sum()))
+
+
 def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     """Corrected tile rates, the correction's SE (spread, shape), the upper extension for
     tile edges whose spread was not measurable, and those edges."""
@@ -348,8 +368,9 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
     shape_alt, hi, lo, up = (t.r2_app.copy() for _ in range(4))
     # not measured: too noisy, or more than 2 SE above the largest plausible spread (at 30
     # mg/g, SNR 15, one channel, outside the grid: rho 0.10 +- 0.02 would have read +340 %)
+    bound = rho_bound(t)  # at the liver's own iron level (r2mri/_rho_bound.py, branch s0combo)
     unidentified = [s for s in t.sizes
-                    if not (rho_se[s] <= _RHO_SE_MAX and rho[s] - _RHO_NEGATIVE_SE * rho_se[s] <= _RHO_PLAUSIBLE)]
+                    if not (rho_se[s] <= _RHO_SE_MAX and rho[s] - _RHO_NEGATIVE_SE * rho_se[s] <= bound)]
     misfit: list[int] = []
     for s in t.sizes:
         sel = t.sel_of[s]
@@ -362,7 +383,7 @@ def _correction_and_errors(t: _TileSet, rho, rho_se, mu, mu_alt):
             # to the correction of the largest plausible spread
             corrected[sel] = t.r2_app[sel]
             # measured but implausibly large: the interval reaches the estimate's correction
-            r_up = max(_RHO_PLAUSIBLE, min(r, _RHO_MAX)) if e <= _RHO_SE_MAX else _RHO_PLAUSIBLE
+            r_up = max(bound, min(r, _RHO_MAX)) if e <= _RHO_SE_MAX else bound
             up[sel] = _correct(*args, r_up, _SHAPE)[0] + off
             continue
         if r + _RHO_NEGATIVE_SE * e < 0:
@@ -463,5 +484,7 @@ def widen_interval(lo: float, hi: float, mean: float, corr: "MixtureCorrection |
     d = corr.shape_difference_r2_per_s
     if np.isfinite(d):
         lo, hi = min(lo, mean + d), max(hi, mean + d)
+    # fine S0 texture the check measured but did not take (r2mri/_s0_leak.py): its 95 % reach, lower side, in quadrature
+    lo = mean - float(np.hypot(mean - lo, (corr.extra.get("s0_texture") or {}).get("lower_extension_r2_per_s", 0.0)))
     # tiles whose spread was not measurable: a bound, added in full to the upper side
     return lo, hi + corr.upper_r2_per_s

@@ -50,6 +50,7 @@ _R2T_VAR_MAX = 0.04  # [D, r2mri's choice] a tile edge is used only where the wi
 # tiles: LIC SD 0.4 over 1 voxel, R2 t variance 0.06-0.07, read +0.0104 +- 0.0030 / +0.0124 +- 0.0037 with 8
 # channels; over 4 / 8 voxels, 0.008-0.03, within 1.3 SE of 0; full size over 4 voxels 0.023-0.027 read -0.0030 +-
 # 0.0025, -0.0015 +- 0.0022 (one channel), +0.0015 +- 0.0011 (8); over 1 voxel 0.047-0.081; benchmarks/s0_warn.py)
+# (above it the edge is not left out since branch s0combo: its reading minus the simulated leak, r2mri/_s0_leak.py)
 _WARN_SHIFT = 0.005  # [D, issue 16's bias bound for uniform livers] warn when the expected shift of the headline LIC
 # exceeds 0.5 %
 _WARN_Z = 3.0  # [D] ... and the shift is > 3 SE (the measurement's own noise moves a liver without texture in ~1 of
