@@ -65,7 +65,7 @@ def test_se_matches_the_spread_over_noise_draws_at_low_iron_eight_channels():
     """Branch uniform8: 1 mg/g (R2 32.5 s^-1), SNR 20, 8 channels, a uniform 32 x 32 x 2 region.
 
     The last echo sits at ~11.6 sigma over a floor of ~4 sigma (sqrt(2 n) sigma), the regime of
-    the full-size cell that covered 14/16 on main (benchmarks/README.md, "uniform8"). The SE must
+    the full-size cell that covered 14/16 on earlier trees (benchmarks/README.md, "uniform8"). The SE must
     match the SD of the pooled mean over 60 noise draws within 3 sampling SEs of an SD ratio
     from 60 draws (1 / sqrt(2 x 59) = 0.092, so 0.72-1.28); on the full-size body
     (benchmarks/uniform8_mc.py, 60 draws) it reads 1.00.
