@@ -26,10 +26,10 @@ import numpy as np
 __all__ = ["mean_floor", "regressed_floor", "MODEL_SE_REL"]
 
 #: Relative model uncertainty of the regressed sigma (r2mri's choice: the intercept minus the
-#: reading with the true voxel amplitudes, one step at the true sigma, was -0.09 to +0.19 % of
+#: reading with the true voxel amplitudes, one step at the true sigma, was -0.10 to +0.21 % of
 #: sigma on 8 full-size livers of LIC 30-40 mg/g, SNR 20/50, 1/8 channels, texture SD 0-0.4 over
-#: 1-8 voxels (benchmarks/README.md, "sigmafine"); 0.15 % keeps the worst of those under ~1.3 SE
-#: while a 1 % liver/air difference stays ~6 SE).
+#: 1-8 voxels (benchmarks/README.md, "sigmafine"); 0.15 % keeps the worst of those under ~1.4 SE
+#: while a 1 % liver/air difference stays ~5 SE: z +5.0 to +5.5 on 6 livers).
 MODEL_SE_REL = 0.0015
 
 
