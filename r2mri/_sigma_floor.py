@@ -11,8 +11,8 @@ log-LIC SD 0.4 over 1 voxel (30 mg/g, SNR 20, 8 channels) the fitted ``A_t^2`` i
 
 :func:`regressed_floor` removes the part of the excess ``M^2 - A_t^2`` that grows with ``A_t^2``:
 over the (tile, echo) groups of floor samples, the group mean of ``M^2 - A_t^2`` is regressed on
-``A_t^2`` (least squares weighted by the group's sample count) and the intercept, the excess at
-``A_t^2 = 0``, is ``2 n sigma^2``. A tile fit that misses a share ``beta`` of each group's
+``A_t^2`` (least squares weighted by the group's sample count, the slope held >= 0) and the
+intercept, the excess at ``A_t^2 = 0``, is ``2 n sigma^2``. A tile fit that misses a share ``beta`` of each group's
 ``mean_i A_i^2`` leaves ``beta A_t^2`` in the excess; the slope takes it out whatever ``beta`` is.
 The SE is a delete-one-tile jackknife of the intercept (a tile's echoes share its fit) and
 :data:`MODEL_SE_REL` of sigma in quadrature: the intercept is not exact either (the fit noise of
@@ -47,9 +47,13 @@ def _tile_sums(tv, ev, excess, x, n_tiles, n_echoes):
 
 
 def _intercept(sm, smx, smxx, sc, scx):
-    """Intercept and slope of the weighted fit of group means c/m on x with weights m, from sums."""
+    """Intercept and slope of the weighted fit of group means c/m on x with weights m, from sums.
+
+    The slope is held at >= 0: the voxels' spread inside a tile can only leave a positive share
+    of ``A_t^2`` in the excess; a negative slope is the tile fits' noise (or no leverage: one
+    floor echo on a uniform liver), where the mean excess (slope 0) is the steadier reading."""
     d = sm * smxx - smx * smx
-    beta = (sm * scx - smx * sc) / d
+    beta = np.maximum((sm * scx - smx * sc) / d, 0.0)
     return (sc - beta * smx) / sm, beta
 
 
