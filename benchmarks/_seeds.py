@@ -31,7 +31,7 @@ import numpy as np
 #: Fixed root entropy of the scheme (arbitrary; changing it re-draws every benchmark).
 ROOT = 20261203
 #: Benchmark tags: a replicate of the same cell in two benchmarks gets different seeds.
-TAGS = {"hetero": 1, "hetero_full": 2, "small20": 3}
+TAGS = {"hetero": 1, "hetero_full": 2, "small20": 3, "sigmafine": 606}
 SCHEME = ("numpy SeedSequence([ROOT=20261203, tag, round(1000*param) for each cell param, replicate])"
           ".generate_state(3, uint32) -> (noise, texture, stats)")
 

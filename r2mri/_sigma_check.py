@@ -27,7 +27,12 @@ Samples far above any floor (:func:`outlier_limit`: a vessel or bright voxel) dr
 whole tile, whose fitted ``A_t`` holds them too. The reading is iterated to its fixed point
 (the tiles refitted with it). Its SE comes from the scatter of the tiles' sums (about
 ``sigma / (2 sqrt(n N))`` for ``N`` voxel-echoes), an allowance for the fitted ``A^2``
-(:data:`A2_UNCERTAINTY`), and the fixed point's feedback (``1 / (1 - g)``). When it
+(:data:`A2_UNCERTAINTY`), and the fixed point's feedback (``1 / (1 - g)``).
+Default since branch sigmafine (:data:`FLOOR_ESTIMATOR` ``"regress"``, r2mri/_sigma_floor.py):
+a tile whose R2 varies inside it holds voxels whose floor amplitudes spread by a factor of
+several, so ``mean_i A_i^2 > A_t^2`` and the mean of ``M^2 - A_t^2`` read sigma high on fine
+texture; the (tile, echo) groups' mean excess is regressed on ``A_t^2`` and the intercept is
+``2 n sigma^2`` (SE: delete-one-tile jackknife, no allowance term). When it
 differs from the air's sigma by more than :data:`Z_ALARM` combined standard errors, a
 warning names the shift. ``mode="liver"``: wherever
 it is measurable the headline uses the liver's sigma (scaled by the ratio of the tiles'
@@ -52,6 +57,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ._sigma_floor import mean_floor, regressed_floor
 
 __all__ = ["SigmaCheck", "sigma_check", "air_sigma_se", "FLOOR_FRACTION", "Z_ALARM"]
 
@@ -80,6 +87,12 @@ RERUN_SHARE = 0.25
 #: spreads; measured: sigma read with the fitted A^2 and with the true A^2 differ by <= 0.07 %
 #: at texture SD 0.4, 30 mg/g SNR 20 8 ch, i.e. ~5 % of A^2; twice that is taken).
 A2_UNCERTAINTY = 0.1
+#: How the floor samples give sigma^2 (r2mri/_sigma_floor.py): "regress" (the intercept of the
+#: (tile, echo) groups' mean M^2 - A_t^2 against A_t^2) or "mean" (mean of M^2 - A_t^2, with
+#: :data:`A2_UNCERTAINTY`). r2mri's choice, "regress": on full-size finely textured livers "mean"
+#: read sigma +0.3 to +1.2 % high with matched noise (z up to +4.7, a false correction) and
+#: "regress" is centred (benchmarks/README.md, "sigmafine").
+FLOOR_ESTIMATOR = "regress"
 #: Smallest number of voxels of a tile used by the floor check (design choice).
 MIN_TILE_VOXELS = 4
 #: Fewest floor samples (voxel-echoes) for a check (design choice: SE of sigma ~ 1/sqrt(2 N)).
@@ -216,30 +229,17 @@ def _liver_sigma(y, t, a2, k, ok, sigma, coils, se_factor=1.0):
     n = int(vsel.sum())
     if n < MIN_FLOOR_SAMPLES:
         return None, None, n
-    m2 = (y * y)[vsel]
-    excess = m2 - a2[t][vsel]
-    var_hat = float(np.mean(excess)) / two_n
-    if not var_hat > 0:
+    m2, a2s = (y * y)[vsel], a2[t][vsel]
+    tv = np.broadcast_to(t[:, None], vsel.shape)[vsel]
+    if FLOOR_ESTIMATOR == "regress":
+        ev = np.broadcast_to(np.arange(y.shape[1])[None, :], vsel.shape)[vsel]
+        var_hat, se_var, _ = regressed_floor(m2, a2s, tv, ev, a2.shape[0], y.shape[1], coils, se_factor)
+    else:
+        var_hat, se_var = mean_floor(m2, a2s, tv, a2.shape[0], coils, se_factor, A2_UNCERTAINTY)
+    if var_hat is None or not var_hat > 0:
         return None, None, n
     s_liv = float(np.sqrt(var_hat))
-    # SE between tiles: each tile's sum of M^2 - A_t^2 and its count are independent of the
-    # other tiles' (A_t is fitted on the tile's own data, so its noise is in the scatter too):
-    # the SE of a ratio of sums over tiles
-    tv = np.broadcast_to(t[:, None], vsel.shape)[vsel]
-    c = np.bincount(tv, weights=excess, minlength=a2.shape[0])
-    m = np.bincount(tv, minlength=a2.shape[0]).astype(np.float64)
-    used = m > 0
-    ratio = c[used].sum() / m[used].sum()
-    n_t = int(used.sum())
-    if n_t < 2:
-        return None, None, n
-    var_ratio = float(np.sum((c[used] - ratio * m[used]) ** 2)) / m[used].sum() ** 2 * n_t / (n_t - 1)
-    se_var = float(np.sqrt(var_ratio)) / two_n * se_factor
-    # model error: the subtracted A^2 comes from the tiles' mono-exponential fit, which a
-    # spread of R2 inside a tile makes too small at the floor; taken as uncertain by
-    # A2_UNCERTAINTY of itself (relative sigma error = half the relative sigma^2 error)
-    se_model = A2_UNCERTAINTY * float(np.mean(a2[t][vsel])) / two_n
-    return s_liv, 0.5 * float(np.hypot(se_var, se_model)) / s_liv, n
+    return s_liv, 0.5 * se_var / s_liv, n
 
 
 def sigma_check(image: Any, pooled: Any, sigma: float, coils: int, sigma_se: "float | None" = None, *,
