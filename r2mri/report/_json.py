@@ -30,7 +30,7 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: 1.3: ``category`` gains ``ci95_categories``, ``ci95_thresholds_mg_per_g``,
 #: ``ci95_spans_threshold`` and ``ci95_note`` (the categories the headline's interval spans).
 #: 1.4: the ``sigma_check`` block (the noise sigma's own error in the headline, r2mri/_sigma_check.py).
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
 _PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
