@@ -226,12 +226,8 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     (150.0, 4)
     """
     from .fatwater import load_fat_spectrum
-    from .stats import PooledR2, _tile_ids
 
-    if not (np.isfinite(noise_sigma) and noise_sigma > 0):
-        raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1:
-        raise InputError(f"tile: must be a positive integer, got {tile!r}")
+    _check_sigma_and_tile(noise_sigma, tile)
     opts = getattr(fit, "options", None) or {}
     b0 = opts.get("field_strength_t", getattr(image, "field_strength_t", None))
     if b0 is None:
@@ -244,6 +240,47 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     data = np.asarray(image.data)
     if m.shape != data.shape[:3]:
         raise InputError(f"mask: shape {m.shape} does not match the image grid {data.shape[:3]}")
+    (ii, jj, kk), tids, inv, k, per_slice = _roi_tiles(m, tile)
+    nt = tids.size
+    y = _tile_mean(data[ii, jj, kk, :].astype(np.float64), inv, k)
+    hi_fit = float((opts.get("r2_bounds_per_s") or (0.0, 0.0))[1])
+    r2_max = max(_R2_MAX, 2.0 * hi_fit)
+    a_floor = float(opts.get("fat_floor_fraction", 0.1))
+    p0 = _tile_starts(fit, data, te, (ii, jj, kk), inv, k, y, r2_max, a_floor)
+    p, se, se_pdff, ok = _fit_both_starts(y, k, p0, te, cr, ci, float(noise_sigma), int(coils), r2_max, a_floor)
+    at_cap = int(np.count_nonzero(np.isfinite(p[:, 2]) & (p[:, 2] >= r2_max)))
+    if not ok.any():
+        raise InputError("mask: no tile of the ROI could be fitted")
+    f_noise, big_f = np.ones(nt), 1.0
+    if noise_rho is not None:  # correlated noise: the tile mean's variance x f_t, the tiles' mutual x F
+        from ._corr_tiles import tile_noise_factors
+
+        f_noise, big_f = tile_noise_factors(ii, jj, kk, np.where(ok[inv], inv, -1), nt, m.shape, noise_rho)
+        se, se_pdff = se * np.sqrt(f_noise), se_pdff * np.sqrt(f_noise)
+    pooled = _pooled(p, se, ok, k, tids // per_slice, int(tile), f_noise, big_f, noise_rho is not None)
+    _add_pdff_and_counts(pooled, p, se_pdff, ok, k, big_f, at_cap, r2_max)
+    # what the within-tile spread correction (r2mri/_gre_mixture.py) needs: the fitted tiles'
+    # (W, F, R2*), their voxels, the fat basis and the fit's bounds
+    keep = np.flatnonzero(ok)
+    pooled.fw_tiles = {  # type: ignore[attr-defined]
+        "params": p[ok], "k": k[ok], "voxels": (ii, jj, kk), "tile_of": inv, "kept": keep, "te": te, "cr": cr,
+        "ci": ci, "r2_max": r2_max, "fat_floor": a_floor, "y": y[ok], "sigma": float(noise_sigma), "coils": int(coils)}
+    return pooled
+
+
+def _check_sigma_and_tile(noise_sigma, tile) -> None:
+    if not (np.isfinite(noise_sigma) and noise_sigma > 0):
+        raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1:
+        raise InputError(f"tile: must be a positive integer, got {tile!r}")
+
+
+def _roi_tiles(m: np.ndarray, tile: int):
+    """The ROI's voxels in tiles with at least half their voxels in it (a spatial rule,
+    never the signal): ``((ii, jj, kk), tile ids, tile index of each voxel, voxels per
+    tile as float, tiles per slice)``."""
+    from .stats import _tile_ids
+
     ii, jj, kk = np.nonzero(m)
     tid, per_slice = _tile_ids(ii, jj, kk, m.shape, int(tile))
     counts = np.bincount(tid)
@@ -252,15 +289,26 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
         raise InputError(f"mask: no {tile}x{tile} tile has at least half its voxels in the ROI")
     ii, jj, kk, tid = ii[use], jj[use], kk[use], tid[use]
     tids, inv = np.unique(tid, return_inverse=True)
-    nt = tids.size
-    k = np.bincount(inv, minlength=nt).astype(np.float64)
+    k = np.bincount(inv, minlength=tids.size).astype(np.float64)
+    return (ii, jj, kk), tids, inv, k, per_slice
 
-    def tile_mean(values):
-        s = np.zeros((nt,) + values.shape[1:])
-        np.add.at(s, inv, values)
-        return s / k.reshape((nt,) + (1,) * (values.ndim - 1))
 
-    y = tile_mean(data[ii, jj, kk, :].astype(np.float64))
+def _tile_mean(values: np.ndarray, inv: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` (voxel, ...) per tile (``inv``: tile index of each voxel)."""
+    nt = k.size
+    s = np.zeros((nt,) + values.shape[1:])
+    np.add.at(s, inv, values)
+    return s / k.reshape((nt,) + (1,) * (values.ndim - 1))
+
+
+def _tile_starts(fit: Any, data: np.ndarray, te: np.ndarray, voxels, inv, k, y, r2_max: float,
+                 a_floor: float) -> np.ndarray:
+    """Start (W, F, R2*) of each tile fit: the tile mean of the voxel fit's maps over its
+    voxels whose fit is OK (BELOW_NOISE/BOUND_HIT voxels can sit anywhere up to the R2*
+    bound and lead the tile fit into the swapped basin), all voxels where a tile has none;
+    within the voxel fit's bounds, all water at the first echo where nothing is usable."""
+    ii, jj, kk = voxels
+    nt = k.size
     extra = getattr(fit, "extra", None) or {}
     r2v = np.nan_to_num(np.asarray(fit.r2_per_s, dtype=np.float64)[ii, jj, kk])
     if extra.get("water") is not None and extra.get("fat") is not None:
@@ -269,16 +317,10 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     else:  # no water/fat maps: 90 % water at the first echo's amplitude, back-extrapolated
         amp = data[ii, jj, kk, 0].astype(np.float64) * np.exp(r2v * te[0])
         start = np.stack([0.9 * amp, 0.1 * amp, r2v], axis=1)
-    hi_fit = float((opts.get("r2_bounds_per_s") or (0.0, 0.0))[1])
-    r2_max = max(_R2_MAX, 2.0 * hi_fit)
-    a_floor = float(opts.get("fat_floor_fraction", 0.1))
-    # start: the tile mean over the voxels whose fit is OK (BELOW_NOISE/BOUND_HIT voxels can sit
-    # anywhere up to the R2* bound and lead the tile fit into the swapped basin); all voxels
-    # where a tile has none
     st = getattr(fit, "status", None)
     okv = (np.ones(ii.size, bool) if st is None else np.asarray(st)[ii, jj, kk] == FitStatus.OK).astype(np.float64)
     n_ok = np.bincount(inv, weights=okv, minlength=nt)
-    p0 = tile_mean(start)
+    p0 = _tile_mean(start, inv, k)
     if np.any(n_ok > 0):
         s_ok = np.zeros((nt, 3))
         np.add.at(s_ok, inv, start * okv[:, None])
@@ -290,10 +332,16 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     tot = p0[:, 0] + p0[:, 1]
     low = ~(tot > 0)
     p0[low, 0] = y[low, 0]  # no usable voxel start: all water at the first echo's amplitude
+    return p0
+
+
+def _fit_both_starts(y, k, p0, te, cr, ci, sigma: float, coils: int, r2_max: float, a_floor: float):
+    """Fit every tile from its start and from the water-fat swapped start; keep the
+    liver-like one (PDFF <= 50 %) when exactly one is, else the lower cost. Returns
+    ``(params, R2* SE, PDFF SE, fitted)`` per tile."""
     swapped = np.maximum(p0[:, [1, 0, 2]], 0.0)
-    fits = [_fit_tiles(y, k, p0, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max, fat_floor=a_floor),
-            _fit_tiles(y, k, swapped, te, cr, ci, float(noise_sigma), int(coils), r2_max=r2_max,
-                       fat_floor=a_floor)]
+    fits = [_fit_tiles(y, k, p0, te, cr, ci, sigma, coils, r2_max=r2_max, fat_floor=a_floor),
+            _fit_tiles(y, k, swapped, te, cr, ci, sigma, coils, r2_max=r2_max, fat_floor=a_floor)]
     (pa, ca, sa, oka, qa), (pb, cb, sb, okb, qb) = fits
     pdff_a = pa[:, 1] / np.maximum(pa[:, 0] + pa[:, 1], 1e-300)
     pdff_b = pb[:, 1] / np.maximum(pb[:, 0] + pb[:, 1], 1e-300)
@@ -303,42 +351,41 @@ def pooled_mean_r2star(image: Any, fit: Any, mask: np.ndarray, *, noise_sigma: f
     se = np.where(take_b, sb, sa)
     se_pdff = np.where(take_b, qb, qa)
     ok = np.where(take_b, okb, oka)
-    at_cap = int(np.count_nonzero(np.isfinite(p[:, 2]) & (p[:, 2] >= r2_max)))
-    if not ok.any():
-        raise InputError("mask: no tile of the ROI could be fitted")
-    f_noise, big_f = np.ones(nt), 1.0
-    if noise_rho is not None:  # correlated noise: the tile mean's variance x f_t, the tiles' mutual x F
-        from ._corr_tiles import tile_noise_factors
+    return p, se, se_pdff, ok
 
-        f_noise, big_f = tile_noise_factors(ii, jj, kk, np.where(ok[inv], inv, -1), nt, m.shape, noise_rho)
-        se, se_pdff = se * np.sqrt(f_noise), se_pdff * np.sqrt(f_noise)
+
+def _pooled(p, se, ok, k, slice_of_tile, tile: int, f_noise, big_f: float, correlated: bool):
+    """The ``PooledR2`` of the fitted tiles: voxel-weighted mean R2* and its SE (x sqrt(F)
+    for correlated noise)."""
+    from .stats import PooledR2
+
     r2, se, kt = p[ok, 2], se[ok], k[ok]
     se_mean = float(np.sqrt(np.sum((kt * se) ** 2)) / np.sum(kt))
-    if noise_rho is not None:
+    if correlated:
         se_mean *= float(np.sqrt(big_f))
     pooled = PooledR2(float(np.sum(kt * r2) / np.sum(kt)), se_mean,
-                      r2, se, kt.astype(int), (tids // per_slice)[ok].astype(int), int(kt.sum()), int(r2.size),
+                      r2, se, kt.astype(int), slice_of_tile[ok].astype(int), int(kt.sum()), int(r2.size),
                       np.full(int(r2.size), int(tile)),
-                      tile_noise_voxels=None if noise_rho is None else kt / f_noise[ok], tile_noise_between=big_f)
+                      tile_noise_voxels=kt / f_noise[ok] if correlated else None, tile_noise_between=big_f)
     pooled.estimator = ESTIMATOR  # type: ignore[attr-defined]
     pooled.tile = int(tile)  # type: ignore[attr-defined]
+    return pooled
+
+
+def _add_pdff_and_counts(pooled, p, se_pdff, ok, k, big_f: float, at_cap: int, r2_max: float) -> None:
+    """Attach the tiles' PDFF and its voxel-weighted mean and SE, the dropped tiles and
+    voxels and the tiles at the R2* cap to ``pooled``."""
+    kt = k[ok]
     pdff = 100.0 * p[ok, 1] / np.maximum(p[ok, 0] + p[ok, 1], 1e-300)
     pooled.tile_pdff_percent = pdff  # type: ignore[attr-defined]
     pooled.tile_pdff_se_percent = se_pdff[ok]  # type: ignore[attr-defined]
     pooled.pdff_mean_percent = float(np.sum(kt * pdff) / np.sum(kt))  # type: ignore[attr-defined]
     pdff_se = float(np.sqrt(np.sum((kt * se_pdff[ok]) ** 2) * big_f) / np.sum(kt))  # x F: 1.0 for white noise
     pooled.pdff_se_percent = pdff_se  # type: ignore[attr-defined]
-    pooled.n_tiles_dropped = int(nt - r2.size)  # type: ignore[attr-defined]
+    pooled.n_tiles_dropped = int(k.size - kt.size)  # type: ignore[attr-defined]
     pooled.n_voxels_dropped = int(k.sum() - kt.sum())  # type: ignore[attr-defined]
     pooled.n_tiles_at_r2_cap = at_cap  # type: ignore[attr-defined]
     pooled.r2_cap_per_s = r2_max  # type: ignore[attr-defined]
-    # what the within-tile spread correction (r2mri/_gre_mixture.py) needs: the fitted tiles'
-    # (W, F, R2*), their voxels, the fat basis and the fit's bounds
-    keep = np.flatnonzero(ok)
-    pooled.fw_tiles = {  # type: ignore[attr-defined]
-        "params": p[ok], "k": kt, "voxels": (ii, jj, kk), "tile_of": inv, "kept": keep, "te": te, "cr": cr,
-        "ci": ci, "r2_max": r2_max, "fat_floor": a_floor, "y": y[ok], "sigma": float(noise_sigma), "coils": int(coils)}
-    return pooled
 
 
 def pooled_headline(fit: Any, image: Any, valid: np.ndarray, sigma: float, coils: int, tile: Any, *,

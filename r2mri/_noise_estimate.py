@@ -482,49 +482,67 @@ def estimate_noise(img_or_array, mask=None, *, echo_times_s=None, min_voxels: in
         raise InputError(f"echo_times_s: {te.size} echo times for {data.shape[-1]} echoes")
     flat = data.reshape(-1, data.shape[-1])
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != data.shape[:-1]:
-            raise InputError(f"mask: shape {mask.shape} does not match the spatial shape {data.shape[:-1]}")
-        vals = flat[mask.reshape(-1)].astype(np.float64)
-        vals = vals[np.all(vals > 0, axis=1)].ravel()
-        if vals.size < min_voxels:
-            raise InputError(f"mask: only {vals.size} non-zero background values (need {min_voxels})")
-        sigma, n, n_cont, margin = _ChiFit.from_values(vals, data.shape[-1]).solve()
-        return NoiseEstimate(sigma, n, n_cont, "background", int(mask.sum()), [],
-                             sigma / (2.0 * math.sqrt(n * vals.size)), margin,
-                             spatial_correlation=noise_correlation(data, mask, erode=0))
+        return _mask_estimate(data, flat, mask, min_voxels)
     sums = _voxel_sums(np.ascontiguousarray(flat))
     finite = (sums[0] & _NONNEG) > 0
-    notes: list[str] = []
     n_finite = int(np.count_nonzero(finite))
     zero_frac = float(np.count_nonzero(sums[0] & _ALL_ZERO)) / n_finite if n_finite else 1.0
     free = _noise_free(flat, te, (sums[0] & _VALID) > 0)
     if free is not None:
         return free
-    bg = _background_estimate(data, min_voxels, sums) if zero_frac < 0.05 else None
-    check = None
-    if bg is not None:
-        sigma, n, n_cont, margin, nvox, bg_notes, sel = bg
-        check = background_check(flat[_even_subset(np.flatnonzero(sel), CHECK_MAX_VOXELS)], sigma, n,
-                                 MAX_COILS)
-        if check["passed"]:
-            notes.extend(bg_notes)
-            se = sigma / (2.0 * math.sqrt(n * nvox * data.shape[-1]))
-            corr = noise_correlation(data, sel.reshape(data.shape[:-1]))
-            return NoiseEstimate(sigma, n, n_cont, "background", nvox, notes, se, margin, check, corr)
+    est, check = _checked_background(data, flat, min_voxels, sums) if zero_frac < 0.05 else (None, None)
+    if est is not None:
+        return est
     if not finite.all():
         flat = flat[finite]
     if zero_frac < 0.05:
         # no air in the array, or what looked like air is not pure noise: tissue only
         return _tissue_estimate(flat, te, check)
-    notes.append(f"background unusable ({zero_frac:.0%} of voxels exactly zero); "
-                 "sigma from tissue residuals (upper estimate, coils assumed 1)")
+    return _residual_fallback(flat, te, min_voxels, zero_frac)
+
+
+def _mask_estimate(data: np.ndarray, flat: np.ndarray, mask, min_voxels: int) -> NoiseEstimate:
+    """Sigma and coils from the given background ``mask`` (its voxels with every echo > 0)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != data.shape[:-1]:
+        raise InputError(f"mask: shape {mask.shape} does not match the spatial shape {data.shape[:-1]}")
+    vals = flat[mask.reshape(-1)].astype(np.float64)
+    vals = vals[np.all(vals > 0, axis=1)].ravel()
+    if vals.size < min_voxels:
+        raise InputError(f"mask: only {vals.size} non-zero background values (need {min_voxels})")
+    sigma, n, n_cont, margin = _ChiFit.from_values(vals, data.shape[-1]).solve()
+    return NoiseEstimate(sigma, n, n_cont, "background", int(mask.sum()), [],
+                         sigma / (2.0 * math.sqrt(n * vals.size)), margin,
+                         spatial_correlation=noise_correlation(data, mask, erode=0))
+
+
+def _checked_background(data: np.ndarray, flat: np.ndarray, min_voxels: int, sums):
+    """``(estimate, check)``: the automatic background's estimate if its pure-noise check
+    passes (else None), and the check (None without a usable background)."""
+    bg = _background_estimate(data, min_voxels, sums)
+    if bg is None:
+        return None, None
+    sigma, n, n_cont, margin, nvox, bg_notes, sel = bg
+    check = background_check(flat[_even_subset(np.flatnonzero(sel), CHECK_MAX_VOXELS)], sigma, n,
+                             MAX_COILS)
+    if not check["passed"]:
+        return None, check
+    se = sigma / (2.0 * math.sqrt(n * nvox * data.shape[-1]))
+    corr = noise_correlation(data, sel.reshape(data.shape[:-1]))
+    return NoiseEstimate(sigma, n, n_cont, "background", nvox, list(bg_notes), se, margin, check, corr), check
+
+
+def _residual_fallback(flat: np.ndarray, te, min_voxels: int, zero_frac: float) -> NoiseEstimate:
+    """Sigma from tissue residuals when the background is mostly exact zeros (an upper
+    estimate, coils assumed 1), with a warning to the caller of :func:`estimate_noise`."""
+    notes = [f"background unusable ({zero_frac:.0%} of voxels exactly zero); "
+             "sigma from tissue residuals (upper estimate, coils assumed 1)"]
     res = _residual_estimate(flat, te, min_voxels)
     if res is None:
         raise InputError("img_or_array: cannot estimate noise (no usable background and too few "
                          "bright voxels or echoes for the residual method); pass noise_sigma")
     sigma, nvox = res
-    warnings.warn(notes[-1], RuntimeWarning, stacklevel=2)
+    warnings.warn(notes[-1], RuntimeWarning, stacklevel=3)
     se = sigma / math.sqrt(2.0 * nvox * max(1, flat.shape[1] - 2))
     return NoiseEstimate(sigma, 1, None, "residual", nvox, notes, se, None)
 

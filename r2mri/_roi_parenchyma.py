@@ -309,36 +309,13 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
     out = cand
     n0 = int(np.count_nonzero(cand))
     refused = np.zeros(cand.shape, dtype=bool)
-    face = ndimage.generate_binary_structure(3, 1)
     med0 = float(np.median(logr[cand & tissue])) if (cand & tissue).any() else np.inf
     for _ in range(EXTENSION_ROUNDS):
         ext, lim_r, lim_hi = _extend_once(out, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, r2_cap,
                                           edge_floor, mad_to_sd, r2_noise, refused, iron_noise)
         if ext is None:
             break
-        # judge the pieces added to the grown candidate: one larger than the limit is a leak
-        pieces, n = ndimage.label(ext & ~cand, structure=face)
-        if n:
-            sizes = np.bincount(pieces.ravel(), minlength=n + 1)
-            info["largest_piece_fraction"] = round(float(sizes[1:].max()) / n0, 4)
-            big = np.flatnonzero(sizes[1:] > MAX_EXTENSION_FRACTION * n0) + 1
-            if big.size and iron_noise is not None:
-                big, iron_big = iron_pieces(pieces, big, logr, med0)
-                # a fat-water fit's PDFF still tells another organ from iron-rich liver (_roi_patches)
-                iron_big, not_liver = _split_same_tissue(pieces, iron_big, cand & tissue, logs, logr, pdff, info)
-                big = np.concatenate([big, not_liver])
-                info["large_iron_fractions"] = [round(float(sizes[b]) / n0, 4) for b in iron_big]
-            if big.size:
-                # a coarse texture's own patches: the region's S0 (and PDFF) (r2mri/_roi_patches.py)
-                patch_big, big = _split_same_tissue(pieces, big, cand & tissue, logs, logr, pdff, info, low_only=True)
-                if patch_big.size:  # the same patch grows over the rounds: its last size
-                    info["large_patch_fractions"] = [round(float(sizes[b]) / n0, 4) for b in patch_big]
-            if big.size:
-                leak = np.isin(pieces, big)
-                refused |= leak
-                ext &= ~leak
-                out = out & ~leak  # a piece accepted in an earlier round that grew too large goes too
-                info["refused_fractions"] += [round(float(sizes[b]) / n0, 4) for b in big]
+        ext, out = _drop_leaks(ext, out, cand, tissue, refused, logr, logs, pdff, n0, med0, iron_noise, info)
         if not (ext & ~out).any():
             break
         info["rounds"] += 1
@@ -347,10 +324,7 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
     info["added"] = int(np.count_nonzero(out & ~cand))
     info["accepted"] = info["added"] > 0
     if info.get("large_patch_fractions"):
-        info["warning_patch"] = (f"liver ROI: WARNING - the automatic liver region was extended by connected tissue "
-                                 f"of its own S0{' and fat fraction' if pdff is not None else ''} but outside its R2 "
-                                 f"range ({', '.join(f'{f:.0%}' for f in info['large_patch_fractions'])} of the "
-                                 "region; a patchy liver's low- or high-iron patches): check that it is liver")
+        info["warning_patch"] = _patch_warning(info["large_patch_fractions"], pdff is not None)
     # whatever the extension took, tissue that looks like the region and was still left out (issue 16);
     # a refused piece already has its warning
     loose, _, _ = _extend_once(out, tissue, logr, logs, steps, floor_r2_per_s, k, s0_band, np.inf, edge_floor,
@@ -359,6 +333,54 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
         info["left_out"], warn = left_out_warning(out & tissue, loose, logs, logr, pdff)
         if warn and not info["refused_fractions"]:
             info["warning_left_out"] = warn
+    _leak_and_iron_warnings(info, n0, int(np.count_nonzero(out)))
+    return out, info
+
+
+def _drop_leaks(ext, out, cand, tissue, refused, logr, logs, pdff, n0: int, med0: float, iron_noise, info):
+    """Judge the pieces one round added to the grown candidate ``cand``: one larger than
+    :data:`MAX_EXTENSION_FRACTION` of it is a leak, unless it is iron-rich liver (with
+    ``iron_noise``) or a patch of the region's own tissue; leaks are marked in ``refused``
+    and removed from ``ext`` and ``out`` (a piece accepted in an earlier round that grew
+    too large goes too). Returns ``(ext, out)``; the fractions go to ``info``."""
+    face = ndimage.generate_binary_structure(3, 1)
+    pieces, n = ndimage.label(ext & ~cand, structure=face)
+    if not n:
+        return ext, out
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+    info["largest_piece_fraction"] = round(float(sizes[1:].max()) / n0, 4)
+    big = np.flatnonzero(sizes[1:] > MAX_EXTENSION_FRACTION * n0) + 1
+    if big.size and iron_noise is not None:
+        big, iron_big = iron_pieces(pieces, big, logr, med0)
+        # a fat-water fit's PDFF still tells another organ from iron-rich liver (_roi_patches)
+        iron_big, not_liver = _split_same_tissue(pieces, iron_big, cand & tissue, logs, logr, pdff, info)
+        big = np.concatenate([big, not_liver])
+        info["large_iron_fractions"] = [round(float(sizes[b]) / n0, 4) for b in iron_big]
+    if big.size:
+        # a coarse texture's own patches: the region's S0 (and PDFF) (r2mri/_roi_patches.py)
+        patch_big, big = _split_same_tissue(pieces, big, cand & tissue, logs, logr, pdff, info, low_only=True)
+        if patch_big.size:  # the same patch grows over the rounds: its last size
+            info["large_patch_fractions"] = [round(float(sizes[b]) / n0, 4) for b in patch_big]
+    if big.size:
+        leak = np.isin(pieces, big)
+        refused |= leak
+        ext &= ~leak
+        out = out & ~leak  # a piece accepted in an earlier round that grew too large goes too
+        info["refused_fractions"] += [round(float(sizes[b]) / n0, 4) for b in big]
+    return ext, out
+
+
+def _patch_warning(fractions: list, with_pdff: bool) -> str:
+    """The report's warning for patches of the region's own tissue added outside its R2 range."""
+    return (f"liver ROI: WARNING - the automatic liver region was extended by connected tissue "
+            f"of its own S0{' and fat fraction' if with_pdff else ''} but outside its R2 "
+            f"range ({', '.join(f'{f:.0%}' for f in fractions)} of the "
+            "region; a patchy liver's low- or high-iron patches): check that it is liver")
+
+
+def _leak_and_iron_warnings(info: dict, n0: int, n_final: int) -> None:
+    """The report's warnings for refused pieces (a stopped leak, or liver left out) and for
+    iron-rich tissue added as liver (its share of the final ROI of ``n_final`` voxels)."""
     if info["refused_fractions"]:
         # either a leak was stopped or a large part of the liver stays out: a reader must look
         info["warning"] = (f"liver ROI: WARNING - tissue connected to the liver region that looks like "
@@ -367,13 +389,12 @@ def extend_to_parenchyma(cand: np.ndarray, tissue: np.ndarray, logr: np.ndarray,
                            f"liver, the ROI misses it: check the ROI or give a mask")
     if info.get("large_iron_fractions"):
         # the share of the final ROI (the fractions are of the region before it: 333 % read as nonsense)
-        n_out = max(int(np.count_nonzero(out)), 1)
+        n_out = max(n_final, 1)
         shares = ", ".join(f"{f * n0 / n_out:.0%}" for f in info["large_iron_fractions"])
         info["warning_iron"] = (f"liver ROI: WARNING - iron-rich tissue connected to the liver region "
                                 f"({shares} of the final ROI) was "
                                 f"added as liver: its R2 is above the liver's median and too noisy to find an organ "
                                 f"edge in S0; check that no iron-loaded spleen or other organ came in")
-    return out, info
 
 
 def _split_same_tissue(pieces, idx, region, logs, logr, pdff, info, low_only=False):

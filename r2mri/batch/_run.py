@@ -169,6 +169,18 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
              for exam, pub in zip(exams, public)]
     out.mkdir(parents=True, exist_ok=True)
     clear_partial(out)
+    rows = _run_tasks(tasks, result, progress=progress, jobs=jobs, dask_local=dask_local,
+                      dask_scheduler=dask_scheduler)
+    from ._cohort import _sort_key, write_cohort
+
+    result.rows = sorted((r for r in rows if r is not None), key=_sort_key)
+    write_cohort(out, result.rows)
+    return result
+
+
+def _run_tasks(tasks: list, result: CohortResult, *, progress: bool, jobs, dask_local, dask_scheduler) -> list:
+    """Run the exam tasks (local pool or Dask), counting failed, ran and reused exams in
+    ``result`` and reporting progress; returns each task's cohort row (None if none came)."""
     rows: list[dict | None] = [None] * len(tasks)
     bar = _Progress(len(tasks), enabled=progress)
 
@@ -186,11 +198,7 @@ def run(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, *, manifest
         _execute(tasks, on_result, jobs=jobs, dask_local=dask_local, dask_scheduler=dask_scheduler)
     finally:
         bar.close()
-    from ._cohort import _sort_key, write_cohort
-
-    result.rows = sorted((r for r in rows if r is not None), key=_sort_key)
-    write_cohort(out, result.rows)
-    return result
+    return rows
 
 
 def _check_invocation(analyze_options: dict, *, jobs, dask_local, dask_scheduler, deidentify, shift_dates):

@@ -157,19 +157,8 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     >>> round(float(res.r2_per_s), 3), round(float(res.extra["pdff_percent"]), 3)
     (150.0, 20.0)
     """
-    from ..fitting._fit import FitResult
-
-    if field_strength_t is None:
-        raise InputError("field_strength_t: the fat-water model needs the main field in tesla "
-                         "(pass field_strength_t=1.5 or 3.0, or a MultiEchoImage that carries it)")
-    if swap_rule not in SWAP_RULES:
-        raise InputError(f"swap_rule: unknown rule {swap_rule!r}; choose one of {', '.join(SWAP_RULES)}")
-    spec = load_fat_spectrum(spectrum)
+    spec, phase = _checked_inputs(data, field_strength_t, swap_rule, spectrum, phase_rad)
     n_echoes = data.shape[-1]
-    if n_echoes < N_PARAMS:
-        raise InputError(f"model: 'fatwater' has {N_PARAMS} parameters and needs at least "
-                         f"{N_PARAMS} echoes, the data have {n_echoes}")
-    phase = _check_phase(phase_rad, data.shape)
     basis = spec.basis(te, field_strength_t)
     te64 = np.ascontiguousarray(te, dtype=np.float64)
     if r2_bounds_per_s is None:  # the default range: field and third echo time (R2* range rule)
@@ -190,41 +179,28 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
     common = dict(lo=lo, hi=hi, max_iter=int(max_iter), xtol=float(xtol), ftol=float(ftol),
                   chunk=int(chunk_voxels), rule=SWAP_RULES[swap_rule], progress=progress,
                   total=total, fat_floor=float(FAT_FLOOR_FRACTION))
-
-    import numba
-
-    prev_threads = numba.get_num_threads()
-    used_threads = prev_threads if threads is None else min(int(threads), numba.config.NUMBA_NUM_THREADS)
-    try:
-        numba.set_num_threads(used_threads)
-        if phase is None:
-            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas,
-                                         **common)
-        else:
-            from .complex_fit import RSS_FLOOR_RULE, fit_complex, remove_rss_floor
-
-            main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
-            mag = remove_rss_floor(flat, sigma, n_coils)
-            from .complex_fit import floor_threshold
-
-            out, status, cinfo = fit_complex(mag, phase.reshape(-1, n_echoes), spatial, te64, basis,
-                                             mask_flat, main_fat_hz=main_hz, convention_mag=flat,
-                                             robust_se=mag is not flat,
-                                             floor_thr=floor_threshold(sigma, n_coils, floor_sigmas), **common)
-            cinfo["complex_floor"] = RSS_FLOOR_RULE if mag is not flat else "none (one channel or sigma unknown)"
-    finally:
-        numba.set_num_threads(prev_threads)
+    out, status, cinfo, used_threads = _fit_flat(
+        flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas, phase, spec, field_strength_t, spatial,
+        threads, common)
     if mask_flat is not None:
         out[:, ~mask_flat] = np.nan
         status[~mask_flat] = int(FitStatus.MASKED)
+    settings = _settings(data, te, mask, spec, swap_rule, field_strength_t, noise_sigma, n_coils, noise_info,
+                         k_sigma, floor_sigmas, lo, hi, bounds_rule, max_iter, xtol, ftol, chunk_voxels,
+                         used_threads, total, complex_fit=phase is not None)
+    if phase is None and sigma == 0.0:
+        _warn_floor(out, status, te64[-1], k_sigma)
+    return _fit_result(out, status.reshape(spatial), spatial, settings, phase is not None, sigma, cinfo)
 
-    def shaped(row):
-        return out[row].reshape(spatial).astype(np.float32, copy=False)
 
-    settings = {
+def _settings(data, te, mask, spec, swap_rule, field_strength_t, noise_sigma, n_coils, noise_info, k_sigma,
+              floor_sigmas, lo, hi, bounds_rule, max_iter, xtol, ftol, chunk_voxels, used_threads, total, *,
+              complex_fit: bool) -> dict:
+    """The fit's options (``FitResult.options``) before the method entries."""
+    return {
         "model_requested": "fatwater",
         "model": "fatwater",
-        "fit": "magnitude" if phase is None else "complex",
+        "fit": "complex" if complex_fit else "magnitude",
         "swap_rule": swap_rule,
         "field_strength_t": float(field_strength_t),
         "fat_spectrum": spec.name,
@@ -250,10 +226,68 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
         "input_dtype": str(data.dtype),
         "r2mri_version": __version__,
     }
-    if phase is None:
+
+
+def _checked_inputs(data, field_strength_t, swap_rule: str, spectrum: str, phase_rad):
+    """``(fat spectrum, phase or None)``; InputError without the field strength, for an
+    unknown swap rule, fewer echoes than parameters or a phase of another shape."""
+    if field_strength_t is None:
+        raise InputError("field_strength_t: the fat-water model needs the main field in tesla "
+                         "(pass field_strength_t=1.5 or 3.0, or a MultiEchoImage that carries it)")
+    if swap_rule not in SWAP_RULES:
+        raise InputError(f"swap_rule: unknown rule {swap_rule!r}; choose one of {', '.join(SWAP_RULES)}")
+    spec = load_fat_spectrum(spectrum)
+    n_echoes = data.shape[-1]
+    if n_echoes < N_PARAMS:
+        raise InputError(f"model: 'fatwater' has {N_PARAMS} parameters and needs at least "
+                         f"{N_PARAMS} echoes, the data have {n_echoes}")
+    return spec, _check_phase(phase_rad, data.shape)
+
+
+def _fit_flat(flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas, phase, spec, field_strength_t,
+              spatial, threads, common):
+    """Run the magnitude or (``phase``) the complex fit on the (voxel, echo) rows with the
+    thread count asked for (restored after). Returns ``(out, status, complex-fit options
+    or None, threads used)``."""
+    import numba
+
+    n_echoes = flat.shape[1]
+    cinfo = None
+    prev_threads = numba.get_num_threads()
+    used_threads = prev_threads if threads is None else min(int(threads), numba.config.NUMBA_NUM_THREADS)
+    try:
+        numba.set_num_threads(used_threads)
+        if phase is None:
+            out, status = _fit_magnitude(flat, te64, basis, mask_flat, sigma, n_coils, floor_sigmas,
+                                         **common)
+        else:
+            from .complex_fit import RSS_FLOOR_RULE, fit_complex, remove_rss_floor
+
+            main_hz = float(spec.frequencies_hz(field_strength_t)[np.argmax(spec.relative_amplitudes)])
+            mag = remove_rss_floor(flat, sigma, n_coils)
+            from .complex_fit import floor_threshold
+
+            out, status, cinfo = fit_complex(mag, phase.reshape(-1, n_echoes), spatial, te64, basis,
+                                             mask_flat, main_fat_hz=main_hz, convention_mag=flat,
+                                             robust_se=mag is not flat,
+                                             floor_thr=floor_threshold(sigma, n_coils, floor_sigmas), **common)
+            cinfo["complex_floor"] = RSS_FLOOR_RULE if mag is not flat else "none (one channel or sigma unknown)"
+    finally:
+        numba.set_num_threads(prev_threads)
+    return out, status, cinfo, used_threads
+
+
+def _fit_result(out, status, spatial, settings: dict, complex_fit: bool, sigma: float, cinfo):
+    """The ``FitResult`` of the fat-water maps in ``out``: the method and noise-floor
+    entries of ``settings`` (the complex fit's options added), the maps shaped to
+    ``spatial``."""
+    from ..fitting._fit import FitResult
+
+    def shaped(row):
+        return out[row].reshape(spatial).astype(np.float32, copy=False)
+
+    if not complex_fit:
         from . import _kernels as R
-        if sigma == 0.0:
-            _warn_floor(out, status, te64[-1], k_sigma)
         settings["fit_method"] = "magnitude, common R2*, projected Levenberg-Marquardt on (W, F, R2*)"
         settings["noise_floor_handling"] = (NOISE_RULE if sigma > 0 else
                                             "none: noise sigma unknown, Gaussian magnitude residuals")
@@ -274,7 +308,7 @@ def fit_fatwater_maps(data: np.ndarray, te: np.ndarray, mask: np.ndarray | None,
              "n_iterations": shaped(R.O_NITER)}
     return FitResult(r2_per_s=shaped(R.O_R2), s0=water + fat, offset=None,
                      r2_std_per_s=shaped(R.O_R2STD), residual_rms=shaped(R.O_RMS),
-                     r_squared=shaped(R.O_RSQ), status=status.reshape(spatial), model="fatwater",
+                     r_squared=shaped(R.O_RSQ), status=status, model="fatwater",
                      options=settings, extra=extra)
 
 

@@ -388,7 +388,16 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         data, te, mask, model_used, sigma, coils, k_sigma=k_sigma, lo=lo, hi=hi, max_iter=max_iter, xtol=xtol,
         ftol=ftol, chunk=chunk, threads=threads, progress=progress)
 
-    settings = {
+    settings = _settings(model, model_used, sigma, coils, info, te, k_sigma, floor_sigmas, lo, hi, max_iter, xtol,
+                         ftol, chunk, used_threads, total, masked=mask is not None, input_dtype=data.dtype)
+    return _fit_result(out, status, spatial, model_used, settings)
+
+
+def _settings(model: str, model_used: str, sigma, coils, info: dict, te, k_sigma, floor_sigmas, lo, hi, max_iter,
+              xtol, ftol, chunk, used_threads, total, *, masked: bool, input_dtype) -> dict:
+    """``FitResult.options`` of a decay-model fit: the model asked for and used, the noise,
+    echo times, thresholds, bounds, solver settings and what was fitted."""
+    return {
         "model_requested": model,
         "model": model_used,
         "noise_sigma": None if sigma is None else float(sigma),
@@ -404,11 +413,10 @@ def fit(img_or_array, echo_times_s=None, model: str = "auto", mask=None, *,
         "chunk_voxels": chunk,
         "threads": int(used_threads),
         "n_voxels_fitted": int(total),
-        "masked": mask is not None,
-        "input_dtype": str(data.dtype),
+        "masked": masked,
+        "input_dtype": str(input_dtype),
         "r2mri_version": __version__,
     }
-    return _fit_result(out, status, spatial, model_used, settings)
 
 
 def _check_arguments(opts: dict, mask, spatial: tuple[int, ...], threads, progress):

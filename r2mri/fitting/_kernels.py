@@ -344,29 +344,31 @@ def _settings(cfg):
             cfg[9], cfg[10])
 
 
-@njit(error_model="numpy", fastmath=_FM, inline="always")
-def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid,
-               Eg, Gg, yE, out):
-    """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
-    ``cfg`` holds the scalar settings (see :func:`_settings`). Every model but ``ncchi``
-    (fitted by :func:`_ncchi_block`)."""
-    model = int(cfg[0])
-    uniform, sigma, coils, lg, floor_sigmas, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
-    m = y.size
-    for c in range(out.size):
-        out[c] = np.nan
-    # --- input checks
+_INLINE = dict(error_model="numpy", fastmath=_FM, inline="always")
+# [D] The steps of _fit_voxel below are numba-inlined (inline="always") into it, so the
+# kernel compiles to the same single function as when they were one body (same maps to
+# the last bit, benchmarks/split_golden.py; speed: benchmarks/README.md, "split2").
+
+
+@njit(**_INLINE)
+def _valid_voxel(y):
+    """True if every echo of ``y`` is finite and non-negative and one is non-zero."""
     allzero = True
-    for k in range(m):
+    for k in range(y.size):
         v = y[k]
         if not math.isfinite(v) or v < 0.0:
-            return S_BAD
+            return False
         if v != 0.0:
             allzero = False
-    if allzero:
-        return S_BAD
-    npar = N_PARAMS[model]
-    # --- echo weights, noise floor
+    return not allzero
+
+
+@njit(**_INLINE)
+def _echo_weights(y, model, sigma, floor_sigmas, w):
+    """Echo weights ``w`` (0 or 1) of a voxel: ``truncated`` keeps the leading run of
+    echoes above ``floor_sigmas * sigma`` (at least 2), ``loglinear`` drops echoes <= 0.
+    Returns ``(below, used)``: fewer than 2 echoes above the floor, sum of the weights."""
+    m = y.size
     below = False
     for k in range(m):
         w[k] = 1.0
@@ -390,142 +392,175 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
     used = 0.0
     for k in range(m):
         used += w[k]
-    if used < npar:
-        return S_TOO_FEW
-    # --- initial values: weighted log-linear (second-moment corrected for ncchi)
+    return below, used
+
+
+@njit(**_INLINE)
+def _biexp_start(y, s0i, r2i, grid, Eg, Gg, yE, p):
+    """Bi-exponential start ``p``: half the log-linear amplitude at 0.5 and 2 times its
+    rate, replaced by the best pair of rates on the geometric ``grid`` with amplitudes
+    >= 0 by linear least squares (Gram matrix ``Gg`` of the grid exponentials ``Eg``)."""
+    m = y.size
+    p[0] = 0.5 * s0i
+    p[1] = 0.5 * r2i
+    p[2] = 0.5 * s0i
+    p[3] = 2.0 * r2i
+    ng = grid.size
+    yy = 0.0
+    for k in range(m):
+        yy += y[k] * y[k]
+    for a in range(ng):
+        s = 0.0
+        for k in range(m):
+            s += y[k] * Eg[a, k]
+        yE[a] = s
+    best = yy
+    for a in range(ng):
+        for b in range(a + 1, ng):
+            det = Gg[a, a] * Gg[b, b] - Gg[a, b] * Gg[a, b]
+            if not det > 0.0:
+                continue
+            c1 = (Gg[b, b] * yE[a] - Gg[a, b] * yE[b]) / det
+            c2 = (Gg[a, a] * yE[b] - Gg[a, b] * yE[a]) / det
+            if c1 <= 0.0 or c2 <= 0.0:
+                continue
+            rss = yy - c1 * yE[a] - c2 * yE[b]
+            if rss < best:
+                best = rss
+                p[0] = c1
+                p[1] = grid[a]
+                p[2] = c2
+                p[3] = grid[b]
+
+
+@njit(**_INLINE)
+def _start(y, t, w, model, sigma, coils, r2_lo, pn, fn, grid, Eg, Gg, yE, p):
+    """Start values ``p`` from a weighted log-linear fit (second-moment corrected for
+    ncchi; flat if fewer than 2 echoes are usable). The log-linear ``(S0, R2, ln S0)``
+    stay in ``pn`` and its log amplitudes in ``fn``; returns ``(r2i, log_s0i)``."""
     sigma2n = 2.0 * coils * sigma * sigma if model == NCCHI else 0.0
     ok = _loglin(y, t, w, sigma2n, pn, fn)
     if ok < 2 and sigma2n > 0.0:
         ok = _loglin(y, t, w, 0.0, pn, fn)
     if ok < 2:
-        _flat_start(y, m, r2_lo, pn)
+        _flat_start(y, y.size, r2_lo, pn)
     s0i = pn[0]
     r2i = pn[1]
     log_s0i = pn[2]
     if model == BIEXP:
-        p[0] = 0.5 * s0i
-        p[1] = 0.5 * r2i
-        p[2] = 0.5 * s0i
-        p[3] = 2.0 * r2i
-        # better start: best pair of rates on a geometric grid, amplitudes >= 0 by
-        # linear least squares (Gram matrix Gg of the grid exponentials Eg, per block)
-        ng = grid.size
-        yy = 0.0
-        for k in range(m):
-            yy += y[k] * y[k]
-        for a in range(ng):
-            s = 0.0
-            for k in range(m):
-                s += y[k] * Eg[a, k]
-            yE[a] = s
-        best = yy
-        for a in range(ng):
-            for b in range(a + 1, ng):
-                det = Gg[a, a] * Gg[b, b] - Gg[a, b] * Gg[a, b]
-                if not det > 0.0:
-                    continue
-                c1 = (Gg[b, b] * yE[a] - Gg[a, b] * yE[b]) / det
-                c2 = (Gg[a, a] * yE[b] - Gg[a, b] * yE[a]) / det
-                if c1 <= 0.0 or c2 <= 0.0:
-                    continue
-                rss = yy - c1 * yE[a] - c2 * yE[b]
-                if rss < best:
-                    best = rss
-                    p[0] = c1
-                    p[1] = grid[a]
-                    p[2] = c2
-                    p[3] = grid[b]
+        _biexp_start(y, s0i, r2i, grid, Eg, Gg, yE, p)
     else:
         p[0] = s0i
         p[1] = r2i
         if model == OFFSET:
             p[2] = 0.0
-    loglin_out = r2i < r2_lo or r2i > r2_hi
-    _clip(model, p, npar, r2_lo, r2_hi)
+    return r2i, log_s0i
+
+
+@njit(**_INLINE)
+def _active_set(model, p, g, A, npar, r2_lo, r2_hi, gr, act):
+    """Parameters held fixed this iteration (``act`` 1, their gradient ``gr`` 0): on a
+    bound with the gradient pointing outwards, or without influence (a vanished
+    component's rate). Returns the largest diagonal entry of ``A``."""
+    dmax = 0.0
+    for i in range(npar):
+        dmax = max(dmax, A[i, i])
+    for i in range(npar):
+        fixed = A[i, i] <= 1e-30 * dmax
+        if not (model == OFFSET and i == 2):
+            if i % 2 == 0:
+                fixed = fixed or (p[i] <= 0.0 and g[i] <= 0.0)
+            else:
+                fixed = fixed or (p[i] <= r2_lo and g[i] <= 0.0) or (p[i] >= r2_hi and g[i] >= 0.0)
+                if model == BIEXP and p[i - 1] <= 0.0:
+                    fixed = True
+        gr[i] = 0.0 if fixed else g[i]
+        act[i] = 1.0 if fixed else 0.0
+    return dmax
+
+
+@njit(**_INLINE)
+def _damped_step(y, t, w, model, uniform, sigma, coils, lg, tab, r2_lo, r2_hi, npar, p, A, gr,
+                 act, dmax, lam, cost, M, L, dx, pn, fn, Jn, amp):
+    """Raise the damping ``lam`` until the step from ``p`` lowers the cost (trial point
+    ``pn`` with model ``fn``, ``Jn``). Returns ``(improved, lam, cost_n)``."""
+    improved = False
+    cost_n = cost
+    while lam <= 1e16:
+        for i in range(npar):
+            for j in range(npar):
+                M[i, j] = 0.0 if (act[i] > 0.0 or act[j] > 0.0) else A[i, j]
+            if act[i] > 0.0:
+                M[i, i] = 1.0
+            else:
+                M[i, i] += lam * max(A[i, i], 1e-15 * dmax)
+        if not _chol_solve(M, gr, npar, L, dx):
+            lam *= 10.0
+            continue
+        for i in range(npar):
+            pn[i] = p[i] + dx[i]
+        _clip(model, pn, npar, r2_lo, r2_hi)
+        _model(model, t, uniform, pn, sigma, coils, lg, tab, fn, Jn, amp)
+        cost_n = _cost(y, fn, w)
+        if cost_n < cost:
+            improved = True
+            break
+        if cost_n == cost:
+            break  # the step changes nothing: at the minimum to precision
+        lam *= 10.0
+    return improved, lam, cost_n
+
+
+@njit(**_INLINE)
+def _levenberg_marquardt(y, t, w, model, uniform, sigma, coils, lg, tab, r2_lo, r2_hi, max_iter,
+                         xtol, ftol, npar, p, f, J, fn, Jn, pn, amp, g, gr, act, A, M, L, dx):
+    """Projected Levenberg-Marquardt from ``p`` (every model but the mono-exponential
+    ones and ncchi); leaves ``f``, ``J``, ``amp`` at the final ``p``. Returns
+    ``(converged, n_iter)``."""
+    m = y.size
     n_iter = 0
-    converged = True
-    # residual variance source: 0 = residuals, 1 = known sigma (trunc), 2 = ncchi sandwich
-    if model == LOGLIN:
-        _model(MONO, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
-    elif model == MONO or model == TRUNC:
-        converged, n_iter = _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, amp)
+    _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
+    cost = _cost(y, f, w)
+    lam = 1e-3
+    converged = False
+    while n_iter < max_iter:
+        n_iter += 1
+        _normal(J, y, f, w, npar, A, g)
+        dmax = _active_set(model, p, g, A, npar, r2_lo, r2_hi, gr, act)
+        improved, lam, cost_n = _damped_step(y, t, w, model, uniform, sigma, coils, lg, tab, r2_lo,
+                                             r2_hi, npar, p, A, gr, act, dmax, lam, cost, M, L, dx,
+                                             pn, fn, Jn, amp)
+        if not improved:
+            converged = True  # no reduction possible: at the minimum to precision
+            break
+        small = True
+        for i in range(npar):
+            if abs(pn[i] - p[i]) > xtol * (abs(p[i]) + 1e-12):
+                small = False
+            p[i] = pn[i]
         for k in range(m):
-            a = p[0] * amp[k]
-            f[k] = a
-            J[k, 0] = amp[k]
-            J[k, 1] = -t[k] * a
-            amp[k] = a
-    else:
-        _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
-        cost = _cost(y, f, w)
-        lam = 1e-3
-        converged = False
-        while n_iter < max_iter:
-            n_iter += 1
-            _normal(J, y, f, w, npar, A, g)
-            dmax = 0.0
+            f[k] = fn[k]
             for i in range(npar):
-                dmax = max(dmax, A[i, i])
-            # active set: parameters on a bound whose gradient points outwards, and
-            # parameters without influence (a vanished component's rate), stay fixed
-            for i in range(npar):
-                fixed = A[i, i] <= 1e-30 * dmax
-                if not (model == OFFSET and i == 2):
-                    if i % 2 == 0:
-                        fixed = fixed or (p[i] <= 0.0 and g[i] <= 0.0)
-                    else:
-                        fixed = fixed or (p[i] <= r2_lo and g[i] <= 0.0) or (p[i] >= r2_hi and g[i] >= 0.0)
-                        if model == BIEXP and p[i - 1] <= 0.0:
-                            fixed = True
-                gr[i] = 0.0 if fixed else g[i]
-                act[i] = 1.0 if fixed else 0.0
-            improved = False
-            while lam <= 1e16:
-                for i in range(npar):
-                    for j in range(npar):
-                        M[i, j] = 0.0 if (act[i] > 0.0 or act[j] > 0.0) else A[i, j]
-                    if act[i] > 0.0:
-                        M[i, i] = 1.0
-                    else:
-                        M[i, i] += lam * max(A[i, i], 1e-15 * dmax)
-                if not _chol_solve(M, gr, npar, L, dx):
-                    lam *= 10.0
-                    continue
-                for i in range(npar):
-                    pn[i] = p[i] + dx[i]
-                _clip(model, pn, npar, r2_lo, r2_hi)
-                _model(model, t, uniform, pn, sigma, coils, lg, tab, fn, Jn, amp)
-                cost_n = _cost(y, fn, w)
-                if cost_n < cost:
-                    improved = True
-                    break
-                if cost_n == cost:
-                    break  # the step changes nothing: at the minimum to precision
-                lam *= 10.0
-            if not improved:
-                converged = True  # no reduction possible: at the minimum to precision
-                break
-            small = True
-            for i in range(npar):
-                if abs(pn[i] - p[i]) > xtol * (abs(p[i]) + 1e-12):
-                    small = False
-                p[i] = pn[i]
-            for k in range(m):
-                f[k] = fn[k]
-                for i in range(npar):
-                    J[k, i] = Jn[k, i]
-            tiny_decrease = cost - cost_n <= ftol * cost
-            cost = cost_n
-            # biexp: a gentler decrease of the damping after a successful step (x0.5, not
-            # x0.1): in its ill-conditioned valleys the x0.1/x10 cycle rejected about every
-            # second step (FerriScan volume: 40 model evaluations per voxel -> 20)
-            lam = max(lam * (0.5 if model == BIEXP else 0.1), 1e-12)
-            if small or tiny_decrease or cost == 0.0:
-                converged = True
-                break
-        # final state (f, J, amp) at p
-        _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
-    # --- derived maps
+                J[k, i] = Jn[k, i]
+        tiny_decrease = cost - cost_n <= ftol * cost
+        cost = cost_n
+        # biexp: a gentler decrease of the damping after a successful step (x0.5, not
+        # x0.1): in its ill-conditioned valleys the x0.1/x10 cycle rejected about every
+        # second step (FerriScan volume: 40 model evaluations per voxel -> 20)
+        lam = max(lam * (0.5 if model == BIEXP else 0.1), 1e-12)
+        if small or tiny_decrease or cost == 0.0:
+            converged = True
+            break
+    # final state (f, J, amp) at p
+    _model(model, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
+    return converged, n_iter
+
+
+@njit(**_INLINE)
+def _maps(y, t, w, model, uniform, sigma, coils, lg, tab, used, p, f, J, amp, out):
+    """Write S0, R2, the bi-exponential and offset maps, RMS and R^2 of the fit at ``p``
+    (bi-exponential rates ordered slow, fast first). Returns ``(s0, r2, rss)``."""
+    m = y.size
     if model == BIEXP and p[1] > p[3]:  # order rates: component 1 slow, 2 fast
         tmp = p[0]
         p[0] = p[2]
@@ -547,7 +582,6 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
         out[O_OFFSET] = p[2]
     out[O_S0] = s0
     out[O_R2] = r2
-    out[O_NITER] = n_iter
     rss = 0.0
     sy = 0.0
     for k in range(m):
@@ -561,70 +595,90 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
         tss += w[k] * d * d
     out[O_RMS] = math.sqrt(rss / used)
     out[O_RSQ] = 1.0 - rss / tss if tss > 0.0 else np.nan
-    # --- standard error of the reported R2: var = grad^T Cov grad
-    if model == LOGLIN:
-        # weighted LS in log space (weights y^2), residual variance from the same fit
-        sw = 0.0
-        st = 0.0
-        stt = 0.0
-        rl = 0.0
-        for k in range(m):
-            if w[k] > 0.0:
-                q = y[k] * y[k]
-                d = fn[k] - (log_s0i + r2i * (-t[k]))
-                sw += q
-                st += q * t[k]
-                stt += q * t[k] * t[k]
-                rl += q * d * d
-        det = sw * stt - st * st
-        if used > 2.0 and det > 0.0:
-            out[O_R2STD] = math.sqrt(rl / (used - 2.0) * sw / det)
-    elif npar == 2:
-        # closed-form 2x2: z = (J^T J)^-1 e_R2 = (-a01, a00) / det
-        a00 = 0.0
-        a01 = 0.0
-        a11 = 0.0
-        for k in range(m):
-            if w[k] > 0.0:
-                a00 += J[k, 0] * J[k, 0]
-                a01 += J[k, 0] * J[k, 1]
-                a11 += J[k, 1] * J[k, 1]
-        det = a00 * a11 - a01 * a01
-        if det > 0.0:
-            z0 = -a01 / det
-            z1 = a00 / det
-            var = np.nan
-            if model == TRUNC and sigma > 0.0:
-                var = sigma * sigma * z1
-            elif used > 2.0:
-                var = rss / (used - 2.0) * z1
-            if var >= 0.0:
-                out[O_R2STD] = math.sqrt(var)
+    return s0, r2, rss
+
+
+@njit(**_INLINE)
+def _r2_std_loglin(y, t, w, fn, log_s0i, r2i, used):
+    """SE of the log-linear R2: weighted LS in log space (weights y^2), residual
+    variance from the same fit (``fn`` holds the log amplitudes); NaN if undefined."""
+    sw = 0.0
+    st = 0.0
+    stt = 0.0
+    rl = 0.0
+    for k in range(y.size):
+        if w[k] > 0.0:
+            q = y[k] * y[k]
+            d = fn[k] - (log_s0i + r2i * (-t[k]))
+            sw += q
+            st += q * t[k]
+            stt += q * t[k] * t[k]
+            rl += q * d * d
+    det = sw * stt - st * st
+    if used > 2.0 and det > 0.0:
+        return math.sqrt(rl / (used - 2.0) * sw / det)
+    return np.nan
+
+
+@njit(**_INLINE)
+def _r2_std_two(w, J, model, sigma, used, rss):
+    """SE of R2 of a 2-parameter fit: closed-form 2x2, z = (J^T J)^-1 e_R2 = (-a01,
+    a00) / det, the residual variance known (``truncated`` with sigma) or from the
+    residuals; NaN if undefined."""
+    a00 = 0.0
+    a01 = 0.0
+    a11 = 0.0
+    for k in range(w.size):
+        if w[k] > 0.0:
+            a00 += J[k, 0] * J[k, 0]
+            a01 += J[k, 0] * J[k, 1]
+            a11 += J[k, 1] * J[k, 1]
+    det = a00 * a11 - a01 * a01
+    if det > 0.0:
+        z1 = a00 / det
+        var = np.nan
+        if model == TRUNC and sigma > 0.0:
+            var = sigma * sigma * z1
+        elif used > 2.0:
+            var = rss / (used - 2.0) * z1
+        if var >= 0.0:
+            return math.sqrt(var)
+    return np.nan
+
+
+@njit(**_INLINE)
+def _r2_std_general(y, f, w, J, model, sigma, used, rss, npar, p, s0, r2, A, g, L, dx):
+    """SE of the reported R2 of a 3- or 4-parameter fit: var = grad^T Cov grad (the
+    bi-exponential's R2 is the amplitude-weighted mean rate); NaN if undefined."""
+    _normal(J, y, f, w, npar, A, g)
+    for i in range(npar):
+        g[i] = 0.0
+    if model == BIEXP:
+        if s0 > 0.0:
+            g[0] = (p[1] - r2) / s0
+            g[1] = p[0] / s0
+            g[2] = (p[3] - r2) / s0
+            g[3] = p[2] / s0
     else:
-        _normal(J, y, f, w, npar, A, g)
+        g[1] = 1.0
+    if _chol_solve(A, g, npar, L, dx):
+        s2 = np.nan
+        if model == TRUNC and sigma > 0.0:
+            s2 = sigma * sigma
+        elif used > npar:
+            s2 = rss / (used - npar)
+        gz = 0.0
         for i in range(npar):
-            g[i] = 0.0
-        if model == BIEXP:
-            if s0 > 0.0:
-                g[0] = (p[1] - r2) / s0
-                g[1] = p[0] / s0
-                g[2] = (p[3] - r2) / s0
-                g[3] = p[2] / s0
-        else:
-            g[1] = 1.0
-        if _chol_solve(A, g, npar, L, dx):
-            s2 = np.nan
-            if model == TRUNC and sigma > 0.0:
-                s2 = sigma * sigma
-            elif used > npar:
-                s2 = rss / (used - npar)
-            gz = 0.0
-            for i in range(npar):
-                gz += g[i] * dx[i]
-            var = s2 * gz
-            if var >= 0.0:
-                out[O_R2STD] = math.sqrt(var)
-    # --- status
+            gz += g[i] * dx[i]
+        var = s2 * gz
+        if var >= 0.0:
+            return math.sqrt(var)
+    return np.nan
+
+
+@njit(**_INLINE)
+def _fit_status(model, below, converged, loglin_out, s0, p, npar, r2_lo, r2_hi):
+    """The voxel's status code: below the noise, not converged, a bound hit, or OK."""
     if below:
         return S_BELOW_NOISE
     if not converged:
@@ -644,6 +698,54 @@ def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act
         if p[i] <= r2_lo + rtol * (abs(r2_lo) + 1.0) or p[i] >= r2_hi * (1.0 - rtol):
             return S_BOUND_HIT
     return S_OK
+
+
+@njit(error_model="numpy", fastmath=_FM, inline="always")
+def _fit_voxel(y, t, cfg, tab, w, f, fn, amp, ampn, J, Jn, p, pn, g, dx, gr, act, A, M, L, grid,
+               Eg, Gg, yE, out):
+    """Fit one voxel ``y`` (work arrays preallocated by the caller); returns its status.
+    ``cfg`` holds the scalar settings (see :func:`_settings`). Every model but ``ncchi``
+    (fitted by :func:`_ncchi_block`)."""
+    model = int(cfg[0])
+    uniform, sigma, coils, lg, floor_sigmas, r2_lo, r2_hi, max_iter, xtol, ftol = _settings(cfg)
+    m = y.size
+    for c in range(out.size):
+        out[c] = np.nan
+    if not _valid_voxel(y):
+        return S_BAD
+    npar = N_PARAMS[model]
+    below, used = _echo_weights(y, model, sigma, floor_sigmas, w)
+    if used < npar:
+        return S_TOO_FEW
+    r2i, log_s0i = _start(y, t, w, model, sigma, coils, r2_lo, pn, fn, grid, Eg, Gg, yE, p)
+    loglin_out = r2i < r2_lo or r2i > r2_hi
+    _clip(model, p, npar, r2_lo, r2_hi)
+    n_iter = 0
+    converged = True
+    if model == LOGLIN:
+        _model(MONO, t, uniform, p, sigma, coils, lg, tab, f, J, amp)
+    elif model == MONO or model == TRUNC:
+        converged, n_iter = _vp_mono(y, t, w, uniform, p, r2_lo, r2_hi, max_iter, xtol, amp)
+        for k in range(m):
+            a = p[0] * amp[k]
+            f[k] = a
+            J[k, 0] = amp[k]
+            J[k, 1] = -t[k] * a
+            amp[k] = a
+    else:
+        converged, n_iter = _levenberg_marquardt(y, t, w, model, uniform, sigma, coils, lg, tab, r2_lo,
+                                                 r2_hi, max_iter, xtol, ftol, npar, p, f, J, fn, Jn,
+                                                 pn, amp, g, gr, act, A, M, L, dx)
+    s0, r2, rss = _maps(y, t, w, model, uniform, sigma, coils, lg, tab, used, p, f, J, amp, out)
+    out[O_NITER] = n_iter
+    # standard error of the reported R2
+    if model == LOGLIN:
+        out[O_R2STD] = _r2_std_loglin(y, t, w, fn, log_s0i, r2i, used)
+    elif npar == 2:
+        out[O_R2STD] = _r2_std_two(w, J, model, sigma, used, rss)
+    else:
+        out[O_R2STD] = _r2_std_general(y, f, w, J, model, sigma, used, rss, npar, p, s0, r2, A, g, L, dx)
+    return _fit_status(model, below, converged, loglin_out, s0, p, npar, r2_lo, r2_hi)
 
 
 # --- ncchi: damped Newton on _LANES voxels in lock-step -------------------------------

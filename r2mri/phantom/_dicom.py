@@ -1,4 +1,5 @@
-"""DICOM writers for phantoms: FerriScan series, one multi-echo series, Enhanced MR.
+"""DICOM writers for phantoms: FerriScan series, one multi-echo series, Enhanced MR
+(:mod:`._dicom_enhanced`).
 
 Geometry: axial slices, ImageOrientationPatient (1,0,0,0,1,0) (rows run to the
 patient's left, columns to posterior), ImagePositionPatient of the first pixel of
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .._version import __version__
@@ -270,222 +270,6 @@ def _classic_jobs(phantom, form: str, base: Dataset, *, multiecho: bool, per_ser
     return jobs
 
 
-def _enhanced(phantom, root: Path, *, phase: bool = False) -> None:
-    """One Enhanced MR object of every echo and slice: the magnitude, or (``phase``) a
-    second series of the same acquisition holding the phase (ComplexImageComponent PHASE,
-    Siemens scaling of :mod:`._dicom_phase`)."""
-    from . import _dicom_phase as ph
-
-    img = phantom.image
-    sp = phantom.spec
-    form = "dicom-enhanced"
-    ds = _common(phantom, form)
-    nz, ne = img.shape[2], img.n_echoes
-    pos = _slice_positions(phantom)
-    values = img.phase_rad if phase else img.data
-    slope = str(ph.PHASE_RESCALE_SLOPE) if phase else _slope(img.data)
-    component = "PHASE" if phase else "MAGNITUDE"
-    tag = "-phase" if phase else ""
-    seq = sp.sequence
-    ds.SOPClassUID = ENHANCED_MR_IMAGE_STORAGE
-    ds.SOPInstanceUID = _uid(phantom, form, "image" + tag)
-    ds.SeriesInstanceUID = _uid(phantom, form, "series" + tag)
-    ds.SeriesNumber = 2 if phase else 1
-    ds.SeriesDescription = fit_long_string(sp.description, f" (enhanced{' phase' if phase else ''})")
-    ds.ProtocolName = sp.name[:64]
-    ds.InstanceNumber = 1
-    ds.ContentDate = SYNTHETIC_DATE
-    ds.ContentTime = SYNTHETIC_TIME
-    ds.AcquisitionNumber = 1
-    ds.AcquisitionDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
-    ds.AcquisitionDuration = float(sp.repetition_time_ms * sp.matrix[1] / 1000.0 * (1 if seq != "SE" else ne))
-    # Enhanced MR Image module (C.8.13.1)
-    flavor = "T2_STAR" if seq == "GRE" else "T2"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", flavor, "NONE"]
-    ds.PixelPresentation = "MONOCHROME"
-    ds.VolumetricProperties = "VOLUME"
-    ds.VolumeBasedCalculationTechnique = "NONE"
-    ds.ComplexImageComponent = component
-    ds.AcquisitionContrast = "T2" if seq != "GRE" else "T2_STAR"
-    ds.BurnedInAnnotation = "NO"
-    ds.LossyImageCompression = "00"
-    ds.ContentQualification = "RESEARCH"
-    ds.ResonantNucleus = "1H"
-    ds.KSpaceFiltering = "NONE"
-    ds.ApplicableSafetyStandardAgency = "IEC"
-    ds.MagneticFieldStrength = _ds_str(float(img.field_strength_t))
-    ds.PresentationLUTShape = "IDENTITY"
-    # MR Pulse Sequence module (C.8.13.4)
-    ds.PulseSequenceName = {"SE": "SE", "SE-CPMG": "MESE", "GRE": "MEGRE"}[seq]
-    ds.MRAcquisitionType = "2D"
-    ds.EchoPulseSequence = "GRADIENT" if seq == "GRE" else "SPIN"
-    if seq != "GRE":  # type 1C: only for spin-echo pulse sequences
-        ds.MultipleSpinEcho = "YES" if seq == "SE-CPMG" else "NO"
-    ds.MultiPlanarExcitation = "YES"
-    ds.PhaseContrast = "NO"
-    ds.TimeOfFlightContrast = "NO"
-    ds.SteadyStatePulseSequence = "NONE"
-    ds.EchoPlanarPulseSequence = "NO"
-    ds.SaturationRecovery = "NO"
-    ds.SpectrallySelectedSuppression = "NONE"
-    ds.OversamplingPhase = "NONE"
-    ds.GeometryOfKSpaceTraversal = "RECTILINEAR"
-    ds.RectilinearPhaseEncodeReordering = "LINEAR"
-    ds.SegmentedKSpaceTraversal = "SINGLE"
-    ds.NumberOfKSpaceTrajectories = 1
-    # Image pixel / multi-frame
-    _image_pixel_module(ds, sp)
-    ds.NumberOfFrames = nz * ne
-    # Multi-frame Dimension module (C.7.6.17): stack position, then effective echo time
-    dim_uid = _uid(phantom, form, "dimensions")
-    ds.DimensionOrganizationSequence = Sequence([Dataset()])
-    ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = dim_uid
-    ds.DimensionOrganizationType = "3D"
-    dims = []
-    for pointer, group, label in (
-        (0x00209057, 0x00209111, "Stack Position"),  # In-Stack Position Number in Frame Content
-        (0x00189082, 0x00189114, "Effective Echo Time"),  # Effective Echo Time in MR Echo
-    ):
-        d = Dataset()
-        d.DimensionOrganizationUID = dim_uid
-        d.DimensionIndexPointer = pointer
-        d.FunctionalGroupPointer = group
-        d.DimensionDescriptionLabel = label
-        dims.append(d)
-    ds.DimensionIndexSequence = Sequence(dims)
-    ds.AcquisitionContextSequence = Sequence([])
-    # Shared functional groups
-    shared = Dataset()
-    pm = Dataset()
-    pm.PixelSpacing = [_ds_str(sp.pixel_mm), _ds_str(sp.pixel_mm)]
-    pm.SliceThickness = _ds_str(sp.slice_thickness_mm)
-    pm.SpacingBetweenSlices = _ds_str(sp.slice_spacing_mm)
-    shared.PixelMeasuresSequence = Sequence([pm])
-    po = Dataset()
-    po.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    shared.PlaneOrientationSequence = Sequence([po])
-    pvt = Dataset()
-    pvt.RescaleIntercept = str(ph.PHASE_RESCALE_INTERCEPT) if phase else "0"
-    pvt.RescaleSlope = slope
-    pvt.RescaleType = "US"
-    shared.PixelValueTransformationSequence = Sequence([pvt])
-    voi = Dataset()
-    voi.WindowCenter = "0" if phase else _ds_str(0.5 * float(np.max(img.data)))
-    voi.WindowWidth = str(2 * ph.PHASE_STORED_LEVELS) if phase else _ds_str(max(float(np.max(img.data)), 1.0))
-    shared.FrameVOILUTSequence = Sequence([voi])
-    timing = Dataset()
-    timing.RepetitionTime = float(sp.repetition_time_ms)
-    timing.FlipAngle = float(sp.excitation_flip_deg)
-    timing.EchoTrainLength = sp.echo_train_length
-    timing.RFEchoTrainLength = sp.echo_train_length if seq != "GRE" else 0
-    timing.GradientEchoTrainLength = sp.echo_train_length if seq == "GRE" else 0
-    sar = Dataset()
-    sar.SpecificAbsorptionRateDefinition = "IEC_WHOLE_BODY"
-    sar.SpecificAbsorptionRateValue = 0.0  # simulated: no RF was deposited
-    timing.SpecificAbsorptionRateSequence = Sequence([sar])
-    modes = []
-    for kind in ("STATIC FIELD", "RF", "GRADIENT"):
-        m = Dataset()
-        m.OperatingModeType = kind
-        m.OperatingMode = "IEC_NORMAL"
-        modes.append(m)
-    timing.OperatingModeSequence = Sequence(modes)
-    shared.MRTimingAndRelatedParametersSequence = Sequence([timing])
-    fov = Dataset()
-    fov.InPlanePhaseEncodingDirection = "ROW"
-    fov.MRAcquisitionFrequencyEncodingSteps = int(sp.matrix[0])
-    fov.MRAcquisitionPhaseEncodingStepsInPlane = int(sp.matrix[1])
-    fov.PercentSampling = 100.0
-    fov.PercentPhaseFieldOfView = 100.0
-    shared.MRFOVGeometrySequence = Sequence([fov])
-    mod = Dataset()
-    mod.InversionRecovery = "NO"
-    mod.FlowCompensation = "NONE"
-    mod.Spoiling = "RF" if seq == "GRE" else "NONE"
-    mod.T2Preparation = "NO"
-    mod.SpectrallySelectedExcitation = "NONE"
-    mod.SpatialPresaturation = "NONE"
-    mod.PartialFourier = "NO"
-    mod.ParallelAcquisition = "NO"
-    shared.MRModifierSequence = Sequence([mod])
-    imod = Dataset()
-    imod.PixelBandwidth = 250.0
-    imod.MagnetizationTransfer = "NONE"
-    imod.BloodSignalNulling = "NO"
-    imod.Tagging = "NONE"
-    imod.TransmitterFrequency = float(ds.ImagingFrequency)
-    shared.MRImagingModifierSequence = Sequence([imod])
-    rc = Dataset()
-    rc.ReceiveCoilName = f"R2MRI {int(sp.coils)}CH"[:16]
-    rc.ReceiveCoilManufacturerName = "r2mri"
-    rc.ReceiveCoilType = "MULTICOIL" if sp.coils > 1 else "SURFACE"
-    rc.QuadratureReceiveCoil = "NO"
-    el = []
-    for c in range(int(sp.coils)) if sp.coils > 1 else []:
-        e = Dataset()
-        e.MultiCoilElementName = f"C{c + 1}"
-        e.MultiCoilElementUsed = "YES"
-        el.append(e)
-    if el:
-        rc.MultiCoilDefinitionSequence = Sequence(el)
-        rc.MultiCoilConfiguration = "RSS"
-    shared.MRReceiveCoilSequence = Sequence([rc])
-    tc = Dataset()
-    tc.TransmitCoilName = "Body"
-    tc.TransmitCoilManufacturerName = "r2mri"
-    tc.TransmitCoilType = "BODY"
-    shared.MRTransmitCoilSequence = Sequence([tc])
-    av = Dataset()
-    av.NumberOfAverages = "1"
-    shared.MRAveragesSequence = Sequence([av])
-    fa = Dataset()
-    fa.AnatomicRegionSequence = Sequence([_code("10200004", "SCT", "Liver")])
-    fa.FrameLaterality = "U"
-    shared.FrameAnatomySequence = Sequence([fa])
-    del ds.ImagingFrequency, ds.ImagedNucleus  # classic-only; in MR Imaging Modifier / ResonantNucleus here
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
-    # Per-frame functional groups: frames ordered echo-major, slice-minor
-    frames = []
-    stack_id = "1"
-    pixels = np.empty((ne * nz, int(sp.matrix[1]), int(sp.matrix[0])), dtype=np.uint16)
-    for e in range(ne):
-        te_ms = float(img.echo_times_ms[e])
-        for k in range(nz):
-            f = Dataset()
-            fc = Dataset()
-            fc.StackID = stack_id
-            fc.InStackPositionNumber = k + 1
-            fc.DimensionIndexValues = [k + 1, e + 1]
-            fc.FrameAcquisitionNumber = 1
-            fc.FrameReferenceDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
-            fc.FrameAcquisitionDateTime = SYNTHETIC_DATE + SYNTHETIC_TIME
-            fc.FrameAcquisitionDuration = float(sp.repetition_time_ms)
-            f.FrameContentSequence = Sequence([fc])
-            pp = Dataset()
-            pp.ImagePositionPatient = [_ds_str(v) for v in pos[k]]
-            f.PlanePositionSequence = Sequence([pp])
-            me = Dataset()
-            me.EffectiveEchoTime = float(te_ms)
-            f.MREchoSequence = Sequence([me])
-            ft = Dataset()
-            ft.FrameType = ["ORIGINAL", "PRIMARY", flavor, "NONE"]
-            ft.PixelPresentation = "MONOCHROME"
-            ft.VolumetricProperties = "VOLUME"
-            ft.VolumeBasedCalculationTechnique = "NONE"
-            ft.ComplexImageComponent = component
-            ft.AcquisitionContrast = ds.AcquisitionContrast
-            f.MRImageFrameTypeSequence = Sequence([ft])
-            frames.append(f)
-            plane = values[:, :, k, e].T
-            pixels[e * nz + k] = ph.stored_from_phase(plane) if phase else _quantise(plane, slope)
-    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
-    if phase:
-        ds.BitsStored, ds.HighBit = 12, 11
-    ds.PixelData = pixels.tobytes()
-    ds.file_meta = _file_meta(ds.SOPClassUID, ds.SOPInstanceUID)
-    _write_ds(ds, root / ("PH0001.dcm" if phase else "IM0001.dcm"))
-
-
 def _code(value: str, scheme: str, meaning: str) -> Dataset:
     c = Dataset()
     c.CodeValue = value
@@ -504,11 +288,13 @@ def write_dicom(phantom, root: Path, *, form: str, per_series_rescale: bool = Fa
     elif form == "dicom-multiecho":
         _write_classic(phantom, root, multiecho=True, per_series_rescale=False, shuffle=shuffle_files, phase=phase)
     elif form == "dicom-enhanced":
-        _enhanced(phantom, root)
+        from ._dicom_enhanced import enhanced  # imports this module's helpers
+
+        enhanced(phantom, root)
         if phase:
             from ._dicom_phase import check_phase
 
             check_phase(phantom.image)
-            _enhanced(phantom, root, phase=True)
+            enhanced(phantom, root, phase=True)
     else:  # pragma: no cover - checked by write()
         raise ValueError(form)

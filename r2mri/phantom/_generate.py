@@ -150,11 +150,7 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     >>> g.image.phase_rad.shape == g.image.data.shape, g.summary["mean_liver_pdff_percent"]
     (True, 30.0)
     """
-    if int(seed) != seed or seed < 0:
-        from ..errors import InputError
-
-        raise InputError(f"seed: must be an integer >= 0, got {seed!r}")
-    seed = int(seed)
+    seed = _checked_seed(seed)
     sp = resolve_spec(spec, overrides)
     spacing = sp.slice_spacing_mm
     x, y, z = grid_mm(sp.matrix, sp.pixel_mm, sp.n_slices, spacing)
@@ -164,14 +160,7 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
     pd, rate, t1 = tissue_maps(labels, lic, sp)
     if sp.s0_log_sd > 0:
         pd = pd * s0_texture(labels, z, sp)
-
-    body2d = (labels != LABELS["air"]).any(axis=2)
-    sens, shading = coil_maps(x, y, int(sp.coils), sp.coil_shading, body2d)
-    s0 = sp.intensity_scale * pd * shading[:, :, None]
-
-    ref = s0[liver] if liver.any() else s0[labels != LABELS["air"]]
-    mean_s0 = float(ref.mean()) if ref.size else float(sp.intensity_scale)
-    sigma = 0.0 if math.isinf(sp.snr) else mean_s0 / sp.snr
+    body2d, sens, s0, mean_s0, sigma = _receive(sp, labels, liver, x, y, pd)
     gre = _gre_truth(labels, x, y, z, s0, sp) if sp.complex_signal else None
     gain = body_noise_gain(body2d, sp.body_noise_ratio)  # noise in the body vs the air (default off)
     signal, data, phase = _acquire(sp, labels, rate, t1, s0, gre, sens, sigma, seed, gain)
@@ -182,14 +171,59 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
 
     te_s = np.asarray(sp.echo_times_s)
     affine = affine_ras(sp.matrix, sp.pixel_mm, sp.n_slices, spacing)
-    cal = sp.calibration_name
-    quantity = "R2*" if sp.sequence == "GRE" else "R2"
-    r2_liver = rate[liver]
-    lic_liver = lic[liver]
-    n_liver = int(liver.sum())
-    voxel_ml = sp.pixel_mm * sp.pixel_mm * sp.slice_thickness_mm / 1000.0
-    mean_r2 = float(r2_liver.mean()) if n_liver else float("nan")
     summary: dict[str, Any] = {
+        **_acquisition_summary(sp, seed, te_s),
+        **_liver_summary(sp, rate, lic, liver),
+        **_noise_summary(sp, mean_s0, sigma, gain, liver),
+        "labels": dict(LABELS),
+        "geometry": {"matrix": list(sp.matrix), "n_slices": int(sp.n_slices), "pixel_mm": float(sp.pixel_mm),
+                     "slice_thickness_mm": float(sp.slice_thickness_mm), "slice_gap_mm": float(sp.slice_gap_mm),
+                     "slice_spacing_mm": float(spacing), "affine_ras_mm": affine.tolist()},
+        "spec": sp.to_dict(),
+    }
+    if gre is not None:
+        summary.update(_gre_summary(gre, liver, sp))
+    image = MultiEchoImage(
+        data=data.astype(np.float32),
+        echo_times_s=te_s,
+        affine=affine,
+        field_strength_t=float(sp.field_strength_t),
+        manufacturer=MANUFACTURER,
+        sequence=sp.sequence,
+        echo_train_length=sp.echo_train_length,
+        metadata=_image_metadata(sp, seed, sigma),
+        phase_rad=phase,
+    )
+    truth = Truth(r2_per_s=rate, lic_mg_per_g=lic, s0=s0, labels=labels, liver_mask=liver, summary=summary,
+                  **({k: gre[k] for k in ("pdff_percent", "water", "fat", "field_hz")} if gre is not None else {}))
+    return Phantom(image=image, truth=truth, noise_free=signal.astype(np.float32), spec=sp, seed=seed)
+
+
+def _checked_seed(seed) -> int:
+    """The noise seed as an int; InputError unless an integer >= 0."""
+    if int(seed) != seed or seed < 0:
+        from ..errors import InputError
+
+        raise InputError(f"seed: must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _receive(sp, labels, liver, x, y, pd):
+    """Receive chain: ``(body2d, coil sensitivities, S0 with the shading, mean liver S0,
+    channel noise sigma)``; sigma is the mean liver S0 (the body's when there is no
+    liver) over the SNR, 0 for an infinite SNR."""
+    body2d = (labels != LABELS["air"]).any(axis=2)
+    sens, shading = coil_maps(x, y, int(sp.coils), sp.coil_shading, body2d)
+    s0 = sp.intensity_scale * pd * shading[:, :, None]
+    ref = s0[liver] if liver.any() else s0[labels != LABELS["air"]]
+    mean_s0 = float(ref.mean()) if ref.size else float(sp.intensity_scale)
+    sigma = 0.0 if math.isinf(sp.snr) else mean_s0 / sp.snr
+    return body2d, sens, s0, mean_s0, sigma
+
+
+def _acquisition_summary(sp, seed: int, te_s: np.ndarray) -> dict[str, Any]:
+    """truth.json: generator, spec, field, sequence, echo times, decay and calibration."""
+    return {
         "generator": "r2mri.phantom",
         "generator_version": __version__,
         "spec_name": sp.name,
@@ -198,15 +232,27 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "texture_seed": int(sp.texture_seed),
         "field_strength_t": float(sp.field_strength_t),
         "sequence": sp.sequence,
-        "rate_quantity": quantity,
+        "rate_quantity": "R2*" if sp.sequence == "GRE" else "R2",
         "echo_times_s": [float(t) for t in te_s],
         "echo_times_ms": [float(t) for t in sp.echo_times_ms],
         "repetition_time_s": sp.repetition_time_ms / 1000.0,
         "echo_train_length": sp.echo_train_length,
         "refocusing_flip_deg": float(sp.refocusing_flip_deg * sp.b1_scale) if sp.sequence == "SE-CPMG" else None,
         "decay": sp.decay,
-        "calibration": cal,
+        "calibration": sp.calibration_name,
         "lic_nominal_mg_per_g": float(sp.lic_mg_per_g),
+    }
+
+
+def _liver_summary(sp, rate, lic, liver) -> dict[str, Any]:
+    """truth.json: the liver's volume, rate and LIC statistics and heterogeneity truth."""
+    r2_liver = rate[liver]
+    lic_liver = lic[liver]
+    n_liver = int(liver.sum())
+    voxel_ml = sp.pixel_mm * sp.pixel_mm * sp.slice_thickness_mm / 1000.0
+    mean_r2 = float(r2_liver.mean()) if n_liver else float("nan")
+    cal = sp.calibration_name
+    return {
         "liver_voxels": n_liver,
         "liver_volume_ml": n_liver * voxel_ml,
         "mean_liver_r2_per_s": _finite_or_none(mean_r2),
@@ -222,6 +268,13 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         # rate and the share of liver voxels per clinical LIC category
         "cv_liver_r2": _finite_or_none(float(r2_liver.std() / mean_r2)) if n_liver else None,
         "liver_category_fractions": category_fractions(lic_liver) if n_liver else None,
+    }
+
+
+def _noise_summary(sp, mean_s0: float, sigma: float, gain, liver) -> dict[str, Any]:
+    """truth.json: S0, noise sigma and its shaping, coils, SNR and the noise model."""
+    n_liver = int(liver.sum())
+    return {
         "mean_liver_s0": mean_s0,
         **({"s0_texture_log_sd": float(sp.s0_log_sd), "s0_texture_scale_voxels": float(sp.s0_correlation_voxels)}
            if sp.s0_log_sd > 0 else {}),
@@ -236,21 +289,12 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "snr_definition": SNR_DEFINITION,
         "noise_model": NOISE_MODEL if sigma > 0 else "none (noise-free)",
         "zero_background": bool(sp.zero_background),
-        "labels": dict(LABELS),
-        "geometry": {
-            "matrix": list(sp.matrix),
-            "n_slices": int(sp.n_slices),
-            "pixel_mm": float(sp.pixel_mm),
-            "slice_thickness_mm": float(sp.slice_thickness_mm),
-            "slice_gap_mm": float(sp.slice_gap_mm),
-            "slice_spacing_mm": float(spacing),
-            "affine_ras_mm": affine.tolist(),
-        },
-        "spec": sp.to_dict(),
     }
-    if gre is not None:
-        summary.update(_gre_summary(gre, liver, sp))
-    meta = {
+
+
+def _image_metadata(sp, seed: int, sigma: float) -> dict[str, Any]:
+    """The image's metadata: timing, flip angles, noise, coils, slices and the spec."""
+    return {
         "repetition_time_s": sp.repetition_time_ms / 1000.0,
         "flip_angle_deg": float(sp.excitation_flip_deg),
         "refocusing_flip_deg": float(sp.refocusing_flip_deg * sp.b1_scale),
@@ -263,20 +307,6 @@ def generate(spec: "str | Path | PhantomSpec | None" = None, *, seed: int = 0, *
         "phantom_seed": seed,
         "series_description": sp.description,
     }
-    image = MultiEchoImage(
-        data=data.astype(np.float32),
-        echo_times_s=te_s,
-        affine=affine,
-        field_strength_t=float(sp.field_strength_t),
-        manufacturer=MANUFACTURER,
-        sequence=sp.sequence,
-        echo_train_length=sp.echo_train_length,
-        metadata=meta,
-        phase_rad=phase,
-    )
-    truth = Truth(r2_per_s=rate, lic_mg_per_g=lic, s0=s0, labels=labels, liver_mask=liver, summary=summary,
-                  **({k: gre[k] for k in ("pdff_percent", "water", "fat", "field_hz")} if gre is not None else {}))
-    return Phantom(image=image, truth=truth, noise_free=signal.astype(np.float32), spec=sp, seed=seed)
 
 
 def _acquire(sp, labels, rate, t1, s0, gre, sens, sigma: float, seed: int, gain=None):
