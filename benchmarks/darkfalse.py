@@ -67,7 +67,7 @@ def one(cell, k: int) -> dict:
 
     def both(stats, roi, fit, img, cal):
         st = copy.deepcopy(stats)
-        dl._fast_decay, dl.own_decay_r2 = _before_signal, (lambda d, i, f: (np.inf, np.inf))
+        dl._fast_decay, dl.own_decay_r2 = _before_signal, (lambda d, i, f: (np.inf, np.inf, np.inf))
         try:
             blk = new_widen(st, roi, fit, img, cal)
             seen["before"] = _block(blk, st.warnings, dl.dark_liver_voxels(roi, fit, img), liver, r2t)
