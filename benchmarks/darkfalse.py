@@ -6,8 +6,8 @@ Run: ``NUMBA_NUM_THREADS=1 nice -n 5 python -m benchmarks.darkfalse --cells 16,1
 ``benchmarks.autogrid.CELLS`` (16: SD 0, 1 mg/g, SNR 20, 1 channel; 17: the same at 8),
 seeds as autogrid's (noise ``2000 + k``, texture ``3000 + k``). Each liver goes through
 :func:`r2mri.analyze` once; at its dark-liver step the widening runs twice on the same
-fit, ROI and statistics: "before" (a copy; voxels with a first echo above the floor, no
-set test, as main at 98a40fa) and "after" (this tree, the result analyze returns).
+fit, ROI and statistics: "before" (a copy, without the set's own-decay test: main at
+98a40fa) and "after" (this tree, the result analyze returns).
 """
 
 from __future__ import annotations
@@ -23,21 +23,6 @@ import numpy as np
 from .autogrid import CELLS, NOISE_SEED0, TEXTURE_SEED0, cell_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _before_signal(image, fit):
-    """main's voxel test: the first echo's 3x3 mean above the floor by SIGNAL_K SEs."""
-    from scipy import ndimage
-
-    from r2mri._dark_liver import SIGNAL_K
-    from r2mri.noise import ncchi_mean
-
-    o = fit.options
-    sigma, coils = float(o["noise_sigma"]), int(o["coils"])
-    fm = float(ncchi_mean(0.0, sigma, coils))
-    sd = float(np.sqrt(max(2.0 * coils * sigma**2 - fm**2, 0.0)))
-    m9 = ndimage.uniform_filter(np.asarray(image.data[..., 0], dtype=np.float64), size=(3, 3, 1), mode="nearest")
-    return m9 > fm + SIGNAL_K * sd / 3.0
 
 
 def _block(blk, warnings, dark, liver, r2t):
@@ -63,16 +48,16 @@ def one(cell, k: int) -> dict:
                           lic_log_sd=sd, lic_correlation_voxels=w if sd > 0 else 0.0)
     liver, r2t = ph.truth.liver_mask, ph.truth.r2_per_s
     seen = {}
-    new_widen, new_fast, new_own = dl.widen_for_dark_liver, dl._fast_decay, dl.own_decay_r2
+    new_widen, new_own = dl.widen_for_dark_liver, dl.own_decay_r2
 
     def both(stats, roi, fit, img, cal):
         st = copy.deepcopy(stats)
-        dl._fast_decay, dl.own_decay_r2 = _before_signal, (lambda d, i, f: (np.inf, np.inf, np.inf))
+        dl.own_decay_r2 = lambda d, i, f: (np.inf, np.inf, np.inf)  # main: no set test
         try:
             blk = new_widen(st, roi, fit, img, cal)
             seen["before"] = _block(blk, st.warnings, dl.dark_liver_voxels(roi, fit, img), liver, r2t)
         finally:
-            dl._fast_decay, dl.own_decay_r2 = new_fast, new_own
+            dl.own_decay_r2 = new_own
         blk = new_widen(stats, roi, fit, img, cal)
         seen["after"] = _block(blk, stats.warnings, dl.dark_liver_voxels(roi, fit, img), liver, r2t)
         own = dl.own_decay_r2(dl.dark_liver_voxels(roi, fit, img), img, fit)
