@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from r2mri import MultiEchoImage
-from r2mri._dark_liver import dark_liver_bounds, dark_liver_voxels, widen_for_dark_liver
+from r2mri._dark_liver import dark_liver_bounds, dark_liver_voxels, own_decay_r2, widen_for_dark_liver
 from r2mri._roi_iron import decayed_to_floor, join_decayed_rim
 from r2mri.calibration import get_calibration, lic_from_r2
 from r2mri.roi import liver_roi
@@ -168,3 +168,47 @@ def test_a_widening_invisible_at_the_printed_precision_is_not_warned(scene, monk
     block = dl.widen_for_dark_liver(stats, roi, fit, img, cal)
     assert block["widening_fraction"] > dl.WARN_WIDENING  # many times the interval's width...
     assert stats.warnings == []  # ...but the same numbers on the page
+
+
+def _slow_strip_scene(seed):
+    """k 7135's situation (branch darkfalse, autogrid's uniform 1 mg/g liver at SNR 20, one
+    channel): next to a uniform liver (R2 32.5 /s = 1 mg/g, S0 1000, sigma 50) a strip of
+    slow tissue of small S0 (R2 34.5 /s, S0 200: first echo 3.3 sigma, last 2.4 sigma) whose
+    fits are at the noise floor. Returns the image, fit and candidate (the liver)."""
+    rng = np.random.default_rng(seed)
+    sigma = 50.0
+    ii = np.mgrid[:96, :96][0][:, :, None] * np.ones(2, dtype=int)
+    liver, strip = (ii >= 10) & (ii < 70), (ii >= 70) & (ii < 76)
+    r2_true = np.where(liver, 32.5, 34.5)
+    s0_true = np.where(liver, 1000.0, np.where(strip, 200.0, 0.0))
+    clean = s0_true[..., None] * np.exp(-r2_true[..., None] * TE)
+    data = np.hypot(clean + sigma * rng.standard_normal(clean.shape), sigma * rng.standard_normal(clean.shape))
+    status = np.where(liver, FitStatus.OK, np.where(strip, FitStatus.BELOW_NOISE, FitStatus.MASKED)).astype(np.uint8)
+    fit = SimpleNamespace(r2_per_s=np.where(liver | strip, r2_true, np.nan), s0=np.where(liver, s0_true, np.nan),
+                          status=status, r2_std_per_s=np.where(liver, 3.0, np.inf),
+                          options={"noise_sigma": sigma, "coils": 1})
+    img = MultiEchoImage(data, TE, np.diag([2.0, 2.0, 5.0, 1.0]), field_strength_t=1.5, sequence="SE")
+    return img, fit, liver, strip
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_slow_tissue_of_small_s0_is_not_dark_liver(seed):
+    """The strip's 3 rows next to the liver are the dark set (first echo clearly above the
+    floor); read against the liver's S0 their first echo says R2 ~300 /s, but the set's own
+    decay between its first two echoes (:func:`own_decay_r2`) is ~30 /s, its upper limit
+    (576 voxels, z 3: ~50 /s) far below that bound: the set is dark by its small
+    S0, not by iron. No widening, no warning. Before (first
+    echo alone, main 98a40fa) the strip's 3 rows next to the liver (576 voxels) counted as
+    4.8 % of the liver at 298-395 /s (seed 4): 0.99-1.01 -> 0.99-2.13 mg/g, warned."""
+    img, fit, liver, strip = _slow_strip_scene(seed)
+    roi = SimpleNamespace(candidate=liver, mask=liver, non_parenchyma=np.zeros(liver.shape, bool))
+    dark = dark_liver_voxels(roi, fit, img)
+    assert np.array_equal(dark, strip & (np.mgrid[:96, :96][0] < 73)[:, :, None])
+    own = own_decay_r2(dark, img, fit)
+    assert own[2] < dark_liver_bounds(dark, liver, fit, img, "st-pierre-2005")["lower_r2_per_s"]
+    cal = get_calibration("st-pierre-2005")
+    ci = [32.3, 32.7]
+    stats = SimpleNamespace(blocks={"r2_per_s": {"headline_mean": 32.5, "headline_ci95": list(ci)}, "headline": {}},
+                            ci95_lic_mg_per_g=tuple(float(v) for v in lic_from_r2(np.array(ci), cal)), warnings=[])
+    assert widen_for_dark_liver(stats, roi, fit, img, cal) is None
+    assert stats.blocks["r2_per_s"]["headline_ci95"] == ci and stats.warnings == []
