@@ -54,6 +54,27 @@ def cell_name(cell) -> str:
     return f"sd{sd:g}_w{w:g}_lic{lic:g}_snr{snr:g}_c{c}"
 
 
+def _roi_sampling_row(res, r2t) -> dict:
+    """The ROI-sampling widening's left-out difference (branch coarsecov) beside the true one.
+
+    ``true_difference_r2_per_s``: mean true R2 over the widening's liver (candidate without
+    non-parenchyma, plus the ROI) minus that over the ROI, the quantity the fitted
+    ``left_out_difference_r2_per_s`` estimates (branch lowside2). Also the low-side check's
+    left-out fraction after the intake.
+    """
+    roi = res.roi
+    blk = dict(res.statistics.blocks.get("headline", {}).get("roi_sampling") or {})
+    keep = ("se_r2_per_s", "left_out_difference_r2_per_s", "left_out_difference_noise_se_r2_per_s",
+            "left_out_median_relative_se", "left_out_difference_used", "widened")
+    out = {k: blk.get(k) for k in keep}
+    if roi.candidate is not None:
+        lv = roi.candidate & ~roi.non_parenchyma if roi.non_parenchyma is not None else roi.candidate.copy()
+        lv = lv | roi.mask
+        out["true_difference_r2_per_s"] = float(r2t[lv].mean() - r2t[roi.mask].mean())
+    out["low_side_left_out"] = roi.options.get("low_side_left_out") if roi.options else None
+    return out
+
+
 def _automatic(res, liver, r2t, truth: float) -> dict:
     """``analyze``'s own ROI, headline, interval and warnings, with coarse30's selection split."""
     from benchmarks.coarse30 import left_out
@@ -77,6 +98,7 @@ def _automatic(res, liver, r2t, truth: float) -> dict:
             "pool_truth_error_pct": 100 * (pool_truth / truth - 1),
             "pool_estimator_error_pct": 100 * (h / pool_truth - 1),
             "left_out": left_out(roi, res.fit, liver, r2t),
+            "roi_sampling": _roi_sampling_row(res, r2t),
             "all_warnings": [str(w) for w in res.warnings],
             "red_warnings": [str(w) for w in res.warnings if warning_rank(str(w)) == 0]}
 

@@ -24,7 +24,9 @@ centre. On uniform livers at 30 mg/g, SNR 20, 8 channels (median voxel SE/R2 1.0
 the ROI) the difference read -0.35 to -0.65 % of R2 with no texture at all (it doubled the
 interval's half-width); at 1 mg/g SNR 100 (SE/R2 0.047-0.051, uniform, fine and coarse
 textures) the uniform livers read -0.01 to -0.02 %. So it is used only when the ROI's
-median voxel SE/R2 is at most ``_MAX_MEDIAN_REL_SE`` (0.1).
+median voxel SE/R2 is at most ``_MAX_MEDIAN_REL_SE`` (0.3 since branch lowside2: at 1 mg/g
+SNR 20 the livers read 0.24-0.26 and the difference, slightly biased toward zero there,
+still brought the coarse livers' intervals over the truth; 30 mg/g SNR 20 reads 0.50-1.03).
 """
 
 from __future__ import annotations
@@ -36,9 +38,18 @@ import numpy as np
 __all__ = ["left_out_difference_r2"]
 
 #: [D, r2mri's choice] largest median voxel SE/R2 over the ROI at which the fitted voxels'
-#: mean is trusted: 2x the 0.047-0.051 of autogrid's 1 mg/g SNR 100 livers (where it is
-#: needed and matched the truth), 10x below the 1.0 of 30 mg/g SNR 20 (where it was biased).
-_MAX_MEDIAN_REL_SE = 0.1
+#: mean is trusted. Branch coarsecov set 0.1 (1 mg/g SNR 100: 0.047-0.051, needed and
+#: exact). Branch lowside2 raised it to 0.3: autogrid's 1 mg/g SNR 20 livers (1 and 8
+#: channels; coarse, fine and uniform texture, 22 livers) read 0.235-0.255, and there the
+#: fitted difference pointed the right way on 16/16 coarse livers and was biased toward
+#: zero by 0.04-0.17 s^-1 (it under-extends), taking coverage 4/8 -> 8/8 (1 ch) and
+#: 7/8 -> 8/8 (8 ch); the 30 mg/g SNR 20 livers, where the floor fits bias it away from
+#: the truth (uniform: +1.04 s^-1 fitted, 0 true; coarse: -2.1 and -4.1 fitted, -0.9 and
+#: -0.6 true), read 0.50-0.55 (1 ch) and 0.79-1.03 (8 ch). Margins: 1.18x above the
+#: largest 1 mg/g SNR 20 median, 1.66x below the smallest 30 mg/g SNR 20 one. Known
+#: edge: the shipped uniform phantom ferriscan-1.5t-lic40 reads 0.29 (trusted; its d of
+#: -0.66 s^-1 is high-iron fit bias and widens the lower end 39.93 -> 39.64 mg/g, truth 40).
+_MAX_MEDIAN_REL_SE = 0.3
 
 
 def left_out_difference_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.ndarray,
@@ -63,7 +74,7 @@ def left_out_difference_r2(r2: np.ndarray, se: np.ndarray | None, roi_mask: np.n
         ``v`` the voxel R2 variances: fit noise and texture, so an upper bound; the voxel SE
         map is not used, floor fits carry SEs of 1e17 s^-1), ``n_left_out`` (fitted voxels of
         L outside S), ``median_relative_se`` (median voxel SE/R2 over S; None without a SE map)
-        and ``used`` (the difference is trusted: ``median_relative_se <= 0.1``; without a SE
+        and ``used`` (the difference is trusted: ``median_relative_se <= 0.3``; without a SE
         map it is not).
 
     Examples

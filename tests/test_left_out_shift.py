@@ -94,3 +94,15 @@ def test_noisy_voxel_fits_are_not_trusted():
     out = left_out_difference_r2(r2, np.full(true.shape, 100.0), roi, liver)
     assert not out["used"] and abs(out["median_relative_se"] - 1.0) < 0.05, out
     assert not left_out_difference_r2(r2, None, roi, liver)["used"]
+
+
+def test_gate_passes_1_mg_per_g_snr_20_and_not_30_mg_per_g_snr_20():
+    """Branch lowside2's gate: median voxel SE/R2 0.25 (autogrid 1 mg/g SNR 20 read
+    0.235-0.255) is trusted, 0.5 (30 mg/g SNR 20, 1 channel, read 0.50-0.55) is not."""
+    rng = np.random.default_rng(15)
+    true, liver, roi = _texture_and_masks(rng)
+    r2 = true + 5 * rng.standard_normal(true.shape)
+    ok = left_out_difference_r2(r2, 0.25 * np.abs(r2), roi, liver)
+    assert ok["used"] and abs(ok["median_relative_se"] - 0.25) < 1e-9, ok
+    out = left_out_difference_r2(r2, 0.5 * np.abs(r2), roi, liver)
+    assert not out["used"], out
