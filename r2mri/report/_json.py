@@ -307,7 +307,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.4', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.5', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
