@@ -38,7 +38,7 @@ from ._kernels import (MIN_SIGNAL_ECHOES, RULE_LIVER, S_BAD, S_BELOW_NOISE, S_BO
 #: of r2mri/fitting/_kernels.py): numba keys the on-disk cache of this file on this file
 #: only, so an edit there must change this file (tests/test_fatwater_below_noise.py checks).
 _FATWATER_KERNELS_PY_SHA256 = "e478dbfdff977c2e6f6a61a2fcbe0167fe3a550ee64c5aa37f03ae2208905b3f"
-_FITTING_KERNELS_PY_SHA256 = "189a0d5f1e246ec05f71a8ba360dc5935e1181dfe409ac49890cc022253fbfa4"
+_FITTING_KERNELS_PY_SHA256 = "3703ca8d832fb8aa516786a1216af50ec4929291bee1b00ec68807e96e0776aa"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_PSI, O_PHI, O_COST = range(11)
