@@ -103,17 +103,25 @@ def _automatic(res, liver, r2t, truth: float) -> dict:
             "red_warnings": [str(w) for w in res.warnings if warning_rank(str(w)) == 0]}
 
 
+def analyzed_liver(cell, k: int):
+    """The full-size liver of ``cell`` with running index ``k`` and ``r2mri.analyze``'s result on it."""
+    import r2mri
+    from r2mri import phantom
+
+    sd, w, lic, snr, coils = cell
+    ph = phantom.generate(lic=lic, snr=snr, coils=coils, seed=NOISE_SEED0 + k, texture_seed=TEXTURE_SEED0 + k,
+                          lic_log_sd=sd, lic_correlation_voxels=w if sd > 0 else 0.0)
+    return ph, r2mri.analyze(ph.image)
+
+
 def one(cell, k: int) -> dict:
     """One liver of ``cell`` with running index ``k``: automatic and outline rows on one fit."""
-    import r2mri
     from benchmarks.coarse30 import _row
     from r2mri import phantom
 
     sd, w, lic, snr, coils = cell
     t0, c0 = time.time(), time.process_time()
-    ph = phantom.generate(lic=lic, snr=snr, coils=coils, seed=NOISE_SEED0 + k, texture_seed=TEXTURE_SEED0 + k,
-                          lic_log_sd=sd, lic_correlation_voxels=w if sd > 0 else 0.0)
-    res = r2mri.analyze(ph.image)
+    ph, res = analyzed_liver(cell, k)
     liver, r2t = ph.truth.liver_mask, ph.truth.r2_per_s
     vessel = ph.truth.labels == phantom.LABELS["vessel"]
     truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])

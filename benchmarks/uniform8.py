@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .autogrid import CELLS, NOISE_SEED0, TEXTURE_SEED0, _automatic, cell_name
+from .autogrid import CELLS, _automatic, analyzed_liver, cell_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _Z95 = 1.959963984540054
@@ -72,14 +72,9 @@ def _rerun(res, sigma: float, r2_true: float) -> dict:
 
 def one(cell, k: int) -> dict:
     """One liver of ``cell`` (running index ``k``): analyze, autogrid's scoring, the terms, two re-runs."""
-    import r2mri
-    from r2mri import phantom
-
     sd, w, lic, snr, coils = cell
     t0, c0 = time.time(), time.process_time()
-    ph = phantom.generate(lic=lic, snr=snr, coils=coils, seed=NOISE_SEED0 + k, texture_seed=TEXTURE_SEED0 + k,
-                          lic_log_sd=sd, lic_correlation_voxels=w if sd > 0 else 0.0)
-    res = r2mri.analyze(ph.image)
+    ph, res = analyzed_liver(cell, k)
     liver, r2t = ph.truth.liver_mask, ph.truth.r2_per_s
     truth = float(ph.summary["lic_of_mean_r2_mg_per_g"])
     r2_true = float(r2t[liver].mean())
