@@ -64,7 +64,7 @@ def one(lic, snr, coils, sd, width, s0sd, replicate, mode, leak_error=None) -> d
            "warnings": [w for w in st.warnings if w.startswith("headline")], "cpu_s": cpu}
     # each design's lower end from this run's interval (R2 level, in quadrature)
     m_r2, lo_r2 = (float(r2_from_lic(v)) for v in (head, lo))
-    for d, ext in ((tex.get("unseen") or {}).get("extension_r2_per_s") or {}).items():
+    for d, ext in ((tex.get("unseen") or {}).get("extension_r2_per_s") or {}).items() if mode == "record" else ():
         lo_d = float(lic_from_r2(m_r2 - float(np.hypot(m_r2 - lo_r2, ext))))
         row[f"lo_pct_{d}"] = 100 * (lo_d / truth - 1)
         row[f"covered_{d}"] = bool(lo_d <= truth <= hi)
@@ -91,15 +91,19 @@ def run(cells, seeds, first, snr, tag, mode, leak_error=None) -> None:
 def table(tag=None) -> str:
     rows = [json.loads(x) for x in open(OUT)]
     rows = [r for r in rows if tag is None or r["tag"] == tag]
-    keys = sorted({(r["lic"], r["snr"], r["coils"], r["sd"], r["width"], r["s0_log_sd"], r["mode"]) for r in rows})
-    out = ["| LIC | SNR | ch | LIC SD/w | S0 SD | mode | n | error % +- SE | covered | conflict | reach | S0 check fired |",
+    def key(r):  # rows before the leak model error existed ran without it (0)
+        return r["lic"], r["snr"], r["coils"], r["sd"], r["width"], r["s0_log_sd"], r["mode"], r.get("leak_model_error", 0.0)
+
+    keys = sorted({key(r) for r in rows})
+    out = ["| LIC | SNR | ch | LIC SD/w | S0 SD | mode, leak model error | n | error % +- SE | covered | conflict | reach | S0 check fired |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in keys:
-        rr = [r for r in rows if (r["lic"], r["snr"], r["coils"], r["sd"], r["width"], r["s0_log_sd"], r["mode"]) == k]
+        rr = [r for r in rows if key(r) == k]
         e = np.array([r["err_pct"] for r in rr])
         se = e.std(ddof=1) / np.sqrt(len(e)) if len(e) > 1 else float("nan")
-        cov = {d: sum(r.get(f"covered_{d}", r["covered"]) for r in rr) for d in ("conflict", "reach")}
-        out.append(f"| {k[0]:g} | {k[1]:g} | {k[2]} | {k[3]:g}/{k[4]:g} | {k[5]:g} | {k[6]} | {len(rr)} | "
+        cov = {d: sum(r.get(f"covered_{d}", r["covered"]) if r["mode"] == "record" else r["covered"] for r in rr)
+               for d in ("conflict", "reach")}  # a run in a design's own mode: its interval as run
+        out.append(f"| {k[0]:g} | {k[1]:g} | {k[2]} | {k[3]:g}/{k[4]:g} | {k[5]:g} | {k[6]}, {k[7]:g} | {len(rr)} | "
                    f"{e.mean():+.2f} +- {se:.2f} | {sum(r['covered'] for r in rr)}/{len(rr)} | {cov['conflict']}/{len(rr)}"
                    f" | {cov['reach']}/{len(rr)} | {sum(r['s0_applied'] for r in rr)}/{len(rr)} |")
     return "\n".join(out)
