@@ -80,8 +80,8 @@ def one(lic, snr, coils, sd, width, s0sd, replicate, designs=DESIGNS) -> dict:
     return row
 
 
-def run(cells, seeds, first, snr, tag, designs=DESIGNS) -> None:
-    with open(RESULTS / "s0combo.jsonl", "a") as fh:
+def run(cells, seeds, first, snr, tag, designs=DESIGNS, out="s0combo.jsonl") -> None:
+    with open(RESULTS / out, "a") as fh:
         for lic, coils, sd, width, s0sd in cells:
             for r in range(first, first + seeds):
                 row = one(lic, snr, int(coils), sd, width, s0sd, r, designs)
@@ -135,12 +135,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="run")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--designs", default=",".join(DESIGNS))
+    ap.add_argument("--out", default="s0combo.jsonl", help="results file under benchmarks/results")
     a = ap.parse_args(argv)
     if a.table:
         print(table())
         return 0
     cells = [tuple(float(x) for x in c.split(":")) for c in a.cells.split(",") if c]
-    run(cells, a.seeds, a.first, a.snr, a.tag, tuple(a.designs.split(",")))
+    run(cells, a.seeds, a.first, a.snr, a.tag, tuple(a.designs.split(",")), a.out)
     return 0
 
 

@@ -77,7 +77,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _s0_leak, _s0_texture
+from . import _s0_leak, _s0_texture, _s0_unseen
 from ._mixture import _SHAPE, _SHAPE_ALT, _correct
 from ._rho_bound import plausible_rho
 from ._s0_texture import apply_correction, exam_texture, prior_shift, step_se
@@ -261,6 +261,8 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         s0_tex["applied"] = True
     elif s0_tex and s0_tex.get("measurable"):  # calibrated edges' texture not taken: the interval reaches it (s0combo)
         s0_tex["lower_extension_r2_per_s"] = _s0_leak.lower_extension(t, rho, skip | set(unidentified), _SHAPE, s0_tex)
+    elif s0_tex and _s0_unseen._MODE != "off":  # not measurable: the data's kappa above the prior (s0fine30)
+        s0_tex["lower_extension_r2_per_s"] = _s0_unseen.lower_extension(t, rho, skip | set(unidentified), _SHAPE, s0_tex)
     wsum = t.k.sum()
     mean = float(np.sum(t.k * corrected) / wsum)
     mean_app = float(np.sum(t.k * t.r2_app) / wsum) + t.fit_bias_r2  # the tiles as fitted
@@ -268,7 +270,7 @@ def mixture_corrected_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: floa
         raise InputError("mask: the within-tile spread correction failed (non-finite mean R2)")
     pooled.tile_r2_per_s = corrected
     pooled.mean_r2_per_s = mean
-    warn = []
+    warn = _s0_unseen.warning(s0_tex, mean) if s0_tex and not s0_tex.get("measurable") else []  # branch s0fine30
     if unidentified:
         frac = float(sum(t.k[t.sel_of[s]].sum() for s in unidentified) / wsum)
         noisy = any(rho_se[s] > _RHO_SE_MAX for s in unidentified)  # else measured, above the bound
@@ -326,8 +328,9 @@ def _spread_pass(t: _TileSet, seed: int, replicates: int, n_steps: int) -> tuple
     # the shape is not identified by the data: one step of the same estimation with the other
     # shape (log-normal) from this estimate; half the difference is the shape term
     gain_k = dict(t.rho_per_kappa_mean)  # the main shape's sensitivity to kappa's prior (r2mri/_s0_texture.py)
+    kappa_data = dict(t.kappa_data)  # the main shape's data kappa (r2mri/_s0_unseen.py)
     mu_alt = _estimate_spread(t, _simulator(t, seed, replicates, _SHAPE_ALT), 1, _SHAPE_ALT, start=state)[3]
-    t.rho_per_kappa_mean = gain_k
+    t.rho_per_kappa_mean, t.kappa_data = gain_k, kappa_data
     return (rho, rho_se, gain, mu) + _correction_and_errors(t, rho, rho_se, mu, mu_alt)
 
 

@@ -107,6 +107,8 @@ class _TileSet:
     kappa_se: "dict | None" = None  # its standard error per edge (the prior's SD)
     kappa_dropped: set = field(default_factory=set)  # edges whose prior the guard dropped (r2mri/_kappa_guard.py)
     xyz: "np.ndarray | None" = None  # grid indices of the voxels in ``y`` (r2mri/_s0_texture.py)
+    kappa_data: dict = field(default_factory=dict)  # (kappa, SE) per edge from the data alone at the last step
+    # (r2mri/_kappa_guard.py ``data_kappa``; r2mri/_s0_unseen.py)
     rho_per_kappa_mean: dict = field(default_factory=dict)  # d rho / d (kappa's prior mean) per edge at the last
     # step (r2mri/_s0_texture.py: the headline's shift were the prior to see the measured fine S0 texture)
 
@@ -318,9 +320,11 @@ def _estimate_spread(t: _TileSet, simulated, n_steps: int, shape: str, start=Non
             jr = (_pooled_echo(sim_r, dof, sel)[0] - va) / _DRHO
             jk = (_pooled_echo(sim_k, dof, sel)[0] - va) / _DRHO
             pr = (max(kappa[s], 0.0), t.kappa_prior[s], max(t.kappa_se[s], 1e-6)) if prior else None
-            if pr is not None and (_kappa_guard._GUARD != "none" or _kappa_guard.RECORD is not None):  # fine S0 texture
+            if pr is not None:  # fine S0 texture: the data's own kappa (r2mri/_kappa_guard.py, r2mri/_s0_unseen.py)
                 kd, kd_se = _kappa_guard.data_kappa(_echo_weights(se_obs, se_a, mu[sel], t.te), jr, jk, v_obs - va,
                                                     pr[0])
+                t.kappa_data[s] = (kd, kd_se)
+            if pr is not None and (_kappa_guard._GUARD != "none" or _kappa_guard.RECORD is not None):
                 if _kappa_guard.RECORD is not None:
                     _kappa_guard.RECORD.append((s, pr[1], pr[2], kd, kd_se))
                 pr = None if s in dropped else _kappa_guard.guarded_prior(pr, kd, kd_se)
