@@ -5,7 +5,7 @@ On autogrid's mid cell (SD 0.4, texture 4 voxels, 1 mg/g, SNR 20, 1 channel) the
 low-iron intake (r2mri._roi_low_intake) never ran and the headline read +2.7 % (selection). This
 re-runs the same livers (same k, same seeds) with the check's default ``warn_fraction`` set to
 ``FRACTION`` for this process only (``check_low_side.__defaults__``), and prints autogrid's row.
-Run: ``python benchmarks/results/midgrid_whatif_lowside.py FRACTION K[,K..] [CELL_INDEX_IN_MID_CELLS]``.
+Run from the repository root: ``PYTHONPATH=. python benchmarks/results/midgrid_whatif_lowside.py FRACTION K[,K..] [CELL_INDEX_IN_MID_CELLS]``.
 """
 import sys
 
