@@ -112,6 +112,7 @@ from typing import Any
 import numpy as np
 
 from . import calibration as _cal
+from ._npmle import deconvolved_r2_distribution
 from .status import FitStatus
 
 __all__ = ["Heterogeneity", "liver_heterogeneity", "category_fractions", "deconvolved_r2_distribution",
@@ -151,10 +152,6 @@ _LEVEL_WORDS = (f", the variation at which {100 * WARN_SHARE:.0f} % of a liver c
 MAX_TILE_OUTLIER_FRACTION = 0.02
 MAX_TILE_REL_SE = 0.07
 TILE_NOISE_VAR_REL_UNCERTAINTY = 0.15
-_SE_GROUPS = 8
-_R2_BINS = 256
-_GRID = 160
-_EM_ITER = 400
 
 
 @dataclass
@@ -230,93 +227,6 @@ def _different_fraction(lic: np.ndarray, w: np.ndarray, headline_category: Any) 
     if lo is not None:
         out |= lic < lo / (1.0 + WARN_MARGIN)
     return float(w[out].sum() / max(w.sum(), 1e-300))
-
-
-def deconvolved_r2_distribution(r2_per_s: Any, se_per_s: Any, *, n_grid: int = _GRID,
-                                n_iter: int = _EM_ITER) -> tuple[np.ndarray, np.ndarray]:
-    """Distribution of the true R2 behind noisy voxel values (Kiefer-Wolfowitz NPMLE).
-
-    Model: ``r_i ~ N(t_i, s_i(t_i)^2)``, ``t_i ~ G``, where ``s_i(t) = se_i (t / r_i)^gamma``
-    is the voxel's SE carried from the R2 it was evaluated at (``r_i``) to the true one:
-    ``gamma`` is the slope of log SE on log R2 over the ROI. Without it (SE taken as is)
-    the high-R2 voxels of a heterogeneous liver, which are the noisy ones, were
-    deconvolved into the bulk: the 7-15 mg/g share of the heterogeneous phantom (SNR 20)
-    came out 0.2 % against 9.6 %. With ``gamma = 1`` (SE proportional to R2) the fits'
-    plug-in SEs, which grow less with a noise-raised R2 than the true error does (slope
-    0.1-0.4 on homogeneous phantoms), left a tail of 5-18 % of a homogeneous liver above
-    its R2. ``G`` lives on a log-spaced grid between the 0.1st and 99.9th percentiles of
-    ``r2_per_s``, starts from the normal distribution of the moments and is found by the
-    fixed-support EM iteration. Voxels are grouped by ``se_i / r_i^gamma`` (quantile
-    groups, RMS each) and binned in R2 first, so the cost does not grow with the voxel
-    count (about 0.02 s).
-
-    Parameters
-    ----------
-    r2_per_s, se_per_s : array_like
-        Voxel R2 and its standard error (s^-1), finite, ``r2 > 0``, ``se > 0``.
-    n_grid, n_iter : int
-        Grid points of ``G`` and EM iterations.
-
-    Returns
-    -------
-    grid_r2_per_s, mass : ndarray
-        Support points and their probabilities (summing to 1).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> t = np.where(rng.random(4000) < 0.3, 200.0, 100.0)
-    >>> r = t * (1 + rng.normal(0, 0.1, t.size))
-    >>> g, p = deconvolved_r2_distribution(r, 0.1 * t)
-    >>> round(float(p[g > 150].sum()), 2)
-    0.3
-    """
-    r = np.asarray(r2_per_s, dtype=np.float64).ravel()
-    se = np.asarray(se_per_s, dtype=np.float64).ravel()
-    keep = (r > 0) & (se > 0)
-    r, se = r[keep], se[keep]
-    # how a voxel's SE grows with the R2 it is evaluated at: se ~ r^gamma (slope of
-    # log se on log r over the ROI; coil shading varies S0 independently of R2)
-    lr = np.log(r)
-    cov = np.cov(lr, np.log(se))
-    gamma = float(np.clip(cov[0, 1] / cov[0, 0], 0.0, 3.0)) if cov[0, 0] > 0 else 1.0
-    rho = se / r**gamma
-    lo, hi = np.percentile(r, [0.1, 99.9])
-    lo = max(lo, 0.5)
-    grid = np.geomspace(lo, max(hi, lo * 1.01), int(n_grid))
-    # observations: (group relative SE, R2 bin centre, count)
-    edges = np.unique(np.quantile(rho, np.linspace(0, 1, _SE_GROUPS + 1)))
-    grp = np.clip(np.searchsorted(edges, rho, side="right") - 1, 0, max(edges.size - 2, 0))
-    r_edges = np.linspace(r.min(), r.max() + 1e-9, _R2_BINS + 1)
-    centres = 0.5 * (r_edges[1:] + r_edges[:-1])
-    xs, ss, ws = [], [], []
-    for g in np.unique(grp):
-        sel = grp == g
-        counts, _ = np.histogram(r[sel], bins=r_edges)
-        nz = counts > 0
-        xs.append(centres[nz])
-        ss.append(np.full(int(nz.sum()), np.sqrt(np.mean(rho[sel] ** 2))))
-        ws.append(counts[nz].astype(np.float64))
-    x, s, w = np.concatenate(xs), np.concatenate(ss), np.concatenate(ws)
-    # the binning adds a uniform error of width h (variance h^2 / 12) to the noise
-    h = r_edges[1] - r_edges[0]
-    sd = np.sqrt((s[:, None] * grid[None, :] ** gamma) ** 2 + h * h / 12.0)
-    logl = -0.5 * ((x[:, None] - grid[None, :]) / sd) ** 2 - np.log(sd)
-    lik = np.exp(logl - logl.max(axis=1, keepdims=True))  # row scaling does not change EM
-    # start: the normal distribution of the moments (mean, noise-corrected variance, at
-    # least (1 %)^2 of the mean^2) plus 1 % uniform. EM moves mass slowly: from a uniform
-    # start, 400 iterations left ~6 % of a homogeneous liver (relative SE 15 %) more than
-    # 10 % away from its R2, which the warning rule would count as a different region.
-    mu = float(np.mean(r))
-    var = max(float(np.var(r) - np.mean(se**2)), (0.01 * mu) ** 2)
-    mass = np.exp(-0.5 * (grid - mu) ** 2 / var) * grid  # density x d(grid) on a log grid
-    mass = 0.99 * mass / mass.sum() + 0.01 / grid.size
-    wn = w / w.sum()
-    for _ in range(int(n_iter)):
-        f = lik @ mass
-        mass = mass * (lik.T @ (wn / np.maximum(f, 1e-300)))
-    mass /= mass.sum()
-    return grid, mass
 
 
 def warn_cv_level(calibration: "str | Any" = _cal.DEFAULT_CALIBRATION) -> float:
@@ -509,6 +419,54 @@ def _voxel_measures(rg: np.ndarray, sg: np.ndarray, cal: Any, head_cat: Any, det
     return Heterogeneity(cv, cv_se, ci, fractions, diff, True, warning, details)
 
 
+def _method_details(cal: Any, head_cat: Any, n_all: int) -> dict[str, Any]:
+    """The first ``details`` of the heterogeneity block: the method and the warning rule in
+    words, the headline's category and the ROI's voxel count ``n_all``."""
+    details: dict[str, Any] = {
+        "method": ("CV: population SD of the true voxel R2 over the ROI / mean voxel R2, the SD from "
+                   "var(voxel R2) minus mean(fit SE^2); 95 % interval from the noise and a "
+                   f"{100 * NOISE_VAR_REL_UNCERTAINTY:g} % uncertainty of the noise variance. Category "
+                   "fractions: the true voxel R2 distribution deconvolved from the fit noise "
+                   "(Kiefer-Wolfowitz NPMLE; Gaussian noise of the voxel's fit SE carried to the true R2), "
+                   f"mapped to LIC by {cal.name}. When the voxels are too noisy: the same CV of the headline's "
+                   "tile-pooled R2, a lower bound"),
+        "warning_rule": (f"CV's 95 % interval above 0 and >= {100 * WARN_SHARE:g} % of the ROI outside the headline's "
+                         f"category by more than {100 * WARN_MARGIN:g} % of its bound, or the R2 CV's 95 % "
+                         "interval above the CV at "
+                         f"which {100 * WARN_SHARE:g} % of a log-normal liver centred in 3.2-7 mg/g lies outside "
+                         "that band (r2mri's own choice, not a published threshold)"),
+        "headline_category": head_cat.name,
+        "n_voxels": n_all,
+    }
+    return details
+
+
+def _gaussian_regime(r: np.ndarray, se: np.ndarray, status: Any,
+                     details: dict) -> tuple[str | None, np.ndarray, np.ndarray]:
+    """Whether the voxel noise is Gaussian enough to subtract its variance.
+
+    Returns ``(reason, good, outlier)``: why not (None: it is), the voxels with a finite
+    R2 and SE, and those with an SE over ``SE_OUTLIER_FACTOR`` x the median; the shares at
+    the noise floor and of SE outliers go into ``details``.
+    """
+    n_all = r.size
+    st = (np.zeros(n_all, np.uint8) if status is None else np.asarray(status).ravel())
+    good = np.isfinite(r) & np.isfinite(se) & (se > 0)
+    floor = (st == FitStatus.BELOW_NOISE) | ~good
+    if n_all < 50 or good.sum() < 50:
+        return f"not measurable: {int(good.sum())} voxels with a finite R2 and SE (< 50)", good, None
+    med = float(np.median(se[good]))
+    outlier = good & (se > SE_OUTLIER_FACTOR * med)
+    details["fraction_at_noise_floor_or_no_se"] = float(floor.mean())
+    details["fraction_se_outliers"] = float(outlier.mean())
+    if floor.mean() > MAX_FLOOR_FRACTION or outlier.mean() > MAX_SE_OUTLIER_FRACTION:
+        return (f"not measurable at this iron level and SNR: {100 * floor.mean():.1f} % of the voxels at the noise "
+                f"floor or without an SE (limit {100 * MAX_FLOOR_FRACTION:g} %), {100 * outlier.mean():.1f} % with "
+                f"an SE over {SE_OUTLIER_FACTOR:g} x the median (limit {100 * MAX_SE_OUTLIER_FRACTION:g} %): the "
+                "voxel noise is not Gaussian, its variance cannot be removed"), good, outlier
+    return None, good, outlier
+
+
 def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
                         headline_lic_mg_per_g: float,
                         calibration: "str | Any" = _cal.DEFAULT_CALIBRATION,
@@ -550,22 +508,7 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
     r = np.asarray(r2_per_s, dtype=np.float64).ravel()
     head_cat = _cal.lic_category(headline_lic_mg_per_g)
     n_all = r.size
-    details: dict[str, Any] = {
-        "method": ("CV: population SD of the true voxel R2 over the ROI / mean voxel R2, the SD from "
-                   "var(voxel R2) minus mean(fit SE^2); 95 % interval from the noise and a "
-                   f"{100 * NOISE_VAR_REL_UNCERTAINTY:g} % uncertainty of the noise variance. Category "
-                   "fractions: the true voxel R2 distribution deconvolved from the fit noise "
-                   "(Kiefer-Wolfowitz NPMLE; Gaussian noise of the voxel's fit SE carried to the true R2), "
-                   f"mapped to LIC by {cal.name}. When the voxels are too noisy: the same CV of the headline's "
-                   "tile-pooled R2, a lower bound"),
-        "warning_rule": (f"CV's 95 % interval above 0 and >= {100 * WARN_SHARE:g} % of the ROI outside the headline's "
-                         f"category by more than {100 * WARN_MARGIN:g} % of its bound, or the R2 CV's 95 % "
-                         "interval above the CV at "
-                         f"which {100 * WARN_SHARE:g} % of a log-normal liver centred in 3.2-7 mg/g lies outside "
-                         "that band (r2mri's own choice, not a published threshold)"),
-        "headline_category": head_cat.name,
-        "n_voxels": n_all,
-    }
+    details = _method_details(cal, head_cat, n_all)
 
     def not_measurable(reason: str) -> Heterogeneity:
         details["note"] = reason
@@ -575,21 +518,9 @@ def liver_heterogeneity(r2_per_s: Any, r2_se_per_s: Any, status: Any = None, *,
     if r2_se_per_s is None:
         return not_measurable("not measurable: the voxel fits carry no standard errors")
     se = np.asarray(r2_se_per_s, dtype=np.float64).ravel()
-    st = (np.zeros(n_all, np.uint8) if status is None else np.asarray(status).ravel())
-    good = np.isfinite(r) & np.isfinite(se) & (se > 0)
-    floor = (st == FitStatus.BELOW_NOISE) | ~good
-    if n_all < 50 or good.sum() < 50:
-        return not_measurable(f"not measurable: {int(good.sum())} voxels with a finite R2 and SE (< 50)")
-    med = float(np.median(se[good]))
-    outlier = good & (se > SE_OUTLIER_FACTOR * med)
-    details["fraction_at_noise_floor_or_no_se"] = float(floor.mean())
-    details["fraction_se_outliers"] = float(outlier.mean())
-    if floor.mean() > MAX_FLOOR_FRACTION or outlier.mean() > MAX_SE_OUTLIER_FRACTION:
-        return not_measurable(
-            f"not measurable at this iron level and SNR: {100 * floor.mean():.1f} % of the voxels at the noise "
-            f"floor or without an SE (limit {100 * MAX_FLOOR_FRACTION:g} %), {100 * outlier.mean():.1f} % with an "
-            f"SE over {SE_OUTLIER_FACTOR:g} x the median (limit {100 * MAX_SE_OUTLIER_FRACTION:g} %): the voxel "
-            "noise is not Gaussian, its variance cannot be removed")
+    reason, good, outlier = _gaussian_regime(r, se, status, details)
+    if reason is not None:
+        return not_measurable(reason)
     use = good & ~outlier
     rg, sg = r[use], se[use]
     details["n_voxels_used"] = int(use.sum())

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import CalibrationError, InputError, ProtocolError
 from ._air import P_AIR, air_around_body  # noqa: F401  (public here: r2mri.analysis.air_around_body)
+from ._analysis_settings import _check_roi_options, _settings
 from ._dark_liver import widen_for_dark_liver
 from ._roi_sampling import widen_for_roi_sampling
 from .image import MultiEchoImage
@@ -540,65 +541,6 @@ def _calibrate_and_summarise(img: MultiEchoImage, fit: Any, cal: Any, roi_mask_i
     if fq_warning:  # first, so the page (which shows the first few) cannot drop it
         warnings.insert(0, fq_warning)
     return lic, roi, stats, fit_quality
-
-
-def _settings(paths: list[str], *, mask: Any, model: str, calibration: str | None, calibration_file: Any,
-              field_strength_t: float | None, echo_times_ms: Sequence[float] | None, noise_sigma: float | None,
-              coils: int | None, force: bool, series: Any, phase: Any, roi_options: dict | None,
-              threads: int | None, cal: Any, sigma: float | None, n_coils: int | None, fit: Any, n_air: int,
-              fit_quality: dict) -> dict:
-    """The JSON-serialisable ``settings`` of :class:`AnalysisResult`: the options as given, and as resolved."""
-    return {
-        "inputs": paths,
-        "options": {
-            "mask": os.fspath(mask) if isinstance(mask, (str, os.PathLike)) else (
-                None if mask is None else "<array>"
-            ),
-            "model": model,
-            "calibration": None if calibration_file is not None else cal.name,
-            "calibration_file": None if calibration_file is None else os.fspath(Path(calibration_file).resolve()),
-            "field_strength_t": field_strength_t,
-            "echo_times_ms": None if echo_times_ms is None else [float(t) for t in echo_times_ms],
-            "noise_sigma": noise_sigma,
-            "coils": coils,
-            "force": bool(force),
-            "series": _series_setting(series),
-            "phase": phase if isinstance(phase, bool) or phase is None else (
-                [os.fspath(p) for p in phase] if isinstance(phase, (list, tuple)) else os.fspath(phase)),
-            "roi_options": dict(roi_options or {}),
-            "threads": threads,
-        },
-        "resolved": {
-            "noise_sigma": sigma,
-            "coils": n_coils,
-            "model": str(getattr(fit, "model", model)),
-            "calibration": cal.name,
-            "voxels_not_fitted_air": n_air,
-            "fit_residual_ratio_to_sigma": fit_quality.get("ratio_to_sigma"),
-        },
-    }
-
-
-def _check_roi_options(options: dict | None, func: Callable) -> None:
-    """Refuse unknown ROI options by name (instead of a TypeError deep in the call)."""
-    import inspect
-
-    if not options:
-        return
-    params = inspect.signature(func).parameters
-    allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and n != "mask"]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InputError(f"roi_options: unknown option(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
-
-
-def _series_setting(series: Any) -> list[str] | None:
-    """``series`` as JSON (a list of strings) for ``settings``."""
-    if series is None:
-        return None
-    if isinstance(series, (str, int)):
-        return [str(series)]
-    return [str(s) for s in series]
 
 
 def _where(paths: list[str]) -> str:

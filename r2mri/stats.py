@@ -53,13 +53,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _corr_bootstrap, _gre, _headline, _s0_texture, _texture_free_ci
+from . import _stats_blocks as _blocks
 from . import calibration as _cal
-from ._corr_tiles import material_rho, tile_draw, tile_noise_factors
-from ._measurement_se import pooled_measurement_se
+from ._corr_tiles import material_rho
+from ._pooled_tiles import PooledR2, _tile_fit, _tile_ids, pooled_mean_r2  # noqa: F401  (public here, as before)
 from . import _sigma_check  # the noise sigma's own error (issue 16)
 from ._numba_setup import njit
 from .errors import InputError
-from .status import FitStatus
 
 __all__ = ["LiverStatistics", "liver_statistics", "pooled_mean_r2", "PooledR2", "PERCENTILES"]
 
@@ -68,292 +68,7 @@ PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 _Z95 = 1.959963984540054  # Phi^-1(0.975)
 
 
-# --------------------------------------------------------------------------- pooled fit
-def _tile_fit(y: np.ndarray, te: np.ndarray, k: np.ndarray, sigma: float, coils: int,
-              *, max_iter: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fit ``y[t, e] ~ ncchi_mean(S0 exp(-R2 te), sigma, coils)`` per tile; vectorised LM.
-
-    ``k[t]`` is the number of voxels averaged in tile t. Returns (r2, s0, se_r2, ok).
-    """
-    from .noise import ncchi_mean, ncchi_mean_interpolated, ncchi_mean_weights
-
-    nt, ne = y.shape
-    te = np.asarray(te, dtype=np.float64)
-    floor = float(ncchi_mean(0.0, sigma, coils))
-    # start: log-linear slope of the two first echoes, floor-subtracted in quadrature
-    y0 = np.sqrt(np.maximum(y[:, 0] ** 2 - floor**2, (0.5 * sigma) ** 2))
-    y1 = np.sqrt(np.maximum(y[:, 1] ** 2 - floor**2, (0.25 * sigma) ** 2))
-    r2 = np.clip(np.log(np.maximum(y0, 1e-300) / np.maximum(y1, 1e-300)) / (te[1] - te[0]), 1.0, 2000.0)
-    s0 = y0 * np.exp(r2 * te[0])
-    lam = np.full(nt, 1e-3)
-    kk = k[:, None].astype(np.float64)
-
-    def model(s0_, r2_):
-        # E[M] and dE/dA as the voxel-wise kernels evaluate them (interpolation table)
-        e = np.exp(-r2_[:, None] * te[None, :])
-        a = s0_[:, None] * e
-        m, d = ncchi_mean_interpolated(a, sigma, coils)
-        return a, e, m, d
-
-    def weights(a, m, kk):
-        return ncchi_mean_weights(a, m, sigma, coils, kk)
-
-    a, e, m, d = model(s0, r2)
-    w = weights(a, m, kk)
-    cost = np.sum(w * (y - m) ** 2, axis=1)
-    active = np.ones(nt, dtype=bool)
-    for _ in range(max_iter):
-        # only the tiles still iterating are computed (each tile's arithmetic is its own,
-        # so the results are those of iterating every tile: most converge in a few steps)
-        act = np.flatnonzero(active)
-        if act.size == 0:
-            break
-        ya, wa, aa, ea, ma, da, la = y[act], w[act], a[act], e[act], m[act], d[act], lam[act]
-        s0a, r2a = s0[act], r2[act]
-        j0 = da * ea  # dm/dS0
-        j1 = -da * aa * te[None, :]  # dm/dR2
-        res = ya - ma
-        h00 = np.sum(wa * j0 * j0, 1)
-        h01 = np.sum(wa * j0 * j1, 1)
-        h11 = np.sum(wa * j1 * j1, 1)
-        g0 = np.sum(wa * j0 * res, 1)
-        g1 = np.sum(wa * j1 * res, 1)
-        a00, a11 = h00 * (1 + la), h11 * (1 + la)
-        det = a00 * a11 - h01 * h01
-        det = np.where(np.abs(det) > 0, det, np.inf)
-        ds0 = (a11 * g0 - h01 * g1) / det
-        dr2 = (a00 * g1 - h01 * g0) / det
-        s0_new = np.maximum(s0a + ds0, 1e-12)
-        r2_new = np.clip(r2a + dr2, 0.0, 5000.0)
-        a_n, e_n, m_n, d_n = model(s0_new, r2_new)
-        cost_new = np.sum(wa * (ya - m_n) ** 2, axis=1)
-        better = cost_new <= cost[act]
-        small = np.abs(r2_new - r2a) <= 1e-7 * np.maximum(r2a, 1.0)
-        s0[act] = np.where(better, s0_new, s0a)
-        r2[act] = np.where(better, r2_new, r2a)
-        lam_a = np.where(better, la / 10.0, la * 10.0)
-        lam[act] = lam_a
-        bc = better[:, None]
-        aa = np.where(bc, a_n, aa)
-        ma = np.where(bc, m_n, ma)
-        a[act] = aa
-        e[act] = np.where(bc, e_n, ea)
-        m[act] = ma
-        d[act] = np.where(bc, d_n, da)
-        # reweight at the new estimate (IRLS); the cost is re-evaluated with the new weights
-        wa = weights(aa, ma, kk[act])
-        w[act] = wa
-        cost[act] = np.sum(wa * (ya - ma) ** 2, axis=1)
-        active[act] = ~((better & small) | (lam_a > 1e10))
-    j0, j1 = d * e, -d * a * te[None, :]
-    h00, h01, h11 = np.sum(w * j0 * j0, 1), np.sum(w * j0 * j1, 1), np.sum(w * j1 * j1, 1)
-    det = h00 * h11 - h01 * h01
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = np.sqrt(np.where(det > 0, h00 / det, np.inf))
-    ok = np.isfinite(r2) & np.isfinite(se) & (r2 > 0) & (r2 < 5000.0)
-    return r2, s0, se, ok
-
-
-@dataclass
-class PooledR2:
-    """Result of :func:`pooled_mean_r2` (tile-pooled noise-corrected mean R2)."""
-
-    mean_r2_per_s: float
-    #: the measurement SE of the mean (s^-1), or a function that computes it on first use (``se_r2_per_s``)
-    se_r2_lazy: Any
-    tile_r2_per_s: np.ndarray
-    tile_se_r2_per_s: np.ndarray
-    tile_voxels: np.ndarray
-    tile_slice: np.ndarray
-    n_voxels_used: int
-    n_tiles: int
-    tile_size: np.ndarray
-    #: flat index (into the mask) of each voxel used, and the tile it was pooled in
-    voxel_index: "np.ndarray | None" = None
-    voxel_tile: "np.ndarray | None" = None
-    #: the tiles' noise counts (voxels over the correlated-noise factor, r2mri/_corr_tiles.py); None: tile_voxels
-    tile_noise_voxels: "np.ndarray | None" = None
-    #: their noise drawn on each tile's block, as measured (r2mri/_corr_tiles.py ``tile_draw``); None: independent
-    tile_noise_draw: Any = None
-    #: ``F``: the noise variance of the mean over what independent tiles give (r2mri/_corr_tiles.py); 1: white
-    tile_noise_between: float = 1.0
-
-    @property
-    def se_r2_per_s(self) -> float:
-        """Measurement SE of the mean R2 (s^-1); computed when first asked for: it simulates the
-        noisy tiles (r2mri/_measurement_se.py), and the heterogeneity block's tilings never ask."""
-        if callable(self.se_r2_lazy):
-            self.se_r2_lazy = float(self.se_r2_lazy())
-        return self.se_r2_lazy
-
-    @se_r2_per_s.setter
-    def se_r2_per_s(self, value: float) -> None:
-        self.se_r2_lazy = value
-
-
-def _tile_ids(ii, jj, kk, shape, tile):
-    nx, ny, _ = shape
-    tx, ty = -(-nx // tile), -(-ny // tile)
-    return ((kk * tx) + ii // tile) * ty + jj // tile, tx * ty
-
-
-def pooled_mean_r2(image: Any, mask: np.ndarray, *, noise_sigma: float, coils: int = 1,
-                   tile: "int | str" = "adaptive", target_rel_se: float = 0.05,
-                   levels: Sequence[int] = (2, 4, 8), noise_rho: "dict | None" = None) -> PooledR2:
-    """Mean R2 of a region by the tile-pooled noise-corrected estimator.
-
-    Parameters
-    ----------
-    image : MultiEchoImage
-        Magnitude data (x, y, z, echo) and echo times.
-    mask : ndarray of bool, shape (x, y, z)
-        The region (the liver ROI).
-    noise_sigma : float
-        Noise SD per real/imaginary part of one channel (same units as the data).
-    coils : int, default 1
-        Channels combined by root-sum-of-squares.
-    tile : int or "adaptive", default "adaptive"
-        In-plane tile edge in voxels, or ``"adaptive"``: a quadtree over ``levels``
-        (2 x 2, then 4 x 4, then 8 x 8): a 4 x 4 block is pooled as one tile when any of
-        its 2 x 2 tiles has a relative standard error of R2 above ``target_rel_se`` (or
-        failed), and likewise for 8 x 8. Small tiles keep heterogeneity where the signal
-        allows; large ones only where the noise demands (high iron).
-    target_rel_se : float, default 0.05
-        Relative SE of a tile's R2 below which it is not merged further.
-    levels : sequence of int
-        Tile edges of the adaptive quadtree, each a multiple of the previous.
-    noise_rho : dict, optional
-        In-plane noise correlation by lag (:func:`r2mri._corr_tiles.material_rho`): each
-        tile's SE, noise count and the mean's SE account for it (r2mri/_corr_tiles.py).
-
-    Returns
-    -------
-    PooledR2
-
-    Raises
-    ------
-    InputError
-        No tile with at least half its voxels in ``mask``, or bad ``noise_sigma``/``tile``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from r2mri import MultiEchoImage
-    >>> te = np.array([6, 9, 12, 15, 18]) / 1e3
-    >>> data = 1000 * np.exp(-100.0 * te) * np.ones((9, 9, 1, 5))
-    >>> p = pooled_mean_r2(MultiEchoImage(data, te), np.ones((9, 9, 1), bool), noise_sigma=1.0, tile=3)
-    >>> round(p.mean_r2_per_s, 1), p.n_tiles
-    (100.0, 9)
-    """
-    if not (np.isfinite(noise_sigma) and noise_sigma > 0):
-        raise InputError(f"noise_sigma: must be a positive finite number, got {noise_sigma!r}")
-    if tile == "adaptive":
-        lv = [int(v) for v in levels]
-        if not lv or any(v < 1 for v in lv) or any(b % a for a, b in zip(lv, lv[1:])):
-            raise InputError(f"levels: expected increasing tile edges, each a multiple of the last, got {levels}")
-    elif isinstance(tile, (int, np.integer)) and not isinstance(tile, bool) and tile >= 1:
-        lv = [int(tile)]
-    else:
-        raise InputError(f"tile: must be a positive integer or 'adaptive', got {tile!r}")
-    data = np.asarray(image.data)
-    m = np.asarray(mask, dtype=bool)
-    if m.shape != data.shape[:3]:
-        raise InputError(f"mask: shape {m.shape} does not match the image grid {data.shape[:3]}")
-    ii, jj, kk = np.nonzero(m)
-    # half-fill rule at the finest level: a spatial rule, it never looks at the signal
-    tid0, _ = _tile_ids(ii, jj, kk, m.shape, lv[0])
-    counts = np.bincount(tid0)
-    use = counts[tid0] >= max(1, (lv[0] * lv[0] + 1) // 2)
-    if not use.any():
-        raise InputError(f"mask: no {lv[0]}x{lv[0]} tile has at least half its voxels in the ROI")
-    ii, jj, kk = ii[use], jj[use], kk[use]
-    sig = data[ii, jj, kk, :].astype(np.float64)
-    te = image.echo_times_s
-    pending = np.ones(ii.size, dtype=bool)  # voxels not yet assigned to an accepted tile
-    vtile = np.full(ii.size, -1, dtype=np.int64)
-    acc_r2, acc_se, acc_k, acc_slice, acc_size, acc_s0 = [], [], [], [], [], []
-    for level_no, size in enumerate(lv):
-        last = level_no == len(lv) - 1
-        sel = np.nonzero(pending)[0]
-        if sel.size == 0:
-            break
-        tid, per_slice = _tile_ids(ii[sel], jj[sel], kk[sel], m.shape, size)
-        tids, inv = np.unique(tid, return_inverse=True)
-        nt = tids.size
-        sums = np.zeros((nt, sig.shape[1]))
-        np.add.at(sums, inv, sig[sel])
-        k = np.bincount(inv, minlength=nt).astype(np.float64)
-        r2, s0, se, ok = _tile_fit(sums / k[:, None], te, k, float(noise_sigma), int(coils))
-        if noise_rho is not None:  # correlated noise: the tile mean's variance x f (the fit's weights scale alike)
-            se = se * np.sqrt(tile_noise_factors(ii[sel], jj[sel], kk[sel], inv, nt, m.shape, noise_rho)[0])
-        good = ok & (se <= target_rel_se * r2)
-        if not last:
-            # parents (next level) holding a failing child are refitted whole
-            ratio = lv[level_no + 1] // size
-            nx, ny, _ = m.shape
-            tx, ty = -(-nx // size), -(-ny // size)
-            px, py = -(-nx // lv[level_no + 1]), -(-ny // lv[level_no + 1])
-            sl_, rem = np.divmod(tids, tx * ty)
-            ti, tj = np.divmod(rem, ty)
-            parent = (sl_ * px + ti // ratio) * py + tj // ratio
-            bad_parent = np.unique(parent[~good])
-            accept = ~np.isin(parent, bad_parent)
-        else:
-            accept = ok
-        new_index = np.cumsum(accept) - 1 + sum(a.size for a in acc_r2)
-        vtile[sel[accept[inv]]] = new_index[inv[accept[inv]]]
-        acc_r2.append(r2[accept])
-        acc_se.append(se[accept])
-        acc_s0.append(s0[accept])
-        acc_k.append(k[accept])
-        acc_slice.append((tids // per_slice)[accept])
-        acc_size.append(np.full(int(accept.sum()), size))
-        pending[sel[accept[inv]]] = False
-        if last:
-            break
-    r2 = np.concatenate(acc_r2)
-    se = np.concatenate(acc_se)
-    k = np.concatenate(acc_k)
-    tslice = np.concatenate(acc_slice)
-    if r2.size == 0:
-        raise InputError("mask: no tile of the ROI could be fitted")
-    mean = float(np.sum(k * r2) / np.sum(k))
-    # each tile's SE at its shrunk state, not at its own noisy fit (r2mri/_measurement_se.py); on first use
-    # (the tilings of the heterogeneity block use the tiles only: 2 of the 3 simulations of a full-size liver)
-    se_args = (r2.copy(), np.concatenate(acc_s0), se.copy(), k.copy(), np.concatenate(acc_size), te,
-               float(noise_sigma), int(coils))
-    k_noise, se_scale, draw, big_f = None, 1.0, None, 1.0
-    if noise_rho is not None:  # r2mri/_corr_tiles.py: each tile's noise count, and the tiles' mutual correlation
-        f, big_f = tile_noise_factors(ii, jj, kk, vtile, r2.size, m.shape, noise_rho)
-        k_noise, se_scale = k / f, float(np.sqrt(big_f))
-        draw = tile_draw(k, np.concatenate(acc_size), noise_rho, float(noise_sigma), int(coils))
-
-    def se_mean():
-        if k_noise is None:
-            return pooled_measurement_se(*se_args)[0]
-        return se_scale * pooled_measurement_se(*se_args, k_noise=k_noise, draw=draw)[0]
-
-    return PooledR2(mean, se_mean, r2, se, k.astype(int), tslice.astype(int), int(k.sum()), int(r2.size),
-                    np.concatenate(acc_size).astype(int), np.ravel_multi_index((ii, jj, kk), m.shape), vtile,
-                    tile_noise_voxels=k_noise, tile_noise_draw=draw, tile_noise_between=big_f)
-
-
 # --------------------------------------------------------------------------- statistics
-def _summary(values: np.ndarray, percentiles: Sequence[float]) -> dict[str, Any]:
-    if values.size == 0:
-        return {"n": 0, "mean": None, "median": None, "sd": None, "iqr": None,
-                "percentiles": {str(p): None for p in percentiles}}
-    q = np.percentile(values, list(percentiles) + [25, 75])
-    return {
-        "n": int(values.size),
-        "mean": float(np.mean(values)),
-        "median": float(np.median(values)),
-        "sd": float(np.std(values, ddof=1)) if values.size > 1 else 0.0,
-        "iqr": [float(q[-2]), float(q[-1])],
-        "percentiles": {f"{p:g}": float(v) for p, v in zip(percentiles, q[:-2])},
-    }
-
-
 @dataclass
 class LiverStatistics:
     """Liver statistics; :meth:`to_dict` gives the report.json blocks.
@@ -421,24 +136,6 @@ def _resampled_ratios(idx, wu, w, out):
             s1 += wu[k]
             s2 += w[k]
         out[r] = s1 / s2
-
-
-def _heterogeneity(fit: Any, valid: np.ndarray, r2v: np.ndarray, stv: np.ndarray, lic_head: float, cal: Any,
-                   pooled: Any = None, image: Any = None, sigma: float | None = None, coils: int = 1):
-    """The ``heterogeneity`` block (r2mri._heterogeneity) from the fit's voxel R2 and SE;
-    with the tile-ncchi headline (``pooled``), tile-pooled fits are the fallback when the
-    voxels are too noisy."""
-    from ._heterogeneity import liver_heterogeneity, tile_candidates
-
-    std = getattr(fit, "r2_std_per_s", None)
-    se = None if std is None else np.asarray(std, dtype=np.float64)[valid]
-    if getattr(fit, "model", None) == "fatwater" and image is not None and sigma is not None:
-        from ._gre_heterogeneity import gre_tile_candidates  # fat-water tiles (the SE tile fit reads fat as decay)
-
-        tiles = gre_tile_candidates(image, fit, valid, sigma, coils, pooled)
-    else:
-        tiles = None if pooled is None else tile_candidates(image, valid, sigma, coils, pooled)
-    return liver_heterogeneity(r2v, se, stv, headline_lic_mg_per_g=lic_head, calibration=cal, tiles=tiles)
 
 
 def liver_statistics(
@@ -526,6 +223,51 @@ def liver_statistics(
     (7.0, 'target-range', 'voxel-mean')
     """
     cal = _cal.get_calibration(calibration)
+    valid, r2v, stv = _roi_voxels(fit, roi)
+    warnings: list[str] = []
+    cm = _cal.calibrate(r2v, cal)
+    sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
+    rng = np.random.default_rng(seed)
+    _check_options(sigma_check, estimator, image, sigma)
+    pooled, mixture, estimator, pool_mask = _pooled_headline(fit, roi, image, valid, sigma, n_coils, tile=tile,
+                                                             seed=seed, estimator=estimator,
+                                                             noise_correlation=noise_correlation, warnings=warnings)
+    estimator, mean_r2, se_meas, units, weights = _headline_mean(pooled, estimator, fit, valid, r2v)
+    b_lo, b_hi, se_boot, boot_stretch = _bootstrap_interval(units, weights, n_bootstrap, rng, pooled, mean_r2, se_meas)
+    lo, hi = b_lo, b_hi
+    if np.isfinite(se_meas):
+        lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
+    lo, hi, tf_block = _texture_free_ci.apply(interval, lo, hi, mean_r2, se_meas, pooled, fit, valid, warnings)
+    lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
+    sig_chk = None
+    if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
+        sig_chk, mean_r2, lo, hi = _checked_sigma(image, pooled, pool_mask, sigma, n_coils, fit, mean_r2, lo, hi,
+                                                  tile=tile, seed=seed, estimator=estimator,
+                                                  noise_correlation=noise_correlation, mode=sigma_check)
+        warnings.extend(sig_chk.warnings)
+    warnings.extend(mixture.warnings if mixture is not None else [])
+    warnings.extend(_s0_texture.report_warning(mixture, mean_r2, cal))  # fine S0 texture vs kappa's prior (issue 16)
+    head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
+    h = _blocks.HeadlineEstimate(estimator, mean_r2, lo, hi, se_meas, se_boot, pooled, mixture, boot_stretch,
+                                 tf_block, sig_chk, head)
+    lic_head, lic_lo, lic_hi = h.lic_mg_per_g
+    category = _cal.lic_category(lic_head)
+    if head.extrapolated[0]:
+        warnings.append(f"headline: LIC {lic_head:.2f} mg/g is outside the calibrated range of {cal.name}")
+    if head.clipped[0]:
+        warnings.append(f"headline: mean R2 {mean_r2:.1f} /s is outside the domain of {cal.name}; LIC clipped")
+    blocks = _blocks.report_blocks(fit, roi, valid, r2v, stv, cm, h, category, cal=cal, image=image, sigma=sigma,
+                                   n_coils=n_coils, tile=tile, n_bootstrap=n_bootstrap, seed=seed,
+                                   percentiles=percentiles, sigma_check=sigma_check, warnings=warnings)
+    return LiverStatistics(lic_head, mean_r2, (lic_lo, lic_hi), estimator, category, blocks, warnings)
+
+
+# --------------------------------------------------------------------------- steps of liver_statistics
+def _roi_voxels(fit: Any, roi: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(valid, r2v, stv)``: the ROI's voxels with a finite R2, their R2 (s^-1) and fit status.
+
+    Raises ``InputError`` when the ROI and the map do not match or no voxel is left.
+    """
     mask = np.asarray(getattr(roi, "mask", roi), dtype=bool)
     r2map = np.asarray(fit.r2_per_s, dtype=np.float64)
     status = np.asarray(getattr(fit, "status", np.zeros(r2map.shape, np.uint8)))
@@ -535,22 +277,29 @@ def liver_statistics(
     n = int(np.count_nonzero(valid))
     if n == 0:
         raise InputError("roi: no voxel with a finite R2 in the liver ROI")
-    warnings: list[str] = []
-    r2v = r2map[valid]
-    cm = _cal.calibrate(r2v, cal)
-    licv = cm.lic_mg_per_g
-    stv = status[valid]
+    return valid, r2map[valid], status[valid]
 
-    # ---- headline --------------------------------------------------------------
-    sigma, n_coils = _fit_sigma(fit, noise_sigma, coils)
-    rng = np.random.default_rng(seed)
-    pooled = mixture = None
+
+def _check_options(sigma_check: str, estimator: str, image: Any, sigma: float | None) -> None:
+    """Refuse an unknown ``sigma_check`` or ``estimator``, and a pooled estimator without its inputs."""
     if sigma_check not in ("correct", "widen", "liver", "off"):
         raise InputError(f"sigma_check: expected 'correct', 'widen', 'liver' or 'off', got {sigma_check!r}")
     if estimator not in ("auto", "tile-mixture", "tile-ncchi", "voxel-mean"):
         raise InputError(f"estimator: expected 'auto', 'tile-mixture', 'tile-ncchi' or 'voxel-mean', got {estimator!r}")
     if estimator in _headline.POOLED_ESTIMATORS and (image is None or sigma is None):
         raise InputError(f"estimator: {estimator!r} needs the magnitude images (image=) and the noise sigma")
+
+
+def _pooled_headline(fit: Any, roi: Any, image: Any, valid: np.ndarray, sigma: float | None, n_coils: int, *,
+                     tile: "int | str", seed: int, estimator: str, noise_correlation: "dict | None",
+                     warnings: list) -> tuple[Any, Any, str, "np.ndarray | None"]:
+    """The tile-pooled headline fit, or why there is none (appended to ``warnings``).
+
+    Returns ``(pooled, mixture, estimator, pool_mask)``: the pooled fit and its within-tile
+    spread correction (None, None for the voxel-mean fallback), the estimator as resolved,
+    and the voxels pooled (None where not formed: fat-water fits, no pooled estimator).
+    """
+    pooled = mixture = pool_mask = None
     if estimator == "voxel-mean":
         pass
     elif image is not None and sigma is not None:
@@ -572,11 +321,19 @@ def liver_statistics(
         warnings.append("headline: no magnitude images given; used the mean of voxel R2 (biased high at high iron)")
     else:
         warnings.append("headline: noise sigma unknown; used the mean of voxel R2 (biased high at high iron)")
+    return pooled, mixture, estimator, pool_mask
+
+
+def _headline_mean(pooled: Any, estimator: str, fit: Any, valid: np.ndarray,
+                   r2v: np.ndarray) -> tuple[str, float, float, np.ndarray, np.ndarray]:
+    """``(estimator, mean_r2, se_measurement, units, weights)`` of the headline: the pooled
+    tiles', or the voxels' (fallback, SE from the fit's voxel SEs; NaN without them)."""
     if pooled is not None:
         estimator = getattr(pooled, "estimator", estimator)
         mean_r2, se_meas = pooled.mean_r2_per_s, pooled.se_r2_per_s
         units, weights = pooled.tile_r2_per_s, pooled.tile_voxels.astype(np.float64)
     else:
+        n = int(np.count_nonzero(valid))
         estimator = "voxel-mean"
         std = getattr(fit, "r2_std_per_s", None)
         mean_r2 = float(np.mean(r2v))
@@ -587,193 +344,54 @@ def liver_statistics(
         else:
             se_meas = float("nan")
         units, weights = r2v, np.ones(n)
+    return estimator, mean_r2, se_meas, units, weights
+
+
+def _bootstrap_interval(units: np.ndarray, weights: np.ndarray, n_bootstrap: int, rng: Any, pooled: Any,
+                        mean_r2: float, se_meas: float) -> tuple[float, float, float, Any]:
+    """``(lo, hi, se_bootstrap, stretch)``: the percentile interval of the weighted mean of
+    ``units`` over ``n_bootstrap`` resamples (the mean and NaN without any), stretched for
+    correlated noise (r2mri/_corr_bootstrap.py; ``stretch`` None when not)."""
+    if not (n_bootstrap > 0 and units.size > 1):
+        return mean_r2, mean_r2, float("nan"), None
+    n_bootstrap = int(n_bootstrap)
+    boot = np.empty(n_bootstrap)
+    chunk = max(1, int(2_000_000 // units.size))  # bounded memory (~16 MB per array)
+    wu = weights * units  # the same products as weights[idx] * units[idx], formed once
+    # the means of one chunk are taken on a thread (the kernel releases the GIL) while
+    # the next chunk's indices are drawn here: the same draws in the same order, the
+    # same numbers (liver_statistics on the FerriScan phantom: 0.18 -> 0.145 s); the
+    # thread ends with the call (the with block joins it, docs/architecture.md)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for start in range(0, n_bootstrap, chunk):
+            stop = min(start + chunk, n_bootstrap)
+            idx = rng.integers(0, units.size, size=(stop - start, units.size))
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_resampled_ratios, idx, wu, weights, boot[start:stop])
+        pending.result()
     boot_stretch = None
-    if n_bootstrap > 0 and units.size > 1:
-        boot = np.empty(int(n_bootstrap))
-        chunk = max(1, int(2_000_000 // units.size))  # bounded memory (~16 MB per array)
-        wu = weights * units  # the same products as weights[idx] * units[idx], formed once
-        # the means of one chunk are taken on a thread (the kernel releases the GIL) while
-        # the next chunk's indices are drawn here: the same draws in the same order, the
-        # same numbers (liver_statistics on the FerriScan phantom: 0.18 -> 0.145 s); the
-        # thread ends with the call (the with block joins it, docs/architecture.md)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = None
-            for start in range(0, int(n_bootstrap), chunk):
-                stop = min(start + chunk, int(n_bootstrap))
-                idx = rng.integers(0, units.size, size=(stop - start, units.size))
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(_resampled_ratios, idx, wu, weights, boot[start:stop])
-            pending.result()
-        if pooled is not None and pooled.tile_noise_between > 1.0:  # correlated noise (r2mri/_corr_bootstrap.py)
-            boot, boot_stretch = _corr_bootstrap.correlated_bootstrap(boot, mean_r2, se_meas, pooled.tile_noise_between)
-        b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
-        se_boot = float(np.std(boot, ddof=1))
-    else:
-        b_lo = b_hi = mean_r2
-        se_boot = float("nan")
-    lo, hi = b_lo, b_hi
-    if np.isfinite(se_meas):
-        lo, hi = min(lo, mean_r2 - _Z95 * se_meas), max(hi, mean_r2 + _Z95 * se_meas)
-    lo, hi, tf_block = _texture_free_ci.apply(interval, lo, hi, mean_r2, se_meas, pooled, fit, valid, warnings)
-    lo, hi = _headline.widen_interval(lo, hi, mean_r2, mixture)  # the correction's own error
-    sig_chk = None
-    if pooled is not None and sigma_check != "off" and getattr(fit, "model", None) != "fatwater":
-        sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
-                                           noise_rho=material_rho(noise_correlation), mode=sigma_check)
-        if sig_chk.needs_rerun(mean_r2, lo, hi):  # the headline itself at the liver's sigma
-            try:
-                again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils,
-                                                  tile=tile, seed=seed, estimator=estimator,
-                                                  noise_rho=material_rho(noise_correlation))
-                sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
-            except InputError:  # kept: the tiles' ratio
-                pass
-        mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
-        warnings.extend(sig_chk.warnings)
-    warnings.extend(mixture.warnings if mixture is not None else [])
-    warnings.extend(_s0_texture.report_warning(mixture, mean_r2, cal))  # fine S0 texture vs kappa's prior (issue 16)
-    head = _cal.calibrate(np.array([mean_r2, lo, hi]), cal)
-    lic_head, lic_lo, lic_hi = (float(v) for v in head.lic_mg_per_g)
-    category = _cal.lic_category(lic_head)
-    if head.extrapolated[0]:
-        warnings.append(f"headline: LIC {lic_head:.2f} mg/g is outside the calibrated range of {cal.name}")
-    if head.clipped[0]:
-        warnings.append(f"headline: mean R2 {mean_r2:.1f} /s is outside the domain of {cal.name}; LIC clipped")
+    if pooled is not None and pooled.tile_noise_between > 1.0:  # correlated noise (r2mri/_corr_bootstrap.py)
+        boot, boot_stretch = _corr_bootstrap.correlated_bootstrap(boot, mean_r2, se_meas, pooled.tile_noise_between)
+    b_lo, b_hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    return b_lo, b_hi, float(np.std(boot, ddof=1)), boot_stretch
 
-    # ---- distributions -------------------------------------------------------------
-    r2_block = _summary(r2v, percentiles)
-    r2_block.update(
-        headline_mean=mean_r2,
-        headline_se_measurement=se_meas if np.isfinite(se_meas) else None,
-        headline_se_bootstrap=se_boot if np.isfinite(se_boot) else None,
-        headline_ci95=[lo, hi],
-        estimator=estimator,
-    )
-    lic_block = _summary(licv, percentiles)
-    lic_block = {"of_mean_r2": lic_head, **lic_block, "ci95": [lic_lo, lic_hi]}
-    umol = {key: (None if v is None else v * _cal.UMOL_PER_MG) for key, v in lic_block.items()
-            if key in ("of_mean_r2", "mean", "median", "sd")}
-    umol["iqr"] = [v * _cal.UMOL_PER_MG for v in lic_block["iqr"]]
-    umol["percentiles"] = {p: v * _cal.UMOL_PER_MG for p, v in lic_block["percentiles"].items()}
-    umol["ci95"] = [lic_lo * _cal.UMOL_PER_MG, lic_hi * _cal.UMOL_PER_MG]
-    umol["factor_umol_per_mg"] = _cal.UMOL_PER_MG
-    fraction_above = {f"{t:g}": float(np.mean(licv > t)) for t in _cal.THRESHOLDS_MG_PER_G}
 
-    # per slice
-    per_slice = []
-    kk = np.nonzero(valid)[2]
-    for k in np.unique(kk):
-        sel = kk == k
-        entry: dict[str, Any] = {
-            "slice": int(k),
-            "n_voxels": int(np.count_nonzero(sel)),
-            "r2_mean_voxel": float(np.mean(r2v[sel])),
-            "lic_mean_voxel": float(np.mean(licv[sel])),
-            "lic_median_voxel": float(np.median(licv[sel])),
-        }
-        if pooled is not None:
-            ts = pooled.tile_slice == k
-            if ts.any():
-                r2s = float(np.sum(pooled.tile_voxels[ts] * pooled.tile_r2_per_s[ts]) / np.sum(pooled.tile_voxels[ts]))
-            else:
-                r2s = float(np.mean(r2v[sel]))
-        else:
-            r2s = float(np.mean(r2v[sel]))
-        entry["r2_headline"] = r2s
-        entry["lic_of_mean_r2"] = float(_cal.lic_from_r2(r2s, cal))
-        per_slice.append(entry)
-
-    below = int(np.count_nonzero(stv == FitStatus.BELOW_NOISE))
-    bound = int(np.count_nonzero(stv == FitStatus.BOUND_HIT))
-    failed_in_roi = int(np.count_nonzero(np.isin(stv, [FitStatus.NOT_CONVERGED, FitStatus.TOO_FEW_ECHOES,
-                                                        FitStatus.BAD_INPUT, FitStatus.MASKED])))
-    removed = dict(getattr(roi, "removed", {}) or {})
-    qc = {
-        "n_voxels": n,
-        "extrapolated_fraction": cm.extrapolated_fraction,
-        "clipped_fraction": cm.clipped_fraction,
-        "fraction_at_noise_floor": below / n,
-        "fraction_bound_hit": bound / n,
-        "fit_failures": failed_in_roi + int(removed.get("fit_failed", 0)),
-        "fit_failures_in_roi": failed_in_roi,
-        "fit_failures_removed": int(removed.get("fit_failed", 0)),
-        "headline_extrapolated": bool(head.extrapolated[0]),
-        "headline_clipped": bool(head.clipped[0]),
-        "noise_sigma": sigma,
-        "coils": n_coils,
-    }
-    if getattr(fit, "model", None) == "fatwater":  # R2* beyond the train's range (r2mri._gre, issue 15)
-        rq, rw = _gre.range_check(fit, valid, pooled)
-        qc.update(rq)
-        warnings += [rw] if rw else []
-        from ._voxel_consistency import voxel_tile_check  # voxel fits vs the tile-pooled fit
-
-        vq, vw = voxel_tile_check(fit, valid, pooled)
-        qc.update(vq)
-        warnings += [vw] if vw else []
-    elif qc["fraction_at_noise_floor"] > 0.05:
-        warnings.append(f"qc: {100 * qc['fraction_at_noise_floor']:.1f} % of ROI voxels at the noise floor "
-                        "(too few echoes above the noise: their voxel R2 is not a measurement; the headline uses their "
-                        "pooled signal)")
-    if cm.extrapolated_fraction > 0.05:
-        warnings.append(f"qc: {100 * cm.extrapolated_fraction:.1f} % of ROI voxel LIC values outside the calibrated "
-                        f"range of {cal.name} (voxel values are noisy; the headline is "
-                        f"{'outside' if head.extrapolated[0] else 'inside'} it)")
-    rate = "R2" if cal.sequence == "SE" else "R2*"
-    conv = "FerriScan convention" if rate == "R2" else "the mean-rate convention of the R2 route"
-    headline = {
-        "lic_mg_per_g": lic_head,
-        "lic_umol_per_g": lic_head * _cal.UMOL_PER_MG,
-        "r2_per_s": mean_r2,
-        "ci95_lic_mg_per_g": [lic_lo, lic_hi],
-        "estimator": estimator,
-        "definition": (f"LIC of the mean liver {rate} ({conv}); mean {rate} by the tile-pooled "
-                       f"noise-corrected estimator{' of the fat-water model' if str(estimator).startswith('tile-fw') else ''}"
-                       + (f", corrected for the spread of {rate} within tiles" if mixture is not None else "")
-                       if pooled is not None else
-                       f"LIC of the mean liver {rate} ({conv}); mean {rate} = mean of voxel {rate} (fallback)"),
-        "tiles": getattr(pooled, "tile", tile) if pooled is not None else None,
-        "tile_sizes": ({str(s): int(np.sum(pooled.tile_size == s)) for s in np.unique(pooled.tile_size)}
-                       if pooled is not None else None),
-        "n_tiles": pooled.n_tiles if pooled is not None else None,
-        "n_voxels_used": pooled.n_voxels_used if pooled is not None else n,
-        "ci95_method": (f"union of the bootstrap percentile interval over "
-                        f"{'tiles' if pooled is not None else 'voxels'} ({int(n_bootstrap)} resamples, seed {seed}) "
-                        + ("stretched for the measured noise correlation, " if boot_stretch is not None else "")
-                        + "and mean +- 1.96 measurement SE" + (", widened by the within-tile spread correction's "
-                                                             "own SE in quadrature" if mixture is not None else "")
-                        + (", with the noise sigma read in the liver and its SE times dR2/dsigma (block sigma_check)"
-                           if sig_chk is not None and sig_chk.corrected else
-                           ", and by the noise sigma's SE times dR2/dsigma (block sigma_check)"
-                           if sig_chk is not None and sig_chk.sigma_air_se is not None else "")
-                        + ", mapped through the calibration"),
-        "mixture": mixture.to_dict() if mixture is not None else None,
-        "bootstrap_noise_stretch": boot_stretch,
-        "interval_basis": tf_block,
-        "calibration": cal.name,
-    }
-    het = _heterogeneity(fit, valid, r2v, stv, lic_head, cal,
-                         pooled if estimator in _headline.POOLED_ESTIMATORS or str(estimator).startswith("tile-fw")
-                         else None, image, sigma, n_coils)
-    if het.warning:
-        warnings.append(het.warning)
-    blocks = {
-        "headline": headline,
-        "r2_per_s": r2_block,
-        "lic_mg_per_g": lic_block,
-        "lic_umol_per_g": umol,
-        "category": {**category.to_dict(), "of": "lic_mg_per_g.of_mean_r2"},
-        "fraction_above": fraction_above,
-        "per_slice": per_slice,
-        "qc": qc,
-        "umol_per_mg": _cal.UMOL_PER_MG,
-        "heterogeneity": het.to_dict(),
-        "sigma_check": (sig_chk.to_dict() if sig_chk is not None else
-                        {"status": "not made", "reason": "off" if sigma_check == "off" else
-                         "no tile-pooled R2 headline of the SE model (the noise sigma enters it only there)"}),
-    }
-    lic_block["fraction_above"] = fraction_above
-    if getattr(fit, "model", None) == "fatwater":  # PDFF of the ROI (r2mri._gre, issue 15)
-        blocks["pdff_percent"] = _gre.pdff_block(fit, valid, pooled)
-    return LiverStatistics(lic_head, mean_r2, (lic_lo, lic_hi), estimator, category, blocks, warnings)
+def _checked_sigma(image: Any, pooled: Any, pool_mask: "np.ndarray | None", sigma: float, n_coils: int, fit: Any,
+                   mean_r2: float, lo: float, hi: float, *, tile: "int | str", seed: int, estimator: str,
+                   noise_correlation: "dict | None", mode: str) -> tuple[Any, float, float, float]:
+    """The noise sigma's own error (r2mri/_sigma_check.py): ``(check, mean_r2, lo, hi)`` with
+    the headline at the liver's sigma or the interval widened by sigma's SE."""
+    sig_chk = _sigma_check.sigma_check(image, pooled, sigma, n_coils, _sigma_check.air_sigma_se(fit, sigma),
+                                       noise_rho=material_rho(noise_correlation), mode=mode)
+    if sig_chk.needs_rerun(mean_r2, lo, hi):  # the headline itself at the liver's sigma
+        try:
+            again = _headline.headline_pooled(image, pool_mask, noise_sigma=sig_chk.sigma_liver, coils=n_coils,
+                                              tile=tile, seed=seed, estimator=estimator,
+                                              noise_rho=material_rho(noise_correlation))
+            sig_chk.r2_shift_relative = again[0].mean_r2_per_s / mean_r2 - 1.0
+        except InputError:  # kept: the tiles' ratio
+            pass
+    mean_r2, lo, hi = sig_chk.apply(mean_r2, lo, hi)  # sigma's SE; the liver's sigma (r2mri/_sigma_check.py)
+    return sig_chk, mean_r2, lo, hi
