@@ -41,6 +41,8 @@ spleen (16.4 s^-1) and viscera (13.2) of the phantom are below the floor: their 
 are mostly not marked, and a piece of them fails the pooled test. What stays out: pieces
 at the floor (18.2-18.4 s^-1: liver at ~0.3 mg/g that no R2 evidence separates from an
 organ just below it) and pieces that are half another organ (refused by their S0 level).
+A refused piece gets a second look (:mod:`r2mri._roi_floor_piece`, branch floorpiece): cut
+to the S0 core of the nearby region, its liver part is tested again as a piece.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+
+from ._roi_floor_piece import second_look
 
 __all__ = ["INTAKE_K", "INTAKE_HALF_WINDOW", "MIN_WHITE_VOXELS", "INTAKE_ROUNDS", "NEAR_VOXELS", "RESIDUAL_WARN_FRACTION",
            "marked_not_below", "take_low_side",
@@ -169,6 +173,8 @@ def low_side_pieces(cand: np.ndarray, maps: Any, r2: np.ndarray, floor_r2_per_s:
                 info["pieces"].append(row)
             else:
                 info["refused"].append({**row, "above_floor": bool(ok), "same_tissue": bool(same), **tests})
+                take |= second_look(piece, region, _near(region, piece), maps, r2, white_valid, floor_r2_per_s, k,
+                                    MIN_WHITE_VOXELS, pdff)[0] & (maps.logr >= log_floor)  # branch floorpiece
         if not take.any():
             break
         out = out | take

@@ -182,6 +182,9 @@ def widen_for_roi_sampling(stats: Any, roi: Any, fit: Any, calibration: Any) -> 
              "left_out_difference_noise_se_r2_per_s": diff["noise_se_r2_per_s"],
              "left_out_median_relative_se": diff["median_relative_se"],
              "left_out_difference_used": diff["used"]}
+    from ._left_out_warning import left_out_shift_warning as _shift  # the reading at the candidate (floorpiece)
+    block["left_out_lic_shift_pct"], warn = _shift(diff, h, calibration, automatic=getattr(roi, "automatic", False))
+    stats.warnings.extend([warn] if warn and isinstance(getattr(stats, "warnings", None), list) else [])
     head = blocks.get("headline")
     d = diff["difference_r2_per_s"] if diff["used"] else 0.0
     d_se = diff["noise_se_r2_per_s"] if diff["used"] else 0.0
