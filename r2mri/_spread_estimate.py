@@ -168,7 +168,7 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
     # tiles too noisy for the Box term: their bias simulated at the shrunk states (r2mri/_tile_bias_sim.py)
     sim_r2 = simulated_fit_bias(pooled.tile_r2_per_s, s0_app, se_rel, k, list(sel_of.values()), skipped, te, sigma,
                                 coils, seed, conditioned=not _CLASS_AT_SHRUNK, k_noise=kn,
-                                draw=getattr(pooled, "tile_noise_draw", None), centres=_tile_centres(image, pooled, k, sizes))
+                                draw=getattr(pooled, "tile_noise_draw", None))
     b_s0, b_r2 = b_s0 + sim_r2[0], b_r2 + sim_r2[1]
     kappa_prior = kappa_se = None
     xyz = np.stack(np.unravel_index(pooled.voxel_index[keep], np.asarray(image.data).shape[:3]), axis=1)
@@ -178,14 +178,6 @@ def _tile_set(image, pooled, sigma, coils, seed: int = 0) -> _TileSet:
                     sel_of, float(np.sum(k * b_r2) / k.sum()), float(np.sum(k[skipped]) / k.sum()), se_rel,
                     fit_bias_sim_r2=float(np.sum(k * sim_r2[1]) / k.sum()), fit_bias_sim_se=sim_r2[2],
                     kappa_prior=kappa_prior, kappa_se=kappa_se, xyz=xyz)
-
-
-def _tile_centres(image, pooled, k, sizes):
-    """(centre of each tile in grid indices, tile edge per group) for r2mri/_tile_bias_sim.py's local states."""
-    vt = pooled.voxel_tile
-    xyz = np.stack(np.unravel_index(pooled.voxel_index[vt >= 0], np.asarray(image.data).shape[:3]), axis=1)
-    c = np.stack([np.bincount(vt[vt >= 0], weights=xyz[:, j], minlength=k.size) for j in range(3)], axis=1)
-    return c / np.maximum(k, 1)[:, None], sizes
 
 
 def _simulator(t: _TileSet, seed: int, replicates: int, shape: str = "lognormal"):
