@@ -1,7 +1,7 @@
 """Cache cell 13 livers (coarse 30 mg/g SNR 20 8 ch) of benchmarks.autogrid: the analyze result's image, fit,
 calibration, ROI masks and truth, so that the statistics stage can be re-run per variant (branch est30)."""
 import os, pickle, sys, time
-import numpy as np
+
 from benchmarks.autogrid import CELLS, analyzed_liver, _automatic
 from r2mri import phantom
 

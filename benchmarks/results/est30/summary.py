@@ -1,5 +1,5 @@
-import json, sys, numpy as np, collections
-rows = [json.loads(l) for l in open("/work/wt-est30/benchmarks/results/est30/variants.jsonl")]
+import json, numpy as np, collections
+rows = [json.loads(l) for l in open(__import__("os").path.join(__import__("os").path.dirname(__file__), "variants.jsonl"))]
 by = collections.defaultdict(list)
 for r in rows: by[(r["label"], tuple(r["cell"]))].append(r)
 base = {(r["cell"][0], r["cell"][1], r["cell"][4], r["k"]): r for r in rows if r["label"] == "base"}

@@ -1,8 +1,8 @@
 """Estimator part (headline against the LIC of the mean true R2 over the pooled sample) of cached livers
 (cache.py) with the true outline, under experiment switches PATCH="module:NAME=value;..." (branch est30).
 Usage: PATCH=... python benchmarks/results/est30/variants.py LABEL PKL[,PKL..] >> log"""
-import glob, json, os, pickle, sys, time
-import numpy as np
+import json, os, pickle, sys, time
+
 for kv in filter(None, os.environ.get("PATCH", "").split(";")):
     mod, rest = kv.split(":"); name, val = rest.split("=")
     setattr(__import__(mod, fromlist=["x"]), name, eval(val))
