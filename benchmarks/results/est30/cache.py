@@ -8,7 +8,7 @@ from r2mri import phantom
 CELL = os.environ.get("CELL", "13")
 cell = CELLS[int(CELL)] if "," not in CELL else tuple(float(v) if i < 4 else int(v) for i, v in enumerate(CELL.split(",")))
 for k in map(int, sys.argv[1].split(",")):
-    fn = f"/tmp/est30/c{CELL.replace(',', '_')}_k{k}.pkl"
+    fn = f"/tmp/est30/{os.environ.get('TAG', '')}c{CELL.replace(',', '_')}_k{k}.pkl"
     if os.path.exists(fn):
         continue
     t0 = time.time()
