@@ -292,11 +292,11 @@ def _robust_gap(r2_obs, fits, gid, ng, kw, how):
             gap[g] = float(np.exp(np.sum(ws * np.log(fs)) / ws.sum() - np.sum(wo * np.log(fo)) / wo.sum()) - 1.0)
     return gap
 _II_EVALS = 3  # [D, r2mri's choice] simulations of the indirect inference (start, then two secant steps)
-_II_FACTOR = (0.67, 1.5)
+_II_FACTOR = (0.67, 1.5)  # [D, r2mri's choice] bounds of the factor on the shrunk rates
 _VB_MAX_REL_SE = 0.3  # [D, r2mri's choice] the states' between-tile variance from the tiles of relative SE up to
 # this (r2mri/_sim_state.py, _between_variance; branch est30): on coarse 30 mg/g SNR 20 8-channel livers the tiles'
 # SEs are calibrated up to 0.5 (SD of the z-score 0.99-1.03), 0.68 above; 0.3 and 0.5 gave the same headline
-# (-0.54 / -0.56 % in LIC, paired, 12 livers). None: from every tile of the edge (before est30).  # [D, r2mri's choice] bounds of the factor on the shrunk rates
+# (-0.54 / -0.56 % in LIC, paired, 12 livers). None: from every tile of the edge (before est30).
 
 
 _FIT_BIAS_WARN = 0.015  # [D, r2mri's choice] tile-fit bias taken off (Box + simulated), as a share of the mean
