@@ -50,6 +50,7 @@ from scipy import ndimage
 
 from ._roi_evidence import (below_floor_median, demote_below_floor, determined_r2, relative_r2_se,
                             thin_region_warning)
+from ._roi_edge_bays import with_liver_like_bays
 from ._roi_extend import extend_candidate
 from ._roi_grow import (_BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_R2, _SHADING_MM, _box, _grow, _inplane_steps, _robust,
                         _smooth)
@@ -399,6 +400,8 @@ def choose_candidate(found: list[dict[str, Any]], maps: GrowthMaps, image: Any, 
                                                                             ext_min) is None):
             cand, dark_edge = extend_candidate(cand, maps, image, fit, r2, s0, status, floor_ext=floor_ext,
                                                floor_r2=floor_r2, grow_k=grow_k, options=options, warnings=warnings)
+            # rule 1 keeps the edge along narrow bays of left-out liver-like tissue (r2mri/_roi_edge_bays.py)
+            dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options)
         if automatic:
             cand = _check_automatic(best, ranked, cand, maps, image, fit, (floor_r2, floor_source), erode_mm,
                                     len(found), options, warnings)
