@@ -100,7 +100,8 @@ def liver_like_bays(cand: np.ndarray, logs: np.ndarray, tissue: np.ndarray, erod
 
 def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | None, erode_mm: float,
                          voxel_mm, options: dict[str, Any]) -> np.ndarray | None:
-    """The hook of :func:`r2mri._roi_proposal.choose_candidate`: ``dark_edge`` (rule 1's extra
+    """The hook of :func:`r2mri._roi_proposal.choose_candidate` (after the automatic self-check,
+    whose high-iron fallback may replace the candidate): ``dark_edge`` (rule 1's extra
     inside, :func:`r2mri._roi_iron.erosion_inside`) joined by :func:`liver_like_bays` of the
     extended candidate; records ``options["edge_bays"]`` (voxels). None stays None (empty candidate)."""
     if dark_edge is None or not cand.any():

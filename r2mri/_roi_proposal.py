@@ -400,11 +400,11 @@ def choose_candidate(found: list[dict[str, Any]], maps: GrowthMaps, image: Any, 
                                                                             ext_min) is None):
             cand, dark_edge = extend_candidate(cand, maps, image, fit, r2, s0, status, floor_ext=floor_ext,
                                                floor_r2=floor_r2, grow_k=grow_k, options=options, warnings=warnings)
-            # rule 1 keeps the edge along narrow bays of left-out liver-like tissue (r2mri/_roi_edge_bays.py)
-            dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options)
         if automatic:
             cand = _check_automatic(best, ranked, cand, maps, image, fit, (floor_r2, floor_source), erode_mm,
                                     len(found), options, warnings)
+        # rule 1 keeps the edge along narrow bays of left-out liver-like tissue (r2mri/_roi_edge_bays.py)
+        dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options)
     else:
         cand = np.zeros(maps.tissue.shape, dtype=bool)
     if automatic:
