@@ -404,7 +404,7 @@ def choose_candidate(found: list[dict[str, Any]], maps: GrowthMaps, image: Any, 
             cand = _check_automatic(best, ranked, cand, maps, image, fit, (floor_r2, floor_source), erode_mm,
                                     len(found), options, warnings)
         # rule 1 keeps the edge along narrow bays of left-out liver-like tissue (r2mri/_roi_edge_bays.py)
-        dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options)
+        dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options, r2, floor_ext)
     else:
         cand = np.zeros(maps.tissue.shape, dtype=bool)
     if automatic:
