@@ -73,3 +73,16 @@ def test_the_erosion_keeps_the_edge_along_a_left_out_low_iron_channel():
                              for k in range(SHAPE[2])], axis=-1)
         near_notch = cand & (to_notch - 0.5 * VOX < ERODE_MM)
         assert near_notch.any() and not (fixed & near_notch).any()
+
+
+def test_a_bay_below_the_parenchymal_floor_is_not_counted():
+    # the spleen (16.4 s^-1 on the phantom) has the liver's S0 at low iron: only its R2, pooled over the bay
+    # (median of ~450 voxels of SD 7 s^-1: SE ~0.4 s^-1), tells it from low-iron liver (floor 18.0 s^-1)
+    for seed in (0, 1, 2):
+        true, r2, cand, logs, notch = _case(seed)
+        rng = np.random.default_rng(seed + 10)
+        for bay_r2, counted in ((16.4, False), (21.0, True)):
+            r2[:50, 17:20] = bay_r2 + 7.0 * rng.standard_normal((50, 3, SHAPE[2]))
+            bays = liver_like_bays(cand, logs, np.ones(SHAPE, bool), ERODE_MM, (VOX, VOX), r2_per_s=r2,
+                                   floor_r2_per_s=18.0)
+            assert bool(bays[5:50, 17:20].any()) is counted, (bay_r2, int(bays.sum()))
