@@ -19,8 +19,8 @@ width, concavities of the same size), kept where the tissue looks like the candi
 high-passed log S0 (within :data:`BAY_S0_SD` robust SDs of the candidate tissue's median;
 muscle and bone lie 6-16 SDs below on the phantom, the left-out liver within 3) and, per
 face-connected bay, where the median voxel R2 is at or above the parenchymal floor (the spleen
-and viscera have the liver's S0 at low iron; without this test the bays lost 40 % less of the
-gain on cells 8 / 9 but let spleen and viscera into a 0.5 mg/g ROI, benchmarks/README.md).
+and viscera have the liver's S0 at low iron; the test costs 40 % of the bays' gain on cells 8 / 9,
+without it spleen and viscera entered a 0.5 mg/g ROI, benchmarks/README.md).
 Rule 1 then counts them as inside (as :func:`r2mri._roi_iron.erosion_inside` does for the
 dark edge), so the candidate keeps its edge there; the edge against everything else is
 eroded as before. The bays themselves stay out of the ROI (the candidate is not changed).
