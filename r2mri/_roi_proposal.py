@@ -50,6 +50,7 @@ from scipy import ndimage
 
 from ._roi_evidence import (below_floor_median, demote_below_floor, determined_r2, relative_r2_se,
                             thin_region_warning)
+from ._roi_edge_bays import with_liver_like_bays
 from ._roi_extend import extend_candidate
 from ._roi_grow import (_BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_R2, _SHADING_MM, _box, _grow, _inplane_steps, _robust,
                         _smooth)
@@ -402,6 +403,8 @@ def choose_candidate(found: list[dict[str, Any]], maps: GrowthMaps, image: Any, 
         if automatic:
             cand = _check_automatic(best, ranked, cand, maps, image, fit, (floor_r2, floor_source), erode_mm,
                                     len(found), options, warnings)
+        # rule 1 keeps the edge along narrow bays of left-out liver-like tissue (r2mri/_roi_edge_bays.py)
+        dark_edge = with_liver_like_bays(cand, maps, dark_edge, erode_mm, image.voxel_size_mm, options, r2, floor_ext)
     else:
         cand = np.zeros(maps.tissue.shape, dtype=bool)
     if automatic:

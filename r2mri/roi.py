@@ -50,7 +50,13 @@ The steps, each in its own module with the details in its docstring:
 Exclusion rules (in this order; ``LiverROI.removed`` counts each; :mod:`r2mri._roi_rules`)
 ------------------------------------------------------------------------------------------
 1. ``edge_erosion``: voxels within ``erode_mm`` (default 5 mm) of the candidate's edge,
-   in-plane, by the Euclidean distance transform; holes are edges too.
+   in-plane, by the Euclidean distance transform; holes are edges too. A grown candidate
+   keeps its edge where the voxels next to it have no signal left
+   (:func:`r2mri._roi_iron.erosion_inside`) and along narrow bays of left-out tissue
+   that looks like its own by S0, with a median R2 at or above the parenchymal floor (an
+   in-plane closing by the erosion's width:
+   low-iron liver the growing left out, :mod:`r2mri._roi_edge_bays`,
+   ``roi.options["edge_bays"]``).
 2. ``fit_failed``: non-finite R2 or S0, or status NOT_CONVERGED, TOO_FEW_ECHOES,
    BAD_INPUT or MASKED (BELOW_NOISE and BOUND_HIT voxels are kept: real high-iron
    liver). NOT_CONVERGED voxels and floor fits with S0 = 0 are kept in
