@@ -30,7 +30,9 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: 1.3: ``category`` gains ``ci95_categories``, ``ci95_thresholds_mg_per_g``,
 #: ``ci95_spans_threshold`` and ``ci95_note`` (the categories the headline's interval spans).
 #: 1.4: the ``sigma_check`` block (the noise sigma's own error in the headline, r2mri/_sigma_check.py).
-SCHEMA_VERSION = "1.5"
+#: 1.6: ``headline.roi_sampling.left_out_lic_shift_pct`` (branch floorpiece) and
+#: ``headline.mixture.s0_texture.unseen`` (branch s0fine30).
+SCHEMA_VERSION = "1.6"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
 _PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
@@ -307,7 +309,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.5', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.6', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
