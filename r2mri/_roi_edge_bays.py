@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["BAY_S0_SD", "BAY_MIN_VOXELS", "BAY_FLOOR_K", "bay_below_floor", "liver_like_bays", "with_liver_like_bays"]
+__all__ = ["BAY_S0_SD", "BAY_MIN_VOXELS", "liver_like_bays", "with_liver_like_bays"]
 
 #: Half-width of the S0 test of a bay voxel, in robust SDs of the candidate tissue's high-passed
 #: log S0 [D: r2mri's choice; coarse 1 mg/g SNR 20 livers (module docstring): left-out liver in
@@ -44,10 +44,6 @@ BAY_S0_SD = 3.0
 #: Fewest voxels with a finite R2 for a bay's median R2 to count against the floor [D: r2mri's choice,
 #: as ``_roi_low_side``'s pieces (>= 10)].
 BAY_MIN_VOXELS = 10
-#: Standard errors of a median by which a bay's median R2 must lie below the floor to be refused
-#: (branch bayfloor; None: refused when the median is below the floor) [D: r2mri's choice, as
-#: INTAKE_K of r2mri._roi_low_intake; margin in benchmarks/README.md, "bayfloor"].
-BAY_FLOOR_K: float | None = 2.0
 
 
 def _disk(radius_vox: int) -> np.ndarray:
@@ -119,33 +115,9 @@ def liver_like_bays(cand: np.ndarray, logs: np.ndarray, tissue: np.ndarray, erod
         for p in range(1, n + 1):
             piece = pieces == p
             vals = r2[piece & fin]
-            if vals.size < BAY_MIN_VOXELS or bay_below_floor(vals, floor_r2_per_s):
+            if vals.size < BAY_MIN_VOXELS or float(np.median(vals)) < floor_r2_per_s:
                 out[piece] = False
     return out
-
-
-def bay_below_floor(r2_per_s: np.ndarray, floor_r2_per_s: float, k: float | None = None) -> bool:
-    """Whether a bay's voxel R2 (finite, s^-1) reads below the parenchymal floor.
-
-    With ``k`` (default :data:`BAY_FLOOR_K`) None, the median below the floor (edgelow); else the
-    pooled test (branch bayfloor): the median lies below the floor by more than ``k`` standard
-    errors of a median (``1.2533 x 1.4826 MAD / sqrt(n)``, as :mod:`r2mri._roi_low_intake`), so
-    a liver bay whose median sits just under the floor by noise is kept.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> bool(bay_below_floor(17.5 + 7.0 * rng.standard_normal(30), 18.0, k=2.0))
-    False
-    >>> bool(bay_below_floor(16.4 + 7.0 * rng.standard_normal(2000), 18.0, k=2.0))
-    True
-    """
-    k = BAY_FLOOR_K if k is None else k
-    m = float(np.median(r2_per_s))
-    if k is None or k <= 0:
-        return m < floor_r2_per_s
-    sem = 1.2533 * 1.4826 * float(np.median(np.abs(r2_per_s - m))) / np.sqrt(r2_per_s.size)
-    return m + k * sem < floor_r2_per_s
 
 
 def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | None, erode_mm: float,

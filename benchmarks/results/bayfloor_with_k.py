@@ -12,6 +12,7 @@ import r2mri._roi_edge_bays as bays
 k = os.environ.get("BAYFLOOR_K", "2")
 bays.BAY_FLOOR_K = None if k.lower() == "none" else float(k)
 print("BAY_FLOOR_K =", bays.BAY_FLOOR_K, flush=True)
+sys.path.insert(0, os.getcwd())  # run from the worktree root
 mod = sys.argv[1]
 sys.argv = [mod] + sys.argv[2:]
 runpy.run_module(mod, run_name="__main__", alter_sys=True)
