@@ -46,68 +46,45 @@ INTAKE_LABELS = {1: "intake_taken", 2: "intake_trimmed", 3: "intake_floor", 4: "
                  6: "intake_above", 7: "not_tissue", 8: "not_marked", 9: "not_reached"}
 
 
+#: :data:`INTAKE_LABELS` code of each verdict of the library's record (r2mri._roi_low_intake.VERDICTS)
+VERDICT_CODES = {"taken": 2, "floor": 3, "s0": 4, "small": 5, "above": 6}
+
+
 def intake_verdicts(cand, maps, r2, floor_r2, grow_k, pdff):
-    """The low-side intake's steps (``r2mri._roi_low_intake.low_side_pieces``) on ``cand``,
-    with each voxel's last verdict (codes of :data:`INTAKE_LABELS`) and the refused pieces'
-    ``same_tissue`` measures. Same arithmetic as the library's function."""
-    from r2mri._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD
-    from r2mri._roi_low_intake import (INTAKE_K, INTAKE_ROUNDS, MIN_WHITE_VOXELS, _near, _white_median_test,
-                                       marked_not_below)
-    from r2mri._roi_parenchyma import _extend_once
-    from r2mri._roi_patches import same_tissue
+    """The low-side intake (``r2mri._roi_low_intake.low_side_pieces``, run again on ``cand``
+    with its ``record``) as each voxel's last verdict (codes of :data:`INTAKE_LABELS`: a taken
+    piece's voxels code 1, its voxels below the floor 2; a refused piece's voxels its verdict's
+    code, those its second look takes 1) and the tested pieces of >= 50 voxels with their
+    ``same_tissue`` measures and in-plane ring (against the candidate at the round's start)."""
+    from r2mri._roi_low_intake import low_side_pieces, marked_not_below
 
     code = np.zeros(cand.shape, np.int8)
-    marked, black = marked_not_below(maps.tissue, r2, floor_r2)
+    marked, _ = marked_not_below(maps.tissue, r2, floor_r2)
     code[~cand & ~maps.tissue] = 7
     code[~cand & maps.tissue & ~marked] = 8
     code[~cand & marked] = 9
-    white_valid = ~black & maps.tissue & np.isfinite(r2)
-    face = ndimage.generate_binary_structure(3, 1)
-    out = cand.copy()
-    log_floor = np.log(floor_r2)
+    record: list = []
+    low_side_pieces(cand, maps, r2, floor_r2, grow_k, pdff, record=record)
+    start = {0: cand.copy()}  # the candidate at each round's start: cand and the earlier rounds' takes
+    for q in record:
+        start.setdefault(q["round"] + 1, start[q["round"]].copy())
+        start[q["round"] + 1] |= q["taken"]
     pieces_info = []
-    for rnd in range(INTAKE_ROUNDS):
-        region = out & maps.tissue
-        loose, _, _ = _extend_once(out, marked, maps.logr, maps.logs, maps.steps, float(np.finfo(float).tiny),
-                                   grow_k, (_BAND_FLOOR_S0, _BAND_CAP_S0), _BAND_CAP_R2, _EDGE_FLOOR, _MAD_TO_SD,
-                                   None, np.zeros(out.shape, dtype=bool))
-        if loose is None:
-            break
-        pieces, n = ndimage.label(loose & ~out & marked, structure=face)
-        if n == 0:
-            break
-        med_region = float(np.median(maps.logr[region]))
-        take = np.zeros(out.shape, dtype=bool)
-        for p in range(1, n + 1):
-            piece = pieces == p
-            v = r2[piece & white_valid]
-            if v.size < MIN_WHITE_VOXELS:
-                code[piece] = 5
-                continue
-            if float(np.median(maps.logr[piece])) > med_region:
-                code[piece] = 6
-                continue
-            ok, m, sem = _white_median_test(v, floor_r2, INTAKE_K)
-            same, tests = same_tissue(piece, _near(region, piece), maps.logs, maps.logr, pdff) if ok else (False, {})
-            if ok and same:
-                keep = piece & (maps.logr >= log_floor)
-                take |= keep
-                code[keep] = 1
-                code[piece & ~keep] = 2
-            else:
-                code[piece] = 3 if not ok else 4
-            if np.count_nonzero(piece) >= 50:
-                ring = ndimage.binary_dilation(piece, np.ones((3, 3, 1), bool)) & ~piece
-                nr = max(int(np.count_nonzero(ring)), 1)
-                tests = {**tests, "enclosure": round(np.count_nonzero(ring & out) / nr, 3),
-                         "ring_unmarked_tissue": round(np.count_nonzero(ring & ~out & maps.tissue & ~marked) / nr, 3),
-                         "ring_not_tissue": round(np.count_nonzero(ring & ~out & ~maps.tissue) / nr, 3)}
-                pieces_info.append({"round": rnd, "voxels": int(np.count_nonzero(piece)), "median_r2": round(m, 2),
-                                    "se": round(sem, 2), "above_floor": bool(ok), "same": bool(same), **tests,
-                                    "_mask": piece})
-        if not take.any():
-            break
-        out = out | take
+    for q in record:
+        rnd, piece, verdict = q["round"], q["mask"], q["verdict"]
+        region_out = start[rnd]
+        code[piece] = VERDICT_CODES[verdict]
+        code[q["taken"]] = 1
+        if verdict in ("small", "above") or np.count_nonzero(piece) < 50:
+            continue
+        ring = ndimage.binary_dilation(piece, np.ones((3, 3, 1), bool)) & ~piece
+        nr = max(int(np.count_nonzero(ring)), 1)
+        tests = {**q["tests"], "enclosure": round(np.count_nonzero(ring & region_out) / nr, 3),
+                 "ring_unmarked_tissue": round(np.count_nonzero(ring & ~region_out & maps.tissue & ~marked) / nr, 3),
+                 "ring_not_tissue": round(np.count_nonzero(ring & ~region_out & ~maps.tissue) / nr, 3)}
+        pieces_info.append({"round": rnd, "voxels": q["row"]["voxels"], "median_r2": q["row"]["median_r2_per_s"],
+                            "se": q["row"]["se_per_s"], "above_floor": verdict != "floor",
+                            "same": verdict == "taken", **tests, "_mask": piece})
     return code, pieces_info
 
 

@@ -55,7 +55,7 @@ from scipy import ndimage
 from ._roi_floor_piece import second_look
 
 __all__ = ["INTAKE_K", "INTAKE_HALF_WINDOW", "MIN_WHITE_VOXELS", "INTAKE_ROUNDS", "NEAR_VOXELS", "RESIDUAL_WARN_FRACTION",
-           "marked_not_below", "take_low_side",
+           "VERDICTS", "marked_not_below", "take_low_side",
            "low_side_pieces"]
 
 #: Standard errors of a median by which a piece's white-voxel median R2 must lie above the
@@ -125,18 +125,56 @@ def _near(region: np.ndarray, piece: np.ndarray) -> np.ndarray:
     return near if np.count_nonzero(near) >= 100 else region
 
 
+VERDICTS = ("taken", "floor", "s0", "small", "above")
+"""A tested piece's verdict in :func:`low_side_pieces`'s ``record``: taken (its voxels at or above
+the floor), refused as not above the floor by :data:`INTAKE_K` SE, refused by ``same_tissue``,
+too few white voxels, median R2 above the region's."""
+
+
+def _test_piece(piece: np.ndarray, region: np.ndarray, med_region: float, maps: Any, r2: np.ndarray,
+                white_valid: np.ndarray, floor_r2_per_s: float, k: float,
+                pdff: np.ndarray | None) -> tuple[str, np.ndarray | None, dict[str, Any], dict[str, Any]]:
+    """``(verdict, voxels taken or None, row, same_tissue's tests)`` of one piece of a round of
+    :func:`low_side_pieces` (module docstring, steps 3-4; a refused piece's second look)."""
+    from ._roi_patches import same_tissue
+
+    v = r2[piece & white_valid]
+    if v.size < MIN_WHITE_VOXELS:
+        return "small", None, {}, {}
+    if float(np.median(maps.logr[piece])) > med_region:
+        return "above", None, {}, {}
+    ok, m, sem = _white_median_test(v, floor_r2_per_s, k)
+    same, tests = same_tissue(piece, _near(region, piece), maps.logs, maps.logr, pdff) if ok else (False, {})
+    row = {"voxels": int(np.count_nonzero(piece)), "median_r2_per_s": round(m, 2), "se_per_s": round(sem, 2)}
+    log_floor = np.log(floor_r2_per_s)
+    if ok and same:
+        # the extension's own per-voxel floor (no noise margin) trims the rim that the window
+        # marking smears into a neighbouring organ below the floor
+        return "taken", piece & (maps.logr >= log_floor), row, tests
+    row = {**row, "above_floor": bool(ok), "same_tissue": bool(same), **tests}
+    taken = second_look(piece, region, _near(region, piece), maps, r2, white_valid, floor_r2_per_s, k,
+                        MIN_WHITE_VOXELS, pdff)[0] & (maps.logr >= log_floor)  # branch floorpiece
+    return ("s0" if ok else "floor"), taken, row, tests
+
+
 def low_side_pieces(cand: np.ndarray, maps: Any, r2: np.ndarray, floor_r2_per_s: float, grow_k: float,
                     pdff: np.ndarray | None = None, *, k: float = INTAKE_K,
-                    rounds: int = INTAKE_ROUNDS) -> tuple[np.ndarray, dict[str, Any]]:
+                    rounds: int = INTAKE_ROUNDS, record: list | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """``(candidate, info)``: ``cand`` with the low-side pieces that pass the pooled test
     (module docstring) added and holes filled slice by slice; ``maps``:
     :class:`r2mri._roi_proposal.GrowthMaps`, ``r2``: the fit's voxel R2 (s^-1).
     ``info``: ``added`` (voxels), ``pieces`` (the taken ones: voxels, white-voxel median
-    R2 and its SE), ``refused`` (the five largest pieces that failed a test)."""
-    from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD
-    from ._roi_parenchyma import _extend_once
-    from ._roi_patches import same_tissue
+    R2 and its SE), ``refused`` (the five largest pieces that failed a test).
 
+    ``record``: when a list, one dict per tested piece is appended, in the order tested
+    (nothing is recorded otherwise; the result is the same): ``round`` (0-based), ``mask``
+    (its voxels, ``cand``'s shape), ``verdict`` (one of :data:`VERDICTS`), ``taken`` (the
+    voxels it adds: after the floor trim when taken, the second look's when refused; all
+    False for small / above), ``row`` (as in ``info``; empty for small / above) and
+    ``tests`` (``same_tissue``'s measures). The candidate before round ``r`` is ``cand``
+    with the ``taken`` of every earlier round (the fill and the connectivity step follow).
+    ``benchmarks.floorpiece`` classifies the left-out liver with it.
+    """
     info: dict[str, Any] = {"added": 0, "pieces": [], "refused": []}
     if np.count_nonzero(cand & maps.tissue) < 10:
         return cand, info
@@ -144,37 +182,23 @@ def low_side_pieces(cand: np.ndarray, maps: Any, r2: np.ndarray, floor_r2_per_s:
     white_valid = ~black & maps.tissue & np.isfinite(r2)
     face = ndimage.generate_binary_structure(3, 1)
     out = cand.copy()
-    no_floor = float(np.finfo(float).tiny)  # the pieces: the marking stands for the floor (the test's sample)
-    log_floor = np.log(floor_r2_per_s)
-    for _ in range(rounds):
+    for rnd in range(rounds):
         region = out & maps.tissue
-        loose, _, _ = _extend_once(out, marked, maps.logr, maps.logs, maps.steps, no_floor, grow_k,
-                                   (_BAND_FLOOR_S0, _BAND_CAP_S0), _BAND_CAP_R2, _EDGE_FLOOR, _MAD_TO_SD, None,
-                                   np.zeros(out.shape, dtype=bool))
-        if loose is None:
-            break
-        pieces, n = ndimage.label(loose & ~out & marked, structure=face)
+        pieces, n = _round_pieces(out, marked, maps, grow_k, face)
         if n == 0:
             break
         med_region = float(np.median(maps.logr[region]))
         take = np.zeros(out.shape, dtype=bool)
         for p in range(1, n + 1):
             piece = pieces == p
-            v = r2[piece & white_valid]
-            if v.size < MIN_WHITE_VOXELS or float(np.median(maps.logr[piece])) > med_region:
-                continue
-            ok, m, sem = _white_median_test(v, floor_r2_per_s, k)
-            same, tests = same_tissue(piece, _near(region, piece), maps.logs, maps.logr, pdff) if ok else (False, {})
-            row = {"voxels": int(np.count_nonzero(piece)), "median_r2_per_s": round(m, 2), "se_per_s": round(sem, 2)}
-            if ok and same:
-                # the extension's own per-voxel floor (no noise margin) trims the rim that the window
-                # marking smears into a neighbouring organ below the floor
-                take |= piece & (maps.logr >= log_floor)
-                info["pieces"].append(row)
-            else:
-                info["refused"].append({**row, "above_floor": bool(ok), "same_tissue": bool(same), **tests})
-                take |= second_look(piece, region, _near(region, piece), maps, r2, white_valid, floor_r2_per_s, k,
-                                    MIN_WHITE_VOXELS, pdff)[0] & (maps.logr >= log_floor)  # branch floorpiece
+            verdict, taken, row, tests = _test_piece(piece, region, med_region, maps, r2, white_valid,
+                                                     floor_r2_per_s, k, pdff)
+            if taken is not None:
+                take |= taken
+                info["pieces" if verdict == "taken" else "refused"].append(row)
+            if record is not None:
+                record.append({"round": rnd, "mask": piece, "verdict": verdict, "row": row, "tests": tests,
+                               "taken": taken if taken is not None else np.zeros(out.shape, dtype=bool)})
         if not take.any():
             break
         out = out | take
@@ -188,6 +212,22 @@ def low_side_pieces(cand: np.ndarray, maps: Any, r2: np.ndarray, floor_r2_per_s:
     info["pieces"] = sorted(info["pieces"], key=lambda q: -q["voxels"])[:5]
     info["refused"] = sorted(info["refused"], key=lambda q: -q["voxels"])[:5]
     return out, info
+
+
+def _round_pieces(out: np.ndarray, marked: np.ndarray, maps: Any, grow_k: float,
+                  face: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(labels, n)``: the face-connected pieces of the marked tissue that the extension
+    step (module docstring, step 2) reaches from ``out`` outside it; ``n`` 0 when none."""
+    from ._roi_grow import _BAND_CAP_R2, _BAND_CAP_S0, _BAND_FLOOR_S0, _EDGE_FLOOR, _MAD_TO_SD
+    from ._roi_parenchyma import _extend_once
+
+    no_floor = float(np.finfo(float).tiny)  # the pieces: the marking stands for the floor (the test's sample)
+    loose, _, _ = _extend_once(out, marked, maps.logr, maps.logs, maps.steps, no_floor, grow_k,
+                               (_BAND_FLOOR_S0, _BAND_CAP_S0), _BAND_CAP_R2, _EDGE_FLOOR, _MAD_TO_SD, None,
+                               np.zeros(out.shape, dtype=bool))
+    if loose is None:
+        return np.zeros(out.shape, dtype=np.int32), 0
+    return ndimage.label(loose & ~out & marked, structure=face)
 
 
 def take_low_side(cand: np.ndarray, maps: Any, r2: np.ndarray, floor_r2: float | None, floor_ext: float,

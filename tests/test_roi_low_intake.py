@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from r2mri._roi_evidence import above_floor
 from r2mri._roi_grow import _smooth
-from r2mri._roi_low_intake import low_side_pieces
+from r2mri._roi_low_intake import VERDICTS, low_side_pieces
 
 FLOOR = 18.0
 SHAPE = (80, 60, 3)
@@ -55,16 +55,63 @@ def test_low_iron_patch_is_taken_in_and_the_spleen_is_not():
         assert info["pieces"] and info["pieces"][0]["median_r2_per_s"] - 2 * info["pieces"][0]["se_per_s"] > FLOOR
 
 
+def _spleen_touching(seed: int):
+    """No fat between liver and spleen and the same S0: only R2 tells them apart; the
+    candidate holds the whole liver."""
+    _, r2, cand, maps = _maps(seed, patch=False)
+    rng = np.random.default_rng(seed + 10)
+    r2[:, 36:40] = 16.4 + 7.0 * rng.standard_normal((80, 4, 3))
+    maps.tissue[:, 36:40] = True
+    maps.logr = _smooth(np.log(np.clip(r2, 1.0, None)), maps.tissue)
+    cand[:, :36] = True
+    return r2, cand, maps
+
+
 def test_a_spleen_touching_the_liver_is_not_taken():
-    # no fat between them and the same S0: only R2 tells them apart; the candidate holds the whole liver
     for seed in (0, 1, 2):
-        true, r2, cand, maps = _maps(seed, patch=False)
-        rng = np.random.default_rng(seed + 10)
-        r2[:, 36:40] = 16.4 + 7.0 * rng.standard_normal((80, 4, 3))
-        maps.tissue[:, 36:40] = True
-        maps.logr = _smooth(np.log(np.clip(r2, 1.0, None)), maps.tissue)
-        cand[:, :36] = True
+        r2, cand, maps = _spleen_touching(seed)
         out, info = low_side_pieces(cand, maps, r2, FLOOR, 3.0)
         assert np.count_nonzero(out & ~cand) == 0, info
         # the spleen's rim pieces were tested and refused (their pooled R2 is below the floor)
         assert all(not p["above_floor"] for p in info["refused"]), info
+
+
+def _same_info(a, b):
+    return a["added"] == b["added"] and a["pieces"] == b["pieces"] and a["refused"] == b["refused"]
+
+
+def test_record_of_a_taken_low_iron_patch():
+    # branch recordhook: the record is what the loop decided; asking for it changes nothing
+    true, r2, cand, maps = _maps(0, patch=True)
+    patch = true == 20.0
+    out0, info0 = low_side_pieces(cand, maps, r2, FLOOR, 3.0)
+    record: list = []
+    out, info = low_side_pieces(cand, maps, r2, FLOOR, 3.0, record=record)
+    assert np.array_equal(out, out0) and _same_info(info, info0)
+    assert {q["verdict"] for q in record} <= set(VERDICTS)
+    taken = [q for q in record if q["verdict"] == "taken"]
+    # the piece holding most of the patch was taken, with the row info reports and trimmed to the floor
+    big = max(taken, key=lambda q: np.count_nonzero(q["mask"] & patch))
+    assert np.count_nonzero(big["mask"] & patch) >= 0.7 * np.count_nonzero(patch)
+    assert big["row"] in info["pieces"] and big["row"]["median_r2_per_s"] - 2 * big["row"]["se_per_s"] > FLOOR
+    assert not (big["taken"] & ~big["mask"]).any()
+    assert np.array_equal(big["taken"], big["mask"] & (maps.logr >= np.log(FLOOR)))
+    # every voxel added before the fill is a recorded take; the rounds count up from 0
+    union = np.any([q["taken"] for q in record], axis=0)
+    assert not (union & ~out).any()
+    assert [q["round"] for q in record] == sorted(q["round"] for q in record) and record[0]["round"] == 0
+
+
+def test_record_of_a_refused_same_s0_spleen():
+    for seed in (0, 1, 2):
+        r2, cand, maps = _spleen_touching(seed)
+        out0, info0 = low_side_pieces(cand, maps, r2, FLOOR, 3.0)
+        record: list = []
+        out, info = low_side_pieces(cand, maps, r2, FLOOR, 3.0, record=record)
+        assert np.array_equal(out, out0) and _same_info(info, info0) and not (out & ~cand).any()
+        tested = [q for q in record if q["verdict"] not in ("small", "above")]
+        # the spleen's pieces (same S0 as the liver) reached the pooled test and were refused there,
+        # below the floor; nothing taken, not even by the second look
+        assert tested and all(q["verdict"] == "floor" for q in tested), [q["row"] for q in record]
+        assert all(not q["taken"].any() for q in record)
+        assert all(q["row"] in info["refused"] for q in sorted(tested, key=lambda q: -q["row"]["voxels"])[:5])
