@@ -26,7 +26,7 @@ This module defines no numba function, so it needs no cache guard of its own.
 
 **numba's on-disk cache across files.** numba (0.68) keeps a cached kernel under an
 index named after the file, function and line that defines it, stamped with the sha256
-of *that file's* content (numba < 0.60: its modification time and size). A kernel that
+of *that file's* content (earlier numba: its modification time and size). A kernel that
 calls numba functions, or reads module constants, of another file has their code
 compiled into its own cached machine code, yet its stamp does not see that file. So each
 kernel file records the sha256 of every r2mri file it compiles in (``_NOISE_PY_SHA256``,
