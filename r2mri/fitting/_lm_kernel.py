@@ -4,10 +4,10 @@ Levenberg-Marquardt iteration, and variable projection for the mono-exponential 
 Each voxel is fitted by a projected Levenberg-Marquardt iteration (Marquardt 1963,
 diagonal scaling of the normal equations) for at most 4 parameters, started from a
 weighted log-linear fit; the mono-exponential models (``monoexp``, ``truncated``) by
-variable projection and a safeguarded Newton iteration on the rate (:func:`_vp_mono`).
-Work arrays are allocated once per block of ``_BLOCK`` voxels
-(never per voxel); voxels are independent, so results do not depend on the number of
-threads or on the block a voxel falls in.
+variable projection and a safeguarded Newton iteration on the rate
+(:func:`r2mri.fitting._lm_model._vp_mono`). Work arrays are allocated once per block of
+``_BLOCK`` voxels (never per voxel); voxels are independent, so results do not depend on
+the number of threads or on the block a voxel falls in.
 
 The parallel :func:`_fit_chunk_voxel` runs it over blocks of voxels (the model is a
 run-time value in the settings array, :func:`r2mri.fitting._kernel_shared.settings`);
