@@ -22,6 +22,7 @@ import r2mri
 ROOT = Path(r2mri.__file__).resolve().parent
 
 #: (module, guard, file it hashes): every cross-file import of the fit kernels
+#: (``python -m benchmarks.kernsplit_guards --fix`` rewrites the stale ones, chain included)
 GUARDS = [
     ("r2mri.fitting._kernel_shared", "_NOISE_PY_SHA256", "noise.py"),
     ("r2mri.fitting._lm_model", "_NOISE_PY_SHA256", "noise.py"),
@@ -33,6 +34,9 @@ GUARDS = [
     ("r2mri.fitting._ncchi_kernel", "_KERNEL_SHARED_PY_SHA256", "fitting/_kernel_shared.py"),
     ("r2mri.fatwater._complex_kernels", "_FITTING_KERNEL_SHARED_PY_SHA256",
      "fitting/_kernel_shared.py"),
+    # the fat-water kernels' own (also checked by test_fatwater.py, test_fatwater_below_noise.py)
+    ("r2mri.fatwater._kernels", "_NOISE_PY_SHA256", "noise.py"),
+    ("r2mri.fatwater._complex_kernels", "_FATWATER_KERNELS_PY_SHA256", "fatwater/_kernels.py"),
 ]
 #: the kernel modules whose imports must all be guarded
 KERNEL_MODULES = sorted({m for m, _, _ in GUARDS})
