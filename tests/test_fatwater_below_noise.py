@@ -124,11 +124,11 @@ def test_complex_fit_keeps_healthy_fatty_voxels_ok():
 
 def test_complex_kernel_cache_key_follows_its_imports():
     """numba keys the on-disk cache of fatwater/_complex_kernels.py on that file only; it
-    compiles functions of fatwater/_kernels.py and fitting/_kernels.py in."""
+    compiles functions of fatwater/_kernels.py and fitting/_kernel_shared.py in."""
     from r2mri.fatwater import _complex_kernels as CK
 
     root = Path(r2mri.__file__).resolve().parent
     for name, rel in (("_FATWATER_KERNELS_PY_SHA256", "fatwater/_kernels.py"),
-                      ("_FITTING_KERNELS_PY_SHA256", "fitting/_kernels.py")):
+                      ("_FITTING_KERNEL_SHARED_PY_SHA256", "fitting/_kernel_shared.py")):
         assert getattr(CK, name) == hashlib.sha256((root / rel).read_bytes()).hexdigest(), \
             f"update {name} in r2mri/fatwater/_complex_kernels.py"

@@ -29,16 +29,16 @@ import numpy as np
 from numba import prange
 
 from .._numba_setup import njit
-from ..fitting._kernels import _chol_solve  # the SE models' SPD solve, factored in place here
+from ..fitting._kernel_shared import _chol_solve  # the SE models' SPD solve, factored in place here
 from ._kernels import (MIN_SIGNAL_ECHOES, RULE_LIVER, S_BAD, S_BELOW_NOISE, S_BOUND_HIT, S_NOT_CONVERGED, S_OK,
                        _shear, _signal_echoes, _start)
 
 #: sha256 of the files whose numba functions are compiled into these kernels
 #: (``_start``, ``_shear``, ``_signal_echoes`` of r2mri/fatwater/_kernels.py; ``_chol_solve``
-#: of r2mri/fitting/_kernels.py): numba keys the on-disk cache of this file on this file
+#: of r2mri/fitting/_kernel_shared.py): numba keys the on-disk cache of this file on this file
 #: only, so an edit there must change this file (tests/test_fatwater_below_noise.py checks).
 _FATWATER_KERNELS_PY_SHA256 = "e478dbfdff977c2e6f6a61a2fcbe0167fe3a550ee64c5aa37f03ae2208905b3f"
-_FITTING_KERNELS_PY_SHA256 = "3703ca8d832fb8aa516786a1216af50ec4929291bee1b00ec68807e96e0776aa"
+_FITTING_KERNEL_SHARED_PY_SHA256 = "0e0eb90981aa5a1144df9d1783f2a4918e15e8702e87b473d4cf773908d6fb9b"
 
 # output rows
 O_W, O_F, O_R2, O_R2STD, O_RMS, O_RSQ, O_PDFF, O_NITER, O_PSI, O_PHI, O_COST = range(11)
