@@ -66,7 +66,7 @@ def liver_row(path: Path) -> dict:
             "warnings": meta["warnings"]}
 
 
-def table(directory: Path) -> int:
+def table(directory: Path, name: str = "leftwarn-table") -> int:
     rows = [liver_row(p) for p in sorted(Path(directory).glob("*.npz"))]
     print("liver | err % | rel SE | d fit / true(all) / true(liver) s^-1 | shift % (warns here) | R2 error: "
           "outside cand / ring liver | fit bias ROI / ring liver / ring other (n) / ring deep")
@@ -86,7 +86,7 @@ def table(directory: Path) -> int:
     print(f"coarse / texture-4 1 mg/g SNR 20 (n {len(err)}): error + shift {gap.min():+.2f} to {gap.max():+.2f} "
           f"(mean {gap.mean():+.2f}, SD {gap.std(ddof=1):.2f}); share of the R2 error from liver outside the "
           f"candidate where it is < -0.2 s^-1: {part.min():.2f}-{part.max():.2f} (n {part.size})")
-    out = Path(__file__).resolve().parent / "results" / "leftwarn-table.json"
+    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
     out.write_text(json.dumps(rows, indent=1))
     return 0
 

@@ -2,10 +2,12 @@
 
 Run: ``NUMBA_NUM_THREADS=1 nice -n 5 python -m benchmarks.leftwarn capture CELL:K[,CELL:K..] [--dir D]``
 (autogrid's liver ``k`` of ``CELL`` -- an index into ``benchmarks.autogrid.CELLS``, ``mN`` into
-``MID_CELLS``, ``sd/w/lic/snr/c`` an explicit cell -- through ``r2mri.analyze``; saves the voxel fit, the true R2, the ROI's masks and the
-headline to ``D/CELL_K.npz``), then ``python -m benchmarks.leftwarn table [--dir D]`` (offline: the
-left-out difference ``d`` under each estimator on the saved fits, beside the true one and the
-headline's error).
+``MID_CELLS``, ``sd/w/lic/snr/c`` an explicit cell -- through ``r2mri.analyze``; saves the voxel
+fit, the true R2, the ROI's masks and the headline to ``D/CELL_K.npz``, 10-35 s per liver), then
+``python -m benchmarks.leftwarn table [--dir D] [--out NAME]`` (offline, seconds: the library's
+left-out difference ``d`` and LIC shift on the saved fits, ``d`` from the true R2 over the same
+masks, where the headline's R2 error comes from, and how many livers warn at the old and new
+limits; ``benchmarks/_leftwarn_table.py``, rows to ``results/NAME.json``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
     p.add_argument("what", choices=["capture", "table"])
     p.add_argument("livers", nargs="?", default="")
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--out", default="leftwarn-table", help="results/OUT.json of ``table``")
     a = p.parse_args(argv)
     if a.what == "capture":
         for item in a.livers.split(","):
@@ -71,7 +74,7 @@ def main(argv=None) -> int:
             print(path, json.loads(str(np.load(path)["meta"]))["wall_s"], flush=True)
         return 0
     from benchmarks._leftwarn_table import table
-    return table(a.dir)
+    return table(a.dir, a.out)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ comes from liver *outside* the candidate (the low-iron liver the growing left ou
 of the headline's R2 error on the three livers reading > +2 % that the 2 % limit left silent
 (k 13006: -0.363 of -0.521 s^-1; 13004: -0.372 of -0.417; 12716: -0.317 of -0.387). Inside
 the candidate the fitted ``d`` is the sum of two opposite errors: its ring's liver voxels are
-fitted +0.2 to +0.7 s^-1 high (they entered the candidate on their own noise; the liver the
-growing left out reads 1.8 s^-1 low on k 13006), and 1100-2000 voxels of other tissue in the
-ring (true ~13 s^-1, fitted +3 to +5 s^-1 high) pull it down. So the shift indicates a high
+fitted +0.07 to +0.72 s^-1 high (they entered the candidate on their own noise; the liver the
+growing left out reads 1.8 s^-1 low on k 13006), and 330-2050 voxels of other tissue in the
+ring (true ~13 s^-1, fitted +2.9 to +6.1 s^-1 high) pull it down. So the shift indicates a high
 reading rather than sizing it: on the 36 coarse and texture-4 livers at 1 mg/g SNR 20 the
-headline's error was the shift's size -1.55 to +1.34 points (SD 0.70), and the limit
-(below) is set from the measured livers, not at the 2 % target.
+headline's error minus the shift's size was -1.55 to +1.34 points (SD 0.70), and the
+limit (below) is set from the measured livers, not at the 2 % target.
 """
 
 from __future__ import annotations
