@@ -8,6 +8,7 @@ one; these tests fail there (no such warning in ``stats.warnings``).
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from r2mri._left_out_warning import WARN_SHIFT_PCT, left_out_shift_warning
@@ -124,3 +125,24 @@ def test_coarse_liver_reading_3_percent_high_warns():
     assert -2.0 < block["left_out_lic_shift_pct"] < -WARN_SHIFT_PCT - 0.2, block
     warns = [str(w) for w in res.warnings if "reads lower than the ROI" in str(w)]
     assert len(warns) == 1 and "high" in warns[0] and warning_rank(warns[0]) == 0, res.warnings
+
+
+
+@pytest.mark.parametrize("k, error_pct, h, d, d_se, warns", [
+    (13006, 3.04, 32.482, -0.3023, 0.0209, True),   # silent at the 2 % limit (shift -1.70)
+    (13004, 2.29, 32.372, -0.2949, 0.0192, True),   # silent at 2 % (-1.67)
+    (12716, 2.00, 32.367, -0.2487, 0.0187, True),   # silent at 2 % (-1.41), the smallest > +2 % shift
+    (13205, 2.21, 32.418, -0.2387, 0.0186, True),   # fresh liver, not used to set the limit (-1.35)
+    (9025, 0.54, 32.121, -0.1946, 0.0179, False),   # the largest shift within +-1 % (-1.11)
+    (5002, 0.25, 32.085, -0.1738, 0.0189, False),   # coarse, reads +0.25 % (-1.00)
+])
+def test_limit_between_the_measured_livers(k, error_pct, h, d, d_se, warns):
+    """Branch leftwarn: autogrid livers' measured ``(h, d)`` on main 9ec388e
+    (benchmarks/results/leftwarn-{table,fresh}.json). Every liver reading > +2 % with the
+    difference trusted warns at the 1.25 % limit; the livers of the brief's +-1 % set stay
+    silent (largest |shift| 1.11 %, k 9025)."""
+    diff = {"difference_r2_per_s": d, "noise_se_r2_per_s": d_se, "n_left_out": 15000, "used": True}
+    shift, warn = left_out_shift_warning(diff, h, CAL, automatic=True)
+    assert (warn is not None) == warns, (k, error_pct, shift)
+    if warns:
+        assert "high" in warn and f"~{abs(shift):.1f} %" in warn, warn
