@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ._roi_edge_grade import rim_of_graded
 from ._roi_evidence import thin_region_warning
 from ._roi_grow import _MAD_TO_SD, _box, _robust, _smooth
 from ._roi_iron import decayed_to_floor, erosion_inside, log_s0_se, s0_outliers
@@ -113,6 +114,8 @@ def edge_erosion(cand: np.ndarray, dx: float, dy: float, erode_mm: float,
                 # from the voxel centre to the candidate's edge
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
                 kept[ebox[0], ebox[1], k] = cand[ebox[0], ebox[1], k] & (dist - 0.5 * min(dx, dy) >= erode_mm)
+        if dark_edge is not None and dark_edge.dtype == np.uint8:  # graded below-floor bays (_roi_edge_grade)
+            kept &= ~rim_of_graded(cand, dark_edge, dx, dy)
     return kept
 
 
