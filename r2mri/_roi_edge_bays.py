@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ._roi_edge_grade import RING_CONTRAST, contrast_ring
+
 __all__ = ["BAY_S0_SD", "BAY_MIN_VOXELS", "liver_like_bays", "with_liver_like_bays"]
 
 #: Half-width of the S0 test of a bay voxel, in robust SDs of the candidate tissue's high-passed
@@ -109,21 +111,15 @@ def liver_like_bays(cand: np.ndarray, logs: np.ndarray, tissue: np.ndarray, erod
         like = tissue[box] & (np.abs(logs[box] - med) <= s0_sd * sd)
     out[box] = closed & ~cand[box] & like
     if r2_per_s is not None and floor_r2_per_s is not None and out.any():
-        for piece, n_finite, median in bay_pieces(out, r2_per_s):
-            if n_finite < BAY_MIN_VOXELS or median < floor_r2_per_s:
+        pieces, n = ndimage.label(out, structure=ndimage.generate_binary_structure(3, 1))
+        r2 = np.asarray(r2_per_s, dtype=np.float64)
+        fin = np.isfinite(r2)
+        for p in range(1, n + 1):
+            piece = pieces == p
+            vals = r2[piece & fin]
+            if vals.size < BAY_MIN_VOXELS or float(np.median(vals)) < floor_r2_per_s:
                 out[piece] = False
     return out
-
-
-def bay_pieces(bays: np.ndarray, r2_per_s: np.ndarray):
-    """Face-connected pieces of ``bays`` as ``(piece mask, voxels with a finite R2, their median R2)``."""
-    pieces, n = ndimage.label(bays, structure=ndimage.generate_binary_structure(3, 1))
-    r2 = np.asarray(r2_per_s, dtype=np.float64)
-    fin = np.isfinite(r2)
-    for p in range(1, n + 1):
-        piece = pieces == p
-        vals = r2[piece & fin]
-        yield piece, int(vals.size), (float(np.median(vals)) if vals.size else float("nan"))
 
 
 def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | None, erode_mm: float,
@@ -132,32 +128,16 @@ def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | No
     """The hook of :func:`r2mri._roi_proposal.choose_candidate` (after the automatic self-check,
     whose high-iron fallback may replace the candidate): ``dark_edge`` (rule 1's extra
     inside, :func:`r2mri._roi_iron.erosion_inside`) joined by :func:`liver_like_bays` of the
-    extended candidate; records ``options["edge_bays"]`` (voxels). None stays None (empty candidate).
-    Bays below the floor are graded by :mod:`r2mri._roi_edge_grade` (its ``DESIGN``): then the
-    result is uint8 (1 = inside, ``1 + n`` = inside with the candidate's ``n``-voxel rim eroded) and
-    ``options["edge_bays_below_floor"]`` counts the graded voxels."""
-    from . import _roi_edge_grade as grade
-
+    extended candidate and by the liver-like tissue within the erosion width whose local R2 lies
+    within :data:`r2mri._roi_edge_grade.RING_CONTRAST` of the candidate's
+    (:func:`r2mri._roi_edge_grade.contrast_ring`, branch erosion); records ``options["edge_bays"]``
+    and ``options["edge_ring"]`` (the ring's voxels that are not bays). None stays None (empty candidate)."""
     if dark_edge is None or not cand.any():
         return dark_edge
     vox = (float(voxel_mm[0]), float(voxel_mm[1]))
-    bays = liver_like_bays(cand, maps.logs, maps.tissue, erode_mm, vox)
-    below = []
-    if r2_per_s is not None and floor_r2_per_s is not None and bays.any():
-        for piece, n_finite, median in bay_pieces(bays, r2_per_s):
-            if n_finite < BAY_MIN_VOXELS or median < floor_r2_per_s:
-                bays[piece] = False
-                if n_finite >= BAY_MIN_VOXELS:
-                    below.append((piece, median))
+    bays = liver_like_bays(cand, maps.logs, maps.tissue, erode_mm, vox, r2_per_s=r2_per_s,
+                           floor_r2_per_s=floor_r2_per_s)
     options["edge_bays"] = int(np.count_nonzero(bays))
-    if grade.DESIGN.startswith("ring"):
-        ring = grade.contrast_ring(cand, maps.logs, maps.tissue, maps.logr, erode_mm, vox, int(grade.DESIGN[4:]) / 100)
-        options["edge_ring"] = int(np.count_nonzero(ring & ~bays))
-        bays |= ring
-    radius = int(np.ceil(erode_mm / min(vox) - 1e-9))
-    codes = grade.graded_codes(cand, below, r2_per_s, radius) if below else None
-    if codes is None:
-        return dark_edge | bays
-    options["edge_bays_below_floor"] = int(np.count_nonzero(codes))
-    codes[dark_edge | bays] = 1
-    return codes
+    ring = contrast_ring(cand, maps.logs, maps.tissue, maps.logr, erode_mm, vox, RING_CONTRAST)
+    options["edge_ring"] = int(np.count_nonzero(ring & ~bays))
+    return dark_edge | bays | ring

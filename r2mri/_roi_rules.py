@@ -6,7 +6,8 @@ Exclusion rules, in this order (``LiverROI.removed`` counts each):
    in-plane (slices are thick and gapped), by the Euclidean distance transform with the
    voxel size of the affine; holes (vessels cut out of the candidate) are edges too.
    A grown candidate's ``dark_edge`` (no signal left; narrow bays of left-out
-   liver-like tissue, :mod:`r2mri._roi_edge_bays`) counts as inside.
+   liver-like tissue, :mod:`r2mri._roi_edge_bays`; liver-like tissue whose local R2 is
+   within 30 % of the candidate's, :mod:`r2mri._roi_edge_grade`) counts as inside.
 2. ``fit_failed``: non-finite R2 or S0, or status NOT_CONVERGED, TOO_FEW_ECHOES,
    BAD_INPUT or MASKED. BELOW_NOISE and BOUND_HIT voxels are *kept* (and counted by the
    statistics): they are real high-iron liver whose raw signal the headline estimator
@@ -65,7 +66,6 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._roi_edge_grade import rim_of_graded
 from ._roi_evidence import thin_region_warning
 from ._roi_grow import _MAD_TO_SD, _box, _robust, _smooth
 from ._roi_iron import decayed_to_floor, erosion_inside, log_s0_se, s0_outliers
@@ -114,8 +114,6 @@ def edge_erosion(cand: np.ndarray, dx: float, dy: float, erode_mm: float,
                 # from the voxel centre to the candidate's edge
                 dist = ndimage.distance_transform_edt(np.pad(sl, 1), sampling=(dx, dy))[1:-1, 1:-1]
                 kept[ebox[0], ebox[1], k] = cand[ebox[0], ebox[1], k] & (dist - 0.5 * min(dx, dy) >= erode_mm)
-        if dark_edge is not None and dark_edge.dtype == np.uint8:  # graded below-floor bays (_roi_edge_grade)
-            kept &= ~rim_of_graded(cand, dark_edge, dx, dy)
     return kept
 
 

@@ -1,7 +1,8 @@
 """Branch erosion: every below-floor liver-like bay of the cached livers of ``benchmarks.erosion --cache DIR``,
 with its truth and the contrast that ``r2mri._roi_edge_grade``'s ``"contrast"`` design gates on.
 
-``python benchmarks/results/erosion_bays.py DIR [GLOB]`` prints one line per bay (>= BAY_MIN_VOXELS finite R2,
+Needs the library of commit 5c3089f (``bay_pieces``, ``_inside_median``).
+``python -m benchmarks.results.erosion_bays DIR [GLOB]`` prints one line per bay (>= BAY_MIN_VOXELS finite R2,
 median below the floor): voxels, median R2, the candidate's median R2 within the erosion width of it, the
 relative contrast, the bay's fraction of liver, its majority label and the bay's mean true R2; then the
 contrast quantiles of liver and other bays.
@@ -15,7 +16,11 @@ import numpy as np
 import r2mri._roi_edge_bays as eb
 import r2mri._roi_edge_grade as grade
 from r2mri.phantom import LABELS
-from benchmarks.erosion import _Ph, _Res, _St  # noqa: F401  (the cache pickles name them in __main__)
+import __main__
+from benchmarks import erosion as _erosion
+
+for _name in ("_Ph", "_Res", "_St"):  # the cache pickles name them in __main__ (benchmarks.erosion run with -m)
+    setattr(__main__, _name, getattr(_erosion, _name))
 
 NAMES = {v: k for k, v in LABELS.items()}
 

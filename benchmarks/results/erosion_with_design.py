@@ -1,4 +1,4 @@
-"""Run a module with r2mri._roi_edge_grade.DESIGN set (branch erosion).
+"""Run a module with r2mri._roi_edge_grade.DESIGN set (branch erosion; the switch is in commit 5c3089f's library).
 
 ``EROSION_DESIGN=ring30 python benchmarks/results/erosion_with_design.py benchmarks.roi_organs --lics 0.5,1 ...``
 or ``... erosion_with_design.py pytest -q tests/test_roi_evidence.py``."""
