@@ -5,8 +5,9 @@ at 32 s^-1 (1 mg/g) whose left edge meets low-iron liver the growing left out (2
 S0) over a wide region (not a bay: 20 voxels), and whose right edge meets an organ with the liver's S0
 at low iron (viscera, 13.2 s^-1 on the phantom: -59 %). Measured R2 = true + noise of SD 7 s^-1 (a voxel's
 R2 SE at SNR 20 with one channel); the ring test reads the 3x3 in-plane median of it (as the growing's
-``logr``), averaged over a 9 x 9 window: its noise is ~0.5-1 s^-1, 2-3 % of 32 s^-1, far inside the margin
-between the two contrasts and the 30 % limit. Beyond the fat (S0 far below) rule 1 erodes as before.
+``logr``; log S0 likewise), averaged over a 9 x 9 window: its noise is ~0.5-1 s^-1, 2-3 % of 32 s^-1, far
+inside the margins between the two contrasts (19 %, 59 %) and the 30 % limit. Against the fat above and
+below (S0 far below) rule 1 erodes as before. Fails on main (the erosion takes 3 columns along both edges).
 """
 
 from __future__ import annotations
