@@ -138,6 +138,6 @@ def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | No
     bays = liver_like_bays(cand, maps.logs, maps.tissue, erode_mm, vox, r2_per_s=r2_per_s,
                            floor_r2_per_s=floor_r2_per_s)
     options["edge_bays"] = int(np.count_nonzero(bays))
-    ring = contrast_ring(cand, maps.logs, maps.tissue, maps.logr, erode_mm, vox, RING_CONTRAST)
+    ring = contrast_ring(cand, maps.logs, maps.tissue, maps.logr, erode_mm, vox, RING_CONTRAST, BAY_S0_SD)
     options["edge_ring"] = int(np.count_nonzero(ring & ~bays))
     return dark_edge | bays | ring
