@@ -37,8 +37,8 @@ __all__ = ["RING_CONTRAST", "contrast_ring"]
 #: "erosion"): 20 / 30 / 40 / 50 % took -0.24 / -0.64 / -0.84 / -0.86 % off the coarse 1 mg/g SNR 20
 #: cell's selection error (8 livers) and let 4 / 10 / 15 / 18 more non-liver voxels in; at 0.5 mg/g
 #: SNR 20 (roi_organs, seeds 1, 2) 30 % let 21 / 10 more non-liver voxels in and 40 % 43 / 20; 30 %
-#: keeps the viscera at 0.5 mg/g (42 %) out with a margin of 12 points, the local means' noise being
-#: ~2-5 % at SNR 20 with one channel].
+#: sits 12 points below the viscera's contrast at 0.5 mg/g (42 %); the local means' noise is a few %
+#: at SNR 20 with one channel (estimated), so a few viscera voxels still pass].
 RING_CONTRAST = 0.30
 #: Fewest voxels on each side of the window for the local means to count.
 _MIN_VOXELS = 10
