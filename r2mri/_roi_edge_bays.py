@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ._roi_edge_grade import RING_CONTRAST, contrast_ring
+
 __all__ = ["BAY_S0_SD", "BAY_MIN_VOXELS", "liver_like_bays", "with_liver_like_bays"]
 
 #: Half-width of the S0 test of a bay voxel, in robust SDs of the candidate tissue's high-passed
@@ -126,10 +128,16 @@ def with_liver_like_bays(cand: np.ndarray, maps: Any, dark_edge: np.ndarray | No
     """The hook of :func:`r2mri._roi_proposal.choose_candidate` (after the automatic self-check,
     whose high-iron fallback may replace the candidate): ``dark_edge`` (rule 1's extra
     inside, :func:`r2mri._roi_iron.erosion_inside`) joined by :func:`liver_like_bays` of the
-    extended candidate; records ``options["edge_bays"]`` (voxels). None stays None (empty candidate)."""
+    extended candidate and by the liver-like tissue within the erosion width whose local R2 lies
+    within :data:`r2mri._roi_edge_grade.RING_CONTRAST` of the candidate's
+    (:func:`r2mri._roi_edge_grade.contrast_ring`, branch erosion); records ``options["edge_bays"]``
+    and ``options["edge_ring"]`` (the ring's voxels that are not bays). None stays None (empty candidate)."""
     if dark_edge is None or not cand.any():
         return dark_edge
-    bays = liver_like_bays(cand, maps.logs, maps.tissue, erode_mm, (float(voxel_mm[0]), float(voxel_mm[1])),
-                           r2_per_s=r2_per_s, floor_r2_per_s=floor_r2_per_s)
+    vox = (float(voxel_mm[0]), float(voxel_mm[1]))
+    bays = liver_like_bays(cand, maps.logs, maps.tissue, erode_mm, vox, r2_per_s=r2_per_s,
+                           floor_r2_per_s=floor_r2_per_s)
     options["edge_bays"] = int(np.count_nonzero(bays))
-    return dark_edge | bays
+    ring = contrast_ring(cand, maps.logs, maps.tissue, maps.logr, erode_mm, vox, RING_CONTRAST, BAY_S0_SD)
+    options["edge_ring"] = int(np.count_nonzero(ring & ~bays))
+    return dark_edge | bays | ring

@@ -6,7 +6,8 @@ Exclusion rules, in this order (``LiverROI.removed`` counts each):
    in-plane (slices are thick and gapped), by the Euclidean distance transform with the
    voxel size of the affine; holes (vessels cut out of the candidate) are edges too.
    A grown candidate's ``dark_edge`` (no signal left; narrow bays of left-out
-   liver-like tissue, :mod:`r2mri._roi_edge_bays`) counts as inside.
+   liver-like tissue, :mod:`r2mri._roi_edge_bays`; liver-like tissue whose local R2 is
+   within 30 % of the candidate's, :mod:`r2mri._roi_edge_grade`) counts as inside.
 2. ``fit_failed``: non-finite R2 or S0, or status NOT_CONVERGED, TOO_FEW_ECHOES,
    BAD_INPUT or MASKED. BELOW_NOISE and BOUND_HIT voxels are *kept* (and counted by the
    statistics): they are real high-iron liver whose raw signal the headline estimator
