@@ -32,7 +32,9 @@ __all__ = ["SCHEMA_VERSION", "DISCLAIMER", "report_dict", "dumps"]
 #: 1.4: the ``sigma_check`` block (the noise sigma's own error in the headline, r2mri/_sigma_check.py).
 #: 1.6: ``headline.roi_sampling.left_out_lic_shift_pct`` (branch floorpiece) and
 #: ``headline.mixture.s0_texture.unseen`` (branch s0fine30).
-SCHEMA_VERSION = "1.6"
+#: 1.7: ``roi.options.edge_ring`` (branch erosion) and, documented now, ``roi.options.edge_bays``
+#: (branch edgelow, present since 1.6 without a version step).
+SCHEMA_VERSION = "1.7"
 
 #: Keys of the ``pdff_percent`` block (filled from the statistics; null when absent).
 _PDFF_KEYS = ("mean", "se", "median", "sd", "voxel_mean", "n_voxels", "mean_method", "n_tiles")
@@ -309,7 +311,7 @@ def report_dict(result: Any) -> dict:
     >>> outline = np.isin(ph.truth.labels, [phantom.LABELS["liver"], phantom.LABELS["vessel"]])
     >>> rep = report_dict(r2mri.analyze(ph.image, mask=outline))
     >>> rep["schema_version"], rep["quantity"], rep["calibration"]["name"], rep["category"]["name"]
-    ('1.6', 'R2', 'st-pierre-2005', 'mildly-raised')
+    ('1.7', 'R2', 'st-pierre-2005', 'mildly-raised')
     """
     stats = _stats_dict(result.statistics)
     reasons: dict[str, str] = {}
